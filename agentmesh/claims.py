@@ -1,0 +1,307 @@
+"""The claim protocol against a real remote (PROTOCOL.md), built on the pure core.
+
+Every write is a compare-and-swap push; every uncertain outcome is settled
+by reading the ref back. The claim commit's sha is the fencing token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from agentmesh.config import MeshPolicy
+from agentmesh.core.claims import (
+    Claim,
+    Clock,
+    claim_message,
+    effective_lease,
+    is_expired,
+    issue_of_ref,
+    observed_seconds,
+    parse_claim,
+    reap_decisions,
+    update_observations,
+)
+from agentmesh.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
+from agentmesh.git.cache import CacheClone, mirror_ref
+from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, ls_refs, push
+from agentmesh.state import StateDir
+
+@dataclass(frozen=True)
+class AcquireResult:
+    issue: int
+    won: bool
+    sha: str | None
+    holder: Claim | None
+    recovered: bool = False  # won earlier, by a run of this agent that did not see the outcome
+
+    def to_json(self) -> dict:
+        return {
+            "issue": self.issue,
+            "won": self.won,
+            "holder": self.holder.agent if self.holder else None,
+            "sha": self.sha,
+            "work_branch": self.holder.work_branch if self.holder else None,
+            "recovered": self.recovered,
+        }
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    """One claim ref as this host sees it now."""
+
+    ref: str
+    issue: int
+    sha: str
+    claim: Claim | None  # None: the commit is not a valid claim
+    lease_seconds: int
+    observed_seconds: float
+    expired: bool
+
+    def to_json(self) -> dict:
+        c = self.claim
+        return {
+            "issue": self.issue,
+            "agent": c.agent if c else None,
+            "host": c.host if c else None,
+            "sha": self.sha,
+            "renewal": c.renewal if c else None,
+            "lease_seconds": self.lease_seconds,
+            "work_branch": c.work_branch if c else None,
+            "observed_seconds": round(self.observed_seconds, 1),
+            "expired": self.expired,
+        }
+
+
+@dataclass(frozen=True)
+class ReapResult:
+    issue: int
+    sha: str
+    holder: str | None
+    observed_seconds: float
+    reaped: bool
+    note: str
+
+    def to_json(self) -> dict:
+        return {
+            "issue": self.issue,
+            "sha": self.sha,
+            "holder": self.holder,
+            "observed_seconds": round(self.observed_seconds, 1),
+            "reaped": self.reaped,
+            "note": self.note,
+        }
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(8)
+
+
+class ClaimStore:
+    def __init__(
+        self,
+        cache: CacheClone,
+        state: StateDir,
+        policy: MeshPolicy,
+        *,
+        agent: str,
+        host: str,
+        clock: Callable[[], Clock],
+        nonce: Callable[[], str] = new_nonce,
+    ):
+        self.cache = cache
+        self.git = cache.git
+        self.url = cache.url
+        self.state = state
+        self.policy = policy
+        self.agent = agent
+        self.host = host
+        self.clock = clock
+        self.nonce = nonce
+        self.prefix = policy.claims.ref_prefix
+
+    def ref(self, issue: int) -> str:
+        if issue < 1:
+            raise UserError(f"issue must be a positive number, not {issue}")
+        return f"{self.prefix}{issue}"
+
+    # --- reading ---------------------------------------------------------------
+
+    def remote_sha(self, issue: int) -> str | None:
+        ref = self.ref(issue)
+        return ls_refs(self.git, self.url, [ref]).get(ref)
+
+    def read(self, issue: int) -> tuple[str, Claim | None] | None:
+        """(sha, claim) currently on the remote, or None when unclaimed."""
+        sha = self.remote_sha(issue)
+        if sha is None:
+            return None
+        return sha, self._claim_at(self.ref(issue), sha)
+
+    def _claim_at(self, ref: str, sha: str) -> Claim | None:
+        if not self.cache.has_object(sha):
+            self.cache.fetch([ref])
+            if not self.cache.has_object(sha):  # moved again meanwhile; that sha is history
+                return None
+        message = self.cache.run("cat-file", "commit", sha).stdout.split("\n\n", 1)[-1]
+        return parse_claim(message, sha)
+
+    def list(self) -> list[ClaimView]:
+        """All claims on the remote, with this host's observation of each.
+
+        Fetching the prefix with --prune makes the mirror equal the remote, so
+        the observations are updated from a complete listing or not at all.
+        """
+        self.cache.fetch([self.prefix + "*"], prune=True)
+        mirror_prefix = mirror_ref(self.prefix)
+        found = []
+        for mref, (sha, message) in self.cache.messages(mirror_prefix).items():
+            ref = self.prefix + mref[len(mirror_prefix):]
+            issue = issue_of_ref(ref, self.prefix)
+            if issue is not None:
+                found.append((ref, issue, sha, parse_claim(message, sha)))
+        now = self.clock()
+        with self.state.observations_lock():
+            observations = update_observations(
+                self.state.load_observations(), {ref: sha for ref, _, sha, _ in found}, now
+            )
+            self.state.save_observations(observations)
+        lease = self.policy.lease
+        views = []
+        for ref, issue, sha, claim in sorted(found, key=lambda f: f[1]):
+            granted = effective_lease(claim.lease_seconds if claim else None, lease.seconds, lease.max_seconds)
+            obs = observations[ref]
+            views.append(
+                ClaimView(ref, issue, sha, claim, granted, observed_seconds(obs, now),
+                          is_expired(obs, now, granted, lease.grace_seconds))
+            )
+        return views
+
+    def mine(self) -> list[ClaimView]:
+        """Claims this agent holds, including ones a crashed run left behind."""
+        return [v for v in self.list() if v.claim is not None and v.claim.agent == self.agent]
+
+    # --- writing ---------------------------------------------------------------
+
+    def _base(self) -> tuple[str, list[str]]:
+        """Tree and parents for a claim commit: the default branch head as last fetched."""
+        head = self.cache.default_head() or self.cache.fetch_default_branch(self.policy.default_branch)
+        if head is None:  # the remote has no commits yet
+            return self.cache.empty_tree(), []
+        return self.cache.resolve(head + "^{tree}") or self.cache.empty_tree(), [head]
+
+    def _commit(self, claim: Claim) -> str:
+        tree, parents = self._base()
+        return self.cache.commit_tree(tree, parents, claim_message(claim))
+
+    def _push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> PushResult:
+        """A CAS push whose unknown outcome is settled by reading the refs back."""
+        try:
+            return push(self.git, self.cache.path, self.url, updates, atomic=atomic)
+        except OutcomeUnknown:
+            listing = ls_refs(self.git, self.url, [u.ref for u in updates])
+            statuses = {}
+            for u in updates:
+                landed = listing.get(u.ref) == u.new
+                statuses[u.ref] = RefStatus(u.ref, " " if landed else "!", "(read back after unknown outcome)")
+            return PushResult(statuses)
+
+    def acquire(self, issue: int, *, work_branch: str | None = None, attempt: int = 1) -> AcquireResult:
+        """Try to claim issue. Losing to another agent is a normal result, not an error."""
+        ref = self.ref(issue)
+        claim = Claim(issue, self.agent, self.host, self.nonce(), self.policy.lease.seconds,
+                      0, attempt, work_branch)
+        sha = self._commit(claim)
+        result = self._push([RefUpdate(ref, sha, None)])
+        holder_sha = self.remote_sha(issue)  # the readback decides, whatever the push said
+        if holder_sha == sha:
+            return AcquireResult(issue, True, sha, replace(claim, sha=sha))
+        if holder_sha is None:
+            status = result.statuses[ref]
+            raise TemporaryError(f"claim #{issue} did not land and the remote holds no claim: {status.summary}")
+        holder = self._claim_at(ref, holder_sha)
+        if holder is not None and holder.agent == self.agent:
+            return AcquireResult(issue, True, holder_sha, holder, recovered=True)
+        return AcquireResult(issue, False, holder_sha, holder)
+
+    def _held(self, issue: int, expected: str | None) -> tuple[str, Claim]:
+        """The claim this agent holds on issue, or NotHolder (nothing is written)."""
+        current = self.read(issue)
+        if current is None:
+            raise NotHolder(f"claim #{issue} is not held by anyone")
+        sha, claim = current
+        if claim is None or claim.agent != self.agent:
+            who = claim.agent if claim else "an invalid claim commit"
+            raise NotHolder(f"claim #{issue} is held by {who}, not {self.agent}")
+        if expected is not None and sha != expected:
+            raise NotHolder(f"claim #{issue} moved from {expected[:12]} to {sha[:12]}")
+        return sha, claim
+
+    def renew(self, issue: int, expected: str | None = None) -> Claim:
+        """Renew a held claim with a fresh unique commit, pinned to the current sha."""
+        sha, claim = self._held(issue, expected)
+        renewed = claim.renewed(self.nonce())
+        new_sha = self._commit(renewed)
+        result = self._push([RefUpdate(self.ref(issue), new_sha, sha)])
+        if not result.ok:
+            raise NotHolder(f"claim #{issue} was lost: {result.statuses[self.ref(issue)].summary}")
+        return replace(renewed, sha=new_sha)
+
+    def release(self, issue: int, expected: str | None = None) -> str:
+        """Delete a held claim, pinned to its current sha. Returns the released sha."""
+        sha, _ = self._held(issue, expected)
+        result = self._push([RefUpdate(self.ref(issue), None, sha)])
+        if not result.ok:
+            raise NotHolder(f"claim #{issue} changed while releasing: {result.statuses[self.ref(issue)].summary}")
+        return sha
+
+    def fenced_push(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
+                    work_expected: str | None) -> Claim:
+        """Publish work and renew the claim in one atomic push: both refs move or neither.
+
+        A holder whose claim was reaped or released cannot publish: the claim
+        lease fails and the atomic push takes the work ref down with it.
+        """
+        _, claim = self._held(issue, claim_sha)
+        renewed = claim.renewed(self.nonce())
+        new_sha = self._commit(renewed)
+        ref = self.ref(issue)
+        result = self._push(
+            [RefUpdate(ref, new_sha, claim_sha), RefUpdate(work_ref, work_sha, work_expected)], atomic=True
+        )
+        if result.ok:
+            return replace(renewed, sha=new_sha)
+        now = self.remote_sha(issue)
+        if now != claim_sha:
+            raise NotHolder(f"claim #{issue} was lost before the work was published")
+        raise UserError(
+            f"work branch {work_ref} changed on the remote: {result.statuses[work_ref].summary}; nothing was published"
+        )
+
+    def reap(self, *, dry_run: bool = False) -> list[ReapResult]:
+        """Delete others' claims this host has seen unchanged past lease + grace."""
+        views = self.list()
+        lease = self.policy.lease
+        with self.state.observations_lock():
+            observations = self.state.load_observations()
+        decisions = reap_decisions(
+            [(v.ref, v.sha, v.claim) for v in views],
+            observations,
+            self.clock(),
+            me=self.agent,
+            prefix=self.prefix,
+            policy_lease=lease.seconds,
+            max_lease=lease.max_seconds,
+            grace=lease.grace_seconds,
+        )
+        results = []
+        for d in decisions:
+            if dry_run:
+                results.append(ReapResult(d.issue, d.sha, d.holder, d.observed_seconds, False, "would reap"))
+                continue
+            outcome = self._push([RefUpdate(d.ref, None, d.sha)])
+            ok = outcome.ok
+            note = "reaped" if ok else f"not reaped: claim changed ({outcome.statuses[d.ref].reason})"
+            results.append(ReapResult(d.issue, d.sha, d.holder, d.observed_seconds, ok, note))
+        return results

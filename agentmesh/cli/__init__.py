@@ -1,0 +1,1 @@
+"""click commands: argument parsing and output only; one module per command family."""

@@ -1,0 +1,115 @@
+"""The `agentmesh` command: global options, command registration, and the one
+place where errors become messages and exit codes.
+
+Heavy modules (pydantic, requests, rich) are imported inside commands, so
+`agentmesh --version` and `--help` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from agentmesh import __version__
+from agentmesh.errors import EXIT_BUG, EXIT_USER, AgentmeshError
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 user or config error, 3 internal bug (crash log
+written), 4 claim held by another agent, 75 temporary failure (retry later).
+
+\b
+Configuration: --config, $AGENTMESH_CONFIG, ./agentmesh.yaml, then
+~/.config/agentmesh/agentmesh.yaml; AGENTMESH_<KEY> variables override it.
+With --remote and --agent no config file is needed at all:
+  agentmesh --remote /srv/mesh.git --agent host1-a claims list
+"""
+
+
+@dataclass(frozen=True)
+class Globals:
+    """The global options, handed explicitly to each command."""
+
+    config: Path | None
+    remote: str | None
+    agent: str | None
+    verbose: int
+
+    def host_config(self):
+        from agentmesh.config import load_host_config
+
+        return load_host_config(self.config, remote=self.remote, agent=self.agent)
+
+    def mesh(self):
+        from agentmesh.mesh import Mesh
+
+        return Mesh(self.host_config())
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="agentmesh", message="%(prog)s %(version)s")
+@click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
+              help="Host config file (agentmesh.yaml).")
+@click.option("--remote", metavar="URL", help="Git remote of the mesh: a path, file://, ssh, git:// or http(s) URL.")
+@click.option("--agent", metavar="NAME", help="This agent's name: [a-z0-9][a-z0-9-]{0,39}.")
+@click.option("-v", "--verbose", count=True, help="Human-readable logs on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str | None, verbose: int) -> None:
+    """agentmesh: AI coding agents on many hosts share one backlog through a git remote.
+
+    Agents claim issues by atomically creating claim refs on the remote, work
+    in isolated worktrees, open PRs, review each other's PRs and clean up. No
+    server, no database: the repository is the control plane.
+    """
+    ctx.obj = Globals(config, remote, agent, verbose)
+
+
+def _register() -> None:
+    from agentmesh.cli import claims
+
+    cli.add_command(claims.group)
+
+
+_register()
+
+
+def _crash_log(exc: BaseException) -> Path:
+    directory = Path(os.environ.get("AGENTMESH_CRASH_DIR") or tempfile.gettempdir())
+    path = directory / f"agentmesh-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    text = "".join(traceback.format_exception(exc))
+    try:
+        path.write_text(f"agentmesh {__version__}\nargv: {sys.argv!r}\n\n{text}")
+    except OSError:
+        sys.stderr.write(text)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command and turn every outcome into an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="agentmesh", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("agentmesh: aborted", err=True)
+        code = EXIT_USER
+    except click.ClickException as exc:  # usage errors: exit 1, not click's 2
+        exc.show()
+        code = EXIT_USER
+    except AgentmeshError as exc:
+        click.echo(f"agentmesh: error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("agentmesh: interrupted", err=True)
+        code = 130
+    except Exception as exc:  # a bug: say so, keep the evidence
+        path = _crash_log(exc)
+        click.echo(f"agentmesh: internal error: {type(exc).__name__}: {exc} (crash log: {path})", err=True)
+        code = EXIT_BUG
+    sys.exit(code or 0)

@@ -1,0 +1,379 @@
+"""Configuration: the host config (`agentmesh.yaml`) and the mesh policy (`.agentmesh/mesh.yaml`).
+
+Host config is searched at --config, $AGENTMESH_CONFIG, ./agentmesh.yaml,
+~/.config/agentmesh/agentmesh.yaml; then AGENTMESH_<KEY> variables override
+it (nested keys with a double underscore: AGENTMESH_FORGE__TOKEN_ENV), then
+the global --remote/--agent options. The mesh policy lives on the remote's
+default branch and changes through a PR like any code.
+
+Every error is one line: `<file>: <dotted.path>: <what is wrong>`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agentmesh.core.slug import AGENT_NAME
+from agentmesh.errors import ConfigError
+
+CONFIG_ENV = "AGENTMESH_CONFIG"
+HOST_CONFIG_NAME = "agentmesh.yaml"
+MESH_POLICY_PATH = ".agentmesh/mesh.yaml"
+_REF_PREFIX = re.compile(r"refs/([A-Za-z0-9_-]+/)+")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_agent_name(value: str) -> str:
+    if not AGENT_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid agent name (1-40 characters of [a-z0-9-], not starting with -)")
+    return value
+
+
+AgentName = Annotated[str, AfterValidator(_check_agent_name)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- host config ------------------------------------------------------------------
+
+
+class ForgeConfig(_Model):
+    kind: Literal["local", "gitea", "github"] = "local"
+    url: str | None = Field(None, description="API base URL (gitea, github)")
+    repo: str | None = Field(None, description="OWNER/NAME on gitea and github")
+    token_env: str = Field("AGENTMESH_TOKEN", description="name of the environment variable holding the token")
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the name of an environment variable, not a token")
+        return value
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", value):
+            raise ValueError("must look like OWNER/NAME")
+        return value
+
+    @model_validator(mode="after")
+    def _remote_forges_need_repo(self) -> ForgeConfig:
+        if self.kind != "local" and not self.repo:
+            raise ValueError(f"repo: is required for forge kind {self.kind}")
+        return self
+
+
+class ExecutorConfig(_Model):
+    kind: Literal["command", "claude-code", "codex", "aider", "script", "demo", "fallback"] = "demo"
+    command: list[str] | None = None
+    chain: list[str] | None = None
+    timeout_seconds: int = Field(3600, ge=10)
+    sandbox: Literal["off", "auto", "required"] = "auto"
+
+
+class ScheduleConfig(_Model):
+    claim_minutes: int = Field(5, ge=1)
+    monitor_minutes: int = Field(10, ge=1)
+    jitter_seconds: int = Field(60, ge=0)
+
+
+class HostConfig(_Model):
+    agent: AgentName
+    host: str = Field(default_factory=lambda: _default_host())
+    remote: str
+    forge: ForgeConfig = ForgeConfig()
+    state_dir: Path | None = None
+    executor: ExecutorConfig = ExecutorConfig()
+    capabilities: list[str] = []
+    seats: int = Field(1, ge=1, le=64)
+    schedule: ScheduleConfig = ScheduleConfig()
+    git_timeout_seconds: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST.fullmatch(value):
+            raise ValueError("must be 1-63 characters of [A-Za-z0-9._-]")
+        return value
+
+    @field_validator("remote")
+    @classmethod
+    def _remote(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@", value):
+            raise ValueError("must not contain credentials; put the token in the variable named by forge.token_env")
+        if value.startswith("-") or "\n" in value:
+            raise ValueError("is not a git remote URL")
+        return value
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir.expanduser()
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "agentmesh" / self.agent
+
+
+def _default_host() -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0]).strip("-.")
+    return name[:63] or "host"
+
+
+# --- mesh policy ------------------------------------------------------------------
+
+
+class LabelsPolicy(_Model):
+    eligible: list[str] = ["task", "bug", "feature", "refactor", "security", "good-first-task-for-agent"]
+
+
+class LeasePolicy(_Model):
+    seconds: int = Field(1800, ge=60, description="how long a claim lives without renewal")
+    renew_seconds: int = Field(300, ge=10, description="how often a working agent renews")
+    grace_seconds: int = Field(300, ge=0, description="extra time before an observer reaps")
+    max_seconds: int = Field(86400, ge=60, description="the longest lease a claim may ask for")
+
+    @model_validator(mode="after")
+    def _ratios(self) -> LeasePolicy:
+        if self.seconds < 3 * self.renew_seconds:
+            raise ValueError(f"seconds: must be ≥ 3 × renew_seconds ({3 * self.renew_seconds})")
+        if self.max_seconds < self.seconds:
+            raise ValueError(f"max_seconds: must be ≥ seconds ({self.seconds})")
+        return self
+
+
+def _check_ref_prefix(value: str) -> str:
+    if not _REF_PREFIX.fullmatch(value):
+        raise ValueError("must look like refs/<name>/ (letters, digits, - and _, ending in /)")
+    return value
+
+
+RefPrefix = Annotated[str, AfterValidator(_check_ref_prefix)]
+
+
+class ClaimsPolicy(_Model):
+    ref_prefix: RefPrefix = "refs/heads/claim/"
+
+
+class PresencePolicy(_Model):
+    ref_prefix: RefPrefix = "refs/heads/agentmesh/agents/"
+
+
+class ReviewPolicy(_Model):
+    ring: list[AgentName] = []
+    required_approvals: int = Field(1, ge=0, le=10)
+
+
+class Gate(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+    run: list[str] = Field(min_length=1)
+    timeout_seconds: int = Field(600, ge=1)
+
+
+class Budget(_Model):
+    tasks_per_day: int | None = Field(None, ge=0)
+    executor_minutes_per_day: float | None = Field(None, ge=0)
+    cost_usd_per_day: float | None = Field(None, ge=0)
+
+
+class BudgetsPolicy(_Model):
+    agent: Budget = Budget()
+    fleet: Budget = Budget()
+
+
+class MergePolicy(_Model):
+    auto: bool = False
+    method: Literal["merge", "squash"] = "merge"
+
+
+class MeshPolicy(_Model):
+    version: Literal[1] = 1
+    default_branch: str | None = Field(None, description="defaults to the remote's HEAD")
+    labels: LabelsPolicy = LabelsPolicy()
+    lease: LeasePolicy = LeasePolicy()
+    claims: ClaimsPolicy = ClaimsPolicy()
+    presence: PresencePolicy = PresencePolicy()
+    review: ReviewPolicy = ReviewPolicy()
+    gates: list[Gate] = []
+    protected_paths: list[str] = [
+        ".agentmesh/**",
+        ".github/**",
+        ".gitea/**",
+        "ai-memory/lessons/**",
+        "CODEOWNERS",
+    ]
+    budgets: BudgetsPolicy = BudgetsPolicy()
+    max_attempts: int = Field(3, ge=1, le=100)
+    max_diff_lines: int = Field(2000, ge=1)
+    merge: MergePolicy = MergePolicy()
+
+
+# --- loading ------------------------------------------------------------------
+
+
+def _describe(error: dict, model: type[BaseModel]) -> str:
+    path = ".".join(str(p) for p in error["loc"])
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "greater_than_equal":
+        msg = f"must be ≥ {ctx['ge']}"
+    elif kind == "greater_than":
+        msg = f"must be > {ctx['gt']}"
+    elif kind == "less_than_equal":
+        msg = f"must be ≤ {ctx['le']}"
+    elif kind == "missing":
+        msg = "is required"
+    elif kind == "extra_forbidden":
+        msg = "unknown key" + _suggest(error["loc"], model)
+    elif kind == "string_pattern_mismatch":
+        msg = f"{error['input']!r} is not valid (must match {ctx['pattern']})"
+    elif kind == "literal_error":
+        msg = f"must be one of {ctx['expected']}"
+    elif kind == "value_error":
+        msg = str(ctx.get("error", error["msg"]))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if ": " in msg and msg.split(": ", 1)[0].replace("_", "").isalnum():
+            sub, msg = msg.split(": ", 1)  # a model validator naming its field
+            path = f"{path}.{sub}" if path else sub
+    else:
+        msg = error["msg"][0].lower() + error["msg"][1:]
+    return f"{path}: {msg}" if path else msg
+
+
+def _suggest(loc: tuple, model: type[BaseModel]) -> str:
+    current: Any = model
+    for part in loc[:-1]:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        current = field.annotation
+    names = list(getattr(current, "model_fields", {}))
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(names)})"
+
+
+def validate(model: type[_Model], data: Any, source: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: must be a mapping of keys to values, not {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(errors[0], model)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {first}{more}") from None
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{source}:{where}: {problem}") from None
+
+
+def find_host_config(explicit: Path | None, env: dict[str, str]) -> Path | None:
+    """The host config file to read, or None when there is none."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"--config {explicit}: no such file")
+        return explicit
+    if env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"${CONFIG_ENV}={path}: no such file")
+        return path
+    for candidate in (Path.cwd() / HOST_CONFIG_NAME, Path.home() / ".config" / "agentmesh" / HOST_CONFIG_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    """AGENTMESH_<FIELD> and AGENTMESH_<SECTION>__<FIELD> for known host-config keys."""
+    overrides: dict[str, Any] = {}
+    for name, field in HostConfig.model_fields.items():
+        sub_fields = getattr(field.annotation, "model_fields", None)
+        if sub_fields:
+            for sub in sub_fields:
+                key = f"AGENTMESH_{name.upper()}__{sub.upper()}"
+                if key in env:
+                    overrides.setdefault(name, {})[sub] = env[key]
+        else:
+            key = f"AGENTMESH_{name.upper()}"
+            if key in env:
+                value: Any = env[key]
+                if name == "capabilities":
+                    value = [c for c in value.replace(",", " ").split() if c]
+                overrides[name] = value
+    return overrides
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_host_config(
+    explicit: Path | None = None,
+    *,
+    remote: str | None = None,
+    agent: str | None = None,
+    env: dict[str, str] | None = None,
+) -> HostConfig:
+    env = dict(os.environ) if env is None else env
+    path = find_host_config(explicit, env)
+    data: dict = {}
+    source = "command line"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = parse_yaml(path.read_text(), source)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: must be a mapping of keys to values")
+        data = loaded or {}
+    data = _merge(data, env_overrides(env))
+    if remote:
+        data["remote"] = remote
+    if agent:
+        data["agent"] = agent
+    if path is None and ("remote" not in data or "agent" not in data):
+        missing = " and ".join(k for k in ("remote", "agent") if k not in data)
+        raise ConfigError(
+            f"no host config found and no {missing} given: pass --remote URL --agent NAME, "
+            f"or create {HOST_CONFIG_NAME} (see `agentmesh --help`)"
+        )
+    config = validate(HostConfig, data, source)
+    if path is not None and config.state_dir is not None and not config.state_dir.is_absolute():
+        # relative state_dir is relative to the config file, not to wherever cron runs us
+        config = config.model_copy(update={"state_dir": (path.parent / config.state_dir).resolve()})
+    return config
+
+
+def parse_mesh_policy(text: str | None, source: str = MESH_POLICY_PATH) -> MeshPolicy:
+    if text is None:
+        return MeshPolicy()
+    return validate(MeshPolicy, parse_yaml(text, source), source)

@@ -1,0 +1,235 @@
+"""Claim decisions, pure: claim commit messages, lease arithmetic, observations, reaping.
+
+Time is judged only by the observer's own clocks (PROTOCOL.md). Nothing here
+reads a timestamp written by another host.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from agentmesh.core.slug import is_agent_name, is_work_branch
+
+TRAILER_PREFIX = "Agentmesh-"
+_NONCE = re.compile(r"[0-9a-f]{8,64}")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_TRAILER = re.compile(r"(?P<key>Agentmesh-[A-Za-z-]+):[ \t]*(?P<value>.*)")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim commit says. `sha` is the fencing token."""
+
+    issue: int
+    agent: str
+    host: str
+    nonce: str
+    lease_seconds: int
+    renewal: int = 0
+    attempt: int = 1
+    work_branch: str | None = None
+    sha: str | None = None
+
+    def renewed(self, nonce: str) -> Claim:
+        return replace(self, nonce=nonce, renewal=self.renewal + 1, sha=None)
+
+
+def claim_message(claim: Claim) -> str:
+    lines = [
+        f"claim: #{claim.issue} by {claim.agent} [skip ci]",
+        "",
+        f"Agentmesh-Issue: {claim.issue}",
+        f"Agentmesh-Agent: {claim.agent}",
+        f"Agentmesh-Host: {claim.host}",
+        f"Agentmesh-Nonce: {claim.nonce}",
+        f"Agentmesh-Lease-Seconds: {claim.lease_seconds}",
+        f"Agentmesh-Renewal: {claim.renewal}",
+        f"Agentmesh-Attempt: {claim.attempt}",
+    ]
+    if claim.work_branch:
+        lines.append(f"Agentmesh-Work-Branch: {claim.work_branch}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_trailers(message: str) -> dict[str, str]:
+    """`Agentmesh-*` trailers of a commit message; the first occurrence of a key wins."""
+    found: dict[str, str] = {}
+    for line in message.splitlines():
+        match = _TRAILER.fullmatch(line.strip())
+        if match:
+            found.setdefault(match["key"][len(TRAILER_PREFIX):].lower(), match["value"].strip())
+    return found
+
+
+def _small_int(text: str | None, default: int | None = None) -> int | None:
+    if text is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        return None
+    return int(text)
+
+
+def parse_claim(message: str, sha: str | None = None) -> Claim | None:
+    """The claim a commit message describes, or None if it is not a valid claim.
+
+    Claim refs can be written by anyone with push access, so every field is
+    validated: a malformed claim is reported as foreign, never trusted.
+    """
+    t = parse_trailers(message)
+    issue = _small_int(t.get("issue"))
+    lease = _small_int(t.get("lease-seconds"))
+    renewal = _small_int(t.get("renewal"), 0)
+    attempt = _small_int(t.get("attempt"), 1)
+    agent, host, nonce = t.get("agent", ""), t.get("host", ""), t.get("nonce", "")
+    branch = t.get("work-branch") or None
+    if None in (issue, lease, renewal, attempt) or not issue:
+        return None
+    if not (is_agent_name(agent) and _HOST.fullmatch(host) and _NONCE.fullmatch(nonce)):
+        return None
+    if branch is not None and not is_work_branch(branch):
+        branch = None
+    return Claim(issue, agent, host, nonce, lease, renewal, attempt, branch, sha)
+
+
+def effective_lease(claim_lease: int | None, policy_lease: int, max_lease: int) -> int:
+    """The lease this observer grants: the holder may ask for more than policy, up to max."""
+    if claim_lease is None:
+        return policy_lease
+    return min(max(claim_lease, policy_lease), max_lease)
+
+
+def issue_of_ref(ref: str, prefix: str) -> int | None:
+    """42 for `<prefix>42`; None for anything else under the prefix."""
+    if not ref.startswith(prefix):
+        return None
+    rest = ref[len(prefix):]
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", rest):
+        return None
+    return int(rest)
+
+
+# --- observations -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The observer's clocks at one instant.
+
+    wall: seconds since the epoch. mono: a clock that only moves forward
+    within one boot (CLOCK_BOOTTIME). boot_id: changes on every reboot.
+    """
+
+    wall: float
+    mono: float
+    boot_id: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """When this host first saw a ref at a given sha, by its own clocks."""
+
+    sha: str
+    first_wall: float
+    first_mono: float
+    boot_id: str
+    last_wall: float
+
+    def to_json(self) -> dict:
+        return {
+            "sha": self.sha,
+            "first_wall": self.first_wall,
+            "first_mono": self.first_mono,
+            "boot_id": self.boot_id,
+            "last_wall": self.last_wall,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Observation:
+        return cls(
+            str(data["sha"]),
+            float(data["first_wall"]),
+            float(data["first_mono"]),
+            str(data["boot_id"]),
+            float(data["last_wall"]),
+        )
+
+
+def observe(previous: Observation | None, sha: str, now: Clock) -> Observation:
+    """Record seeing `sha` now. The count restarts when the sha changes, the host
+    rebooted, or the wall clock went backwards since the last observation."""
+    if (
+        previous is None
+        or previous.sha != sha
+        or previous.boot_id != now.boot_id
+        or now.wall < previous.last_wall
+        or now.mono < previous.first_mono
+    ):
+        return Observation(sha, now.wall, now.mono, now.boot_id, now.wall)
+    return replace(previous, last_wall=now.wall)
+
+
+def observed_seconds(obs: Observation, now: Clock) -> float:
+    """How long this sha has been seen, by the slower of both clocks.
+
+    Taking the minimum means a wall clock that jumps forward cannot expire a
+    lease early; the monotonic clock vouches for the elapsed time too.
+    """
+    if obs.boot_id != now.boot_id or now.wall < obs.last_wall:
+        return 0.0
+    return max(0.0, min(now.wall - obs.first_wall, now.mono - obs.first_mono))
+
+
+def is_expired(obs: Observation, now: Clock, lease_seconds: int, grace_seconds: int) -> bool:
+    return observed_seconds(obs, now) > lease_seconds + grace_seconds
+
+
+def update_observations(
+    previous: Mapping[str, Observation], current: Mapping[str, str], now: Clock
+) -> dict[str, Observation]:
+    """Observations after a complete listing `current` (ref -> sha).
+
+    Refs absent from the listing are forgotten, so only call this with a
+    listing that succeeded.
+    """
+    return {ref: observe(previous.get(ref), sha, now) for ref, sha in current.items()}
+
+
+@dataclass(frozen=True)
+class ReapDecision:
+    ref: str
+    issue: int
+    sha: str
+    holder: str | None
+    observed_seconds: float
+    lease_seconds: int
+
+
+def reap_decisions(
+    claims: Iterable[tuple[str, str, Claim | None]],
+    observations: Mapping[str, Observation],
+    now: Clock,
+    *,
+    me: str,
+    prefix: str,
+    policy_lease: int,
+    max_lease: int,
+    grace: int,
+) -> list[ReapDecision]:
+    """Which claims this observer may reap: others' claims whose sha it has seen
+    unchanged for longer than lease + grace. Own claims are recovered, not reaped."""
+    decisions = []
+    for ref, sha, claim in claims:
+        issue = issue_of_ref(ref, prefix)
+        obs = observations.get(ref)
+        if issue is None or obs is None or obs.sha != sha:
+            continue
+        if claim is not None and claim.agent == me:
+            continue
+        lease = effective_lease(claim.lease_seconds if claim else None, policy_lease, max_lease)
+        if is_expired(obs, now, lease, grace):
+            decisions.append(
+                ReapDecision(ref, issue, sha, claim.agent if claim else None, observed_seconds(obs, now), lease)
+            )
+    return decisions

@@ -1,0 +1,48 @@
+"""Safe names from untrusted text: work branches and agent names.
+
+Forge text never reaches a ref name except through `slugify`, whose output
+is `[a-z0-9-]` only, so it cannot form `..`, `@{`, `.lock`, a leading dash,
+control characters or anything else git or a shell would interpret.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+SLUG_MAX = 40
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+_WORK_BRANCH = re.compile(r"(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})-(?P<slug>[a-z0-9-]{1,40})")
+
+
+def slugify(title: str, max_len: int = SLUG_MAX) -> str:
+    """Lower-case ASCII words joined by '-', at most max_len characters; never empty."""
+    # NFKD splits accents off letters ("é" -> "e" + U+0301) so they survive as ASCII;
+    # everything else outside [a-z0-9] (bidi, zero-width, emoji, punctuation) is a separator.
+    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    slug = _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
+    if len(slug) > max_len:
+        slug = slug[:max_len]
+        cut = slug.rfind("-")
+        if cut >= max_len // 2:  # prefer a word boundary when it keeps most of the text
+            slug = slug[:cut]
+        slug = slug.strip("-")
+    return slug or "task"
+
+
+def is_agent_name(name: str) -> bool:
+    return AGENT_NAME.fullmatch(name) is not None
+
+
+def work_branch(agent: str, issue: int, title: str) -> str:
+    """`<agent>/<issue>-<slug>`: the branch an agent pushes its work to."""
+    if not is_agent_name(agent):
+        raise ValueError(f"invalid agent name {agent!r}")
+    if issue < 1:
+        raise ValueError(f"invalid issue number {issue!r}")
+    return f"{agent}/{issue}-{slugify(title)}"
+
+
+def is_work_branch(name: str) -> bool:
+    return _WORK_BRANCH.fullmatch(name) is not None

@@ -1,0 +1,126 @@
+"""The per-host cache clone: a bare repository under the state directory.
+
+It holds the objects agentmesh builds (claim commits, work commits) and a
+mirror of the remote refs it has fetched, under `refs/mirror/<ref without
+refs/>`. The remote URL is passed on every call and never written into its
+config. Concurrent fetches and worktree operations on one clone fail
+intermittently (PROTOCOL.md), so they all take the clone's file lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from agentmesh.errors import TemporaryError
+from agentmesh.git.run import Git, GitError, GitTimeout
+from agentmesh.git.remote import ls_refs, remote_failure, trust_args
+
+MIRROR = "refs/mirror/"
+MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
+LOCK_TIMEOUT = 120.0
+
+
+def mirror_ref(remote_ref: str) -> str:
+    """refs/heads/claim/42 -> refs/mirror/heads/claim/42"""
+    if not remote_ref.startswith("refs/"):
+        raise ValueError(f"not a full ref name: {remote_ref!r}")
+    return MIRROR + remote_ref[len("refs/"):]
+
+
+class CacheClone:
+    def __init__(self, git: Git, path: Path, url: str):
+        self.git = git
+        self.path = path
+        self.url = url
+        self._lock = FileLock(str(path) + ".lock")
+
+    @contextmanager
+    def locked(self, timeout: float = LOCK_TIMEOUT):
+        try:
+            with self._lock.acquire(timeout=timeout):
+                yield self
+        except Timeout:
+            raise TemporaryError(f"cache clone {self.path} is busy (lock held > {timeout:g}s)") from None
+
+    def ensure(self) -> CacheClone:
+        if (self.path / "HEAD").exists():
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.locked():
+            if not (self.path / "HEAD").exists():
+                tmp = self.path.with_name(self.path.name + ".init")
+                self.git.run("init", "--bare", "--quiet", str(tmp))
+                tmp.rename(self.path)
+        return self
+
+    def run(self, *args: str, **kwargs):
+        return self.git.run(*args, cwd=self.path, **kwargs)
+
+    def fetch(self, remote_refs: Sequence[str], *, prune: bool = False, timeout: float | None = None) -> None:
+        """Fetch exact refs (or `prefix*` patterns) into the mirror namespace.
+
+        With prune, mirror refs matching a pattern that the remote no longer
+        has are deleted, so the mirror equals the remote for that pattern.
+        """
+        refspecs = [f"+{ref}:{mirror_ref(ref)}" for ref in remote_refs]
+        args = [*trust_args(self.url), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"]
+        if prune:
+            args.append("--prune")
+        with self.locked():
+            try:
+                self.run(*args, self.url, *refspecs, timeout=timeout)
+            except (GitError, GitTimeout) as exc:
+                raise remote_failure(exc, self.url) from None
+
+    def fetch_default_branch(self, branch: str | None = None) -> str | None:
+        """Fetch the remote's default branch (or `branch`); its sha, or None while unborn."""
+        if branch:
+            target = f"refs/heads/{branch}"
+        else:
+            listing = ls_refs(self.git, self.url, ["HEAD"])
+            target = listing.symrefs.get("HEAD")
+            if target is None or listing.get("HEAD") is None:
+                return None
+        self.fetch([target])
+        self.run("symbolic-ref", MIRROR_HEAD, mirror_ref(target))
+        return self.resolve(MIRROR_HEAD)
+
+    def default_head(self) -> str | None:
+        return self.resolve(MIRROR_HEAD)
+
+    def read_file(self, ref: str, path: str) -> str | None:
+        """A file's text at a local ref, or None when absent."""
+        result = self.run("cat-file", "blob", f"{ref}:{path}", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def resolve(self, ref: str) -> str | None:
+        result = self.run("rev-parse", "--verify", "--quiet", ref + "^{commit}", check=False)
+        return result.stdout.strip() or None
+
+    def has_object(self, sha: str) -> bool:
+        return self.run("cat-file", "-e", sha + "^{commit}", check=False).returncode == 0
+
+    def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.run(*args, input=message).stdout.strip()
+
+    def empty_tree(self) -> str:
+        return self.run("hash-object", "-t", "tree", "-w", "--stdin", input=b"").stdout.strip()
+
+    def messages(self, pattern: str) -> dict[str, tuple[str, str]]:
+        """ref -> (sha, full message) for local refs matching pattern."""
+        out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%1e", pattern).stdout
+        found = {}
+        for record in out.split("\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            ref, sha, message = record.split("\x00", 2)
+            found[ref] = (sha, message)
+        return found

@@ -1,0 +1,389 @@
+"""Talking to a git remote: prefix-restricted listing, CAS pushes, failure classes.
+
+Listing uses a protocol v2 `ls-refs` request with `ref-prefix`, so its cost
+does not grow with the number of refs on the remote (PROTOCOL.md: `git
+ls-remote` never asks the server to filter). Pushes always pin the value they
+expect with `--force-with-lease=<ref>:<expected>` and report per-ref results
+from `--porcelain` output, never from stderr prose.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from agentmesh.errors import OutcomeUnknown, RemoteUnavailable, UserError
+from agentmesh.git.run import Git, GitError, GitTimeout, redact_url
+
+ZERO_SHA = "0" * 40
+_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+_SCP_LIKE = re.compile(r"^[^/:]+@?[^/:]*:(?!//)")
+
+# --- failure classes ---------------------------------------------------------
+
+_UNREACHABLE = (
+    "could not resolve host",
+    "connection refused",
+    "connection timed out",
+    "connection reset",
+    "operation timed out",
+    "network is unreachable",
+    "no route to host",
+    "the remote end hung up",
+    "early eof",
+    "rpc failed",
+    "unable to access",
+    "could not read from remote repository",
+    "unable to connect",
+    "returned error: 5",
+    "failed to connect",
+    "temporary failure",
+)
+_USER_FAULT = (
+    "does not appear to be a git repository",
+    "not found",
+    "authentication failed",
+    "permission denied",
+    "returned error: 401",
+    "returned error: 403",
+    "invalid username or password",
+    "not a git repository",
+    "unsupported protocol",
+    "transport '",
+)
+
+
+def remote_failure(exc: GitError | GitTimeout, url: str) -> Exception:
+    """The error a user should see for a failed remote operation."""
+    where = redact_url(url)
+    if isinstance(exc, GitTimeout):
+        return RemoteUnavailable(f"remote {where} did not answer within {exc.timeout:g}s")
+    text = (exc.stderr or exc.stdout).lower()
+    detail = _last_line(exc.stderr or exc.stdout)
+    if any(marker in text for marker in _USER_FAULT):
+        return UserError(f"remote {where}: {detail}")
+    if any(marker in text for marker in _UNREACHABLE):
+        return RemoteUnavailable(f"remote {where} is unreachable: {detail}")
+    return exc
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in redact_url(text).splitlines() if ln.strip()]
+    fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "ERROR"))]
+    return (fatal or lines or ["(no output)"])[0][:300]
+
+
+# --- pkt-line ------------------------------------------------------------------
+
+
+def pkt(data: bytes) -> bytes:
+    return b"%04x" % (len(data) + 4) + data
+
+
+FLUSH = b"0000"
+DELIM = b"0001"
+
+
+def parse_pkt_lines(data: bytes) -> list[bytes | None]:
+    """Split a pkt-line stream; None stands for flush/delim/response-end packets."""
+    out: list[bytes | None] = []
+    pos = 0
+    while pos + 4 <= len(data):
+        try:
+            size = int(data[pos:pos + 4], 16)
+        except ValueError:
+            raise RemoteUnavailable(f"malformed pkt-line from remote: {data[pos:pos + 16]!r}") from None
+        if size < 4:
+            out.append(None)
+            pos += 4
+            continue
+        out.append(data[pos + 4:pos + size])
+        pos += size
+    return out
+
+
+def ls_refs_request(prefixes: Iterable[str]) -> bytes:
+    body = pkt(b"command=ls-refs\n") + pkt(b"agent=agentmesh\n") + DELIM + pkt(b"symrefs\n")
+    for prefix in prefixes:
+        body += pkt(b"ref-prefix " + prefix.encode() + b"\n")
+    return body + FLUSH
+
+
+@dataclass(frozen=True)
+class RemoteRefs:
+    """A complete listing of the refs under the requested prefixes."""
+
+    refs: dict[str, str]
+    symrefs: dict[str, str]
+
+    def get(self, ref: str) -> str | None:
+        return self.refs.get(ref)
+
+
+def parse_ls_refs(lines: Sequence[bytes | None]) -> RemoteRefs:
+    refs: dict[str, str] = {}
+    symrefs: dict[str, str] = {}
+    for raw in lines:
+        if raw is None:
+            break
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if line.startswith("ERR "):
+            raise RemoteUnavailable(f"remote refused ls-refs: {line[4:]}")
+        parts = line.split(" ")
+        if len(parts) < 2 or not _SHA.fullmatch(parts[0]):
+            if parts[0] == "unborn":  # "unborn HEAD symref-target:..." on an empty repo
+                _collect_symref(symrefs, parts)
+                continue
+            raise RemoteUnavailable(f"malformed ls-refs line from remote: {line[:120]!r}")
+        refs[parts[1]] = parts[0]
+        _collect_symref(symrefs, parts)
+    return RemoteRefs(refs, symrefs)
+
+
+def _collect_symref(symrefs: dict[str, str], parts: list[str]) -> None:
+    for attr in parts[2:]:
+        if attr.startswith("symref-target:"):
+            symrefs[parts[1]] = attr[len("symref-target:"):]
+
+
+# --- transports ------------------------------------------------------------------
+
+
+def local_path(url: str) -> Path | None:
+    """The filesystem path for a path or file:// URL; None for network remotes."""
+    if url.startswith("file://"):
+        return Path(unquote(urlsplit(url).path))
+    if "://" in url or _SCP_LIKE.match(url):
+        return None
+    return Path(url)
+
+
+def normalize_url(url: str, base: Path) -> str:
+    """Make a relative local path absolute (git runs with other working directories)."""
+    path = local_path(url)
+    if path is None or url.startswith("file://") or path.is_absolute():
+        return url
+    return str((base / path).resolve())
+
+
+def trust_args(url: str) -> list[str]:
+    """`-c safe.directory=<path>` for a local remote the user named explicitly.
+
+    Global config is ignored on purpose, so a shared bare repository owned by
+    another user would otherwise fail git's ownership check. Child processes
+    (upload-pack, receive-pack) inherit command-line config.
+    """
+    path = local_path(url)
+    return ["-c", f"safe.directory={path}"] if path is not None else []
+
+
+def _check_local(url: str, path: Path) -> None:
+    if not (path / "HEAD").exists() and not (path / ".git" / "HEAD").exists():
+        raise UserError(f"remote {url}: no git repository there")
+
+
+def ls_refs(git: Git, url: str, prefixes: Sequence[str], *, timeout: float | None = None) -> RemoteRefs:
+    """List refs under prefixes (and HEAD's symref when "HEAD" is a prefix).
+
+    A failure raises: an error never looks like an empty listing.
+    """
+    timeout = timeout or git.timeout
+    path = local_path(url)
+    try:
+        if path is not None:
+            _check_local(url, path)
+            out = git.run_bytes(
+                *trust_args(url), "upload-pack", "--stateless-rpc", "--strict", str(path),
+                input=ls_refs_request(prefixes), timeout=timeout, env={"GIT_PROTOCOL": "version=2"},
+            )
+            return parse_ls_refs(parse_pkt_lines(out))
+        scheme = urlsplit(url).scheme
+        if scheme == "git":
+            return _ls_refs_git_daemon(url, prefixes, timeout)
+        if scheme in ("http", "https"):
+            return _ls_refs_http(git, url, prefixes, timeout)
+    except (GitError, GitTimeout) as exc:
+        raise remote_failure(exc, url) from None
+    return _ls_refs_fallback(git, url, prefixes, timeout)
+
+
+def _ls_refs_fallback(git: Git, url: str, prefixes: Sequence[str], timeout: float) -> RemoteRefs:
+    """ssh and other transports: `git ls-remote`, filtered here (costs a full listing)."""
+    try:
+        result = git.run(*trust_args(url), "ls-remote", "--symref", url, timeout=timeout)
+    except (GitError, GitTimeout) as exc:
+        raise remote_failure(exc, url) from None
+    refs: dict[str, str] = {}
+    symrefs: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        left, _, name = line.partition("\t")
+        if not any(name.startswith(p) for p in prefixes):
+            continue
+        if left.startswith("ref: "):
+            symrefs[name] = left[5:]
+        elif _SHA.fullmatch(left):
+            refs[name] = left
+    return RemoteRefs(refs, symrefs)
+
+
+def _ls_refs_git_daemon(url: str, prefixes: Sequence[str], timeout: float) -> RemoteRefs:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "localhost", parts.port or 9418
+    hello = pkt(b"git-upload-pack " + parts.path.encode() + b"\0host=" + host.encode()
+                + (b":%d" % port if parts.port else b"") + b"\0\0version=2\0")
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(hello)
+            _read_until_flush(sock)  # capability advertisement
+            sock.sendall(ls_refs_request(prefixes))
+            data = _read_until_flush(sock)
+    except OSError as exc:
+        raise RemoteUnavailable(f"remote {url} is unreachable: {exc}") from None
+    return parse_ls_refs(parse_pkt_lines(data))
+
+
+def _read_until_flush(sock: socket.socket) -> bytes:
+    buf = b""
+    pos = 0
+    while True:
+        while len(buf) < pos + 4:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RemoteUnavailable("remote closed the connection during ls-refs")
+            buf += chunk
+        size = int(buf[pos:pos + 4], 16)
+        if size == 0:
+            return buf[:pos + 4]
+        if size < 4:
+            pos += 4
+            continue
+        while len(buf) < pos + size:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RemoteUnavailable("remote closed the connection during ls-refs")
+            buf += chunk
+        if buf[pos + 4:pos + 8] == b"ERR ":
+            raise RemoteUnavailable(f"remote refused: {buf[pos + 8:pos + size].decode('utf-8', 'replace')}")
+        pos += size
+
+
+def _ls_refs_http(git: Git, url: str, prefixes: Sequence[str], timeout: float) -> RemoteRefs:
+    import requests  # heavy; only http remotes need it
+
+    auth = (git.username or "x-access-token", git.token) if git.token else None
+    try:
+        response = requests.post(
+            url.rstrip("/") + "/git-upload-pack",
+            data=ls_refs_request(prefixes),
+            headers={
+                "Git-Protocol": "version=2",
+                "Content-Type": "application/x-git-upload-pack-request",
+                "Accept": "application/x-git-upload-pack-result",
+                "User-Agent": "git/agentmesh",
+            },
+            auth=auth,
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise RemoteUnavailable(f"remote {redact_url(url)} is unreachable: {type(exc).__name__}") from None
+    if response.status_code in (401, 403, 404):
+        raise UserError(f"remote {redact_url(url)}: HTTP {response.status_code} listing refs")
+    if response.status_code != 200:
+        raise RemoteUnavailable(f"remote {redact_url(url)}: HTTP {response.status_code} listing refs")
+    return parse_ls_refs(parse_pkt_lines(response.content))
+
+
+# --- pushes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    """Set `ref` to `new` (None deletes it) only if the remote holds `expect` (None: absent)."""
+
+    ref: str
+    new: str | None
+    expect: str | None
+
+    def refspec(self) -> str:
+        return f"{self.new}:{self.ref}" if self.new else f":{self.ref}"
+
+    def lease(self) -> str:
+        return f"--force-with-lease={self.ref}:{self.expect or ''}"
+
+
+@dataclass(frozen=True)
+class RefStatus:
+    ref: str
+    flag: str
+    summary: str
+
+    @property
+    def ok(self) -> bool:
+        return self.flag in (" ", "+", "-", "*", "=")
+
+    @property
+    def reason(self) -> str:
+        match = re.search(r"\((.*)\)\s*$", self.summary)
+        return match.group(1) if match else self.summary
+
+
+@dataclass(frozen=True)
+class PushResult:
+    statuses: dict[str, RefStatus]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.statuses.values())
+
+    def rejected(self) -> list[RefStatus]:
+        return [s for s in self.statuses.values() if not s.ok]
+
+
+def parse_porcelain(stdout: str) -> dict[str, RefStatus]:
+    statuses: dict[str, RefStatus] = {}
+    for line in stdout.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3 or len(fields[0]) != 1:
+            continue
+        _, _, dst = fields[1].rpartition(":")
+        statuses[dst] = RefStatus(dst, fields[0], fields[2])
+    return statuses
+
+
+def push(
+    git: Git,
+    repo: Path,
+    url: str,
+    updates: Sequence[RefUpdate],
+    *,
+    atomic: bool = False,
+    timeout: float | None = None,
+) -> PushResult:
+    """A compare-and-swap push. Every ref carries its lease.
+
+    Returns the per-ref outcome when git reports one for every ref. Raises
+    OutcomeUnknown when it does not (exit 128, timeout, dropped connection):
+    the push may or may not have landed, and the caller must read back.
+    """
+    args = [*trust_args(url), "push", "--porcelain", "--no-verify"]
+    if atomic:
+        args.append("--atomic")
+    args += [u.lease() for u in updates]
+    args.append(url)
+    args += [u.refspec() for u in updates]
+    try:
+        result = git.run(*args, cwd=repo, timeout=timeout, check=False)
+    except GitTimeout as exc:
+        raise OutcomeUnknown(f"push to {redact_url(url)} timed out after {exc.timeout:g}s") from None
+    statuses = parse_porcelain(result.stdout)
+    if all(u.ref in statuses for u in updates) and result.returncode in (0, 1):
+        return PushResult(statuses)
+    failure = remote_failure(GitError(result.args, result.returncode, result.stdout, result.stderr), url)
+    if isinstance(failure, UserError):
+        raise failure
+    raise OutcomeUnknown(f"push outcome unknown: {failure}")

@@ -1,0 +1,245 @@
+"""The one subprocess wrapper for git.
+
+Every git process agentmesh starts goes through `Git.run`, which gives it:
+- a scrubbed environment: no system or global config, no hooks, no
+  fsmonitor, no credential helpers, no terminal prompts, C locale;
+- a timeout that kills git's whole process group (ssh, remote helpers);
+- tokens only through an askpass helper that reads an environment variable,
+  so a token never appears in argv, in a URL or in `.git/config`;
+- errors that show the command, the exit code and the output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentmesh.errors import AgentmeshError, TemporaryError
+
+DEFAULT_TIMEOUT = 60.0
+
+# Variables a git child may inherit. Everything else (GIT_DIR, GIT_INDEX_FILE,
+# GIT_CONFIG_*, forge tokens, ...) is dropped, so the caller's shell can't
+# redirect git at another repository or smuggle config in.
+_PASSTHROUGH = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "USER",
+    "LOGNAME",
+    "TZ",
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+)
+
+# Config forced on every call; command-line -c beats every config file.
+_SAFE_CONFIG = (
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.askPass=",
+    "credential.helper=",
+    "protocol.version=2",
+    "protocol.ext.allow=never",
+    "advice.detachedHead=false",
+    "init.defaultBranch=main",
+    "gc.auto=0",
+    "maintenance.auto=false",
+)
+
+TOKEN_ENV = "AGENTMESH_GIT_TOKEN"
+USERNAME_ENV = "AGENTMESH_GIT_USERNAME"
+
+_ASKPASS_SCRIPT = f"""#!/bin/sh
+# agentmesh askpass: answers git's prompts from the environment only.
+case "$1" in
+  Username*) printf '%s\\n' "${{{USERNAME_ENV}:-x-access-token}}" ;;
+  *) printf '%s\\n' "${{{TOKEN_ENV}}}" ;;
+esac
+"""
+
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """Strip `user:password@` from any URL in text."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def ensure_askpass(directory: Path) -> Path:
+    """Write the askpass helper into directory (it holds no secret) and return its path."""
+    path = directory / "askpass.sh"
+    if not path.exists() or path.read_text() != _ASKPASS_SCRIPT:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(_ASKPASS_SCRIPT)
+        tmp.chmod(0o700)
+        tmp.replace(path)
+    return path
+
+
+@dataclass(frozen=True)
+class GitResult:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class GitError(AgentmeshError):
+    """git exited non-zero. Callers that expect failures classify it further."""
+
+    def __init__(self, args: Sequence[str], returncode: int, stdout: str, stderr: str):
+        self.args_ = tuple(args)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        output = redact_url((stderr.strip() or stdout.strip()).replace("\n", " | "))
+        if len(output) > 600:
+            output = "..." + output[-600:]
+        super().__init__(f"{format_command(args)} exited {returncode}: {output or '(no output)'}")
+
+
+class GitTimeout(TemporaryError):
+    def __init__(self, args: Sequence[str], timeout: float):
+        self.args_ = tuple(args)
+        self.timeout = timeout
+        super().__init__(f"{format_command(args)} timed out after {timeout:g}s")
+
+
+def format_command(args: Sequence[str]) -> str:
+    """The command as a user would type it, without the forced -c options."""
+    shown = ["git"]
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "-c":
+            skip = True
+            continue
+        shown.append(redact_url(arg))
+    return " ".join(shown)
+
+
+@dataclass
+class Git:
+    """Runs git. Holds only immutable settings; safe to share."""
+
+    askpass: Path | None = None
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    author_name: str = "agentmesh"
+    author_email: str = "agentmesh@agentmesh.invalid"
+    timeout: float = DEFAULT_TIMEOUT
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k in _PASSTHROUGH}
+        env.update(
+            {
+                "LC_ALL": "C",
+                "LANGUAGE": "C",
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": "/dev/null",
+                "GIT_TERMINAL_PROMPT": "0",
+                "GCM_INTERACTIVE": "never",
+                "SSH_ASKPASS_REQUIRE": "never",
+                "GIT_AUTHOR_NAME": self.author_name,
+                "GIT_AUTHOR_EMAIL": self.author_email,
+                "GIT_COMMITTER_NAME": self.author_name,
+                "GIT_COMMITTER_EMAIL": self.author_email,
+            }
+        )
+        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        if self.askpass is not None:
+            env["GIT_ASKPASS"] = str(self.askpass)
+            if self.token:
+                env[TOKEN_ENV] = self.token
+            if self.username:
+                env[USERNAME_ENV] = self.username
+        if extra:
+            env.update(extra)
+        return env
+
+    def run(
+        self,
+        *args: str,
+        cwd: Path | str | None = None,
+        input: str | bytes | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> GitResult:
+        argv, returncode, out, err = self._exec(args, cwd, input, timeout, env)
+        result = GitResult(argv, returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+        if check and returncode != 0:
+            raise GitError(argv, returncode, result.stdout, result.stderr)
+        return result
+
+    def run_bytes(
+        self,
+        *args: str,
+        cwd: Path | str | None = None,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Like run(check=True) but returns raw stdout, for protocol and blob data."""
+        argv, returncode, out, err = self._exec(args, cwd, input, timeout, env)
+        if returncode != 0:
+            raise GitError(argv, returncode, "", err.decode("utf-8", "replace"))
+        return out
+
+    def _exec(self, args, cwd, input, timeout, env) -> tuple[tuple[str, ...], int, bytes, bytes]:
+        argv: list[str] = []
+        for item in _SAFE_CONFIG:
+            argv += ["-c", item]
+        argv += args
+        timeout = timeout or self.timeout
+        try:
+            proc = subprocess.Popen(
+                ["git", *argv],
+                cwd=cwd,
+                env=self.env(env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # so a timeout can kill git's helpers too
+            )
+        except FileNotFoundError as exc:
+            raise GitError(argv, 127, "", f"cannot run git: {exc}") from None
+        if isinstance(input, str):
+            input = input.encode()
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.communicate()
+            raise GitTimeout(argv, timeout) from None
+        except BaseException:
+            _kill_group(proc)
+            proc.communicate()
+            raise
+        return tuple(argv), proc.returncode, out, err
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,85 @@
+"""The host's state directory: caches and observations it can rebuild or lose safely.
+
+Layout (one directory per agent):
+    cache.git/            the per-host cache clone (one per remote: cache-<hash>.git)
+    observations.json     when this host first saw each claim ref at each sha
+    bin/askpass.sh        the askpass helper (holds no secret)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from filelock import FileLock
+
+from agentmesh.core.claims import Clock, Observation
+from agentmesh.errors import ConfigError
+
+
+def system_clock() -> Clock:
+    """This host's clocks now. CLOCK_BOOTTIME keeps counting through suspend."""
+    mono_clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+    return Clock(wall=time.time(), mono=time.clock_gettime(mono_clock), boot_id=boot_id())
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        # No boot id (not Linux): a monotonic clock that went backwards marks the reboot.
+        return "unknown"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class StateDir:
+    def __init__(self, root: Path, remote_url: str):
+        self.root = root
+        self.remote_key = hashlib.sha256(remote_url.encode()).hexdigest()[:12]
+
+    def ensure(self) -> StateDir:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"state_dir {self.root}: cannot create: {exc.strerror}") from None
+        if not os.access(self.root, os.W_OK):
+            raise ConfigError(f"state_dir {self.root}: not writable")
+        return self
+
+    @property
+    def cache_path(self) -> Path:
+        return self.root / f"cache-{self.remote_key}.git"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def observations_path(self) -> Path:
+        return self.root / f"observations-{self.remote_key}.json"
+
+    def observations_lock(self) -> FileLock:
+        return FileLock(str(self.observations_path) + ".lock")
+
+    def load_observations(self) -> dict[str, Observation]:
+        try:
+            data = json.loads(self.observations_path.read_text())
+            return {ref: Observation.from_json(obs) for ref, obs in data.get("refs", {}).items()}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # A corrupt file only restarts the count: expiry then takes longer, never shorter.
+            return {}
+
+    def save_observations(self, observations: Mapping[str, Observation]) -> None:
+        data = {"version": 1, "refs": {ref: obs.to_json() for ref, obs in sorted(observations.items())}}
+        write_atomic(self.observations_path, json.dumps(data, indent=1))
