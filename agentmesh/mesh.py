@@ -14,8 +14,8 @@ from agentmesh.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mes
 from agentmesh.core.claims import Clock
 from agentmesh.claims import ClaimStore
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
-from agentmesh.git.remote import normalize_url
-from agentmesh.git.run import Git, ensure_askpass
+from agentmesh.git.remote import local_path, normalize_url
+from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
 from agentmesh.state import StateDir, system_clock
 
 
@@ -30,6 +30,7 @@ class Mesh:
         self.token = env.get(host.forge.token_env) or None
         self.git = Git(
             askpass=ensure_askpass(self.state.bin_dir),
+            global_config=ensure_global_config(self.state.bin_dir, [p for p in [local_path(self.remote)] if p]),
             token=self.token,
             author_name=host.agent,
             author_email=f"{host.agent}@{host.host}.agentmesh.invalid",

@@ -17,7 +17,7 @@ from filelock import FileLock, Timeout
 
 from agentmesh.errors import TemporaryError
 from agentmesh.git.run import Git, GitError, GitTimeout
-from agentmesh.git.remote import ls_refs, remote_failure, trust_args
+from agentmesh.git.remote import ls_refs, remote_failure
 
 MIRROR = "refs/mirror/"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
@@ -67,7 +67,7 @@ class CacheClone:
         has are deleted, so the mirror equals the remote for that pattern.
         """
         refspecs = [f"+{ref}:{mirror_ref(ref)}" for ref in remote_refs]
-        args = [*trust_args(self.url), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"]
+        args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"]
         if prune:
             args.append("--prune")
         with self.locked():

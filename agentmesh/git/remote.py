@@ -170,17 +170,6 @@ def normalize_url(url: str, base: Path) -> str:
     return str((base / path).resolve())
 
 
-def trust_args(url: str) -> list[str]:
-    """`-c safe.directory=<path>` for a local remote the user named explicitly.
-
-    Global config is ignored on purpose, so a shared bare repository owned by
-    another user would otherwise fail git's ownership check. Child processes
-    (upload-pack, receive-pack) inherit command-line config.
-    """
-    path = local_path(url)
-    return ["-c", f"safe.directory={path}"] if path is not None else []
-
-
 def _check_local(url: str, path: Path) -> None:
     if not (path / "HEAD").exists() and not (path / ".git" / "HEAD").exists():
         raise UserError(f"remote {url}: no git repository there")
@@ -197,7 +186,7 @@ def ls_refs(git: Git, url: str, prefixes: Sequence[str], *, timeout: float | Non
         if path is not None:
             _check_local(url, path)
             out = git.run_bytes(
-                *trust_args(url), "upload-pack", "--stateless-rpc", "--strict", str(path),
+                "upload-pack", "--stateless-rpc", "--strict", str(path),
                 input=ls_refs_request(prefixes), timeout=timeout, env={"GIT_PROTOCOL": "version=2"},
             )
             return parse_ls_refs(parse_pkt_lines(out))
@@ -214,7 +203,7 @@ def ls_refs(git: Git, url: str, prefixes: Sequence[str], *, timeout: float | Non
 def _ls_refs_fallback(git: Git, url: str, prefixes: Sequence[str], timeout: float) -> RemoteRefs:
     """ssh and other transports: `git ls-remote`, filtered here (costs a full listing)."""
     try:
-        result = git.run(*trust_args(url), "ls-remote", "--symref", url, timeout=timeout)
+        result = git.run("ls-remote", "--symref", url, timeout=timeout)
     except (GitError, GitTimeout) as exc:
         raise remote_failure(exc, url) from None
     refs: dict[str, str] = {}
@@ -370,7 +359,7 @@ def push(
     OutcomeUnknown when it does not (exit 128, timeout, dropped connection):
     the push may or may not have landed, and the caller must read back.
     """
-    args = [*trust_args(url), "push", "--porcelain", "--no-verify"]
+    args = ["push", "--porcelain", "--no-verify"]
     if atomic:
         args.append("--atomic")
     args += [u.lease() for u in updates]

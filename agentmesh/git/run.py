@@ -83,14 +83,34 @@ def redact_url(text: str) -> str:
 
 def ensure_askpass(directory: Path) -> Path:
     """Write the askpass helper into directory (it holds no secret) and return its path."""
-    path = directory / "askpass.sh"
-    if not path.exists() or path.read_text() != _ASKPASS_SCRIPT:
-        directory.mkdir(parents=True, exist_ok=True)
+    return _write_if_changed(directory / "askpass.sh", _ASKPASS_SCRIPT, 0o700)
+
+
+def _write_if_changed(path: Path, text: str, mode: int = 0o600) -> Path:
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(_ASKPASS_SCRIPT)
-        tmp.chmod(0o700)
+        tmp.write_text(text)
+        tmp.chmod(mode)
         tmp.replace(path)
     return path
+
+
+def ensure_global_config(directory: Path, trusted: list[Path]) -> Path:
+    """agentmesh's private global git config: only `safe.directory` for local remotes.
+
+    The user's own global config is ignored on purpose (hooks, helpers,
+    rewrites), so a shared bare repository owned by another user would fail
+    git's ownership check. Naming it here trusts exactly the remote the user
+    configured; it also reaches upload-pack and receive-pack, which do not
+    inherit `-c` options on local transports.
+    """
+    text = "".join(f"[safe]\n\tdirectory = {_quote_config(str(p))}\n" for p in trusted)
+    return _write_if_changed(directory / "gitconfig", text)
+
+
+def _quote_config(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,7 @@ class Git:
     """Runs git. Holds only immutable settings; safe to share."""
 
     askpass: Path | None = None
+    global_config: Path | None = None  # agentmesh's own, never the user's ~/.gitconfig
     token: str | None = field(default=None, repr=False)
     username: str | None = None
     author_name: str = "agentmesh"
@@ -155,7 +176,7 @@ class Git:
                 "LC_ALL": "C",
                 "LANGUAGE": "C",
                 "GIT_CONFIG_NOSYSTEM": "1",
-                "GIT_CONFIG_GLOBAL": "/dev/null",
+                "GIT_CONFIG_GLOBAL": str(self.global_config or "/dev/null"),
                 "GIT_TERMINAL_PROMPT": "0",
                 "GCM_INTERACTIVE": "never",
                 "SSH_ASKPASS_REQUIRE": "never",

@@ -1,0 +1,300 @@
+"""One forge interface and the shared model every backend maps into at its edge.
+
+Backends: `local` (git-native, forge/local.py), `gitea` and `github`
+(forge/gitea.py, forge/github.py over forge/http.py). Each converts its
+forge's data and quirks into these types, as Renovate's platform layer does:
+callers never see a Gitea 409 or a GitHub 422, only `Exists`.
+
+Writes are idempotent "ensure" operations where the forge allows it:
+closing a closed issue, removing an absent label or deleting a deleted
+branch succeeds; creating a PR for a head that already has an open PR
+returns that PR.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from agentmesh.errors import AgentmeshError, TemporaryError, UserError
+
+IssueState = Literal["open", "closed"]
+PullState = Literal["open", "closed", "merged"]
+ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"]
+ReviewEvent = Literal["approve", "request_changes", "comment"]
+CIStateName = Literal["success", "pending", "failure", "error", "none"]
+Permission = Literal["admin", "write", "read", "none"]
+
+MARKER_PREFIX = "agentmesh:"
+_MARKER = re.compile(r"[a-z0-9][a-z0-9:._/-]{0,120}")
+
+
+# --- errors ----------------------------------------------------------------------
+
+
+class ForgeError(AgentmeshError):
+    pass
+
+
+class Exists(ForgeError, UserError):
+    """The thing to create is already there (Gitea 409, GitHub 422)."""
+
+
+class NotFound(ForgeError, UserError):
+    pass
+
+
+class Forbidden(ForgeError, UserError):
+    """401/403 that is not a rate limit: the token lacks a scope or is invalid."""
+
+
+class Conflict(ForgeError, UserError):
+    """The forge refused because of the target's state (merge conflict, stale head)."""
+
+
+class RateLimited(ForgeError, TemporaryError):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotMergeableYet(ForgeError, TemporaryError):
+    """The forge is still computing mergeability (Gitea answers 405); retry with backoff."""
+
+
+class Unavailable(ForgeError, TemporaryError):
+    """The forge is unreachable or answered 5xx or garbage."""
+
+
+# --- model -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author: str
+    body: str
+    created_at: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: IssueState
+    labels: tuple[str, ...] = ()
+    author: str = ""
+    assignees: tuple[str, ...] = ()
+    created_at: str = ""
+    updated_at: str = ""
+    url: str = ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["assignees"] = list(self.assignees)
+        return data
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    author: str
+    state: ReviewState
+    commit_id: str
+    body: str = ""
+    submitted_at: str = ""
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "author": self.author, "state": self.state, "commit_id": self.commit_id,
+                "body": self.body, "submitted_at": self.submitted_at}
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    title: str
+    body: str
+    state: PullState
+    head: str
+    base: str
+    head_sha: str
+    author: str = ""
+    labels: tuple[str, ...] = ()
+    reviews: tuple[Review, ...] = ()
+    requested_reviewers: tuple[str, ...] = ()
+    mergeable: bool | None = None
+    merge_sha: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    url: str = ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["requested_reviewers"] = list(self.requested_reviewers)
+        data["reviews"] = [r.to_json() for r in self.reviews]
+        return data
+
+
+@dataclass(frozen=True)
+class StatusContext:
+    context: str
+    state: CIStateName
+    description: str = ""
+    target_url: str = ""
+
+
+@dataclass(frozen=True)
+class CIStatus:
+    """Combined CI for one sha: statuses and (GitHub) check runs folded into one state."""
+
+    sha: str
+    state: CIStateName
+    contexts: tuple[StatusContext, ...] = field(default_factory=tuple)
+
+    def failing(self) -> list[StatusContext]:
+        return [c for c in self.contexts if c.state in ("failure", "error")]
+
+    def to_json(self) -> dict:
+        return {"sha": self.sha, "state": self.state, "contexts": [asdict(c) for c in self.contexts]}
+
+
+def combine_states(states: Iterable[CIStateName]) -> CIStateName:
+    """failure/error beats pending beats success; no contexts at all is `none`."""
+    states = list(states)
+    if not states:
+        return "none"
+    for worst in ("error", "failure", "pending"):
+        if worst in states:
+            return worst
+    return "success"
+
+
+def marker_text(marker: str) -> str:
+    """The hidden HTML comment that identifies an agentmesh comment or PR body."""
+    if not _MARKER.fullmatch(marker):
+        raise ValueError(f"invalid marker {marker!r}")
+    return f"<!-- {MARKER_PREFIX}{marker} -->"
+
+
+# --- the interface -------------------------------------------------------------------
+
+
+class Forge(ABC):
+    """Issues, pull requests, reviews, CI and content of one repository."""
+
+    kind: str
+
+    # issues
+    @abstractmethod
+    def list_issues(self, *, state: IssueState | Literal["all"] = "open", labels: Sequence[str] = (),
+                    since: datetime | None = None) -> list[Issue]:
+        """Issues only (never PRs) carrying all of `labels`, updated at or after `since`."""
+
+    @abstractmethod
+    def get_issue(self, number: int) -> Issue: ...
+
+    @abstractmethod
+    def create_issue(self, title: str, body: str = "", labels: Sequence[str] = ()) -> Issue: ...
+
+    @abstractmethod
+    def close_issue(self, number: int) -> None:
+        """Idempotent."""
+
+    @abstractmethod
+    def list_comments(self, number: int) -> list[Comment]:
+        """Comments on an issue or PR, oldest first."""
+
+    @abstractmethod
+    def comment(self, number: int, body: str) -> Comment: ...
+
+    @abstractmethod
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        """Add labels to an issue or PR, creating labels the repository lacks."""
+
+    @abstractmethod
+    def remove_labels(self, number: int, labels: Sequence[str]) -> None:
+        """Idempotent: labels not on the issue are ignored."""
+
+    @abstractmethod
+    def set_assignees(self, number: int, assignees: Sequence[str]) -> None: ...
+
+    # pull requests
+    @abstractmethod
+    def list_pulls(self, *, state: PullState | Literal["all"] = "open") -> list[PullRequest]: ...
+
+    @abstractmethod
+    def get_pull(self, number: int) -> PullRequest:
+        """With its reviews."""
+
+    @abstractmethod
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
+        """Open a PR, or return the open PR that already exists for `head`."""
+
+    @abstractmethod
+    def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def list_reviews(self, number: int) -> list[Review]: ...
+
+    @abstractmethod
+    def submit_review(self, number: int, *, event: ReviewEvent, body: str, commit_id: str) -> Review:
+        """A review bound to `commit_id`; Conflict if the head moved past it."""
+
+    @abstractmethod
+    def merge_pull(self, number: int, *, sha: str, method: Literal["merge", "squash"] = "merge") -> None:
+        """Merge only if the head is still `sha`. Conflict on conflicts or a moved head;
+        NotMergeableYet while the forge computes mergeability."""
+
+    @abstractmethod
+    def close_pull(self, number: int) -> None:
+        """Idempotent."""
+
+    # CI
+    @abstractmethod
+    def ci_status(self, sha: str) -> CIStatus: ...
+
+    @abstractmethod
+    def set_status(self, sha: str, *, context: str, state: CIStateName, description: str = "",
+                   target_url: str = "") -> None: ...
+
+    # content and identity
+    @abstractmethod
+    def read_file(self, path: str, ref: str) -> str | None:
+        """The file's text at ref, or None when it does not exist."""
+
+    @abstractmethod
+    def delete_branch(self, branch: str) -> None:
+        """Idempotent. Never used for claim refs (PROTOCOL.md)."""
+
+    @abstractmethod
+    def current_user(self) -> str: ...
+
+    @abstractmethod
+    def permission(self, user: str) -> Permission: ...
+
+    # shared behaviour, written once for every backend
+
+    def ensure_comment(self, number: int, marker: str, body: str) -> Comment:
+        """Post `body` once: if a comment carrying `marker` exists, return it instead."""
+        tag = marker_text(marker)
+        me = self.current_user()
+        for existing in self.list_comments(number):
+            if tag in existing.body and existing.author == me:
+                return existing
+        return self.comment(number, f"{tag}\n{body}")
+
+    def find_pull_for_head(self, head: str) -> PullRequest | None:
+        for pull in self.list_pulls(state="open"):
+            if pull.head == head:
+                return pull
+        return None
