@@ -189,7 +189,7 @@ class ClaimStore:
         head = self.cache.default_head() or self.cache.fetch_default_branch(self.policy.default_branch)
         if head is None:  # the remote has no commits yet
             return self.cache.empty_tree(), []
-        return self.cache.resolve(head + "^{tree}") or self.cache.empty_tree(), [head]
+        return self.cache.tree_of(head), [head]
 
     def _commit(self, claim: Claim) -> str:
         tree, parents = self._base()

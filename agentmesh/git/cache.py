@@ -9,8 +9,9 @@ intermittently (PROTOCOL.md), so they all take the clone's file lock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -22,6 +23,37 @@ from agentmesh.git.remote import ls_refs, remote_failure
 MIRROR = "refs/mirror/"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class GitObject:
+    sha: str
+    type: str  # blob, tree, commit, tag
+    data: bytes
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    name: str
+    sha: str
+
+    @property
+    def type(self) -> str:
+        return "tree" if self.mode == "40000" else "commit" if self.mode == "160000" else "blob"
+
+
+def parse_tree(data: bytes) -> list[TreeEntry]:
+    """Entries of a raw tree object as `cat-file --batch` prints it: `<mode> <name>\\0<20-byte id>`."""
+    entries = []
+    pos = 0
+    while pos < len(data):
+        nul = data.index(b"\0", pos)
+        mode, _, name = data[pos:nul].partition(b" ")
+        entries.append(TreeEntry(mode.decode(), name.decode("utf-8", "surrogateescape"),
+                                 data[nul + 1:nul + 21].hex()))
+        pos = nul + 21
+    return entries
 
 
 def mirror_ref(remote_ref: str) -> str:
@@ -101,6 +133,9 @@ class CacheClone:
         result = self.run("rev-parse", "--verify", "--quiet", ref + "^{commit}", check=False)
         return result.stdout.strip() or None
 
+    def tree_of(self, commit: str) -> str:
+        return self.run("rev-parse", "--verify", commit + "^{tree}").stdout.strip()
+
     def has_object(self, sha: str) -> bool:
         return self.run("cat-file", "-e", sha + "^{commit}", check=False).returncode == 0
 
@@ -124,3 +159,33 @@ class CacheClone:
             ref, sha, message = record.split("\x00", 2)
             found[ref] = (sha, message)
         return found
+
+    def cat_objects(self, specs: Sequence[str]) -> list[GitObject | None]:
+        """Read many objects (`<sha>`, `<rev>:<path>`) in one `cat-file --batch`; None where missing."""
+        if not specs:
+            return []
+        if any("\n" in spec for spec in specs):
+            raise ValueError("object names for cat-file --batch must not contain newlines")
+        out = self.git.run_bytes("cat-file", "--batch", cwd=self.path, input="".join(s + "\n" for s in specs).encode())
+        found: list[GitObject | None] = []
+        pos = 0
+        for _ in specs:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].decode("utf-8", "replace").split(" ")
+            pos = end + 1
+            if header[-1] in ("missing", "ambiguous") or len(header) != 3:
+                found.append(None)
+                continue
+            size = int(header[2])
+            found.append(GitObject(header[0], header[1], out[pos:pos + size]))
+            pos += size + 1
+        return found
+
+    def write_blob(self, data: bytes) -> str:
+        return self.git.run_bytes("hash-object", "-t", "blob", "-w", "--stdin", cwd=self.path,
+                                  input=data).decode().strip()
+
+    def make_tree(self, entries: Iterable[TreeEntry]) -> str:
+        """Write a tree from entries (names must not contain NUL; mktree -z takes any other byte)."""
+        text = "".join(f"{e.mode} {e.type} {e.sha}\t{e.name}\0" for e in entries)
+        return self.run("mktree", "-z", input=text).stdout.strip()

@@ -1,0 +1,206 @@
+"""Real git servers and remotes for tests: bare repos, `git daemon`, smart HTTP.
+
+Nothing here fakes git: remotes are real bare repositories, served over
+file://, git:// (git daemon) and smart HTTP (git http-backend behind a tiny
+threaded HTTP server on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from agentmesh.config import MeshPolicy, parse_mesh_policy
+from agentmesh.core.claims import Clock
+
+GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+def git(*args: str, cwd: Path | None = None, input: str | None = None, env: dict | None = None) -> str:
+    """Run git for test set-up and inspection (independent of agentmesh's runner)."""
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, input=input, text=True, capture_output=True,
+        env={**os.environ, **GIT_ENV, **(env or {})}, timeout=60,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+def make_remote(path: Path, files: dict[str, str] | None = None, *, mesh_yaml: str | None = None) -> Path:
+    """A bare repository with one commit on main (HEAD -> main)."""
+    git("init", "--bare", "--quiet", "--initial-branch=main", str(path))
+    files = dict(files or {"README.md": "# test mesh\n"})
+    if mesh_yaml is not None:
+        files[".agentmesh/mesh.yaml"] = mesh_yaml
+    work = path.with_name(path.name + ".seed")
+    git("init", "--quiet", "--initial-branch=main", str(work))
+    for name, text in files.items():
+        target = work / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", "initial", cwd=work)
+    git("push", "--quiet", str(path), "main:refs/heads/main", cwd=work)
+    return path
+
+
+def remote_refs(path: Path, prefix: str = "refs/") -> dict[str, str]:
+    out = git("for-each-ref", "--format=%(refname) %(objectname)", prefix, cwd=path)
+    return dict(line.split(" ", 1) for line in out.splitlines()) if out else {}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"server exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listening on port {port}")
+
+
+@contextmanager
+def git_daemon(base: Path):
+    """`git daemon` with receive-pack enabled, serving base; yields git://127.0.0.1:PORT"""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", f"--base-path={base}",
+         "--listen=127.0.0.1", f"--port={port}", str(base)],
+        env={**os.environ, **GIT_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port, proc)
+        yield f"git://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class HttpLog:
+    auth_headers: list[str]
+
+
+@contextmanager
+def git_http(base: Path, *, token: str | None = None):
+    """Smart HTTP through `git http-backend`; yields (http://127.0.0.1:PORT, HttpLog).
+
+    With token set, requests must carry HTTP Basic auth whose password is the
+    token (as a forge would check); others get 401.
+    """
+    log = HttpLog([])
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, *args):  # keep test output quiet
+            pass
+
+        def _serve(self):
+            header = self.headers.get("Authorization", "")
+            log.auth_headers.append(header)
+            if token is not None:
+                expected = "Basic " + base64.b64encode(f"agent:{token}".encode()).decode()
+                if header != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="test"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            path, _, query = self.path.partition("?")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            env = {
+                **os.environ, **GIT_ENV,
+                "GIT_PROJECT_ROOT": str(base), "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": "agent",
+                "REQUEST_METHOD": self.command, "PATH_INFO": path, "QUERY_STRING": query,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+                "REMOTE_ADDR": "127.0.0.1", "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            }
+            out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+            head, _, payload = out.partition(b"\r\n\r\n")
+            status = 200
+            headers = []
+            for line in head.decode("latin-1").split("\r\n"):
+                name, _, value = line.partition(":")
+                if name.lower() == "status":
+                    status = int(value.strip().split()[0])
+                elif name:
+                    headers.append((name, value.strip()))
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _serve
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class FakeClock:
+    """An injectable observer clock (wall, monotonic, boot id) that tests move by hand."""
+
+    def __init__(self, wall: float = 1_800_000_000.0, mono: float = 1000.0, boot_id: str = "boot-1"):
+        self.wall, self.mono, self.boot_id = wall, mono, boot_id
+
+    def __call__(self) -> Clock:
+        return Clock(self.wall, self.mono, self.boot_id)
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+def make_store(remote_url: str, root: Path, agent: str, *, clock=None, policy: MeshPolicy | None = None,
+               host: str | None = None, token: str | None = None):
+    """A ClaimStore for one agent with its own state dir and cache clone, as on its own host."""
+    from agentmesh.claims import ClaimStore
+    from agentmesh.git.cache import CacheClone
+    from agentmesh.git.run import Git, ensure_askpass
+    from agentmesh.state import StateDir, system_clock
+
+    state = StateDir(root / agent, remote_url).ensure()
+    gitrun = Git(askpass=ensure_askpass(state.bin_dir), token=token, username="agent" if token else None,
+                 author_name=agent, author_email=f"{agent}@test.invalid", timeout=30)
+    cache = CacheClone(gitrun, state.cache_path, remote_url).ensure()
+    return ClaimStore(cache, state, policy or MeshPolicy(), agent=agent, host=host or f"host-{agent}",
+                      clock=clock or system_clock)
+
+
+def short_lease_policy(seconds: int = 60, grace: int = 0) -> MeshPolicy:
+    return parse_mesh_policy(f"lease: {{seconds: {seconds}, renew_seconds: 20, grace_seconds: {grace}}}\n")

@@ -1,0 +1,115 @@
+"""Configuration: search order, overrides, defaults and one-line errors with dotted paths."""
+
+import pytest
+
+from agentmesh.config import MeshPolicy, env_overrides, load_host_config, parse_mesh_policy
+from agentmesh.errors import EXIT_USER, ConfigError
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_mesh_policy_defaults_when_missing():
+    policy = parse_mesh_policy(None)
+    assert policy == MeshPolicy()
+    assert policy.lease.seconds == 1800 and policy.claims.ref_prefix == "refs/heads/claim/"
+    assert "good-first-task-for-agent" in policy.labels.eligible
+    assert ".agentmesh/**" in policy.protected_paths
+
+
+def test_partial_policy_keeps_other_defaults():
+    policy = parse_mesh_policy("lease:\n  seconds: 3600\nreview:\n  ring: [a, b, c]\n")
+    assert policy.lease.seconds == 3600 and policy.lease.grace_seconds == 300
+    assert policy.review.ring == ["a", "b", "c"] and policy.review.required_approvals == 1
+
+
+@pytest.mark.parametrize("text,message", [
+    ("lease: {seconds: 10}", "lease.seconds: must be ≥ 60"),
+    ("lease: {secnds: 100}", "lease.secnds: unknown key (did you mean 'seconds'?)"),
+    ("lease: {seconds: 600, renew_seconds: 300}", "lease.seconds: must be ≥ 3 × renew_seconds (900)"),
+    ("claims: {ref_prefix: claim}", "claims.ref_prefix: must look like refs/<name>/"),
+    ("review: {ring: [ok, Not-OK]}", "review.ring.1: 'Not-OK' is not a valid agent name"),
+    ("gates: [{name: lint}]", "gates.0.run: is required"),
+    ("merge: {method: rebase}", "merge.method: must be one of 'merge' or 'squash'"),
+    ("- a list", "must be a mapping"),
+    ("lease: [unclosed", "line 1"),
+    ("version: 2", "version: must be one of 1"),
+])
+def test_policy_errors_are_one_line_with_dotted_path(text, message):
+    with pytest.raises(ConfigError) as info:
+        parse_mesh_policy(text)
+    text_out = str(info.value)
+    assert message in text_out
+    assert "\n" not in text_out
+    assert text_out.startswith(".agentmesh/mesh.yaml")
+    assert info.value.exit_code == EXIT_USER
+
+
+def test_several_errors_are_counted_on_one_line():
+    with pytest.raises(ConfigError, match=r"\(and 1 more\)"):
+        parse_mesh_policy("lease: {seconds: 1}\nmax_attempts: 0\n")
+
+
+def test_host_config_search_order(tmp_path, monkeypatch):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    (home / ".config" / "agentmesh").mkdir(parents=True)
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    write(home / ".config" / "agentmesh" / "agentmesh.yaml", "agent: from-home\nremote: /r\n")
+    assert load_host_config(env={}).agent == "from-home"
+    write(cwd / "agentmesh.yaml", "agent: from-cwd\nremote: /r\n")
+    assert load_host_config(env={}).agent == "from-cwd"
+    env_file = write(tmp_path / "env.yaml", "agent: from-env\nremote: /r\n")
+    assert load_host_config(env={"AGENTMESH_CONFIG": str(env_file)}).agent == "from-env"
+    explicit = write(tmp_path / "explicit.yaml", "agent: explicit\nremote: /r\n")
+    assert load_host_config(explicit, env={"AGENTMESH_CONFIG": str(env_file)}).agent == "explicit"
+
+
+def test_env_overrides_and_global_options(tmp_path):
+    path = write(tmp_path / "a.yaml", "agent: a1\nremote: /r\nforge: {kind: local}\n")
+    env = {"AGENTMESH_AGENT": "a2", "AGENTMESH_FORGE__TOKEN_ENV": "MY_TOKEN", "AGENTMESH_SEATS": "3",
+           "AGENTMESH_CAPABILITIES": "gpu, python", "AGENTMESH_TASK_FILE": "/ignored"}
+    config = load_host_config(path, env=env)
+    assert (config.agent, config.forge.token_env, config.seats) == ("a2", "MY_TOKEN", 3)
+    assert config.capabilities == ["gpu", "python"]
+    assert load_host_config(path, env=env, agent="a3", remote="/other").agent == "a3"
+    assert env_overrides({"AGENTMESH_ISSUE": "4"}) == {}
+
+
+def test_no_config_needs_remote_and_agent(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="no host config found and no agent given"):
+        load_host_config(env={}, remote="/r")
+    config = load_host_config(env={}, remote="/r", agent="solo")
+    assert config.agent == "solo" and config.forge.kind == "local" and config.seats == 1
+
+
+@pytest.mark.parametrize("text,message", [
+    ("agent: a\nremote: https://user:ghp_secret@example.com/r.git\n", "remote: must not contain credentials"),
+    ("agent: a\nremote: /r\nforge: {kind: gitea}\n", "forge.repo: is required for forge kind gitea"),
+    ("agent: a\nremote: /r\nforge: {token_env: 'ghp_abc-def'}\n", "forge.token_env: must be the name of an environment variable"),
+    ("agent: a\nremote: /r\nseats: 0\n", "seats: must be ≥ 1"),
+    ("agent: a\nremote: /r\nexecutor: {kind: magic}\n", "executor.kind: must be one of"),
+    ("agent: a\nremote: /r\nhost: 'bad host'\n", "host: must be 1-63 characters"),
+    ("agent: a\nremote: /r\nagnet: b\n", "agnet: unknown key (did you mean 'agent'?)"),
+])
+def test_host_config_errors(tmp_path, text, message):
+    path = write(tmp_path / "agentmesh.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_host_config(path, env={})
+    assert message in str(info.value) and str(info.value).startswith(str(path))
+    assert "ghp_secret" not in str(info.value)
+
+
+def test_missing_explicit_config(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_host_config(tmp_path / "nope.yaml", env={})
+
+
+def test_relative_state_dir_is_relative_to_config_file(tmp_path):
+    path = write(tmp_path / "agentmesh.yaml", "agent: a\nremote: /r\nstate_dir: state\n")
+    assert load_host_config(path, env={}).resolved_state_dir() == tmp_path / "state"
