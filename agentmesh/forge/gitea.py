@@ -1,0 +1,68 @@
+"""The Gitea backend: Gitea's REST API v1 mapped into the shared model.
+
+Quirks absorbed here: `limit` is capped by the server (50 by default) so
+lists page until a short page; issue labels are added and removed by id;
+the issue list needs `type=issues`; reviews say APPROVED/REQUEST_CHANGES/
+COMMENT; the merge call answers 405 while mergeability is being computed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+import requests
+
+from agentmesh.forge.base import NotMergeableYet, ReviewEvent
+from agentmesh.forge.http import Reply, RestForge, Transport, page_items, tail
+
+PAGE_LIMIT = 50  # Gitea's default MAX_RESPONSE_ITEMS; asking for more is silently capped
+
+
+class GiteaForge(RestForge):
+    kind = "gitea"
+    review_events: Mapping[ReviewEvent, str] = {
+        "approve": "APPROVED", "request_changes": "REQUEST_CHANGES", "comment": "COMMENT"}
+    label_color = "#ededed"
+    issue_list_params = {"type": "issues"}
+    paged_comments = False
+    merge_backoff: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0)
+
+    def __init__(self, base_url: str, repo: str, token: str | None, *, token_env: str = "AGENTMESH_TOKEN",
+                 session: requests.Session | None = None, timeout: float = 30.0):
+        transport = Transport(base_url.rstrip("/") + "/api/v1", token=token, token_env=token_env,
+                              auth_scheme="token", headers={"Accept": "application/json"},
+                              session=session, timeout=timeout)
+        super().__init__(transport, repo)
+
+    def iter_pages(self, path: str, params: Mapping[str, Any], key: str | None) -> Iterator[Reply]:
+        page, seen = 1, 0
+        while True:
+            reply = self.http.request("GET", path, params={**params, "page": page, "limit": PAGE_LIMIT})
+            yield reply
+            count = len(page_items(reply, key))
+            seen += count
+            total = reply.headers.get("X-Total-Count")
+            # an admin may set the cap below our limit, so a short page ends the list only
+            # when the server gives no total to compare with
+            if count == 0 or (seen >= int(total) if total and total.isdigit() else count < PAGE_LIMIT):
+                return
+            page += 1
+
+    def label_ref(self, label: dict) -> int:
+        return int(label["id"])
+
+    def merge_once(self, number: int, sha: str, method: Literal["merge", "squash"]) -> None:
+        payload = {"do": method, "head_commit_id": sha}
+        for delay in (*self.merge_backoff, None):
+            try:
+                self.send("POST", f"/pulls/{number}/merge", payload, statuses={405: NotMergeableYet})
+                return
+            except NotMergeableYet:
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+    def delete_branch_once(self, branch: str) -> None:
+        self.send("DELETE", f"/branches/{tail(branch)}")
