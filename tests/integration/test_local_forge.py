@@ -1,0 +1,299 @@
+"""The git-native forge on real bare remotes: the shared conformance suite plus local-only behaviour."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agentmesh.forge.base import Conflict, NotFound
+from agentmesh.forge.local import (
+    DEFAULT_LABELS,
+    InvalidName,
+    LocalForge,
+    check_branch_name,
+    closing_references,
+    init_repository,
+)
+from agentmesh.git.cache import CacheClone
+from agentmesh.git.run import Git
+from tests.forge_conformance import *  # noqa: F401,F403
+from tests.support import git, git_daemon, git_http, remote_refs
+
+
+def make_forge(url: str, root: Path, user: str) -> LocalForge:
+    """A LocalForge for one agent with its own cache clone, as on its own host."""
+    runner = Git(author_name=user, author_email=f"{user}@test.invalid", timeout=30)
+    return LocalForge(CacheClone(runner, root / f"cache-{user}.git", url).ensure(), user=user)
+
+
+def new_remote(path: Path) -> Path:
+    init_repository(Git(), path, {"README.md": "# test mesh\n", "src/app.txt": "v1\n"})
+    return path
+
+
+@dataclass
+class LocalForgeEnv:
+    forge: LocalForge
+    remote: Path
+    work: Path
+    base: str = "main"
+    reviewer: str = "reviewer-bot"
+
+    def push_branch(self, name: str, files: dict[str, str]) -> str:
+        git("fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*", cwd=self.work)
+        exists = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{name}"],
+                                cwd=self.work, capture_output=True).returncode == 0
+        git("checkout", "--quiet", "-B", name, f"origin/{name}" if exists else f"origin/{self.base}", cwd=self.work)
+        for path, text in files.items():
+            target = self.work / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        git("add", "-A", cwd=self.work)
+        git("commit", "--quiet", "--allow-empty", "-m", f"update {name}", cwd=self.work)
+        git("push", "--quiet", "origin", f"+HEAD:refs/heads/{name}", cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+
+def make_env(url: str, remote: Path, tmp_path: Path, user: str = "alice") -> LocalForgeEnv:
+    work = tmp_path / f"work-{user}"
+    git("clone", "--quiet", url, str(work))
+    return LocalForgeEnv(make_forge(url, tmp_path, user), remote, work)
+
+
+@pytest.fixture
+def forge_env(tmp_path):
+    remote = new_remote(tmp_path / "remote.git")
+    return make_env(remote.as_uri(), remote, tmp_path)
+
+
+# --- races between real processes ------------------------------------------------------------
+
+
+def _create_issues(url: str, root: str, user: str, count: int, barrier, results) -> None:
+    forge = make_forge(url, Path(root), user)
+    barrier.wait()
+    results.put([forge.create_issue(f"{user} issue {i}").number for i in range(count)])
+
+
+def _edit_issue(url: str, root: str, user: str, number: int, barrier, results) -> None:
+    forge = make_forge(url, Path(root), user)
+    barrier.wait()
+    for i in range(4):
+        forge.comment(number, f"{user} comment {i}")
+    forge.add_labels(number, [f"by-{user}"])
+    forge.remove_labels(number, ["task"])
+    results.put(user)
+
+
+def _run_processes(target, args_per_process: list[tuple]) -> list:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(args_per_process))
+    results = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, barrier, results)) for args in args_per_process]
+    for proc in procs:
+        proc.start()
+    collected = [results.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+        assert proc.exitcode == 0
+    return collected
+
+
+@pytest.mark.slow
+def test_parallel_creators_get_distinct_numbers(tmp_path):
+    remote = new_remote(tmp_path / "remote.git")
+    url = remote.as_uri()
+    per_process = 25
+    batches = _run_processes(_create_issues, [(url, str(tmp_path), f"agent-{i}", per_process) for i in range(8)])
+    numbers = [n for batch in batches for n in batch]
+    assert len(numbers) == 8 * per_process
+    assert sorted(numbers) == list(range(1, 8 * per_process + 1))  # distinct, none lost, no gaps
+    listed = make_forge(url, tmp_path, "reader").list_issues()
+    assert sorted(i.number for i in listed) == sorted(numbers)
+
+
+@pytest.mark.slow
+def test_concurrent_comments_and_labels_all_survive(tmp_path):
+    remote = new_remote(tmp_path / "remote.git")
+    url = remote.as_uri()
+    issue = make_forge(url, tmp_path, "owner").create_issue("busy issue", labels=["task", "bug"])
+    users = [f"agent-{i}" for i in range(4)]
+    _run_processes(_edit_issue, [(url, str(tmp_path), user, issue.number) for user in users])
+
+    forge = make_forge(url, tmp_path, "reader")
+    bodies = [c.body for c in forge.list_comments(issue.number)]
+    assert sorted(bodies) == sorted(f"{u} comment {i}" for u in users for i in range(4))
+    assert len({c.id for c in forge.list_comments(issue.number)}) == len(bodies)
+    assert set(forge.get_issue(issue.number).labels) == {"bug", *(f"by-{u}" for u in users)}
+    assert {f"by-{u}" for u in users} <= set(forge.list_labels())
+
+
+# --- merges -----------------------------------------------------------------------------------
+
+
+def test_conflicting_merge_leaves_base_untouched(forge_env):
+    forge = forge_env.forge
+    head = forge_env.push_branch("feature/conflict", {"src/app.txt": "from the PR\n"})
+    pull = forge.create_pull(head="feature/conflict", base="main", title="Change app")
+    base_before = forge_env.push_branch("main", {"src/app.txt": "from main\n"})
+    with pytest.raises(Conflict, match=r"conflicts with main in: src/app.txt"):
+        forge.merge_pull(pull.number, sha=head)
+    assert remote_refs(forge_env.remote, "refs/heads/main")["refs/heads/main"] == base_before
+    assert forge.get_pull(pull.number).state == "open"
+
+
+def test_merge_commit_and_squash_shapes(forge_env):
+    forge = forge_env.forge
+    for method, parents in (("merge", 2), ("squash", 1)):
+        branch = f"feature/{method}"
+        forge_env.push_branch(branch, {f"{method}.txt": "1\n"})
+        head = forge_env.push_branch(branch, {f"{method}.txt": "2\n"})
+        base = remote_refs(forge_env.remote, "refs/heads/main")["refs/heads/main"]
+        pull = forge.create_pull(head=branch, base="main", title=f"Use {method}")
+        forge.merge_pull(pull.number, sha=head, method=method)
+        merged = forge.get_pull(pull.number)
+        tip = remote_refs(forge_env.remote, "refs/heads/main")["refs/heads/main"]
+        assert merged.merge_sha == tip
+        parent_line = git("rev-list", "--parents", "-n", "1", tip, cwd=forge_env.remote).split()
+        assert parent_line[1:] == ([base, head] if parents == 2 else [base])
+        forge.merge_pull(pull.number, sha=head)  # repeating a finished merge is a no-op
+
+
+def test_closing_keywords_close_issues_on_merge(forge_env):
+    forge = forge_env.forge
+    fixed = forge.create_issue("fixed by the PR")
+    resolved = forge.create_issue("resolved by the PR")
+    untouched = forge.create_issue("only mentioned")
+    head = forge_env.push_branch("feature/fix", {"fix.txt": "fixed\n"})
+    body = f"FIXES #{fixed.number}, resolves #{resolved.number}; see #{untouched.number}. Closes #99999."
+    pull = forge.create_pull(head="feature/fix", base="main", title="Fix things", body=body)
+    forge.merge_pull(pull.number, sha=head)
+    assert forge.get_pull(pull.number).state == "merged"
+    assert forge.get_issue(fixed.number).state == "closed"
+    assert forge.get_issue(resolved.number).state == "closed"
+    assert forge.get_issue(untouched.number).state == "open"
+
+
+def test_closing_references():
+    assert closing_references("Closes #3\nfixes #4, Resolves: #5 and fixed #3") == [3, 4, 5]
+    assert closing_references("closes#3 or encloses #4 or see #5") == []
+
+
+def test_merge_of_a_closed_pull_conflicts(forge_env):
+    forge = forge_env.forge
+    head = forge_env.push_branch("feature/closed", {"c.txt": "c\n"})
+    pull = forge.create_pull(head="feature/closed", base="main", title="Closed")
+    forge.close_pull(pull.number)
+    with pytest.raises(Conflict, match="closed"):
+        forge.merge_pull(pull.number, sha=head)
+
+
+# --- hostile text, storage, identity ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../x", "-x", "a..b", "a b", "a:b", "x.lock", "a//b", "/a", "a/", "@", "HEAD",
+                                  "a@{1}", "a\\b", "a\nb", "a?", "a*", "a[", ".hidden", "a.", "a\u202eb", ""])
+def test_hostile_branch_names_are_refused(forge_env, name):
+    with pytest.raises(InvalidName):
+        check_branch_name(name)
+    with pytest.raises(InvalidName):
+        forge_env.forge.create_pull(head=name, base="main", title="evil")
+
+
+def test_valid_branch_names():
+    for name in ("main", "alice/42-fix-login", "feature/x.y", "ünïcode", "a-b_c"):
+        assert check_branch_name(name) == name
+
+
+def test_hostile_text_is_stored_verbatim(forge_env):
+    forge = forge_env.forge
+    title = "$(rm -rf /) `id` ; echo pwned\n[branch \"x\"] refs/heads/evil"
+    label = "--upload-pack=touch /tmp/x"
+    issue = forge.create_issue(title, body="\x1b[31mred\x1b[0m <!-- agentmesh:x -->", labels=[label])
+    got = forge.get_issue(issue.number)
+    assert (got.title, got.labels) == (title, (label,))
+    assert "red" in got.body
+    assert not any("evil" in ref for ref in remote_refs(forge_env.remote))
+    with pytest.raises(InvalidName):
+        forge.add_labels(issue.number, ["two\nlines"])
+
+
+def test_storage_layout(forge_env):
+    forge = forge_env.forge
+    issue = forge.create_issue("stored")
+    forge.comment(issue.number, "hello")
+    refs = remote_refs(forge_env.remote, "refs/agentmesh/")
+    assert {f"refs/agentmesh/items/{issue.number}", "refs/agentmesh/labels"} <= set(refs)
+    tip = refs[f"refs/agentmesh/items/{issue.number}"]
+    files = git("ls-tree", "-r", "--name-only", tip, cwd=forge_env.remote).split()
+    assert files == ["comments/000001.json", "meta.json"]
+    assert git("rev-list", "--count", tip, cwd=forge_env.remote) == "2"  # history: create, comment
+    assert set(DEFAULT_LABELS) <= set(forge.list_labels())
+
+
+def test_get_pull_of_an_issue_is_not_found(forge_env):
+    issue = forge_env.forge.create_issue("not a PR")
+    with pytest.raises(NotFound):
+        forge_env.forge.get_pull(issue.number)
+
+
+def test_create_pull_needs_the_head_branch(forge_env):
+    with pytest.raises(NotFound, match="does not exist"):
+        forge_env.forge.create_pull(head="feature/never-pushed", base="main", title="x")
+
+
+def test_permission_roster(forge_env):
+    forge = forge_env.forge
+    assert forge.permission("anyone") == "write"
+    forge.set_permission("bob", "read")
+    assert forge.permission("bob") == "read"
+    assert forge.permission("anyone") == "write"
+
+
+def test_two_agents_see_each_other(forge_env, tmp_path):
+    alice = forge_env.forge
+    bob = make_forge(forge_env.remote.as_uri(), tmp_path, "bob")
+    issue = alice.create_issue("shared")
+    bob.comment(issue.number, "bob was here")
+    alice.add_labels(issue.number, ["agentmesh:claimed"])
+    assert [(c.author, c.body) for c in alice.list_comments(issue.number)] == [("bob", "bob was here")]
+    assert bob.list_issues(labels=["agentmesh:claimed"])[0].number == issue.number
+
+
+# --- transports ----------------------------------------------------------------------------------
+
+
+def _round_trip(env: LocalForgeEnv) -> None:
+    forge = env.forge
+    issue = forge.create_issue("over the wire", labels=["task"])
+    forge.comment(issue.number, "a comment")
+    head = env.push_branch("feature/wire", {"wire.txt": "wire\n"})
+    pull = forge.create_pull(head="feature/wire", base="main", title="Wire", body=f"Closes #{issue.number}")
+    forge.submit_review(pull.number, event="approve", body="ok", commit_id=head)
+    forge.set_status(head, context="ci", state="success")
+    forge.merge_pull(pull.number, sha=head)
+    assert forge.get_issue(issue.number).state == "closed"
+    assert [p.number for p in forge.list_pulls(state="merged")] == [pull.number]
+    assert forge.read_file("wire.txt", "main") == "wire\n"
+    assert forge.ci_status(head).state == "success"
+    forge.delete_branch("feature/wire")
+    assert "refs/heads/feature/wire" not in remote_refs(env.remote, "refs/heads/")
+
+
+def test_works_over_git_daemon(tmp_path):
+    served = tmp_path / "served"
+    remote = new_remote(served / "mesh.git")
+    with git_daemon(served) as base_url:
+        _round_trip(make_env(f"{base_url}/mesh.git", remote, tmp_path))
+
+
+def test_works_over_smart_http(tmp_path):
+    served = tmp_path / "served"
+    remote = new_remote(served / "mesh.git")
+    git("config", "http.receivepack", "true", cwd=remote)
+    with git_http(served) as (base_url, _):
+        _round_trip(make_env(f"{base_url}/mesh.git", remote, tmp_path))
