@@ -71,9 +71,12 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
 
 
 def _register() -> None:
-    from agentmesh.cli import claims
+    from agentmesh.cli import claims, forge, issue, pr
 
     cli.add_command(claims.group)
+    cli.add_command(forge.group)
+    cli.add_command(issue.group)
+    cli.add_command(pr.group)
 
 
 _register()
@@ -103,8 +106,11 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         code = EXIT_USER
     except AgentmeshError as exc:
-        click.echo(f"agentmesh: error: {exc}", err=True)
         code = exc.exit_code
+        if code == EXIT_BUG:  # e.g. git failing where it never should
+            click.echo(f"agentmesh: internal error: {exc} (crash log: {_crash_log(exc)})", err=True)
+        else:
+            click.echo(f"agentmesh: error: {exc}", err=True)
     except KeyboardInterrupt:
         click.echo("agentmesh: interrupted", err=True)
         code = 130

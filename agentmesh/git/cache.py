@@ -9,6 +9,7 @@ intermittently (PROTOCOL.md), so they all take the clone's file lock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,18 +80,27 @@ class CacheClone:
             raise TemporaryError(f"cache clone {self.path} is busy (lock held > {timeout:g}s)") from None
 
     def ensure(self) -> CacheClone:
-        if (self.path / "HEAD").exists():
+        """Create the clone if missing; a broken one is moved aside and rebuilt (it is only a cache)."""
+        if self._valid():
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.locked():
-            if not (self.path / "HEAD").exists():
+            if self.path.exists() and not self._valid():
+                self.path.rename(self.path.with_name(f"{self.path.name}.broken-{int(time.time())}"))
+            if not self.path.exists():
                 tmp = self.path.with_name(self.path.name + ".init")
                 self.git.run("init", "--bare", "--quiet", str(tmp))
                 tmp.rename(self.path)
         return self
 
+    def _valid(self) -> bool:
+        if not (self.path / "HEAD").is_file():
+            return False
+        return self.run("rev-parse", "--git-dir", check=False).returncode == 0
+
     def run(self, *args: str, **kwargs):
-        return self.git.run(*args, cwd=self.path, **kwargs)
+        # --git-dir: never discover an enclosing repository if the clone is damaged
+        return self.git.run(f"--git-dir={self.path}", *args, cwd=self.path, **kwargs)
 
     def fetch(self, remote_refs: Sequence[str], *, prune: bool = False, timeout: float | None = None) -> None:
         """Fetch exact refs (or `prefix*` patterns) into the mirror namespace.

@@ -1,0 +1,131 @@
+"""`agentmesh claims ...` as a user runs it: real processes, exit codes, JSON and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import make_remote, remote_refs
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def remote(tmp_path):
+    return make_remote(tmp_path / "remote.git")
+
+
+def run(home: Path, *args: str, cwd: Path | None = None, env: dict | None = None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+    full_env.update({"HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "AGENTMESH_CRASH_DIR": str(home)})
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "agentmesh", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or home, timeout=120)
+
+
+def test_version_and_help(home):
+    from agentmesh import __version__
+
+    assert run(home, "--version").stdout.strip() == f"agentmesh {__version__}"
+    helptext = run(home, "--help").stdout
+    assert "Exit codes" in helptext and "--remote" in helptext and "claims" in helptext
+    assert "acquire" in run(home, "claims", "--help").stdout
+
+
+def test_acquire_exit_codes_and_json(home, remote):
+    won = run(home, "--remote", str(remote), "--agent", "host1-a", "claims", "acquire", "42",
+              "--work-branch", "host1-a/42-fix-it", "--json")
+    assert won.returncode == 0, won.stderr
+    data = json.loads(won.stdout)
+    assert data["won"] is True and data["holder"] == "host1-a" and data["work_branch"] == "host1-a/42-fix-it"
+    assert remote_refs(remote, "refs/heads/claim/") == {"refs/heads/claim/42": data["sha"]}
+    lost = run(home, "--remote", str(remote), "--agent", "host2-b", "claims", "acquire", "42", "--json")
+    assert lost.returncode == 4
+    assert json.loads(lost.stdout) == {**data, "won": False}
+    human = run(home, "--remote", str(remote), "--agent", "host2-b", "claims", "acquire", "42")
+    assert human.returncode == 4 and "already held by host1-a" in human.stdout
+
+
+def test_renew_release_by_non_holder_exit_4_and_change_nothing(home, remote):
+    run(home, "--remote", str(remote), "--agent", "a", "claims", "acquire", "7")
+    before = remote_refs(remote)
+    for command in ("renew", "release"):
+        result = run(home, "--remote", str(remote), "--agent", "b", "claims", command, "7")
+        assert result.returncode == 4 and "held by a, not b" in result.stderr
+        assert remote_refs(remote) == before
+    renewed = run(home, "--remote", str(remote), "--agent", "a", "claims", "renew", "7", "--json")
+    assert renewed.returncode == 0 and json.loads(renewed.stdout)["renewal"] == 1
+    released = run(home, "--remote", str(remote), "--agent", "a", "claims", "release", "7")
+    assert released.returncode == 0 and remote_refs(remote, "refs/heads/claim/") == {}
+
+
+def test_list_and_reap(home, remote):
+    run(home, "--remote", str(remote), "--agent", "a", "claims", "acquire", "3")
+    listed = run(home, "--remote", str(remote), "--agent", "b", "claims", "list", "--json")
+    assert [(c["issue"], c["agent"], c["expired"]) for c in json.loads(listed.stdout)] == [(3, "a", False)]
+    assert "#3" in run(home, "--remote", str(remote), "--agent", "b", "claims", "list").stdout
+    reap = run(home, "--remote", str(remote), "--agent", "b", "claims", "reap", "--dry-run", "--json")
+    assert reap.returncode == 0 and json.loads(reap.stdout) == []
+    mine = run(home, "--remote", str(remote), "--agent", "b", "claims", "list", "--mine", "--json")
+    assert json.loads(mine.stdout) == []
+
+
+def test_config_file_and_env_overrides(home, remote, tmp_path):
+    (tmp_path / "agentmesh.yaml").write_text(f"agent: from-file\nremote: {remote}\nstate_dir: st\n")
+    result = run(home, "claims", "acquire", "5", "--json", cwd=tmp_path)
+    assert result.returncode == 0 and json.loads(result.stdout)["holder"] == "from-file"
+    assert (tmp_path / "st").is_dir()
+    result = run(home, "claims", "acquire", "6", "--json", cwd=tmp_path, env={"AGENTMESH_AGENT": "from-env"})
+    assert json.loads(result.stdout)["holder"] == "from-env"
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["--agent", "a", "claims", "list"], 1, "no host config found and no remote given"),
+    (["--remote", "/r", "--agent", "Bad_Name", "claims", "list"], 1, "agent: 'Bad_Name' is not a valid agent name"),
+    (["--remote", "/nonexistent/x.git", "--agent", "a", "claims", "list"], 1, "no git repository there"),
+    (["--remote", "git://127.0.0.1:9/x.git", "--agent", "a", "claims", "list"], 75, "unreachable"),
+    (["--remote", "/r", "--agent", "a", "claims", "acquire", "0"], 1, "0 is not in the range"),
+    (["--remote", "/r", "--agent", "a", "claims", "nope"], 1, "No such command"),
+])
+def test_errors_are_one_line_with_exit_codes(home, args, code, message):
+    result = run(home, *args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_mesh_policy_on_remote_is_a_config_error(home, tmp_path):
+    remote = make_remote(tmp_path / "bad.git", mesh_yaml="lease:\n  seconds: 5\n")
+    result = run(home, "--remote", str(remote), "--agent", "a", "claims", "list")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "agentmesh: error: .agentmesh/mesh.yaml on the default branch: lease.seconds: must be ≥ 60")
+
+
+def test_broken_cache_clone_is_rebuilt(home, remote):
+    assert run(home, "--remote", str(remote), "--agent", "a", "claims", "list").returncode == 0
+    cache = next((home / "state" / "agentmesh" / "a").glob("cache-*.git"))
+    (cache / "HEAD").write_text("garbage\n")
+    result = run(home, "--remote", str(remote), "--agent", "a", "claims", "acquire", "1")
+    assert result.returncode == 0, result.stderr
+    assert list(cache.parent.glob("cache-*.git.broken-*"))
+
+
+def test_unexpected_failure_exits_3_with_crash_log(home, remote):
+    assert run(home, "--remote", str(remote), "--agent", "a", "claims", "list").returncode == 0
+    observations = next((home / "state" / "agentmesh" / "a").glob("observations-*.json"))
+    observations.unlink()
+    observations.mkdir()  # state no code path expects
+    result = run(home, "--remote", str(remote), "--agent", "a", "claims", "list")
+    assert result.returncode == 3
+    assert "internal error" in result.stderr and "crash log" in result.stderr
+    logs = list(home.glob("agentmesh-crash-*.log"))
+    assert logs and "Traceback" in logs[0].read_text()
