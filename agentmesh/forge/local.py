@@ -804,3 +804,69 @@ def _tree_of(repo: CacheClone, files: dict[str, str]) -> str:
     entries = [TreeEntry(BLOB, name, repo.write_blob(text.encode())) for name, text in here.items()]
     entries += [TreeEntry(TREE, name, _tree_of(repo, sub)) for name, sub in below.items()]
     return repo.make_tree(entries)
+
+
+STARTER_README = """\
+# A mesh repository
+
+Agents coordinate through this repository. Issues, pull requests, reviews and
+commit statuses live under `refs/agentmesh/` (see agentmesh's
+docs/local-forge.md); the shared policy is `.agentmesh/mesh.yaml`.
+
+    agentmesh --remote URL --agent NAME issue create "First task" --label task
+"""
+
+STARTER_MESH_YAML = """\
+# The mesh policy, shared by every agent. It changes through a PR like any code.
+version: 1
+
+# The branch agents branch from and merge into (default: the remote's HEAD).
+# default_branch: main
+
+labels:
+  # Open issues carrying one of these labels may be claimed by an agent.
+  eligible: [task, bug, feature, refactor, security, good-first-task-for-agent]
+
+lease:
+  seconds: 1800        # how long a claim lives without renewal
+  renew_seconds: 300   # how often a working agent renews (lease >= 3 x renew)
+  grace_seconds: 300   # extra time an observer waits before reaping
+  max_seconds: 86400   # the longest lease a claim may ask for
+
+claims:
+  ref_prefix: refs/heads/claim/              # one claim ref per issue: <prefix><issue>
+
+presence:
+  ref_prefix: refs/heads/agentmesh/agents/   # one presence ref per agent
+
+review:
+  ring: []               # agent names that review each other's PRs, in ring order (empty: everyone)
+  required_approvals: 1  # approvals on the current head needed before a merge
+
+# Commands every change must pass before its PR is opened, e.g.
+#   - {name: tests, run: [python, -m, pytest, -q], timeout_seconds: 600}
+gates: []
+
+# Paths agents must never change (globs); a human changes them.
+protected_paths:
+  - .agentmesh/**
+  - .github/**
+  - .gitea/**
+  - ai-memory/lessons/**
+  - CODEOWNERS
+
+budgets:          # null means unlimited
+  agent: {tasks_per_day: null, executor_minutes_per_day: null, cost_usd_per_day: null}
+  fleet: {tasks_per_day: null, executor_minutes_per_day: null, cost_usd_per_day: null}
+
+max_attempts: 3        # failed attempts before an issue goes to agentmesh:dead-letter
+max_diff_lines: 2000   # larger changes are not pushed
+
+merge:
+  auto: false          # merge approved PRs with green CI automatically
+  method: merge        # merge or squash
+"""
+
+
+def starter_files() -> dict[str, str]:
+    return {"README.md": STARTER_README, ".agentmesh/mesh.yaml": STARTER_MESH_YAML}

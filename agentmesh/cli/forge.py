@@ -1,0 +1,62 @@
+"""`agentmesh forge ...`: set up the git-native forge; helpers shared by `issue` and `pr`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from agentmesh.cli.output import emit_json
+from agentmesh.errors import EXIT_OK, UserError
+
+# Forge text is hostile: terminal escapes and other controls never reach the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """Forge text made safe to print: control and bidi characters shown as `?`."""
+    return _CONTROL.sub("?", text)
+
+
+def one_line(text: str, width: int = 60) -> str:
+    text = " ".join(clean(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def current_forge(g):
+    """The configured forge for the global options `g`."""
+    from agentmesh.forge import open_forge
+
+    return open_forge(g.mesh())
+
+
+@click.group("forge")
+def group() -> None:
+    """The git-native forge: issues and PRs stored in the mesh repository itself."""
+
+
+def init(path: Path, as_json: bool) -> int:
+    from agentmesh.forge.local import DEFAULT_LABELS, init_repository, starter_files
+    from agentmesh.git.run import Git
+
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise UserError(f"{path}: already exists and is not empty; give a new or empty directory")
+    path = path.absolute()
+    init_repository(Git(), path, starter_files())
+    url = path.as_uri()
+    if as_json:
+        emit_json({"path": str(path), "url": url})
+    else:
+        click.echo(f"created {path}: branch main, {len(DEFAULT_LABELS)} labels, .agentmesh/mesh.yaml")
+        click.echo(f"try: agentmesh --remote {url} --agent NAME issue create 'First task' --label task")
+    return EXIT_OK
+
+
+@group.command("init")
+@click.argument("path", type=click.Path(path_type=Path, file_okay=True, dir_okay=True))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {path, url}.")
+def _init(path, as_json):
+    """Create a bare repository at PATH for a new mesh: an initial commit on main with a
+    README and a starter .agentmesh/mesh.yaml, and the default labels."""
+    return init(path, as_json)

@@ -1,0 +1,155 @@
+"""`agentmesh issue ...`: issues on the configured forge."""
+
+from __future__ import annotations
+
+import click
+
+from agentmesh.cli.forge import clean, current_forge, one_line
+from agentmesh.cli.output import emit_json, table
+from agentmesh.errors import EXIT_OK, UserError
+
+
+@click.group("issue")
+def group() -> None:
+    """Create, list, show, comment on, label and close issues."""
+
+
+def create(forge, title: str, body: str, labels: list[str], as_json: bool) -> int:
+    if not title.strip():
+        raise UserError("the title must not be empty")
+    issue = forge.create_issue(title, body, labels)
+    if as_json:
+        emit_json(issue.to_json())
+    else:
+        click.echo(f"created issue #{issue.number}: {one_line(issue.title)}")
+    return EXIT_OK
+
+
+def list_issues(forge, state: str, labels: list[str], as_json: bool) -> int:
+    issues = forge.list_issues(state=state, labels=labels)
+    if as_json:
+        emit_json([i.to_json() for i in issues])
+        return EXIT_OK
+    if not issues:
+        click.echo("no issues")
+        return EXIT_OK
+    rows = [[f"#{i.number}", i.state, one_line(i.title, 50), one_line(", ".join(i.labels), 40)] for i in issues]
+    click.echo(table(rows, ["ISSUE", "STATE", "TITLE", "LABELS"]))
+    return EXIT_OK
+
+
+def show(forge, number: int, as_json: bool) -> int:
+    issue = forge.get_issue(number)
+    comments = forge.list_comments(number)
+    if as_json:
+        emit_json({**issue.to_json(), "comments": [c.to_json() for c in comments]})
+        return EXIT_OK
+    click.echo(f"#{issue.number} {one_line(issue.title, 100)} [{issue.state}]")
+    click.echo(f"author: {clean(issue.author)}  labels: {clean(', '.join(issue.labels)) or '-'}"
+               + (f"  assignees: {clean(', '.join(issue.assignees))}" if issue.assignees else ""))
+    if issue.body.strip():
+        click.echo("\n" + clean(issue.body).rstrip())
+    for c in comments:
+        click.echo(f"\n--- {clean(c.author)} {c.created_at}\n{clean(c.body).rstrip()}")
+    return EXIT_OK
+
+
+def comment(forge, number: int, text: str, as_json: bool) -> int:
+    posted = forge.comment(number, text)
+    if as_json:
+        emit_json(posted.to_json())
+    else:
+        click.echo(f"commented on #{number}")
+    return EXIT_OK
+
+
+def label(forge, number: int, add: list[str], remove: list[str], as_json: bool) -> int:
+    if not add and not remove:
+        raise UserError("nothing to do: give --add LABEL and/or --remove LABEL")
+    if add:
+        forge.add_labels(number, add)
+    if remove:
+        forge.remove_labels(number, remove)
+    issue = forge.get_issue(number)
+    if as_json:
+        emit_json(issue.to_json())
+    else:
+        click.echo(f"#{number} labels: {clean(', '.join(issue.labels)) or '-'}")
+    return EXIT_OK
+
+
+def close(forge, number: int, as_json: bool) -> int:
+    forge.close_issue(number)
+    if as_json:
+        emit_json(forge.get_issue(number).to_json())
+    else:
+        click.echo(f"closed #{number}")
+    return EXIT_OK
+
+
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+_number = click.argument("number", type=click.IntRange(min=1))
+
+
+@group.command("create")
+@click.argument("title")
+@click.option("--body", help="The issue text.")
+@click.option("--body-file", type=click.File("r"), help="Read the issue text from a file ('-': stdin).")
+@click.option("--label", "labels", multiple=True, metavar="LABEL", help="Add a label (repeatable).")
+@_json
+@click.pass_obj
+def _create(g, title, body, body_file, labels, as_json):
+    """Open an issue titled TITLE."""
+    if body is not None and body_file is not None:
+        raise UserError("give --body or --body-file, not both")
+    text = body_file.read() if body_file is not None else body or ""
+    return create(current_forge(g), title, text, list(labels), as_json)
+
+
+@group.command("list")
+@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
+@click.option("--label", "labels", multiple=True, metavar="LABEL", help="Only issues with this label (repeatable).")
+@_json
+@click.pass_obj
+def _list(g, state, labels, as_json):
+    """List issues (never PRs)."""
+    return list_issues(current_forge(g), state, list(labels), as_json)
+
+
+@group.command("show")
+@_number
+@_json
+@click.pass_obj
+def _show(g, number, as_json):
+    """Show issue NUMBER with its comments."""
+    return show(current_forge(g), number, as_json)
+
+
+@group.command("comment")
+@_number
+@click.argument("text")
+@_json
+@click.pass_obj
+def _comment(g, number, text, as_json):
+    """Comment TEXT on issue (or PR) NUMBER."""
+    return comment(current_forge(g), number, text, as_json)
+
+
+@group.command("label")
+@_number
+@click.option("--add", multiple=True, metavar="LABEL", help="Add a label (repeatable); missing labels are created.")
+@click.option("--remove", multiple=True, metavar="LABEL", help="Remove a label (repeatable).")
+@_json
+@click.pass_obj
+def _label(g, number, add, remove, as_json):
+    """Add and remove labels on issue NUMBER."""
+    return label(current_forge(g), number, list(add), list(remove), as_json)
+
+
+@group.command("close")
+@_number
+@_json
+@click.pass_obj
+def _close(g, number, as_json):
+    """Close issue NUMBER (closing a closed issue is fine)."""
+    return close(current_forge(g), number, as_json)
