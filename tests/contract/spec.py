@@ -1,0 +1,319 @@
+"""Request validation against the official Gitea and GitHub API descriptions.
+
+Every request a forge client sends through `ContractMock` is checked before
+it is answered: a known path, a verb the path has, only declared query
+parameters, only declared body fields, and openapi-core's validation of
+types, enums and required fields. The specs are reduced once per session to
+the paths agentmesh uses (plus the components they reference), so a call to
+an endpoint outside that list also fails: the list is the inventory of what
+the backends may call.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+
+import pytest
+import responses
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest
+from openapi_core.validation.request.exceptions import SecurityValidationError
+from requests import PreparedRequest
+
+GITEA_URL = "https://gitea.test"
+GITHUB_URL = "https://api.github.com"
+
+GITEA_PATHS = (
+    "/user",
+    "/repos/{owner}/{repo}/issues",
+    "/repos/{owner}/{repo}/issues/{index}",
+    "/repos/{owner}/{repo}/issues/{index}/comments",
+    "/repos/{owner}/{repo}/issues/{index}/labels",
+    "/repos/{owner}/{repo}/issues/{index}/labels/{id}",
+    "/repos/{owner}/{repo}/labels",
+    "/repos/{owner}/{repo}/pulls",
+    "/repos/{owner}/{repo}/pulls/{index}",
+    "/repos/{owner}/{repo}/pulls/{index}/merge",
+    "/repos/{owner}/{repo}/pulls/{index}/reviews",
+    "/repos/{owner}/{repo}/pulls/{index}/requested_reviewers",
+    "/repos/{owner}/{repo}/commits/{ref}/status",
+    "/repos/{owner}/{repo}/statuses/{sha}",
+    "/repos/{owner}/{repo}/contents/{filepath}",
+    "/repos/{owner}/{repo}/branches/{branch}",
+    "/repos/{owner}/{repo}/collaborators/{collaborator}/permission",
+)
+
+GITHUB_PATHS = (
+    "/user",
+    "/repos/{owner}/{repo}/issues",
+    "/repos/{owner}/{repo}/issues/{issue_number}",
+    "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+    "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}",
+    "/repos/{owner}/{repo}/labels",
+    "/repos/{owner}/{repo}/pulls",
+    "/repos/{owner}/{repo}/pulls/{pull_number}",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+    "/repos/{owner}/{repo}/commits/{ref}/status",
+    "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+    "/repos/{owner}/{repo}/statuses/{sha}",
+    "/repos/{owner}/{repo}/contents/{path}",
+    "/repos/{owner}/{repo}/git/refs/{ref}",
+    "/repos/{owner}/{repo}/collaborators/{username}/permission",
+)
+
+
+def specs_dir() -> Path:
+    override = os.environ.get("AGENTMESH_SPECS_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared" / "specs"
+
+
+class RequestInvalid(AssertionError):
+    """A request the official API description does not allow."""
+
+
+# --- spec reduction -------------------------------------------------------------------------
+
+
+def _refs(node: Any) -> Iterable[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            yield ref
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _resolve(spec: dict, ref: str) -> Any:
+    node: Any = spec
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def reduce_spec(spec: dict, paths: Iterable[str], server: str) -> dict:
+    """Only `paths`, and only the components they reach through `$ref` (transitively)."""
+    kept_paths = {p: spec["paths"][p] for p in paths}
+    components: dict[str, dict] = {}
+    todo = list(_refs(kept_paths))
+    seen: set[str] = set()
+    while todo:
+        ref = todo.pop()
+        if ref in seen or not ref.startswith("#/components/"):
+            continue
+        seen.add(ref)
+        _, _, section, name = ref.split("/", 3)
+        target = _resolve(spec, ref)
+        components.setdefault(section, {})[name] = target
+        todo.extend(_refs(target))
+    if "securitySchemes" in spec.get("components", {}):
+        components["securitySchemes"] = spec["components"]["securitySchemes"]
+    reduced = {k: v for k, v in spec.items() if k not in ("paths", "components", "servers", "webhooks")}
+    reduced.update(paths=kept_paths, components=components, servers=[{"url": server}])
+    return reduced
+
+
+# --- the validator -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Template:
+    path: str
+    strict: re.Pattern
+    greedy: re.Pattern | None  # the last parameter may span slashes (file paths, refs)
+    params: tuple[str, ...]
+
+
+def _compile(template: str) -> _Template:
+    names = tuple(re.findall(r"\{([^}]+)\}", template))
+    pieces = re.split(r"\{[^}]+\}", template)
+
+    def build(last: str) -> re.Pattern:
+        out = ""
+        for i, piece in enumerate(pieces):
+            out += re.escape(piece)
+            if i < len(names):
+                out += f"(?P<p{i}>{last if i == len(names) - 1 else '[^/]+'})"
+        return re.compile(out + r"\Z")
+
+    greedy = build(".+") if names and template.endswith("}") else None
+    return _Template(template, build("[^/]+"), greedy, names)
+
+
+class Validator:
+    def __init__(self, spec: dict, base_path: str):
+        self.spec = spec
+        self.base_path = base_path
+        self.app = OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+        # fewer parameters first: a literal segment beats a parameter
+        self.templates = sorted((_compile(p) for p in spec["paths"]), key=lambda t: (len(t.params), t.path))
+        self.validated = 0
+
+    def _match(self, path: str) -> tuple[_Template, list[str]] | None:
+        for attr in ("strict", "greedy"):
+            for template in self.templates:
+                pattern = getattr(template, attr)
+                found = pattern.match(path) if pattern is not None else None
+                if found:
+                    return template, [found.group(f"p{i}") for i in range(len(template.params))]
+        return None
+
+    def _params(self, operation: dict, path_item: dict) -> dict[str, dict]:
+        out = {}
+        for param in (*path_item.get("parameters", ()), *operation.get("parameters", ())):
+            if "$ref" in param:
+                param = _resolve(self.spec, param["$ref"])
+            out[(param["in"], param["name"])] = param
+        return out
+
+    def _body_schema(self, operation: dict) -> dict | None:
+        body = operation.get("requestBody")
+        if body is None:
+            return None
+        if "$ref" in body:
+            body = _resolve(self.spec, body["$ref"])
+        schema = body.get("content", {}).get("application/json", {}).get("schema")
+        while isinstance(schema, dict) and "$ref" in schema:
+            schema = _resolve(self.spec, schema["$ref"])
+        return schema
+
+    def validate(self, request: PreparedRequest) -> None:
+        method = (request.method or "").lower()
+        parts = urlsplit(request.url or "")
+        where = f"{method.upper()} {parts.path}"
+        if not parts.path.startswith(self.base_path + "/"):
+            raise RequestInvalid(f"{where}: outside the API root {self.base_path or '/'}")
+        found = self._match(parts.path[len(self.base_path):])
+        if found is None:
+            raise RequestInvalid(f"{where}: unknown path")
+        template, values = found
+        path_item = self.spec["paths"][template.path]
+        operation = path_item.get(method)
+        if operation is None:
+            verbs = sorted(k.upper() for k in path_item if k in ("get", "put", "post", "patch", "delete", "head"))
+            raise RequestInvalid(f"{where}: {template.path} has no {method.upper()} (only {', '.join(verbs)})")
+
+        declared = self._params(operation, path_item)
+        for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+            if ("query", name) not in declared:
+                raise RequestInvalid(f"{where}: undeclared query parameter {name!r}")
+        schema = self._body_schema(operation)
+        if request.body:
+            payload = json.loads(request.body)
+            if schema is None:
+                raise RequestInvalid(f"{where}: sends a body the operation does not take")
+            props = schema.get("properties") if isinstance(schema, dict) else None
+            if isinstance(payload, dict) and props is not None:
+                extra = sorted(set(payload) - set(props))
+                if extra:
+                    raise RequestInvalid(f"{where}: undeclared body fields {extra}")
+
+        # slashes inside a parameter are data: encode them so openapi-core sees one segment
+        path = template.path
+        for name, value in zip(template.params, values):
+            path = path.replace("{" + name + "}", quote(unquote(value), safe=""), 1)
+        copy = request.copy()
+        copy.url = urlunsplit((parts.scheme, parts.netloc, self.base_path + path, parts.query, ""))
+        anonymous = "Authorization" not in request.headers
+        errors = [e for e in self.app.iter_request_errors(RequestsOpenAPIRequest(copy))
+                  if not (anonymous and isinstance(e, SecurityValidationError))]
+        if errors:
+            detail = "; ".join(_describe(e) for e in errors)
+            raise RequestInvalid(f"{where}?{parts.query} -> {template.path}: {detail}")
+        self.validated += 1
+
+
+def _describe(error: Exception) -> str:
+    causes = []
+    cause: BaseException | None = error
+    while cause is not None:
+        causes.append(str(cause).split("\n")[0])
+        inner = getattr(cause, "schema_errors", None)
+        if inner:
+            causes.extend(str(e.message) for e in inner)
+        cause = cause.__cause__
+    return " / ".join(dict.fromkeys(c for c in causes if c))
+
+
+@functools.cache
+def _load(kind: str) -> Validator:
+    directory = specs_dir()
+    if kind == "gitea":
+        source, paths, server, base_path = "gitea-openapi3.json", GITEA_PATHS, GITEA_URL + "/api/v1", "/api/v1"
+    else:
+        source, paths, server, base_path = "github-openapi.json", GITHUB_PATHS, GITHUB_URL, ""
+    with open(directory / source, encoding="utf-8") as fh:
+        full = json.load(fh)
+    return Validator(reduce_spec(full, paths, server), base_path)
+
+
+def validator(kind: str) -> Validator:
+    """The session's validator for `kind`; skips the test when the specs are not there."""
+    directory = specs_dir()
+    source = "gitea-openapi3.json" if kind == "gitea" else "github-openapi.json"
+    if not (directory / source).is_file():
+        pytest.skip(f"API description {source} not found in {directory} (set AGENTMESH_SPECS_DIR)")
+    return _load(kind)
+
+
+class ContractMock(responses.RequestsMock):
+    """`responses`, but every request is validated against the API description before it is answered."""
+
+    def __init__(self, checker: Validator):
+        super().__init__(assert_all_requests_are_fired=False)
+        self.checker = checker
+
+    def _on_request(self, adapter, request, **kwargs):  # type: ignore[override]
+        self.checker.validate(request)
+        return super()._on_request(adapter, request, **kwargs)
+
+
+# --- forge + fake fixtures -------------------------------------------------------------------
+
+
+@dataclass
+class FakeEnv:
+    """What tests/forge_conformance.py expects of `forge_env`, backed by a fake forge."""
+
+    forge: Any
+    fake: Any
+    mock: ContractMock
+    base: str = "main"
+    reviewer: str = "reviewer-bot"
+
+    def push_branch(self, name: str, files: dict[str, str]) -> str:
+        return self.fake.push_branch(name, files)
+
+
+@contextmanager
+def fake_env(kind: str, cache_dir: Path | None = None, *, token: str | None = None) -> Iterator[FakeEnv]:
+    """A Gitea or GitHub forge client talking to a stateful fake; every request is validated."""
+    from agentmesh.forge.gitea import GiteaForge
+    from agentmesh.forge.github import GitHubForge
+    from tests.fakes.gitea_fake import GiteaFake
+    from tests.fakes.github_fake import GitHubFake
+
+    checker = validator(kind)
+    with ContractMock(checker) as mock:
+        if kind == "gitea":
+            fake = GiteaFake(GITEA_URL)
+            forge = GiteaForge(GITEA_URL, f"{fake.owner}/{fake.name}", token or fake.token)
+        else:
+            fake = GitHubFake(GITHUB_URL)
+            forge = GitHubForge(GITHUB_URL, f"{fake.owner}/{fake.name}", token or fake.token, cache_dir=cache_dir)
+        fake.install(mock)
+        yield FakeEnv(forge, fake, mock)
