@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import requests
 
-from agentmesh.forge.base import NotMergeableYet, ReviewEvent
-from agentmesh.forge.http import Reply, RestForge, Transport, page_items, tail
+from agentmesh.forge.base import Conflict, NotMergeableYet, ReviewEvent
+from agentmesh.forge.http import Reply, RestForge, Transport, page_items, pull_from, tail
 
 PAGE_LIMIT = 50  # Gitea's default MAX_RESPONSE_ITEMS; asking for more is silently capped
 
@@ -59,7 +59,11 @@ class GiteaForge(RestForge):
             try:
                 self.send("POST", f"/pulls/{number}/merge", payload, statuses={405: NotMergeableYet})
                 return
-            except NotMergeableYet:
+            except NotMergeableYet as exc:
+                # Gitea also answers 405 for a PR that is no longer open: no point waiting
+                state = pull_from(self.get(f"/pulls/{number}")).state
+                if state != "open":
+                    raise Conflict(f"{exc}; PR #{number} is {state}") from None
                 if delay is None:
                     raise
                 time.sleep(delay)

@@ -138,7 +138,12 @@ class _Template:
     params: tuple[str, ...]
 
 
-def _compile(template: str) -> _Template:
+# Gitea serves these as wildcard routes (`/contents/*`, `/branches/*`) without marking them in
+# its spec; GitHub marks its own with `x-multi-segment`.
+GITEA_MULTI_SEGMENT = frozenset({"filepath", "branch"})
+
+
+def _compile(template: str, multi_segment: bool) -> _Template:
     names = tuple(re.findall(r"\{([^}]+)\}", template))
     pieces = re.split(r"\{[^}]+\}", template)
 
@@ -150,7 +155,7 @@ def _compile(template: str) -> _Template:
                 out += f"(?P<p{i}>{last if i == len(names) - 1 else '[^/]+'})"
         return re.compile(out + r"\Z")
 
-    greedy = build(".+") if names and template.endswith("}") else None
+    greedy = build(".+") if multi_segment and names and template.endswith("}") else None
     return _Template(template, build("[^/]+"), greedy, names)
 
 
@@ -160,8 +165,20 @@ class Validator:
         self.base_path = base_path
         self.app = OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
         # fewer parameters first: a literal segment beats a parameter
-        self.templates = sorted((_compile(p) for p in spec["paths"]), key=lambda t: (len(t.params), t.path))
+        self.templates = sorted((_compile(p, self._last_is_multi_segment(p)) for p in spec["paths"]),
+                                key=lambda t: (len(t.params), t.path))
         self.validated = 0
+
+    def _last_is_multi_segment(self, template: str) -> bool:
+        names = re.findall(r"\{([^}]+)\}", template)
+        if not names or not template.endswith("}"):
+            return False
+        path_item = self.spec["paths"][template]
+        for operation in (v for k, v in path_item.items() if isinstance(v, dict) and "responses" in v):
+            param = self._params(operation, path_item).get(("path", names[-1]))
+            if param and (param.get("x-multi-segment") or names[-1] in GITEA_MULTI_SEGMENT):
+                return True
+        return False
 
     def _match(self, path: str) -> tuple[_Template, list[str]] | None:
         for attr in ("strict", "greedy"):
