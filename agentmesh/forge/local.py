@@ -327,6 +327,7 @@ class LocalForge(Forge):
         """Every item: one fetch of the items prefix, one for-each-ref, one cat-file --batch."""
         self.cache.fetch([ITEMS + "*"], prune=True)
         prefix = mirror_ref(ITEMS)
+        self.cache.pack_loose_refs(prefix)
         out = self.cache.run("for-each-ref", "--format=%(objectname) %(refname)", prefix).stdout
         heads = {}
         for line in out.splitlines():

@@ -199,3 +199,20 @@ class CacheClone:
         """Write a tree from entries (names must not contain NUL; mktree -z takes any other byte)."""
         text = "".join(f"{e.mode} {e.type} {e.sha}\t{e.name}\0" for e in entries)
         return self.run("mktree", "-z", input=text).stdout.strip()
+
+    def pack_loose_refs(self, prefix: str, threshold: int = 64) -> bool:
+        """Pack refs when more than `threshold` loose ones sit directly under `prefix`.
+
+        A fetch writes each new ref as its own file, and every later fetch and
+        for-each-ref opens them all: packing once keeps listing many items fast.
+        """
+        directory = self.path / prefix.rstrip("/")
+        try:
+            loose = sum(1 for entry in directory.iterdir() if entry.is_file())
+        except OSError:
+            return False
+        if loose <= threshold:
+            return False
+        with self.locked():
+            self.run("pack-refs", "--all")
+        return True
