@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -210,7 +211,9 @@ class Transport:
         self.retries = retries
         self.backoff = backoff
         self.max_wait = max_wait
-        self._token = token or None
+        self._token = (token or "").strip() or None  # a token file's trailing newline is harmless
+        if self._token and any(c.isspace() or not c.isprintable() for c in self._token):
+            raise ConfigError(f"the token in ${token_env} contains whitespace or control characters")
         self._headers = dict(headers or {})
         if self._token:
             self._headers["Authorization"] = f"{auth_scheme} {self._token}"
@@ -247,7 +250,8 @@ class Transport:
             except requests.ConnectionError:
                 err = Unavailable(f"{where}: connection failed ({urlsplit(url).netloc} unreachable)")
             except requests.RequestException as exc:
-                err = Unavailable(self.redact(f"{where}: {type(exc).__name__}: {exc}"))
+                # the exception text may quote request headers, so only its type is reported
+                err = Unavailable(f"{where}: {type(exc).__name__}")
             else:
                 log.debug("%s -> %s", where, resp.status_code)
                 if resp.status_code == 304 and cached:
@@ -296,7 +300,7 @@ class Transport:
             return Forbidden(f"{head}: forbidden ({reason}); check the token in ${self.token_env}")
         if status == 404:
             return NotFound(f"{head}: not found ({reason})")
-        if status in (409, 422) and "already exist" in reason.lower():
+        if status in (409, 422) and re.search(r"already[ _]exist", reason, re.IGNORECASE):
             return Exists(f"{head}: already exists ({reason})")
         if status in (405, 409, 412, 423):
             return Conflict(f"{head}: refused in this state ({reason})")
