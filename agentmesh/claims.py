@@ -120,6 +120,7 @@ class ClaimStore:
         self.clock = clock
         self.nonce = nonce
         self.prefix = policy.claims.ref_prefix
+        self._bases: list[str] | None = None  # remote refs claim commits build on
 
     def ref(self, issue: int) -> str:
         if issue < 1:
@@ -197,8 +198,10 @@ class ClaimStore:
 
     def _push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> PushResult:
         """A CAS push whose unknown outcome is settled by reading the refs back."""
+        if self._bases is None:
+            self._bases = [ref for ref in [self.cache.default_branch_ref()] if ref]
         try:
-            return push(self.git, self.cache.path, self.url, updates, atomic=atomic)
+            return push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases)
         except OutcomeUnknown:
             listing = ls_refs(self.git, self.url, [u.ref for u in updates])
             statuses = {}

@@ -134,6 +134,11 @@ class CacheClone:
     def default_head(self) -> str | None:
         return self.resolve(MIRROR_HEAD)
 
+    def default_branch_ref(self) -> str | None:
+        """The remote's default branch as a remote ref name (refs/heads/main), as last fetched."""
+        target = self.run("symbolic-ref", "--quiet", MIRROR_HEAD, check=False).stdout.strip()
+        return "refs/" + target[len(MIRROR):] if target.startswith(MIRROR) else None
+
     def read_file(self, ref: str, path: str) -> str | None:
         """A file's text at a local ref, or None when absent."""
         result = self.run("cat-file", "blob", f"{ref}:{path}", check=False)

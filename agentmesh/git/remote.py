@@ -9,9 +9,12 @@ from `--porcelain` output, never from stderr prose.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -287,6 +290,31 @@ def _ls_refs_http(git: Git, url: str, prefixes: Sequence[str], timeout: float) -
     return parse_ls_refs(parse_pkt_lines(response.content))
 
 
+@contextmanager
+def _narrowed_config(git: Git, url: str, refs: Sequence[str], bases: Sequence[str]):
+    """On local remotes, advertise only the refs a push touches (and its bases).
+
+    receive-pack (protocol v0) advertises every ref before a push, so a push
+    to a remote with 20,000 refs pays for all of them. On a path or file://
+    remote the receive-pack is our own child and reads our global config, so
+    `transfer.hideRefs` can hide everything except the refs being updated
+    (their leases still see the real values) and the bases the new commits
+    build on (so only new objects are sent). Network remotes are unchanged.
+    """
+    if local_path(url) is None:
+        yield None
+        return
+    text = git.global_config.read_text() if git.global_config else ""
+    text += "[transfer]\n\thideRefs = refs/\n" + "".join(f"\thideRefs = !{ref}\n" for ref in (*refs, *bases))
+    fd, name = tempfile.mkstemp(prefix="agentmesh-push-", suffix=".gitconfig")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        yield {"GIT_CONFIG_GLOBAL": name}
+    finally:
+        os.unlink(name)
+
+
 # --- pushes ------------------------------------------------------------------------
 
 
@@ -352,12 +380,16 @@ def push(
     *,
     atomic: bool = False,
     timeout: float | None = None,
+    bases: Sequence[str] = (),
 ) -> PushResult:
     """A compare-and-swap push. Every ref carries its lease.
 
     Returns the per-ref outcome when git reports one for every ref. Raises
     OutcomeUnknown when it does not (exit 128, timeout, dropped connection):
     the push may or may not have landed, and the caller must read back.
+
+    `bases` names remote refs the pushed commits build on (the default
+    branch); see `_narrowed_config`.
     """
     args = ["push", "--porcelain", "--no-verify"]
     if atomic:
@@ -365,10 +397,11 @@ def push(
     args += [u.lease() for u in updates]
     args.append(url)
     args += [u.refspec() for u in updates]
-    try:
-        result = git.run(*args, cwd=repo, timeout=timeout, check=False)
-    except GitTimeout as exc:
-        raise OutcomeUnknown(f"push to {redact_url(url)} timed out after {exc.timeout:g}s") from None
+    with _narrowed_config(git, url, [u.ref for u in updates], bases) as env:
+        try:
+            result = git.run(*args, cwd=repo, timeout=timeout, check=False, env=env)
+        except GitTimeout as exc:
+            raise OutcomeUnknown(f"push to {redact_url(url)} timed out after {exc.timeout:g}s") from None
     statuses = parse_porcelain(result.stdout)
     if all(u.ref in statuses for u in updates) and result.returncode in (0, 1):
         return PushResult(statuses)
