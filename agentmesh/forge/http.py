@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -84,8 +84,8 @@ def tail(value: str) -> str:
 
 def utc_iso(moment: datetime) -> str:
     if moment.tzinfo is None:  # naive datetimes are taken as UTC, like the forges do
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def split_repo(repo: str) -> tuple[str, str]:
@@ -160,7 +160,7 @@ def _retry_after(resp: requests.Response) -> float | None:
             return max(0.0, float(value))
         except ValueError:
             try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
             except (TypeError, ValueError):
                 return None
     if resp.headers.get("x-ratelimit-remaining") == "0":

@@ -241,7 +241,7 @@ class Validator:
 
         # slashes inside a parameter are data: encode them so openapi-core sees one segment
         path = template.path
-        for name, value in zip(template.params, values):
+        for name, value in zip(template.params, values, strict=True):
             path = path.replace("{" + name + "}", quote(unquote(value), safe=""), 1)
         copy = request.copy()
         copy.url = urlunsplit((parts.scheme, parts.netloc, self.base_path + path, parts.query, ""))

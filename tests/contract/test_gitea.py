@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -51,7 +51,7 @@ def test_labels_are_created_then_added_by_id_and_removed_by_id(env):
 
 
 def test_since_is_sent_as_utc(env):
-    env.forge.list_issues(since=datetime(2026, 1, 1, 1, 0, tzinfo=timezone.utc))
+    env.forge.list_issues(since=datetime(2026, 1, 1, 1, 0, tzinfo=UTC))
     assert "since=2026-01-01T01%3A00%3A00Z" in env.mock.calls[-1].request.url
 
 
