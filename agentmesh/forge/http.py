@@ -131,9 +131,10 @@ class EtagCache:
             return self._memory.get(url)
         try:
             entry = json.loads(self._file(url).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            json.loads(entry["body"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or torn: a cache miss, never an error
-        return entry if isinstance(entry, dict) and entry.get("url") == url else None
+        return entry if entry.get("url") == url and isinstance(entry.get("etag"), str) else None
 
     def put(self, url: str, etag: str, body: str, link: str) -> None:
         entry = {"url": url, "etag": etag, "body": body, "link": link}
@@ -242,6 +243,7 @@ class Transport:
             if cached:
                 headers["If-None-Match"] = cached["etag"]
         for attempt in range(self.retries + 1):
+            hint = None
             try:
                 resp = self.session.request(method, url, params=params, json=json_body, headers=headers,
                                             timeout=self.timeout)
@@ -259,10 +261,10 @@ class Transport:
                 if resp.status_code < 300:
                     return self._success(where, resp, cache_key)
                 err = self.error_for(where, resp, statuses or {})
+                hint = _retry_after(resp)  # a 503 may carry Retry-After too
             if not (retryable and isinstance(err, (Unavailable, RateLimited)) and attempt < self.retries):
                 raise err
-            wait = getattr(err, "retry_after", None)
-            wait = self.backoff * 2 ** attempt if wait is None else wait
+            wait = self.backoff * 2 ** attempt if hint is None else hint
             if wait > self.max_wait:
                 raise err  # a long rate-limit window: let the next tick retry
             log.debug("%s: retrying in %.1fs after: %s", where, wait, err)

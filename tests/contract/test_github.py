@@ -140,3 +140,25 @@ def test_delete_branch_422_means_already_gone(env):
 def test_permission_of_unknown_user_is_none(env):
     assert env.forge.permission("reader") == "read"
     assert env.forge.permission("stranger") == "none"
+
+
+def test_torn_cache_files_are_misses(env, tmp_path):
+    env.forge.create_issue("one")
+    env.forge.list_issues()
+    for entry in (tmp_path / "etags").iterdir():
+        entry.write_text('{"url": "x", "etag"')
+    assert [i.title for i in env.forge.list_issues()] == ["one"]
+    assert statuses(env, "/issues") == [200, 200]
+    assert "If-None-Match" not in env.mock.calls[-1].request.headers
+
+
+def test_without_cache_dir_the_etags_live_in_memory():
+    with fake_env("github", None) as env:
+        env.forge.list_pulls()
+        env.forge.list_pulls()
+        assert statuses(env, "/pulls") == [200, 304]
+
+
+def test_retry_after_on_a_503_is_honoured(env):
+    env.fake.inject("GET", "/user$", 503, {"message": "maintenance"}, Retry_After="0")
+    assert env.forge.current_user() == env.fake.me
