@@ -18,6 +18,7 @@ blobs and commit messages; PR head and base names are validated branch names.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -57,6 +58,7 @@ ITEMS = "refs/agentmesh/items/"
 LABELS_REF = "refs/agentmesh/labels"
 ROSTER_REF = "refs/agentmesh/roster"
 STATUSES = "refs/agentmesh/statuses/"
+PULL_HEADS = "refs/agentmesh/pull-heads/"  # <sha256 of head branch> -> the latest PR created for it
 FORMAT_VERSION = 1
 
 META = "meta.json"
@@ -146,6 +148,11 @@ def item_ref(number: int) -> str:
     if number < 1:
         raise NotFound(f"#{number} not found")
     return f"{ITEMS}{number}"
+
+
+def pull_guard_ref(head: str) -> str:
+    # hashed: flat (no D/F clash between `a` and `a/b`) and free of forge text
+    return PULL_HEADS + hashlib.sha256(head.encode()).hexdigest()
 
 
 def _json_bytes(data: dict) -> bytes:
@@ -356,13 +363,23 @@ class LocalForge(Forge):
             entries.append(TreeEntry(TREE, REVIEWS, reviews_tree))
         return self._commit(self.cache.make_tree(entries), [item.sha] if item else [], edit.message)
 
-    def _create_item(self, meta: dict) -> int:
-        """Allocate the next number by a create-only push: the first push of `items/<n>` wins."""
+    def _create_item(self, meta: dict, *, guard: RefUpdate | None = None) -> int | None:
+        """Allocate the next number by a create-only push: the first push of `items/<n>` wins.
+
+        With `guard` (a ref and the value it must still hold), the guard ref is
+        pointed at the new item in the same atomic push; None means the guard
+        moved, i.e. someone else created the item first.
+        """
         commit = self._item_commit(None, _Edit(meta, f"{meta['kind']}: create"))
         n = self._next_number()
         for attempt in range(MAX_ATTEMPTS):
-            if self._push([RefUpdate(item_ref(n), commit, None)]):
+            updates = [RefUpdate(item_ref(n), commit, None)]
+            if guard is not None:
+                updates.append(RefUpdate(guard.ref, commit, guard.expect))
+            if self._push(updates, atomic=guard is not None):
                 return n
+            if guard is not None and self._remote([guard.ref]).get(guard.ref) != guard.expect:
+                return None
             self._backoff(attempt)  # spreads racing creators so most rounds have one pusher
             n = max(n + 1, self._next_number())
         raise TemporaryError(f"no free item number after {MAX_ATTEMPTS} tries")
@@ -468,6 +485,7 @@ class LocalForge(Forge):
         meta = {"version": FORMAT_VERSION, "kind": "issue", "title": title, "body": body, "state": "open",
                 "labels": labels, "assignees": [], "author": self.user, "created_at": now, "updated_at": now}
         number = self._create_item(meta)
+        assert number is not None  # only a guarded creation can lose
         return self._issue(_Item(number, "", meta))
 
     def close_issue(self, number: int) -> None:
@@ -562,20 +580,26 @@ class LocalForge(Forge):
         check_branch_name(base)
         if head == base:
             raise Conflict(f"head and base are the same branch {head!r}")
-        existing = self.find_pull_for_head(head)
-        if existing is not None:
-            return existing
-        heads = self._remote([f"refs/heads/{head}", f"refs/heads/{base}"])
-        for branch in (head, base):
-            if f"refs/heads/{branch}" not in heads:
-                raise NotFound(f"branch {branch!r} does not exist on the remote")
-        now = self._now()
-        meta = {"version": FORMAT_VERSION, "kind": "pull", "title": title, "body": body, "state": "open",
-                "labels": [], "assignees": [], "author": self.user, "created_at": now, "updated_at": now,
-                "head": head, "base": base, "head_sha": heads[f"refs/heads/{head}"], "requested_reviewers": [],
-                "merge_sha": None}
-        number = self._create_item(meta)
-        return self._pulls([_Item(number, "", meta)], with_reviews=False)[0]
+        head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
+        for _ in range(MAX_ATTEMPTS):
+            existing = self.find_pull_for_head(head)
+            if existing is not None:
+                return existing
+            heads = self._remote([head_ref, base_ref, guard_ref])
+            for branch, ref in ((head, head_ref), (base, base_ref)):
+                if ref not in heads:
+                    raise NotFound(f"branch {branch!r} does not exist on the remote")
+            now = self._now()
+            meta = {"version": FORMAT_VERSION, "kind": "pull", "title": title, "body": body, "state": "open",
+                    "labels": [], "assignees": [], "author": self.user, "created_at": now, "updated_at": now,
+                    "head": head, "base": base, "head_sha": heads[head_ref], "requested_reviewers": [],
+                    "merge_sha": None}
+            # The guard ref makes "adopt or create" atomic: of two racing creators for one head,
+            # the loser sees the guard move and adopts the winner's PR on the next round.
+            number = self._create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)))
+            if number is not None:
+                return self._pulls([_Item(number, "", meta)], with_reviews=False)[0]
+        raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
 
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None:
         def change(item: _Item) -> _Edit | None:

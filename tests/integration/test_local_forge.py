@@ -47,7 +47,8 @@ class LocalForgeEnv:
         git("fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*", cwd=self.work)
         exists = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{name}"],
                                 cwd=self.work, capture_output=True).returncode == 0
-        git("checkout", "--quiet", "-B", name, f"origin/{name}" if exists else f"origin/{self.base}", cwd=self.work)
+        start = f"origin/{name}" if exists else f"origin/{self.base}"
+        git("checkout", "--quiet", "--detach", start, cwd=self.work)  # no local branch: names may D/F-clash
         for path, text in files.items():
             target = self.work / path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -297,3 +298,30 @@ def test_works_over_smart_http(tmp_path):
     git("config", "http.receivepack", "true", cwd=remote)
     with git_http(served) as (base_url, _):
         _round_trip(make_env(f"{base_url}/mesh.git", remote, tmp_path))
+
+
+def _create_pull(url: str, root: str, user: str, head: str, barrier, results) -> None:
+    forge = make_forge(url, Path(root), user)
+    barrier.wait()
+    results.put(forge.create_pull(head=head, base="main", title=f"by {user}").number)
+
+
+@pytest.mark.slow
+def test_racing_pull_creators_for_one_head_share_one_pull(forge_env, tmp_path):
+    forge_env.push_branch("feature/race", {"race.txt": "race\n"})
+    url = forge_env.remote.as_uri()
+    numbers = _run_processes(_create_pull, [(url, str(tmp_path), f"agent-{i}", "feature/race") for i in range(4)])
+    assert len(set(numbers)) == 1
+    assert [p.number for p in forge_env.forge.list_pulls(state="all")] == numbers[:1]
+
+
+def test_new_pull_for_a_head_after_the_old_one_closed(forge_env):
+    forge = forge_env.forge
+    forge_env.push_branch("feature/again", {"a.txt": "a\n"})
+    first = forge.create_pull(head="feature/again", base="main", title="first")
+    forge.close_pull(first.number)
+    second = forge.create_pull(head="feature/again", base="main", title="second")
+    assert second.number != first.number
+    forge.delete_branch("feature/again")
+    forge_env.push_branch("feature/again/nested", {"b.txt": "b\n"})  # a D/F neighbour of the old head
+    assert forge.create_pull(head="feature/again/nested", base="main", title="nested").state == "open"
