@@ -15,7 +15,7 @@ from typing import Any, Literal
 import requests
 
 from agentmesh.forge.base import Conflict, NotMergeableYet, ReviewEvent
-from agentmesh.forge.http import Reply, RestForge, Transport, page_items, pull_from, tail
+from agentmesh.forge.http import Reply, RestForge, Transport, numbered_pages, pull_from, tail
 
 PAGE_LIMIT = 50  # Gitea's default MAX_RESPONSE_ITEMS; asking for more is silently capped
 
@@ -37,18 +37,7 @@ class GiteaForge(RestForge):
         super().__init__(transport, repo)
 
     def iter_pages(self, path: str, params: Mapping[str, Any], key: str | None) -> Iterator[Reply]:
-        page, seen = 1, 0
-        while True:
-            reply = self.http.request("GET", path, params={**params, "page": page, "limit": PAGE_LIMIT})
-            yield reply
-            count = len(page_items(reply, key))
-            seen += count
-            total = reply.headers.get("X-Total-Count")
-            # an admin may set the cap below our limit, so a short page ends the list only
-            # when the server gives no total to compare with
-            if count == 0 or (seen >= int(total) if total and total.isdigit() else count < PAGE_LIMIT):
-                return
-            page += 1
+        return numbered_pages(self.http, path, params, key, size=PAGE_LIMIT)
 
     def label_ref(self, label: dict) -> int:
         return int(label["id"])

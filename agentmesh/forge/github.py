@@ -15,7 +15,7 @@ from typing import Any, Literal
 import requests
 
 from agentmesh.forge.base import CIStateName, ReviewEvent, StatusContext
-from agentmesh.forge.http import EtagCache, Rejected, Reply, RestForge, Transport, segment, tail
+from agentmesh.forge.http import EtagCache, Rejected, Reply, RestForge, Transport, linked_pages, segment, tail
 
 PER_PAGE = 100
 
@@ -51,11 +51,7 @@ class GitHubForge(RestForge):
         super().__init__(transport, repo)
 
     def iter_pages(self, path: str, params: Mapping[str, Any], key: str | None) -> Iterator[Reply]:
-        reply = self.http.request("GET", path, params={**params, "per_page": PER_PAGE})
-        yield reply
-        while (url := reply.next_url()) is not None:
-            reply = self.http.request("GET", url)
-            yield reply
+        return linked_pages(self.http, path, params, size=PER_PAGE)
 
     def label_ref(self, label: dict) -> str:
         return str(label["name"])

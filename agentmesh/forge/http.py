@@ -318,6 +318,32 @@ def page_items(reply: Reply, key: str | None = None) -> list[dict]:
     return page
 
 
+def numbered_pages(http: Transport, path: str, params: Mapping[str, Any], key: str | None, *,
+                   size: int, page_param: str = "page", size_param: str = "limit") -> Iterator[Reply]:
+    """page=1,2,... until a page ends the list. The server may cap `size` silently (Gitea's
+    MAX_RESPONSE_ITEMS), so a short page is the end only when no X-Total-Count says otherwise."""
+    page, seen = 1, 0
+    while True:
+        reply = http.request("GET", path, params={**params, page_param: page, size_param: size})
+        yield reply
+        count = len(page_items(reply, key))
+        seen += count
+        total = reply.headers.get("X-Total-Count", "")
+        if count == 0 or (seen >= int(total) if total.isdigit() else count < size):
+            return
+        page += 1
+
+
+def linked_pages(http: Transport, path: str, params: Mapping[str, Any], *, size: int,
+                 size_param: str = "per_page") -> Iterator[Reply]:
+    """The first page, then each `Link: rel="next"` URL (which carries the query itself)."""
+    reply = http.request("GET", path, params={**params, size_param: size})
+    yield reply
+    while (url := reply.next_url()) is not None:
+        reply = http.request("GET", url)
+        yield reply
+
+
 # --- mapping into the shared model ------------------------------------------------------
 
 
