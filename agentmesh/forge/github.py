@@ -15,7 +15,17 @@ from typing import Any, Literal
 import requests
 
 from agentmesh.forge.base import CIStateName, ReviewEvent, StatusContext
-from agentmesh.forge.http import EtagCache, Rejected, Reply, RestForge, Transport, linked_pages, segment, tail
+from agentmesh.forge.http import (
+    EtagCache,
+    Rejected,
+    Reply,
+    RestForge,
+    Transport,
+    json_mapper,
+    linked_pages,
+    segment,
+    tail,
+)
 
 PER_PAGE = 100
 
@@ -26,6 +36,7 @@ _CONCLUSIONS: dict[str, CIStateName] = {
 }
 
 
+@json_mapper("check run")
 def check_run_context(run: dict) -> StatusContext:
     state: CIStateName = "pending"
     if run.get("status") == "completed":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import logging
@@ -21,12 +22,12 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -60,6 +61,7 @@ from agentmesh.forge.base import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _REASON_MAX = 160
@@ -100,6 +102,7 @@ def split_repo(repo: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Reply:
+    where: str  # "GET /path", for messages
     status: int
     data: Any
     headers: Mapping[str, str]
@@ -257,7 +260,7 @@ class Transport:
             else:
                 log.debug("%s -> %s", where, resp.status_code)
                 if resp.status_code == 304 and cached:
-                    return Reply(304, json.loads(cached["body"]), CaseInsensitiveDict({"Link": cached["link"]}))
+                    return Reply(where, 304, json.loads(cached["body"]), CaseInsensitiveDict({"Link": cached["link"]}))
                 if resp.status_code < 300:
                     return self._success(where, resp, cache_key)
                 err = self.error_for(where, resp, statuses or {})
@@ -273,7 +276,7 @@ class Transport:
 
     def _success(self, where: str, resp: requests.Response, cache_key: str | None) -> Reply:
         if resp.status_code == 204 or not resp.content:
-            return Reply(resp.status_code, None, resp.headers)
+            return Reply(where, resp.status_code, None, resp.headers)
         try:
             data = resp.json()
         except ValueError:
@@ -282,7 +285,7 @@ class Transport:
         etag = resp.headers.get("ETag")
         if cache_key and etag and self.etags is not None:
             self.etags.put(cache_key, etag, resp.text, resp.headers.get("Link", ""))
-        return Reply(resp.status_code, data, resp.headers)
+        return Reply(where, resp.status_code, data, resp.headers)
 
     def error_for(self, where: str, resp: requests.Response,
                   statuses: Mapping[int, type[ForgeError]]) -> ForgeError:
@@ -314,7 +317,8 @@ class Transport:
 def page_items(reply: Reply, key: str | None = None) -> list[dict]:
     page = reply.data.get(key) if key and isinstance(reply.data, dict) else reply.data
     if not isinstance(page, list):
-        raise Unavailable(f"expected a JSON list{f' under {key!r}' if key else ''}, got {type(page).__name__}")
+        raise Unavailable(f"{reply.where}: expected a JSON list{f' under {key!r}' if key else ''}, "
+                          f"got {type(page).__name__}")
     return page
 
 
@@ -347,6 +351,21 @@ def linked_pages(http: Transport, path: str, params: Mapping[str, Any], *, size:
 # --- mapping into the shared model ------------------------------------------------------
 
 
+def json_mapper(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A JSON answer of the wrong shape is forge garbage (Unavailable), not an agentmesh bug."""
+
+    def wrap(func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def mapped(data: Any, *args: Any) -> T:
+            try:
+                return func(data, *args)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise Unavailable(f"the forge answered a malformed {what} ({type(exc).__name__}: {exc})") from None
+        return mapped
+
+    return wrap
+
+
 def _login(user: Any) -> str:
     return str(user.get("login") or "") if isinstance(user, dict) else ""
 
@@ -355,6 +374,7 @@ def _names(items: Any, key: str) -> tuple[str, ...]:
     return tuple(str(i[key]) for i in items or () if isinstance(i, dict) and i.get(key))
 
 
+@json_mapper("issue")
 def issue_from(d: dict) -> Issue:
     return Issue(number=int(d["number"]), title=d.get("title") or "", body=d.get("body") or "",
                  state="closed" if d.get("state") == "closed" else "open", labels=_names(d.get("labels"), "name"),
@@ -363,6 +383,7 @@ def issue_from(d: dict) -> Issue:
                  url=d.get("html_url") or "")
 
 
+@json_mapper("pull request")
 def pull_from(d: dict, reviews: Sequence[Review] = ()) -> PullRequest:
     state: PullState = "merged" if d.get("merged") or d.get("merged_at") else (
         "closed" if d.get("state") == "closed" else "open")
@@ -383,6 +404,7 @@ _REVIEW_STATES: dict[str, ReviewState] = {
 }
 
 
+@json_mapper("review")
 def review_from(d: dict) -> Review | None:
     """None for entries that are not reviews (Gitea lists review requests as REQUEST_REVIEW)."""
     state = _REVIEW_STATES.get(str(d.get("state") or "").upper())
@@ -394,6 +416,7 @@ def review_from(d: dict) -> Review | None:
                   body=d.get("body") or "", submitted_at=d.get("submitted_at") or "")
 
 
+@json_mapper("comment")
 def comment_from(d: dict) -> Comment:
     return Comment(id=int(d["id"]), author=_login(d.get("user")), body=d.get("body") or "",
                    created_at=d.get("created_at") or "")
@@ -405,6 +428,7 @@ _STATUS_STATES: dict[str, CIStateName] = {
 }
 
 
+@json_mapper("commit status")
 def status_context_from(d: dict) -> StatusContext:
     raw = str(d.get("state") or d.get("status") or "pending").lower()  # Gitea names the field `status`
     return StatusContext(context=d.get("context") or "", state=_STATUS_STATES.get(raw, "error"),

@@ -147,3 +147,15 @@ def test_reprs_name_the_variable_not_the_token():
     for obj in (gitea, github, gitea.http, github.http):
         assert TOKEN not in repr(obj) and ENV in repr(obj)
     assert TOKEN not in repr(vars(gitea))  # the transport holds it privately and its repr hides it
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_json_of_the_wrong_shape_is_unavailable(kind):
+    with bare(kind) as (forge, mock, api):
+        mock.add("GET", api + "/repos/mesh/work/pulls", json={"message": "not a list"})
+        mock.add("GET", api + "/repos/mesh/work/issues/3", json={"title": "no number"})
+        with pytest.raises(Unavailable, match=r"GET /.*/pulls: expected a JSON list, got dict"):
+            forge.list_pulls()
+        with pytest.raises(Unavailable, match="malformed issue") as info:
+            forge.get_issue(3)
+    assert info.value.exit_code == 75 and "\n" not in str(info.value)
