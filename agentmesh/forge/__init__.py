@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from agentmesh.errors import ConfigError
+
 if TYPE_CHECKING:
     from agentmesh.forge.base import Forge
     from agentmesh.mesh import Mesh
@@ -21,6 +23,9 @@ def open_forge(mesh: Mesh) -> Forge:
         return LocalForge(mesh.cache, user=mesh.host.agent)
     if config.kind == "gitea":
         from agentmesh.forge.gitea import GiteaForge
+
+        if not config.url:
+            raise ConfigError("forge.url: is required for forge kind gitea (e.g. https://gitea.example.com)")
 
         return GiteaForge(config.url, config.repo, mesh.token, token_env=config.token_env)
     if config.kind == "github":

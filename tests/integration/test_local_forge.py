@@ -325,3 +325,24 @@ def test_new_pull_for_a_head_after_the_old_one_closed(forge_env):
     forge.delete_branch("feature/again")
     forge_env.push_branch("feature/again/nested", {"b.txt": "b\n"})  # a D/F neighbour of the old head
     assert forge.create_pull(head="feature/again/nested", base="main", title="nested").state == "open"
+
+
+def test_open_forge_chooses_by_kind(tmp_path):
+    from agentmesh.config import HostConfig
+    from agentmesh.errors import ConfigError
+    from agentmesh.forge import open_forge
+    from agentmesh.mesh import Mesh
+
+    remote = new_remote(tmp_path / "remote.git")
+
+    def mesh(**forge):
+        return Mesh(HostConfig(agent="host1-a", remote=remote.as_uri(), state_dir=tmp_path / "state", forge=forge),
+                    env={})
+
+    local = open_forge(mesh())
+    assert isinstance(local, LocalForge) and local.current_user() == "host1-a"
+    assert local.create_issue("via the factory").number == 1
+    assert open_forge(mesh(kind="gitea", url="https://gitea.invalid", repo="o/r")).kind == "gitea"
+    assert open_forge(mesh(kind="github", repo="o/r")).kind == "github"
+    with pytest.raises(ConfigError, match="forge.url"):
+        open_forge(mesh(kind="gitea", repo="o/r"))
