@@ -189,7 +189,8 @@ class Validator:
                     return template, [found.group(f"p{i}") for i in range(len(template.params))]
         return None
 
-    def _params(self, operation: dict, path_item: dict) -> dict[str, dict]:
+    def _params(self, operation: dict, path_item: dict) -> dict[tuple[str, str], dict]:
+        """Declared parameters by (location, name)."""
         out = {}
         for param in (*path_item.get("parameters", ()), *operation.get("parameters", ())):
             if "$ref" in param:
@@ -269,6 +270,7 @@ def _describe(error: Exception) -> str:
 @functools.cache
 def _load(kind: str) -> Validator:
     directory = specs_dir()
+    paths: tuple[str, ...]
     if kind == "gitea":
         source, paths, server, base_path = "gitea-openapi3.json", GITEA_PATHS, GITEA_URL + "/api/v1", "/api/v1"
     else:
@@ -293,6 +295,10 @@ class ContractMock(responses.RequestsMock):
     def __init__(self, checker: Validator):
         super().__init__(assert_all_requests_are_fired=False)
         self.checker = checker
+
+    def __enter__(self) -> ContractMock:
+        super().__enter__()
+        return self
 
     def _on_request(self, adapter, request, **kwargs):  # type: ignore[override]
         self.checker.validate(request)
@@ -325,6 +331,8 @@ def fake_env(kind: str, cache_dir: Path | None = None, *, token: str | None = No
     from tests.fakes.github_fake import GitHubFake
 
     checker = validator(kind)
+    fake: GiteaFake | GitHubFake
+    forge: GiteaForge | GitHubForge
     with ContractMock(checker) as mock:
         if kind == "gitea":
             fake = GiteaFake(GITEA_URL)

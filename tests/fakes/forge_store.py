@@ -141,8 +141,8 @@ class FakeForge:
         return next((lab for lab in self.labels.values() if lab["name"] == name), None)
 
     def create_label(self, name: str, color: str = "ededed") -> dict:
-        label = {"id": self.new_id(), "name": name, "color": color.lstrip("#"), "description": ""}
-        self.labels[label["id"]] = label
+        label_id = self.new_id()
+        label = self.labels[label_id] = {"id": label_id, "name": name, "color": color.lstrip("#"), "description": ""}
         return label
 
     def merge(self, item: Item, method: str) -> None:
@@ -303,17 +303,15 @@ class FakeForge:
     edit_status = 200
 
     def list_comments(self, q, body, request, number: str) -> Answer:
-        number = int(number)
-        if number not in self.items:
+        if int(number) not in self.items:
             return answer(404, {"message": "Not Found"})
-        return self.page([self.comment_json(c) for c in self.comments.get(number, [])], q, request)
+        return self.page([self.comment_json(c) for c in self.comments.get(int(number), [])], q, request)
 
     def post_comment(self, q, body, request, number: str) -> Answer:
-        number = int(number)
-        if number not in self.items:
+        if int(number) not in self.items:
             return answer(404, {"message": "Not Found"})
         comment = {"id": self.new_id(), "user": self.user(self.me), "body": body["body"], "created_at": self.now()}
-        self.comments.setdefault(number, []).append(comment)
+        self.comments.setdefault(int(number), []).append(comment)
         return answer(201, self.comment_json(comment))
 
     def get_pull(self, q, body, request, number: str) -> Answer:
