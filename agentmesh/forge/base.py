@@ -1,4 +1,4 @@
-"""One forge interface and the shared model every backend maps into at its edge.
+"""One forge interface; every backend maps into the shared model (core/model.py) at its edge.
 
 Backends: `local` (git-native, forge/local.py), `gitea` and `github`
 (forge/gitea.py, forge/github.py over forge/http.py). Each converts its
@@ -15,23 +15,29 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API speaks the shared model)
+    CIStateName,
+    CIStatus,
+    Comment,
+    Issue,
+    IssueState,
+    Permission,
+    PullRequest,
+    PullState,
+    Review,
+    ReviewEvent,
+    ReviewState,
+    StatusContext,
+    combine_states,
+)
 from agentmesh.errors import AgentmeshError, TemporaryError, UserError
-
-IssueState = Literal["open", "closed"]
-PullState = Literal["open", "closed", "merged"]
-ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"]
-ReviewEvent = Literal["approve", "request_changes", "comment"]
-CIStateName = Literal["success", "pending", "failure", "error", "none"]
-Permission = Literal["admin", "write", "read", "none"]
 
 MARKER_PREFIX = "agentmesh:"
 _MARKER = re.compile(r"[a-z0-9][a-z0-9:._/-]{0,120}")
-
 
 # --- errors ----------------------------------------------------------------------
 
@@ -68,115 +74,6 @@ class NotMergeableYet(ForgeError, TemporaryError):
 
 class Unavailable(ForgeError, TemporaryError):
     """The forge is unreachable or answered 5xx or garbage."""
-
-
-# --- model -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Comment:
-    id: int
-    author: str
-    body: str
-    created_at: str = ""
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Issue:
-    number: int
-    title: str
-    body: str
-    state: IssueState
-    labels: tuple[str, ...] = ()
-    author: str = ""
-    assignees: tuple[str, ...] = ()
-    created_at: str = ""
-    updated_at: str = ""
-    url: str = ""
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        data["assignees"] = list(self.assignees)
-        return data
-
-
-@dataclass(frozen=True)
-class Review:
-    id: int
-    author: str
-    state: ReviewState
-    commit_id: str
-    body: str = ""
-    submitted_at: str = ""
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "author": self.author, "state": self.state, "commit_id": self.commit_id,
-                "body": self.body, "submitted_at": self.submitted_at}
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    title: str
-    body: str
-    state: PullState
-    head: str
-    base: str
-    head_sha: str
-    author: str = ""
-    labels: tuple[str, ...] = ()
-    reviews: tuple[Review, ...] = ()
-    requested_reviewers: tuple[str, ...] = ()
-    mergeable: bool | None = None
-    merge_sha: str | None = None
-    created_at: str = ""
-    updated_at: str = ""
-    url: str = ""
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        data["requested_reviewers"] = list(self.requested_reviewers)
-        data["reviews"] = [r.to_json() for r in self.reviews]
-        return data
-
-
-@dataclass(frozen=True)
-class StatusContext:
-    context: str
-    state: CIStateName
-    description: str = ""
-    target_url: str = ""
-
-
-@dataclass(frozen=True)
-class CIStatus:
-    """Combined CI for one sha: statuses and (GitHub) check runs folded into one state."""
-
-    sha: str
-    state: CIStateName
-    contexts: tuple[StatusContext, ...] = field(default_factory=tuple)
-
-    def failing(self) -> list[StatusContext]:
-        return [c for c in self.contexts if c.state in ("failure", "error")]
-
-    def to_json(self) -> dict:
-        return {"sha": self.sha, "state": self.state, "contexts": [asdict(c) for c in self.contexts]}
-
-
-def combine_states(states: Iterable[CIStateName]) -> CIStateName:
-    """failure/error beats pending beats success; no contexts at all is `none`."""
-    states = list(states)
-    if not states:
-        return "none"
-    for worst in ("error", "failure", "pending"):
-        if worst in states:
-            return worst
-    return "success"
 
 
 def marker_text(marker: str) -> str:

@@ -1,0 +1,124 @@
+"""The shared model: what issues, PRs, reviews and CI look like to agentmesh.
+
+Every forge backend maps its own data into these types at its edge
+(forge/*.py); the pure core makes its decisions on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+IssueState = Literal["open", "closed"]
+PullState = Literal["open", "closed", "merged"]
+ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"]
+ReviewEvent = Literal["approve", "request_changes", "comment"]
+CIStateName = Literal["success", "pending", "failure", "error", "none"]
+Permission = Literal["admin", "write", "read", "none"]
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author: str
+    body: str
+    created_at: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: IssueState
+    labels: tuple[str, ...] = ()
+    author: str = ""
+    assignees: tuple[str, ...] = ()
+    created_at: str = ""
+    updated_at: str = ""
+    url: str = ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["assignees"] = list(self.assignees)
+        return data
+
+
+@dataclass(frozen=True)
+class Review:
+    id: int
+    author: str
+    state: ReviewState
+    commit_id: str
+    body: str = ""
+    submitted_at: str = ""
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "author": self.author, "state": self.state, "commit_id": self.commit_id,
+                "body": self.body, "submitted_at": self.submitted_at}
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    title: str
+    body: str
+    state: PullState
+    head: str
+    base: str
+    head_sha: str
+    author: str = ""
+    labels: tuple[str, ...] = ()
+    reviews: tuple[Review, ...] = ()
+    requested_reviewers: tuple[str, ...] = ()
+    mergeable: bool | None = None
+    merge_sha: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    url: str = ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["requested_reviewers"] = list(self.requested_reviewers)
+        data["reviews"] = [r.to_json() for r in self.reviews]
+        return data
+
+
+@dataclass(frozen=True)
+class StatusContext:
+    context: str
+    state: CIStateName
+    description: str = ""
+    target_url: str = ""
+
+
+@dataclass(frozen=True)
+class CIStatus:
+    """Combined CI for one sha: statuses and (GitHub) check runs folded into one state."""
+
+    sha: str
+    state: CIStateName
+    contexts: tuple[StatusContext, ...] = field(default_factory=tuple)
+
+    def failing(self) -> list[StatusContext]:
+        return [c for c in self.contexts if c.state in ("failure", "error")]
+
+    def to_json(self) -> dict:
+        return {"sha": self.sha, "state": self.state, "contexts": [asdict(c) for c in self.contexts]}
+
+
+def combine_states(states: Iterable[CIStateName]) -> CIStateName:
+    """failure/error beats pending beats success; no contexts at all is `none`."""
+    states = list(states)
+    if not states:
+        return "none"
+    for worst in ("error", "failure", "pending"):
+        if worst in states:
+            return worst
+    return "success"
