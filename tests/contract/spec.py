@@ -342,3 +342,20 @@ def fake_env(kind: str, cache_dir: Path | None = None, *, token: str | None = No
             forge = GitHubForge(GITHUB_URL, f"{fake.owner}/{fake.name}", token or fake.token, cache_dir=cache_dir)
         fake.install(mock)
         yield FakeEnv(forge, fake, mock)
+
+
+TOKEN = "s3cr3t-T0KEN-do-not-leak-4242"
+ENV = "MESH_FORGE_TOKEN"
+
+
+@contextmanager
+def bare(kind: str, token: str | None = TOKEN) -> Iterator[tuple[Any, ContractMock, str]]:
+    """A forge client over an empty validating mock, for tests that script the answers: (forge, mock, api root)."""
+    from agentmesh.forge.gitea import GiteaForge
+    from agentmesh.forge.github import GitHubForge
+
+    with ContractMock(validator(kind)) as mock:
+        if kind == "gitea":
+            yield GiteaForge(GITEA_URL, "mesh/work", token, token_env=ENV), mock, GITEA_URL + "/api/v1"
+        else:
+            yield GitHubForge(GITHUB_URL, "mesh/work", token, token_env=ENV), mock, GITHUB_URL

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 import requests
@@ -13,20 +11,9 @@ from agentmesh.errors import ConfigError
 from agentmesh.forge.base import Exists, Forbidden, NotFound, RateLimited, Unavailable
 from agentmesh.forge.gitea import GiteaForge
 from agentmesh.forge.github import GitHubForge
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.contract.spec import ENV, GITEA_URL, GITHUB_URL, TOKEN, bare
 
-TOKEN = "s3cr3t-T0KEN-do-not-leak-4242"
-ENV = "MESH_FORGE_TOKEN"
 KINDS = ["gitea", "github"]
-
-
-@contextmanager
-def bare(kind: str, token: str | None = TOKEN) -> Iterator[tuple[GiteaForge | GitHubForge, ContractMock, str]]:
-    with ContractMock(validator(kind)) as mock:
-        if kind == "gitea":
-            yield GiteaForge(GITEA_URL, "mesh/work", token, token_env=ENV), mock, GITEA_URL + "/api/v1"
-        else:
-            yield GitHubForge(GITHUB_URL, "mesh/work", token, token_env=ENV), mock, GITHUB_URL
 
 
 def assert_clean(exc: BaseException, forge, caplog) -> None:

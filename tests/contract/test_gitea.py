@@ -117,3 +117,11 @@ def test_file_paths_and_branch_names_with_slashes(env):
     assert env.forge.read_file("a/b", "feature/deep/name") is None  # a directory is not a file
     env.forge.delete_branch("feature/deep/name")
     assert "feature/deep/name" not in env.fake.branches
+
+
+def test_a_lower_admin_cap_is_paged_through_with_x_total_count(env):
+    env.fake.max_response_items = 20
+    for i in range(45):
+        env.fake.new_item(f"issue {i}", "")
+    assert len(env.forge.list_issues()) == 45
+    assert len([c for c in env.mock.calls if "/issues?" in c.request.url]) == 3

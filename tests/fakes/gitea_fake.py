@@ -18,6 +18,7 @@ DEFAULT_PAGING_NUM = 30
 
 class GiteaFake(FakeForge):
     edit_status = 201  # Gitea answers an issue or PR edit with 201
+    max_response_items = MAX_RESPONSE_ITEMS  # an admin may lower it in app.ini
 
     def __init__(self, base_url: str = "https://gitea.test", **kw):
         super().__init__(base_url.rstrip("/") + "/api/v1", **kw)
@@ -44,7 +45,7 @@ class GiteaFake(FakeForge):
     # --- shapes ---------------------------------------------------------------------------------
 
     def page(self, items: list, q: dict, request) -> Answer:
-        limit = min(int(q.get("limit") or DEFAULT_PAGING_NUM), MAX_RESPONSE_ITEMS)  # the silent cap
+        limit = min(int(q.get("limit") or DEFAULT_PAGING_NUM), self.max_response_items)  # the silent cap
         page = max(int(q.get("page") or 1), 1)
         return answer(200, items[(page - 1) * limit: page * limit], X_Total_Count=str(len(items)))
 
@@ -177,7 +178,7 @@ class GiteaFake(FakeForge):
     def combined_status(self, q, body, request, ref: str) -> Answer:
         sha = self.branches.get(ref, ref)
         latest = self.latest_statuses(sha)
-        limit = min(int(q.get("limit") or DEFAULT_PAGING_NUM), MAX_RESPONSE_ITEMS)
+        limit = min(int(q.get("limit") or DEFAULT_PAGING_NUM), self.max_response_items)
         page = max(int(q.get("page") or 1), 1)
         states = {s["state"] for s in latest}
         state = next((s for s in ("error", "failure", "pending") if s in states), "success" if latest else "")
