@@ -75,6 +75,7 @@ _CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _REVIEW_STATES = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED", "comment": "COMMENTED"}
 _PERMISSIONS = ("admin", "write", "read", "none")
+_CI_STATES = ("success", "pending", "failure", "error")
 
 DEFAULT_LABELS: dict[str, tuple[str, str]] = {
     "task": ("1d76db", "A unit of work an agent may claim"),
@@ -102,6 +103,10 @@ DEFAULT_LABELS: dict[str, tuple[str, str]] = {
 
 class InvalidName(ForgeError, UserError):
     """A branch name, sha or label that must not be used (forge text is hostile)."""
+
+
+class CorruptItem(ForgeError, UserError):
+    """An item under refs/agentmesh/ that is not valid JSON of the documented shape."""
 
 
 def utc_now() -> datetime:
@@ -157,6 +162,34 @@ def pull_guard_ref(head: str) -> str:
 
 def _json_bytes(data: dict) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _load_json(data: bytes) -> dict | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _valid_meta(meta: dict | None) -> bool:
+    """Anyone with push access can write these refs: check the shape before trusting it."""
+    if not meta or meta.get("kind") not in ("issue", "pull"):
+        return False
+    if not all(isinstance(meta.get(k, ""), str) for k in ("title", "body", "author", "created_at", "updated_at")):
+        return False
+    for key in ("labels", "assignees", "requested_reviewers"):
+        value = meta.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return False
+    if meta["kind"] == "issue":
+        return meta.get("state") in ("open", "closed")
+    try:
+        check_branch_name(meta.get("head") if isinstance(meta.get("head"), str) else "")
+        check_branch_name(meta.get("base") if isinstance(meta.get("base"), str) else "")
+    except InvalidName:
+        return False
+    return meta.get("state") in ("open", "closed", "merged") and isinstance(meta.get("head_sha", ""), str)
 
 
 def _parse_time(stamp: str) -> datetime | None:
@@ -269,7 +302,7 @@ class LocalForge(Forge):
         if sha is None:
             return {}
         obj = self.cache.cat_objects([f"{sha}:{name}"])[0]
-        return json.loads(obj.data) if obj is not None else {}
+        return (_load_json(obj.data) or {}) if obj is not None else {}
 
     def _load_doc(self, ref: str, name: str) -> dict:
         sha = self._remote([ref]).get(ref)
@@ -300,7 +333,10 @@ class LocalForge(Forge):
             if found[META] is None:
                 items[number] = None
                 continue
-            item = _Item(number, sha, json.loads(found[META].data))
+            meta = _load_json(found[META].data)
+            if not _valid_meta(meta):
+                raise CorruptItem(f"#{number}: {item_ref(number)} at {sha[:12]} does not hold a valid item")
+            item = _Item(number, sha, meta)
             if found.get(COMMENTS) is not None:
                 item.comments_tree, item.comments = found[COMMENTS].sha, parse_tree(found[COMMENTS].data)
             if found.get(REVIEWS) is not None:
@@ -341,11 +377,23 @@ class LocalForge(Forge):
             sha, _, ref = line.partition(" ")
             if ref[len(prefix):].isdigit():
                 heads[int(ref[len(prefix):])] = sha
-        return [item for _, item in sorted(self._read_items(heads).items()) if item is not None]
+        try:
+            items = self._read_items(heads)
+        except CorruptItem:
+            items = {n: self._readable(n, sha) for n, sha in heads.items()}  # the slow path, rarely taken
+        return [item for _, item in sorted(items.items()) if item is not None]
+
+    def _readable(self, number: int, sha: str) -> _Item | None:
+        """One item, or None when it is corrupt: a bad item must not hide every other one."""
+        try:
+            return self._read_items({number: sha})[number]
+        except CorruptItem:
+            return None
 
     def _blobs(self, entries: list[TreeEntry]) -> list[dict]:
         ordered = sorted(entries, key=lambda e: e.name)
-        return [json.loads(obj.data) for obj in self.cache.cat_objects([e.sha for e in ordered]) if obj is not None]
+        found = [_load_json(obj.data) for obj in self.cache.cat_objects([e.sha for e in ordered]) if obj is not None]
+        return [data for data in found if data is not None and isinstance(data.get("id"), int)]
 
     def _item_commit(self, item: _Item | None, edit: _Edit) -> str:
         comments_tree, comments = (item.comments_tree, item.comments) if item else (None, [])
@@ -436,7 +484,8 @@ class LocalForge(Forge):
             blobs = self.cache.cat_objects([e.sha for n in entries for e in sorted(entries[n], key=lambda e: e.name)])
             pos = 0
             for n, ents in entries.items():
-                reviews[n] = tuple(_review(json.loads(b.data)) for b in blobs[pos:pos + len(ents)] if b is not None)
+                found = (_load_json(b.data) for b in blobs[pos:pos + len(ents)] if b is not None)
+                reviews[n] = tuple(_review(d) for d in found if d is not None and isinstance(d.get("id"), int))
                 pos += len(ents)
         pulls = []
         for item in items:
@@ -545,14 +594,15 @@ class LocalForge(Forge):
 
     def list_labels(self) -> dict[str, dict]:
         """The repository's labels: name -> {color, description}. (local only)"""
-        return self._load_doc(LABELS_REF, LABELS_FILE).get("labels", {})
+        labels = self._load_doc(LABELS_REF, LABELS_FILE).get("labels")
+        return labels if isinstance(labels, dict) else {}
 
     def _ensure_labels(self, names: Sequence[str]) -> None:
         if set(names) <= set(self.list_labels()):
             return  # the common case costs one listing and one read, no push
 
         def change(doc: dict) -> dict | None:
-            known = dict(doc.get("labels", {}))
+            known = dict(doc["labels"]) if isinstance(doc.get("labels"), dict) else {}
             missing = [n for n in names if n not in known]
             if not missing:
                 return None
@@ -706,21 +756,23 @@ class LocalForge(Forge):
     # --- CI ----------------------------------------------------------------------------
 
     def ci_status(self, sha: str) -> CIStatus:
-        doc = self._load_doc(STATUSES + check_sha(sha), STATUSES_FILE)
+        stored = self._load_doc(STATUSES + check_sha(sha), STATUSES_FILE).get("contexts")
         contexts = tuple(
-            StatusContext(name, c.get("state", "error"), c.get("description", ""), c.get("target_url", ""))
-            for name, c in sorted(doc.get("contexts", {}).items())
+            StatusContext(name, c["state"] if c.get("state") in _CI_STATES else "error",
+                          str(c.get("description", "")), str(c.get("target_url", "")))
+            for name, c in sorted(stored.items() if isinstance(stored, dict) else ())
+            if isinstance(c, dict)
         )
         return CIStatus(sha, combine_states(c.state for c in contexts), contexts)
 
     def set_status(self, sha: str, *, context: str, state: CIStateName, description: str = "",
                    target_url: str = "") -> None:
-        if state not in ("success", "pending", "failure", "error"):
+        if state not in _CI_STATES:
             raise UserError(f"unknown status state {state!r}")
         entry = {"state": state, "description": description, "target_url": target_url}
 
         def change(doc: dict) -> dict | None:
-            contexts = dict(doc.get("contexts", {}))
+            contexts = dict(doc["contexts"]) if isinstance(doc.get("contexts"), dict) else {}
             if {k: contexts.get(context, {}).get(k) for k in entry} == entry:
                 return None
             contexts[context] = {**entry, "author": self.user, "updated_at": self._now()}
@@ -764,7 +816,8 @@ class LocalForge(Forge):
     def permission(self, user: str) -> Permission:
         """From `refs/agentmesh/roster` when present; without a roster every user may write."""
         doc = self._load_doc(ROSTER_REF, ROSTER_FILE)
-        value = doc.get("users", {}).get(user, doc.get("default", "write"))
+        users = doc.get("users") if isinstance(doc.get("users"), dict) else {}
+        value = users.get(user, doc.get("default", "write"))
         return value if value in _PERMISSIONS else "none"
 
     def set_permission(self, user: str, permission: Permission) -> None:
@@ -773,7 +826,7 @@ class LocalForge(Forge):
             raise UserError(f"unknown permission {permission!r}")
 
         def change(doc: dict) -> dict | None:
-            users = dict(doc.get("users", {}))
+            users = dict(doc["users"]) if isinstance(doc.get("users"), dict) else {}
             if users.get(user) == permission:
                 return None
             users[user] = permission

@@ -346,3 +346,21 @@ def test_open_forge_chooses_by_kind(tmp_path):
     assert open_forge(mesh(kind="github", repo="o/r")).kind == "github"
     with pytest.raises(ConfigError, match="forge.url"):
         open_forge(mesh(kind="gitea", repo="o/r"))
+
+
+def test_a_corrupt_item_does_not_hide_the_others(forge_env):
+    from agentmesh.forge.local import CorruptItem
+
+    forge = forge_env.forge
+    good = forge.create_issue("good")
+    remote = forge_env.remote
+    for number, meta in ((2, "not json"), (3, '{"kind": "pull", "head": "--upload-pack=x", "base": "main"}')):
+        blob = git("hash-object", "-w", "--stdin", cwd=remote, input=meta)
+        tree = git("mktree", cwd=remote, input=f"100644 blob {blob}\tmeta.json\n")
+        commit = git("commit-tree", tree, "-m", "vandal", cwd=remote)
+        git("update-ref", f"refs/agentmesh/items/{number}", commit, cwd=remote)
+    assert [i.number for i in forge.list_issues()] == [good.number]
+    assert forge.list_pulls() == []
+    with pytest.raises(CorruptItem):
+        forge.get_issue(3)
+    assert forge.create_issue("after the vandal").number == 4
