@@ -364,3 +364,19 @@ def test_a_corrupt_item_does_not_hide_the_others(forge_env):
     with pytest.raises(CorruptItem):
         forge.get_issue(3)
     assert forge.create_issue("after the vandal").number == 4
+
+
+def test_list_issues_since_uses_the_injected_clock(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    remote = new_remote(tmp_path / "remote.git")
+    now = [datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)]
+    forge = LocalForge(make_forge(remote.as_uri(), tmp_path, "alice").cache, user="alice", clock=lambda: now[0])
+    old = forge.create_issue("old")
+    now[0] += timedelta(hours=2)
+    new = forge.create_issue("new")
+    assert forge.get_issue(new.number).created_at == "2026-01-01T14:00:00Z"
+    since = datetime(2026, 1, 1, 13, 0, tzinfo=timezone.utc)
+    assert [i.number for i in forge.list_issues(since=since)] == [new.number]
+    forge.comment(old.number, "bump")  # a comment updates the issue
+    assert [i.number for i in forge.list_issues(since=since)] == [old.number, new.number]
