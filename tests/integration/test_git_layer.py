@@ -208,3 +208,13 @@ def test_token_reaches_http_remote_only_through_askpass(tmp_path):
     for path in [tmp_path / "cache.git" / "config", tmp_path / "bin" / "askpass.sh"]:
         assert token not in path.read_text()
     assert token not in " ".join(result.statuses) and token not in str(gitrun)
+
+
+def test_work_branches_from_hostile_titles_are_names_git_accepts():
+    from agentmesh.core.slug import work_branch
+    from tests.unit.test_slug import HOSTILE_TITLES
+
+    for title in HOSTILE_TITLES:
+        branch = work_branch("host1-a", 42, title)
+        Git().run("check-ref-format", "--branch", branch)
+        Git().run("check-ref-format", f"refs/heads/{branch}")
