@@ -256,15 +256,16 @@ class Validator:
 
 
 def _describe(error: Exception) -> str:
-    causes = []
-    cause: BaseException | None = error
+    """openapi-core nests the useful part (the jsonschema messages) in its cause chain."""
+    found: list[str] = [str(error).split("\n")[0]]
+    cause = error.__cause__
     while cause is not None:
-        causes.append(str(cause).split("\n")[0])
         inner = getattr(cause, "schema_errors", None)
-        if inner:
-            causes.extend(str(e.message) for e in inner)
+        found.extend(str(e.message) for e in inner or ())
+        if not inner:
+            found.append(str(cause).split("\n")[0])
         cause = cause.__cause__
-    return " / ".join(dict.fromkeys(c for c in causes if c))
+    return " / ".join(dict.fromkeys(f for f in found if f and not f.startswith("Value ")))
 
 
 @functools.cache
