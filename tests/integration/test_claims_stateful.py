@@ -48,29 +48,26 @@ class ClaimMachine(RuleBasedStateMachine):
         else:
             assert not result.won and result.holder.agent == self.holders[issue][0]
 
+    def _holder_only(self, agent, issue, operation):
+        """Run renew/release: the holder succeeds; anyone else gets NotHolder and changes nothing."""
+        if self.holders.get(issue, ("",))[0] == agent:
+            return operation(issue)
+        try:
+            operation(issue)
+        except NotHolder:
+            return None
+        raise AssertionError(f"{agent} changed a claim it does not hold")
+
     @rule(agent=agents, issue=issues)
     def renew(self, agent, issue):
-        if self.holders.get(issue, ("",))[0] == agent:
-            claim = self.stores[agent].renew(issue)
+        claim = self._holder_only(agent, issue, self.stores[agent].renew)
+        if claim is not None:
             self.holders[issue] = (agent, claim.sha)
-        else:
-            try:
-                self.stores[agent].renew(issue)
-            except NotHolder:
-                return
-            raise AssertionError(f"{agent} renewed a claim it does not hold")
 
     @rule(agent=agents, issue=issues)
     def release(self, agent, issue):
-        if self.holders.get(issue, ("",))[0] == agent:
-            self.stores[agent].release(issue)
+        if self._holder_only(agent, issue, self.stores[agent].release) is not None:
             del self.holders[issue]
-        else:
-            try:
-                self.stores[agent].release(issue)
-            except NotHolder:
-                return
-            raise AssertionError(f"{agent} released a claim it does not hold")
 
     @rule(agent=agents)
     def reap(self, agent):
