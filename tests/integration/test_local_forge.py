@@ -380,3 +380,24 @@ def test_list_issues_since_uses_the_injected_clock(tmp_path):
     assert [i.number for i in forge.list_issues(since=since)] == [new.number]
     forge.comment(old.number, "bump")  # a comment updates the issue
     assert [i.number for i in forge.list_issues(since=since)] == [old.number, new.number]
+
+
+def _merge(url: str, root: str, user: str, number: int, sha: str, barrier, results) -> None:
+    forge = make_forge(url, Path(root), user)
+    barrier.wait()
+    forge.merge_pull(number, sha=sha)
+    results.put(number)
+
+
+@pytest.mark.slow
+def test_racing_merges_into_one_base_all_land(forge_env, tmp_path):
+    forge = forge_env.forge
+    jobs = []
+    for i in range(3):
+        head = forge_env.push_branch(f"feature/m{i}", {f"m{i}.txt": f"{i}\n"})
+        jobs.append((forge.create_pull(head=f"feature/m{i}", base="main", title=f"m{i}").number, head))
+    url = forge_env.remote.as_uri()
+    _run_processes(_merge, [(url, str(tmp_path), f"merger-{i}", n, sha) for i, (n, sha) in enumerate(jobs)])
+    assert {p.number for p in forge.list_pulls(state="merged")} == {n for n, _ in jobs}
+    for i in range(3):
+        assert forge.read_file(f"m{i}.txt", "main") == f"{i}\n"
