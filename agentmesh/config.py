@@ -32,6 +32,12 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError("must be the name of an environment variable, not a token")
+    return value
+
+
 def _check_agent_name(value: str) -> str:
     if not AGENT_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid agent name (1-40 characters of [a-z0-9-], not starting with -)")
@@ -57,9 +63,7 @@ class ForgeConfig(_Model):
     @field_validator("token_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_NAME.fullmatch(value):
-            raise ValueError("must be the name of an environment variable, not a token")
-        return value
+        return _check_env_name(value)
 
     @field_validator("repo")
     @classmethod
@@ -81,6 +85,9 @@ class ExecutorConfig(_Model):
     chain: list[str] | None = None
     timeout_seconds: int = Field(3600, ge=10)
     sandbox: Literal["off", "auto", "required"] = "auto"
+    allow_network: bool = False
+    env_passthrough: list[Annotated[str, AfterValidator(_check_env_name)]] = Field(
+        [], description="variables the executor may inherit, e.g. its own API key; never forge tokens")
 
 
 class ScheduleConfig(_Model):
@@ -216,6 +223,7 @@ class MeshPolicy(_Model):
     budgets: BudgetsPolicy = BudgetsPolicy()
     max_attempts: int = Field(3, ge=1, le=100)
     max_diff_lines: int = Field(2000, ge=1)
+    executor_script: list[str] = Field([], description="argv for hosts whose executor kind is `script`")
     merge: MergePolicy = MergePolicy()
 
 

@@ -1,0 +1,1 @@
+"""The agent: claim-task and monitor-prs loops, executors and heartbeats."""

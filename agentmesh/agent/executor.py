@@ -1,0 +1,250 @@
+"""Executors: the programs that do the work in a worktree (Claude Code, Codex, aider, a script).
+
+The executor is the least trusted process agentmesh starts: it reads text
+from the issue tracker. So it runs
+- from an argv list, never through a shell; the task file, worktree and
+  issue number arrive through placeholders that agentmesh fills in;
+- with a scrubbed environment: no forge token, only what the host config
+  passes through explicitly (an executor's own API key, say);
+- in its own process group, with a timeout; on timeout, halt or a lost claim
+  the whole group is killed, grandchildren included;
+- optionally in a bubblewrap sandbox: the worktree writable, its `.git` and
+  everything else read-only, no network unless allowed, its own PID
+  namespace (so nothing outlives it).
+stdout and stderr go to a per-run log file. The host commits and pushes
+outside the sandbox afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentmesh.errors import ConfigError
+
+PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
+
+# Documented command lines; `{...}` are filled by agentmesh, never by a shell.
+PRESETS: dict[str, list[str]] = {
+    "claude-code": ["claude", "-p", PROMPT, "--output-format", "json", "--permission-mode", "acceptEdits"],
+    "codex": ["codex", "exec", "--full-auto", PROMPT],
+    "aider": ["aider", "--yes-always", "--no-auto-commits", "--no-gitignore", "--message-file", "{task_file}"],
+    "demo": [sys.executable, "-m", "agentmesh.agent.demo", "{task_file}", "{worktree}"],
+}
+
+# What an executor may inherit from the agent's environment. Everything else,
+# forge tokens first of all, is dropped.
+_BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "HOME", "TMPDIR")
+_GRACE_SECONDS = 5.0
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """One resolved executor: argv template, limits and sandbox mode."""
+
+    name: str
+    argv: tuple[str, ...]
+    timeout_seconds: float
+    sandbox: str = "auto"  # off | auto | required
+    allow_network: bool = False
+    env_passthrough: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    name: str
+    returncode: int | None
+    outcome: str  # ok | failed | timeout | stopped | unavailable
+    duration_s: float
+    sandboxed: bool
+    log_path: Path
+    cost_usd: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+def resolve(kind: str, *, command: Sequence[str] | None = None, chain: Sequence[str] | None = None,
+            script: Sequence[str] | None = None, timeout_seconds: float = 3600, sandbox: str = "auto",
+            allow_network: bool = False, env_passthrough: Sequence[str] = ()) -> list[ExecutorSpec]:
+    """The executors to try, in order (several only for `fallback`)."""
+    def spec(name: str, argv: Sequence[str]) -> ExecutorSpec:
+        if not argv:
+            raise ConfigError(f"executor {name}: empty command")
+        return ExecutorSpec(name, tuple(argv), timeout_seconds, sandbox, allow_network, tuple(env_passthrough))
+
+    if kind == "command":
+        if not command:
+            raise ConfigError("executor.command: is required for executor kind command")
+        return [spec("command", command)]
+    if kind == "script":
+        if not script:
+            raise ConfigError("executor kind script needs `executor_script` in .agentmesh/mesh.yaml")
+        return [spec("script", script)]
+    if kind == "fallback":
+        names = list(chain or [])
+        unknown = [n for n in names if n not in PRESETS]
+        if not names or unknown:
+            raise ConfigError(f"executor.chain: must list presets from {sorted(PRESETS)}, got {names}")
+        return [spec(n, PRESETS[n]) for n in names]
+    if kind in PRESETS:
+        return [spec(kind, PRESETS[kind])]
+    raise ConfigError(f"executor.kind: unknown executor {kind!r}")
+
+
+def fill(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Replace `{name}` placeholders in one pass, not with str.format: a value
+    holding braces is never expanded again, and no shell ever sees the result."""
+    def one(match: re.Match) -> str:
+        return values.get(match[1], match[0])
+
+    return [_PLACEHOLDER.sub(one, arg) for arg in argv]
+
+
+def executor_env(base: Mapping[str, str], passthrough: Sequence[str], forbidden: Sequence[str],
+                 extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if k in _BASE_ENV or k in passthrough}
+    for name in forbidden:
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def bwrap_available() -> str | None:
+    """Why bubblewrap cannot run here, or None when it can."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bwrap is not installed (apt-get install bubblewrap)"
+    probe = subprocess.run([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                            "true"], capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"bwrap cannot start: {probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else probe.returncode}"
+    return None
+
+
+def sandbox_argv(argv: Sequence[str], worktree: Path, task_file: Path, *, allow_network: bool) -> list[str]:
+    wrapped = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
+               "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+               "--bind", str(worktree), str(worktree), "--ro-bind", str(task_file), str(task_file)]
+    if (worktree / ".git").exists():
+        wrapped += ["--ro-bind", str(worktree / ".git"), str(worktree / ".git")]
+    if not allow_network:
+        wrapped.append("--unshare-net")
+    return [*wrapped, "--chdir", str(worktree), "--", *argv]
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the whole group, then SIGKILL whatever is left after a grace period.
+
+    Also called after a normal exit: children the executor left running in
+    its group must not outlive it."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        proc.wait()
+        return
+    deadline = time.monotonic() + _GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None and not _group_alive(proc.pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _cost_from_log(log_path: Path) -> float | None:
+    """Claude Code's JSON output reports `total_cost_usd`; other executors may print `cost_usd`."""
+    try:
+        tail = log_path.read_bytes()[-65536:].decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and "cost_usd" in line:
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            for key in ("total_cost_usd", "cost_usd"):
+                if isinstance(data.get(key), (int, float)):
+                    return float(data[key])
+    return None
+
+
+def run(
+    spec: ExecutorSpec,
+    *,
+    worktree: Path,
+    task_file: Path,
+    issue: int,
+    log_path: Path,
+    forbidden_env: Sequence[str] = (),
+    should_stop: Callable[[], str | None] = lambda: None,
+    base_env: Mapping[str, str] | None = None,
+    poll_seconds: float = 0.2,
+) -> ExecResult:
+    """Run one executor to completion, timeout or stop. `should_stop` returns a reason to stop
+    (lost claim, halt) or None; it is polled while the executor runs."""
+    values = {"task_file": str(task_file), "worktree": str(worktree), "issue": str(issue)}
+    argv = fill(spec.argv, values)
+    sandboxed = False
+    if spec.sandbox != "off":
+        problem = bwrap_available()
+        if problem is None:
+            argv, sandboxed = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network), True
+        elif spec.sandbox == "required":
+            raise ConfigError(f"executor.sandbox is required but {problem}")
+    env = executor_env(os.environ if base_env is None else base_env, spec.env_passthrough, forbidden_env,
+                       {"AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
+                        "AGENTMESH_WORKTREE": str(worktree)})
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(argv, cwd=worktree, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            log.write(f"cannot start: {exc}\n".encode())
+            return ExecResult(spec.name, None, "unavailable", 0.0, sandboxed, log_path)
+        outcome = None
+        try:
+            while proc.poll() is None:
+                if time.monotonic() - started > spec.timeout_seconds:
+                    outcome = "timeout"
+                    break
+                if should_stop() is not None:
+                    outcome = "stopped"
+                    break
+                time.sleep(poll_seconds)
+        finally:
+            _kill_group(proc)  # also reaps children left behind by a leader that exited
+        duration = time.monotonic() - started
+        if outcome is not None:
+            log.write(f"\nagentmesh: executor {outcome} after {duration:.1f}s\n".encode())
+    if outcome is None:
+        outcome = "ok" if proc.returncode == 0 else "failed"
+    return ExecResult(spec.name, proc.returncode, outcome, duration, sandboxed, log_path, _cost_from_log(log_path))
