@@ -1,0 +1,298 @@
+"""Secret scanning, pure: find credentials in text or in the added lines of a diff.
+
+An executor works in a checkout and may write a token it saw (in its
+environment, a config file, a log) into the change it produces. Before a push
+the agent scans the diff, and before a log line or forge comment leaves the
+host it redacts it. Both run on untrusted text, so every pattern has bounded
+repetition (no quadratic backtracking on a hostile megabyte) and nothing
+raises.
+
+Format rules (GitHub, GitLab, Slack, AWS key ids, private key blocks) are
+precise. Key-based rules (Gitea/Forgejo tokens, AWS secret keys, generic
+`password = "..."` assignments) look at what a value is assigned to, and the
+generic one also demands a mixed, high-entropy value that is not an obvious
+placeholder; it favours recall, since a false alarm costs a human a glance and
+a leak costs a rotation. `known_secrets` are this host's own token values:
+found verbatim, whatever their shape.
+
+A finding's excerpt shows at most the first four characters of a secret, so
+findings themselves can be logged and posted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from agentmesh.core.sanitize import FORBIDDEN
+
+REDACTED = "[REDACTED]"
+MIN_KNOWN_SECRET = 8
+ENTROPY_THRESHOLD = 3.0  # bits per character
+MIN_GENERIC_LENGTH = 16
+EXCERPT_MAX = 120
+KNOWN_SECRET = "known-secret"
+
+_PLACEHOLDER_WORDS = (
+    "changeme", "change_me", "change-me", "example", "placeholder", "dummy", "redacted", "your", "sample",
+    "fake", "replace", "insert", "xxxx", "****", "....", "<", ">",
+)
+_PLACEHOLDER_PREFIXES = ("$", "%(", "{{", "<", "env:", "secret:", "vault:")
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character of `value`'s character distribution."""
+    if not value:
+        return 0.0
+    total = len(value)
+    return -sum(n / total * math.log2(n / total) for n in Counter(value).values())
+
+
+def is_placeholder(value: str) -> bool:
+    """`changeme`, `xxxx...`, `${VAR}`, `<token>`, `{{ secret }}` and the like."""
+    lower = value.lower()
+    return (
+        lower.startswith(_PLACEHOLDER_PREFIXES)
+        or any(word in lower for word in _PLACEHOLDER_WORDS)
+        or len(set(lower)) <= 2
+    )
+
+
+def _looks_random(value: str) -> bool:
+    return (
+        not is_placeholder(value)
+        and any(c.isalpha() for c in value)
+        and any(c.isdigit() for c in value)
+        and shannon_entropy(value) >= ENTROPY_THRESHOLD
+    )
+
+
+def _not_placeholder(value: str) -> bool:
+    return not is_placeholder(value) and shannon_entropy(value) >= ENTROPY_THRESHOLD
+
+
+def _not_example(value: str) -> bool:
+    return not value.endswith("EXAMPLE")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    pattern: re.Pattern[str]  # the secret is the group named `s`
+    accept: Callable[[str], bool] | None = None
+
+
+_ASSIGN = r"""["']?[ \t]*(?::=|=>|[:=])[ \t]*"""
+_VALUE = r"""[^\s"'`,;()\[\]{}<>]"""
+_RULES: tuple[_Rule, ...] = (
+    _Rule("private-key", re.compile(
+        r"(?P<s>-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----"
+        r"(?s:.*?)(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\Z))"
+    )),
+    _Rule("github-token", re.compile(r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,251})(?![A-Za-z0-9_])")),
+    _Rule("github-fine-grained-token", re.compile(
+        r"(?<![A-Za-z0-9_])(?P<s>github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])"
+    )),
+    _Rule("gitlab-token", re.compile(r"(?<![A-Za-z0-9_-])(?P<s>glpat-[A-Za-z0-9_-]{20,250})(?![A-Za-z0-9_-])")),
+    _Rule("slack-token", re.compile(r"(?<![A-Za-z0-9_-])(?P<s>xox[baprs]-[A-Za-z0-9-]{10,250})(?![A-Za-z0-9-])")),
+    _Rule("aws-access-key-id", re.compile(r"(?<![A-Za-z0-9])(?P<s>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])"),
+          _not_example),
+    _Rule("aws-secret-access-key", re.compile(
+        r"(?i)(?:aws[_-]?secret[_-]?(?:access[_-]?)?key|secret[_-]?access[_-]?key)" + _ASSIGN
+        + r"""["']?(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"""
+    ), _not_placeholder),
+    _Rule("gitea-token", re.compile(
+        r"(?i)(?:token|authorization)[A-Za-z0-9_.-]{0,40}" + _ASSIGN
+        + r"""["']?(?:(?:token|bearer)[ \t]+)?(?P<s>[0-9a-f]{40})(?![0-9a-z])"""
+    ), _not_placeholder),
+    _Rule("generic-secret", re.compile(
+        r"(?i)(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)[A-Za-z0-9_.-]{0,40}" + _ASSIGN
+        + r"""(?:(?P<q>["'`]))?(?P<s>""" + _VALUE + f"{{{MIN_GENERIC_LENGTH},512}}+)"
+        # possessive value (no backtracking); quoted: the same quote closes it; bare: the value ends here
+        + r"(?(q)(?P=q)|(?!" + _VALUE + "))"
+    ), _looks_random),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A secret found: the rule, 1-based line (new-file line for diffs), a masked excerpt of that line."""
+
+    rule: str
+    line: int
+    excerpt: str
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    end: int
+    rule: str
+    rank: int  # lower wins when matches start at the same place: known secrets, then _RULES order
+
+
+def _usable_known(known_secrets: Sequence[str]) -> list[str]:
+    """Known secrets worth looking for, longest first so a longer one wins an overlap."""
+    return sorted({s for s in known_secrets if isinstance(s, str) and len(s) >= MIN_KNOWN_SECRET}, key=len,
+                  reverse=True)
+
+
+def _known_matches(text: str, known: Sequence[str]) -> Iterator[_Match]:
+    for secret in known:
+        pos = text.find(secret)
+        while pos >= 0:
+            yield _Match(pos, pos + len(secret), KNOWN_SECRET, 0)
+            pos = text.find(secret, pos + len(secret))  # non-overlapping: linear on "aaaa..." input
+
+
+def _rule_matches(text: str) -> Iterator[_Match]:
+    for rank, rule in enumerate(_RULES, start=1):
+        for m in rule.pattern.finditer(text):
+            if rule.accept is None or rule.accept(m["s"]):
+                yield _Match(m.start("s"), m.end("s"), rule.name, rank)
+
+
+def _all_matches(text: str, known_secrets: Sequence[str]) -> list[_Match]:
+    return [*_known_matches(text, _usable_known(known_secrets)), *_rule_matches(text)]
+
+
+def _first_per_span(matches: list[_Match]) -> list[_Match]:
+    """One finding per secret: by position, the most precise rule at a start, overlaps dropped."""
+    kept: list[_Match] = []
+    for match in sorted(matches, key=lambda m: (m.start, m.rank)):
+        if not kept or match.start >= kept[-1].end:
+            kept.append(match)
+    return kept
+
+
+def _merged(matches: list[_Match]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for match in sorted(matches, key=lambda m: m.start):
+        if spans and match.start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], match.end))
+        else:
+            spans.append((match.start, match.end))
+    return spans
+
+
+def _mask(secret: str) -> str:
+    return secret[: min(4, len(secret) // 4)] + "…"
+
+
+def _excerpt(text: str, start: int, spans: list[tuple[int, int]]) -> str:
+    """The text around `start` on its line, every secret in it masked, at most EXCERPT_MAX characters.
+
+    Only a window near `start` is looked at, so a megabyte line full of
+    secrets costs each finding a bounded amount of work.
+    """
+    newline = text.rfind("\n", max(0, start - EXCERPT_MAX), start)
+    lo = newline + 1 if newline >= 0 else max(0, start - EXCERPT_MAX)
+    newline = text.find("\n", start, start + 4 * EXCERPT_MAX)
+    hi = newline if newline >= 0 else min(len(text), start + 4 * EXCERPT_MAX)
+    pieces, pos, focus = [], lo, 0
+    i = max(0, bisect_left(spans, (lo, 0)) - 1)  # merged spans: only this one can begin before lo
+    while i < len(spans) and spans[i][0] < hi:
+        a, b = spans[i]
+        i += 1
+        if b <= lo:
+            continue
+        pieces.append(text[pos:max(a, lo)])
+        if a <= start < b:
+            focus = sum(len(p) for p in pieces)
+        pieces.append(_mask(text[a:b]) if a >= lo else "…")  # a secret begun before the window shows nothing
+        pos = min(b, hi)
+    pieces.append(text[pos:hi])
+    masked = "".join(pieces).rstrip("\r")
+    begin = max(0, min(focus - EXCERPT_MAX // 3, len(masked) - EXCERPT_MAX))
+    return FORBIDDEN.sub("?", masked[begin:begin + EXCERPT_MAX]).replace("\r", "?")
+
+
+def scan(text: str, *, known_secrets: Sequence[str] = ()) -> list[Finding]:
+    """Secrets in `text`, in order of position. Never raises on any string."""
+    if not isinstance(text, str) or not text:
+        return []
+    matches = _all_matches(text, known_secrets)
+    spans = _merged(matches)
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    return [
+        Finding(m.rule, bisect_right(line_starts, m.start), _excerpt(text, m.start, spans))
+        for m in _first_per_span(matches)
+    ]
+
+
+def redact(text: str, *, known_secrets: Sequence[str] = ()) -> str:
+    """`text` with every secret scan() would find replaced by [REDACTED].
+
+    Known secrets are then removed outright until none is left, in case a
+    replacement joined pieces into one (or a known secret resembles the marker).
+    """
+    if not isinstance(text, str):
+        return ""
+    pieces, pos = [], 0
+    for start, end in _merged(_all_matches(text, known_secrets)):
+        pieces += [text[pos:start], REDACTED]
+        pos = end
+    text = "".join(pieces) + text[pos:]
+    known = _usable_known(known_secrets)
+    while any(secret in text for secret in known):
+        for secret in known:
+            text = text.replace(secret, "")
+    return text
+
+
+# --- diffs ----------------------------------------------------------------------
+
+_HUNK = re.compile(r"@@ -[0-9]+(?:,([0-9]+))? \+([0-9]+)(?:,([0-9]+))? @@")
+
+
+def _diff_path(header: str) -> str:
+    path = header[4:].split("\t", 1)[0].strip()
+    if len(path) >= 2 and path[0] == path[-1] == '"':
+        path = path[1:-1]
+    return path.removeprefix("b/")
+
+
+def added_lines(diff_text: str) -> dict[str, list[tuple[int, str]]]:
+    """path -> [(new-file line number, text)] of the `+` lines of a unified diff.
+
+    Hunk line counts decide what is content, so an added line that starts with
+    `++` (shown as `+++`) is not mistaken for a file header.
+    """
+    files: dict[str, list[tuple[int, str]]] = {}
+    path, line, old_left, new_left = "", 0, 0, 0
+    for raw in diff_text.split("\n"):
+        tag = raw[:1]
+        if (old_left > 0 or new_left > 0) and tag in ("+", "-", " ", "", "\\"):
+            if tag == "+":
+                files.setdefault(path, []).append((line, raw[1:]))
+                line, new_left = line + 1, new_left - 1
+            elif tag == "-":
+                old_left -= 1
+            elif tag != "\\":  # context; "\ No newline at end of file" is not a line
+                line, old_left, new_left = line + 1, old_left - 1, new_left - 1
+            continue
+        old_left = new_left = 0
+        if raw.startswith("+++ "):
+            path = _diff_path(raw)
+        hunk = _HUNK.match(raw)
+        if hunk:
+            old_left = int(hunk[1] or 1)
+            line, new_left = int(hunk[2]), int(hunk[3] or 1)
+    return {p: lines for p, lines in files.items() if p != "/dev/null"}
+
+
+def scan_diff(diff_text: str, known_secrets: Sequence[str] = ()) -> list[Finding]:
+    """Secrets on the added lines of a unified diff, with file path and new-file line."""
+    if not isinstance(diff_text, str):
+        return []
+    findings = []
+    for path, lines in added_lines(diff_text).items():
+        numbers = [n for n, _ in lines]
+        for finding in scan("\n".join(text for _, text in lines), known_secrets=known_secrets):
+            findings.append(replace(finding, line=numbers[finding.line - 1], path=path))
+    return findings

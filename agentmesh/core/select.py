@@ -1,0 +1,275 @@
+"""Which issues this agent may take, and in which order to try claiming them.
+
+Selection is pure so every agent on every host ranks the same backlog the
+same way given the same inputs, and so a test can pin the rules. The caller
+fetches the facts (claims, open PRs, attempt counts, the states of issues
+referenced as dependencies) and passes the current time in.
+
+Eligibility is conservative: an issue whose dependency state is unknown is
+treated as blocked, because starting work too early wastes a claim while
+waiting one tick costs almost nothing. Every exclusion carries machine-readable
+reasons so the caller can log why an issue was skipped.
+
+Ranking is a weighted sum. With the default weights a whole priority step
+(10 points) outweighs the largest age bonus (AGE_CAP_DAYS days at 0.1 per
+day = 9 points), so age only orders issues of similar priority, and each
+previous failed attempt costs a fifth of a priority step. Ties go to the
+lower (older) issue number so every agent breaks them identically.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+
+from agentmesh.core.model import Issue
+
+PRIORITY_VALUES: Mapping[str, float] = {"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0}
+DEFAULT_PRIORITY = 1.5  # no priority label: between low and medium
+AGE_CAP_DAYS = 90.0
+BLOCKING_LABELS = frozenset({"agentmesh:blocked", "agentmesh:dead-letter", "agentmesh:needs-human"})
+PRIORITY_PREFIX = "priority:"
+NEEDS_PREFIX = "needs:"
+
+# Reason codes (Reason.code); stable strings for logs and metrics.
+NOT_OPEN = "not_open"
+NO_ELIGIBLE_LABEL = "no_eligible_label"
+CLAIMED = "claimed"
+OPEN_PR = "open_pr"
+ASSIGNED_TO_OTHER = "assigned_to_other"
+BLOCKING_LABEL = "blocking_label"
+DEPENDS_ON_OPEN = "depends_on_open"
+MISSING_CAPABILITY = "missing_capability"
+
+_NUMBER = r"#([1-9][0-9]{0,9})(?![0-9])"
+# "Depends on #3", "blocked by: #4, #5 and #6". Optional groups start with a
+# required character (":" or a separator) before their own blanks, so a long
+# run of blanks cannot backtrack quadratically.
+_DEPENDS = re.compile(
+    r"\b(?:depends[ \t]+on|blocked[ \t]+by)[ \t]*(?::[ \t]*)?(#[0-9]+(?:[ \t]*(?:(?:,|&|and\b)[ \t]*)?#[0-9]+)*)",
+    re.IGNORECASE,
+)
+_REF = re.compile(_NUMBER)
+_OPEN_TASK = re.compile(rf"^[ \t]*[-*+][ \t]+\[ \][ \t]+{_NUMBER}\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Multipliers of the score terms. Plain data so config can map onto it."""
+
+    priority: float = 10.0
+    age: float = 0.1  # per day, up to AGE_CAP_DAYS
+    attempts: float = 2.0  # subtracted per previous attempt
+    capability: float = 1.0  # bonus when the issue needs capabilities and this agent has them all
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, float]) -> Weights:
+        """Weights from config; missing keys keep their defaults, unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown weight(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**{key: float(value) for key, value in data.items()})
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an issue was excluded: a stable code and a detail (a label, `#12`, a capability)."""
+
+    code: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.code}:{self.detail}" if self.detail else self.code
+
+
+@dataclass(frozen=True)
+class Score:
+    """The weighted terms of a candidate's score; `total` is their sum."""
+
+    priority: float
+    age: float
+    attempts: float
+    capability: float
+
+    @property
+    def total(self) -> float:
+        return self.priority + self.age + self.attempts + self.capability
+
+
+@dataclass(frozen=True)
+class Candidate:
+    issue: Issue
+    score: Score
+
+    @property
+    def number(self) -> int:
+        return self.issue.number
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    issue: Issue
+    reasons: tuple[Reason, ...]
+
+    @property
+    def number(self) -> int:
+        return self.issue.number
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Candidates best first, and the excluded issues in input order."""
+
+    candidates: tuple[Candidate, ...]
+    excluded: tuple[Exclusion, ...]
+
+
+def _labels(issue: Issue) -> frozenset[str]:
+    return frozenset(label.strip().lower() for label in issue.labels)
+
+
+def _suffixes(labels: Iterable[str], prefix: str) -> frozenset[str]:
+    return frozenset(label[len(prefix):].strip() for label in labels if label.startswith(prefix)) - {""}
+
+
+def explicit_dependencies(body: str) -> set[int]:
+    """Numbers named by `Depends on #N` / `Blocked by #N` (case-insensitive, lists allowed)."""
+    found: set[int] = set()
+    for match in _DEPENDS.finditer(body or ""):
+        found.update(int(n) for n in _REF.findall(match[1]))
+    return found
+
+
+def open_tasks(body: str) -> set[int]:
+    """Numbers in unchecked task-list items `- [ ] #N`; checked items never block."""
+    return {int(n) for n in _OPEN_TASK.findall(body or "")}
+
+
+def dependencies(issue: Issue) -> set[int]:
+    """Every issue whose state decides whether `issue` may start: fetch these states.
+
+    Checked task-list items are not included: they cannot block.
+    """
+    return (explicit_dependencies(issue.body) | open_tasks(issue.body)) - {issue.number}
+
+
+def needed_capabilities(issue: Issue) -> frozenset[str]:
+    return _suffixes(_labels(issue), NEEDS_PREFIX)
+
+
+def priority_value(issue: Issue) -> float:
+    """The highest `priority:*` label's value; DEFAULT_PRIORITY without a known one."""
+    values = [PRIORITY_VALUES[p] for p in _suffixes(_labels(issue), PRIORITY_PREFIX) if p in PRIORITY_VALUES]
+    return max(values, default=DEFAULT_PRIORITY)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def age_days(created_at: str, now: datetime | float) -> float:
+    """Days since `created_at` (ISO 8601, `Z` allowed); 0 when unparsable or in the future."""
+    current = datetime.fromtimestamp(now, tz=UTC) if isinstance(now, (int, float)) else _as_utc(now)
+    text = (created_at or "").strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        created = _as_utc(datetime.fromisoformat(text))
+        days = (current - created).total_seconds() / 86400.0
+    except (ValueError, TypeError, OverflowError):
+        return 0.0
+    return max(0.0, days)
+
+
+def exclusion_reasons(
+    issue: Issue,
+    *,
+    agent: str,
+    eligible_labels: Collection[str],
+    claimed: Collection[int] = frozenset(),
+    open_pr_issues: Collection[int] = frozenset(),
+    capabilities: Collection[str] = frozenset(),
+    dependency_states: Mapping[int, str] | None = None,
+) -> tuple[Reason, ...]:
+    """All reasons `agent` may not take `issue`; empty means eligible.
+
+    Labels and capabilities compare case-insensitively; a dependency counts as
+    done only when `dependency_states` says "closed".
+    """
+    labels = _labels(issue)
+    states = dependency_states or {}
+    have = {c.strip().lower() for c in capabilities}
+    reasons: list[Reason] = []
+    if issue.state != "open":
+        reasons.append(Reason(NOT_OPEN, issue.state))
+    if not labels & {label.strip().lower() for label in eligible_labels}:
+        reasons.append(Reason(NO_ELIGIBLE_LABEL))
+    if issue.number in claimed:
+        reasons.append(Reason(CLAIMED))
+    if issue.number in open_pr_issues:
+        reasons.append(Reason(OPEN_PR))
+    if issue.assignees and agent not in issue.assignees:
+        reasons.append(Reason(ASSIGNED_TO_OTHER, ",".join(issue.assignees)))
+    reasons += [Reason(BLOCKING_LABEL, label) for label in sorted(labels & BLOCKING_LABELS)]
+    reasons += [
+        Reason(DEPENDS_ON_OPEN, f"#{n}") for n in sorted(dependencies(issue)) if states.get(n) != "closed"
+    ]
+    reasons += [Reason(MISSING_CAPABILITY, cap) for cap in sorted(needed_capabilities(issue) - have)]
+    return tuple(reasons)
+
+
+def score(issue: Issue, *, now: datetime | float, attempts: int = 0, weights: Weights = DEFAULT_WEIGHTS) -> Score:
+    """The score of an eligible issue (its capability needs are assumed met)."""
+    return Score(
+        priority=weights.priority * priority_value(issue),
+        age=weights.age * min(age_days(issue.created_at, now), AGE_CAP_DAYS),
+        attempts=-weights.attempts * max(0, attempts),
+        capability=weights.capability if needed_capabilities(issue) else 0.0,
+    )
+
+
+def rank_issues(
+    issues: Iterable[Issue],
+    *,
+    agent: str,
+    eligible_labels: Collection[str],
+    now: datetime | float,
+    claimed: Collection[int] = frozenset(),
+    open_pr_issues: Collection[int] = frozenset(),
+    capabilities: Collection[str] = frozenset(),
+    attempts: Mapping[int, int] | None = None,
+    dependency_states: Mapping[int, str] | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> Selection:
+    """Split `issues` into ranked candidates (best first) and exclusions with reasons.
+
+    `open_pr_issues`: numbers of issues an open PR closes. `dependency_states`:
+    number -> "open"/"closed" for the numbers `dependencies()` returned;
+    missing numbers count as open.
+    """
+    tries = attempts or {}
+    candidates: list[Candidate] = []
+    excluded: list[Exclusion] = []
+    for issue in issues:
+        reasons = exclusion_reasons(
+            issue,
+            agent=agent,
+            eligible_labels=eligible_labels,
+            claimed=claimed,
+            open_pr_issues=open_pr_issues,
+            capabilities=capabilities,
+            dependency_states=dependency_states,
+        )
+        if reasons:
+            excluded.append(Exclusion(issue, reasons))
+        else:
+            tried = tries.get(issue.number, 0)
+            candidates.append(Candidate(issue, score(issue, now=now, attempts=tried, weights=weights)))
+    candidates.sort(key=lambda c: (-c.score.total, c.number))
+    return Selection(tuple(candidates), tuple(excluded))

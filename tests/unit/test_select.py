@@ -1,0 +1,259 @@
+"""Issue selection: eligibility with reasons, dependencies, capabilities, ranking."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentmesh.core.model import Issue
+from agentmesh.core.select import (
+    AGE_CAP_DAYS,
+    ASSIGNED_TO_OTHER,
+    BLOCKING_LABEL,
+    CLAIMED,
+    DEFAULT_WEIGHTS,
+    DEPENDS_ON_OPEN,
+    MISSING_CAPABILITY,
+    NO_ELIGIBLE_LABEL,
+    NOT_OPEN,
+    OPEN_PR,
+    Reason,
+    Weights,
+    age_days,
+    dependencies,
+    exclusion_reasons,
+    priority_value,
+    rank_issues,
+)
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+ME = "host1-a"
+ELIGIBLE = ["task", "bug"]
+
+
+def issue(number=1, *, labels=("task",), body="", state="open", assignees=(), created_at="2024-05-31T00:00:00Z"):
+    return Issue(number, f"issue {number}", body, state, tuple(labels), "someone", tuple(assignees), created_at)
+
+
+def rank(issues, **kwargs):
+    return rank_issues(issues, **{"agent": ME, "eligible_labels": ELIGIBLE, "now": NOW, **kwargs})
+
+
+def reasons(one, **kwargs):
+    return exclusion_reasons(one, **{"agent": ME, "eligible_labels": ELIGIBLE, **kwargs})
+
+
+def codes(one, **kwargs):
+    return [r.code for r in reasons(one, **kwargs)]
+
+
+# --- eligibility ----------------------------------------------------------------
+
+
+def test_an_open_issue_with_an_eligible_label_is_a_candidate():
+    selection = rank([issue(1)])
+    assert [c.number for c in selection.candidates] == [1] and selection.excluded == ()
+
+
+@pytest.mark.parametrize(("one", "kwargs", "expected"), [
+    (issue(state="closed"), {}, Reason(NOT_OPEN, "closed")),
+    (issue(labels=("question",)), {}, Reason(NO_ELIGIBLE_LABEL)),
+    (issue(labels=()), {}, Reason(NO_ELIGIBLE_LABEL)),
+    (issue(), {"claimed": {1}}, Reason(CLAIMED)),
+    (issue(), {"open_pr_issues": {1}}, Reason(OPEN_PR)),
+    (issue(assignees=("alice",)), {}, Reason(ASSIGNED_TO_OTHER, "alice")),
+    (issue(labels=("task", "agentmesh:blocked")), {}, Reason(BLOCKING_LABEL, "agentmesh:blocked")),
+    (issue(labels=("task", "agentmesh:dead-letter")), {}, Reason(BLOCKING_LABEL, "agentmesh:dead-letter")),
+    (issue(labels=("task", "agentmesh:needs-human")), {}, Reason(BLOCKING_LABEL, "agentmesh:needs-human")),
+    (issue(body="Depends on #7"), {"dependency_states": {7: "open"}}, Reason(DEPENDS_ON_OPEN, "#7")),
+    (issue(labels=("task", "needs:gpu")), {"capabilities": {"docker"}}, Reason(MISSING_CAPABILITY, "gpu")),
+], ids=["closed", "other-label", "no-label", "claimed", "open-pr", "assigned", "blocked", "dead-letter",
+        "needs-human", "depends", "capability"])
+def test_each_exclusion_reason(one, kwargs, expected):
+    assert reasons(one, **kwargs) == (expected,)
+    selection = rank([one], **kwargs)
+    assert selection.candidates == () and selection.excluded[0].reasons == (expected,)
+
+
+def test_all_reasons_are_reported_and_print_machine_readably():
+    one = issue(labels=("task", "agentmesh:blocked", "needs:gpu"), body="Blocked by #2")
+    found = reasons(one, claimed={1}, open_pr_issues={1})
+    assert [str(r) for r in found] == [
+        "claimed", "open_pr", "blocking_label:agentmesh:blocked", "depends_on_open:#2", "missing_capability:gpu",
+    ]
+
+
+def test_assigned_to_this_agent_is_eligible():
+    assert reasons(issue(assignees=("alice", ME))) == ()
+
+
+def test_labels_and_capabilities_compare_case_insensitively():
+    assert reasons(issue(labels=("Task", "Needs:GPU")), capabilities={"gpu"}) == ()
+    assert codes(issue(labels=("task", "AgentMesh:Blocked"))) == [BLOCKING_LABEL]
+
+
+def test_needs_gpu_is_skipped_by_an_agent_without_gpu_and_taken_by_one_with_it():
+    gpu_issue = issue(5, labels=("task", "needs:gpu"))
+    without = rank([gpu_issue], capabilities={"docker", "python"})
+    assert without.candidates == () and without.excluded[0].reasons == (Reason(MISSING_CAPABILITY, "gpu"),)
+    assert [c.number for c in rank([gpu_issue], capabilities={"gpu"}).candidates] == [5]
+
+
+def test_every_missing_capability_is_named():
+    assert reasons(issue(labels=("task", "needs:gpu", "needs:arm64", "needs:docker")), capabilities={"docker"}) == (
+        Reason(MISSING_CAPABILITY, "arm64"), Reason(MISSING_CAPABILITY, "gpu"),
+    )
+
+
+# --- dependencies -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("Depends on #12", {12}),
+    ("depends on #12", {12}),
+    ("BLOCKED BY #3", {3}),
+    ("Blocked by: #3", {3}),
+    ("Depends on #4, #5 and #6", {4, 5, 6}),
+    ("Depends on #4 & #5", {4, 5}),
+    ("Some text.\nDepends on #1\nMore text, blocked by #2.\n", {1, 2}),
+    ("- [ ] #8\n- [x] #9\n- [X] #10\n* [ ] #11 with a note", {8, 11}),
+    ("  - [ ] #21\n  + [ ] #22", {21, 22}),
+    ("Related to #5; see #6", set()),
+    ("depends on other/repo#5", set()),
+    ("Depends on #0", set()),
+    ("Depends on #12345678901234", set()),
+    ("- [ ] fix #12 later", set()),
+    ("", set()),
+])
+def test_dependency_parsing(body, expected):
+    assert dependencies(issue(100, body=body)) == expected
+
+
+def test_an_issue_does_not_depend_on_itself():
+    assert dependencies(issue(3, body="Depends on #3, #4")) == {4}
+
+
+def test_dependency_states_decide_eligibility_and_unknown_counts_as_open():
+    one = issue(1, body="Depends on #2\nBlocked by #3\n- [ ] #4\n- [x] #5")
+    assert dependencies(one) == {2, 3, 4}
+    assert reasons(one, dependency_states={2: "closed", 3: "closed", 4: "closed"}) == ()
+    assert reasons(one, dependency_states={2: "closed", 3: "closed"}) == (Reason(DEPENDS_ON_OPEN, "#4"),)
+    assert reasons(one, dependency_states={2: "closed", 3: "open", 4: "weird"}) == (
+        Reason(DEPENDS_ON_OPEN, "#3"), Reason(DEPENDS_ON_OPEN, "#4"),
+    )
+    assert len(reasons(one)) == 3
+
+
+def test_a_parent_waits_for_unchecked_open_children_only():
+    parent = issue(1, body="Tasks:\n- [ ] #2\n- [x] #3\n")
+    assert reasons(parent, dependency_states={2: "open", 3: "open"}) == (Reason(DEPENDS_ON_OPEN, "#2"),)
+    assert reasons(parent, dependency_states={2: "closed"}) == ()
+
+
+@given(st.text(max_size=3000))
+def test_dependency_parsing_never_crashes(body):
+    found = dependencies(issue(1, body=body))
+    assert all(n >= 1 for n in found)
+
+
+def test_dependency_parsing_stays_linear_on_hostile_bodies():
+    body = (
+        "Depends on #1" + " " * 200_000 + "x\n" + "- [ ] " * 50_000 + "depends on " * 50_000
+        + "\nblocked by" + " " * 200_000 + "x\n" + "Depends on #2," + " " * 200_000 + "x"
+    )
+    assert dependencies(issue(99, body=body)) == {1, 2}
+
+
+# --- ranking ----------------------------------------------------------------------
+
+
+def test_critical_ranks_first_given_equal_other_inputs():
+    issues = [issue(n, labels=("task", f"priority:{p}")) for n, p in
+              [(1, "low"), (2, "medium"), (3, "critical"), (4, "high")]] + [issue(5)]
+    assert [c.number for c in rank(issues).candidates] == [3, 4, 2, 5, 1]
+
+
+def test_priority_values():
+    assert priority_value(issue(labels=("priority:critical", "priority:low"))) == 4.0  # the highest wins
+    assert priority_value(issue(labels=("Priority:High",))) == 3.0
+    assert priority_value(issue(labels=("priority:whenever",))) == 1.5
+    assert priority_value(issue(labels=())) == 1.5
+
+
+def test_ties_break_by_issue_number():
+    assert [c.number for c in rank([issue(9), issue(3), issue(5)]).candidates] == [3, 5, 9]
+
+
+def test_older_issues_rank_higher_within_a_priority():
+    old = issue(9, created_at=(NOW - timedelta(days=20)).isoformat())
+    new = issue(3, created_at=(NOW - timedelta(days=1)).isoformat())
+    assert [c.number for c in rank([new, old]).candidates] == [9, 3]
+
+
+def test_age_never_outweighs_a_priority_step_with_default_weights():
+    ancient = issue(1, labels=("task", "priority:medium"), created_at="2000-01-01T00:00:00Z")
+    fresh = issue(2, labels=("task", "priority:high"), created_at=NOW.isoformat())
+    assert [c.number for c in rank([ancient, fresh]).candidates] == [2, 1]
+    assert rank([ancient]).candidates[0].score.age == pytest.approx(DEFAULT_WEIGHTS.age * AGE_CAP_DAYS)
+
+
+def test_previous_attempts_are_penalised():
+    ranked = rank([issue(1), issue(2)], attempts={1: 2})
+    assert [c.number for c in ranked.candidates] == [2, 1]
+    assert ranked.candidates[1].score.attempts == -2 * DEFAULT_WEIGHTS.attempts
+
+
+def test_a_satisfied_capability_need_is_a_bonus():
+    ranked = rank([issue(1), issue(2, labels=("task", "needs:gpu"))], capabilities={"gpu"})
+    assert [c.number for c in ranked.candidates] == [2, 1]
+    assert ranked.candidates[0].score.capability == DEFAULT_WEIGHTS.capability
+    assert ranked.candidates[1].score.capability == 0.0
+
+
+def test_score_breakdown_adds_up():
+    one = issue(1, labels=("task", "priority:high", "needs:gpu"), created_at=(NOW - timedelta(days=2)).isoformat())
+    score = rank([one], capabilities={"gpu"}, attempts={1: 1}).candidates[0].score
+    assert (score.priority, score.age, score.attempts, score.capability) == pytest.approx((30.0, 0.2, -2.0, 1.0))
+    assert score.total == pytest.approx(29.2)
+
+
+def test_custom_weights():
+    weights = Weights.from_mapping({"priority": 0, "age": 1})
+    old_low = issue(1, labels=("task", "priority:low"), created_at=(NOW - timedelta(days=5)).isoformat())
+    new_critical = issue(2, labels=("task", "priority:critical"), created_at=NOW.isoformat())
+    assert [c.number for c in rank([new_critical, old_low], weights=weights).candidates] == [1, 2]
+    assert weights.attempts == DEFAULT_WEIGHTS.attempts
+    with pytest.raises(ValueError, match="unknown weight"):
+        Weights.from_mapping({"prioirty": 1})
+
+
+@pytest.mark.parametrize(("created_at", "expected"), [
+    ("2024-05-31T00:00:00Z", 1.0),
+    ("2024-05-31T00:00:00z", 1.0),
+    ("2024-05-31T00:00:00+00:00", 1.0),
+    ("2024-05-31T02:00:00+02:00", 1.0),
+    ("2024-05-31T00:00:00", 1.0),  # naive: UTC
+    ("2024-05-31", 1.0),
+    ("2024-05-31T12:00:00.123456Z", 0.5 - 0.123456 / 86400),
+    ("2025-01-01T00:00:00Z", 0.0),  # in the future
+    ("yesterday", 0.0),
+    ("", 0.0),
+    ("9999-99-99", 0.0),
+])
+def test_age_parsing(created_at, expected):
+    assert age_days(created_at, NOW) == pytest.approx(expected)
+
+
+def test_now_may_be_an_epoch_float_or_a_naive_datetime():
+    created = "2024-05-31T00:00:00Z"
+    assert age_days(created, NOW.timestamp()) == pytest.approx(1.0)
+    assert age_days(created, NOW.replace(tzinfo=None)) == pytest.approx(1.0)
+
+
+def test_excluded_issues_keep_input_order_and_ranking_ignores_input_order():
+    issues = [issue(n, labels=("task", "priority:high") if n % 2 else ("task",)) for n in range(1, 9)]
+    first = rank(issues, claimed={3, 4})
+    again = rank(list(reversed(issues)), claimed={4, 3})
+    assert [e.number for e in first.excluded] == [3, 4]
+    assert [c.number for c in first.candidates] == [c.number for c in again.candidates] == [1, 5, 7, 2, 6, 8]
