@@ -23,10 +23,11 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from agentmesh.core.model import Issue
 
-PRIORITY_VALUES: Mapping[str, float] = {"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0}
+PRIORITY_VALUES: Mapping[str, float] = MappingProxyType({"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0})
 DEFAULT_PRIORITY = 1.5  # no priority label: between low and medium
 AGE_CAP_DAYS = 90.0
 BLOCKING_LABELS = frozenset({"agentmesh:blocked", "agentmesh:dead-letter", "agentmesh:needs-human"})
