@@ -84,7 +84,7 @@ def parse_claim(message: str, sha: str | None = None) -> Claim | None:
     attempt = _small_int(t.get("attempt"), 1)
     agent, host, nonce = t.get("agent", ""), t.get("host", ""), t.get("nonce", "")
     branch = t.get("work-branch") or None
-    if None in (issue, lease, renewal, attempt) or not issue:
+    if issue is None or lease is None or renewal is None or attempt is None or not issue:
         return None
     if not (is_agent_name(agent) and _HOST.fullmatch(host) and _NONCE.fullmatch(nonce)):
         return None
