@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmesh.cli.output import age, emit_json, table
+from agentmesh.cli.output import age, emit_json, json_option, table
 from agentmesh.errors import EXIT_HELD, EXIT_OK, UserError
 
 
@@ -84,14 +84,13 @@ def reap(store, dry_run: bool, as_json: bool) -> int:
     return EXIT_OK
 
 
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 _expect = click.option("--expect", metavar="SHA", help="Act only if the claim is at this sha.")
 
 
 @group.command("acquire")
 @click.argument("issue", type=click.IntRange(min=1))
 @click.option("--work-branch", metavar="BRANCH", help="Record the work branch <agent>/<issue>-<slug> in the claim.")
-@_json
+@json_option
 @click.pass_obj
 def _acquire(g, issue, work_branch, as_json):
     """Claim ISSUE. Exit 0 when won (or already held by this agent), 4 when held by another."""
@@ -100,7 +99,7 @@ def _acquire(g, issue, work_branch, as_json):
 
 @group.command("list")
 @click.option("--mine", is_flag=True, help="Only claims held by this agent.")
-@_json
+@json_option
 @click.pass_obj
 def _list(g, mine, as_json):
     """List claims with how long this host has seen each unchanged."""
@@ -110,7 +109,7 @@ def _list(g, mine, as_json):
 @group.command("renew")
 @click.argument("issue", type=click.IntRange(min=1))
 @_expect
-@_json
+@json_option
 @click.pass_obj
 def _renew(g, issue, expect, as_json):
     """Renew this agent's claim on ISSUE. Exit 4 (nothing changed) if not held."""
@@ -120,7 +119,7 @@ def _renew(g, issue, expect, as_json):
 @group.command("release")
 @click.argument("issue", type=click.IntRange(min=1))
 @_expect
-@_json
+@json_option
 @click.pass_obj
 def _release(g, issue, expect, as_json):
     """Release this agent's claim on ISSUE. Exit 4 (nothing changed) if not held."""
@@ -129,7 +128,7 @@ def _release(g, issue, expect, as_json):
 
 @group.command("reap")
 @click.option("--dry-run", is_flag=True, help="Report what would be reaped; change nothing.")
-@_json
+@json_option
 @click.pass_obj
 def _reap(g, dry_run, as_json):
     """Delete other agents' claims this host has seen unchanged for longer than lease + grace."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agentmesh.cli.forge import clean, current_forge, one_line
-from agentmesh.cli.output import emit_json, table
+from agentmesh.cli.output import emit_json, json_option, number_argument, table
 from agentmesh.errors import EXIT_OK, UserError
 
 
@@ -87,8 +87,6 @@ def close(forge, number: int, as_json: bool) -> int:
     return EXIT_OK
 
 
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-_number = click.argument("number", type=click.IntRange(min=1))
 
 
 @group.command("create")
@@ -96,7 +94,7 @@ _number = click.argument("number", type=click.IntRange(min=1))
 @click.option("--body", help="The issue text.")
 @click.option("--body-file", type=click.File("r"), help="Read the issue text from a file ('-': stdin).")
 @click.option("--label", "labels", multiple=True, metavar="LABEL", help="Add a label (repeatable).")
-@_json
+@json_option
 @click.pass_obj
 def _create(g, title, body, body_file, labels, as_json):
     """Open an issue titled TITLE."""
@@ -109,7 +107,7 @@ def _create(g, title, body, body_file, labels, as_json):
 @group.command("list")
 @click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open", show_default=True)
 @click.option("--label", "labels", multiple=True, metavar="LABEL", help="Only issues with this label (repeatable).")
-@_json
+@json_option
 @click.pass_obj
 def _list(g, state, labels, as_json):
     """List issues (never PRs)."""
@@ -117,8 +115,8 @@ def _list(g, state, labels, as_json):
 
 
 @group.command("show")
-@_number
-@_json
+@number_argument
+@json_option
 @click.pass_obj
 def _show(g, number, as_json):
     """Show issue NUMBER with its comments."""
@@ -126,9 +124,9 @@ def _show(g, number, as_json):
 
 
 @group.command("comment")
-@_number
+@number_argument
 @click.argument("text")
-@_json
+@json_option
 @click.pass_obj
 def _comment(g, number, text, as_json):
     """Comment TEXT on issue (or PR) NUMBER."""
@@ -136,10 +134,10 @@ def _comment(g, number, text, as_json):
 
 
 @group.command("label")
-@_number
+@number_argument
 @click.option("--add", multiple=True, metavar="LABEL", help="Add a label (repeatable); missing labels are created.")
 @click.option("--remove", multiple=True, metavar="LABEL", help="Remove a label (repeatable).")
-@_json
+@json_option
 @click.pass_obj
 def _label(g, number, add, remove, as_json):
     """Add and remove labels on issue NUMBER."""
@@ -147,8 +145,8 @@ def _label(g, number, add, remove, as_json):
 
 
 @group.command("close")
-@_number
-@_json
+@number_argument
+@json_option
 @click.pass_obj
 def _close(g, number, as_json):
     """Close issue NUMBER (closing a closed issue is fine)."""

@@ -26,3 +26,8 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     return "\n".join(lines)
+
+
+# Options every command family shares.
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+number_argument = click.argument("number", type=click.IntRange(min=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agentmesh.cli.forge import clean, current_forge, one_line
-from agentmesh.cli.output import emit_json, table
+from agentmesh.cli.output import emit_json, json_option, number_argument, table
 from agentmesh.errors import EXIT_OK, UserError
 
 _EVENTS = {"approve": "approved", "request_changes": "requested changes on", "comment": "commented on"}
@@ -102,8 +102,6 @@ def close(forge, number: int, as_json: bool) -> int:
     return EXIT_OK
 
 
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-_number = click.argument("number", type=click.IntRange(min=1))
 
 
 @group.command("create")
@@ -111,7 +109,7 @@ _number = click.argument("number", type=click.IntRange(min=1))
 @click.option("--base", metavar="BRANCH", help="The branch to merge into [default: the default branch].")
 @click.option("--title", required=True)
 @click.option("--body", default="", help="The PR text; `Closes #N` closes issue N on merge.")
-@_json
+@json_option
 @click.pass_obj
 def _create(g, head, base, title, body, as_json):
     """Open a PR from --head, or show the open PR that already exists for it."""
@@ -123,7 +121,7 @@ def _create(g, head, base, title, body, as_json):
 
 @group.command("list")
 @click.option("--state", type=click.Choice(["open", "closed", "merged", "all"]), default="open", show_default=True)
-@_json
+@json_option
 @click.pass_obj
 def _list(g, state, as_json):
     """List pull requests."""
@@ -131,8 +129,8 @@ def _list(g, state, as_json):
 
 
 @group.command("show")
-@_number
-@_json
+@number_argument
+@json_option
 @click.pass_obj
 def _show(g, number, as_json):
     """Show PR NUMBER with its reviews."""
@@ -140,12 +138,12 @@ def _show(g, number, as_json):
 
 
 @group.command("review")
-@_number
+@number_argument
 @click.option("--approve", "event", flag_value="approve", help="Approve the current head.")
 @click.option("--request-changes", "event", flag_value="request_changes", help="Ask for changes.")
 @click.option("--comment", "event", flag_value="comment", help="Comment without a verdict.")
 @click.option("--body", default="", help="The review text.")
-@_json
+@json_option
 @click.pass_obj
 def _review(g, number, event, body, as_json):
     """Review PR NUMBER; the review is bound to its current head sha."""
@@ -155,9 +153,9 @@ def _review(g, number, event, body, as_json):
 
 
 @group.command("merge")
-@_number
+@number_argument
 @click.option("--squash", is_flag=True, help="One squashed commit instead of a merge commit.")
-@_json
+@json_option
 @click.pass_obj
 def _merge(g, number, squash, as_json):
     """Merge PR NUMBER at its current head (refused if it conflicts or moves meanwhile)."""
@@ -165,8 +163,8 @@ def _merge(g, number, squash, as_json):
 
 
 @group.command("close")
-@_number
-@_json
+@number_argument
+@json_option
 @click.pass_obj
 def _close(g, number, as_json):
     """Close PR NUMBER without merging (closing a closed PR is fine)."""
