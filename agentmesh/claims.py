@@ -28,6 +28,7 @@ from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, ls_refs, push
 from agentmesh.state import StateDir
 
+
 @dataclass(frozen=True)
 class AcquireResult:
     issue: int

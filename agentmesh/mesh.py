@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
+from agentmesh.claims import ClaimStore
 from agentmesh.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
 from agentmesh.core.claims import Clock
-from agentmesh.claims import ClaimStore
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config

@@ -19,6 +19,7 @@ from filelock import FileLock
 
 from agentmesh.core.claims import Clock, Observation
 from agentmesh.errors import ConfigError
+from agentmesh.files import write_atomic
 
 
 def system_clock() -> Clock:
@@ -33,12 +34,6 @@ def boot_id() -> str:
     except OSError:
         # No boot id (not Linux): a monotonic clock that went backwards marks the reboot.
         return "unknown"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class StateDir:

@@ -87,8 +87,6 @@ def close(forge, number: int, as_json: bool) -> int:
     return EXIT_OK
 
 
-
-
 @group.command("create")
 @click.argument("title")
 @click.option("--body", help="The issue text.")

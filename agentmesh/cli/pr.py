@@ -102,8 +102,6 @@ def close(forge, number: int, as_json: bool) -> int:
     return EXIT_OK
 
 
-
-
 @group.command("create")
 @click.option("--head", required=True, metavar="BRANCH", help="The branch with the changes (already pushed).")
 @click.option("--base", metavar="BRANCH", help="The branch to merge into [default: the default branch].")

@@ -18,6 +18,18 @@ CIStateName = Literal["success", "pending", "failure", "error", "none"]
 Permission = Literal["admin", "write", "read", "none"]
 
 
+def to_plain(model) -> dict:
+    """A model as JSON-ready data: nested dataclasses become dicts, tuples become lists."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(asdict(model))
+
+
 @dataclass(frozen=True)
 class Comment:
     id: int
@@ -26,7 +38,7 @@ class Comment:
     created_at: str = ""
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return to_plain(self)
 
 
 @dataclass(frozen=True)
@@ -43,10 +55,7 @@ class Issue:
     url: str = ""
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        data["assignees"] = list(self.assignees)
-        return data
+        return to_plain(self)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,7 @@ class Review:
     submitted_at: str = ""
 
     def to_json(self) -> dict:
-        return {"id": self.id, "author": self.author, "state": self.state, "commit_id": self.commit_id,
-                "body": self.body, "submitted_at": self.submitted_at}
+        return to_plain(self)
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,7 @@ class PullRequest:
     url: str = ""
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        data["requested_reviewers"] = list(self.requested_reviewers)
-        data["reviews"] = [r.to_json() for r in self.reviews]
-        return data
+        return to_plain(self)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class CIStatus:
         return [c for c in self.contexts if c.state in ("failure", "error")]
 
     def to_json(self) -> dict:
-        return {"sha": self.sha, "state": self.state, "contexts": [asdict(c) for c in self.contexts]}
+        return to_plain(self)
 
 
 def combine_states(states: Iterable[CIStateName]) -> CIStateName:

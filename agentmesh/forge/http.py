@@ -18,9 +18,7 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 
 from agentmesh.errors import ConfigError, UserError
+from agentmesh.files import write_atomic
 from agentmesh.forge.base import (
     CIStateName,
     CIStatus,
@@ -144,14 +143,10 @@ class EtagCache:
         if self.directory is None:
             self._memory[url] = entry
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(entry, out)
-            os.replace(tmp, self._file(url))
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+            write_atomic(self._file(url), json.dumps(entry))
+        except OSError:  # the cache is an optimisation; a full disk must not fail the poll
+            pass
 
 
 # --- error mapping ----------------------------------------------------------------------

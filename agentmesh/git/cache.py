@@ -18,8 +18,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from agentmesh.errors import TemporaryError
-from agentmesh.git.run import Git, GitError, GitTimeout
 from agentmesh.git.remote import ls_refs, remote_failure
+from agentmesh.git.run import Git, GitError, GitTimeout
 
 MIRROR = "refs/mirror/"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmesh.errors import AgentmeshError, TemporaryError
+from agentmesh.files import write_atomic
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -88,11 +89,7 @@ def ensure_askpass(directory: Path) -> Path:
 
 def _write_if_changed(path: Path, text: str, mode: int = 0o600) -> Path:
     if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.chmod(mode)
-        tmp.replace(path)
+        write_atomic(path, text, mode)
     return path
 
 
