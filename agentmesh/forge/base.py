@@ -13,12 +13,12 @@ returns that PR.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from agentmesh.core.markers import MARKER_PREFIX, marker_text  # noqa: F401  (re-exported)
 from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API speaks the shared model)
     CIStateName,
     CIStatus,
@@ -35,9 +35,6 @@ from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API sp
     combine_states,
 )
 from agentmesh.errors import AgentmeshError, TemporaryError, UserError
-
-MARKER_PREFIX = "agentmesh:"
-_MARKER = re.compile(r"[a-z0-9][a-z0-9:._/-]{0,120}")
 
 # --- errors ----------------------------------------------------------------------
 
@@ -74,13 +71,6 @@ class NotMergeableYet(ForgeError, TemporaryError):
 
 class Unavailable(ForgeError, TemporaryError):
     """The forge is unreachable or answered 5xx or garbage."""
-
-
-def marker_text(marker: str) -> str:
-    """The hidden HTML comment that identifies an agentmesh comment or PR body."""
-    if not _MARKER.fullmatch(marker):
-        raise ValueError(f"invalid marker {marker!r}")
-    return f"<!-- {MARKER_PREFIX}{marker} -->"
 
 
 # --- the interface -------------------------------------------------------------------

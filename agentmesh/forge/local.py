@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+from agentmesh.core.markers import closing_references
 from agentmesh.errors import OutcomeUnknown, TemporaryError, UserError
 from agentmesh.forge.base import (
     CIStateName,
@@ -71,7 +72,6 @@ BLOB, TREE = "100644", "40000"
 
 MAX_ATTEMPTS = 40  # lost races per write before giving up (each loss means someone else progressed)
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
-_CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-9][0-9]{0,9})\b", re.IGNORECASE)
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _REVIEW_STATES = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED", "comment": "COMMENTED"}
 _PERMISSIONS = ("admin", "write", "read", "none")
@@ -142,11 +142,6 @@ def check_label(name: str) -> str:
     if not name.strip() or len(name) > 100 or any(unicodedata.category(ch).startswith("C") for ch in name):
         raise InvalidName(f"invalid label {name[:100]!r}")
     return name
-
-
-def closing_references(text: str) -> list[int]:
-    """Issue numbers named by `Closes #N`, `Fixes #N`, `Resolves #N` (any case), in order."""
-    return list(dict.fromkeys(int(n) for n in _CLOSING.findall(text or "")))
 
 
 def item_ref(number: int) -> str:

@@ -15,7 +15,6 @@ from agentmesh.forge.local import (
     InvalidName,
     LocalForge,
     check_branch_name,
-    closing_references,
     init_repository,
 )
 from agentmesh.git.cache import CacheClone
@@ -177,11 +176,6 @@ def test_closing_keywords_close_issues_on_merge(forge_env):
     assert forge.get_issue(fixed.number).state == "closed"
     assert forge.get_issue(resolved.number).state == "closed"
     assert forge.get_issue(untouched.number).state == "open"
-
-
-def test_closing_references():
-    assert closing_references("Closes #3\nfixes #4, Resolves: #5 and fixed #3") == [3, 4, 5]
-    assert closing_references("closes#3 or encloses #4 or see #5") == []
 
 
 def test_merge_of_a_closed_pull_conflicts(forge_env):

@@ -1,0 +1,70 @@
+"""Hidden markers that let agents find their own writes on the forge again.
+
+Reconciling from the forge, not from local memory, needs a way to recognise
+what an agent wrote: the PR it opened for a claim, the comment that records
+a failed attempt. Each carries an HTML comment `<!-- agentmesh:<marker> -->`
+that forges do not render. Markers hold only agent names, numbers and
+shas, never forge text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agentmesh.core.model import Comment
+
+MARKER_PREFIX = "agentmesh:"
+_MARKER = re.compile(r"[a-z0-9][a-z0-9:._/-]{0,120}")
+_CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-9][0-9]{0,9})\b", re.IGNORECASE)
+_PR = re.compile(r"<!-- agentmesh:pr/(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})"
+                 r"/(?P<claim>[0-9a-f]{40}(?:[0-9a-f]{24})?) -->")
+ATTEMPT_TAG = f"<!-- {MARKER_PREFIX}attempt/"
+
+
+def marker_text(marker: str) -> str:
+    """The hidden HTML comment that identifies an agentmesh comment or PR body."""
+    if not _MARKER.fullmatch(marker):
+        raise ValueError(f"invalid marker {marker!r}")
+    return f"<!-- {MARKER_PREFIX}{marker} -->"
+
+
+def closing_references(text: str) -> list[int]:
+    """Issue numbers named by `Closes #N`, `Fixes #N`, `Resolves #N` (any case), in order."""
+    return list(dict.fromkeys(int(n) for n in _CLOSING.findall(text or "")))
+
+
+@dataclass(frozen=True)
+class PullMarker:
+    """Who opened a PR for which issue, under which claim."""
+
+    agent: str
+    issue: int
+    claim_sha: str
+
+
+def pull_marker(agent: str, issue: int, claim_sha: str) -> str:
+    return f"pr/{agent}/{issue}/{claim_sha}"
+
+
+def parse_pull_marker(body: str) -> PullMarker | None:
+    match = _PR.search(body or "")
+    if match is None:
+        return None
+    return PullMarker(match["agent"], int(match["issue"]), match["claim"])
+
+
+def attempt_marker(claim_sha: str) -> str:
+    """One per claim: a claim fails at most once, so reposting it is idempotent."""
+    return f"attempt/{claim_sha}"
+
+
+def count_attempts(comments: Iterable[Comment], trusted: Iterable[str]) -> int:
+    """Failed attempts recorded on an issue by trusted authors (mesh agents, people with write access).
+
+    Comments from others do not count: anyone who can comment could otherwise
+    push an issue into the dead-letter queue.
+    """
+    allowed = set(trusted)
+    return sum(1 for c in comments if c.author in allowed and ATTEMPT_TAG in c.body)
