@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
 from agentmesh.errors import ConfigError
 
@@ -199,6 +200,22 @@ class BudgetsPolicy(_Model):
     fleet: Budget = Budget()
 
 
+class WeightsPolicy(_Model):
+    """Multipliers of the ranking terms (core/select.py explains the scale)."""
+
+    priority: float = DEFAULT_WEIGHTS.priority
+    age: float = DEFAULT_WEIGHTS.age
+    attempts: float = DEFAULT_WEIGHTS.attempts
+    capability: float = DEFAULT_WEIGHTS.capability
+
+    def weights(self) -> Weights:
+        return Weights(self.priority, self.age, self.attempts, self.capability)
+
+
+class SelectionPolicy(_Model):
+    weights: WeightsPolicy = WeightsPolicy()
+
+
 class MergePolicy(_Model):
     auto: bool = False
     method: Literal["merge", "squash"] = "merge"
@@ -221,6 +238,7 @@ class MeshPolicy(_Model):
         "CODEOWNERS",
     ]
     budgets: BudgetsPolicy = BudgetsPolicy()
+    selection: SelectionPolicy = SelectionPolicy()
     max_attempts: int = Field(3, ge=1, le=100)
     max_diff_lines: int = Field(2000, ge=1)
     executor_script: list[str] = Field([], description="argv for hosts whose executor kind is `script`")

@@ -13,6 +13,7 @@ from pathlib import Path
 from agentmesh.claims import ClaimStore
 from agentmesh.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
 from agentmesh.core.claims import Clock
+from agentmesh.errors import UserError
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
@@ -39,12 +40,41 @@ class Mesh:
         self.cache = CacheClone(self.git, self.state.cache_path, self.remote).ensure()
 
     @cached_property
+    def remote_head(self) -> str | None:
+        """The remote default branch's head, fetched once per command; None while unborn."""
+        return self.cache.fetch_default_branch()
+
+    @cached_property
     def policy(self) -> MeshPolicy:
         """The mesh policy on the remote's default branch (defaults where it has none)."""
-        if self.cache.fetch_default_branch() is None:
+        if self.remote_head is None:
             return MeshPolicy()
         text = self.cache.read_file(MIRROR_HEAD, MESH_POLICY_PATH)
         return parse_mesh_policy(text, f"{MESH_POLICY_PATH} on the default branch")
+
+    @cached_property
+    def base_branch(self) -> str:
+        """The branch work starts from and PRs target: the policy's `default_branch` or the remote's HEAD."""
+        if self.policy.default_branch:
+            return self.policy.default_branch
+        ref = self.cache.default_branch_ref() if self.remote_head else None
+        if ref is None:
+            raise UserError(f"the remote {self.remote} has no default branch yet; push a first commit")
+        return ref[len("refs/heads/"):]
+
+    @cached_property
+    def base_head(self) -> str:
+        """The head of `base_branch`, fetched once per command."""
+        head = self.remote_head
+        if self.policy.default_branch:
+            head = self.cache.fetch_default_branch(self.policy.default_branch)
+        if head is None:
+            raise UserError(f"branch {self.base_branch} does not exist on {self.remote}")
+        return head
+
+    def read_base_file(self, path: str) -> str | None:
+        """A file's text on the base branch as fetched by this command."""
+        return self.cache.read_file(self.base_head, path)
 
     def claims(self) -> ClaimStore:
         return ClaimStore(self.cache, self.state, self.policy, agent=self.host.agent,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.errors import ConfigError
+from agentmesh.files import write_atomic
 
 PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
 
@@ -69,6 +70,7 @@ class ExecResult:
     sandboxed: bool
     log_path: Path
     cost_usd: float | None = None
+    stop_reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -174,6 +176,48 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), to tell a
+    leftover executor from an unrelated process that reused its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _write_pidfile(pidfile: Path, pid: int) -> None:
+    write_atomic(pidfile, json.dumps({"pgid": pid, "start": _start_time(pid)}))
+
+
+def kill_leftover(pidfile: Path) -> bool:
+    """Kill the process group of an executor whose agent crashed; True if one was still running.
+
+    The executor runs in its own session, so SIGKILL on the agent leaves it
+    alive; the next run of the agent finds its pidfile and finishes the job.
+    """
+    try:
+        data = json.loads(pidfile.read_text())
+        pgid, start = int(data["pgid"]), data.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        pidfile.unlink(missing_ok=True)
+        return False
+    alive = start is not None and _start_time(pgid) == start
+    if alive:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + _GRACE_SECONDS
+            while _group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not _group_alive(pgid):
+                break
+    pidfile.unlink(missing_ok=True)
+    return alive
+
+
 def _cost_from_log(log_path: Path) -> float | None:
     """Claude Code's JSON output reports `total_cost_usd`; other executors may print `cost_usd`."""
     try:
@@ -204,22 +248,27 @@ def run(
     should_stop: Callable[[], str | None] = lambda: None,
     base_env: Mapping[str, str] | None = None,
     poll_seconds: float = 0.2,
+    pidfile: Path | None = None,
 ) -> ExecResult:
     """Run one executor to completion, timeout or stop. `should_stop` returns a reason to stop
-    (lost claim, halt) or None; it is polled while the executor runs."""
+    (lost claim, halt) or None; it is polled while the executor runs. `pidfile` records the
+    process group while it runs, for `kill_leftover` after a crash of this process."""
     values = {"task_file": str(task_file), "worktree": str(worktree), "issue": str(issue)}
     argv = fill(spec.argv, values)
     sandboxed = False
-    if spec.sandbox != "off":
-        problem = bwrap_available()
-        if problem is None:
-            argv, sandboxed = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network), True
-        elif spec.sandbox == "required":
-            raise ConfigError(f"executor.sandbox is required but {problem}")
+    problem = bwrap_available() if spec.sandbox != "off" else "sandbox off"
+    if problem is not None and spec.sandbox == "required":
+        raise ConfigError(f"executor.sandbox is required but {problem}")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which(argv[0]) is None:  # checked here: inside bwrap a missing program is just exit 1
+        with open(log_path, "ab") as log:
+            log.write(f"cannot start: {argv[0]!r} not found on PATH\n".encode())
+        return ExecResult(spec.name, None, "unavailable", 0.0, False, log_path)
+    if problem is None:
+        argv, sandboxed = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network), True
     env = executor_env(os.environ if base_env is None else base_env, spec.env_passthrough, forbidden_env,
                        {"AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
                         "AGENTMESH_WORKTREE": str(worktree)})
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
@@ -230,21 +279,28 @@ def run(
         except OSError as exc:
             log.write(f"cannot start: {exc}\n".encode())
             return ExecResult(spec.name, None, "unavailable", 0.0, sandboxed, log_path)
-        outcome = None
+        outcome = stop_reason = None
         try:
+            if pidfile is not None:
+                _write_pidfile(pidfile, proc.pid)
             while proc.poll() is None:
                 if time.monotonic() - started > spec.timeout_seconds:
                     outcome = "timeout"
                     break
-                if should_stop() is not None:
+                stop_reason = should_stop()
+                if stop_reason is not None:
                     outcome = "stopped"
                     break
                 time.sleep(poll_seconds)
         finally:
             _kill_group(proc)  # also reaps children left behind by a leader that exited
+            if pidfile is not None:
+                pidfile.unlink(missing_ok=True)
         duration = time.monotonic() - started
         if outcome is not None:
-            log.write(f"\nagentmesh: executor {outcome} after {duration:.1f}s\n".encode())
+            why = f": {stop_reason}" if stop_reason else ""
+            log.write(f"\nagentmesh: executor {outcome} after {duration:.1f}s{why}\n".encode())
     if outcome is None:
         outcome = "ok" if proc.returncode == 0 else "failed"
-    return ExecResult(spec.name, proc.returncode, outcome, duration, sandboxed, log_path, _cost_from_log(log_path))
+    return ExecResult(spec.name, proc.returncode, outcome, duration, sandboxed, log_path, _cost_from_log(log_path),
+                      stop_reason)

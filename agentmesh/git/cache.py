@@ -205,6 +205,31 @@ class CacheClone:
         text = "".join(f"{e.mode} {e.type} {e.sha}\t{e.name}\0" for e in entries)
         return self.run("mktree", "-z", input=text).stdout.strip()
 
+    def tree_entries(self, tree: str | None) -> list[TreeEntry]:
+        if tree is None:
+            return []
+        obj = self.cat_objects([tree])[0]
+        return parse_tree(obj.data) if obj is not None and obj.type == "tree" else []
+
+    def edit_tree(self, tree: str | None, path: str, data: bytes | None) -> str:
+        """A new tree: `tree` with the file at `path` set to `data`, or removed when None.
+
+        Directories emptied by a removal disappear, as they would in a checkout.
+        """
+        name, _, rest = path.partition("/")
+        if not name or name in (".", "..", ".git") or "\0" in path:
+            raise ValueError(f"invalid path {path!r}")
+        entries = self.tree_entries(tree)
+        old = next((e for e in entries if e.name == name), None)
+        kept = [e for e in entries if e.name != name]
+        if rest:
+            sub = self.edit_tree(old.sha if old is not None and old.type == "tree" else None, rest, data)
+            if self.tree_entries(sub):
+                kept.append(TreeEntry("40000", name, sub))
+        elif data is not None:
+            kept.append(TreeEntry("100644", name, self.write_blob(data)))
+        return self.make_tree(kept)
+
     def pack_loose_refs(self, prefix: str, threshold: int = 64) -> bool:
         """Pack refs when more than `threshold` loose ones sit directly under `prefix`.
 

@@ -1,0 +1,54 @@
+"""Keep a claim alive while its executor runs, and notice at once when it is lost.
+
+`beat()` is polled by the executor loop. Every `renew_seconds` it renews the
+claim with a CAS pinned to the sha it last wrote; a rejection means the claim
+was reaped or released, so the executor must be killed and nothing published.
+A renewal that fails for a temporary reason is retried on the next poll, but
+once the last good renewal is older than the lease minus one renew interval,
+observers may reap it any moment: treat it as lost rather than race them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agentmesh.claims import ClaimStore
+from agentmesh.errors import NotHolder, TemporaryError
+
+
+class Heartbeat:
+    def __init__(self, store: ClaimStore, issue: int, sha: str, *, renew_seconds: float, lease_seconds: float,
+                 retry_seconds: float = 5.0, now: Callable[[], float] = time.monotonic):
+        self.store = store
+        self.issue = issue
+        self.sha = sha
+        self.renew_seconds = renew_seconds
+        self.lease_seconds = lease_seconds
+        self.retry_seconds = retry_seconds
+        self.now = now
+        self.last_ok = self.last_try = now()
+        self.renewals = 0
+        self.lost: str | None = None
+
+    def beat(self) -> str | None:
+        """Renew when due. Returns why the work must stop (the claim is lost), or None."""
+        if self.lost:
+            return self.lost
+        now = self.now()
+        if now - self.last_ok < self.renew_seconds or now - self.last_try < min(self.retry_seconds,
+                                                                                 self.renew_seconds):
+            return None
+        self.last_try = now
+        try:
+            self.sha = self.store.renew(self.issue, self.sha).sha
+        except NotHolder as exc:
+            self.lost = f"claim lost: {exc}"
+            return self.lost
+        except TemporaryError as exc:
+            if now - self.last_ok >= self.lease_seconds - self.renew_seconds:
+                self.lost = f"claim presumed lost: no renewal for {now - self.last_ok:.0f}s ({exc})"
+            return self.lost
+        self.last_ok = self.now()
+        self.renewals += 1
+        return None

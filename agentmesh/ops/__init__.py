@@ -1,0 +1,1 @@
+"""Operations: host locks, logs, status and health (the parts an operator sees)."""
