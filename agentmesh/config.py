@@ -268,8 +268,7 @@ def _describe(error: dict, model: type[BaseModel]) -> str:
         msg = f"must be one of {ctx['expected']}"
     elif kind == "value_error":
         msg = str(ctx.get("error", error["msg"]))
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        msg = msg.removeprefix("Value error, ")
         if ": " in msg and msg.split(": ", 1)[0].replace("_", "").isalnum():
             sub, msg = msg.split(": ", 1)  # a model validator naming its field
             path = f"{path}.{sub}" if path else sub

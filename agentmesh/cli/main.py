@@ -71,8 +71,11 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
 
 
 def _register() -> None:
-    from agentmesh.cli import claims, forge, issue, pr
+    from agentmesh.cli import claim_task, claims, forge, halt, issue, pr
 
+    cli.add_command(claim_task.command)
+    cli.add_command(halt.halt_command)
+    cli.add_command(halt.resume_command)
     cli.add_command(claims.group)
     cli.add_command(forge.group)
     cli.add_command(issue.group)
@@ -91,6 +94,24 @@ def _crash_log(exc: BaseException) -> Path:
     except OSError:
         sys.stderr.write(text)
     return path
+
+
+_GLOBAL_WITH_VALUE = ("--config", "--remote", "--agent")
+
+
+def main_for(command: str, argv: list[str]) -> None:
+    """Run one command with global options allowed anywhere (the scripts/ entry points)."""
+    globals_: list[str] = []
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg in _GLOBAL_WITH_VALUE:
+            globals_ += [arg, next(args, "")]
+        elif arg.startswith(tuple(f"{o}=" for o in _GLOBAL_WITH_VALUE)) or arg in ("-v", "--verbose", "-vv"):
+            globals_.append(arg)
+        else:
+            rest.append(arg)
+    main([*globals_, command, *rest])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -55,9 +55,10 @@ def parse_pull_marker(body: str) -> PullMarker | None:
     return PullMarker(match["agent"], int(match["issue"]), match["claim"])
 
 
-def attempt_marker(claim_sha: str) -> str:
-    """One per claim: a claim fails at most once, so reposting it is idempotent."""
-    return f"attempt/{claim_sha}"
+def attempt_marker(agent: str, attempt: int) -> str:
+    """One per claim: the claim's attempt number is stable across its renewals, so a rerun
+    after a crash finds the comment it already posted instead of counting the failure twice."""
+    return f"attempt/{agent}/{attempt}"
 
 
 def count_attempts(comments: Iterable[Comment], trusted: Iterable[str]) -> int:

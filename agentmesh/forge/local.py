@@ -27,7 +27,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -110,7 +110,7 @@ class CorruptItem(ForgeError, UserError):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def check_branch_name(name: str) -> str:
@@ -242,7 +242,7 @@ class LocalForge(Forge):
     # --- low level: remote refs, objects, CAS --------------------------------------
 
     def _now(self) -> str:
-        return self.clock().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _remote(self, refs: Sequence[str]) -> dict[str, str]:
         """Exact refs -> sha on the remote now (prefix listing, filtered to exact names)."""
@@ -502,7 +502,7 @@ class LocalForge(Forge):
     def list_issues(self, *, state: IssueState | Literal["all"] = "open", labels: Sequence[str] = (),
                     since: datetime | None = None) -> list[Issue]:
         if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
+            since = since.replace(tzinfo=UTC)
         wanted = set(labels)
         found = []
         for item in self._all_items():

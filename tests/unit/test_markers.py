@@ -29,8 +29,8 @@ def test_pull_marker_rejects_lookalikes():
 
 
 def test_attempts_count_only_trusted_authors():
-    tag = marker_text(attempt_marker(SHA))
+    tag = marker_text(attempt_marker("alice", 1))
     comments = [Comment(1, "alice", tag), Comment(2, "mallory", tag), Comment(3, "bob", "no marker"),
-                Comment(4, "bob", marker_text(attempt_marker("b" * 40)) + " failed")]
+                Comment(4, "bob", marker_text(attempt_marker("bob", 2)) + " failed")]
     assert count_attempts(comments, {"alice", "bob"}) == 2
     assert count_attempts(comments, set()) == 0

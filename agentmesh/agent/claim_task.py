@@ -1,0 +1,447 @@
+"""`agentmesh claim-task`: one tick of the work loop (ARCHITECTURE.md, "One tick of an agent", steps 1-6).
+
+host lock -> kill switch -> reconcile this agent's claims -> select -> claim
+-> worktree + task file -> executor with a heartbeat -> commit -> secret scan
+-> fenced push -> PR.
+
+Every step reads the remote and the forge first, so a run that crashed at
+any point is finished by the next one: a claim without work is resumed, a
+pushed branch without a PR is adopted, an orphaned executor is killed.
+A seat is one executor slot: claims whose PR is open wait for review and do
+not occupy one. With several seats, the claimed tasks run in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentmesh.agent import executor as executors
+from agentmesh.agent.halt import halt_reason, local_halt
+from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.agent.stages import (
+    CLAIMED,
+    FAILED,
+    PR_LABEL,
+    REVIEW,
+    WORKING,
+    attempts_so_far,
+    fenced,
+    inline_title,
+    log_tail,
+    pull_body,
+    pull_title,
+    record_failure,
+    secret_report,
+    set_stage,
+)
+from agentmesh.agent.work import changed_paths, commit_message, commit_work, guarded_config, work_diff
+from agentmesh.claims import ClaimStore, ClaimView
+from agentmesh.core.markers import closing_references
+from agentmesh.core.model import Issue, PullRequest
+from agentmesh.core.sanitize import render_task_context
+from agentmesh.core.secrets import scan_diff
+from agentmesh.core.select import Selection, dependencies, rank_issues
+from agentmesh.core.slug import work_branch
+from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError
+from agentmesh.files import write_atomic
+from agentmesh.forge.base import Forge, NotFound
+from agentmesh.git.remote import ls_refs
+from agentmesh.git.run import TOKEN_ENV
+from agentmesh.git.worktree import Worktrees
+from agentmesh.mesh import Mesh
+from agentmesh.ops.hostlock import host_lock
+
+MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
+MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up one by one
+MAX_ATTEMPT_LOOKUPS = 20  # failed issues whose comments are read to rank them
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing the tick did (or, with --dry-run, would do)."""
+
+    event: str
+    issue: int | None = None
+    detail: str = ""
+    pr: int | None = None
+
+    def to_json(self) -> dict:
+        return {"event": self.event, "issue": self.issue, "pr": self.pr, "detail": self.detail}
+
+    def __str__(self) -> str:
+        where = f" #{self.issue}" if self.issue is not None else ""
+        pr = f" (PR #{self.pr})" if self.pr is not None else ""
+        return f"{self.event}{where}{pr}" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass
+class TickReport:
+    agent: str
+    status: str = "idle"  # busy | halted | idle | worked | dry-run
+    reason: str = ""
+    events: list[Event] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
+    excluded: list[dict] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+
+    def add(self, event: str, issue: int | None = None, detail: str = "", pr: int | None = None) -> None:
+        self.events.append(Event(event, issue, detail, pr))  # list.append is atomic: jobs run in threads
+
+    def to_json(self) -> dict:
+        return {"agent": self.agent, "status": self.status, "reason": self.reason,
+                "events": [e.to_json() for e in self.events], "candidates": self.candidates,
+                "excluded": self.excluded, "exit_code": self.exit_code}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claim this agent holds and must now work on."""
+
+    issue: Issue
+    claim_sha: str
+    branch: str
+    attempt: int
+
+
+def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
+               env: Mapping[str, str] | None = None) -> TickReport:
+    """One tick. Never raises for a problem with one issue: that becomes an event."""
+    report = TickReport(mesh.host.agent)
+    with host_lock(mesh.state, "claim-task") as held:
+        if not held:
+            report.status, report.reason = "busy", "another claim-task of this agent is running"
+            return report
+        reason = halt_reason(mesh, forge)
+        if reason is not None:
+            report.status, report.reason = "halted", reason
+            return report
+        Tick(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run()
+    return report
+
+
+class Tick:
+    def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str]):
+        self.mesh = mesh
+        self.forge = forge
+        self.report = report
+        self.dry_run = dry_run
+        self.env = env
+        self.policy = mesh.policy
+        self.agent = mesh.host.agent
+        self.store: ClaimStore = mesh.claims()
+        self.worktrees = Worktrees(mesh.cache, mesh.state.root / "worktrees")
+        self.known_secrets = [mesh.token] if mesh.token else []
+        self._permissions: dict[str, bool] = {}
+
+    # --- the tick ------------------------------------------------------------------
+
+    def run(self) -> None:
+        views = self.store.list()
+        resumed = self.reconcile([v for v in views if v.claim is not None and v.claim.agent == self.agent])
+        free = self.mesh.host.seats - len(resumed)
+        selection = self.select({v.issue for v in views})
+        if self.dry_run:
+            self.report.status = "dry-run"
+            self.report.candidates = [{"issue": c.number, "score": round(c.score.total, 2),
+                                       "title": inline_title(c.issue.title)} for c in selection.candidates]
+            self.report.excluded = [{"issue": x.number, "reasons": [str(r) for r in x.reasons]}
+                                    for x in selection.excluded]
+            for candidate in selection.candidates[:max(free, 0)]:
+                self.report.add("would-claim", candidate.number, f"score {candidate.score.total:.1f}")
+            return
+        jobs = resumed + (self.claim(selection, free) if free > 0 else [])
+        if not jobs:
+            if not self.report.events:
+                self.report.add("idle", detail=f"{len(selection.candidates)} candidate(s), none claimed"
+                                if selection.candidates else "no eligible issue")
+            return
+        self.report.status = "worked"
+        _ = self.mesh.base_branch, self.mesh.base_head  # resolve once, before any thread needs them
+        if len(jobs) == 1:
+            self.work_safely(jobs[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                for future in [pool.submit(self.work_safely, job) for job in jobs]:
+                    future.result()
+
+    # --- reconcile -----------------------------------------------------------------
+
+    def reconcile(self, mine: list[ClaimView]) -> list[Job]:
+        """Finish what earlier runs of this agent left: release, renew, adopt or resume each claim."""
+        jobs: list[Job] = []
+        for view in mine:
+            claim = view.claim
+            assert claim is not None
+            try:
+                issue = self.forge.get_issue(view.issue)
+            except NotFound:
+                self.release(view.issue, view.sha, "issue not found")
+                continue
+            branch = claim.work_branch or work_branch(self.agent, issue.number, issue.title)
+            if issue.state != "open":
+                self.release(view.issue, view.sha, "issue is closed")
+                self.remove_worktree(branch)
+                continue
+            pull = self.forge.find_pull_for_head(branch)
+            if pull is not None:
+                self.keep_for_review(view, pull)
+                continue
+            pushed = self.remote_branch(branch)
+            if pushed is not None:
+                self.adopt(issue, view.sha, branch)
+                continue
+            if self.dry_run:
+                self.report.add("would-resume", issue.number)
+                continue
+            killed = executors.kill_leftover(self.pidfile(issue.number))
+            if len(jobs) < self.mesh.host.seats:
+                detail = "killed the executor a crashed run left behind" if killed else "no work was published yet"
+                self.report.add("resumed", issue.number, detail)
+                jobs.append(Job(issue, view.sha, branch, claim.attempt))
+            else:
+                self.release(issue.number, view.sha, "more claims than seats")
+        return jobs
+
+    def keep_for_review(self, view: ClaimView, pull: PullRequest) -> None:
+        """The PR is open: keep the claim alive until monitor-prs sees it merged or closed."""
+        if self.dry_run:
+            self.report.add("would-renew", view.issue, "in review", pull.number)
+            return
+        try:
+            self.store.renew(view.issue, view.sha)
+        except NotHolder as exc:
+            self.report.add("claim-lost", view.issue, str(exc), pull.number)
+            return
+        self.report.add("in-review", view.issue, pr=pull.number)
+
+    def adopt(self, issue: Issue, claim_sha: str, branch: str) -> None:
+        """The work was pushed but no PR exists (a crash in between): open it now."""
+        if self.dry_run:
+            self.report.add("would-adopt", issue.number, branch)
+            return
+        pull = self.open_pull(issue, claim_sha, branch)
+        self.report.add("adopted", issue.number, f"opened the PR for pushed branch {branch}", pull.number)
+
+    def release(self, issue: int, sha: str, why: str) -> None:
+        if self.dry_run:
+            self.report.add("would-release", issue, why)
+            return
+        try:
+            self.store.release(issue, sha)
+        except NotHolder as exc:
+            self.report.add("claim-lost", issue, str(exc))
+            return
+        self.report.add("released", issue, why)
+
+    # --- select and claim --------------------------------------------------------------
+
+    def select(self, claimed: set[int]) -> Selection:
+        issues = self.forge.list_issues(state="open")
+        pulls = self.forge.list_pulls(state="open")
+        open_numbers = {i.number for i in issues}
+        needed = set().union(*(dependencies(i) for i in issues)) if issues else set()
+        states = {n: "open" for n in needed & open_numbers}
+        for number in sorted(needed - open_numbers)[:MAX_DEPENDENCY_LOOKUPS]:
+            try:
+                states[number] = self.forge.get_issue(number).state
+            except NotFound:
+                pass  # unknown counts as open: waiting a tick is cheap, starting too early is not
+        attempts = {}
+        for issue in [i for i in issues if FAILED in i.labels][:MAX_ATTEMPT_LOOKUPS]:
+            attempts[issue.number] = attempts_so_far(self.forge, issue.number, self.trusted)
+        return rank_issues(
+            issues,
+            agent=self.agent,
+            eligible_labels=self.policy.labels.eligible,
+            now=time.time(),
+            claimed=claimed,
+            open_pr_issues={n for p in pulls for n in closing_references(p.body)},
+            capabilities=self.mesh.host.capabilities,
+            attempts=attempts,
+            dependency_states=states,
+            weights=self.policy.selection.weights.weights(),
+        )
+
+    def claim(self, selection: Selection, seats: int) -> list[Job]:
+        """Try candidates best first until `seats` claims are won."""
+        jobs: list[Job] = []
+        for candidate in selection.candidates[:MAX_CLAIM_TRIES]:
+            if len(jobs) >= seats:
+                break
+            issue = candidate.issue
+            branch = work_branch(self.agent, issue.number, issue.title)
+            attempt = 1 + (attempts_so_far(self.forge, issue.number, self.trusted) if FAILED in issue.labels else 0)
+            result = self.store.acquire(issue.number, work_branch=branch, attempt=attempt)
+            if not result.won:
+                holder = result.holder.agent if result.holder else "an invalid claim"
+                self.report.add("lost-race", issue.number, f"already held by {holder}")
+                continue
+            self.report.add("claimed", issue.number, f"score {candidate.score.total:.1f}, attempt {attempt}")
+            set_stage(self.forge, issue.number, CLAIMED)
+            jobs.append(Job(issue, result.sha or "", branch, attempt))
+        return jobs
+
+    # --- work --------------------------------------------------------------------------
+
+    def work_safely(self, job: Job) -> None:
+        """Work on one job; a temporary failure is reported, and the next tick resumes the claim."""
+        try:
+            self.work(job)
+        except TemporaryError as exc:
+            self.report.add("error", job.issue.number, f"{exc} (the next run resumes)")
+            self.report.exit_code = EXIT_TEMPORARY
+
+    def work(self, job: Job) -> None:
+        number = job.issue.number
+        set_stage(self.forge, number, WORKING)
+        base = self.mesh.base_head
+        worktree = self.worktrees.add(job.branch, base)
+        task_file = self.write_task_file(job.issue)
+        heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
+                              lease_seconds=self.policy.lease.seconds)
+        result, notes = self.run_executor(job, worktree, task_file, heartbeat)
+        for note in notes:
+            self.report.add("warning", number, note)
+        if heartbeat.lost:
+            self.report.add("claim-lost", number, f"{heartbeat.lost}; nothing was published")
+            self.remove_worktree(job.branch)
+            return
+        if result.outcome == "stopped":
+            self.release(number, heartbeat.sha, result.stop_reason or "stopped")
+            set_stage(self.forge, number, None)
+            self.remove_worktree(job.branch)
+            return
+        if result.outcome == "unavailable":
+            self.release(number, heartbeat.sha, "no executor could start (see the log); no attempt counted")
+            set_stage(self.forge, number, None)
+            self.report.exit_code = EXIT_USER
+            self.remove_worktree(job.branch)
+            return
+        if not result.ok:
+            self.fail(job, heartbeat.sha, f"executor {result.name} {result.outcome}"
+                      + (f" (exit {result.returncode})" if result.outcome == "failed" else ""), result.log_path)
+            return
+        subject = f"{inline_title(job.issue.title)} (#{number})"
+        commit = commit_work(self.mesh.git, worktree, base, commit_message(
+            subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
+            attempt=job.attempt))
+        if commit is None:
+            self.fail(job, heartbeat.sha, "the executor made no change", result.log_path)
+            return
+        diff = work_diff(self.mesh.git, worktree, base, commit)
+        if diff is None:
+            self.fail(job, heartbeat.sha, "the change is too large to publish", result.log_path)
+            return
+        findings = scan_diff(diff, self.known_secrets)
+        if findings:
+            self.fail(job, heartbeat.sha, "the change contains a secret", None, details=secret_report(findings))
+            return
+        self.publish(job, heartbeat.sha, commit, changed_paths(self.mesh.git, worktree, base, commit))
+
+    def run_executor(self, job: Job, worktree: Path, task_file: Path,
+                     heartbeat: Heartbeat) -> tuple[executors.ExecResult, list[str]]:
+        """Run the configured executors in order until one starts (a fallback chain), the heartbeat beating."""
+        host = self.mesh.host
+        specs = executors.resolve(host.executor.kind, command=host.executor.command, chain=host.executor.chain,
+                                  script=self.policy.executor_script,
+                                  timeout_seconds=host.executor.timeout_seconds, sandbox=host.executor.sandbox,
+                                  allow_network=host.executor.allow_network,
+                                  env_passthrough=host.executor.env_passthrough)
+        log_path = self.mesh.state.root / "logs" / f"issue-{job.issue.number}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+
+        def should_stop() -> str | None:
+            return heartbeat.beat() or local_halt(self.mesh)
+
+        with guarded_config(self.mesh.cache) as notes:
+            for spec in specs:
+                result = executors.run(spec, worktree=worktree, task_file=task_file, issue=job.issue.number,
+                                       log_path=log_path, forbidden_env=self.forbidden_env(),
+                                       should_stop=should_stop, base_env=self.env,
+                                       pidfile=self.pidfile(job.issue.number))
+                if result.outcome != "unavailable":
+                    break
+        return result, notes
+
+    def forbidden_env(self) -> list[str]:
+        """Variables the executor must not inherit: the token's variable, and any other holding its value."""
+        names = [self.mesh.host.forge.token_env, TOKEN_ENV]
+        if self.mesh.token:
+            names += [k for k, v in self.env.items() if v == self.mesh.token]
+        return names
+
+    def write_task_file(self, issue: Issue) -> Path:
+        comments = self.forge.list_comments(issue.number)
+        writers = {c.author for c in comments if self.trusted(c.author)}
+        text = render_task_context(issue, comments, write_access=writers, memory_section="")
+        path = self.mesh.state.root / "tasks" / f"issue-{issue.number}.md"
+        write_atomic(path, text)
+        return path
+
+    # --- publish or fail ------------------------------------------------------------------
+
+    def publish(self, job: Job, claim_sha: str, commit: str, paths: list[str]) -> None:
+        """The fenced push (claim renewal and work branch in one atomic push), then the PR."""
+        number = job.issue.number
+        ref = f"refs/heads/{job.branch}"
+        try:
+            claim = self.store.fenced_push(number, claim_sha, ref, commit, self.remote_branch(job.branch))
+        except NotHolder as exc:
+            self.report.add("claim-lost", number, f"{exc}; the fence refused the push")
+            self.remove_worktree(job.branch)
+            return
+        self.report.add("pushed", number, f"{job.branch} ({len(paths)} file(s) changed)")
+        pull = self.open_pull(job.issue, claim.sha or claim_sha, job.branch)
+        self.report.add("pr-opened", number, pull.url or job.branch, pull.number)
+        self.remove_worktree(job.branch)
+
+    def open_pull(self, issue: Issue, claim_sha: str, branch: str) -> PullRequest:
+        """Create the PR, or adopt the open one for this branch; label it and move the issue to review."""
+        pull = self.forge.create_pull(head=branch, base=self.mesh.base_branch, title=pull_title(issue),
+                                      body=pull_body(issue, agent=self.agent, host=self.mesh.host.host,
+                                                     claim_sha=claim_sha))
+        self.forge.add_labels(pull.number, [PR_LABEL])
+        set_stage(self.forge, issue.number, REVIEW)
+        return pull
+
+    def fail(self, job: Job, claim_sha: str, reason: str, log_path: Path | None, *, details: str = "") -> None:
+        """Record a failed attempt on the issue (once per claim), release the claim, clean up."""
+        number = job.issue.number
+        if not details and log_path is not None:
+            try:
+                text = log_path.read_text(errors="replace")
+            except OSError:
+                text = ""
+            details = "Log tail (secrets redacted):\n\n" + fenced(log_tail(text, self.known_secrets))
+        attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt, reason=reason,
+                                       details=details, max_attempts=self.policy.max_attempts,
+                                       trusted=self.trusted)
+        self.report.add("dead-letter" if dead else "failed", number, f"attempt {attempt}: {reason}")
+        self.release(number, claim_sha, "attempt failed")
+        self.remove_worktree(job.branch)
+
+    # --- small helpers -------------------------------------------------------------------
+
+    def trusted(self, user: str) -> bool:
+        """Whether `user` has write access (cached per tick): only their comments steer the work."""
+        if user not in self._permissions:
+            try:
+                self._permissions[user] = self.forge.permission(user) in ("admin", "write")
+            except NotFound:
+                self._permissions[user] = False
+        return self._permissions[user]
+
+    def remote_branch(self, branch: str) -> str | None:
+        ref = f"refs/heads/{branch}"
+        return ls_refs(self.mesh.git, self.mesh.remote, [ref]).get(ref)
+
+    def remove_worktree(self, branch: str) -> None:
+        if not self.dry_run:
+            self.worktrees.remove(branch)
+
+    def pidfile(self, issue: int) -> Path:
+        return self.mesh.state.root / "running" / f"issue-{issue}.json"

@@ -1,0 +1,93 @@
+"""What an issue's labels say about its progress, and the records agents leave on the forge.
+
+Stages are labels so that humans see them in the forge's issue list:
+`agentmesh:claimed` -> `agentmesh:working` -> `agentmesh:review`, or
+`agentmesh:failed`, and `agentmesh:dead-letter` once `max_attempts` attempts
+have failed. Attempts are counted from marker comments on the issue, so
+every agent on every host counts the same number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from agentmesh.core.markers import attempt_marker, count_attempts, marker_text, pull_marker
+from agentmesh.core.model import Issue
+from agentmesh.core.sanitize import clean_text
+from agentmesh.core.secrets import Finding, redact
+from agentmesh.forge.base import Forge
+
+CLAIMED, WORKING, REVIEW, FAILED = "agentmesh:claimed", "agentmesh:working", "agentmesh:review", "agentmesh:failed"
+STAGES = (CLAIMED, WORKING, REVIEW, FAILED)
+DEAD_LETTER = "agentmesh:dead-letter"
+PR_LABEL = "agentmesh"
+LOG_TAIL_CHARS = 3000
+
+
+def set_stage(forge: Forge, issue: int, stage: str | None) -> None:
+    """Make `stage` the issue's only stage label (None: no stage, back in the queue)."""
+    if stage is not None:
+        forge.add_labels(issue, [stage])
+    forge.remove_labels(issue, [s for s in STAGES if s != stage])
+
+
+def inline_title(title: str, limit: int = 120) -> str:
+    """An issue title fit for a commit subject or PR title: cleaned, one line, bounded."""
+    return " ".join(clean_text(title, 4 * limit).split())[:limit] or "untitled"
+
+
+def pull_title(issue: Issue) -> str:
+    return f"{inline_title(issue.title)} (#{issue.number})"
+
+
+def pull_body(issue: Issue, *, agent: str, host: str, claim_sha: str) -> str:
+    return (
+        f"Closes #{issue.number}\n\n"
+        f"Opened by agentmesh agent `{agent}` on `{host}` under claim `{claim_sha}`.\n\n"
+        f"{marker_text(pull_marker(agent, issue.number, claim_sha))}\n"
+    )
+
+
+def fenced(text: str) -> str:
+    """Text in a code fence no line of it can close."""
+    longest = max((len(run) for run in text.split("\n") if set(run) == {"`"}), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}\n{text}\n{ticks}"
+
+
+def log_tail(text: str, known_secrets: Sequence[str]) -> str:
+    """The end of an executor log, secrets redacted and invisible characters removed."""
+    tail = text[-LOG_TAIL_CHARS:]
+    return clean_text(redact(tail, known_secrets=known_secrets), LOG_TAIL_CHARS).strip() or "(empty log)"
+
+
+def attempts_so_far(forge: Forge, issue: int, trusted: Callable[[str], bool]) -> int:
+    comments = forge.list_comments(issue)
+    return count_attempts(comments, {c.author for c in comments if trusted(c.author)})
+
+
+def record_failure(forge: Forge, issue: int, *, agent: str, claim_attempt: int, reason: str, details: str,
+                   max_attempts: int, trusted: Callable[[str], bool]) -> tuple[int, bool]:
+    """Comment once per claim, set the failed (or dead-letter) stage; returns (attempt, dead)."""
+    comments = forge.list_comments(issue)
+    authors = {c.author for c in comments if trusted(c.author)}
+    tag = marker_text(attempt_marker(agent, claim_attempt))
+    recorded = any(tag in c.body and c.author in authors for c in comments)  # a rerun after a crash
+    attempt = count_attempts(comments, authors) + (0 if recorded else 1)
+    dead = attempt >= max_attempts
+    verdict = (f"Giving up: after {attempt} failed attempt(s) the issue is labelled `{DEAD_LETTER}` "
+               "and waits for a human." if dead else "The issue is back in the queue.")
+    forge.ensure_comment(issue, attempt_marker(agent, claim_attempt),
+                         f"agentmesh: attempt {attempt} of {max_attempts} by `{agent}` failed: {reason}\n\n"
+                         f"{verdict}\n\n{details}")
+    if dead:
+        forge.add_labels(issue, [DEAD_LETTER])
+    set_stage(forge, issue, FAILED)
+    return attempt, dead
+
+
+def secret_report(findings: Sequence[Finding]) -> str:
+    """Where secrets were found, never what they are."""
+    lines = [f"- `{f.rule}` in `{inline_title(f.path, 200) or '?'}` line {f.line}" for f in findings[:20]]
+    more = f"\n- … and {len(findings) - 20} more" if len(findings) > 20 else ""
+    return "The change was not pushed because it contains what looks like a secret:\n\n" + "\n".join(lines) + more

@@ -1,0 +1,57 @@
+"""`agentmesh halt` and `agentmesh resume`: the kill switch."""
+
+from __future__ import annotations
+
+import click
+
+from agentmesh.cli.output import emit_json, json_option
+
+_local = click.option("--local", is_flag=True, help="Only this host (the file HALT in its state directory).")
+
+
+def halt(mesh, reason: str, local: bool, as_json: bool) -> int:
+    from agentmesh.agent.halt import halt as set_halt
+
+    where = set_halt(mesh, reason, local=local)
+    if as_json:
+        emit_json({"halted": True, "where": where, "reason": reason})
+    else:
+        click.echo(f"halted: {where}")
+    return 0
+
+
+def resume(mesh, local: bool, as_json: bool) -> int:
+    from agentmesh.agent.halt import resume as clear_halt
+
+    cleared = clear_halt(mesh, local=local)
+    if as_json:
+        emit_json({"resumed": cleared})
+    else:
+        click.echo("resumed" if cleared else "was not halted" + ("" if local else " by .agentmesh/HALT"))
+    return 0
+
+
+@click.command("halt")
+@click.option("--reason", default="halted by an operator", show_default=True, help="Why; shown to every agent.")
+@_local
+@json_option
+@click.pass_obj
+def halt_command(g, reason, local, as_json):
+    """Stop all agents from claiming issues and starting executors.
+
+    Commits `.agentmesh/HALT` to the default branch (a compare-and-swap
+    push), which every agent reads at the start of each run. Running
+    executors stop at their next check only with --local; mesh-wide, work in
+    progress finishes and nothing new starts. An open issue labelled
+    `agentmesh:halt` has the same effect when you cannot push.
+    """
+    return halt(g.mesh(), reason, local, as_json)
+
+
+@click.command("resume")
+@_local
+@json_option
+@click.pass_obj
+def resume_command(g, local, as_json):
+    """Clear the kill switch set by `agentmesh halt` (issues labelled agentmesh:halt must be closed by hand)."""
+    return resume(g.mesh(), local, as_json)
