@@ -204,3 +204,51 @@ def make_store(remote_url: str, root: Path, agent: str, *, clock=None, policy: M
 
 def short_lease_policy(seconds: int = 60, grace: int = 0) -> MeshPolicy:
     return parse_mesh_policy(f"lease: {{seconds: {seconds}, renew_seconds: 20, grace_seconds: {grace}}}\n")
+
+
+# --- meshes of agents on the local forge ------------------------------------------------------
+
+DEMO_BLOCK = "```agentmesh-demo path={path}\n{content}```\n"
+
+
+def demo_body(path: str, content: str, extra: str = "") -> str:
+    """An issue body the demo executor turns into a change of `path`."""
+    return f"Please create `{path}`.\n\n{DEMO_BLOCK.format(path=path, content=content)}{extra}"
+
+
+def local_forge_remote(path: Path, mesh_yaml: str = "") -> Path:
+    """A bare repository initialised as a local forge (labels registry, one commit on main)."""
+    from agentmesh.forge.local import init_repository
+    from agentmesh.git.run import Git
+
+    files = {"README.md": "# test mesh\n"}
+    if mesh_yaml:
+        files[".agentmesh/mesh.yaml"] = mesh_yaml
+    init_repository(Git(), path, files)
+    return path
+
+
+def agent_mesh(remote: Path, root: Path, agent: str, *, clock=None, executor: dict | None = None,
+               seats: int = 1, capabilities: tuple[str, ...] = (), env: dict | None = None):
+    """A Mesh for one agent with its own state directory, as if on its own host."""
+    from agentmesh.config import HostConfig
+    from agentmesh.mesh import Mesh
+    from agentmesh.state import system_clock
+
+    host = HostConfig.model_validate({
+        "agent": agent, "host": f"host-{agent}", "remote": str(remote), "state_dir": str(root / agent),
+        "executor": executor or {"kind": "demo"}, "seats": seats, "capabilities": list(capabilities),
+    })
+    return Mesh(host, env=env or {}, clock=clock or system_clock)
+
+
+def agent_forge(mesh):
+    from agentmesh.forge.local import LocalForge
+
+    return LocalForge(mesh.cache, user=mesh.host.agent)
+
+
+def branch_files(remote: Path, ref: str) -> dict[str, str]:
+    """path -> content (stripped) of every file at `ref` in a bare repository."""
+    names = git("ls-tree", "-r", "--name-only", ref, cwd=remote).splitlines()
+    return {name: git("cat-file", "blob", f"{ref}:{name}", cwd=remote) for name in names}

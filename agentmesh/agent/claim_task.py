@@ -141,6 +141,8 @@ class Tick:
     # --- the tick ------------------------------------------------------------------
 
     def run(self) -> None:
+        if not self.dry_run:
+            self.kill_leftovers()
         views = self.store.list()
         resumed = self.reconcile([v for v in views if v.claim is not None and v.claim.agent == self.agent])
         free = self.mesh.host.seats - len(resumed)
@@ -198,14 +200,19 @@ class Tick:
             if self.dry_run:
                 self.report.add("would-resume", issue.number)
                 continue
-            killed = executors.kill_leftover(self.pidfile(issue.number))
             if len(jobs) < self.mesh.host.seats:
-                detail = "killed the executor a crashed run left behind" if killed else "no work was published yet"
-                self.report.add("resumed", issue.number, detail)
+                self.report.add("resumed", issue.number, "a crashed run published nothing yet")
                 jobs.append(Job(issue, view.sha, branch, claim.attempt))
             else:
                 self.release(issue.number, view.sha, "more claims than seats")
         return jobs
+
+    def kill_leftovers(self) -> None:
+        """Kill executors a crashed run left behind. Holding the host lock, no run of ours is alive,
+        so every pidfile is stale, whether or not the claim it worked for still exists."""
+        for pidfile in sorted(self.running_dir.glob("issue-*.json")):
+            if executors.kill_leftover(pidfile):
+                self.report.add("killed-leftover", detail=f"executor of a crashed run ({pidfile.stem})")
 
     def keep_for_review(self, view: ClaimView, pull: PullRequest) -> None:
         """The PR is open: keep the claim alive until monitor-prs sees it merged or closed."""
@@ -443,5 +450,9 @@ class Tick:
         if not self.dry_run:
             self.worktrees.remove(branch)
 
+    @property
+    def running_dir(self) -> Path:
+        return self.mesh.state.root / "running"
+
     def pidfile(self, issue: int) -> Path:
-        return self.mesh.state.root / "running" / f"issue-{issue}.json"
+        return self.running_dir / f"issue-{issue}.json"

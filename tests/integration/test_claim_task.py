@@ -1,0 +1,246 @@
+"""claim-task in-process against real bare remotes on the local forge, with the demo executor."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agentmesh.agent.claim_task import claim_task
+from agentmesh.agent.halt import HALT_FILE, HALT_LABEL, halt, resume
+from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.agent.stages import CLAIMED, DEAD_LETTER, FAILED, REVIEW, WORKING
+from agentmesh.ops.hostlock import host_lock
+from tests.support import (
+    FakeClock,
+    agent_forge,
+    agent_mesh,
+    branch_files,
+    demo_body,
+    git,
+    local_forge_remote,
+    remote_refs,
+)
+
+TOKEN = "ghp_" + "Z8x" * 12  # a token-shaped value the host holds
+
+
+@pytest.fixture
+def remote(tmp_path):
+    return local_forge_remote(tmp_path / "remote.git")
+
+
+def events(report) -> list[tuple[str, int | None]]:
+    return [(e.event, e.issue) for e in report.events]
+
+
+def tick(remote, tmp_path, agent="alice", **kwargs):
+    mesh = agent_mesh(remote, tmp_path / "hosts", agent, **kwargs)
+    return claim_task(mesh, agent_forge(mesh), env=kwargs.get("env") or {"PATH": "/usr/bin:/bin"})
+
+
+def new_issue(remote, tmp_path, title, body, labels=("task",)):
+    mesh = agent_mesh(remote, tmp_path / "hosts", "human")
+    return agent_forge(mesh).create_issue(title, body, list(labels)).number
+
+
+def forge_of(remote, tmp_path, agent="observer"):
+    return agent_forge(agent_mesh(remote, tmp_path / "hosts", agent))
+
+
+def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
+    n = new_issue(remote, tmp_path, "Add the hello doc", demo_body("docs/hello.md", "hello\n"))
+    report = tick(remote, tmp_path)
+    assert events(report) == [("claimed", n), ("pushed", n), ("pr-opened", n)], report.events
+    forge = forge_of(remote, tmp_path)
+    [pull] = forge.list_pulls()
+    assert pull.head == f"alice/{n}-add-the-hello-doc" and pull.base == "main"
+    assert f"Closes #{n}" in pull.body and "<!-- agentmesh:pr/alice/" in pull.body
+    assert "agentmesh" in pull.labels
+    assert branch_files(remote, pull.head_sha)["docs/hello.md"] == "hello"
+    message = git("log", "-1", "--format=%an%n%B", pull.head_sha, cwd=remote)
+    assert message.startswith("alice\nAdd the hello doc (#1)")
+    assert f"Agentmesh-Issue: {n}" in message and "Agentmesh-Claim: " in message
+    issue = forge.get_issue(n)
+    assert REVIEW in issue.labels and not {CLAIMED, WORKING, FAILED} & set(issue.labels)
+    # The claim stays while the PR is open; the next tick renews it and starts nothing new.
+    before = remote_refs(remote, f"refs/heads/claim/{n}")
+    again = tick(remote, tmp_path)
+    assert events(again) == [("in-review", n)]
+    assert remote_refs(remote, f"refs/heads/claim/{n}") != before
+    assert len(forge.list_pulls()) == 1
+
+
+def test_dry_run_changes_nothing(remote, tmp_path):
+    new_issue(remote, tmp_path, "A", demo_body("a.txt", "a\n"))
+    new_issue(remote, tmp_path, "B", "Depends on #1\n" + demo_body("b.txt", "b\n"))
+    before = remote_refs(remote)
+    mesh = agent_mesh(remote, tmp_path / "hosts", "alice")
+    report = claim_task(mesh, agent_forge(mesh), dry_run=True)
+    assert report.status == "dry-run"
+    assert [c["issue"] for c in report.candidates] == [1]
+    assert report.excluded == [{"issue": 2, "reasons": ["depends_on_open:#1"]}]
+    assert events(report) == [("would-claim", 1)]
+    assert remote_refs(remote) == before
+
+
+def test_a_second_run_exits_at_once_while_the_first_holds_the_lock(remote, tmp_path):
+    new_issue(remote, tmp_path, "A", demo_body("a.txt", "a\n"))
+    mesh = agent_mesh(remote, tmp_path / "hosts", "alice")
+    with host_lock(mesh.state, "claim-task") as held:
+        assert held
+        report = claim_task(mesh, agent_forge(mesh))
+    assert (report.status, report.events) == ("busy", [])
+    assert not remote_refs(remote, "refs/heads/claim/")
+
+
+def test_dependencies_capabilities_and_priority_decide_the_order(remote, tmp_path):
+    base = new_issue(remote, tmp_path, "Base", demo_body("base.txt", "base\n"))
+    dependent = new_issue(remote, tmp_path, "Dependent", f"Blocked by #{base}\n" + demo_body("dep.txt", "d\n"))
+    gpu = new_issue(remote, tmp_path, "Train", demo_body("gpu.txt", "g\n"), labels=("task", "needs:gpu",
+                                                                                        "priority:critical"))
+    urgent = new_issue(remote, tmp_path, "Urgent", demo_body("urgent.txt", "u\n"), labels=("bug", "priority:critical"))
+    new_issue(remote, tmp_path, "Not for agents", demo_body("x.txt", "x\n"), labels=("question",))
+    first = tick(remote, tmp_path)
+    assert ("claimed", urgent) == events(first)[0]
+    second = tick(remote, tmp_path)
+    assert ("claimed", base) in events(second)
+    third = tick(remote, tmp_path)  # the base's PR is open but the issue is not closed: still waiting
+    assert [e for e in events(third) if e[0] == "claimed"] == []
+    forge = forge_of(remote, tmp_path)
+    forge.close_issue(base)
+    fourth = tick(remote, tmp_path)
+    assert ("claimed", dependent) in events(fourth)
+    assert all(e != ("claimed", gpu) for r in (first, second, third, fourth) for e in events(r))
+    gpu_agent = tick(remote, tmp_path, agent="bob", capabilities=("gpu",))
+    assert ("claimed", gpu) in events(gpu_agent)
+
+
+def test_halt_stops_new_claims_and_resume_restores_them(remote, tmp_path):
+    n = new_issue(remote, tmp_path, "A", demo_body("a.txt", "a\n"))
+    admin = agent_mesh(remote, tmp_path / "hosts", "admin")
+    halt(admin, "release freeze", local=False)
+    assert "release freeze" in git("show", f"main:{HALT_FILE}", cwd=remote)
+    report = tick(remote, tmp_path)
+    assert report.status == "halted" and "release freeze" in report.reason and report.events == []
+    assert not remote_refs(remote, "refs/heads/claim/")
+    assert resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False)
+    assert ("claimed", n) in events(tick(remote, tmp_path))
+
+
+def test_local_halt_and_halt_issue(remote, tmp_path):
+    new_issue(remote, tmp_path, "A", demo_body("a.txt", "a\n"))
+    alice = agent_mesh(remote, tmp_path / "hosts", "alice")
+    halt(alice, "disk full", local=True)
+    assert tick(remote, tmp_path).status == "halted"
+    assert tick(remote, tmp_path, agent="bob").status == "worked"  # only alice's host is halted
+    resume(alice, local=True)
+    stop = new_issue(remote, tmp_path, "Stop everything", "", labels=(HALT_LABEL,))
+    report = tick(remote, tmp_path)
+    assert report.status == "halted" and f"#{stop}" in report.reason
+
+
+def test_a_failing_executor_counts_attempts_and_dead_letters(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", "max_attempts: 2\n")
+    n = new_issue(remote, tmp_path, "Impossible", "There is no demo block here.")
+    first = tick(remote, tmp_path)
+    assert ("failed", n) in events(first)
+    forge = forge_of(remote, tmp_path)
+    assert FAILED in forge.get_issue(n).labels
+    assert not remote_refs(remote, "refs/heads/claim/")  # released: back in the queue
+    second = tick(remote, tmp_path, agent="bob")
+    assert ("dead-letter", n) in events(second)
+    issue = forge.get_issue(n)
+    assert DEAD_LETTER in issue.labels
+    comments = [c.body for c in forge.list_comments(n)]
+    assert len(comments) == 2 and "attempt 2 of 2" in comments[1] and "nothing to do" in comments[1]
+    assert events(tick(remote, tmp_path, agent="carol"))[0][0] == "idle"  # dead letters are not claimed
+    assert not [r for r in remote_refs(remote) if r.startswith(("refs/heads/alice/", "refs/heads/bob/"))]
+
+
+def test_a_planted_secret_never_reaches_the_remote(remote, tmp_path):
+    """The executor writes (and prints) a GitHub token: nothing of it lands on the remote."""
+    n = new_issue(remote, tmp_path, "Config", "write the config")
+    script = ("import sys; pat = 'github_pat_' + 'A1b2C3d4E5' * 8; print(pat); "
+              "open(sys.argv[1] + '/config.env', 'w').write('TOKEN=' + pat + '\\n')")
+    executor = {"kind": "command", "command": [sys.executable, "-c", script, "{worktree}"]}
+    report = tick(remote, tmp_path, executor=executor)
+    assert ("failed", n) in events(report), report.events
+    assert not [r for r in remote_refs(remote) if r.startswith("refs/heads/alice/")]
+    assert not remote_refs(remote, "refs/heads/claim/")
+    everything = subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch"], cwd=remote,
+                                capture_output=True, check=True).stdout
+    assert b"github_pat_A1b2" not in everything
+    [comment] = forge_of(remote, tmp_path).list_comments(n)
+    assert "github" in comment.body and "config.env" in comment.body and "line 1" in comment.body
+
+
+def test_the_hosts_own_token_is_never_published_or_handed_to_the_executor(remote, tmp_path):
+    """An executor that dumps its environment: the token is neither in its env nor in any log."""
+    n = new_issue(remote, tmp_path, "Env", "dump the environment")
+    script = "import os, sys; open(sys.argv[1] + '/env.txt', 'w').write(repr(sorted(os.environ.items())))"
+    executor = {"kind": "command", "command": [sys.executable, "-c", script, "{worktree}"],
+                "env_passthrough": ["COPY_OF_TOKEN", "HARMLESS"], "sandbox": "off"}
+    env = {"PATH": "/usr/bin:/bin", "AGENTMESH_TOKEN": TOKEN, "COPY_OF_TOKEN": TOKEN, "HARMLESS": "yes"}
+    report = tick(remote, tmp_path, executor=executor, env=env)
+    assert ("pr-opened", n) in events(report), report.events
+    [pull] = forge_of(remote, tmp_path).list_pulls()
+    dumped = branch_files(remote, pull.head_sha)["env.txt"]
+    assert "HARMLESS" in dumped and "AGENTMESH_ISSUE" in dumped
+    assert TOKEN not in dumped and "AGENTMESH_TOKEN" not in dumped and "COPY_OF_TOKEN" not in dumped
+    for path in (tmp_path / "hosts" / "alice").rglob("*"):
+        if path.is_file() and "cache-" not in str(path):
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_a_lost_claim_kills_the_executor_and_publishes_nothing(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", "lease: {seconds: 60, renew_seconds: 10}\n")
+    n = new_issue(remote, tmp_path, "Slow", "slow work")
+    marker = tmp_path / "executor-finished"
+    script = f"import time, pathlib; time.sleep(40); pathlib.Path({str(marker)!r}).write_text('x')"
+    executor = {"kind": "command", "command": [sys.executable, "-c", script], "sandbox": "off"}
+    ref = f"refs/heads/claim/{n}"
+
+    def reap_it():  # another agent deletes the claim, as a reaper would
+        deadline = time.monotonic() + 30
+        while ref not in remote_refs(remote, ref) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        git("update-ref", "-d", ref, cwd=remote)
+
+    thief = threading.Thread(target=reap_it)
+    thief.start()
+    started = time.monotonic()
+    report = tick(remote, tmp_path, executor=executor)
+    thief.join()
+    assert ("claim-lost", n) in events(report), report.events
+    assert time.monotonic() - started < 30  # stopped at the first failed renewal, not after 40 s
+    assert not marker.exists()
+    assert not [r for r in remote_refs(remote) if r.startswith("refs/heads/alice/")]
+    assert forge_of(remote, tmp_path).list_pulls() == []
+
+
+def test_heartbeat_renews_when_due_and_reports_a_lost_claim(remote, tmp_path):
+    mesh = agent_mesh(remote, tmp_path / "hosts", "alice")
+    store = mesh.claims()
+    won = store.acquire(5)
+    now = [0.0]
+    beat = Heartbeat(store, 5, won.sha, renew_seconds=10, lease_seconds=60, now=lambda: now[0])
+    assert beat.beat() is None and beat.renewals == 0
+    now[0] = 10.0
+    assert beat.beat() is None and beat.renewals == 1
+    assert remote_refs(remote, "refs/heads/claim/5")["refs/heads/claim/5"] == beat.sha != won.sha
+    git("update-ref", "-d", "refs/heads/claim/5", cwd=remote)
+    now[0] = 20.0
+    assert "claim lost" in beat.beat()
+    assert "claim lost" in beat.beat()  # stays lost
+
+
+def test_seats_run_several_tasks_in_one_tick(remote, tmp_path):
+    numbers = [new_issue(remote, tmp_path, f"File {i}", demo_body(f"f{i}.txt", f"{i}\n")) for i in range(3)]
+    report = tick(remote, tmp_path, seats=3)
+    assert sorted(i for e, i in events(report) if e == "pr-opened") == numbers
+    assert len(forge_of(remote, tmp_path).list_pulls()) == 3
