@@ -158,9 +158,9 @@ class Tick:
             return
         jobs = resumed + (self.claim(selection, free) if free > 0 else [])
         if not jobs:
-            if not self.report.events:
-                self.report.add("idle", detail=f"{len(selection.candidates)} candidate(s), none claimed"
-                                if selection.candidates else "no eligible issue")
+            self.report.add("idle", detail=f"{len(selection.candidates)} candidate(s), none claimed"
+                            if selection.candidates and free > 0 else
+                            "all seats busy" if selection.candidates else "no eligible issue")
             return
         self.report.status = "worked"
         _ = self.mesh.base_branch, self.mesh.base_head  # resolve once, before any thread needs them

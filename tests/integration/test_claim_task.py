@@ -70,7 +70,7 @@ def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     # The claim stays while the PR is open; the next tick renews it and starts nothing new.
     before = remote_refs(remote, f"refs/heads/claim/{n}")
     again = tick(remote, tmp_path)
-    assert events(again) == [("in-review", n)]
+    assert events(again) == [("in-review", n), ("idle", None)]
     assert remote_refs(remote, f"refs/heads/claim/{n}") != before
     assert len(forge.list_pulls()) == 1
 

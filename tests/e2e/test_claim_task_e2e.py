@@ -1,0 +1,183 @@
+"""Several agent processes, one local-forge remote, the demo executor: the whole work loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agentmesh.agent.claim_task import claim_task
+from agentmesh.errors import NotHolder
+from tests.support import (
+    FakeClock,
+    agent_forge,
+    agent_mesh,
+    branch_files,
+    demo_body,
+    git,
+    local_forge_remote,
+    remote_refs,
+)
+
+
+def write_host_config(tmp_path: Path, remote: Path, agent: str, executor: dict | None = None) -> Path:
+    path = tmp_path / "configs" / f"{agent}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({
+        "agent": agent, "host": f"host-{agent}", "remote": str(remote), "state_dir": str(tmp_path / "hosts" / agent),
+        "executor": executor or {"kind": "demo"},
+    }))
+    return path
+
+
+def cli(config: Path, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+    env["AGENTMESH_CRASH_DIR"] = str(config.parent)
+    return subprocess.Popen([sys.executable, "-m", "agentmesh", "--config", str(config), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def run_json(config: Path, *args: str) -> dict:
+    proc = cli(config, *args, "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_three_agents_share_ten_issues(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    forge = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    wanted = {}
+    for i in range(1, 11):
+        path, content = f"docs/note-{i}.md", f"note {i}\n" * i
+        number = forge.create_issue(f"Write note {i}", demo_body(path, content), ["task"]).number
+        wanted[number] = (path, content)
+    agents = ["a1", "a2", "a3"]
+    configs = {a: write_host_config(tmp_path, remote, a) for a in agents}
+    reports: dict[str, list[dict]] = {a: [] for a in agents}
+
+    def loop(agent: str) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            report = run_json(configs[agent], "claim-task")
+            reports[agent].append(report)
+            if any(e["event"] == "idle" and e["detail"] == "no eligible issue" for e in report["events"]):
+                return
+
+    threads = [threading.Thread(target=loop, args=(a,)) for a in agents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    pulls = forge.list_pulls(state="all")
+    by_issue: dict[int, list] = {}
+    for pull in pulls:
+        match = re.fullmatch(r"(a[123])/(\d+)-[a-z0-9-]+", pull.head)
+        assert match, pull.head
+        assert pull.author == match[1]
+        by_issue.setdefault(int(match[2]), []).append(pull)
+    assert sorted(by_issue) == sorted(wanted)
+    claims = remote_refs(remote, "refs/heads/claim/")
+    for number, (path, content) in wanted.items():
+        [pull] = by_issue[number]  # exactly one PR per issue
+        assert f"Closes #{number}" in pull.body
+        files = branch_files(remote, pull.head_sha)
+        base = branch_files(remote, "main")
+        assert {k: v for k, v in files.items() if base.get(k) != v} == {path: content.strip()}
+        holder = git("log", "-1", "--format=%B", claims[f"refs/heads/claim/{number}"], cwd=remote)
+        assert f"Agentmesh-Agent: {pull.author}" in holder  # the claim is held by the PR's author
+    work_branches = [r for r in remote_refs(remote, "refs/heads/") if re.match(r"refs/heads/a[123]/", r)]
+    assert len(work_branches) == 10
+    claimed = [e["issue"] for rs in reports.values() for r in rs for e in r["events"] if e["event"] == "claimed"]
+    assert sorted(claimed) == sorted(wanted)  # no issue was ever claimed twice
+    assert sum(1 for a in agents if any(e["event"] == "pr-opened" for r in reports[a] for e in r["events"])) >= 2
+
+
+def test_crash_mid_run_is_reaped_and_completed_by_another_agent(tmp_path):
+    """SIGKILL the agent while its executor runs; after lease + grace by B's clock, B reaps and
+    finishes the issue; A's late push is refused by the fence; A's next run kills its orphan."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    forge = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    n = forge.create_issue("Write the note", demo_body("note.md", "done\n"), ["task"]).number
+    sleeper = {"kind": "command", "command": [sys.executable, "-c", "import time; time.sleep(300)"],
+               "sandbox": "off"}
+    config = write_host_config(tmp_path, remote, "alice", sleeper)
+    proc = cli(config, "claim-task")
+    pidfile = tmp_path / "hosts" / "alice" / "running" / f"issue-{n}.json"
+    wait_for(pidfile.exists, "the executor to start")
+    orphan = json.loads(pidfile.read_text())["pgid"]
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    stale_sha = remote_refs(remote, f"refs/heads/claim/{n}")[f"refs/heads/claim/{n}"]
+
+    clock = FakeClock()
+    bob = agent_mesh(remote, tmp_path / "hosts", "bob", clock=clock)
+    store = bob.claims()
+    assert store.reap() == []  # first sighting starts bob's own count
+    clock.advance(1800 + 300 + 1)  # default lease + grace, by bob's clock
+    [reaped] = store.reap()
+    assert reaped.reaped and reaped.holder == "alice"
+    report = claim_task(bob, agent_forge(bob), env={"PATH": os.environ["PATH"]})
+    assert [e.event for e in report.events][:3] == ["claimed", "pushed", "pr-opened"], report.events
+    [pull] = forge.list_pulls()
+    assert pull.author == "bob"
+
+    alice = agent_mesh(remote, tmp_path / "hosts", "alice")
+    late = alice.cache.commit_tree(alice.cache.empty_tree(), [], "late work\n")
+    before = remote_refs(remote)
+    with pytest.raises(NotHolder):
+        alice.claims().fenced_push(n, stale_sha, f"refs/heads/alice/{n}-write-the-note", late, None)
+    assert remote_refs(remote) == before
+
+    assert os.path.exists(f"/proc/{orphan}")  # the executor outlived its agent ...
+    again = claim_task(alice, agent_forge(alice), env={"PATH": os.environ["PATH"]})
+    assert "killed-leftover" in [e.event for e in again.events]
+    wait_for(lambda: not _alive(orphan), "the orphan to die", 10)  # ... until the agent's next run
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def test_crash_between_push_and_pr_is_adopted_once(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    forge = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    n = forge.create_issue("Write the note", demo_body("note.md", "done\n"), ["task"]).number
+    hook = remote / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\nif grep -q ' refs/heads/alice/'; then sleep 30; fi\n")
+    hook.chmod(0o755)
+    config = write_host_config(tmp_path, remote, "alice")
+    proc = cli(config, "claim-task")
+    wait_for(lambda: any(r.startswith("refs/heads/alice/") for r in remote_refs(remote)), "the work push")
+    proc.send_signal(signal.SIGKILL)  # the push landed; the PR was never opened
+    proc.communicate()
+    hook.unlink()
+    assert forge.list_pulls() == []
+    report = run_json(config, "claim-task")
+    assert [(e["event"], e["issue"]) for e in report["events"]][:1] == [("adopted", n)]
+    again = run_json(config, "claim-task")
+    assert ("in-review", n) in [(e["event"], e["issue"]) for e in again["events"]]
+    [pull] = forge.list_pulls(state="all")
+    assert pull.head == f"alice/{n}-write-the-note"
+    assert branch_files(remote, pull.head_sha)["note.md"] == "done"
