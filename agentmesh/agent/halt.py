@@ -70,6 +70,8 @@ def halt(mesh: Mesh, reason: str, *, local: bool) -> str:
         if not path.exists():
             write_atomic(path, _halt_text(mesh, reason))
         return str(path)
+    if mesh.read_base_file(HALT_FILE) is not None:
+        return f"{HALT_FILE} on {mesh.base_branch} (already set)"
     edit_file_on_branch(mesh.cache, f"refs/heads/{mesh.base_branch}", HALT_FILE,
                         _halt_text(mesh, reason).encode(), f"agentmesh: halt [skip ci]\n\n{reason.strip()}\n")
     return f"{HALT_FILE} on {mesh.base_branch}"
