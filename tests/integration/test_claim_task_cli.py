@@ -35,7 +35,7 @@ def test_halt_resume_and_claim_task_from_the_command_line(tmp_path):
     resumed = run(tmp_path, *who, "resume")
     assert resumed.returncode == 0 and resumed.stdout.strip() == "resumed"
     assert run(tmp_path, *who, "resume").stdout.strip().startswith("was not halted")
-    report = run(tmp_path, "--json", "claim-task", *who, script=True)  # global options anywhere
+    report = run(tmp_path, "--json", *who, script=True)  # global options after command options
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
     assert data["status"] == "worked"
