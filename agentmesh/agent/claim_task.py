@@ -39,7 +39,14 @@ from agentmesh.agent.stages import (
     secret_report,
     set_stage,
 )
-from agentmesh.agent.work import changed_paths, commit_message, commit_work, guarded_config, work_diff
+from agentmesh.agent.work import (
+    changed_paths,
+    commit_message,
+    commit_work,
+    guarded_config,
+    reset_worktree,
+    work_diff,
+)
 from agentmesh.claims import ClaimStore, ClaimView
 from agentmesh.core.markers import closing_references
 from agentmesh.core.model import Issue, PullRequest
@@ -352,7 +359,8 @@ class Tick:
 
     def run_executor(self, job: Job, worktree: Path, task_file: Path,
                      heartbeat: Heartbeat) -> tuple[executors.ExecResult, list[str]]:
-        """Run the configured executors in order until one starts (a fallback chain), the heartbeat beating."""
+        """Run the configured executors with the heartbeat beating; in a fallback chain the next one runs
+        when one cannot start or fails."""
         host = self.mesh.host
         specs = executors.resolve(host.executor.kind, command=host.executor.command, chain=host.executor.chain,
                                   script=self.policy.executor_script,
@@ -364,14 +372,20 @@ class Tick:
         def should_stop() -> str | None:
             return heartbeat.beat() or local_halt(self.mesh)
 
+        results: list[executors.ExecResult] = []
         with guarded_config(self.mesh.cache) as notes:
             for spec in specs:
+                if any(r.outcome != "unavailable" for r in results):  # a fallback starts from a clean worktree
+                    reset_worktree(self.mesh.git, worktree, self.mesh.base_head)
                 result = executors.run(spec, worktree=worktree, task_file=task_file, issue=job.issue.number,
                                        log_path=log_path, forbidden_env=self.forbidden_env(),
                                        should_stop=should_stop, base_env=self.env,
                                        pidfile=self.pidfile(job.issue.number))
-                if result.outcome != "unavailable":
+                results.append(result)
+                if result.outcome in ("ok", "stopped") or heartbeat.lost:
                     break
+        started = [r for r in results if r.outcome != "unavailable"]
+        result = started[-1] if started else results[-1]
         return result, notes
 
     def forbidden_env(self) -> list[str]:

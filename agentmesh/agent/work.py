@@ -40,6 +40,12 @@ def commit_work(git: Git, worktree: Path, base: str, message: str) -> str | None
     return git.run("commit-tree", tree, "-p", base, cwd=worktree, input=message).stdout.strip()
 
 
+def reset_worktree(git: Git, worktree: Path, base: str) -> None:
+    """Throw away everything an executor did: back to `base`, untracked and ignored files removed."""
+    git.run("reset", "--quiet", "--hard", base, cwd=worktree)
+    git.run("clean", "-qfdx", cwd=worktree)
+
+
 def work_diff(git: Git, worktree: Path, base: str, commit: str) -> str | None:
     """The change as a unified diff (binary content as text, so it is scanned too); None if too large."""
     out = git.run_bytes("diff", "--text", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",

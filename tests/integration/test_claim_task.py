@@ -244,3 +244,17 @@ def test_seats_run_several_tasks_in_one_tick(remote, tmp_path):
     report = tick(remote, tmp_path, seats=3)
     assert sorted(i for e, i in events(report) if e == "pr-opened") == numbers
     assert len(forge_of(remote, tmp_path).list_pulls()) == 3
+
+
+def test_a_fallback_chain_skips_an_executor_that_cannot_start(remote, tmp_path):
+    n = new_issue(remote, tmp_path, "Note", demo_body("note.md", "hi\n"))
+    report = tick(remote, tmp_path, executor={"kind": "fallback", "chain": ["codex", "demo"]})
+    assert ("pr-opened", n) in events(report), report.events
+
+
+def test_no_executor_at_all_is_a_host_problem_not_an_attempt(remote, tmp_path):
+    n = new_issue(remote, tmp_path, "Note", demo_body("note.md", "hi\n"))
+    report = tick(remote, tmp_path, executor={"kind": "codex"})
+    assert report.exit_code == 1 and ("released", n) in events(report)
+    assert forge_of(remote, tmp_path).list_comments(n) == []
+    assert not remote_refs(remote, "refs/heads/claim/")
