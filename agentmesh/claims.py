@@ -166,7 +166,7 @@ class ClaimStore:
         now = self.clock()
         with self.state.observations_lock():
             observations = update_observations(
-                self.state.load_observations(), {ref: sha for ref, _, sha, _ in found}, now
+                self.state.load_observations(), {ref: sha for ref, _, sha, _ in found}, now, self.prefix
             )
             self.state.save_observations(observations)
         lease = self.policy.lease

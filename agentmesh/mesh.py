@@ -17,6 +17,7 @@ from agentmesh.errors import UserError
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
+from agentmesh.presence import Presence
 from agentmesh.state import StateDir, system_clock
 
 
@@ -75,6 +76,9 @@ class Mesh:
     def read_base_file(self, path: str) -> str | None:
         """A file's text on the base branch as fetched by this command."""
         return self.cache.read_file(self.base_head, path)
+
+    def presence(self) -> Presence:
+        return Presence(self.cache, self.state, self.policy, self.host, self.clock)
 
     def claims(self) -> ClaimStore:
         return ClaimStore(self.cache, self.state, self.policy, agent=self.host.agent,

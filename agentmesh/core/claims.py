@@ -186,14 +186,15 @@ def is_expired(obs: Observation, now: Clock, lease_seconds: int, grace_seconds: 
 
 
 def update_observations(
-    previous: Mapping[str, Observation], current: Mapping[str, str], now: Clock
+    previous: Mapping[str, Observation], current: Mapping[str, str], now: Clock, prefix: str = ""
 ) -> dict[str, Observation]:
-    """Observations after a complete listing `current` (ref -> sha).
+    """Observations after a complete listing `current` (ref -> sha) of the refs under `prefix`.
 
-    Refs absent from the listing are forgotten, so only call this with a
-    listing that succeeded.
+    Refs under `prefix` absent from the listing are forgotten, so only call
+    this with a listing that succeeded; refs outside `prefix` are kept as they were.
     """
-    return {ref: observe(previous.get(ref), sha, now) for ref, sha in current.items()}
+    kept = {ref: obs for ref, obs in previous.items() if not ref.startswith(prefix)}
+    return kept | {ref: observe(previous.get(ref), sha, now) for ref, sha in current.items()}
 
 
 @dataclass(frozen=True)

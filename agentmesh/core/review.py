@@ -1,0 +1,174 @@
+"""Review policy: who reviews a PR, whether its head is approved, whether it may merge.
+
+Pure: monitor-prs gathers the facts (ring, live agents, reviews, CI state,
+changed paths) and the decisions are made here, the same on every host.
+
+Ring rules (`review.ring` in the mesh policy; empty means the agents with a
+presence ref, in name order):
+- the reviewers of an agent's PR are the next live agents after it in the
+  ring, skipping dead ones, so no PR waits forever on a dead host;
+- an agent never reviews its own PR, and the agent that holds the issue's
+  claim never counts as a reviewer;
+- an approval counts only for the head sha it was given on: a new push makes
+  it stale and the PR is reviewed again;
+- only PRs opened by mesh agents are reviewed automatically; a human's PR
+  never is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from agentmesh.core.markers import PullMarker, parse_pull_marker
+from agentmesh.core.model import PullRequest, Review
+
+OUTPUT_TAIL = 1500  # characters of a failing gate's output in the review body
+
+
+def ring_order(ring: Sequence[str], present: Iterable[str]) -> list[str]:
+    """The configured ring, or every agent with a presence ref in name order."""
+    return list(dict.fromkeys(ring)) if ring else sorted(set(present))
+
+
+def reviewers_for(ring: Sequence[str], author: str, *, alive: Collection[str], count: int,
+                  exclude: Collection[str] = ()) -> list[str]:
+    """The next `count` live agents after `author` in the ring (not the author, not `exclude`).
+
+    An author outside the ring starts at the ring's beginning.
+    """
+    if count <= 0 or not ring:
+        return []
+    start = ring.index(author) + 1 if author in ring else 0
+    chosen: list[str] = []
+    for k in range(len(ring)):
+        candidate = ring[(start + k) % len(ring)]
+        if candidate == author or candidate in exclude or candidate not in alive or candidate in chosen:
+            continue
+        chosen.append(candidate)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def mesh_pull(pull: PullRequest, *, ring: Collection[str], bot_users: Collection[str]) -> PullMarker | None:
+    """The PR's marker when a mesh agent opened it, else None (a human's PR, or a forged marker).
+
+    The marker must name a ring agent, and the PR's forge author must be that
+    agent or one of the forge accounts the mesh's agents use.
+    """
+    marker = parse_pull_marker(pull.body)
+    if marker is None or marker.agent not in ring:
+        return None
+    if pull.author != marker.agent and pull.author not in bot_users:
+        return None
+    return marker
+
+
+@dataclass(frozen=True)
+class HeadReviews:
+    """Reviews of one head sha, the latest per reviewer."""
+
+    approved_by: frozenset[str]
+    changes_requested_by: frozenset[str]
+    reviewed_by: frozenset[str]
+
+
+def head_reviews(reviews: Iterable[Review], head_sha: str) -> HeadReviews:
+    latest: dict[str, Review] = {}
+    for review in reviews:
+        if review.commit_id == head_sha and review.state in ("APPROVED", "CHANGES_REQUESTED", "COMMENTED"):
+            latest[review.author] = review  # reviews come oldest first
+    return HeadReviews(
+        frozenset(a for a, r in latest.items() if r.state == "APPROVED"),
+        frozenset(a for a, r in latest.items() if r.state == "CHANGES_REQUESTED"),
+        frozenset(latest),
+    )
+
+
+def counted_approvals(reviews: HeadReviews, *, author: str, claimer: str | None,
+                      reviewers: Collection[str]) -> set[str]:
+    """Approvals that count: from mesh reviewers, never the author or the claim holder."""
+    return {a for a in reviews.approved_by if a in reviewers and a != author and a != claimer}
+
+
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern:
+    """`**` spans directories, `*` and `?` stay within one; a pattern without `/` matches a name anywhere."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    body = "".join(out)
+    return re.compile(body if "/" in pattern else f"(?:.*/)?{body}")
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    return _glob(pattern.strip().lstrip("/")).fullmatch(path) is not None
+
+
+def protected_hits(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
+    """The changed paths that fall under a protected pattern."""
+    pats = list(patterns)
+    return [p for p in paths if any(glob_match(g, p) for g in pats)]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    passed: bool
+    summary: str  # one line
+    output: str = ""  # tail of the output, shown when failed
+
+
+def verdict(results: Sequence[GateResult]) -> tuple[str, str]:
+    """(event, body) of the review: approve only if every gate passed."""
+    failed = [r for r in results if not r.passed]
+    event = "request_changes" if failed else "approve"
+    lines = [f"- {'✓' if r.passed else '✗'} **{r.name}**: {r.summary}" for r in results]
+    body = ("Changes requested: " if failed else "Approved: ") + f"{len(results) - len(failed)} of " \
+        f"{len(results)} checks passed.\n\n" + "\n".join(lines)
+    for r in failed:
+        if r.output.strip():
+            tail = r.output[-OUTPUT_TAIL:]
+            ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", tail)), default=0))
+            body += f"\n\n**{r.name}** output (tail):\n\n{ticks}\n{tail.rstrip()}\n{ticks}"
+    return event, body
+
+
+@dataclass(frozen=True)
+class MergeDecision:
+    merge: bool
+    reason: str
+
+
+def merge_decision(*, auto: bool, approvals: int, required: int, ci_state: str, protected: Sequence[str],
+                   changes_requested: bool) -> MergeDecision:
+    """Merge only what the policy allows: approved on the current head, CI green, nothing protected."""
+    if not auto:
+        return MergeDecision(False, "merge.auto is off")
+    if protected:
+        return MergeDecision(False, f"touches protected paths: {', '.join(protected[:5])}")
+    if changes_requested:
+        return MergeDecision(False, "changes requested on the current head")
+    if approvals < required:
+        return MergeDecision(False, f"{approvals} of {required} approvals on the current head")
+    if ci_state not in ("success", "none"):
+        return MergeDecision(False, f"CI is {ci_state}")
+    return MergeDecision(True, "approved and green")

@@ -1,0 +1,91 @@
+"""Presence refs: how agents learn which siblings are alive (PROTOCOL.md, "Presence and liveness").
+
+Each agent keeps `refs/heads/agentmesh/agents/<agent>` (prefix from the mesh
+policy) pointing at a parentless commit on the empty tree whose trailers
+carry its host, version, executor and capabilities. Every run refreshes it
+at most once, with a CAS push. An agent is alive for an observer while the
+ref's sha keeps changing within lease + grace by the observer's own clock:
+the same observations that decide claim expiry, under their own prefix.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentmesh import __version__
+from agentmesh.config import HostConfig, MeshPolicy
+from agentmesh.core.claims import Clock, is_expired, observed_seconds, parse_trailers, update_observations
+from agentmesh.core.slug import is_agent_name
+from agentmesh.git.cache import CacheClone, mirror_ref
+from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.state import StateDir
+
+
+@dataclass(frozen=True)
+class PresenceView:
+    agent: str
+    sha: str
+    host: str
+    version: str
+    executor: str
+    capabilities: tuple[str, ...]
+    observed_seconds: float
+    alive: bool
+
+    def to_json(self) -> dict:
+        return {"agent": self.agent, "host": self.host, "version": self.version, "executor": self.executor,
+                "capabilities": list(self.capabilities), "sha": self.sha,
+                "observed_seconds": round(self.observed_seconds, 1), "alive": self.alive}
+
+
+def presence_message(host: HostConfig, nonce: str) -> str:
+    caps = ",".join(sorted(host.capabilities))
+    return (f"presence: {host.agent} [skip ci]\n\n"
+            f"Agentmesh-Agent: {host.agent}\nAgentmesh-Host: {host.host}\nAgentmesh-Version: {__version__}\n"
+            f"Agentmesh-Executor: {host.executor.kind}\nAgentmesh-Capabilities: {caps}\nAgentmesh-Nonce: {nonce}\n")
+
+
+class Presence:
+    def __init__(self, cache: CacheClone, state: StateDir, policy: MeshPolicy, host: HostConfig,
+                 clock: Callable[[], Clock]):
+        self.cache = cache
+        self.state = state
+        self.policy = policy
+        self.host = host
+        self.clock = clock
+        self.prefix = policy.presence.ref_prefix
+
+    def refresh(self) -> bool:
+        """Move this agent's presence ref to a fresh commit. False if another run moved it meanwhile
+        (that run refreshed it: good enough)."""
+        ref = self.prefix + self.host.agent
+        current = ls_refs(self.cache.git, self.cache.url, [ref]).get(ref)
+        commit = self.cache.commit_tree(self.cache.empty_tree(), [], presence_message(self.host, secrets.token_hex(8)))
+        return push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(ref, commit, current)]).ok
+
+    def list(self) -> list[PresenceView]:
+        """Every agent's presence, as this host observes it (a complete listing, or an error)."""
+        self.cache.fetch([self.prefix + "*"], prune=True)
+        mirror_prefix = mirror_ref(self.prefix)
+        found = {}
+        for mref, (sha, message) in self.cache.messages(mirror_prefix).items():
+            agent = mref[len(mirror_prefix):]
+            if is_agent_name(agent):
+                found[self.prefix + agent] = (agent, sha, parse_trailers(message))
+        now = self.clock()
+        with self.state.observations_lock():
+            observations = update_observations(self.state.load_observations(),
+                                               {ref: sha for ref, (_, sha, _) in found.items()}, now, self.prefix)
+            self.state.save_observations(observations)
+        lease = self.policy.lease
+        views = []
+        for ref, (agent, sha, trailers) in sorted(found.items()):
+            obs = observations[ref]
+            caps = tuple(c for c in trailers.get("capabilities", "").split(",") if c)
+            views.append(PresenceView(
+                agent, sha, trailers.get("host", ""), trailers.get("version", ""),
+                trailers.get("executor", ""), caps, observed_seconds(obs, now),
+                not is_expired(obs, now, lease.seconds, lease.grace_seconds)))
+        return views

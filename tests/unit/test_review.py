@@ -1,0 +1,92 @@
+import pytest
+
+from agentmesh.core.markers import marker_text, pull_marker
+from agentmesh.core.model import PullRequest, Review
+from agentmesh.core.review import (
+    GateResult,
+    counted_approvals,
+    glob_match,
+    head_reviews,
+    merge_decision,
+    mesh_pull,
+    protected_hits,
+    reviewers_for,
+    ring_order,
+    verdict,
+)
+
+RING = ["a", "b", "c"]
+SHA = "1" * 40
+
+
+def test_the_next_live_agent_reviews():
+    assert reviewers_for(RING, "a", alive={"a", "b", "c"}, count=1) == ["b"]
+    assert reviewers_for(RING, "c", alive={"a", "b", "c"}, count=1) == ["a"]
+    assert reviewers_for(RING, "a", alive={"a", "c"}, count=1) == ["c"]  # b is dead: skipped
+    assert reviewers_for(RING, "a", alive={"a"}, count=1) == []  # nobody left
+    assert reviewers_for(RING, "a", alive=set(RING), count=5) == ["b", "c"]  # never the author
+    assert reviewers_for(RING, "a", alive=set(RING), count=1, exclude={"b"}) == ["c"]  # the claim holder
+    assert reviewers_for(RING, "human", alive=set(RING), count=1) == ["a"]
+    assert ring_order([], ["c", "a", "b", "a"]) == ["a", "b", "c"]
+    assert ring_order(["c", "a", "c"], ["x"]) == ["c", "a"]
+
+
+def pull(author: str, body: str) -> PullRequest:
+    return PullRequest(1, "t", body, "open", "a/1-x", "main", SHA, author=author)
+
+
+def test_only_agents_prs_are_mesh_prs():
+    body = marker_text(pull_marker("a", 1, SHA))
+    assert mesh_pull(pull("a", body), ring=RING, bot_users=()).agent == "a"
+    assert mesh_pull(pull("bot", body), ring=RING, bot_users=("bot",)).agent == "a"
+    assert mesh_pull(pull("mallory", body), ring=RING, bot_users=("bot",)) is None  # forged marker
+    assert mesh_pull(pull("a", "no marker"), ring=RING, bot_users=()) is None
+    assert mesh_pull(pull("z", marker_text(pull_marker("z", 1, SHA))), ring=RING, bot_users=()) is None
+
+
+def test_approvals_are_bound_to_the_head():
+    reviews = [Review(1, "b", "APPROVED", "0" * 40), Review(2, "c", "CHANGES_REQUESTED", SHA),
+               Review(3, "c", "APPROVED", SHA), Review(4, "a", "APPROVED", SHA), Review(5, "x", "APPROVED", SHA)]
+    head = head_reviews(reviews, SHA)
+    assert head.approved_by == {"c", "a", "x"} and head.changes_requested_by == set()
+    assert "b" not in head.reviewed_by  # b approved an older head: stale
+    assert counted_approvals(head, author="a", claimer="c", reviewers=RING) == set()
+    assert counted_approvals(head, author="a", claimer="a", reviewers=RING) == {"c"}
+
+
+@pytest.mark.parametrize("pattern,path,hit", [
+    (".agentmesh/**", ".agentmesh/mesh.yaml", True),
+    (".agentmesh/**", "x/.agentmesh/mesh.yaml", False),
+    (".github/**", ".github/workflows/ci.yml", True),
+    ("CODEOWNERS", "CODEOWNERS", True),
+    ("CODEOWNERS", "docs/CODEOWNERS", True),
+    ("ai-memory/lessons/**", "ai-memory/lessons/a.md", True),
+    ("ai-memory/lessons/**", "ai-memory/agents/a/journal.jsonl", False),
+    ("*.pem", "keys/server.pem", True),
+    ("src/*.py", "src/a/b.py", False),
+    ("src/**/*.py", "src/a/b.py", True),
+    ("src/**/*.py", "src/b.py", True),
+])
+def test_globs(pattern, path, hit):
+    assert glob_match(pattern, path) is hit
+
+
+def test_protected_hits():
+    assert protected_hits(["a.py", ".gitea/x.yml"], [".gitea/**"]) == [".gitea/x.yml"]
+
+
+def test_verdict_shows_each_gate_and_the_failing_tail():
+    event, body = verdict([GateResult("lint", True, "ok"), GateResult("tests", False, "exit 1", "x" * 5000 + "BOOM")])
+    assert event == "request_changes"
+    assert "✓ **lint**" in body and "✗ **tests**: exit 1" in body and body.rstrip().endswith("BOOM\n```")
+    assert len(body) < 2500
+    assert verdict([GateResult("lint", True, "ok")])[0] == "approve"
+
+
+def test_merge_decision():
+    ok = dict(auto=True, approvals=1, required=1, ci_state="success", protected=[], changes_requested=False)
+    assert merge_decision(**ok).merge
+    assert merge_decision(**{**ok, "ci_state": "none"}).merge
+    for change in ({"auto": False}, {"approvals": 0}, {"ci_state": "pending"}, {"ci_state": "failure"},
+                   {"protected": [".github/x"]}, {"changes_requested": True}):
+        assert not merge_decision(**{**ok, **change}).merge, change
