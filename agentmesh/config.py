@@ -180,6 +180,7 @@ class PresencePolicy(_Model):
 
 class ReviewPolicy(_Model):
     ring: list[AgentName] = []
+    bot_users: list[str] = Field([], description="forge accounts the agents use, when not their agent names")
     required_approvals: int = Field(1, ge=0, le=10)
 
 

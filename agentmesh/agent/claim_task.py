@@ -123,6 +123,8 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
         if not held:
             report.status, report.reason = "busy", "another claim-task of this agent is running"
             return report
+        if not dry_run:
+            mesh.presence().refresh()  # alive, even when halted: ring reviewers are chosen among the living
         reason = halt_reason(mesh, forge)
         if reason is not None:
             report.status, report.reason = "halted", reason

@@ -71,9 +71,10 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
 
 
 def _register() -> None:
-    from agentmesh.cli import claim_task, claims, forge, halt, issue, pr
+    from agentmesh.cli import claim_task, claims, forge, halt, issue, monitor, pr
 
     cli.add_command(claim_task.command)
+    cli.add_command(monitor.command)
     cli.add_command(halt.halt_command)
     cli.add_command(halt.resume_command)
     cli.add_command(claims.group)

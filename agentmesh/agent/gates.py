@@ -1,0 +1,70 @@
+"""Review gates: the checks a PR head must pass before a sibling approves it.
+
+Built in: the diff-size limit, the secret scan, and that the PR closes the
+issue its branch was claimed for. Then the mesh policy's `gates`, commands
+run in a fresh worktree of the PR head, each with its timeout, a scrubbed
+environment and the sandbox the host config asks for: a gate runs code from
+the PR, so it gets the same distrust as an executor.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from agentmesh.agent import executor as executors
+from agentmesh.config import Gate
+from agentmesh.core.markers import PullMarker, closing_references
+from agentmesh.core.model import PullRequest
+from agentmesh.core.review import GateResult
+from agentmesh.core.secrets import added_lines, redact, scan_diff
+
+_OUTPUT_BYTES = 64 * 1024
+
+
+def diff_size_gate(diff: str, max_lines: int) -> GateResult:
+    changed = sum(1 for line in diff.splitlines()
+                  if line[:1] in "+-" and not line.startswith(("+++ ", "--- ")))
+    ok = changed <= max_lines
+    return GateResult("diff size", ok, f"{changed} changed line(s), limit {max_lines}")
+
+
+def secret_gate(diff: str, known_secrets: Sequence[str]) -> GateResult:
+    findings = scan_diff(diff, known_secrets)
+    if not findings:
+        files = len(added_lines(diff))
+        return GateResult("secret scan", True, f"no secret in {files} changed file(s)")
+    where = ", ".join(f"{f.rule} in {f.path} line {f.line}" for f in findings[:5])
+    return GateResult("secret scan", False, f"{len(findings)} finding(s): {where}")
+
+
+def closes_issue_gate(pull: PullRequest, marker: PullMarker) -> GateResult:
+    name = "closes its issue"
+    if marker.issue not in closing_references(pull.body):
+        return GateResult(name, False, f"the body does not close #{marker.issue}")
+    if not re.fullmatch(rf"{re.escape(marker.agent)}/{marker.issue}-[a-z0-9-]+", pull.head):
+        return GateResult(name, False, f"branch {pull.head[:80]!r} is not {marker.agent}'s work branch for "
+                                       f"#{marker.issue}")
+    return GateResult(name, True, f"closes #{marker.issue} from {marker.agent}'s work branch")
+
+
+def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_env: Mapping[str, str],
+             forbidden_env: Sequence[str], known_secrets: Sequence[str], pull: int) -> GateResult:
+    spec = executors.ExecutorSpec(f"gate {gate.name}", tuple(gate.run), gate.timeout_seconds, sandbox)
+    log_path = log_dir / f"pr-{pull}-gate-{re.sub(r'[^A-Za-z0-9._-]', '_', gate.name)}.log"
+    log_path.unlink(missing_ok=True)
+    task_file = log_dir / f"pr-{pull}-gate.txt"  # gates get no task, but the sandbox binds one
+    task_file.write_text(f"review gate {gate.name}\n")
+    result = executors.run(spec, worktree=worktree, task_file=task_file, issue=pull, log_path=log_path,
+                           forbidden_env=forbidden_env, base_env=base_env)
+    try:
+        output = log_path.read_bytes()[-_OUTPUT_BYTES:].decode("utf-8", "replace")
+    except OSError:
+        output = ""
+    output = redact("\n".join(output.splitlines()[1:]), known_secrets=known_secrets)  # line 1 echoes argv
+    if result.ok:
+        return GateResult(gate.name, True, f"passed in {result.duration_s:.1f}s")
+    what = {"timeout": f"timed out after {gate.timeout_seconds}s", "unavailable": "could not start"}.get(
+        result.outcome, f"exit {result.returncode}")
+    return GateResult(gate.name, False, what, output)
