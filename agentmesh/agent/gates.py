@@ -53,6 +53,7 @@ def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_en
              forbidden_env: Sequence[str], known_secrets: Sequence[str], pull: int) -> GateResult:
     spec = executors.ExecutorSpec(f"gate {gate.name}", tuple(gate.run), gate.timeout_seconds, sandbox)
     log_path = log_dir / f"pr-{pull}-gate-{re.sub(r'[^A-Za-z0-9._-]', '_', gate.name)}.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
     log_path.unlink(missing_ok=True)
     task_file = log_dir / f"pr-{pull}-gate.txt"  # gates get no task, but the sandbox binds one
     task_file.write_text(f"review gate {gate.name}\n")
