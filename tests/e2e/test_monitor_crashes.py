@@ -1,0 +1,89 @@
+"""Kill monitor-prs at each step with SIGKILL; the rerun converges without duplicates."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import yaml
+
+from tests.e2e.test_claim_task_e2e import cli, run_json, wait_for, write_host_config
+from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
+
+MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
+
+
+@pytest.fixture
+def ring(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
+    configs = {a: write_host_config(tmp_path, remote, a) for a in "abc"}
+    for config in configs.values():
+        run_json(config, "monitor-prs")
+    forge = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    issue = forge.create_issue("Module", demo_body("pkg/m.py", "X = 1\n"), ["task"]).number
+    events = [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
+    assert "pr-opened" in events
+    [pull] = forge.list_pulls()
+    return remote, configs, forge, issue, pull
+
+
+def kill_at_push(tmp_path, remote, pattern: str, config, *args: str) -> None:
+    """Run the command and SIGKILL it right after a push whose refs match `pattern` landed."""
+    flag = tmp_path / "hook-fired"
+    hook = remote / "hooks" / "post-receive"
+    hook.write_text(f"#!/bin/sh\nif grep -q '{pattern}'; then touch '{flag}'; sleep 20; fi\n")
+    hook.chmod(0o755)
+    proc = cli(config, *args)
+    try:
+        wait_for(flag.exists, f"a push matching {pattern}")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        hook.unlink()
+        flag.unlink(missing_ok=True)
+
+
+def assert_converged(remote, forge, issue, pull) -> None:
+    merged = forge.get_pull(pull.number)
+    assert merged.state == "merged"
+    assert [r.author for r in forge.list_reviews(pull.number)] == ["b"]
+    assert forge.get_issue(issue).state == "closed"
+    assert sorted(remote_refs(remote, "refs/heads/")) == [
+        "refs/heads/agentmesh/agents/a", "refs/heads/agentmesh/agents/b", "refs/heads/agentmesh/agents/c",
+        "refs/heads/main"]
+    merges = git("log", "--format=%s", "--merges", "main", cwd=remote).splitlines()
+    assert len(merges) == 1, merges
+    for number in (issue, pull.number):
+        bodies = [c.body for c in forge.list_comments(number)]
+        assert len(bodies) == len(set(bodies)), bodies
+
+
+def test_killed_right_after_the_review(tmp_path, ring):
+    remote, configs, forge, issue, pull = ring
+    kill_at_push(tmp_path, remote, " refs/agentmesh/items/", configs["b"], "monitor-prs")
+    assert [r.author for r in forge.list_reviews(pull.number)] == ["b"]  # the review landed
+    rerun = run_json(configs["b"], "monitor-prs")
+    assert not [e for e in rerun["events"] if e["event"] in ("approved", "changes-requested")]
+    run_json(configs["a"], "monitor-prs")
+    assert_converged(remote, forge, issue, pull)
+
+
+def test_killed_before_the_merge(tmp_path, ring):
+    remote, configs, forge, issue, pull = ring
+    run_json(configs["b"], "monitor-prs")
+    kill_at_push(tmp_path, remote, " refs/heads/agentmesh/agents/a", configs["a"], "monitor-prs")
+    assert forge.get_pull(pull.number).state == "open"
+    rerun = run_json(configs["a"], "monitor-prs")
+    assert [e["event"] for e in rerun["events"]][:2] == ["merged", "cleaned-up"]
+    assert_converged(remote, forge, issue, pull)
+
+
+def test_killed_after_the_merge_before_cleanup(tmp_path, ring):
+    remote, configs, forge, issue, pull = ring
+    run_json(configs["b"], "monitor-prs")
+    kill_at_push(tmp_path, remote, " refs/heads/main", configs["a"], "monitor-prs")
+    assert forge.get_pull(pull.number).state == "merged"
+    assert remote_refs(remote, "refs/heads/claim/")  # the claim is still there ...
+    rerun = run_json(configs["a"], "monitor-prs")
+    assert "cleaned-up" in [e["event"] for e in rerun["events"]]  # ... until the rerun
+    assert_converged(remote, forge, issue, pull)
