@@ -1,0 +1,241 @@
+"""monitor-prs cleans up nothing when the forge's PR listing fails (Gitea and GitHub).
+
+The git side is real: a bare remote with a default branch, a claim acquired
+through the claim protocol, and a work branch pushed to it. The forge side is
+the stateful Gitea/GitHub fake behind `responses`, every request validated
+against the official API description (skipped when the specs are absent, as
+in the other contract tests). The only fault is injected at the HTTP
+boundary: a 500 or a refused connection for the PR listing, either its first
+page or its second page. The listing always holds a merged PR for the claimed
+work branch (on the first page), so cleanup from a listing that failed, or
+from the part of it that did arrive, would delete the claim and the branch;
+the control case without a fault shows it does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+
+from agentmesh.agent.monitor import monitor_prs
+from agentmesh.config import HostConfig
+from agentmesh.errors import EXIT_TEMPORARY, TemporaryError
+from agentmesh.forge import open_forge
+from agentmesh.forge.gitea import PAGE_LIMIT, GiteaForge
+from agentmesh.forge.github import PER_PAGE, GitHubForge
+from agentmesh.mesh import Mesh
+from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.support import git, make_remote, remote_refs
+
+AGENT = "alice"
+ISSUE = 1
+BRANCH = "alice/1-fix"
+BRANCH_REF = f"refs/heads/{BRANCH}"
+CLAIM_REF = f"refs/heads/claim/{ISSUE}"
+PRESENCE_PREFIX = "refs/heads/agentmesh/agents/"  # monitor-prs refreshes its presence: the one expected write
+TOKEN_ENV = "MESH_FORGE_TOKEN"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BACKENDS = {"gitea": (GITEA_URL, GiteaForge, PAGE_LIMIT), "github": (GITHUB_URL, GitHubForge, PER_PAGE)}
+
+
+@dataclass
+class Served:
+    """What the forge answered, as (method, path, query, status or exception name)."""
+
+    log: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
+    bodies: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)  # successful GET /pulls pages
+
+
+class Faulty:
+    """The fake forge's dispatcher with a fault in front of chosen PR-listing requests."""
+
+    def __init__(self, fake, fail: str | None, page: int | None, served: Served):
+        self.fake, self.fail, self.page, self.served = fake, fail, page, served
+        self.pulls_path = f"{urlsplit(fake.api_url).path}/repos/{fake.owner}/{fake.name}/pulls"
+
+    def hit(self, method: str, path: str, query: dict[str, str]) -> bool:
+        if self.fail is None or method != "GET" or path != self.pulls_path:
+            return False
+        return self.page is None or int(query.get("page", "1")) == self.page
+
+    def __call__(self, request: requests.PreparedRequest):
+        parts = urlsplit(request.url or "")
+        method, query = request.method or "GET", dict(parse_qsl(parts.query))
+        if self.hit(method, parts.path, query):
+            if self.fail == "connection":
+                self.served.log.append((method, parts.path, query, "ConnectionError"))
+                raise requests.ConnectionError("connection refused (injected)")
+            self.served.log.append((method, parts.path, query, 500))
+            return 500, {"Content-Type": "application/json"}, json.dumps({"message": "internal error (injected)"})
+        status, headers, body = self.fake.dispatch(request)
+        self.served.log.append((method, parts.path, query, status))
+        if method == "GET" and parts.path == self.pulls_path and status == 200:
+            self.served.bodies.append((method, query, json.loads(body)))
+        return status, headers, body
+
+
+@dataclass
+class Scene:
+    kind: str
+    remote: Path
+    mesh: Mesh
+    forge: Any
+    fake: Any
+    mock: ContractMock
+    served: Served
+    merged_number: int
+    validated_before: int
+
+    def all_validated(self) -> bool:
+        """Every request this test sent met the API description (the validator counts per session)."""
+        return self.mock.checker.validated - self.validated_before == len(self.mock.calls) > 0
+
+    def refs(self) -> dict[str, str]:
+        return {k: v for k, v in remote_refs(self.remote).items() if not k.startswith(PRESENCE_PREFIX)}
+
+    def writes(self) -> list[str]:
+        return [f"{c.request.method} {urlsplit(str(c.request.url or '')).path}" for c in self.mock.calls
+                if c.request.method in WRITES]
+
+    def pull_requests(self) -> list[tuple[str, dict[str, str], Any]]:
+        return [(m, q, s) for m, p, q, s in self.served.log if p.endswith("/pulls") and m == "GET"]
+
+
+def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page: int | None,
+          fillers: int) -> Scene:
+    """A real remote with alice's claim on #1 and its pushed work branch; on the fake forge, issue #1,
+    `fillers` closed PRs of other branches and, newest, a merged PR of alice/1-fix."""
+    from tests.fakes.gitea_fake import GiteaFake
+    from tests.fakes.github_fake import GitHubFake
+
+    url, forge_class, _ = BACKENDS[kind]
+    checker = validator(kind)  # skips when the API description is absent
+    remote = make_remote(tmp_path / "remote.git")
+    seed = remote.with_name(remote.name + ".seed")
+    git("checkout", "--quiet", "-b", BRANCH, cwd=seed)
+    (seed / "fix.txt").write_text("fixed\n")
+    git("add", "fix.txt", cwd=seed)
+    git("commit", "--quiet", "-m", f"Fix #{ISSUE}\n\nAgentmesh-Agent: {AGENT}", cwd=seed)
+    git("push", "--quiet", str(remote), f"HEAD:{BRANCH_REF}", cwd=seed)
+    head_sha = git("rev-parse", "HEAD", cwd=seed)
+
+    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url)
+    host = HostConfig.model_validate({
+        "agent": AGENT, "host": f"host-{AGENT}", "remote": str(remote), "state_dir": str(tmp_path / "state"),
+        "executor": {"kind": "demo"},
+        "forge": {"kind": kind, "url": url, "repo": f"{fake.owner}/{fake.name}", "token_env": TOKEN_ENV},
+    })
+    mesh = Mesh(host, env={TOKEN_ENV: fake.token})
+    won = mesh.claims().acquire(ISSUE, work_branch=BRANCH)
+    assert won.won and won.holder is not None and won.holder.work_branch == BRANCH
+
+    issue = fake.new_item("Fix the thing", "")
+    assert issue.number == ISSUE
+    for i in range(fillers):
+        fake.new_item(f"old PR {i}", "", head=f"human/{i}", base="main", state="closed",
+                      last_head_sha=fake.branches["main"])
+    merged = fake.new_item(f"Fix the thing (#{ISSUE})", f"Closes #{ISSUE}\n", head=BRANCH, base="main",
+                           last_head_sha=head_sha, state="closed", merged=True)
+    merged.merged_at = merged.updated_at = fake.now()
+    merged.merge_sha = fake.branches["main"]
+
+    served = Served()
+    mock = stack.enter_context(ContractMock(checker))
+    pattern = re.compile(re.escape(fake.api_url) + r"/.*")
+    dispatch = Faulty(fake, fail, page, served)
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        mock.add_callback(method, pattern, callback=dispatch)
+    forge = open_forge(mesh)
+    assert isinstance(forge, forge_class)
+    return Scene(kind, remote, mesh, forge, fake, mock, served, merged.number, checker.validated)
+
+
+@pytest.fixture
+def scene(tmp_path):
+    with ExitStack() as stack:
+        def make(kind: str, *, fail: str | None = None, page: int | None = None, fillers: int = 0) -> Scene:
+            return build(stack, tmp_path, kind, fail=fail, page=page, fillers=fillers)
+
+        yield make
+
+
+def run_failing(s: Scene) -> str:
+    """monitor-prs must stop with a temporary error (exit 75), raised or reported; returns its text."""
+    try:
+        report = monitor_prs(s.mesh, s.forge, env={})
+    except TemporaryError as exc:
+        assert exc.exit_code == EXIT_TEMPORARY
+        return str(exc)
+    assert report.exit_code == EXIT_TEMPORARY, report.to_json()
+    errors = [e for e in report.events if e.event == "error"]
+    assert errors, report.to_json()
+    return "; ".join(e.detail for e in errors)
+
+
+def assert_nothing_cleaned(s: Scene, before: dict[str, str]) -> None:
+    after = s.refs()
+    assert after == before
+    assert after[CLAIM_REF] and after[BRANCH_REF]
+    assert s.writes() == []
+    assert s.fake.items[ISSUE].state == "open" and s.fake.items[ISSUE].labels == []
+    assert s.fake.comments == {}
+    assert s.all_validated()
+
+
+@pytest.mark.parametrize("fail", ["http-500", "connection"])
+@pytest.mark.parametrize("kind", ["gitea", "github"])
+def test_failed_pr_listing_cleans_up_nothing(scene, kind, fail):
+    s = scene(kind, fail=fail)
+    before = s.refs()
+    assert CLAIM_REF in before and BRANCH_REF in before
+    message = run_failing(s)
+    assert "/pulls" in message and ("HTTP 500" in message if fail == "http-500" else "connection failed" in message)
+    # the transport retried the idempotent GET, then gave up; nothing of the listing arrived
+    assert [status for _, _, status in s.pull_requests()] == [500 if fail == "http-500" else "ConnectionError"] * 3
+    assert_nothing_cleaned(s, before)
+
+
+@pytest.mark.parametrize("fail", ["http-500", "connection"])
+@pytest.mark.parametrize("kind", ["gitea", "github"])
+def test_failed_second_page_cleans_up_nothing(scene, kind, fail):
+    size = BACKENDS[kind][2]
+    s = scene(kind, fail=fail, page=2, fillers=size + 5)
+    before = s.refs()
+    message = run_failing(s)
+    assert "/pulls" in message
+    statuses = [status for _, _, status in s.pull_requests()]
+    assert statuses[0] == 200 and len(statuses) == 4 and 200 not in statuses[1:]
+    assert {q.get("page") for _, q, _ in s.pull_requests()[1:]} == {"2"}
+    # the page that did arrive shows alice/1-fix merged: cleaning up from it would have deleted everything
+    (_, _, first_page), = s.served.bodies
+    assert len(first_page) == size
+    assert any(p["head"]["ref"] == BRANCH and p["merged_at"] and p["number"] == s.merged_number for p in first_page)
+    assert_nothing_cleaned(s, before)
+
+
+@pytest.mark.parametrize("pages", ["one page", "two pages"])
+@pytest.mark.parametrize("kind", ["gitea", "github"])
+def test_control_a_complete_listing_with_the_merged_pr_cleans_up(scene, kind, pages):
+    """Without a fault the same scene is cleaned up, so the tests above can fail."""
+    count = 0 if pages == "one page" else BACKENDS[kind][2] + 5
+    s = scene(kind, fillers=count)
+    before = s.refs()
+    assert CLAIM_REF in before and BRANCH_REF in before
+    report = monitor_prs(s.mesh, s.forge, env={})
+    assert ("cleaned-up", s.merged_number, ISSUE) in [(e.event, e.pr, e.issue) for e in report.events], \
+        report.to_json()
+    after = s.refs()
+    assert CLAIM_REF not in after and BRANCH_REF not in after
+    assert after == {k: v for k, v in before.items() if k not in (CLAIM_REF, BRANCH_REF)}
+    assert s.fake.items[ISSUE].state == "closed"
+    assert f"PATCH {urlsplit(s.fake.api_url).path}/repos/mesh/work/issues/{ISSUE}" in s.writes()
+    assert len(s.served.bodies) == (1 if count == 0 else 2)
+    assert s.all_validated()
