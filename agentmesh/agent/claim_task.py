@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
-from agentmesh.agent.halt import halt_reason, local_halt
+from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.agent.run import run_executors
 from agentmesh.agent.stages import (
     CLAIMED,
     FAILED,
@@ -43,8 +44,6 @@ from agentmesh.agent.work import (
     changed_paths,
     commit_message,
     commit_work,
-    guarded_config,
-    reset_worktree,
     work_diff,
 )
 from agentmesh.claims import ClaimStore, ClaimView
@@ -58,7 +57,7 @@ from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY, EXIT_USER, NotHolder, Temp
 from agentmesh.files import write_atomic
 from agentmesh.forge.base import Forge, NotFound
 from agentmesh.git.remote import ls_refs
-from agentmesh.git.run import TOKEN_ENV
+from agentmesh.git.run import GitError
 from agentmesh.git.worktree import Worktrees
 from agentmesh.mesh import Mesh
 from agentmesh.ops.hostlock import host_lock
@@ -343,9 +342,13 @@ class Tick:
                       + (f" (exit {result.returncode})" if result.outcome == "failed" else ""), result.log_path)
             return
         subject = f"{inline_title(job.issue.title)} (#{number})"
-        commit = commit_work(self.mesh.git, worktree, base, commit_message(
-            subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
-            attempt=job.attempt))
+        try:
+            commit = commit_work(self.mesh.git, worktree, base, commit_message(
+                subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
+                attempt=job.attempt))
+        except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
+            self.fail(job, heartbeat.sha, f"git cannot commit the executor's files: {exc}", result.log_path)
+            return
         if commit is None:
             self.fail(job, heartbeat.sha, "the executor made no change", result.log_path)
             return
@@ -361,41 +364,9 @@ class Tick:
 
     def run_executor(self, job: Job, worktree: Path, task_file: Path,
                      heartbeat: Heartbeat) -> tuple[executors.ExecResult, list[str]]:
-        """Run the configured executors with the heartbeat beating; in a fallback chain the next one runs
-        when one cannot start or fails."""
-        host = self.mesh.host
-        specs = executors.resolve(host.executor.kind, command=host.executor.command, chain=host.executor.chain,
-                                  script=self.policy.executor_script,
-                                  timeout_seconds=host.executor.timeout_seconds, sandbox=host.executor.sandbox,
-                                  allow_network=host.executor.allow_network,
-                                  env_passthrough=host.executor.env_passthrough)
-        log_path = self.mesh.state.root / "logs" / f"issue-{job.issue.number}-{time.strftime('%Y%m%dT%H%M%S')}.log"
-
-        def should_stop() -> str | None:
-            return heartbeat.beat() or local_halt(self.mesh)
-
-        results: list[executors.ExecResult] = []
-        with guarded_config(self.mesh.cache) as notes:
-            for spec in specs:
-                if any(r.outcome != "unavailable" for r in results):  # a fallback starts from a clean worktree
-                    reset_worktree(self.mesh.git, worktree, self.mesh.base_head)
-                result = executors.run(spec, worktree=worktree, task_file=task_file, issue=job.issue.number,
-                                       log_path=log_path, forbidden_env=self.forbidden_env(),
-                                       should_stop=should_stop, base_env=self.env,
-                                       pidfile=self.pidfile(job.issue.number))
-                results.append(result)
-                if result.outcome in ("ok", "stopped") or heartbeat.lost:
-                    break
-        started = [r for r in results if r.outcome != "unavailable"]
-        result = started[-1] if started else results[-1]
-        return result, notes
-
-    def forbidden_env(self) -> list[str]:
-        """Variables the executor must not inherit: the token's variable, and any other holding its value."""
-        names = [self.mesh.host.forge.token_env, TOKEN_ENV]
-        if self.mesh.token:
-            names += [k for k, v in self.env.items() if v == self.mesh.token]
-        return names
+        return run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=job.issue.number,
+                             base=self.mesh.base_head, heartbeat=heartbeat, env=self.env,
+                             pidfile=self.pidfile(job.issue.number))
 
     def write_task_file(self, issue: Issue) -> Path:
         comments = self.forge.list_comments(issue.number)

@@ -23,12 +23,18 @@ BLOCK = re.compile(r"^```agentmesh-demo path=(?P<path>[^\s`]+)[ \t]*\n(?P<body>.
 MAX_FILE = 100_000
 
 
+def _is_git_dir_name(part: str) -> bool:
+    """`.git` as git itself recognises it: any case, trailing dots or spaces, the 8.3 short name."""
+    name = part.rstrip(". ").casefold()
+    return name == ".git" or name.startswith("git~")
+
+
 def safe_target(worktree: Path, relative: str) -> Path | None:
     """The file to write, or None if `relative` would leave the worktree or touch .git."""
     if relative.startswith("/") or "\\" in relative:
         return None
     parts = Path(relative).parts
-    if not parts or any(p in ("..", ".git", "") for p in parts):
+    if not parts or any(p in ("..", "") or _is_git_dir_name(p) for p in parts):
         return None
     target = (worktree / relative).resolve()
     root = worktree.resolve()

@@ -20,7 +20,6 @@ import pytest
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.stages import DEAD_LETTER, FAILED, REVIEW
-from agentmesh.git.run import GitError
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
 
 AGENT = "alice"
@@ -439,13 +438,6 @@ def test_worktrees_are_removed_and_the_token_is_nowhere_published(run):
 
 # --- paths git itself refuses -------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, raises=GitError, reason=(
-    "BUG: a demo path that agentmesh/agent/demo.py:safe_target allows but git refuses (.GIT/config, "
-    "GIT~1/config, a/.GiT, .git./x: git rejects .git case-insensitively and NTFS 8.3/trailing-dot aliases) "
-    "makes `git add --all` in agentmesh/agent/work.py:commit_work exit 128; the GitError is not a "
-    "TemporaryError, so Tick.work_safely (agentmesh/agent/claim_task.py) lets it escape and claim_task "
-    "raises: the attempt is never recorded, the claim is never released, and every later tick resumes the "
-    "claim and raises again"))
 @pytest.mark.parametrize("path", [".GIT/config", "GIT~1/config"])
 def test_a_path_git_refuses_dead_letters_instead_of_raising(tmp_path, path):
     remote = local_forge_remote(tmp_path / "remote.git", "max_attempts: 1\n")

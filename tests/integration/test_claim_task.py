@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,6 @@ from agentmesh.agent.heartbeat import Heartbeat
 from agentmesh.agent.stages import CLAIMED, DEAD_LETTER, FAILED, REVIEW, WORKING
 from agentmesh.ops.hostlock import host_lock
 from tests.support import (
-    FakeClock,
     agent_forge,
     agent_mesh,
     branch_files,
@@ -257,4 +255,14 @@ def test_no_executor_at_all_is_a_host_problem_not_an_attempt(remote, tmp_path):
     report = tick(remote, tmp_path, executor={"kind": "codex"})
     assert report.exit_code == 1 and ("released", n) in events(report)
     assert forge_of(remote, tmp_path).list_comments(n) == []
+    assert not remote_refs(remote, "refs/heads/claim/")
+
+
+def test_files_git_refuses_to_track_fail_the_attempt_instead_of_the_agent(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", "max_attempts: 1\n")
+    n = new_issue(remote, tmp_path, "Sneaky", "make a file git refuses")
+    script = "import os, sys; os.makedirs(sys.argv[1] + '/.GIT'); open(sys.argv[1] + '/.GIT/config', 'w').write('x')"
+    report = tick(remote, tmp_path, executor={"kind": "command", "command": [sys.executable, "-c", script,
+                                                                            "{worktree}"], "sandbox": "off"})
+    assert report.exit_code == 0 and ("dead-letter", n) in events(report), report.events
     assert not remote_refs(remote, "refs/heads/claim/")

@@ -1,0 +1,57 @@
+"""Run the host's executors on a task: the part claim-task and rework share.
+
+The executors come from the host config (a fallback chain runs the next one,
+from a clean worktree, when one cannot start or fails). While they run, the
+heartbeat renews the claim and the local halt file is polled; either stops
+the whole process group. The cache clone's config is guarded against an
+unsandboxed executor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from agentmesh.agent import executor as executors
+from agentmesh.agent.halt import local_halt
+from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.agent.work import guarded_config, reset_worktree
+from agentmesh.git.run import TOKEN_ENV
+from agentmesh.mesh import Mesh
+
+
+def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:
+    """Variables the executor must not inherit: the token's variable, and any other holding its value."""
+    names = [mesh.host.forge.token_env, TOKEN_ENV]
+    if mesh.token:
+        names += [k for k, v in env.items() if v == mesh.token]
+    return names
+
+
+def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, base: str, heartbeat: Heartbeat,
+                  env: Mapping[str, str], pidfile: Path) -> tuple[executors.ExecResult, list[str]]:
+    """The result that decides the task (the last executor that started) and notes for the log."""
+    host = mesh.host
+    specs = executors.resolve(host.executor.kind, command=host.executor.command, chain=host.executor.chain,
+                              script=mesh.policy.executor_script, timeout_seconds=host.executor.timeout_seconds,
+                              sandbox=host.executor.sandbox, allow_network=host.executor.allow_network,
+                              env_passthrough=host.executor.env_passthrough)
+    log_path = mesh.state.root / "logs" / f"issue-{issue}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+
+    def should_stop() -> str | None:
+        return heartbeat.beat() or local_halt(mesh)
+
+    results: list[executors.ExecResult] = []
+    with guarded_config(mesh.cache) as notes:
+        for spec in specs:
+            if any(r.outcome != "unavailable" for r in results):
+                reset_worktree(mesh.git, worktree, base)
+            result = executors.run(spec, worktree=worktree, task_file=task_file, issue=issue, log_path=log_path,
+                                   forbidden_env=forbidden_env(mesh, env), should_stop=should_stop, base_env=env,
+                                   pidfile=pidfile)
+            results.append(result)
+            if result.outcome in ("ok", "stopped") or heartbeat.lost:
+                break
+    started = [r for r in results if r.outcome != "unavailable"]
+    return (started[-1] if started else results[-1]), notes
