@@ -135,10 +135,39 @@ def bwrap_available() -> str | None:
     return None
 
 
+def _git_common_dir(worktree: Path) -> Path | None:
+    """The repository a linked worktree's `.git` file points into (its objects and refs)."""
+    try:
+        text = (worktree / ".git").read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("gitdir: "):
+        return None
+    gitdir = Path(text[len("gitdir: "):].strip())
+    return gitdir.parent.parent if gitdir.parent.name == "worktrees" else gitdir
+
+
+def _needed_under_tmp(argv: Sequence[str], worktree: Path) -> list[Path]:
+    """Paths the executor needs that the sandbox's private /tmp would hide: its program's install
+    (a venv), this Python and package (the demo executor), and the worktree's repository."""
+    program = shutil.which(argv[0]) if argv else None
+    candidates = [Path(sys.prefix), Path(__file__).resolve().parents[2], _git_common_dir(worktree)]
+    if program:
+        candidates.append(Path(program).resolve().parent.parent)
+    found: list[Path] = []
+    for path in sorted({c.resolve() for c in candidates if c is not None}):
+        if path.is_relative_to("/tmp") and path != Path("/tmp") and path.exists() \
+                and not any(path.is_relative_to(f) for f in found):
+            found.append(path)
+    return found
+
+
 def sandbox_argv(argv: Sequence[str], worktree: Path, task_file: Path, *, allow_network: bool) -> list[str]:
     wrapped = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
-               "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-               "--bind", str(worktree), str(worktree), "--ro-bind", str(task_file), str(task_file)]
+               "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in _needed_under_tmp(argv, worktree):
+        wrapped += ["--ro-bind", str(path), str(path)]
+    wrapped += ["--bind", str(worktree), str(worktree), "--ro-bind", str(task_file), str(task_file)]
     if (worktree / ".git").exists():
         wrapped += ["--ro-bind", str(worktree / ".git"), str(worktree / ".git")]
     if not allow_network:

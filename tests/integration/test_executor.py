@@ -11,7 +11,7 @@ import pytest
 from agentmesh.agent import demo
 from agentmesh.agent.executor import ExecutorSpec, bwrap_available, fill, resolve, run
 from agentmesh.errors import ConfigError
-from tests.support import git
+from tests.support import git, make_remote
 
 HAVE_BWRAP = bwrap_available() is None
 
@@ -186,3 +186,22 @@ def test_demo_executor_without_a_block_fails_cleanly(worktree, task_file, tmp_pa
     result = run(resolve("demo", sandbox="off")[0], worktree=worktree, task_file=task_file, issue=3,
                  log_path=tmp_path / "run.log")
     assert result.outcome == "failed" and "nothing to do" in (tmp_path / "run.log").read_text()
+
+
+@pytest.mark.skipif(not HAVE_BWRAP, reason=f"bubblewrap unavailable: {bwrap_available()}")
+def test_the_sandbox_keeps_programs_and_the_repository_that_live_under_tmp(tmp_path):
+    """The sandbox's private /tmp must not hide a program installed under /tmp (a venv in a CI
+    checkout) nor the repository a worktree under /tmp belongs to."""
+    assert str(tmp_path).startswith("/tmp/")
+    repo = make_remote(tmp_path / "repo.git")
+    git("--git-dir", str(repo), "worktree", "add", "--quiet", str(tmp_path / "wt"), "main")
+    program = tmp_path / "venv" / "bin" / "tool"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\ngit rev-parse --git-common-dir > seen.txt\n")
+    program.chmod(0o755)
+    task = tmp_path / "task.md"
+    task.write_text("task\n")
+    result = run(spec([str(program)], sandbox="required"), worktree=tmp_path / "wt", task_file=task, issue=1,
+                 log_path=tmp_path / "run.log")
+    assert result.ok and result.sandboxed, (tmp_path / "run.log").read_text()
+    assert (tmp_path / "wt" / "seen.txt").read_text().strip() == str(repo)
