@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
+from agentmesh.agent.base import AgentRun
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.heartbeat import Heartbeat
 from agentmesh.agent.run import run_executors
@@ -46,7 +47,7 @@ from agentmesh.agent.work import (
     commit_work,
     work_diff,
 )
-from agentmesh.claims import ClaimStore, ClaimView
+from agentmesh.claims import ClaimView
 from agentmesh.core.markers import closing_references
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.sanitize import render_task_context
@@ -132,19 +133,10 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     return report
 
 
-class Tick:
+class Tick(AgentRun[TickReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str]):
-        self.mesh = mesh
-        self.forge = forge
-        self.report = report
-        self.dry_run = dry_run
-        self.env = env
-        self.policy = mesh.policy
-        self.agent = mesh.host.agent
-        self.store: ClaimStore = mesh.claims()
+        super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
         self.worktrees = Worktrees(mesh.cache, mesh.state.root / "worktrees")
-        self.known_secrets = [mesh.token] if mesh.token else []
-        self._permissions: dict[str, bool] = {}
 
     # --- the tick ------------------------------------------------------------------
 
@@ -419,15 +411,6 @@ class Tick:
         self.remove_worktree(job.branch)
 
     # --- small helpers -------------------------------------------------------------------
-
-    def trusted(self, user: str) -> bool:
-        """Whether `user` has write access (cached per tick): only their comments steer the work."""
-        if user not in self._permissions:
-            try:
-                self._permissions[user] = self.forge.permission(user) in ("admin", "write")
-            except NotFound:
-                self._permissions[user] = False
-        return self._permissions[user]
 
     def remote_branch(self, branch: str) -> str | None:
         ref = f"refs/heads/{branch}"

@@ -18,11 +18,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from agentmesh.agent.base import AgentRun
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.stages import record_failure, set_stage
 from agentmesh.agent.work import work_diff
-from agentmesh.claims import ClaimStore, ClaimView
+from agentmesh.claims import ClaimView
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.model import PullRequest
 from agentmesh.core.review import (
@@ -96,17 +97,9 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     return report
 
 
-class Monitor:
+class Monitor(AgentRun[MonitorReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: MonitorReport, *, dry_run: bool, env: Mapping[str, str]):
-        self.mesh = mesh
-        self.forge = forge
-        self.report = report
-        self.dry_run = dry_run
-        self.env = env
-        self.policy = mesh.policy
-        self.agent = mesh.host.agent
-        self.store: ClaimStore = mesh.claims()
-        self.known_secrets = [mesh.token] if mesh.token else []
+        super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
         self.reviews_root = mesh.state.root / "review-worktrees"
 
     def run(self, active: bool) -> None:
@@ -360,10 +353,3 @@ class Monitor:
                 f"(unchanged for {result.observed_seconds:.0f}s by this host's clock). The issue is back in "
                 "the queue.")
             self.report.add("reaped", issue=result.issue, detail=f"claim of {result.holder}")
-
-    def trusted(self, user: str) -> bool:
-        try:
-            return self.forge.permission(user) in ("admin", "write")
-        except ForgeError:
-            return False
-

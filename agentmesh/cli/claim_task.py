@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmesh.cli.output import emit_json, json_option
+from agentmesh.cli.output import emit_report, json_option
 
 
 def claim_task(mesh, dry_run: bool, as_json: bool) -> int:
@@ -12,19 +12,15 @@ def claim_task(mesh, dry_run: bool, as_json: bool) -> int:
     from agentmesh.forge import open_forge
 
     report = tick(mesh, open_forge(mesh), dry_run=dry_run)
+    code = emit_report(report, as_json)
     if as_json:
-        emit_json(report.to_json())
-        return report.exit_code
-    if report.reason:
-        click.echo(f"{report.agent}: {report.status}: {report.reason}")
-    for event in report.events:
-        click.echo(f"{report.agent}: {event}")
+        return code
     if dry_run:
         for c in report.candidates:
             click.echo(f"  candidate #{c['issue']} score {c['score']}: {c['title']}")
         for x in report.excluded:
             click.echo(f"  excluded #{x['issue']}: {', '.join(x['reasons'])}")
-    return report.exit_code
+    return code
 
 
 @click.command("claim-task")

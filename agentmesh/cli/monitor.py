@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import click
 
-from agentmesh.cli.output import emit_json, json_option
+from agentmesh.cli.output import emit_report, json_option
 
 
 def monitor_prs(mesh, dry_run: bool, as_json: bool) -> int:
     from agentmesh.agent.monitor import monitor_prs as run
     from agentmesh.forge import open_forge
 
-    report = run(mesh, open_forge(mesh), dry_run=dry_run)
-    if as_json:
-        emit_json(report.to_json())
-        return report.exit_code
-    if report.reason:
-        click.echo(f"{report.agent}: {report.status}: {report.reason}")
-    for event in report.events:
-        click.echo(f"{report.agent}: {event}")
-    if not report.events and not report.reason:
-        click.echo(f"{report.agent}: nothing to do")
-    return report.exit_code
+    return emit_report(run(mesh, open_forge(mesh), dry_run=dry_run), as_json, idle_line="nothing to do")
 
 
 @click.command("monitor-prs")

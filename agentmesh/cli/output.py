@@ -28,6 +28,20 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def emit_report(report, as_json: bool, *, idle_line: str | None = None) -> int:
+    """Print a run's report (claim-task, monitor-prs): JSON, or one line per event."""
+    if as_json:
+        emit_json(report.to_json())
+        return report.exit_code
+    if report.reason:
+        click.echo(f"{report.agent}: {report.status}: {report.reason}")
+    for event in report.events:
+        click.echo(f"{report.agent}: {event}")
+    if idle_line and not report.events and not report.reason:
+        click.echo(f"{report.agent}: {idle_line}")
+    return report.exit_code
+
+
 # Options every command family shares.
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 number_argument = click.argument("number", type=click.IntRange(min=1))
