@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
+from agentmesh.agent.halt import halt_reason
 from agentmesh.claims import ClaimStore
 from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.mesh import Mesh
+from agentmesh.ops.hostlock import host_lock
 
 R = TypeVar("R")
+
+
+@contextmanager
+def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool) -> Iterator[tuple[bool, str | None]]:
+    """Steps 1-2 of every tick, held for the whole run: (whether this run holds the host lock of
+    `command`, why the mesh is halted or None). Presence is refreshed even when halted: the agent is
+    alive, and ring reviewers are chosen among the living."""
+    with host_lock(mesh.state, command) as held:
+        if not held:
+            yield False, None
+            return
+        if not dry_run:
+            mesh.presence().refresh()
+        yield True, halt_reason(mesh, forge)
 
 
 class AgentRun(Generic[R]):

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
-from agentmesh.agent.base import AgentRun
-from agentmesh.agent.halt import halt_reason
+from agentmesh.agent.base import AgentRun, guarded_run
 from agentmesh.agent.heartbeat import Heartbeat
 from agentmesh.agent.run import run_executors
 from agentmesh.agent.stages import (
@@ -61,7 +60,6 @@ from agentmesh.git.remote import ls_refs
 from agentmesh.git.run import GitError
 from agentmesh.git.worktree import Worktrees
 from agentmesh.mesh import Mesh
-from agentmesh.ops.hostlock import host_lock
 
 MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
 MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up one by one
@@ -119,15 +117,12 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
                env: Mapping[str, str] | None = None) -> TickReport:
     """One tick. Never raises for a problem with one issue: that becomes an event."""
     report = TickReport(mesh.host.agent)
-    with host_lock(mesh.state, "claim-task") as held:
+    with guarded_run(mesh, forge, "claim-task", dry_run=dry_run) as (held, halted):
         if not held:
             report.status, report.reason = "busy", "another claim-task of this agent is running"
             return report
-        if not dry_run:
-            mesh.presence().refresh()  # alive, even when halted: ring reviewers are chosen among the living
-        reason = halt_reason(mesh, forge)
-        if reason is not None:
-            report.status, report.reason = "halted", reason
+        if halted is not None:
+            report.status, report.reason = "halted", halted
             return report
         Tick(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run()
     return report
@@ -137,6 +132,7 @@ class Tick(AgentRun[TickReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str]):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
         self.worktrees = Worktrees(mesh.cache, mesh.state.root / "worktrees")
+        self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
 
     # --- the tick ------------------------------------------------------------------
 
@@ -144,9 +140,12 @@ class Tick(AgentRun[TickReport]):
         if not self.dry_run:
             self.kill_leftovers()
         views = self.store.list()
-        resumed = self.reconcile([v for v in views if v.claim is not None and v.claim.agent == self.agent])
+        issues = self.forge.list_issues(state="open")  # one listing each, shared by reconcile and select
+        pulls = self.forge.list_pulls(state="open")
+        resumed = self.reconcile([v for v in views if v.claim is not None and v.claim.agent == self.agent],
+                                 issues, pulls)
         free = self.mesh.host.seats - len(resumed)
-        selection = self.select({v.issue for v in views})
+        selection = self.select(issues, pulls, {v.issue for v in views})
         if self.dry_run:
             self.report.status = "dry-run"
             self.report.candidates = [{"issue": c.number, "score": round(c.score.total, 2),
@@ -173,14 +172,18 @@ class Tick(AgentRun[TickReport]):
 
     # --- reconcile -----------------------------------------------------------------
 
-    def reconcile(self, mine: list[ClaimView]) -> list[Job]:
+    def reconcile(self, mine: list[ClaimView], open_issues: list[Issue], open_pulls: list[PullRequest]) -> list[Job]:
         """Finish what earlier runs of this agent left: release, renew, adopt or resume each claim."""
         jobs: list[Job] = []
+        by_number = {i.number: i for i in open_issues}
+        by_head: dict[str, PullRequest] = {}
+        for pull in open_pulls:
+            by_head.setdefault(pull.head, pull)  # the first, as find_pull_for_head would pick
         for view in mine:
             claim = view.claim
             assert claim is not None
             try:
-                issue = self.forge.get_issue(view.issue)
+                issue = by_number.get(view.issue) or self.forge.get_issue(view.issue)
             except NotFound:
                 self.release(view.issue, view.sha, "issue not found")
                 continue
@@ -189,7 +192,7 @@ class Tick(AgentRun[TickReport]):
                 self.release(view.issue, view.sha, "issue is closed")
                 self.remove_worktree(branch)
                 continue
-            pull = self.forge.find_pull_for_head(branch)
+            pull = by_head.get(branch)
             if pull is not None:
                 self.keep_for_review(view, pull)
                 continue
@@ -247,9 +250,7 @@ class Tick(AgentRun[TickReport]):
 
     # --- select and claim --------------------------------------------------------------
 
-    def select(self, claimed: set[int]) -> Selection:
-        issues = self.forge.list_issues(state="open")
-        pulls = self.forge.list_pulls(state="open")
+    def select(self, issues: list[Issue], pulls: list[PullRequest], claimed: set[int]) -> Selection:
         open_numbers = {i.number for i in issues}
         needed = set().union(*(dependencies(i) for i in issues)) if issues else set()
         states = {n: "open" for n in needed & open_numbers}
@@ -258,9 +259,8 @@ class Tick(AgentRun[TickReport]):
                 states[number] = self.forge.get_issue(number).state
             except NotFound:
                 pass  # unknown counts as open: waiting a tick is cheap, starting too early is not
-        attempts = {}
         for issue in [i for i in issues if FAILED in i.labels][:MAX_ATTEMPT_LOOKUPS]:
-            attempts[issue.number] = attempts_so_far(self.forge, issue.number, self.trusted)
+            self.attempts[issue.number] = attempts_so_far(self.forge, issue.number, self.trusted)
         return rank_issues(
             issues,
             agent=self.agent,
@@ -269,7 +269,7 @@ class Tick(AgentRun[TickReport]):
             claimed=claimed,
             open_pr_issues={n for p in pulls for n in closing_references(p.body)},
             capabilities=self.mesh.host.capabilities,
-            attempts=attempts,
+            attempts=self.attempts,
             dependency_states=states,
             weights=self.policy.selection.weights.weights(),
         )
@@ -282,7 +282,7 @@ class Tick(AgentRun[TickReport]):
                 break
             issue = candidate.issue
             branch = work_branch(self.agent, issue.number, issue.title)
-            attempt = 1 + (attempts_so_far(self.forge, issue.number, self.trusted) if FAILED in issue.labels else 0)
+            attempt = 1 + (self.failed_attempts(issue) if FAILED in issue.labels else 0)
             result = self.store.acquire(issue.number, work_branch=branch, attempt=attempt)
             if not result.won:
                 holder = result.holder.agent if result.holder else "an invalid claim"
@@ -292,6 +292,11 @@ class Tick(AgentRun[TickReport]):
             set_stage(self.forge, issue.number, CLAIMED)
             jobs.append(Job(issue, result.sha or "", branch, attempt))
         return jobs
+
+    def failed_attempts(self, issue: Issue) -> int:
+        if issue.number not in self.attempts:  # beyond MAX_ATTEMPT_LOOKUPS when ranking
+            self.attempts[issue.number] = attempts_so_far(self.forge, issue.number, self.trusted)
+        return self.attempts[issue.number]
 
     # --- work --------------------------------------------------------------------------
 

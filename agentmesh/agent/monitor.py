@@ -18,9 +18,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agentmesh.agent.base import AgentRun
+from agentmesh.agent.base import AgentRun, guarded_run
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
-from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.stages import record_failure, set_stage
 from agentmesh.agent.work import work_diff
 from agentmesh.claims import ClaimView
@@ -43,7 +42,6 @@ from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV
 from agentmesh.git.worktree import Worktrees
 from agentmesh.mesh import Mesh
-from agentmesh.ops.hostlock import host_lock
 
 NEEDS_HUMAN = "agentmesh:needs-human"
 REVIEW_CONTEXT = "agentmesh/review"
@@ -84,13 +82,10 @@ class MonitorReport:
 def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
                 env: Mapping[str, str] | None = None) -> MonitorReport:
     report = MonitorReport(mesh.host.agent)
-    with host_lock(mesh.state, "monitor-prs") as held:
+    with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run) as (held, halted):
         if not held:
             report.status, report.reason = "busy", "another monitor-prs of this agent is running"
             return report
-        if not dry_run:
-            mesh.presence().refresh()
-        halted = halt_reason(mesh, forge)
         if halted:
             report.status, report.reason = "halted", f"{halted}; only cleanup and reaping run"
         Monitor(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run(halted is None)
@@ -101,6 +96,7 @@ class Monitor(AgentRun[MonitorReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: MonitorReport, *, dry_run: bool, env: Mapping[str, str]):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
         self.reviews_root = mesh.state.root / "review-worktrees"
+        self._base_heads: dict[str, str | None] = {}  # base branch -> head, fetched once per run
 
     def run(self, active: bool) -> None:
         claims = self.store.list()
@@ -327,8 +323,10 @@ class Monitor(AgentRun[MonitorReport]):
         return self.mesh.cache.run("cat-file", "commit", pull.head_sha).stdout
 
     def merge_base(self, pull: PullRequest) -> str:
-        self.mesh.cache.fetch([f"refs/heads/{pull.base}"])
-        base = self.mesh.cache.resolve(f"refs/mirror/heads/{pull.base}")
+        if pull.base not in self._base_heads:
+            self.mesh.cache.fetch([f"refs/heads/{pull.base}"])
+            self._base_heads[pull.base] = self.mesh.cache.resolve(f"refs/mirror/heads/{pull.base}")
+        base = self._base_heads[pull.base]
         out = self.mesh.cache.run("merge-base", base or pull.head_sha, pull.head_sha, check=False).stdout.strip()
         return out or pull.head_sha
 
