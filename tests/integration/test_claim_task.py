@@ -203,10 +203,13 @@ def test_a_lost_claim_kills_the_executor_and_publishes_nothing(tmp_path):
     executor = {"kind": "command", "command": [sys.executable, "-c", script], "sandbox": "off"}
     ref = f"refs/heads/claim/{n}"
 
-    def reap_it():  # another agent deletes the claim, as a reaper would
+    pidfile = tmp_path / "hosts" / "alice" / "running" / f"issue-{n}.json"
+
+    def reap_it():  # another agent deletes the claim once the executor runs, as a reaper would
         deadline = time.monotonic() + 30
-        while ref not in remote_refs(remote, ref) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ref in remote_refs(remote, ref)
         git("update-ref", "-d", ref, cwd=remote)
 
     thief = threading.Thread(target=reap_it)
