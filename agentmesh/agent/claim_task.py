@@ -31,7 +31,6 @@ from agentmesh.agent.stages import (
     REVIEW,
     WORKING,
     attempts_so_far,
-    fenced,
     inline_title,
     log_tail,
     pull_body,
@@ -49,7 +48,7 @@ from agentmesh.agent.work import (
 from agentmesh.claims import ClaimView
 from agentmesh.core.markers import closing_references
 from agentmesh.core.model import Issue, PullRequest
-from agentmesh.core.sanitize import render_task_context
+from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
 from agentmesh.core.select import Selection, dependencies, rank_issues
 from agentmesh.core.slug import work_branch
@@ -407,7 +406,7 @@ class Tick(AgentRun[TickReport]):
                 text = log_path.read_text(errors="replace")
             except OSError:
                 text = ""
-            details = "Log tail (secrets redacted):\n\n" + fenced(log_tail(text, self.known_secrets))
+            details = "Log tail (secrets redacted):\n\n" + fence(log_tail(text, self.known_secrets))
         attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt, reason=reason,
                                        details=details, max_attempts=self.policy.max_attempts,
                                        trusted=self.trusted)

@@ -48,13 +48,6 @@ def pull_body(issue: Issue, *, agent: str, host: str, claim_sha: str) -> str:
     )
 
 
-def fenced(text: str) -> str:
-    """Text in a code fence no line of it can close."""
-    longest = max((len(run) for run in text.split("\n") if set(run) == {"`"}), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}\n{text}\n{ticks}"
-
-
 def log_tail(text: str, known_secrets: Sequence[str]) -> str:
     """The end of an executor log, secrets redacted and invisible characters removed."""
     tail = text[-LOG_TAIL_CHARS:]

@@ -24,6 +24,7 @@ from functools import lru_cache
 
 from agentmesh.core.markers import PullMarker, parse_pull_marker
 from agentmesh.core.model import PullRequest, Review
+from agentmesh.core.sanitize import fence
 
 OUTPUT_TAIL = 1500  # characters of a failing gate's output in the review body
 
@@ -147,8 +148,7 @@ def verdict(results: Sequence[GateResult]) -> tuple[str, str]:
     for r in failed:
         if r.output.strip():
             tail = r.output[-OUTPUT_TAIL:]
-            ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", tail)), default=0))
-            body += f"\n\n**{r.name}** output (tail):\n\n{ticks}\n{tail.rstrip()}\n{ticks}"
+            body += f"\n\n**{r.name}** output (tail):\n\n{fence(tail.rstrip())}"
     return event, body
 
 

@@ -147,11 +147,11 @@ def _inline(text: str, max_len: int = 64) -> str:
     return _UNSAFE_INLINE.sub("?", clean_text(text, max_len)) or "?"
 
 
-def _fenced(content: str) -> str:
+def fence(content: str, info: str = "") -> str:
     """`content` in a code fence longer than any backtick run inside it, so it cannot close early."""
     longest = max((len(run) for run in _LONGEST_TICKS.findall(content)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{content}\n{fence}\n"
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{info}\n{content}\n{ticks}"
 
 
 _FENCE_OVERHEAD = 2 * (MAX_BACKTICK_RUN + 1) + len("text\n\n\n")
@@ -160,7 +160,7 @@ _FENCE_OVERHEAD = 2 * (MAX_BACKTICK_RUN + 1) + len("text\n\n\n")
 def _untrusted_block(heading: str, text: str, budget: int) -> str:
     content = _BACKTICKS.sub("`" * MAX_BACKTICK_RUN, _strip(text))
     room = budget - _size(heading) - _FENCE_OVERHEAD
-    return heading + _fenced(_fit_bytes(content, room))
+    return heading + fence(_fit_bytes(content, room), "text") + "\n"
 
 
 def _comment_blocks(comments: Iterable[Comment], write_access: Iterable[str]) -> list[str]:
