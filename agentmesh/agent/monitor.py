@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from agentmesh.agent.base import AgentRun, guarded_run
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
 from agentmesh.agent.stages import record_failure, set_stage
-from agentmesh.agent.work import work_diff
+from agentmesh.agent.work import changed_paths, work_diff
 from agentmesh.claims import ClaimView
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.model import PullRequest
@@ -333,9 +333,7 @@ class Monitor(AgentRun[MonitorReport]):
     def changed_paths(self, pull: PullRequest) -> list[str]:
         if not self.fetch_head(pull):
             raise TemporaryError(f"PR #{pull.number}: head {pull.head_sha[:12]} is not on the remote")
-        out = self.mesh.cache.run("diff", "--name-only", "-z", "--no-renames", self.merge_base(pull),
-                                  pull.head_sha).stdout
-        return [p for p in out.split("\0") if p]
+        return changed_paths(self.mesh.git, self.mesh.cache.path, self.merge_base(pull), pull.head_sha)
 
     # --- reaping ------------------------------------------------------------------------------
 
