@@ -14,6 +14,7 @@ from agentmesh.config import MeshPolicy
 from agentmesh.core.claims import (
     Claim,
     Clock,
+    Observation,
     claim_message,
     effective_lease,
     is_expired,
@@ -95,6 +96,23 @@ class ReapResult:
         }
 
 
+def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Callable[[], Clock],
+                   keep: Callable[[str], bool]) -> tuple[dict[str, tuple[str, str]], dict[str, Observation], Clock]:
+    """The refs under `prefix` that `keep` accepts (ref -> (sha, message)), and this host's updated
+    observations of them. Fetching the prefix with --prune makes the mirror equal the remote, so the
+    observations are updated from a complete listing or not at all."""
+    cache.fetch([prefix + "*"], prune=True)
+    mirror_prefix = mirror_ref(prefix)
+    refs = {prefix + mref[len(mirror_prefix):]: entry for mref, entry in cache.messages(mirror_prefix).items()}
+    refs = {ref: entry for ref, entry in refs.items() if keep(ref)}
+    now = clock()
+    with state.observations_lock():
+        observations = update_observations(state.load_observations(), {ref: sha for ref, (sha, _) in refs.items()},
+                                           now, prefix)
+        state.save_observations(observations)
+    return refs, observations, now
+
+
 def new_nonce() -> str:
     return secrets.token_hex(8)
 
@@ -155,20 +173,10 @@ class ClaimStore:
         Fetching the prefix with --prune makes the mirror equal the remote, so
         the observations are updated from a complete listing or not at all.
         """
-        self.cache.fetch([self.prefix + "*"], prune=True)
-        mirror_prefix = mirror_ref(self.prefix)
-        found = []
-        for mref, (sha, message) in self.cache.messages(mirror_prefix).items():
-            ref = self.prefix + mref[len(mirror_prefix):]
-            issue = issue_of_ref(ref, self.prefix)
-            if issue is not None:
-                found.append((ref, issue, sha, parse_claim(message, sha)))
-        now = self.clock()
-        with self.state.observations_lock():
-            observations = update_observations(
-                self.state.load_observations(), {ref: sha for ref, _, sha, _ in found}, now, self.prefix
-            )
-            self.state.save_observations(observations)
+        refs, observations, now = observe_prefix(self.cache, self.state, self.prefix, self.clock,
+                                                 keep=lambda ref: issue_of_ref(ref, self.prefix) is not None)
+        found = [(ref, issue_of_ref(ref, self.prefix), sha, parse_claim(message, sha))
+                 for ref, (sha, message) in refs.items()]
         lease = self.policy.lease
         views = []
         for ref, issue, sha, claim in sorted(found, key=lambda f: f[1]):

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentmesh import __version__
+from agentmesh.claims import observe_prefix
 from agentmesh.config import HostConfig, MeshPolicy
-from agentmesh.core.claims import Clock, is_expired, observed_seconds, parse_trailers, update_observations
+from agentmesh.core.claims import Clock, is_expired, observed_seconds, parse_trailers
 from agentmesh.core.slug import is_agent_name
-from agentmesh.git.cache import CacheClone, mirror_ref
+from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.state import StateDir
 
@@ -67,18 +68,9 @@ class Presence:
 
     def list(self) -> list[PresenceView]:
         """Every agent's presence, as this host observes it (a complete listing, or an error)."""
-        self.cache.fetch([self.prefix + "*"], prune=True)
-        mirror_prefix = mirror_ref(self.prefix)
-        found = {}
-        for mref, (sha, message) in self.cache.messages(mirror_prefix).items():
-            agent = mref[len(mirror_prefix):]
-            if is_agent_name(agent):
-                found[self.prefix + agent] = (agent, sha, parse_trailers(message))
-        now = self.clock()
-        with self.state.observations_lock():
-            observations = update_observations(self.state.load_observations(),
-                                               {ref: sha for ref, (_, sha, _) in found.items()}, now, self.prefix)
-            self.state.save_observations(observations)
+        refs, observations, now = observe_prefix(self.cache, self.state, self.prefix, self.clock,
+                                                 keep=lambda ref: is_agent_name(ref[len(self.prefix):]))
+        found = {ref: (ref[len(self.prefix):], sha, parse_trailers(message)) for ref, (sha, message) in refs.items()}
         lease = self.policy.lease
         views = []
         for ref, (agent, sha, trailers) in sorted(found.items()):
