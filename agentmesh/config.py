@@ -222,6 +222,10 @@ class MergePolicy(_Model):
     method: Literal["merge", "squash"] = "merge"
 
 
+class ReworkPolicy(_Model):
+    max: int = Field(1, ge=0, le=10, description="executor re-runs per PR after changes are requested or CI fails")
+
+
 class MeshPolicy(_Model):
     version: Literal[1] = 1
     default_branch: str | None = Field(None, description="defaults to the remote's HEAD")
@@ -244,6 +248,7 @@ class MeshPolicy(_Model):
     max_diff_lines: int = Field(2000, ge=1)
     executor_script: list[str] = Field([], description="argv for hosts whose executor kind is `script`")
     merge: MergePolicy = MergePolicy()
+    rework: ReworkPolicy = ReworkPolicy()
 
 
 # --- loading ------------------------------------------------------------------

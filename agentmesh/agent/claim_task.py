@@ -23,10 +23,12 @@ from pathlib import Path
 from agentmesh.agent import executor as executors
 from agentmesh.agent.base import AgentRun, guarded_run
 from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.agent.rework import ReworkRequest, ReworkRequests
 from agentmesh.agent.run import run_executors
 from agentmesh.agent.stages import (
     CLAIMED,
     FAILED,
+    NEEDS_HUMAN,
     PR_LABEL,
     REVIEW,
     WORKING,
@@ -52,7 +54,7 @@ from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
 from agentmesh.core.select import Selection, dependencies, rank_issues
 from agentmesh.core.slug import work_branch
-from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError
+from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError, UserError
 from agentmesh.files import write_atomic
 from agentmesh.forge.base import Forge, NotFound
 from agentmesh.git.remote import ls_refs
@@ -110,6 +112,19 @@ class Job:
     claim_sha: str
     branch: str
     attempt: int
+    rework: ReworkRequest | None = None  # set: address the feedback on the open PR instead
+
+
+@dataclass(frozen=True)
+class Produced:
+    """How an executor run ended: `commit` (checked, ready to push), or failed, stopped, unavailable, lost."""
+
+    outcome: str
+    claim_sha: str  # the claim as the heartbeat last renewed it
+    reason: str
+    log_path: Path | None = None
+    details: str = ""
+    commit: str | None = None
 
 
 def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
@@ -132,6 +147,7 @@ class Tick(AgentRun[TickReport]):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
         self.worktrees = Worktrees(mesh.cache, mesh.state.root / "worktrees")
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
+        self.reworks = ReworkRequests(mesh.state.root)
 
     # --- the tick ------------------------------------------------------------------
 
@@ -193,7 +209,11 @@ class Tick(AgentRun[TickReport]):
                 continue
             pull = by_head.get(branch)
             if pull is not None:
-                self.keep_for_review(view, pull)
+                request = self.rework_due(view.issue, pull)
+                if request is not None and len(jobs) < self.mesh.host.seats:
+                    jobs.append(Job(issue, view.sha, branch, claim.attempt, rework=request))
+                else:
+                    self.keep_for_review(view, pull)
                 continue
             pushed = self.remote_branch(branch)
             if pushed is not None:
@@ -208,6 +228,20 @@ class Tick(AgentRun[TickReport]):
             else:
                 self.release(issue.number, view.sha, "more claims than seats")
         return jobs
+
+    def rework_due(self, issue: int, pull: PullRequest) -> ReworkRequest | None:
+        """The rework monitor-prs asked for on this PR's current head, if any (a stale one is dropped)."""
+        request = self.reworks.load(issue)
+        if request is None:
+            return None
+        if request.pull != pull.number or request.head != pull.head_sha or NEEDS_HUMAN in pull.labels:
+            if not self.dry_run:
+                self.reworks.drop(issue, request.head)
+            return None
+        if self.dry_run:
+            self.report.add("would-rework", issue, f"round {request.round}", pull.number)
+            return None
+        return request
 
     def kill_leftovers(self) -> None:
         """Kill executors a crashed run left behind. Holding the host lock, no run of ours is alive,
@@ -302,7 +336,10 @@ class Tick(AgentRun[TickReport]):
     def work_safely(self, job: Job) -> None:
         """Work on one job; a temporary failure is reported, and the next tick resumes the claim."""
         try:
-            self.work(job)
+            if job.rework is not None:
+                self.rework(job, job.rework)
+            else:
+                self.work(job)
         except TemporaryError as exc:
             self.report.add("error", job.issue.number, f"{exc} (the next run resumes)")
             self.report.exit_code = EXIT_TEMPORARY
@@ -311,63 +348,109 @@ class Tick(AgentRun[TickReport]):
         number = job.issue.number
         set_stage(self.forge, number, WORKING)
         base = self.mesh.base_head
+        produced = self.produce(job, base, self.write_task_file(job.issue))
+        if produced.outcome in ("stopped", "unavailable"):
+            self.release(number, produced.claim_sha, produced.reason)
+            set_stage(self.forge, number, None)
+        elif produced.outcome == "failed":
+            self.fail(job, produced.claim_sha, produced.reason, produced.log_path, details=produced.details)
+            return
+        elif produced.commit is not None:
+            self.publish(job, produced.claim_sha, produced.commit,
+                         changed_paths(self.mesh.git, self.mesh.cache.path, base, produced.commit))
+            return
+        self.remove_worktree(job.branch)
+
+    def produce(self, job: Job, base: str, task_file: Path, *, rework: int = 0) -> Produced:
+        """Run the executors in a fresh worktree at `base` and turn what they left into one checked
+        commit. Every other outcome ends the job; the caller decides what it means."""
+        number = job.issue.number
         worktree = self.worktrees.add(job.branch, base)
-        task_file = self.write_task_file(job.issue)
         heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
                               lease_seconds=self.policy.lease.seconds)
-        result, notes = self.run_executor(job, worktree, task_file, heartbeat)
+        result, notes = run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=number, base=base,
+                                      heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number))
         for note in notes:
             self.report.add("warning", number, note)
+
+        def end(outcome: str, reason: str, *, log: bool = True, details: str = "") -> Produced:
+            return Produced(outcome, heartbeat.sha, reason, result.log_path if log else None, details)
+
         if heartbeat.lost:
             self.report.add("claim-lost", number, f"{heartbeat.lost}; nothing was published")
-            self.remove_worktree(job.branch)
-            return
+            return end("lost", heartbeat.lost)
         if result.outcome == "stopped":
-            self.release(number, heartbeat.sha, result.stop_reason or "stopped")
-            set_stage(self.forge, number, None)
-            self.remove_worktree(job.branch)
-            return
+            return end("stopped", result.stop_reason or "stopped")
         if result.outcome == "unavailable":
-            self.release(number, heartbeat.sha, "no executor could start (see the log); no attempt counted")
-            set_stage(self.forge, number, None)
             self.report.exit_code = EXIT_USER
-            self.remove_worktree(job.branch)
-            return
+            return end("unavailable", "no executor could start (see the log); no attempt counted")
         if not result.ok:
-            self.fail(job, heartbeat.sha, f"executor {result.name} {result.outcome}"
-                      + (f" (exit {result.returncode})" if result.outcome == "failed" else ""), result.log_path)
-            return
+            return end("failed", f"executor {result.name} {result.outcome}"
+                       + (f" (exit {result.returncode})" if result.outcome == "failed" else ""))
         subject = f"{inline_title(job.issue.title)} (#{number})"
         try:
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
                 subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
-                attempt=job.attempt))
+                attempt=job.attempt, rework=rework))
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
-            self.fail(job, heartbeat.sha, f"git cannot commit the executor's files: {exc}", result.log_path)
-            return
+            return end("failed", f"git cannot commit the executor's files: {exc}")
         if commit is None:
-            self.fail(job, heartbeat.sha, "the executor made no change", result.log_path)
-            return
+            return end("failed", "the executor made no change")
         diff = work_diff(self.mesh.git, worktree, base, commit)
         if diff is None:
-            self.fail(job, heartbeat.sha, "the change is too large to publish", result.log_path)
-            return
+            return end("failed", "the change is too large to publish")
         findings = scan_diff(diff, self.known_secrets)
         if findings:
-            self.fail(job, heartbeat.sha, "the change contains a secret", None, details=secret_report(findings))
+            return end("failed", "the change contains a secret", log=False, details=secret_report(findings))
+        return Produced("commit", heartbeat.sha, "", commit=commit)
+
+    def rework(self, job: Job, request: ReworkRequest) -> None:
+        """Address the feedback on the PR's head: run the executors on top of it and push the result
+        with the fence (the work branch pinned to that head, so a human's push wins)."""
+        number = job.issue.number
+        self.report.add("reworking", number, f"round {request.round} of {self.policy.rework.max}", request.pull)
+        task_file = self.write_task_file(job.issue, feedback=request.feedback)
+        produced = self.produce(job, request.head, task_file, rework=request.round)
+        if produced.outcome in ("stopped", "unavailable"):  # the request stays: the next tick tries again
+            self.report.add("rework-postponed", number, produced.reason, request.pull)
+        elif produced.outcome != "lost":
+            self.reworks.drop(number, request.head)
+            if produced.commit is not None:
+                self.push_rework(job, request, produced.claim_sha, produced.commit)
+            else:
+                self.give_up_rework(job, request, produced)
+        self.remove_worktree(job.branch)
+
+    def push_rework(self, job: Job, request: ReworkRequest, claim_sha: str, commit: str) -> None:
+        number = job.issue.number
+        try:
+            self.store.fenced_push(number, claim_sha, f"refs/heads/{job.branch}", commit, request.head)
+        except NotHolder as exc:
+            self.report.add("claim-lost", number, f"{exc}; the fence refused the push", request.pull)
             return
-        self.publish(job, heartbeat.sha, commit, changed_paths(self.mesh.git, worktree, base, commit))
+        except UserError as exc:  # the branch moved since the review: whoever pushed wins
+            self.report.add("skipped", number, f"rework not pushed: {exc}", request.pull)
+            return
+        self.forge.ensure_comment(
+            request.pull, f"rework/{commit}",
+            f"agentmesh: `{self.agent}` pushed rework {request.round} of {self.policy.rework.max} "
+            f"(`{commit[:12]}`) to address the review and CI of `{request.head[:12]}`.")
+        self.report.add("reworked", number, f"round {request.round}: pushed {commit[:12]}", request.pull)
 
-    def run_executor(self, job: Job, worktree: Path, task_file: Path,
-                     heartbeat: Heartbeat) -> tuple[executors.ExecResult, list[str]]:
-        return run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=job.issue.number,
-                             base=self.mesh.base_head, heartbeat=heartbeat, env=self.env,
-                             pidfile=self.pidfile(job.issue.number))
+    def give_up_rework(self, job: Job, request: ReworkRequest, produced: Produced) -> None:
+        """A rework that produced nothing usable hands the PR to a human (no loop of failing reruns)."""
+        details = produced.details or self.log_excerpt(produced.log_path)
+        self.forge.add_labels(request.pull, [NEEDS_HUMAN])
+        self.forge.ensure_comment(
+            request.pull, f"rework-failed/{request.head}",
+            f"agentmesh: rework {request.round} by `{self.agent}` failed: {produced.reason}. A human must take "
+            f"it from here; agents will not touch this PR again.\n\n{details}")
+        self.report.add("needs-human", job.issue.number, f"rework failed: {produced.reason}", request.pull)
 
-    def write_task_file(self, issue: Issue) -> Path:
+    def write_task_file(self, issue: Issue, *, feedback: tuple[tuple[str, str], ...] = ()) -> Path:
         comments = self.forge.list_comments(issue.number)
         writers = {c.author for c in comments if self.trusted(c.author)}
-        text = render_task_context(issue, comments, write_access=writers, memory_section="")
+        text = render_task_context(issue, comments, write_access=writers, memory_section="", feedback=feedback)
         path = self.mesh.state.root / "tasks" / f"issue-{issue.number}.md"
         write_atomic(path, text)
         return path
@@ -401,12 +484,7 @@ class Tick(AgentRun[TickReport]):
     def fail(self, job: Job, claim_sha: str, reason: str, log_path: Path | None, *, details: str = "") -> None:
         """Record a failed attempt on the issue (once per claim), release the claim, clean up."""
         number = job.issue.number
-        if not details and log_path is not None:
-            try:
-                text = log_path.read_text(errors="replace")
-            except OSError:
-                text = ""
-            details = "Log tail (secrets redacted):\n\n" + fence(log_tail(text, self.known_secrets))
+        details = details or self.log_excerpt(log_path)
         attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt, reason=reason,
                                        details=details, max_attempts=self.policy.max_attempts,
                                        trusted=self.trusted)
@@ -415,6 +493,15 @@ class Tick(AgentRun[TickReport]):
         self.remove_worktree(job.branch)
 
     # --- small helpers -------------------------------------------------------------------
+
+    def log_excerpt(self, log_path: Path | None) -> str:
+        if log_path is None:
+            return ""
+        try:
+            text = log_path.read_text(errors="replace")
+        except OSError:
+            text = ""
+        return "Log tail (secrets redacted):\n\n" + fence(log_tail(text, self.known_secrets))
 
     def remote_branch(self, branch: str) -> str | None:
         ref = f"refs/heads/{branch}"

@@ -5,7 +5,8 @@ One run, in order, each step acting only on listings that succeeded:
 2. cleanup of this agent's claims whose PR was merged or closed;
 3. unless halted: review the siblings' PRs this agent is the ring reviewer
    of, and for its own PRs request reviewers, report CI failures once per
-   head, and merge by policy;
+   head, ask claim-task for a rework when changes are requested or CI
+   fails (agent/rework.py), and merge by policy;
 4. reap other agents' expired claims (also when halted).
 Every write is idempotent (marker comments, reviews keyed by head sha), so
 a run killed at any step is finished by the next one without duplicates.
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 
 from agentmesh.agent.base import AgentRun, guarded_run
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
-from agentmesh.agent.stages import record_failure, set_stage
+from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
+from agentmesh.agent.stages import NEEDS_HUMAN, record_failure, set_stage
 from agentmesh.agent.work import changed_paths, work_diff
 from agentmesh.claims import ClaimView
 from agentmesh.core.markers import PullMarker, marker_text
@@ -43,7 +45,6 @@ from agentmesh.git.run import TOKEN_ENV
 from agentmesh.git.worktree import Worktrees
 from agentmesh.mesh import Mesh
 
-NEEDS_HUMAN = "agentmesh:needs-human"
 REVIEW_CONTEXT = "agentmesh/review"
 MERGE_RETRIES = (1.0, 2.0, 4.0)  # seconds between merge attempts while the forge computes mergeability
 
@@ -182,7 +183,8 @@ class Monitor(AgentRun[MonitorReport]):
             self.hand_over(pull, marker)
             return
         required = self.policy.review.required_approvals
-        reviews = head_reviews(self.forge.list_reviews(pull.number), pull.head_sha)
+        all_reviews = self.forge.list_reviews(pull.number)
+        reviews = head_reviews(all_reviews, pull.head_sha)
         wanted = reviewers_for(ring, self.agent, alive=alive, count=required, exclude={claimer} - {self.agent})
         missing = [r for r in wanted if r not in pull.requested_reviewers and r not in reviews.reviewed_by]
         if missing and not self.dry_run:
@@ -203,16 +205,46 @@ class Monitor(AgentRun[MonitorReport]):
         protected = protected_hits(self.changed_paths(pull), self.policy.protected_paths)
         ci_state = "failure" if failing else ("pending" if ci.state == "pending" and
                                               any(c.context != REVIEW_CONTEXT for c in ci.contexts) else "success")
+        # a change request counts from a ring agent or anyone with write access, never from a drive-by
+        blockers = {a for a in reviews.changes_requested_by if a in ring or self.trusted(a)}
         decision = merge_decision(auto=self.policy.merge.auto, approvals=len(approvals), required=required,
-                                  ci_state=ci_state, protected=protected,
-                                  changes_requested=bool(reviews.changes_requested_by & set(ring)))
+                                  ci_state=ci_state, protected=protected, changes_requested=bool(blockers))
         if not decision.merge:
             self.report.add("waiting", pull.number, marker.issue, decision.reason)
+            if blockers or failing:
+                self.ask_rework(pull, marker, feedback_for(all_reviews, pull.head_sha, blockers, failing))
             return
         if self.dry_run:
             self.report.add("would-merge", pull.number, marker.issue)
             return
         self.merge(pull, marker)
+
+    def ask_rework(self, pull: PullRequest, marker: PullMarker, feedback: tuple[tuple[str, str], ...]) -> None:
+        """Queue a rework of this head for claim-task, or hand the PR to a human once `rework.max`
+        reworks did not make it pass."""
+        done = rework_round(self.head_message(pull))
+        limit = self.policy.rework.max
+        requests = ReworkRequests(self.mesh.state.root)
+        if done >= limit:
+            if self.dry_run:
+                self.report.add("would-hand-over", pull.number, marker.issue, f"{done} rework(s) done")
+                return
+            self.forge.add_labels(pull.number, [NEEDS_HUMAN])
+            self.forge.ensure_comment(
+                pull.number, f"rework-exhausted/{pull.head_sha}",
+                f"agentmesh: `{pull.head_sha[:12]}` still has changes requested or failing CI after {done} "
+                f"rework(s) (`rework.max: {limit}`). A human must take it from here; agents will not touch "
+                "this PR again.")
+            self.report.add("needs-human", pull.number, marker.issue, f"{done} rework(s) did not make it pass")
+            return
+        queued = requests.load(marker.issue)
+        if queued is not None and queued.head == pull.head_sha:
+            return  # asked already; claim-task has not run yet
+        if self.dry_run:
+            self.report.add("would-queue-rework", pull.number, marker.issue, f"round {done + 1}")
+            return
+        requests.save(ReworkRequest(marker.issue, pull.number, pull.head_sha, done + 1, feedback))
+        self.report.add("rework-queued", pull.number, marker.issue, f"round {done + 1} of {limit}")
 
     def merge(self, pull: PullRequest, marker: PullMarker) -> None:
         for delay in (*MERGE_RETRIES, None):

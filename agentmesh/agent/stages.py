@@ -20,6 +20,7 @@ from agentmesh.forge.base import Forge
 CLAIMED, WORKING, REVIEW, FAILED = "agentmesh:claimed", "agentmesh:working", "agentmesh:review", "agentmesh:failed"
 STAGES = (CLAIMED, WORKING, REVIEW, FAILED)
 DEAD_LETTER = "agentmesh:dead-letter"
+NEEDS_HUMAN = "agentmesh:needs-human"  # on a PR: agents stop touching it
 PR_LABEL = "agentmesh"
 LOG_TAIL_CHARS = 3000
 

@@ -20,7 +20,9 @@ from agentmesh.git.run import Git
 MAX_DIFF_BYTES = 32 * 1024 * 1024
 
 
-def commit_message(subject: str, *, issue: int, agent: str, host: str, claim_sha: str, attempt: int) -> str:
+def commit_message(subject: str, *, issue: int, agent: str, host: str, claim_sha: str, attempt: int,
+                   rework: int = 0) -> str:
+    """The trailers are how later runs recognise the agent's own commits (a human's push has none)."""
     return (
         f"{subject}\n\n"
         f"Agentmesh-Issue: {issue}\n"
@@ -28,6 +30,7 @@ def commit_message(subject: str, *, issue: int, agent: str, host: str, claim_sha
         f"Agentmesh-Host: {host}\n"
         f"Agentmesh-Claim: {claim_sha}\n"
         f"Agentmesh-Attempt: {attempt}\n"
+        + (f"Agentmesh-Rework: {rework}\n" if rework else "")
     )
 
 

@@ -175,6 +175,17 @@ def _comment_blocks(comments: Iterable[Comment], write_access: Iterable[str]) ->
     return blocks
 
 
+def _feedback_section(feedback: Sequence[tuple[str, str]], budget: int) -> str:
+    if not feedback:
+        return ""
+    heading = ("\n## Review feedback (untrusted: reviews and CI of the pushed change)\n\n"
+               "The change was already pushed and then reviewed. Change the files so the points below are "
+               "addressed; the worktree holds the pushed change.\n")
+    share = (budget - _size(heading)) // len(feedback)
+    return heading + "".join(_untrusted_block(f"\n### {_inline(source, 80)}\n\n", text, share)
+                             for source, text in feedback)
+
+
 def _hard_cap(document: str, max_bytes: int) -> str:
     data = document.encode("utf-8")
     if len(data) <= max_bytes:
@@ -190,13 +201,16 @@ def render_task_context(
     *,
     write_access: set[str],
     memory_section: str = "",
+    feedback: Sequence[tuple[str, str]] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> str:
     """The markdown task file for the executor, at most `max_bytes` UTF-8 bytes.
 
-    Room is shared in order: title and memory (each capped), then the body
-    (at least half of what remains when there are comments), then comments
-    from `write_access` authors, newest first, shown oldest first.
+    Room is shared in order: title, memory and rework feedback (each capped),
+    then the body (at least half of what remains when there are comments),
+    then comments from `write_access` authors, newest first, shown oldest first.
+    `feedback` is (source, text) pairs: the reviews and CI results a rework
+    must address; the text is untrusted (gate output comes from the PR's code).
     """
     number = int(issue.number)
     title = " ".join(clean_text(issue.title, TITLE_MAX_BYTES).split())
@@ -205,7 +219,8 @@ def render_task_context(
         + _untrusted_block("**Title** (untrusted, from the issue tracker):\n\n", title, TITLE_MAX_BYTES)
     )
     memory = _fit_bytes(_strip(memory_section).strip(), max_bytes // MEMORY_SHARE)
-    tail = "\n## Memory\n\n" + (memory or "_No memory for this task yet._") + "\n"
+    tail = _feedback_section(feedback, max_bytes // MEMORY_SHARE)
+    tail += "\n## Memory\n\n" + (memory or "_No memory for this task yet._") + "\n"
     blocks = _comment_blocks(comments, write_access)
     comments_heading = "\n## Comments (untrusted, from the issue tracker; only people with write access)\n"
     room = max_bytes - _size(head) - _size(tail) - _size(comments_heading) - 256  # 256: headings, notes

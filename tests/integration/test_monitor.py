@@ -8,7 +8,8 @@ import os
 import yaml
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.agent.monitor import NEEDS_HUMAN, monitor_prs
+from agentmesh.agent.monitor import monitor_prs
+from agentmesh.agent.stages import NEEDS_HUMAN
 from agentmesh.forge.local import LocalForge
 from tests.support import FakeClock, agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
 

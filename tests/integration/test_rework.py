@@ -1,0 +1,151 @@
+"""Rework on the local forge, in-process: monitor-prs asks, claim-task re-runs the executor on the
+PR's head, pushes with the fence, and a human takes over once `rework.max` is spent."""
+
+from __future__ import annotations
+
+import sys
+
+import yaml
+
+from agentmesh.agent.claim_task import claim_task
+from agentmesh.agent.monitor import monitor_prs
+from agentmesh.agent.rework import ReworkRequests
+from agentmesh.agent.stages import NEEDS_HUMAN
+from agentmesh.forge.local import LocalForge
+from tests.integration.test_monitor import ENV, GATE
+from tests.support import agent_forge, agent_mesh, git, local_forge_remote
+
+# Writes broken Python on the first run; once the task file carries review feedback, writes
+# what `FIX` says: "fixed" (valid code), "still-broken" (another syntax error) or "nothing".
+EXECUTOR = """
+import pathlib, sys
+task, worktree = pathlib.Path(sys.argv[1]).read_text(), pathlib.Path(sys.argv[2])
+target = worktree / "pkg" / "mod.py"
+target.parent.mkdir(exist_ok=True)
+if "## Review feedback" not in task:
+    target.write_text("def broken(:\\n")
+elif sys.argv[3] == "fixed":
+    target.write_text("def fixed():\\n    return 1\\n")
+elif sys.argv[3] == "still-broken":
+    target.write_text("def still(:\\n")
+"""
+
+
+class Mesh:
+    def __init__(self, tmp_path, fix: str, **policy):
+        data = {"review": {"ring": ["a", "b"]}, "merge": {"auto": True},
+                "gates": [{"name": "python syntax", "run": GATE, "timeout_seconds": 60}], **policy}
+        self.tmp = tmp_path
+        self.remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(data))
+        self.human = agent_forge(agent_mesh(self.remote, tmp_path / "humans", "human"))
+        self.executor = {"kind": "command", "sandbox": "off",
+                         "command": [sys.executable, "-c", EXECUTOR, "{task_file}", "{worktree}", fix]}
+
+    def mesh(self, agent):
+        return agent_mesh(self.remote, self.tmp / "hosts", agent, executor=self.executor)
+
+    def monitor(self, agent):
+        mesh = self.mesh(agent)
+        report = monitor_prs(mesh, LocalForge(mesh.cache, user=agent), env=ENV)
+        return [(e.event, e.pr) for e in report.events]
+
+    def tick(self, agent):
+        mesh = self.mesh(agent)
+        report = claim_task(mesh, agent_forge(mesh), env=ENV)
+        return [(e.event, e.issue) for e in report.events]
+
+    def broken_pull(self):
+        """a's PR with a syntax error, and b's request for changes on it."""
+        self.monitor("a"), self.monitor("b")
+        number = self.human.create_issue("Add a module", "Add pkg/mod.py", ["task"]).number
+        assert ("pr-opened", number) in self.tick("a")
+        [pull] = self.human.list_pulls(state="open")
+        assert ("changes-requested", pull.number) in self.monitor("b")
+        return number, pull
+
+
+def test_a_change_request_is_reworked_once_then_approved_and_merged(tmp_path):
+    m = Mesh(tmp_path, fix="fixed")
+    number, pull = m.broken_pull()
+    assert ("rework-queued", pull.number) in m.monitor("a")
+    assert m.monitor("a").count(("rework-queued", pull.number)) == 0  # asked once per head
+    tick = m.tick("a")
+    assert ("reworked", number) in tick, tick
+    task = (tmp_path / "hosts" / "a" / "tasks" / f"issue-{number}.md").read_text()
+    assert "### Review by b: changes requested" in task and "SyntaxError" in task
+    reworked = m.human.get_pull(pull.number)
+    assert reworked.head_sha != pull.head_sha
+    message = git("cat-file", "commit", reworked.head_sha, cwd=m.remote)
+    assert "Agentmesh-Agent: a\n" in message and "Agentmesh-Rework: 1" in message
+    assert git("rev-parse", f"{reworked.head_sha}^", cwd=m.remote) == pull.head_sha  # on top of the head
+    assert [c.body for c in m.human.list_comments(pull.number) if "pushed rework 1 of 1" in c.body]
+    assert not ReworkRequests(tmp_path / "hosts" / "a").path(number).exists()
+    assert ("approved", pull.number) in m.monitor("b")
+    assert ("merged", pull.number) in m.monitor("a")
+    assert m.human.get_issue(number).state == "closed"
+
+
+def test_a_pr_still_failing_after_rework_max_goes_to_a_human(tmp_path):
+    m = Mesh(tmp_path, fix="still-broken")
+    number, pull = m.broken_pull()
+    m.monitor("a")
+    assert ("reworked", number) in m.tick("a")
+    assert ("changes-requested", pull.number) in m.monitor("b")  # the new head, reviewed again
+    assert ("needs-human", pull.number) in m.monitor("a")
+    assert NEEDS_HUMAN in m.human.get_pull(pull.number).labels
+    head = m.human.get_pull(pull.number).head_sha
+    m.monitor("a"), m.tick("a"), m.monitor("b")
+    assert m.human.get_pull(pull.number).head_sha == head  # nobody touches it any more
+    exhausted = [c for c in m.human.list_comments(pull.number) if "rework.max: 1" in c.body]
+    assert len(exhausted) == 1
+
+
+def test_a_rework_that_changes_nothing_hands_over_at_once(tmp_path):
+    m = Mesh(tmp_path, fix="nothing", rework={"max": 3})
+    number, pull = m.broken_pull()
+    m.monitor("a")
+    tick = m.tick("a")
+    assert ("needs-human", number) in tick
+    assert m.human.get_pull(pull.number).head_sha == pull.head_sha
+    assert NEEDS_HUMAN in m.human.get_pull(pull.number).labels
+    assert [c for c in m.human.list_comments(pull.number) if "the executor made no change" in c.body]
+    assert m.human.get_pull(pull.number).state == "open"
+    assert m.human.get_issue(number).state == "open"
+
+
+def test_rework_max_zero_hands_a_change_request_to_a_human(tmp_path):
+    m = Mesh(tmp_path, fix="fixed", rework={"max": 0})
+    number, pull = m.broken_pull()
+    assert ("needs-human", pull.number) in m.monitor("a")
+    assert not ReworkRequests(tmp_path / "hosts" / "a").path(number).exists()
+    assert ("reworked", number) not in m.tick("a")
+
+
+def test_failing_ci_is_reworked_with_the_failing_checks_in_the_task(tmp_path):
+    m = Mesh(tmp_path, fix="fixed", gates=[])
+    m.monitor("a"), m.monitor("b")
+    number = m.human.create_issue("Add a module", "Add pkg/mod.py", ["task"]).number
+    m.tick("a")
+    [pull] = m.human.list_pulls(state="open")
+    m.human.set_status(pull.head_sha, context="ci/tests", state="failure", description="3 tests failed")
+    seen = m.monitor("a")
+    assert ("ci-failed", pull.number) in seen and ("rework-queued", pull.number) in seen
+    assert ("reworked", number) in m.tick("a")
+    task = (tmp_path / "hosts" / "a" / "tasks" / f"issue-{number}.md").read_text()
+    assert "### CI: failing checks" in task and "ci/tests: failure (3 tests failed)" in task
+
+
+def test_a_human_push_after_the_request_voids_it(tmp_path):
+    m = Mesh(tmp_path, fix="fixed")
+    number, pull = m.broken_pull()
+    m.monitor("a")
+    work = tmp_path / "human-fix"
+    git("clone", "--quiet", "--branch", pull.head, str(m.remote), str(work))
+    (work / "pkg" / "mod.py").write_text("def by_hand():\n    return 2\n")
+    git("commit", "--quiet", "-am", "Fix it by hand", cwd=work)
+    git("push", "--quiet", "origin", pull.head, cwd=work)
+    tick = m.tick("a")
+    assert ("reworked", number) not in tick and ("in-review", number) in tick
+    assert not ReworkRequests(tmp_path / "hosts" / "a").path(number).exists()
+    assert git("log", "-1", "--format=%s", pull.head, cwd=m.remote) == "Fix it by hand"
+    assert ("handed-over", pull.number) in m.monitor("a")
