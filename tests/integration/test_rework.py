@@ -149,3 +149,29 @@ def test_a_human_push_after_the_request_voids_it(tmp_path):
     assert not ReworkRequests(tmp_path / "hosts" / "a").path(number).exists()
     assert git("log", "-1", "--format=%s", pull.head, cwd=m.remote) == "Fix it by hand"
     assert ("handed-over", pull.number) in m.monitor("a")
+
+
+def test_a_maintainers_change_request_blocks_the_merge_and_a_drive_by_one_does_not(tmp_path):
+    m = Mesh(tmp_path, fix="fixed", gates=[], rework={"max": 0})
+    m.monitor("a"), m.monitor("b")
+    m.human.set_permission("visitor", "read")
+    m.human.create_issue("Add a module", "Add pkg/mod.py", ["task"])
+    m.tick("a")
+    [pull] = m.human.list_pulls(state="open")
+    visitor = LocalForge(m.human.cache, user="visitor")
+    visitor.submit_review(pull.number, event="request_changes", body="no", commit_id=pull.head_sha)
+    m.human.submit_review(pull.number, event="request_changes", body="rename it", commit_id=pull.head_sha)
+    assert ("approved", pull.number) in m.monitor("b")
+    assert ("needs-human", pull.number) in m.monitor("a")  # the maintainer's request stands
+    assert m.human.get_pull(pull.number).state == "open"
+
+    m2 = Mesh(tmp_path / "second", fix="fixed", gates=[])
+    m2.monitor("a"), m2.monitor("b")
+    m2.human.set_permission("visitor", "read")
+    m2.human.create_issue("Add a module", "Add pkg/mod.py", ["task"])
+    m2.tick("a")
+    [pull] = m2.human.list_pulls(state="open")
+    LocalForge(m2.human.cache, user="visitor").submit_review(pull.number, event="request_changes", body="no",
+                                                            commit_id=pull.head_sha)
+    assert ("approved", pull.number) in m2.monitor("b")
+    assert ("merged", pull.number) in m2.monitor("a")
