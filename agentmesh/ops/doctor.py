@@ -1,0 +1,252 @@
+"""`agentmesh doctor`: the checks a host must pass before cron runs its agent.
+
+Each check is a function returning a `Check`; `run_checks` runs them in
+order and reports a check whose prerequisite failed as skipped instead of
+running it into a confusing second failure. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agentmesh.config import HostConfig
+from agentmesh.errors import AgentmeshError, UserError
+from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.git.run import Git
+
+MIN_GIT = (2, 38)  # merge-tree --write-tree (local forge merges)
+CLOCK_SKEW_SECONDS = 300
+CLOCK_FLOOR = datetime(2024, 1, 1, tzinfo=UTC)
+PROBE_PREFIX = "refs/agentmesh/doctor/"
+_GIT_VERSION = re.compile(r"git version (\d+)\.(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def passed(name: str, detail: str) -> Check:
+    return Check(name, True, detail)
+
+
+def failed(name: str, detail: str, hint: str) -> Check:
+    return Check(name, False, detail, hint)
+
+
+def skipped(name: str, dependency: str) -> Check:
+    """A check not run because `dependency` failed: not verified, so not ok."""
+    return Check(name, False, f"skipped until the {dependency} check passes", f"fix {dependency} first")
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+def check_git(git: Git) -> Check:
+    """git on PATH, new enough for every command agentmesh runs."""
+    hint = f"install git ≥ {MIN_GIT[0]}.{MIN_GIT[1]} (e.g. from your distribution's backports) first on PATH"
+    try:
+        out = git.run("--version", timeout=30).stdout.strip()
+    except AgentmeshError as exc:
+        return failed("git", f"cannot run git: {exc}", hint)
+    match = _GIT_VERSION.search(out)
+    if match is None:
+        return failed("git", f"cannot parse `git --version`: {out[:80]!r}", hint)
+    version = tuple(int(part or 0) for part in match.groups())
+    shown = ".".join(str(part) for part in version)
+    if version[:2] < MIN_GIT:
+        return failed("git", f"git {shown} is older than {MIN_GIT[0]}.{MIN_GIT[1]}", hint)
+    return passed("git", f"git {shown}")
+
+
+def check_config(load: Callable[[], HostConfig]) -> tuple[Check, HostConfig | None]:
+    try:
+        host = load()
+    except UserError as exc:
+        return failed("config", str(exc), "fix the host config (docs/configuration.md) or run `agentmesh init`"), None
+    return passed("config", f"agent {host.agent} on {host.host}, remote {host.remote}, forge {host.forge.kind}"), host
+
+
+def check_state_dir(path: Path) -> Check:
+    """The state directory: created like every command creates it, writable, not world-writable
+    (another user could plant a cache clone or an askpass helper there)."""
+    name = "state-dir"
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return failed(name, f"{path}: cannot create: {exc.strerror}", "set state_dir to a directory you own")
+    if not os.access(path, os.W_OK | os.X_OK):
+        return failed(name, f"{path}: not writable by this user", "chown it to this user or set state_dir elsewhere")
+    if mode & stat.S_IWOTH:
+        return failed(name, f"{path}: world-writable (mode {stat.S_IMODE(mode):04o})", f"chmod o-w {path}")
+    return passed(name, f"{path} (mode {stat.S_IMODE(mode):04o})")
+
+
+def check_remote(mesh) -> Check:
+    """Push, read back and delete a scratch ref: reachability, push permission, `--atomic` and
+    `--force-with-lease` honoured by the server (a delete with a stale lease must be refused)."""
+    name = "remote"
+    hint = "check the remote URL, network and this host's push access (ssh key or forge token)"
+    ref = f"{PROBE_PREFIX}{mesh.host.agent}-{secrets.token_hex(6)}"
+    pushed: str | None = None
+    try:
+        ls_refs(mesh.git, mesh.remote, ["HEAD"])  # reachable at all, before any write
+        cache = mesh.cache
+        # a unique commit: a push of the value the remote already holds skips the lease check
+        sha = cache.commit_tree(cache.empty_tree(), [], f"agentmesh doctor probe {ref}\n")
+        created = push(mesh.git, cache.path, mesh.remote, [RefUpdate(ref, sha, None)], atomic=True)
+        if not created.ok:
+            return failed(name, f"push of {ref} refused: {created.rejected()[0].reason}", hint)
+        pushed = sha
+        if ls_refs(mesh.git, mesh.remote, [ref]).get(ref) != sha:
+            return failed(name, f"pushed {ref} but did not read it back", "the remote loses pushes; check its storage")
+        stale = push(mesh.git, cache.path, mesh.remote, [RefUpdate(ref, None, None)], atomic=True)
+        if stale.ok:
+            pushed = None
+            return failed(name, "the remote ignored --force-with-lease (a stale delete succeeded)",
+                          "use a git server that honours leases; claims depend on them")
+        deleted = push(mesh.git, cache.path, mesh.remote, [RefUpdate(ref, None, sha)], atomic=True)
+        if not deleted.ok:
+            return failed(name, f"delete of {ref} refused: {deleted.rejected()[0].reason}",
+                          "allow this account to delete refs under refs/agentmesh/")
+        pushed = None
+    except AgentmeshError as exc:
+        return failed(name, str(exc), hint)
+    finally:
+        if pushed is not None:
+            _delete_quietly(mesh, ref, pushed)
+    return passed(name, f"{mesh.remote}: atomic push, lease and delete of a scratch ref")
+
+
+def _delete_quietly(mesh, ref: str, sha: str) -> None:
+    try:
+        push(mesh.git, mesh.cache.path, mesh.remote, [RefUpdate(ref, None, sha)], atomic=True)
+    except AgentmeshError:
+        pass  # the report already names the failure; a leftover probe ref harms nothing
+
+
+def check_forge_token(host: HostConfig, env: Mapping[str, str]) -> Check | None:
+    """The part of the forge check that needs no network: None when it passes."""
+    if host.forge.kind == "local":
+        return passed("forge", "local forge: no token needed")
+    if not (env.get(host.forge.token_env) or "").strip():
+        return failed("forge", f"{host.forge.kind} forge: ${host.forge.token_env} is not set",
+                      f"export {host.forge.token_env}=<a token with write access to {host.forge.repo}> "
+                      "where cron or systemd runs agentmesh (never in agentmesh.yaml)")
+    return None
+
+
+def check_forge(mesh, env: Mapping[str, str]) -> Check:
+    from agentmesh.forge import open_forge
+
+    host = mesh.host
+    done = check_forge_token(host, env)
+    if done is not None:
+        return done
+    hint = f"check forge.url and the token in ${host.forge.token_env}"
+    try:
+        forge = open_forge(mesh)
+        user = forge.current_user()
+        permission = forge.permission(user)
+    except AgentmeshError as exc:
+        return failed("forge", f"{host.forge.kind} forge: {exc}", hint)
+    if permission not in ("write", "admin"):
+        return failed("forge", f"{host.forge.kind} forge: {user} has {permission} access to {host.forge.repo}",
+                      f"give {user} write access to {host.forge.repo}")
+    return passed("forge", f"{host.forge.kind} forge: {user} has {permission} access to {host.forge.repo}")
+
+
+def check_sandbox(host: HostConfig) -> Check:
+    from agentmesh.agent.executor import bwrap_available
+
+    mode = host.executor.sandbox
+    if mode == "off":
+        return passed("sandbox", "executor.sandbox is off: executors run unsandboxed")
+    try:
+        problem = bwrap_available()
+    except (OSError, subprocess.SubprocessError) as exc:  # e.g. the probe hung: report, don't crash
+        problem = f"bwrap cannot start: {exc}"
+    if problem is None:
+        return passed("sandbox", f"bwrap works (executor.sandbox: {mode})")
+    fallback = "" if mode == "required" else ", or set executor.sandbox: off to accept unsandboxed executors"
+    return failed("sandbox", f"{problem} (executor.sandbox: {mode})",
+                  "install bubblewrap and allow unprivileged user namespaces" + fallback)
+
+
+def check_scheduler(which: Callable[[str], str | None] = shutil.which) -> Check:
+    for program, what in (("crontab", "cron"), ("systemctl", "systemd")):
+        path = which(program)
+        if path:
+            return passed("scheduler", f"{what} ({path})")
+    return failed("scheduler", "neither crontab nor systemctl is on PATH",
+                  "install cron (apt-get install cron) and use crontab.example, or use contrib/systemd")
+
+
+def check_clock(mesh, now: float) -> Check:
+    """A clock behind the remote makes this host misjudge leases; one before 2024 is simply wrong."""
+    hint = "fix the system clock (timedatectl set-ntp true, or chrony/ntpd)"
+    local = datetime.fromtimestamp(now, UTC)
+    if local < CLOCK_FLOOR:
+        return failed("clock", f"local clock says {local:%Y-%m-%d}, before {CLOCK_FLOOR:%Y-%m-%d}", hint)
+    try:
+        head = mesh.remote_head
+        if head is None:
+            return passed("clock", f"{local:%Y-%m-%dT%H:%M:%SZ}; the remote has no default branch to compare")
+        committed = int(mesh.cache.run("show", "-s", "--format=%ct", head).stdout.strip())
+    except (AgentmeshError, ValueError) as exc:
+        return failed("clock", f"cannot read the remote default branch: {exc}", "fix the remote check first")
+    behind = committed - now
+    if behind > CLOCK_SKEW_SECONDS:
+        return failed("clock", f"local clock is {behind:.0f}s behind the remote head's commit date", hint)
+    return passed("clock", f"{local:%Y-%m-%dT%H:%M:%SZ}, not behind the remote head's commit date")
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None = None,
+               now: Callable[[], float] = time.time,
+               which: Callable[[str], str | None] = shutil.which) -> list[Check]:
+    """Every check, in order. `load` reads the host config (the CLI's global options)."""
+    from agentmesh.mesh import Mesh
+
+    env = os.environ if env is None else env
+    git = check_git(Git())
+    config, host = check_config(load)
+    if host is None:
+        later = [skipped(name, "config") for name in ("state-dir", "remote", "forge", "sandbox")]
+        return [git, config, *later, check_scheduler(which), skipped("clock", "config")]
+    state = check_state_dir(host.resolved_state_dir())
+    checks = [git, config, state]
+    mesh, missing = None, "git" if not git.ok else "state-dir" if not state.ok else None
+    if missing is None:
+        try:
+            mesh = Mesh(host, env=env)
+        except (AgentmeshError, OSError) as exc:
+            checks.append(failed("cache", f"cannot open the cache clone: {exc}",
+                                 "check state_dir and git; the cache clone is rebuilt when removed"))
+            missing = "cache"
+    remote = check_remote(mesh) if mesh else skipped("remote", missing)
+    checks.append(remote)
+    checks.append(check_forge(mesh, env) if mesh else check_forge_token(host, env) or skipped("forge", missing))
+    checks.append(check_sandbox(host))
+    checks.append(check_scheduler(which))
+    checks.append(check_clock(mesh, now()) if mesh and remote.ok else skipped("clock", missing or "remote"))
+    return checks
