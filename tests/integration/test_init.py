@@ -1,0 +1,130 @@
+"""`agentmesh init` as a user runs it: files that load with the project's own loaders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentmesh.agent.executor import PRESETS, resolve
+from agentmesh.config import load_host_config, parse_mesh_policy
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+    env["AGENTMESH_CRASH_DIR"] = str(cwd)
+    return subprocess.run([sys.executable, "-m", "agentmesh", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=60)
+
+
+def load(path: Path):
+    return load_host_config(path, env={})
+
+
+def one_line_error(result: subprocess.CompletedProcess, text: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and text in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_local_host_config_and_starter_mesh_policy(tmp_path):
+    result = run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh")
+    assert result.returncode == 0, result.stderr
+    assert "wrote agentmesh.yaml" in result.stdout and "doctor" in result.stdout
+    host = load(tmp_path / "agentmesh.yaml")
+    assert (host.agent, host.remote, host.forge.kind, host.executor.kind) == ("host1-a", "/srv/mesh.git", "local", "demo")
+    assert host.executor.sandbox == "auto" and host.state_dir is None
+    text = (tmp_path / ".agentmesh" / "mesh.yaml").read_text()
+    policy = parse_mesh_policy(text)
+    assert policy.rework.max == 1 and policy.review.ring == [] and policy.gates == []
+    assert ".agentmesh/**" in policy.protected_paths and policy.merge.auto is False
+    for section in ("ring:", "labels:", "gates:", "protected_paths:", "merge:", "rework:", "budgets:"):
+        assert section in text
+    assert text.count("#") > 10  # a commented starter, not a bare dump
+
+
+def test_never_overwrites_without_force_and_writes_all_or_nothing(tmp_path):
+    existing = tmp_path / ".agentmesh" / "mesh.yaml"
+    existing.parent.mkdir()
+    existing.write_text("version: 1\n")
+    result = run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh")
+    one_line_error(result, ".agentmesh/mesh.yaml: already exists; pass --force")
+    assert not (tmp_path / "agentmesh.yaml").exists() and existing.read_text() == "version: 1\n"
+    assert run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a").returncode == 0
+    again = run(tmp_path, "init", "--remote", "/srv/other.git", "--agent", "host1-a")
+    one_line_error(again, "agentmesh.yaml: already exists")
+    assert load(tmp_path / "agentmesh.yaml").remote == "/srv/mesh.git"
+    forced = run(tmp_path, "init", "--remote", "/srv/other.git", "--agent", "host1-a", "--mesh", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert load(tmp_path / "agentmesh.yaml").remote == "/srv/other.git"
+    assert parse_mesh_policy(existing.read_text()).rework.max == 1
+
+
+def test_gitea_and_github(tmp_path):
+    result = run(tmp_path, "init", "--forge", "gitea", "--url", "https://gitea.example.com/", "--repo", "team/app",
+                 "--agent", "host1-a", "--token-env", "GITEA_TOKEN", "--executor", "claude-code",
+                 "--path", "conf/gitea.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "export GITEA_TOKEN=" in result.stdout
+    host = load(tmp_path / "conf" / "gitea.yaml")
+    assert (host.forge.kind, host.forge.url, host.forge.repo, host.forge.token_env) == (
+        "gitea", "https://gitea.example.com/", "team/app", "GITEA_TOKEN")
+    assert host.remote == "https://gitea.example.com/team/app.git"
+    assert host.executor.allow_network and host.executor.env_passthrough == ["ANTHROPIC_API_KEY"]
+    result = run(tmp_path, "init", "--forge", "github", "--repo", "team/app", "--agent", "host1-b", "--path", "gh.yaml")
+    assert result.returncode == 0, result.stderr
+    host = load(tmp_path / "gh.yaml")
+    assert (host.forge.kind, host.forge.url, host.remote) == ("github", None, "https://github.com/team/app.git")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--forge", "gitea", "--url", "https://g.example"], "--forge gitea needs --repo OWNER/NAME"),
+    (["--forge", "gitea", "--repo", "team/app"], "--forge gitea needs --url"),
+    (["--forge", "github"], "--forge github needs --repo OWNER/NAME"),
+    (["--forge", "gitea", "--url", "gitea.example", "--repo", "team/app"], "must be an http(s) URL"),
+    (["--forge", "github", "--repo", "team"], "forge.repo: must look like OWNER/NAME"),
+    (["--repo", "team/app", "--remote", "/x"], "--repo is only for --forge gitea or github"),
+    (["--agent", "Host_1", "--remote", "/x"], "--agent 'Host_1': not a valid agent name"),
+    (["--agent", "-x", "--remote", "/x"], "not a valid agent name"),
+    (["--agent", "a"], "--remote URL is required with --forge local"),
+    (["--remote", "https://me:secret@git.example/x.git"], "remote: must not contain credentials"),
+    (["--remote", "/x", "--token-env", "ghp_0123-4567"], "forge.token_env: must be the name of an environment variable"),
+    (["--remote", "/x", "--executor", "gpt"], "Invalid value for '--executor'"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+    if "--agent" not in args:
+        args = [*args, "--agent", "host1-a"]
+    result = run(tmp_path, "init", *args)
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "agentmesh.yaml").exists()
+
+
+def test_every_executor_choice_loads_and_presets_resolve(tmp_path):
+    for kind in [*PRESETS, "script", "command"]:
+        result = run(tmp_path, "init", "--remote", "/x", "--agent", "a", "--executor", kind, "--path", f"{kind}.yaml")
+        assert result.returncode == 0, result.stderr
+        host = load(tmp_path / f"{kind}.yaml")
+        assert host.executor.kind == kind
+        if kind != "script":  # script's argv lives in the mesh policy
+            specs = resolve(kind, command=host.executor.command)
+            assert specs[0].argv
+
+
+def test_values_yaml_would_misread_are_quoted(tmp_path):
+    remote = str(tmp_path / "my mesh #1: null.git")
+    result = run(tmp_path, "init", "--remote", remote, "--agent", "yes", "--token-env", "NULL")
+    assert result.returncode == 0, result.stderr
+    host = load(tmp_path / "agentmesh.yaml")
+    assert (host.agent, host.remote, host.forge.token_env) == ("yes", remote, "NULL")
+
+
+def test_global_options_and_config_path_are_used(tmp_path):
+    result = run(tmp_path, "--config", "host.yaml", "--remote", "/srv/mesh.git", "--agent", "host2-a", "init")
+    assert result.returncode == 0, result.stderr
+    host = load(tmp_path / "host.yaml")
+    assert (host.agent, host.remote) == ("host2-a", "/srv/mesh.git")
