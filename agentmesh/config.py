@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agentmesh.core.memory import Caps
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
 from agentmesh.errors import ConfigError
@@ -195,6 +196,9 @@ class Budget(_Model):
     executor_minutes_per_day: float | None = Field(None, ge=0)
     cost_usd_per_day: float | None = Field(None, ge=0)
 
+    def caps(self) -> Caps:
+        return Caps(self.tasks_per_day, self.executor_minutes_per_day, self.cost_usd_per_day)
+
 
 class BudgetsPolicy(_Model):
     agent: Budget = Budget()
@@ -220,6 +224,15 @@ class SelectionPolicy(_Model):
 class MergePolicy(_Model):
     auto: bool = False
     method: Literal["merge", "squash"] = "merge"
+
+
+class MemoryPolicy(_Model):
+    branch: str | None = Field(None, description="where journals are committed; defaults to the default branch")
+    max_entry_bytes: int = Field(10 * 1024, ge=512, le=1024 * 1024)
+    max_journal_bytes: int = Field(1024 * 1024, ge=4096, description="a month's journal continues in a new part")
+    context_bytes: int = Field(8 * 1024, ge=0, le=64 * 1024, description="memory given to the executor")
+    lessons: bool = Field(True, description="draft a lesson PR when a PR passed after changes or rework")
+    lesson_days: int = Field(180, ge=1, description="drafted lessons expire after this many days")
 
 
 class ReworkPolicy(_Model):
@@ -249,6 +262,7 @@ class MeshPolicy(_Model):
     executor_script: list[str] = Field([], description="argv for hosts whose executor kind is `script`")
     merge: MergePolicy = MergePolicy()
     rework: ReworkPolicy = ReworkPolicy()
+    memory: MemoryPolicy = MemoryPolicy()
 
 
 # --- loading ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from agentmesh.errors import UserError
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
+from agentmesh.memory.journal import Journal
 from agentmesh.presence import Presence
 from agentmesh.state import StateDir, system_clock
 
@@ -79,6 +80,12 @@ class Mesh:
 
     def presence(self) -> Presence:
         return Presence(self.cache, self.state, self.policy, self.host, self.clock)
+
+    def journal(self) -> Journal:
+        memory = self.policy.memory
+        return Journal(self.cache, self.state.root, branch=memory.branch or self.base_branch, agent=self.host.agent,
+                       host=self.host.host, max_entry_bytes=memory.max_entry_bytes,
+                       max_journal_bytes=memory.max_journal_bytes, known_secrets=[self.token] if self.token else [])
 
     def claims(self) -> ClaimStore:
         return ClaimStore(self.cache, self.state, self.policy, agent=self.host.agent,

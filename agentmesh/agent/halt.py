@@ -73,7 +73,8 @@ def halt(mesh: Mesh, reason: str, *, local: bool) -> str:
     if mesh.read_base_file(HALT_FILE) is not None:
         return f"{HALT_FILE} on {mesh.base_branch} (already set)"
     edit_file_on_branch(mesh.cache, f"refs/heads/{mesh.base_branch}", HALT_FILE,
-                        _halt_text(mesh, reason).encode(), f"agentmesh: halt [skip ci]\n\n{reason.strip()}\n")
+                        _halt_text(mesh, reason).encode(), f"agentmesh: halt [skip ci]\n\n{reason.strip()}\n",
+                        refused_hint="a protected branch? use an issue labelled agentmesh:halt instead")
     return f"{HALT_FILE} on {mesh.base_branch}"
 
 

@@ -7,7 +7,7 @@ host it redacts it. Both run on untrusted text, so every pattern has bounded
 repetition (no quadratic backtracking on a hostile megabyte) and nothing
 raises.
 
-Format rules (GitHub, GitLab, Slack, AWS key ids, private key blocks) are
+Format rules (GitHub, GitLab, Slack, Anthropic, OpenAI, AWS key ids, private key blocks) are
 precise. Key-based rules (Gitea/Forgejo tokens, AWS secret keys, generic
 `password = "..."` assignments) look at what a value is assigned to, and the
 generic one also demands a mixed, high-entropy value that is not an obvious
@@ -99,6 +99,13 @@ _RULES: tuple[_Rule, ...] = (
     )),
     _Rule("gitlab-token", re.compile(r"(?<![A-Za-z0-9_-])(?P<s>glpat-[A-Za-z0-9_-]{20,250})(?![A-Za-z0-9_-])")),
     _Rule("slack-token", re.compile(r"(?<![A-Za-z0-9_-])(?P<s>xox[baprs]-[A-Za-z0-9-]{10,250})(?![A-Za-z0-9-])")),
+    # the executors' own API keys: an executor's environment holds one, so its output may too
+    _Rule("anthropic-api-key", re.compile(
+        r"(?<![A-Za-z0-9_-])(?P<s>sk-ant-(?:api|admin|oat)\d{2}-[A-Za-z0-9_-]{20,250})(?![A-Za-z0-9_-])"
+    ), _not_placeholder),
+    _Rule("openai-api-key", re.compile(
+        r"(?<![A-Za-z0-9_-])(?P<s>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,250})(?![A-Za-z0-9_-])"
+    ), _looks_random),
     _Rule("aws-access-key-id", re.compile(r"(?<![A-Za-z0-9])(?P<s>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])"),
           _not_example),
     _Rule("aws-secret-access-key", re.compile(

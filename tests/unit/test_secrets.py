@@ -33,6 +33,8 @@ SLACK = "xoxb" + "-" + "1234567890-0987654321-AbCdEfGhIjKlMnOp"
 PRIVATE_KEY = "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nQ2x9\n-----END RSA " + "PRIVATE KEY-----"
 OPENSSH_KEY = "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nb3Blbn"
 RANDOM = "Zx9kQ2mP7vL4nR8wT3"
+ANTHROPIC = "sk-ant-" + "api03-" + "Zx9kQ2mP7vL4nR8wT3_b5Hj1Kd6Fs0Ga2Lp4Qw8Er7Ty-AA"
+OPENAI = "sk-" + "proj-" + "Zx9kQ2mP7vL4nR8wT3b5Hj1Kd6Fs0Ga2Lp4Qw8Er7Ty"
 
 
 def rules(text, **kwargs):
@@ -53,6 +55,8 @@ CASES = [
     ("aws-secret-access-key", f"aws_secret_access_key = {AWS_SECRET}", AWS_SECRET, f"some_value = {AWS_SECRET}"),
     ("aws-secret-access-key", f'"SecretAccessKey": "{AWS_SECRET}"', AWS_SECRET,
      "aws_secret_access_key = ${AWS_SECRET_ACCESS_KEY}"),
+    ("anthropic-api-key", f"export ANTHROPIC_API_KEY={ANTHROPIC}", ANTHROPIC, "sk-" + "ant-api03-short"),
+    ("openai-api-key", f"Using key {OPENAI} now", OPENAI, "sk-" + "learn-classification-tutorial-notes"),
     ("slack-token", f"SLACK={SLACK}", SLACK, "xoxq" + "-1234567890-abcdef"),
     ("private-key", f"key:\n{PRIVATE_KEY}\nafter", PRIVATE_KEY,
      "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"),

@@ -1,0 +1,400 @@
+"""The ai-memory schema and the decisions made on it: journal lines, rotation, budgets, lessons and
+the context given to executors. Pure: data and the current time come in as arguments.
+
+Layout (ai-memory/README.md is the reference):
+- `ai-memory/agents/<agent>/journal/<YYYY-MM>[.<part>].jsonl`: one JSON object per line, written
+  only by that agent, so concurrent agents never touch the same file;
+- `ai-memory/lessons/<slug>.md`: YAML front matter and a short markdown body, entering through
+  reviewed PRs only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+
+import yaml
+
+from agentmesh.core.review import glob_match
+from agentmesh.core.sanitize import clean_text, fence
+
+ROOT = "ai-memory"
+AGENTS_DIR = f"{ROOT}/agents"
+LESSONS_DIR = f"{ROOT}/lessons"
+JOURNAL_NAME = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<part>[1-9]\d{0,3}))?\.jsonl$")
+SUMMARY_MAX = 2000  # characters; entries are also capped in bytes by the policy
+MAX_PATHS = 20
+CLAIM_EVENT = "claimed"
+
+
+def utc_ts(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_ts(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# --- journal entries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    id: str  # unique per entry: a rerun after a crash finds it already pushed
+    ts: str  # UTC, ISO 8601 with Z
+    agent: str
+    host: str
+    event: str  # claimed, pr-opened, reviewed, merged, failed, released, reaped, ...
+    issue: int | None = None
+    pr: int | None = None
+    outcome: str = ""
+    duration_s: float = 0.0  # executor seconds this step used: the budget's minutes
+    cost_usd: float | None = None  # as the executor reported it
+    summary: str = ""
+    paths: tuple[str, ...] = ()
+
+    def to_line(self) -> str:
+        data = {"id": self.id, "ts": self.ts, "agent": self.agent, "host": self.host, "event": self.event,
+                "issue": self.issue, "pr": self.pr, "outcome": self.outcome,
+                "duration_s": round(self.duration_s, 1), "cost_usd": self.cost_usd, "summary": self.summary}
+        if self.paths:
+            data["paths"] = list(self.paths)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    def to_json(self) -> dict:
+        return json.loads(self.to_line())
+
+    @property
+    def moment(self) -> datetime | None:
+        return parse_ts(self.ts)
+
+
+def entry_from_json(data: object) -> JournalEntry | None:
+    """A journal line's object, or None when it does not fit the schema (skipped, never fatal)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        cost = data.get("cost_usd")
+        entry = JournalEntry(
+            id=str(data["id"]), ts=str(data["ts"]), agent=str(data["agent"]), host=str(data.get("host", "")),
+            event=str(data["event"]),
+            issue=None if data.get("issue") is None else int(data["issue"]),
+            pr=None if data.get("pr") is None else int(data["pr"]),
+            outcome=str(data.get("outcome") or ""),
+            duration_s=float(data.get("duration_s") or 0.0),
+            cost_usd=None if cost is None else float(cost),
+            summary=str(data.get("summary") or ""),
+            paths=tuple(str(p) for p in data.get("paths") or ())[:MAX_PATHS],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(x) and x >= 0 for x in (entry.duration_s, entry.cost_usd or 0.0)):
+        return None
+    return entry if entry.moment is not None else None
+
+
+def parse_journal(text: str) -> list[JournalEntry]:
+    entries = []
+    for line in text.splitlines():
+        try:
+            entry = entry_from_json(json.loads(line))
+        except ValueError:
+            continue
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def clean_entry(entry: JournalEntry, max_bytes: int) -> JournalEntry:
+    """Forge text made safe for a shared file (the caller also redacts secrets): single-line,
+    invisible characters removed, and the line shrunk to fit `max_bytes`."""
+    def one_line(text: str, limit: int) -> str:
+        return " ".join(clean_text(text, limit).split())
+
+    entry = replace(entry, summary=one_line(entry.summary, SUMMARY_MAX), outcome=one_line(entry.outcome, 200),
+                    event=one_line(entry.event, 64), paths=tuple(one_line(p, 300) for p in entry.paths[:MAX_PATHS]))
+    while len(entry.to_line().encode()) > max_bytes:
+        if entry.paths:
+            entry = replace(entry, paths=entry.paths[:-1])
+        elif entry.summary:
+            entry = replace(entry, summary=entry.summary[: len(entry.summary) // 2] + "…"
+                            if len(entry.summary) > 8 else "")
+        else:
+            break
+    return entry
+
+
+def journal_dir(agent: str) -> str:
+    return f"{AGENTS_DIR}/{agent}/journal"
+
+
+def journal_file(agent: str, month: str, part: int = 0) -> str:
+    return f"{journal_dir(agent)}/{month}{f'.{part}' if part else ''}.jsonl"
+
+
+def journal_month(name: str) -> tuple[str, int] | None:
+    match = JOURNAL_NAME.match(name)
+    return (match["month"], int(match["part"] or 0)) if match else None
+
+
+def plan_append(files: Mapping[str, str], entries: Sequence[JournalEntry], *, agent: str,
+                max_file_bytes: int) -> dict[str, str]:
+    """The journal files of `agent` to write (path -> full new text) so that every entry is present
+    exactly once: entries already in `files` (by id; a crash after a push) are skipped, and a month
+    whose last part would grow past `max_file_bytes` continues in the next part."""
+    present = {e.id for text in files.values() for e in parse_journal(text)}
+    changed: dict[str, str] = {}
+    for entry in entries:
+        if entry.id in present:
+            continue
+        present.add(entry.id)
+        month = entry.ts[:7]
+        part = _last_part([*files, *changed], agent, month)
+        path = journal_file(agent, month, part)
+        text = changed.get(path, files.get(path, ""))
+        line = entry.to_line() + "\n"
+        if text and len((text + line).encode()) > max_file_bytes:
+            part += 1
+            path, text = journal_file(agent, month, part), ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        changed[path] = text + line
+    return changed
+
+
+def _last_part(paths: Iterable[str], agent: str, month: str) -> int:
+    prefix = journal_dir(agent) + "/"
+    parts = [m[1] for p in paths if p.startswith(prefix) and (m := journal_month(p[len(prefix):])) and m[0] == month]
+    return max(parts, default=0)
+
+
+def months_between(start: date, end: date) -> list[str]:
+    """`YYYY-MM` of every month from start to end, inclusive."""
+    months, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+# --- budgets -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caps:
+    tasks: int | None = None
+    minutes: float | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    tasks: int = 0
+    minutes: float = 0.0
+    cost_usd: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"tasks": self.tasks, "minutes": round(self.minutes, 2), "cost_usd": round(self.cost_usd, 4)}
+
+
+def usage_on(entries: Iterable[JournalEntry], day: date, agent: str | None = None) -> Usage:
+    """One UTC day's usage from the journals: tasks are claims, minutes executor time, cost as reported."""
+    tasks, seconds, cost = 0, 0.0, 0.0
+    for entry in entries:
+        moment = entry.moment
+        if moment is None or moment.date() != day or (agent is not None and entry.agent != agent):
+            continue
+        tasks += entry.event == CLAIM_EVENT
+        seconds += entry.duration_s
+        cost += entry.cost_usd or 0.0
+    return Usage(tasks, seconds / 60, cost)
+
+
+def breaches(usage: Usage, caps: Caps, scope: str) -> list[str]:
+    """The caps `usage` has reached, as `fleet tasks_per_day: 3 of 3`."""
+    found = []
+    for name, used, cap in (("tasks_per_day", usage.tasks, caps.tasks),
+                            ("executor_minutes_per_day", usage.minutes, caps.minutes),
+                            ("cost_usd_per_day", usage.cost_usd, caps.cost_usd)):
+        if cap is not None and used >= cap:
+            found.append(f"{scope} {name}: {round(used, 2):g} of {cap:g}")
+    return found
+
+
+def budget_breaches(entries: Sequence[JournalEntry], *, agent: str, now: float, agent_caps: Caps,
+                    fleet_caps: Caps) -> list[str]:
+    day = datetime.fromtimestamp(now, timezone.utc).date()
+    return (breaches(usage_on(entries, day, agent), agent_caps, f"agent {agent}")
+            + breaches(usage_on(entries, day), fleet_caps, "fleet"))
+
+
+def minutes_left(entries: Sequence[JournalEntry], *, agent: str, now: float, agent_caps: Caps,
+                 fleet_caps: Caps) -> float | None:
+    """Executor minutes left today under the tighter of the two caps (None: no minutes cap)."""
+    day = datetime.fromtimestamp(now, timezone.utc).date()
+    left = [cap - used for cap, used in ((agent_caps.minutes, usage_on(entries, day, agent).minutes),
+                                         (fleet_caps.minutes, usage_on(entries, day).minutes)) if cap is not None]
+    return max(0.0, min(left)) if left else None
+
+
+# --- lessons -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lesson:
+    path: str
+    id: str
+    title: str
+    body: str
+    tags: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    source: str = ""
+    agent: str = ""
+    created: str = ""
+    expires: str = ""
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "id": self.id, "title": self.title, "tags": list(self.tags),
+                "paths": list(self.paths), "source": self.source, "agent": self.agent, "created": self.created,
+                "expires": self.expires, "body": self.body}
+
+    def expired(self, today: date) -> bool:
+        try:
+            return bool(self.expires) and date.fromisoformat(self.expires) < today
+        except ValueError:
+            return False
+
+
+_FRONT = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?)\n---[ \t]*\n?(?P<body>.*)\Z", re.S)
+
+
+def parse_lesson(path: str, text: str) -> Lesson | None:
+    match = _FRONT.match(text)
+    if not match:
+        return None
+    try:
+        meta = yaml.safe_load(match["yaml"])
+    except yaml.YAMLError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+
+    def strings(value: object) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else [value] if value else []
+        return tuple(str(v) for v in items if isinstance(v, (str, int)))
+
+    body = match["body"].strip()
+    heading = next((line.lstrip("# ").strip() for line in body.splitlines() if line.startswith("#")), "")
+    name = path.rsplit("/", 1)[-1].removesuffix(".md")
+    return Lesson(path=path, id=str(meta.get("id") or name), title=str(meta.get("title") or heading or name),
+                  body=body, tags=strings(meta.get("tags")), paths=strings(meta.get("paths")),
+                  source=str(meta.get("source") or ""), agent=str(meta.get("agent") or ""),
+                  created=str(meta.get("created") or ""), expires=str(meta.get("expires") or ""))
+
+
+def render_lesson(lesson: Lesson) -> str:
+    meta = {"id": lesson.id, "title": lesson.title, "tags": list(lesson.tags), "paths": list(lesson.paths),
+            "source": lesson.source, "agent": lesson.agent, "created": lesson.created}
+    if lesson.expires:
+        meta["expires"] = lesson.expires
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + lesson.body.strip() + "\n"
+
+
+_PATHISH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z0-9]{1,8}|(?:[\w.-]+/)+[\w.-]*)(?![\w/])")
+
+
+def mentioned_paths(text: str) -> set[str]:
+    """Path-like words in issue text (`src/app.py`, `docs/`): how an issue says which files it is about."""
+    found = set()
+    for match in _PATHISH.finditer(text or ""):
+        candidate = match[1].strip("./") if not match[1].startswith(".") else match[1].rstrip("/")
+        if candidate and "://" not in candidate and not candidate.startswith("/") and len(candidate) <= 200:
+            found.add(candidate)
+    return found
+
+
+def _touches(globs: Iterable[str], paths: Iterable[str]) -> bool:
+    """Whether a glob or directory in `globs` covers one of `paths`, or the other way round."""
+    paths = list(paths)
+    return any(glob_match(g, p) or p.startswith(g.rstrip("/") + "/") or g.startswith(p.rstrip("/") + "/")
+               for g in globs for p in paths)
+
+
+@dataclass(frozen=True)
+class ScoredLesson:
+    lesson: Lesson
+    score: float
+    why: tuple[str, ...] = field(default_factory=tuple)
+
+
+def select_lessons(lessons: Iterable[Lesson], *, labels: Iterable[str], paths: Iterable[str],
+                   today: date) -> list[ScoredLesson]:
+    """Relevant, unexpired lessons, most relevant first: a shared tag, a path the issue mentions,
+    then recency. A lesson matching neither tag nor path is not relevant."""
+    labels = {label.casefold() for label in labels}
+    paths = list(paths)
+    scored = []
+    for lesson in lessons:
+        if lesson.expired(today):
+            continue
+        tags = sorted({t.casefold() for t in lesson.tags} & labels)
+        hits_path = bool(lesson.paths) and _touches(lesson.paths, paths)
+        if not tags and not hits_path:
+            continue
+        try:
+            age_days = max(0, (today - date.fromisoformat(lesson.created[:10])).days)
+        except ValueError:
+            age_days = 365
+        score = 2.0 * len(tags) + 3.0 * hits_path + 1.0 / (1 + age_days / 30)
+        why = tuple([f"tag {t}" for t in tags] + (["paths"] if hits_path else []))
+        scored.append(ScoredLesson(lesson, score, why))
+    return sorted(scored, key=lambda s: (-s.score, s.lesson.path))
+
+
+def related_entries(entries: Iterable[JournalEntry], paths: Iterable[str], *, exclude_issue: int | None = None,
+                    limit: int = 20) -> list[JournalEntry]:
+    """Recent journal entries with a summary that touched the same files, newest first."""
+    paths = list(paths)
+    hits = [e for e in entries if e.summary and e.paths and e.issue != exclude_issue and _touches(e.paths, paths)]
+    return sorted(hits, key=lambda e: e.ts, reverse=True)[:limit]
+
+
+def _size(text: str) -> int:
+    return len(text.encode())
+
+
+def memory_section(lessons: Sequence[ScoredLesson], entries: Sequence[JournalEntry], budget: int) -> str:
+    """The task file's memory: lessons (best first) then journal summaries, each with where it came
+    from, whole items only, within `budget` bytes."""
+    out: list[str] = []
+    used = 0
+    for item in lessons:
+        lesson = item.lesson
+        block = (f"### Lesson: {' '.join(clean_text(lesson.title, 200).split())}\n\n"
+                 f"From `{lesson.path}` (source {clean_text(lesson.source, 80) or 'unknown'}, "
+                 f"by {clean_text(lesson.agent, 40) or 'unknown'}, {clean_text(lesson.created, 20) or 'undated'};"
+                 f" matched: {', '.join(item.why)})\n\n" + fence(clean_text(lesson.body, 8000), "markdown") + "\n\n")
+        if used + _size(block) <= budget:
+            out.append(block)
+            used += _size(block)
+    lines = []
+    for entry in entries:
+        where = "".join(f" {k}{v}" for k, v in (("#", entry.issue), ("PR #", entry.pr)) if v is not None)
+        line = (f"- {entry.ts[:10]} {entry.agent} {entry.event}{where}: "
+                f"{' '.join(clean_text(entry.summary, 300).split())}\n")
+        if used + _size(line) + 64 > budget:
+            break
+        lines.append(line)
+        used += _size(line)
+    if lines:
+        out.append("### Recent work on the same files (agents' journals; summaries quote issue titles)\n\n"
+                   + fence("".join(lines).rstrip("\n"), "text") + "\n")
+    return "".join(out).strip()

@@ -1,0 +1,174 @@
+"""This agent's journal: entries are queued on disk first, then committed to the memory branch.
+
+`record()` writes the entry to `<state>/memory/outbox/` at once, so a crash
+loses nothing; `flush()` commits every queued entry in one compare-and-swap
+push onto `memory.branch` (default: the default branch), re-reading and
+re-applying after each lost race. Entries carry a unique id and a flush
+skips ids already on the branch, so a crash between the push and the
+removal of the queue files never writes an entry twice. A flush that keeps
+losing leaves the queue for the next run.
+
+Reading is for everyone's journals: budgets, `memory log` and context.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from agentmesh.core.memory import (
+    AGENTS_DIR,
+    ROOT,
+    JournalEntry,
+    clean_entry,
+    entry_from_json,
+    journal_dir,
+    journal_month,
+    months_between,
+    parse_journal,
+    plan_append,
+    utc_ts,
+)
+from agentmesh.core.secrets import redact
+from agentmesh.files import write_atomic
+from agentmesh.git.branch_edit import commit_on_branch
+from agentmesh.git.cache import CacheClone
+from agentmesh.git.remote import ls_refs
+
+ATTRIBUTES_PATH = f"{ROOT}/.gitattributes"
+ATTRIBUTES_LINE = "agents/*/journal/*.jsonl merge=union"  # each agent appends only to its own files
+FLUSH_ATTEMPTS = 12  # many agents append to one branch: more patience than for a one-off edit
+MAX_SLEEP = 2.0
+
+
+class Journal:
+    def __init__(self, cache: CacheClone, state_root: Path, *, branch: str, agent: str, host: str,
+                 max_entry_bytes: int, max_journal_bytes: int, known_secrets: Sequence[str] = ()):
+        self.cache = cache
+        self.ref = f"refs/heads/{branch}"
+        self.branch = branch
+        self.agent = agent
+        self.host = host
+        self.outbox = state_root / "memory" / "outbox"
+        self.max_entry_bytes = max_entry_bytes
+        self.max_journal_bytes = max_journal_bytes
+        self.known_secrets = list(known_secrets)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def record(self, event: str, *, issue: int | None = None, pr: int | None = None, outcome: str = "",
+               duration_s: float = 0.0, cost_usd: float | None = None, summary: str = "",
+               paths: Iterable[str] = (), now: float | None = None) -> JournalEntry:
+        """Queue one entry on disk (durable before this returns); `flush()` publishes it."""
+        moment = time.time() if now is None else now
+        if cost_usd is not None and not (math.isfinite(cost_usd) and cost_usd >= 0):
+            cost_usd = None
+        entry = JournalEntry(id=f"{self.agent}-{int(moment * 1000):x}-{secrets.token_hex(4)}", ts=utc_ts(moment),
+                             agent=self.agent, host=self.host, event=event, issue=issue, pr=pr, outcome=outcome,
+                             duration_s=max(0.0, duration_s), cost_usd=cost_usd, summary=summary,
+                             paths=tuple(paths))
+        entry = self.safe(entry)
+        write_atomic(self.outbox / f"{entry.ts}-{entry.id}.json", entry.to_line() + "\n")
+        return entry
+
+    def safe(self, entry: JournalEntry) -> JournalEntry:
+        """Secrets redacted and text cleaned before anything reaches a shared file."""
+        def scrub(text: str) -> str:
+            return redact(text, known_secrets=self.known_secrets)
+
+        entry = JournalEntry(**{**entry.__dict__, "summary": scrub(entry.summary), "outcome": scrub(entry.outcome),
+                                "paths": tuple(scrub(p) for p in entry.paths)})
+        return clean_entry(entry, self.max_entry_bytes)
+
+    def pending(self) -> list[tuple[Path, JournalEntry]]:
+        queued = []
+        for path in sorted(self.outbox.glob("*.json")):
+            try:
+                entry = entry_from_json(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                entry = None
+            if entry is None:
+                path.rename(path.with_suffix(".bad"))  # kept for a human, never retried forever
+                continue
+            queued.append((path, entry))
+        return queued
+
+    def flush(self) -> int:
+        """Commit every queued entry in one push; the number published. TemporaryError (the branch
+        kept moving, the remote is down) leaves them queued."""
+        queued = self.pending()
+        if not queued:
+            return 0
+        entries = [self.safe(entry) for _, entry in queued]
+        months = {e.ts[:7] for e in entries}
+
+        def change(head: str | None) -> dict[str, bytes | None]:
+            files = self._own_files(head, months) if head is not None else {}
+            plan = {path: text.encode() for path, text in
+                    plan_append(files, entries, agent=self.agent, max_file_bytes=self.max_journal_bytes).items()}
+            attributes = (self.cache.read_file(head, ATTRIBUTES_PATH) if head is not None else None) or ""
+            if plan and ATTRIBUTES_LINE not in attributes.splitlines():
+                plan[ATTRIBUTES_PATH] = (attributes.rstrip("\n") + "\n" if attributes.strip() else "").encode() \
+                    + f"{ATTRIBUTES_LINE}\n".encode()
+            return plan
+
+        commit_on_branch(self.cache, self.ref, change,
+                         f"agentmesh: journal of {self.agent} ({len(entries)} entries) [skip ci]\n",
+                         attempts=FLUSH_ATTEMPTS, max_sleep=MAX_SLEEP, create=True)
+        for path, _ in queued:
+            path.unlink(missing_ok=True)
+        return len(queued)
+
+    def _own_files(self, head: str, months: set[str]) -> dict[str, str]:
+        directory = journal_dir(self.agent)
+        names = [n for n in self._ls(head, directory + "/") if (m := journal_month(n.rsplit("/", 1)[-1]))
+                 and m[0] in months]
+        return self._read(head, names)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def head(self) -> str | None:
+        """Fetch the memory branch; its head, or None when it does not exist yet."""
+        head = ls_refs(self.cache.git, self.cache.url, [self.ref]).get(self.ref)
+        if head is not None and not self.cache.has_object(head):
+            self.cache.fetch([self.ref])
+        return head
+
+    def entries(self, since: date, *, until: date | None = None, include_pending: bool = True) -> list[JournalEntry]:
+        """Every agent's entries from `since` (UTC day) on, oldest first; with this agent's queued
+        ones, which are real usage even before they are pushed."""
+        until = until or datetime.now(timezone.utc).date()
+        months = set(months_between(since, until))
+        head = self.head()
+        found: dict[str, JournalEntry] = {}
+        if head is not None:
+            names = [n for n in self._ls(head, AGENTS_DIR + "/", recursive=True)
+                     if n.count("/") == 4 and n.split("/")[3] == "journal"
+                     and (m := journal_month(n.rsplit("/", 1)[-1])) and m[0] in months]
+            for text in self._read(head, names).values():
+                for entry in parse_journal(text):
+                    found.setdefault(entry.id, entry)
+        if include_pending:
+            for _, entry in self.pending():
+                found.setdefault(entry.id, entry)
+        return sorted((e for e in found.values() if e.moment and since <= e.moment.date()),
+                      key=lambda e: (e.ts, e.id))
+
+    def recent(self, days: int, now: float | None = None) -> list[JournalEntry]:
+        today = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc).date()
+        return self.entries(today - timedelta(days=days - 1), until=today)
+
+    def _ls(self, head: str, prefix: str, *, recursive: bool = False) -> list[str]:
+        args = ["ls-tree", "-z", "--name-only"] + (["-r"] if recursive else []) + [head, "--", prefix]
+        return [n for n in self.cache.run(*args).stdout.split("\0") if n]
+
+    def _read(self, head: str, paths: list[str]) -> dict[str, str]:
+        objects = self.cache.cat_objects([f"{head}:{p}" for p in paths])
+        return {p: o.data.decode("utf-8", "replace") for p, o in zip(paths, objects, strict=True)
+                if o is not None and o.type == "blob"}
+
