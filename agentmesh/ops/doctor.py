@@ -100,8 +100,8 @@ def check_state_dir(path: Path) -> Check:
 
 
 def check_remote(mesh) -> Check:
-    """Push, read back and delete a scratch ref: reachability, push permission, `--atomic` and
-    `--force-with-lease` honoured by the server (a delete with a stale lease must be refused)."""
+    """Push, read back and delete a scratch ref: reachability, push permission, `--atomic`, and
+    leases that hold on this remote (a delete with a stale lease must be refused)."""
     name = "remote"
     hint = "check the remote URL, network and this host's push access (ssh key or forge token)"
     ref = f"{PROBE_PREFIX}{mesh.host.agent}-{secrets.token_hex(6)}"
@@ -120,8 +120,8 @@ def check_remote(mesh) -> Check:
         stale = push(mesh.git, cache.path, mesh.remote, [RefUpdate(ref, None, None)], atomic=True)
         if stale.ok:
             pushed = None
-            return failed(name, "the remote ignored --force-with-lease (a stale delete succeeded)",
-                          "use a git server that honours leases; claims depend on them")
+            return failed(name, "a delete with a stale --force-with-lease succeeded",
+                          "use a git server and transport that honour leases; claims depend on them")
         deleted = push(mesh.git, cache.path, mesh.remote, [RefUpdate(ref, None, sha)], atomic=True)
         if not deleted.ok:
             return failed(name, f"delete of {ref} refused: {deleted.rejected()[0].reason}",

@@ -14,7 +14,7 @@ import yaml
 
 from agentmesh.config import HostConfig
 from agentmesh.ops.doctor import run_checks
-from tests.support import free_port, git, local_forge_remote, remote_refs
+from tests.support import free_port, git, git_daemon, local_forge_remote, remote_refs
 
 NAMES = ["git", "config", "state-dir", "remote", "forge", "sandbox", "scheduler", "clock"]
 
@@ -211,3 +211,15 @@ def test_gitea_token_needs_write_permission(tmp_path):
     permission.body = json.dumps({"permission": "write"})
     check = forge_check()
     assert check.ok and "s3cret" not in check.detail
+
+
+def test_remote_probe_over_git_daemon(tmp_path):
+    remote = local_forge_remote(tmp_path / "srv" / "remote.git")
+    before = remote_refs(remote)
+    with git_daemon(tmp_path / "srv") as base:
+        host = HostConfig.model_validate({"agent": "alice", "remote": f"{base}/remote.git",
+                                          "state_dir": str(tmp_path / "state"), "executor": {"sandbox": "off"}})
+        checks = {c.name: c for c in run_checks(lambda: host, env={}, which=lambda _: "/usr/bin/crontab")}
+    assert checks["remote"].ok, checks["remote"]
+    assert checks["clock"].ok, checks["clock"]
+    assert remote_refs(remote) == before
