@@ -7,12 +7,29 @@ from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from agentmesh.agent.halt import halt_reason
+from agentmesh.agent.journaling import flush_journal, journal_listener
+from agentmesh.agent.report import Report
 from agentmesh.claims import ClaimStore
 from agentmesh.forge.base import Forbidden, Forge, NotFound
+from agentmesh.memory.journal import Journal
 from agentmesh.mesh import Mesh
 from agentmesh.ops.hostlock import host_lock
 
 R = TypeVar("R")
+
+
+@contextmanager
+def journaled(mesh: Mesh, report: Report, *, dry_run: bool) -> Iterator[Journal | None]:
+    """Queue the run's outcomes in the journal as they happen; publish them when the run ends."""
+    if dry_run:
+        yield None
+        return
+    journal = mesh.journal()
+    report.listeners.append(journal_listener(journal))
+    try:
+        yield journal
+    finally:
+        flush_journal(journal, report)
 
 
 @contextmanager

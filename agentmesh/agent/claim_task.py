@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
-from agentmesh.agent.base import AgentRun, guarded_run
+from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.agent.report import Event, Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests
 from agentmesh.agent.run import run_executors
 from agentmesh.agent.stages import (
@@ -54,12 +55,13 @@ from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
 from agentmesh.core.select import Selection, dependencies, rank_issues
 from agentmesh.core.slug import work_branch
-from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError, UserError
+from agentmesh.errors import EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError, UserError
 from agentmesh.files import write_atomic
 from agentmesh.forge.base import Forge, NotFound
 from agentmesh.git.remote import ls_refs
 from agentmesh.git.run import GitError
 from agentmesh.git.worktree import Worktrees
+from agentmesh.memory.journal import Journal
 from agentmesh.mesh import Mesh
 
 MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
@@ -67,41 +69,17 @@ MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up o
 MAX_ATTEMPT_LOOKUPS = 20  # failed issues whose comments are read to rank them
 
 
-@dataclass(frozen=True)
-class Event:
-    """One thing the tick did (or, with --dry-run, would do)."""
-
-    event: str
-    issue: int | None = None
-    detail: str = ""
-    pr: int | None = None
-
-    def to_json(self) -> dict:
-        return {"event": self.event, "issue": self.issue, "pr": self.pr, "detail": self.detail}
-
-    def __str__(self) -> str:
-        where = f" #{self.issue}" if self.issue is not None else ""
-        pr = f" (PR #{self.pr})" if self.pr is not None else ""
-        return f"{self.event}{where}{pr}" + (f": {self.detail}" if self.detail else "")
-
-
 @dataclass
-class TickReport:
-    agent: str
+class TickReport(Report):
     status: str = "idle"  # busy | halted | idle | worked | dry-run
-    reason: str = ""
-    events: list[Event] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
     excluded: list[dict] = field(default_factory=list)
-    exit_code: int = EXIT_OK
 
-    def add(self, event: str, issue: int | None = None, detail: str = "", pr: int | None = None) -> None:
-        self.events.append(Event(event, issue, detail, pr))  # list.append is atomic: jobs run in threads
+    def add(self, event: str, issue: int | None = None, detail: str = "", pr: int | None = None, **extra) -> None:
+        self.record(Event(event, issue, pr, detail, **extra))
 
     def to_json(self) -> dict:
-        return {"agent": self.agent, "status": self.status, "reason": self.reason,
-                "events": [e.to_json() for e in self.events], "candidates": self.candidates,
-                "excluded": self.excluded, "exit_code": self.exit_code}
+        return {**super().to_json(), "candidates": self.candidates, "excluded": self.excluded}
 
 
 @dataclass(frozen=True)
@@ -138,13 +116,17 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
         if halted is not None:
             report.status, report.reason = "halted", halted
             return report
-        Tick(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run()
+        with journaled(mesh, report, dry_run=dry_run) as journal:
+            Tick(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env,
+                 journal=journal).run()
     return report
 
 
 class Tick(AgentRun[TickReport]):
-    def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str]):
+    def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str],
+                 journal: Journal | None = None):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
+        self.journal = journal
         self.worktrees = Worktrees(mesh.cache, mesh.state.root / "worktrees")
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.reworks = ReworkRequests(mesh.state.root)
@@ -372,6 +354,8 @@ class Tick(AgentRun[TickReport]):
                                       heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number))
         for note in notes:
             self.report.add("warning", number, note)
+        self.report.add("executed", number, f"{result.outcome} ({result.name})", duration_s=result.duration_s,
+                        cost_usd=result.cost_usd)
 
         def end(outcome: str, reason: str, *, log: bool = True, details: str = "") -> Produced:
             return Produced(outcome, heartbeat.sha, reason, result.log_path if log else None, details)
@@ -469,7 +453,8 @@ class Tick(AgentRun[TickReport]):
             return
         self.report.add("pushed", number, f"{job.branch} ({len(paths)} file(s) changed)")
         pull = self.open_pull(job.issue, claim.sha or claim_sha, job.branch)
-        self.report.add("pr-opened", number, pull.url or job.branch, pull.number)
+        self.report.add("pr-opened", number, pull.url or job.branch, pull.number, paths=tuple(paths[:20]),
+                        summary=f"{inline_title(job.issue.title)} ({len(paths)} file(s) changed)")
         self.remove_worktree(job.branch)
 
     def open_pull(self, issue: Issue, claim_sha: str, branch: str) -> PullRequest:

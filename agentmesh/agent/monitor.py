@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from agentmesh.agent.base import AgentRun, guarded_run
+from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
+from agentmesh.agent.report import Event, Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.stages import NEEDS_HUMAN, record_failure, set_stage
 from agentmesh.agent.work import changed_paths, work_diff
@@ -38,7 +39,7 @@ from agentmesh.core.review import (
     verdict,
 )
 from agentmesh.core.sanitize import clean_text
-from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY, NotHolder, TemporaryError
+from agentmesh.errors import EXIT_TEMPORARY, NotHolder, TemporaryError
 from agentmesh.forge.base import Conflict, Forge, ForgeError, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV
@@ -49,35 +50,12 @@ REVIEW_CONTEXT = "agentmesh/review"
 MERGE_RETRIES = (1.0, 2.0, 4.0)  # seconds between merge attempts while the forge computes mergeability
 
 
-@dataclass(frozen=True)
-class MonitorEvent:
-    event: str
-    pr: int | None = None
-    issue: int | None = None
-    detail: str = ""
-
-    def to_json(self) -> dict:
-        return {"event": self.event, "pr": self.pr, "issue": self.issue, "detail": self.detail}
-
-    def __str__(self) -> str:
-        where = "".join(f" {k}{v}" for k, v in (("PR #", self.pr), ("#", self.issue)) if v is not None)
-        return f"{self.event}{where}" + (f": {self.detail}" if self.detail else "")
-
-
 @dataclass
-class MonitorReport:
-    agent: str
+class MonitorReport(Report):
     status: str = "ok"  # busy | ok | halted (cleanup and reaping only)
-    reason: str = ""
-    events: list[MonitorEvent] = field(default_factory=list)
-    exit_code: int = EXIT_OK
 
-    def add(self, event: str, pr: int | None = None, issue: int | None = None, detail: str = "") -> None:
-        self.events.append(MonitorEvent(event, pr, issue, detail))
-
-    def to_json(self) -> dict:
-        return {"agent": self.agent, "status": self.status, "reason": self.reason,
-                "events": [e.to_json() for e in self.events], "exit_code": self.exit_code}
+    def add(self, event: str, pr: int | None = None, issue: int | None = None, detail: str = "", **extra) -> None:
+        self.record(Event(event, issue, pr, detail, **extra))
 
 
 def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
@@ -89,7 +67,8 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
             return report
         if halted:
             report.status, report.reason = "halted", f"{halted}; only cleanup and reaping run"
-        Monitor(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run(halted is None)
+        with journaled(mesh, report, dry_run=dry_run):
+            Monitor(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run(halted is None)
     return report
 
 

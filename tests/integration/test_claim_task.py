@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 import threading
@@ -53,7 +55,17 @@ def forge_of(remote, tmp_path, agent="observer"):
 def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     n = new_issue(remote, tmp_path, "Add the hello doc", demo_body("docs/hello.md", "hello\n"))
     report = tick(remote, tmp_path)
-    assert events(report) == [("claimed", n), ("pushed", n), ("pr-opened", n)], report.events
+    assert events(report) == [("claimed", n), ("executed", n), ("pushed", n), ("pr-opened", n)], report.events
+    # the outcomes are in the agent's journal on main, one commit for the run
+    journal = git("log", "-1", "--format=%s", "main", cwd=remote)
+    assert journal == "agentmesh: journal of alice (3 entries) [skip ci]"
+    lines = [json.loads(line) for line in git("cat-file", "blob", "main:" + git(
+        "ls-tree", "-r", "--name-only", "main", "--", "ai-memory/agents/alice/journal/", cwd=remote), cwd=remote)
+        .splitlines()]
+    assert [(e["event"], e["outcome"], e["issue"]) for e in lines] == [
+        ("claimed", "claimed", n), ("executed", "ok", n), ("pr-opened", "opened", n)]
+    assert lines[1]["duration_s"] > 0 and lines[2]["paths"] == ["docs/hello.md"]
+    assert lines[2]["summary"] == "Add the hello doc (1 file(s) changed)" and lines[2]["pr"] is not None
     forge = forge_of(remote, tmp_path)
     [pull] = forge.list_pulls()
     assert pull.head == f"alice/{n}-add-the-hello-doc" and pull.base == "main"
