@@ -22,7 +22,9 @@ from pathlib import Path
 
 from agentmesh.agent import executor as executors
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
+from agentmesh.agent.budget import BUDGET_STOP, BudgetCheck, check_budget
 from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.agent.journaling import flush_journal
 from agentmesh.agent.report import Event, Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests
 from agentmesh.agent.run import run_executors
@@ -62,6 +64,7 @@ from agentmesh.git.remote import ls_refs
 from agentmesh.git.run import GitError
 from agentmesh.git.worktree import Worktrees
 from agentmesh.memory.journal import Journal
+from agentmesh.memory.lessons import context_for
 from agentmesh.mesh import Mesh
 
 MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
@@ -130,6 +133,7 @@ class Tick(AgentRun[TickReport]):
         self.worktrees = Worktrees(mesh.cache, mesh.state.root / "worktrees")
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.reworks = ReworkRequests(mesh.state.root)
+        self.budget = BudgetCheck()
 
     # --- the tick ------------------------------------------------------------------
 
@@ -139,9 +143,13 @@ class Tick(AgentRun[TickReport]):
         views = self.store.list()
         issues = self.forge.list_issues(state="open")  # one listing each, shared by reconcile and select
         pulls = self.forge.list_pulls(state="open")
+        self.budget = check_budget(self.mesh, self.journal or self.mesh.journal(), time.time())
+        if self.budget.breaches:
+            self.report.add("budget-exhausted", detail=f"{self.budget}: no new claims"
+                            + ("" if self.budget.executors_allowed else ", no executor runs"))
         resumed = self.reconcile([v for v in views if v.claim is not None and v.claim.agent == self.agent],
                                  issues, pulls)
-        free = self.mesh.host.seats - len(resumed)
+        free = self.mesh.host.seats - len(resumed) if self.budget.claims_allowed else 0
         selection = self.select(issues, pulls, {v.issue for v in views})
         if self.dry_run:
             self.report.status = "dry-run"
@@ -152,9 +160,13 @@ class Tick(AgentRun[TickReport]):
             for candidate in selection.candidates[:max(free, 0)]:
                 self.report.add("would-claim", candidate.number, f"score {candidate.score.total:.1f}")
             return
-        jobs = resumed + (self.claim(selection, free) if free > 0 else [])
+        claimed = self.claim(selection, free) if free > 0 else []
+        if claimed and self.journal is not None:
+            flush_journal(self.journal, self.report)  # the fleet's budget counts these claims from now on
+        jobs = resumed + claimed
         if not jobs:
-            self.report.add("idle", detail=f"{len(selection.candidates)} candidate(s), none claimed"
+            self.report.add("idle", detail="budget exhausted" if not self.budget.claims_allowed else
+                            f"{len(selection.candidates)} candidate(s), none claimed"
                             if selection.candidates and free > 0 else
                             "all seats busy" if selection.candidates else "no eligible issue")
             return
@@ -191,7 +203,7 @@ class Tick(AgentRun[TickReport]):
                 continue
             pull = by_head.get(branch)
             if pull is not None:
-                request = self.rework_due(view.issue, pull)
+                request = self.rework_due(view.issue, pull) if self.budget.executors_allowed else None
                 if request is not None and len(jobs) < self.mesh.host.seats:
                     jobs.append(Job(issue, view.sha, branch, claim.attempt, rework=request))
                 else:
@@ -204,7 +216,9 @@ class Tick(AgentRun[TickReport]):
             if self.dry_run:
                 self.report.add("would-resume", issue.number)
                 continue
-            if len(jobs) < self.mesh.host.seats:
+            if not self.budget.executors_allowed:
+                self.release(issue.number, view.sha, f"{BUDGET_STOP} ({self.budget}); nothing was published")
+            elif len(jobs) < self.mesh.host.seats:
                 self.report.add("resumed", issue.number, "a crashed run published nothing yet")
                 jobs.append(Job(issue, view.sha, branch, claim.attempt))
             else:
@@ -332,6 +346,12 @@ class Tick(AgentRun[TickReport]):
         base = self.mesh.base_head
         produced = self.produce(job, base, self.write_task_file(job.issue))
         if produced.outcome in ("stopped", "unavailable"):
+            if produced.reason.startswith(BUDGET_STOP):
+                self.forge.ensure_comment(number, f"budget/{job.claim_sha}",
+                                          f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. "
+                                          "Nothing was published and no attempt is counted; the issue is back in "
+                                          "the queue.")
+                self.report.add("budget-stopped", number, produced.reason)
             self.release(number, produced.claim_sha, produced.reason)
             set_stage(self.forge, number, None)
         elif produced.outcome == "failed":
@@ -350,8 +370,10 @@ class Tick(AgentRun[TickReport]):
         worktree = self.worktrees.add(job.branch, base)
         heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
                               lease_seconds=self.policy.lease.seconds)
+        left = self.budget.minutes_left
         result, notes = run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=number, base=base,
-                                      heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number))
+                                      heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number),
+                                      budget_seconds=None if left is None else left * 60)
         for note in notes:
             self.report.add("warning", number, note)
         self.report.add("executed", number, f"{result.outcome} ({result.name})", duration_s=result.duration_s,
@@ -434,7 +456,8 @@ class Tick(AgentRun[TickReport]):
     def write_task_file(self, issue: Issue, *, feedback: tuple[tuple[str, str], ...] = ()) -> Path:
         comments = self.forge.list_comments(issue.number)
         writers = {c.author for c in comments if self.trusted(c.author)}
-        text = render_task_context(issue, comments, write_access=writers, memory_section="", feedback=feedback)
+        memory = context_for(self.mesh, self.journal or self.mesh.journal(), issue).text
+        text = render_task_context(issue, comments, write_access=writers, memory_section=memory, feedback=feedback)
         path = self.mesh.state.root / "tasks" / f"issue-{issue.number}.md"
         write_atomic(path, text)
         return path

@@ -29,7 +29,6 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "returned": ("failed", "pr-closed"),
     "reaped": ("reaped", "reaped"),
     "lesson-proposed": ("lesson-proposed", "opened"),
-    "budget-stopped": ("released", "budget"),
 }
 
 

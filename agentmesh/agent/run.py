@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
+from agentmesh.agent.budget import BUDGET_STOP
 from agentmesh.agent.halt import local_halt
 from agentmesh.agent.heartbeat import Heartbeat
 from agentmesh.agent.work import guarded_config, reset_worktree
@@ -30,8 +31,10 @@ def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:
 
 
 def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, base: str, heartbeat: Heartbeat,
-                  env: Mapping[str, str], pidfile: Path) -> tuple[executors.ExecResult, list[str]]:
-    """The result that decides the task (the last executor that started) and notes for the log."""
+                  env: Mapping[str, str], pidfile: Path,
+                  budget_seconds: float | None = None) -> tuple[executors.ExecResult, list[str]]:
+    """The result that decides the task (the last executor that started) and notes for the log.
+    `budget_seconds`: executor time left today; past it the executor is stopped like a halt."""
     host = mesh.host
     specs = executors.resolve(host.executor.kind, command=host.executor.command, chain=host.executor.chain,
                               script=mesh.policy.executor_script, timeout_seconds=host.executor.timeout_seconds,
@@ -39,7 +42,11 @@ def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, ba
                               env_passthrough=host.executor.env_passthrough)
     log_path = mesh.state.root / "logs" / f"issue-{issue}-{time.strftime('%Y%m%dT%H%M%S')}.log"
 
+    started = time.monotonic()
+
     def should_stop() -> str | None:
+        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+            return f"{BUDGET_STOP}: no executor minutes left today"
         return heartbeat.beat() or local_halt(mesh)
 
     results: list[executors.ExecResult] = []

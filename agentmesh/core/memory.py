@@ -218,20 +218,40 @@ def usage_on(entries: Iterable[JournalEntry], day: date, agent: str | None = Non
     return Usage(tasks, seconds / 60, cost)
 
 
-def breaches(usage: Usage, caps: Caps, scope: str) -> list[str]:
-    """The caps `usage` has reached, as `fleet tasks_per_day: 3 of 3`."""
-    found = []
-    for name, used, cap in (("tasks_per_day", usage.tasks, caps.tasks),
-                            ("executor_minutes_per_day", usage.minutes, caps.minutes),
-                            ("cost_usd_per_day", usage.cost_usd, caps.cost_usd)):
-        if cap is not None and used >= cap:
-            found.append(f"{scope} {name}: {round(used, 2):g} of {cap:g}")
-    return found
+@dataclass(frozen=True)
+class Breach:
+    scope: str  # "agent <name>" or "fleet"
+    cap: str  # tasks_per_day | executor_minutes_per_day | cost_usd_per_day
+    used: float
+    limit: float
+
+    @property
+    def stops_executors(self) -> bool:
+        """Minutes and money stop every executor run; the task cap only stops new claims."""
+        return self.cap != "tasks_per_day"
+
+    def to_json(self) -> dict:
+        return {"scope": self.scope, "cap": self.cap, "used": round(self.used, 4), "limit": self.limit}
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.cap}: {round(self.used, 2):g} of {self.limit:g}"
+
+
+def breaches(usage: Usage, caps: Caps, scope: str) -> list[Breach]:
+    """The caps `usage` has reached."""
+    return [Breach(scope, name, used, cap) for name, used, cap in (
+        ("tasks_per_day", usage.tasks, caps.tasks),
+        ("executor_minutes_per_day", usage.minutes, caps.minutes),
+        ("cost_usd_per_day", usage.cost_usd, caps.cost_usd)) if cap is not None and used >= cap]
+
+
+def utc_day(now: float) -> date:
+    return datetime.fromtimestamp(now, timezone.utc).date()
 
 
 def budget_breaches(entries: Sequence[JournalEntry], *, agent: str, now: float, agent_caps: Caps,
-                    fleet_caps: Caps) -> list[str]:
-    day = datetime.fromtimestamp(now, timezone.utc).date()
+                    fleet_caps: Caps) -> list[Breach]:
+    day = utc_day(now)
     return (breaches(usage_on(entries, day, agent), agent_caps, f"agent {agent}")
             + breaches(usage_on(entries, day), fleet_caps, "fleet"))
 
@@ -239,10 +259,14 @@ def budget_breaches(entries: Sequence[JournalEntry], *, agent: str, now: float, 
 def minutes_left(entries: Sequence[JournalEntry], *, agent: str, now: float, agent_caps: Caps,
                  fleet_caps: Caps) -> float | None:
     """Executor minutes left today under the tighter of the two caps (None: no minutes cap)."""
-    day = datetime.fromtimestamp(now, timezone.utc).date()
+    day = utc_day(now)
     left = [cap - used for cap, used in ((agent_caps.minutes, usage_on(entries, day, agent).minutes),
                                          (fleet_caps.minutes, usage_on(entries, day).minutes)) if cap is not None]
     return max(0.0, min(left)) if left else None
+
+
+def has_caps(*caps: Caps) -> bool:
+    return any(c.tasks is not None or c.minutes is not None or c.cost_usd is not None for c in caps)
 
 
 # --- lessons -------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_three_agents_share_ten_issues(tmp_path):
         [pull] = by_issue[number]  # exactly one PR per issue
         assert f"Closes #{number}" in pull.body
         files = branch_files(remote, pull.head_sha)
-        base = branch_files(remote, "main")
+        base = branch_files(remote, f"{pull.head_sha}^")
         assert {k: v for k, v in files.items() if base.get(k) != v} == {path: content.strip()}
         holder = git("log", "-1", "--format=%B", claims[f"refs/heads/claim/{number}"], cwd=remote)
         assert f"Agentmesh-Agent: {pull.author}" in holder  # the claim is held by the PR's author
@@ -135,7 +135,7 @@ def test_crash_mid_run_is_reaped_and_completed_by_another_agent(tmp_path):
     [reaped] = store.reap()
     assert reaped.reaped and reaped.holder == "alice"
     report = claim_task(bob, agent_forge(bob), env={"PATH": os.environ["PATH"]})
-    assert [e.event for e in report.events][:3] == ["claimed", "pushed", "pr-opened"], report.events
+    assert [e.event for e in report.events][:4] == ["claimed", "executed", "pushed", "pr-opened"], report.events
     [pull] = forge.list_pulls()
     assert pull.author == "bob"
 

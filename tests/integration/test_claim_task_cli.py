@@ -39,7 +39,7 @@ def test_halt_resume_and_claim_task_from_the_command_line(tmp_path):
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
     assert data["status"] == "worked"
-    assert [e["event"] for e in data["events"]] == ["claimed", "pushed", "pr-opened"]
+    assert [e["event"] for e in data["events"]] == ["claimed", "executed", "pushed", "pr-opened"]
 
 
 def test_claim_task_needs_a_remote_with_a_default_branch(tmp_path):

@@ -1,0 +1,76 @@
+"""Lessons on the default branch, and the memory an executor is given for an issue.
+
+Lessons are read from the base branch as fetched by this command: they
+entered through reviewed PRs. Context is chosen by the pure rules in
+core/memory.py: tags that match the issue's labels, paths the issue mentions,
+recency, nothing expired, then recent journal summaries for the same files,
+all within `memory.context_bytes`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from agentmesh.core.memory import (
+    LESSONS_DIR,
+    JournalEntry,
+    Lesson,
+    ScoredLesson,
+    memory_section,
+    mentioned_paths,
+    parse_lesson,
+    related_entries,
+    select_lessons,
+    utc_day,
+)
+from agentmesh.core.model import Issue
+from agentmesh.memory.journal import Journal
+from agentmesh.mesh import Mesh
+
+JOURNAL_DAYS = 60
+
+
+def read_lessons(mesh: Mesh) -> list[Lesson]:
+    """Every parseable lesson file on the base branch (a malformed one is skipped, not fatal)."""
+    head = mesh.base_head
+    names = [n for n in mesh.cache.run("ls-tree", "-z", "--name-only", head, "--", LESSONS_DIR + "/").stdout.split("\0")
+             if n.endswith(".md")]
+    objects = mesh.cache.cat_objects([f"{head}:{n}" for n in names])
+    lessons = []
+    for name, obj in zip(names, objects, strict=True):
+        if obj is not None and obj.type == "blob":
+            lesson = parse_lesson(name, obj.data.decode("utf-8", "replace"))
+            if lesson is not None:
+                lessons.append(lesson)
+    return lessons
+
+
+@dataclass(frozen=True)
+class Context:
+    issue: int
+    paths: list[str]
+    lessons: list[ScoredLesson]
+    entries: list[JournalEntry]
+    text: str
+
+    def to_json(self) -> dict:
+        return {"issue": self.issue, "paths": self.paths,
+                "lessons": [{"path": s.lesson.path, "title": s.lesson.title, "score": round(s.score, 2),
+                             "matched": list(s.why)} for s in self.lessons],
+                "journal": [e.to_json() for e in self.entries], "bytes": len(self.text.encode()),
+                "text": self.text}
+
+
+def context_for(mesh: Mesh, journal: Journal, issue: Issue, now: float | None = None) -> Context:
+    """What the task file's memory section holds for `issue`."""
+    now = time.time() if now is None else now
+    today = utc_day(now)
+    paths = sorted(mentioned_paths(f"{issue.title}\n{issue.body}"))
+    lessons = select_lessons(read_lessons(mesh), labels=issue.labels, paths=paths, today=today)
+    lesson_paths = {p for s in lessons for p in s.lesson.paths}
+    entries = related_entries(journal.entries(today - timedelta(days=JOURNAL_DAYS), until=today),
+                              [*paths, *lesson_paths], exclude_issue=issue.number)
+    budget = mesh.policy.memory.context_bytes
+    return Context(issue.number, paths, lessons, entries, memory_section(lessons, entries, budget) if budget else "")
