@@ -21,12 +21,14 @@ from dataclasses import dataclass
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
+from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.report import Event, Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.stages import NEEDS_HUMAN, record_failure, set_stage
 from agentmesh.agent.work import changed_paths, work_diff
 from agentmesh.claims import ClaimView
 from agentmesh.core.markers import PullMarker, marker_text
+from agentmesh.core.memory import utc_day
 from agentmesh.core.model import PullRequest
 from agentmesh.core.review import (
     counted_approvals,
@@ -39,10 +41,10 @@ from agentmesh.core.review import (
     verdict,
 )
 from agentmesh.core.sanitize import clean_text
-from agentmesh.errors import EXIT_TEMPORARY, NotHolder, TemporaryError
+from agentmesh.errors import EXIT_TEMPORARY, NotHolder, TemporaryError, UserError
 from agentmesh.forge.base import Conflict, Forge, ForgeError, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
-from agentmesh.git.run import TOKEN_ENV
+from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees
 from agentmesh.mesh import Mesh
 
@@ -123,6 +125,7 @@ class Monitor(AgentRun[MonitorReport]):
     def finish_merged(self, issue: int, claim_sha: str, pull: PullRequest) -> None:
         self.forge.close_issue(issue)
         set_stage(self.forge, issue, None)
+        self.propose_lesson(issue, pull)  # before the claim goes: a rerun after a crash comes back here
         self.delete_branch(pull.head)
         self.release(issue, claim_sha)
         Worktrees(self.mesh.cache, self.mesh.state.root / "worktrees").remove(pull.head)
@@ -138,6 +141,37 @@ class Monitor(AgentRun[MonitorReport]):
         self.release(view.issue, view.sha)
         self.report.add("dead-letter" if dead else "returned", pull.number, view.issue,
                         f"closed without merge (attempt {number})")
+
+    def propose_lesson(self, number: int, pull: PullRequest) -> None:
+        """After a PR that needed changes or rework passed: draft what was learned as a memory PR."""
+        if not self.policy.memory.lessons:
+            return
+        reviews = self.forge.list_reviews(pull.number)
+        blockers = {r.author for r in reviews if r.state == "CHANGES_REQUESTED" and self.trusted(r.author)}
+        if not needed_rework(reviews, self.head_message(pull), blockers):
+            return
+        try:
+            issue = self.forge.get_issue(number)
+            lesson = draft_lesson(issue, pull, reviews=reviews, fixed_paths=self.rework_paths(pull), agent=self.agent,
+                                  today=utc_day(time.time()), days=self.policy.memory.lesson_days, blockers=blockers,
+                                  known_secrets=self.known_secrets)
+            proposed = propose_lesson(self.mesh, self.forge, lesson, branch=lesson_branch(self.agent, lesson),
+                                      issue=number, anchor_sha=pull.head_sha,
+                                      summary=f"Drafted by `{self.agent}` after PR #{pull.number} needed changes.")
+        except (ForgeError, UserError, TemporaryError, GitError) as exc:
+            self.report.add("warning", pull.number, number, f"lesson not proposed: {exc}")
+            return
+        self.report.add("lesson-proposed", proposed.number, number, lesson.path,
+                        summary=f"lesson {lesson.title!r} from PR #{pull.number}")
+
+    def rework_paths(self, pull: PullRequest) -> list[str]:
+        """Files changed by the PR's rework commits (all its files when it had none)."""
+        log = self.mesh.cache.run("log", "--format=%H%x00%B%x1e", f"{self.merge_base(pull)}..{pull.head_sha}").stdout
+        reworks = [r.split("\0", 1)[0].strip() for r in log.split("\x1e") if "\nAgentmesh-Rework: " in r]
+        if not reworks:
+            return self.changed_paths(pull)
+        return list(dict.fromkeys(p for sha in reworks for p in changed_paths(
+            self.mesh.git, self.mesh.cache.path, f"{sha}^", sha)))
 
     def release(self, issue: int, sha: str) -> None:
         try:

@@ -11,6 +11,7 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.agent.rework import ReworkRequests
 from agentmesh.agent.stages import NEEDS_HUMAN
+from agentmesh.core.memory import parse_lesson
 from agentmesh.forge.local import LocalForge
 from tests.integration.test_monitor import ENV, GATE
 from tests.support import agent_forge, agent_mesh, git, local_forge_remote
@@ -81,8 +82,31 @@ def test_a_change_request_is_reworked_once_then_approved_and_merged(tmp_path):
     assert [c.body for c in m.human.list_comments(pull.number) if "pushed rework 1 of 1" in c.body]
     assert not ReworkRequests(tmp_path / "hosts" / "a").path(number).exists()
     assert ("approved", pull.number) in m.monitor("b")
-    assert ("merged", pull.number) in m.monitor("a")
+    merged = m.monitor("a")
+    assert ("merged", pull.number) in merged
     assert m.human.get_issue(number).state == "closed"
+    # what was learned is proposed as a memory PR, which only a human may approve
+    [lesson_pr] = [p for p in m.human.list_pulls(state="open") if "agentmesh:memory" in p.labels]
+    assert ("lesson-proposed", lesson_pr.number) in merged
+    assert lesson_pr.head == f"a/lessons/{number}-add-a-module"
+    path = f"ai-memory/lessons/{number}-add-a-module.md"
+    lesson = parse_lesson(path, git("cat-file", "blob", f"{lesson_pr.head_sha}:{path}", cwd=m.remote))
+    assert lesson.tags == ("task", "pkg") and lesson.paths == ("pkg/mod.py",) and lesson.agent == "a"
+    assert lesson.source == f"#{number}, PR #{pull.number}" and lesson.expires > lesson.created
+    assert "SyntaxError" in lesson.body and "`pkg/mod.py`" in lesson.body
+    assert ("needs-human", lesson_pr.number) in m.monitor("b")  # a protected path
+    assert m.human.list_reviews(lesson_pr.number) == []
+    m.monitor("a")  # the rerun proposes nothing twice
+    assert len([p for p in m.human.list_pulls(state="all") if "agentmesh:memory" in p.labels]) == 1
+    # once a human merged it, the next task on that file gets the lesson in its task file
+    m.human.merge_pull(lesson_pr.number, sha=lesson_pr.head_sha)
+    follow_up = m.human.create_issue("Extend the module", "Add a helper to pkg/mod.py", ["task"]).number
+    m.tick("a")
+    task = (tmp_path / "hosts" / "a" / "tasks" / f"issue-{follow_up}.md").read_text()
+    memory = task.split("## Memory", 1)[1]
+    assert "### Lesson: Add a module" in memory and f"ai-memory/lessons/{number}-add-a-module.md" in memory
+    assert "matched: tag task, paths" in memory
+    assert "Recent work on the same files" in memory and f"a pr-opened #{number}" in memory
 
 
 def test_a_pr_still_failing_after_rework_max_goes_to_a_human(tmp_path):
