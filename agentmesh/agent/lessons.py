@@ -63,9 +63,11 @@ def lesson_branch(agent: str, lesson: Lesson) -> str:
     return f"{agent}/lessons/{slugify(lesson.path.rsplit('/', 1)[-1].removesuffix('.md'))}"
 
 
-def propose_lesson(mesh: Mesh, forge, lesson: Lesson, *, branch: str, issue: int, anchor_sha: str,
+def propose_lesson(mesh: Mesh, forge, lesson: Lesson, *, branch: str, issue: int | None, anchor_sha: str,
                    summary: str) -> PullRequest:
-    """Commit the lesson on `branch` off the base (created only if absent) and open, or adopt, its PR."""
+    """Commit the lesson on `branch` off the base (created only if absent) and open, or adopt, its PR.
+    With `issue` (an agent's draft) the PR carries the mesh marker, so the ring reviewer routes it
+    to a human like any protected change; a hand-written lesson is a human's PR already."""
     ref = f"refs/heads/{branch}"
     if ls_refs(mesh.git, mesh.remote, [ref]).get(ref) is None:
         base = mesh.base_head
@@ -73,8 +75,8 @@ def propose_lesson(mesh: Mesh, forge, lesson: Lesson, *, branch: str, issue: int
         commit = mesh.cache.commit_tree(tree, [base], f"Lesson: {lesson.title}\n\nAgentmesh-Agent: {mesh.host.agent}\n")
         push(mesh.git, mesh.cache.path, mesh.remote, [RefUpdate(ref, commit, None)])  # a lost race: the PR below
     body = (f"A lesson for `ai-memory/`, from {lesson.source}. {summary}\n\n"
-            f"Lessons are a protected path: a human reviews and merges this.\n\n"
-            f"{marker_text(pull_marker(mesh.host.agent, issue, anchor_sha))}\n")
+            "Lessons are a protected path: a human reviews and merges this.\n"
+            + (f"\n{marker_text(pull_marker(mesh.host.agent, issue, anchor_sha))}\n" if issue else ""))
     pull = forge.create_pull(head=branch, base=mesh.base_branch, title=f"Lesson: {lesson.title}"[:200], body=body)
     forge.add_labels(pull.number, [MEMORY_LABEL])
     return pull

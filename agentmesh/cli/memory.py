@@ -1,0 +1,155 @@
+"""`agentmesh memory ...`: the shared ai-memory: journals, lessons, and the context executors get."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import click
+
+from agentmesh.cli.output import emit_json, json_option, number_argument, table
+from agentmesh.errors import UserError
+
+
+@click.group("memory")
+def group() -> None:
+    """Read and extend the mesh's shared memory in `ai-memory/`.
+
+    \b
+    Journals (ai-memory/agents/<agent>/journal/<YYYY-MM>.jsonl) record every
+    agent's outcomes; lessons (ai-memory/lessons/*.md) are reviewed notes that
+    executors receive as context when an issue's labels or paths match.
+    """
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _since(value: str | None, days: int) -> date:
+    if value is None:
+        return _today() - timedelta(days=days - 1)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--since {value!r}: expected a date like 2026-11-01") from None
+
+
+def log(mesh, agent: str | None, since: str | None, as_json: bool) -> int:
+    entries = [e for e in mesh.journal().entries(_since(since, 7)) if agent is None or e.agent == agent]
+    if as_json:
+        emit_json([e.to_json() for e in entries])
+        return 0
+    if not entries:
+        click.echo("no journal entries")
+        return 0
+    rows = [[e.ts, e.agent, e.event, f"#{e.issue}" if e.issue else "-", f"#{e.pr}" if e.pr else "-", e.outcome,
+             e.summary[:60]] for e in entries]
+    click.echo(table(rows, ["TIME (UTC)", "AGENT", "EVENT", "ISSUE", "PR", "OUTCOME", "SUMMARY"]))
+    return 0
+
+
+@group.command("log")
+@click.option("--agent", "agent_filter", metavar="NAME", help="Only this agent's entries.")
+@click.option("--since", metavar="DATE", help="First UTC day to show (default: the last 7 days).")
+@json_option
+@click.pass_obj
+def log_command(g, agent_filter, since, as_json):
+    """Show the journals of all agents, oldest first (this agent's queued entries included)."""
+    return log(g.mesh(), agent_filter, since, as_json)
+
+
+def lessons(mesh, tag: str | None, as_json: bool) -> int:
+    from agentmesh.memory.lessons import read_lessons
+
+    today = _today()
+    found = [lesson for lesson in read_lessons(mesh)
+             if tag is None or tag.casefold() in {t.casefold() for t in lesson.tags}]
+    if as_json:
+        emit_json([{**lesson.to_json(), "expired": lesson.expired(today)} for lesson in found])
+        return 0
+    if not found:
+        click.echo("no lessons")
+        return 0
+    rows = [[lesson.path, lesson.title[:50], ",".join(lesson.tags), lesson.created or "-",
+             ("EXPIRED " if lesson.expired(today) else "") + (lesson.expires or "-")] for lesson in found]
+    click.echo(table(rows, ["PATH", "TITLE", "TAGS", "CREATED", "EXPIRES"]))
+    return 0
+
+
+@group.command("lessons")
+@click.option("--tag", metavar="TAG", help="Only lessons with this tag.")
+@json_option
+@click.pass_obj
+def lessons_command(g, tag, as_json):
+    """List the lessons on the default branch."""
+    return lessons(g.mesh(), tag, as_json)
+
+
+def add_lesson(mesh, title: str, tags: tuple[str, ...], paths: tuple[str, ...], body: str, days: int | None,
+               as_json: bool) -> int:
+    from agentmesh.agent.lessons import lesson_branch, propose_lesson
+    from agentmesh.core.memory import LESSONS_DIR, Lesson
+    from agentmesh.core.slug import slugify
+    from agentmesh.forge import open_forge
+
+    if not title.strip() or not body.strip():
+        raise UserError("a lesson needs a --title and a non-empty body")
+    if len(body.encode()) > mesh.policy.memory.max_entry_bytes:
+        raise UserError(f"the body has {len(body.encode())} bytes; memory.max_entry_bytes is "
+                        f"{mesh.policy.memory.max_entry_bytes}: keep lessons short")
+    today = _today()
+    lesson = Lesson(path=f"{LESSONS_DIR}/{slugify(title)}.md", id=slugify(title), title=" ".join(title.split()),
+                    body=body.strip(), tags=tags, paths=paths, source="manual", agent=mesh.host.agent,
+                    created=today.isoformat(),
+                    expires=(today + timedelta(days=days)).isoformat() if days else "")
+    if mesh.read_base_file(lesson.path) is not None:
+        raise UserError(f"{lesson.path} already exists on {mesh.base_branch}; choose another title")
+    pull = propose_lesson(mesh, open_forge(mesh), lesson, branch=lesson_branch(mesh.host.agent, lesson), issue=None,
+                          anchor_sha="", summary="Written by hand.")
+    if as_json:
+        emit_json({"pr": pull.number, "url": pull.url, "path": lesson.path, "branch": pull.head})
+    else:
+        click.echo(f"opened PR #{pull.number} for {lesson.path}" + (f": {pull.url}" if pull.url else ""))
+    return 0
+
+
+@group.command("add-lesson")
+@click.option("--title", required=True, help="One line: what to remember.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Matched against issue labels (repeatable).")
+@click.option("--path", "paths", multiple=True, metavar="GLOB", help="Files it is about, e.g. 'src/db/**' (repeatable).")
+@click.option("--body-file", type=click.File("r", encoding="utf-8"), required=True,
+              help="Markdown body ('-' for stdin).")
+@click.option("--expires-in", "days", type=click.IntRange(min=1), metavar="DAYS", help="Days until it expires.")
+@json_option
+@click.pass_obj
+def add_lesson_command(g, title, tags, paths, body_file, days, as_json):
+    """Propose a lesson as a PR labelled agentmesh:memory (a human reviews and merges it).
+
+    Executors receive a lesson as context when an issue's labels match its
+    tags or the issue mentions a file its paths cover.
+    """
+    return add_lesson(g.mesh(), title, tags, paths, body_file.read(), days, as_json)
+
+
+def context(mesh, number: int, as_json: bool) -> int:
+    from agentmesh.forge import open_forge
+    from agentmesh.memory.lessons import context_for
+
+    found = context_for(mesh, mesh.journal(), open_forge(mesh).get_issue(number))
+    if as_json:
+        emit_json(found.to_json())
+        return 0
+    click.echo(f"issue #{number}: paths mentioned: {', '.join(found.paths) or 'none'}; "
+               f"{len(found.lessons)} lesson(s), {len(found.entries)} journal entr(y/ies) relevant; "
+               f"{len(found.text.encode())} of {mesh.policy.memory.context_bytes} bytes used")
+    click.echo(found.text or "(no memory for this issue)")
+    return 0
+
+
+@group.command("context")
+@number_argument
+@json_option
+@click.pass_obj
+def context_command(g, number, as_json):
+    """Show the memory section claim-task would write into ISSUE's task file."""
+    return context(g.mesh(), number, as_json)

@@ -1,0 +1,111 @@
+"""`agentmesh memory log|lessons|add-lesson|context` and `agentmesh budget` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.integration.test_claim_task_cli import run
+from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote
+
+LESSON = """Migrations must be reversible.
+
+Every file under `db/migrations/` needs a `down()` step; the gate `migrations` checks it.
+"""
+
+
+def who(remote, agent="alice"):
+    return ["--remote", str(remote), "--agent", agent]
+
+
+def test_log_shows_every_agents_outcomes_and_filters_them(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    number = human.create_issue("Note", demo_body("note.md", "hi\n"), ["task"]).number
+    assert run(tmp_path, *who(remote), "claim-task").returncode == 0
+    result = run(tmp_path, *who(remote, "bob"), "memory", "log", "--json")
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert [(e["agent"], e["event"], e["issue"]) for e in entries] == [
+        ("alice", "claimed", number), ("alice", "executed", number), ("alice", "pr-opened", number)]
+    assert json.loads(run(tmp_path, *who(remote), "memory", "log", "--agent", "bob", "--json").stdout) == []
+    assert json.loads(run(tmp_path, *who(remote), "memory", "log", "--since", "2999-01-01", "--json").stdout) == []
+    text = run(tmp_path, *who(remote), "memory", "log")
+    assert "pr-opened" in text.stdout and "alice" in text.stdout
+    bad = run(tmp_path, *who(remote), "memory", "log", "--since", "yesterday")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--since" in bad.stderr
+
+
+def test_a_lesson_added_by_hand_is_a_memory_pr_and_once_merged_gives_context(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"memory": {"context_bytes": 2048}}))
+    body = tmp_path / "lesson.md"
+    body.write_text(LESSON)
+    added = run(tmp_path, *who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
+                "--tag", "db", "--path", "db/migrations/**", "--body-file", str(body), "--expires-in", "90", "--json")
+    assert added.returncode == 0, added.stderr
+    opened = json.loads(added.stdout)
+    assert opened["path"] == "ai-memory/lessons/reversible-migrations.md"
+    assert opened["branch"] == "alice/lessons/reversible-migrations"
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    pull = human.get_pull(opened["pr"])
+    assert "agentmesh:memory" in pull.labels and "agentmesh:pr/" not in pull.body  # a human's PR: no agent approves
+    again = run(tmp_path, *who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
+                "--body-file", str(body))
+    assert again.returncode == 0  # the same branch: the open PR is adopted, not duplicated
+    assert len([p for p in human.list_pulls(state="all") if "agentmesh:memory" in p.labels]) == 1
+    assert json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--json").stdout) == []  # not merged yet
+    human.merge_pull(pull.number, sha=pull.head_sha)
+
+    lessons = json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--json").stdout)
+    assert [(x["title"], x["tags"], x["paths"], x["agent"], x["expired"]) for x in lessons] == [
+        ("Reversible migrations", ["db"], ["db/migrations/**"], "alice", False)]
+    assert json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--tag", "ui", "--json").stdout) == []
+    duplicate = run(tmp_path, *who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
+                    "--body-file", str(body))
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+
+    by_path = human.create_issue("Add a users table", "Write db/migrations/0002_users.py", ["task"]).number
+    unrelated = human.create_issue("Fix the logo", "The logo in web/logo.svg is blurry", ["task"]).number
+    shown = json.loads(run(tmp_path, *who(remote), "memory", "context", str(by_path), "--json").stdout)
+    assert shown["paths"] == ["db/migrations/0002_users.py"]
+    assert [(x["path"], x["matched"]) for x in shown["lessons"]] == [
+        ("ai-memory/lessons/reversible-migrations.md", ["paths"])]
+    assert "needs a `down()` step" in shown["text"] and shown["bytes"] <= 2048
+    assert json.loads(run(tmp_path, *who(remote), "memory", "context", str(unrelated), "--json").stdout)[
+        "lessons"] == []
+    text = run(tmp_path, *who(remote), "memory", "context", str(by_path))
+    assert text.returncode == 0 and "### Lesson: Reversible migrations" in text.stdout
+
+
+def test_an_expired_lesson_is_listed_as_expired_and_never_given_as_context(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    lesson = "---\nid: old\ntitle: Old advice\ntags: [db]\ncreated: 2020-01-01\nexpires: 2020-06-01\n---\n\nStale.\n"
+    work = tmp_path / "work"
+    git("clone", "--quiet", str(remote), str(work))
+    (work / "ai-memory" / "lessons").mkdir(parents=True)
+    (work / "ai-memory" / "lessons" / "old.md").write_text(lesson)
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", "old lesson", cwd=work)
+    git("push", "--quiet", "origin", "main", cwd=work)
+    [listed] = json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--json").stdout)
+    assert listed["expired"] is True
+    number = human.create_issue("Schema change", "tables", ["db"]).number
+    assert json.loads(run(tmp_path, *who(remote), "memory", "context", str(number), "--json").stdout)["lessons"] == []
+
+
+def test_budget_shows_usage_against_the_caps(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(
+        {"budgets": {"agent": {"tasks_per_day": 1}, "fleet": {"executor_minutes_per_day": 60}}}))
+    agent_forge(agent_mesh(remote, tmp_path / "hosts", "human")).create_issue(
+        "Note", demo_body("note.md", "hi\n"), ["task"])
+    assert run(tmp_path, *who(remote), "claim-task").returncode == 0
+    data = json.loads(run(tmp_path, *who(remote, "bob"), "budget", "--json").stdout)
+    assert data["agents"]["alice"]["usage"]["tasks"] == 1
+    assert data["agents"]["alice"]["exhausted"] == [
+        {"scope": "agent alice", "cap": "tasks_per_day", "used": 1, "limit": 1}]
+    assert data["agents"]["bob"]["usage"] == {"tasks": 0, "minutes": 0.0, "cost_usd": 0.0}
+    assert data["fleet"]["caps"]["executor_minutes_per_day"] == 60 and data["fleet"]["exhausted"] == []
+    table = run(tmp_path, *who(remote), "budget").stdout
+    assert "agent alice" in table and "EXHAUSTED" in table and "fleet" in table
