@@ -118,7 +118,8 @@ class Journal:
             return plan
 
         commit_on_branch(self.cache, self.ref, change,
-                         f"agentmesh: journal of {self.agent} ({len(entries)} entries) [skip ci]\n",
+                         f"agentmesh: journal of {self.agent} ({len(entries)} "
+                         f"{'entry' if len(entries) == 1 else 'entries'}) [skip ci]\n",
                          attempts=FLUSH_ATTEMPTS, max_sleep=MAX_SLEEP, create=True)
         for path, _ in queued:
             path.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from agentmesh.forge.gitea import PAGE_LIMIT, GiteaForge
 from agentmesh.forge.github import PER_PAGE, GitHubForge
 from agentmesh.mesh import Mesh
 from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
-from tests.support import git, make_remote, remote_refs
+from tests.support import git, make_remote, non_journal_changes, remote_refs
 
 AGENT = "alice"
 ISSUE = 1
@@ -234,7 +234,9 @@ def test_control_a_complete_listing_with_the_merged_pr_cleans_up(scene, kind, pa
         report.to_json()
     after = s.refs()
     assert CLAIM_REF not in after and BRANCH_REF not in after
-    assert after == {k: v for k, v in before.items() if k not in (CLAIM_REF, BRANCH_REF)}
+    assert {k: v for k, v in after.items() if k != "refs/heads/main"} == {
+        k: v for k, v in before.items() if k not in (CLAIM_REF, BRANCH_REF, "refs/heads/main")}
+    assert non_journal_changes(s.remote, before["refs/heads/main"], after["refs/heads/main"]) == []
     assert s.fake.items[ISSUE].state == "closed"
     assert f"PATCH {urlsplit(s.fake.api_url).path}/repos/mesh/work/issues/{ISSUE}" in s.writes()
     assert len(s.served.bodies) == (1 if count == 0 else 2)

@@ -56,8 +56,9 @@ def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     report = tick(remote, tmp_path)
     assert events(report) == [("claimed", n), ("executed", n), ("pushed", n), ("pr-opened", n)], report.events
     # the outcomes are in the agent's journal on main, one commit for the run
-    journal = git("log", "-1", "--format=%s", "main", cwd=remote)
-    assert journal == "agentmesh: journal of alice (3 entries) [skip ci]"
+    journal = git("log", "-2", "--format=%s", "main", cwd=remote).splitlines()
+    assert journal == ["agentmesh: journal of alice (2 entries) [skip ci]",  # at the end of the run
+                       "agentmesh: journal of alice (1 entry) [skip ci]"]  # the claim, at once
     lines = [json.loads(line) for line in git("cat-file", "blob", "main:" + git(
         "ls-tree", "-r", "--name-only", "main", "--", "ai-memory/agents/alice/journal/", cwd=remote), cwd=remote)
         .splitlines()]

@@ -1,0 +1,47 @@
+"""`agentmesh tick`: monitor-prs, then claim-task; what one cron line runs."""
+
+from __future__ import annotations
+
+import click
+
+from agentmesh.cli.output import emit_json, emit_report, json_option
+from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY
+
+
+def combined_exit(*codes: int) -> int:
+    """The worst outcome wins; a temporary failure (retry later) outranks a clean run only."""
+    failures = [c for c in codes if c != EXIT_OK]
+    if not failures:
+        return EXIT_OK
+    return next((c for c in failures if c != EXIT_TEMPORARY), EXIT_TEMPORARY)
+
+
+def tick(make_mesh, verbose: int, as_json: bool) -> int:
+    """Each half gets a fresh Mesh, so claim-task sees what monitor-prs just merged."""
+    from agentmesh.ops.runs import run_claim_task, run_monitor_prs
+
+    monitor = run_monitor_prs(make_mesh(), verbose=verbose)
+    claim = run_claim_task(make_mesh(), verbose=verbose)
+    if as_json:
+        emit_json({"monitor-prs": monitor.to_json(), "claim-task": claim.to_json()})
+    else:
+        emit_report(monitor, False)
+        emit_report(claim, False)
+    return combined_exit(monitor.exit_code, claim.exit_code)
+
+
+@click.command("tick")
+@json_option
+@click.pass_obj
+def command(g, as_json):
+    """Run monitor-prs, then claim-task: one full turn of this agent.
+
+    \b
+    Review, merge and clean up first, so seats and budget freed by merged
+    PRs are used by the claim that follows. Each half takes its own host
+    lock, so a tick next to a still-running claim-task is safe. Put it in
+    cron (crontab.example) or run `agentmesh daemon` instead.
+    Exit 0 when both halves were fine (also when idle), 75 when one hit a
+    temporary failure, 1 or 3 when one hit a config error or a bug.
+    """
+    return tick(g.mesh, g.verbose, as_json)

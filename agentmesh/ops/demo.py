@@ -1,0 +1,194 @@
+"""`agentmesh demo`: a whole mesh on this machine, on the built-in local forge.
+
+Set-up in one folder: a local-forge remote with seeded issues and a mesh
+policy (a ring of the agents, auto-merge, a real gate), and one host folder
+per agent with its own config, state and cache clone, as if on separate
+machines. Then one `agentmesh daemon` process per agent works the backlog
+concurrently while this process watches the remote, until every issue is
+closed or the time limit passes. The result is read back from the remote.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from agentmesh.core.model import Issue, PullRequest
+
+NAMES = ("ada", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy")
+CHECK_PY = '''"""The demo repository's test: every greeting helper imports and greets."""
+import importlib, pathlib, sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+failures = 0
+for path in sorted(pathlib.Path("demo").glob("greet_*.py")):
+    module = importlib.import_module(f"demo.{path.stem}")
+    greeting = getattr(module, path.stem)("mesh")
+    if not (isinstance(greeting, str) and "mesh" in greeting):
+        print(f"{path}: unexpected greeting {greeting!r}")
+        failures += 1
+print(f"checked {len(list(pathlib.Path('demo').glob('greet_*.py')))} helper(s)")
+sys.exit(1 if failures else 0)
+'''
+
+
+def agent_names(count: int) -> list[str]:
+    return [NAMES[i] if i < len(NAMES) else f"agent-{i + 1}" for i in range(count)]
+
+
+def issue_body(number: int) -> str:
+    code = f'def greet_{number}(name: str) -> str:\n    return f"Hello, {{name}}! (helper {number})"\n'
+    return (f"Add a greeting helper in `demo/greet_{number}.py`; `python3 check.py` must pass.\n\n"
+            f"```agentmesh-demo path=demo/greet_{number}.py\n{code}```\n")
+
+
+def mesh_policy(agents: list[str]) -> str:
+    return yaml.safe_dump({
+        "version": 1,
+        "review": {"ring": agents, "required_approvals": 1},
+        "merge": {"auto": True},
+        "gates": [{"name": "check", "run": ["python3", "check.py"], "timeout_seconds": 60}],
+    }, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class DemoMesh:
+    root: Path
+    remote: Path
+    agents: list[str]
+    issues: list[int]
+
+    def config(self, agent: str) -> Path:
+        return self.root / "hosts" / agent / "agentmesh.yaml"
+
+
+def set_up(root: Path, *, agents: int, issues: int) -> DemoMesh:
+    from agentmesh.forge.local import LocalForge, init_repository
+    from agentmesh.git.run import Git
+
+    names = agent_names(agents)
+    remote = root / "remote.git"
+    if remote.exists():
+        raise FileExistsError(f"{remote} exists: choose an empty --dir")
+    init_repository(Git(), remote, {
+        "README.md": "# agentmesh demo\n\nGreeting helpers written by a mesh of agents.\n",
+        "check.py": CHECK_PY, "demo/__init__.py": "", ".agentmesh/mesh.yaml": mesh_policy(names)})
+    for name in names:
+        host = root / "hosts" / name
+        host.mkdir(parents=True)
+        (host / "agentmesh.yaml").write_text(yaml.safe_dump({
+            "agent": name, "host": f"demo-{name}", "remote": str(remote), "state_dir": str(host / "state"),
+            "executor": {"kind": "demo"}}, sort_keys=False))
+    forge = LocalForge(watcher(root, remote).cache, user="demo-user")
+    numbers = [forge.create_issue(f"Add greeting helper {i + 1}", issue_body(i + 1), ["task"]).number
+               for i in range(issues)]
+    return DemoMesh(root, remote, names, numbers)
+
+
+def watcher(root: Path, remote: Path):
+    """A mesh handle for reading the remote from the demo itself (its own state folder)."""
+    from agentmesh.config import HostConfig
+    from agentmesh.mesh import Mesh
+
+    host = HostConfig.model_validate({"agent": "demo-watch", "host": "demo-watch", "remote": str(remote),
+                                      "state_dir": str(root / "watch")})
+    return Mesh(host, env={})
+
+
+@dataclass
+class Snapshot:
+    issues: list[Issue]
+    pulls: list[PullRequest]
+    holders: dict[int, str] = field(default_factory=dict)
+
+    def stage(self, issue: Issue) -> tuple[str, str, str]:
+        """(stage, agent, PR) of one issue for the progress view."""
+        pull = max((p for p in self.pulls if p.body.startswith(f"Closes #{issue.number}\n")),
+                   key=lambda p: p.number, default=None)
+        agent = self.holders.get(issue.number) or (pull.author if pull else "")
+        pr = f"#{pull.number}" if pull else ""
+        if issue.state == "closed":
+            return ("done" if pull and pull.state == "merged" else "closed"), agent, pr
+        if pull is not None and pull.state == "merged":
+            return "merged", agent, pr
+        for label, stage in (("agentmesh:review", "in review"), ("agentmesh:working", "working"),
+                             ("agentmesh:claimed", "claimed"), ("agentmesh:failed", "failed")):
+            if label in issue.labels:
+                return stage, agent, pr
+        return "open", agent, pr
+
+
+def snapshot(mesh, forge, numbers: list[int]) -> Snapshot:
+    wanted = set(numbers)
+    issues = sorted((i for i in forge.list_issues(state="all") if i.number in wanted), key=lambda i: i.number)
+    holders = {v.issue: v.claim.agent for v in mesh.claims().list() if v.claim is not None}
+    return Snapshot(issues, forge.list_pulls(state="all"), holders)
+
+
+def start_agents(demo: DemoMesh, *, seconds: float) -> list[subprocess.Popen]:
+    procs = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+    for name in demo.agents:
+        log = open(demo.root / "hosts" / name / "daemon.log", "wb")  # noqa: SIM115 - lives as long as the process
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "agentmesh", "--config", str(demo.config(name)), "daemon", "--claim-every", "1",
+             "--monitor-every", "1", "--jitter", "1", "--max-seconds", str(int(seconds) + 5)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=demo.root, start_new_session=True))
+        log.close()
+    return procs
+
+
+def stop_agents(procs: list[subprocess.Popen], grace: float = 30.0) -> None:
+    """SIGTERM (the daemon drains), then SIGKILL whatever is still running after `grace`."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run(demo: DemoMesh, *, timeout: float, on_snapshot: Callable[[Snapshot, float], None]) -> dict:
+    from agentmesh.forge.local import LocalForge
+
+    mesh = watcher(demo.root, demo.remote)
+    forge = LocalForge(mesh.cache, user="demo-watch")
+    started = time.monotonic()
+    procs = start_agents(demo, seconds=timeout)
+    try:
+        while True:
+            view = snapshot(mesh, forge, demo.issues)
+            elapsed = time.monotonic() - started
+            on_snapshot(view, elapsed)
+            done = all(i.state == "closed" for i in view.issues)
+            if done or elapsed >= timeout or all(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.5)
+    finally:
+        stop_agents(procs)
+    seconds = time.monotonic() - started
+    return result(demo, forge, seconds)
+
+
+def result(demo: DemoMesh, forge, seconds: float) -> dict:
+    """The outcome as the remote tells it, not as counted along the way."""
+    wanted = set(demo.issues)
+    issues = [i for i in forge.list_issues(state="all") if i.number in wanted]
+    merged = [p for p in forge.list_pulls(state="all")
+              if p.state == "merged" and any(p.body.startswith(f"Closes #{n}\n") for n in wanted)]
+    reviews = [r for p in merged for r in forge.list_reviews(p.number)]
+    return {"remote": str(demo.remote), "agents": len(demo.agents), "issues": len(demo.issues),
+            "closed": sum(i.state == "closed" for i in issues), "prs_merged": len(merged),
+            "reviews": len(reviews), "seconds": round(seconds, 1)}
