@@ -1,0 +1,141 @@
+"""`agentmesh status`: the fleet dashboard: agents, claims, open PRs, performance, halt and budget."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import click
+
+from agentmesh.cli.output import age, emit_json, json_option, table
+from agentmesh.errors import EXIT_OK
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    empty: str  # said instead of an empty table
+    note: str = ""
+
+
+def _cell(value) -> str:
+    """Remote text (presence trailers, branch names, titles) made safe for a terminal: no escapes."""
+    from agentmesh.core.sanitize import clean_text
+
+    return " ".join(clean_text("-" if value is None else str(value), 300).split()) or "-"
+
+
+def _num(value, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:g}{suffix}"
+
+
+def _used(used, cap) -> str:
+    return f"{used:g}/{_num(cap)}"
+
+
+def sections(status) -> list[Section]:
+    """The dashboard as titled tables, shared by the plain and the rich rendering."""
+    agents = [[a.agent, "alive" if a.alive else "DEAD", age(a.age_seconds), a.host, a.version, a.executor,
+               ",".join(a.capabilities) or "-"] for a in status.agents]
+    claims = [[f"#{c.issue}", c.holder or "(invalid)", c.stage or "-", age(c.age_seconds),
+               age(c.lease_left_seconds), "EXPIRED" if c.expired else "ok", c.work_branch or "-"] for c in status.claims]
+    pulls = [[f"#{p.number}", p.title, p.author, f"#{p.issue}" if p.issue else "-", age(p.age_seconds),
+              ",".join(p.approved_by) or "-", ",".join(p.changes_requested_by) or "-", p.ci,
+              ",".join(x.split(":", 1)[1] for x in p.labels) or "-"] for p in status.pulls]
+    perf = [[agent, str(f.completed), str(f.failed), str(f.active), _num(f.avg_executor_seconds, "s"),
+             _num(f.success_pct, "%")] for agent, f in status.performance.items()]
+    budget = status.budget
+    scopes = [*((f"agent {a}", r) for a, r in budget["agents"].items()), ("fleet", budget["fleet"])]
+    spend = [[scope, _used(r["usage"]["tasks"], r["caps"]["tasks_per_day"]),
+              _used(r["usage"]["minutes"], r["caps"]["executor_minutes_per_day"]),
+              _used(r["usage"]["cost_usd"], r["caps"]["cost_usd_per_day"]),
+              "EXHAUSTED" if r["exhausted"] else "ok"] for scope, r in scopes]
+    capped = (f"showing the {len(status.pulls)} newest of {status.pulls_open} open PRs"
+              if status.pulls_capped else "")
+    return [
+        Section("Agents", ["agent", "state", "seen", "host", "version", "executor", "capabilities"], agents,
+                "no agents have a presence ref yet"),
+        Section("Claims", ["issue", "holder", "stage", "seen", "lease left", "lease", "work branch"], claims,
+                "no claims"),
+        Section("Open PRs", ["pr", "title", "author", "issue", "age", "approved by", "changes by", "ci", "labels"],
+                pulls, "no open PRs", capped),
+        Section("Performance (last 7 days)", ["agent", "completed", "failed", "active", "avg executor",
+                                              "success"], perf, "no agents"),
+        Section(f"Budget ({budget['day']} UTC)", ["scope", "tasks", "executor min", "cost usd", "state"], spend, ""),
+    ]
+
+
+def _headline(status) -> list[str]:
+    halted = f"HALTED: {_cell(status.halted)}" if status.halted else "running (not halted)"
+    return [f"mesh {_cell(status.remote)}, seen by {status.agent}", f"State: {halted}"]
+
+
+def render_plain(status) -> str:
+    out = _headline(status)
+    for s in sections(status):
+        out += ["", f"{s.title}:"]
+        rows = [[_cell(c) if c else "" for c in row] for row in s.rows]
+        out.append(table(rows, s.header) if rows else f"  {s.empty}")
+        if s.note:
+            out.append(f"  ({s.note})")
+    return "\n".join(out)
+
+
+def render_rich(status, console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    for line in _headline(status):
+        console.print(Text(line, style="bold red" if status.halted and line.startswith("State") else "bold"))
+    for s in sections(status):
+        if not s.rows:
+            console.print(Text(f"{s.title}: {s.empty}"))
+            continue
+        # Text, not str: forge text must never be read as rich markup
+        grid = Table(title=Text(s.title, style="bold"), title_justify="left", caption=Text(s.note) if s.note else None)
+        for name in s.header:
+            grid.add_column(name)
+        for row in s.rows:
+            grid.add_row(*(Text(_cell(c) if c else "", style="red" if c in ("DEAD", "EXPIRED", "EXHAUSTED",
+                                                                            "failure", "error") else "")
+                           for c in row))
+        console.print(grid)
+
+
+def status(mesh, forge, as_json: bool, now: float, console=None) -> int:
+    from agentmesh.ops.status import gather
+
+    data = gather(mesh, forge, now)
+    if as_json:
+        emit_json(data.to_json())
+        return EXIT_OK
+    if console is None:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+    if console.is_terminal:
+        render_rich(data, console)
+    else:
+        click.echo(render_plain(data))
+    return EXIT_OK
+
+
+@click.command("status")
+@json_option
+@click.pass_obj
+def command(g, as_json):
+    """Show the fleet: agents, claims, open PRs, 7-day performance, the kill switch and budgets.
+
+    \b
+    Everything is read from the remote and the forge: presence and claim refs,
+    open issues and PRs (the newest 50 are examined: reviews on the head, CI),
+    and the journals on the memory branch. Ages are how long this host has
+    seen a ref unchanged. A failed listing is an error (exit 75), never an
+    empty fleet. --json prints the schema of docs/operations.md ("Status").
+    """
+    from agentmesh.forge import open_forge
+
+    mesh = g.mesh()
+    return status(mesh, open_forge(mesh), as_json, time.time())

@@ -1,0 +1,69 @@
+"""Per-agent performance from the memory journals (`agentmesh status`). Pure: entries in, figures out.
+
+- completed: PRs of the agent that were merged, counted once per PR. Only the author's monitor-prs
+  merges its PR (`merged`) and cleans up after a merge, also one a human made (`cleaned-up`), so
+  both events are credited to the agent that wrote them;
+- failed: `failed` entries (an executor or publish failure, a dead letter, a PR closed unmerged);
+- active: claims held now, from the claims listing (the caller's count, not the journals);
+- avg_executor_seconds: mean `duration_s` of `executed` entries, None without any;
+- success_pct: completed / (completed + failed) in percent, None when both are 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+from agentmesh.core.memory import JournalEntry
+
+COMPLETED_EVENTS = ("merged", "cleaned-up")
+FAILED_EVENT = "failed"
+EXECUTED_EVENT = "executed"
+
+
+@dataclass(frozen=True)
+class AgentPerformance:
+    completed: int = 0
+    failed: int = 0
+    active: int = 0
+    executor_runs: int = 0
+    avg_executor_seconds: float | None = None
+    success_pct: float | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _merge_key(entry: JournalEntry) -> tuple[str, object]:
+    # `merged` and `cleaned-up` of one PR are one completion; without numbers each entry stands alone
+    if entry.pr is not None:
+        return ("pr", entry.pr)
+    if entry.issue is not None:
+        return ("issue", entry.issue)
+    return ("entry", entry.id)
+
+
+def performance(entries: Iterable[JournalEntry], *, active: Mapping[str, int] | None = None,
+                agents: Iterable[str] = ()) -> dict[str, AgentPerformance]:
+    """Figures per agent, in name order, for every agent in `entries`, `active` or `agents`."""
+    active = dict(active or {})
+    merged: dict[str, set[tuple[str, object]]] = {}
+    failed: dict[str, int] = {}
+    durations: dict[str, list[float]] = {}
+    seen = set(active) | set(agents)
+    for entry in entries:
+        seen.add(entry.agent)
+        if entry.event in COMPLETED_EVENTS and (entry.event == "merged" or entry.outcome == "merged"):
+            merged.setdefault(entry.agent, set()).add(_merge_key(entry))
+        elif entry.event == FAILED_EVENT:
+            failed[entry.agent] = failed.get(entry.agent, 0) + 1
+        elif entry.event == EXECUTED_EVENT:
+            durations.setdefault(entry.agent, []).append(entry.duration_s)
+    result = {}
+    for agent in sorted(seen):
+        done, lost, runs = len(merged.get(agent, ())), failed.get(agent, 0), durations.get(agent, [])
+        result[agent] = AgentPerformance(
+            completed=done, failed=lost, active=active.get(agent, 0), executor_runs=len(runs),
+            avg_executor_seconds=round(sum(runs) / len(runs), 1) if runs else None,
+            success_pct=round(100.0 * done / (done + lost), 1) if done + lost else None)
+    return result

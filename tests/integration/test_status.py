@@ -1,0 +1,174 @@
+"""`agentmesh status`: a fleet built with real claim-task and monitor-prs runs, then read back exactly."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+
+import pytest
+import yaml
+from rich.console import Console
+
+from agentmesh.agent.claim_task import claim_task
+from agentmesh.agent.monitor import monitor_prs
+from agentmesh.cli.status import render_plain, render_rich
+from agentmesh.ops.status import gather
+from tests.integration.test_claim_task_cli import run
+from tests.support import FakeClock, agent_forge, agent_mesh, demo_body, free_port, local_forge_remote, remote_refs
+
+ENV = {"PATH": "/usr/bin:/bin"}
+POLICY = {"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}, "max_attempts": 1,
+          "budgets": {"agent": {"tasks_per_day": 5}, "fleet": {"executor_minutes_per_day": 60}}}
+TITLES = ["mesh ", "State:", "Agents", "Claims", "Open PRs", "Performance (last 7 days)", "Budget ("]
+
+
+class Fleet:
+    """Three agents of one local-forge remote, each with its own host state, run in-process."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(POLICY))
+        self.human = agent_forge(agent_mesh(self.remote, tmp_path / "humans", "human"))
+
+    def mesh(self, agent):
+        return agent_mesh(self.remote, self.tmp / "hosts", agent)
+
+    def monitor(self, agent):
+        mesh = self.mesh(agent)
+        return [(e.event, e.pr) for e in monitor_prs(mesh, agent_forge(mesh), env={"PATH": os.environ["PATH"]}).events]
+
+    def work(self, agent, title, body):
+        number = self.human.create_issue(title, body, ["task"]).number
+        mesh = self.mesh(agent)
+        events = [(e.event, e.issue) for e in claim_task(mesh, agent_forge(mesh), env=ENV).events]
+        pull = next((p for p in self.human.list_pulls(state="all") if p.body.startswith(f"Closes #{number}\n")), None)
+        return number, pull, events
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """a's PR approved by b and merged; b's approved by c and open; c's touches a protected path
+    (needs-human); a then fails an issue with nothing to do (dead-lettered, max_attempts 1)."""
+    f = Fleet(tmp_path_factory.mktemp("status"))
+    for agent in "abc":
+        f.monitor(agent)
+    f.i1, f.p1, _ = f.work("a", "Hello one", demo_body("one.txt", "1\n"))
+    f.i2, f.p2, _ = f.work("b", "Add [red]two[/red]", demo_body("two.txt", "2\n"))  # rich markup in forge text
+    f.i3, f.p3, _ = f.work("c", "Change CI", demo_body(".github/workflows/ci.yml", "on: push\n"))
+    assert ("approved", f.p1.number) in f.monitor("b")
+    assert ("approved", f.p2.number) in f.monitor("c")
+    done = f.monitor("a")
+    assert ("needs-human", f.p3.number) in done and ("merged", f.p1.number) in done
+    f.i4, none, events = f.work("a", "Impossible", "There is no demo block here.")
+    assert none is None and ("dead-letter", f.i4) in events
+    return f
+
+
+def who(fleet, agent="obs"):
+    return ["--remote", str(fleet.remote), "--agent", agent]
+
+
+def status_json(fleet, tmp_path):
+    result = run(tmp_path, *who(fleet), "status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_status_json_shows_the_fleet_exactly(fleet, tmp_path):
+    before = remote_refs(fleet.remote)
+    data = status_json(fleet, tmp_path)
+    assert remote_refs(fleet.remote) == before  # status only reads
+    assert list(data) == ["agent", "remote", "agents", "claims", "pulls", "pulls_open", "pulls_limit",
+                          "pulls_capped", "performance", "performance_days", "halted", "budget"]
+    assert (data["agent"], data["remote"], data["halted"]) == ("obs", str(fleet.remote), None)
+
+    assert [(a["agent"], a["alive"], a["executor"], a["host"]) for a in data["agents"]] == [
+        ("a", True, "demo", "host-a"), ("b", True, "demo", "host-b"), ("c", True, "demo", "host-c")]
+
+    assert [(c["issue"], c["holder"], c["stage"], c["expired"]) for c in data["claims"]] == [
+        (fleet.i2, "b", "review", False), (fleet.i3, "c", "review", False)]
+    for claim in data["claims"]:
+        assert claim["work_branch"].startswith(f"{claim['holder']}/{claim['issue']}-")
+        assert abs(claim["lease_left_seconds"] + claim["age_seconds"] - 1800) < 0.2
+
+    pulls = {p["number"]: p for p in data["pulls"]}
+    assert list(pulls) == [fleet.p3.number, fleet.p2.number]  # newest first; p1 is merged
+    two, three = pulls[fleet.p2.number], pulls[fleet.p3.number]
+    assert (two["author"], two["issue"], two["approved_by"], two["changes_requested_by"], two["ci"], two["labels"]) \
+        == ("b", fleet.i2, ["c"], [], "success", [])
+    assert two["title"] == f"Add [red]two[/red] (#{fleet.i2})" and two["head"] == fleet.p2.head
+    assert (three["author"], three["approved_by"], three["changes_requested_by"], three["ci"], three["labels"]) \
+        == ("c", [], [], "none", ["agentmesh:needs-human"])
+    assert all(0 <= p["age_seconds"] < 600 for p in data["pulls"])
+    assert (data["pulls_open"], data["pulls_limit"], data["pulls_capped"]) == (2, 50, False)
+
+    perf = data["performance"]
+    assert list(perf) == ["a", "b", "c"]
+    figures = {a: (p["completed"], p["failed"], p["active"], p["executor_runs"], p["success_pct"])
+               for a, p in perf.items()}
+    assert figures == {"a": (1, 1, 0, 2, 50.0), "b": (0, 0, 1, 1, None), "c": (0, 0, 1, 1, None)}
+    assert all(p["avg_executor_seconds"] is not None and p["avg_executor_seconds"] >= 0 for p in perf.values())
+    assert data["performance_days"] == 7
+
+    budget = data["budget"]
+    assert {a: r["usage"]["tasks"] for a, r in budget["agents"].items()} == {"a": 2, "b": 1, "c": 1, "obs": 0}
+    assert budget["agents"]["a"]["caps"]["tasks_per_day"] == 5 and budget["agents"]["a"]["exhausted"] == []
+    assert budget["fleet"]["usage"]["tasks"] == 4 and budget["fleet"]["caps"]["executor_minutes_per_day"] == 60
+    assert budget == json.loads(run(tmp_path, *who(fleet), "budget", "--json").stdout)
+
+
+def test_status_as_text_has_every_section(fleet, tmp_path):
+    result = run(tmp_path, *who(fleet), "status")
+    assert result.returncode == 0, result.stderr
+    for title in TITLES:
+        assert title in result.stdout
+    assert "running (not halted)" in result.stdout and "needs-human" in result.stdout
+    assert "\x1b" not in result.stdout  # not a terminal: a plain table
+
+
+def test_rich_rendering_on_a_terminal_keeps_forge_text_literal(fleet):
+    status = gather(fleet.mesh("obs2"), fleet.human, time.time())
+    screen = io.StringIO()
+    render_rich(status, Console(file=screen, force_terminal=True, width=250, highlight=False))
+    shown = screen.getvalue()
+    for title in TITLES:
+        assert title in shown
+    assert "[red]two[/red]" in shown  # printed as written, not as markup
+    assert "[red]two[/red]" in render_plain(status)
+
+
+def test_dead_agents_expired_claims_and_the_pull_cap(fleet):
+    clock = FakeClock()
+    mesh = agent_mesh(fleet.remote, fleet.tmp / "watch", "watcher", clock=clock)
+    first = gather(mesh, fleet.human, time.time())
+    assert all(a.alive for a in first.agents) and not any(c.expired for c in first.claims)
+    clock.advance(1800 + 300 + 1)  # b's and c's refs stay unchanged past lease + grace by this host's clock
+    assert fleet.mesh("a").presence().refresh()
+    later = gather(mesh, fleet.human, time.time(), pull_limit=1)
+    assert [(a.agent, a.alive) for a in later.agents] == [("a", True), ("b", False), ("c", False)]
+    assert [(c.issue, c.expired, c.lease_left_seconds) for c in later.claims] == [
+        (fleet.i2, True, 0.0), (fleet.i3, True, 0.0)]
+    assert [p.number for p in later.pulls] == [fleet.p3.number] and later.pulls_capped
+    text = render_plain(later)
+    assert "DEAD" in text and "EXPIRED" in text and "showing the 1 newest of 2 open PRs" in text
+
+
+def test_halted_after_agentmesh_halt(fleet, tmp_path):
+    assert run(tmp_path, *who(fleet), "halt", "--reason", "release freeze").returncode == 0
+    try:
+        data = status_json(fleet, tmp_path)
+        assert data["halted"].startswith("mesh halted (.agentmesh/HALT on main)")
+        assert "release freeze" in data["halted"]
+        assert "HALTED" in run(tmp_path, *who(fleet), "status").stdout
+    finally:
+        assert run(tmp_path, *who(fleet), "resume").returncode == 0
+
+
+def test_an_unreachable_remote_is_an_error_not_an_empty_fleet(tmp_path):
+    result = run(tmp_path, "--remote", f"git://127.0.0.1:{free_port()}/mesh.git", "--agent", "obs", "status")
+    assert result.returncode == 75
+    assert result.stdout == "" and result.stderr.count("\n") == 1 and "unreachable" in result.stderr
+    missing = run(tmp_path, "--remote", str(tmp_path / "nothing.git"), "--agent", "obs", "status", "--json")
+    assert missing.returncode == 1 and missing.stdout == "" and missing.stderr.count("\n") == 1
