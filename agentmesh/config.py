@@ -98,6 +98,18 @@ class ScheduleConfig(_Model):
     jitter_seconds: int = Field(60, ge=0)
 
 
+class MetricsConfig(_Model):
+    textfile: Path | None = Field(None, description="a node_exporter textfile (*.prom) rewritten after each run")
+
+    @field_validator("textfile")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # cron and systemd start us in unpredictable directories
+        if value is not None and not value.expanduser().is_absolute():
+            raise ValueError("must be an absolute path")
+        return value.expanduser() if value is not None else None
+
+
 class HostConfig(_Model):
     agent: AgentName
     host: str = Field(default_factory=lambda: _default_host())
@@ -109,6 +121,7 @@ class HostConfig(_Model):
     seats: int = Field(1, ge=1, le=64)
     schedule: ScheduleConfig = ScheduleConfig()
     git_timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    metrics: MetricsConfig = MetricsConfig()
 
     @field_validator("host")
     @classmethod

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from agentmesh.cli.output import emit_report, json_option
 
 
-def claim_task(mesh, dry_run: bool, as_json: bool) -> int:
+def claim_task(mesh, dry_run: bool, as_json: bool, verbose: int) -> int:
     from agentmesh.agent.claim_task import claim_task as tick
     from agentmesh.forge import open_forge
+    from agentmesh.ops.logging import configure_logging
+    from agentmesh.ops.runlog import record_run
 
+    configure_logging(mesh.state.root, verbose=verbose, secrets=[mesh.token] if mesh.token else [])
+    started = time.monotonic()
     report = tick(mesh, open_forge(mesh), dry_run=dry_run)
+    record_run(mesh, command="claim-task", report=report, duration_s=time.monotonic() - started)
     code = emit_report(report, as_json)
     if as_json:
         return code
@@ -43,4 +50,4 @@ def command(g, dry_run, as_json):
     Exit 0 also when there is nothing to do, when halted or busy; 75 when a
     temporary failure interrupted the work (the next run resumes it).
     """
-    return claim_task(g.mesh(), dry_run, as_json)
+    return claim_task(g.mesh(), dry_run, as_json, g.verbose)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from agentmesh.cli.output import emit_report, json_option
 
 
-def monitor_prs(mesh, dry_run: bool, as_json: bool) -> int:
+def monitor_prs(mesh, dry_run: bool, as_json: bool, verbose: int) -> int:
     from agentmesh.agent.monitor import monitor_prs as run
     from agentmesh.forge import open_forge
+    from agentmesh.ops.logging import configure_logging
+    from agentmesh.ops.runlog import record_run
 
-    return emit_report(run(mesh, open_forge(mesh), dry_run=dry_run), as_json, idle_line="nothing to do")
+    configure_logging(mesh.state.root, verbose=verbose, secrets=[mesh.token] if mesh.token else [])
+    started = time.monotonic()
+    report = run(mesh, open_forge(mesh), dry_run=dry_run)
+    record_run(mesh, command="monitor-prs", report=report, duration_s=time.monotonic() - started)
+    return emit_report(report, as_json, idle_line="nothing to do")
 
 
 @click.command("monitor-prs")
@@ -31,4 +39,4 @@ def command(g, dry_run, as_json):
          reviews and report CI failures for its own PRs; merge by policy;
       5. reap other agents' expired claims.
     """
-    return monitor_prs(g.mesh(), dry_run, as_json)
+    return monitor_prs(g.mesh(), dry_run, as_json, g.verbose)
