@@ -71,7 +71,7 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
 
 
 def _register() -> None:
-    from agentmesh.cli import budget, claim_task, claims, doctor, forge, halt, init, issue, memory, monitor, pr
+    from agentmesh.cli import budget, claim_task, claims, doctor, forge, halt, init, issue, memory, monitor, pr, status
 
     cli.add_command(claim_task.command)
     cli.add_command(monitor.command)
@@ -85,6 +85,7 @@ def _register() -> None:
     cli.add_command(init.command)
     cli.add_command(budget.command)
     cli.add_command(memory.group)
+    cli.add_command(status.command)
 
 
 _register()
