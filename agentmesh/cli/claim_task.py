@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from agentmesh.cli.output import emit_report, json_option
 
 
 def claim_task(mesh, dry_run: bool, as_json: bool, verbose: int) -> int:
-    from agentmesh.agent.claim_task import claim_task as tick
-    from agentmesh.forge import open_forge
-    from agentmesh.ops.logging import configure_logging
-    from agentmesh.ops.runlog import record_run
+    from agentmesh.ops.runs import run_claim_task
 
-    configure_logging(mesh.state.root, verbose=verbose, secrets=[mesh.token] if mesh.token else [])
-    started = time.monotonic()
-    report = tick(mesh, open_forge(mesh), dry_run=dry_run)
-    record_run(mesh, command="claim-task", report=report, duration_s=time.monotonic() - started)
+    report = run_claim_task(mesh, verbose=verbose, dry_run=dry_run)
     code = emit_report(report, as_json)
     if as_json:
         return code

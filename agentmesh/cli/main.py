@@ -71,7 +71,23 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
 
 
 def _register() -> None:
-    from agentmesh.cli import budget, claim_task, claims, doctor, forge, halt, init, issue, memory, monitor, pr, status
+    from agentmesh.cli import (
+        budget,
+        claim_task,
+        claims,
+        daemon,
+        demo,
+        doctor,
+        forge,
+        halt,
+        init,
+        issue,
+        memory,
+        monitor,
+        pr,
+        status,
+        tick,
+    )
 
     cli.add_command(claim_task.command)
     cli.add_command(monitor.command)
@@ -85,6 +101,9 @@ def _register() -> None:
     cli.add_command(init.command)
     cli.add_command(budget.command)
     cli.add_command(memory.group)
+    cli.add_command(tick.command)
+    cli.add_command(daemon.command)
+    cli.add_command(demo.command)
     cli.add_command(status.command)
 
 

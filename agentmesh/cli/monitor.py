@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from agentmesh.cli.output import emit_report, json_option
 
 
 def monitor_prs(mesh, dry_run: bool, as_json: bool, verbose: int) -> int:
-    from agentmesh.agent.monitor import monitor_prs as run
-    from agentmesh.forge import open_forge
-    from agentmesh.ops.logging import configure_logging
-    from agentmesh.ops.runlog import record_run
+    from agentmesh.ops.runs import run_monitor_prs
 
-    configure_logging(mesh.state.root, verbose=verbose, secrets=[mesh.token] if mesh.token else [])
-    started = time.monotonic()
-    report = run(mesh, open_forge(mesh), dry_run=dry_run)
-    record_run(mesh, command="monitor-prs", report=report, duration_s=time.monotonic() - started)
+    report = run_monitor_prs(mesh, verbose=verbose, dry_run=dry_run)
     return emit_report(report, as_json, idle_line="nothing to do")
 
 

@@ -1,20 +1,33 @@
 """One run of an agent command as every front end does it (the CLI commands, tick, the daemon):
-open the forge, run, and leave the run's report for the caller to print."""
+configure the logs, open the forge, run, then log the report and update the metrics. The caller
+prints the report."""
 
 from __future__ import annotations
+
+import time
 
 from agentmesh.mesh import Mesh
 
 
+def _recorded(mesh: Mesh, command: str, verbose: int, run):
+    from agentmesh.forge import open_forge
+    from agentmesh.ops.logging import configure_logging
+    from agentmesh.ops.runlog import record_run
+
+    configure_logging(mesh.state.root, verbose=verbose, secrets=[mesh.token] if mesh.token else [])
+    started = time.monotonic()
+    report = run(open_forge(mesh))
+    record_run(mesh, command=command, report=report, duration_s=time.monotonic() - started)
+    return report
+
+
 def run_claim_task(mesh: Mesh, *, verbose: int = 0, dry_run: bool = False):
     from agentmesh.agent.claim_task import claim_task
-    from agentmesh.forge import open_forge
 
-    return claim_task(mesh, open_forge(mesh), dry_run=dry_run)
+    return _recorded(mesh, "claim-task", verbose, lambda forge: claim_task(mesh, forge, dry_run=dry_run))
 
 
 def run_monitor_prs(mesh: Mesh, *, verbose: int = 0, dry_run: bool = False):
     from agentmesh.agent.monitor import monitor_prs
-    from agentmesh.forge import open_forge
 
-    return monitor_prs(mesh, open_forge(mesh), dry_run=dry_run)
+    return _recorded(mesh, "monitor-prs", verbose, lambda forge: monitor_prs(mesh, forge, dry_run=dry_run))

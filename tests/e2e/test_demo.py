@@ -1,0 +1,57 @@
+"""`agentmesh demo` at small size, with the remote checked independently of what the demo reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agentmesh.core.memory import parse_journal
+from tests.support import agent_forge, agent_mesh, git, remote_refs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_closes_every_issue_through_reviewed_merged_prs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+    out = subprocess.run([sys.executable, "-m", "agentmesh", "demo", "--agents", "2", "--issues", "3",
+                          "--dir", str(tmp_path / "demo"), "--json"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    remote = Path(result["remote"])
+    assert result == {"remote": str(remote), "agents": 2, "issues": 3, "closed": 3, "prs_merged": 3,
+                      "reviews": result["reviews"], "seconds": result["seconds"]}
+    assert "look around" in out.stderr and "#1 done" in out.stderr
+
+    forge = agent_forge(agent_mesh(remote, tmp_path / "inspector", "inspector"))
+    issues = forge.list_issues(state="all")
+    assert sorted(i.number for i in issues) == [1, 2, 3] and all(i.state == "closed" for i in issues)
+    pulls = forge.list_pulls(state="all")
+    ring = {"ada": "bob", "bob": "ada"}
+    for issue in issues:
+        [pull] = [p for p in pulls if p.body.startswith(f"Closes #{issue.number}\n")]
+        assert pull.state == "merged" and pull.author in ring
+        reviewers = {r.author for r in forge.list_reviews(pull.number) if r.state == "APPROVED"}
+        assert reviewers == {ring[pull.author]}  # the sibling in the ring, never the author
+        assert git("cat-file", "-e", f"main:demo/greet_{issue.number}.py", cwd=remote) == ""
+    assert not remote_refs(remote, "refs/heads/claim/")
+    assert sorted(remote_refs(remote, "refs/heads/")) == [
+        "refs/heads/agentmesh/agents/ada", "refs/heads/agentmesh/agents/bob", "refs/heads/main"]
+    for agent in ("ada", "bob"):
+        names = git("ls-tree", "-r", "--name-only", "main", "--", f"ai-memory/agents/{agent}/journal/",
+                    cwd=remote).splitlines()
+        events = {e.event for n in names for e in parse_journal(git("cat-file", "blob", f"main:{n}", cwd=remote))}
+        assert {"claimed", "pr-opened", "reviewed", "merged"} <= events, (agent, events)
+    for agent in ("ada", "bob"):
+        assert (tmp_path / "demo" / "hosts" / agent / "agentmesh.yaml").is_file()
+
+
+def test_the_demo_refuses_a_folder_that_is_not_empty(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    out = subprocess.run([sys.executable, "-m", "agentmesh", "demo", "--dir", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "must be empty" in out.stderr
+    assert (tmp_path / "mine.txt").read_text() == "keep me"

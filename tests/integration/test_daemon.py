@@ -1,0 +1,90 @@
+"""`agentmesh tick` and `agentmesh daemon`: one turn, the schedule, and the drain on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+
+from agentmesh.agent.drain import release_unworked
+from agentmesh.cli.tick import combined_exit
+from agentmesh.ops.daemon import host_offset
+from tests.integration.test_claim_task_cli import ROOT, run
+from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
+
+
+def test_combined_exit_keeps_the_worst_outcome():
+    assert combined_exit(0, 0) == 0
+    assert combined_exit(75, 0) == 75 and combined_exit(0, 75) == 75
+    assert combined_exit(75, 1) == 1 and combined_exit(3, 75) == 3
+
+
+def test_host_offsets_are_stable_and_within_the_jitter():
+    offsets = [host_offset(f"a{i}", "h", 60) for i in range(50)]
+    assert offsets == [host_offset(f"a{i}", "h", 60) for i in range(50)]
+    assert all(0 <= o < 60 for o in offsets) and len(set(offsets)) == 50
+    assert max(offsets) - min(offsets) > 30  # spread, not bunched
+
+
+def test_tick_reviews_and_merges_then_claims_the_next_issue(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git",
+                                yaml.safe_dump({"review": {"ring": ["alice", "bob"]}, "merge": {"auto": True}}))
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    first = human.create_issue("One", demo_body("one.md", "1\n"), ["task"]).number
+    alice, bob = ["--remote", str(remote), "--agent", "alice"], ["--remote", str(remote), "--agent", "bob"]
+    turn = run(tmp_path, *alice, "tick", "--json")
+    assert turn.returncode == 0, turn.stderr
+    data = json.loads(turn.stdout)
+    assert [e["event"] for e in data["claim-task"]["events"]][-1] == "pr-opened"
+    assert data["monitor-prs"]["status"] == "ok"
+    assert run(tmp_path, *bob, "tick").returncode == 0  # bob reviews alice's PR
+    second = human.create_issue("Two", demo_body("two.md", "2\n"), ["task"]).number
+    turn = json.loads(run(tmp_path, *alice, "tick", "--json").stdout)
+    assert ("merged", first) in [(e["event"], e["issue"]) for e in turn["monitor-prs"]["events"]]
+    assert ("claimed", second) in [(e["event"], e["issue"]) for e in turn["claim-task"]["events"]]
+    assert human.get_issue(first).state == "closed"
+
+
+def test_release_unworked_gives_back_only_claims_without_work(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    idle = human.create_issue("Idle", "nothing yet", ["task"]).number
+    pushed = human.create_issue("Pushed", "work exists", ["task"]).number
+    mesh = agent_mesh(remote, tmp_path / "hosts", "alice")
+    store = mesh.claims()
+    store.acquire(idle, work_branch=f"alice/{idle}-idle")
+    store.acquire(pushed, work_branch=f"alice/{pushed}-pushed")
+    git("push", "--quiet", str(remote), f"main:refs/heads/alice/{pushed}-pushed", cwd=remote)
+    assert release_unworked(mesh, agent_forge(mesh)) == [idle]
+    assert sorted(remote_refs(remote, "refs/heads/claim/")) == [f"refs/heads/claim/{pushed}"]
+
+
+def test_the_daemon_works_on_schedule_and_drains_on_sigterm(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    number = human.create_issue("Doc", demo_body("doc.md", "d\n"), ["task"]).number
+    config = tmp_path / "agentmesh.yaml"
+    config.write_text(yaml.safe_dump({"agent": "alice", "remote": str(remote), "state_dir": str(tmp_path / "state"),
+                                      "executor": {"kind": "demo"}}))
+    proc = subprocess.Popen([sys.executable, "-m", "agentmesh", "--config", str(config), "daemon", "--claim-every",
+                             "0.5", "--monitor-every", "0.5", "--jitter", "0", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not human.list_pulls() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert human.list_pulls(), "the daemon opened no PR"
+    # a claim with no work yet (as if claimed just before the signal) is given back by the drain
+    mesh = agent_mesh(remote, tmp_path / "hosts2", "alice")
+    spare = human.create_issue("Spare", "later", ["other"]).number
+    mesh.claims().acquire(spare, work_branch=f"alice/{spare}-spare")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert {line["command"] for line in lines} >= {"claim-task", "monitor-prs", "drain"}
+    assert lines[-1] == {"command": "drain", "released": [spare]}
+    assert sorted(remote_refs(remote, "refs/heads/claim/")) == [f"refs/heads/claim/{number}"]  # in review: kept
