@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
@@ -54,7 +54,7 @@ from agentmesh.claims import ClaimView
 from agentmesh.core.markers import closing_references
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.sanitize import fence, render_task_context
-from agentmesh.core.secrets import scan_diff
+from agentmesh.core.secrets import redact, scan_diff
 from agentmesh.core.select import Selection, dependencies, rank_issues
 from agentmesh.core.slug import work_branch
 from agentmesh.errors import EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError, UserError
@@ -141,7 +141,9 @@ class Tick(AgentRun[TickReport]):
         if not self.dry_run:
             self.kill_leftovers()
         views = self.store.list()
-        issues = self.forge.list_issues(state="open")  # one listing each, shared by reconcile and select
+        # one listing each, shared by reconcile and select; this host's secrets scrubbed from titles and
+        # bodies once, so they reach no branch name, commit, PR title or executor
+        issues = [self.scrubbed(i) for i in self.forge.list_issues(state="open")]
         pulls = self.forge.list_pulls(state="open")
         self.budget = check_budget(self.mesh, self.journal or self.mesh.journal(), time.time())
         if self.budget.breaches:
@@ -192,7 +194,7 @@ class Tick(AgentRun[TickReport]):
             claim = view.claim
             assert claim is not None
             try:
-                issue = by_number.get(view.issue) or self.forge.get_issue(view.issue)
+                issue = by_number.get(view.issue) or self.scrubbed(self.forge.get_issue(view.issue))
             except NotFound:
                 self.release(view.issue, view.sha, "issue not found")
                 continue
@@ -454,7 +456,9 @@ class Tick(AgentRun[TickReport]):
         self.report.add("needs-human", job.issue.number, f"rework failed: {produced.reason}", request.pull)
 
     def write_task_file(self, issue: Issue, *, feedback: tuple[tuple[str, str], ...] = ()) -> Path:
-        comments = self.forge.list_comments(issue.number)
+        """The executor never sees this host's token, even when someone pasted it into the issue."""
+        comments = [replace(c, body=self.scrub(c.body)) for c in self.forge.list_comments(issue.number)]
+        feedback = tuple((source, self.scrub(text)) for source, text in feedback)
         writers = {c.author for c in comments if self.trusted(c.author)}
         memory = context_for(self.mesh, self.journal or self.mesh.journal(), issue).text
         text = render_task_context(issue, comments, write_access=writers, memory_section=memory, feedback=feedback)
@@ -501,6 +505,14 @@ class Tick(AgentRun[TickReport]):
         self.remove_worktree(job.branch)
 
     # --- small helpers -------------------------------------------------------------------
+
+    def scrubbed(self, issue: Issue) -> Issue:
+        return replace(issue, title=self.scrub(issue.title), body=self.scrub(issue.body)) if self.known_secrets \
+            else issue
+
+    def scrub(self, text: str) -> str:
+        """Forge text without this host's secrets (they would otherwise reach branch names and executors)."""
+        return redact(text, known_secrets=self.known_secrets) if self.known_secrets else text
 
     def log_excerpt(self, log_path: Path | None) -> str:
         if log_path is None:

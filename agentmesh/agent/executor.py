@@ -288,7 +288,8 @@ def run(
     problem = bwrap_available() if spec.sandbox != "off" else "sandbox off"
     if problem is not None and spec.sandbox == "required":
         raise ConfigError(f"executor.sandbox is required but {problem}")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_path.touch(mode=0o600)  # executor output may quote the task's text: readable by this user only
     if shutil.which(argv[0]) is None:  # checked here: inside bwrap a missing program is just exit 1
         with open(log_path, "ab") as log:
             log.write(f"cannot start: {argv[0]!r} not found on PATH\n".encode())

@@ -110,12 +110,22 @@ def _register() -> None:
 _register()
 
 
+def _redacted(text: str) -> str:
+    """A crash log is shared in bug reports: drop credential-shaped text and the values of
+    variables named like credentials (the forge token among them)."""
+    from agentmesh.core.secrets import redact
+
+    names = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+    values = [v for k, v in os.environ.items() if any(n in k.upper() for n in names) and len(v) >= 8]
+    return redact(text, known_secrets=values)
+
+
 def _crash_log(exc: BaseException) -> Path:
     directory = Path(os.environ.get("AGENTMESH_CRASH_DIR") or tempfile.gettempdir())
     path = directory / f"agentmesh-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    text = "".join(traceback.format_exception(exc))
+    text = _redacted("".join(traceback.format_exception(exc)))
     try:
-        path.write_text(f"agentmesh {__version__}\nargv: {sys.argv!r}\n\n{text}")
+        path.write_text(_redacted(f"agentmesh {__version__}\nargv: {sys.argv!r}\n\n") + text)
     except OSError:
         sys.stderr.write(text)
     return path

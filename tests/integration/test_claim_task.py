@@ -207,6 +207,26 @@ def test_the_hosts_own_token_is_never_published_or_handed_to_the_executor(remote
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
+def test_a_token_pasted_into_the_issue_reaches_no_branch_name_task_file_or_executor(remote, tmp_path):
+    n = new_issue(remote, tmp_path, f"Rotate {TOKEN} now", f"the token {TOKEN} leaked")
+    forge_of(remote, tmp_path, "human").comment(n, f"also here: {TOKEN}")
+    script = "import sys, shutil; shutil.copy(sys.argv[1], sys.argv[2] + '/seen.md')"
+    executor = {"kind": "command", "command": [sys.executable, "-c", script, "{task_file}", "{worktree}"],
+                "sandbox": "off"}
+    report = tick(remote, tmp_path, executor=executor, env={"PATH": "/usr/bin:/bin", "AGENTMESH_TOKEN": TOKEN})
+    assert ("pr-opened", n) in events(report), report.events
+    [pull] = forge_of(remote, tmp_path).list_pulls()
+    assert TOKEN.lower()[:12] not in pull.head and pull.head.startswith(f"alice/{n}-rotate")
+    seen = branch_files(remote, pull.head_sha)["seen.md"]
+    assert TOKEN not in seen and seen.count("[REDACTED]") == 3  # title, body, comment
+    assert TOKEN not in pull.title and TOKEN not in git("log", "-1", "--format=%B", pull.head_sha, cwd=remote)
+    for path in (tmp_path / "hosts" / "alice").rglob("*"):
+        if path.is_file() and "cache-" not in str(path):
+            assert TOKEN.encode() not in path.read_bytes(), path
+    [log] = (tmp_path / "hosts" / "alice").rglob("issue-*.log")
+    assert log.stat().st_mode & 0o077 == 0
+
+
 def test_a_lost_claim_kills_the_executor_and_publishes_nothing(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git", "lease: {seconds: 60, renew_seconds: 10}\n")
     n = new_issue(remote, tmp_path, "Slow", "slow work")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -120,12 +121,18 @@ def test_broken_cache_clone_is_rebuilt(home, remote):
 
 
 def test_unexpected_failure_exits_3_with_crash_log(home, remote):
-    assert run(home, "--remote", str(remote), "--agent", "a", "claims", "list").returncode == 0
+    token = "ghp_" + "Q7w" * 12
+    secret_named = home / f"repo-{token}.git"  # the token ends up in argv, as a careless path might
+    shutil.copytree(remote, secret_named)
+    env = {"AGENTMESH_TOKEN": token}
+    assert run(home, "--remote", str(secret_named), "--agent", "a", "claims", "list", env=env).returncode == 0
     observations = next((home / "state" / "agentmesh" / "a").glob("observations-*.json"))
     observations.unlink()
     observations.mkdir()  # state no code path expects
-    result = run(home, "--remote", str(remote), "--agent", "a", "claims", "list")
+    result = run(home, "--remote", str(secret_named), "--agent", "a", "claims", "list", env=env)
     assert result.returncode == 3
     assert "internal error" in result.stderr and "crash log" in result.stderr
     logs = list(home.glob("agentmesh-crash-*.log"))
-    assert logs and "Traceback" in logs[0].read_text()
+    text = logs[0].read_text()
+    assert logs and "Traceback" in text and "argv:" in text
+    assert token not in text and "[REDACTED]" in text
