@@ -40,7 +40,7 @@ def parse_ts(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 # --- journal entries ----------------------------------------------------------------------
@@ -79,7 +79,7 @@ class JournalEntry:
 
 def entry_from_json(data: object) -> JournalEntry | None:
     """A journal line's object, or None when it does not fit the schema (skipped, never fatal)."""
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not isinstance(data.get("paths") or [], list):
         return None
     try:
         cost = data.get("cost_usd")
@@ -106,7 +106,7 @@ def parse_journal(text: str) -> list[JournalEntry]:
     for line in text.splitlines():
         try:
             entry = entry_from_json(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile line nested deep enough to exhaust the stack
             continue
         if entry is not None:
             entries.append(entry)
@@ -125,11 +125,18 @@ def clean_entry(entry: JournalEntry, max_bytes: int) -> JournalEntry:
         if entry.paths:
             entry = replace(entry, paths=entry.paths[:-1])
         elif entry.summary:
-            entry = replace(entry, summary=entry.summary[: len(entry.summary) // 2] + "…"
-                            if len(entry.summary) > 8 else "")
+            entry = replace(entry, summary=_halved(entry.summary))
+        elif entry.outcome:
+            entry = replace(entry, outcome=_halved(entry.outcome))
+        elif len(entry.event) > 8:
+            entry = replace(entry, event=entry.event[:8])
         else:
             break
     return entry
+
+
+def _halved(text: str) -> str:
+    return text[: len(text) // 2] + "…" if len(text) > 8 else ""
 
 
 def journal_dir(agent: str) -> str:
@@ -160,12 +167,12 @@ def plan_append(files: Mapping[str, str], entries: Sequence[JournalEntry], *, ag
         part = _last_part([*files, *changed], agent, month)
         path = journal_file(agent, month, part)
         text = changed.get(path, files.get(path, ""))
+        if text and not text.endswith("\n"):
+            text += "\n"
         line = entry.to_line() + "\n"
         if text and len((text + line).encode()) > max_file_bytes:
             part += 1
             path, text = journal_file(agent, month, part), ""
-        if text and not text.endswith("\n"):
-            text += "\n"
         changed[path] = text + line
     return changed
 
@@ -301,7 +308,7 @@ _FRONT = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?)\n---[ \t]*\n?(?P<body>.*)\Z", r
 
 
 def parse_lesson(path: str, text: str) -> Lesson | None:
-    match = _FRONT.match(text)
+    match = _FRONT.match(text.replace("\r\n", "\n"))
     if not match:
         return None
     try:
@@ -332,16 +339,26 @@ def render_lesson(lesson: Lesson) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + lesson.body.strip() + "\n"
 
 
-_PATHISH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z0-9]{1,8}|(?:[\w.-]+/)+[\w.-]*)(?![\w/])")
+_PATH_WORD = re.compile(r"(?<![\w/.:-])[\w./-]+")
+# a bare file name: a stem of two or more characters and an extension with a letter (not `v1.2`, `e.g`)
+_FILE_NAME = re.compile(r"\.?[\w-][\w.-]*[\w-]\.[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*")
 
 
 def mentioned_paths(text: str) -> set[str]:
-    """Path-like words in issue text (`src/app.py`, `docs/`): how an issue says which files it is about."""
+    """Path-like words in issue text (`src/app.py`, `docs/`, `./run.sh`): how an issue says which
+    files it is about. URLs, absolute paths, versions and abbreviations are not paths."""
     found = set()
-    for match in _PATHISH.finditer(text or ""):
-        candidate = match[1].strip("./") if not match[1].startswith(".") else match[1].rstrip("/")
-        if candidate and "://" not in candidate and not candidate.startswith("/") and len(candidate) <= 200:
-            found.add(candidate)
+    for match in _PATH_WORD.finditer(text or ""):
+        word = match[0]
+        if match.end() < len(text) and text[match.end()] == ":" and text[match.end():match.end() + 3] == "://":
+            continue  # a URL scheme; the rest of the URL starts with / and is skipped below
+        while word.startswith("./"):
+            word = word[2:]
+        word = word.rstrip(".")
+        if not word or word.startswith("/") or ".." in word.split("/") or len(word) > 200:
+            continue
+        if "/" in word or _FILE_NAME.fullmatch(word):
+            found.add(word.rstrip("/"))
     return found
 
 
@@ -387,7 +404,8 @@ def related_entries(entries: Iterable[JournalEntry], paths: Iterable[str], *, ex
                     limit: int = 20) -> list[JournalEntry]:
     """Recent journal entries with a summary that touched the same files, newest first."""
     paths = list(paths)
-    hits = [e for e in entries if e.summary and e.paths and e.issue != exclude_issue and _touches(e.paths, paths)]
+    hits = [e for e in entries if e.summary and e.paths and (exclude_issue is None or e.issue != exclude_issue)
+            and _touches(e.paths, paths)]
     return sorted(hits, key=lambda e: e.ts, reverse=True)[:limit]
 
 
@@ -395,30 +413,35 @@ def _size(text: str) -> int:
     return len(text.encode())
 
 
+def _line(text: str, limit: int) -> str:
+    """Forge or memory text as one inline line: it cannot start a heading or a fence."""
+    return " ".join(clean_text(text, limit).split()).replace("`", "'")
+
+
 def memory_section(lessons: Sequence[ScoredLesson], entries: Sequence[JournalEntry], budget: int) -> str:
     """The task file's memory: lessons (best first) then journal summaries, each with where it came
-    from, whole items only, within `budget` bytes."""
+    from, whole items only, at most `budget` UTF-8 bytes in all."""
     out: list[str] = []
     used = 0
     for item in lessons:
         lesson = item.lesson
-        block = (f"### Lesson: {' '.join(clean_text(lesson.title, 200).split())}\n\n"
-                 f"From `{lesson.path}` (source {clean_text(lesson.source, 80) or 'unknown'}, "
-                 f"by {clean_text(lesson.agent, 40) or 'unknown'}, {clean_text(lesson.created, 20) or 'undated'};"
+        block = (f"### Lesson: {_line(lesson.title, 200)}\n\n"
+                 f"From `{_line(lesson.path, 300)}` (source {_line(lesson.source, 80) or 'unknown'}, "
+                 f"by {_line(lesson.agent, 40) or 'unknown'}, {_line(lesson.created, 20) or 'undated'};"
                  f" matched: {', '.join(item.why)})\n\n" + fence(clean_text(lesson.body, 8000), "markdown") + "\n\n")
         if used + _size(block) <= budget:
             out.append(block)
             used += _size(block)
-    lines = []
+    heading = "### Recent work on the same files (agents' journals; summaries quote issue titles)\n\n"
+    lines: list[str] = []
     for entry in entries:
         where = "".join(f" {k}{v}" for k, v in (("#", entry.issue), ("PR #", entry.pr)) if v is not None)
-        line = (f"- {entry.ts[:10]} {entry.agent} {entry.event}{where}: "
-                f"{' '.join(clean_text(entry.summary, 300).split())}\n")
-        if used + _size(line) + 64 > budget:
+        candidate = [*lines, f"- {entry.ts[:10]} {_line(entry.agent, 40)} {_line(entry.event, 40)}{where}: "
+                             f"{_line(entry.summary, 300)}"]
+        block = heading + fence("\n".join(candidate), "text") + "\n"
+        if used + _size(block) > budget:
             break
-        lines.append(line)
-        used += _size(line)
+        lines = candidate
     if lines:
-        out.append("### Recent work on the same files (agents' journals; summaries quote issue titles)\n\n"
-                   + fence("".join(lines).rstrip("\n"), "text") + "\n")
+        out.append(heading + fence("\n".join(lines), "text") + "\n")
     return "".join(out).strip()
