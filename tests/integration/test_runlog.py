@@ -107,13 +107,14 @@ def test_claim_task_logs_and_counts_without_leaking_the_token(tmp_path):
     assert metrics[("agentmesh_tick_duration_seconds", labels)] > 0
     assert abs(metrics[("agentmesh_last_success_timestamp_seconds", labels)] - time.time()) < 120
 
-    # the token in forge text: the branch name and event details carry it, the log lines must not
+    # the token pasted into forge text is scrubbed before it can reach a branch name or an event
     forge.create_issue(f"Rotate {TOKEN} soon", demo_body("other.md", "x\n"), ["task"])
     second = run(tmp_path, config, "claim-task")
     assert second.returncode == 0, second.stderr
     assert "pr-opened #3" in second.stdout
     log_text = "".join(p.read_text() for p in (state / "logs").glob("agentmesh.jsonl*"))
-    assert TOKEN not in log_text and "[REDACTED]" in log_text
+    assert TOKEN not in log_text and "host1-a/3-rotate-redacted-soon" in log_text
+    assert files_containing(state, TOKEN) == []
     assert TOKEN not in textfile.read_text()
     again = parse_prometheus(textfile.read_text())
     assert again[("agentmesh_claims_total", (("agent", "host1-a"),))] == 2
