@@ -79,7 +79,7 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
          f"{outcome['reviews']} reviews, in {outcome['seconds']:.0f}s")
     remote = mesh.remote
     echo("look around:\n"
-         f"  agentmesh --remote {remote} --agent {mesh.agents[0]} pr list --state all\n"
+         f"  agentmesh --remote {remote} --agent {mesh.agents[0]} pr list --state all --json\n"
          f"  agentmesh --remote {remote} --agent {mesh.agents[0]} claims list\n"
          f"  agentmesh --remote {remote} --agent {mesh.agents[0]} memory log\n"
          f"  git --git-dir {remote} log --oneline --graph main\n"
