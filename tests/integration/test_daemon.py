@@ -77,7 +77,11 @@ def test_the_daemon_works_on_schedule_and_drains_on_sigterm(tmp_path):
     while not human.list_pulls() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert human.list_pulls(), "the daemon opened no PR"
-    # a claim with no work yet (as if claimed just before the signal) is given back by the drain
+    # a claim with no work yet (as if claimed just before the signal) is given back by the drain; the
+    # host is halted first so the daemon's next tick cannot resume the claim before the signal lands
+    halted = subprocess.run([sys.executable, "-m", "agentmesh", "--config", str(config), "halt", "--local"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert halted.returncode == 0, halted.stderr
     mesh = agent_mesh(remote, tmp_path / "hosts2", "alice")
     spare = human.create_issue("Spare", "later", ["other"]).number
     mesh.claims().acquire(spare, work_branch=f"alice/{spare}-spare")
