@@ -167,7 +167,8 @@ class Monitor(AgentRun[MonitorReport]):
     def rework_paths(self, pull: PullRequest) -> list[str]:
         """Files changed by the PR's rework commits (all its files when it had none)."""
         log = self.mesh.cache.run("log", "--format=%H%x00%B%x1e", f"{self.merge_base(pull)}..{pull.head_sha}").stdout
-        reworks = [r.split("\0", 1)[0].strip() for r in log.split("\x1e") if "\nAgentmesh-Rework: " in r]
+        records = [r.strip().split("\0", 1) for r in log.split("\x1e") if r.strip()]
+        reworks = [sha for sha, message in records if rework_round(message) > 0]
         if not reworks:
             return self.changed_paths(pull)
         return list(dict.fromkeys(p for sha in reworks for p in changed_paths(

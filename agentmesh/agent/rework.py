@@ -19,10 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from agentmesh.agent.work import REWORK_TRAILER
 from agentmesh.core.model import Review, StatusContext
 from agentmesh.files import write_atomic
 
-REWORK_TRAILER = "Agentmesh-Rework"
 _ROUND = re.compile(rf"^{REWORK_TRAILER}: (\d+)$", re.M)
 REVIEW_TEXT_MAX = 6000
 

@@ -18,6 +18,7 @@ from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
 
 MAX_DIFF_BYTES = 32 * 1024 * 1024
+REWORK_TRAILER = "Agentmesh-Rework"  # written here, counted by agent/rework.py
 
 
 def commit_message(subject: str, *, issue: int, agent: str, host: str, claim_sha: str, attempt: int,
@@ -30,7 +31,7 @@ def commit_message(subject: str, *, issue: int, agent: str, host: str, claim_sha
         f"Agentmesh-Host: {host}\n"
         f"Agentmesh-Claim: {claim_sha}\n"
         f"Agentmesh-Attempt: {attempt}\n"
-        + (f"Agentmesh-Rework: {rework}\n" if rework else "")
+        + (f"{REWORK_TRAILER}: {rework}\n" if rework else "")
     )
 
 

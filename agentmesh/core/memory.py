@@ -113,14 +113,16 @@ def parse_journal(text: str) -> list[JournalEntry]:
     return entries
 
 
+def _one_line(text: str, limit: int) -> str:
+    """Cleaned text with every run of whitespace (newlines included) folded into one space."""
+    return " ".join(clean_text(text, limit).split())
+
+
 def clean_entry(entry: JournalEntry, max_bytes: int) -> JournalEntry:
     """Forge text made safe for a shared file (the caller also redacts secrets): single-line,
     invisible characters removed, and the line shrunk to fit `max_bytes`."""
-    def one_line(text: str, limit: int) -> str:
-        return " ".join(clean_text(text, limit).split())
-
-    entry = replace(entry, summary=one_line(entry.summary, SUMMARY_MAX), outcome=one_line(entry.outcome, 200),
-                    event=one_line(entry.event, 64), paths=tuple(one_line(p, 300) for p in entry.paths[:MAX_PATHS]))
+    entry = replace(entry, summary=_one_line(entry.summary, SUMMARY_MAX), outcome=_one_line(entry.outcome, 200),
+                    event=_one_line(entry.event, 64), paths=tuple(_one_line(p, 300) for p in entry.paths[:MAX_PATHS]))
     while len(entry.to_line().encode()) > max_bytes:
         if entry.paths:
             entry = replace(entry, paths=entry.paths[:-1])
@@ -415,7 +417,7 @@ def _size(text: str) -> int:
 
 def _line(text: str, limit: int) -> str:
     """Forge or memory text as one inline line: it cannot start a heading or a fence."""
-    return " ".join(clean_text(text, limit).split()).replace("`", "'")
+    return _one_line(text, limit).replace("`", "'")
 
 
 def memory_section(lessons: Sequence[ScoredLesson], entries: Sequence[JournalEntry], budget: int) -> str:
