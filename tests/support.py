@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from agentmesh.config import MeshPolicy, parse_mesh_policy
-from agentmesh.core.claims import Clock
+from agentmesh.host.config import MeshPolicy, parse_mesh_policy
+from agentmesh.core.lease import Clock
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -189,10 +189,10 @@ class FakeClock:
 def make_store(remote_url: str, root: Path, agent: str, *, clock=None, policy: MeshPolicy | None = None,
                host: str | None = None, token: str | None = None):
     """A ClaimStore for one agent with its own state dir and cache clone, as on its own host."""
-    from agentmesh.claims import ClaimStore
+    from agentmesh.refs.claims import ClaimStore
     from agentmesh.git.cache import CacheClone
     from agentmesh.git.run import Git, ensure_askpass
-    from agentmesh.state import StateDir, system_clock
+    from agentmesh.host.state import StateDir, system_clock
 
     state = StateDir(root / agent, remote_url).ensure()
     gitrun = Git(askpass=ensure_askpass(state.bin_dir), token=token, username="agent" if token else None,
@@ -231,9 +231,9 @@ def local_forge_remote(path: Path, mesh_yaml: str = "") -> Path:
 def agent_mesh(remote: Path, root: Path, agent: str, *, clock=None, executor: dict | None = None,
                seats: int = 1, capabilities: tuple[str, ...] = (), env: dict | None = None):
     """A Mesh for one agent with its own state directory, as if on its own host."""
-    from agentmesh.config import HostConfig
-    from agentmesh.mesh import Mesh
-    from agentmesh.state import system_clock
+    from agentmesh.host.config import HostConfig
+    from agentmesh.agent.mesh import Mesh
+    from agentmesh.host.state import system_clock
 
     host = HostConfig.model_validate({
         "agent": agent, "host": f"host-{agent}", "remote": str(remote), "state_dir": str(root / agent),

@@ -9,11 +9,11 @@ from typing import Generic, TypeVar
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.journaling import flush_journal, journal_listener
 from agentmesh.agent.report import Report
-from agentmesh.claims import ClaimStore
+from agentmesh.refs.claims import ClaimStore
 from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.memory.journal import Journal
-from agentmesh.mesh import Mesh
-from agentmesh.ops.hostlock import host_lock
+from agentmesh.agent.mesh import Mesh
+from agentmesh.host.lock import host_lock
 
 R = TypeVar("R")
 

@@ -25,7 +25,7 @@ from agentmesh.core.memory import (
     utc_day,
 )
 from agentmesh.memory.journal import Journal
-from agentmesh.mesh import Mesh
+from agentmesh.agent.mesh import Mesh
 
 BUDGET_STOP = "budget exhausted"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from agentmesh.agent import executor as executors
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.budget import BUDGET_STOP, BudgetCheck, check_budget
-from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.refs.heartbeat import Heartbeat
 from agentmesh.agent.journaling import flush_journal
 from agentmesh.agent.report import Event, Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests
@@ -44,28 +44,24 @@ from agentmesh.agent.stages import (
     secret_report,
     set_stage,
 )
-from agentmesh.agent.work import (
-    changed_paths,
-    commit_message,
-    commit_work,
-    work_diff,
-)
-from agentmesh.claims import ClaimView
+from agentmesh.agent.work import commit_message
+from agentmesh.git.worktree import changed_paths, commit_work, work_diff
+from agentmesh.refs.claims import ClaimView
 from agentmesh.core.markers import closing_references
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
 from agentmesh.core.select import Selection, dependencies, rank_issues
 from agentmesh.core.slug import work_branch
-from agentmesh.errors import EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError, UserError
-from agentmesh.files import write_atomic
+from agentmesh.core.errors import EXIT_TEMPORARY, EXIT_USER, NotHolder, TemporaryError, UserError
+from agentmesh.host.files import write_atomic
 from agentmesh.forge.base import Forge, NotFound
 from agentmesh.git.remote import ls_refs
 from agentmesh.git.run import GitError
 from agentmesh.git.worktree import Worktrees
 from agentmesh.memory.journal import Journal
 from agentmesh.memory.lessons import context_for
-from agentmesh.mesh import Mesh
+from agentmesh.agent.mesh import Mesh
 
 MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
 MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up one by one
@@ -460,7 +456,8 @@ class Tick(AgentRun[TickReport]):
         comments = [replace(c, body=self.scrub(c.body)) for c in self.forge.list_comments(issue.number)]
         feedback = tuple((source, self.scrub(text)) for source, text in feedback)
         writers = {c.author for c in comments if self.trusted(c.author)}
-        memory = context_for(self.mesh, self.journal or self.mesh.journal(), issue).text
+        memory = context_for(self.mesh.cache, self.mesh.base_head, self.journal or self.mesh.journal(), issue,
+                             context_bytes=self.policy.memory.context_bytes).text
         text = render_task_context(issue, comments, write_access=writers, memory_section=memory, feedback=feedback)
         path = self.mesh.state.root / "tasks" / f"issue-{issue.number}.md"
         write_atomic(path, text)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from agentmesh.agent.stages import set_stage
-from agentmesh.errors import NotHolder
+from agentmesh.core.errors import NotHolder
 from agentmesh.forge.base import Forge
 from agentmesh.git.remote import ls_refs
-from agentmesh.mesh import Mesh
-from agentmesh.ops.hostlock import host_lock
+from agentmesh.agent.mesh import Mesh
+from agentmesh.host.lock import host_lock
 
 
 def release_unworked(mesh: Mesh, forge: Forge) -> list[int]:

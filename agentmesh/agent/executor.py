@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentmesh.errors import ConfigError
-from agentmesh.files import write_atomic
+from agentmesh.core.errors import ConfigError
+from agentmesh.host.files import write_atomic
 
 PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
-from agentmesh.config import Gate
+from agentmesh.host.config import Gate
 from agentmesh.core.markers import PullMarker, closing_references
 from agentmesh.core.model import PullRequest
 from agentmesh.core.review import GateResult

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from agentmesh.core.sanitize import clean_text
-from agentmesh.files import write_atomic
+from agentmesh.host.files import write_atomic
 from agentmesh.forge.base import Forge
 from agentmesh.git.branch_edit import edit_file_on_branch
-from agentmesh.mesh import Mesh
+from agentmesh.agent.mesh import Mesh
 
 HALT_FILE = ".agentmesh/HALT"
 HALT_LABEL = "agentmesh:halt"

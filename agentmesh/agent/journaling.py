@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agentmesh.agent.report import Event, Report
-from agentmesh.errors import TemporaryError, UserError
+from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.memory.journal import Journal
 
 # run event -> (journal event, outcome); everything else (idle, lost-race, waiting, warnings) is noise

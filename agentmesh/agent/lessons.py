@@ -21,7 +21,7 @@ from agentmesh.core.sanitize import clean_text, fence
 from agentmesh.core.secrets import redact
 from agentmesh.core.slug import slugify
 from agentmesh.git.remote import RefUpdate, ls_refs, push
-from agentmesh.mesh import Mesh
+from agentmesh.agent.mesh import Mesh
 
 MEMORY_LABEL = "agentmesh:memory"
 FEEDBACK_CHARS = 1200

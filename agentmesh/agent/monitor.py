@@ -25,8 +25,7 @@ from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, 
 from agentmesh.agent.report import Event, Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.stages import NEEDS_HUMAN, record_failure, set_stage
-from agentmesh.agent.work import changed_paths, work_diff
-from agentmesh.claims import ClaimView
+from agentmesh.refs.claims import ClaimView
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.memory import utc_day
 from agentmesh.core.model import PullRequest
@@ -41,12 +40,12 @@ from agentmesh.core.review import (
     verdict,
 )
 from agentmesh.core.sanitize import clean_text
-from agentmesh.errors import EXIT_TEMPORARY, NotHolder, TemporaryError, UserError
+from agentmesh.core.errors import EXIT_TEMPORARY, NotHolder, TemporaryError, UserError
 from agentmesh.forge.base import Conflict, Forge, ForgeError, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV, GitError
-from agentmesh.git.worktree import Worktrees
-from agentmesh.mesh import Mesh
+from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
+from agentmesh.agent.mesh import Mesh
 
 REVIEW_CONTEXT = "agentmesh/review"
 MERGE_RETRIES = (1.0, 2.0, 4.0)  # seconds between merge attempts while the forge computes mergeability
@@ -166,9 +165,8 @@ class Monitor(AgentRun[MonitorReport]):
 
     def rework_paths(self, pull: PullRequest) -> list[str]:
         """Files changed by the PR's rework commits (all its files when it had none)."""
-        log = self.mesh.cache.run("log", "--format=%H%x00%B%x1e", f"{self.merge_base(pull)}..{pull.head_sha}").stdout
-        records = [r.strip().split("\0", 1) for r in log.split("\x1e") if r.strip()]
-        reworks = [sha for sha, message in records if rework_round(message) > 0]
+        log = self.mesh.cache.log_messages(f"{self.merge_base(pull)}..{pull.head_sha}")
+        reworks = [sha for sha, message in log if rework_round(message) > 0]
         if not reworks:
             return self.changed_paths(pull)
         return list(dict.fromkeys(p for sha in reworks for p in changed_paths(
@@ -366,15 +364,14 @@ class Monitor(AgentRun[MonitorReport]):
     def head_message(self, pull: PullRequest) -> str | None:
         if not self.fetch_head(pull):
             return None
-        return self.mesh.cache.run("cat-file", "commit", pull.head_sha).stdout
+        return self.mesh.cache.commit_message(pull.head_sha)
 
     def merge_base(self, pull: PullRequest) -> str:
         if pull.base not in self._base_heads:
             self.mesh.cache.fetch([f"refs/heads/{pull.base}"])
             self._base_heads[pull.base] = self.mesh.cache.resolve(f"refs/mirror/heads/{pull.base}")
         base = self._base_heads[pull.base]
-        out = self.mesh.cache.run("merge-base", base or pull.head_sha, pull.head_sha, check=False).stdout.strip()
-        return out or pull.head_sha
+        return self.mesh.cache.merge_base(base or pull.head_sha, pull.head_sha) or pull.head_sha
 
     def changed_paths(self, pull: PullRequest) -> list[str]:
         if not self.fetch_head(pull):

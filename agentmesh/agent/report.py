@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agentmesh.errors import EXIT_OK
+from agentmesh.core.errors import EXIT_OK
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agentmesh.agent.work import REWORK_TRAILER
 from agentmesh.core.model import Review, StatusContext
-from agentmesh.files import write_atomic
+from agentmesh.host.files import write_atomic
 
 _ROUND = re.compile(rf"^{REWORK_TRAILER}: (\d+)$", re.M)
 REVIEW_TEXT_MAX = 6000

@@ -16,10 +16,11 @@ from pathlib import Path
 from agentmesh.agent import executor as executors
 from agentmesh.agent.budget import BUDGET_STOP
 from agentmesh.agent.halt import local_halt
-from agentmesh.agent.heartbeat import Heartbeat
-from agentmesh.agent.work import guarded_config, reset_worktree
+from agentmesh.refs.heartbeat import Heartbeat
+from agentmesh.agent.work import guarded_config
+from agentmesh.git.worktree import reset_worktree
 from agentmesh.git.run import TOKEN_ENV
-from agentmesh.mesh import Mesh
+from agentmesh.agent.mesh import Mesh
 
 
 def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agentmesh.cli.output import age, emit_json, json_option, table
-from agentmesh.errors import EXIT_HELD, EXIT_OK, UserError
+from agentmesh.core.errors import EXIT_HELD, EXIT_OK, UserError
 
 
 @click.group("claims")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from agentmesh.cli.output import emit_json
-from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY, UserError
+from agentmesh.core.errors import EXIT_OK, EXIT_TEMPORARY, UserError
 
 
 class PlainProgress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agentmesh.cli.output import emit_json, json_option
-from agentmesh.errors import EXIT_OK, EXIT_USER
+from agentmesh.core.errors import EXIT_OK, EXIT_USER
 
 
 def doctor(g, as_json: bool) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from agentmesh.cli.output import emit_json
-from agentmesh.errors import EXIT_OK, UserError
+from agentmesh.core.errors import EXIT_OK, UserError
 
 # Forge text is hostile: terminal escapes and other controls never reach the user's terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -26,9 +26,7 @@ def one_line(text: str, width: int = 60) -> str:
 
 def current_forge(g):
     """The configured forge for the global options `g`."""
-    from agentmesh.forge import open_forge
-
-    return open_forge(g.mesh())
+    return g.mesh().open_forge()
 
 
 @click.group("forge")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from agentmesh.agent.executor import PRESETS
-from agentmesh.errors import EXIT_OK, UserError
+from agentmesh.core.errors import EXIT_OK, UserError
 
 EXECUTORS = (*PRESETS, "script", "command")
 GITHUB_API = "https://api.github.com"
@@ -118,8 +118,8 @@ def _default_remote(forge: str, url: str | None, repo: str) -> str:
 
 def init(*, path: Path, forge: str, url: str | None, repo: str | None, remote: str | None, agent: str | None,
          token_env: str, executor: str, mesh: bool, force: bool) -> int:
-    from agentmesh.config import HostConfig, MeshPolicy, parse_yaml, validate
-    from agentmesh.files import write_atomic
+    from agentmesh.host.config import HostConfig, MeshPolicy, parse_yaml, validate
+    from agentmesh.host.files import write_atomic
 
     agent = agent or default_agent()
     _check_inputs(agent, remote, forge, url, repo)

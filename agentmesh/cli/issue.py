@@ -6,7 +6,7 @@ import click
 
 from agentmesh.cli.forge import clean, current_forge, one_line
 from agentmesh.cli.output import emit_json, json_option, number_argument, table
-from agentmesh.errors import EXIT_OK, UserError
+from agentmesh.core.errors import EXIT_OK, UserError
 
 
 @click.group("issue")

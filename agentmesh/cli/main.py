@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from agentmesh import __version__
-from agentmesh.errors import EXIT_BUG, EXIT_USER, AgentmeshError
+from agentmesh.core.errors import EXIT_BUG, EXIT_USER, AgentmeshError
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 user or config error, 3 internal bug (crash log
@@ -42,12 +42,12 @@ class Globals:
     verbose: int
 
     def host_config(self):
-        from agentmesh.config import load_host_config
+        from agentmesh.host.config import load_host_config
 
         return load_host_config(self.config, remote=self.remote, agent=self.agent)
 
     def mesh(self):
-        from agentmesh.mesh import Mesh
+        from agentmesh.agent.mesh import Mesh
 
         return Mesh(self.host_config())
 

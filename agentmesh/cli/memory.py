@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import click
 
 from agentmesh.cli.output import emit_json, json_option, number_argument, table
-from agentmesh.errors import UserError
+from agentmesh.core.errors import UserError
 
 
 @click.group("memory")
@@ -62,7 +62,7 @@ def lessons(mesh, tag: str | None, as_json: bool) -> int:
     from agentmesh.memory.lessons import read_lessons
 
     today = _today()
-    found = [lesson for lesson in read_lessons(mesh)
+    found = [lesson for lesson in read_lessons(mesh.cache, mesh.base_head)
              if tag is None or tag.casefold() in {t.casefold() for t in lesson.tags}]
     if as_json:
         emit_json([{**lesson.to_json(), "expired": lesson.expired(today)} for lesson in found])
@@ -90,7 +90,6 @@ def add_lesson(mesh, title: str, tags: tuple[str, ...], paths: tuple[str, ...], 
     from agentmesh.agent.lessons import lesson_branch, propose_lesson
     from agentmesh.core.memory import LESSONS_DIR, Lesson
     from agentmesh.core.slug import slugify
-    from agentmesh.forge import open_forge
 
     if not title.strip() or not body.strip():
         raise UserError("a lesson needs a --title and a non-empty body")
@@ -104,7 +103,7 @@ def add_lesson(mesh, title: str, tags: tuple[str, ...], paths: tuple[str, ...], 
                     expires=(today + timedelta(days=days)).isoformat() if days else "")
     if mesh.read_base_file(lesson.path) is not None:
         raise UserError(f"{lesson.path} already exists on {mesh.base_branch}; choose another title")
-    pull = propose_lesson(mesh, open_forge(mesh), lesson, branch=lesson_branch(mesh.host.agent, lesson), issue=None,
+    pull = propose_lesson(mesh, mesh.open_forge(), lesson, branch=lesson_branch(mesh.host.agent, lesson), issue=None,
                           anchor_sha="", summary="Written by hand.")
     if as_json:
         emit_json({"pr": pull.number, "url": pull.url, "path": lesson.path, "branch": pull.head})
@@ -132,10 +131,10 @@ def add_lesson_command(g, title, tags, paths, body_file, days, as_json):
 
 
 def context(mesh, number: int, as_json: bool) -> int:
-    from agentmesh.forge import open_forge
     from agentmesh.memory.lessons import context_for
 
-    found = context_for(mesh, mesh.journal(), open_forge(mesh).get_issue(number))
+    found = context_for(mesh.cache, mesh.base_head, mesh.journal(), mesh.open_forge().get_issue(number),
+                        context_bytes=mesh.policy.memory.context_bytes)
     if as_json:
         emit_json(found.to_json())
         return 0

@@ -6,7 +6,7 @@ import click
 
 from agentmesh.cli.forge import clean, current_forge, one_line
 from agentmesh.cli.output import emit_json, json_option, number_argument, table
-from agentmesh.errors import EXIT_OK, UserError
+from agentmesh.core.errors import EXIT_OK, UserError
 
 _EVENTS = {"approve": "approved", "request_changes": "requested changes on", "comment": "commented on"}
 
@@ -111,10 +111,9 @@ def close(forge, number: int, as_json: bool) -> int:
 @click.pass_obj
 def _create(g, head, base, title, body, as_json):
     """Open a PR from --head, or show the open PR that already exists for it."""
-    from agentmesh.forge import open_forge
 
     mesh = g.mesh()
-    return create(open_forge(mesh), head, base or default_branch(mesh), title, body, as_json)
+    return create(mesh.open_forge(), head, base or default_branch(mesh), title, body, as_json)
 
 
 @group.command("list")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import click
 
 from agentmesh.cli.output import age, emit_json, json_option, table
-from agentmesh.errors import EXIT_OK
+from agentmesh.core.errors import EXIT_OK
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,6 @@ def command(g, as_json):
     seen a ref unchanged. A failed listing is an error (exit 75), never an
     empty fleet. --json prints the schema of docs/operations.md ("Status").
     """
-    from agentmesh.forge import open_forge
 
     mesh = g.mesh()
-    return status(mesh, open_forge(mesh), as_json, time.time())
+    return status(mesh, mesh.open_forge(), as_json, time.time())

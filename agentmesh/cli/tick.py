@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agentmesh.cli.output import emit_json, emit_report, json_option
-from agentmesh.errors import EXIT_OK, EXIT_TEMPORARY
+from agentmesh.core.errors import EXIT_OK, EXIT_TEMPORARY
 
 
 def combined_exit(*codes: int) -> int:

@@ -2,35 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentmesh.errors import ConfigError
+from agentmesh.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from agentmesh.forge.base import Forge
-    from agentmesh.mesh import Mesh
+    from agentmesh.git.cache import CacheClone
+    from agentmesh.host.config import ForgeConfig
 
 GITHUB_API = "https://api.github.com"
 
 
-def open_forge(mesh: Mesh) -> Forge:
-    """The forge named by `forge.kind` in the host config. Backends are imported
-    only when chosen: the REST clients pull in requests."""
-    config = mesh.host.forge
+def open_forge(config: ForgeConfig, *, agent: str, cache: CacheClone, token: str | None, state_root: Path) -> Forge:
+    """The forge named by `config.kind`. Backends are imported only when chosen: the REST clients pull
+    in requests."""
     if config.kind == "local":
         from agentmesh.forge.local import LocalForge
 
-        return LocalForge(mesh.cache, user=mesh.host.agent)
+        return LocalForge(cache, user=agent)
     if config.kind == "gitea":
         from agentmesh.forge.gitea import GiteaForge
 
         if not config.url:
             raise ConfigError("forge.url: is required for forge kind gitea (e.g. https://gitea.example.com)")
 
-        return GiteaForge(config.url, config.repo, mesh.token, token_env=config.token_env)
+        return GiteaForge(config.url, config.repo, token, token_env=config.token_env)
     if config.kind == "github":
         from agentmesh.forge.github import GitHubForge
 
-        return GitHubForge(config.url or GITHUB_API, config.repo, mesh.token, token_env=config.token_env,
-                           cache_dir=mesh.state.root / "http-cache")
+        return GitHubForge(config.url or GITHUB_API, config.repo, token, token_env=config.token_env,
+                           cache_dir=state_root / "http-cache")
     raise ValueError(f"unknown forge kind {config.kind!r}")

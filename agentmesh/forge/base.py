@@ -34,7 +34,7 @@ from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API sp
     StatusContext,
     combine_states,
 )
-from agentmesh.errors import AgentmeshError, TemporaryError, UserError
+from agentmesh.core.errors import AgentmeshError, TemporaryError, UserError
 
 # --- errors ----------------------------------------------------------------------
 

@@ -32,8 +32,8 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 
-from agentmesh.errors import ConfigError, UserError
-from agentmesh.files import write_atomic
+from agentmesh.core.errors import ConfigError, UserError
+from agentmesh.host.files import write_atomic
 from agentmesh.forge.base import (
     CIStateName,
     CIStatus,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from agentmesh.core.markers import closing_references
-from agentmesh.errors import OutcomeUnknown, TemporaryError, UserError
+from agentmesh.core.errors import OutcomeUnknown, TemporaryError, UserError
 from agentmesh.forge.base import (
     CIStateName,
     CIStatus,

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
-from agentmesh.errors import TemporaryError, UserError
+from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 

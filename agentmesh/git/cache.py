@@ -17,7 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from agentmesh.errors import TemporaryError
+from agentmesh.core.errors import TemporaryError
 from agentmesh.git.remote import ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout
 
@@ -174,6 +174,28 @@ class CacheClone:
             ref, sha, message = record.split("\x00", 2)
             found[ref] = (sha, message)
         return found
+
+    def commit_message(self, sha: str) -> str:
+        """The commit object's text: headers, a blank line, then the message."""
+        return self.run("cat-file", "commit", sha).stdout
+
+    def commit_time(self, sha: str) -> int:
+        """The committer timestamp of `sha` (seconds since the epoch, as the committer's clock said)."""
+        return int(self.run("show", "-s", "--format=%ct", sha).stdout.strip())
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        return self.run("merge-base", a, b, check=False).stdout.strip() or None
+
+    def log_messages(self, revisions: str) -> list[tuple[str, str]]:
+        """(sha, message) of every commit in `revisions` (e.g. `base..head`), newest first."""
+        out = self.run("log", "--format=%H%x00%B%x1e", revisions).stdout
+        records = [r.strip().split("\0", 1) for r in out.split("\x1e") if r.strip()]
+        return [(r[0], r[1] if len(r) > 1 else "") for r in records]
+
+    def tree_names(self, rev: str, prefix: str, *, recursive: bool = False) -> list[str]:
+        """Paths under `prefix` in `rev`'s tree (one level unless `recursive`)."""
+        args = ["ls-tree", "-z", "--name-only"] + (["-r"] if recursive else []) + [rev, "--", prefix]
+        return [n for n in self.run(*args).stdout.split("\0") if n]
 
     def cat_objects(self, specs: Sequence[str]) -> list[GitObject | None]:
         """Read many objects (`<sha>`, `<rev>:<path>`) in one `cat-file --batch`; None where missing."""

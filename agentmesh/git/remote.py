@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from agentmesh.errors import OutcomeUnknown, RemoteUnavailable, UserError
+from agentmesh.core.errors import OutcomeUnknown, RemoteUnavailable, UserError
 from agentmesh.git.run import Git, GitError, GitTimeout, redact_url
 
 ZERO_SHA = "0" * 40

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentmesh.errors import AgentmeshError, TemporaryError
-from agentmesh.files import write_atomic
+from agentmesh.core.errors import AgentmeshError, TemporaryError
+from agentmesh.host.files import write_atomic
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -208,6 +208,10 @@ class Git:
         if check and returncode != 0:
             raise GitError(argv, returncode, result.stdout, result.stderr)
         return result
+
+    def version(self) -> str:
+        """What `git --version` prints, e.g. `git version 2.39.5`."""
+        return self.run("--version", timeout=30).stdout.strip()
 
     def run_bytes(
         self,

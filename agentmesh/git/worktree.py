@@ -11,8 +11,11 @@ import shutil
 from pathlib import Path
 
 from agentmesh.core.slug import is_work_branch
-from agentmesh.errors import UserError
+from agentmesh.core.errors import UserError
 from agentmesh.git.cache import CacheClone
+from agentmesh.git.run import Git
+
+MAX_DIFF_BYTES = 32 * 1024 * 1024
 
 
 class Worktrees:
@@ -53,3 +56,30 @@ class Worktrees:
         out = self.cache.run("worktree", "list", "--porcelain").stdout
         return [Path(line[len("worktree "):]) for line in out.splitlines()
                 if line.startswith("worktree ") and Path(line[len("worktree "):]).parent == self.root]
+
+
+def commit_work(git: Git, worktree: Path, base: str, message: str) -> str | None:
+    """One commit with the worktree's content on top of `base`; None when nothing changed."""
+    git.run("add", "--all", "--", ".", cwd=worktree)
+    tree = git.run("write-tree", cwd=worktree).stdout.strip()
+    if tree == git.run("rev-parse", "--verify", f"{base}^{{tree}}", cwd=worktree).stdout.strip():
+        return None
+    return git.run("commit-tree", tree, "-p", base, cwd=worktree, input=message).stdout.strip()
+
+
+def reset_worktree(git: Git, worktree: Path, base: str) -> None:
+    """Throw away everything an executor did: back to `base`, untracked and ignored files removed."""
+    git.run("reset", "--quiet", "--hard", base, cwd=worktree)
+    git.run("clean", "-qfdx", cwd=worktree)
+
+
+def work_diff(git: Git, worktree: Path, base: str, commit: str) -> str | None:
+    """The change as a unified diff (binary content as text, so it is scanned too); None if too large."""
+    out = git.run_bytes("diff", "--text", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
+                        base, commit, cwd=worktree)
+    return None if len(out) > MAX_DIFF_BYTES else out.decode("utf-8", "replace")
+
+
+def changed_paths(git: Git, worktree: Path, base: str, commit: str) -> list[str]:
+    out = git.run("diff", "--name-only", "-z", "--no-renames", base, commit, cwd=worktree).stdout
+    return [p for p in out.split("\0") if p]

@@ -35,7 +35,7 @@ from agentmesh.core.memory import (
     utc_ts,
 )
 from agentmesh.core.secrets import redact
-from agentmesh.files import write_atomic
+from agentmesh.host.files import write_atomic
 from agentmesh.git.branch_edit import commit_on_branch
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import ls_refs
@@ -165,8 +165,7 @@ class Journal:
         return self.entries(today - timedelta(days=days - 1), until=today)
 
     def _ls(self, head: str, prefix: str, *, recursive: bool = False) -> list[str]:
-        args = ["ls-tree", "-z", "--name-only"] + (["-r"] if recursive else []) + [head, "--", prefix]
-        return [n for n in self.cache.run(*args).stdout.split("\0") if n]
+        return self.cache.tree_names(head, prefix, recursive=recursive)
 
     def _read(self, head: str, paths: list[str]) -> dict[str, str]:
         objects = self.cache.cat_objects([f"{head}:{p}" for p in paths])

@@ -26,18 +26,16 @@ from agentmesh.core.memory import (
     utc_day,
 )
 from agentmesh.core.model import Issue
+from agentmesh.git.cache import CacheClone
 from agentmesh.memory.journal import Journal
-from agentmesh.mesh import Mesh
 
 JOURNAL_DAYS = 60
 
 
-def read_lessons(mesh: Mesh) -> list[Lesson]:
-    """Every parseable lesson file on the base branch (a malformed one is skipped, not fatal)."""
-    head = mesh.base_head
-    names = [n for n in mesh.cache.run("ls-tree", "-z", "--name-only", head, "--", LESSONS_DIR + "/").stdout.split("\0")
-             if n.endswith(".md")]
-    objects = mesh.cache.cat_objects([f"{head}:{n}" for n in names])
+def read_lessons(cache: CacheClone, head: str) -> list[Lesson]:
+    """Every parseable lesson file at `head` of the base branch (a malformed one is skipped, not fatal)."""
+    names = [n for n in cache.tree_names(head, LESSONS_DIR + "/") if n.endswith(".md")]
+    objects = cache.cat_objects([f"{head}:{n}" for n in names])
     lessons = []
     for name, obj in zip(names, objects, strict=True):
         if obj is not None and obj.type == "blob":
@@ -63,14 +61,16 @@ class Context:
                 "text": self.text}
 
 
-def context_for(mesh: Mesh, journal: Journal, issue: Issue, now: float | None = None) -> Context:
-    """What the task file's memory section holds for `issue`."""
+def context_for(cache: CacheClone, base_head: str, journal: Journal, issue: Issue, *, context_bytes: int,
+                now: float | None = None) -> Context:
+    """What the task file's memory section holds for `issue`: lessons at `base_head`, journals, within
+    `context_bytes`."""
     now = time.time() if now is None else now
     today = utc_day(now)
     paths = sorted(mentioned_paths(f"{issue.title}\n{issue.body}"))
-    lessons = select_lessons(read_lessons(mesh), labels=issue.labels, paths=paths, today=today)
+    lessons = select_lessons(read_lessons(cache, base_head), labels=issue.labels, paths=paths, today=today)
     lesson_paths = {p for s in lessons for p in s.lesson.paths}
     entries = related_entries(journal.entries(today - timedelta(days=JOURNAL_DAYS), until=today),
                               [*paths, *lesson_paths], exclude_issue=issue.number)
-    budget = mesh.policy.memory.context_bytes
-    return Context(issue.number, paths, lessons, entries, memory_section(lessons, entries, budget) if budget else "")
+    text = memory_section(lessons, entries, context_bytes) if context_bytes else ""
+    return Context(issue.number, paths, lessons, entries, text)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import schedule
 
-from agentmesh.errors import AgentmeshError
-from agentmesh.mesh import Mesh
+from agentmesh.core.errors import AgentmeshError
+from agentmesh.agent.mesh import Mesh
 from agentmesh.ops.runs import run_claim_task, run_monitor_prs
 
 
@@ -98,10 +98,9 @@ class Daemon:
 
     def drain(self) -> None:
         from agentmesh.agent.drain import release_unworked
-        from agentmesh.forge import open_forge
 
         try:
             mesh = self.make_mesh()
-            self.released = release_unworked(mesh, open_forge(mesh))
+            self.released = release_unworked(mesh, mesh.open_forge())
         except AgentmeshError as exc:
             print(f"agentmesh daemon: drain: {exc}", file=sys.stderr, flush=True)

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agentmesh.config import HostConfig
-from agentmesh.errors import AgentmeshError, UserError
+from agentmesh.host.config import HostConfig
+from agentmesh.core.errors import AgentmeshError, UserError
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git
 
@@ -62,7 +62,7 @@ def check_git(git: Git) -> Check:
     """git on PATH, new enough for every command agentmesh runs."""
     hint = f"install git ≥ {MIN_GIT[0]}.{MIN_GIT[1]} (e.g. from your distribution's backports) first on PATH"
     try:
-        out = git.run("--version", timeout=30).stdout.strip()
+        out = git.version()
     except AgentmeshError as exc:
         return failed("git", f"cannot run git: {exc}", hint)
     match = _GIT_VERSION.search(out)
@@ -154,7 +154,6 @@ def check_forge_token(host: HostConfig, env: Mapping[str, str]) -> Check | None:
 
 
 def check_forge(mesh, env: Mapping[str, str]) -> Check:
-    from agentmesh.forge import open_forge
 
     host = mesh.host
     done = check_forge_token(host, env)
@@ -162,7 +161,7 @@ def check_forge(mesh, env: Mapping[str, str]) -> Check:
         return done
     hint = f"check forge.url and the token in ${host.forge.token_env}"
     try:
-        forge = open_forge(mesh)
+        forge = mesh.open_forge()
         user = forge.current_user()
         permission = forge.permission(user)
     except AgentmeshError as exc:
@@ -209,7 +208,7 @@ def check_clock(mesh, now: float) -> Check:
         head = mesh.remote_head
         if head is None:
             return passed("clock", f"{local:%Y-%m-%dT%H:%M:%SZ}; the remote has no default branch to compare")
-        committed = int(mesh.cache.run("show", "-s", "--format=%ct", head).stdout.strip())
+        committed = mesh.cache.commit_time(head)
     except (AgentmeshError, ValueError) as exc:
         return failed("clock", f"cannot read the remote default branch: {exc}", "fix the remote check first")
     behind = committed - now
@@ -225,7 +224,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
                now: Callable[[], float] = time.time,
                which: Callable[[str], str | None] = shutil.which) -> list[Check]:
     """Every check, in order. `load` reads the host config (the CLI's global options)."""
-    from agentmesh.mesh import Mesh
+    from agentmesh.agent.mesh import Mesh
 
     env = os.environ if env is None else env
     git = check_git(Git())

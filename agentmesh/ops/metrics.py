@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from agentmesh.files import write_atomic
+from agentmesh.host.files import write_atomic
 
 METRICS_STATE = "metrics.json"
 LOCK_TIMEOUT_S = 30

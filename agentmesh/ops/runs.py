@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import time
 
-from agentmesh.mesh import Mesh
+from agentmesh.agent.mesh import Mesh
 
 
 def _recorded(mesh: Mesh, command: str, verbose: int, run):
-    from agentmesh.forge import open_forge
     from agentmesh.ops.logging import configure_logging
     from agentmesh.ops.runlog import record_run
 
     configure_logging(mesh.state.root, verbose=verbose, secrets=[mesh.token] if mesh.token else [])
     started = time.monotonic()
-    report = run(open_forge(mesh))
+    report = run(mesh.open_forge())
     record_run(mesh, command=command, report=report, duration_s=time.monotonic() - started)
     return report
 

@@ -15,14 +15,14 @@ from agentmesh.agent.budget import budget_report
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.lessons import MEMORY_LABEL
 from agentmesh.agent.stages import NEEDS_HUMAN, STAGES, inline_title
-from agentmesh.claims import ClaimView
+from agentmesh.refs.claims import ClaimView
 from agentmesh.core.markers import parse_pull_marker
 from agentmesh.core.memory import parse_ts
 from agentmesh.core.performance import AgentPerformance, performance
 from agentmesh.core.review import head_reviews
 from agentmesh.forge.base import Forge, Issue, PullRequest
-from agentmesh.mesh import Mesh
-from agentmesh.presence import PresenceView
+from agentmesh.agent.mesh import Mesh
+from agentmesh.refs.presence import PresenceView
 
 PULL_LIMIT = 50  # PRs examined per run: each costs a reviews and a CI call
 PERFORMANCE_DAYS = 7

@@ -7,7 +7,7 @@ import logging
 import pytest
 import requests
 
-from agentmesh.errors import ConfigError
+from agentmesh.core.errors import ConfigError
 from agentmesh.forge.base import Exists, Forbidden, NotFound, RateLimited, Unavailable
 from agentmesh.forge.gitea import GiteaForge
 from agentmesh.forge.github import GitHubForge

@@ -26,12 +26,11 @@ import pytest
 import requests
 
 from agentmesh.agent.monitor import monitor_prs
-from agentmesh.config import HostConfig
-from agentmesh.errors import EXIT_TEMPORARY, TemporaryError
-from agentmesh.forge import open_forge
+from agentmesh.host.config import HostConfig
+from agentmesh.core.errors import EXIT_TEMPORARY, TemporaryError
 from agentmesh.forge.gitea import PAGE_LIMIT, GiteaForge
 from agentmesh.forge.github import PER_PAGE, GitHubForge
-from agentmesh.mesh import Mesh
+from agentmesh.agent.mesh import Mesh
 from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
 from tests.support import git, make_remote, non_journal_changes, remote_refs
 
@@ -153,7 +152,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
     dispatch = Faulty(fake, fail, page, served)
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         mock.add_callback(method, pattern, callback=dispatch)
-    forge = open_forge(mesh)
+    forge = mesh.open_forge()
     assert isinstance(forge, forge_class)
     return Scene(kind, remote, mesh, forge, fake, mock, served, merged.number, checker.validated)
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.errors import NotHolder
+from agentmesh.core.errors import NotHolder
 from tests.support import (
     FakeClock,
     agent_forge,

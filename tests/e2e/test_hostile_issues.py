@@ -29,7 +29,7 @@ C = "@CANARY@"  # replaced by the run's canary directory (absolute, no whitespac
 FAILURE = "agentmesh: attempt 1 of 1 by `alice` failed"
 WORK_BRANCH = re.compile(r"^refs/heads/alice/[1-9][0-9]*-[a-z0-9-]{1,40}$")
 ALLOWED_REFS = ("refs/heads/claim/", "refs/heads/alice/", "refs/agentmesh/")
-PRESENCE = "refs/heads/agentmesh/agents/alice"  # the agent's own presence ref (agentmesh/presence.py)
+PRESENCE = "refs/heads/agentmesh/agents/alice"  # the agent's own presence ref (agentmesh/refs/presence.py)
 MB = 1024 * 1024
 # Independent of agentmesh.core.sanitize on purpose: controls (but tab and LF), CR, C1, zero-width, bidi,
 # invisible operators, variation selectors, BOM and Unicode tag characters.

@@ -12,9 +12,9 @@ import pytest
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.halt import HALT_FILE, HALT_LABEL, halt, resume
-from agentmesh.agent.heartbeat import Heartbeat
+from agentmesh.refs.heartbeat import Heartbeat
 from agentmesh.agent.stages import CLAIMED, DEAD_LETTER, FAILED, REVIEW, WORKING
-from agentmesh.ops.hostlock import host_lock
+from agentmesh.host.lock import host_lock
 from tests.support import (
     agent_forge,
     agent_mesh,

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from agentmesh.core.claims import Claim, claim_message, parse_claim
-from agentmesh.errors import NotHolder, UserError
+from agentmesh.core.lease import Claim, claim_message, parse_claim
+from agentmesh.core.errors import NotHolder, UserError
 from tests.support import FakeClock, git, git_daemon, git_http, make_remote, make_store, remote_refs, short_lease_policy
 
 REF = "refs/heads/claim/42"
@@ -202,7 +202,7 @@ def test_list_reports_observed_age(remote, tmp_path):
 
 
 def test_custom_claim_prefix(remote, tmp_path):
-    from agentmesh.config import parse_mesh_policy
+    from agentmesh.host.config import parse_mesh_policy
 
     policy = parse_mesh_policy("claims: {ref_prefix: refs/agentmesh/claims/}")
     a = make_store(str(remote), tmp_path, "a", policy=policy)

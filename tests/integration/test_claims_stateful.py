@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from agentmesh.errors import NotHolder
+from agentmesh.core.errors import NotHolder
 from tests.support import FakeClock, make_remote, make_store, remote_refs, short_lease_policy
 
 AGENTS = ("a", "b", "c")

@@ -12,7 +12,7 @@ from pathlib import Path
 import responses
 import yaml
 
-from agentmesh.config import HostConfig
+from agentmesh.host.config import HostConfig
 from agentmesh.ops.doctor import run_checks
 from tests.support import free_port, git, git_daemon, local_forge_remote, remote_refs
 

@@ -10,7 +10,7 @@ import pytest
 
 from agentmesh.agent import demo
 from agentmesh.agent.executor import ExecutorSpec, bwrap_available, fill, resolve, run
-from agentmesh.errors import ConfigError
+from agentmesh.core.errors import ConfigError
 from tests.support import git, make_remote
 
 HAVE_BWRAP = bwrap_available() is None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.errors import RemoteUnavailable, UserError
+from agentmesh.core.errors import RemoteUnavailable, UserError
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git, GitError, GitTimeout, ensure_askpass

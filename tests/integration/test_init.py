@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentmesh.agent.executor import PRESETS, resolve
-from agentmesh.config import load_host_config, parse_mesh_policy
+from agentmesh.host.config import load_host_config, parse_mesh_policy
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITER = """
 import sys, time
 from pathlib import Path
-from agentmesh.errors import TemporaryError
+from agentmesh.core.errors import TemporaryError
 from tests.support import agent_mesh
 
 remote, root, agent, go, count = sys.argv[1:6]

@@ -322,10 +322,9 @@ def test_new_pull_for_a_head_after_the_old_one_closed(forge_env):
 
 
 def test_open_forge_chooses_by_kind(tmp_path):
-    from agentmesh.config import HostConfig
-    from agentmesh.errors import ConfigError
-    from agentmesh.forge import open_forge
-    from agentmesh.mesh import Mesh
+    from agentmesh.host.config import HostConfig
+    from agentmesh.core.errors import ConfigError
+    from agentmesh.agent.mesh import Mesh
 
     remote = new_remote(tmp_path / "remote.git")
 
@@ -333,13 +332,13 @@ def test_open_forge_chooses_by_kind(tmp_path):
         return Mesh(HostConfig(agent="host1-a", remote=remote.as_uri(), state_dir=tmp_path / "state", forge=forge),
                     env={})
 
-    local = open_forge(mesh())
+    local = mesh().open_forge()
     assert isinstance(local, LocalForge) and local.current_user() == "host1-a"
     assert local.create_issue("via the factory").number == 1
-    assert open_forge(mesh(kind="gitea", url="https://gitea.invalid", repo="o/r")).kind == "gitea"
-    assert open_forge(mesh(kind="github", repo="o/r")).kind == "github"
+    assert mesh(kind="gitea", url="https://gitea.invalid", repo="o/r").open_forge().kind == "gitea"
+    assert mesh(kind="github", repo="o/r").open_forge().kind == "github"
     with pytest.raises(ConfigError, match="forge.url"):
-        open_forge(mesh(kind="gitea", repo="o/r"))
+        mesh(kind="gitea", repo="o/r").open_forge()
 
 
 def test_a_corrupt_item_does_not_hide_the_others(forge_env):

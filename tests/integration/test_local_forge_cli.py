@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.config import parse_mesh_policy
+from agentmesh.host.config import parse_mesh_policy
 from agentmesh.forge.local import DEFAULT_LABELS
 from tests.support import git, remote_refs
 

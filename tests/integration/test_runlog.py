@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from agentmesh.agent.report import Event, Report
-from agentmesh.config import load_host_config
-from agentmesh.errors import ConfigError
+from agentmesh.host.config import load_host_config
+from agentmesh.core.errors import ConfigError
 from agentmesh.ops.metrics import update_metrics
 from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.errors import UserError
+from agentmesh.core.errors import UserError
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
 from agentmesh.git.worktree import Worktrees

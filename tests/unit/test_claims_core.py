@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentmesh.core.claims import (
+from agentmesh.core.lease import (
     Claim,
     Clock,
     claim_message,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from agentmesh.config import MeshPolicy, env_overrides, load_host_config, parse_mesh_policy
-from agentmesh.errors import EXIT_USER, ConfigError
+from agentmesh.host.config import MeshPolicy, env_overrides, load_host_config, parse_mesh_policy
+from agentmesh.core.errors import EXIT_USER, ConfigError
 
 
 def write(path, text):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.config import ScheduleConfig
+from agentmesh.host.config import ScheduleConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE = ScheduleConfig()

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 
-from agentmesh.state import StateDir
+from agentmesh.host.state import StateDir
 
 
 @contextmanager

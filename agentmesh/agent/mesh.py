@@ -10,16 +10,18 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
-from agentmesh.claims import ClaimStore
-from agentmesh.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
-from agentmesh.core.claims import Clock
-from agentmesh.errors import UserError
+from agentmesh.refs.claims import ClaimStore
+from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
+from agentmesh.core.lease import Clock
+from agentmesh.core.errors import UserError
+from agentmesh.forge import open_forge
+from agentmesh.forge.base import Forge
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
 from agentmesh.memory.journal import Journal
-from agentmesh.presence import Presence
-from agentmesh.state import StateDir, system_clock
+from agentmesh.refs.presence import Presence
+from agentmesh.host.state import StateDir, system_clock
 
 
 class Mesh:
@@ -77,6 +79,11 @@ class Mesh:
     def read_base_file(self, path: str) -> str | None:
         """A file's text on the base branch as fetched by this command."""
         return self.cache.read_file(self.base_head, path)
+
+    def open_forge(self) -> Forge:
+        """This agent's forge client, built from explicit parts (forge/ knows nothing of Mesh)."""
+        return open_forge(self.host.forge, agent=self.host.agent, cache=self.cache, token=self.token,
+                          state_root=self.state.root)
 
     def presence(self) -> Presence:
         return Presence(self.cache, self.state, self.policy, self.host, self.clock)

@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from agentmesh.core.memory import Caps
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
-from agentmesh.errors import ConfigError
+from agentmesh.core.errors import ConfigError
 
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from agentmesh.core.claims import Clock, Observation
-from agentmesh.errors import ConfigError
-from agentmesh.files import write_atomic
+from agentmesh.core.lease import Clock, Observation
+from agentmesh.core.errors import ConfigError
+from agentmesh.host.files import write_atomic
 
 
 def system_clock() -> Clock:

@@ -10,8 +10,8 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from agentmesh.config import MeshPolicy
-from agentmesh.core.claims import (
+from agentmesh.host.config import MeshPolicy
+from agentmesh.core.lease import (
     Claim,
     Clock,
     Observation,
@@ -24,10 +24,10 @@ from agentmesh.core.claims import (
     reap_decisions,
     update_observations,
 )
-from agentmesh.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
+from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, ls_refs, push
-from agentmesh.state import StateDir
+from agentmesh.host.state import StateDir
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class ClaimStore:
             self.cache.fetch([ref])
             if not self.cache.has_object(sha):  # moved again meanwhile; that sha is history
                 return None
-        message = self.cache.run("cat-file", "commit", sha).stdout.split("\n\n", 1)[-1]
+        message = self.cache.commit_message(sha).split("\n\n", 1)[-1]
         return parse_claim(message, sha)
 
     def list(self) -> list[ClaimView]:

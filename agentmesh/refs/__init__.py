@@ -1,0 +1,1 @@
+"""Ref-backed protocols on the remote: claims (lease + fence), presence, and how refs are observed."""
