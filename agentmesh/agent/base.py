@@ -47,7 +47,10 @@ def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool) -> Ite
 
 
 class AgentRun(Generic[R]):
-    def __init__(self, mesh: Mesh, forge: Forge, report: R, *, dry_run: bool, env: Mapping[str, str]):
+    """The parts one command run works with. Parts of one run share its claim store and trust cache."""
+
+    def __init__(self, mesh: Mesh, forge: Forge, report: R, *, dry_run: bool, env: Mapping[str, str],
+                 share: AgentRun | None = None):
         self.mesh = mesh
         self.forge = forge
         self.report = report
@@ -55,9 +58,9 @@ class AgentRun(Generic[R]):
         self.env = env
         self.policy = mesh.policy
         self.agent = mesh.host.agent
-        self.store: ClaimStore = mesh.claims()
+        self.store: ClaimStore = share.store if share else mesh.claims()
         self.known_secrets = [mesh.token] if mesh.token else []
-        self._permissions: dict[str, bool] = {}
+        self._permissions: dict[str, bool] = share._permissions if share else {}
 
     def trusted(self, user: str) -> bool:
         """Whether `user` has write access (cached per run): only their words steer agents."""

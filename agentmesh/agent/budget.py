@@ -27,8 +27,6 @@ from agentmesh.core.memory import (
 from agentmesh.memory.journal import Journal
 from agentmesh.agent.mesh import Mesh
 
-BUDGET_STOP = "budget exhausted"
-
 
 @dataclass(frozen=True)
 class BudgetCheck:

@@ -14,17 +14,17 @@ import time
 from pathlib import Path
 
 from agentmesh.core.sanitize import clean_text
+from agentmesh.core.vocab import Label
 from agentmesh.host.files import write_atomic
 from agentmesh.forge.base import Forge
 from agentmesh.git.branch_edit import edit_file_on_branch
 from agentmesh.agent.mesh import Mesh
 
 HALT_FILE = ".agentmesh/HALT"
-HALT_LABEL = "agentmesh:halt"
 
 
 def local_halt_path(mesh: Mesh) -> Path:
-    return mesh.state.root / "HALT"
+    return mesh.state.local_halt
 
 
 def _first_line(text: str) -> str:
@@ -51,10 +51,10 @@ def halt_reason(mesh: Mesh, forge: Forge) -> str | None:
     text = mesh.read_base_file(HALT_FILE)
     if text is not None:
         return f"mesh halted ({HALT_FILE} on {mesh.base_branch}): {_first_line(text)}"
-    halting = forge.list_issues(state="open", labels=[HALT_LABEL])
+    halting = forge.list_issues(state="open", labels=[Label.HALT])
     if halting:
         first = halting[0]
-        return f"mesh halted by issue #{first.number} labelled {HALT_LABEL}: {_first_line(first.title)}"
+        return f"mesh halted by issue #{first.number} labelled {Label.HALT}: {_first_line(first.title)}"
     return None
 
 

@@ -4,42 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agentmesh.agent.report import Event, Report
+from agentmesh.agent.report import Line, Report
 from agentmesh.core.errors import TemporaryError, UserError
+from agentmesh.core.vocab import Event, JournalEvent, Outcome
 from agentmesh.memory.journal import Journal
 
-# run event -> (journal event, outcome); everything else (idle, lost-race, waiting, warnings) is noise
-OUTCOMES: dict[str, tuple[str, str]] = {
-    "claimed": ("claimed", "claimed"),
-    "executed": ("executed", ""),  # outcome: the executor's (ok, failed, timeout, stopped)
-    "pr-opened": ("pr-opened", "opened"),
-    "adopted": ("pr-opened", "adopted"),
-    "failed": ("failed", "failed"),
-    "dead-letter": ("failed", "dead-letter"),
-    "released": ("released", "released"),
-    "claim-lost": ("released", "claim-lost"),
-    "reworked": ("reworked", "pushed"),
-    "rework-queued": ("rework-requested", "queued"),
-    "needs-human": ("handed-over", "needs-human"),
-    "handed-over": ("handed-over", "human-pushed"),
-    "approved": ("reviewed", "approved"),
-    "changes-requested": ("reviewed", "changes-requested"),
-    "merged": ("merged", "merged"),
-    "cleaned-up": ("cleaned-up", "merged"),
-    "returned": ("failed", "pr-closed"),
-    "reaped": ("reaped", "reaped"),
-    "lesson-proposed": ("lesson-proposed", "opened"),
+# run event -> (journal event, outcome); everything else (idle, lost-race, waiting, warnings) is noise.
+# No outcome: it takes the detail's first word (the executor's: ok, failed, timeout, stopped).
+J, O = JournalEvent, Outcome
+OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
+    Event.CLAIMED: (J.CLAIMED, O.CLAIMED),
+    Event.EXECUTED: (J.EXECUTED, None),
+    Event.PR_OPENED: (J.PR_OPENED, O.OPENED),
+    Event.ADOPTED: (J.PR_OPENED, O.ADOPTED),
+    Event.FAILED: (J.FAILED, O.FAILED),
+    Event.DEAD_LETTER: (J.FAILED, O.DEAD_LETTER),
+    Event.RELEASED: (J.RELEASED, O.RELEASED),
+    Event.CLAIM_LOST: (J.RELEASED, O.CLAIM_LOST),
+    Event.REWORKED: (J.REWORKED, O.PUSHED),
+    Event.REWORK_QUEUED: (J.REWORK_REQUESTED, O.QUEUED),
+    Event.NEEDS_HUMAN: (J.HANDED_OVER, O.NEEDS_HUMAN),
+    Event.HANDED_OVER: (J.HANDED_OVER, O.HUMAN_PUSHED),
+    Event.APPROVED: (J.REVIEWED, O.APPROVED),
+    Event.CHANGES_REQUESTED: (J.REVIEWED, O.CHANGES_REQUESTED),
+    Event.MERGED: (J.MERGED, O.MERGED),
+    Event.CLEANED_UP: (J.CLEANED_UP, O.MERGED),
+    Event.RETURNED: (J.FAILED, O.PR_CLOSED),
+    Event.REAPED: (J.REAPED, O.REAPED),
+    Event.LESSON_PROPOSED: (J.LESSON_PROPOSED, O.OPENED),
 }
 
 
-def journal_listener(journal: Journal) -> Callable[[Event], None]:
-    def record(event: Event) -> None:
-        if event.event not in OUTCOMES:
-            return
-        name, outcome = OUTCOMES[event.event]
-        journal.record(name, issue=event.issue, pr=event.pr, outcome=outcome or event.detail.split(" ", 1)[0],
-                       duration_s=event.duration_s, cost_usd=event.cost_usd,
-                       summary=event.summary or event.detail, paths=event.paths)
+def journal_listener(journal: Journal) -> Callable[[Line], None]:
+    def record(line: Line) -> None:
+        if not isinstance(line.event, Event) or line.event not in OUTCOMES:
+            return  # planned (dry run) or noise
+        name, outcome = OUTCOMES[line.event]
+        journal.record(name, issue=line.issue, pr=line.pr, outcome=outcome or line.detail.split(" ", 1)[0],
+                       duration_s=line.duration_s, cost_usd=line.cost_usd,
+                       summary=line.summary or line.detail, paths=line.paths)
 
     return record
 
@@ -49,4 +52,4 @@ def flush_journal(journal: Journal, report: Report) -> None:
     try:
         journal.flush()
     except (TemporaryError, UserError) as exc:
-        report.record(Event("warning", detail=f"journal not pushed yet, queued for the next run: {exc}"))
+        report.add(Event.WARNING, detail=f"journal not pushed yet, queued for the next run: {exc}")

@@ -20,10 +20,10 @@ from agentmesh.core.model import Issue, PullRequest, Review
 from agentmesh.core.sanitize import clean_text, fence
 from agentmesh.core.secrets import redact
 from agentmesh.core.slug import slugify
+from agentmesh.core.vocab import Label
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.agent.mesh import Mesh
 
-MEMORY_LABEL = "agentmesh:memory"
 FEEDBACK_CHARS = 1200
 MAX_TAGS = 8
 
@@ -78,5 +78,5 @@ def propose_lesson(mesh: Mesh, forge, lesson: Lesson, *, branch: str, issue: int
             "Lessons are a protected path: a human reviews and merges this.\n"
             + (f"\n{marker_text(pull_marker(mesh.host.agent, issue, anchor_sha))}\n" if issue else ""))
     pull = forge.create_pull(head=branch, base=mesh.base_branch, title=f"Lesson: {lesson.title}"[:200], body=body)
-    forge.add_labels(pull.number, [MEMORY_LABEL])
+    forge.add_labels(pull.number, [Label.MEMORY])
     return pull

@@ -17,22 +17,38 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
-from agentmesh.agent.report import Event, Report
+from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
-from agentmesh.agent.stages import NEEDS_HUMAN, record_failure, set_stage
-from agentmesh.refs.claims import ClaimView
+from agentmesh.agent.stages import record_failure, set_stage
+from agentmesh.core.errors import NotHolder, TemporaryError, UserError
+from agentmesh.core.lease import ReapDecision
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.memory import utc_day
 from agentmesh.core.model import PullRequest
+from agentmesh.core.plan import (
+    Action,
+    CleanUpClosed,
+    CleanUpMerged,
+    GiveUp,
+    HandOver,
+    Merge,
+    QueueRework,
+    Reap,
+    ReportCI,
+    RequestReview,
+    Review,
+    Wait,
+)
+from agentmesh.core.pulls import FinishedClaim, OwnPull, plan_cleanup, plan_own_pull, review_due
 from agentmesh.core.review import (
     counted_approvals,
     head_reviews,
-    merge_decision,
     mesh_pull,
     protected_hits,
     reviewers_for,
@@ -40,86 +56,139 @@ from agentmesh.core.review import (
     verdict,
 )
 from agentmesh.core.sanitize import clean_text
-from agentmesh.core.errors import EXIT_TEMPORARY, NotHolder, TemporaryError, UserError
+from agentmesh.core.vocab import Event, Label, RunStatus
 from agentmesh.forge.base import Conflict, Forge, ForgeError, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
-from agentmesh.agent.mesh import Mesh
+from agentmesh.refs.claims import ClaimView
 
 REVIEW_CONTEXT = "agentmesh/review"
-MERGE_RETRIES = (1.0, 2.0, 4.0)  # seconds between merge attempts while the forge computes mergeability
-
-
-@dataclass
-class MonitorReport(Report):
-    status: str = "ok"  # busy | ok | halted (cleanup and reaping only)
-
-    def add(self, event: str, pr: int | None = None, issue: int | None = None, detail: str = "", **extra) -> None:
-        self.record(Event(event, issue, pr, detail, **extra))
 
 
 def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
-                env: Mapping[str, str] | None = None) -> MonitorReport:
-    report = MonitorReport(mesh.host.agent)
+                env: Mapping[str, str] | None = None) -> Report:
+    report = Report(mesh.host.agent)
     with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run) as (held, halted):
         if not held:
-            report.status, report.reason = "busy", "another monitor-prs of this agent is running"
+            report.status, report.reason = RunStatus.BUSY, "another monitor-prs of this agent is running"
             return report
         if halted:
-            report.status, report.reason = "halted", f"{halted}; only cleanup and reaping run"
+            report.status, report.reason = RunStatus.HALTED, f"{halted}; only cleanup and reaping run"
+        elif dry_run:
+            report.status = RunStatus.DRY_RUN
         with journaled(mesh, report, dry_run=dry_run):
             Monitor(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run(halted is None)
     return report
 
 
-class Monitor(AgentRun[MonitorReport]):
-    def __init__(self, mesh: Mesh, forge: Forge, report: MonitorReport, *, dry_run: bool, env: Mapping[str, str]):
+@dataclass
+class Seen:
+    """The PRs a run observed, by number, for apply to act on."""
+
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
+    markers: dict[int, PullMarker] = field(default_factory=dict)
+    reaps: dict[str, ReapDecision] = field(default_factory=dict)
+
+
+class Monitor(AgentRun[Report]):
+    def __init__(self, mesh: Mesh, forge: Forge, report: Report, *, dry_run: bool, env: Mapping[str, str]):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
-        self.reviews_root = mesh.state.root / "review-worktrees"
+        self.reviews_root = mesh.state.review_worktrees
+        self.requests = ReworkRequests(mesh.state.root)
         self._base_heads: dict[str, str | None] = {}  # base branch -> head, fetched once per run
 
     def run(self, active: bool) -> None:
+        """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping), then apply or show."""
         claims = self.store.list()
         pulls = self.forge.list_pulls(state="all")
-        self.cleanup([v for v in claims if v.claim is not None and v.claim.agent == self.agent], pulls)
+        seen = Seen(pulls={p.number: p for p in pulls})
+        mine = [FinishedClaim(v.issue, v.sha, v.claim.work_branch, v.claim.attempt) for v in claims
+                if v.claim is not None and v.claim.agent == self.agent and v.claim.work_branch]
+        plan = plan_cleanup(mine, pulls)
         if active:
-            presence = self.mesh.presence().list()
-            alive = {p.agent for p in presence if p.alive} | {self.agent}
-            ring = ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent])
-            holders = {v.issue: v.claim.agent for v in claims if v.claim is not None}
-            for pull in [p for p in pulls if p.state == "open"]:
-                marker = mesh_pull(pull, ring=ring, bot_users=self.policy.review.bot_users)
-                if marker is None:
-                    continue  # a human's PR: never reviewed or merged automatically
+            plan += self.plan_open_pulls(claims, [p for p in pulls if p.state == "open"], seen)
+        plan += self.plan_reaps(seen)
+        for action in plan:
+            if self.dry_run:
+                self.report.planned(action)
+            else:
+                self.apply(action, seen)
+
+    def plan_open_pulls(self, claims: list[ClaimView], pulls: list[PullRequest], seen: Seen) -> list[Action]:
+        presence = self.mesh.presence().list()
+        alive = {p.agent for p in presence if p.alive} | {self.agent}
+        ring = ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent])
+        holders = {v.issue: v.claim.agent for v in claims if v.claim is not None}
+        plan: list[Action] = []
+        for pull in pulls:
+            marker = mesh_pull(pull, ring=ring, bot_users=self.policy.review.bot_users)
+            if marker is None:
+                continue  # a human's PR: never reviewed or merged automatically
+            seen.markers[pull.number] = marker
+            claimer = holders.get(marker.issue)
+            try:
+                if marker.agent == self.agent:
+                    plan += plan_own_pull(self.observe_own(pull, marker, ring, alive, claimer))
+                elif self.sibling_review_due(pull, marker, ring, alive, claimer):
+                    plan.append(Review(issue=marker.issue, pr=pull.number, head=pull.head_sha))
+            except TemporaryError as exc:
+                self.report.error(exc, issue=marker.issue, pr=pull.number, detail=f"{exc} (the next run retries)")
+        return plan
+
+    def plan_reaps(self, seen: Seen) -> list[Action]:
+        plan: list[Action] = []
+        for due in self.store.reap_due():
+            seen.reaps[due.ref] = due
+            plan.append(Reap(issue=due.issue, ref=due.ref, sha=due.sha, holder=due.holder,
+                             observed_seconds=due.observed_seconds, detail=due.holder or ""))
+        return plan
+
+    def apply(self, action: Action, seen: Seen) -> None:
+        """Carry out one action; a temporary failure is reported and the next run retries it."""
+        pull = seen.pulls.get(action.pr or 0)
+        marker = seen.markers.get(action.pr or 0)
+        try:
+            match action:
+                case CleanUpMerged() if pull is not None:
+                    self.finish_merged(action.issue or 0, action.sha, pull)
+                case CleanUpClosed() if pull is not None:
+                    self.finish_closed(action.issue or 0, action.sha, action.attempt, pull)
+                case Reap():
+                    self.reap(seen.reaps[action.ref])
+                case _ if pull is not None and marker is not None:
+                    self.apply_to_pull(action, pull, marker)
+        except TemporaryError as exc:
+            self.report.error(exc, issue=action.issue, pr=action.pr, detail=f"{exc} (the next run retries)")
+
+    def apply_to_pull(self, action: Action, pull: PullRequest, marker: PullMarker) -> None:
+        where = {"issue": marker.issue, "pr": pull.number}
+        match action:
+            case Review():
+                self.review(pull, marker)
+            case RequestReview(reviewers=reviewers):
                 try:
-                    if marker.agent == self.agent:
-                        self.own_pull(pull, marker, ring, alive, holders.get(marker.issue))
-                    else:
-                        self.sibling_pull(pull, marker, ring, alive, holders.get(marker.issue))
-                except TemporaryError as exc:
-                    self.report.add("error", pull.number, marker.issue, f"{exc} (the next run retries)")
-                    self.report.exit_code = EXIT_TEMPORARY
-        self.reap()
+                    self.forge.request_reviewers(pull.number, list(reviewers))
+                    self.report.add(Event.REVIEW_REQUESTED, **where, detail=action.detail)
+                except ForgeError as exc:
+                    self.report.add(Event.WARNING, **where, detail=f"cannot request {list(reviewers)}: {exc}")
+            case ReportCI():
+                self.forge.ensure_comment(pull.number, f"ci/{pull.head_sha}",
+                                          f"agentmesh: CI failed on `{pull.head_sha[:12]}`: {action.detail}")
+                self.report.add(Event.CI_FAILED, **where, detail=action.detail)
+            case Wait():
+                self.report.add(Event.WAITING, **where, detail=action.detail)
+            case QueueRework(head=head, round=round_, feedback=feedback):
+                self.requests.save(ReworkRequest(marker.issue, pull.number, head, round_, feedback))
+                self.report.add(Event.REWORK_QUEUED, **where, detail=f"round {round_} of {self.policy.rework.max}")
+            case GiveUp(done=done):
+                self.give_up(pull, marker, done)
+            case HandOver():
+                self.hand_over(pull, marker)
+            case Merge():
+                self.merge(pull, marker)
 
     # --- cleanup ---------------------------------------------------------------------
-
-    def cleanup(self, mine: list[ClaimView], pulls: list[PullRequest]) -> None:
-        """Merged: drop the claim, the branch and the worktree, close the issue. Closed: release and
-        count an attempt. Only for claims whose PR the complete listing shows."""
-        for view in mine:
-            branch = view.claim.work_branch if view.claim else None
-            if not branch:
-                continue
-            pull = max((p for p in pulls if p.head == branch), key=lambda p: p.number, default=None)
-            if pull is None or pull.state == "open":
-                continue
-            if self.dry_run:
-                self.report.add(f"would-clean-up-{pull.state}", pull.number, view.issue)
-            elif pull.state == "merged":
-                self.finish_merged(view.issue, view.sha, pull)
-            else:
-                self.finish_closed(view, pull)
 
     def finish_merged(self, issue: int, claim_sha: str, pull: PullRequest) -> None:
         self.forge.close_issue(issue)
@@ -127,19 +196,18 @@ class Monitor(AgentRun[MonitorReport]):
         self.propose_lesson(issue, pull)  # before the claim goes: a rerun after a crash comes back here
         self.delete_branch(pull.head)
         self.release(issue, claim_sha)
-        Worktrees(self.mesh.cache, self.mesh.state.root / "worktrees").remove(pull.head)
-        self.report.add("cleaned-up", pull.number, issue, "merged: claim and branch deleted, issue closed")
+        Worktrees(self.mesh.cache, self.mesh.state.worktrees).remove(pull.head)
+        self.report.add(Event.CLEANED_UP, issue=issue, pr=pull.number, detail="merged: claim and branch deleted, issue closed")
 
-    def finish_closed(self, view: ClaimView, pull: PullRequest) -> None:
-        attempt = view.claim.attempt if view.claim else 1
+    def finish_closed(self, issue: int, claim_sha: str, attempt: int, pull: PullRequest) -> None:
         number, dead = record_failure(
-            self.forge, view.issue, agent=self.agent, claim_attempt=attempt,
+            self.forge, issue, agent=self.agent, claim_attempt=attempt,
             reason=f"PR #{pull.number} was closed without merge", details="",
             max_attempts=self.policy.max_attempts, trusted=self.trusted)
         self.delete_branch(pull.head)
-        self.release(view.issue, view.sha)
-        self.report.add("dead-letter" if dead else "returned", pull.number, view.issue,
-                        f"closed without merge (attempt {number})")
+        self.release(issue, claim_sha)
+        self.report.add(Event.DEAD_LETTER if dead else Event.RETURNED, issue=issue, pr=pull.number,
+                        detail=f"closed without merge (attempt {number})")
 
     def propose_lesson(self, number: int, pull: PullRequest) -> None:
         """After a PR that needed changes or rework passed: draft what was learned as a memory PR."""
@@ -158,9 +226,9 @@ class Monitor(AgentRun[MonitorReport]):
                                       issue=number, anchor_sha=pull.head_sha,
                                       summary=f"Drafted by `{self.agent}` after PR #{pull.number} needed changes.")
         except (ForgeError, UserError, TemporaryError, GitError) as exc:
-            self.report.add("warning", pull.number, number, f"lesson not proposed: {exc}")
+            self.report.add(Event.WARNING, issue=number, pr=pull.number, detail=f"lesson not proposed: {exc}")
             return
-        self.report.add("lesson-proposed", proposed.number, number, lesson.path,
+        self.report.add(Event.LESSON_PROPOSED, issue=number, pr=proposed.number, detail=lesson.path,
                         summary=f"lesson {lesson.title!r} from PR #{pull.number}")
 
     def rework_paths(self, pull: PullRequest) -> list[str]:
@@ -176,7 +244,7 @@ class Monitor(AgentRun[MonitorReport]):
         try:
             self.store.release(issue, sha)
         except NotHolder as exc:
-            self.report.add("claim-lost", issue=issue, detail=str(exc))
+            self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
 
     def delete_branch(self, branch: str) -> None:
         """Delete a work branch with a CAS pinned to what it is now (a human's later push wins)."""
@@ -187,95 +255,64 @@ class Monitor(AgentRun[MonitorReport]):
 
     # --- own PRs ------------------------------------------------------------------------
 
-    def own_pull(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
-                 claimer: str | None) -> None:
-        if NEEDS_HUMAN in pull.labels:
-            return  # handed over: a human decides
-        if not self.head_is_ours(pull):
-            self.hand_over(pull, marker)
-            return
+    def observe_own(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
+                    claimer: str | None) -> OwnPull:
+        """What the decision on one of this agent's PRs needs; nothing more is read past a handed-over
+        or foreign head."""
+        if Label.NEEDS_HUMAN in pull.labels or not self.head_is_ours(pull):
+            return OwnPull(pull.number, marker.issue, pull.head_sha, handed_over=Label.NEEDS_HUMAN in pull.labels,
+                           head_is_ours=False)
         required = self.policy.review.required_approvals
         all_reviews = self.forge.list_reviews(pull.number)
         reviews = head_reviews(all_reviews, pull.head_sha)
         wanted = reviewers_for(ring, self.agent, alive=alive, count=required, exclude={claimer} - {self.agent})
-        missing = [r for r in wanted if r not in pull.requested_reviewers and r not in reviews.reviewed_by]
-        if missing and not self.dry_run:
-            try:
-                self.forge.request_reviewers(pull.number, missing)
-                self.report.add("review-requested", pull.number, marker.issue, ", ".join(missing))
-            except ForgeError as exc:
-                self.report.add("warning", pull.number, marker.issue, f"cannot request {missing}: {exc}")
         ci = self.forge.ci_status(pull.head_sha)
         failing = [c for c in ci.failing() if c.context != REVIEW_CONTEXT]
-        if failing and not self.dry_run:
-            names = ", ".join(clean_text(c.context, 100) for c in failing[:10])
-            self.forge.ensure_comment(pull.number, f"ci/{pull.head_sha}",
-                                      f"agentmesh: CI failed on `{pull.head_sha[:12]}`: {names}")
-            self.report.add("ci-failed", pull.number, marker.issue, names)
-        approvals = counted_approvals(reviews, author=self.agent, claimer=claimer if claimer != self.agent else None,
-                                      reviewers=ring)
-        protected = protected_hits(self.changed_paths(pull), self.policy.protected_paths)
-        ci_state = "failure" if failing else ("pending" if ci.state == "pending" and
-                                              any(c.context != REVIEW_CONTEXT for c in ci.contexts) else "success")
         # a change request counts from a ring agent or anyone with write access, never from a drive-by
         blockers = {a for a in reviews.changes_requested_by if a in ring or self.trusted(a)}
-        decision = merge_decision(auto=self.policy.merge.auto, approvals=len(approvals), required=required,
-                                  ci_state=ci_state, protected=protected, changes_requested=bool(blockers))
-        if not decision.merge:
-            self.report.add("waiting", pull.number, marker.issue, decision.reason)
-            if blockers or failing:
-                self.ask_rework(pull, marker, feedback_for(all_reviews, pull.head_sha, blockers, failing))
-            return
-        if self.dry_run:
-            self.report.add("would-merge", pull.number, marker.issue)
-            return
-        self.merge(pull, marker)
+        queued = self.requests.load(marker.issue)
+        return OwnPull(
+            pull.number, marker.issue, pull.head_sha, handed_over=False,
+            missing_reviewers=tuple(r for r in wanted if r not in pull.requested_reviewers
+                                    and r not in reviews.reviewed_by),
+            failing_ci=tuple(clean_text(c.context, 100) for c in failing[:10]),
+            ci_pending=ci.state == "pending" and any(c.context != REVIEW_CONTEXT for c in ci.contexts),
+            approvals=len(counted_approvals(reviews, author=self.agent,
+                                            claimer=claimer if claimer != self.agent else None, reviewers=ring)),
+            required=required,
+            protected=tuple(protected_hits(self.changed_paths(pull), self.policy.protected_paths)),
+            changes_requested=bool(blockers), auto_merge=self.policy.merge.auto,
+            reworks_done=rework_round(self.head_message(pull)), rework_max=self.policy.rework.max,
+            rework_queued=queued is not None and queued.head == pull.head_sha,
+            feedback=feedback_for(all_reviews, pull.head_sha, blockers, failing) if blockers or failing else ())
 
-    def ask_rework(self, pull: PullRequest, marker: PullMarker, feedback: tuple[tuple[str, str], ...]) -> None:
-        """Queue a rework of this head for claim-task, or hand the PR to a human once `rework.max`
-        reworks did not make it pass."""
-        done = rework_round(self.head_message(pull))
-        limit = self.policy.rework.max
-        requests = ReworkRequests(self.mesh.state.root)
-        if done >= limit:
-            if self.dry_run:
-                self.report.add("would-hand-over", pull.number, marker.issue, f"{done} rework(s) done")
-                return
-            self.forge.add_labels(pull.number, [NEEDS_HUMAN])
-            self.forge.ensure_comment(
-                pull.number, f"rework-exhausted/{pull.head_sha}",
-                f"agentmesh: `{pull.head_sha[:12]}` still has changes requested or failing CI after {done} "
-                f"rework(s) (`rework.max: {limit}`). A human must take it from here; agents will not touch "
-                "this PR again.")
-            self.report.add("needs-human", pull.number, marker.issue, f"{done} rework(s) did not make it pass")
-            return
-        queued = requests.load(marker.issue)
-        if queued is not None and queued.head == pull.head_sha:
-            return  # asked already; claim-task has not run yet
-        if self.dry_run:
-            self.report.add("would-queue-rework", pull.number, marker.issue, f"round {done + 1}")
-            return
-        requests.save(ReworkRequest(marker.issue, pull.number, pull.head_sha, done + 1, feedback))
-        self.report.add("rework-queued", pull.number, marker.issue, f"round {done + 1} of {limit}")
+    def give_up(self, pull: PullRequest, marker: PullMarker, done: int) -> None:
+        """`rework.max` reworks did not make it pass: a human takes it from here."""
+        self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
+        self.forge.ensure_comment(
+            pull.number, f"rework-exhausted/{pull.head_sha}",
+            f"agentmesh: `{pull.head_sha[:12]}` still has changes requested or failing CI after {done} "
+            f"rework(s) (`rework.max: {self.policy.rework.max}`). A human must take it from here; agents will "
+            "not touch this PR again.")
+        self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number,
+                        detail=f"{done} rework(s) did not make it pass")
 
     def merge(self, pull: PullRequest, marker: PullMarker) -> None:
-        for delay in (*MERGE_RETRIES, None):
-            try:
-                self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
-                break
-            except NotMergeableYet:
-                if delay is None:
-                    self.report.add("merge-pending", pull.number, marker.issue, "the forge is still computing")
-                    return
-                time.sleep(delay)
-            except Conflict as exc:
-                self.forge.add_labels(pull.number, [NEEDS_HUMAN])
-                self.forge.ensure_comment(pull.number, f"conflict/{pull.head_sha}",
-                                          f"agentmesh: cannot merge `{pull.head_sha[:12]}`: {exc}. A human must "
-                                          f"resolve it; agents will not touch this PR again.")
-                self.report.add("needs-human", pull.number, marker.issue, f"merge conflict: {exc}")
-                return
-        self.report.add("merged", pull.number, marker.issue)
+        """Merge pinned to the head sha (the forge retries while it computes mergeability)."""
+        where = {"issue": marker.issue, "pr": pull.number}
+        try:
+            self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
+        except NotMergeableYet:
+            self.report.add(Event.MERGE_PENDING, **where, detail="the forge is still computing")
+            return
+        except Conflict as exc:
+            self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
+            self.forge.ensure_comment(pull.number, f"conflict/{pull.head_sha}",
+                                      f"agentmesh: cannot merge `{pull.head_sha[:12]}`: {exc}. A human must "
+                                      f"resolve it; agents will not touch this PR again.")
+            self.report.add(Event.NEEDS_HUMAN, **where, detail=f"merge conflict: {exc}")
+            return
+        self.report.add(Event.MERGED, **where)
         current = self.store.read(marker.issue)
         if current is not None and current[1] is not None and current[1].agent == self.agent:
             self.finish_merged(marker.issue, current[0], pull)
@@ -286,42 +323,33 @@ class Monitor(AgentRun[MonitorReport]):
         return message is None or f"Agentmesh-Agent: {self.agent}\n" in message
 
     def hand_over(self, pull: PullRequest, marker: PullMarker) -> None:
-        if self.dry_run:
-            self.report.add("would-hand-over", pull.number, marker.issue)
-            return
-        self.forge.add_labels(pull.number, [NEEDS_HUMAN])
+        self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
         self.forge.ensure_comment(pull.number, "handed-over",
                                   "agentmesh: someone else pushed to this branch, so it is theirs now. "
                                   "Agents will no longer review, update or merge this PR.")
-        self.report.add("handed-over", pull.number, marker.issue, "a human pushed to the work branch")
+        self.report.add(Event.HANDED_OVER, issue=marker.issue, pr=pull.number, detail="a human pushed to the work branch")
 
     # --- siblings' PRs ---------------------------------------------------------------------
 
-    def sibling_pull(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
-                     claimer: str | None) -> None:
-        if NEEDS_HUMAN in pull.labels:
-            return
-        exclude = {claimer} if claimer and claimer != marker.agent else set()
-        reviewers = reviewers_for(ring, marker.agent, alive=alive,
-                                  count=self.policy.review.required_approvals, exclude=exclude)
-        if self.agent not in reviewers or self.agent == claimer:
-            return
-        if self.agent in head_reviews(self.forge.list_reviews(pull.number), pull.head_sha).reviewed_by:
-            return  # this head is reviewed already: a new push makes it due again
-        if self.dry_run:
-            self.report.add("would-review", pull.number, marker.issue)
-            return
-        self.review(pull, marker)
+    def sibling_review_due(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
+                           claimer: str | None) -> bool:
+        """This agent reviews the sibling's PR when the ring names it and this head is not reviewed yet
+        (a new push makes it due again)."""
+        if not review_due(me=self.agent, author=marker.agent, claimer=claimer, ring=ring, alive=alive,
+                          required=self.policy.review.required_approvals,
+                          handed_over=Label.NEEDS_HUMAN in pull.labels):
+            return False
+        return self.agent not in head_reviews(self.forge.list_reviews(pull.number), pull.head_sha).reviewed_by
 
     def review(self, pull: PullRequest, marker: PullMarker) -> None:
         paths = self.changed_paths(pull)
         protected = protected_hits(paths, self.policy.protected_paths)
         if protected:
-            self.forge.add_labels(pull.number, [NEEDS_HUMAN])
+            self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
             self.forge.ensure_comment(pull.number, "protected-paths",
                                       "agentmesh: this PR changes protected paths, so no agent will approve it: "
                                       + ", ".join(f"`{clean_text(p, 200)}`" for p in protected[:20]))
-            self.report.add("needs-human", pull.number, marker.issue, "protected paths")
+            self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail="protected paths")
             return
         diff = work_diff(self.mesh.git, self.mesh.cache.path, self.merge_base(pull), pull.head_sha) or ""
         results = [diff_size_gate(diff, self.policy.max_diff_lines), secret_gate(diff, self.known_secrets),
@@ -333,21 +361,22 @@ class Monitor(AgentRun[MonitorReport]):
             self.forge.submit_review(pull.number, event=event, body=f"{body}\n\n{marker_text('review')}",
                                      commit_id=pull.head_sha)
         except Conflict:
-            self.report.add("skipped", pull.number, marker.issue, "the head moved during the review")
+            self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number,
+                            detail="the head moved during the review")
             return
         if self.forge.kind == "local":
             self.forge.set_status(pull.head_sha, context=REVIEW_CONTEXT,
                                   state="success" if event == "approve" else "failure",
                                   description=f"{event} by {self.agent}")
-        self.report.add("approved" if event == "approve" else "changes-requested", pull.number, marker.issue,
-                        "; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
+        self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
+                        pr=pull.number, detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
 
     def run_gates(self, pull: PullRequest) -> list:
         worktrees = Worktrees(self.mesh.cache, self.reviews_root)
         path = worktrees.add(pull.head, pull.head_sha)
         forbidden = [self.mesh.host.forge.token_env, TOKEN_ENV]
         try:
-            return [run_gate(gate, worktree=path, log_dir=self.mesh.state.root / "logs",
+            return [run_gate(gate, worktree=path, log_dir=self.mesh.state.logs,
                              sandbox=self.mesh.host.executor.sandbox, base_env=self.env, forbidden_env=forbidden,
                              known_secrets=self.known_secrets, pull=pull.number)
                     for gate in self.policy.gates]
@@ -380,15 +409,13 @@ class Monitor(AgentRun[MonitorReport]):
 
     # --- reaping ------------------------------------------------------------------------------
 
-    def reap(self) -> None:
-        for result in self.store.reap(dry_run=self.dry_run):
-            if not result.reaped:
-                if self.dry_run:
-                    self.report.add("would-reap", issue=result.issue, detail=result.holder or "")
-                continue
-            self.forge.ensure_comment(
-                result.issue, f"reaped/{result.sha}",
-                f"agentmesh: `{self.agent}` reaped the expired claim of `{result.holder or 'unknown'}` "
-                f"(unchanged for {result.observed_seconds:.0f}s by this host's clock). The issue is back in "
-                "the queue.")
-            self.report.add("reaped", issue=result.issue, detail=f"claim of {result.holder}")
+    def reap(self, due: ReapDecision) -> None:
+        result = self.store.reap_one(due)
+        if not result.reaped:
+            return
+        self.forge.ensure_comment(
+            result.issue, f"reaped/{result.sha}",
+            f"agentmesh: `{self.agent}` reaped the expired claim of `{result.holder or 'unknown'}` "
+            f"(unchanged for {result.observed_seconds:.0f}s by this host's clock). The issue is back in "
+            "the queue.")
+        self.report.add(Event.REAPED, issue=result.issue, detail=f"claim of {result.holder}")

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agentmesh.agent.work import REWORK_TRAILER
+from agentmesh.host.state import StateLayout
 from agentmesh.core.model import Review, StatusContext
 from agentmesh.host.files import write_atomic
 
@@ -62,7 +63,7 @@ class ReworkRequests:
     """One JSON file per issue under `<state>/rework/`: written by monitor-prs, consumed by claim-task."""
 
     def __init__(self, state_root: Path):
-        self.root = state_root / "rework"
+        self.root = StateLayout(state_root).rework
 
     def path(self, issue: int) -> Path:
         return self.root / f"issue-{int(issue)}.json"

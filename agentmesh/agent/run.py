@@ -10,17 +10,18 @@ unsandboxed executor.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from collections.abc import Mapping
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
-from agentmesh.agent.budget import BUDGET_STOP
 from agentmesh.agent.halt import local_halt
 from agentmesh.refs.heartbeat import Heartbeat
 from agentmesh.agent.work import guarded_config
 from agentmesh.git.worktree import reset_worktree
 from agentmesh.git.run import TOKEN_ENV
 from agentmesh.agent.mesh import Mesh
+from agentmesh.core.vocab import StopReason
 
 
 def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:
@@ -31,24 +32,39 @@ def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class Ran:
+    result: executors.ExecResult  # the one that decides the task: the last executor that started
+    notes: list[str]  # for the log
+    stop: StopReason | None  # why the executor was stopped, if it was
+
+
 def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, base: str, heartbeat: Heartbeat,
-                  env: Mapping[str, str], pidfile: Path,
-                  budget_seconds: float | None = None) -> tuple[executors.ExecResult, list[str]]:
-    """The result that decides the task (the last executor that started) and notes for the log.
-    `budget_seconds`: executor time left today; past it the executor is stopped like a halt."""
+                  env: Mapping[str, str], pidfile: Path, budget_seconds: float | None = None) -> Ran:
+    """Run the host's executors in turn until one works. `budget_seconds`: executor time left today;
+    past it the executor is stopped like a halt."""
     host = mesh.host
     specs = executors.resolve(host.executor.kind, command=host.executor.command, chain=host.executor.chain,
                               script=mesh.policy.executor_script, timeout_seconds=host.executor.timeout_seconds,
                               sandbox=host.executor.sandbox, allow_network=host.executor.allow_network,
                               env_passthrough=host.executor.env_passthrough)
-    log_path = mesh.state.root / "logs" / f"issue-{issue}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    log_path = mesh.state.logs / f"issue-{issue}-{time.strftime('%Y%m%dT%H%M%S')}.log"
 
     started = time.monotonic()
+    stopped: list[StopReason] = []  # which stop fired, for the caller to act on (never its wording)
+
+    def stop(reason: StopReason, why: str) -> str:
+        stopped.append(reason)
+        return why
 
     def should_stop() -> str | None:
         if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
-            return f"{BUDGET_STOP}: no executor minutes left today"
-        return heartbeat.beat() or local_halt(mesh)
+            return stop(StopReason.BUDGET, f"{StopReason.BUDGET}: no executor minutes left today")
+        lost = heartbeat.beat()
+        if lost:
+            return stop(StopReason.CLAIM_LOST, lost)
+        halted = local_halt(mesh)
+        return stop(StopReason.HALTED, halted) if halted else None
 
     results: list[executors.ExecResult] = []
     with guarded_config(mesh.cache) as notes:
@@ -61,5 +77,5 @@ def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, ba
             results.append(result)
             if result.outcome in ("ok", "stopped") or heartbeat.lost:
                 break
-    started = [r for r in results if r.outcome != "unavailable"]
-    return (started[-1] if started else results[-1]), notes
+    ran = [r for r in results if r.outcome != "unavailable"]
+    return Ran(ran[-1] if ran else results[-1], notes, stopped[0] if stopped else None)

@@ -15,21 +15,17 @@ from agentmesh.core.markers import attempt_marker, count_attempts, marker_text, 
 from agentmesh.core.model import Issue
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.secrets import Finding, redact
+from agentmesh.core.vocab import Label, Stage
 from agentmesh.forge.base import Forge
 
-CLAIMED, WORKING, REVIEW, FAILED = "agentmesh:claimed", "agentmesh:working", "agentmesh:review", "agentmesh:failed"
-STAGES = (CLAIMED, WORKING, REVIEW, FAILED)
-DEAD_LETTER = "agentmesh:dead-letter"
-NEEDS_HUMAN = "agentmesh:needs-human"  # on a PR: agents stop touching it
-PR_LABEL = "agentmesh"
 LOG_TAIL_CHARS = 3000
 
 
-def set_stage(forge: Forge, issue: int, stage: str | None) -> None:
+def set_stage(forge: Forge, issue: int, stage: Stage | None) -> None:
     """Make `stage` the issue's only stage label (None: no stage, back in the queue)."""
     if stage is not None:
-        forge.add_labels(issue, [stage])
-    forge.remove_labels(issue, [s for s in STAGES if s != stage])
+        forge.add_labels(issue, [stage.label])
+    forge.remove_labels(issue, [s.label for s in Stage if s != stage])
 
 
 def inline_title(title: str, limit: int = 120) -> str:
@@ -69,14 +65,14 @@ def record_failure(forge: Forge, issue: int, *, agent: str, claim_attempt: int, 
     recorded = any(tag in c.body and c.author in authors for c in comments)  # a rerun after a crash
     attempt = count_attempts(comments, authors) + (0 if recorded else 1)
     dead = attempt >= max_attempts
-    verdict = (f"Giving up: after {attempt} failed attempt(s) the issue is labelled `{DEAD_LETTER}` "
+    verdict = (f"Giving up: after {attempt} failed attempt(s) the issue is labelled `{Label.DEAD_LETTER}` "
                "and waits for a human." if dead else "The issue is back in the queue.")
     forge.ensure_comment(issue, attempt_marker(agent, claim_attempt),
                          f"agentmesh: attempt {attempt} of {max_attempts} by `{agent}` failed: {reason}\n\n"
                          f"{verdict}\n\n{details}")
     if dead:
-        forge.add_labels(issue, [DEAD_LETTER])
-    set_stage(forge, issue, FAILED)
+        forge.add_labels(issue, [Label.DEAD_LETTER])
+    set_stage(forge, issue, Stage.FAILED)
     return attempt, dead
 
 

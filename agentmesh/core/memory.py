@@ -21,6 +21,7 @@ import yaml
 
 from agentmesh.core.review import glob_match
 from agentmesh.core.sanitize import clean_text, fence
+from agentmesh.core.vocab import JournalEvent
 
 ROOT = "ai-memory"
 AGENTS_DIR = f"{ROOT}/agents"
@@ -28,7 +29,7 @@ LESSONS_DIR = f"{ROOT}/lessons"
 JOURNAL_NAME = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<part>[1-9]\d{0,3}))?\.jsonl$")
 SUMMARY_MAX = 2000  # characters; entries are also capped in bytes by the policy
 MAX_PATHS = 20
-CLAIM_EVENT = "claimed"
+CLAIM_EVENT = JournalEvent.CLAIMED
 
 
 def utc_ts(moment: float) -> str:

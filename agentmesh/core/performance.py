@@ -15,10 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from agentmesh.core.memory import JournalEntry
+from agentmesh.core.vocab import JournalEvent, Outcome
 
-COMPLETED_EVENTS = ("merged", "cleaned-up")
-FAILED_EVENT = "failed"
-EXECUTED_EVENT = "executed"
+COMPLETED_EVENTS = (JournalEvent.MERGED, JournalEvent.CLEANED_UP)
+FAILED_EVENT = JournalEvent.FAILED
+EXECUTED_EVENT = JournalEvent.EXECUTED
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def performance(entries: Iterable[JournalEntry], *, active: Mapping[str, int] | 
     seen = set(active) | set(agents)
     for entry in entries:
         seen.add(entry.agent)
-        if entry.event in COMPLETED_EVENTS and (entry.event == "merged" or entry.outcome == "merged"):
+        if entry.event in COMPLETED_EVENTS and (entry.event == JournalEvent.MERGED or entry.outcome == Outcome.MERGED):
             merged.setdefault(entry.agent, set()).add(_merge_key(entry))
         elif entry.event == FAILED_EVENT:
             failed[entry.agent] = failed.get(entry.agent, 0) + 1

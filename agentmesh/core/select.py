@@ -23,26 +23,32 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 from types import MappingProxyType
 
 from agentmesh.core.model import Issue
+from agentmesh.core.vocab import BLOCKING_LABELS
 
 PRIORITY_VALUES: Mapping[str, float] = MappingProxyType({"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0})
 DEFAULT_PRIORITY = 1.5  # no priority label: between low and medium
 AGE_CAP_DAYS = 90.0
-BLOCKING_LABELS = frozenset({"agentmesh:blocked", "agentmesh:dead-letter", "agentmesh:needs-human"})
 PRIORITY_PREFIX = "priority:"
 NEEDS_PREFIX = "needs:"
 
-# Reason codes (Reason.code); stable strings for logs and metrics.
-NOT_OPEN = "not_open"
-NO_ELIGIBLE_LABEL = "no_eligible_label"
-CLAIMED = "claimed"
-OPEN_PR = "open_pr"
-ASSIGNED_TO_OTHER = "assigned_to_other"
-BLOCKING_LABEL = "blocking_label"
-DEPENDS_ON_OPEN = "depends_on_open"
-MISSING_CAPABILITY = "missing_capability"
+
+
+class Why(StrEnum):
+    """Why an issue is not a candidate (Reason.code); stable strings for logs and metrics."""
+
+    NOT_OPEN = "not_open"
+    NO_ELIGIBLE_LABEL = "no_eligible_label"
+    CLAIMED = "claimed"
+    OPEN_PR = "open_pr"
+    ASSIGNED_TO_OTHER = "assigned_to_other"
+    BLOCKING_LABEL = "blocking_label"
+    DEPENDS_ON_OPEN = "depends_on_open"
+    MISSING_CAPABILITY = "missing_capability"
+
 
 _NUMBER = r"#([1-9][0-9]{0,9})(?![0-9])"
 # "Depends on #3", "blocked by: #4, #5 and #6". Optional groups start with a
@@ -208,20 +214,20 @@ def exclusion_reasons(
     have = {c.strip().lower() for c in capabilities}
     reasons: list[Reason] = []
     if issue.state != "open":
-        reasons.append(Reason(NOT_OPEN, issue.state))
+        reasons.append(Reason(Why.NOT_OPEN, issue.state))
     if not labels & {label.strip().lower() for label in eligible_labels}:
-        reasons.append(Reason(NO_ELIGIBLE_LABEL))
+        reasons.append(Reason(Why.NO_ELIGIBLE_LABEL))
     if issue.number in claimed:
-        reasons.append(Reason(CLAIMED))
+        reasons.append(Reason(Why.CLAIMED))
     if issue.number in open_pr_issues:
-        reasons.append(Reason(OPEN_PR))
+        reasons.append(Reason(Why.OPEN_PR))
     if issue.assignees and agent not in issue.assignees:
-        reasons.append(Reason(ASSIGNED_TO_OTHER, ",".join(issue.assignees)))
-    reasons += [Reason(BLOCKING_LABEL, label) for label in sorted(labels & BLOCKING_LABELS)]
+        reasons.append(Reason(Why.ASSIGNED_TO_OTHER, ",".join(issue.assignees)))
+    reasons += [Reason(Why.BLOCKING_LABEL, label) for label in sorted(labels & BLOCKING_LABELS)]
     reasons += [
-        Reason(DEPENDS_ON_OPEN, f"#{n}") for n in sorted(dependencies(issue)) if states.get(n) != "closed"
+        Reason(Why.DEPENDS_ON_OPEN, f"#{n}") for n in sorted(dependencies(issue)) if states.get(n) != "closed"
     ]
-    reasons += [Reason(MISSING_CAPABILITY, cap) for cap in sorted(needed_capabilities(issue) - have)]
+    reasons += [Reason(Why.MISSING_CAPABILITY, cap) for cap in sorted(needed_capabilities(issue) - have)]
     return tuple(reasons)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentmesh.core.errors import ConfigError
+from agentmesh.host.state import StateLayout
 
 if TYPE_CHECKING:
     from agentmesh.forge.base import Forge
@@ -33,5 +34,5 @@ def open_forge(config: ForgeConfig, *, agent: str, cache: CacheClone, token: str
         from agentmesh.forge.github import GitHubForge
 
         return GitHubForge(config.url or GITHUB_API, config.repo, token, token_env=config.token_env,
-                           cache_dir=state_root / "http-cache")
+                           cache_dir=StateLayout(state_root).http_cache)
     raise ValueError(f"unknown forge kind {config.kind!r}")

@@ -8,7 +8,6 @@ COMMENT; the merge call answers 405 while mergeability is being computed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -27,7 +26,6 @@ class GiteaForge(RestForge):
     label_color = "#ededed"
     issue_list_params = {"type": "issues"}
     paged_comments = False
-    merge_backoff: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0)
 
     def __init__(self, base_url: str, repo: str, token: str | None, *, token_env: str = "AGENTMESH_TOKEN",
                  session: requests.Session | None = None, timeout: float = 30.0):
@@ -44,18 +42,14 @@ class GiteaForge(RestForge):
 
     def merge_once(self, number: int, sha: str, method: Literal["merge", "squash"]) -> None:
         payload = {"do": method, "head_commit_id": sha}
-        for delay in (*self.merge_backoff, None):
-            try:
-                self.send("POST", f"/pulls/{number}/merge", payload, statuses={405: NotMergeableYet})
-                return
-            except NotMergeableYet as exc:
-                # Gitea also answers 405 for a PR that is no longer open: no point waiting
-                state = pull_from(self.get(f"/pulls/{number}")).state
-                if state != "open":
-                    raise Conflict(f"{exc}; PR #{number} is {state}") from None
-                if delay is None:
-                    raise
-                time.sleep(delay)
+        try:
+            self.send("POST", f"/pulls/{number}/merge", payload, statuses={405: NotMergeableYet})
+        except NotMergeableYet as exc:
+            # Gitea also answers 405 for a PR that is no longer open: no point waiting
+            state = pull_from(self.get(f"/pulls/{number}")).state
+            if state != "open":
+                raise Conflict(f"{exc}; PR #{number} is {state}") from None
+            raise
 
     def delete_branch_once(self, branch: str) -> None:
         self.send("DELETE", f"/branches/{tail(branch)}")

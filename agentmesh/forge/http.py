@@ -465,6 +465,8 @@ class RestForge(Forge):
         """How the forge names a label in issue-label calls (Gitea: id, GitHub: name)."""
         raise NotImplementedError
 
+    merge_backoff: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0)  # seconds between merge tries
+
     def merge_once(self, number: int, sha: str, method: Literal["merge", "squash"]) -> None:
         raise NotImplementedError
 
@@ -593,13 +595,19 @@ class RestForge(Forge):
         return review
 
     def merge_pull(self, number: int, *, sha: str, method: Literal["merge", "squash"] = "merge") -> None:
-        try:
-            self.merge_once(int(number), sha, method)
-        except (Conflict, NotMergeableYet):
-            current = pull_from(self.get(f"/pulls/{int(number)}"))
-            if current.state == "merged" and current.head_sha == sha:
-                return  # a retried or concurrent merge of the same head already landed
-            raise
+        """The one retry layer for merges: while the forge computes mergeability (NotMergeableYet),
+        wait `merge_backoff` between tries; then the caller reports the merge as pending."""
+        for delay in (*self.merge_backoff, None):
+            try:
+                self.merge_once(int(number), sha, method)
+                return
+            except (Conflict, NotMergeableYet) as exc:
+                current = pull_from(self.get(f"/pulls/{int(number)}"))
+                if current.state == "merged" and current.head_sha == sha:
+                    return  # a retried or concurrent merge of the same head already landed
+                if isinstance(exc, Conflict) or delay is None:
+                    raise
+            time.sleep(delay)
 
     def close_pull(self, number: int) -> None:
         if pull_from(self.get(f"/pulls/{int(number)}")).state == "open":

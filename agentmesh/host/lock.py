@@ -19,7 +19,7 @@ from agentmesh.host.state import StateDir
 @contextmanager
 def host_lock(state: StateDir, name: str) -> Iterator[bool]:
     """Yields True when this process holds the lock `name`, False when another does."""
-    lock = FileLock(str(state.root / f"{name}-{state.remote_key}.lock"))
+    lock = FileLock(str(state.lock_path(name)))
     try:
         lock.acquire(timeout=0)
     except Timeout:

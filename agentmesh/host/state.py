@@ -36,9 +36,61 @@ def boot_id() -> str:
         return "unknown"
 
 
-class StateDir:
-    def __init__(self, root: Path, remote_url: str):
+class StateLayout:
+    """Every path under a state directory, named in one place."""
+
+    def __init__(self, root: Path):
         self.root = root
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def worktrees(self) -> Path:
+        return self.root / "worktrees"
+
+    @property
+    def review_worktrees(self) -> Path:
+        return self.root / "review-worktrees"
+
+    @property
+    def tasks(self) -> Path:
+        return self.root / "tasks"
+
+    @property
+    def running(self) -> Path:
+        """Pidfiles of running executors."""
+        return self.root / "running"
+
+    @property
+    def rework(self) -> Path:
+        return self.root / "rework"
+
+    @property
+    def local_halt(self) -> Path:
+        return self.root / "HALT"
+
+    @property
+    def http_cache(self) -> Path:
+        return self.root / "http-cache"
+
+    @property
+    def journal_outbox(self) -> Path:
+        return self.root / "memory" / "outbox"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / "bin"
+
+
+class StateDir(StateLayout):
+    def __init__(self, root: Path, remote_url: str):
+        super().__init__(root)
         self.remote_key = hashlib.sha256(remote_url.encode()).hexdigest()[:12]
 
     def ensure(self) -> StateDir:
@@ -54,9 +106,8 @@ class StateDir:
     def cache_path(self) -> Path:
         return self.root / f"cache-{self.remote_key}.git"
 
-    @property
-    def bin_dir(self) -> Path:
-        return self.root / "bin"
+    def lock_path(self, name: str) -> Path:
+        return self.root / f"{name}-{self.remote_key}.lock"
 
     @property
     def observations_path(self) -> Path:

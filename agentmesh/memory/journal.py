@@ -36,6 +36,7 @@ from agentmesh.core.memory import (
 )
 from agentmesh.core.secrets import redact
 from agentmesh.host.files import write_atomic
+from agentmesh.host.state import StateLayout
 from agentmesh.git.branch_edit import commit_on_branch
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import ls_refs
@@ -54,7 +55,7 @@ class Journal:
         self.branch = branch
         self.agent = agent
         self.host = host
-        self.outbox = state_root / "memory" / "outbox"
+        self.outbox = StateLayout(state_root).journal_outbox
         self.max_entry_bytes = max_entry_bytes
         self.max_journal_bytes = max_journal_bytes
         self.known_secrets = list(known_secrets)

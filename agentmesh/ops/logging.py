@@ -25,6 +25,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from agentmesh.core.secrets import redact
+from agentmesh.host.state import StateLayout
 
 LOG_FILE = "agentmesh.jsonl"
 LOG_MAX_BYTES = 5 * 1024 * 1024
@@ -137,7 +138,7 @@ def configure_logging(state_root: Path, *, verbose: int, secrets: Sequence[str])
         handler.close()
     level = logging.DEBUG if verbose >= 2 else logging.INFO
     redaction = RedactFilter(secrets)
-    directory = state_root / "logs"
+    directory = StateLayout(state_root).logs
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     file_handler = PrivateRotatingFileHandler(directory / LOG_FILE, maxBytes=LOG_MAX_BYTES,
                                               backupCount=LOG_BACKUPS, encoding="utf-8")

@@ -17,8 +17,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from agentmesh.host.files import write_atomic
+from agentmesh.host.state import StateLayout
 
-METRICS_STATE = "metrics.json"
 LOCK_TIMEOUT_S = 30
 
 # counter name -> (the events it counts, HELP text)
@@ -40,7 +40,7 @@ GAUGES: dict[str, str] = {
 def update_metrics(path: Path, state_root: Path, *, agent: str, command: str, report, duration_s: float,
                    ok: bool) -> None:
     """Count this run's events, record its duration (and success time), rewrite the textfile."""
-    store = state_root / METRICS_STATE
+    store = StateLayout(state_root).metrics
     with FileLock(str(store) + ".lock", timeout=LOCK_TIMEOUT_S):
         data = _load(store)
         mine = data["agents"].setdefault(agent, {"counters": {name: 0 for name in COUNTERS}, "gauges": {}})

@@ -13,20 +13,20 @@ from dataclasses import asdict, dataclass, field
 
 from agentmesh.agent.budget import budget_report
 from agentmesh.agent.halt import halt_reason
-from agentmesh.agent.lessons import MEMORY_LABEL
-from agentmesh.agent.stages import NEEDS_HUMAN, STAGES, inline_title
+from agentmesh.agent.stages import inline_title
 from agentmesh.refs.claims import ClaimView
 from agentmesh.core.markers import parse_pull_marker
 from agentmesh.core.memory import parse_ts
 from agentmesh.core.performance import AgentPerformance, performance
 from agentmesh.core.review import head_reviews
+from agentmesh.core.vocab import Label, Stage
 from agentmesh.forge.base import Forge, Issue, PullRequest
 from agentmesh.agent.mesh import Mesh
 from agentmesh.refs.presence import PresenceView
 
 PULL_LIMIT = 50  # PRs examined per run: each costs a reviews and a CI call
 PERFORMANCE_DAYS = 7
-LABELS_OF_INTEREST = (NEEDS_HUMAN, MEMORY_LABEL)
+LABELS_OF_INTEREST = (Label.NEEDS_HUMAN, Label.MEMORY)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def agent_row(view: PresenceView) -> AgentRow:
 
 
 def issue_stage(issue: Issue) -> str | None:
-    label = next((s for s in STAGES if s in issue.labels), None)
+    label = next((s.label for s in Stage if s.label in issue.labels), None)
     return label.split(":", 1)[1] if label else None
 
 

@@ -15,6 +15,7 @@ from agentmesh.core.lease import (
     Claim,
     Clock,
     Observation,
+    ReapDecision,
     claim_message,
     effective_lease,
     is_expired,
@@ -291,13 +292,13 @@ class ClaimStore:
             f"work branch {work_ref} changed on the remote: {result.statuses[work_ref].summary}; nothing was published"
         )
 
-    def reap(self, *, dry_run: bool = False) -> list[ReapResult]:
-        """Delete others' claims this host has seen unchanged past lease + grace."""
+    def reap_due(self) -> list[ReapDecision]:
+        """Others' claims this host has seen unchanged past lease + grace (by its own clock)."""
         views = self.list()
         lease = self.policy.lease
         with self.state.observations_lock():
             observations = self.state.load_observations()
-        decisions = reap_decisions(
+        return reap_decisions(
             [(v.ref, v.sha, v.claim) for v in views],
             observations,
             self.clock(),
@@ -307,13 +308,16 @@ class ClaimStore:
             max_lease=lease.max_seconds,
             grace=lease.grace_seconds,
         )
-        results = []
-        for d in decisions:
-            if dry_run:
-                results.append(ReapResult(d.issue, d.sha, d.holder, d.observed_seconds, False, "would reap"))
-                continue
-            outcome = self._push([RefUpdate(d.ref, None, d.sha)])
-            ok = outcome.ok
-            note = "reaped" if ok else f"not reaped: claim changed ({outcome.statuses[d.ref].reason})"
-            results.append(ReapResult(d.issue, d.sha, d.holder, d.observed_seconds, ok, note))
-        return results
+
+    def reap_one(self, due: ReapDecision) -> ReapResult:
+        """Delete one expired claim, pinned to the sha that was observed (a renewal meanwhile wins)."""
+        outcome = self._push([RefUpdate(due.ref, None, due.sha)])
+        note = "reaped" if outcome.ok else f"not reaped: claim changed ({outcome.statuses[due.ref].reason})"
+        return ReapResult(due.issue, due.sha, due.holder, due.observed_seconds, outcome.ok, note)
+
+    def reap(self, *, dry_run: bool = False) -> list[ReapResult]:
+        """Delete others' claims this host has seen unchanged past lease + grace."""
+        due = self.reap_due()
+        if dry_run:
+            return [ReapResult(d.issue, d.sha, d.holder, d.observed_seconds, False, "would reap") for d in due]
+        return [self.reap_one(d) for d in due]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.agent.stages import DEAD_LETTER, FAILED, REVIEW
+from agentmesh.core.vocab import Label
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, non_journal_changes, remote_refs
 
 AGENT = "alice"
@@ -340,7 +340,7 @@ def test_each_issue_ends_with_one_clear_outcome(run, forge, pulls, case):
     assert issue.state == "open" and "task" in issue.labels
     if case.expect == "pr":
         assert failures == [], failures
-        assert REVIEW in issue.labels and not {FAILED, DEAD_LETTER} & set(issue.labels), issue.labels
+        assert Label.REVIEW in issue.labels and not {Label.FAILED, Label.DEAD_LETTER} & set(issue.labels), issue.labels
         [pull] = mine
         assert pull.state == "open" and "agentmesh" in pull.labels
         assert list(branches) == [f"refs/heads/{pull.head}"]
@@ -364,7 +364,7 @@ def test_each_issue_ends_with_one_clear_outcome(run, forge, pulls, case):
         assert len(message.splitlines()[0]) <= 130 and "\x1b" not in message
     else:
         assert mine == [] and branches == {}
-        assert DEAD_LETTER in issue.labels and FAILED in issue.labels and REVIEW not in issue.labels, issue.labels
+        assert Label.DEAD_LETTER in issue.labels and Label.FAILED in issue.labels and Label.REVIEW not in issue.labels, issue.labels
         [comment] = failures
         assert comment.body.count("agentmesh: attempt") == 1 and FAILURE in comment.body, comment.body
         assert case.reason in comment.body, comment.body
@@ -449,6 +449,6 @@ def test_a_path_git_refuses_dead_letters_instead_of_raising(tmp_path, path):
     report = tick(remote, tmp_path, env)
     assert report.exit_code == 0 and ("dead-letter", n) in events(report), report.events
     forge = forge_of(remote, tmp_path)
-    assert DEAD_LETTER in forge.get_issue(n).labels
+    assert Label.DEAD_LETTER in forge.get_issue(n).labels
     assert [c for c in forge.list_comments(n) if c.author == AGENT and FAILURE in c.body]
     assert not remote_refs(remote, "refs/heads/claim/") and not remote_refs(remote, f"refs/heads/{AGENT}/")

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.agent.halt import HALT_FILE, HALT_LABEL, halt, resume
+from agentmesh.core.vocab import Label
+from agentmesh.agent.halt import HALT_FILE, halt, resume
 from agentmesh.refs.heartbeat import Heartbeat
-from agentmesh.agent.stages import CLAIMED, DEAD_LETTER, FAILED, REVIEW, WORKING
 from agentmesh.host.lock import host_lock
 from tests.support import (
     agent_forge,
@@ -76,7 +76,7 @@ def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     assert message.startswith("alice\nAdd the hello doc (#1)")
     assert f"Agentmesh-Issue: {n}" in message and "Agentmesh-Claim: " in message
     issue = forge.get_issue(n)
-    assert REVIEW in issue.labels and not {CLAIMED, WORKING, FAILED} & set(issue.labels)
+    assert Label.REVIEW in issue.labels and not {Label.CLAIMED, Label.WORKING, Label.FAILED} & set(issue.labels)
     # The claim stays while the PR is open; the next tick renews it and starts nothing new.
     before = remote_refs(remote, f"refs/heads/claim/{n}")
     again = tick(remote, tmp_path)
@@ -149,7 +149,7 @@ def test_local_halt_and_halt_issue(remote, tmp_path):
     assert tick(remote, tmp_path).status == "halted"
     assert tick(remote, tmp_path, agent="bob").status == "worked"  # only alice's host is halted
     resume(alice, local=True)
-    stop = new_issue(remote, tmp_path, "Stop everything", "", labels=(HALT_LABEL,))
+    stop = new_issue(remote, tmp_path, "Stop everything", "", labels=(Label.HALT,))
     report = tick(remote, tmp_path)
     assert report.status == "halted" and f"#{stop}" in report.reason
 
@@ -160,12 +160,12 @@ def test_a_failing_executor_counts_attempts_and_dead_letters(tmp_path):
     first = tick(remote, tmp_path)
     assert ("failed", n) in events(first)
     forge = forge_of(remote, tmp_path)
-    assert FAILED in forge.get_issue(n).labels
+    assert Label.FAILED in forge.get_issue(n).labels
     assert not remote_refs(remote, "refs/heads/claim/")  # released: back in the queue
     second = tick(remote, tmp_path, agent="bob")
     assert ("dead-letter", n) in events(second)
     issue = forge.get_issue(n)
-    assert DEAD_LETTER in issue.labels
+    assert Label.DEAD_LETTER in issue.labels
     comments = [c.body for c in forge.list_comments(n)]
     assert len(comments) == 2 and "attempt 2 of 2" in comments[1] and "nothing to do" in comments[1]
     assert events(tick(remote, tmp_path, agent="carol"))[0][0] == "idle"  # dead letters are not claimed

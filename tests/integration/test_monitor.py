@@ -9,7 +9,7 @@ import yaml
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
-from agentmesh.agent.stages import NEEDS_HUMAN
+from agentmesh.core.vocab import Label
 from agentmesh.forge.local import LocalForge
 from tests.support import FakeClock, agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
 
@@ -91,7 +91,7 @@ def test_protected_paths_are_never_approved(tmp_path):
     m.monitor("b")
     m.monitor("c")
     assert m.human.list_reviews(pull.number) == []
-    assert NEEDS_HUMAN in m.human.get_pull(pull.number).labels
+    assert Label.NEEDS_HUMAN in m.human.get_pull(pull.number).labels
     assert len(m.human.list_comments(pull.number)) == 1
     m.monitor("a")
     assert m.human.get_pull(pull.number).state == "open"

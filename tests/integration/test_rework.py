@@ -10,7 +10,7 @@ import yaml
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.agent.rework import ReworkRequests
-from agentmesh.agent.stages import NEEDS_HUMAN
+from agentmesh.core.vocab import Label
 from agentmesh.core.memory import parse_lesson
 from agentmesh.forge.local import LocalForge
 from tests.integration.test_monitor import ENV, GATE
@@ -116,7 +116,7 @@ def test_a_pr_still_failing_after_rework_max_goes_to_a_human(tmp_path):
     assert ("reworked", number) in m.tick("a")
     assert ("changes-requested", pull.number) in m.monitor("b")  # the new head, reviewed again
     assert ("needs-human", pull.number) in m.monitor("a")
-    assert NEEDS_HUMAN in m.human.get_pull(pull.number).labels
+    assert Label.NEEDS_HUMAN in m.human.get_pull(pull.number).labels
     head = m.human.get_pull(pull.number).head_sha
     m.monitor("a"), m.tick("a"), m.monitor("b")
     assert m.human.get_pull(pull.number).head_sha == head  # nobody touches it any more
@@ -131,7 +131,7 @@ def test_a_rework_that_changes_nothing_hands_over_at_once(tmp_path):
     tick = m.tick("a")
     assert ("needs-human", number) in tick
     assert m.human.get_pull(pull.number).head_sha == pull.head_sha
-    assert NEEDS_HUMAN in m.human.get_pull(pull.number).labels
+    assert Label.NEEDS_HUMAN in m.human.get_pull(pull.number).labels
     assert [c for c in m.human.list_comments(pull.number) if "the executor made no change" in c.body]
     assert m.human.get_pull(pull.number).state == "open"
     assert m.human.get_issue(number).state == "open"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.agent.report import Event, Report
+from agentmesh.agent.report import Line, Report
+from agentmesh.core.vocab import Event
 from agentmesh.host.config import load_host_config
 from agentmesh.core.errors import ConfigError
 from agentmesh.ops.metrics import update_metrics
@@ -152,14 +153,15 @@ def test_textfile_must_be_absolute(tmp_path):
 _WORKER = """
 import sys
 from pathlib import Path
-from agentmesh.agent.report import Event, Report
+from agentmesh.agent.report import Line, Report
+from agentmesh.core.vocab import Event
 from agentmesh.ops.metrics import update_metrics
 
 textfile, state, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 for i in range(n):
     report = Report("host1-a")
-    report.record(Event("claimed", 1))
-    report.record(Event("merged", pr=2))
+    report.record(Line(Event("claimed"), 1))
+    report.record(Line(Event("merged"), pr=2))
     update_metrics(textfile, state, agent="host1-a", command=f"cmd-{i % 2}", report=report, duration_s=0.5, ok=True)
 """
 
@@ -179,12 +181,12 @@ def test_failed_run_keeps_the_last_success_time_and_a_corrupt_store_restarts(tmp
     textfile, state = tmp_path / "m.prom", tmp_path / "state"
     state.mkdir()
     ok = Report("a")
-    ok.record(Event("reaped", 3))
+    ok.record(Line(Event("reaped"), 3))
     update_metrics(textfile, state, agent="a", command="monitor-prs", report=ok, duration_s=1.25, ok=True)
     success = parse_prometheus(textfile.read_text())[
         ("agentmesh_last_success_timestamp_seconds", (("agent", "a"), ("command", "monitor-prs")))]
     failed = Report("a", exit_code=75)
-    failed.record(Event("failed", 4))
+    failed.record(Line(Event("failed"), 4))
     update_metrics(textfile, state, agent="a", command="monitor-prs", report=failed, duration_s=7.5, ok=False)
     metrics = parse_prometheus(textfile.read_text())
     labels = (("agent", "a"), ("command", "monitor-prs"))

@@ -12,7 +12,8 @@ from logging.handlers import RotatingFileHandler
 
 import pytest
 
-from agentmesh.agent.report import Event, Report
+from agentmesh.agent.report import Line, Report
+from agentmesh.core.vocab import Event
 from agentmesh.ops.logging import (
     _MARK,
     LOG_BACKUPS,
@@ -238,12 +239,12 @@ def test_configure_twice_replaces_its_handlers_and_keeps_others(tmp_path, root_l
 def test_log_report_one_line_per_event_then_a_summary(tmp_path, root_logging):
     configure_logging(tmp_path, verbose=0, secrets=[TOKEN])
     report = Report("host1-a", status="worked")
-    report.record(Event("claimed", issue=4, detail="score 15"))
-    report.record(Event("executed", issue=4, detail="ok (demo)", duration_s=2.5))
-    report.record(Event("claim-lost", issue=4, detail=f"lost to {TOKEN}"))
-    report.record(Event("pr-opened", issue=4, pr=5))
+    report.record(Line(Event("claimed"), issue=4, detail="score 15"))
+    report.record(Line(Event("executed"), issue=4, detail="ok (demo)", duration_s=2.5))
+    report.record(Line(Event("claim-lost"), issue=4, detail=f"lost to {TOKEN}"))
+    report.record(Line(Event("pr-opened"), issue=4, pr=5))
     for name in ("warning", "error", "budget-exhausted"):
-        report.record(Event(name))
+        report.record(Line(Event(name)))
     log_report(report, command="claim-task", duration_ms=1500)
     flush(root_logging)
     records = lines(tmp_path)

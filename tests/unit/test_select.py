@@ -9,17 +9,10 @@ from hypothesis import strategies as st
 from agentmesh.core.model import Issue
 from agentmesh.core.select import (
     AGE_CAP_DAYS,
-    ASSIGNED_TO_OTHER,
-    BLOCKING_LABEL,
-    CLAIMED,
     DEFAULT_WEIGHTS,
-    DEPENDS_ON_OPEN,
-    MISSING_CAPABILITY,
-    NO_ELIGIBLE_LABEL,
-    NOT_OPEN,
-    OPEN_PR,
     Reason,
     Weights,
+    Why,
     age_days,
     dependencies,
     exclusion_reasons,
@@ -57,17 +50,17 @@ def test_an_open_issue_with_an_eligible_label_is_a_candidate():
 
 
 @pytest.mark.parametrize(("one", "kwargs", "expected"), [
-    (issue(state="closed"), {}, Reason(NOT_OPEN, "closed")),
-    (issue(labels=("question",)), {}, Reason(NO_ELIGIBLE_LABEL)),
-    (issue(labels=()), {}, Reason(NO_ELIGIBLE_LABEL)),
-    (issue(), {"claimed": {1}}, Reason(CLAIMED)),
-    (issue(), {"open_pr_issues": {1}}, Reason(OPEN_PR)),
-    (issue(assignees=("alice",)), {}, Reason(ASSIGNED_TO_OTHER, "alice")),
-    (issue(labels=("task", "agentmesh:blocked")), {}, Reason(BLOCKING_LABEL, "agentmesh:blocked")),
-    (issue(labels=("task", "agentmesh:dead-letter")), {}, Reason(BLOCKING_LABEL, "agentmesh:dead-letter")),
-    (issue(labels=("task", "agentmesh:needs-human")), {}, Reason(BLOCKING_LABEL, "agentmesh:needs-human")),
-    (issue(body="Depends on #7"), {"dependency_states": {7: "open"}}, Reason(DEPENDS_ON_OPEN, "#7")),
-    (issue(labels=("task", "needs:gpu")), {"capabilities": {"docker"}}, Reason(MISSING_CAPABILITY, "gpu")),
+    (issue(state="closed"), {}, Reason(Why.NOT_OPEN, "closed")),
+    (issue(labels=("question",)), {}, Reason(Why.NO_ELIGIBLE_LABEL)),
+    (issue(labels=()), {}, Reason(Why.NO_ELIGIBLE_LABEL)),
+    (issue(), {"claimed": {1}}, Reason(Why.CLAIMED)),
+    (issue(), {"open_pr_issues": {1}}, Reason(Why.OPEN_PR)),
+    (issue(assignees=("alice",)), {}, Reason(Why.ASSIGNED_TO_OTHER, "alice")),
+    (issue(labels=("task", "agentmesh:blocked")), {}, Reason(Why.BLOCKING_LABEL, "agentmesh:blocked")),
+    (issue(labels=("task", "agentmesh:dead-letter")), {}, Reason(Why.BLOCKING_LABEL, "agentmesh:dead-letter")),
+    (issue(labels=("task", "agentmesh:needs-human")), {}, Reason(Why.BLOCKING_LABEL, "agentmesh:needs-human")),
+    (issue(body="Depends on #7"), {"dependency_states": {7: "open"}}, Reason(Why.DEPENDS_ON_OPEN, "#7")),
+    (issue(labels=("task", "needs:gpu")), {"capabilities": {"docker"}}, Reason(Why.MISSING_CAPABILITY, "gpu")),
 ], ids=["closed", "other-label", "no-label", "claimed", "open-pr", "assigned", "blocked", "dead-letter",
         "needs-human", "depends", "capability"])
 def test_each_exclusion_reason(one, kwargs, expected):
@@ -90,19 +83,19 @@ def test_assigned_to_this_agent_is_eligible():
 
 def test_labels_and_capabilities_compare_case_insensitively():
     assert reasons(issue(labels=("Task", "Needs:GPU")), capabilities={"gpu"}) == ()
-    assert codes(issue(labels=("task", "AgentMesh:Blocked"))) == [BLOCKING_LABEL]
+    assert codes(issue(labels=("task", "AgentMesh:Blocked"))) == [Why.BLOCKING_LABEL]
 
 
 def test_needs_gpu_is_skipped_by_an_agent_without_gpu_and_taken_by_one_with_it():
     gpu_issue = issue(5, labels=("task", "needs:gpu"))
     without = rank([gpu_issue], capabilities={"docker", "python"})
-    assert without.candidates == () and without.excluded[0].reasons == (Reason(MISSING_CAPABILITY, "gpu"),)
+    assert without.candidates == () and without.excluded[0].reasons == (Reason(Why.MISSING_CAPABILITY, "gpu"),)
     assert [c.number for c in rank([gpu_issue], capabilities={"gpu"}).candidates] == [5]
 
 
 def test_every_missing_capability_is_named():
     assert reasons(issue(labels=("task", "needs:gpu", "needs:arm64", "needs:docker")), capabilities={"docker"}) == (
-        Reason(MISSING_CAPABILITY, "arm64"), Reason(MISSING_CAPABILITY, "gpu"),
+        Reason(Why.MISSING_CAPABILITY, "arm64"), Reason(Why.MISSING_CAPABILITY, "gpu"),
     )
 
 
@@ -138,16 +131,16 @@ def test_dependency_states_decide_eligibility_and_unknown_counts_as_open():
     one = issue(1, body="Depends on #2\nBlocked by #3\n- [ ] #4\n- [x] #5")
     assert dependencies(one) == {2, 3, 4}
     assert reasons(one, dependency_states={2: "closed", 3: "closed", 4: "closed"}) == ()
-    assert reasons(one, dependency_states={2: "closed", 3: "closed"}) == (Reason(DEPENDS_ON_OPEN, "#4"),)
+    assert reasons(one, dependency_states={2: "closed", 3: "closed"}) == (Reason(Why.DEPENDS_ON_OPEN, "#4"),)
     assert reasons(one, dependency_states={2: "closed", 3: "open", 4: "weird"}) == (
-        Reason(DEPENDS_ON_OPEN, "#3"), Reason(DEPENDS_ON_OPEN, "#4"),
+        Reason(Why.DEPENDS_ON_OPEN, "#3"), Reason(Why.DEPENDS_ON_OPEN, "#4"),
     )
     assert len(reasons(one)) == 3
 
 
 def test_a_parent_waits_for_unchecked_open_children_only():
     parent = issue(1, body="Tasks:\n- [ ] #2\n- [x] #3\n")
-    assert reasons(parent, dependency_states={2: "open", 3: "open"}) == (Reason(DEPENDS_ON_OPEN, "#2"),)
+    assert reasons(parent, dependency_states={2: "open", 3: "open"}) == (Reason(Why.DEPENDS_ON_OPEN, "#2"),)
     assert reasons(parent, dependency_states={2: "closed"}) == ()
 
 

@@ -1,0 +1,333 @@
+"""claim-task's last part: run the jobs (claims this agent must work on now), each in a seat.
+
+A job runs the executors in a fresh worktree, renewing its claim meanwhile, turns what they left
+into one checked commit, and publishes it with the fence: the claim's renewal and the work branch
+in one atomic push, then the PR. A rework job does the same on top of the PR's head. Every other
+ending (failed, stopped, claim lost) is recorded on the forge and releases or keeps the claim as
+the next tick needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from agentmesh.agent import executor as executors
+from agentmesh.agent.base import AgentRun
+from agentmesh.agent.budget import BudgetCheck
+from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.report import Report
+from agentmesh.agent.rework import ReworkRequests
+from agentmesh.agent.run import run_executors
+from agentmesh.agent.stages import (
+    inline_title,
+    log_tail,
+    pull_body,
+    pull_title,
+    record_failure,
+    secret_report,
+    set_stage,
+)
+from agentmesh.agent.work import commit_message
+from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
+from agentmesh.core.model import Issue, PullRequest
+from agentmesh.core.plan import Feedback
+from agentmesh.core.sanitize import fence, render_task_context
+from agentmesh.core.secrets import scan_diff
+from agentmesh.core.vocab import Event, Label, Stage, StopReason
+from agentmesh.forge.base import Forge
+from agentmesh.git.remote import ls_refs
+from agentmesh.git.run import GitError
+from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, work_diff
+from agentmesh.host.files import write_atomic
+from agentmesh.memory.journal import Journal
+from agentmesh.memory.lessons import context_for
+from agentmesh.refs.heartbeat import Heartbeat
+
+
+@dataclass(frozen=True)
+class ReworkJob:
+    """What monitor-prs asked to address on the open PR."""
+
+    pull: int
+    head: str
+    round: int
+    feedback: Feedback
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claim this agent holds and must now work on."""
+
+    issue: Issue
+    claim_sha: str
+    branch: str
+    attempt: int
+    rework: ReworkJob | None = None  # set: address the feedback on the open PR instead
+
+
+@dataclass(frozen=True)
+class Produced:
+    """How an executor run ended: `commit` (checked, ready to push), or failed, stopped, unavailable, lost."""
+
+    outcome: str
+    claim_sha: str  # the claim as the heartbeat last renewed it
+    reason: str
+    log_path: Path | None = None
+    details: str = ""
+    commit: str | None = None
+    stop: StopReason | None = None
+
+
+class Jobs(AgentRun[Report]):
+    """Runs jobs, and the publishing steps reconcile shares with them (release, open a PR)."""
+
+    def __init__(self, mesh: Mesh, forge: Forge, report: Report, *, dry_run: bool, env: Mapping[str, str],
+                 journal: Journal | None, budget: BudgetCheck, share: AgentRun | None = None):
+        super().__init__(mesh, forge, report, dry_run=dry_run, env=env, share=share)
+        self.journal = journal
+        self.budget = budget
+        self.worktrees = Worktrees(mesh.cache, mesh.state.worktrees)
+        self.reworks = ReworkRequests(mesh.state.root)
+
+    def run_safely(self, job: Job) -> None:
+        """Work on one job; a temporary failure is reported, and the next tick resumes the claim."""
+        try:
+            if job.rework is not None:
+                self.rework(job, job.rework)
+            else:
+                self.work(job)
+        except TemporaryError as exc:
+            self.report.error(exc, issue=job.issue.number, detail=f"{exc} (the next run resumes)")
+
+    # --- new work --------------------------------------------------------------------------
+
+    def work(self, job: Job) -> None:
+        number = job.issue.number
+        set_stage(self.forge, number, Stage.WORKING)
+        base = self.mesh.base_head
+        produced = self.produce(job, base, self.write_task_file(job.issue))
+        if produced.outcome in ("stopped", "unavailable"):
+            if produced.stop == StopReason.BUDGET:
+                self.forge.ensure_comment(number, f"budget/{job.claim_sha}",
+                                          f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. "
+                                          "Nothing was published and no attempt is counted; the issue is back in "
+                                          "the queue.")
+                self.report.add(Event.BUDGET_STOPPED, issue=number, detail=produced.reason)
+            self.release(number, produced.claim_sha, produced.reason)
+            set_stage(self.forge, number, None)
+        elif produced.outcome == "failed":
+            self.fail(job, produced.claim_sha, produced.reason, produced.log_path, details=produced.details)
+            return
+        elif produced.commit is not None:
+            self.publish(job, produced.claim_sha, produced.commit,
+                         changed_paths(self.mesh.git, self.mesh.cache.path, base, produced.commit))
+            return
+        self.remove_worktree(job.branch)
+
+    def produce(self, job: Job, base: str, task_file: Path, *, rework: int = 0) -> Produced:
+        """Run the executors in a fresh worktree at `base` and turn what they left into one checked
+        commit. Every other outcome ends the job; the caller decides what it means."""
+        number = job.issue.number
+        worktree = self.worktrees.add(job.branch, base)
+        heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
+                              lease_seconds=self.policy.lease.seconds)
+        left = self.budget.minutes_left
+        ran = run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=number, base=base,
+                            heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number),
+                            budget_seconds=None if left is None else left * 60)
+        result = ran.result
+        for note in ran.notes:
+            self.report.add(Event.WARNING, issue=number, detail=note)
+        self.report.add(Event.EXECUTED, issue=number, detail=f"{result.outcome} ({result.name})",
+                        duration_s=result.duration_s, cost_usd=result.cost_usd)
+
+        def end(outcome: str, reason: str, *, log: bool = True, details: str = "") -> Produced:
+            return Produced(outcome, heartbeat.sha, reason, result.log_path if log else None, details, stop=ran.stop)
+
+        if heartbeat.lost:
+            self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{heartbeat.lost}; nothing was published")
+            return end("lost", heartbeat.lost)
+        if result.outcome == "stopped":
+            return end("stopped", result.stop_reason or "stopped")
+        if result.outcome == "unavailable":
+            why = "no executor could start (see the log); no attempt counted"
+            self.report.error(ConfigError(why), issue=number)
+            return end("unavailable", why)
+        if not result.ok:
+            return end("failed", f"executor {result.name} {result.outcome}"
+                       + (f" (exit {result.returncode})" if result.outcome == "failed" else ""))
+        commit, failure, details = self.checked_commit(job, worktree, base, rework)
+        if commit is None:
+            return end("failed", failure, log=not details, details=details)
+        return Produced("commit", heartbeat.sha, "", commit=commit)
+
+    def checked_commit(self, job: Job, worktree: Path, base: str, rework: int) -> tuple[str | None, str, str]:
+        """Commit what the executor left, as the agent, and check it: (commit, "", "") when it is ready
+        to push, else (None, why not, details for the issue)."""
+        number = job.issue.number
+        subject = f"{inline_title(job.issue.title)} (#{number})"
+        try:
+            commit = commit_work(self.mesh.git, worktree, base, commit_message(
+                subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
+                attempt=job.attempt, rework=rework))
+        except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
+            return None, f"git cannot commit the executor's files: {exc}", ""
+        if commit is None:
+            return None, "the executor made no change", ""
+        diff = work_diff(self.mesh.git, worktree, base, commit)
+        if diff is None:
+            return None, "the change is too large to publish", ""
+        findings = scan_diff(diff, self.known_secrets)
+        if findings:
+            return None, "the change contains a secret", secret_report(findings)
+        return commit, "", ""
+
+    # --- rework ------------------------------------------------------------------------------
+
+    def rework(self, job: Job, request: ReworkJob) -> None:
+        """Address the feedback on the PR's head: run the executors on top of it and push the result
+        with the fence (the work branch pinned to that head, so a human's push wins)."""
+        number = job.issue.number
+        self.report.add(Event.REWORKING, issue=number, pr=request.pull,
+                        detail=f"round {request.round} of {self.policy.rework.max}")
+        task_file = self.write_task_file(job.issue, feedback=request.feedback)
+        produced = self.produce(job, request.head, task_file, rework=request.round)
+        if produced.outcome in ("stopped", "unavailable"):  # the request stays: the next tick tries again
+            self.report.add(Event.REWORK_POSTPONED, issue=number, pr=request.pull, detail=produced.reason)
+        elif produced.outcome != "lost":
+            self.reworks.drop(number, request.head)
+            if produced.commit is not None:
+                self.push_rework(job, request, produced.claim_sha, produced.commit)
+            else:
+                self.give_up_rework(job, request, produced)
+        self.remove_worktree(job.branch)
+
+    def push_rework(self, job: Job, request: ReworkJob, claim_sha: str, commit: str) -> None:
+        number = job.issue.number
+        try:
+            self.store.fenced_push(number, claim_sha, f"refs/heads/{job.branch}", commit, request.head)
+        except NotHolder as exc:
+            self.report.add(Event.CLAIM_LOST, issue=number, pr=request.pull,
+                            detail=f"{exc}; the fence refused the push")
+            return
+        except UserError as exc:  # the branch moved since the review: whoever pushed wins
+            self.report.add(Event.SKIPPED, issue=number, pr=request.pull, detail=f"rework not pushed: {exc}")
+            return
+        self.forge.ensure_comment(
+            request.pull, f"rework/{commit}",
+            f"agentmesh: `{self.agent}` pushed rework {request.round} of {self.policy.rework.max} "
+            f"(`{commit[:12]}`) to address the review and CI of `{request.head[:12]}`.")
+        self.report.add(Event.REWORKED, issue=number, pr=request.pull,
+                        detail=f"round {request.round}: pushed {commit[:12]}")
+
+    def give_up_rework(self, job: Job, request: ReworkJob, produced: Produced) -> None:
+        """A rework that produced nothing usable hands the PR to a human (no loop of failing reruns)."""
+        details = produced.details or self.log_excerpt(produced.log_path)
+        self.forge.add_labels(request.pull, [Label.NEEDS_HUMAN])
+        self.forge.ensure_comment(
+            request.pull, f"rework-failed/{request.head}",
+            f"agentmesh: rework {request.round} by `{self.agent}` failed: {produced.reason}. A human must take "
+            f"it from here; agents will not touch this PR again.\n\n{details}")
+        self.report.add(Event.NEEDS_HUMAN, issue=job.issue.number, pr=request.pull,
+                        detail=f"rework failed: {produced.reason}")
+
+    def write_task_file(self, issue: Issue, *, feedback: Feedback = ()) -> Path:
+        """The executor never sees this host's token, even when someone pasted it into the issue."""
+        comments = [replace(c, body=self.scrub(c.body)) for c in self.forge.list_comments(issue.number)]
+        feedback = tuple((source, self.scrub(text)) for source, text in feedback)
+        writers = {c.author for c in comments if self.trusted(c.author)}
+        memory = context_for(self.mesh.cache, self.mesh.base_head, self.journal or self.mesh.journal(), issue,
+                             context_bytes=self.policy.memory.context_bytes).text
+        text = render_task_context(issue, comments, write_access=writers, memory_section=memory, feedback=feedback)
+        path = self.mesh.state.tasks / f"issue-{issue.number}.md"
+        write_atomic(path, text)
+        return path
+
+    # --- publish or fail ------------------------------------------------------------------
+
+    def publish(self, job: Job, claim_sha: str, commit: str, paths: list[str]) -> None:
+        """The fenced push (claim renewal and work branch in one atomic push), then the PR."""
+        number = job.issue.number
+        ref = f"refs/heads/{job.branch}"
+        try:
+            claim = self.store.fenced_push(number, claim_sha, ref, commit, self.remote_branch(job.branch))
+        except NotHolder as exc:
+            self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; the fence refused the push")
+            self.remove_worktree(job.branch)
+            return
+        self.report.add(Event.PUSHED, issue=number, detail=f"{job.branch} ({len(paths)} file(s) changed)")
+        pull = self.open_pull(job.issue, claim.sha or claim_sha, job.branch)
+        self.report.add(Event.PR_OPENED, issue=number, pr=pull.number, detail=pull.url or job.branch,
+                        paths=tuple(paths[:20]),
+                        summary=f"{inline_title(job.issue.title)} ({len(paths)} file(s) changed)")
+        self.remove_worktree(job.branch)
+
+    def open_pull(self, issue: Issue, claim_sha: str, branch: str) -> PullRequest:
+        """Create the PR, or adopt the open one for this branch; label it and move the issue to review."""
+        pull = self.forge.create_pull(head=branch, base=self.mesh.base_branch, title=pull_title(issue),
+                                      body=pull_body(issue, agent=self.agent, host=self.mesh.host.host,
+                                                     claim_sha=claim_sha))
+        self.forge.add_labels(pull.number, [Label.PR])
+        set_stage(self.forge, issue.number, Stage.REVIEW)
+        return pull
+
+    def fail(self, job: Job, claim_sha: str, reason: str, log_path: Path | None, *, details: str = "") -> None:
+        """Record a failed attempt on the issue (once per claim), release the claim, clean up."""
+        number = job.issue.number
+        details = details or self.log_excerpt(log_path)
+        attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt, reason=reason,
+                                       details=details, max_attempts=self.policy.max_attempts,
+                                       trusted=self.trusted)
+        self.report.add(Event.DEAD_LETTER if dead else Event.FAILED, issue=number,
+                        detail=f"attempt {attempt}: {reason}")
+        self.release(number, claim_sha, "attempt failed")
+        self.remove_worktree(job.branch)
+
+    def release(self, issue: int, sha: str, why: str) -> None:
+        try:
+            self.store.release(issue, sha)
+        except NotHolder as exc:
+            self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
+            return
+        self.report.add(Event.RELEASED, issue=issue, detail=why)
+
+    # --- small helpers -------------------------------------------------------------------
+
+    def kill_leftovers(self) -> None:
+        """Kill executors a crashed run left behind. Holding the host lock, no run of ours is alive,
+        so every pidfile is stale, whether or not the claim it worked for still exists."""
+        for pidfile in sorted(self.mesh.state.running.glob("issue-*.json")):
+            if executors.kill_leftover(pidfile):
+                self.report.add(Event.KILLED_LEFTOVER, detail=f"executor of a crashed run ({pidfile.stem})")
+
+    def scrubbed(self, issue: Issue) -> Issue:
+        return replace(issue, title=self.scrub(issue.title), body=self.scrub(issue.body)) if self.known_secrets \
+            else issue
+
+    def scrub(self, text: str) -> str:
+        """Forge text without this host's secrets (they would otherwise reach branch names and executors)."""
+        for secret in self.known_secrets:  # only ours: other secrets are the diff scan's to catch
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+    def log_excerpt(self, log_path: Path | None) -> str:
+        if log_path is None:
+            return ""
+        try:
+            text = log_path.read_text(errors="replace")
+        except OSError:
+            text = ""
+        return "Log tail (secrets redacted):\n\n" + fence(log_tail(text, self.known_secrets))
+
+    def remote_branch(self, branch: str) -> str | None:
+        ref = f"refs/heads/{branch}"
+        return ls_refs(self.mesh.git, self.mesh.remote, [ref]).get(ref)
+
+    def remove_worktree(self, branch: str) -> None:
+        if not self.dry_run:
+            self.worktrees.remove(branch)
+
+    def pidfile(self, issue: int) -> Path:
+        return self.mesh.state.running / f"issue-{issue}.json"

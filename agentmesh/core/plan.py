@@ -1,0 +1,171 @@
+"""Typed actions: what a run decided to do, before it does it.
+
+claim-task and monitor-prs observe the remote and the forge, hand the facts to pure decision
+functions (core/reconcile.py, core/pulls.py), and get back a plan: a list of these actions. One
+`apply` carries them out, or under `--dry-run` reports each as `would-<act>`, so what a run would do
+and what it does come from the same decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from agentmesh.core.vocab import Act
+
+Feedback = tuple[tuple[str, str], ...]  # (source, text) pairs for a rework's task file
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    act: ClassVar[Act]
+    issue: int | None = None
+    pr: int | None = None
+    detail: str = ""  # why, in words for the report
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v not in (None, "", (), [])}
+        return {"act": str(self.act), **data}
+
+
+# --- claim-task: this agent's claims, then new ones ---------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release(Action):
+    act = Act.RELEASE
+    sha: str
+    branch: str = ""  # set: also remove the worktree of this branch
+
+
+@dataclass(frozen=True, kw_only=True)
+class Renew(Action):
+    """The PR is in review: keep the claim alive until monitor-prs sees it merged or closed."""
+
+    act = Act.RENEW
+    sha: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adopt(Action):
+    """The work was pushed but no PR exists (a crash in between): open it now."""
+
+    act = Act.ADOPT
+    sha: str
+    branch: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resume(Action):
+    """A claim without published work (a crashed run): work on it again, in a seat."""
+
+    act = Act.RESUME
+    sha: str
+    branch: str
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rework(Action):
+    """Address the review of `head` (monitor-prs asked for it), in a seat."""
+
+    act = Act.REWORK
+    sha: str
+    branch: str
+    attempt: int
+    head: str
+    round: int
+    feedback: Feedback = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropRework(Action):
+    """A rework request for a head that moved on (or a PR a human took): forget it."""
+
+    act = Act.DROP_REWORK
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim(Action):
+    act = Act.CLAIM
+    branch: str
+    attempt: int
+
+
+# --- monitor-prs: cleanup, own PRs, siblings' PRs, reaping ---------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanUpMerged(Action):
+    act = Act.CLEAN_UP_MERGED
+    sha: str  # the claim
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanUpClosed(Action):
+    act = Act.CLEAN_UP_CLOSED
+    sha: str  # the claim
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Review(Action):
+    act = Act.REVIEW
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestReview(Action):
+    act = Act.REQUEST_REVIEW
+    reviewers: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportCI(Action):
+    act = Act.REPORT_CI
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueRework(Action):
+    act = Act.QUEUE_REWORK
+    head: str
+    round: int
+    feedback: Feedback = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOver(Action):
+    """Someone else pushed to the work branch: it is theirs now."""
+
+    act = Act.HAND_OVER
+
+
+@dataclass(frozen=True, kw_only=True)
+class GiveUp(Action):
+    """`rework.max` reworks did not make the PR pass: a human takes it."""
+
+    act = Act.GIVE_UP
+    head: str
+    done: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Merge(Action):
+    act = Act.MERGE
+    head: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wait(Action):
+    act = Act.WAIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reap(Action):
+    act = Act.REAP
+    ref: str
+    sha: str
+    holder: str | None
+    observed_seconds: float

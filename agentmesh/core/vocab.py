@@ -1,0 +1,175 @@
+"""The mesh's vocabulary: every label, stage, event, run status and stop reason, as enums.
+
+A `StrEnum` member *is* its string, so labels go to the forge and events to the journal unchanged,
+while code compares members, never message text, and a typo is an AttributeError, not a silently
+dropped journal entry.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Label(StrEnum):
+    """Labels agentmesh reads or writes on the forge."""
+
+    PR = "agentmesh"  # on every PR an agent opens
+    CLAIMED = "agentmesh:claimed"
+    WORKING = "agentmesh:working"
+    REVIEW = "agentmesh:review"
+    FAILED = "agentmesh:failed"
+    DEAD_LETTER = "agentmesh:dead-letter"
+    BLOCKED = "agentmesh:blocked"
+    NEEDS_HUMAN = "agentmesh:needs-human"  # on a PR: agents stop touching it
+    HALT = "agentmesh:halt"  # on an open issue: the mesh-wide kill switch
+    MEMORY = "agentmesh:memory"  # on a lesson PR
+
+
+class Stage(StrEnum):
+    """Where an issue is in its life. The working stages are labels, so humans see them in the forge."""
+
+    CLAIMED = Label.CLAIMED.value
+    WORKING = Label.WORKING.value
+    REVIEW = Label.REVIEW.value
+    FAILED = Label.FAILED.value
+
+    @property
+    def label(self) -> Label:
+        return Label(self.value)
+
+
+# The forge's labels that agentmesh creates on a new repository, and those that keep an issue from
+# being claimed.
+DEFAULT_LABELS: tuple[Label, ...] = tuple(Label)
+BLOCKING_LABELS: frozenset[Label] = frozenset({Label.BLOCKED, Label.DEAD_LETTER, Label.NEEDS_HUMAN})
+
+
+class RunStatus(StrEnum):
+    """How a claim-task or monitor-prs run ended, as a whole."""
+
+    OK = "ok"
+    IDLE = "idle"
+    WORKED = "worked"
+    BUSY = "busy"  # another run of the same command holds the host lock
+    HALTED = "halted"
+    DRY_RUN = "dry-run"
+
+
+class StopReason(StrEnum):
+    """Why a running executor was stopped (nothing it did is published)."""
+
+    BUDGET = "budget exhausted"
+    CLAIM_LOST = "claim lost"
+    HALTED = "halted on this host"
+
+
+class Event(StrEnum):
+    """What a run reports. Outcomes among them are journaled (agent/journaling.py)."""
+
+    # claim-task
+    CLAIMED = "claimed"
+    LOST_RACE = "lost-race"
+    RESUMED = "resumed"
+    IN_REVIEW = "in-review"
+    ADOPTED = "adopted"
+    RELEASED = "released"
+    CLAIM_LOST = "claim-lost"
+    KILLED_LEFTOVER = "killed-leftover"
+    EXECUTED = "executed"
+    PUSHED = "pushed"
+    PR_OPENED = "pr-opened"
+    FAILED = "failed"
+    DEAD_LETTER = "dead-letter"
+    BUDGET_EXHAUSTED = "budget-exhausted"
+    BUDGET_STOPPED = "budget-stopped"
+    REWORKING = "reworking"
+    REWORKED = "reworked"
+    REWORK_POSTPONED = "rework-postponed"
+    IDLE = "idle"
+    # monitor-prs
+    CLEANED_UP = "cleaned-up"
+    RETURNED = "returned"
+    REVIEW_REQUESTED = "review-requested"
+    CI_FAILED = "ci-failed"
+    WAITING = "waiting"
+    REWORK_QUEUED = "rework-queued"
+    NEEDS_HUMAN = "needs-human"
+    HANDED_OVER = "handed-over"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes-requested"
+    MERGED = "merged"
+    MERGE_PENDING = "merge-pending"
+    REAPED = "reaped"
+    LESSON_PROPOSED = "lesson-proposed"
+    # both
+    SKIPPED = "skipped"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class JournalEvent(StrEnum):
+    """What a journal entry records (ai-memory/README.md has the schema)."""
+
+    CLAIMED = "claimed"
+    EXECUTED = "executed"
+    PR_OPENED = "pr-opened"
+    FAILED = "failed"
+    RELEASED = "released"
+    REWORKED = "reworked"
+    REWORK_REQUESTED = "rework-requested"
+    HANDED_OVER = "handed-over"
+    REVIEWED = "reviewed"
+    MERGED = "merged"
+    CLEANED_UP = "cleaned-up"
+    REAPED = "reaped"
+    LESSON_PROPOSED = "lesson-proposed"
+
+
+class Outcome(StrEnum):
+    """How the step a journal entry records ended (an executor's run: its own outcome instead)."""
+
+    CLAIMED = "claimed"
+    OPENED = "opened"
+    ADOPTED = "adopted"
+    FAILED = "failed"
+    DEAD_LETTER = "dead-letter"
+    RELEASED = "released"
+    CLAIM_LOST = "claim-lost"
+    PUSHED = "pushed"
+    QUEUED = "queued"
+    NEEDS_HUMAN = "needs-human"
+    HUMAN_PUSHED = "human-pushed"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes-requested"
+    MERGED = "merged"
+    PR_CLOSED = "pr-closed"
+    REAPED = "reaped"
+
+
+class Act(StrEnum):
+    """The kinds of action a plan holds. Under `--dry-run` each is reported as `would-<act>`."""
+
+    # claim-task
+    RELEASE = "release"
+    RENEW = "renew"
+    ADOPT = "adopt"
+    RESUME = "resume"
+    REWORK = "rework"
+    DROP_REWORK = "drop-rework"
+    CLAIM = "claim"
+    # monitor-prs
+    CLEAN_UP_MERGED = "clean-up-merged"
+    CLEAN_UP_CLOSED = "clean-up-closed"
+    REVIEW = "review"
+    REQUEST_REVIEW = "request-review"
+    REPORT_CI = "report-ci"
+    QUEUE_REWORK = "queue-rework"
+    HAND_OVER = "hand-over"
+    GIVE_UP = "give-up"  # reworks exhausted: a human takes the PR
+    MERGE = "merge"
+    WAIT = "wait"
+    REAP = "reap"
+
+
+# What a dry run reports for each planned action: `would-claim`, `would-merge`, ...
+Would = StrEnum("Would", {act.name: f"would-{act.value}" for act in Act})  # type: ignore[misc]
