@@ -1,4 +1,4 @@
-"""`agentmesh claim-task`: one tick of the work loop (ARCHITECTURE.md, "One tick of an agent", steps 1-6).
+"""`agentmesh claim-task`: one tick of the work loop (docs/design/architecture.md, "One claim-task tick").
 
 host lock -> kill switch -> reconcile this agent's claims -> select -> claim
 -> worktree + task file -> executor with a heartbeat -> commit -> secret scan
