@@ -1,4 +1,4 @@
-"""`agentmesh claim-task`: one tick of the work loop (docs/design/architecture.md, "One tick").
+"""`agentmesh claim-task`: one tick of the work loop (docs/design/architecture.md, "One claim-task tick").
 
 host lock -> kill switch -> observe -> plan -> apply (or print, under --dry-run) -> run the jobs.
 

@@ -1,7 +1,8 @@
 """Claim decisions, pure: claim commit messages, lease arithmetic, observations, reaping.
 
-Time is judged only by the observer's own clocks (PROTOCOL.md). Nothing here
-reads a timestamp written by another host.
+Time is judged only by the observer's own clocks (docs/design/protocol.md,
+"Reaping by the observer's own clock"). Nothing here reads a timestamp
+written by another host.
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ class Forge(ABC):
 
     @abstractmethod
     def delete_branch(self, branch: str) -> None:
-        """Idempotent. Never used for claim refs (PROTOCOL.md)."""
+        """Idempotent. Never used for claim refs (docs/design/protocol.md, "The measurements behind it")."""
 
     @abstractmethod
     def current_user(self) -> str: ...

@@ -269,7 +269,7 @@ class LocalForge(Forge):
         time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
 
     def _commit(self, tree: str, parents: Sequence[str], subject: str) -> str:
-        # The nonce keeps every commit unique: two identical pushes would both "win" (PROTOCOL.md).
+        # The nonce keeps every commit unique: two identical pushes would both "win" (docs/design/protocol.md).
         message = f"{subject}\n\nAgentmesh-Actor: {self.user}\nAgentmesh-Nonce: {secrets.token_hex(8)}\n"
         return self.cache.commit_tree(tree, parents, message)
 

@@ -4,7 +4,8 @@ It holds the objects agentmesh builds (claim commits, work commits) and a
 mirror of the remote refs it has fetched, under `refs/mirror/<ref without
 refs/>`. The remote URL is passed on every call and never written into its
 config. Concurrent fetches and worktree operations on one clone fail
-intermittently (PROTOCOL.md), so they all take the clone's file lock.
+intermittently (docs/design/protocol.md, "The measurements behind it"), so
+they all take the clone's file lock.
 """
 
 from __future__ import annotations

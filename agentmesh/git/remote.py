@@ -1,8 +1,9 @@
 """Talking to a git remote: prefix-restricted listing, CAS pushes, failure classes.
 
 Listing uses a protocol v2 `ls-refs` request with `ref-prefix`, so its cost
-does not grow with the number of refs on the remote (PROTOCOL.md: `git
-ls-remote` never asks the server to filter). Pushes always pin the value they
+does not grow with the number of refs on the remote (docs/design/protocol.md,
+"Listing: protocol v2 `ls-refs` with `ref-prefix`": `git ls-remote` never asks
+the server to filter). Pushes always pin the value they
 expect with `--force-with-lease=<ref>:<expected>` and report per-ref results
 from `--porcelain` output, never from stderr prose.
 """

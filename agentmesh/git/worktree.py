@@ -1,8 +1,9 @@
 """Worktrees from the per-host cache clone, one per task, under the state directory.
 
 `git worktree add/remove/prune` on one clone fail intermittently when they
-race (PROTOCOL.md: 7 of 160 adds with 8 processes), so every operation holds
-the clone's file lock, the same one its fetches hold.
+race (docs/design/protocol.md, "The measurements behind it": 7 of 160 adds
+with 8 processes), so every operation holds the clone's file lock, the same
+one its fetches hold.
 """
 
 from __future__ import annotations

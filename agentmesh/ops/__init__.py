@@ -1,1 +1,1 @@
-"""Operations: host locks, logs, status and health (the parts an operator sees)."""
+"""Operations: runs, logs, metrics, status and health (the parts an operator sees)."""

@@ -1,4 +1,4 @@
-"""The claim protocol against a real remote (PROTOCOL.md), built on the pure core.
+"""The claim protocol against a real remote (docs/design/protocol.md), built on the pure core.
 
 Every write is a compare-and-swap push; every uncertain outcome is settled
 by reading the ref back. The claim commit's sha is the fencing token.

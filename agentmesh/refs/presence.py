@@ -1,4 +1,4 @@
-"""Presence refs: how agents learn which siblings are alive (PROTOCOL.md, "Presence and liveness").
+"""Presence refs: how agents learn which siblings are alive (docs/design/protocol.md, "Presence and liveness").
 
 Each agent keeps `refs/heads/agentmesh/agents/<agent>` (prefix from the mesh
 policy) pointing at a parentless commit on the empty tree whose trailers

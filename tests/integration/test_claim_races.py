@@ -1,4 +1,7 @@
-"""Real processes racing for claims on one real bare remote (PROTOCOL.md invariants 1 and 3)."""
+"""Real processes racing for claims on one real bare remote.
+
+They hold invariants 1 and 3 of docs/design/protocol.md, "Invariants the tests hold".
+"""
 
 import multiprocessing
 import random

@@ -1,4 +1,4 @@
-"""The claim protocol against real bare remotes (PROTOCOL.md, "Operations")."""
+"""The claim protocol against real bare remotes (docs/design/protocol.md, "Operations")."""
 
 import json
 import os

@@ -1,6 +1,6 @@
 """Hypothesis drives acquire/renew/release/reap sequences of three agents against one real bare repo.
 
-The model is PROTOCOL.md itself: at most one holder per issue, only the
+The model is docs/design/protocol.md itself: at most one holder per issue, only the
 holder can renew or release, and an observer reaps another agent's claim only
 after seeing the same sha for longer than lease + grace on its own clock.
 """

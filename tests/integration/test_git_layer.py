@@ -112,7 +112,7 @@ def test_ancestor_trap_is_closed_by_the_empty_lease(cache):
 
 
 def test_same_sha_twice_reports_success_twice(cache):
-    """PROTOCOL.md's premise for unique claim commits: an identical push 'succeeds' again."""
+    """docs/design/protocol.md's premise for unique claim commits: an identical push 'succeeds' again."""
     clone, _ = cache
     c = _commit(clone, "same")
     assert push(clone.git, clone.path, clone.url, [RefUpdate("refs/heads/claim/3", c, None)]).ok
