@@ -95,6 +95,7 @@ def test_dry_run_changes_nothing(remote, tmp_path):
     assert [c["issue"] for c in report.candidates] == [1]
     assert report.excluded == [{"issue": 2, "reasons": ["depends_on_open:#1"]}]
     assert events(report) == [("would-claim", 1)]
+    assert [(a["act"], a["issue"], a["attempt"]) for a in report.to_json()["plan"]] == [("claim", 1, 1)]
     assert remote_refs(remote) == before
 
 

@@ -168,3 +168,21 @@ def test_cleanup_after_a_pr_closed_without_merge_returns_the_issue(tmp_path):
     assert not [r for r in remote_refs(m.remote) if r.startswith("refs/heads/a/")]
     again = claim_task(m.mesh("b"), agent_forge(m.mesh("b")), env=ENV)
     assert ("claimed", issue) in [(e.event, e.issue) for e in again.events]
+
+
+def test_dry_run_reports_the_plan_and_changes_nothing(tmp_path):
+    m = Mesh(tmp_path, policy())
+    for agent in "abc":
+        m.monitor(agent)
+    pull = m.work("a", "Good module", "pkg/good.py", "X = 1\n")
+    before = remote_refs(m.remote)
+    mesh = m.mesh("b")
+    planned = monitor_prs(mesh, LocalForge(mesh.cache, user="b"), env=ENV, dry_run=True)
+    assert planned.status == "dry-run" and kinds(planned) == [("would-review", pull.number)]
+    assert [a["act"] for a in planned.to_json()["plan"]] == ["review"]
+    assert remote_refs(m.remote) == before and m.human.list_reviews(pull.number) == []
+    assert ("approved", pull.number) in kinds(m.monitor("b"))  # what the plan said is what apply does
+    mesh = m.mesh("a")
+    planned = monitor_prs(mesh, LocalForge(mesh.cache, user="a"), env=ENV, dry_run=True)
+    assert kinds(planned) == [("would-merge", pull.number)]
+    assert m.human.get_pull(pull.number).state == "open"
