@@ -38,7 +38,7 @@ from agentmesh.core.secrets import scan_diff
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
 from agentmesh.forge.base import Forge
 from agentmesh.git.remote import ls_refs
-from agentmesh.git.run import GitError
+from agentmesh.git.run import GitError, GitTimeout
 from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, work_diff
 from agentmesh.host.files import write_atomic
 from agentmesh.memory.journal import Journal
@@ -172,6 +172,8 @@ class Jobs(AgentRun[Report]):
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
                 subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
                 attempt=job.attempt, rework=rework))
+        except GitTimeout:
+            raise  # temporary: the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
             return None, f"git cannot commit the executor's files: {exc}", ""
         if commit is None:

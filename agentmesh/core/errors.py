@@ -14,7 +14,8 @@ EXIT_TEMPORARY = 75
 
 
 class AgentmeshError(Exception):
-    """Base of every error a user may see. The message is one line."""
+    """Base of every error a user may see. The message is one line. Raised as itself (or as a
+    subclass that does not override `exit_code`, like GitError) it is a bug: exit 3 with a crash log."""
 
     exit_code = EXIT_BUG
 
@@ -51,6 +52,3 @@ class RemoteUnavailable(TemporaryError):
 class OutcomeUnknown(TemporaryError):
     """A remote write may or may not have happened; a readback decides."""
 
-
-class InternalError(AgentmeshError):
-    exit_code = EXIT_BUG

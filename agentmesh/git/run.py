@@ -132,11 +132,14 @@ class GitError(AgentmeshError):
         super().__init__(f"{format_command(args)} exited {returncode}: {output or '(no output)'}")
 
 
-class GitTimeout(TemporaryError):
+class GitTimeout(GitError, TemporaryError):
+    """git did not finish in time (its process group was killed): a git failure, and a temporary one."""
+
     def __init__(self, args: Sequence[str], timeout: float):
         self.args_ = tuple(args)
+        self.returncode, self.stdout, self.stderr = -9, "", ""
         self.timeout = timeout
-        super().__init__(f"{format_command(args)} timed out after {timeout:g}s")
+        AgentmeshError.__init__(self, f"{format_command(args)} timed out after {timeout:g}s")
 
 
 def format_command(args: Sequence[str]) -> str:
