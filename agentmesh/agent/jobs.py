@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
@@ -67,11 +68,19 @@ class Job:
     rework: ReworkJob | None = None  # set: address the feedback on the open PR instead
 
 
+class Ending(StrEnum):
+    """How a job's executor run ended."""
+
+    COMMIT = "commit"  # a checked commit, ready to push
+    FAILED = "failed"  # counts as a failed attempt
+    STOPPED = "stopped"  # budget, halt: no attempt counted
+    UNAVAILABLE = "unavailable"  # no executor could start: no attempt counted
+    LOST = "lost"  # the claim was lost meanwhile: nothing is published
+
+
 @dataclass(frozen=True)
 class Produced:
-    """How an executor run ended: `commit` (checked, ready to push), or failed, stopped, unavailable, lost."""
-
-    outcome: str
+    outcome: Ending
     claim_sha: str  # the claim as the heartbeat last renewed it
     reason: str
     log_path: Path | None = None
@@ -108,7 +117,7 @@ class Jobs(AgentRun[Report]):
         set_stage(self.forge, number, Stage.WORKING)
         base = self.mesh.base_head
         produced = self.produce(job, base, self.write_task_file(job.issue))
-        if produced.outcome in ("stopped", "unavailable"):
+        if produced.outcome in (Ending.STOPPED, Ending.UNAVAILABLE):
             if produced.stop == StopReason.BUDGET:
                 self.forge.ensure_comment(number, f"budget/{job.claim_sha}",
                                           f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. "
@@ -117,7 +126,7 @@ class Jobs(AgentRun[Report]):
                 self.report.add(Event.BUDGET_STOPPED, issue=number, detail=produced.reason)
             self.release(number, produced.claim_sha, produced.reason)
             set_stage(self.forge, number, None)
-        elif produced.outcome == "failed":
+        elif produced.outcome == Ending.FAILED:
             self.fail(job, produced.claim_sha, produced.reason, produced.log_path, details=produced.details)
             return
         elif produced.commit is not None:
@@ -143,25 +152,25 @@ class Jobs(AgentRun[Report]):
         self.report.add(Event.EXECUTED, issue=number, detail=f"{result.outcome} ({result.name})",
                         duration_s=result.duration_s, cost_usd=result.cost_usd)
 
-        def end(outcome: str, reason: str, *, log: bool = True, details: str = "") -> Produced:
+        def end(outcome: Ending, reason: str, *, log: bool = True, details: str = "") -> Produced:
             return Produced(outcome, heartbeat.sha, reason, result.log_path if log else None, details, stop=ran.stop)
 
         if heartbeat.lost:
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{heartbeat.lost}; nothing was published")
-            return end("lost", heartbeat.lost)
+            return end(Ending.LOST, heartbeat.lost)
         if result.outcome == "stopped":
-            return end("stopped", result.stop_reason or "stopped")
+            return end(Ending.STOPPED, result.stop_reason or "stopped")
         if result.outcome == "unavailable":
             why = "no executor could start (see the log); no attempt counted"
             self.report.error(ConfigError(why), issue=number)
-            return end("unavailable", why)
+            return end(Ending.UNAVAILABLE, why)
         if not result.ok:
-            return end("failed", f"executor {result.name} {result.outcome}"
+            return end(Ending.FAILED, f"executor {result.name} {result.outcome}"
                        + (f" (exit {result.returncode})" if result.outcome == "failed" else ""))
         commit, failure, details = self.checked_commit(job, worktree, base, rework)
         if commit is None:
-            return end("failed", failure, log=not details, details=details)
-        return Produced("commit", heartbeat.sha, "", commit=commit)
+            return end(Ending.FAILED, failure, log=not details, details=details)
+        return Produced(Ending.COMMIT, heartbeat.sha, "", commit=commit)
 
     def checked_commit(self, job: Job, worktree: Path, base: str, rework: int) -> tuple[str | None, str, str]:
         """Commit what the executor left, as the agent, and check it: (commit, "", "") when it is ready
@@ -196,9 +205,9 @@ class Jobs(AgentRun[Report]):
                         detail=f"round {request.round} of {self.policy.rework.max}")
         task_file = self.write_task_file(job.issue, feedback=request.feedback)
         produced = self.produce(job, request.head, task_file, rework=request.round)
-        if produced.outcome in ("stopped", "unavailable"):  # the request stays: the next tick tries again
+        if produced.outcome in (Ending.STOPPED, Ending.UNAVAILABLE):  # the request stays: the next tick tries again
             self.report.add(Event.REWORK_POSTPONED, issue=number, pr=request.pull, detail=produced.reason)
-        elif produced.outcome != "lost":
+        elif produced.outcome != Ending.LOST:
             self.reworks.drop(number, request.head)
             if produced.commit is not None:
                 self.push_rework(job, request, produced.claim_sha, produced.commit)
