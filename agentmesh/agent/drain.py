@@ -17,15 +17,15 @@ def release_unworked(mesh: Mesh, forge: Forge) -> list[int]:
         if not held:
             return []  # a claim-task is still running: it owns its claims
         store = mesh.claims()
-        mine = [v for v in store.mine() if v.claim is not None]
+        mine = [(v, v.claim) for v in store.mine() if v.claim is not None]
         if not mine:
             return []
-        branches = {f"refs/heads/{v.claim.work_branch}" for v in mine if v.claim.work_branch}
-        pushed = ls_refs(mesh.git, mesh.remote, sorted(branches)) if branches else {}
+        branches = {f"refs/heads/{claim.work_branch}" for _, claim in mine if claim.work_branch}
+        pushed = ls_refs(mesh.git, mesh.remote, sorted(branches)).refs if branches else {}
         in_review = {p.head for p in forge.list_pulls(state="open")}
         released = []
-        for view in mine:
-            branch = view.claim.work_branch
+        for view, claim in mine:
+            branch = claim.work_branch
             if branch and (branch in in_review or pushed.get(f"refs/heads/{branch}") is not None):
                 continue
             try:

@@ -63,7 +63,7 @@ class JournalEntry:
     paths: tuple[str, ...] = ()
 
     def to_line(self) -> str:
-        data = {"id": self.id, "ts": self.ts, "agent": self.agent, "host": self.host, "event": self.event,
+        data: dict[str, object] = {"id": self.id, "ts": self.ts, "agent": self.agent, "host": self.host, "event": self.event,
                 "issue": self.issue, "pr": self.pr, "outcome": self.outcome,
                 "duration_s": round(self.duration_s, 1), "cost_usd": self.cost_usd, "summary": self.summary}
         if self.paths:

@@ -121,6 +121,7 @@ class CacheClone:
 
     def fetch_default_branch(self, branch: str | None = None) -> str | None:
         """Fetch the remote's default branch (or `branch`); its sha, or None while unborn."""
+        target: str | None
         if branch:
             target = f"refs/heads/{branch}"
         else:

@@ -110,7 +110,7 @@ class Journal:
 
         def change(head: str | None) -> dict[str, bytes | None]:
             files = self._own_files(head, months) if head is not None else {}
-            plan = {path: text.encode() for path, text in
+            plan: dict[str, bytes | None] = {path: text.encode() for path, text in
                     plan_append(files, entries, agent=self.agent, max_file_bytes=self.max_journal_bytes).items()}
             attributes = (self.cache.read_file(head, ATTRIBUTES_PATH) if head is not None else None) or ""
             if plan and ATTRIBUTES_LINE not in attributes.splitlines():

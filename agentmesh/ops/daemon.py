@@ -65,7 +65,9 @@ class Daemon:
             if jitter >= 1 and seconds >= 1:  # schedule draws whole seconds in [interval, latest]
                 scheduler.every(int(seconds)).to(int(seconds + jitter)).seconds.do(job)
             else:
-                scheduler.every(seconds).seconds.do(job)
+                # schedule annotates `every(interval: int)` but computes timedelta(seconds=interval),
+                # so the fractional intervals `--claim-seconds 0.5` asks for work as they always have.
+                scheduler.every(seconds).seconds.do(job)  # type: ignore[arg-type]
         self.stopping.wait(host_offset(mesh.host.agent, mesh.host.host, jitter))
         if not self.stopping.is_set():
             self.monitor()

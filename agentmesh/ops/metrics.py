@@ -65,8 +65,10 @@ def _load(store: Path) -> dict:
     for agent, values in (agents.items() if isinstance(agents, dict) else ()):
         if not isinstance(values, dict):
             continue
-        counters = values.get("counters") if isinstance(values.get("counters"), dict) else {}
-        gauges = values.get("gauges") if isinstance(values.get("gauges"), dict) else {}
+        counters = values.get("counters")
+        counters = counters if isinstance(counters, dict) else {}
+        gauges = values.get("gauges")
+        gauges = gauges if isinstance(gauges, dict) else {}
         clean[agent] = {
             "counters": {name: _count(counters.get(name)) for name in COUNTERS},
             "gauges": {name: {c: v for c, v in gauges[name].items() if _is_number(v)}

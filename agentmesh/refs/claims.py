@@ -6,6 +6,7 @@ by reading the ref back. The claim commit's sha is the fencing token.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -176,8 +177,11 @@ class ClaimStore:
         """
         refs, observations, now = observe_prefix(self.cache, self.state, self.prefix, self.clock,
                                                  keep=lambda ref: issue_of_ref(ref, self.prefix) is not None)
-        found = [(ref, issue_of_ref(ref, self.prefix), sha, parse_claim(message, sha))
-                 for ref, (sha, message) in refs.items()]
+        found: list[tuple[str, int, str, Claim | None]] = []
+        for ref, (sha, message) in refs.items():
+            issue = issue_of_ref(ref, self.prefix)
+            if issue is not None:  # always: `keep` dropped the others
+                found.append((ref, issue, sha, parse_claim(message, sha)))
         lease = self.policy.lease
         views = []
         for ref, issue, sha, claim in sorted(found, key=lambda f: f[1]):
@@ -189,13 +193,15 @@ class ClaimStore:
             )
         return views
 
-    def mine(self) -> list[ClaimView]:
+    # Below here `list` is the method above, so annotations name `builtins.list`.
+
+    def mine(self) -> builtins.list[ClaimView]:
         """Claims this agent holds, including ones a crashed run left behind."""
         return [v for v in self.list() if v.claim is not None and v.claim.agent == self.agent]
 
     # --- writing ---------------------------------------------------------------
 
-    def _base(self) -> tuple[str, list[str]]:
+    def _base(self) -> tuple[str, builtins.list[str]]:
         """Tree and parents for a claim commit: the default branch head as last fetched."""
         head = self.cache.default_head() or self.cache.fetch_default_branch(self.policy.default_branch)
         if head is None:  # the remote has no commits yet
@@ -292,7 +298,7 @@ class ClaimStore:
             f"work branch {work_ref} changed on the remote: {result.statuses[work_ref].summary}; nothing was published"
         )
 
-    def reap_due(self) -> list[ReapDecision]:
+    def reap_due(self) -> builtins.list[ReapDecision]:
         """Others' claims this host has seen unchanged past lease + grace (by its own clock)."""
         views = self.list()
         lease = self.policy.lease
@@ -315,7 +321,7 @@ class ClaimStore:
         note = "reaped" if outcome.ok else f"not reaped: claim changed ({outcome.statuses[due.ref].reason})"
         return ReapResult(due.issue, due.sha, due.holder, due.observed_seconds, outcome.ok, note)
 
-    def reap(self, *, dry_run: bool = False) -> list[ReapResult]:
+    def reap(self, *, dry_run: bool = False) -> builtins.list[ReapResult]:
         """Delete others' claims this host has seen unchanged past lease + grace."""
         due = self.reap_due()
         if dry_run:

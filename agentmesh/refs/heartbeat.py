@@ -41,7 +41,9 @@ class Heartbeat:
             return None
         self.last_try = now
         try:
-            self.sha = self.store.renew(self.issue, self.sha).sha
+            renewed = self.store.renew(self.issue, self.sha)
+            assert renewed.sha is not None  # renew returns the claim with its new commit's sha
+            self.sha = renewed.sha
         except NotHolder as exc:
             self.lost = f"claim lost: {exc}"
             return self.lost
