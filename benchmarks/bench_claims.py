@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def compare(url: str, tmp: Path, rounds: int, base: int) -> tuple[float, float]:
     git("clone", "--quiet", url, str(clone))
     ours, raw = [], []
     for i in range(rounds):
-        ours.append(timed(lambda: store.acquire(base + i)))
+        ours.append(timed(partial(store.acquire, base + i)))
         raw.append(raw_claim(clone, url, base + 5_000 + i))
     return statistics.median(ours), statistics.median(raw)
 
@@ -72,7 +73,7 @@ def many_refs(tmp: Path, count: int, rounds: int) -> dict[str, float]:
     git("pack-refs", "--all", cwd=remote)
     store = make_store(f"file://{remote}", tmp / f"hosts-{count}", "bench")
     store.cache.fetch_default_branch()
-    acquire = [timed(lambda: store.acquire(30_000 + i)) for i in range(rounds)]
+    acquire = [timed(partial(store.acquire, 30_000 + i)) for i in range(rounds)]
     listing = [timed(lambda: ls_refs(store.git, store.url, ["refs/heads/claim/"])) for _ in range(rounds)]
     full = [timed(lambda: subprocess.run(["git", "ls-remote", f"file://{remote}", "refs/heads/claim/*"],
                                          capture_output=True, env=ENV, check=True)) for _ in range(rounds)]

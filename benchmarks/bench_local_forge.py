@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from agentmesh.forge.local import LocalForge, init_repository
@@ -66,8 +67,8 @@ def raw_push_seconds(remote_url: str, work: Path, runs: int) -> list[float]:
     for i in range(runs):
         commit = git("commit-tree", tree, "-m", f"raw push {i} {time.time_ns()}")
         ref = f"refs/heads/bench/raw-{i}"
-        times.append(timed(lambda: git("push", "--porcelain", f"--force-with-lease={ref}:", remote_url,
-                                       f"{commit}:{ref}")))
+        times.append(timed(partial(git, "push", "--porcelain", f"--force-with-lease={ref}:", remote_url,
+                                   f"{commit}:{ref}")))
     return times
 
 
@@ -91,7 +92,7 @@ def main() -> None:
         cold = []
         for run in range(args.runs):
             fresh = forge(f"cold-{run}")
-            cold.append(timed(lambda: fresh.list_issues(state="open")))
+            cold.append(timed(partial(fresh.list_issues, state="open")))
         warm_forge = forge("warm")
         listed = warm_forge.list_issues(state="open")
         assert len(listed) == args.issues, len(listed)
