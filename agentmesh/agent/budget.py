@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agentmesh.agent.mesh import Mesh
 from agentmesh.core.memory import (
     Breach,
     Caps,
@@ -25,7 +26,6 @@ from agentmesh.core.memory import (
     utc_day,
 )
 from agentmesh.memory.journal import Journal
-from agentmesh.agent.mesh import Mesh
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import set_stage
 from agentmesh.core.errors import NotHolder
 from agentmesh.forge.base import Forge
 from agentmesh.git.remote import ls_refs
-from agentmesh.agent.mesh import Mesh
 from agentmesh.host.lock import host_lock
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.rework import rework_round
 from agentmesh.core.markers import marker_text, pull_marker
 from agentmesh.core.memory import LESSONS_DIR, Lesson, render_lesson
@@ -22,7 +23,6 @@ from agentmesh.core.secrets import redact
 from agentmesh.core.slug import slugify
 from agentmesh.core.vocab import Label
 from agentmesh.git.remote import RefUpdate, ls_refs, push
-from agentmesh.agent.mesh import Mesh
 
 FEEDBACK_CHARS = 1200
 MAX_TAGS = 8

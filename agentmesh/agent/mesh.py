@@ -10,18 +10,18 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
-from agentmesh.refs.claims import ClaimStore
-from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
-from agentmesh.core.lease import Clock
 from agentmesh.core.errors import UserError
+from agentmesh.core.lease import Clock
 from agentmesh.forge import open_forge
 from agentmesh.forge.base import Forge
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
-from agentmesh.memory.journal import Journal
-from agentmesh.refs.presence import Presence
+from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
 from agentmesh.host.state import StateDir, system_clock
+from agentmesh.memory.journal import Journal
+from agentmesh.refs.claims import ClaimStore
+from agentmesh.refs.presence import Presence
 
 
 class Mesh:

@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("agentmesh: interrupted", err=True)
         code = 130
-    except Exception as exc:  # a bug: say so, keep the evidence
+    except Exception as exc:  # noqa: BLE001 -- a bug: say so, keep the evidence
         path = _crash_log(exc)
         click.echo(f"agentmesh: internal error: {type(exc).__name__}: {exc} (crash log: {path})", err=True)
         code = EXIT_BUG

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import click
 
@@ -22,7 +22,7 @@ def group() -> None:
 
 
 def _today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def _since(value: str | None, days: int) -> date:
@@ -115,7 +115,8 @@ def add_lesson(mesh, title: str, tags: tuple[str, ...], paths: tuple[str, ...], 
 @group.command("add-lesson")
 @click.option("--title", required=True, help="One line: what to remember.")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Matched against issue labels (repeatable).")
-@click.option("--path", "paths", multiple=True, metavar="GLOB", help="Files it is about, e.g. 'src/db/**' (repeatable).")
+@click.option("--path", "paths", multiple=True, metavar="GLOB",
+              help="Files it is about, e.g. 'src/db/**' (repeatable).")
 @click.option("--body-file", type=click.File("r", encoding="utf-8"), required=True,
               help="Markdown body ('-' for stdin).")
 @click.option("--expires-in", "days", type=click.IntRange(min=1), metavar="DAYS", help="Days until it expires.")

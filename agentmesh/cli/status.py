@@ -40,7 +40,8 @@ def sections(status) -> list[Section]:
     agents = [[a.agent, "alive" if a.alive else "DEAD", age(a.age_seconds), a.host, a.version, a.executor,
                ",".join(a.capabilities) or "-"] for a in status.agents]
     claims = [[f"#{c.issue}", c.holder or "(invalid)", c.stage or "-", age(c.age_seconds),
-               age(c.lease_left_seconds), "EXPIRED" if c.expired else "ok", c.work_branch or "-"] for c in status.claims]
+               age(c.lease_left_seconds), "EXPIRED" if c.expired else "ok", c.work_branch or "-"]
+              for c in status.claims]
     pulls = [[f"#{p.number}", p.title, p.author, f"#{p.issue}" if p.issue else "-", age(p.age_seconds),
               ",".join(p.approved_by) or "-", ",".join(p.changes_requested_by) or "-", p.ci,
               ",".join(x.split(":", 1)[1] for x in p.labels) or "-"] for p in status.pulls]

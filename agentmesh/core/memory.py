@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import yaml
 
@@ -33,7 +33,7 @@ CLAIM_EVENT = JournalEvent.CLAIMED
 
 
 def utc_ts(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_ts(text: str) -> datetime | None:
@@ -41,7 +41,7 @@ def parse_ts(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (TypeError, ValueError):
         return None
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- journal entries ----------------------------------------------------------------------
@@ -63,9 +63,10 @@ class JournalEntry:
     paths: tuple[str, ...] = ()
 
     def to_line(self) -> str:
-        data: dict[str, object] = {"id": self.id, "ts": self.ts, "agent": self.agent, "host": self.host, "event": self.event,
-                "issue": self.issue, "pr": self.pr, "outcome": self.outcome,
-                "duration_s": round(self.duration_s, 1), "cost_usd": self.cost_usd, "summary": self.summary}
+        data: dict[str, object] = {
+            "id": self.id, "ts": self.ts, "agent": self.agent, "host": self.host, "event": self.event,
+            "issue": self.issue, "pr": self.pr, "outcome": self.outcome,
+            "duration_s": round(self.duration_s, 1), "cost_usd": self.cost_usd, "summary": self.summary}
         if self.paths:
             data["paths"] = list(self.paths)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -256,7 +257,7 @@ def breaches(usage: Usage, caps: Caps, scope: str) -> list[Breach]:
 
 
 def utc_day(now: float) -> date:
-    return datetime.fromtimestamp(now, timezone.utc).date()
+    return datetime.fromtimestamp(now, UTC).date()
 
 
 def budget_breaches(entries: Sequence[JournalEntry], *, agent: str, now: float, agent_caps: Caps,
@@ -439,8 +440,8 @@ def memory_section(lessons: Sequence[ScoredLesson], entries: Sequence[JournalEnt
     lines: list[str] = []
     for entry in entries:
         where = "".join(f" {k}{v}" for k, v in (("#", entry.issue), ("PR #", entry.pr)) if v is not None)
-        candidate = [*lines, f"- {entry.ts[:10]} {_line(entry.agent, 40)} {_line(entry.event, 40)}{where}: "
-                             f"{_line(entry.summary, 300)}"]
+        candidate = [*lines, (f"- {entry.ts[:10]} {_line(entry.agent, 40)} {_line(entry.event, 40)}{where}: "
+                              f"{_line(entry.summary, 300)}")]
         block = heading + fence("\n".join(candidate), "text") + "\n"
         if used + _size(block) > budget:
             break

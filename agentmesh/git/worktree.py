@@ -11,8 +11,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from agentmesh.core.slug import is_work_branch
 from agentmesh.core.errors import UserError
+from agentmesh.core.slug import is_work_branch
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from agentmesh.core.lease import Clock, Observation
 from agentmesh.core.errors import ConfigError
+from agentmesh.core.lease import Clock, Observation
 from agentmesh.host.files import write_atomic
 
 

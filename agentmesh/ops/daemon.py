@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import schedule
 
-from agentmesh.core.errors import AgentmeshError
 from agentmesh.agent.mesh import Mesh
+from agentmesh.core.errors import AgentmeshError
 from agentmesh.ops.runs import run_claim_task, run_monitor_prs
 
 
@@ -95,7 +95,7 @@ class Daemon:
             self.on_report(name, run(self.make_mesh()))
         except AgentmeshError as exc:
             print(f"agentmesh daemon: {name}: {exc}", file=sys.stderr, flush=True)
-        except Exception:  # a bug in one run must not stop the fleet's agent; the next run retries
+        except Exception:  # noqa: BLE001 -- a bug in one run must not stop the fleet's agent; the next run retries
             print(f"agentmesh daemon: {name} crashed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
 
     def drain(self) -> None:

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # bad args: a filter that raises would break the caller's logging call
+        except Exception:  # noqa: BLE001 -- bad args: a filter that raises would break the caller's logging call
             message = f"{record.msg!r} (unformattable arguments)"
         record.msg, record.args = self._clean(message), None
         if record.exc_info and not record.exc_text:
@@ -70,7 +70,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line; the fields of FIELDS come from `extra=`."""
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
         data = {
             "ts": ts.replace("+00:00", "Z"),
             "level": record.levelname,

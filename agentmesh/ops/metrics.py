@@ -43,7 +43,7 @@ def update_metrics(path: Path, state_root: Path, *, agent: str, command: str, re
     store = StateLayout(state_root).metrics
     with FileLock(str(store) + ".lock", timeout=LOCK_TIMEOUT_S):
         data = _load(store)
-        mine = data["agents"].setdefault(agent, {"counters": {name: 0 for name in COUNTERS}, "gauges": {}})
+        mine = data["agents"].setdefault(agent, {"counters": dict.fromkeys(COUNTERS, 0), "gauges": {}})
         for name, (events, _) in COUNTERS.items():
             mine["counters"][name] += sum(1 for e in report.events if e.event in events)
         gauges = mine["gauges"]

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from agentmesh.host.config import MeshPolicy
+from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
 from agentmesh.core.lease import (
     Claim,
     Clock,
@@ -26,9 +26,9 @@ from agentmesh.core.lease import (
     reap_decisions,
     update_observations,
 )
-from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, ls_refs, push
+from agentmesh.host.config import MeshPolicy
 from agentmesh.host.state import StateDir
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from agentmesh.refs.claims import ClaimStore
 from agentmesh.core.errors import NotHolder, TemporaryError
+from agentmesh.refs.claims import ClaimStore
 
 
 class Heartbeat:

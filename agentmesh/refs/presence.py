@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentmesh import __version__
-from agentmesh.refs.claims import observe_prefix
-from agentmesh.host.config import HostConfig, MeshPolicy
 from agentmesh.core.lease import Clock, is_expired, observed_seconds, parse_trailers
 from agentmesh.core.slug import is_agent_name
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.host.config import HostConfig, MeshPolicy
 from agentmesh.host.state import StateDir
+from agentmesh.refs.claims import observe_prefix
 
 
 @dataclass(frozen=True)
