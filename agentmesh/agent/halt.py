@@ -13,12 +13,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from agentmesh.agent.mesh import Mesh
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.vocab import Label
-from agentmesh.host.files import write_atomic
 from agentmesh.forge.base import Forge
 from agentmesh.git.branch_edit import edit_file_on_branch
-from agentmesh.agent.mesh import Mesh
+from agentmesh.host.files import write_atomic
 
 HALT_FILE = ".agentmesh/HALT"
 

@@ -10,18 +10,18 @@ unsandboxed executor.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
 from agentmesh.agent.halt import local_halt
-from agentmesh.refs.heartbeat import Heartbeat
-from agentmesh.agent.work import guarded_config
-from agentmesh.git.worktree import reset_worktree
-from agentmesh.git.run import TOKEN_ENV
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.work import guarded_config
 from agentmesh.core.vocab import StopReason
+from agentmesh.git.run import TOKEN_ENV
+from agentmesh.git.worktree import reset_worktree
+from agentmesh.refs.heartbeat import Heartbeat
 
 
 def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:

@@ -83,14 +83,15 @@ def plan_own_pull(seen: OwnPull) -> list[Action]:
         return [HandOver(**where, detail="a human pushed to the work branch")]
     actions: list[Action] = []
     if seen.missing_reviewers:
-        actions.append(RequestReview(**where, reviewers=seen.missing_reviewers, detail=", ".join(seen.missing_reviewers)))
+        actions.append(RequestReview(**where, reviewers=seen.missing_reviewers,
+                                     detail=", ".join(seen.missing_reviewers)))
     if seen.failing_ci:
         actions.append(ReportCI(**where, head=seen.head, detail=", ".join(seen.failing_ci)))
     ci_state = "failure" if seen.failing_ci else "pending" if seen.ci_pending else "success"
     decision = merge_decision(auto=seen.auto_merge, approvals=seen.approvals, required=seen.required,
                               ci_state=ci_state, protected=seen.protected, changes_requested=seen.changes_requested)
     if decision.merge:
-        return [*actions, Merge(**where, head=seen.head)]
+        return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head)]  # spelled out: mypy reads **where as filling `head`
     actions.append(Wait(**where, detail=decision.reason))
     if seen.changes_requested or seen.failing_ci:
         if seen.reworks_done >= seen.rework_max:

@@ -18,7 +18,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from agentmesh.core.memory import (
@@ -35,11 +35,11 @@ from agentmesh.core.memory import (
     utc_ts,
 )
 from agentmesh.core.secrets import redact
-from agentmesh.host.files import write_atomic
-from agentmesh.host.state import StateLayout
 from agentmesh.git.branch_edit import commit_on_branch
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import ls_refs
+from agentmesh.host.files import write_atomic
+from agentmesh.host.state import StateLayout
 
 ATTRIBUTES_PATH = f"{ROOT}/.gitattributes"
 ATTRIBUTES_LINE = "agents/*/journal/*.jsonl merge=union"  # each agent appends only to its own files
@@ -144,7 +144,7 @@ class Journal:
     def entries(self, since: date, *, until: date | None = None, include_pending: bool = True) -> list[JournalEntry]:
         """Every agent's entries from `since` (UTC day) on, oldest first; with this agent's queued
         ones, which are real usage even before they are pushed."""
-        until = until or datetime.now(timezone.utc).date()
+        until = until or datetime.now(UTC).date()
         months = set(months_between(since, until))
         head = self.head()
         found: dict[str, JournalEntry] = {}
@@ -162,7 +162,7 @@ class Journal:
                       key=lambda e: (e.ts, e.id))
 
     def recent(self, days: int, now: float | None = None) -> list[JournalEntry]:
-        today = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc).date()
+        today = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
         return self.entries(today - timedelta(days=days - 1), until=today)
 
     def _ls(self, head: str, prefix: str, *, recursive: bool = False) -> list[str]:

@@ -13,15 +13,15 @@ from dataclasses import asdict, dataclass, field
 
 from agentmesh.agent.budget import budget_report
 from agentmesh.agent.halt import halt_reason
+from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import inline_title
-from agentmesh.refs.claims import ClaimView
 from agentmesh.core.markers import parse_pull_marker
 from agentmesh.core.memory import parse_ts
 from agentmesh.core.performance import AgentPerformance, performance
 from agentmesh.core.review import head_reviews
 from agentmesh.core.vocab import Label, Stage
 from agentmesh.forge.base import Forge, Issue, PullRequest
-from agentmesh.agent.mesh import Mesh
+from agentmesh.refs.claims import ClaimView
 from agentmesh.refs.presence import PresenceView
 
 PULL_LIMIT = 50  # PRs examined per run: each costs a reviews and a CI call
