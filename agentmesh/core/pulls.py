@@ -91,7 +91,8 @@ def plan_own_pull(seen: OwnPull) -> list[Action]:
     decision = merge_decision(auto=seen.auto_merge, approvals=seen.approvals, required=seen.required,
                               ci_state=ci_state, protected=seen.protected, changes_requested=seen.changes_requested)
     if decision.merge:
-        return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head)]  # spelled out: mypy reads **where as filling `head`
+        # spelled out: mypy reads **where as possibly filling `head`
+        return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head)]
     actions.append(Wait(**where, detail=decision.reason))
     if seen.changes_requested or seen.failing_ci:
         if seen.reworks_done >= seen.rework_max:

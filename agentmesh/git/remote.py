@@ -127,6 +127,9 @@ class RemoteRefs:
     def get(self, ref: str) -> str | None:
         return self.refs.get(ref)
 
+    def __contains__(self, ref: object) -> bool:
+        return ref in self.refs
+
 
 def parse_ls_refs(lines: Sequence[bytes | None]) -> RemoteRefs:
     refs: dict[str, str] = {}
