@@ -8,12 +8,12 @@ from typing import Generic, TypeVar
 
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.journaling import flush_journal, journal_listener
-from agentmesh.agent.report import Report
-from agentmesh.refs.claims import ClaimStore
-from agentmesh.forge.base import Forbidden, Forge, NotFound
-from agentmesh.memory.journal import Journal
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.report import Report
+from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.host.lock import host_lock
+from agentmesh.memory.journal import Journal
+from agentmesh.refs.claims import ClaimStore
 
 R = TypeVar("R")
 

@@ -138,8 +138,8 @@ class ClaimTask(AgentRun[TickReport]):
         """The facts reconcile decides on, for each of this agent's claims."""
         by_number = {i.number: i for i in issues}
         by_head: dict[str, PullRequest] = {}
-        for pull in pulls:
-            by_head.setdefault(pull.head, pull)  # the first, as find_pull_for_head would pick
+        for listed in pulls:
+            by_head.setdefault(listed.head, listed)  # the first, as find_pull_for_head would pick
         found: dict[int, Issue] = {}
         for view in mine:
             try:
@@ -148,7 +148,7 @@ class ClaimTask(AgentRun[TickReport]):
                 pass
         branches = {v.issue: self.branch_of(v, found.get(v.issue)) for v in mine}
         unpulled = [f"refs/heads/{b}" for n, b in branches.items() if n in found and b not in by_head]
-        pushed = ls_refs(self.mesh.git, self.mesh.remote, unpulled) if unpulled else {}
+        pushed = set(ls_refs(self.mesh.git, self.mesh.remote, unpulled).refs) if unpulled else set()
         held = []
         for view in mine:
             issue, branch = found.get(view.issue), branches[view.issue]
@@ -269,7 +269,7 @@ class ClaimTask(AgentRun[TickReport]):
     def select(self, issues: list[Issue], pulls: list[PullRequest], claimed: set[int]) -> Selection:
         open_numbers = {i.number for i in issues}
         needed = set().union(*(dependencies(i) for i in issues)) if issues else set()
-        states = {n: "open" for n in needed & open_numbers}
+        states = dict.fromkeys(needed & open_numbers, "open")
         for number in sorted(needed - open_numbers)[:MAX_DEPENDENCY_LOOKUPS]:
             try:
                 states[number] = self.forge.get_issue(number).state

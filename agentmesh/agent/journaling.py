@@ -11,27 +11,26 @@ from agentmesh.memory.journal import Journal
 
 # run event -> (journal event, outcome); everything else (idle, lost-race, waiting, warnings) is noise.
 # No outcome: it takes the detail's first word (the executor's: ok, failed, timeout, stopped).
-J, O = JournalEvent, Outcome
 OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
-    Event.CLAIMED: (J.CLAIMED, O.CLAIMED),
-    Event.EXECUTED: (J.EXECUTED, None),
-    Event.PR_OPENED: (J.PR_OPENED, O.OPENED),
-    Event.ADOPTED: (J.PR_OPENED, O.ADOPTED),
-    Event.FAILED: (J.FAILED, O.FAILED),
-    Event.DEAD_LETTER: (J.FAILED, O.DEAD_LETTER),
-    Event.RELEASED: (J.RELEASED, O.RELEASED),
-    Event.CLAIM_LOST: (J.RELEASED, O.CLAIM_LOST),
-    Event.REWORKED: (J.REWORKED, O.PUSHED),
-    Event.REWORK_QUEUED: (J.REWORK_REQUESTED, O.QUEUED),
-    Event.NEEDS_HUMAN: (J.HANDED_OVER, O.NEEDS_HUMAN),
-    Event.HANDED_OVER: (J.HANDED_OVER, O.HUMAN_PUSHED),
-    Event.APPROVED: (J.REVIEWED, O.APPROVED),
-    Event.CHANGES_REQUESTED: (J.REVIEWED, O.CHANGES_REQUESTED),
-    Event.MERGED: (J.MERGED, O.MERGED),
-    Event.CLEANED_UP: (J.CLEANED_UP, O.MERGED),
-    Event.RETURNED: (J.FAILED, O.PR_CLOSED),
-    Event.REAPED: (J.REAPED, O.REAPED),
-    Event.LESSON_PROPOSED: (J.LESSON_PROPOSED, O.OPENED),
+    Event.CLAIMED: (JournalEvent.CLAIMED, Outcome.CLAIMED),
+    Event.EXECUTED: (JournalEvent.EXECUTED, None),
+    Event.PR_OPENED: (JournalEvent.PR_OPENED, Outcome.OPENED),
+    Event.ADOPTED: (JournalEvent.PR_OPENED, Outcome.ADOPTED),
+    Event.FAILED: (JournalEvent.FAILED, Outcome.FAILED),
+    Event.DEAD_LETTER: (JournalEvent.FAILED, Outcome.DEAD_LETTER),
+    Event.RELEASED: (JournalEvent.RELEASED, Outcome.RELEASED),
+    Event.CLAIM_LOST: (JournalEvent.RELEASED, Outcome.CLAIM_LOST),
+    Event.REWORKED: (JournalEvent.REWORKED, Outcome.PUSHED),
+    Event.REWORK_QUEUED: (JournalEvent.REWORK_REQUESTED, Outcome.QUEUED),
+    Event.NEEDS_HUMAN: (JournalEvent.HANDED_OVER, Outcome.NEEDS_HUMAN),
+    Event.HANDED_OVER: (JournalEvent.HANDED_OVER, Outcome.HUMAN_PUSHED),
+    Event.APPROVED: (JournalEvent.REVIEWED, Outcome.APPROVED),
+    Event.CHANGES_REQUESTED: (JournalEvent.REVIEWED, Outcome.CHANGES_REQUESTED),
+    Event.MERGED: (JournalEvent.MERGED, Outcome.MERGED),
+    Event.CLEANED_UP: (JournalEvent.CLEANED_UP, Outcome.MERGED),
+    Event.RETURNED: (JournalEvent.FAILED, Outcome.PR_CLOSED),
+    Event.REAPED: (JournalEvent.REAPED, Outcome.REAPED),
+    Event.LESSON_PROPOSED: (JournalEvent.LESSON_PROPOSED, Outcome.OPENED),
 }
 
 

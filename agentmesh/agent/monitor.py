@@ -162,25 +162,26 @@ class Monitor(AgentRun[Report]):
             self.report.error(exc, issue=action.issue, pr=action.pr, detail=f"{exc} (the next run retries)")
 
     def apply_to_pull(self, action: Action, pull: PullRequest, marker: PullMarker) -> None:
-        where = {"issue": marker.issue, "pr": pull.number}
         match action:
             case Review():
                 self.review(pull, marker)
             case RequestReview(reviewers=reviewers):
                 try:
                     self.forge.request_reviewers(pull.number, list(reviewers))
-                    self.report.add(Event.REVIEW_REQUESTED, **where, detail=action.detail)
+                    self.report.add(Event.REVIEW_REQUESTED, issue=marker.issue, pr=pull.number, detail=action.detail)
                 except ForgeError as exc:
-                    self.report.add(Event.WARNING, **where, detail=f"cannot request {list(reviewers)}: {exc}")
+                    self.report.add(Event.WARNING, issue=marker.issue, pr=pull.number,
+                                    detail=f"cannot request {list(reviewers)}: {exc}")
             case ReportCI():
                 self.forge.ensure_comment(pull.number, f"ci/{pull.head_sha}",
                                           f"agentmesh: CI failed on `{pull.head_sha[:12]}`: {action.detail}")
-                self.report.add(Event.CI_FAILED, **where, detail=action.detail)
+                self.report.add(Event.CI_FAILED, issue=marker.issue, pr=pull.number, detail=action.detail)
             case Wait():
-                self.report.add(Event.WAITING, **where, detail=action.detail)
+                self.report.add(Event.WAITING, issue=marker.issue, pr=pull.number, detail=action.detail)
             case QueueRework(head=head, round=round_, feedback=feedback):
                 self.requests.save(ReworkRequest(marker.issue, pull.number, head, round_, feedback))
-                self.report.add(Event.REWORK_QUEUED, **where, detail=f"round {round_} of {self.policy.rework.max}")
+                self.report.add(Event.REWORK_QUEUED, issue=marker.issue, pr=pull.number,
+                                detail=f"round {round_} of {self.policy.rework.max}")
             case GiveUp(done=done):
                 self.give_up(pull, marker, done)
             case HandOver():
@@ -197,7 +198,8 @@ class Monitor(AgentRun[Report]):
         self.delete_branch(pull.head)
         self.release(issue, claim_sha)
         Worktrees(self.mesh.cache, self.mesh.state.worktrees).remove(pull.head)
-        self.report.add(Event.CLEANED_UP, issue=issue, pr=pull.number, detail="merged: claim and branch deleted, issue closed")
+        self.report.add(Event.CLEANED_UP, issue=issue, pr=pull.number,
+                        detail="merged: claim and branch deleted, issue closed")
 
     def finish_closed(self, issue: int, claim_sha: str, attempt: int, pull: PullRequest) -> None:
         number, dead = record_failure(
@@ -265,7 +267,8 @@ class Monitor(AgentRun[Report]):
         required = self.policy.review.required_approvals
         all_reviews = self.forge.list_reviews(pull.number)
         reviews = head_reviews(all_reviews, pull.head_sha)
-        wanted = reviewers_for(ring, self.agent, alive=alive, count=required, exclude={claimer} - {self.agent})
+        others = {claimer} - {self.agent} if claimer else set()
+        wanted = reviewers_for(ring, self.agent, alive=alive, count=required, exclude=others)
         ci = self.forge.ci_status(pull.head_sha)
         failing = [c for c in ci.failing() if c.context != REVIEW_CONTEXT]
         # a change request counts from a ring agent or anyone with write access, never from a drive-by
@@ -299,20 +302,20 @@ class Monitor(AgentRun[Report]):
 
     def merge(self, pull: PullRequest, marker: PullMarker) -> None:
         """Merge pinned to the head sha (the forge retries while it computes mergeability)."""
-        where = {"issue": marker.issue, "pr": pull.number}
         try:
             self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
         except NotMergeableYet:
-            self.report.add(Event.MERGE_PENDING, **where, detail="the forge is still computing")
+            self.report.add(Event.MERGE_PENDING, issue=marker.issue, pr=pull.number,
+                            detail="the forge is still computing")
             return
         except Conflict as exc:
             self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
             self.forge.ensure_comment(pull.number, f"conflict/{pull.head_sha}",
                                       f"agentmesh: cannot merge `{pull.head_sha[:12]}`: {exc}. A human must "
                                       f"resolve it; agents will not touch this PR again.")
-            self.report.add(Event.NEEDS_HUMAN, **where, detail=f"merge conflict: {exc}")
+            self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail=f"merge conflict: {exc}")
             return
-        self.report.add(Event.MERGED, **where)
+        self.report.add(Event.MERGED, issue=marker.issue, pr=pull.number)
         current = self.store.read(marker.issue)
         if current is not None and current[1] is not None and current[1].agent == self.agent:
             self.finish_merged(marker.issue, current[0], pull)
@@ -327,7 +330,8 @@ class Monitor(AgentRun[Report]):
         self.forge.ensure_comment(pull.number, "handed-over",
                                   "agentmesh: someone else pushed to this branch, so it is theirs now. "
                                   "Agents will no longer review, update or merge this PR.")
-        self.report.add(Event.HANDED_OVER, issue=marker.issue, pr=pull.number, detail="a human pushed to the work branch")
+        self.report.add(Event.HANDED_OVER, issue=marker.issue, pr=pull.number,
+                        detail="a human pushed to the work branch")
 
     # --- siblings' PRs ---------------------------------------------------------------------
 

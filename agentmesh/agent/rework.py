@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agentmesh.agent.work import REWORK_TRAILER
-from agentmesh.host.state import StateLayout
 from agentmesh.core.model import Review, StatusContext
 from agentmesh.host.files import write_atomic
+from agentmesh.host.state import StateLayout
 
 _ROUND = re.compile(rf"^{REWORK_TRAILER}: (\d+)$", re.M)
 REVIEW_TEXT_MAX = 6000

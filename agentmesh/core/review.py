@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from agentmesh.core.markers import PullMarker, parse_pull_marker
-from agentmesh.core.model import PullRequest, Review
+from agentmesh.core.model import PullRequest, Review, ReviewEvent
 from agentmesh.core.sanitize import fence
 
 OUTPUT_TAIL = 1500  # characters of a failing gate's output in the review body
@@ -138,13 +138,13 @@ class GateResult:
     output: str = ""  # tail of the output, shown when failed
 
 
-def verdict(results: Sequence[GateResult]) -> tuple[str, str]:
+def verdict(results: Sequence[GateResult]) -> tuple[ReviewEvent, str]:
     """(event, body) of the review: approve only if every gate passed."""
     failed = [r for r in results if not r.passed]
-    event = "request_changes" if failed else "approve"
+    event: ReviewEvent = "request_changes" if failed else "approve"
     lines = [f"- {'✓' if r.passed else '✗'} **{r.name}**: {r.summary}" for r in results]
-    body = ("Changes requested: " if failed else "Approved: ") + f"{len(results) - len(failed)} of " \
-        f"{len(results)} checks passed.\n\n" + "\n".join(lines)
+    passed = f"{len(results) - len(failed)} of {len(results)} checks passed."
+    body = ("Changes requested: " if failed else "Approved: ") + passed + "\n\n" + "\n".join(lines)
     for r in failed:
         if r.output.strip():
             tail = r.output[-OUTPUT_TAIL:]

@@ -1,7 +1,18 @@
 """The error model: every failure class has one exit code, and its place in the tree says which."""
 
-from agentmesh.core.errors import EXIT_BUG, EXIT_HELD, EXIT_TEMPORARY, EXIT_USER, AgentmeshError, ConfigError, \
-    NotHolder, OutcomeUnknown, RemoteUnavailable, TemporaryError, UserError
+from agentmesh.core.errors import (
+    EXIT_BUG,
+    EXIT_HELD,
+    EXIT_TEMPORARY,
+    EXIT_USER,
+    AgentmeshError,
+    ConfigError,
+    NotHolder,
+    OutcomeUnknown,
+    RemoteUnavailable,
+    TemporaryError,
+    UserError,
+)
 from agentmesh.git.run import GitError, GitTimeout
 
 

@@ -76,7 +76,7 @@ def back_arrows(graph: dict[str, list[str]]) -> list[str]:
     for module, targets in graph.items():
         source = layer_of(module)
         for target in targets:
-            if target == "agentmesh" or target == "agentmesh.__main__" and module == "agentmesh":
+            if target == "agentmesh" or (target == "agentmesh.__main__" and module == "agentmesh"):
                 continue
             goal = layer_of(target)
             if source is None:
@@ -99,7 +99,7 @@ def cycles(graph: dict[str, list[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in edges[node]:
             if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt):] + [nxt])
+                found.append([*stack[stack.index(nxt):], nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -129,8 +129,8 @@ def test_no_import_cycles():
 @pytest.mark.parametrize("module, source, target", [
     ("agentmesh/agent/base.py", "from agentmesh.ops.hostlock import host_lock\n", "ops"),
     ("agentmesh/memory/lessons.py", "def f():\n    from ..agent.mesh import Mesh\n", "agent"),
-    ("agentmesh/forge/__init__.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                    "    from agentmesh.agent.mesh import Mesh\n", "agent"),
+    ("agentmesh/forge/__init__.py",
+     "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from agentmesh.agent.mesh import Mesh\n", "agent"),
     ("agentmesh/core/x.py", "from agentmesh import host\n", "host"),
     ("agentmesh/core/x.py", "from .. import refs\n", "refs"),
     ("agentmesh/git/x.py", "from agentmesh.forge.base import Forge\n", "forge"),

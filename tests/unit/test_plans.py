@@ -166,7 +166,7 @@ def test_review_due_follows_the_ring(me, claimer, handed_over, due):
 def test_vocabulary_members_are_their_strings():
     assert Label.NEEDS_HUMAN == "agentmesh:needs-human" and json.dumps([Label.REVIEW]) == '["agentmesh:review"]'
     assert [s.label for s in Stage] == [Label.CLAIMED, Label.WORKING, Label.REVIEW, Label.FAILED]
-    assert BLOCKING_LABELS < set(DEFAULT_LABELS)
+    assert set(DEFAULT_LABELS) > BLOCKING_LABELS
     assert {w.value for w in Would} == {f"would-{a.value}" for a in Act}
 
 
