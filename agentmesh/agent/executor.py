@@ -21,16 +21,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from agentmesh.core.errors import ConfigError
-from agentmesh.host.files import write_atomic
+from agentmesh.host.process import Outcome, kill_pidfile_group, log_tail, run_process, write_pidfile
 
 PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
 
@@ -45,7 +43,6 @@ PRESETS: dict[str, list[str]] = {
 # What an executor may inherit from the agent's environment. Everything else,
 # forge tokens first of all, is dropped.
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "HOME", "TMPDIR")
-_GRACE_SECONDS = 5.0
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -65,7 +62,7 @@ class ExecutorSpec:
 class ExecResult:
     name: str
     returncode: int | None
-    outcome: str  # ok | failed | timeout | stopped | unavailable
+    outcome: Outcome
     duration_s: float
     sandboxed: bool
     log_path: Path
@@ -74,7 +71,7 @@ class ExecResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome == "ok"
+        return self.outcome is Outcome.OK
 
 
 def resolve(kind: str, *, command: Sequence[str] | None = None, chain: Sequence[str] | None = None,
@@ -128,10 +125,15 @@ def bwrap_available() -> str | None:
     exe = shutil.which("bwrap")
     if exe is None:
         return "bwrap is not installed (apt-get install bubblewrap)"
-    probe = subprocess.run([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-                            "true"], capture_output=True, text=True, timeout=30)
+    probe = run_process([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "true"],
+                        capture=True, timeout=30)
+    if probe.outcome is Outcome.TIMEOUT:
+        return "bwrap cannot start: the probe timed out after 30s"
+    if probe.outcome is Outcome.UNAVAILABLE:
+        return f"bwrap cannot start: {probe.error}"
     if probe.returncode != 0:
-        return f"bwrap cannot start: {probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else probe.returncode}"
+        stderr = probe.stderr.decode("utf-8", "replace").strip()
+        return f"bwrap cannot start: {stderr.splitlines()[-1] if stderr else probe.returncode}"
     return None
 
 
@@ -175,85 +177,19 @@ def sandbox_argv(argv: Sequence[str], worktree: Path, task_file: Path, *, allow_
     return [*wrapped, "--chdir", str(worktree), "--", *argv]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the whole group, then SIGKILL whatever is left after a grace period.
-
-    Also called after a normal exit: children the executor left running in
-    its group must not outlive it."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        proc.wait()
-        return
-    deadline = time.monotonic() + _GRACE_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None and not _group_alive(proc.pid):
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), to tell a
-    leftover executor from an unrelated process that reused its pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[-1].split()[19]
-
-
-def _write_pidfile(pidfile: Path, pid: int) -> None:
-    write_atomic(pidfile, json.dumps({"pgid": pid, "start": _start_time(pid)}))
-
-
 def kill_leftover(pidfile: Path) -> bool:
     """Kill the process group of an executor whose agent crashed; True if one was still running.
 
     The executor runs in its own session, so SIGKILL on the agent leaves it
     alive; the next run of the agent finds its pidfile and finishes the job.
+    The pidfile records the start time, so a reused pid is never killed.
     """
-    try:
-        data = json.loads(pidfile.read_text())
-        pgid, start = int(data["pgid"]), data.get("start")
-    except (OSError, ValueError, KeyError, TypeError):
-        pidfile.unlink(missing_ok=True)
-        return False
-    alive = start is not None and _start_time(pgid) == start
-    if alive:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + _GRACE_SECONDS
-            while _group_alive(pgid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not _group_alive(pgid):
-                break
-    pidfile.unlink(missing_ok=True)
-    return alive
+    return kill_pidfile_group(pidfile)
 
 
 def _cost_from_log(log_path: Path) -> float | None:
     """Claude Code's JSON output reports `total_cost_usd`; other executors may print `cost_usd`."""
-    try:
-        tail = log_path.read_bytes()[-65536:].decode("utf-8", "replace")
-    except OSError:
-        return None
-    for line in reversed(tail.splitlines()):
+    for line in reversed(log_tail(log_path, 65536).splitlines()):
         line = line.strip()
         if line.startswith("{") and "cost_usd" in line:
             try:
@@ -293,44 +229,26 @@ def run(
     if shutil.which(argv[0]) is None:  # checked here: inside bwrap a missing program is just exit 1
         with open(log_path, "ab") as log:
             log.write(f"cannot start: {argv[0]!r} not found on PATH\n".encode())
-        return ExecResult(spec.name, None, "unavailable", 0.0, False, log_path)
+        return ExecResult(spec.name, None, Outcome.UNAVAILABLE, 0.0, False, log_path)
     if problem is None:
         argv, sandboxed = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network), True
     env = executor_env(os.environ if base_env is None else base_env, spec.env_passthrough, forbidden_env,
                        {"AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
                         "AGENTMESH_WORKTREE": str(worktree)})
-    started = time.monotonic()
     with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
-        log.flush()
-        try:
-            proc = subprocess.Popen(argv, cwd=worktree, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
-            log.write(f"cannot start: {exc}\n".encode())
-            return ExecResult(spec.name, None, "unavailable", 0.0, sandboxed, log_path)
-        outcome = stop_reason = None
-        try:
-            if pidfile is not None:
-                _write_pidfile(pidfile, proc.pid)
-            while proc.poll() is None:
-                if time.monotonic() - started > spec.timeout_seconds:
-                    outcome = "timeout"
-                    break
-                stop_reason = should_stop()
-                if stop_reason is not None:
-                    outcome = "stopped"
-                    break
-                time.sleep(poll_seconds)
-        finally:
-            _kill_group(proc)  # also reaps children left behind by a leader that exited
-            if pidfile is not None:
-                pidfile.unlink(missing_ok=True)
-        duration = time.monotonic() - started
-        if outcome is not None:
-            why = f": {stop_reason}" if stop_reason else ""
-            log.write(f"\nagentmesh: executor {outcome} after {duration:.1f}s{why}\n".encode())
-    if outcome is None:
-        outcome = "ok" if proc.returncode == 0 else "failed"
-    return ExecResult(spec.name, proc.returncode, outcome, duration, sandboxed, log_path, _cost_from_log(log_path),
-                      stop_reason)
+    try:
+        done = run_process(argv, cwd=worktree, env=env, timeout=spec.timeout_seconds, log_path=log_path,
+                           stop=should_stop, poll_seconds=poll_seconds,
+                           on_start=None if pidfile is None else partial(write_pidfile, pidfile))
+    finally:
+        if pidfile is not None:
+            pidfile.unlink(missing_ok=True)
+    if done.outcome is Outcome.UNAVAILABLE:
+        return ExecResult(spec.name, None, done.outcome, 0.0, sandboxed, log_path)
+    if done.outcome in (Outcome.TIMEOUT, Outcome.STOPPED):
+        why = f": {done.stop_reason}" if done.stop_reason else ""
+        with open(log_path, "ab") as log:
+            log.write(f"\nagentmesh: executor {done.outcome} after {done.duration_s:.1f}s{why}\n".encode())
+    return ExecResult(spec.name, done.returncode, done.outcome, done.duration_s, sandboxed, log_path,
+                      _cost_from_log(log_path), done.stop_reason)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agentmesh.agent import executor as executors
 from agentmesh.host.config import Gate
+from agentmesh.host.process import Outcome, log_tail
 from agentmesh.core.markers import PullMarker, closing_references
 from agentmesh.core.model import PullRequest
 from agentmesh.core.review import GateResult
@@ -59,13 +60,10 @@ def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_en
     task_file.write_text(f"review gate {gate.name}\n")
     result = executors.run(spec, worktree=worktree, task_file=task_file, issue=pull, log_path=log_path,
                            forbidden_env=forbidden_env, base_env=base_env)
-    try:
-        output = log_path.read_bytes()[-_OUTPUT_BYTES:].decode("utf-8", "replace")
-    except OSError:
-        output = ""
-    output = redact("\n".join(output.splitlines()[1:]), known_secrets=known_secrets)  # line 1 echoes argv
+    output = redact("\n".join(log_tail(log_path, _OUTPUT_BYTES).splitlines()[1:]),
+                    known_secrets=known_secrets)  # line 1 echoes argv
     if result.ok:
         return GateResult(gate.name, True, f"passed in {result.duration_s:.1f}s")
-    what = {"timeout": f"timed out after {gate.timeout_seconds}s", "unavailable": "could not start"}.get(
-        result.outcome, f"exit {result.returncode}")
+    what = {Outcome.TIMEOUT: f"timed out after {gate.timeout_seconds}s",
+            Outcome.UNAVAILABLE: "could not start"}.get(result.outcome, f"exit {result.returncode}")
     return GateResult(gate.name, False, what, output)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, TemporaryError
 from agentmesh.host.files import write_atomic
+from agentmesh.host.process import Outcome, run_process
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -236,35 +235,14 @@ class Git:
             argv += ["-c", item]
         argv += args
         timeout = timeout or self.timeout
-        try:
-            proc = subprocess.Popen(
-                ["git", *argv],
-                cwd=cwd,
-                env=self.env(env),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # so a timeout can kill git's helpers too
-            )
-        except FileNotFoundError as exc:
-            raise GitError(argv, 127, "", f"cannot run git: {exc}") from None
         if isinstance(input, str):
             input = input.encode()
-        try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.communicate()
-            raise GitTimeout(argv, timeout) from None
-        except BaseException:
-            _kill_group(proc)
-            proc.communicate()
-            raise
-        return tuple(argv), proc.returncode, out, err
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        # the hot path: one blocking wait, SIGKILL to git's helpers (ssh, remote helpers) only on
+        # timeout, and nothing reaped after an exit (an ssh ControlPersist master may outlive git)
+        done = run_process(["git", *argv], cwd=cwd, env=self.env(env), input=input, capture=True, timeout=timeout,
+                           grace=0, reap_group=False)
+        if done.outcome is Outcome.UNAVAILABLE:
+            raise GitError(argv, 127, "", f"cannot run git: {done.error}")
+        if done.outcome is Outcome.TIMEOUT:
+            raise GitTimeout(argv, timeout)
+        return tuple(argv), done.returncode, done.stdout, done.stderr

@@ -11,7 +11,6 @@ closed or the time limit passes. The result is read back from the remote.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from agentmesh.core.model import Issue, PullRequest
+from agentmesh.host.process import start_process, stop_groups
 
 NAMES = ("ada", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy")
 CHECK_PY = '''"""The demo repository's test: every greeting helper imports and greets."""
@@ -134,30 +134,17 @@ def snapshot(mesh, forge, numbers: list[int]) -> Snapshot:
 
 
 def start_agents(demo: DemoMesh, *, seconds: float) -> list[subprocess.Popen]:
-    procs = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    for name in demo.agents:
-        log = open(demo.root / "hosts" / name / "daemon.log", "wb")  # noqa: SIM115 - lives as long as the process
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "agentmesh", "--config", str(demo.config(name)), "daemon", "--claim-every", "1",
-             "--monitor-every", "1", "--jitter", "1", "--max-seconds", str(int(seconds) + 5)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=demo.root, start_new_session=True))
-        log.close()
-    return procs
+    return [start_process([sys.executable, "-m", "agentmesh", "--config", str(demo.config(name)), "daemon",
+                           "--claim-every", "1", "--monitor-every", "1", "--jitter", "1",
+                           "--max-seconds", str(int(seconds) + 5)],
+                          cwd=demo.root, env=env, log_path=demo.root / "hosts" / name / "daemon.log")
+            for name in demo.agents]
 
 
 def stop_agents(procs: list[subprocess.Popen], grace: float = 30.0) -> None:
-    """SIGTERM (the daemon drains), then SIGKILL whatever is still running after `grace`."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    """SIGTERM (the daemons drain), then SIGKILL whatever is still running after `grace`."""
+    stop_groups(procs, grace=grace)
 
 
 def run(demo: DemoMesh, *, timeout: float, on_snapshot: Callable[[Snapshot, float], None]) -> dict:
