@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 
 from agentmesh.core.errors import ConfigError
-from agentmesh.host.process import Outcome, kill_pidfile_group, log_tail, run_process, write_pidfile
+from agentmesh.host.process import ProcessOutcome, kill_pidfile_group, log_tail, run_process, write_pidfile
 
 PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
 
@@ -62,7 +62,7 @@ class ExecutorSpec:
 class ExecResult:
     name: str
     returncode: int | None
-    outcome: Outcome
+    outcome: ProcessOutcome
     duration_s: float
     sandboxed: bool
     log_path: Path
@@ -71,7 +71,7 @@ class ExecResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.OK
+        return self.outcome is ProcessOutcome.OK
 
 
 def resolve(kind: str, *, command: Sequence[str] | None = None, chain: Sequence[str] | None = None,
@@ -127,9 +127,9 @@ def bwrap_available() -> str | None:
         return "bwrap is not installed (apt-get install bubblewrap)"
     probe = run_process([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "true"],
                         capture=True, timeout=30)
-    if probe.outcome is Outcome.TIMEOUT:
+    if probe.outcome is ProcessOutcome.TIMEOUT:
         return "bwrap cannot start: the probe timed out after 30s"
-    if probe.outcome is Outcome.UNAVAILABLE:
+    if probe.outcome is ProcessOutcome.UNAVAILABLE:
         return f"bwrap cannot start: {probe.error}"
     if probe.returncode != 0:
         stderr = probe.stderr.decode("utf-8", "replace").strip()
@@ -229,7 +229,7 @@ def run(
     if shutil.which(argv[0]) is None:  # checked here: inside bwrap a missing program is just exit 1
         with open(log_path, "ab") as log:
             log.write(f"cannot start: {argv[0]!r} not found on PATH\n".encode())
-        return ExecResult(spec.name, None, Outcome.UNAVAILABLE, 0.0, False, log_path)
+        return ExecResult(spec.name, None, ProcessOutcome.UNAVAILABLE, 0.0, False, log_path)
     if problem is None:
         argv, sandboxed = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network), True
     env = executor_env(os.environ if base_env is None else base_env, spec.env_passthrough, forbidden_env,
@@ -244,9 +244,9 @@ def run(
     finally:
         if pidfile is not None:
             pidfile.unlink(missing_ok=True)
-    if done.outcome is Outcome.UNAVAILABLE:
+    if done.outcome is ProcessOutcome.UNAVAILABLE:
         return ExecResult(spec.name, None, done.outcome, 0.0, sandboxed, log_path)
-    if done.outcome in (Outcome.TIMEOUT, Outcome.STOPPED):
+    if done.outcome in (ProcessOutcome.TIMEOUT, ProcessOutcome.STOPPED):
         why = f": {done.stop_reason}" if done.stop_reason else ""
         with open(log_path, "ab") as log:
             log.write(f"\nagentmesh: executor {done.outcome} after {done.duration_s:.1f}s{why}\n".encode())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agentmesh.agent import executor as executors
 from agentmesh.host.config import Gate
-from agentmesh.host.process import Outcome, log_tail
+from agentmesh.host.process import ProcessOutcome, log_tail
 from agentmesh.core.markers import PullMarker, closing_references
 from agentmesh.core.model import PullRequest
 from agentmesh.core.review import GateResult
@@ -64,6 +64,6 @@ def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_en
                     known_secrets=known_secrets)  # line 1 echoes argv
     if result.ok:
         return GateResult(gate.name, True, f"passed in {result.duration_s:.1f}s")
-    what = {Outcome.TIMEOUT: f"timed out after {gate.timeout_seconds}s",
-            Outcome.UNAVAILABLE: "could not start"}.get(result.outcome, f"exit {result.returncode}")
+    what = {ProcessOutcome.TIMEOUT: f"timed out after {gate.timeout_seconds}s",
+            ProcessOutcome.UNAVAILABLE: "could not start"}.get(result.outcome, f"exit {result.returncode}")
     return GateResult(gate.name, False, what, output)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, TemporaryError
 from agentmesh.host.files import write_atomic
-from agentmesh.host.process import Outcome, run_process
+from agentmesh.host.process import ProcessOutcome, run_process
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -241,8 +241,8 @@ class Git:
         # timeout, and nothing reaped after an exit (an ssh ControlPersist master may outlive git)
         done = run_process(["git", *argv], cwd=cwd, env=self.env(env), input=input, capture=True, timeout=timeout,
                            grace=0, reap_group=False)
-        if done.outcome is Outcome.UNAVAILABLE:
+        if done.outcome is ProcessOutcome.UNAVAILABLE:
             raise GitError(argv, 127, "", f"cannot run git: {done.error}")
-        if done.outcome is Outcome.TIMEOUT:
+        if done.outcome is ProcessOutcome.TIMEOUT:
             raise GitTimeout(argv, timeout)
         return tuple(argv), done.returncode, done.stdout, done.stderr

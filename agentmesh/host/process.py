@@ -4,7 +4,7 @@ Every child starts in its own session, so its process group is the whole tree it
 (an executor's shell and its `sleep`, git's ssh and remote helpers). Stopping a child means
 stopping its group: SIGTERM, a grace period, then SIGKILL, so no grandchild outlives it.
 
-`run_process` runs one child to completion, timeout or stop and says which as an `Outcome`;
+`run_process` runs one child to completion, timeout or stop and says which as an `ProcessOutcome`;
 `start_process` and `stop_groups` are for children that run alongside this process.
 A pidfile that records the start time lets a later process kill a group a crashed one left
 behind, and never an unrelated process that reused the pid.
@@ -30,7 +30,9 @@ _KILLED_WAIT_SECONDS = 5.0  # after SIGKILL, for the group's members to be gone
 _POLL_SECONDS = 0.05  # while waiting for a group to die
 
 
-class Outcome(StrEnum):
+class ProcessOutcome(StrEnum):
+    """How a child's run ended (not a journal entry's `core.vocab.Outcome`)."""
+
     OK = "ok"
     FAILED = "failed"  # ran and exited non-zero
     TIMEOUT = "timeout"
@@ -45,7 +47,7 @@ StopCheck = Callable[[], str | None] | threading.Event
 @dataclass(frozen=True)
 class ProcessResult:
     argv: tuple[str, ...]
-    outcome: Outcome
+    outcome: ProcessOutcome
     returncode: int | None  # None when it never started; negative: the signal that ended it
     duration_s: float
     log_path: Path | None = None
@@ -56,7 +58,7 @@ class ProcessResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.OK
+        return self.outcome is ProcessOutcome.OK
 
     def tail(self, chars: int) -> str:
         """The end of the output: the log file's, or what was captured."""
@@ -121,8 +123,8 @@ def run_process(argv: Sequence[str], *, cwd: Path | str | None = None, env: Mapp
         if log_path is not None:
             with open(log_path, "ab") as log:
                 log.write(f"cannot start: {exc}\n".encode())
-        return ProcessResult(argv, Outcome.UNAVAILABLE, None, 0.0, log_path, error=str(exc))
-    outcome: Outcome | None = None
+        return ProcessResult(argv, ProcessOutcome.UNAVAILABLE, None, 0.0, log_path, error=str(exc))
+    outcome: ProcessOutcome | None = None
     stop_reason: str | None = None
     out = err = None
     try:
@@ -135,12 +137,14 @@ def run_process(argv: Sequence[str], *, cwd: Path | str | None = None, env: Mapp
             kill_group(proc, grace=grace)
         if out is None and capture:
             out, err = proc.communicate()  # what it wrote before it died, and its pipes closed
-    return ProcessResult(argv, outcome or (Outcome.OK if proc.returncode == 0 else Outcome.FAILED), proc.returncode,
-                         time.monotonic() - started, log_path, out or b"", err or b"", stop_reason)
+    if outcome is None:
+        outcome = ProcessOutcome.OK if proc.returncode == 0 else ProcessOutcome.FAILED
+    return ProcessResult(argv, outcome, proc.returncode, time.monotonic() - started, log_path, out or b"", err or b"",
+                         stop_reason)
 
 
 def _wait(proc: subprocess.Popen, input: bytes | None, deadline: float | None, stop: StopCheck | None,
-          poll_seconds: float) -> tuple[Outcome | None, str | None, bytes | None, bytes | None]:
+          poll_seconds: float) -> tuple[ProcessOutcome | None, str | None, bytes | None, bytes | None]:
     """Wait for the child: (None, None, out, err) when it exits, (outcome, reason, None, None)
     when it must be stopped. communicate() may be retried after a timeout without losing output."""
     while True:
@@ -153,10 +157,10 @@ def _wait(proc: subprocess.Popen, input: bytes | None, deadline: float | None, s
         except subprocess.TimeoutExpired:
             pass
         if deadline is not None and time.monotonic() >= deadline:
-            return Outcome.TIMEOUT, None, None, None
+            return ProcessOutcome.TIMEOUT, None, None, None
         reason = _stop_reason(stop)
         if reason is not None:
-            return Outcome.STOPPED, reason, None, None
+            return ProcessOutcome.STOPPED, reason, None, None
 
 
 def _stop_reason(stop: StopCheck | None) -> str | None:

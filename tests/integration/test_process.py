@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.host.process import (Outcome, kill_group, kill_pidfile_group, log_tail, run_process, start_process,
-                                    start_time, stop_groups, write_pidfile)
+from agentmesh.host.process import (ProcessOutcome, kill_group, kill_pidfile_group, log_tail, run_process,
+                                    start_process, start_time, stop_groups, write_pidfile)
 
 
 def identity(pid: int) -> tuple[int, str | None]:
@@ -65,15 +65,15 @@ def family(tmp_path):
 def test_exit_codes(tmp_path):
     ok = run_process(["sh", "-c", "exit 0"], cwd=tmp_path)
     failed = run_process(["sh", "-c", "exit 3"], cwd=tmp_path)
-    assert (ok.outcome, ok.returncode, ok.ok) == (Outcome.OK, 0, True)
-    assert (failed.outcome, failed.returncode, failed.ok) == (Outcome.FAILED, 3, False)
+    assert (ok.outcome, ok.returncode, ok.ok) == (ProcessOutcome.OK, 0, True)
+    assert (failed.outcome, failed.returncode, failed.ok) == (ProcessOutcome.FAILED, 3, False)
     assert failed.duration_s >= 0 and failed.stop_reason is None
 
 
 def test_an_unavailable_program_is_reported_not_raised(tmp_path):
     log = tmp_path / "run.log"
     result = run_process(["no-such-program-xyz"], cwd=tmp_path, log_path=log)
-    assert result.outcome == Outcome.UNAVAILABLE and result.returncode is None and not result.ok
+    assert result.outcome == ProcessOutcome.UNAVAILABLE and result.returncode is None and not result.ok
     assert "no-such-program-xyz" in result.error
     assert log.read_text().startswith("cannot start:")
 
@@ -86,7 +86,7 @@ def test_timeout_kills_the_whole_group(tmp_path, family):
     started = time.monotonic()
     result = run_process(family.argv, cwd=tmp_path, timeout=1.0, stop=stop, on_start=family.started,
                          poll_seconds=0.05)
-    assert result.outcome == Outcome.TIMEOUT and result.returncode is not None and result.returncode < 0
+    assert result.outcome == ProcessOutcome.TIMEOUT and result.returncode is not None and result.returncode < 0
     assert time.monotonic() - started < 10  # SIGTERM was enough: no wait for the whole grace
     assert family.child is not None and family.grandchild is not None
     assert not running(family.child) and not running(family.grandchild)
@@ -101,7 +101,7 @@ def test_a_stop_check_stops_it_with_its_reason(tmp_path, family):
         return "claim lost" if len(calls) > 3 else None
 
     result = run_process(family.argv, cwd=tmp_path, stop=stop, on_start=family.started, poll_seconds=0.05)
-    assert (result.outcome, result.stop_reason) == (Outcome.STOPPED, "claim lost")
+    assert (result.outcome, result.stop_reason) == (ProcessOutcome.STOPPED, "claim lost")
     assert len(calls) == 4
     assert not running(family.child) and not running(family.grandchild)
 
@@ -114,14 +114,14 @@ def test_an_event_stops_it(tmp_path):
         result = run_process(["sleep", "300"], cwd=tmp_path, stop=stop, poll_seconds=0.05, timeout=60)
     finally:
         timer.cancel()
-    assert (result.outcome, result.stop_reason) == (Outcome.STOPPED, "stop requested")
+    assert (result.outcome, result.stop_reason) == (ProcessOutcome.STOPPED, "stop requested")
     assert result.duration_s < 30
 
 
 def test_sigkill_after_the_grace_when_sigterm_is_ignored(tmp_path):
     started = time.monotonic()
     result = run_process(["sh", "-c", "trap '' TERM; sleep 300"], cwd=tmp_path, timeout=1.0, grace=0.5)
-    assert result.outcome == Outcome.TIMEOUT and result.returncode == -9
+    assert result.outcome == ProcessOutcome.TIMEOUT and result.returncode == -9
     assert time.monotonic() - started < 10
 
 
@@ -147,7 +147,7 @@ def test_the_log_gets_the_output_and_its_tail(tmp_path):
     log.write_text("header\n")
     result = run_process(["sh", "-c", "for i in $(seq 1 500); do echo line $i; done; echo oops >&2; exit 1"],
                          cwd=tmp_path, log_path=log)
-    assert result.outcome == Outcome.FAILED
+    assert result.outcome == ProcessOutcome.FAILED
     text = log.read_text()
     assert text.startswith("header\nline 1\n") and text.endswith("line 500\noops\n")  # appended, stderr too
     assert result.tail(20) == text[-20:] == log_tail(log, 20)
@@ -169,7 +169,7 @@ def test_input_and_captured_output(tmp_path):
 
 def test_captured_output_survives_a_timeout(tmp_path):
     result = run_process(["sh", "-c", "echo before; sleep 300"], cwd=tmp_path, capture=True, timeout=0.5, grace=0)
-    assert result.outcome == Outcome.TIMEOUT and result.stdout == b"before\n"
+    assert result.outcome == ProcessOutcome.TIMEOUT and result.stdout == b"before\n"
 
 
 def test_the_environment_is_exactly_the_one_given(tmp_path):
