@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
-from agentmesh.host.config import Gate
-from agentmesh.host.process import ProcessOutcome, log_tail
 from agentmesh.core.markers import PullMarker, closing_references
 from agentmesh.core.model import PullRequest
 from agentmesh.core.review import GateResult
 from agentmesh.core.secrets import added_lines, redact, scan_diff
+from agentmesh.host.config import Gate
+from agentmesh.host.process import ProcessOutcome, log_tail
 
 _OUTPUT_BYTES = 64 * 1024
 

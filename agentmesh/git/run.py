@@ -245,4 +245,5 @@ class Git:
             raise GitError(argv, 127, "", f"cannot run git: {done.error}")
         if done.outcome is ProcessOutcome.TIMEOUT:
             raise GitTimeout(argv, timeout)
+        assert done.returncode is not None  # it ran: only an unavailable program has none
         return tuple(argv), done.returncode, done.stdout, done.stderr

@@ -95,8 +95,8 @@ def set_up(root: Path, *, agents: int, issues: int) -> DemoMesh:
 
 def watcher(root: Path, remote: Path):
     """A mesh handle for reading the remote from the demo itself (its own state folder)."""
-    from agentmesh.host.config import HostConfig
     from agentmesh.agent.mesh import Mesh
+    from agentmesh.host.config import HostConfig
 
     host = HostConfig.model_validate({"agent": "demo-watch", "host": "demo-watch", "remote": str(remote),
                                       "state_dir": str(root / "watch")})

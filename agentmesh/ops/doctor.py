@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agentmesh.host.config import HostConfig
 from agentmesh.core.errors import AgentmeshError, UserError
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git
+from agentmesh.host.config import HostConfig
 
 MIN_GIT = (2, 38)  # merge-tree --write-tree (local forge merges)
 CLOCK_SKEW_SECONDS = 300

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.host.process import (ProcessOutcome, kill_group, kill_pidfile_group, log_tail, run_process,
-                                    start_process, start_time, stop_groups, write_pidfile)
+from agentmesh.host.process import (
+    ProcessOutcome,
+    kill_group,
+    kill_pidfile_group,
+    log_tail,
+    run_process,
+    start_process,
+    start_time,
+    stop_groups,
+    write_pidfile,
+)
 
 
 def identity(pid: int) -> tuple[int, str | None]:
