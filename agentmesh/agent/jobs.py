@@ -42,6 +42,7 @@ from agentmesh.git.remote import ls_refs
 from agentmesh.git.run import GitError, GitTimeout
 from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, work_diff
 from agentmesh.host.files import write_atomic
+from agentmesh.host.process import ProcessOutcome
 from agentmesh.memory.journal import Journal
 from agentmesh.memory.lessons import context_for
 from agentmesh.refs.heartbeat import Heartbeat
@@ -158,15 +159,15 @@ class Jobs(AgentRun[Report]):
         if heartbeat.lost:
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{heartbeat.lost}; nothing was published")
             return end(Ending.LOST, heartbeat.lost)
-        if result.outcome == "stopped":
+        if result.outcome == ProcessOutcome.STOPPED:
             return end(Ending.STOPPED, result.stop_reason or "stopped")
-        if result.outcome == "unavailable":
+        if result.outcome == ProcessOutcome.UNAVAILABLE:
             why = "no executor could start (see the log); no attempt counted"
             self.report.error(ConfigError(why), issue=number)
             return end(Ending.UNAVAILABLE, why)
         if not result.ok:
             return end(Ending.FAILED, f"executor {result.name} {result.outcome}"
-                       + (f" (exit {result.returncode})" if result.outcome == "failed" else ""))
+                       + (f" (exit {result.returncode})" if result.outcome == ProcessOutcome.FAILED else ""))
         commit, failure, details = self.checked_commit(job, worktree, base, rework)
         if commit is None:
             return end(Ending.FAILED, failure, log=not details, details=details)

@@ -21,6 +21,7 @@ from agentmesh.agent.work import guarded_config
 from agentmesh.core.vocab import StopReason
 from agentmesh.git.run import TOKEN_ENV
 from agentmesh.git.worktree import reset_worktree
+from agentmesh.host.process import ProcessOutcome
 from agentmesh.refs.heartbeat import Heartbeat
 
 
@@ -69,13 +70,13 @@ def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, ba
     results: list[executors.ExecResult] = []
     with guarded_config(mesh.cache) as notes:
         for spec in specs:
-            if any(r.outcome != "unavailable" for r in results):
+            if any(r.outcome != ProcessOutcome.UNAVAILABLE for r in results):
                 reset_worktree(mesh.git, worktree, base)
             result = executors.run(spec, worktree=worktree, task_file=task_file, issue=issue, log_path=log_path,
                                    forbidden_env=forbidden_env(mesh, env), should_stop=should_stop, base_env=env,
                                    pidfile=pidfile)
             results.append(result)
-            if result.outcome in ("ok", "stopped") or heartbeat.lost:
+            if result.outcome in (ProcessOutcome.OK, ProcessOutcome.STOPPED) or heartbeat.lost:
                 break
-    ran = [r for r in results if r.outcome != "unavailable"]
+    ran = [r for r in results if r.outcome != ProcessOutcome.UNAVAILABLE]
     return Ran(ran[-1] if ran else results[-1], notes, stopped[0] if stopped else None)
