@@ -23,6 +23,8 @@ def open_forge(config: ForgeConfig, *, agent: str, cache: CacheClone, token: str
         from agentmesh.forge.local import LocalForge
 
         return LocalForge(cache, user=agent)
+    if not config.repo:
+        raise ConfigError(f"forge.repo: is required for forge kind {config.kind} (owner/name, e.g. team/app)")
     if config.kind == "gitea":
         from agentmesh.forge.gitea import GiteaForge
 
