@@ -35,7 +35,7 @@ def group() -> None:
 
 
 def init(path: Path, as_json: bool) -> int:
-    from agentmesh.forge.local import DEFAULT_LABELS, init_repository, starter_files
+    from agentmesh.forge.local.bootstrap import DEFAULT_LABELS, init_repository, starter_files
     from agentmesh.git.run import Git
 
     if path.exists() and (not path.is_dir() or any(path.iterdir())):

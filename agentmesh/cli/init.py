@@ -22,13 +22,6 @@ _EXECUTOR_ACCESS: dict[str, tuple[bool, list[str]]] = {
     "aider": (True, ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]),
 }
 
-# The local forge's starter policy (written by `agentmesh forge init`) predates rework.
-REWORK_SECTION = """
-rework:
-  max: 1               # executor re-runs per PR after changes requested or red CI; 0: off
-"""
-
-
 def _scalar(value: str) -> str:
     """User input as a YAML scalar: plain when YAML reads it back as the same string (not `yes`,
     `null` or `1e3`), else a JSON string, which is valid YAML and quotes everything risky."""
@@ -81,12 +74,6 @@ def render_host_config(*, agent: str, remote: str, forge: str, url: str | None, 
     return "".join(f"{text.ljust(28)} # {note}\n" if note else f"{text}\n" for text, note in lines)
 
 
-def starter_mesh_policy() -> str:
-    from agentmesh.forge.local import STARTER_MESH_YAML
-
-    return STARTER_MESH_YAML if "\nrework:" in STARTER_MESH_YAML else STARTER_MESH_YAML + REWORK_SECTION
-
-
 def _check_inputs(agent: str | None, remote: str | None, forge: str, url: str | None, repo: str | None) -> None:
     from agentmesh.core.slug import AGENT_NAME
 
@@ -118,8 +105,9 @@ def _default_remote(forge: str, url: str | None, repo: str) -> str:
 
 def init(*, path: Path, forge: str, url: str | None, repo: str | None, remote: str | None, agent: str | None,
          token_env: str, executor: str, mesh: bool, force: bool) -> int:
-    from agentmesh.host.config import HostConfig, MeshPolicy, parse_yaml, validate
+    from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_yaml, validate
     from agentmesh.host.files import write_atomic
+    from agentmesh.host.starter import starter_mesh_yaml
 
     agent = agent or default_agent()
     _check_inputs(agent, remote, forge, url, repo)
@@ -129,9 +117,9 @@ def init(*, path: Path, forge: str, url: str | None, repo: str | None, remote: s
     validate(HostConfig, parse_yaml(text, str(path)), str(path))  # the loader's own rules, before writing
     writes = {path: (text, 0o600)}
     if mesh:
-        policy = starter_mesh_policy()
-        validate(MeshPolicy, parse_yaml(policy, ".agentmesh/mesh.yaml"), ".agentmesh/mesh.yaml")
-        writes[Path(".agentmesh") / "mesh.yaml"] = (policy, 0o644)
+        policy = starter_mesh_yaml()  # the same file `agentmesh forge init` commits
+        validate(MeshPolicy, parse_yaml(policy, MESH_POLICY_PATH), MESH_POLICY_PATH)
+        writes[Path(MESH_POLICY_PATH)] = (policy, 0o644)
     for target in writes:  # all or nothing: refuse before writing anything
         if target.exists() and not force:
             raise UserError(f"{target}: already exists; pass --force to overwrite it")

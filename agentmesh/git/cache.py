@@ -35,6 +35,14 @@ class GitObject:
 
 
 @dataclass(frozen=True)
+class MergedTree:
+    """What `merge-tree --write-tree` made of two commits: a tree, or the paths that conflict."""
+
+    tree: str | None
+    conflicts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TreeEntry:
     mode: str
     name: str
@@ -90,7 +98,7 @@ class CacheClone:
                 self.path.rename(self.path.with_name(f"{self.path.name}.broken-{int(time.time())}"))
             if not self.path.exists():
                 tmp = self.path.with_name(self.path.name + ".init")
-                self.git.run("init", "--bare", "--quiet", str(tmp))
+                init_bare(self.git, tmp)
                 tmp.rename(self.path)
         return self
 
@@ -270,3 +278,32 @@ class CacheClone:
         with self.locked():
             self.run("pack-refs", "--all")
         return True
+
+    def ref_shas(self, prefix: str) -> dict[str, str]:
+        """ref -> sha of the local refs under `prefix`, in one for-each-ref."""
+        out = self.run("for-each-ref", "--format=%(objectname) %(refname)", prefix).stdout
+        return {ref: sha for sha, _, ref in (line.partition(" ") for line in out.splitlines())}
+
+    def merge_trees(self, base: str, head: str) -> MergedTree:
+        """Merge two commits without a worktree (git >= 2.38); nothing is committed."""
+        result = self.run("merge-tree", "--write-tree", "--name-only", "--no-messages", base, head, check=False)
+        lines = result.stdout.splitlines()
+        if result.returncode == 1:
+            return MergedTree(None, tuple(lines[1:]))  # the first line is the tree with conflict markers
+        if result.returncode != 0 or not lines:
+            raise GitError(result.args, result.returncode, result.stdout, result.stderr)
+        return MergedTree(lines[0])
+
+    def create_ref(self, ref: str, sha: str) -> None:
+        """Point a new ref at `sha`; fails if the ref already exists."""
+        self.run("update-ref", ref, sha, "")
+
+    def set_head(self, ref: str) -> None:
+        """Point HEAD at `ref` (a bare repository's default branch)."""
+        self.run("symbolic-ref", "HEAD", ref)
+
+
+def init_bare(git: Git, path: Path, *, initial_branch: str | None = None) -> None:
+    """Create an empty bare repository at `path`."""
+    branch = [f"--initial-branch={initial_branch}"] if initial_branch else []
+    git.run("init", "--bare", "--quiet", *branch, str(path))

@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from agentmesh.forge.base import Conflict, NotFound
-from agentmesh.forge.local import (
-    DEFAULT_LABELS,
-    InvalidName,
-    LocalForge,
-    check_branch_name,
-    init_repository,
-)
+from agentmesh.forge.local.api import LocalForge
+from agentmesh.forge.local.bootstrap import DEFAULT_LABELS, init_repository
+from agentmesh.forge.local.schema import InvalidName, check_branch_name
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
 from tests.forge_conformance import *  # noqa: F401,F403
@@ -342,7 +338,7 @@ def test_open_forge_chooses_by_kind(tmp_path):
 
 
 def test_a_corrupt_item_does_not_hide_the_others(forge_env):
-    from agentmesh.forge.local import CorruptItem
+    from agentmesh.forge.local.schema import CorruptItem
 
     forge = forge_env.forge
     good = forge.create_issue("good")

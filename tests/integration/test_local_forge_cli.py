@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agentmesh.host.config import parse_mesh_policy
-from agentmesh.forge.local import DEFAULT_LABELS
+from agentmesh.forge.local.bootstrap import DEFAULT_LABELS
 from tests.support import git, remote_refs
 
 ISSUE_FIELDS = {"number", "title", "body", "state", "labels", "author"}

@@ -1,0 +1,445 @@
+"""`LocalForge`: the forge interface (forge/base.py) over the git-native store.
+
+Issues, PRs, reviews and statuses live in the remote itself (store.py, and
+docs/local-forge.md for the format). Forge text only ever lands in JSON blobs
+and commit messages; PR head and base names are validated branch names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from agentmesh.core.errors import TemporaryError, UserError
+from agentmesh.core.markers import closing_references
+from agentmesh.forge.base import (
+    CIStateName,
+    CIStatus,
+    Comment,
+    Conflict,
+    Forge,
+    Issue,
+    IssueState,
+    NotFound,
+    Permission,
+    PullRequest,
+    PullState,
+    Review,
+    ReviewEvent,
+    StatusContext,
+    combine_states,
+)
+from agentmesh.forge.local.schema import (
+    CI_STATES,
+    FORMAT_VERSION,
+    LABELS_FILE,
+    LABELS_REF,
+    PERMISSIONS,
+    REVIEW_STATES,
+    ROSTER_FILE,
+    ROSTER_REF,
+    SHA,
+    STATUSES,
+    STATUSES_FILE,
+    Edit,
+    InvalidName,
+    Item,
+    check_branch_name,
+    check_label,
+    check_sha,
+    comment_view,
+    issue_view,
+    item_ref,
+    load_json,
+    parse_time,
+    pull_guard_ref,
+    review_view,
+)
+from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, backoff
+from agentmesh.git.cache import CacheClone
+from agentmesh.git.remote import RefUpdate
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LocalForge(Forge):
+    kind = "local"
+
+    def __init__(self, cache: CacheClone, *, user: str, clock: Callable[[], datetime] = utc_now):
+        self.cache = cache
+        self.git = cache.git
+        self.url = cache.url
+        self.user = user
+        self.clock = clock
+        self.store = ItemStore(cache, user=user)
+
+    def _now(self) -> str:
+        return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _meta(self, item: Item, **changes) -> dict:
+        return {**item.meta, **changes, "updated_at": self._now()}
+
+    # --- views ---------------------------------------------------------------------
+
+    def _pulls(self, items: list[Item], *, with_reviews: bool) -> list[PullRequest]:
+        """PR views; open PRs show their head branch's sha on the remote now."""
+        open_heads = [f"refs/heads/{i.meta['head']}" for i in items if i.meta.get("state") == "open"]
+        live = self.store.remote(open_heads) if open_heads else {}
+        reviews: dict[int, tuple[Review, ...]] = {}
+        if with_reviews:
+            # the listing read meta only: one more batch for the review trees, one for their blobs
+            trees = self.store.read_items({i.number: i.sha for i in items}, reviews=True)
+            entries = {n: t.reviews for n, t in trees.items() if t is not None}
+            blobs = self.cache.cat_objects([e.sha for n in entries for e in sorted(entries[n], key=lambda e: e.name)])
+            pos = 0
+            for n, ents in entries.items():
+                found = (load_json(b.data) for b in blobs[pos:pos + len(ents)] if b is not None)
+                reviews[n] = tuple(review_view(d) for d in found if d is not None and isinstance(d.get("id"), int))
+                pos += len(ents)
+        pulls = []
+        for item in items:
+            m = item.meta
+            head_sha = m.get("head_sha", "")
+            if m.get("state") == "open":
+                head_sha = live.get(f"refs/heads/{m['head']}", head_sha)
+            pulls.append(PullRequest(
+                number=item.number, title=m.get("title", ""), body=m.get("body", ""), state=m.get("state", "open"),
+                head=m["head"], base=m["base"], head_sha=head_sha, author=m.get("author", ""),
+                labels=tuple(m.get("labels", ())), reviews=reviews.get(item.number, ()),
+                requested_reviewers=tuple(m.get("requested_reviewers", ())), merge_sha=m.get("merge_sha"),
+                created_at=m.get("created_at", ""), updated_at=m.get("updated_at", ""),
+            ))
+        return pulls
+
+    # --- issues ----------------------------------------------------------------------
+
+    def list_issues(self, *, state: IssueState | Literal["all"] = "open", labels: Sequence[str] = (),
+                    since: datetime | None = None) -> list[Issue]:
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        wanted = set(labels)
+        found = []
+        for item in self.store.all_items():
+            if item.is_pull:
+                continue
+            issue = issue_view(item)
+            if state != "all" and issue.state != state:
+                continue
+            if not wanted <= set(issue.labels):
+                continue
+            if since is not None and ((parse_time(issue.updated_at) or since) < since):
+                continue
+            found.append(issue)
+        return found
+
+    def get_issue(self, number: int) -> Issue:
+        return issue_view(self.store.load(number))
+
+    def create_issue(self, title: str, body: str = "", labels: Sequence[str] = ()) -> Issue:
+        labels = list(dict.fromkeys(check_label(name) for name in labels))
+        if labels:
+            self._ensure_labels(labels)
+        now = self._now()
+        meta = {"version": FORMAT_VERSION, "kind": "issue", "title": title, "body": body, "state": "open",
+                "labels": labels, "assignees": [], "author": self.user, "created_at": now, "updated_at": now}
+        number = self.store.create_item(meta)
+        assert number is not None  # only a guarded creation can lose
+        return issue_view(Item(number, "", meta))
+
+    def close_issue(self, number: int) -> None:
+        self._close(number, kinds=("issue", "pull"))
+
+    def _close(self, number: int, kinds: Sequence[str]) -> None:
+        def change(item: Item) -> Edit | None:
+            if item.meta.get("kind") not in kinds or item.meta.get("state") != "open":
+                return None
+            return Edit(self._meta(item, state="closed", closed_by=self.user), f"{item.meta['kind']}: close")
+
+        self.store.update(number, change)
+
+    def list_comments(self, number: int) -> list[Comment]:
+        item = self.store.load(number, comments=True)
+        return [comment_view(data) for data in self.store.blobs(item.comments)]
+
+    def comment(self, number: int, body: str) -> Comment:
+        def change(item: Item) -> Edit:
+            data = {"id": Item.next_id(item.comments), "author": self.user, "body": body, "created_at": self._now()}
+            return Edit(self._meta(item), "comment", comment=data)
+
+        return comment_view(self.store.update(number, change).comment)
+
+    def add_labels(self, number: int, labels: Sequence[str]) -> None:
+        labels = list(dict.fromkeys(check_label(name) for name in labels))
+        if not labels:
+            return
+        self._ensure_labels(labels)
+
+        def change(item: Item) -> Edit | None:
+            current = list(item.meta.get("labels", []))
+            added = [name for name in labels if name not in current]
+            return Edit(self._meta(item, labels=current + added), "labels: add") if added else None
+
+        self.store.update(number, change)
+
+    def remove_labels(self, number: int, labels: Sequence[str]) -> None:
+        def change(item: Item) -> Edit | None:
+            current = list(item.meta.get("labels", []))
+            kept = [name for name in current if name not in labels]
+            return Edit(self._meta(item, labels=kept), "labels: remove") if kept != current else None
+
+        self.store.update(number, change)
+
+    def set_assignees(self, number: int, assignees: Sequence[str]) -> None:
+        wanted = list(dict.fromkeys(assignees))
+
+        def change(item: Item) -> Edit | None:
+            if item.meta.get("assignees", []) == wanted:
+                return None
+            return Edit(self._meta(item, assignees=wanted), "assignees: set")
+
+        self.store.update(number, change)
+
+    # --- labels registry -------------------------------------------------------------
+
+    def list_labels(self) -> dict[str, dict]:
+        """The repository's labels: name -> {color, description}. (local only)"""
+        labels = self.store.load_doc(LABELS_REF, LABELS_FILE).get("labels")
+        return labels if isinstance(labels, dict) else {}
+
+    def _ensure_labels(self, names: Sequence[str]) -> None:
+        if set(names) <= set(self.list_labels()):
+            return  # the common case costs one listing and one read, no push
+
+        def change(doc: dict) -> dict | None:
+            known = dict(doc["labels"]) if isinstance(doc.get("labels"), dict) else {}
+            missing = [n for n in names if n not in known]
+            if not missing:
+                return None
+            known.update({n: {"color": "ededed", "description": ""} for n in missing})
+            return {"version": FORMAT_VERSION, "labels": known}
+
+        self.store.update_doc(LABELS_REF, LABELS_FILE, change, "labels: create")
+
+    # --- pull requests -----------------------------------------------------------------
+
+    def list_pulls(self, *, state: PullState | Literal["all"] = "open") -> list[PullRequest]:
+        items = [i for i in self.store.all_items() if i.is_pull and (state == "all" or i.meta.get("state") == state)]
+        return self._pulls(items, with_reviews=True)
+
+    def get_pull(self, number: int) -> PullRequest:
+        return self._pull(self.store.load_pull(number, reviews=True))
+
+    def _pull(self, item: Item) -> PullRequest:
+        pull = self._pulls([item], with_reviews=False)[0]
+        pull_reviews = tuple(review_view(data) for data in self.store.blobs(item.reviews))
+        return replace(pull, reviews=pull_reviews)
+
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
+        check_branch_name(head)
+        check_branch_name(base)
+        if head == base:
+            raise Conflict(f"head and base are the same branch {head!r}")
+        head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
+        for _ in range(MAX_ATTEMPTS):
+            existing = self.find_pull_for_head(head)
+            if existing is not None:
+                return existing
+            heads = self.store.remote([head_ref, base_ref, guard_ref])
+            for branch, ref in ((head, head_ref), (base, base_ref)):
+                if ref not in heads:
+                    raise NotFound(f"branch {branch!r} does not exist on the remote")
+            now = self._now()
+            meta = {"version": FORMAT_VERSION, "kind": "pull", "title": title, "body": body, "state": "open",
+                    "labels": [], "assignees": [], "author": self.user, "created_at": now, "updated_at": now,
+                    "head": head, "base": base, "head_sha": heads[head_ref], "requested_reviewers": [],
+                    "merge_sha": None}
+            # The guard ref makes "adopt or create" atomic: of two racing creators for one head,
+            # the loser sees the guard move and adopts the winner's PR on the next round.
+            number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)))
+            if number is not None:
+                return self._pulls([Item(number, "", meta)], with_reviews=False)[0]
+        raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
+
+    def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None:
+        def change(item: Item) -> Edit | None:
+            if not item.is_pull:
+                raise NotFound(f"#{number} is an issue, not a pull request")
+            current = list(item.meta.get("requested_reviewers", []))
+            added = [r for r in dict.fromkeys(reviewers) if r not in current]
+            return Edit(self._meta(item, requested_reviewers=current + added), "reviewers: request") if added else None
+
+        self.store.update(number, change)
+
+    def list_reviews(self, number: int) -> list[Review]:
+        return [review_view(data) for data in self.store.blobs(self.store.load_pull(number, reviews=True).reviews)]
+
+    def _head_sha(self, item: Item) -> str | None:
+        """The PR head: the branch on the remote while open, the recorded sha afterwards."""
+        if item.meta.get("state") != "open":
+            return item.meta.get("head_sha")
+        ref = f"refs/heads/{item.meta['head']}"
+        return self.store.remote([ref]).get(ref)
+
+    def submit_review(self, number: int, *, event: ReviewEvent, body: str, commit_id: str) -> Review:
+        if event not in REVIEW_STATES:
+            raise UserError(f"unknown review event {event!r}")
+        check_sha(commit_id)
+
+        def change(item: Item) -> Edit:
+            if not item.is_pull:
+                raise NotFound(f"#{number} is an issue, not a pull request")
+            head = self._head_sha(item)
+            if head != commit_id:
+                raise Conflict(f"PR #{number} head is {(head or 'gone')[:12]}, not {commit_id[:12]}: review the new head")
+            data = {"id": Item.next_id(item.reviews), "author": self.user, "state": REVIEW_STATES[event],
+                    "commit_id": commit_id, "body": body, "submitted_at": self._now()}
+            return Edit(self._meta(item), f"review: {data['state'].lower()}", review=data)
+
+        return review_view(self.store.update(number, change).review)
+
+    def merge_pull(self, number: int, *, sha: str, method: Literal["merge", "squash"] = "merge") -> None:
+        """A real merge, pushed atomically with the PR's new state, pinned to base, head and item."""
+        check_sha(sha)
+        if method not in ("merge", "squash"):
+            raise UserError(f"unknown merge method {method!r}")
+        for attempt in range(MAX_ATTEMPTS):
+            item = self.store.load_pull(number, comments=True, reviews=True)
+            meta = item.meta
+            if meta.get("state") == "merged" and meta.get("head_sha") == sha:
+                return  # already done, by us or a racing merger
+            if meta.get("state") != "open":
+                raise Conflict(f"PR #{number} is {meta.get('state')}, not open")
+            head_ref, base_ref = f"refs/heads/{meta['head']}", f"refs/heads/{meta['base']}"
+            heads = self.store.remote([head_ref, base_ref])
+            if heads.get(head_ref) != sha:
+                raise Conflict(f"PR #{number} head is {heads.get(head_ref, 'gone')[:12]}, not {sha[:12]}: it moved")
+            if base_ref not in heads:
+                raise Conflict(f"PR #{number} base branch {meta['base']!r} is gone")
+            base_sha = heads[base_ref]
+            self.store.ensure_local(heads)
+            merged = self._merge_commit(item, base_sha, sha, method)
+            edit = Edit(self._meta(item, state="merged", head_sha=sha, merge_sha=merged, merged_by=self.user),
+                        f"pull: merge ({method})")
+            updates = [RefUpdate(base_ref, merged, base_sha), RefUpdate(head_ref, sha, sha),
+                       RefUpdate(item_ref(number), self.store.item_commit(item, edit), item.sha)]
+            if self.store.push(updates, atomic=True):
+                self._close_referenced(item)
+                return
+            backoff(attempt)
+        raise TemporaryError(f"merge of PR #{number}: gave up after {MAX_ATTEMPTS} concurrent updates")
+
+    def _merge_commit(self, item: Item, base_sha: str, head_sha: str, method: str) -> str:
+        merged = self.cache.merge_trees(base_sha, head_sha)
+        if merged.tree is None:
+            files = ", ".join(merged.conflicts[:5]) + (" ..." if len(merged.conflicts) > 5 else "")
+            raise Conflict(f"PR #{item.number} conflicts with {item.meta['base']} in: {files or 'unknown files'}")
+        title = item.meta.get("title", "")
+        if method == "squash":
+            message = f"{title} (#{item.number})\n\n{item.meta.get('body', '')}".strip()
+            return self.store.commit(merged.tree, [base_sha], message)
+        return self.store.commit(merged.tree, [base_sha, head_sha],
+                                 f"Merge pull request #{item.number} from {item.meta['head']}\n\n{title}")
+
+    def _close_referenced(self, pull: Item) -> None:
+        for number in closing_references(pull.meta.get("body", "")):
+            if number != pull.number:
+                try:
+                    self._close(number, kinds=("issue",))
+                except NotFound:
+                    pass  # a PR body may name anything
+
+    def close_pull(self, number: int) -> None:
+        def change(item: Item) -> Edit | None:
+            if not item.is_pull:
+                raise NotFound(f"#{number} is an issue, not a pull request")
+            if item.meta.get("state") != "open":
+                return None
+            head = self._head_sha(item) or item.meta.get("head_sha")
+            return Edit(self._meta(item, state="closed", head_sha=head, closed_by=self.user), "pull: close")
+
+        self.store.update(number, change)
+
+    # --- CI ----------------------------------------------------------------------------
+
+    def ci_status(self, sha: str) -> CIStatus:
+        stored = self.store.load_doc(STATUSES + check_sha(sha), STATUSES_FILE).get("contexts")
+        contexts = tuple(
+            StatusContext(name, c["state"] if c.get("state") in CI_STATES else "error",
+                          str(c.get("description", "")), str(c.get("target_url", "")))
+            for name, c in sorted(stored.items() if isinstance(stored, dict) else ())
+            if isinstance(c, dict)
+        )
+        return CIStatus(sha, combine_states(c.state for c in contexts), contexts)
+
+    def set_status(self, sha: str, *, context: str, state: CIStateName, description: str = "",
+                   target_url: str = "") -> None:
+        if state not in CI_STATES:
+            raise UserError(f"unknown status state {state!r}")
+        entry = {"state": state, "description": description, "target_url": target_url}
+
+        def change(doc: dict) -> dict | None:
+            contexts = dict(doc["contexts"]) if isinstance(doc.get("contexts"), dict) else {}
+            if {k: contexts.get(context, {}).get(k) for k in entry} == entry:
+                return None
+            contexts[context] = {**entry, "author": self.user, "updated_at": self._now()}
+            return {"version": FORMAT_VERSION, "sha": sha, "contexts": contexts}
+
+        self.store.update_doc(STATUSES + check_sha(sha), STATUSES_FILE, change, "status: set")
+
+    # --- content and identity --------------------------------------------------------------
+
+    def read_file(self, path: str, ref: str) -> str | None:
+        if "\n" in path or "\n" in ref:
+            raise InvalidName("paths and refs must not contain newlines")
+        if SHA.fullmatch(ref):
+            sha = ref
+            if self.cache.cat_objects([f"{sha}^{{commit}}"])[0] is None:
+                self.cache.fetch(["refs/heads/*"])  # an arbitrary sha: look for it on every branch
+        else:
+            remote_ref = f"refs/heads/{check_branch_name(ref)}"
+            heads = self.store.remote([remote_ref])
+            if remote_ref not in heads:
+                return None
+            self.store.ensure_local(heads)
+            sha = heads[remote_ref]
+        obj = self.cache.cat_objects([f"{sha}:{path.lstrip('/')}"])[0]
+        if obj is None or obj.type != "blob":
+            return None
+        return obj.data.decode("utf-8", "replace")
+
+    def delete_branch(self, branch: str) -> None:
+        ref = f"refs/heads/{check_branch_name(branch)}"
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.store.remote([ref]).get(ref)
+            if current is None or self.store.push([RefUpdate(ref, None, current)]):
+                return
+            backoff(attempt)
+        raise TemporaryError(f"delete of branch {branch!r}: gave up after {MAX_ATTEMPTS} concurrent updates")
+
+    def current_user(self) -> str:
+        return self.user
+
+    def permission(self, user: str) -> Permission:
+        """From `refs/agentmesh/roster` when present; without a roster every user may write."""
+        doc = self.store.load_doc(ROSTER_REF, ROSTER_FILE)
+        users = doc.get("users") if isinstance(doc.get("users"), dict) else {}
+        value = users.get(user, doc.get("default", "write"))
+        return value if value in PERMISSIONS else "none"
+
+    def set_permission(self, user: str, permission: Permission) -> None:
+        """Record `user`'s permission in the roster. (local only)"""
+        if permission not in PERMISSIONS:
+            raise UserError(f"unknown permission {permission!r}")
+
+        def change(doc: dict) -> dict | None:
+            users = dict(doc["users"]) if isinstance(doc.get("users"), dict) else {}
+            if users.get(user) == permission:
+                return None
+            users[user] = permission
+            return {"version": FORMAT_VERSION, "default": doc.get("default", "write"), "users": users}
+
+        self.store.update_doc(ROSTER_REF, ROSTER_FILE, change, "roster: set")

@@ -1,0 +1,255 @@
+"""The local forge's storage engine: items and single-file documents in refs of the remote.
+
+Every write is a CAS push pinned to the sha it was built on; a lost race
+re-reads, re-applies the change and retries with jitter, a bounded number of
+times. Only `ls_refs`, `push` and `CacheClone` touch the remote, so any
+transport the git layer supports works.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable, Sequence
+
+from agentmesh.core.errors import OutcomeUnknown, TemporaryError
+from agentmesh.forge.base import NotFound
+from agentmesh.forge.local.schema import (
+    BLOB,
+    COMMENTS,
+    ITEMS,
+    META,
+    REVIEWS,
+    TREE,
+    CorruptItem,
+    Edit,
+    Item,
+    item_ref,
+    json_bytes,
+    load_json,
+    valid_meta,
+)
+from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
+from agentmesh.git.remote import RefUpdate, ls_refs, push
+
+MAX_ATTEMPTS = 40  # lost races per write before giving up (each loss means someone else progressed)
+
+
+def backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
+
+
+class ItemStore:
+    """Reads and CAS-writes `refs/agentmesh/*` through one cache clone, as `user`."""
+
+    def __init__(self, cache: CacheClone, *, user: str):
+        self.cache = cache
+        self.git = cache.git
+        self.url = cache.url
+        self.user = user
+
+    # --- remote refs, objects, CAS ---------------------------------------------------
+
+    def remote(self, refs: Sequence[str]) -> dict[str, str]:
+        """Exact refs -> sha on the remote now (prefix listing, filtered to exact names)."""
+        listing = ls_refs(self.git, self.url, list(dict.fromkeys(refs)))
+        return {ref: listing.refs[ref] for ref in refs if ref in listing.refs}
+
+    def ensure_local(self, refs: dict[str, str]) -> None:
+        """Fetch the refs whose commits this cache clone lacks."""
+        missing = [ref for ref, obj in zip(refs, self.cache.cat_objects([f"{s}^{{commit}}" for s in refs.values()]))
+                   if obj is None]
+        if missing:
+            self.cache.fetch(missing)
+
+    def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> bool:
+        """A CAS push; an unknown outcome is settled by reading the refs back."""
+        try:
+            return push(self.git, self.cache.path, self.url, updates, atomic=atomic).ok
+        except OutcomeUnknown:
+            now = self.remote([u.ref for u in updates])
+            return all(now.get(u.ref) == u.new for u in updates)
+
+    def commit(self, tree: str, parents: Sequence[str], subject: str) -> str:
+        # The nonce keeps every commit unique: two identical pushes would both "win" (docs/design/protocol.md).
+        message = f"{subject}\n\nAgentmesh-Actor: {self.user}\nAgentmesh-Nonce: {secrets.token_hex(8)}\n"
+        return self.cache.commit_tree(tree, parents, message)
+
+    def cas(self, ref: str, build: Callable[[str | None], str | None], what: str) -> bool:
+        """Re-read `ref`, build its next commit, push pinned to what was read; retry lost races.
+
+        `build(current_sha)` returns the new commit, or None when nothing needs
+        to change. Returns whether anything was written.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.remote([ref]).get(ref)
+            if current is not None:
+                self.ensure_local({ref: current})
+            new = build(current)
+            if new is None:
+                return False
+            if self.push([RefUpdate(ref, new, current)]):
+                return True
+            backoff(attempt)
+        raise TemporaryError(f"{what}: gave up after {MAX_ATTEMPTS} concurrent updates")
+
+    # --- single-file documents (labels, statuses, roster) -----------------------------
+
+    def read_doc(self, sha: str | None, name: str) -> dict:
+        if sha is None:
+            return {}
+        obj = self.cache.cat_objects([f"{sha}:{name}"])[0]
+        return (load_json(obj.data) or {}) if obj is not None else {}
+
+    def load_doc(self, ref: str, name: str) -> dict:
+        sha = self.remote([ref]).get(ref)
+        if sha is not None:
+            self.ensure_local({ref: sha})
+        return self.read_doc(sha, name)
+
+    def update_doc(self, ref: str, name: str, change: Callable[[dict], dict | None], subject: str) -> None:
+        def build(current: str | None) -> str | None:
+            new = change(self.read_doc(current, name))
+            if new is None:
+                return None
+            tree = self.cache.make_tree([TreeEntry(BLOB, name, self.cache.write_blob(json_bytes(new)))])
+            return self.commit(tree, [current] if current else [], subject)
+
+        self.cas(ref, build, subject)
+
+    # --- reading items ------------------------------------------------------------------
+
+    def read_items(self, heads: dict[int, str], *, comments: bool = False,
+                   reviews: bool = False) -> dict[int, Item | None]:
+        """Items at the given commits, in one `cat-file --batch`; None where a commit is not local."""
+        names = [META] + ([COMMENTS] if comments else []) + ([REVIEWS] if reviews else [])
+        objs = self.cache.cat_objects([f"{sha}:{name}" for sha in heads.values() for name in names])
+        items: dict[int, Item | None] = {}
+        for i, (number, sha) in enumerate(heads.items()):
+            found = dict(zip(names, objs[i * len(names):(i + 1) * len(names)]))
+            if found[META] is None:
+                items[number] = None
+                continue
+            meta = load_json(found[META].data)
+            if not valid_meta(meta):
+                raise CorruptItem(f"#{number}: {item_ref(number)} at {sha[:12]} does not hold a valid item")
+            item = Item(number, sha, meta)
+            if found.get(COMMENTS) is not None:
+                item.comments_tree, item.comments = found[COMMENTS].sha, parse_tree(found[COMMENTS].data)
+            if found.get(REVIEWS) is not None:
+                item.reviews_tree, item.reviews = found[REVIEWS].sha, parse_tree(found[REVIEWS].data)
+            items[number] = item
+        return items
+
+    def item_at(self, number: int, sha: str, **parts: bool) -> Item:
+        item = self.read_items({number: sha}, **parts)[number]
+        if item is None:
+            self.cache.fetch([item_ref(number)])
+            item = self.read_items({number: sha}, **parts)[number]
+            if item is None:
+                raise TemporaryError(f"#{number} changed while it was read; try again")
+        return item
+
+    def load(self, number: int, **parts: bool) -> Item:
+        ref = item_ref(number)
+        sha = self.remote([ref]).get(ref)
+        if sha is None:
+            raise NotFound(f"#{number} not found")
+        return self.item_at(number, sha, **parts)
+
+    def load_pull(self, number: int, **parts: bool) -> Item:
+        item = self.load(number, **parts)
+        if not item.is_pull:
+            raise NotFound(f"#{number} is an issue, not a pull request")
+        return item
+
+    def all_items(self) -> list[Item]:
+        """Every item: one fetch of the items prefix, one for-each-ref, one cat-file --batch."""
+        self.cache.fetch([ITEMS + "*"], prune=True)
+        prefix = mirror_ref(ITEMS)
+        self.cache.pack_loose_refs(prefix)
+        heads = {int(ref[len(prefix):]): sha for ref, sha in self.cache.ref_shas(prefix).items()
+                 if ref[len(prefix):].isdigit()}
+        try:
+            items = self.read_items(heads)
+        except CorruptItem:
+            items = {n: self._readable(n, sha) for n, sha in heads.items()}  # the slow path, rarely taken
+        return [item for _, item in sorted(items.items()) if item is not None]
+
+    def _readable(self, number: int, sha: str) -> Item | None:
+        """One item, or None when it is corrupt: a bad item must not hide every other one."""
+        try:
+            return self.read_items({number: sha})[number]
+        except CorruptItem:
+            return None
+
+    def blobs(self, entries: list[TreeEntry]) -> list[dict]:
+        """The comments or reviews in `entries`, in order; unreadable ones are skipped."""
+        ordered = sorted(entries, key=lambda e: e.name)
+        found = [load_json(obj.data) for obj in self.cache.cat_objects([e.sha for e in ordered]) if obj is not None]
+        return [data for data in found if data is not None and isinstance(data.get("id"), int)]
+
+    # --- writing items ----------------------------------------------------------------
+
+    def item_commit(self, item: Item | None, edit: Edit) -> str:
+        """The item's next commit: `edit` applied on top of `item` (None: a new item)."""
+        comments_tree, comments = (item.comments_tree, item.comments) if item else (None, [])
+        reviews_tree, reviews = (item.reviews_tree, item.reviews) if item else (None, [])
+        if edit.comment is not None:
+            blob = self.cache.write_blob(json_bytes(edit.comment))
+            comments_tree = self.cache.make_tree([*comments, TreeEntry(BLOB, f"{edit.comment['id']:06d}.json", blob)])
+        if edit.review is not None:
+            blob = self.cache.write_blob(json_bytes(edit.review))
+            reviews_tree = self.cache.make_tree([*reviews, TreeEntry(BLOB, f"{edit.review['id']:06d}.json", blob)])
+        entries = [TreeEntry(BLOB, META, self.cache.write_blob(json_bytes(edit.meta)))]
+        if comments_tree:
+            entries.append(TreeEntry(TREE, COMMENTS, comments_tree))
+        if reviews_tree:
+            entries.append(TreeEntry(TREE, REVIEWS, reviews_tree))
+        return self.commit(self.cache.make_tree(entries), [item.sha] if item else [], edit.message)
+
+    def create_item(self, meta: dict, *, guard: RefUpdate | None = None) -> int | None:
+        """Allocate the next number by a create-only push: the first push of `items/<n>` wins.
+
+        With `guard` (a ref and the value it must still hold), the guard ref is
+        pointed at the new item in the same atomic push; None means the guard
+        moved, i.e. someone else created the item first.
+        """
+        commit = self.item_commit(None, Edit(meta, f"{meta['kind']}: create"))
+        n = self._next_number()
+        for attempt in range(MAX_ATTEMPTS):
+            updates = [RefUpdate(item_ref(n), commit, None)]
+            if guard is not None:
+                updates.append(RefUpdate(guard.ref, commit, guard.expect))
+            if self.push(updates, atomic=guard is not None):
+                return n
+            if guard is not None and self.remote([guard.ref]).get(guard.ref) != guard.expect:
+                return None
+            backoff(attempt)  # spreads racing creators so most rounds have one pusher
+            n = max(n + 1, self._next_number())
+        raise TemporaryError(f"no free item number after {MAX_ATTEMPTS} tries")
+
+    def _next_number(self) -> int:
+        listing = ls_refs(self.git, self.url, [ITEMS])
+        numbers = [int(ref[len(ITEMS):]) for ref in listing.refs if ref[len(ITEMS):].isdigit()]
+        return max(numbers, default=0) + 1
+
+    def update(self, number: int, change: Callable[[Item], Edit | None]) -> Edit | None:
+        """Apply `change` to the item's latest state, CAS-push it, retry lost races.
+
+        Returns the edit that landed, or None when `change` found nothing to do.
+        """
+        landed: list[Edit] = []
+
+        def build(current: str | None) -> str | None:
+            if current is None:
+                raise NotFound(f"#{number} not found")
+            item = self.item_at(number, current, comments=True, reviews=True)
+            edit = change(item)
+            if edit is None:
+                return None
+            landed[:] = [edit]
+            return self.item_commit(item, edit)
+
+        return landed[0] if self.cas(item_ref(number), build, f"#{number}") else None
