@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentmesh.agent.executor import PRESETS, resolve
-from agentmesh.host.config import load_host_config, parse_mesh_policy
+from agentmesh.host.config import MeshPolicy, load_host_config, parse_mesh_policy
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -44,6 +44,18 @@ def test_local_host_config_and_starter_mesh_policy(tmp_path):
     for section in ("ring:", "labels:", "gates:", "protected_paths:", "merge:", "rework:", "budgets:"):
         assert section in text
     assert text.count("#") > 10  # a commented starter, not a bare dump
+
+
+def test_init_mesh_and_forge_init_write_one_starter_policy_the_defaults(tmp_path):
+    """Both starters come from the policy model: identical files that parse back to `MeshPolicy()`."""
+    assert run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh").returncode == 0
+    written = (tmp_path / ".agentmesh" / "mesh.yaml").read_text()
+    created = run(tmp_path, "forge", "init", str(tmp_path / "mesh.git"))
+    assert created.returncode == 0, created.stderr
+    committed = subprocess.run(["git", "--git-dir", str(tmp_path / "mesh.git"), "cat-file", "blob",
+                                "main:.agentmesh/mesh.yaml"], capture_output=True, text=True, check=True).stdout
+    assert committed == written
+    assert parse_mesh_policy(written) == MeshPolicy()
 
 
 def test_never_overwrites_without_force_and_writes_all_or_nothing(tmp_path):

@@ -294,7 +294,8 @@ class LocalForge(Forge):
                 raise NotFound(f"#{number} is an issue, not a pull request")
             head = self._head_sha(item)
             if head != commit_id:
-                raise Conflict(f"PR #{number} head is {(head or 'gone')[:12]}, not {commit_id[:12]}: review the new head")
+                raise Conflict(f"PR #{number} head is {(head or 'gone')[:12]}, not {commit_id[:12]}: "
+                               "review the new head")
             data = {"id": Item.next_id(item.reviews), "author": self.user, "state": REVIEW_STATES[event],
                     "commit_id": commit_id, "body": body, "submitted_at": self._now()}
             return Edit(self._meta(item), f"review: {data['state'].lower()}", review=data)

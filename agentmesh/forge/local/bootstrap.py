@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentmesh.forge.local.schema import BLOB, FORMAT_VERSION, LABELS_FILE, LABELS_REF, TREE, check_branch_name, json_bytes
+from agentmesh.forge.local.schema import (
+    BLOB,
+    FORMAT_VERSION,
+    LABELS_FILE,
+    LABELS_REF,
+    TREE,
+    check_branch_name,
+    json_bytes,
+)
 from agentmesh.git.cache import CacheClone, TreeEntry, init_bare
 from agentmesh.git.run import Git
 from agentmesh.host.config import MESH_POLICY_PATH
