@@ -1,6 +1,6 @@
 """One forge interface; every backend maps into the shared model (core/model.py) at its edge.
 
-Backends: `local` (git-native, forge/local.py), `gitea` and `github`
+Backends: `local` (git-native, forge/local/), `gitea` and `github`
 (forge/gitea.py, forge/github.py over forge/http.py). Each converts its
 forge's data and quirks into these types, as Renovate's platform layer does:
 callers never see a Gitea 409 or a GitHub 422, only `Exists`.
