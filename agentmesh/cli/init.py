@@ -60,7 +60,8 @@ def render_host_config(*, agent: str, remote: str, forge: str, url: str | None, 
         (f"  kind: {executor}", "docs/executors.md"),
     ]
     if executor == "command":
-        lines.append(('  command: [my-agent, --task, "{task_file}"]', "EDIT: your argv; {task_file} {worktree} {issue}"))
+        lines.append(('  command: [my-agent, --task, "{task_file}"]',
+                      "EDIT: your argv; {task_file} {worktree} {issue}"))
     lines += [
         ("  timeout_seconds: 3600", ""),
         ("  sandbox: auto", "off | auto | required (bubblewrap; see `agentmesh doctor`)"),
@@ -74,13 +75,12 @@ def render_host_config(*, agent: str, remote: str, forge: str, url: str | None, 
     return "".join(f"{text.ljust(28)} # {note}\n" if note else f"{text}\n" for text, note in lines)
 
 
-def _check_inputs(agent: str | None, remote: str | None, forge: str, url: str | None, repo: str | None) -> None:
+def _check_inputs(agent: str, remote: str | None, forge: str, url: str | None, repo: str | None) -> None:
     from agentmesh.core.slug import AGENT_NAME
 
-    if not agent:
-        raise UserError("--agent NAME is required (this host's hostname is not a valid agent name)")
     if not AGENT_NAME.fullmatch(agent):
-        raise UserError(f"--agent {agent!r}: not a valid agent name (1-40 characters of [a-z0-9-], not starting with -)")
+        raise UserError(f"--agent {agent!r}: not a valid agent name "
+                        "(1-40 characters of [a-z0-9-], not starting with -)")
     if forge == "local":
         if url or repo:
             raise UserError(f"--{'url' if url else 'repo'} is only for --forge gitea or github")
@@ -110,6 +110,8 @@ def init(*, path: Path, forge: str, url: str | None, repo: str | None, remote: s
     from agentmesh.host.starter import starter_mesh_yaml
 
     agent = agent or default_agent()
+    if not agent:
+        raise UserError("--agent NAME is required (this host's hostname is not a valid agent name)")
     _check_inputs(agent, remote, forge, url, repo)
     remote = remote or _default_remote(forge, url, repo or "")
     text = render_host_config(agent=agent, remote=remote, forge=forge, url=url, repo=repo, token_env=token_env,

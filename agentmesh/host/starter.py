@@ -9,6 +9,7 @@ written here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from pydantic import BaseModel
@@ -21,7 +22,7 @@ class _Key:
     """One `key: value` line; a None value with an `example` is shown commented out."""
 
     name: str
-    value: object
+    value: Any
     note: str = ""
     example: str | None = None
     block: bool = False  # a non-empty list as `- item` lines rather than `[a, b]`

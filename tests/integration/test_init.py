@@ -35,7 +35,8 @@ def test_local_host_config_and_starter_mesh_policy(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "wrote agentmesh.yaml" in result.stdout and "doctor" in result.stdout
     host = load(tmp_path / "agentmesh.yaml")
-    assert (host.agent, host.remote, host.forge.kind, host.executor.kind) == ("host1-a", "/srv/mesh.git", "local", "demo")
+    assert (host.agent, host.remote, host.forge.kind, host.executor.kind) == (
+        "host1-a", "/srv/mesh.git", "local", "demo")
     assert host.executor.sandbox == "auto" and host.state_dir is None
     text = (tmp_path / ".agentmesh" / "mesh.yaml").read_text()
     policy = parse_mesh_policy(text)
@@ -103,7 +104,8 @@ def test_gitea_and_github(tmp_path):
     (["--agent", "-x", "--remote", "/x"], "not a valid agent name"),
     (["--agent", "a"], "--remote URL is required with --forge local"),
     (["--remote", "https://me:secret@git.example/x.git"], "remote: must not contain credentials"),
-    (["--remote", "/x", "--token-env", "ghp_0123-4567"], "forge.token_env: must be the name of an environment variable"),
+    (["--remote", "/x", "--token-env", "ghp_0123-4567"],
+     "forge.token_env: must be the name of an environment variable"),
     (["--remote", "/x", "--executor", "gpt"], "Invalid value for '--executor'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from agentmesh.forge.local.bootstrap import DEFAULT_LABELS, init_repository
 from agentmesh.forge.local.schema import InvalidName, check_branch_name
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
-from tests.forge_conformance import *  # noqa: F401,F403
+from tests.forge_conformance import *  # noqa: F403
 from tests.support import git, git_daemon, git_http, remote_refs
 
 
@@ -318,9 +319,9 @@ def test_new_pull_for_a_head_after_the_old_one_closed(forge_env):
 
 
 def test_open_forge_chooses_by_kind(tmp_path):
-    from agentmesh.host.config import HostConfig
-    from agentmesh.core.errors import ConfigError
     from agentmesh.agent.mesh import Mesh
+    from agentmesh.core.errors import ConfigError
+    from agentmesh.host.config import HostConfig
 
     remote = new_remote(tmp_path / "remote.git")
 
@@ -333,7 +334,7 @@ def test_open_forge_chooses_by_kind(tmp_path):
     assert local.create_issue("via the factory").number == 1
     assert mesh(kind="gitea", url="https://gitea.invalid", repo="o/r").open_forge().kind == "gitea"
     assert mesh(kind="github", repo="o/r").open_forge().kind == "github"
-    with pytest.raises(ConfigError, match="forge.url"):
+    with pytest.raises(ConfigError, match=r"forge\.url"):
         mesh(kind="gitea", repo="o/r").open_forge()
 
 
@@ -356,16 +357,16 @@ def test_a_corrupt_item_does_not_hide_the_others(forge_env):
 
 
 def test_list_issues_since_uses_the_injected_clock(tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     remote = new_remote(tmp_path / "remote.git")
-    now = [datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)]
+    now = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]
     forge = LocalForge(make_forge(remote.as_uri(), tmp_path, "alice").cache, user="alice", clock=lambda: now[0])
     old = forge.create_issue("old")
     now[0] += timedelta(hours=2)
     new = forge.create_issue("new")
     assert forge.get_issue(new.number).created_at == "2026-01-01T14:00:00Z"
-    since = datetime(2026, 1, 1, 13, 0, tzinfo=timezone.utc)
+    since = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
     assert [i.number for i in forge.list_issues(since=since)] == [new.number]
     forge.comment(old.number, "bump")  # a comment updates the issue
     assert [i.number for i in forge.list_issues(since=since)] == [old.number, new.number]

@@ -170,7 +170,9 @@ class LocalForge(Forge):
             data = {"id": Item.next_id(item.comments), "author": self.user, "body": body, "created_at": self._now()}
             return Edit(self._meta(item), "comment", comment=data)
 
-        return comment_view(self.store.update(number, change).comment)
+        landed = self.store.update(number, change)
+        assert landed is not None and landed.comment is not None  # `change` always adds a comment
+        return comment_view(landed.comment)
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         labels = list(dict.fromkeys(check_label(name) for name in labels))
@@ -296,11 +298,14 @@ class LocalForge(Forge):
             if head != commit_id:
                 raise Conflict(f"PR #{number} head is {(head or 'gone')[:12]}, not {commit_id[:12]}: "
                                "review the new head")
-            data = {"id": Item.next_id(item.reviews), "author": self.user, "state": REVIEW_STATES[event],
+            state = REVIEW_STATES[event]
+            data = {"id": Item.next_id(item.reviews), "author": self.user, "state": state,
                     "commit_id": commit_id, "body": body, "submitted_at": self._now()}
-            return Edit(self._meta(item), f"review: {data['state'].lower()}", review=data)
+            return Edit(self._meta(item), f"review: {state.lower()}", review=data)
 
-        return review_view(self.store.update(number, change).review)
+        landed = self.store.update(number, change)
+        assert landed is not None and landed.review is not None  # `change` always adds a review
+        return review_view(landed.review)
 
     def merge_pull(self, number: int, *, sha: str, method: Literal["merge", "squash"] = "merge") -> None:
         """A real merge, pushed atomically with the PR's new state, pinned to base, head and item."""
@@ -427,7 +432,9 @@ class LocalForge(Forge):
     def permission(self, user: str) -> Permission:
         """From `refs/agentmesh/roster` when present; without a roster every user may write."""
         doc = self.store.load_doc(ROSTER_REF, ROSTER_FILE)
-        users = doc.get("users") if isinstance(doc.get("users"), dict) else {}
+        users = doc.get("users")
+        if not isinstance(users, dict):
+            users = {}
         value = users.get(user, doc.get("default", "write"))
         return value if value in PERMISSIONS else "none"
 

@@ -123,9 +123,10 @@ def valid_meta(meta: dict | None) -> bool:
             return False
     if meta["kind"] == "issue":
         return meta.get("state") in ("open", "closed")
+    head, base = meta.get("head"), meta.get("base")
     try:
-        check_branch_name(meta.get("head") if isinstance(meta.get("head"), str) else "")
-        check_branch_name(meta.get("base") if isinstance(meta.get("base"), str) else "")
+        check_branch_name(head if isinstance(head, str) else "")
+        check_branch_name(base if isinstance(base, str) else "")
     except InvalidName:
         return False
     return meta.get("state") in ("open", "closed", "merged") and isinstance(meta.get("head_sha", ""), str)

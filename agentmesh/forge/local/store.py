@@ -128,17 +128,18 @@ class ItemStore:
         items: dict[int, Item | None] = {}
         for i, (number, sha) in enumerate(heads.items()):
             found = dict(zip(names, objs[i * len(names):(i + 1) * len(names)]))
-            if found[META] is None:
+            meta_blob, comments_obj, reviews_obj = found[META], found.get(COMMENTS), found.get(REVIEWS)
+            if meta_blob is None:
                 items[number] = None
                 continue
-            meta = load_json(found[META].data)
-            if not valid_meta(meta):
+            meta = load_json(meta_blob.data)
+            if meta is None or not valid_meta(meta):
                 raise CorruptItem(f"#{number}: {item_ref(number)} at {sha[:12]} does not hold a valid item")
             item = Item(number, sha, meta)
-            if found.get(COMMENTS) is not None:
-                item.comments_tree, item.comments = found[COMMENTS].sha, parse_tree(found[COMMENTS].data)
-            if found.get(REVIEWS) is not None:
-                item.reviews_tree, item.reviews = found[REVIEWS].sha, parse_tree(found[REVIEWS].data)
+            if comments_obj is not None:
+                item.comments_tree, item.comments = comments_obj.sha, parse_tree(comments_obj.data)
+            if reviews_obj is not None:
+                item.reviews_tree, item.reviews = reviews_obj.sha, parse_tree(reviews_obj.data)
             items[number] = item
         return items
 
