@@ -20,11 +20,12 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
+from agentmesh.core.errors import ConfigError
 from agentmesh.core.memory import Caps
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
-from agentmesh.core.errors import ConfigError
 
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
@@ -281,7 +282,7 @@ class MeshPolicy(_Model):
 # --- loading ------------------------------------------------------------------
 
 
-def _describe(error: dict, model: type[BaseModel]) -> str:
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     path = ".".join(str(p) for p in error["loc"])
     kind = error["type"]
     ctx = error.get("ctx") or {}
