@@ -38,9 +38,7 @@ class Stage(StrEnum):
         return Label(self.value)
 
 
-# The forge's labels that agentmesh creates on a new repository, and those that keep an issue from
-# being claimed.
-DEFAULT_LABELS: tuple[Label, ...] = tuple(Label)
+# The labels that keep an issue from being claimed (the local forge's registry holds every Label).
 BLOCKING_LABELS: frozenset[Label] = frozenset({Label.BLOCKED, Label.DEAD_LETTER, Label.NEEDS_HUMAN})
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from agentmesh.core.model import Issue, PullRequest
+from agentmesh.core.vocab import Label
 from agentmesh.host.process import start_process, stop_groups
 
 NAMES = ("ada", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy")
@@ -119,8 +120,8 @@ class Snapshot:
             return ("done" if pull and pull.state == "merged" else "closed"), agent, pr
         if pull is not None and pull.state == "merged":
             return "merged", agent, pr
-        for label, stage in (("agentmesh:review", "in review"), ("agentmesh:working", "working"),
-                             ("agentmesh:claimed", "claimed"), ("agentmesh:failed", "failed")):
+        for label, stage in ((Label.REVIEW, "in review"), (Label.WORKING, "working"),
+                             (Label.CLAIMED, "claimed"), (Label.FAILED, "failed")):
             if label in issue.labels:
                 return stage, agent, pr
         return "open", agent, pr

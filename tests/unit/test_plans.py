@@ -27,7 +27,8 @@ from agentmesh.core.plan import (
 )
 from agentmesh.core.pulls import FinishedClaim, OwnPull, plan_cleanup, plan_own_pull, review_due
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
-from agentmesh.core.vocab import BLOCKING_LABELS, DEFAULT_LABELS, Act, Label, Stage, Would
+from agentmesh.core.vocab import BLOCKING_LABELS, Act, Label, Stage, Would
+from agentmesh.forge.local.bootstrap import DEFAULT_LABELS
 
 # --- claim-task: reconcile ---------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agentmesh.core.vocab import Label
 from agentmesh.forge.local.schema import (
     BLOB,
     FORMAT_VERSION,
@@ -28,16 +29,16 @@ DEFAULT_LABELS: dict[str, tuple[str, str]] = {
     "refactor": ("c5def5", "Change structure, not behaviour"),
     "security": ("b60205", "Security-relevant"),
     "good-first-task-for-agent": ("7057ff", "Small and well specified"),
-    "agentmesh": ("ededed", "Created or managed by agentmesh"),
-    "agentmesh:claimed": ("fbca04", "An agent holds the claim"),
-    "agentmesh:working": ("fbca04", "An agent is working on it"),
-    "agentmesh:review": ("0e8a16", "A PR is waiting for review"),
-    "agentmesh:failed": ("e99695", "The last attempt failed"),
-    "agentmesh:dead-letter": ("5319e7", "Failed too often; needs a human"),
-    "agentmesh:blocked": ("d93f0b", "Waiting on another issue"),
-    "agentmesh:needs-human": ("d93f0b", "Agents will not touch it"),
-    "agentmesh:halt": ("000000", "Open issue with this label stops every agent"),
-    "agentmesh:memory": ("c2e0c6", "Feeds the shared memory"),
+    Label.PR: ("ededed", "Created or managed by agentmesh"),
+    Label.CLAIMED: ("fbca04", "An agent holds the claim"),
+    Label.WORKING: ("fbca04", "An agent is working on it"),
+    Label.REVIEW: ("0e8a16", "A PR is waiting for review"),
+    Label.FAILED: ("e99695", "The last attempt failed"),
+    Label.DEAD_LETTER: ("5319e7", "Failed too often; needs a human"),
+    Label.BLOCKED: ("d93f0b", "Waiting on another issue"),
+    Label.NEEDS_HUMAN: ("d93f0b", "Agents will not touch it"),
+    Label.HALT: ("000000", "Open issue with this label stops every agent"),
+    Label.MEMORY: ("c2e0c6", "Feeds the shared memory"),
     "priority:critical": ("b60205", ""),
     "priority:high": ("d93f0b", ""),
     "priority:medium": ("fbca04", ""),
