@@ -3,128 +3,63 @@
 Every request a forge client sends through `ContractMock` is checked before
 it is answered: a known path, a verb the path has, only declared query
 parameters, only declared body fields, and openapi-core's validation of
-types, enums and required fields. The specs are reduced once per session to
-the paths agentmesh uses (plus the components they reference), so a call to
-an endpoint outside that list also fails: the list is the inventory of what
-the backends may call.
+types, enums and required fields. The descriptions are trimmed to the
+operations agentmesh uses (scripts/trim_specs.py, plus the components they
+reference), so a call to an operation outside that list also fails: the
+list is the inventory of what the backends may call.
+
+The full descriptions in ../shared/specs (or $AGENTMESH_SPECS_DIR) are
+trimmed in memory when present; otherwise the trimmed copies committed in
+tests/contract/specs/ are used, so a plain clone runs these tests too.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
-import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
-import pytest
 import responses
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 from openapi_core.validation.request.exceptions import SecurityValidationError
 from requests import PreparedRequest
 
+from tests.support import REPO
+
 GITEA_URL = "https://gitea.test"
 GITHUB_URL = "https://api.github.com"
+TRIMMED_DIR = Path(__file__).resolve().parent / "specs"
 
-GITEA_PATHS = (
-    "/user",
-    "/repos/{owner}/{repo}/issues",
-    "/repos/{owner}/{repo}/issues/{index}",
-    "/repos/{owner}/{repo}/issues/{index}/comments",
-    "/repos/{owner}/{repo}/issues/{index}/labels",
-    "/repos/{owner}/{repo}/issues/{index}/labels/{id}",
-    "/repos/{owner}/{repo}/labels",
-    "/repos/{owner}/{repo}/pulls",
-    "/repos/{owner}/{repo}/pulls/{index}",
-    "/repos/{owner}/{repo}/pulls/{index}/merge",
-    "/repos/{owner}/{repo}/pulls/{index}/reviews",
-    "/repos/{owner}/{repo}/pulls/{index}/requested_reviewers",
-    "/repos/{owner}/{repo}/commits/{ref}/status",
-    "/repos/{owner}/{repo}/statuses/{sha}",
-    "/repos/{owner}/{repo}/contents/{filepath}",
-    "/repos/{owner}/{repo}/branches/{branch}",
-    "/repos/{owner}/{repo}/collaborators/{collaborator}/permission",
-)
 
-GITHUB_PATHS = (
-    "/user",
-    "/repos/{owner}/{repo}/issues",
-    "/repos/{owner}/{repo}/issues/{issue_number}",
-    "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-    "/repos/{owner}/{repo}/issues/{issue_number}/labels",
-    "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}",
-    "/repos/{owner}/{repo}/labels",
-    "/repos/{owner}/{repo}/pulls",
-    "/repos/{owner}/{repo}/pulls/{pull_number}",
-    "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
-    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
-    "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
-    "/repos/{owner}/{repo}/commits/{ref}/status",
-    "/repos/{owner}/{repo}/commits/{ref}/check-runs",
-    "/repos/{owner}/{repo}/statuses/{sha}",
-    "/repos/{owner}/{repo}/contents/{path}",
-    "/repos/{owner}/{repo}/git/refs/{ref}",
-    "/repos/{owner}/{repo}/collaborators/{username}/permission",
-)
+@functools.cache
+def trimmer() -> ModuleType:
+    """scripts/trim_specs.py, the one place that knows which operations we keep and how."""
+    found = importlib.util.spec_from_file_location("trim_specs", REPO / "scripts" / "trim_specs.py")
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
 
 
 def specs_dir() -> Path:
-    override = os.environ.get("AGENTMESH_SPECS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared" / "specs"
+    return trimmer().default_specs_dir()
+
+
+def full_description(kind: str) -> Path:
+    return specs_dir() / trimmer().SOURCES[kind]
 
 
 class RequestInvalid(AssertionError):
     """A request the official API description does not allow."""
-
-
-# --- spec reduction -------------------------------------------------------------------------
-
-
-def _refs(node: Any) -> Iterable[str]:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            yield ref
-        for value in node.values():
-            yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
-
-
-def _resolve(spec: dict, ref: str) -> Any:
-    node: Any = spec
-    for part in ref.removeprefix("#/").split("/"):
-        node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node
-
-
-def reduce_spec(spec: dict, paths: Iterable[str], server: str) -> dict:
-    """Only `paths`, and only the components they reach through `$ref` (transitively)."""
-    kept_paths = {p: spec["paths"][p] for p in paths}
-    components: dict[str, dict] = {}
-    todo = list(_refs(kept_paths))
-    seen: set[str] = set()
-    while todo:
-        ref = todo.pop()
-        if ref in seen or not ref.startswith("#/components/"):
-            continue
-        seen.add(ref)
-        _, _, section, name = ref.split("/", 3)
-        target = _resolve(spec, ref)
-        components.setdefault(section, {})[name] = target
-        todo.extend(_refs(target))
-    if "securitySchemes" in spec.get("components", {}):
-        components["securitySchemes"] = spec["components"]["securitySchemes"]
-    reduced = {k: v for k, v in spec.items() if k not in ("paths", "components", "servers", "webhooks")}
-    reduced.update(paths=kept_paths, components=components, servers=[{"url": server}])
-    return reduced
 
 
 # --- the validator -------------------------------------------------------------------------
@@ -194,7 +129,7 @@ class Validator:
         out = {}
         for param in (*path_item.get("parameters", ()), *operation.get("parameters", ())):
             if "$ref" in param:
-                param = _resolve(self.spec, param["$ref"])
+                param = trimmer().resolve_ref(self.spec, param["$ref"])
             out[(param["in"], param["name"])] = param
         return out
 
@@ -203,10 +138,10 @@ class Validator:
         if body is None:
             return None
         if "$ref" in body:
-            body = _resolve(self.spec, body["$ref"])
+            body = trimmer().resolve_ref(self.spec, body["$ref"])
         schema = body.get("content", {}).get("application/json", {}).get("schema")
         while isinstance(schema, dict) and "$ref" in schema:
-            schema = _resolve(self.spec, schema["$ref"])
+            schema = trimmer().resolve_ref(self.spec, schema["$ref"])
         return schema
 
     def validate(self, request: PreparedRequest) -> None:
@@ -268,26 +203,23 @@ def _describe(error: Exception) -> str:
     return " / ".join(dict.fromkeys(f for f in found if f and not f.startswith("Value ")))
 
 
+def description(kind: str) -> dict:
+    """The trimmed description of `kind`: made from the full one when present, else the committed copy."""
+    full = full_description(kind)
+    if full.is_file():
+        return trimmer().trim_source(kind, full.read_bytes())
+    return json.loads((TRIMMED_DIR / trimmer().trimmed_name(kind)).read_text(encoding="utf-8"))
+
+
 @functools.cache
-def _load(kind: str) -> Validator:
-    directory = specs_dir()
-    paths: tuple[str, ...]
-    if kind == "gitea":
-        source, paths, server, base_path = "gitea-openapi3.json", GITEA_PATHS, GITEA_URL + "/api/v1", "/api/v1"
-    else:
-        source, paths, server, base_path = "github-openapi.json", GITHUB_PATHS, GITHUB_URL, ""
-    with open(directory / source, encoding="utf-8") as fh:
-        full = json.load(fh)
-    return Validator(reduce_spec(full, paths, server), base_path)
-
-
 def validator(kind: str) -> Validator:
-    """The session's validator for `kind`; skips the test when the specs are not there."""
-    directory = specs_dir()
-    source = "gitea-openapi3.json" if kind == "gitea" else "github-openapi.json"
-    if not (directory / source).is_file():
-        pytest.skip(f"API description {source} not found in {directory} (set AGENTMESH_SPECS_DIR)")
-    return _load(kind)
+    """The session's validator for `kind`."""
+    spec = description(kind)
+    if kind == "gitea":
+        server, base_path = GITEA_URL + "/api/v1", "/api/v1"
+    else:
+        server, base_path = GITHUB_URL, ""
+    return Validator({**spec, "servers": [{"url": server}]}, base_path)
 
 
 class ContractMock(responses.RequestsMock):
@@ -311,7 +243,7 @@ class ContractMock(responses.RequestsMock):
 
 @dataclass
 class FakeEnv:
-    """What tests/forge_conformance.py expects of `forge_env`, backed by a fake forge."""
+    """What tests/support/conformance.py expects of `forge_env`, backed by a fake forge."""
 
     forge: Any
     fake: Any
@@ -328,8 +260,8 @@ def fake_env(kind: str, cache_dir: Path | None = None, *, token: str | None = No
     """A Gitea or GitHub forge client talking to a stateful fake; every request is validated."""
     from agentmesh.forge.gitea import GiteaForge
     from agentmesh.forge.github import GitHubForge
-    from tests.fakes.gitea_fake import GiteaFake
-    from tests.fakes.github_fake import GitHubFake
+    from tests.support.fakes.gitea_fake import GiteaFake
+    from tests.support.fakes.github_fake import GitHubFake
 
     checker = validator(kind)
     fake: GiteaFake | GitHubFake

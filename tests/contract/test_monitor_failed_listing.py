@@ -112,8 +112,8 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
           fillers: int) -> Scene:
     """A real remote with alice's claim on #1 and its pushed work branch; on the fake forge, issue #1,
     `fillers` closed PRs of other branches and, newest, a merged PR of alice/1-fix."""
-    from tests.fakes.gitea_fake import GiteaFake
-    from tests.fakes.github_fake import GitHubFake
+    from tests.support.fakes.gitea_fake import GiteaFake
+    from tests.support.fakes.github_fake import GitHubFake
 
     url, forge_class, _ = BACKENDS[kind]
     checker = validator(kind)  # skips when the API description is absent

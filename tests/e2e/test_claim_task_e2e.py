@@ -6,14 +6,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.errors import NotHolder
@@ -26,38 +24,9 @@ from tests.support import (
     git,
     local_forge_remote,
     remote_refs,
+    wait_for,
 )
-
-
-def write_host_config(tmp_path: Path, remote: Path, agent: str, executor: dict | None = None) -> Path:
-    path = tmp_path / "configs" / f"{agent}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({
-        "agent": agent, "host": f"host-{agent}", "remote": str(remote), "state_dir": str(tmp_path / "hosts" / agent),
-        "executor": executor or {"kind": "demo"},
-    }))
-    return path
-
-
-def cli(config: Path, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    env["AGENTMESH_CRASH_DIR"] = str(config.parent)
-    return subprocess.Popen([sys.executable, "-m", "agentmesh", "--config", str(config), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def run_json(config: Path, *args: str) -> dict:
-    proc = cli(config, *args, "--json")
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    return json.loads(out)
-
-
-def wait_for(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+from tests.support.cli import run_json, start_cli, write_host_config
 
 
 def test_three_agents_share_ten_issues(tmp_path):
@@ -119,7 +88,7 @@ def test_crash_mid_run_is_reaped_and_completed_by_another_agent(tmp_path):
     sleeper = {"kind": "command", "command": [sys.executable, "-c", "import time; time.sleep(300)"],
                "sandbox": "off"}
     config = write_host_config(tmp_path, remote, "alice", sleeper)
-    proc = cli(config, "claim-task")
+    proc = start_cli("--config", str(config), "claim-task", cwd=config.parent)
     pidfile = tmp_path / "hosts" / "alice" / "running" / f"issue-{n}.json"
     wait_for(pidfile.exists, "the executor to start")
     orphan = json.loads(pidfile.read_text())["pgid"]
@@ -168,7 +137,7 @@ def test_crash_between_push_and_pr_is_adopted_once(tmp_path):
     hook.write_text("#!/bin/sh\nif grep -q ' refs/heads/alice/'; then sleep 30; fi\n")
     hook.chmod(0o755)
     config = write_host_config(tmp_path, remote, "alice")
-    proc = cli(config, "claim-task")
+    proc = start_cli("--config", str(config), "claim-task", cwd=config.parent)
     wait_for(lambda: any(r.startswith("refs/heads/alice/") for r in remote_refs(remote)), "the work push")
     proc.send_signal(signal.SIGKILL)  # the push landed; the PR was never opened
     proc.communicate()

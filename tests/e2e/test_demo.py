@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from agentmesh.core.memory import parse_journal
 from tests.support import agent_forge, agent_mesh, git, remote_refs
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import run_cli
 
 
 def test_the_demo_closes_every_issue_through_reviewed_merged_prs(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    out = subprocess.run([sys.executable, "-m", "agentmesh", "demo", "--agents", "2", "--issues", "3",
-                          "--dir", str(tmp_path / "demo"), "--json"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    out = run_cli("demo", "--agents", "2", "--issues", "3", "--dir", str(tmp_path / "demo"), "--json",
+                  cwd=tmp_path, timeout=240)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     remote = Path(result["remote"])
@@ -51,7 +45,6 @@ def test_the_demo_closes_every_issue_through_reviewed_merged_prs(tmp_path):
 
 def test_the_demo_refuses_a_folder_that_is_not_empty(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
-    out = subprocess.run([sys.executable, "-m", "agentmesh", "demo", "--dir", str(tmp_path)],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    out = run_cli("demo", "--dir", str(tmp_path), cwd=tmp_path, timeout=60)
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "must be empty" in out.stderr
     assert (tmp_path / "mine.txt").read_text() == "keep me"

@@ -7,8 +7,8 @@ import signal
 import pytest
 import yaml
 
-from tests.e2e.test_claim_task_e2e import cli, run_json, wait_for, write_host_config
-from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
+from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs, wait_for
+from tests.support.cli import run_json, start_cli, write_host_config
 
 MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
 
@@ -33,7 +33,7 @@ def kill_at_push(tmp_path, remote, pattern: str, config, *args: str) -> None:
     hook = remote / "hooks" / "post-receive"
     hook.write_text(f"#!/bin/sh\nif grep -q '{pattern}'; then touch '{flag}'; sleep 20; fi\n")
     hook.chmod(0o755)
-    proc = cli(config, *args)
+    proc = start_cli("--config", str(config), *args, cwd=config.parent)
     try:
         wait_for(flag.exists, f"a push matching {pattern}")
     finally:

@@ -3,14 +3,13 @@ executor without publishing, a reported cost counts."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 import yaml
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.cli.main import cli
 from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote, remote_refs
+from tests.support.cli import ok_json, run_cli
 
 ENV = {"PATH": "/usr/bin:/bin"}
 
@@ -47,12 +46,8 @@ def test_a_fleet_cap_of_three_tasks_refuses_the_fourth_claim_on_every_agent(tmp_
 
 
 def _budget_json(remote, tmp_path):
-    from click.testing import CliRunner
-
-    out = CliRunner().invoke(cli, ["--remote", str(remote), "--agent", "a", "budget", "--json"],
-                             env={"AGENTMESH_STATE_DIR": str(tmp_path / "cli-state")}, catch_exceptions=False)
-    assert out.exit_code == 0, out.output
-    return json.loads(out.output)
+    return ok_json(run_cli("--remote", str(remote), "--agent", "a", "budget", "--json", cwd=tmp_path,
+                           env={"AGENTMESH_STATE_DIR": str(tmp_path / "cli-state")}))
 
 
 def test_the_minutes_cap_stops_a_running_executor_and_publishes_nothing(tmp_path):

@@ -1,10 +1,7 @@
 """The claim protocol against real bare remotes (docs/design/protocol.md, "Operations")."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,6 +9,7 @@ import pytest
 from agentmesh.core.lease import Claim, claim_message, parse_claim
 from agentmesh.core.errors import NotHolder, UserError
 from tests.support import FakeClock, git, git_daemon, git_http, make_remote, make_store, remote_refs, short_lease_policy
+from tests.support.cli import start_cli
 
 REF = "refs/heads/claim/42"
 
@@ -226,18 +224,13 @@ def test_protocol_over_network_transports(tmp_path, transport):
     assert claims_on(remote) == {}
 
 
-def _cli(args, home, **kwargs):
-    env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "AGENTMESH_CRASH_DIR": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "agentmesh", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-
-
 def test_push_killed_mid_flight_is_found_by_the_rerun(remote, tmp_path):
     """A killed client's push can still land; the rerun must find its own claim first."""
     hook = remote / "hooks" / "post-receive"
     hook.write_text("#!/bin/sh\nsleep 3\n")
     hook.chmod(0o755)
-    proc = _cli(["--remote", str(remote), "--agent", "a1", "claims", "acquire", "42", "--json"], tmp_path)
+    a1_claims, home = ["--remote", str(remote), "--agent", "a1", "claims"], {"HOME": str(tmp_path)}
+    proc = start_cli(*a1_claims, "acquire", "42", "--json", cwd=tmp_path, env=home)
     deadline = time.monotonic() + 30
     while REF not in claims_on(remote):
         assert time.monotonic() < deadline and proc.poll() is None, "claim never landed"
@@ -246,11 +239,11 @@ def test_push_killed_mid_flight_is_found_by_the_rerun(remote, tmp_path):
     proc.communicate()
     hook.unlink()
     landed = claims_on(remote)[REF]
-    mine = _cli(["--remote", str(remote), "--agent", "a1", "claims", "list", "--mine", "--json"], tmp_path)
+    mine = start_cli(*a1_claims, "list", "--mine", "--json", cwd=tmp_path, env=home)
     out, err = mine.communicate(timeout=60)
     assert mine.returncode == 0, err
     assert [(c["issue"], c["agent"], c["sha"]) for c in json.loads(out)] == [(42, "a1", landed)]
-    rerun = _cli(["--remote", str(remote), "--agent", "a1", "claims", "acquire", "42", "--json"], tmp_path)
+    rerun = start_cli(*a1_claims, "acquire", "42", "--json", cwd=tmp_path, env=home)
     out, err = rerun.communicate(timeout=60)
     assert rerun.returncode == 0, err
     assert json.loads(out) == {"issue": 42, "won": True, "holder": "a1", "sha": landed, "work_branch": None,

@@ -1,15 +1,13 @@
 """`agentmesh claims ...` as a user runs it: real processes, exit codes, JSON and one-line errors."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import make_remote, remote_refs
+from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -25,11 +23,9 @@ def remote(tmp_path):
 
 
 def run(home: Path, *args: str, cwd: Path | None = None, env: dict | None = None):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    full_env.update({"HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "AGENTMESH_CRASH_DIR": str(home)})
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "agentmesh", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or home, timeout=120)
+    """agentmesh with `home` as HOME, crash-log folder and state home (XDG_STATE_HOME=home/state)."""
+    return run_cli(*args, cwd=cwd or home, env={"HOME": str(home), "XDG_STATE_HOME": str(home / "state"),
+                                                "AGENTMESH_CRASH_DIR": str(home), **(env or {})})
 
 
 def test_version_and_help(home):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import yaml
@@ -13,8 +11,8 @@ import yaml
 from agentmesh.agent.drain import release_unworked
 from agentmesh.cli.tick import combined_exit
 from agentmesh.ops.daemon import host_offset
-from tests.integration.test_claim_task_cli import ROOT, run
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
+from tests.support.cli import run_cli, start_cli
 
 
 def test_combined_exit_keeps_the_worst_outcome():
@@ -36,14 +34,14 @@ def test_tick_reviews_and_merges_then_claims_the_next_issue(tmp_path):
     human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
     first = human.create_issue("One", demo_body("one.md", "1\n"), ["task"]).number
     alice, bob = ["--remote", str(remote), "--agent", "alice"], ["--remote", str(remote), "--agent", "bob"]
-    turn = run(tmp_path, *alice, "tick", "--json")
+    turn = run_cli(*alice, "tick", "--json", cwd=tmp_path)
     assert turn.returncode == 0, turn.stderr
     data = json.loads(turn.stdout)
     assert [e["event"] for e in data["claim-task"]["events"]][-1] == "pr-opened"
     assert data["monitor-prs"]["status"] == "ok"
-    assert run(tmp_path, *bob, "tick").returncode == 0  # bob reviews alice's PR
+    assert run_cli(*bob, "tick", cwd=tmp_path).returncode == 0  # bob reviews alice's PR
     second = human.create_issue("Two", demo_body("two.md", "2\n"), ["task"]).number
-    turn = json.loads(run(tmp_path, *alice, "tick", "--json").stdout)
+    turn = json.loads(run_cli(*alice, "tick", "--json", cwd=tmp_path).stdout)
     assert ("merged", first) in [(e["event"], e["issue"]) for e in turn["monitor-prs"]["events"]]
     assert ("claimed", second) in [(e["event"], e["issue"]) for e in turn["claim-task"]["events"]]
     assert human.get_issue(first).state == "closed"
@@ -70,17 +68,15 @@ def test_the_daemon_works_on_schedule_and_drains_on_sigterm(tmp_path):
     config = tmp_path / "agentmesh.yaml"
     config.write_text(yaml.safe_dump({"agent": "alice", "remote": str(remote), "state_dir": str(tmp_path / "state"),
                                       "executor": {"kind": "demo"}}))
-    proc = subprocess.Popen([sys.executable, "-m", "agentmesh", "--config", str(config), "daemon", "--claim-every",
-                             "0.5", "--monitor-every", "0.5", "--jitter", "0", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = start_cli("--config", str(config), "daemon", "--claim-every", "0.5", "--monitor-every", "0.5",
+                     "--jitter", "0", "--json", cwd=tmp_path)
     deadline = time.monotonic() + 60
     while not human.list_pulls() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert human.list_pulls(), "the daemon opened no PR"
     # a claim with no work yet (as if claimed just before the signal) is given back by the drain; the
     # host is halted first so the daemon's next tick cannot resume the claim before the signal lands
-    halted = subprocess.run([sys.executable, "-m", "agentmesh", "--config", str(config), "halt", "--local"],
-                            capture_output=True, text=True, cwd=ROOT)
+    halted = run_cli("--config", str(config), "halt", "--local", cwd=tmp_path)
     assert halted.returncode == 0, halted.stderr
     mesh = agent_mesh(remote, tmp_path / "hosts2", "alice")
     spare = human.create_issue("Spare", "later", ["other"]).number

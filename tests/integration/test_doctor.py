@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import responses
@@ -15,6 +13,7 @@ import yaml
 from agentmesh.host.config import HostConfig
 from agentmesh.ops.doctor import run_checks
 from tests.support import free_port, git, git_daemon, local_forge_remote, remote_refs
+from tests.support.cli import run_cli
 
 NAMES = ["git", "config", "state-dir", "remote", "forge", "sandbox", "scheduler", "clock"]
 
@@ -49,10 +48,8 @@ def write_config(tmp_path: Path, remote: str, **extra) -> Path:
 
 def doctor(tmp_path: Path, config: Path, *args: str, path: Path | None = None,
            env: dict | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_") and k != "PATH"}
-    base.update(PATH=str(path or bin_dir(tmp_path)), AGENTMESH_CRASH_DIR=str(tmp_path), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "agentmesh", "--config", str(config), "doctor", *args],
-                          capture_output=True, text=True, env=base, cwd=tmp_path, timeout=120)
+    return run_cli("--config", str(config), "doctor", *args, cwd=tmp_path,
+                   env={"PATH": str(path or bin_dir(tmp_path)), **(env or {})})
 
 
 def lines(result: subprocess.CompletedProcess) -> dict[str, str]:

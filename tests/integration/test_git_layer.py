@@ -212,7 +212,7 @@ def test_token_reaches_http_remote_only_through_askpass(tmp_path):
 
 def test_work_branches_from_hostile_titles_are_names_git_accepts():
     from agentmesh.core.slug import work_branch
-    from tests.unit.test_slug import HOSTILE_TITLES
+    from tests.support import HOSTILE_TITLES
 
     for title in HOSTILE_TITLES:
         branch = work_branch("host1-a", 42, title)

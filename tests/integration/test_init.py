@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agentmesh.agent.executor import PRESETS, resolve
 from agentmesh.host.config import MeshPolicy, load_host_config, parse_mesh_policy
-
-
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    env["AGENTMESH_CRASH_DIR"] = str(cwd)
-    return subprocess.run([sys.executable, "-m", "agentmesh", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=60)
+from tests.support.cli import run_cli
 
 
 def load(path: Path):
@@ -31,7 +23,7 @@ def one_line_error(result: subprocess.CompletedProcess, text: str) -> None:
 
 
 def test_local_host_config_and_starter_mesh_policy(tmp_path):
-    result = run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh")
+    result = run_cli("init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "wrote agentmesh.yaml" in result.stdout and "doctor" in result.stdout
     host = load(tmp_path / "agentmesh.yaml")
@@ -49,9 +41,9 @@ def test_local_host_config_and_starter_mesh_policy(tmp_path):
 
 def test_init_mesh_and_forge_init_write_one_starter_policy_the_defaults(tmp_path):
     """Both starters come from the policy model: identical files that parse back to `MeshPolicy()`."""
-    assert run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh").returncode == 0
+    assert run_cli("init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh", cwd=tmp_path).returncode == 0
     written = (tmp_path / ".agentmesh" / "mesh.yaml").read_text()
-    created = run(tmp_path, "forge", "init", str(tmp_path / "mesh.git"))
+    created = run_cli("forge", "init", str(tmp_path / "mesh.git"), cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     committed = subprocess.run(["git", "--git-dir", str(tmp_path / "mesh.git"), "cat-file", "blob",
                                 "main:.agentmesh/mesh.yaml"], capture_output=True, text=True, check=True).stdout
@@ -63,23 +55,23 @@ def test_never_overwrites_without_force_and_writes_all_or_nothing(tmp_path):
     existing = tmp_path / ".agentmesh" / "mesh.yaml"
     existing.parent.mkdir()
     existing.write_text("version: 1\n")
-    result = run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh")
+    result = run_cli("init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh", cwd=tmp_path)
     one_line_error(result, ".agentmesh/mesh.yaml: already exists; pass --force")
     assert not (tmp_path / "agentmesh.yaml").exists() and existing.read_text() == "version: 1\n"
-    assert run(tmp_path, "init", "--remote", "/srv/mesh.git", "--agent", "host1-a").returncode == 0
-    again = run(tmp_path, "init", "--remote", "/srv/other.git", "--agent", "host1-a")
+    assert run_cli("init", "--remote", "/srv/mesh.git", "--agent", "host1-a", cwd=tmp_path).returncode == 0
+    again = run_cli("init", "--remote", "/srv/other.git", "--agent", "host1-a", cwd=tmp_path)
     one_line_error(again, "agentmesh.yaml: already exists")
     assert load(tmp_path / "agentmesh.yaml").remote == "/srv/mesh.git"
-    forced = run(tmp_path, "init", "--remote", "/srv/other.git", "--agent", "host1-a", "--mesh", "--force")
+    forced = run_cli("init", "--remote", "/srv/other.git", "--agent", "host1-a", "--mesh", "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert load(tmp_path / "agentmesh.yaml").remote == "/srv/other.git"
     assert parse_mesh_policy(existing.read_text()).rework.max == 1
 
 
 def test_gitea_and_github(tmp_path):
-    result = run(tmp_path, "init", "--forge", "gitea", "--url", "https://gitea.example.com/", "--repo", "team/app",
-                 "--agent", "host1-a", "--token-env", "GITEA_TOKEN", "--executor", "claude-code",
-                 "--path", "conf/gitea.yaml")
+    result = run_cli("init", "--forge", "gitea", "--url", "https://gitea.example.com/", "--repo", "team/app",
+                     "--agent", "host1-a", "--token-env", "GITEA_TOKEN", "--executor", "claude-code",
+                     "--path", "conf/gitea.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "export GITEA_TOKEN=" in result.stdout
     host = load(tmp_path / "conf" / "gitea.yaml")
@@ -87,7 +79,8 @@ def test_gitea_and_github(tmp_path):
         "gitea", "https://gitea.example.com/", "team/app", "GITEA_TOKEN")
     assert host.remote == "https://gitea.example.com/team/app.git"
     assert host.executor.allow_network and host.executor.env_passthrough == ["ANTHROPIC_API_KEY"]
-    result = run(tmp_path, "init", "--forge", "github", "--repo", "team/app", "--agent", "host1-b", "--path", "gh.yaml")
+    result = run_cli("init", "--forge", "github", "--repo", "team/app", "--agent", "host1-b", "--path", "gh.yaml",
+                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     host = load(tmp_path / "gh.yaml")
     assert (host.forge.kind, host.forge.url, host.remote) == ("github", None, "https://github.com/team/app.git")
@@ -111,7 +104,7 @@ def test_gitea_and_github(tmp_path):
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     if "--agent" not in args:
         args = [*args, "--agent", "host1-a"]
-    result = run(tmp_path, "init", *args)
+    result = run_cli("init", *args, cwd=tmp_path)
     assert result.returncode == 1, result.stdout
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -120,7 +113,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
 
 def test_every_executor_choice_loads_and_presets_resolve(tmp_path):
     for kind in [*PRESETS, "script", "command"]:
-        result = run(tmp_path, "init", "--remote", "/x", "--agent", "a", "--executor", kind, "--path", f"{kind}.yaml")
+        result = run_cli("init", "--remote", "/x", "--agent", "a", "--executor", kind, "--path", f"{kind}.yaml",
+                         cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         host = load(tmp_path / f"{kind}.yaml")
         assert host.executor.kind == kind
@@ -131,14 +125,14 @@ def test_every_executor_choice_loads_and_presets_resolve(tmp_path):
 
 def test_values_yaml_would_misread_are_quoted(tmp_path):
     remote = str(tmp_path / "my mesh #1: null.git")
-    result = run(tmp_path, "init", "--remote", remote, "--agent", "yes", "--token-env", "NULL")
+    result = run_cli("init", "--remote", remote, "--agent", "yes", "--token-env", "NULL", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     host = load(tmp_path / "agentmesh.yaml")
     assert (host.agent, host.remote, host.forge.token_env) == ("yes", remote, "NULL")
 
 
 def test_global_options_and_config_path_are_used(tmp_path):
-    result = run(tmp_path, "--config", "host.yaml", "--remote", "/srv/mesh.git", "--agent", "host2-a", "init")
+    result = run_cli("--config", "host.yaml", "--remote", "/srv/mesh.git", "--agent", "host2-a", "init", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     host = load(tmp_path / "host.yaml")
     assert (host.agent, host.remote) == ("host2-a", "/srv/mesh.git")

@@ -72,9 +72,9 @@ def test_sixteen_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
 
 def run_killed_in_push(tmp_path, remote: Path, hook_name: str) -> None:
     """Record one entry, then SIGKILL the flushing process while the remote runs `hook_name`."""
-    flag = tmp_path / "in-hook"
+    flag = tmp_path / "in-hook"  # holds the hook's pid once the push reached it
     hook = remote / "hooks" / hook_name
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch '{flag}'\nsleep 30\n")
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\necho $$ >'{flag}.tmp' && mv '{flag}.tmp' '{flag}'\nexec sleep 30\n")
     hook.chmod(0o755)
     script = ("import sys; from pathlib import Path; from tests.support import agent_mesh\n"
               "j = agent_mesh(Path(sys.argv[1]), Path(sys.argv[2]), 'a').journal()\n"
@@ -90,7 +90,8 @@ def run_killed_in_push(tmp_path, remote: Path, hook_name: str) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         hook.unlink()
-    subprocess.run(["pkill", "-f", "sleep 30"], check=False)  # the hook's sleep outlives the kill
+    # git runs in a session of its own, so the hook outlives the writer: end it (it is `sleep` by now)
+    os.kill(int(flag.read_text()), signal.SIGKILL)
 
 
 def test_a_writer_killed_before_its_push_lands_pushes_the_entry_next_run(tmp_path):

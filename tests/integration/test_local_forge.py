@@ -16,7 +16,7 @@ from agentmesh.forge.local.bootstrap import DEFAULT_LABELS, init_repository
 from agentmesh.forge.local.schema import InvalidName, check_branch_name
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
-from tests.forge_conformance import *  # noqa: F403
+from tests.support.conformance import *  # noqa: F403
 from tests.support import git, git_daemon, git_http, remote_refs
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from agentmesh.forge.local.bootstrap import DEFAULT_LABELS
 from agentmesh.host.config import parse_mesh_policy
 from tests.support import git, remote_refs
+from tests.support.cli import ok_json, run_cli
 
 ISSUE_FIELDS = {"number", "title", "body", "state", "labels", "author"}
 PULL_FIELDS = {"number", "title", "body", "state", "head", "base", "head_sha", "author", "reviews"}
@@ -20,17 +19,8 @@ PULL_FIELDS = {"number", "title", "body", "state", "head", "base", "head_sha", "
 
 def run(tmp_path: Path, *args: str, agent: str = "alice", remote: str | None = None,
         stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    env.update(HOME=str(tmp_path / "home"), XDG_STATE_HOME=str(tmp_path / "state"),
-               AGENTMESH_CRASH_DIR=str(tmp_path))
     prefix = ["--remote", remote, "--agent", agent] if remote else []
-    return subprocess.run([sys.executable, "-m", "agentmesh", *prefix, *args], input=stdin, text=True,
-                          capture_output=True, env=env, cwd=tmp_path, timeout=60)
-
-
-def ok_json(result: subprocess.CompletedProcess):
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return run_cli(*prefix, *args, cwd=tmp_path, env={"HOME": str(tmp_path / "home")}, input=stdin, timeout=60)
 
 
 @pytest.fixture

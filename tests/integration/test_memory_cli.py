@@ -6,8 +6,8 @@ import json
 
 import yaml
 
-from tests.integration.test_claim_task_cli import run
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote
+from tests.support.cli import run_cli
 
 LESSON = """Migrations must be reversible.
 
@@ -23,17 +23,18 @@ def test_log_shows_every_agents_outcomes_and_filters_them(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git")
     human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
     number = human.create_issue("Note", demo_body("note.md", "hi\n"), ["task"]).number
-    assert run(tmp_path, *who(remote), "claim-task").returncode == 0
-    result = run(tmp_path, *who(remote, "bob"), "memory", "log", "--json")
+    assert run_cli(*who(remote), "claim-task", cwd=tmp_path).returncode == 0
+    result = run_cli(*who(remote, "bob"), "memory", "log", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)
     assert [(e["agent"], e["event"], e["issue"]) for e in entries] == [
         ("alice", "claimed", number), ("alice", "executed", number), ("alice", "pr-opened", number)]
-    assert json.loads(run(tmp_path, *who(remote), "memory", "log", "--agent", "bob", "--json").stdout) == []
-    assert json.loads(run(tmp_path, *who(remote), "memory", "log", "--since", "2999-01-01", "--json").stdout) == []
-    text = run(tmp_path, *who(remote), "memory", "log")
+    assert json.loads(run_cli(*who(remote), "memory", "log", "--agent", "bob", "--json", cwd=tmp_path).stdout) == []
+    future = run_cli(*who(remote), "memory", "log", "--since", "2999-01-01", "--json", cwd=tmp_path)
+    assert json.loads(future.stdout) == []
+    text = run_cli(*who(remote), "memory", "log", cwd=tmp_path)
     assert "pr-opened" in text.stdout and "alice" in text.stdout
-    bad = run(tmp_path, *who(remote), "memory", "log", "--since", "yesterday")
+    bad = run_cli(*who(remote), "memory", "log", "--since", "yesterday", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--since" in bad.stderr
 
 
@@ -41,8 +42,9 @@ def test_a_lesson_added_by_hand_is_a_memory_pr_and_once_merged_gives_context(tmp
     remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"memory": {"context_bytes": 2048}}))
     body = tmp_path / "lesson.md"
     body.write_text(LESSON)
-    added = run(tmp_path, *who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
-                "--tag", "db", "--path", "db/migrations/**", "--body-file", str(body), "--expires-in", "90", "--json")
+    added = run_cli(*who(remote), "memory", "add-lesson", "--title", "Reversible migrations", "--tag", "db",
+                    "--path", "db/migrations/**", "--body-file", str(body), "--expires-in", "90", "--json",
+                    cwd=tmp_path)
     assert added.returncode == 0, added.stderr
     opened = json.loads(added.stdout)
     assert opened["path"] == "ai-memory/lessons/reversible-migrations.md"
@@ -50,31 +52,31 @@ def test_a_lesson_added_by_hand_is_a_memory_pr_and_once_merged_gives_context(tmp
     human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
     pull = human.get_pull(opened["pr"])
     assert "agentmesh:memory" in pull.labels and "agentmesh:pr/" not in pull.body  # a human's PR: no agent approves
-    again = run(tmp_path, *who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
-                "--body-file", str(body))
+    again = run_cli(*who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
+                    "--body-file", str(body), cwd=tmp_path)
     assert again.returncode == 0  # the same branch: the open PR is adopted, not duplicated
     assert len([p for p in human.list_pulls(state="all") if "agentmesh:memory" in p.labels]) == 1
-    assert json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--json").stdout) == []  # not merged yet
+    assert json.loads(run_cli(*who(remote), "memory", "lessons", "--json", cwd=tmp_path).stdout) == []  # not merged yet
     human.merge_pull(pull.number, sha=pull.head_sha)
 
-    lessons = json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--json").stdout)
+    lessons = json.loads(run_cli(*who(remote), "memory", "lessons", "--json", cwd=tmp_path).stdout)
     assert [(x["title"], x["tags"], x["paths"], x["agent"], x["expired"]) for x in lessons] == [
         ("Reversible migrations", ["db"], ["db/migrations/**"], "alice", False)]
-    assert json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--tag", "ui", "--json").stdout) == []
-    duplicate = run(tmp_path, *who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
-                    "--body-file", str(body))
+    assert json.loads(run_cli(*who(remote), "memory", "lessons", "--tag", "ui", "--json", cwd=tmp_path).stdout) == []
+    duplicate = run_cli(*who(remote), "memory", "add-lesson", "--title", "Reversible migrations",
+                        "--body-file", str(body), cwd=tmp_path)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
 
     by_path = human.create_issue("Add a users table", "Write db/migrations/0002_users.py", ["task"]).number
     unrelated = human.create_issue("Fix the logo", "The logo in web/logo.svg is blurry", ["task"]).number
-    shown = json.loads(run(tmp_path, *who(remote), "memory", "context", str(by_path), "--json").stdout)
+    shown = json.loads(run_cli(*who(remote), "memory", "context", str(by_path), "--json", cwd=tmp_path).stdout)
     assert shown["paths"] == ["db/migrations/0002_users.py"]
     assert [(x["path"], x["matched"]) for x in shown["lessons"]] == [
         ("ai-memory/lessons/reversible-migrations.md", ["paths"])]
     assert "needs a `down()` step" in shown["text"] and shown["bytes"] <= 2048
-    assert json.loads(run(tmp_path, *who(remote), "memory", "context", str(unrelated), "--json").stdout)[
+    assert json.loads(run_cli(*who(remote), "memory", "context", str(unrelated), "--json", cwd=tmp_path).stdout)[
         "lessons"] == []
-    text = run(tmp_path, *who(remote), "memory", "context", str(by_path))
+    text = run_cli(*who(remote), "memory", "context", str(by_path), cwd=tmp_path)
     assert text.returncode == 0 and "### Lesson: Reversible migrations" in text.stdout
 
 
@@ -89,10 +91,11 @@ def test_an_expired_lesson_is_listed_as_expired_and_never_given_as_context(tmp_p
     git("add", "-A", cwd=work)
     git("commit", "--quiet", "-m", "old lesson", cwd=work)
     git("push", "--quiet", "origin", "main", cwd=work)
-    [listed] = json.loads(run(tmp_path, *who(remote), "memory", "lessons", "--json").stdout)
+    [listed] = json.loads(run_cli(*who(remote), "memory", "lessons", "--json", cwd=tmp_path).stdout)
     assert listed["expired"] is True
     number = human.create_issue("Schema change", "tables", ["db"]).number
-    assert json.loads(run(tmp_path, *who(remote), "memory", "context", str(number), "--json").stdout)["lessons"] == []
+    context = run_cli(*who(remote), "memory", "context", str(number), "--json", cwd=tmp_path)
+    assert json.loads(context.stdout)["lessons"] == []
 
 
 def test_budget_shows_usage_against_the_caps(tmp_path):
@@ -100,12 +103,12 @@ def test_budget_shows_usage_against_the_caps(tmp_path):
         {"budgets": {"agent": {"tasks_per_day": 1}, "fleet": {"executor_minutes_per_day": 60}}}))
     agent_forge(agent_mesh(remote, tmp_path / "hosts", "human")).create_issue(
         "Note", demo_body("note.md", "hi\n"), ["task"])
-    assert run(tmp_path, *who(remote), "claim-task").returncode == 0
-    data = json.loads(run(tmp_path, *who(remote, "bob"), "budget", "--json").stdout)
+    assert run_cli(*who(remote), "claim-task", cwd=tmp_path).returncode == 0
+    data = json.loads(run_cli(*who(remote, "bob"), "budget", "--json", cwd=tmp_path).stdout)
     assert data["agents"]["alice"]["usage"]["tasks"] == 1
     assert data["agents"]["alice"]["exhausted"] == [
         {"scope": "agent alice", "cap": "tasks_per_day", "used": 1, "limit": 1}]
     assert data["agents"]["bob"]["usage"] == {"tasks": 0, "minutes": 0.0, "cost_usd": 0.0}
     assert data["fleet"]["caps"]["executor_minutes_per_day"] == 60 and data["fleet"]["exhausted"] == []
-    table = run(tmp_path, *who(remote), "budget").stdout
+    table = run_cli(*who(remote), "budget", cwd=tmp_path).stdout
     assert "agent alice" in table and "EXHAUSTED" in table and "fleet" in table

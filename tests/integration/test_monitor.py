@@ -3,7 +3,6 @@ reviewers, human PRs, and no double reviews."""
 
 from __future__ import annotations
 
-import os
 
 import yaml
 
@@ -11,16 +10,23 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.core.vocab import Label
 from agentmesh.forge.local import LocalForge
-from tests.support import FakeClock, agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
+from tests.support import (
+    FakeClock,
+    agent_forge,
+    agent_mesh,
+    demo_body,
+    git,
+    local_forge_remote,
+    path_only_env,
+    python_syntax_gate,
+    remote_refs,
+)
 
-GATE = ["python3", "-c",
-        "import pathlib; [compile(p.read_text(), str(p), 'exec') for p in sorted(pathlib.Path('.').rglob('*.py'))]"]
-ENV = {"PATH": os.environ["PATH"]}
 
 
 def policy(**extra) -> str:
     data = {"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True},
-            "gates": [{"name": "python syntax", "run": GATE, "timeout_seconds": 60}]}
+            "gates": [python_syntax_gate()]}
     data.update(extra)
     return yaml.safe_dump(data)
 
@@ -39,12 +45,12 @@ class Mesh:
 
     def monitor(self, agent, forge_class=LocalForge):
         mesh = self.mesh(agent)
-        return monitor_prs(mesh, forge_class(mesh.cache, user=agent), env=ENV)
+        return monitor_prs(mesh, forge_class(mesh.cache, user=agent), env=path_only_env())
 
     def work(self, agent, title, path, content):
         number = self.human.create_issue(title, demo_body(path, content), ["task"]).number
         mesh = self.mesh(agent)
-        report = claim_task(mesh, agent_forge(mesh), env=ENV)
+        report = claim_task(mesh, agent_forge(mesh), env=path_only_env())
         assert ("pr-opened", number) in [(e.event, e.issue) for e in report.events], report.events
         return [p for p in self.human.list_pulls(state="all") if p.body.startswith(f"Closes #{number}\n")][0]
 
@@ -166,7 +172,7 @@ def test_cleanup_after_a_pr_closed_without_merge_returns_the_issue(tmp_path):
     assert ("returned", pull.number) in kinds(report)
     assert not remote_refs(m.remote, "refs/heads/claim/")
     assert not [r for r in remote_refs(m.remote) if r.startswith("refs/heads/a/")]
-    again = claim_task(m.mesh("b"), agent_forge(m.mesh("b")), env=ENV)
+    again = claim_task(m.mesh("b"), agent_forge(m.mesh("b")), env=path_only_env())
     assert ("claimed", issue) in [(e.event, e.issue) for e in again.events]
 
 

@@ -13,8 +13,7 @@ from agentmesh.agent.rework import ReworkRequests
 from agentmesh.core.vocab import Label
 from agentmesh.core.memory import parse_lesson
 from agentmesh.forge.local import LocalForge
-from tests.integration.test_monitor import ENV, GATE
-from tests.support import agent_forge, agent_mesh, git, local_forge_remote
+from tests.support import agent_forge, agent_mesh, git, local_forge_remote, path_only_env, python_syntax_gate
 
 # Writes broken Python on the first run; once the task file carries review feedback, writes
 # what `FIX` says: "fixed" (valid code), "still-broken" (another syntax error) or "nothing".
@@ -35,7 +34,7 @@ elif sys.argv[3] == "still-broken":
 class Mesh:
     def __init__(self, tmp_path, fix: str, **policy):
         data = {"review": {"ring": ["a", "b"]}, "merge": {"auto": True},
-                "gates": [{"name": "python syntax", "run": GATE, "timeout_seconds": 60}], **policy}
+                "gates": [python_syntax_gate()], **policy}
         self.tmp = tmp_path
         self.remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(data))
         self.human = agent_forge(agent_mesh(self.remote, tmp_path / "humans", "human"))
@@ -47,12 +46,12 @@ class Mesh:
 
     def monitor(self, agent):
         mesh = self.mesh(agent)
-        report = monitor_prs(mesh, LocalForge(mesh.cache, user=agent), env=ENV)
+        report = monitor_prs(mesh, LocalForge(mesh.cache, user=agent), env=path_only_env())
         return [(e.event, e.pr) for e in report.events]
 
     def tick(self, agent):
         mesh = self.mesh(agent)
-        report = claim_task(mesh, agent_forge(mesh), env=ENV)
+        report = claim_task(mesh, agent_forge(mesh), env=path_only_env())
         return [(e.event, e.issue) for e in report.events]
 
     def broken_pull(self):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
@@ -19,6 +18,7 @@ from agentmesh.host.config import load_host_config
 from agentmesh.core.errors import ConfigError
 from agentmesh.ops.metrics import update_metrics
 from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote
+from tests.support.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-3f9a8c7d1e2b4a6f"  # fake; no secret pattern knows its shape, only the known-secret list
@@ -26,10 +26,7 @@ FIELDS = {"ts", "level", "logger", "message", "agent", "issue", "pr", "event", "
 
 
 def run(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    env.update(AGENTMESH_TOKEN=TOKEN, AGENTMESH_CRASH_DIR=str(tmp_path))
-    return subprocess.run([sys.executable, "-m", "agentmesh", "--config", str(config), *args],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    return run_cli("--config", str(config), *args, cwd=tmp_path, env={"AGENTMESH_TOKEN": TOKEN})
 
 
 def write_config(tmp_path: Path, remote: Path) -> tuple[Path, Path, Path]:

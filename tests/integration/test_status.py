@@ -15,8 +15,8 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.cli.status import render_plain, render_rich
 from agentmesh.ops.status import gather
-from tests.integration.test_claim_task_cli import run
 from tests.support import FakeClock, agent_forge, agent_mesh, demo_body, free_port, local_forge_remote, remote_refs
+from tests.support.cli import run_cli
 
 ENV = {"PATH": "/usr/bin:/bin"}
 POLICY = {"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}, "max_attempts": 1,
@@ -71,7 +71,7 @@ def who(fleet, agent="obs"):
 
 
 def status_json(fleet, tmp_path):
-    result = run(tmp_path, *who(fleet), "status", "--json")
+    result = run_cli(*who(fleet), "status", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -116,11 +116,11 @@ def test_status_json_shows_the_fleet_exactly(fleet, tmp_path):
     assert {a: r["usage"]["tasks"] for a, r in budget["agents"].items()} == {"a": 2, "b": 1, "c": 1, "obs": 0}
     assert budget["agents"]["a"]["caps"]["tasks_per_day"] == 5 and budget["agents"]["a"]["exhausted"] == []
     assert budget["fleet"]["usage"]["tasks"] == 4 and budget["fleet"]["caps"]["executor_minutes_per_day"] == 60
-    assert budget == json.loads(run(tmp_path, *who(fleet), "budget", "--json").stdout)
+    assert budget == json.loads(run_cli(*who(fleet), "budget", "--json", cwd=tmp_path).stdout)
 
 
 def test_status_as_text_has_every_section(fleet, tmp_path):
-    result = run(tmp_path, *who(fleet), "status")
+    result = run_cli(*who(fleet), "status", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for title in TITLES:
         assert title in result.stdout
@@ -156,19 +156,19 @@ def test_dead_agents_expired_claims_and_the_pull_cap(fleet):
 
 
 def test_halted_after_agentmesh_halt(fleet, tmp_path):
-    assert run(tmp_path, *who(fleet), "halt", "--reason", "release freeze").returncode == 0
+    assert run_cli(*who(fleet), "halt", "--reason", "release freeze", cwd=tmp_path).returncode == 0
     try:
         data = status_json(fleet, tmp_path)
         assert data["halted"].startswith("mesh halted (.agentmesh/HALT on main)")
         assert "release freeze" in data["halted"]
-        assert "HALTED" in run(tmp_path, *who(fleet), "status").stdout
+        assert "HALTED" in run_cli(*who(fleet), "status", cwd=tmp_path).stdout
     finally:
-        assert run(tmp_path, *who(fleet), "resume").returncode == 0
+        assert run_cli(*who(fleet), "resume", cwd=tmp_path).returncode == 0
 
 
 def test_an_unreachable_remote_is_an_error_not_an_empty_fleet(tmp_path):
-    result = run(tmp_path, "--remote", f"git://127.0.0.1:{free_port()}/mesh.git", "--agent", "obs", "status")
+    result = run_cli("--remote", f"git://127.0.0.1:{free_port()}/mesh.git", "--agent", "obs", "status", cwd=tmp_path)
     assert result.returncode == 75
     assert result.stdout == "" and result.stderr.count("\n") == 1 and "unreachable" in result.stderr
-    missing = run(tmp_path, "--remote", str(tmp_path / "nothing.git"), "--agent", "obs", "status", "--json")
+    missing = run_cli("--remote", str(tmp_path / "nothing.git"), "--agent", "obs", "status", "--json", cwd=tmp_path)
     assert missing.returncode == 1 and missing.stdout == "" and missing.stderr.count("\n") == 1

