@@ -12,7 +12,7 @@ import yaml
 
 from agentmesh.host.config import HostConfig
 from agentmesh.ops.doctor import run_checks
-from tests.support import free_port, git, git_daemon, local_forge_remote, remote_refs
+from tests.support import closed_port, git, git_daemon, local_forge_remote, remote_refs
 from tests.support.cli import run_cli
 
 NAMES = ["git", "config", "state-dir", "remote", "forge", "sandbox", "scheduler", "clock"]
@@ -97,8 +97,10 @@ def test_missing_gitea_token_is_a_failed_check(tmp_path):
 
 
 def test_unreachable_remotes_are_failed_checks_not_tracebacks(tmp_path):
-    for remote in (str(tmp_path / "missing.git"), f"git://127.0.0.1:{free_port()}/mesh.git"):
-        result = doctor(tmp_path, write_config(tmp_path, remote), "--json")
+    with closed_port() as port:
+        results = {remote: doctor(tmp_path, write_config(tmp_path, remote), "--json")
+                   for remote in (str(tmp_path / "missing.git"), f"git://127.0.0.1:{port}/mesh.git")}
+    for remote, result in results.items():
         assert result.returncode == 1, result.stderr
         assert result.stderr == ""
         checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}

@@ -12,7 +12,7 @@ from agentmesh.core.errors import RemoteUnavailable, UserError
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git, GitError, GitTimeout, ensure_askpass
-from tests.support import git, git_daemon, git_http, make_remote, remote_refs
+from tests.support import closed_port, git, git_daemon, git_http, make_remote, remote_refs
 
 
 @pytest.fixture
@@ -56,10 +56,7 @@ def test_ls_refs_exact_prefix_includes_longer_names(served):
 def test_failed_listing_raises_never_empty(tmp_path):
     with pytest.raises(UserError, match="no git repository"):
         ls_refs(Git(), str(tmp_path / "missing.git"), ["refs/"])
-    with socket.socket() as sock:  # a port that refuses connections
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with pytest.raises(RemoteUnavailable, match="unreachable"):
+    with closed_port() as port, pytest.raises(RemoteUnavailable, match="unreachable"):
         ls_refs(Git(), f"git://127.0.0.1:{port}/x.git", ["refs/"])
 
 

@@ -15,7 +15,7 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.cli.status import render_plain, render_rich
 from agentmesh.ops.status import gather
-from tests.support import FakeClock, agent_forge, agent_mesh, demo_body, free_port, local_forge_remote, remote_refs
+from tests.support import FakeClock, agent_forge, agent_mesh, closed_port, demo_body, local_forge_remote, remote_refs
 from tests.support.cli import run_cli
 
 ENV = {"PATH": "/usr/bin:/bin"}
@@ -167,7 +167,8 @@ def test_halted_after_agentmesh_halt(fleet, tmp_path):
 
 
 def test_an_unreachable_remote_is_an_error_not_an_empty_fleet(tmp_path):
-    result = run_cli("--remote", f"git://127.0.0.1:{free_port()}/mesh.git", "--agent", "obs", "status", cwd=tmp_path)
+    with closed_port() as port:
+        result = run_cli("--remote", f"git://127.0.0.1:{port}/mesh.git", "--agent", "obs", "status", cwd=tmp_path)
     assert result.returncode == 75
     assert result.stdout == "" and result.stderr.count("\n") == 1 and "unreachable" in result.stderr
     missing = run_cli("--remote", str(tmp_path / "nothing.git"), "--agent", "obs", "status", "--json", cwd=tmp_path)

@@ -80,6 +80,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextmanager
+def closed_port():
+    """A local port that refuses connections for the whole block: bound, so no parallel test can
+    start a server on it, but never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 def _wait_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,14 +105,22 @@ def _wait_port(port: int, proc: subprocess.Popen | None = None, timeout: float =
 @contextmanager
 def git_daemon(base: Path):
     """`git daemon` with receive-pack enabled, serving base; yields git://127.0.0.1:PORT"""
-    port = free_port()
-    proc = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", f"--base-path={base}",
-         "--listen=127.0.0.1", f"--port={port}", str(base)],
-        env={**os.environ, **GIT_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    for attempt in range(3):  # a parallel test may take the free port before the daemon binds it
+        port = free_port()
+        proc = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", f"--base-path={base}",
+             "--listen=127.0.0.1", f"--port={port}", str(base)],
+            env={**os.environ, **GIT_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_port(port, proc)
+            break
+        except AssertionError:
+            proc.kill()
+            proc.wait(timeout=10)
+            if attempt == 2:
+                raise
     try:
-        _wait_port(port, proc)
         yield f"git://127.0.0.1:{port}"
     finally:
         proc.terminate()
