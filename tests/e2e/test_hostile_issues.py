@@ -22,6 +22,10 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.vocab import Label
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, non_journal_changes, remote_refs
 
+# Under `-n auto --dist loadgroup` these tests share one worker, so the module-scoped `run` (the
+# whole corpus through the agent) is built once instead of once per worker that gets a test.
+pytestmark = pytest.mark.xdist_group("hostile-issues")
+
 AGENT = "alice"
 SEATS = 8
 TOKEN = "ghp_" + "Q7w" * 12  # token-shaped; the agent's host holds it
