@@ -183,12 +183,12 @@ def test_dry_run_reports_the_plan_and_changes_nothing(tmp_path):
     pull = m.work("a", "Good module", "pkg/good.py", "X = 1\n")
     before = remote_refs(m.remote)
     mesh = m.mesh("b")
-    planned = monitor_prs(mesh, LocalForge(mesh.cache, user="b"), env=ENV, dry_run=True)
+    planned = monitor_prs(mesh, LocalForge(mesh.cache, user="b"), env=path_only_env(), dry_run=True)
     assert planned.status == "dry-run" and kinds(planned) == [("would-review", pull.number)]
     assert [a["act"] for a in planned.to_json()["plan"]] == ["review"]
     assert remote_refs(m.remote) == before and m.human.list_reviews(pull.number) == []
     assert ("approved", pull.number) in kinds(m.monitor("b"))  # what the plan said is what apply does
     mesh = m.mesh("a")
-    planned = monitor_prs(mesh, LocalForge(mesh.cache, user="a"), env=ENV, dry_run=True)
+    planned = monitor_prs(mesh, LocalForge(mesh.cache, user="a"), env=path_only_env(), dry_run=True)
     assert kinds(planned) == [("would-merge", pull.number)]
     assert m.human.get_pull(pull.number).state == "open"
