@@ -22,10 +22,8 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.vocab import Label
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, non_journal_changes, remote_refs
 
-# Under `-n auto --dist loadgroup` these tests share one worker, so the module-scoped `run` (the
-# whole corpus through the agent) is built once instead of once per worker that gets a test.
-pytestmark = pytest.mark.xdist_group("hostile-issues")
-
+# The module-scoped `run` (the whole corpus through the agent, minutes) is built by each worker that
+# runs one of these tests: the README's `-n auto --dist loadscope` keeps a module on one worker.
 AGENT = "alice"
 SEATS = 8
 TOKEN = "ghp_" + "Q7w" * 12  # token-shaped; the agent's host holds it

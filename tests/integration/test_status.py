@@ -18,10 +18,8 @@ from agentmesh.ops.status import gather
 from tests.support import FakeClock, agent_forge, agent_mesh, closed_port, demo_body, local_forge_remote, remote_refs
 from tests.support.cli import run_cli
 
-# Under `-n auto --dist loadgroup` these tests share one worker, so the module-scoped `fleet` (three
-# agents working, reviewing and merging) is built once instead of once per worker that gets a test.
-pytestmark = pytest.mark.xdist_group("status-fleet")
-
+# The module-scoped `fleet` (three agents working, reviewing and merging) is built by each worker
+# that runs one of these tests: the README's `-n auto --dist loadscope` keeps a module on one worker.
 ENV = {"PATH": "/usr/bin:/bin"}
 POLICY = {"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}, "max_attempts": 1,
           "budgets": {"agent": {"tasks_per_day": 5}, "fleet": {"executor_minutes_per_day": 60}}}
