@@ -16,8 +16,8 @@ from agentmesh.forge.local.bootstrap import DEFAULT_LABELS, init_repository
 from agentmesh.forge.local.schema import InvalidName, check_branch_name
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
-from tests.support.conformance import *  # noqa: F403
 from tests.support import git, git_daemon, git_http, remote_refs
+from tests.support.conformance import *  # noqa: F403
 
 
 def make_forge(url: str, root: Path, user: str) -> LocalForge:

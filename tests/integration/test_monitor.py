@@ -3,7 +3,6 @@ reviewers, human PRs, and no double reviews."""
 
 from __future__ import annotations
 
-
 import yaml
 
 from agentmesh.agent.claim_task import claim_task
@@ -21,7 +20,6 @@ from tests.support import (
     python_syntax_gate,
     remote_refs,
 )
-
 
 
 def policy(**extra) -> str:
