@@ -74,7 +74,8 @@ def run_killed_in_push(tmp_path, remote: Path, hook_name: str) -> None:
     """Record one entry, then SIGKILL the flushing process while the remote runs `hook_name`."""
     flag = tmp_path / "in-hook"  # holds the hook's pid once the push reached it
     hook = remote / "hooks" / hook_name
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\necho $$ >'{flag}.tmp' && mv '{flag}.tmp' '{flag}'\nexec sleep 30\n")
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\n"
+                    f"echo $$ >'{flag}.tmp' && mv '{flag}.tmp' '{flag}'\nexec sleep 30\n")
     hook.chmod(0o755)
     script = ("import sys; from pathlib import Path; from tests.support import agent_mesh\n"
               "j = agent_mesh(Path(sys.argv[1]), Path(sys.argv[2]), 'a').journal()\n"
