@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from agentmesh.core.errors import AgentmeshError, TemporaryError, UserError
 from agentmesh.core.markers import MARKER_PREFIX, marker_text  # noqa: F401  (re-exported)
 from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API speaks the shared model)
     CIStateName,
@@ -34,7 +35,6 @@ from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API sp
     StatusContext,
     combine_states,
 )
-from agentmesh.core.errors import AgentmeshError, TemporaryError, UserError
 
 # --- errors ----------------------------------------------------------------------
 

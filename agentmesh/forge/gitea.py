@@ -9,7 +9,8 @@ COMMENT; the merge call answers 405 while mergeability is being computed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 
 import requests
 
@@ -24,7 +25,7 @@ class GiteaForge(RestForge):
     review_events: Mapping[ReviewEvent, str] = {
         "approve": "APPROVED", "request_changes": "REQUEST_CHANGES", "comment": "COMMENT"}
     label_color = "#ededed"
-    issue_list_params = {"type": "issues"}
+    issue_list_params: ClassVar[Mapping[str, str]] = MappingProxyType({"type": "issues"})
     paged_comments = False
 
     def __init__(self, base_url: str, repo: str, token: str | None, *, token_env: str = "AGENTMESH_TOKEN",

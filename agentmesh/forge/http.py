@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -33,7 +34,6 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 
 from agentmesh.core.errors import ConfigError, UserError
-from agentmesh.host.files import write_atomic
 from agentmesh.forge.base import (
     CIStateName,
     CIStatus,
@@ -58,6 +58,7 @@ from agentmesh.forge.base import (
     Unavailable,
     combine_states,
 )
+from agentmesh.host.files import write_atomic
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -443,7 +444,7 @@ class RestForge(Forge):
 
     review_events: Mapping[ReviewEvent, str]
     label_color: str
-    issue_list_params: Mapping[str, str] = {}  # Gitea needs type=issues
+    issue_list_params: ClassVar[Mapping[str, str]] = MappingProxyType({})  # Gitea needs type=issues
     paged_comments = True  # Gitea's comment list takes no page parameters
 
     def __init__(self, transport: Transport, repo: str):

@@ -240,7 +240,8 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
             missing = "cache"
     remote = check_remote(mesh) if mesh else skipped("remote", missing or "cache")
     checks.append(remote)
-    checks.append(check_forge(mesh, env) if mesh else check_forge_token(host, env) or skipped("forge", missing or "cache"))
+    forge = check_forge(mesh, env) if mesh else check_forge_token(host, env) or skipped("forge", missing or "cache")
+    checks.append(forge)
     checks.append(check_sandbox(host))
     checks.append(check_scheduler(which))
     checks.append(check_clock(mesh, now()) if mesh and remote.ok else skipped("clock", missing or "remote"))

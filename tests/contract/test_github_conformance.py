@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.contract.spec import fake_env
-from tests.support.conformance import *  # noqa: F401,F403
+from tests.support.conformance import *  # noqa: F403
 
 
 @pytest.fixture

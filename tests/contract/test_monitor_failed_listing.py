@@ -25,12 +25,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
+from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.monitor import monitor_prs
-from agentmesh.host.config import HostConfig
 from agentmesh.core.errors import EXIT_TEMPORARY, TemporaryError
 from agentmesh.forge.gitea import PAGE_LIMIT, GiteaForge
 from agentmesh.forge.github import PER_PAGE, GitHubForge
-from agentmesh.agent.mesh import Mesh
+from agentmesh.host.config import HostConfig
 from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
 from tests.support import git, make_remote, non_journal_changes, remote_refs
 

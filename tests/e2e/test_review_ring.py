@@ -10,7 +10,8 @@ import yaml
 from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote, remote_refs
 from tests.support.cli import run_json, write_host_config
 
-GATE = ["python3", "-c", "import pathlib; [compile(p.read_text(), str(p), 'exec') for p in pathlib.Path('.').rglob('*.py')]"]
+GATE = ["python3", "-c",
+        "import pathlib; [compile(p.read_text(), str(p), 'exec') for p in pathlib.Path('.').rglob('*.py')]"]
 MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True},
                             "gates": [{"name": "python syntax", "run": GATE, "timeout_seconds": 60}]})
 

@@ -29,7 +29,7 @@ def tick(remote, tmp_path, agent, **kwargs):
 
 
 def test_a_fleet_cap_of_three_tasks_refuses_the_fourth_claim_on_every_agent(tmp_path):
-    remote, _, numbers = setup(tmp_path, {"fleet": {"tasks_per_day": 3}})
+    remote, _, _numbers = setup(tmp_path, {"fleet": {"tasks_per_day": 3}})
     for agent in "abc":
         events, _ = tick(remote, tmp_path, agent)
         assert [e for e in events if e[0] == "claimed"], events
@@ -53,8 +53,9 @@ def _budget_json(remote, tmp_path):
 def test_the_minutes_cap_stops_a_running_executor_and_publishes_nothing(tmp_path):
     remote, human, [number] = setup(tmp_path, {"agent": {"executor_minutes_per_day": 0.02}}, issues=1)
     slow = {"kind": "command", "sandbox": "off",
-            "command": [sys.executable, "-c", "import time, pathlib, sys; pathlib.Path(sys.argv[1], 'x').write_text('1');"
-                        " time.sleep(60)", "{worktree}"]}
+            "command": [sys.executable, "-c",
+                        "import time, pathlib, sys; pathlib.Path(sys.argv[1], 'x').write_text('1'); time.sleep(60)",
+                        "{worktree}"]}
     events, report = tick(remote, tmp_path, "a", executor=slow)
     assert ("budget-stopped", number) in events and ("released", number) in events, events
     [executed] = [e for e in report.events if e.event == "executed"]
@@ -71,8 +72,8 @@ def test_the_minutes_cap_stops_a_running_executor_and_publishes_nothing(tmp_path
 def test_a_reported_cost_counts_against_the_cost_cap(tmp_path):
     remote, _, numbers = setup(tmp_path, {"agent": {"cost_usd_per_day": 1.0}}, issues=2)
     costly = {"kind": "command", "sandbox": "off",
-              "command": [sys.executable, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1], 'x').write_text('1');"
-                          " print('{\"type\": \"result\", \"total_cost_usd\": 1.25}')", "{worktree}"]}
+              "command": [sys.executable, "-c", ("import pathlib, sys; pathlib.Path(sys.argv[1], 'x').write_text('1');"
+                          " print('{\"type\": \"result\", \"total_cost_usd\": 1.25}')"), "{worktree}"]}
     events, report = tick(remote, tmp_path, "a", executor=costly)
     assert ("pr-opened", numbers[0]) in events or ("pr-opened", numbers[1]) in events, events
     assert [e.cost_usd for e in report.events if e.event == "executed"] == [1.25]

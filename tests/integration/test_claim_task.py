@@ -11,10 +11,10 @@ import time
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.core.vocab import Label
 from agentmesh.agent.halt import HALT_FILE, halt, resume
-from agentmesh.refs.heartbeat import Heartbeat
+from agentmesh.core.vocab import Label
 from agentmesh.host.lock import host_lock
+from agentmesh.refs.heartbeat import Heartbeat
 from tests.support import (
     agent_forge,
     agent_mesh,

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from agentmesh.core.lease import Claim, claim_message, parse_claim
 from agentmesh.core.errors import NotHolder, UserError
+from agentmesh.core.lease import Claim, claim_message, parse_claim
 from tests.support import FakeClock, git, git_daemon, git_http, make_remote, make_store, remote_refs, short_lease_policy
 from tests.support.cli import start_cli
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -120,7 +120,7 @@ def test_a_journal_over_its_size_limit_rotates(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git",
                                 yaml.safe_dump({"memory": {"max_journal_bytes": 4096, "max_entry_bytes": 1024}}))
     journal = agent_mesh(remote, tmp_path / "hosts", "a").journal()
-    now = datetime(2026, 11, 22, 12, tzinfo=timezone.utc).timestamp()
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC).timestamp()
     for i in range(40):
         journal.record("test", issue=i, summary="x" * 200, now=now + i)
     journal.flush()
@@ -131,7 +131,7 @@ def test_a_journal_over_its_size_limit_rotates(tmp_path):
     assert all(size <= 4096 for size in sizes), sizes
     in_order = [e.issue for n in names for e in parse_journal(git("cat-file", "blob", f"main:{n}", cwd=remote))]
     assert in_order == list(range(40))  # appended in order across the parts
-    journal.record("test", issue=99, summary="next month", now=datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp())
+    journal.record("test", issue=99, summary="next month", now=datetime(2026, 12, 1, tzinfo=UTC).timestamp())
     journal.flush()
     assert "ai-memory/agents/a/journal/2026-12.jsonl" in git("ls-tree", "-r", "--name-only", "main", cwd=remote)
 
@@ -141,8 +141,8 @@ def test_secrets_and_control_characters_never_reach_the_journal(tmp_path):
     token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
     mesh = agent_mesh(remote, tmp_path / "hosts", "a", env={"AGENTMESH_TOKEN": token})
     journal = mesh.journal()
-    journal.record("failed", issue=3, summary=f"pushed with {token} and sk-ant-api03-{'Ab3dEf9Hk2' * 4}\x1b[31m\u202e done",
-                   outcome="token=" + token)
+    leaked = f"pushed with {token} and sk-ant-api03-{'Ab3dEf9Hk2' * 4}\x1b[31m\u202e done"
+    journal.record("failed", issue=3, summary=leaked, outcome="token=" + token)
     queued = (tmp_path / "hosts" / "a").glob("**/outbox/*.json")
     assert all(token not in p.read_text() for p in queued)  # redacted before it even touches the disk
     journal.flush()
@@ -162,4 +162,4 @@ def test_a_separate_memory_branch_is_created_on_first_write(tmp_path):
     journal.flush()
     assert git("rev-parse", "main", cwd=remote) == main
     assert [e.issue for e in all_entries(remote, "agentmesh/memory")] == [1]
-    assert [e.issue for e in journal.entries(datetime.now(timezone.utc).date())] == [1]
+    assert [e.issue for e in journal.entries(datetime.now(UTC).date())] == [1]

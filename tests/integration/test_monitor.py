@@ -50,7 +50,7 @@ class Mesh:
         mesh = self.mesh(agent)
         report = claim_task(mesh, agent_forge(mesh), env=path_only_env())
         assert ("pr-opened", number) in [(e.event, e.issue) for e in report.events], report.events
-        return [p for p in self.human.list_pulls(state="all") if p.body.startswith(f"Closes #{number}\n")][0]
+        return next(p for p in self.human.list_pulls(state="all") if p.body.startswith(f"Closes #{number}\n"))
 
 
 def kinds(report) -> list[tuple[str, int | None]]:
@@ -137,7 +137,7 @@ def test_human_prs_are_never_auto_approved(tmp_path):
 
 
 class CountingForge(LocalForge):
-    calls: list[str] = []
+    calls: list[str] = []  # noqa: RUF012 - shared on purpose: counts every instance's calls
 
     def submit_review(self, number, **kwargs):
         CountingForge.calls.append(f"review #{number}")

@@ -10,8 +10,8 @@ import yaml
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.agent.rework import ReworkRequests
-from agentmesh.core.vocab import Label
 from agentmesh.core.memory import parse_lesson
+from agentmesh.core.vocab import Label
 from agentmesh.forge.local import LocalForge
 from tests.support import agent_forge, agent_mesh, git, local_forge_remote, path_only_env, python_syntax_gate
 

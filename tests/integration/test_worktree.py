@@ -46,7 +46,7 @@ def _add_many(cache_path: str, url: str, root: str, worker: int, errors) -> None
             trees.add(branch, cache.default_head())
             cache.fetch_default_branch()
             trees.remove(branch)
-        except Exception as exc:  # collected, so the test names every failure
+        except Exception as exc:  # noqa: BLE001 - collected, so the test names every failure
             errors.put(repr(exc))
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from agentmesh.host.config import MeshPolicy, parse_mesh_policy
 from agentmesh.core.lease import Clock
+from agentmesh.host.config import MeshPolicy, parse_mesh_policy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -215,10 +215,10 @@ class FakeClock:
 def make_store(remote_url: str, root: Path, agent: str, *, clock=None, policy: MeshPolicy | None = None,
                host: str | None = None, token: str | None = None):
     """A ClaimStore for one agent with its own state dir and cache clone, as on its own host."""
-    from agentmesh.refs.claims import ClaimStore
     from agentmesh.git.cache import CacheClone
     from agentmesh.git.run import Git, ensure_askpass
     from agentmesh.host.state import StateDir, system_clock
+    from agentmesh.refs.claims import ClaimStore
 
     state = StateDir(root / agent, remote_url).ensure()
     gitrun = Git(askpass=ensure_askpass(state.bin_dir), token=token, username="agent" if token else None,
@@ -303,8 +303,8 @@ def local_forge_remote(path: Path, mesh_yaml: str = "") -> Path:
 def agent_mesh(remote: Path, root: Path, agent: str, *, clock=None, executor: dict | None = None,
                seats: int = 1, capabilities: tuple[str, ...] = (), env: dict | None = None):
     """A Mesh for one agent with its own state directory, as if on its own host."""
-    from agentmesh.host.config import HostConfig
     from agentmesh.agent.mesh import Mesh
+    from agentmesh.host.config import HostConfig
     from agentmesh.host.state import system_clock
 
     host = HostConfig.model_validate({

@@ -2,8 +2,8 @@
 
 import pytest
 
-from agentmesh.host.config import MeshPolicy, env_overrides, load_host_config, parse_mesh_policy
 from agentmesh.core.errors import EXIT_USER, ConfigError
+from agentmesh.host.config import MeshPolicy, env_overrides, load_host_config, parse_mesh_policy
 
 
 def write(path, text):
@@ -91,7 +91,8 @@ def test_no_config_needs_remote_and_agent(tmp_path, monkeypatch):
 @pytest.mark.parametrize("text,message", [
     ("agent: a\nremote: https://user:ghp_secret@example.com/r.git\n", "remote: must not contain credentials"),
     ("agent: a\nremote: /r\nforge: {kind: gitea}\n", "forge.repo: is required for forge kind gitea"),
-    ("agent: a\nremote: /r\nforge: {token_env: 'ghp_abc-def'}\n", "forge.token_env: must be the name of an environment variable"),
+    ("agent: a\nremote: /r\nforge: {token_env: 'ghp_abc-def'}\n",
+     "forge.token_env: must be the name of an environment variable"),
     ("agent: a\nremote: /r\nseats: 0\n", "seats: must be ≥ 1"),
     ("agent: a\nremote: /r\nexecutor: {kind: magic}\n", "executor.kind: must be one of"),
     ("agent: a\nremote: /r\nhost: 'bad host'\n", "host: must be 1-63 characters"),

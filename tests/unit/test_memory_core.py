@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -58,7 +58,7 @@ JOURNAL_HEADING = "### Recent work on the same files (agents' journals; summarie
 
 
 def entry(**overrides) -> JournalEntry:
-    base = dict(id="e1", ts="2024-05-01T10:00:00Z", agent=AGENT, host="h1", event="merged")
+    base = {"id": "e1", "ts": "2024-05-01T10:00:00Z", "agent": AGENT, "host": "h1", "event": "merged"}
     return JournalEntry(**{**base, **overrides})
 
 
@@ -136,8 +136,8 @@ def test_to_line_is_compact_json_with_rounded_duration_and_optional_paths():
 
 def test_utc_ts_and_moment():
     assert utc_ts(at("2024-02-29T23:59:59Z")) == "2024-02-29T23:59:59Z"
-    assert entry().moment == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
-    assert entry(ts="2024-05-01T10:00:00").moment == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert entry().moment == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert entry(ts="2024-05-01T10:00:00").moment == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert entry(ts="yesterday").moment is None
 
 
@@ -621,7 +621,9 @@ plain_text = st.text(yaml_chars, max_size=40)
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(id_=plain_text.filter(bool), title=plain_text.filter(bool), body=st.text(yaml_chars, max_size=200).map(str.strip), tags=st.lists(plain_text, max_size=4),
+@given(id_=plain_text.filter(bool), title=plain_text.filter(bool),
+    body=st.text(yaml_chars, max_size=200).map(str.strip),
+    tags=st.lists(plain_text, max_size=4),
     paths=st.lists(plain_text, max_size=4), source=plain_text, agent=plain_text,
     created=plain_text | st.dates().map(date.isoformat), expires=plain_text | st.dates().map(date.isoformat))
 def test_render_parse_round_trip_property(id_, title, body, tags, paths, source, agent, created, expires):
@@ -903,7 +905,7 @@ def test_memory_section_provenance_cannot_start_a_heading():
     assert headings == ["### Lesson: Retry flaky tests"]
 
 
-hostile_text = st.lists(st.sampled_from(HOSTILE + ["x", " ", "\n", "`", "é", "😀"]) | st.text(max_size=20),
+hostile_text = st.lists(st.sampled_from([*HOSTILE, "x", " ", "\n", "`", "é", "😀"]) | st.text(max_size=20),
                         max_size=12).map("".join)
 
 
@@ -936,7 +938,7 @@ def test_memory_section_lessons_stay_within_the_budget(titles, bodies, budget):
 
 def test_memory_section_with_journal_lines_stays_within_the_budget():
     line = entry(summary="hello", issue=1)
-    size = len("- 2024-05-01 bot merged #1: hello\n".encode())
+    size = len(b"- 2024-05-01 bot merged #1: hello\n")
     assert len(memory_section([], [line], size + 64).encode()) <= size + 64
     ticks = entry(summary="`" * 250, issue=1)
     assert len(memory_section([], [ticks], 400).encode()) <= 400

@@ -84,7 +84,8 @@ def test_verdict_shows_each_gate_and_the_failing_tail():
 
 
 def test_merge_decision():
-    ok = dict(auto=True, approvals=1, required=1, ci_state="success", protected=[], changes_requested=False)
+    ok = {"auto": True, "approvals": 1, "required": 1, "ci_state": "success", "protected": [],
+          "changes_requested": False}
     assert merge_decision(**ok).merge
     assert merge_decision(**{**ok, "ci_state": "none"}).merge
     for change in ({"auto": False}, {"approvals": 0}, {"ci_state": "pending"}, {"ci_state": "failure"},
