@@ -20,11 +20,10 @@ from typing import Any
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.budget import BudgetCheck, check_budget
-from agentmesh.agent.jobs import Job, Jobs, ReworkJob
+from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
-from agentmesh.agent.rework import ReworkRequests
 from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
 from agentmesh.core.errors import NotHolder
 from agentmesh.core.markers import closing_references
@@ -95,10 +94,14 @@ class ClaimTask(AgentRun[TickReport]):
                  journal: Journal | None = None):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
         self.journal = journal
-        self.reworks = ReworkRequests(mesh.state.root)
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
-        self.budget = BudgetCheck()
-        self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=self.budget, share=self)
+        self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
+                         share=self)
+
+    @property
+    def budget(self) -> BudgetCheck:
+        """Today's budget, as the jobs run under it (read in `observe`)."""
+        return self.jobs.budget
 
     def run(self) -> None:
         if not self.dry_run:
@@ -125,7 +128,7 @@ class ClaimTask(AgentRun[TickReport]):
         # reach no branch name, commit, PR title or executor
         issues = [self.jobs.scrubbed(i) for i in self.forge.list_issues(state="open")]
         pulls = self.forge.list_pulls(state="open")
-        self.budget = self.jobs.budget = check_budget(self.mesh, self.journal or self.mesh.journal(), time.time())
+        self.jobs.budget = check_budget(self.mesh, self.journal or self.mesh.journal(), time.time())
         if self.budget.breaches:
             self.report.add(Event.BUDGET_EXHAUSTED, detail=f"{self.budget}: no new claims"
                             + ("" if self.budget.executors_allowed else ", no executor runs"))
@@ -153,7 +156,7 @@ class ClaimTask(AgentRun[TickReport]):
         for view in mine:
             issue, branch = found.get(view.issue), branches[view.issue]
             pull = by_head.get(branch)
-            request = self.reworks.load(view.issue) if pull is not None else None
+            request = self.jobs.reworks.load(view.issue) if pull is not None else None
             held.append(HeldClaim(
                 issue=view.issue, sha=view.sha, attempt=view.claim.attempt if view.claim else 1, branch=branch,
                 issue_open=None if issue is None else issue.state == "open",
@@ -219,13 +222,13 @@ class ClaimTask(AgentRun[TickReport]):
                 self.report.add(Event.ADOPTED, issue=action.issue, pr=pull.number,
                                 detail=f"opened the PR for pushed branch {branch}")
             case DropRework(head=head):
-                self.reworks.drop(action.issue, head)
+                self.jobs.reworks.drop(action.issue, head)
             case Resume(sha=sha, branch=branch, attempt=attempt):
                 self.report.add(Event.RESUMED, issue=action.issue, detail=action.detail)
                 return Job(issues[action.issue], sha, branch, attempt)
             case Rework():
                 return Job(issues[action.issue], action.sha, action.branch, action.attempt,
-                           rework=ReworkJob(action.pr or 0, action.head, action.round, action.feedback))
+                           rework=ReworkAsk(action.pr or 0, action.head, action.round, action.feedback))
         return None
 
     def renew(self, issue: int, sha: str, pr: int | None) -> None:

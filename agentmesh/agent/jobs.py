@@ -22,6 +22,7 @@ from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequests
 from agentmesh.agent.run import run_executors
 from agentmesh.agent.stages import (
+    LOG_TAIL_CHARS,
     inline_title,
     log_tail,
     pull_body,
@@ -34,6 +35,7 @@ from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.plan import Feedback
+from agentmesh.core.reconcile import ReworkAsk
 from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
@@ -43,19 +45,10 @@ from agentmesh.git.run import GitError, GitTimeout
 from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, work_diff
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome
+from agentmesh.host.process import log_tail as read_log_tail
 from agentmesh.memory.journal import Journal
 from agentmesh.memory.lessons import context_for
 from agentmesh.refs.heartbeat import Heartbeat
-
-
-@dataclass(frozen=True)
-class ReworkJob:
-    """What monitor-prs asked to address on the open PR."""
-
-    pull: int
-    head: str
-    round: int
-    feedback: Feedback
 
 
 @dataclass(frozen=True)
@@ -66,7 +59,7 @@ class Job:
     claim_sha: str
     branch: str
     attempt: int
-    rework: ReworkJob | None = None  # set: address the feedback on the open PR instead
+    rework: ReworkAsk | None = None  # set: address the feedback on the open PR instead
 
 
 class Ending(StrEnum):
@@ -198,7 +191,7 @@ class Jobs(AgentRun[Report]):
 
     # --- rework ------------------------------------------------------------------------------
 
-    def rework(self, job: Job, request: ReworkJob) -> None:
+    def rework(self, job: Job, request: ReworkAsk) -> None:
         """Address the feedback on the PR's head: run the executors on top of it and push the result
         with the fence (the work branch pinned to that head, so a human's push wins)."""
         number = job.issue.number
@@ -216,7 +209,7 @@ class Jobs(AgentRun[Report]):
                 self.give_up_rework(job, request, produced)
         self.remove_worktree(job.branch)
 
-    def push_rework(self, job: Job, request: ReworkJob, claim_sha: str, commit: str) -> None:
+    def push_rework(self, job: Job, request: ReworkAsk, claim_sha: str, commit: str) -> None:
         number = job.issue.number
         try:
             self.store.fenced_push(number, claim_sha, f"refs/heads/{job.branch}", commit, request.head)
@@ -234,7 +227,7 @@ class Jobs(AgentRun[Report]):
         self.report.add(Event.REWORKED, issue=number, pr=request.pull,
                         detail=f"round {request.round}: pushed {commit[:12]}")
 
-    def give_up_rework(self, job: Job, request: ReworkJob, produced: Produced) -> None:
+    def give_up_rework(self, job: Job, request: ReworkAsk, produced: Produced) -> None:
         """A rework that produced nothing usable hands the PR to a human (no loop of failing reruns)."""
         details = produced.details or self.log_excerpt(produced.log_path)
         self.forge.add_labels(request.pull, [Label.NEEDS_HUMAN])
@@ -327,10 +320,7 @@ class Jobs(AgentRun[Report]):
     def log_excerpt(self, log_path: Path | None) -> str:
         if log_path is None:
             return ""
-        try:
-            text = log_path.read_text(errors="replace")
-        except OSError:
-            text = ""
+        text = read_log_tail(log_path, 4 * LOG_TAIL_CHARS)  # bytes: enough for LOG_TAIL_CHARS characters
         return "Log tail (secrets redacted):\n\n" + fence(log_tail(text, self.known_secrets))
 
     def remote_branch(self, branch: str) -> str | None:

@@ -9,11 +9,10 @@ import os
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentmesh.core.errors import UserError
 from agentmesh.core.lease import Clock
-from agentmesh.forge import open_forge
-from agentmesh.forge.base import Forge
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
@@ -22,6 +21,9 @@ from agentmesh.host.state import StateDir, system_clock
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimStore
 from agentmesh.refs.presence import Presence
+
+if TYPE_CHECKING:
+    from agentmesh.forge.base import Forge
 
 
 class Mesh:
@@ -81,7 +83,10 @@ class Mesh:
         return self.cache.read_file(self.base_head, path)
 
     def open_forge(self) -> Forge:
-        """This agent's forge client, built from explicit parts (forge/ knows nothing of Mesh)."""
+        """This agent's forge client, built from explicit parts (forge/ knows nothing of Mesh). Imported
+        here: `claims` commands run from cron never need a forge."""
+        from agentmesh.forge import open_forge
+
         return open_forge(self.host.forge, agent=self.host.agent, cache=self.cache, token=self.token,
                           state_root=self.state.root)
 

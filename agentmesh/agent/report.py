@@ -44,17 +44,13 @@ class Report:
     agent: str
     status: RunStatus = RunStatus.OK
     reason: str = ""
-    lines: list[Line] = field(default_factory=list)
+    events: list[Line] = field(default_factory=list)
     exit_code: int = EXIT_OK  # raised only by `error`: the exit code of the worst error met
     listeners: list[Callable[[Line], None]] = field(default_factory=list, repr=False)
     plan: list[Action] = field(default_factory=list)
 
-    @property
-    def events(self) -> list[Line]:
-        return self.lines
-
     def record(self, line: Line) -> None:
-        self.lines.append(line)  # list.append is atomic: jobs run in threads
+        self.events.append(line)  # list.append is atomic: jobs run in threads
         for listener in self.listeners:
             listener(line)
 
@@ -75,7 +71,7 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"agent": self.agent, "status": str(self.status), "reason": self.reason,
-                                "events": [e.to_json() for e in self.lines], "exit_code": self.exit_code}
+                                "events": [e.to_json() for e in self.events], "exit_code": self.exit_code}
         if self.status == RunStatus.DRY_RUN:
             data["plan"] = [a.to_json() for a in self.plan]
         return data
