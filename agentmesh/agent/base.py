@@ -50,8 +50,9 @@ class AgentRun(Generic[R]):
     """The parts one command run works with. Parts of one run share its claim store and trust cache."""
 
     def __init__(self, mesh: Mesh, forge: Forge, report: R, *, dry_run: bool, env: Mapping[str, str],
-                 share: AgentRun | None = None):
+                 journal: Journal | None = None, share: AgentRun | None = None):
         self.mesh = mesh
+        self.journal = journal
         self.forge = forge
         self.report = report
         self.dry_run = dry_run
@@ -61,6 +62,10 @@ class AgentRun(Generic[R]):
         self.store: ClaimStore = share.store if share else mesh.claims()
         self.known_secrets = [mesh.token] if mesh.token else []
         self._permissions: dict[str, bool] = share._permissions if share else {}
+
+    def recorded(self, key: str) -> bool:
+        """Whether the journal has the entry of `key` (a dry run records nothing, so: yes)."""
+        return self.journal is None or self.journal.seen(key)
 
     def trusted(self, user: str) -> bool:
         """Whether `user` has write access (cached per run): only their words steer agents."""

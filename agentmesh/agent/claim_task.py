@@ -43,6 +43,10 @@ MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up o
 MAX_ATTEMPT_LOOKUPS = 20  # failed issues whose comments are read to rank them
 
 
+def claimed_key(issue: int, attempt: int) -> str:
+    return f"claimed-{issue}-a{attempt}"
+
+
 @dataclass
 class TickReport(Report):
     status: RunStatus = RunStatus.IDLE
@@ -92,8 +96,7 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
 class ClaimTask(AgentRun[TickReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str],
                  journal: Journal | None = None):
-        super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
-        self.journal = journal
+        super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal)
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
                          share=self)
@@ -151,7 +154,7 @@ class ClaimTask(AgentRun[TickReport]):
                 pass
         branches = {v.issue: self.branch_of(v, found.get(v.issue)) for v in mine}
         unpulled = [f"refs/heads/{b}" for n, b in branches.items() if n in found and b not in by_head]
-        pushed = set(ls_refs(self.mesh.git, self.mesh.remote, unpulled).refs) if unpulled else set()
+        pushed = ls_refs(self.mesh.git, self.mesh.remote, unpulled).refs if unpulled else {}
         held = []
         for view in mine:
             issue, branch = found.get(view.issue), branches[view.issue]
@@ -162,7 +165,7 @@ class ClaimTask(AgentRun[TickReport]):
                 issue_open=None if issue is None else issue.state == "open",
                 pull=pull.number if pull else None, pull_head=pull.head_sha if pull else "",
                 pull_handed_over=pull is not None and Label.NEEDS_HUMAN in pull.labels,
-                pushed=f"refs/heads/{branch}" in pushed,
+                pushed_head=pushed.get(f"refs/heads/{branch}", ""),
                 rework=None if request is None else ReworkAsk(request.pull, request.head, request.round,
                                                               request.feedback)))
         return held, found
@@ -171,17 +174,18 @@ class ClaimTask(AgentRun[TickReport]):
         claimed = view.claim.work_branch if view.claim else None
         if claimed or issue is None:
             return claimed or ""
-        return work_branch(self.agent, issue.number, issue.title)
+        return work_branch(self.agent, issue.number, issue.title, view.claim.attempt if view.claim else 1)
 
     def plan(self, seen: Observed) -> TickPlan:
         actions = plan_reconcile(seen.held, seats=self.mesh.host.seats, executors_allowed=self.budget.executors_allowed,
                                  budget=str(self.budget))
         free = self.mesh.host.seats - seats_taken(actions) if self.budget.claims_allowed else 0
         selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims})
-        claims = [Claim(issue=c.number, branch=work_branch(self.agent, c.number, c.issue.title),
-                        attempt=1 + (self.failed_attempts(c.issue) if Label.FAILED in c.issue.labels else 0),
-                        detail=f"score {c.score.total:.1f}")
-                  for c in selection.candidates[:MAX_CLAIM_TRIES]] if free > 0 else []
+        claims = []
+        for c in selection.candidates[:MAX_CLAIM_TRIES] if free > 0 else []:
+            attempt = 1 + (self.failed_attempts(c.issue) if Label.FAILED in c.issue.labels else 0)
+            claims.append(Claim(issue=c.number, branch=work_branch(self.agent, c.number, c.issue.title, attempt),
+                                attempt=attempt, detail=f"score {c.score.total:.1f}"))
         return TickPlan(actions, claims, max(free, 0), selection)
 
     def show(self, plan: TickPlan) -> None:
@@ -210,6 +214,8 @@ class ClaimTask(AgentRun[TickReport]):
 
     def apply_one(self, action: Action, issues: dict[int, Issue]) -> Job | None:
         assert action.issue is not None
+        if isinstance(action, (Renew, Adopt, Resume, Rework)):
+            self.rerecord(action)
         match action:
             case Release(sha=sha, branch=branch):
                 self.jobs.release(action.issue, sha, action.detail)
@@ -217,10 +223,11 @@ class ClaimTask(AgentRun[TickReport]):
                     self.jobs.remove_worktree(branch)
             case Renew(sha=sha):
                 self.renew(action.issue, sha, action.pr)
-            case Adopt(sha=sha, branch=branch):
-                pull = self.jobs.open_pull(issues[action.issue], sha, branch)
-                self.report.add(Event.ADOPTED, issue=action.issue, pr=pull.number,
-                                detail=f"opened the PR for pushed branch {branch}")
+            case Adopt(sha=sha, branch=branch, head=head):
+                pull = self.jobs.open_pull(issues[action.issue], sha, branch, head)
+                if pull is not None:
+                    self.report.add(Event.ADOPTED, issue=action.issue, pr=pull.number, key=f"pr-opened-{pull.number}",
+                                    detail=f"opened the PR for pushed branch {branch}")
             case DropRework(head=head):
                 self.jobs.reworks.drop(action.issue, head)
             case Resume(sha=sha, branch=branch, attempt=attempt):
@@ -230,6 +237,17 @@ class ClaimTask(AgentRun[TickReport]):
                 return Job(issues[action.issue], action.sha, action.branch, action.attempt,
                            rework=ReworkAsk(action.pr or 0, action.head, action.round, action.feedback))
         return None
+
+    def rerecord(self, action: Renew | Adopt | Resume | Rework) -> None:
+        """Journal what a killed run did but could not record: the claim and the PR (by key, once)."""
+        assert action.issue is not None
+        attempt = action.attempt if isinstance(action, (Resume, Rework)) else None
+        if attempt is not None and not self.recorded(claimed_key(action.issue, attempt)):
+            self.report.add(Event.CLAIMED, issue=action.issue, key=claimed_key(action.issue, attempt),
+                            detail=f"recorded late (attempt {attempt})")
+        if action.pr is not None and not self.recorded(f"pr-opened-{action.pr}"):
+            self.report.add(Event.PR_OPENED, issue=action.issue, pr=action.pr, key=f"pr-opened-{action.pr}",
+                            detail="recorded late")
 
     def renew(self, issue: int, sha: str, pr: int | None) -> None:
         """The PR is open: keep the claim alive until monitor-prs sees it merged or closed."""
@@ -252,7 +270,7 @@ class ClaimTask(AgentRun[TickReport]):
                 holder = result.holder.agent if result.holder else "an invalid claim"
                 self.report.add(Event.LOST_RACE, issue=candidate.issue, detail=f"already held by {holder}")
                 continue
-            self.report.add(Event.CLAIMED, issue=candidate.issue,
+            self.report.add(Event.CLAIMED, issue=candidate.issue, key=claimed_key(candidate.issue, candidate.attempt),
                             detail=f"{candidate.detail}, attempt {candidate.attempt}")
             set_stage(self.forge, candidate.issue, Stage.CLAIMED)
             jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt))

@@ -88,8 +88,7 @@ class Jobs(AgentRun[Report]):
 
     def __init__(self, mesh: Mesh, forge: Forge, report: Report, *, dry_run: bool, env: Mapping[str, str],
                  journal: Journal | None, budget: BudgetCheck, share: AgentRun | None = None):
-        super().__init__(mesh, forge, report, dry_run=dry_run, env=env, share=share)
-        self.journal = journal
+        super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, share=share)
         self.budget = budget
         self.worktrees = Worktrees(mesh.cache, mesh.state.worktrees)
         self.reworks = ReworkRequests(mesh.state.root)
@@ -263,19 +262,35 @@ class Jobs(AgentRun[Report]):
             self.remove_worktree(job.branch)
             return
         self.report.add(Event.PUSHED, issue=number, detail=f"{job.branch} ({len(paths)} file(s) changed)")
-        pull = self.open_pull(job.issue, claim.sha or claim_sha, job.branch)
-        self.report.add(Event.PR_OPENED, issue=number, pr=pull.number, detail=pull.url or job.branch,
-                        paths=tuple(paths[:20]),
-                        summary=f"{inline_title(job.issue.title)} ({len(paths)} file(s) changed)")
+        pull = self.open_pull(job.issue, claim.sha or claim_sha, job.branch, commit)
+        if pull is not None:
+            self.report.add(Event.PR_OPENED, issue=number, pr=pull.number, detail=pull.url or job.branch,
+                            paths=tuple(paths[:20]), key=f"pr-opened-{pull.number}",
+                            summary=f"{inline_title(job.issue.title)} ({len(paths)} file(s) changed)")
         self.remove_worktree(job.branch)
 
-    def open_pull(self, issue: Issue, claim_sha: str, branch: str) -> PullRequest:
-        """Create the PR, or adopt the open one for this branch; label it and move the issue to review."""
-        pull = self.forge.create_pull(head=branch, base=self.mesh.base_branch, title=pull_title(issue),
-                                      body=pull_body(issue, agent=self.agent, host=self.mesh.host.host,
-                                                     claim_sha=claim_sha))
+    def open_pull(self, issue: Issue, claim_sha: str, branch: str, head_sha: str) -> PullRequest | None:
+        """Create the PR, or adopt the open one for this branch; label it and move the issue to review.
+
+        Fenced: the claim must still be ours at `claim_sha` right before, so an agent paused after its
+        push whose claim was reaped and re-done opens nothing. A merged or closed PR of this very head
+        is never followed by a second one (None: monitor-prs cleans up after it)."""
+        number = issue.number
+        latest = self.forge.latest_pull_for_head(branch)
+        if latest is not None and latest.state != "open" and latest.head_sha == head_sha:
+            self.report.add(Event.SKIPPED, issue=number, pr=latest.number,
+                            detail=f"PR #{latest.number} of {branch} at this head is {latest.state} already")
+            return None
+        try:
+            self.store.check_held(number, claim_sha)
+        except NotHolder as exc:
+            self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; no PR opened")
+            return None
+        pull = latest if latest is not None and latest.state == "open" else self.forge.create_pull(
+            head=branch, base=self.mesh.base_branch, title=pull_title(issue),
+            body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha))
         self.forge.add_labels(pull.number, [Label.PR])
-        set_stage(self.forge, issue.number, Stage.REVIEW)
+        set_stage(self.forge, number, Stage.REVIEW)
         return pull
 
     def fail(self, job: Job, claim_sha: str, reason: str, log_path: Path | None, *, details: str = "") -> None:

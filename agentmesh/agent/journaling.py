@@ -31,6 +31,8 @@ OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
     Event.RETURNED: (JournalEvent.FAILED, Outcome.PR_CLOSED),
     Event.REAPED: (JournalEvent.REAPED, Outcome.REAPED),
     Event.LESSON_PROPOSED: (JournalEvent.LESSON_PROPOSED, Outcome.OPENED),
+    Event.WITHDRAWN: (JournalEvent.WITHDRAWN, Outcome.SUPERSEDED),
+    Event.SWEPT: (JournalEvent.SWEPT, Outcome.ORPHAN),
 }
 
 
@@ -41,7 +43,7 @@ def journal_listener(journal: Journal) -> Callable[[Line], None]:
         name, outcome = OUTCOMES[line.event]
         journal.record(name, issue=line.issue, pr=line.pr, outcome=outcome or line.detail.split(" ", 1)[0],
                        duration_s=line.duration_s, cost_usd=line.cost_usd,
-                       summary=line.summary or line.detail, paths=line.paths)
+                       summary=line.summary or line.detail, paths=line.paths, key=line.key)
 
     return record
 

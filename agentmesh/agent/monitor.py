@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
@@ -40,10 +40,13 @@ from agentmesh.core.plan import (
     Merge,
     QueueRework,
     Reap,
+    Reclaim,
     ReportCI,
     RequestReview,
     Review,
+    Sweep,
     Wait,
+    Withdraw,
 )
 from agentmesh.core.pulls import FinishedClaim, OwnPull, plan_cleanup, plan_own_pull, review_due
 from agentmesh.core.review import (
@@ -56,14 +59,21 @@ from agentmesh.core.review import (
     verdict,
 )
 from agentmesh.core.sanitize import clean_text
+from agentmesh.core.sweep import orphan_branches, plan_sweep
 from agentmesh.core.vocab import Event, Label, RunStatus
 from agentmesh.forge.base import Conflict, Forge, ForgeError, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
+from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimView
 
 REVIEW_CONTEXT = "agentmesh/review"
+
+
+def review_key(pull: PullRequest) -> str:
+    """One review per reviewer and head: its journal key."""
+    return f"reviewed-{pull.number}-{pull.head_sha[:16]}"
 
 
 def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
@@ -77,8 +87,9 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
             report.status, report.reason = RunStatus.HALTED, f"{halted}; only cleanup and reaping run"
         elif dry_run:
             report.status = RunStatus.DRY_RUN
-        with journaled(mesh, report, dry_run=dry_run):
-            Monitor(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env).run(halted is None)
+        with journaled(mesh, report, dry_run=dry_run) as journal:
+            Monitor(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env,
+                    journal=journal).run(halted is None)
     return report
 
 
@@ -92,44 +103,74 @@ class Seen:
 
 
 class Monitor(AgentRun[Report]):
-    def __init__(self, mesh: Mesh, forge: Forge, report: Report, *, dry_run: bool, env: Mapping[str, str]):
-        super().__init__(mesh, forge, report, dry_run=dry_run, env=env)
+    def __init__(self, mesh: Mesh, forge: Forge, report: Report, *, dry_run: bool, env: Mapping[str, str],
+                 journal: Journal | None = None):
+        super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal)
         self.reviews_root = mesh.state.review_worktrees
         self.requests = ReworkRequests(mesh.state.root)
         self._base_heads: dict[str, str | None] = {}  # base branch -> head, fetched once per run
 
     def run(self, active: bool) -> None:
-        """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping), then apply or show."""
+        """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show."""
         claims = self.store.list()
         pulls = self.forge.list_pulls(state="all")
+        branches = self.branches()
+        presence = self.mesh.presence().list()
+        ring = ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent])
         seen = Seen(pulls={p.number: p for p in pulls})
-        mine = [FinishedClaim(v.issue, v.sha, v.claim.work_branch, v.claim.attempt) for v in claims
-                if v.claim is not None and v.claim.agent == self.agent and v.claim.work_branch]
-        plan = plan_cleanup(mine, pulls)
+        plan = self.plan_cleanup(claims, pulls, branches, ring)
         if active:
-            plan += self.plan_open_pulls(claims, [p for p in pulls if p.state == "open"], seen)
+            alive = {p.agent for p in presence if p.alive} | {self.agent}
+            plan += self.plan_open_pulls(claims, [p for p in pulls if p.state == "open"], seen, ring, alive)
         plan += self.plan_reaps(seen)
+        plan += self.plan_sweeps(claims, pulls, branches, agents=set(ring) | {p.agent for p in presence})
         for action in plan:
             if self.dry_run:
                 self.report.planned(action)
             else:
                 self.apply(action, seen)
 
-    def plan_open_pulls(self, claims: list[ClaimView], pulls: list[PullRequest], seen: Seen) -> list[Action]:
-        presence = self.mesh.presence().list()
-        alive = {p.agent for p in presence if p.alive} | {self.agent}
-        ring = ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent])
-        holders = {v.issue: v.claim.agent for v in claims if v.claim is not None}
+    def branches(self) -> dict[str, str]:
+        """Every branch on the remote (name -> sha), from one complete listing."""
+        listing = ls_refs(self.mesh.git, self.mesh.remote, ["refs/heads/"])
+        return {ref.removeprefix("refs/heads/"): sha for ref, sha in listing.refs.items()
+                if ref.startswith("refs/heads/")}
+
+    def plan_cleanup(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str],
+                     ring: list[str]) -> list[Action]:
+        """Cleanup after this agent's merged or closed PRs, driven by what the remote still shows."""
+        mine = [FinishedClaim(v.issue, v.sha, v.claim.work_branch, v.claim.attempt) for v in claims
+                if v.claim is not None and v.claim.agent == self.agent and v.claim.work_branch]
+        own = [p for p in pulls if (m := mesh_pull(p, ring=ring, bot_users=self.policy.review.bot_users))
+               and m.agent == self.agent]
+        return plan_cleanup(mine, own, branches)
+
+    def plan_sweeps(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str], *,
+                    agents: set[str]) -> list[Action]:
+        orphans = orphan_branches(branches, agents=agents, open_heads={p.head for p in pulls if p.state == "open"},
+                                  claimed={v.claim.work_branch for v in claims if v.claim and v.claim.work_branch})
+        lease = self.policy.lease
+        with self.mesh.state.observations_lock():
+            sweeps, observations = plan_sweep(orphans, self.mesh.state.load_observations(), self.mesh.clock(),
+                                              lease_seconds=lease.seconds, grace_seconds=lease.grace_seconds)
+            if not self.dry_run:
+                self.mesh.state.save_observations(observations)
+        return list(sweeps)
+
+    def plan_open_pulls(self, claims: list[ClaimView], pulls: list[PullRequest], seen: Seen, ring: list[str],
+                        alive: set[str]) -> list[Action]:
+        holders = {v.issue: v for v in claims if v.claim is not None}
         plan: list[Action] = []
         for pull in pulls:
             marker = mesh_pull(pull, ring=ring, bot_users=self.policy.review.bot_users)
             if marker is None:
                 continue  # a human's PR: never reviewed or merged automatically
             seen.markers[pull.number] = marker
-            claimer = holders.get(marker.issue)
+            view = holders.get(marker.issue)
+            claimer = view.claim.agent if view is not None and view.claim is not None else None
             try:
                 if marker.agent == self.agent:
-                    plan += plan_own_pull(self.observe_own(pull, marker, ring, alive, claimer))
+                    plan += plan_own_pull(self.observe_own(pull, marker, ring, alive, view))
                 elif self.sibling_review_due(pull, marker, ring, alive, claimer):
                     plan.append(Review(issue=marker.issue, pr=pull.number, head=pull.head_sha))
             except TemporaryError as exc:
@@ -150,12 +191,14 @@ class Monitor(AgentRun[Report]):
         marker = seen.markers.get(action.pr or 0)
         try:
             match action:
-                case CleanUpMerged() if pull is not None:
-                    self.finish_merged(action.issue or 0, action.sha, pull)
-                case CleanUpClosed() if pull is not None:
-                    self.finish_closed(action.issue or 0, action.sha, action.attempt, pull)
+                case CleanUpMerged() if pull is not None and action.issue is not None:
+                    self.finish_merged(action.issue, action.sha, pull)
+                case CleanUpClosed() if pull is not None and action.issue is not None:
+                    self.finish_closed(action.issue, action.sha, action.attempt, pull)
                 case Reap():
                     self.reap(seen.reaps[action.ref])
+                case Sweep():
+                    self.sweep(action)
                 case _ if pull is not None and marker is not None:
                     self.apply_to_pull(action, pull, marker)
         except TemporaryError as exc:
@@ -188,28 +231,80 @@ class Monitor(AgentRun[Report]):
                 self.hand_over(pull, marker)
             case Merge():
                 self.merge(pull, marker)
+            case Withdraw(sha=sha):
+                self.withdraw(pull, marker, sha, action.detail)
+            case Reclaim(branch=branch, attempt=attempt):
+                self.reclaim(marker.issue, pull, branch, attempt)
 
     # --- cleanup ---------------------------------------------------------------------
 
-    def finish_merged(self, issue: int, claim_sha: str, pull: PullRequest) -> None:
+    def finish_merged(self, issue: int, claim_sha: str | None, pull: PullRequest) -> None:
+        """Every step is idempotent and the last one (the branch, then the claim) is what makes the next
+        run come back here: a run killed anywhere is finished by the next, which journals it once."""
+        if not self.recorded(f"merged-{pull.number}"):  # the merging run was killed before it said so
+            self.report.add(Event.MERGED, issue=issue, pr=pull.number, key=f"merged-{pull.number}",
+                            detail="recorded late")
+        self.report.add(Event.CLEANED_UP, issue=issue, pr=pull.number, key=f"cleaned-up-{pull.number}",
+                        detail="merged: issue closed, stage cleared, branch and claim deleted")
         self.forge.close_issue(issue)
         set_stage(self.forge, issue, None)
-        self.propose_lesson(issue, pull)  # before the claim goes: a rerun after a crash comes back here
-        self.delete_branch(pull.head)
-        self.release(issue, claim_sha)
+        self.propose_lesson(issue, pull)  # before the branch and claim go: a rerun after a crash comes back here
+        self.delete_branch(pull.head, pull.head_sha)
+        if claim_sha is not None:
+            self.release(issue, claim_sha)
         Worktrees(self.mesh.cache, self.mesh.state.worktrees).remove(pull.head)
-        self.report.add(Event.CLEANED_UP, issue=issue, pr=pull.number,
-                        detail="merged: claim and branch deleted, issue closed")
 
-    def finish_closed(self, issue: int, claim_sha: str, attempt: int, pull: PullRequest) -> None:
-        number, dead = record_failure(
-            self.forge, issue, agent=self.agent, claim_attempt=attempt,
-            reason=f"PR #{pull.number} was closed without merge", details="",
-            max_attempts=self.policy.max_attempts, trusted=self.trusted)
-        self.delete_branch(pull.head)
-        self.release(issue, claim_sha)
-        self.report.add(Event.DEAD_LETTER if dead else Event.RETURNED, issue=issue, pr=pull.number,
-                        detail=f"closed without merge (attempt {number})")
+    def finish_closed(self, issue: int, claim_sha: str | None, attempt: int, pull: PullRequest) -> None:
+        if claim_sha is not None:
+            number, dead = record_failure(
+                self.forge, issue, agent=self.agent, claim_attempt=attempt,
+                reason=f"PR #{pull.number} was closed without merge", details="",
+                max_attempts=self.policy.max_attempts, trusted=self.trusted)
+            self.report.add(Event.DEAD_LETTER if dead else Event.RETURNED, issue=issue, pr=pull.number,
+                            key=f"returned-{pull.number}", detail=f"closed without merge (attempt {number})")
+        set_stage(self.forge, issue, None)
+        self.delete_branch(pull.head, pull.head_sha)
+        if claim_sha is not None:
+            self.release(issue, claim_sha)
+
+    def withdraw(self, pull: PullRequest, marker: PullMarker, claim_sha: str | None, why: str) -> None:
+        """Close this agent's PR instead of merging a second piece of work for one issue."""
+        self.forge.ensure_comment(pull.number, f"withdrawn/{pull.head_sha}",
+                                  f"agentmesh: `{self.agent}` closed this PR unmerged: {why}. "
+                                  f"Its work stays at `{pull.head_sha[:12]}`.")
+        self.forge.close_pull(pull.number)
+        issue_open = why != "the issue was closed"
+        if not issue_open:
+            set_stage(self.forge, marker.issue, None)
+        self.delete_branch(pull.head, pull.head_sha)
+        if claim_sha is not None:
+            self.release(marker.issue, claim_sha)
+        self.report.add(Event.WITHDRAWN, issue=marker.issue, pr=pull.number, key=f"withdrawn-{pull.number}",
+                        detail=why)
+
+    def reclaim(self, issue: int, pull: PullRequest, branch: str, attempt: int) -> None:
+        result = self.store.acquire(issue, work_branch=branch, attempt=attempt)
+        if result.won:
+            self.report.add(Event.RECLAIMED, issue=issue, pr=pull.number, detail="the PR's claim was lost; taken again")
+        else:
+            holder = result.holder.agent if result.holder else "an invalid claim"
+            self.report.add(Event.LOST_RACE, issue=issue, pr=pull.number,
+                            detail=f"held by {holder}; this PR is withdrawn next run")
+
+    def sweep(self, action: Sweep) -> None:
+        """Delete an orphan branch pinned to the sha that was observed (a push meanwhile wins)."""
+        ref = f"refs/heads/{action.branch}"
+        result = push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, action.sha)])
+        if not result.ok:
+            return
+        if action.issue is not None:
+            self.forge.ensure_comment(
+                action.issue, f"swept/{action.sha}",
+                f"agentmesh: `{self.agent}` deleted the orphan branch `{action.branch}` (at `{action.sha[:12]}`): "
+                f"it had {action.detail} by this host's clock.")
+            set_stage(self.forge, action.issue, None)
+        self.report.add(Event.SWEPT, issue=action.issue, detail=f"{action.branch}: {action.detail}",
+                        key=f"swept-{action.sha[:16]}")
 
     def propose_lesson(self, number: int, pull: PullRequest) -> None:
         """After a PR that needed changes or rework passed: draft what was learned as a memory PR."""
@@ -248,22 +343,29 @@ class Monitor(AgentRun[Report]):
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
 
-    def delete_branch(self, branch: str) -> None:
-        """Delete a work branch with a CAS pinned to what it is now (a human's later push wins)."""
+    def delete_branch(self, branch: str, sha: str) -> None:
+        """Delete a PR's branch pinned to the PR's head: a push after it (a human's, or a new attempt's)
+        keeps the branch; the orphan sweep judges it later."""
         ref = f"refs/heads/{branch}"
-        current = ls_refs(self.mesh.git, self.mesh.remote, [ref]).get(ref)
-        if current is not None:
-            push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, current)])
+        if ls_refs(self.mesh.git, self.mesh.remote, [ref]).get(ref) == sha:
+            push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, sha)])
 
     # --- own PRs ------------------------------------------------------------------------
 
     def observe_own(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
-                    claimer: str | None) -> OwnPull:
+                    view: ClaimView | None) -> OwnPull:
         """What the decision on one of this agent's PRs needs; nothing more is read past a handed-over
-        or foreign head."""
+        or foreign head, a closed issue or a claim that is not this agent's."""
         if Label.NEEDS_HUMAN in pull.labels or not self.head_is_ours(pull):
             return OwnPull(pull.number, marker.issue, pull.head_sha, handed_over=Label.NEEDS_HUMAN in pull.labels,
                            head_is_ours=False)
+        claimer = view.claim.agent if view is not None and view.claim is not None else None
+        fence = OwnPull(pull.number, marker.issue, pull.head_sha, handed_over=False, me=self.agent,
+                        issue_open=self.forge.get_issue(marker.issue).state == "open", claimer=claimer,
+                        claim=view.sha if view is not None and claimer == self.agent else None, branch=pull.head,
+                        attempt=view.claim.attempt if view is not None and view.claim is not None else 1)
+        if not fence.issue_open or fence.claim is None:
+            return fence
         required = self.policy.review.required_approvals
         all_reviews = self.forge.list_reviews(pull.number)
         reviews = head_reviews(all_reviews, pull.head_sha)
@@ -274,8 +376,8 @@ class Monitor(AgentRun[Report]):
         # a change request counts from a ring agent or anyone with write access, never from a drive-by
         blockers = {a for a in reviews.changes_requested_by if a in ring or self.trusted(a)}
         queued = self.requests.load(marker.issue)
-        return OwnPull(
-            pull.number, marker.issue, pull.head_sha, handed_over=False,
+        return replace(
+            fence,
             missing_reviewers=tuple(r for r in wanted if r not in pull.requested_reviewers
                                     and r not in reviews.reviewed_by),
             failing_ci=tuple(clean_text(c.context, 100) for c in failing[:10]),
@@ -301,7 +403,13 @@ class Monitor(AgentRun[Report]):
                         detail=f"{done} rework(s) did not make it pass")
 
     def merge(self, pull: PullRequest, marker: PullMarker) -> None:
-        """Merge pinned to the head sha (the forge retries while it computes mergeability)."""
+        """Merge pinned to the head sha (the forge retries while it computes mergeability), fenced by the
+        claim: read right before, it must still be this agent's."""
+        try:
+            self.store.check_held(marker.issue)
+        except NotHolder as exc:
+            self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number, detail=f"not merged: {exc}")
+            return
         try:
             self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
         except NotMergeableYet:
@@ -315,10 +423,10 @@ class Monitor(AgentRun[Report]):
                                       f"resolve it; agents will not touch this PR again.")
             self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail=f"merge conflict: {exc}")
             return
-        self.report.add(Event.MERGED, issue=marker.issue, pr=pull.number)
+        self.report.add(Event.MERGED, issue=marker.issue, pr=pull.number, key=f"merged-{pull.number}")
         current = self.store.read(marker.issue)
-        if current is not None and current[1] is not None and current[1].agent == self.agent:
-            self.finish_merged(marker.issue, current[0], pull)
+        mine = current is not None and current[1] is not None and current[1].agent == self.agent
+        self.finish_merged(marker.issue, current[0] if mine and current else None, pull)
 
     def head_is_ours(self, pull: PullRequest) -> bool:
         """Whether the head commit is one this agent wrote (its trailers), not a human's push."""
@@ -343,7 +451,14 @@ class Monitor(AgentRun[Report]):
                           required=self.policy.review.required_approvals,
                           handed_over=Label.NEEDS_HUMAN in pull.labels):
             return False
-        return self.agent not in head_reviews(self.forge.list_reviews(pull.number), pull.head_sha).reviewed_by
+        reviews = head_reviews(self.forge.list_reviews(pull.number), pull.head_sha)
+        if self.agent not in reviews.reviewed_by:
+            return True
+        key = review_key(pull)
+        if not self.recorded(key):  # reviewed by a run that was killed before it said so
+            event = Event.APPROVED if self.agent in reviews.approved_by else Event.CHANGES_REQUESTED
+            self.report.add(event, issue=marker.issue, pr=pull.number, key=key, detail="recorded late")
+        return False
 
     def review(self, pull: PullRequest, marker: PullMarker) -> None:
         paths = self.changed_paths(pull)
@@ -373,7 +488,7 @@ class Monitor(AgentRun[Report]):
                                   state="success" if event == "approve" else "failure",
                                   description=f"{event} by {self.agent}")
         self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
-                        pr=pull.number, detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
+                        pr=pull.number, key=review_key(pull), detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
 
     def run_gates(self, pull: PullRequest) -> list:
         worktrees = Worktrees(self.mesh.cache, self.reviews_root)

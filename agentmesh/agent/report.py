@@ -25,6 +25,7 @@ class Line:
     cost_usd: float | None = None  # as the executor reported it
     paths: tuple[str, ...] = ()  # files the step changed
     summary: str = ""  # for the journal, when it should say more than `detail`
+    key: str = ""  # the journal keeps one entry per key: a step a rerun re-derives is recorded once
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"event": str(self.event), "issue": self.issue, "pr": self.pr, "detail": self.detail}
@@ -56,8 +57,8 @@ class Report:
 
     def add(self, event: Event, *, issue: int | None = None, pr: int | None = None, detail: str = "",
             duration_s: float = 0.0, cost_usd: float | None = None, paths: tuple[str, ...] = (),
-            summary: str = "") -> None:
-        self.record(Line(event, issue, pr, detail, duration_s, cost_usd, paths, summary))
+            summary: str = "", key: str = "") -> None:
+        self.record(Line(event, issue, pr, detail, duration_s, cost_usd, paths, summary, key))
 
     def error(self, exc: AgentmeshError, *, issue: int | None = None, pr: int | None = None, detail: str = "") -> None:
         """A failure that did not stop the run: reported, and the run's exit code is the worst one's."""

@@ -53,6 +53,7 @@ class Adopt(Action):
     act = Act.ADOPT
     sha: str
     branch: str
+    head: str  # the pushed commit: a merged or closed PR of it is never followed by a second
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,14 +99,18 @@ class Claim(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class CleanUpMerged(Action):
+    """This agent's PR merged: close the issue, clear its stage, delete the branch and the claim."""
+
     act = Act.CLEAN_UP_MERGED
-    sha: str  # the claim
+    sha: str | None  # the claim, if this agent still holds it
 
 
 @dataclass(frozen=True, kw_only=True)
 class CleanUpClosed(Action):
+    """This agent's PR was closed unmerged: count the attempt, delete the branch, return the issue."""
+
     act = Act.CLEAN_UP_CLOSED
-    sha: str  # the claim
+    sha: str | None  # the claim, if this agent still holds it
     attempt: int
 
 
@@ -155,6 +160,27 @@ class GiveUp(Action):
 class Merge(Action):
     act = Act.MERGE
     head: str
+    claim: str  # fenced: merged only while this claim is still ours
+
+
+@dataclass(frozen=True, kw_only=True)
+class Withdraw(Action):
+    """Close this agent's open PR: its issue is closed (cancelled), or another agent holds the claim
+    (this PR's work was reaped and is being redone), so merging it would make a second merge."""
+
+    act = Act.WITHDRAW
+    head: str
+    sha: str | None  # this agent's claim, released too; None when it holds none
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reclaim(Action):
+    """This agent's open PR has no claim (reaped while the agent was away): claim the issue again,
+    so the PR can be merged under a fence and nobody redoes the work."""
+
+    act = Act.RECLAIM
+    branch: str
+    attempt: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,3 +195,13 @@ class Reap(Action):
     sha: str
     holder: str | None
     observed_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sweep(Action):
+    """A work or lesson branch with no open PR and no live claim, unchanged past lease + grace by this
+    host's clock: delete it, pinned to the sha that was observed."""
+
+    act = Act.SWEEP
+    branch: str
+    sha: str

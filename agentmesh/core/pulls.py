@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from agentmesh.core.markers import parse_pull_marker
 from agentmesh.core.model import PullRequest
 from agentmesh.core.plan import (
     Action,
@@ -17,9 +18,11 @@ from agentmesh.core.plan import (
     HandOver,
     Merge,
     QueueRework,
+    Reclaim,
     ReportCI,
     RequestReview,
     Wait,
+    Withdraw,
 )
 from agentmesh.core.review import merge_decision, reviewers_for
 
@@ -34,18 +37,29 @@ class FinishedClaim:
     attempt: int
 
 
-def plan_cleanup(mine: Sequence[FinishedClaim], pulls: Sequence[PullRequest]) -> list[Action]:
-    """Merged: clean up. Closed unmerged: return the issue to the queue. Judged by the newest PR of
-    each work branch in a complete listing; a claim without one is left alone."""
+def plan_cleanup(mine: Sequence[FinishedClaim], pulls: Sequence[PullRequest],
+                 branches: Collection[str]) -> list[Action]:
+    """After this agent's PRs (`pulls`, any state) merged or closed: clean up while the remote still
+    shows something of it, a claim of this agent or the PR's branch (`branches`, this agent's on the
+    remote), whoever merged or closed it and whatever crashed on the way. Judged by the newest PR of
+    each branch in a complete listing; an open one is still in review."""
+    claims = {c.branch: c for c in mine}
+    newest: dict[str, PullRequest] = {}
+    for pull in pulls:
+        if pull.head not in newest or pull.number > newest[pull.head].number:
+            newest[pull.head] = pull
     actions: list[Action] = []
-    for held in mine:
-        pull = max((p for p in pulls if p.head == held.branch), key=lambda p: p.number, default=None)
-        if pull is None or pull.state == "open":
+    for branch, pull in sorted(newest.items(), key=lambda bp: bp[1].number):
+        held = claims.get(branch)
+        if pull.state == "open" or (held is None and branch not in branches):
             continue
+        marker = parse_pull_marker(pull.body)
+        issue = held.issue if held else marker.issue if marker else None
         if pull.state == "merged":
-            actions.append(CleanUpMerged(issue=held.issue, pr=pull.number, sha=held.sha))
+            actions.append(CleanUpMerged(issue=issue, pr=pull.number, sha=held.sha if held else None))
         else:
-            actions.append(CleanUpClosed(issue=held.issue, pr=pull.number, sha=held.sha, attempt=held.attempt))
+            actions.append(CleanUpClosed(issue=issue, pr=pull.number, sha=held.sha if held else None,
+                                         attempt=held.attempt if held else 0))
     return actions
 
 
@@ -59,6 +73,12 @@ class OwnPull:
     head: str
     handed_over: bool  # labelled needs-human
     head_is_ours: bool = True
+    issue_open: bool = True
+    claimer: str | None = None  # who holds the issue's claim now
+    me: str = ""
+    claim: str | None = None  # this agent's claim sha, when it holds it
+    branch: str = ""
+    attempt: int = 1
     missing_reviewers: tuple[str, ...] = ()
     failing_ci: tuple[str, ...] = ()  # context names, cleaned
     ci_pending: bool = False
@@ -77,10 +97,9 @@ def plan_own_pull(seen: OwnPull) -> list[Action]:
     """Request the missing reviewers, report red CI once per head, then merge or say why not; a
     change request or red CI asks claim-task for a rework until `rework.max`, then a human decides."""
     where = {"issue": seen.issue, "pr": seen.pull}
-    if seen.handed_over:
-        return []
-    if not seen.head_is_ours:
-        return [HandOver(**where, detail="a human pushed to the work branch")]
+    fenced = plan_fence(seen)
+    if fenced is not None:
+        return fenced
     actions: list[Action] = []
     if seen.missing_reviewers:
         actions.append(RequestReview(**where, reviewers=seen.missing_reviewers,
@@ -92,7 +111,7 @@ def plan_own_pull(seen: OwnPull) -> list[Action]:
                               ci_state=ci_state, protected=seen.protected, changes_requested=seen.changes_requested)
     if decision.merge:
         # spelled out: mypy reads **where as possibly filling `head`
-        return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head)]
+        return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head, claim=seen.claim)]
     actions.append(Wait(**where, detail=decision.reason))
     if seen.changes_requested or seen.failing_ci:
         if seen.reworks_done >= seen.rework_max:
@@ -102,6 +121,25 @@ def plan_own_pull(seen: OwnPull) -> list[Action]:
             actions.append(QueueRework(**where, head=seen.head, round=seen.reworks_done + 1, feedback=seen.feedback,
                                        detail=f"round {seen.reworks_done + 1}"))
     return actions
+
+
+def plan_fence(seen: OwnPull) -> list[Action] | None:
+    """Whether agents may act on this agent's PR at all (None: go on). A human's takes it over a
+    handed-over or foreign head. One issue, one merge: the PR goes on only while its issue is open and
+    the claim is this agent's; otherwise it is closed, or the claim taken again."""
+    where = {"issue": seen.issue, "pr": seen.pull}
+    if seen.handed_over:
+        return []
+    if not seen.head_is_ours:
+        return [HandOver(**where, detail="a human pushed to the work branch")]
+    if not seen.issue_open:
+        return [Withdraw(**where, head=seen.head, sha=seen.claim, detail="the issue was closed")]
+    if seen.claimer is not None and seen.claimer != seen.me:
+        # this PR's claim was reaped and another agent redoes the work: it is theirs to merge
+        return [Withdraw(**where, head=seen.head, sha=None, detail=f"the claim is held by {seen.claimer}")]
+    if seen.claim is None:
+        return [Reclaim(**where, branch=seen.branch, attempt=seen.attempt, detail="the claim was lost")]
+    return None
 
 
 def review_due(*, me: str, author: str, claimer: str | None, ring: Sequence[str], alive: Collection[str],

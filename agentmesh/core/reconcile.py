@@ -37,7 +37,7 @@ class HeldClaim:
     pull: int | None = None  # the open PR of `branch`
     pull_head: str = ""
     pull_handed_over: bool = False  # labelled needs-human: agents keep out
-    pushed: bool = False  # `branch` exists on the remote
+    pushed_head: str = ""  # the sha of `branch` on the remote; empty when it does not exist
     rework: ReworkAsk | None = None
 
 
@@ -64,8 +64,9 @@ def plan_reconcile(claims: Sequence[HeldClaim], *, seats: int, executors_allowed
                                       detail=f"round {ask.round}"))
             else:
                 actions.append(Renew(issue=held.issue, pr=held.pull, sha=held.sha, detail="in review"))
-        elif held.pushed:
-            actions.append(Adopt(issue=held.issue, sha=held.sha, branch=held.branch, detail=held.branch))
+        elif held.pushed_head:
+            actions.append(Adopt(issue=held.issue, sha=held.sha, branch=held.branch, head=held.pushed_head,
+                                 detail=held.branch))
         elif not executors_allowed:
             actions.append(Release(issue=held.issue, sha=held.sha,
                                    detail=f"{StopReason.BUDGET} ({budget}); nothing was published"))

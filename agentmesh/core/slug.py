@@ -35,14 +35,30 @@ def is_agent_name(name: str) -> bool:
     return AGENT_NAME.fullmatch(name) is not None
 
 
-def work_branch(agent: str, issue: int, title: str) -> str:
-    """`<agent>/<issue>-<slug>`: the branch an agent pushes its work to."""
+def work_branch(agent: str, issue: int, title: str, attempt: int = 1) -> str:
+    """`<agent>/<issue>-<slug>`: the branch an agent pushes its work to. A later attempt gets its own
+    branch (`-a2`), so the PR a human closed on attempt 1 is never mistaken for attempt 2's."""
     if not is_agent_name(agent):
         raise ValueError(f"invalid agent name {agent!r}")
     if issue < 1:
         raise ValueError(f"invalid issue number {issue!r}")
+    if attempt > 1:
+        suffix = f"-a{attempt}"
+        return f"{agent}/{issue}-{slugify(title, SLUG_MAX - len(suffix))}{suffix}"
     return f"{agent}/{issue}-{slugify(title)}"
 
 
 def is_work_branch(name: str) -> bool:
     return _WORK_BRANCH.fullmatch(name) is not None
+
+
+def parse_work_branch(name: str) -> tuple[str, int] | None:
+    """(agent, issue) of a work branch name, else None."""
+    match = _WORK_BRANCH.fullmatch(name)
+    return (match["agent"], int(match["issue"])) if match else None
+
+
+def is_lesson_branch(name: str) -> bool:
+    """`<agent>/lessons/<slug>` (agent/lessons.py names them)."""
+    agent, _, rest = name.partition("/lessons/")
+    return is_agent_name(agent) and bool(rest) and slugify(rest) == rest

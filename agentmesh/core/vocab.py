@@ -99,6 +99,9 @@ class Event(StrEnum):
     MERGE_PENDING = "merge-pending"
     REAPED = "reaped"
     LESSON_PROPOSED = "lesson-proposed"
+    WITHDRAWN = "withdrawn"
+    RECLAIMED = "reclaimed"
+    SWEPT = "swept"
     # both
     SKIPPED = "skipped"
     WARNING = "warning"
@@ -121,6 +124,8 @@ class JournalEvent(StrEnum):
     CLEANED_UP = "cleaned-up"
     REAPED = "reaped"
     LESSON_PROPOSED = "lesson-proposed"
+    WITHDRAWN = "withdrawn"
+    SWEPT = "swept"
 
 
 class Outcome(StrEnum):
@@ -142,6 +147,8 @@ class Outcome(StrEnum):
     MERGED = "merged"
     PR_CLOSED = "pr-closed"
     REAPED = "reaped"
+    SUPERSEDED = "superseded"
+    ORPHAN = "orphan"
 
 
 class Act(StrEnum):
@@ -166,7 +173,10 @@ class Act(StrEnum):
     GIVE_UP = "give-up"  # reworks exhausted: a human takes the PR
     MERGE = "merge"
     WAIT = "wait"
+    WITHDRAW = "withdraw"  # close this agent's PR: its issue is closed, or another agent holds the claim
+    RECLAIM = "reclaim"  # this agent's open PR lost its claim: take it again
     REAP = "reap"
+    SWEEP = "sweep"  # delete a work branch with no PR and no live claim
 
 
 # What a dry run reports for each planned action: `would-claim`, `would-merge`, ...

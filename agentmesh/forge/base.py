@@ -185,3 +185,8 @@ class Forge(ABC):
             if pull.head == head:
                 return pull
         return None
+
+    def latest_pull_for_head(self, head: str) -> PullRequest | None:
+        """The newest PR of `head` in any state: before opening one, a merged or closed PR of the
+        same pushed work must be seen, or the work would get a second PR."""
+        return max((p for p in self.list_pulls(state="all") if p.head == head), key=lambda p: p.number, default=None)

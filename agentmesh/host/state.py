@@ -80,6 +80,12 @@ class StateLayout:
         return self.root / "memory" / "outbox"
 
     @property
+    def journal_sent(self) -> Path:
+        """The ids of keyed entries this host has published (a step re-derived on a rerun is
+        recorded again under its key; this keeps that from queueing it again)."""
+        return self.root / "memory" / "sent-keys"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 

@@ -43,6 +43,7 @@ from agentmesh.host.state import StateLayout
 
 ATTRIBUTES_PATH = f"{ROOT}/.gitattributes"
 ATTRIBUTES_LINE = "agents/*/journal/*.jsonl merge=union"  # each agent appends only to its own files
+SENT_KEYS_KEPT = 5000  # ledger lines kept: far more than the keyed steps of the journal's retention
 FLUSH_ATTEMPTS = 12  # many agents append to one branch: more patience than for a one-off edit
 MAX_SLEEP = 2.0
 
@@ -55,7 +56,9 @@ class Journal:
         self.branch = branch
         self.agent = agent
         self.host = host
-        self.outbox = StateLayout(state_root).journal_outbox
+        layout = StateLayout(state_root)
+        self.outbox = layout.journal_outbox
+        self.sent_path = layout.journal_sent
         self.max_entry_bytes = max_entry_bytes
         self.max_journal_bytes = max_journal_bytes
         self.known_secrets = list(known_secrets)
@@ -64,18 +67,43 @@ class Journal:
 
     def record(self, event: str, *, issue: int | None = None, pr: int | None = None, outcome: str = "",
                duration_s: float = 0.0, cost_usd: float | None = None, summary: str = "",
-               paths: Iterable[str] = (), now: float | None = None) -> JournalEntry:
-        """Queue one entry on disk (durable before this returns); `flush()` publishes it."""
+               paths: Iterable[str] = (), now: float | None = None, key: str = "") -> JournalEntry | None:
+        """Queue one entry on disk (durable before this returns); `flush()` publishes it.
+
+        With `key` ([a-z0-9-], unique per step, e.g. `merged-12`) the entry's id is derived from it:
+        a step that a crash interrupted is re-derived from the remote by the next run and recorded
+        again under the same key, and the journal keeps it once. None: already recorded."""
         moment = time.time() if now is None else now
         if cost_usd is not None and not (math.isfinite(cost_usd) and cost_usd >= 0):
             cost_usd = None
-        entry = JournalEntry(id=f"{self.agent}-{int(moment * 1000):x}-{secrets.token_hex(4)}", ts=utc_ts(moment),
+        if key and self.seen(key):
+            return None
+        ident = f"{self.agent}-{key}" if key else f"{self.agent}-{int(moment * 1000):x}-{secrets.token_hex(4)}"
+        entry = JournalEntry(id=ident, ts=utc_ts(moment),
                              agent=self.agent, host=self.host, event=event, issue=issue, pr=pr, outcome=outcome,
                              duration_s=max(0.0, duration_s), cost_usd=cost_usd, summary=summary,
                              paths=tuple(paths))
         entry = self.safe(entry)
         write_atomic(self.outbox / f"{entry.ts}-{entry.id}.json", entry.to_line() + "\n")
         return entry
+
+    def seen(self, key: str) -> bool:
+        """Whether the entry of `key` is queued or was published from this host."""
+        ident = f"{self.agent}-{key}"
+        return any(self.outbox.glob(f"*-{ident}.json")) or ident in self._sent()
+
+    def _sent(self) -> set[str]:
+        return set(self._sent_lines())
+
+    def _remember_sent(self, ids: Iterable[str]) -> None:
+        lines = [*self._sent_lines(), *ids][-SENT_KEYS_KEPT:]
+        write_atomic(self.sent_path, "".join(f"{i}\n" for i in lines))
+
+    def _sent_lines(self) -> list[str]:
+        try:
+            return self.sent_path.read_text().split()
+        except FileNotFoundError:
+            return []
 
     def safe(self, entry: JournalEntry) -> JournalEntry:
         """Secrets redacted and text cleaned before anything reaches a shared file."""
@@ -122,6 +150,7 @@ class Journal:
                          f"agentmesh: journal of {self.agent} ({len(entries)} "
                          f"{'entry' if len(entries) == 1 else 'entries'}) [skip ci]\n",
                          attempts=FLUSH_ATTEMPTS, max_sleep=MAX_SLEEP, create=True)
+        self._remember_sent(entry.id for _, entry in queued)
         for path, _ in queued:
             path.unlink(missing_ok=True)
         return len(queued)

@@ -244,6 +244,11 @@ class ClaimStore:
             return AcquireResult(issue, True, holder_sha, holder, recovered=True)
         return AcquireResult(issue, False, holder_sha, holder)
 
+    def check_held(self, issue: int, expected: str | None = None) -> None:
+        """NotHolder unless this agent's claim is on the remote at `expected` now: the fence for
+        writes outside git (opening a PR, merging), read right before them."""
+        self._held(issue, expected)
+
     def _held(self, issue: int, expected: str | None) -> tuple[str, Claim]:
         """The claim this agent holds on issue, or NotHolder (nothing is written)."""
         current = self.read(issue)

@@ -22,8 +22,10 @@ from agentmesh.core.plan import (
     ReportCI,
     RequestReview,
     Resume,
+    Reclaim,
     Rework,
     Wait,
+    Withdraw,
 )
 from agentmesh.core.pulls import FinishedClaim, OwnPull, plan_cleanup, plan_own_pull, review_due
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
@@ -43,7 +45,7 @@ ASK = ReworkAsk(pull=7, head="h7", round=1, feedback=(("Review by b", "fix it"),
     (IN_REVIEW, True, (Renew, "in review")),
     (replace(IN_REVIEW, rework=ASK), True, (Rework, "round 1")),
     (replace(IN_REVIEW, rework=ASK), False, (Renew, "in review")),  # no budget: the request waits
-    (replace(OPEN, pushed=True), True, (Adopt, "a/1-x")),
+    (replace(OPEN, pushed_head="c" * 40), True, (Adopt, "a/1-x")),
     (OPEN, True, (Resume, "a crashed run published nothing yet")),
     (OPEN, False, (Release, "budget exhausted (caps); nothing was published")),
 ])
@@ -99,9 +101,9 @@ def test_idle_reason(allowed, candidates, free, reason):
 # --- monitor-prs: cleanup ----------------------------------------------------------------------
 
 
-def pull(number: int, head: str, state: str) -> PullRequest:
-    return PullRequest(number=number, title="t", body="", state=state, head=head, head_sha="s", base="main",
-                       author="a")
+def pull(number: int, head: str, state: str, issue: int = 9) -> PullRequest:
+    return PullRequest(number=number, title="t", body=f"<!-- agentmesh:pr/a/{issue}/{'c' * 40} -->", state=state,
+                       head=head, head_sha="s", base="main", author="a")
 
 
 def test_cleanup_follows_the_newest_pr_of_each_branch():
@@ -109,14 +111,24 @@ def test_cleanup_follows_the_newest_pr_of_each_branch():
             FinishedClaim(4, "c4", "a/4-w", 1)]
     pulls = [pull(10, "a/1-x", "closed"), pull(11, "a/1-x", "merged"), pull(12, "a/2-y", "closed"),
              pull(13, "a/3-z", "merged"), pull(14, "a/3-z", "open")]
-    actions = plan_cleanup(mine, pulls)
+    actions = plan_cleanup(mine, pulls, branches=())
     assert [(type(a), a.issue, a.pr) for a in actions] == [(CleanUpMerged, 1, 11), (CleanUpClosed, 2, 12)]
     assert actions[1].attempt == 2  # 3 has an open PR again; 4 has none in the listing: both left alone
 
 
+def test_cleanup_is_driven_by_the_remote_not_by_the_claim():
+    """A claim released (or reaped) before its PR merged leaves the branch: cleanup still runs, for
+    the issue the PR's marker names, and a PR whose branch and claim are both gone is done."""
+    pulls = [pull(20, "a/5-x", "merged", issue=5), pull(21, "a/6-y", "closed", issue=6), pull(22, "a/7-z", "merged")]
+    actions = plan_cleanup([], pulls, branches={"a/5-x", "a/6-y"})
+    assert [(type(a), a.issue, a.pr, a.sha) for a in actions] == [(CleanUpMerged, 5, 20, None),
+                                                                   (CleanUpClosed, 6, 21, None)]
+
+
 # --- monitor-prs: own PRs (the merge decision, on a table) ----------------------------------------
 
-GREEN = OwnPull(pull=5, issue=1, head="h", handed_over=False, approvals=1, required=1, auto_merge=True)
+GREEN = OwnPull(pull=5, issue=1, head="h", handed_over=False, approvals=1, required=1, auto_merge=True, me="a",
+                claimer="a", claim="c1", branch="a/1-x")
 
 
 @pytest.mark.parametrize("seen, kinds, wait_reason", [
@@ -141,6 +153,24 @@ def test_own_pull(seen, kinds, wait_reason):
     if wait_reason is not None:
         [wait] = [a for a in actions if isinstance(a, Wait)]
         assert wait.detail.startswith(wait_reason)
+
+
+@pytest.mark.parametrize("seen, kind, detail", [
+    (replace(GREEN, issue_open=False), Withdraw, "the issue was closed"),
+    (replace(GREEN, claimer="b", claim=None), Withdraw, "the claim is held by b"),
+    (replace(GREEN, claimer=None, claim=None), Reclaim, "the claim was lost"),
+    (replace(GREEN, issue_open=False, handed_over=True), None, ""),  # a human's PR now: left alone
+])
+def test_one_issue_one_merge_the_fence_before_anything_else(seen, kind, detail):
+    actions = plan_own_pull(seen)
+    assert [type(a) for a in actions] == ([kind] if kind else [])
+    if kind is Withdraw:
+        assert actions[0].detail == detail and actions[0].sha == (seen.claim if not seen.issue_open else None)
+
+
+def test_a_merge_carries_the_claim_that_fences_it():
+    [merge] = plan_own_pull(GREEN)
+    assert isinstance(merge, Merge) and merge.claim == "c1"
 
 
 def test_a_queued_rework_is_the_next_round_with_its_feedback():

@@ -331,9 +331,9 @@ class LocalForge(Forge):
             edit = Edit(self._meta(item, state="merged", head_sha=sha, merge_sha=merged, merged_by=self.user),
                         f"pull: merge ({method})")
             updates = [RefUpdate(base_ref, merged, base_sha), RefUpdate(head_ref, sha, sha),
-                       RefUpdate(item_ref(number), self.store.item_commit(item, edit), item.sha)]
+                       RefUpdate(item_ref(number), self.store.item_commit(item, edit), item.sha),
+                       *self._closings(item)]
             if self.store.push(updates, atomic=True):
-                self._close_referenced(item)
                 return
             backoff(attempt)
         raise TemporaryError(f"merge of PR #{number}: gave up after {MAX_ATTEMPTS} concurrent updates")
@@ -350,13 +350,21 @@ class LocalForge(Forge):
         return self.store.commit(merged.tree, [base_sha, head_sha],
                                  f"Merge pull request #{item.number} from {item.meta['head']}\n\n{title}")
 
-    def _close_referenced(self, pull: Item) -> None:
+    def _closings(self, pull: Item) -> list[RefUpdate]:
+        """The open issues the PR closes, closed in the merge's own atomic push: there is no moment
+        when the work is on the base branch and its issue is still open for another agent to claim."""
+        updates = []
         for number in closing_references(pull.meta.get("body", "")):
-            if number != pull.number:
-                try:
-                    self._close(number, kinds=("issue",))
-                except NotFound:
-                    pass  # a PR body may name anything
+            if number == pull.number:
+                continue
+            try:
+                issue = self.store.load(number, comments=True, reviews=True)
+            except NotFound:
+                continue  # a PR body may name anything
+            if issue.meta.get("kind") == "issue" and issue.meta.get("state") == "open":
+                edit = Edit(self._meta(issue, state="closed", closed_by=self.user), f"issue: closed by #{pull.number}")
+                updates.append(RefUpdate(item_ref(number), self.store.item_commit(issue, edit), issue.sha))
+        return updates
 
     def close_pull(self, number: int) -> None:
         def change(item: Item) -> Edit | None:
