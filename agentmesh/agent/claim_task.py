@@ -26,7 +26,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
 from agentmesh.core.errors import NotHolder
-from agentmesh.core.markers import closing_references
+from agentmesh.core.markers import closing_references, marker_text
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.plan import Action, Adopt, Claim, DropRework, Release, Renew, Resume, Rework
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
@@ -98,6 +98,7 @@ class ClaimTask(AgentRun[TickReport]):
                  journal: Journal | None = None):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal)
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
+        self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
                          share=self)
 
@@ -252,10 +253,11 @@ class ClaimTask(AgentRun[TickReport]):
     def renew(self, issue: int, sha: str, pr: int | None) -> None:
         """The PR is open: keep the claim alive until monitor-prs sees it merged or closed."""
         try:
-            self.store.renew(issue, sha)
+            renewed = self.store.renew(issue, sha)
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=issue, pr=pr, detail=str(exc))
             return
+        self.jobs.keeper.keep(issue, renewed.sha or sha)  # and while this tick's executors run
         self.report.add(Event.IN_REVIEW, issue=issue, pr=pr)
 
     def claim(self, candidates: list[Claim], seats: int, issues: dict[int, Issue]) -> list[Job]:
@@ -272,9 +274,30 @@ class ClaimTask(AgentRun[TickReport]):
                 continue
             self.report.add(Event.CLAIMED, issue=candidate.issue, key=claimed_key(candidate.issue, candidate.attempt),
                             detail=f"{candidate.detail}, attempt {candidate.attempt}")
+            if self.done_already(candidate.issue, result.sha or ""):
+                continue
             set_stage(self.forge, candidate.issue, Stage.CLAIMED)
             jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt))
         return jobs
+
+    def done_already(self, issue: int, claim_sha: str) -> bool:
+        """Whether a merged PR closes `issue` though the issue is still open (a forge that closes
+        issues after the merge, and a merger killed in between): then close it, and work on nothing.
+        Checked under the claim, so no merge of a mesh PR for it can come later (merges are fenced)."""
+        if self._merged is None:
+            self._merged = {n: p.number for p in self.forge.list_pulls(state="merged")
+                            for n in closing_references(p.body)}
+        if issue not in self._merged:
+            return False
+        pr = self._merged[issue]
+        tag = marker_text(f"merged-already/{pr}")
+        if any(tag in c.body for c in self.forge.list_comments(issue)):
+            return False  # closed for this PR once, and a human reopened it: there is more to do
+        self.forge.comment(issue, f"{tag}\nagentmesh: PR #{pr} closing this issue is merged already; closing it.")
+        self.forge.close_issue(issue)
+        set_stage(self.forge, issue, None)
+        self.jobs.release(issue, claim_sha, f"PR #{pr} closing it is merged already")
+        return True
 
     def run_jobs(self, jobs: list[Job]) -> None:
         _ = self.mesh.base_branch, self.mesh.base_head  # resolve once, before any thread needs them

@@ -48,7 +48,7 @@ from agentmesh.host.process import ProcessOutcome
 from agentmesh.host.process import log_tail as read_log_tail
 from agentmesh.memory.journal import Journal
 from agentmesh.memory.lessons import context_for
-from agentmesh.refs.heartbeat import Heartbeat
+from agentmesh.refs.heartbeat import Heartbeat, Keeper
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class Jobs(AgentRun[Report]):
         self.budget = budget
         self.worktrees = Worktrees(mesh.cache, mesh.state.worktrees)
         self.reworks = ReworkRequests(mesh.state.root)
+        self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds)  # claims in review
 
     def run_safely(self, job: Job) -> None:
         """Work on one job; a temporary failure is reported, and the next tick resumes the claim."""
@@ -134,7 +135,7 @@ class Jobs(AgentRun[Report]):
         number = job.issue.number
         worktree = self.worktrees.add(job.branch, base)
         heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
-                              lease_seconds=self.policy.lease.seconds)
+                              lease_seconds=self.policy.lease.seconds, keeper=self.keeper)
         left = self.budget.minutes_left
         ran = run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=number, base=base,
                             heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number),

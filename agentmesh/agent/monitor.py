@@ -488,7 +488,8 @@ class Monitor(AgentRun[Report]):
                                   state="success" if event == "approve" else "failure",
                                   description=f"{event} by {self.agent}")
         self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
-                        pr=pull.number, key=review_key(pull), detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
+                        pr=pull.number, key=review_key(pull),
+                        detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
 
     def run_gates(self, pull: PullRequest) -> list:
         worktrees = Worktrees(self.mesh.cache, self.reviews_root)

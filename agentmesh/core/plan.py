@@ -159,8 +159,7 @@ class GiveUp(Action):
 @dataclass(frozen=True, kw_only=True)
 class Merge(Action):
     act = Act.MERGE
-    head: str
-    claim: str  # fenced: merged only while this claim is still ours
+    head: str  # fenced at apply: merged only while the claim is still this agent's
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -111,7 +111,7 @@ def plan_own_pull(seen: OwnPull) -> list[Action]:
                               ci_state=ci_state, protected=seen.protected, changes_requested=seen.changes_requested)
     if decision.merge:
         # spelled out: mypy reads **where as possibly filling `head`
-        return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head, claim=seen.claim)]
+        return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head)]
     actions.append(Wait(**where, detail=decision.reason))
     if seen.changes_requested or seen.failing_ci:
         if seen.reworks_done >= seen.rework_max:

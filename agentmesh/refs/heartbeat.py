@@ -10,6 +10,7 @@ observers may reap it any moment: treat it as lost rather than race them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -17,9 +18,49 @@ from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.refs.claims import ClaimStore
 
 
+class Keeper:
+    """Keeps this agent's waiting claims (PRs in review) alive while the process is busy elsewhere.
+
+    claim-task renews them once per tick, but a tick that runs an executor for longer than lease +
+    grace would let siblings reap them, and a merged PR whose claim is gone is left half cleaned.
+    Every heartbeat beats the keeper too; one renewal round runs at a time, whichever job's thread
+    gets there first, and a claim that is lost is dropped.
+    """
+
+    def __init__(self, store: ClaimStore, *, renew_seconds: float, now: Callable[[], float] = time.monotonic):
+        self.store = store
+        self.renew_seconds = renew_seconds
+        self.now = now
+        self.claims: dict[int, str] = {}
+        self.last = now()
+        self._lock = threading.Lock()
+
+    def keep(self, issue: int, sha: str) -> None:
+        with self._lock:
+            self.claims[issue] = sha
+
+    def beat(self) -> None:
+        if not self.claims or self.now() - self.last < self.renew_seconds or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self.last = self.now()
+            for issue, sha in list(self.claims.items()):
+                try:
+                    renewed = self.store.renew(issue, sha)
+                    assert renewed.sha is not None
+                    self.claims[issue] = renewed.sha
+                except NotHolder:
+                    del self.claims[issue]
+                except TemporaryError:
+                    pass  # the next beat retries; the claim's own lease covers the gap
+        finally:
+            self._lock.release()
+
+
 class Heartbeat:
     def __init__(self, store: ClaimStore, issue: int, sha: str, *, renew_seconds: float, lease_seconds: float,
-                 retry_seconds: float = 5.0, now: Callable[[], float] = time.monotonic):
+                 retry_seconds: float = 5.0, now: Callable[[], float] = time.monotonic, keeper: Keeper | None = None):
+        self.keeper = keeper
         self.store = store
         self.issue = issue
         self.sha = sha
@@ -33,6 +74,8 @@ class Heartbeat:
 
     def beat(self) -> str | None:
         """Renew when due. Returns why the work must stop (the claim is lost), or None."""
+        if self.keeper is not None:
+            self.keeper.beat()
         if self.lost:
             return self.lost
         now = self.now()

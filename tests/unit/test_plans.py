@@ -17,12 +17,12 @@ from agentmesh.core.plan import (
     HandOver,
     Merge,
     QueueRework,
+    Reclaim,
     Release,
     Renew,
     ReportCI,
     RequestReview,
     Resume,
-    Reclaim,
     Rework,
     Wait,
     Withdraw,
@@ -166,11 +166,6 @@ def test_one_issue_one_merge_the_fence_before_anything_else(seen, kind, detail):
     assert [type(a) for a in actions] == ([kind] if kind else [])
     if kind is Withdraw:
         assert actions[0].detail == detail and actions[0].sha == (seen.claim if not seen.issue_open else None)
-
-
-def test_a_merge_carries_the_claim_that_fences_it():
-    [merge] = plan_own_pull(GREEN)
-    assert isinstance(merge, Merge) and merge.claim == "c1"
 
 
 def test_a_queued_rework_is_the_next_round_with_its_feedback():
