@@ -1,0 +1,309 @@
+"""One issue, one merged PR, nothing left behind: each step after the claim is fenced, and a crash
+or pause anywhere is finished by the next run. Interleavings are forced with remote git hooks and
+the fake clock; every verdict is read from the remote with git plumbing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from agentmesh.agent.claim_task import ClaimTask, TickReport, claim_task
+from agentmesh.agent.monitor import monitor_prs
+from agentmesh.core.plan import Adopt
+from agentmesh.core.vocab import Stage
+from agentmesh.refs.heartbeat import Heartbeat, Keeper
+from tests.support import (
+    FakeClock,
+    agent_forge,
+    agent_mesh,
+    demo_body,
+    git,
+    local_forge_remote,
+    path_only_env,
+    remote_refs,
+)
+
+LEASE = {"seconds": 60, "renew_seconds": 20, "grace_seconds": 15}
+STAGES = {s.label for s in Stage}
+
+
+class Fleet:
+    """Agents of one local-forge remote, each with its own host state and clock, run in-process."""
+
+    def __init__(self, tmp_path):
+        policy = {"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}, "lease": LEASE}
+        self.tmp = tmp_path
+        self.remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(policy))
+        self.clocks = {agent: FakeClock() for agent in "abc"}
+        self.human = agent_forge(agent_mesh(self.remote, tmp_path / "hosts", "human"))
+
+    def mesh(self, agent):
+        return agent_mesh(self.remote, self.tmp / "hosts", agent, clock=self.clocks.get(agent))
+
+    def tick(self, agent) -> TickReport:
+        mesh = self.mesh(agent)
+        return claim_task(mesh, agent_forge(mesh), env=path_only_env())
+
+    def monitor(self, agent):
+        mesh = self.mesh(agent)
+        return monitor_prs(mesh, agent_forge(mesh), env=path_only_env())
+
+    def issue(self, title="Add a file", path="f.txt") -> int:
+        return self.human.create_issue(title, demo_body(path, f"{title}\n"), ["task"]).number
+
+    def hook(self, name: str, script: str) -> None:
+        path = self.remote / "hooks" / name
+        path.write_text("#!/bin/sh\n" + script)
+        path.chmod(0o755)
+
+    # --- the remote, read with git plumbing ---------------------------------------------------
+
+    def items(self) -> list[dict]:
+        found = []
+        for ref in remote_refs(self.remote, "refs/agentmesh/items/"):
+            found.append(json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=self.remote)))
+            found[-1]["number"] = int(ref.rsplit("/", 1)[1])
+        return found
+
+    def pulls_for(self, issue: int) -> list[dict]:
+        return [i for i in self.items() if i["kind"] == "pull" and i["body"].startswith(f"Closes #{issue}\n")]
+
+    def item(self, number: int) -> dict:
+        return next(i for i in self.items() if i["number"] == number)
+
+    def branches(self, prefix: str) -> list[str]:
+        return sorted(remote_refs(self.remote, f"refs/heads/{prefix}"))
+
+    def head(self, prefix: str) -> str:
+        [sha] = remote_refs(self.remote, f"refs/heads/{prefix}").values()
+        return sha
+
+    def claims(self) -> list[str]:
+        return self.branches("claim/")
+
+    def journal(self) -> list[dict]:
+        names = git("ls-tree", "-r", "--name-only", "main", "ai-memory/agents/", cwd=self.remote).split()
+        return [json.loads(line) for name in names if "/journal/" in name
+                for line in git("cat-file", "blob", f"main:{name}", cwd=self.remote).splitlines() if line.strip()]
+
+
+def events(report) -> list[tuple[str, int | None]]:
+    return [(str(e.event), e.issue) for e in report.events]
+
+
+def in_review(fleet: Fleet, agent="a") -> tuple[int, dict]:
+    """An issue worked by `agent` up to an open PR, with every agent's presence on the remote."""
+    for name in "abc":
+        fleet.monitor(name)
+    number = fleet.issue()
+    report = fleet.tick(agent)
+    assert ("pr-opened", number) in events(report), report.events
+    [pull] = fleet.pulls_for(number)
+    return number, pull
+
+
+# --- 1. two merged PRs for one issue ---------------------------------------------------------
+
+
+def test_an_agent_whose_claim_was_reaped_after_its_push_opens_no_pr_and_its_branch_is_swept(tmp_path):
+    """Case one: paused between the fenced push and opening the PR, reaped meanwhile. A post-receive
+    hook deletes the claim the moment a's work branch lands, exactly where the pause would be."""
+    fleet = Fleet(tmp_path)
+    for name in "abc":
+        fleet.monitor(name)
+    number = fleet.issue()
+    fleet.hook("post-receive", f'while read old new ref; do case "$ref" in refs/heads/a/*) '
+                               f"git update-ref -d refs/heads/claim/{number};; esac; done\n")
+    report = fleet.tick("a")
+    assert ("claim-lost", number) in events(report) and ("pr-opened", number) not in events(report)
+    assert fleet.pulls_for(number) == [] and fleet.claims() == []
+    [orphan] = fleet.branches("a/")
+    (fleet.remote / "hooks" / "post-receive").unlink()
+
+    # b redoes it: exactly one PR, one merge
+    assert ("pr-opened", number) in events(fleet.tick("b"))
+    fleet.monitor("c")  # b's ring reviewer
+    assert ("merged", number) in events(fleet.monitor("b"))
+    assert [p["state"] for p in fleet.pulls_for(number)] == ["merged"]
+
+    # a's pushed work has no PR and no claim: swept after lease + grace by the observer's own clock
+    fleet.monitor("c")
+    assert orphan in fleet.branches("a/")
+    fleet.clocks["c"].advance(60 + 15 + 1)
+    swept = fleet.monitor("c")
+    assert ("swept", number) in events(swept), swept.events
+    assert fleet.branches("a/") == [] and fleet.branches("b/") == []
+    assert any("orphan branch" in c.body for c in fleet.human.list_comments(number))
+
+
+def test_a_pr_whose_claim_another_agent_holds_is_withdrawn_not_merged(tmp_path):
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    assert ("approved", number) in events(fleet.monitor("b"))
+    # a's claim is reaped and b claims the issue again, as after a pause of a past lease + grace
+    git("update-ref", "-d", f"refs/heads/claim/{number}", cwd=fleet.remote)
+    assert fleet.mesh("b").claims().acquire(number).won
+    report = fleet.monitor("a")
+    assert ("withdrawn", number) in events(report) and ("merged", number) not in events(report)
+    assert fleet.item(pull["number"])["state"] == "closed"
+    assert fleet.branches("a/") == []
+    assert not [i for i in fleet.items() if i["kind"] == "pull" and i["state"] == "merged"]
+
+
+def test_a_pr_whose_claim_was_lost_is_reclaimed_and_then_merged(tmp_path):
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    fleet.monitor("b")
+    git("update-ref", "-d", f"refs/heads/claim/{number}", cwd=fleet.remote)
+    first = fleet.monitor("a")
+    assert ("reclaimed", number) in events(first) and ("merged", number) not in events(first)
+    assert fleet.claims() == [f"refs/heads/claim/{number}"]
+    assert ("merged", number) in events(fleet.monitor("a"))
+    assert fleet.item(pull["number"])["state"] == "merged" and fleet.claims() == []
+
+
+def test_closing_the_issue_withdraws_its_pr_and_leaves_nothing_behind(tmp_path):
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    fleet.monitor("b")  # approved: it would merge next
+    fleet.human.close_issue(number)
+    report = fleet.monitor("a")
+    assert ("withdrawn", number) in events(report) and ("merged", number) not in events(report)
+    assert fleet.item(pull["number"])["state"] == "closed"
+    assert fleet.claims() == [] and fleet.branches("a/") == []
+    assert not set(fleet.item(number)["labels"]) & STAGES
+
+
+def test_the_local_forge_closes_the_issue_in_the_merges_own_push(tmp_path):
+    """Case two: no moment when the work is on main and its issue is open and claimable. A
+    pre-receive hook logs every push's refs: the base branch and the issue move in one."""
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    fleet.monitor("b")
+    log = tmp_path / "pushes.log"
+    fleet.hook("pre-receive", f'refs=""; while read old new ref; do refs="$refs $ref"; done; '
+                              f'echo "$refs" >> {log}\n')
+    fleet.human.merge_pull(pull["number"], sha=fleet.head("a/"))
+    [merge_push] = [line.split() for line in log.read_text().splitlines() if "refs/heads/main" in line.split()]
+    assert f"refs/agentmesh/items/{number}" in merge_push
+    assert f"refs/agentmesh/items/{pull['number']}" in merge_push
+    assert fleet.item(number)["state"] == "closed"
+
+
+def test_a_claim_on_an_issue_a_merged_pr_already_closes_redoes_nothing(tmp_path):
+    """A forge that closes issues after the merge, and the merger killed in between: the issue is
+    open and unclaimed though its PR is merged. Whoever claims it closes it instead of redoing it."""
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    fleet.monitor("b")
+    fleet.human.merge_pull(pull["number"], sha=fleet.head("a/"))
+    reopen_issue(fleet, number)
+    git("update-ref", "-d", f"refs/heads/claim/{number}", cwd=fleet.remote)  # a's claim reaped meanwhile
+    report = fleet.tick("c")
+    assert ("claimed", number) in events(report) and ("pr-opened", number) not in events(report)
+    assert fleet.item(number)["state"] == "closed"
+    assert len(fleet.pulls_for(number)) == 1 and fleet.claims() == []
+
+
+def reopen_issue(fleet: Fleet, number: int) -> None:
+    """What an issue looks like before a late-closing forge closes it: open again (a test-only write)."""
+    forge = fleet.human
+
+    def change(item):
+        from agentmesh.forge.local.store import Edit
+
+        return Edit({**item.meta, "state": "open"}, "issue: reopen (test)")
+
+    forge.store.update(number, change)
+
+
+# --- 2. live agents keep their in-review claims ----------------------------------------------
+
+
+def test_every_heartbeat_keeps_the_in_review_claims_alive(tmp_path):
+    fleet = Fleet(tmp_path)
+    number, _ = in_review(fleet)
+    store = fleet.mesh("a").claims()
+    ref = f"refs/heads/claim/{number}"
+    before = remote_refs(fleet.remote, ref)[ref]
+    working = store.acquire(99).sha
+    now = [0.0]
+    keeper = Keeper(store, renew_seconds=20, now=lambda: now[0])
+    keeper.keep(number, before)
+    beat = Heartbeat(store, 99, working, renew_seconds=20, lease_seconds=60, now=lambda: now[0], keeper=keeper)
+    observer = fleet.mesh("c").claims()
+    observer.list()  # c sees the in-review claim at `before`
+    for step in range(1, 5):  # 80 s of executor run: longer than lease + grace
+        now[0] = 20.0 * step
+        assert beat.beat() is None
+        fleet.clocks["c"].advance(20)
+        assert not [d for d in observer.reap_due() if d.issue == number], f"reapable after {now[0]}s"
+    assert remote_refs(fleet.remote, ref)[ref] != before
+    git("update-ref", "-d", ref, cwd=fleet.remote)  # lost after all: the keeper drops it, work goes on
+    now[0] = 100.0
+    assert beat.beat() is None and number not in keeper.claims
+
+
+# --- 3. no second PR for a branch that was just merged ----------------------------------------
+
+
+def test_a_stale_adopt_never_opens_a_second_pr_for_a_merged_head(tmp_path):
+    """reconcile saw the branch pushed and no open PR; the PR merged before adopt ran."""
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    head = fleet.head("a/")
+    claim_sha = remote_refs(fleet.remote, f"refs/heads/claim/{number}")[f"refs/heads/claim/{number}"]
+    fleet.human.merge_pull(pull["number"], sha=head)
+    mesh = fleet.mesh("a")
+    forge = agent_forge(mesh)
+    task = ClaimTask(mesh, forge, TickReport("a"), dry_run=False, env=path_only_env())
+    issue = forge.get_issue(number)
+    task.apply_one(Adopt(issue=number, sha=claim_sha, branch=pull["head"], head=head), {number: issue})
+    assert ("skipped", number) in events(task.report)
+    assert len(fleet.pulls_for(number)) == 1
+
+
+# --- 4. nothing left behind, whoever ran what -------------------------------------------------
+
+
+def test_cleanup_runs_from_the_remote_even_after_claim_task_released_the_claim(tmp_path):
+    """The PR merged (here by a human), claim-task saw the issue closed and released the claim
+    before monitor-prs ran: the branch, the stage label and the journal are still finished."""
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    head = fleet.head("a/")
+    fleet.human.merge_pull(pull["number"], sha=head)
+    released = fleet.tick("a")
+    assert ("released", number) in events(released)
+    assert fleet.claims() == [] and fleet.branches("a/")
+    report = fleet.monitor("a")
+    assert ("cleaned-up", number) in events(report), report.events
+    assert fleet.branches("a/") == []
+    assert not set(fleet.item(number)["labels"]) & STAGES
+    fleet.monitor("a")
+    entries = [e for e in fleet.journal() if e.get("pr") == pull["number"]]
+    assert sorted(e["event"] for e in entries if e["event"] in ("merged", "cleaned-up")) == ["cleaned-up", "merged"]
+
+
+# --- 6. journal entries survive a kill between the write and the record -----------------------
+
+
+def test_a_merge_whose_run_died_before_journaling_it_is_journaled_once(tmp_path):
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    fleet.monitor("b")
+    head = fleet.head("a/")
+    forge = agent_forge(fleet.mesh("a"))
+    forge.merge_pull(pull["number"], sha=head)  # a merged, then was SIGKILLed: nothing recorded
+    for _ in range(3):
+        fleet.monitor("a")
+    counts: dict[str, int] = {}
+    for entry in fleet.journal():
+        if entry.get("pr") == pull["number"] or entry.get("issue") == number:
+            counts[entry["event"]] = counts.get(entry["event"], 0) + 1
+    assert counts.get("merged") == 1 and counts.get("cleaned-up") == 1, counts
+    assert counts.get("claimed") == 1 and counts.get("pr-opened") == 1, counts
+    ids = [e["id"] for e in fleet.journal()]
+    assert len(ids) == len(set(ids))
