@@ -307,3 +307,27 @@ def test_a_merge_whose_run_died_before_journaling_it_is_journaled_once(tmp_path)
     assert counts.get("claimed") == 1 and counts.get("pr-opened") == 1, counts
     ids = [e["id"] for e in fleet.journal()]
     assert len(ids) == len(set(ids))
+
+
+def test_a_cleanup_interrupted_before_its_last_write_is_finished_and_journaled_once(tmp_path):
+    """The branch deletion fails once (a pre-receive hook refuses it, as a kill or an outage would
+    stop it): the next run comes back from the branch, finishes, and records nothing twice."""
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    fleet.monitor("b")
+    once = tmp_path / "refused-once"
+    fleet.hook("pre-receive", f'while read old new ref; do case "$ref" in refs/heads/a/*) '
+                              f'if [ "$new" = "{"0" * 40}" ] && [ ! -e {once} ]; then touch {once}; exit 1; fi;; '
+                              f"esac; done\n")
+    first = fleet.monitor("a")
+    assert ("merged", number) in events(first) and once.exists()
+    assert fleet.branches("a/"), "the refused deletion left the branch"
+    fleet.monitor("a")
+    assert fleet.branches("a/") == [] and fleet.claims() == []
+    fleet.monitor("a")
+    counts: dict[str, int] = {}
+    for entry in fleet.journal():
+        if entry.get("pr") == pull["number"]:
+            counts[entry["event"]] = counts.get(entry["event"], 0) + 1
+    assert counts.get("merged") == 1 and counts.get("cleaned-up") == 1, counts
+
