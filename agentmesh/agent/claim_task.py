@@ -111,6 +111,8 @@ class ClaimTask(AgentRun[TickReport]):
         if not self.dry_run:
             self.jobs.kill_leftovers()
         seen = self.observe()
+        if not self.dry_run:
+            self.jobs.sweep_local([h.branch for h in seen.held], [h.issue for h in seen.held])
         plan = self.plan(seen)
         if self.dry_run:
             self.show(plan)

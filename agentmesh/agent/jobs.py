@@ -9,7 +9,7 @@ the next tick needs it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +38,7 @@ from agentmesh.core.plan import Feedback
 from agentmesh.core.reconcile import ReworkAsk
 from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
+from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
 from agentmesh.forge.base import Forge
 from agentmesh.git.remote import ls_refs
@@ -322,6 +323,21 @@ class Jobs(AgentRun[Report]):
         for pidfile in sorted(self.mesh.state.running.glob("issue-*.json")):
             if executors.kill_leftover(pidfile):
                 self.report.add(Event.KILLED_LEFTOVER, detail=f"executor of a crashed run ({pidfile.stem})")
+
+    def sweep_local(self, held: Collection[str], issues: Collection[int]) -> None:
+        """Worktrees and task files of claims this agent no longer holds (reaped while it was away, or
+        released by a run killed before it removed them). Holding the host lock, none is in use."""
+        if not self.mesh.state.worktrees.is_dir():
+            return
+        keep = {self.worktrees.path_for(b) for b in held if b}
+        for path in sorted(self.mesh.state.worktrees.iterdir()):
+            branch = path.name.replace("--", "/", 1)
+            if path not in keep and is_work_branch(branch):
+                self.worktrees.remove(branch)
+        for task in self.mesh.state.tasks.glob("issue-*.md"):
+            number = task.stem.removeprefix("issue-")
+            if number.isdigit() and int(number) not in issues:
+                task.unlink(missing_ok=True)
 
     def scrubbed(self, issue: Issue) -> Issue:
         return replace(issue, title=self.scrub(issue.title), body=self.scrub(issue.body)) if self.known_secrets \

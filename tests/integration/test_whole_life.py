@@ -331,3 +331,19 @@ def test_a_cleanup_interrupted_before_its_last_write_is_finished_and_journaled_o
             counts[entry["event"]] = counts.get(entry["event"], 0) + 1
     assert counts.get("merged") == 1 and counts.get("cleaned-up") == 1, counts
 
+
+
+def test_worktrees_and_task_files_of_claims_no_longer_held_are_removed(tmp_path):
+    """A claim reaped while its agent was down: the agent's next tick removes what it left locally."""
+    fleet = Fleet(tmp_path)
+    number, _ = in_review(fleet)  # held, in review: its files stay
+    mesh = fleet.mesh("a")
+    from agentmesh.git.worktree import Worktrees
+
+    worktrees = Worktrees(mesh.cache, mesh.state.worktrees)
+    left = worktrees.add("a/77-reaped-work", mesh.base_head)
+    (mesh.state.tasks / "issue-77.md").write_text("task\n")
+    (mesh.state.tasks / f"issue-{number}.md").write_text("task\n")
+    fleet.tick("a")
+    assert not left.exists() and not (mesh.state.tasks / "issue-77.md").exists()
+    assert (mesh.state.tasks / f"issue-{number}.md").exists()
