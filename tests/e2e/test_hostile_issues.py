@@ -261,6 +261,7 @@ class Run:
     outside_before: dict[str, bytes]
     passwd_before: bytes | None
     bounded_out: bool
+    tasks: dict[str, str]  # task file name -> what the executor read (a tick removes those of released claims)
 
     def __repr__(self) -> str:  # keep /etc/passwd and 2 MB bodies out of failure reports
         return f"Run({self.root})"
@@ -285,6 +286,7 @@ def run(tmp_path_factory) -> Run:
     outside_before = snapshot(root, skip=("hosts", "remote.git"))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AGENTMESH_TOKEN": TOKEN}
     reports, errors = [], []
+    tasks: dict[str, str] = {}
     bound = len(CORPUS) // SEATS + 4
     bounded_out = True
     with pytest.MonkeyPatch.context() as mp:
@@ -296,11 +298,12 @@ def run(tmp_path_factory) -> Run:
                 errors.append(exc)
                 continue
             reports.append(report)
+            tasks.update({p.name: p.read_text() for p in (root / "hosts" / AGENT / "tasks").glob("issue-*.md")})
             if not any(e in ("claimed", "resumed") for e, _ in events(report)):
                 bounded_out = False
                 break
     return Run(root, remote, canary, home, numbers, reports, errors, refs_before, remote_refs(remote),
-               outside_before, passwd_before, bounded_out)
+               outside_before, passwd_before, bounded_out, tasks)
 
 
 @pytest.fixture(scope="module")
@@ -425,9 +428,8 @@ def test_hidden_blocks_produced_no_file_anywhere(run):
 def test_task_files_the_executor_read_hold_no_hidden_text(run):
     """What the executor read: no invisible or control characters, nothing from inside an HTML comment
     or smuggled as tag characters or variation selectors, and never more than the 64 KiB bound."""
-    tasks = run.root / "hosts" / AGENT / "tasks"
     for case in CORPUS:
-        text = (tasks / f"issue-{run.numbers[case.id]}.md").read_text()
+        text = run.tasks[f"issue-{run.numbers[case.id]}.md"]
         assert len(text.encode()) <= 64 * 1024, case.id
         assert [hex(ord(ch)) for ch in HIDDEN_CHARS.findall(text)] == [], case.id
         assert "<!--" not in text, case.id
