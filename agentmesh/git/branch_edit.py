@@ -44,7 +44,10 @@ def commit_on_branch(cache: CacheClone, branch_ref: str, change: Change, message
         commit = cache.commit_tree(tree, [head] if head is not None else [], message)
         result = push(cache.git, cache.path, cache.url, [RefUpdate(branch_ref, commit, head)])
         if result.ok:
-            cache.run("update-ref", mirror_ref(branch_ref), commit)
+            try:
+                cache.update_ref(mirror_ref(branch_ref), commit)
+            except TemporaryError:
+                pass  # the push landed; a stale mirror ref is only a cache, and the next fetch moves it
             return commit
         status = result.statuses[branch_ref]
         if not any(reason in status.reason for reason in LOST_RACE):

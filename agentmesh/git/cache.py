@@ -5,7 +5,8 @@ mirror of the remote refs it has fetched, under `refs/mirror/<ref without
 refs/>`. The remote URL is passed on every call and never written into its
 config. Concurrent fetches and worktree operations on one clone fail
 intermittently (docs/design/protocol.md, "The measurements behind it"), so
-they all take the clone's file lock.
+they, and every other ref write in the clone, take the clone's file lock:
+git's own ref locks make a second writer fail at once instead of wait.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from filelock import FileLock, Timeout
 
 from agentmesh.core.errors import TemporaryError
 from agentmesh.git.remote import ls_refs, remote_failure
-from agentmesh.git.run import Git, GitError, GitTimeout
+from agentmesh.git.run import Git, GitError, GitTimeout, git_error
 
 MIRROR = "refs/mirror/"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
@@ -137,8 +138,9 @@ class CacheClone:
             target = listing.symrefs.get("HEAD")
             if target is None or listing.get("HEAD") is None:
                 return None
-        self.fetch([target])
-        self.run("symbolic-ref", MIRROR_HEAD, mirror_ref(target))
+        with self.locked():  # reentrant: fetch takes it too
+            self.fetch([target])
+            self.run("symbolic-ref", MIRROR_HEAD, mirror_ref(target))
         return self.resolve(MIRROR_HEAD)
 
     def default_head(self) -> str | None:
@@ -291,8 +293,16 @@ class CacheClone:
         if result.returncode == 1:
             return MergedTree(None, tuple(lines[1:]))  # the first line is the tree with conflict markers
         if result.returncode != 0 or not lines:
-            raise GitError(result.args, result.returncode, result.stdout, result.stderr)
+            raise git_error(result.args, result.returncode, result.stdout, result.stderr)
         return MergedTree(lines[0])
+
+    def update_ref(self, ref: str, sha: str) -> None:
+        """Point a local ref at `sha`, e.g. a mirror ref at what a push just landed."""
+        with self.locked():
+            self.run("update-ref", ref, sha)
+
+    # For a repository nothing else uses yet (`forge init` building a remote), so without the
+    # lock, whose file would be left next to that repository.
 
     def create_ref(self, ref: str, sha: str) -> None:
         """Point a new ref at `sha`; fails if the ref already exists."""

@@ -131,6 +131,27 @@ class GitError(AgentmeshError):
         super().__init__(f"{format_command(args)} exited {returncode}: {output or '(no output)'}")
 
 
+class GitTransient(GitError, TemporaryError):
+    """git failed for a reason that passes by itself: a lock another git process holds (git waits
+    only briefly for a ref lock), a ref moved under a compare-and-swap, a full or read-only disk."""
+
+
+# git's own words for those reasons (LC_ALL=C); a persistent failure, like a ref that already
+# exists or a directory/file conflict between ref names, matches none of them
+_TRANSIENT = re.compile(
+    r"unable to create '[^']*\.lock': file exists"
+    r"|cannot lock ref '[^']*': is at [0-9a-f]+ but expected"
+    r"|no space left on device|disk quota exceeded|read-only file system",
+    re.IGNORECASE,
+)
+
+
+def git_error(args: Sequence[str], returncode: int, stdout: str, stderr: str) -> GitError:
+    """The GitError for a failed git command: GitTransient when git's output says it is temporary."""
+    cls = GitTransient if _TRANSIENT.search(stderr) else GitError
+    return cls(args, returncode, stdout, stderr)
+
+
 class GitTimeout(GitError, TemporaryError):
     """git did not finish in time (its process group was killed): a git failure, and a temporary one."""
 
@@ -208,7 +229,7 @@ class Git:
         argv, returncode, out, err = self._exec(args, cwd, input, timeout, env)
         result = GitResult(argv, returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
         if check and returncode != 0:
-            raise GitError(argv, returncode, result.stdout, result.stderr)
+            raise git_error(argv, returncode, result.stdout, result.stderr)
         return result
 
     def version(self) -> str:
@@ -226,7 +247,7 @@ class Git:
         """Like run(check=True) but returns raw stdout, for protocol and blob data."""
         argv, returncode, out, err = self._exec(args, cwd, input, timeout, env)
         if returncode != 0:
-            raise GitError(argv, returncode, "", err.decode("utf-8", "replace"))
+            raise git_error(argv, returncode, "", err.decode("utf-8", "replace"))
         return out
 
     def _exec(self, args, cwd, input, timeout, env) -> tuple[tuple[str, ...], int, bytes, bytes]:
