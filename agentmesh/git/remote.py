@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from agentmesh.core.errors import OutcomeUnknown, RemoteUnavailable, UserError
-from agentmesh.git.run import Git, GitError, GitTimeout, redact_url
+from agentmesh.core.errors import OutcomeUnknown, RemoteUnavailable, TemporaryError, UserError
+from agentmesh.git.run import Git, GitError, GitTimeout, git_error, redact_url
 
 ZERO_SHA = "0" * 40
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
@@ -29,6 +29,17 @@ _SCP_LIKE = re.compile(r"^[^/:]+@?[^/:]*:(?!//)")
 
 # --- failure classes ---------------------------------------------------------
 
+# A missing repository is an outage, not a user error: a remote that moved, was deleted or is
+# not exported any more during operation fails exactly like one that was never there, and at
+# run time agentmesh cannot tell the two apart (`agentmesh doctor` names both as failed checks).
+_MISSING = (
+    "does not appear to be a git repository",
+    "no such repository",
+    "not exported",
+    "repository not found",
+)
+_MISSING_HTTP = re.compile(r"repository '[^']*' not found")
+_MISSING_HINT = "no git repository there (moved, removed or down?)"
 _UNREACHABLE = (
     "could not resolve host",
     "connection refused",
@@ -46,16 +57,22 @@ _UNREACHABLE = (
     "returned error: 5",
     "failed to connect",
     "temporary failure",
+    "remote error:",  # the server's ERR packet, as ls_refs reads it too
+    "protocol error",
+    "unexpected disconnect",
+    "index-pack failed",
+    "couldn't find remote ref",  # deleted between our listing and our fetch
 )
+# Only the user can fix these: credentials, access rights, a transport git does not speak.
 _USER_FAULT = (
-    "does not appear to be a git repository",
-    "not found",
     "authentication failed",
     "permission denied",
     "returned error: 401",
     "returned error: 403",
     "invalid username or password",
-    "not a git repository",
+    "could not read username",
+    "could not read password",
+    "host key verification failed",
     "unsupported protocol",
     "transport '",
 )
@@ -66,8 +83,12 @@ def remote_failure(exc: GitError | GitTimeout, url: str) -> Exception:
     where = redact_url(url)
     if isinstance(exc, GitTimeout):
         return RemoteUnavailable(f"remote {where} did not answer within {exc.timeout:g}s")
+    if isinstance(exc, TemporaryError):  # a local lock or a full disk (GitTransient): not the remote's doing
+        return exc
     text = (exc.stderr or exc.stdout).lower()
     detail = _last_line(exc.stderr or exc.stdout)
+    if any(marker in text for marker in _MISSING) or _MISSING_HTTP.search(text):
+        return RemoteUnavailable(f"remote {where}: {_MISSING_HINT}: {detail}")
     if any(marker in text for marker in _USER_FAULT):
         return UserError(f"remote {where}: {detail}")
     if any(marker in text for marker in _UNREACHABLE):
@@ -179,7 +200,7 @@ def normalize_url(url: str, base: Path) -> str:
 
 def _check_local(url: str, path: Path) -> None:
     if not (path / "HEAD").exists() and not (path / ".git" / "HEAD").exists():
-        raise UserError(f"remote {url}: no git repository there")
+        raise RemoteUnavailable(f"remote {redact_url(url)}: {_MISSING_HINT}")
 
 
 def ls_refs(git: Git, url: str, prefixes: Sequence[str], *, timeout: float | None = None) -> RemoteRefs:
@@ -235,22 +256,22 @@ def _ls_refs_git_daemon(url: str, prefixes: Sequence[str], timeout: float) -> Re
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             sock.sendall(hello)
-            _read_until_flush(sock)  # capability advertisement
+            _read_until_flush(sock, redact_url(url))  # capability advertisement
             sock.sendall(ls_refs_request(prefixes))
-            data = _read_until_flush(sock)
+            data = _read_until_flush(sock, redact_url(url))
     except OSError as exc:
         raise RemoteUnavailable(f"remote {url} is unreachable: {exc}") from None
     return parse_ls_refs(parse_pkt_lines(data))
 
 
-def _read_until_flush(sock: socket.socket) -> bytes:
+def _read_until_flush(sock: socket.socket, url: str) -> bytes:
     buf = b""
     pos = 0
     while True:
         while len(buf) < pos + 4:
             chunk = sock.recv(65536)
             if not chunk:
-                raise RemoteUnavailable("remote closed the connection during ls-refs")
+                raise RemoteUnavailable(f"remote {url} closed the connection during ls-refs")
             buf += chunk
         size = int(buf[pos:pos + 4], 16)
         if size == 0:
@@ -261,10 +282,10 @@ def _read_until_flush(sock: socket.socket) -> bytes:
         while len(buf) < pos + size:
             chunk = sock.recv(65536)
             if not chunk:
-                raise RemoteUnavailable("remote closed the connection during ls-refs")
+                raise RemoteUnavailable(f"remote {url} closed the connection during ls-refs")
             buf += chunk
         if buf[pos + 4:pos + 8] == b"ERR ":
-            raise RemoteUnavailable(f"remote refused: {buf[pos + 8:pos + size].decode('utf-8', 'replace')}")
+            raise RemoteUnavailable(f"remote {url} refused: {buf[pos + 8:pos + size].decode('utf-8', 'replace')}")
         pos += size
 
 
@@ -287,7 +308,7 @@ def _ls_refs_http(git: Git, url: str, prefixes: Sequence[str], timeout: float) -
         )
     except requests.RequestException as exc:
         raise RemoteUnavailable(f"remote {redact_url(url)} is unreachable: {type(exc).__name__}") from None
-    if response.status_code in (401, 403, 404):
+    if response.status_code in (401, 403):
         raise UserError(f"remote {redact_url(url)}: HTTP {response.status_code} listing refs")
     if response.status_code != 200:
         raise RemoteUnavailable(f"remote {redact_url(url)}: HTTP {response.status_code} listing refs")
@@ -409,7 +430,7 @@ def push(
     statuses = parse_porcelain(result.stdout)
     if all(u.ref in statuses for u in updates) and result.returncode in (0, 1):
         return PushResult(statuses)
-    failure = remote_failure(GitError(result.args, result.returncode, result.stdout, result.stderr), url)
+    failure = remote_failure(git_error(result.args, result.returncode, result.stdout, result.stderr), url)
     if isinstance(failure, UserError):
         raise failure
     raise OutcomeUnknown(f"push outcome unknown: {failure}")

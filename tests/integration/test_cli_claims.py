@@ -87,7 +87,7 @@ def test_config_file_and_env_overrides(home, remote, tmp_path):
 @pytest.mark.parametrize("args,code,message", [
     (["--agent", "a", "claims", "list"], 1, "no host config found and no remote given"),
     (["--remote", "/r", "--agent", "Bad_Name", "claims", "list"], 1, "agent: 'Bad_Name' is not a valid agent name"),
-    (["--remote", "/nonexistent/x.git", "--agent", "a", "claims", "list"], 1, "no git repository there"),
+    (["--remote", "/nonexistent/x.git", "--agent", "a", "claims", "list"], 75, "no git repository there"),
     (["--remote", "git://127.0.0.1:9/x.git", "--agent", "a", "claims", "list"], 75, "unreachable"),
     (["--remote", "/r", "--agent", "a", "claims", "acquire", "0"], 1, "0 is not in the range"),
     (["--remote", "/r", "--agent", "a", "claims", "nope"], 1, "No such command"),

@@ -5,11 +5,14 @@ import threading
 
 import pytest
 
-from agentmesh.core.errors import EXIT_BUG, TemporaryError
+from agentmesh.core.errors import EXIT_BUG, RemoteUnavailable, TemporaryError
+from agentmesh.forge.local.schema import ITEMS
 from agentmesh.git.branch_edit import commit_on_branch
 from agentmesh.git.cache import CacheClone, mirror_ref
+from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git, GitError
-from tests.support import git, make_remote, wait_for
+from tests.support import git, git_daemon, git_http, local_forge_remote, make_remote, wait_for
+from tests.support.cli import run_cli
 
 MAIN = "refs/heads/main"
 
@@ -88,3 +91,53 @@ def test_commit_on_branch_succeeds_when_only_the_mirror_update_is_blocked(clone)
     (clone.path / f"{mirror_ref(MAIN)}.lock").unlink()
     clone.fetch([MAIN])
     assert clone.resolve(mirror_ref(MAIN)) == new
+
+
+# --- 2. a remote that went away ----------------------------------------------------------------
+
+
+@pytest.fixture
+def moved(tmp_path):
+    """A local-forge remote served over every transport, then moved away: (urls, cache clones)."""
+    srv = tmp_path / "srv"
+    remote = local_forge_remote(srv / "mesh.git")
+    with git_daemon(srv) as daemon, git_http(srv) as (http, _):
+        urls = {"path": str(remote), "file": f"file://{remote}", "git": f"{daemon}/mesh.git",
+                "http": f"{http}/mesh.git"}
+        clones = {name: CacheClone(Git(), tmp_path / f"cache-{name}.git", url).ensure() for name, url in urls.items()}
+        for cache in clones.values():
+            cache.fetch_default_branch()
+        remote.rename(tmp_path / "elsewhere.git")
+        yield urls, clones
+
+
+@pytest.mark.parametrize("transport", ["path", "file", "git", "http"])
+def test_every_remote_call_to_a_moved_repository_is_unavailable(moved, transport):
+    urls, clones = moved
+    cache = clones[transport]
+    with pytest.raises(RemoteUnavailable):
+        ls_refs(cache.git, urls[transport], [MAIN])
+    with pytest.raises(RemoteUnavailable):
+        cache.fetch([ITEMS + "*"], prune=True)
+    new = cache.commit_tree(cache.empty_tree(), [], "x\n")
+    with pytest.raises(TemporaryError):  # OutcomeUnknown: a readback decides, and it fails the same way
+        push(cache.git, cache.path, urls[transport], [RefUpdate("refs/heads/claim/1", new, None)])
+
+
+@pytest.mark.parametrize("transport", ["git", "path"])
+def test_issue_list_exits_75_like_claims_list_when_the_remote_moved_away(tmp_path, transport):
+    """Issue 13: `issue list` crashed (exit 3) on git daemon's "repository not exported" where
+    `claims list` exited 75."""
+    srv = tmp_path / "srv"
+    remote = local_forge_remote(srv / "mesh.git")
+    with git_daemon(srv) as daemon:
+        who = ["--remote", f"{daemon}/mesh.git" if transport == "git" else str(remote), "--agent", "a1"]
+        created = run_cli(*who, "issue", "create", "one", cwd=tmp_path)
+        assert created.returncode == 0, created.stderr
+        assert run_cli(*who, "issue", "list", cwd=tmp_path).returncode == 0
+        remote.rename(tmp_path / "elsewhere.git")
+        for command in (["issue", "list"], ["claims", "list"], ["issue", "create", "two"]):
+            result = run_cli(*who, *command, cwd=tmp_path)
+            assert (result.returncode, result.stderr.count("\n")) == (75, 1), (command, result.stderr)
+            assert result.stderr.startswith(f"agentmesh: error: remote {who[1]}")
+    assert not list(tmp_path.glob("agentmesh-crash-*.log"))

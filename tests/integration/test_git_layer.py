@@ -54,7 +54,7 @@ def test_ls_refs_exact_prefix_includes_longer_names(served):
 
 
 def test_failed_listing_raises_never_empty(tmp_path):
-    with pytest.raises(UserError, match="no git repository"):
+    with pytest.raises(RemoteUnavailable, match="no git repository"):
         ls_refs(Git(), str(tmp_path / "missing.git"), ["refs/"])
     with closed_port() as port, pytest.raises(RemoteUnavailable, match="unreachable"):
         ls_refs(Git(), f"git://127.0.0.1:{port}/x.git", ["refs/"])

@@ -1,5 +1,7 @@
 """The error model: every failure class has one exit code, and its place in the tree says which."""
 
+import pytest
+
 from agentmesh.core.errors import (
     EXIT_BUG,
     EXIT_HELD,
@@ -13,7 +15,8 @@ from agentmesh.core.errors import (
     TemporaryError,
     UserError,
 )
-from agentmesh.git.run import GitError, GitTimeout
+from agentmesh.git.remote import remote_failure
+from agentmesh.git.run import GitError, GitTimeout, git_error
 
 
 def test_a_git_timeout_is_a_git_error_and_temporary():
@@ -32,3 +35,34 @@ def test_exit_codes_follow_the_class():
 
 def test_messages_are_one_line():
     assert str(UserError("bad\n  config\tvalue")) == "bad config value"
+
+
+@pytest.mark.parametrize("stderr,expected", [
+    # a repository that moved, was removed or is not exported: an outage at run time
+    ("fatal: remote error: access denied or repository not exported: /mesh.git", RemoteUnavailable),
+    ("fatal: remote error: no such repository: /mesh.git", RemoteUnavailable),
+    (("fatal: '/srv/mesh.git' does not appear to be a git repository\n"
+      "fatal: Could not read from remote repository."), RemoteUnavailable),
+    ("remote: Repository not found.\nfatal: repository 'https://example.com/t/m.git/' not found", RemoteUnavailable),
+    ("fatal: couldn't find remote ref refs/agentmesh/items/7", RemoteUnavailable),
+    ("fatal: unable to access 'https://example.com/m.git/': Could not resolve host: example.com", RemoteUnavailable),
+    # a lock another git process holds in our own clone
+    (("error: cannot lock ref 'refs/mirror/heads/main': Unable to create "
+      "'/s/cache.git/refs/mirror/heads/main.lock': File exists."), TemporaryError),
+    ("fatal: write error: No space left on device", TemporaryError),
+    # only the user can fix these
+    ("git@example.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", UserError),
+    ("fatal: Authentication failed for 'https://example.com/m.git/'", UserError),
+    ("fatal: could not read Username for 'https://example.com': terminal prompts disabled", UserError),
+    ("fatal: unable to access 'https://example.com/m.git/': The requested URL returned error: 403", UserError),
+])
+def test_remote_failures_are_classified_by_what_the_user_can_do(stderr, expected):
+    failure = remote_failure(git_error(["fetch", "u"], 128, "", stderr), "https://tok@example.com/m.git")
+    assert type(failure) is expected or (expected is TemporaryError and isinstance(failure, TemporaryError)
+                                         and not isinstance(failure, RemoteUnavailable))
+    assert "tok" not in str(failure)
+
+
+def test_an_unknown_git_failure_stays_a_bug():
+    failure = remote_failure(git_error(["fetch", "u"], 128, "", "fatal: invalid refspec 'x'"), "/srv/m.git")
+    assert isinstance(failure, GitError) and failure.exit_code == EXIT_BUG
