@@ -7,18 +7,14 @@ Heavy modules (pydantic, requests, rich) are imported inside commands, so
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from agentmesh import __version__
-from agentmesh.core.errors import EXIT_BUG, EXIT_USER, AgentmeshError
+from agentmesh.core.errors import EXIT_USER
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 user or config error, 3 internal bug (crash log
@@ -110,27 +106,6 @@ def _register() -> None:
 _register()
 
 
-def _redacted(text: str) -> str:
-    """A crash log is shared in bug reports: drop credential-shaped text and the values of
-    variables named like credentials (the forge token among them)."""
-    from agentmesh.core.secrets import redact
-
-    names = ("TOKEN", "SECRET", "PASSWORD", "KEY")
-    values = [v for k, v in os.environ.items() if any(n in k.upper() for n in names) and len(v) >= 8]
-    return redact(text, known_secrets=values)
-
-
-def _crash_log(exc: BaseException) -> Path:
-    directory = Path(os.environ.get("AGENTMESH_CRASH_DIR") or tempfile.gettempdir())
-    path = directory / f"agentmesh-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    text = _redacted("".join(traceback.format_exception(exc)))
-    try:
-        path.write_text(_redacted(f"agentmesh {__version__}\nargv: {sys.argv!r}\n\n") + text)
-    except OSError:
-        sys.stderr.write(text)
-    return path
-
-
 _GLOBAL_WITH_VALUE = ("--config", "--remote", "--agent")
 
 
@@ -161,17 +136,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:  # usage errors: exit 1, not click's 2
         exc.show()
         code = EXIT_USER
-    except AgentmeshError as exc:
-        code = exc.exit_code
-        if code == EXIT_BUG:  # e.g. git failing where it never should
-            click.echo(f"agentmesh: internal error: {exc} (crash log: {_crash_log(exc)})", err=True)
-        else:
-            click.echo(f"agentmesh: error: {exc}", err=True)
     except KeyboardInterrupt:
         click.echo("agentmesh: interrupted", err=True)
         code = 130
-    except Exception as exc:  # noqa: BLE001 -- a bug: say so, keep the evidence
-        path = _crash_log(exc)
-        click.echo(f"agentmesh: internal error: {type(exc).__name__}: {exc} (crash log: {path})", err=True)
-        code = EXIT_BUG
+    except Exception as exc:  # noqa: BLE001 -- every error becomes a message and an exit code; a bug keeps its evidence
+        from agentmesh.ops.failures import failure
+
+        failed = failure(exc)
+        click.echo(f"agentmesh: {failed.message}", err=True)
+        code = failed.exit_code
     sys.exit(code or 0)

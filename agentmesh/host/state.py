@@ -4,10 +4,14 @@ Layout (one directory per agent):
     cache.git/            the per-host cache clone (one per remote: cache-<hash>.git)
     observations.json     when this host first saw each claim ref at each sha
     bin/askpass.sh        the askpass helper (holds no secret)
+    logs/                 run and executor logs, the daemon's crash logs
+
+A state dir that cannot be written (read-only, full) is a temporary failure: StateUnavailable.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -17,9 +21,42 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from agentmesh.core.errors import ConfigError
+from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.lease import Clock, Observation
 from agentmesh.host.files import write_atomic
+
+
+class StateUnavailable(TemporaryError):
+    """The state dir cannot be written now: read-only, full, over its quota, or its permissions
+    changed under agentmesh. The host needs fixing, not agentmesh or its config: retry later."""
+
+
+_UNWRITABLE = {
+    errno.EROFS: "is read-only",
+    errno.ENOSPC: "is full",
+    errno.EDQUOT: "is over its disk quota",
+    errno.EACCES: "is not writable",
+    errno.EPERM: "is not writable",
+}
+_NEVER_A_BUG = {errno.EROFS, errno.ENOSPC, errno.EDQUOT}  # wherever the file is
+# The state dirs this process opened (StateDir.ensure): a permission error inside one is the
+# host's doing, elsewhere (a kill, a file the user named) it may be agentmesh's.
+_opened: set[Path] = set()
+
+
+def state_failure(exc: OSError) -> StateUnavailable | None:
+    """The temporary error for an OSError that says local storage cannot be written (the one
+    place that decides it), or None when `exc` is something else."""
+    why = _UNWRITABLE.get(exc.errno or 0)
+    if why is None:
+        return None
+    path = Path(os.path.abspath(exc.filename)) if isinstance(exc.filename, str | os.PathLike) else None
+    root = next((r for r in _opened if path is not None and path.is_relative_to(r)), None)
+    if root is None and exc.errno not in _NEVER_A_BUG:
+        return None
+    if root is not None:
+        return StateUnavailable(f"state dir {root} {why}: {exc.strerror}" + (f": {path}" if path != root else ""))
+    return StateUnavailable(f"{f'the file system of {path}' if path else 'a local disk'} {why}: {exc.strerror}")
 
 
 def system_clock() -> Clock:
@@ -100,12 +137,14 @@ class StateDir(StateLayout):
         self.remote_key = hashlib.sha256(remote_url.encode()).hexdigest()[:12]
 
     def ensure(self) -> StateDir:
+        _opened.add(Path(os.path.abspath(self.root)))
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise ConfigError(f"state_dir {self.root}: cannot create: {exc.strerror}") from None
+            raise state_failure(exc) or ConfigError(f"state_dir {self.root}: cannot create: {exc.strerror}") from None
         if not os.access(self.root, os.W_OK):
-            raise ConfigError(f"state_dir {self.root}: not writable")
+            code = errno.EROFS if os.statvfs(self.root).f_flag & os.ST_RDONLY else errno.EACCES
+            raise StateUnavailable(f"state dir {self.root} {_UNWRITABLE[code]}: {os.strerror(code)}")
         return self
 
     @property

@@ -1,7 +1,10 @@
 """Failures outside agentmesh are temporary (exit 75), never bugs (exit 3): a ref lock another git
 process holds, a remote that went away, a read-only or full state dir. Real git throughout."""
 
+import os
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,7 @@ from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git, GitError
 from tests.support import git, git_daemon, git_http, local_forge_remote, make_remote, wait_for
-from tests.support.cli import run_cli
+from tests.support.cli import cli_argv, cli_env, run_cli
 
 MAIN = "refs/heads/main"
 
@@ -141,3 +144,82 @@ def test_issue_list_exits_75_like_claims_list_when_the_remote_moved_away(tmp_pat
             assert (result.returncode, result.stderr.count("\n")) == (75, 1), (command, result.stderr)
             assert result.stderr.startswith(f"agentmesh: error: remote {who[1]}")
     assert not list(tmp_path.glob("agentmesh-crash-*.log"))
+
+
+# --- 3. a state dir that cannot be written -----------------------------------------------------
+
+# Mounts are made in a private mount namespace of the child (`unshare --mount`): they vanish with
+# it, so nothing stays mounted whatever happens to the test. As root, permissions never stop a
+# write: only a read-only or full file system does.
+UNSHARE = ["unshare", "--mount", *([] if os.geteuid() == 0 else ["--map-root-user"])]
+READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+# a small tmpfs as the state home: one run fills the state dir, then the disk is filled up
+FULL = '''mount -t tmpfs -o size=4m tmpfs "$0" || exit 90
+"$@" issue list >/dev/null || exit 91
+cat /dev/zero > "$0/filler" 2>/dev/null
+exec "$@" $COMMAND'''
+
+
+def _mounted(script: str, target: Path, argv: list[str], *, cwd: Path, env: dict | None = None):
+    """Run `sh -c script target argv...` in a private mount namespace."""
+    return subprocess.run([*UNSHARE, "sh", "-c", script, str(target), *argv], capture_output=True, text=True,
+                          env=cli_env(cwd, env), cwd=cwd, timeout=120)
+
+
+@pytest.fixture
+def mounts(tmp_path):
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    result = _mounted(READ_ONLY, probe, ["true"], cwd=tmp_path)
+    if result.returncode != 0:
+        pytest.skip(f"no private mount namespace here (unshare --mount: {result.stderr.strip()})")
+
+
+@pytest.fixture
+def agent(tmp_path):
+    """A local-forge remote with one task, and agent a1 that has used it once (its state dir exists)."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    who = ["--remote", str(remote), "--agent", "a1"]
+    assert run_cli(*who, "issue", "create", "one", "--label", "task", cwd=tmp_path).returncode == 0
+    assert run_cli(*who, "claims", "list", cwd=tmp_path).returncode == 0
+    return who, tmp_path / "state" / "agentmesh" / "a1"
+
+
+def _assert_temporary(result, *expected: str) -> None:
+    assert (result.returncode, result.stderr.count("\n")) == (75, 1), result.stderr
+    assert result.stderr.startswith("agentmesh: error: ") and "Traceback" not in result.stderr
+    for text in expected:
+        assert text in result.stderr
+
+
+def test_a_read_only_state_dir_is_temporary_and_named(mounts, agent, tmp_path):
+    who, state = agent
+    for command in (["claims", "list"], ["issue", "list"], ["claim-task"], ["tick"]):
+        result = _mounted(READ_ONLY, tmp_path / "state", cli_argv(*who, *command), cwd=tmp_path)
+        _assert_temporary(result, f"state dir {state} is read-only: Read-only file system")
+    assert not list(tmp_path.glob("agentmesh-crash-*.log"))
+
+
+def test_a_read_only_part_of_the_state_dir_is_temporary(mounts, agent, tmp_path):
+    who, state = agent
+    cache = next(state.glob("cache-*.git"))
+    (state / "logs").mkdir(exist_ok=True)
+    result = _mounted(READ_ONLY, cache, cli_argv(*who, "issue", "create", "two"), cwd=tmp_path)
+    _assert_temporary(result, "Read-only file system")
+    result = _mounted(READ_ONLY, state / "logs", cli_argv(*who, "claim-task"), cwd=tmp_path)
+    _assert_temporary(result, f"state dir {state} is read-only", str(state / "logs"))
+    assert not list(tmp_path.glob("agentmesh-crash-*.log"))
+
+
+def test_a_full_state_dir_is_temporary(mounts, agent, tmp_path):
+    who, _ = agent
+    state = tmp_path / "full" / "agentmesh" / "a1"
+    state.parent.parent.mkdir()
+    for command, expected in (("claims list", "No space left on device"), ("issue create two", "No space left"),
+                              ("tick", "No space left on device"),  # git fails first: GitTransient
+                              ("halt --local", f"state dir {state} is full: No space left on device: {state}/HALT")):
+        result = _mounted(FULL, tmp_path / "full", cli_argv(*who), cwd=tmp_path,
+                          env={"XDG_STATE_HOME": str(tmp_path / "full"), "COMMAND": command})
+        _assert_temporary(result, expected)
+    assert not list(tmp_path.glob("agentmesh-crash-*.log"))
+

@@ -1,5 +1,8 @@
 """The error model: every failure class has one exit code, and its place in the tree says which."""
 
+import errno
+import os
+
 import pytest
 
 from agentmesh.core.errors import (
@@ -17,6 +20,8 @@ from agentmesh.core.errors import (
 )
 from agentmesh.git.remote import remote_failure
 from agentmesh.git.run import GitError, GitTimeout, git_error
+from agentmesh.host.state import StateDir, StateUnavailable, state_failure
+from agentmesh.ops.failures import failure
 
 
 def test_a_git_timeout_is_a_git_error_and_temporary():
@@ -57,12 +62,41 @@ def test_messages_are_one_line():
     ("fatal: unable to access 'https://example.com/m.git/': The requested URL returned error: 403", UserError),
 ])
 def test_remote_failures_are_classified_by_what_the_user_can_do(stderr, expected):
-    failure = remote_failure(git_error(["fetch", "u"], 128, "", stderr), "https://tok@example.com/m.git")
-    assert type(failure) is expected or (expected is TemporaryError and isinstance(failure, TemporaryError)
-                                         and not isinstance(failure, RemoteUnavailable))
-    assert "tok" not in str(failure)
+    mapped = remote_failure(git_error(["fetch", "u"], 128, "", stderr), "https://tok@example.com/m.git")
+    assert type(mapped) is expected or (expected is TemporaryError and isinstance(mapped, TemporaryError)
+                                        and not isinstance(mapped, RemoteUnavailable))
+    assert "tok" not in str(mapped)
 
 
 def test_an_unknown_git_failure_stays_a_bug():
-    failure = remote_failure(git_error(["fetch", "u"], 128, "", "fatal: invalid refspec 'x'"), "/srv/m.git")
-    assert isinstance(failure, GitError) and failure.exit_code == EXIT_BUG
+    mapped = remote_failure(git_error(["fetch", "u"], 128, "", "fatal: invalid refspec 'x'"), "/srv/m.git")
+    assert isinstance(mapped, GitError) and mapped.exit_code == EXIT_BUG
+
+
+def test_storage_failures_are_temporary_and_permission_errors_only_in_a_state_dir(tmp_path):
+    root = StateDir(tmp_path / "state", "/srv/mesh.git").ensure().root
+    inside, outside = str(root / "logs" / "x.log"), str(tmp_path / "elsewhere" / "x")
+    for code, words in ((errno.EROFS, "is read-only"), (errno.ENOSPC, "is full"),
+                        (errno.EDQUOT, "is over its disk quota"), (errno.EACCES, "is not writable"),
+                        (errno.EPERM, "is not writable")):
+        mapped = state_failure(OSError(code, os.strerror(code), inside))
+        assert isinstance(mapped, StateUnavailable) and mapped.exit_code == EXIT_TEMPORARY
+        assert str(mapped) == f"state dir {root} {words}: {os.strerror(code)}: {inside}"
+    assert str(state_failure(OSError(errno.ENOSPC, "No space left on device", outside))) == (
+        f"the file system of {outside} is full: No space left on device")
+    assert str(state_failure(OSError(errno.ENOSPC, "No space left on device"))) == (
+        "a local disk is full: No space left on device")
+    assert state_failure(PermissionError(errno.EACCES, "Permission denied", outside)) is None  # not ours to judge
+    assert state_failure(PermissionError(errno.EPERM, "Operation not permitted")) is None  # e.g. a kill
+    assert state_failure(IsADirectoryError(errno.EISDIR, "Is a directory", inside)) is None  # a bug
+
+
+def test_the_cli_and_the_daemon_report_the_same_way(tmp_path):
+    temporary = failure(OSError(errno.EROFS, "Read-only file system", str(tmp_path / "x")))
+    assert (temporary.exit_code, temporary.crash_log) == (EXIT_TEMPORARY, None)
+    assert temporary.message.startswith("error: the file system of ")
+    bug = failure(GitError(["status"], 128, "", "fatal: x"), crash_dir=tmp_path / "logs")
+    assert bug.exit_code == EXIT_BUG and bug.crash_log is not None and bug.crash_log.parent == tmp_path / "logs"
+    assert bug.message == f"internal error: git status exited 128: fatal: x (crash log: {bug.crash_log})"
+    again = failure(ValueError("y"), crash_dir=tmp_path / "logs")  # the same second: a second file
+    assert again.crash_log != bug.crash_log and again.message.startswith("internal error: ValueError: y (crash log: ")
