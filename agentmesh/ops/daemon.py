@@ -9,6 +9,9 @@ offset within the jitter, and each interval is drawn anew within
 SIGTERM or SIGINT drains: the step in progress finishes (an executor run is
 not cut short), then claims with no work yet are released and the process
 exits 0.
+
+A step that fails is reported as the CLI reports a command (ops/failures.py):
+one line, and for a bug a redacted crash log in the state dir's logs/.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import hashlib
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import schedule
 
 from agentmesh.agent.mesh import Mesh
-from agentmesh.core.errors import AgentmeshError
+from agentmesh.core.errors import EXIT_BUG, EXIT_OK
+from agentmesh.ops.failures import Failure, failure
 from agentmesh.ops.runs import run_claim_task, run_monitor_prs
 
 
@@ -51,6 +55,7 @@ class Daemon:
         self.max_seconds = max_seconds
         self.stopping = threading.Event()
         self.released: list[int] = []
+        self.crash_dir: Path | None = None  # the state dir's logs/, once a mesh was built
 
     def stop(self, *_args) -> None:
         """Signal handler: finish the current step, then drain."""
@@ -58,6 +63,7 @@ class Daemon:
 
     def run(self) -> int:
         mesh = self.make_mesh()
+        self.crash_dir = mesh.state.logs
         started = time.monotonic()
         scheduler = schedule.Scheduler()  # our own: no module-level schedule state
         jitter = self.cadence.jitter_seconds
@@ -79,8 +85,7 @@ class Daemon:
             scheduler.run_pending()
             idle = scheduler.idle_seconds
             self.stopping.wait(min(1.0, max(0.05, idle if idle is not None else 1.0)))
-        self.drain()
-        return 0
+        return self.drain()
 
     def monitor(self) -> None:
         self._step("monitor-prs", lambda mesh: run_monitor_prs(mesh, verbose=self.verbose))
@@ -93,16 +98,21 @@ class Daemon:
         """One run; whatever goes wrong is reported and the daemon keeps its schedule."""
         try:
             self.on_report(name, run(self.make_mesh()))
-        except AgentmeshError as exc:
-            print(f"agentmesh daemon: {name}: {exc}", file=sys.stderr, flush=True)
-        except Exception:  # noqa: BLE001 -- a bug in one run must not stop the fleet's agent; the next run retries
-            print(f"agentmesh daemon: {name} crashed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        except Exception as exc:  # noqa: BLE001 -- a bug in one run must not stop the fleet's agent; the next run retries
+            self._failed(name, exc)
 
-    def drain(self) -> None:
+    def drain(self) -> int:
         from agentmesh.agent.drain import release_unworked
 
         try:
             mesh = self.make_mesh()
             self.released = release_unworked(mesh, mesh.open_forge())
-        except AgentmeshError as exc:
-            print(f"agentmesh daemon: drain: {exc}", file=sys.stderr, flush=True)
+        except Exception as exc:  # noqa: BLE001 -- reported like a step; a bug still ends the process with exit 3
+            if self._failed("drain", exc).is_bug:
+                return EXIT_BUG
+        return EXIT_OK
+
+    def _failed(self, name: str, exc: Exception) -> Failure:
+        failed = failure(exc, crash_dir=self.crash_dir)
+        print(f"agentmesh daemon: {name}: {failed.message}", file=sys.stderr, flush=True)
+        return failed

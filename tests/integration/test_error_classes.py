@@ -223,3 +223,53 @@ def test_a_full_state_dir_is_temporary(mounts, agent, tmp_path):
         _assert_temporary(result, expected)
     assert not list(tmp_path.glob("agentmesh-crash-*.log"))
 
+
+# --- 4. the daemon reports failures as the CLI does ----------------------------------------------
+
+DAEMON = ["daemon", "--max-seconds", "1", "--jitter", "0", "--claim-every", "60", "--monitor-every", "60"]
+
+
+def _step_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("agentmesh daemon: ")]
+
+
+def test_a_daemon_bug_writes_a_redacted_crash_log_in_the_state_dir(tmp_path):
+    token = "ghp_" + "Q7w" * 12
+    remote = local_forge_remote(tmp_path / f"repo-{token}.git")  # the token ends up in argv
+    who, env = ["--remote", str(remote), "--agent", "a1"], {"AGENTMESH_TOKEN": token}
+    assert run_cli(*who, "claims", "list", cwd=tmp_path, env=env).returncode == 0
+    state = tmp_path / "state" / "agentmesh" / "a1"
+    observations = next(state.glob("observations-*.json"))
+    observations.unlink()
+    observations.mkdir()  # state no code path expects: a bug in every step that observes claims
+    result = run_cli(*who, *DAEMON, cwd=tmp_path, env=env)
+    assert result.returncode == 3, result.stderr  # the steps go on; the drain hit the bug too, and it is the exit
+    assert "Traceback" not in result.stderr
+    assert [line.split(": ")[1] for line in _step_lines(result)] == ["monitor-prs", "claim-task", "drain"]
+    crashed = [line for line in _step_lines(result) if ": internal error: IsADirectoryError: " in line]
+    logs = sorted((state / "logs").glob("agentmesh-crash-*.log"))
+    assert crashed and len(logs) == len(crashed) == len(_step_lines(result)), result.stderr
+    assert sorted(line.rsplit("(crash log: ", 1)[1].rstrip(")") for line in crashed) == [str(p) for p in logs]
+    for log in logs:
+        text = log.read_text()
+        assert "Traceback" in text and "IsADirectoryError" in text and "argv:" in text
+        assert token not in text and "[REDACTED]" in text
+    assert not list(tmp_path.glob("agentmesh-crash-*.log"))  # the CLI's crash dir: untouched
+
+
+def test_daemon_temporary_failures_are_one_line_without_crash_logs(mounts, agent, tmp_path):
+    who, state = agent
+    (state / "logs").mkdir(exist_ok=True)
+    result = _mounted(READ_ONLY, state / "logs", cli_argv(*who, *DAEMON), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = _step_lines(result)
+    assert [line.split(": ")[1] for line in lines] == ["monitor-prs", "claim-task"], result.stderr
+    assert all(f"error: state dir {state} is read-only" in line for line in lines)
+    assert "Traceback" not in result.stderr and not list(tmp_path.glob("**/agentmesh-crash-*.log"))
+    remote = Path(who[1])
+    remote.rename(tmp_path / "elsewhere.git")
+    result = run_cli(*who, *DAEMON, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = _step_lines(result)
+    assert lines and all(f"error: remote {remote}: no git repository there" in line for line in lines), result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.glob("**/agentmesh-crash-*.log"))
