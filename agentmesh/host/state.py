@@ -38,22 +38,16 @@ _UNWRITABLE = {
     errno.EACCES: "is not writable",
     errno.EPERM: "is not writable",
 }
-_NEVER_A_BUG = {errno.EROFS, errno.ENOSPC, errno.EDQUOT}  # wherever the file is
-# The state dirs this process opened (StateDir.ensure): a permission error inside one is the
-# host's doing, elsewhere (a kill, a file the user named) it may be agentmesh's.
-_opened: set[Path] = set()
 
 
-def state_failure(exc: OSError) -> StateUnavailable | None:
+def state_failure(exc: OSError, root: Path | None = None) -> StateUnavailable | None:
     """The temporary error for an OSError that says local storage cannot be written (the one
-    place that decides it), or None when `exc` is something else."""
+    place that decides it), or None when `exc` is something else. A host's disk or permissions
+    are the operator's to fix, never a bug: the run is retried once they are."""
     why = _UNWRITABLE.get(exc.errno or 0)
-    if why is None:
-        return None
     path = Path(os.path.abspath(exc.filename)) if isinstance(exc.filename, str | os.PathLike) else None
-    root = next((r for r in _opened if path is not None and path.is_relative_to(r)), None)
-    if root is None and exc.errno not in _NEVER_A_BUG:
-        return None
+    if why is None or (path is None and exc.errno in (errno.EACCES, errno.EPERM)):
+        return None  # a permission error about no file (signalling a process) may be ours
     if root is not None:
         return StateUnavailable(f"state dir {root} {why}: {exc.strerror}" + (f": {path}" if path != root else ""))
     return StateUnavailable(f"{f'the file system of {path}' if path else 'a local disk'} {why}: {exc.strerror}")
@@ -137,11 +131,11 @@ class StateDir(StateLayout):
         self.remote_key = hashlib.sha256(remote_url.encode()).hexdigest()[:12]
 
     def ensure(self) -> StateDir:
-        _opened.add(Path(os.path.abspath(self.root)))
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise state_failure(exc) or ConfigError(f"state_dir {self.root}: cannot create: {exc.strerror}") from None
+            raise state_failure(exc, self.root) or ConfigError(
+                f"state_dir {self.root}: cannot create: {exc.strerror}") from None
         if not os.access(self.root, os.W_OK):
             code = errno.EROFS if os.statvfs(self.root).f_flag & os.ST_RDONLY else errno.EACCES
             raise StateUnavailable(f"state dir {self.root} {_UNWRITABLE[code]}: {os.strerror(code)}")

@@ -196,7 +196,7 @@ def test_a_read_only_state_dir_is_temporary_and_named(mounts, agent, tmp_path):
     who, state = agent
     for command in (["claims", "list"], ["issue", "list"], ["claim-task"], ["tick"]):
         result = _mounted(READ_ONLY, tmp_path / "state", cli_argv(*who, *command), cwd=tmp_path)
-        _assert_temporary(result, f"state dir {state} is read-only: Read-only file system")
+        _assert_temporary(result, "is read-only: Read-only file system", str(state))
     assert not list(tmp_path.glob("agentmesh-crash-*.log"))
 
 
@@ -207,7 +207,7 @@ def test_a_read_only_part_of_the_state_dir_is_temporary(mounts, agent, tmp_path)
     result = _mounted(READ_ONLY, cache, cli_argv(*who, "issue", "create", "two"), cwd=tmp_path)
     _assert_temporary(result, "Read-only file system")
     result = _mounted(READ_ONLY, state / "logs", cli_argv(*who, "claim-task"), cwd=tmp_path)
-    _assert_temporary(result, f"state dir {state} is read-only", str(state / "logs"))
+    _assert_temporary(result, "is read-only", str(state / "logs"))
     assert not list(tmp_path.glob("agentmesh-crash-*.log"))
 
 
@@ -217,7 +217,7 @@ def test_a_full_state_dir_is_temporary(mounts, agent, tmp_path):
     state.parent.parent.mkdir()
     for command, expected in (("claims list", "No space left on device"), ("issue create two", "No space left"),
                               ("tick", "No space left on device"),  # git fails first: GitTransient
-                              ("halt --local", f"state dir {state} is full: No space left on device: {state}/HALT")):
+                              ("halt --local", f"the file system of {state}/HALT is full: No space left on device")):
         result = _mounted(FULL, tmp_path / "full", cli_argv(*who), cwd=tmp_path,
                           env={"XDG_STATE_HOME": str(tmp_path / "full"), "COMMAND": command})
         _assert_temporary(result, expected)
@@ -264,7 +264,7 @@ def test_daemon_temporary_failures_are_one_line_without_crash_logs(mounts, agent
     assert result.returncode == 0, result.stderr
     lines = _step_lines(result)
     assert [line.split(": ")[1] for line in lines] == ["monitor-prs", "claim-task"], result.stderr
-    assert all(f"error: state dir {state} is read-only" in line for line in lines)
+    assert all(f"error: the file system of {state}" in line and "is read-only" in line for line in lines)
     assert "Traceback" not in result.stderr and not list(tmp_path.glob("**/agentmesh-crash-*.log"))
     remote = Path(who[1])
     remote.rename(tmp_path / "elsewhere.git")

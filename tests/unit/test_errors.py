@@ -73,20 +73,19 @@ def test_an_unknown_git_failure_stays_a_bug():
     assert isinstance(mapped, GitError) and mapped.exit_code == EXIT_BUG
 
 
-def test_storage_failures_are_temporary_and_permission_errors_only_in_a_state_dir(tmp_path):
+def test_storage_failures_are_temporary_and_name_the_path(tmp_path):
     root = StateDir(tmp_path / "state", "/srv/mesh.git").ensure().root
-    inside, outside = str(root / "logs" / "x.log"), str(tmp_path / "elsewhere" / "x")
+    inside = str(root / "logs" / "x.log")
     for code, words in ((errno.EROFS, "is read-only"), (errno.ENOSPC, "is full"),
                         (errno.EDQUOT, "is over its disk quota"), (errno.EACCES, "is not writable"),
                         (errno.EPERM, "is not writable")):
         mapped = state_failure(OSError(code, os.strerror(code), inside))
         assert isinstance(mapped, StateUnavailable) and mapped.exit_code == EXIT_TEMPORARY
-        assert str(mapped) == f"state dir {root} {words}: {os.strerror(code)}: {inside}"
-    assert str(state_failure(OSError(errno.ENOSPC, "No space left on device", outside))) == (
-        f"the file system of {outside} is full: No space left on device")
+        assert str(mapped) == f"the file system of {inside} {words}: {os.strerror(code)}"
+        assert str(state_failure(OSError(code, os.strerror(code), inside), root)) == (
+            f"state dir {root} {words}: {os.strerror(code)}: {inside}")
     assert str(state_failure(OSError(errno.ENOSPC, "No space left on device"))) == (
         "a local disk is full: No space left on device")
-    assert state_failure(PermissionError(errno.EACCES, "Permission denied", outside)) is None  # not ours to judge
     assert state_failure(PermissionError(errno.EPERM, "Operation not permitted")) is None  # e.g. a kill
     assert state_failure(IsADirectoryError(errno.EISDIR, "Is a directory", inside)) is None  # a bug
 
