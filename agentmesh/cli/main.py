@@ -44,8 +44,9 @@ class Globals:
 
     def mesh(self):
         from agentmesh.agent.mesh import Mesh
+        from agentmesh.host.state import clock_from_env
 
-        return Mesh(self.host_config())
+        return Mesh(self.host_config(), clock=clock_from_env(os.environ))
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -16,7 +16,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from filelock import FileLock
@@ -57,6 +58,39 @@ def system_clock() -> Clock:
     """This host's clocks now. CLOCK_BOOTTIME keeps counting through suspend."""
     mono_clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
     return Clock(wall=time.time(), mono=time.clock_gettime(mono_clock), boot_id=boot_id())
+
+
+CLOCK_SKEW_ENV = "AGENTMESH_CLOCK_SKEW_SECONDS"
+
+
+def clock_from_env(env: Mapping[str, str]) -> Callable[[], Clock]:
+    """The system clock, or one whose wall clock is off by `AGENTMESH_CLOCK_SKEW_SECONDS` (chaos
+    tests: libfaketime cannot drive Python 3.11's clocks). Only the wall clock moves; CLOCK_BOOTTIME
+    and the boot id stay true, as on a host whose NTP is wrong. `@PATH` reads the seconds from that
+    file at every reading (missing or unreadable: 0), so a running daemon's clock can jump."""
+    value = env.get(CLOCK_SKEW_ENV, "").strip()
+    if not value:
+        return system_clock
+    if value.startswith("@"):
+        path = Path(value[1:])
+        return lambda: _skewed(_skew_file(path))
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{CLOCK_SKEW_ENV}: {value[:40]!r} is not a number of seconds or @PATH") from None
+    return lambda: _skewed(seconds)
+
+
+def _skewed(seconds: float) -> Clock:
+    now = system_clock()
+    return replace(now, wall=now.wall + seconds)
+
+
+def _skew_file(path: Path) -> float:
+    try:
+        return float(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0.0  # the fault is healed by removing the file
 
 
 def boot_id() -> str:

@@ -51,12 +51,15 @@ def issue_body(number: int) -> str:
             f"```agentmesh-demo path=demo/greet_{number}.py\n{code}```\n")
 
 
-def mesh_policy(agents: list[str]) -> str:
+def mesh_policy(agents: list[str], **overrides: object) -> str:
+    """The demo's mesh.yaml: a ring of `agents`, auto-merge and a real gate; `overrides` replace
+    top-level keys (the chaos harness's short lease, say)."""
     return yaml.safe_dump({
         "version": 1,
         "review": {"ring": agents, "required_approvals": 1},
         "merge": {"auto": True},
         "gates": [{"name": "check", "run": ["python3", "check.py"], "timeout_seconds": 60}],
+        **overrides,
     }, sort_keys=False)
 
 
@@ -68,30 +71,52 @@ class DemoMesh:
     issues: list[int]
 
     def config(self, agent: str) -> Path:
-        return self.root / "hosts" / agent / "agentmesh.yaml"
+        return host_config_path(self.root, agent)
 
 
-def set_up(root: Path, *, agents: int, issues: int) -> DemoMesh:
-    from agentmesh.forge.local import LocalForge, init_repository
+def host_config_path(root: Path, agent: str) -> Path:
+    return root / "hosts" / agent / "agentmesh.yaml"
+
+
+def create_remote(remote: Path, policy: str) -> None:
+    """The demo repository as a local-forge remote: a greeting package, its check and `policy`."""
+    from agentmesh.forge.local import init_repository
     from agentmesh.git.run import Git
 
-    names = agent_names(agents)
-    remote = root / "remote.git"
     if remote.exists():
         raise FileExistsError(f"{remote} exists: choose an empty --dir")
     init_repository(Git(), remote, {
         "README.md": "# agentmesh demo\n\nGreeting helpers written by a mesh of agents.\n",
-        "check.py": CHECK_PY, "demo/__init__.py": "", ".agentmesh/mesh.yaml": mesh_policy(names)})
-    for name in names:
-        host = root / "hosts" / name
-        host.mkdir(parents=True)
-        (host / "agentmesh.yaml").write_text(yaml.safe_dump({
-            "agent": name, "host": f"demo-{name}", "remote": str(remote), "state_dir": str(host / "state"),
-            "executor": {"kind": "demo"}}, sort_keys=False))
+        "check.py": CHECK_PY, "demo/__init__.py": "", ".agentmesh/mesh.yaml": policy})
+
+
+def write_host(root: Path, agent: str, remote: str, **settings: object) -> Path:
+    """One agent's host folder, as if on its own machine: config, state; `settings` add config keys
+    (the default executor is the demo's)."""
+    path = host_config_path(root, agent)
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump({
+        "agent": agent, "host": f"demo-{agent}", "remote": remote, "state_dir": str(path.parent / "state"),
+        "executor": {"kind": "demo"}, **settings}, sort_keys=False))
+    return path
+
+
+def seed_issues(root: Path, remote: Path, count: int) -> list[int]:
+    """`count` greeting-helper issues, created through the local forge by a demo user."""
+    from agentmesh.forge.local import LocalForge
+
     forge = LocalForge(watcher(root, remote).cache, user="demo-user")
-    numbers = [forge.create_issue(f"Add greeting helper {i + 1}", issue_body(i + 1), ["task"]).number
-               for i in range(issues)]
-    return DemoMesh(root, remote, names, numbers)
+    return [forge.create_issue(f"Add greeting helper {i + 1}", issue_body(i + 1), ["task"]).number
+            for i in range(count)]
+
+
+def set_up(root: Path, *, agents: int, issues: int) -> DemoMesh:
+    names = agent_names(agents)
+    remote = root / "remote.git"
+    create_remote(remote, mesh_policy(names))
+    for name in names:
+        write_host(root, name, str(remote))
+    return DemoMesh(root, remote, names, seed_issues(root, remote, issues))
 
 
 def watcher(root: Path, remote: Path):
@@ -134,12 +159,24 @@ def snapshot(mesh, forge, numbers: list[int]) -> Snapshot:
     return Snapshot(issues, forge.list_pulls(state="all"), holders)
 
 
+def agent_env() -> dict[str, str]:
+    """This environment minus any AGENTMESH_* setting of the machine, so agents see only their configs."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+
+
+def agent_argv(config: Path, *args: str) -> list[str]:
+    """`agentmesh --config CONFIG ARGS` as a child process runs it (this Python, this package)."""
+    return [sys.executable, "-m", "agentmesh", "--config", str(config), *args]
+
+
+def daemon_args(*, every: float = 1, jitter: float = 1, max_seconds: float | None = None) -> list[str]:
+    return ["daemon", "--claim-every", f"{every:g}", "--monitor-every", f"{every:g}", "--jitter", f"{jitter:g}",
+            *(["--max-seconds", str(int(max_seconds))] if max_seconds is not None else [])]
+
+
 def start_agents(demo: DemoMesh, *, seconds: float) -> list[subprocess.Popen]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
-    return [start_process([sys.executable, "-m", "agentmesh", "--config", str(demo.config(name)), "daemon",
-                           "--claim-every", "1", "--monitor-every", "1", "--jitter", "1",
-                           "--max-seconds", str(int(seconds) + 5)],
-                          cwd=demo.root, env=env, log_path=demo.root / "hosts" / name / "daemon.log")
+    return [start_process(agent_argv(demo.config(name), *daemon_args(max_seconds=seconds + 5)),
+                          cwd=demo.root, env=agent_env(), log_path=demo.root / "hosts" / name / "daemon.log")
             for name in demo.agents]
 
 
