@@ -70,6 +70,7 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
 def _register() -> None:
     from agentmesh.cli import (
         budget,
+        chaos,
         claim_task,
         claims,
         daemon,
@@ -101,6 +102,7 @@ def _register() -> None:
     cli.add_command(tick.command)
     cli.add_command(daemon.command)
     cli.add_command(demo.command)
+    cli.add_command(chaos.command)
     cli.add_command(status.command)
 
 

@@ -1,0 +1,103 @@
+"""What a run may leave on this host: executors still running, locks still held.
+
+Two kinds of lock files: git's (`index.lock`, `refs/heads/x.lock`, `packed-refs.lock`, ...) are held
+by existing, so one inside a repository is a lock a killed git left behind, and it blocks the next
+update of that ref; agentmesh's own (`filelock`, an flock on a file it keeps) are held only while a
+process holds the flock, so those are tried, not counted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentmesh.host.process import start_time
+from agentmesh.host.state import StateLayout
+from agentmesh.ops.chaos.invariants import Invariant, Verdict, verdict
+
+
+def running_executors(state_dir: Path) -> list[int]:
+    """The process groups of the executors an agent's `running/issue-*.json` pidfiles name, if each
+    leader is still the process that wrote the pidfile (a reused pid is never touched)."""
+    found = []
+    for pidfile in sorted(StateLayout(state_dir).running.glob("issue-*.json")):
+        try:
+            data = json.loads(pidfile.read_text())
+            pgid, start = int(data["pgid"]), data.get("start")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if start is not None and start_time(pgid) == start:
+            found.append(pgid)
+    return found
+
+
+@dataclass(frozen=True)
+class LockScan:
+    git_locks: tuple[str, ...]  # lock files inside a repository: held by existing
+    held: tuple[str, ...]  # agentmesh's flock files some process still holds
+    checked: int
+
+    def verdict(self) -> Verdict:
+        return verdict(Invariant.NO_LOCKS, f"{len(self.git_locks)} git lock file(s), {len(self.held)} held file "
+                       f"lock(s) ({self.checked} lock files checked)",
+                       [f"git lock {p}" for p in self.git_locks] + [f"held {p}" for p in self.held])
+
+
+def scan_locks(repositories: list[Path], state_dirs: list[Path]) -> LockScan:
+    git_locks: list[str] = []
+    held: list[str] = []
+    checked = 0
+    for repo in repositories:
+        for path in _locks(repo):
+            checked += 1
+            git_locks.append(str(path))
+    for state in state_dirs:
+        for path in _locks(state):
+            checked += 1
+            inside_repo = any(part.endswith(".git") for part in path.relative_to(state).parts[:-1])
+            if inside_repo:
+                git_locks.append(str(path))
+            elif _flock_held(path):
+                held.append(str(path))
+    return LockScan(tuple(sorted(git_locks)), tuple(sorted(held)), checked)
+
+
+def _locks(root: Path) -> list[Path]:
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        found += [Path(folder) / f for f in files if f.endswith(".lock")]
+    return sorted(found)
+
+
+def _flock_held(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # gone meanwhile: not held
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing also drops our probe's lock
+    return False
+
+
+@dataclass(frozen=True)
+class StopRecord:
+    """How the agents' processes took being asked to stop at the end."""
+
+    asked: int
+    grace: float
+    stuck: tuple[str, ...]  # still running after grace: killed
+    executors: tuple[str, ...]  # executors still running after their agents stopped: killed
+
+    def verdict(self) -> Verdict:
+        return verdict(Invariant.PROCESSES_EXIT, f"{self.asked - len(self.stuck)}/{self.asked} agent processes "
+                       f"exited within {self.grace:.0f}s of SIGTERM; {len(self.executors)} executor(s) left running",
+                       [f"stuck: {s}" for s in self.stuck] + [f"executor left running: {e}" for e in self.executors])
