@@ -28,8 +28,8 @@ def render(result) -> list[str]:
     if not result.timeline:
         lines.append("  (no faults)")
     for a in result.timeline:
-        detail = a.event.describe() if not a.heal else "healed"
-        lines.append(f"  {a.at:6.1f}s  {a.event.fault!s:<16} {a.event.target:<8} {detail}: {a.note}")
+        detail = "healed: " if a.heal else f"{a.event.describe()}: " if a.event.seconds else ""
+        lines.append(f"  {a.at:6.1f}s  {a.event.fault!s:<16} {a.event.target:<8} {detail}{a.note}")
     lines += [f"  left out: {note}" for note in result.plan.left_out]
     lines += ["", "invariants:"]
     for v in result.verdicts:

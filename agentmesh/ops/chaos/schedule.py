@@ -95,8 +95,8 @@ class Plan:
 
 
 def plan(seed: int, shape: Shape) -> Plan:
-    """One of every fault that fits first (shuffled, at random offsets), so every run meets each
-    kind; then more at random gaps until the nemesis ends. No two faults with a duration overlap
+    """One of every fault that fits first (the pause, then the others shuffled, at random offsets),
+    so every run meets each kind; then more at random gaps until the nemesis ends. No two faults with a duration overlap
     on one target, the remote has one fault at a time, at most one agent is paused, at least one
     agent is up at every moment, and everything is healed before the nemesis ends."""
     rng = random.Random(f"agentmesh-chaos/{seed}")
@@ -107,8 +107,10 @@ def plan(seed: int, shape: Shape) -> Plan:
     kinds = [k for k in kinds if _fits(k, shape)]
     if not shape.agents:
         return Plan((), left_out)
-    first = list(kinds)
+    first = [k for k in kinds if k is not Fault.PAUSE_AGENT]
     rng.shuffle(first)
+    if Fault.PAUSE_AGENT in kinds:
+        first.insert(0, Fault.PAUSE_AGENT)  # the longest, so the hardest to fit: placed first
     for kind in first:
         for _ in range(PLACE_TRIES):
             event = _draw(rng, kind, rng.uniform(EARLIEST, shape.last_end), shape)
