@@ -107,7 +107,7 @@ def plan(seed: int, shape: Shape) -> Plan:
     kinds = [k for k in kinds if _fits(k, shape)]
     if not shape.agents:
         return Plan((), left_out)
-    first = [k for k in kinds if k is not Fault.PAUSE_AGENT]
+    first: list[Fault] = [k for k in kinds if k is not Fault.PAUSE_AGENT]
     rng.shuffle(first)
     if Fault.PAUSE_AGENT in kinds:
         first.insert(0, Fault.PAUSE_AGENT)  # the longest, so the hardest to fit: placed first
