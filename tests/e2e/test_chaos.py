@@ -41,7 +41,7 @@ def test_the_harness_replays_the_seeded_plan_and_heals_every_fault(chaos):
     assert {a["fault"] for a in hits} == {str(f) for f in Fault}
     assert len(hits) == len(result["plan"]["events"])
     assert len(heals) == sum(1 for e in result["plan"]["events"] if e["seconds"])  # every lasting fault healed
-    assert all(a["at"] <= 90.5 for a in result["timeline"])
+    assert all(a["at"] <= 100 for a in result["timeline"])  # healed by the nemesis's end (and a slow tick)
     assert not [a for a in result["timeline"] if a["note"].startswith("failed")]
     if os.geteuid() == 0:
         assert any(a["note"] == "state dir read-only" for a in hits)

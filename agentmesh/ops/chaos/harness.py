@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentmesh.core.errors import TemporaryError
+from agentmesh.git.run import GitError
 from agentmesh.host.process import kill_group
 from agentmesh.ops.chaos.agents import Agent, Cadence, Style, stop_agents
 from agentmesh.ops.chaos.gitdaemon import GitDaemon, GitDaemonError
@@ -124,18 +125,27 @@ def set_up(root: Path, options: Options, echo: Callable[[str], None]) -> tuple[C
         daemon.start()
     except GitDaemonError as exc:
         raise TemporaryError(str(exc)) from None
+    try:
+        agents = _hosts(root, names, daemon.url(REPO), options)
+    except BaseException:
+        daemon.stop()
+        raise
+    echo(f"mesh in {root}: remote {daemon.url(REPO)} ({repo}), {len(issues)} issues; agents "
+         + ", ".join(f"{a.name} ({a.style})" for a in agents.values()))
+    return Cluster(agents, daemon, repo), issues
+
+
+def _hosts(root: Path, names: list[str], url: str, options: Options) -> dict[str, Agent]:
     long_until = time.time() + options.nemesis_seconds
     agents = {}
     for i, name in enumerate(names):
-        config = write_host(root, name, daemon.url(REPO), git_timeout_seconds=options.git_timeout,
+        config = write_host(root, name, url, git_timeout_seconds=options.git_timeout,
                             executor={"kind": "command", "command": executor_command(options, long_until),
                                       "timeout_seconds": 600})
         style = Style.DAEMON if i < options.daemon_count else Style.CRON
         agents[name] = Agent(name, style, config, Cadence(cron_seconds=options.cron_seconds))
         agents[name].state_dir.mkdir(mode=0o700)
-    echo(f"mesh in {root}: remote {daemon.url(REPO)} ({repo}), {len(issues)} issues; agents "
-         + ", ".join(f"{a.name} ({a.style})" for a in agents.values()))
-    return Cluster(agents, daemon, repo), issues
+    return agents
 
 
 def run_chaos(root: Path, options: Options, *, echo: Callable[[str], None] = lambda _: None) -> ChaosResult:
@@ -206,7 +216,10 @@ def _quiesce(cluster: Cluster, options: Options, echo: Callable[[str], None]) ->
         _tick_agents(cluster)
         if now >= next_check:
             next_check = now + CHECK_EVERY
-            view = read_remote(cluster.repo)
+            try:
+                view = read_remote(cluster.repo)
+            except GitError:
+                continue  # read again at the next check; the judgement reads once more at the end
             if settled_at is None and settled(view).ok:
                 settled_at = now
                 echo(f"quiet after {now - begun:.1f}s: every issue closed or parked")
