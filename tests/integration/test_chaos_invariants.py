@@ -200,4 +200,4 @@ def test_a_process_that_needed_sigkill_fails_the_stop():
     assert StopRecord(4, 30, (), ()).verdict().ok
     record = StopRecord(4, 30, ("bob daemon (pid 7)",), ("cy pgid 9",))
     assert not record.verdict().ok
-    assert record.verdict().figure == "3/4 agent processes exited within 30s of SIGTERM; 1 executor(s) left running"
+    assert record.verdict().figure == "3/4 agent processes stopped within 30s; 1 executor(s) left running"

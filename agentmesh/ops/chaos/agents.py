@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,6 +27,7 @@ from agentmesh.ops.chaos.leftovers import running_executors
 from agentmesh.ops.demo import agent_argv, agent_env, daemon_args
 
 RESTART_SECONDS = 1.0  # a daemon that died on its own is restarted after this (systemd's RestartSec)
+STUCK_GRACE = 5.0  # between SIGTERM and SIGKILL for a process that did not stop when asked
 MAX_OVERLAP = 3  # cron runs of one command per agent alive at once; more are skipped, and counted
 
 
@@ -121,14 +123,12 @@ class Agent:
             else:
                 self._start(command, command)
 
-    def _reap(self, now: float, *, final: bool = False) -> None:
+    def _reap(self, now: float) -> None:
         alive = []
         for run in self.runs:
             code = run.proc.poll()
             if code is None:
                 alive.append(run)
-            elif final:
-                self.stopped_at_end += 1
             elif run.command == "daemon":
                 self.daemon_exits[str(code)] += 1
                 self._restart_at = now + RESTART_SECONDS
@@ -186,16 +186,28 @@ def _signal(pgid: int, sig: int) -> None:
 
 
 def stop_agents(agents: list[Agent], grace: float, now: float) -> tuple[int, list[str]]:
-    """SIGTERM every agent process (daemons drain), SIGKILL what still runs after `grace`.
-    Returns how many were asked and which had to be killed."""
+    """Ask every agent process to stop, as its scheduler would: a daemon gets SIGTERM (it drains), a
+    cron-style run is not restarted and may finish its step (cron never kills a run). Whatever still
+    runs after `grace` is stuck: SIGTERM, then SIGKILL. Returns how many were asked and the stuck."""
     runs = []
     for agent in agents:
         agent.resume()
         agent._reap(now)
         runs += [(agent, run) for run in agent.runs]
-    stop_groups([run.proc for _, run in runs], grace=grace)
-    stuck = [f"{agent.name} {run.command} (pid {run.proc.pid})" for agent, run in runs
-             if run.proc.returncode == -signal.SIGKILL]
+    for _, run in runs:
+        if run.command == "daemon":
+            _signal(run.proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(run.proc.poll() is None for _, run in runs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [(agent, run) for agent, run in runs if run.proc.poll() is None]
+    stop_groups([run.proc for _, run in left], grace=min(grace, STUCK_GRACE))
+    stuck = {id(run) for _, run in left}
+    for agent, run in runs:
+        if run.command == "daemon" or id(run) in stuck:
+            agent.stopped_at_end += 1
+        else:  # a cron-style run that finished its step: its exit code counts like any other
+            agent.exits[str(run.proc.returncode)] += 1
     for agent in agents:
-        agent._reap(now, final=True)
-    return len(runs), stuck
+        agent.runs = []
+    return len(runs), [f"{agent.name} {run.command} (pid {run.proc.pid})" for agent, run in left]

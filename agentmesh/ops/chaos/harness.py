@@ -24,7 +24,7 @@ from agentmesh.git.run import GitError
 from agentmesh.host.process import kill_group
 from agentmesh.ops.chaos.agents import Agent, Cadence, Style, stop_agents
 from agentmesh.ops.chaos.gitdaemon import GitDaemon, GitDaemonError
-from agentmesh.ops.chaos.invariants import Verdict, check_remote, no_leftovers, settled
+from agentmesh.ops.chaos.invariants import Verdict, check_remote, journal_gaps, no_leftovers, settled
 from agentmesh.ops.chaos.leftovers import LockScan, StopRecord, running_executors, scan_locks
 from agentmesh.ops.chaos.mounts import is_mount_point, restore
 from agentmesh.ops.chaos.nemesis import Applied, Cluster, Nemesis
@@ -34,7 +34,6 @@ from agentmesh.ops.demo import agent_names, create_remote, mesh_policy, seed_iss
 
 TICK = 0.2  # the harness loop's period
 CHECK_EVERY = 2.0  # remote reads while quiescing
-SETTLE_SECONDS = 15.0  # after the last issue settles: time for clean-up (claims, branches, journals)
 REPO = "mesh.git"
 
 
@@ -207,8 +206,10 @@ def _show(timeline: list[Applied], shown: int, echo: Callable[[str], None]) -> i
 
 
 def _quiesce(cluster: Cluster, options: Options, echo: Callable[[str], None]) -> float | None:
-    """Run until every issue is closed or parked, then until no claim or orphan branch is left
-    (at most SETTLE_SECONDS more), or until the timeout. Returns the drain time, or None."""
+    """Run until every issue is closed or parked, then until the clean-up is done: no claim or
+    orphan branch left (agents sweep orphans only after lease + grace) and every merged PR
+    journaled (a run flushes its journal as it ends); or until the timeout. Returns the drain time
+    (until every issue settled), or None."""
     begun = time.monotonic()
     settled_at: float | None = None
     next_check = begun
@@ -223,7 +224,7 @@ def _quiesce(cluster: Cluster, options: Options, echo: Callable[[str], None]) ->
             if settled_at is None and settled(view).ok:
                 settled_at = now
                 echo(f"quiet after {now - begun:.1f}s: every issue closed or parked")
-            if settled_at is not None and (no_leftovers(view).ok or now - settled_at >= SETTLE_SECONDS):
+            if settled_at is not None and no_leftovers(view).ok and not journal_gaps(view):
                 break
         time.sleep(TICK)
     if settled_at is None:

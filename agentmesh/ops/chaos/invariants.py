@@ -215,16 +215,23 @@ def journals(view: RemoteView) -> Verdict:
     entries, bad = journal_entries(view)
     ids = Counter(str(e.get("id")) for e in entries)
     problems = bad + [f"id {i} appears {n} times" for i, n in sorted(ids.items()) if n > 1]
-    merged = merged_pulls(view)
-    uncovered = 0
-    for pull in merged:
-        missing = _uncovered(view, pull, entries)
-        if missing:
-            uncovered += 1
-            problems.append(f"PR #{pull.number} (#{pull.closes}): no {', '.join(missing)} entry")
+    gaps = journal_gaps(view, entries)
+    merged = len(merged_pulls(view))
     return verdict(Invariant.JOURNALS, f"{len(view.journals)} journal(s), {len(entries)} entries: "
                    f"{sum(n - 1 for n in ids.values() if n > 1)} duplicate id(s), {len(bad)} bad line(s); "
-                   f"{len(merged) - uncovered}/{len(merged)} merged PRs journaled", problems)
+                   f"{merged - len(gaps)}/{merged} merged PRs journaled", problems + gaps)
+
+
+def journal_gaps(view: RemoteView, entries: list[Entry] | None = None) -> list[str]:
+    """The merged PRs whose life the journals do not cover, and what is missing."""
+    if entries is None:
+        entries, _ = journal_entries(view)
+    gaps = []
+    for pull in merged_pulls(view):
+        missing = _uncovered(view, pull, entries)
+        if missing:
+            gaps.append(f"PR #{pull.number} (#{pull.closes}): no {', '.join(missing)} entry")
+    return gaps
 
 
 def _uncovered(view: RemoteView, pull: Item, entries: list[Entry]) -> list[str]:

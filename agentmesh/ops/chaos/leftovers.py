@@ -94,10 +94,10 @@ class StopRecord:
 
     asked: int
     grace: float
-    stuck: tuple[str, ...]  # still running after grace: killed
+    stuck: tuple[str, ...]  # still running after grace: killed (SIGTERM, then SIGKILL)
     executors: tuple[str, ...]  # executors still running after their agents stopped: killed
 
     def verdict(self) -> Verdict:
         return verdict(Invariant.PROCESSES_EXIT, f"{self.asked - len(self.stuck)}/{self.asked} agent processes "
-                       f"exited within {self.grace:.0f}s of SIGTERM; {len(self.executors)} executor(s) left running",
+                       f"stopped within {self.grace:.0f}s; {len(self.executors)} executor(s) left running",
                        [f"stuck: {s}" for s in self.stuck] + [f"executor left running: {e}" for e in self.executors])
