@@ -148,11 +148,11 @@ class Agent:
         self.down_until = now + down_seconds
         return f"killed {len(groups)} process group(s)"
 
-    def kill_executors(self) -> str:
+    def kill_executors(self) -> int:
         groups = running_executors(self.state_dir)
         for pgid in groups:
             kill_group(pgid, grace=0)
-        return f"killed {len(groups)} executor(s)" if groups else "no executor running"
+        return len(groups)
 
     def pause(self) -> str:
         """SIGSTOP the agent's processes and its executors, as a frozen host would be; no new runs

@@ -16,6 +16,8 @@ from agentmesh.ops.chaos.gitdaemon import GitDaemon, GitDaemonError
 from agentmesh.ops.chaos.mounts import MountError, make_read_only, restore, why_not_permitted
 from agentmesh.ops.chaos.schedule import Fault, FaultEvent, Plan
 
+ARMED_SECONDS = 10.0  # how long a kill-executor waits for the agent to run one
+
 
 @dataclass
 class Cluster:
@@ -48,6 +50,7 @@ class Nemesis:
         self.pending = sorted(plan.events, key=lambda e: e.at)
         self.open: list[FaultEvent] = []  # started, with a heal due
         self.timeline: list[Applied] = []
+        self.armed: list[FaultEvent] = []  # kill-executors waiting for an executor to start
         self.cannot_mount = why_not_permitted()
         self.begun: float | None = None
 
@@ -60,6 +63,7 @@ class Nemesis:
         """Apply every start and heal due by now (monotonic), in time order; the first tick starts
         the nemesis's clock."""
         elapsed = self.elapsed(now)
+        self._retry_armed(elapsed, now)
         while True:
             start = self.pending[0] if self.pending and self.pending[0].at <= elapsed else None
             heal = min((e for e in self.open if e.ends <= elapsed), key=lambda e: e.ends, default=None)
@@ -75,33 +79,51 @@ class Nemesis:
         elapsed = self.elapsed(now)
         for event in sorted(self.open, key=lambda e: e.ends):
             self._heal(event, elapsed)
-        self.pending = []
+        for event in self.armed:
+            self.timeline.append(Applied(elapsed, event, False, "no executor ran before the nemesis ended"))
+        self.pending, self.armed = [], []
 
     def _start(self, event: FaultEvent, elapsed: float, now: float) -> None:
-        self.timeline.append(Applied(elapsed, event, False, self._guarded(lambda: self._hit(event, now))))
+        note = self._guarded(lambda: self._hit(event, now))
+        if note is None:  # nothing to hit yet: armed
+            self.armed.append(event)
+            return
+        late = elapsed - event.at
+        self.timeline.append(Applied(elapsed, event, False, note + (f" ({late:.1f}s late)" if late > 1 else "")))
         if event.seconds:
             self.open.append(event)
 
+    def _retry_armed(self, elapsed: float, now: float) -> None:
+        """A kill-executor that found none running waits up to ARMED_SECONDS for one to start."""
+        for event in list(self.armed):
+            self.armed.remove(event)
+            if elapsed - event.at < ARMED_SECONDS:
+                self._start(event, elapsed, now)
+            else:
+                self.timeline.append(Applied(elapsed, event, False, f"no executor ran within {ARMED_SECONDS:.0f}s"))
+
     def _heal(self, event: FaultEvent, elapsed: float) -> None:
         self.open.remove(event)
-        self.timeline.append(Applied(elapsed, event, True, self._guarded(lambda: self._mend(event))))
+        self.timeline.append(Applied(elapsed, event, True, self._guarded(lambda: self._mend(event)) or ""))
 
     @staticmethod
-    def _guarded(action: Callable[[], str]) -> str:
+    def _guarded(action: Callable[[], str | None]) -> str | None:
         """A fault that cannot be applied is noted, not fatal: the run and its judgement go on."""
         try:
             return action()
         except (OSError, GitDaemonError, MountError) as exc:
             return f"failed: {exc}"
 
-    def _hit(self, event: FaultEvent, now: float) -> str:
+    def _hit(self, event: FaultEvent, now: float) -> str | None:
+        """What the blow did; None when it found nothing to hit yet (no executor running)."""
         agent = self.cluster.agents.get(event.target)
         daemon = self.cluster.daemon
         match event.fault:
             case Fault.KILL_AGENT if agent:
                 return agent.kill(now, event.seconds)
             case Fault.KILL_EXECUTOR if agent:
-                return agent.kill_executors()
+                killed = agent.kill_executors()
+                return f"killed {killed} executor(s)" if killed else None
             case Fault.PAUSE_AGENT if agent:
                 return agent.pause()
             case Fault.SKEW_CLOCK if agent:
