@@ -69,7 +69,7 @@ def chaos(options, directory: Path | None, keep: bool, as_json: bool) -> int:
     else:
         for line in render(result):
             click.echo(line)
-    if keep or directory is not None or not result.ok:
+    if keep or directory is not None or not result.ok or result.exit_codes.get("3"):  # crash logs are evidence
         echo(f"folder kept: {root} (each agent's logs in hosts/<agent>/, the remote in served/mesh.git)")
     else:
         shutil.rmtree(root, ignore_errors=True)
@@ -97,7 +97,8 @@ def chaos(options, directory: Path | None, keep: bool, as_json: bool) -> int:
 @click.option("--clean", is_flag=True, help="No faults: the baseline every invariant must pass.")
 @click.option("--timeout", type=click.FloatRange(min=10), default=120, show_default=True, metavar="S",
               help="The longest wait, after the nemesis, for every issue to be closed or parked.")
-@click.option("--keep", is_flag=True, help="Keep the folder for inspection (always kept when an invariant fails).")
+@click.option("--keep", is_flag=True, help="Keep the folder for inspection (always kept when an invariant fails "
+              "or a run crashed).")
 @click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),
               help="Where to build the mesh (empty or new; kept) [default: a new temporary folder].")
 @click.option("--json", "as_json", is_flag=True, help="Progress on stderr; the result as one JSON document.")
