@@ -2,8 +2,8 @@
 seeded nemesis, then quiescence and the judgement from the remote. Under 3 minutes on 2 cores.
 
 One run serves every test here. `test_the_harness_*` checks the harness itself; the invariants
-test asserts what the mesh must guarantee, so it stays red while the agents have the bugs it finds
-(docs/chaos.md; replay with `agentmesh chaos --seed 7 --nemesis-seconds 90 --timeout 60`)."""
+test asserts what the mesh must guarantee, and its failure names each broken invariant with its
+figures (docs/chaos.md; replay with `agentmesh chaos --seed 7 --nemesis-seconds 90 --timeout 60`)."""
 
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def test_the_harness_counts_runs_and_reports_every_invariant(chaos):
 
 @pytest.mark.slow
 def test_every_invariant_holds_after_the_nemesis(chaos):
-    """Red until the agent-side fixes land (fenced PR creation and merges, in-review claim renewal,
-    orphan sweeps, exactly-once journals): the failures name the invariant and its figures."""
+    """Kept by fenced PR creation and merges, in-review claim renewal, orphan sweeps and exactly-once
+    journals (docs/claims.md, "The whole life of an issue"); before those it failed here."""
     result, root, _ = chaos
     failed = [f"{v['invariant']}: {v['figure']}; " + "; ".join(v["problems"][:5])
               for v in result["invariants"] if not v["ok"]]
