@@ -176,8 +176,8 @@ class Jobs(AgentRun[Report]):
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
                 subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
                 attempt=job.attempt, rework=rework))
-        except GitTimeout:
-            raise  # temporary: the next tick resumes the claim
+        except (GitTimeout, TemporaryError):
+            raise  # temporary (a timeout, a lock another git holds, a full disk): the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
             return None, f"git cannot commit the executor's files: {exc}", ""
         if commit is None:

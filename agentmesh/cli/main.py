@@ -7,6 +7,7 @@ Heavy modules (pydantic, requests, rich) are imported inside commands, so
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
