@@ -476,20 +476,26 @@ class Monitor(AgentRun[Report]):
         if all(r.passed for r in results) and self.policy.gates:
             results += self.run_gates(pull)
         event, body = verdict(results)
+        # journaled first: a kill or an outage after the review lands, with the PR merged before this
+        # agent runs again, would otherwise leave it unrecorded; a review that did not land is redone
+        # under the same key, and one the forge refused is taken back
+        key = review_key(pull)
+        self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
+                        pr=pull.number, key=key,
+                        detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
         try:
             self.forge.submit_review(pull.number, event=event, body=f"{body}\n\n{marker_text('review')}",
                                      commit_id=pull.head_sha)
         except Conflict:
+            if self.journal is not None:
+                self.journal.discard(key)
             self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number,
-                            detail="the head moved during the review")
+                            detail="the head moved during the review: verdict withdrawn")
             return
         if self.forge.kind == "local":
             self.forge.set_status(pull.head_sha, context=REVIEW_CONTEXT,
                                   state="success" if event == "approve" else "failure",
                                   description=f"{event} by {self.agent}")
-        self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
-                        pr=pull.number, key=review_key(pull),
-                        detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
 
     def run_gates(self, pull: PullRequest) -> list:
         worktrees = Worktrees(self.mesh.cache, self.reviews_root)

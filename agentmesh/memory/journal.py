@@ -87,6 +87,11 @@ class Journal:
         write_atomic(self.outbox / f"{entry.ts}-{entry.id}.json", entry.to_line() + "\n")
         return entry
 
+    def discard(self, key: str) -> None:
+        """Take back a keyed entry not yet published (the step it announced did not happen)."""
+        for path in self.outbox.glob(f"*-{self.agent}-{key}.json"):
+            path.unlink(missing_ok=True)
+
     def seen(self, key: str) -> bool:
         """Whether the entry of `key` is queued or was published from this host."""
         ident = f"{self.agent}-{key}"

@@ -35,6 +35,7 @@ from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
 from tests.support import git, make_remote, non_journal_changes, remote_refs
 
 AGENT = "alice"
+BOT = "agent-1"  # the fake forge's own account: the one the agents' token belongs to
 ISSUE = 1
 BRANCH = "alice/1-fix"
 BRANCH_REF = f"refs/heads/{BRANCH}"
@@ -117,7 +118,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
 
     url, forge_class, _ = BACKENDS[kind]
     checker = validator(kind)  # skips when the API description is absent
-    remote = make_remote(tmp_path / "remote.git")
+    remote = make_remote(tmp_path / "remote.git", mesh_yaml=f"review: {{bot_users: [{BOT}]}}\n")
     seed = remote.with_name(remote.name + ".seed")
     git("checkout", "--quiet", "-b", BRANCH, cwd=seed)
     (seed / "fix.txt").write_text("fixed\n")
@@ -126,7 +127,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
     git("push", "--quiet", str(remote), f"HEAD:{BRANCH_REF}", cwd=seed)
     head_sha = git("rev-parse", "HEAD", cwd=seed)
 
-    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url)
+    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url, me=BOT)
     host = HostConfig.model_validate({
         "agent": AGENT, "host": f"host-{AGENT}", "remote": str(remote), "state_dir": str(tmp_path / "state"),
         "executor": {"kind": "demo"},
@@ -141,7 +142,9 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
     for i in range(fillers):
         fake.new_item(f"old PR {i}", "", head=f"human/{i}", base="main", state="closed",
                       last_head_sha=fake.branches["main"])
-    merged = fake.new_item(f"Fix the thing (#{ISSUE})", f"Closes #{ISSUE}\n", head=BRANCH, base="main",
+    # alice's PR: the mesh marker, by the forge account the agents use (review.bot_users)
+    body = f"Closes #{ISSUE}\n\n<!-- agentmesh:pr/{AGENT}/{ISSUE}/{won.sha} -->\n"
+    merged = fake.new_item(f"Fix the thing (#{ISSUE})", body, head=BRANCH, base="main",
                            last_head_sha=head_sha, state="closed", merged=True)
     merged.merged_at = merged.updated_at = fake.now()
     merged.merge_sha = fake.branches["main"]

@@ -3,7 +3,7 @@ seeded nemesis, then quiescence and the judgement from the remote. Under 3 minut
 
 One run serves every test here. `test_the_harness_*` checks the harness itself; the invariants
 test asserts what the mesh must guarantee, and its failure names each broken invariant with its
-figures (docs/chaos.md; replay with `agentmesh chaos --seed 7 --nemesis-seconds 90 --timeout 60`)."""
+figures (docs/chaos.md; replay with `agentmesh chaos --seed 7 --nemesis-seconds 90 --timeout 80`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from agentmesh.ops.chaos.schedule import Fault
 from tests.support.cli import run_cli
 
 SEED = 7
-ARGS = ("--agents", "3", "--issues", "8", "--seed", str(SEED), "--nemesis-seconds", "90", "--timeout", "60")
+ARGS = ("--agents", "3", "--issues", "8", "--seed", str(SEED), "--nemesis-seconds", "90", "--timeout", "80")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def chaos(tmp_path_factory) -> tuple[dict, Path, str]:
 @pytest.mark.slow
 def test_the_harness_replays_the_seeded_plan_and_heals_every_fault(chaos):
     result, _, progress = chaos
-    options = Options(seed=SEED, nemesis_seconds=90, timeout=60)
+    options = Options(seed=SEED, nemesis_seconds=90, timeout=80)
     assert result["seed"] == SEED and result["plan"] == options.plan(["ada", "bob", "cy"]).to_json()
     assert result["agents"] == {"ada": "daemon", "bob": "cron", "cy": "cron"}
     hits = [a for a in result["timeline"] if a["action"] == "start"]

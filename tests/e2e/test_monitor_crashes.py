@@ -63,11 +63,9 @@ def test_killed_right_after_the_review(tmp_path, ring):
     kill_at_push(tmp_path, remote, " refs/agentmesh/items/", configs["b"], "monitor-prs")
     assert [r.author for r in forge.list_reviews(pull.number)] == ["b"]  # the review landed
     rerun = run_json(configs["b"], "monitor-prs")
-    # no second review: the rerun only journals the one the killed run submitted
-    assert [(e["event"], e["detail"]) for e in rerun["events"] if e["event"] in ("approved", "changes-requested")] \
-        == [("approved", "recorded late")]
+    # no second review (the killed run journaled its verdict before submitting it)
+    assert not [e for e in rerun["events"] if e["event"] in ("approved", "changes-requested")]
     assert [r.author for r in forge.list_reviews(pull.number)] == ["b"]
-    assert not [e for e in run_json(configs["b"], "monitor-prs")["events"] if e["event"] == "approved"]
     run_json(configs["a"], "monitor-prs")
     assert_converged(remote, forge, issue, pull)
 
