@@ -231,8 +231,8 @@ class Monitor(AgentRun[Report]):
                 self.hand_over(pull, marker)
             case Merge():
                 self.merge(pull, marker)
-            case Withdraw(sha=sha):
-                self.withdraw(pull, marker, sha, action.detail)
+            case Withdraw(sha=sha, issue_closed=issue_closed):
+                self.withdraw(pull, marker, sha, action.detail, issue_closed=issue_closed)
             case Reclaim(branch=branch, attempt=attempt):
                 self.reclaim(marker.issue, pull, branch, attempt)
 
@@ -267,14 +267,15 @@ class Monitor(AgentRun[Report]):
         if claim_sha is not None:
             self.release(issue, claim_sha)
 
-    def withdraw(self, pull: PullRequest, marker: PullMarker, claim_sha: str | None, why: str) -> None:
-        """Close this agent's PR instead of merging a second piece of work for one issue."""
+    def withdraw(self, pull: PullRequest, marker: PullMarker, claim_sha: str | None, why: str, *,
+                 issue_closed: bool) -> None:
+        """Close this agent's PR instead of merging a second piece of work for one issue. The stage
+        labels are cleared only on a closed issue: an open one's belong to the agent redoing it."""
         self.forge.ensure_comment(pull.number, f"withdrawn/{pull.head_sha}",
                                   f"agentmesh: `{self.agent}` closed this PR unmerged: {why}. "
                                   f"Its work stays at `{pull.head_sha[:12]}`.")
         self.forge.close_pull(pull.number)
-        issue_open = why != "the issue was closed"
-        if not issue_open:
+        if issue_closed:
             set_stage(self.forge, marker.issue, None)
         self.delete_branch(pull.head, pull.head_sha)
         if claim_sha is not None:
@@ -293,9 +294,7 @@ class Monitor(AgentRun[Report]):
 
     def sweep(self, action: Sweep) -> None:
         """Delete an orphan branch pinned to the sha that was observed (a push meanwhile wins)."""
-        ref = f"refs/heads/{action.branch}"
-        result = push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, action.sha)])
-        if not result.ok:
+        if not self.delete_branch(action.branch, action.sha):
             return
         if action.issue is not None:
             self.forge.ensure_comment(
@@ -343,12 +342,12 @@ class Monitor(AgentRun[Report]):
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
 
-    def delete_branch(self, branch: str, sha: str) -> None:
-        """Delete a PR's branch pinned to the PR's head: a push after it (a human's, or a new attempt's)
-        keeps the branch; the orphan sweep judges it later."""
+    def delete_branch(self, branch: str, sha: str) -> bool:
+        """Delete a branch pinned to `sha` (a PR's head, an orphan's observed sha): a push after it (a
+        human's, or a new attempt's) keeps the branch, and a branch already gone is left alone.
+        Whether this run deleted it."""
         ref = f"refs/heads/{branch}"
-        if ls_refs(self.mesh.git, self.mesh.remote, [ref]).get(ref) == sha:
-            push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, sha)])
+        return push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, sha)]).ok
 
     # --- own PRs ------------------------------------------------------------------------
 

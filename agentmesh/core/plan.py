@@ -170,6 +170,7 @@ class Withdraw(Action):
     act = Act.WITHDRAW
     head: str
     sha: str | None  # this agent's claim, released too; None when it holds none
+    issue_closed: bool  # cancelled; else another agent holds the claim
 
 
 @dataclass(frozen=True, kw_only=True)

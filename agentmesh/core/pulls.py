@@ -133,10 +133,11 @@ def plan_fence(seen: OwnPull) -> list[Action] | None:
     if not seen.head_is_ours:
         return [HandOver(**where, detail="a human pushed to the work branch")]
     if not seen.issue_open:
-        return [Withdraw(**where, head=seen.head, sha=seen.claim, detail="the issue was closed")]
+        return [Withdraw(**where, head=seen.head, sha=seen.claim, issue_closed=True, detail="the issue was closed")]
     if seen.claimer is not None and seen.claimer != seen.me:
         # this PR's claim was reaped and another agent redoes the work: it is theirs to merge
-        return [Withdraw(**where, head=seen.head, sha=None, detail=f"the claim is held by {seen.claimer}")]
+        return [Withdraw(**where, head=seen.head, sha=None, issue_closed=False,
+                         detail=f"the claim is held by {seen.claimer}")]
     if seen.claim is None:
         return [Reclaim(**where, branch=seen.branch, attempt=seen.attempt, detail="the claim was lost")]
     return None

@@ -95,10 +95,7 @@ class Journal:
     def seen(self, key: str) -> bool:
         """Whether the entry of `key` is queued or was published from this host."""
         ident = f"{self.agent}-{key}"
-        return any(self.outbox.glob(f"*-{ident}.json")) or ident in self._sent()
-
-    def _sent(self) -> set[str]:
-        return set(self._sent_lines())
+        return any(self.outbox.glob(f"*-{ident}.json")) or ident in self._sent_lines()
 
     def _remember_sent(self, ids: Iterable[str]) -> None:
         lines = [*self._sent_lines(), *ids][-SENT_KEYS_KEPT:]

@@ -166,6 +166,7 @@ def test_one_issue_one_merge_the_fence_before_anything_else(seen, kind, detail):
     assert [type(a) for a in actions] == ([kind] if kind else [])
     if kind is Withdraw:
         assert actions[0].detail == detail and actions[0].sha == (seen.claim if not seen.issue_open else None)
+        assert actions[0].issue_closed is not seen.issue_open
 
 
 def test_a_queued_rework_is_the_next_round_with_its_feedback():
