@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
@@ -61,7 +62,7 @@ from agentmesh.core.review import (
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.sweep import orphan_branches, plan_sweep
 from agentmesh.core.vocab import Event, Label, RunStatus
-from agentmesh.forge.base import Conflict, Forge, ForgeError, NotMergeableYet
+from agentmesh.forge.base import Conflict, Forge, ForgeError, NotFound, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
@@ -276,7 +277,8 @@ class Monitor(AgentRun[Report]):
                                   f"Its work stays at `{pull.head_sha[:12]}`.")
         self.forge.close_pull(pull.number)
         if issue_closed:
-            set_stage(self.forge, marker.issue, None)
+            with suppress(NotFound):  # a deleted issue has no labels left to clear
+                set_stage(self.forge, marker.issue, None)
         self.delete_branch(pull.head, pull.head_sha)
         if claim_sha is not None:
             self.release(marker.issue, claim_sha)
@@ -360,7 +362,7 @@ class Monitor(AgentRun[Report]):
                            head_is_ours=False)
         claimer = view.claim.agent if view is not None and view.claim is not None else None
         fence = OwnPull(pull.number, marker.issue, pull.head_sha, handed_over=False, me=self.agent,
-                        issue_open=self.forge.get_issue(marker.issue).state == "open", claimer=claimer,
+                        issue_open=self.issue_open(marker.issue), claimer=claimer,
                         claim=view.sha if view is not None and claimer == self.agent else None, branch=pull.head,
                         attempt=view.claim.attempt if view is not None and view.claim is not None else 1)
         if not fence.issue_open or fence.claim is None:
@@ -426,6 +428,13 @@ class Monitor(AgentRun[Report]):
         current = self.store.read(marker.issue)
         mine = current is not None and current[1] is not None and current[1].agent == self.agent
         self.finish_merged(marker.issue, current[0] if mine and current else None, pull)
+
+    def issue_open(self, number: int) -> bool:
+        """A deleted issue counts as closed: its PR is withdrawn, not merged."""
+        try:
+            return self.forge.get_issue(number).state == "open"
+        except NotFound:
+            return False
 
     def head_is_ours(self, pull: PullRequest) -> bool:
         """Whether the head commit is one this agent wrote (its trailers), not a human's push."""

@@ -347,3 +347,13 @@ def test_worktrees_and_task_files_of_claims_no_longer_held_are_removed(tmp_path)
     fleet.tick("a")
     assert not left.exists() and not (mesh.state.tasks / "issue-77.md").exists()
     assert (mesh.state.tasks / f"issue-{number}.md").exists()
+
+
+def test_a_pr_whose_issue_is_gone_is_withdrawn_not_merged_and_the_run_goes_on(tmp_path):
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    fleet.monitor("b")
+    git("update-ref", "-d", f"refs/agentmesh/items/{number}", cwd=fleet.remote)  # deleted on the forge
+    report = fleet.monitor("a")
+    assert report.exit_code == 0 and ("withdrawn", number) in events(report), report.events
+    assert fleet.item(pull["number"])["state"] == "closed" and fleet.branches("a/") == []
