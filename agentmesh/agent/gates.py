@@ -10,7 +10,7 @@ the PR, so it gets the same distrust as an executor.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
@@ -51,7 +51,9 @@ def closes_issue_gate(pull: PullRequest, marker: PullMarker) -> GateResult:
 
 
 def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_env: Mapping[str, str],
-             forbidden_env: Sequence[str], known_secrets: Sequence[str], pull: int) -> GateResult:
+             forbidden_env: Sequence[str], known_secrets: Sequence[str], pull: int,
+             beat: Callable[[], None] = lambda: None) -> GateResult:
+    """Run one gate command on the PR head; `beat` is called while it runs (claim renewals)."""
     spec = executors.ExecutorSpec(f"gate {gate.name}", tuple(gate.run), gate.timeout_seconds, sandbox)
     log_path = log_dir / f"pr-{pull}-gate-{re.sub(r'[^A-Za-z0-9._-]', '_', gate.name)}.log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +61,7 @@ def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_en
     task_file = log_dir / f"pr-{pull}-gate.txt"  # gates get no task, but the sandbox binds one
     task_file.write_text(f"review gate {gate.name}\n")
     result = executors.run(spec, worktree=worktree, task_file=task_file, issue=pull, log_path=log_path,
-                           forbidden_env=forbidden_env, base_env=base_env)
+                           forbidden_env=forbidden_env, base_env=base_env, should_stop=lambda: beat())
     output = redact("\n".join(log_tail(log_path, _OUTPUT_BYTES).splitlines()[1:]),
                     known_secrets=known_secrets)  # line 1 echoes argv
     if result.ok:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
@@ -66,8 +67,10 @@ from agentmesh.forge.base import Conflict, Forge, ForgeError, NotFound, NotMerge
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
+from agentmesh.host.lock import host_lock
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimView
+from agentmesh.refs.heartbeat import Keeper
 
 REVIEW_CONTEXT = "agentmesh/review"
 
@@ -110,6 +113,9 @@ class Monitor(AgentRun[Report]):
         self.reviews_root = mesh.state.review_worktrees
         self.requests = ReworkRequests(mesh.state.root)
         self._base_heads: dict[str, str | None] = {}  # base branch -> head, fetched once per run
+        # this agent's claims in review, renewed while gates run (a long review must not let them lapse)
+        self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds,
+                             guard=partial(host_lock, mesh.state, "claim-task"))
 
     def run(self, active: bool) -> None:
         """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show."""
@@ -125,6 +131,8 @@ class Monitor(AgentRun[Report]):
             plan += self.plan_open_pulls(claims, [p for p in pulls if p.state == "open"], seen, ring, alive)
         plan += self.plan_reaps(seen)
         plan += self.plan_sweeps(claims, pulls, branches, agents=set(ring) | {p.agent for p in presence})
+        # reviews last: their gates renew claims, so every write pinned to a listed claim sha goes first
+        plan.sort(key=lambda action: isinstance(action, Review))
         for action in plan:
             if self.dry_run:
                 self.report.planned(action)
@@ -367,6 +375,7 @@ class Monitor(AgentRun[Report]):
                         attempt=view.claim.attempt if view is not None and view.claim is not None else 1)
         if not fence.issue_open or fence.claim is None:
             return fence
+        self.keeper.keep(marker.issue, fence.claim)
         required = self.policy.review.required_approvals
         all_reviews = self.forge.list_reviews(pull.number)
         reviews = head_reviews(all_reviews, pull.head_sha)
@@ -512,7 +521,7 @@ class Monitor(AgentRun[Report]):
         try:
             return [run_gate(gate, worktree=path, log_dir=self.mesh.state.logs,
                              sandbox=self.mesh.host.executor.sandbox, base_env=self.env, forbidden_env=forbidden,
-                             known_secrets=self.known_secrets, pull=pull.number)
+                             known_secrets=self.known_secrets, pull=pull.number, beat=self.keeper.beat)
                     for gate in self.policy.gates]
         finally:
             worktrees.remove(pull.head)

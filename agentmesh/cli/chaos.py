@@ -81,7 +81,7 @@ def chaos(options, directory: Path | None, keep: bool, as_json: bool) -> int:
 @click.option("--daemons", type=click.IntRange(min=0), metavar="M",
               help="How many of the agents run as `agentmesh daemon`; the others are cron-style "
                    "[default: half, rounded down].")
-@click.option("--issues", type=click.IntRange(1, 50), default=8, show_default=True, help="Issues to seed.")
+@click.option("--issues", type=click.IntRange(1, 500), default=8, show_default=True, help="Issues to seed.")
 @click.option("--seed", type=click.IntRange(min=0), help="The nemesis's seed; the same seed and options replay "
               "the same faults [default: a random one, printed].")
 @click.option("--nemesis-seconds", type=click.FloatRange(min=0), default=90, show_default=True, metavar="S",

@@ -27,7 +27,8 @@ from pathlib import Path
 import schedule
 
 from agentmesh.agent.mesh import Mesh
-from agentmesh.core.errors import EXIT_BUG, EXIT_OK
+from agentmesh.core.errors import EXIT_BUG, EXIT_OK, ConfigError
+from agentmesh.host.config import LeasePolicy
 from agentmesh.ops.failures import Failure, failure
 from agentmesh.ops.runs import run_claim_task, run_monitor_prs
 
@@ -37,6 +38,17 @@ class Cadence:
     claim_seconds: float
     monitor_seconds: float
     jitter_seconds: float
+
+
+def check_cadence(cadence: Cadence, lease: LeasePolicy) -> None:
+    """claim-task runs renew the claims whose PRs are in review; between them nothing does (gates
+    renew only during a review), so the longest gap must leave a renewal interval of the lease."""
+    longest = cadence.claim_seconds + cadence.jitter_seconds
+    if longest > lease.seconds - lease.renew_seconds:
+        raise ConfigError(f"claim-task every {cadence.claim_seconds:g}s (+{cadence.jitter_seconds:g}s jitter) would "
+                          f"let claims in review lapse: the mesh lease is {lease.seconds}s, renewed every "
+                          f"{lease.renew_seconds}s; keep the interval plus jitter at most "
+                          f"{lease.seconds - lease.renew_seconds}s")
 
 
 def host_offset(agent: str, host: str, jitter_seconds: float) -> float:
@@ -64,6 +76,7 @@ class Daemon:
     def run(self) -> int:
         mesh = self.make_mesh()
         self.crash_dir = mesh.state.logs
+        check_cadence(self.cadence, mesh.policy.lease)
         started = time.monotonic()
         scheduler = schedule.Scheduler()  # our own: no module-level schedule state
         jitter = self.cadence.jitter_seconds

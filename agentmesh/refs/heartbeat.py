@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.refs.claims import ClaimStore
@@ -25,12 +26,18 @@ class Keeper:
     grace would let siblings reap them, and a merged PR whose claim is gone is left half cleaned.
     Every heartbeat beats the keeper too; one renewal round runs at a time, whichever job's thread
     gets there first, and a claim that is lost is dropped.
+
+    monitor-prs keeps them too while its gates run (a daemon runs no claim-task meanwhile). Its
+    `guard` yields whether renewing is this process's job: only while no claim-task runs on the
+    host, whose own pinned renewals would otherwise race ours.
     """
 
-    def __init__(self, store: ClaimStore, *, renew_seconds: float, now: Callable[[], float] = time.monotonic):
+    def __init__(self, store: ClaimStore, *, renew_seconds: float, now: Callable[[], float] = time.monotonic,
+                 guard: Callable[[], AbstractContextManager[bool]] = lambda: nullcontext(True)):
         self.store = store
         self.renew_seconds = renew_seconds
         self.now = now
+        self.guard = guard
         self.claims: dict[int, str] = {}
         self.last = now()
         self._lock = threading.Lock()
@@ -44,17 +51,24 @@ class Keeper:
             return
         try:
             self.last = self.now()
-            for issue, sha in list(self.claims.items()):
-                try:
-                    renewed = self.store.renew(issue, sha)
-                    assert renewed.sha is not None
-                    self.claims[issue] = renewed.sha
-                except NotHolder:
-                    del self.claims[issue]
-                except TemporaryError:
-                    pass  # the next beat retries; the claim's own lease covers the gap
+            with self.guard() as mine:
+                if mine:
+                    self._renew_all()
+        except OSError:
+            pass  # the guard's lock file is unwritable (a read-only state dir): the next beat retries
         finally:
             self._lock.release()
+
+    def _renew_all(self) -> None:
+        for issue, sha in list(self.claims.items()):
+            try:
+                renewed = self.store.renew(issue, sha)
+                assert renewed.sha is not None
+                self.claims[issue] = renewed.sha
+            except NotHolder:
+                del self.claims[issue]
+            except TemporaryError:
+                pass  # the next beat retries; the claim's own lease covers the gap
 
 
 class Heartbeat:

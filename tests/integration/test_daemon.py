@@ -88,3 +88,16 @@ def test_the_daemon_works_on_schedule_and_drains_on_sigterm(tmp_path):
     assert {line["command"] for line in lines} >= {"claim-task", "monitor-prs", "drain"}
     assert lines[-1] == {"command": "drain", "released": [spare]}
     assert sorted(remote_refs(remote, "refs/heads/claim/")) == [f"refs/heads/claim/{number}"]  # in review: kept
+
+
+def test_a_claim_interval_that_would_let_claims_in_review_lapse_is_refused(tmp_path):
+    """The default lease is 1800 s renewed every 300 s: claim-task runs at most 1500 s apart."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    config = tmp_path / "agentmesh.yaml"
+    config.write_text(yaml.safe_dump({"agent": "alice", "remote": str(remote), "state_dir": str(tmp_path / "state"),
+                                      "executor": {"kind": "demo"}}))
+    refused = run_cli("--config", str(config), "daemon", "--claim-every", "1500", "--jitter", "1", cwd=tmp_path)
+    assert refused.returncode == 1, refused.stderr
+    assert "claims in review lapse" in refused.stderr and "at most 1500s" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert remote_refs(remote, "refs/heads/claim/") == {}

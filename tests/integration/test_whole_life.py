@@ -6,13 +6,19 @@ the fake clock; every verdict is read from the remote with git plumbing.
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import nullcontext
+from functools import partial
 
+import pytest
 import yaml
 
+from agentmesh.agent import monitor as monitor_module
 from agentmesh.agent.claim_task import ClaimTask, TickReport, claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.core.plan import Adopt
 from agentmesh.core.vocab import Stage
+from agentmesh.host.lock import host_lock
 from agentmesh.refs.heartbeat import Heartbeat, Keeper
 from tests.support import (
     FakeClock,
@@ -32,15 +38,17 @@ STAGES = {s.label for s in Stage}
 class Fleet:
     """Agents of one local-forge remote, each with its own host state and clock, run in-process."""
 
-    def __init__(self, tmp_path):
-        policy = {"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}, "lease": LEASE}
+    def __init__(self, tmp_path, *, executor: dict | None = None, **extra_policy):
+        self.executor = executor
+        policy = {"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}, "lease": LEASE, **extra_policy}
         self.tmp = tmp_path
         self.remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(policy))
         self.clocks = {agent: FakeClock() for agent in "abc"}
         self.human = agent_forge(agent_mesh(self.remote, tmp_path / "hosts", "human"))
 
     def mesh(self, agent):
-        return agent_mesh(self.remote, self.tmp / "hosts", agent, clock=self.clocks.get(agent))
+        return agent_mesh(self.remote, self.tmp / "hosts", agent, clock=self.clocks.get(agent),
+                          executor=self.executor)
 
     def tick(self, agent) -> TickReport:
         mesh = self.mesh(agent)
@@ -244,6 +252,52 @@ def test_every_heartbeat_keeps_the_in_review_claims_alive(tmp_path):
     git("update-ref", "-d", ref, cwd=fleet.remote)  # lost after all: the keeper drops it, work goes on
     now[0] = 100.0
     assert beat.beat() is None and number not in keeper.claims
+
+
+WAIT_FOR_RENEWAL = """
+import pathlib, subprocess, sys, time
+remote, before = sys.argv[1], pathlib.Path(sys.argv[2])
+deadline = time.monotonic() + 3
+while before.exists() and time.monotonic() < deadline:
+    ref, sha = before.read_text().split()
+    now = subprocess.run(["git", "--git-dir", remote, "rev-parse", "-q", "--verify", ref],
+                         capture_output=True, text=True).stdout.strip()
+    if now != sha:
+        break
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.parametrize("claim_task_running", [False, True], ids=["daemon-idle", "claim-task-running"])
+def test_a_long_review_gate_keeps_the_reviewers_own_claims_in_review_alive(tmp_path, monkeypatch,
+                                                                           claim_task_running):
+    """A daemon reviewing a sibling's PR runs no claim-task meanwhile: its gates renew its own claims
+    in review. The gate waits until a's claim moves on the remote (3 s at most; no sandbox, so it
+    can read the remote), and the keeper's clock makes every poll a due renewal. While a claim-task
+    of a's runs on the host, renewing is that run's job (its pinned renewals would race ours): the
+    claim must stay unmoved."""
+    before = tmp_path / "before"
+    script = tmp_path / "wait.py"
+    script.write_text(WAIT_FOR_RENEWAL)
+    fleet = Fleet(tmp_path, executor={"kind": "demo", "sandbox": "off"}, gates=[{"name": "slow", "timeout_seconds": 60,
+                                    "run": [sys.executable, str(script), str(tmp_path / "remote.git"), str(before)]}])
+    for name in "abc":
+        fleet.monitor(name)
+    mine, theirs = fleet.issue("Mine", "a.txt"), fleet.issue("Theirs", "c.txt")
+    assert ("pr-opened", mine) in events(fleet.tick("a"))
+    assert ("pr-opened", theirs) in events(fleet.tick("c"))
+    ref = f"refs/heads/claim/{mine}"
+    claimed = remote_refs(fleet.remote, ref)[ref]
+    before.write_text(f"{ref} {claimed}")
+    ticks = iter(range(0, 10 ** 9, 10 ** 3))
+    monkeypatch.setattr(monitor_module, "Keeper", partial(monitor_module.Keeper, now=lambda: next(ticks)))
+    with host_lock(fleet.mesh("a").state, "claim-task") if claim_task_running else nullcontext(True) as held:
+        assert held
+        report = fleet.monitor("a")
+    assert ("approved", theirs) in events(report), report.events
+    after = remote_refs(fleet.remote, ref)[ref]
+    assert (after != claimed) is not claim_task_running
+    assert fleet.mesh("b").claims().read(mine)[1].agent == "a"
 
 
 # --- 3. no second PR for a branch that was just merged ----------------------------------------
