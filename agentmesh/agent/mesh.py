@@ -16,10 +16,13 @@ from agentmesh.core.lease import Clock
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import local_path, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
+from agentmesh.git.signing import ensure_key
 from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
+from agentmesh.host.roster import ROSTER_PATH, Roster, parse_roster
 from agentmesh.host.state import StateDir, system_clock
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimStore
+from agentmesh.refs.identity import Identity
 from agentmesh.refs.presence import Presence
 
 if TYPE_CHECKING:
@@ -35,6 +38,8 @@ class Mesh:
         self.remote = normalize_url(host.remote, Path.cwd())
         self.state = StateDir(host.resolved_state_dir(), self.remote).ensure()
         self.token = env.get(host.forge.token_env) or None
+        self.signing_key = host.resolved_signing_key()
+        self.public_key = ensure_key(self.signing_key, host.agent)
         self.git = Git(
             askpass=ensure_askpass(self.state.bin_dir),
             global_config=ensure_global_config(self.state.bin_dir, [p for p in [local_path(self.remote)] if p]),
@@ -42,6 +47,7 @@ class Mesh:
             author_name=host.agent,
             author_email=f"{host.agent}@{host.host}.agentmesh.invalid",
             timeout=host.git_timeout_seconds,
+            signing_key=self.signing_key,
         )
         self.cache = CacheClone(self.git, self.state.cache_path, self.remote).ensure()
 
@@ -77,6 +83,16 @@ class Mesh:
         if head is None:
             raise UserError(f"branch {self.base_branch} does not exist on {self.remote}")
         return head
+
+    @cached_property
+    def roster(self) -> Roster | None:
+        """The roster as of the base branch (never a PR head's); None while the mesh has none."""
+        text = self.read_base_file(ROSTER_PATH)
+        return None if text is None else parse_roster(text, f"{ROSTER_PATH} on {self.base_branch}")
+
+    @cached_property
+    def identity(self) -> Identity:
+        return Identity(self.cache, self.state.root / "identity", self.roster)
 
     def read_base_file(self, path: str) -> str | None:
         """A file's text on the base branch as fetched by this command."""

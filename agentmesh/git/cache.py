@@ -167,10 +167,7 @@ class CacheClone:
         return self.run("cat-file", "-e", sha + "^{commit}", check=False).returncode == 0
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
-        args = ["commit-tree", tree]
-        for parent in parents:
-            args += ["-p", parent]
-        return self.run(*args, input=message).stdout.strip()
+        return self.git.commit_tree(tree, parents, message, cwd=self.path)
 
     def empty_tree(self) -> str:
         return self.run("hash-object", "-t", "tree", "-w", "--stdin", input=b"").stdout.strip()

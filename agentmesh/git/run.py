@@ -188,6 +188,15 @@ class Git:
     author_name: str = "agentmesh"
     author_email: str = "agentmesh@agentmesh.invalid"
     timeout: float = DEFAULT_TIMEOUT
+    signing_key: Path | None = None  # every commit this Git writes is SSH-signed with it
+
+    def commit_tree(self, tree: str, parents: Sequence[str], message: str, *, cwd: Path | str) -> str:
+        """Write one commit object (signed when this Git has a signing key) and return its sha."""
+        signing = ("-c", "gpg.format=ssh", "-c", f"user.signingKey={self.signing_key}") if self.signing_key else ()
+        args = [*signing, "commit-tree", *(["-S"] if self.signing_key else []), tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.run(*args, cwd=cwd, input=message).stdout.strip()
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in _PASSTHROUGH}

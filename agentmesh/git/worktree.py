@@ -65,7 +65,7 @@ def commit_work(git: Git, worktree: Path, base: str, message: str) -> str | None
     tree = git.run("write-tree", cwd=worktree).stdout.strip()
     if tree == git.run("rev-parse", "--verify", f"{base}^{{tree}}", cwd=worktree).stdout.strip():
         return None
-    return git.run("commit-tree", tree, "-p", base, cwd=worktree, input=message).stdout.strip()
+    return git.commit_tree(tree, [base], message, cwd=worktree)
 
 
 def reset_worktree(git: Git, worktree: Path, base: str) -> None:

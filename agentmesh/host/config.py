@@ -123,6 +123,7 @@ class HostConfig(_Model):
     schedule: ScheduleConfig = ScheduleConfig()
     git_timeout_seconds: float = Field(60.0, gt=0, le=3600)
     metrics: MetricsConfig = MetricsConfig()
+    signing_key: Path | None = None  # the agent's SSH signing key [default: <state_dir>/identity/id_ed25519]
 
     @field_validator("host")
     @classmethod
@@ -147,6 +148,11 @@ class HostConfig(_Model):
             return self.state_dir.expanduser()
         base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(base) / "agentmesh" / self.agent
+
+    def resolved_signing_key(self) -> Path:
+        if self.signing_key is not None:
+            return self.signing_key.expanduser()
+        return self.resolved_state_dir() / "identity" / "id_ed25519"
 
 
 def _default_host() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 import socket
 import subprocess
 import threading
@@ -338,3 +339,28 @@ def non_journal_changes(remote: Path, before: str, after: str) -> list[str]:
         if not subject.startswith("agentmesh: journal of "):
             found.append(f"unexpected commit {subject}")
     return found
+
+
+def human_commit(remote: Path, files: dict[str, str], *, branch: str = "main", message: str = "human change",
+                 sign_with: Path | None = None) -> str:
+    """A commit by a person (unsigned unless `sign_with` names an SSH key) that sets `files` on top of
+    `branch` of a bare repository, pushed straight to it. Returns the new sha."""
+    work = remote.with_name(remote.name + f".human-{secrets.token_hex(4)}")
+    git("clone", "--quiet", "--branch", branch, str(remote), str(work))
+    for name, text in files.items():
+        target = work / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    git("add", "-A", cwd=work)
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingKey={sign_with}"] if sign_with else []
+    git(*signing, "commit", *(["-S"] if sign_with else []), "--quiet", "-m", message, cwd=work)
+    git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+    return git("rev-parse", "HEAD", cwd=work)
+
+
+def roster_yaml(meshes, maintainers: list[dict] | None = None) -> str:
+    """The roster text listing these agents' (Mesh objects') public keys."""
+    import yaml
+
+    return yaml.safe_dump({"agents": [{"name": m.host.agent, "key": m.public_key.line} for m in meshes],
+                           "maintainers": maintainers or []}, sort_keys=False)

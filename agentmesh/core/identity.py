@@ -1,0 +1,43 @@
+"""Signing keys as the roster and git name them (pure: parsing and fingerprints only)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+
+NAMESPACE = "git"
+_PUBLIC_KEY = re.compile(r"(ssh-ed25519) ([A-Za-z0-9+/]+={0,2})(?: .*)?")
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """An ed25519 public key as `ssh-ed25519 AAAA...`, without its comment."""
+
+    kind: str
+    blob: str
+
+    @classmethod
+    def parse(cls, text: str) -> PublicKey:
+        """Raises ValueError unless `text` is one ed25519 public key line."""
+        match = _PUBLIC_KEY.fullmatch(text.strip())
+        if match is None:
+            raise ValueError("must be an ssh-ed25519 public key: 'ssh-ed25519 AAAA...'")
+        try:
+            decoded = base64.b64decode(match.group(2), validate=True)
+        except ValueError:
+            raise ValueError("the key's base64 does not decode") from None
+        if not decoded.startswith(b"\x00\x00\x00\x0bssh-ed25519"):
+            raise ValueError("the key's blob is not an ssh-ed25519 key")
+        return cls(match.group(1), match.group(2))
+
+    @property
+    def line(self) -> str:
+        return f"{self.kind} {self.blob}"
+
+    @property
+    def fingerprint(self) -> str:
+        """As `ssh-keygen -l` and git's %GF print it: SHA256:<base64 without padding>."""
+        digest = hashlib.sha256(base64.b64decode(self.blob)).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

@@ -1,0 +1,59 @@
+"""Signed identity: who wrote a commit, judged by its signature and the roster on the base branch.
+
+No message, trailer, ref name or forge text says who wrote something: only a good SSH signature
+by a key the roster lists. A mesh whose base branch has no roster yet verifies nothing
+(`enforced` is False), and `doctor` and `status` say so plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from agentmesh.core.identity import PublicKey
+from agentmesh.git.cache import CacheClone
+from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, signers
+from agentmesh.host.roster import Roster
+
+
+class Identity:
+    def __init__(self, cache: CacheClone, directory: Path, roster: Roster | None):
+        self.cache = cache
+        self.directory = directory
+        self.roster = roster
+        self._known: dict[str, str | None] = {}
+        self._allowed: Path | None = None
+
+    @property
+    def enforced(self) -> bool:
+        """Whether the base branch has a roster: trust then comes from signatures only."""
+        return self.roster is not None
+
+    def key_of(self, agent: str) -> PublicKey | None:
+        entry = self.roster.agent(agent) if self.roster else None
+        return PublicKey.parse(entry.key) if entry else None
+
+    def signers(self, shas: Iterable[str]) -> Mapping[str, str | None]:
+        """sha -> the roster principal that signed it (agent name, or `maintainer:<login>`), or None.
+        Commits must be in the cache clone; answers are kept for this command's run."""
+        wanted = [sha for sha in dict.fromkeys(shas) if sha not in self._known]
+        if wanted and self.roster is not None:
+            self._known.update(signers(self.cache.git, self.cache.path, wanted, self._allowed_file()))
+        return {sha: self._known.get(sha) for sha in shas}
+
+    def signer(self, sha: str) -> str | None:
+        return self.signers([sha])[sha]
+
+    def signed_by(self, sha: str, agent: str) -> bool:
+        return self.roster is not None and self.signer(sha) == agent
+
+    def all_signed_by(self, shas: Iterable[str], agent: str) -> bool:
+        """Whether every one of `shas` (and at least one) verifies as `agent`'s."""
+        found = self.signers(list(shas))
+        return bool(found) and self.roster is not None and all(who == agent for who in found.values())
+
+    def _allowed_file(self) -> Path:
+        if self._allowed is None:
+            assert self.roster is not None
+            self._allowed = ensure_allowed_signers(self.directory, allowed_signers(self.roster.signers()))
+        return self._allowed
