@@ -10,8 +10,11 @@ from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.journaling import flush_journal, journal_listener
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
+from agentmesh.agent.trust import verified_reviews
+from agentmesh.core.model import Review
 from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.host.lock import host_lock
+from agentmesh.host.roster import MAINTAINER_PREFIX
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimStore
 
@@ -67,8 +70,18 @@ class AgentRun(Generic[R]):
         """Whether the journal has the entry of `key` (a dry run records nothing, so: yes)."""
         return self.journal is None or self.journal.seen(key)
 
+    def reviews(self, number: int) -> list[Review]:
+        """The PR's reviews that the roster vouches for, authors named by roster principal (agent/trust.py)."""
+        return verified_reviews(self.forge.list_reviews(number), roster=self.mesh.roster, identity=self.mesh.identity,
+                                local=self.forge.kind == "local")
+
     def trusted(self, user: str) -> bool:
-        """Whether `user` has write access (cached per run): only their words steer agents."""
+        """Whether `user` may steer agents: with a roster, its agents and maintainers (by roster principal
+        or login) only; without one, anyone with write access (cached per run)."""
+        roster = self.mesh.roster
+        if roster is not None:
+            return (roster.agent(user) is not None or roster.agent_by_login(user) is not None
+                    or roster.is_maintainer(user.removeprefix(MAINTAINER_PREFIX)))
         if user not in self._permissions:
             try:
                 self._permissions[user] = self.forge.permission(user) in ("admin", "write")

@@ -25,12 +25,12 @@ from agentmesh.agent.journaling import flush_journal
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
-from agentmesh.core.errors import NotHolder
+from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.core.markers import closing_references, marker_text
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.plan import Action, Adopt, Claim, DropRework, Release, Renew, Resume, Rework
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
-from agentmesh.core.select import Selection, dependencies, rank_issues
+from agentmesh.core.select import Selection, Why, dependencies, exclusion_reasons, rank_issues
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
 from agentmesh.forge.base import Forge, NotFound
@@ -227,6 +227,11 @@ class ClaimTask(AgentRun[TickReport]):
             case Renew(sha=sha):
                 self.renew(action.issue, sha, action.pr)
             case Adopt(sha=sha, branch=branch, head=head):
+                refused = self.unadoptable(issues[action.issue], branch, head)
+                if refused:
+                    self.report.add(Event.SKIPPED, issue=action.issue, detail=f"branch {branch} not adopted: {refused}")
+                    self.jobs.release(action.issue, sha, refused)
+                    return None
                 pull = self.jobs.open_pull(issues[action.issue], sha, branch, head)
                 if pull is not None:
                     self.report.add(Event.ADOPTED, issue=action.issue, pr=pull.number, key=f"pr-opened-{pull.number}",
@@ -239,6 +244,23 @@ class ClaimTask(AgentRun[TickReport]):
             case Rework():
                 return Job(issues[action.issue], action.sha, action.branch, action.attempt,
                            rework=ReworkAsk(action.pr or 0, action.head, action.round, action.feedback))
+        return None
+
+    def unadoptable(self, issue: Issue, branch: str, head: str) -> str | None:
+        """Why a pushed branch whose run died must not become a PR: the issue is no longer eligible
+        (a human parked it), or, with a roster, a commit on it is not signed by this agent."""
+        blocking = [r for r in exclusion_reasons(issue, agent=self.agent, eligible_labels=self.policy.labels.eligible)
+                    if r.code in (Why.NOT_OPEN, Why.NO_ELIGIBLE_LABEL, Why.BLOCKING_LABEL)]
+        if blocking:
+            return "the issue is not eligible now (" + ", ".join(str(r) for r in blocking) + ")"
+        if self.mesh.roster is not None:
+            if not self.mesh.cache.has_object(head):
+                self.mesh.cache.fetch([f"refs/heads/{branch}"])
+            if not self.mesh.cache.has_object(head):
+                raise TemporaryError(f"branch {branch} moved from {head[:12]} while adopting it")
+            commits = self.mesh.cache.commits_between(self.mesh.base_head, head)
+            if not self.mesh.identity.all_signed_by(commits, self.agent):
+                return f"a commit on it is not signed by {self.agent}'s roster key"
         return None
 
     def rerecord(self, action: Renew | Adopt | Resume | Rework) -> None:

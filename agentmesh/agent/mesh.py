@@ -107,7 +107,7 @@ class Mesh:
                           state_root=self.state.root)
 
     def presence(self) -> Presence:
-        return Presence(self.cache, self.state, self.policy, self.host, self.clock)
+        return Presence(self.cache, self.state, self.policy, self.host, self.clock, identity=self.identity)
 
     def journal(self) -> Journal:
         memory = self.policy.memory
@@ -117,4 +117,4 @@ class Mesh:
 
     def claims(self) -> ClaimStore:
         return ClaimStore(self.cache, self.state, self.policy, agent=self.host.agent,
-                          host=self.host.host, clock=self.clock)
+                          host=self.host.host, clock=self.clock, identity=self.identity)

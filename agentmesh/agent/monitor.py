@@ -28,6 +28,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.stages import record_failure, set_stage
+from agentmesh.agent.trust import maintainers, review_logins
 from agentmesh.core.errors import NotHolder, TemporaryError, UserError
 from agentmesh.core.lease import ReapDecision
 from agentmesh.core.markers import PullMarker, marker_text
@@ -123,7 +124,9 @@ class Monitor(AgentRun[Report]):
         pulls = self.forge.list_pulls(state="all")
         branches = self.branches()
         presence = self.mesh.presence().list()
-        ring = ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent])
+        roster = self.mesh.roster
+        ring = ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent],
+                          roster=roster.names if roster else None)
         seen = Seen(pulls={p.number: p for p in pulls})
         plan = self.plan_cleanup(claims, pulls, branches, ring)
         if active:
@@ -219,7 +222,7 @@ class Monitor(AgentRun[Report]):
                 self.review(pull, marker)
             case RequestReview(reviewers=reviewers):
                 try:
-                    self.forge.request_reviewers(pull.number, list(reviewers))
+                    self.forge.request_reviewers(pull.number, review_logins(self.mesh.roster, reviewers))
                     self.report.add(Event.REVIEW_REQUESTED, issue=marker.issue, pr=pull.number, detail=action.detail)
                 except ForgeError as exc:
                     self.report.add(Event.WARNING, issue=marker.issue, pr=pull.number,
@@ -319,7 +322,7 @@ class Monitor(AgentRun[Report]):
         """After a PR that needed changes or rework passed: draft what was learned as a memory PR."""
         if not self.policy.memory.lessons:
             return
-        reviews = self.forge.list_reviews(pull.number)
+        reviews = self.reviews(pull.number)
         blockers = {r.author for r in reviews if r.state == "CHANGES_REQUESTED" and self.trusted(r.author)}
         if not needed_rework(reviews, self.head_message(pull), blockers):
             return
@@ -377,8 +380,9 @@ class Monitor(AgentRun[Report]):
             return fence
         self.keeper.keep(marker.issue, fence.claim)
         required = self.policy.review.required_approvals
-        all_reviews = self.forge.list_reviews(pull.number)
+        all_reviews = self.reviews(pull.number)
         reviews = head_reviews(all_reviews, pull.head_sha)
+        roster = self.mesh.roster
         others = {claimer} - {self.agent} if claimer else set()
         wanted = reviewers_for(ring, self.agent, alive=alive, count=required, exclude=others)
         ci = self.forge.ci_status(pull.head_sha)
@@ -388,12 +392,13 @@ class Monitor(AgentRun[Report]):
         queued = self.requests.load(marker.issue)
         return replace(
             fence,
-            missing_reviewers=tuple(r for r in wanted if r not in pull.requested_reviewers
+            missing_reviewers=tuple(r for r in wanted if review_logins(roster, [r])[0] not in pull.requested_reviewers
                                     and r not in reviews.reviewed_by),
             failing_ci=tuple(clean_text(c.context, 100) for c in failing[:10]),
             ci_pending=ci.state == "pending" and any(c.context != REVIEW_CONTEXT for c in ci.contexts),
             approvals=len(counted_approvals(reviews, author=self.agent,
-                                            claimer=claimer if claimer != self.agent else None, reviewers=ring)),
+                                            claimer=claimer if claimer != self.agent else None,
+                                            reviewers=[*ring, *maintainers(roster)])),
             required=required,
             protected=tuple(protected_hits(self.changed_paths(pull), self.policy.protected_paths)),
             changes_requested=bool(blockers), auto_merge=self.policy.merge.auto,
@@ -446,7 +451,13 @@ class Monitor(AgentRun[Report]):
             return False
 
     def head_is_ours(self, pull: PullRequest) -> bool:
-        """Whether the head commit is one this agent wrote (its trailers), not a human's push."""
+        """Whether this agent wrote the head, not someone who pushed to its branch. With a roster: every
+        commit from the merge base to the head verifies as this agent's; no message text counts."""
+        if self.mesh.roster is not None:
+            if not self.fetch_head(pull):
+                raise TemporaryError(f"PR #{pull.number}: head {pull.head_sha[:12]} is not on the remote")
+            commits = self.mesh.cache.commits_between(self.merge_base(pull), pull.head_sha)
+            return self.mesh.identity.all_signed_by(commits, self.agent)
         message = self.head_message(pull)
         return message is None or f"Agentmesh-Agent: {self.agent}\n" in message
 
@@ -468,7 +479,7 @@ class Monitor(AgentRun[Report]):
                           required=self.policy.review.required_approvals,
                           handed_over=Label.NEEDS_HUMAN in pull.labels):
             return False
-        reviews = head_reviews(self.forge.list_reviews(pull.number), pull.head_sha)
+        reviews = head_reviews(self.reviews(pull.number), pull.head_sha)
         if self.agent not in reviews.reviewed_by:
             return True
         key = review_key(pull)

@@ -37,9 +37,11 @@ def _used(used, cap) -> str:
 
 def sections(status) -> list[Section]:
     """The dashboard as titled tables, shared by the plain and the rich rendering."""
-    agents = [[a.agent, "alive" if a.alive else "DEAD", age(a.age_seconds), a.host, a.version, a.executor,
-               ",".join(a.capabilities) or "-"] for a in status.agents]
-    claims = [[f"#{c.issue}", c.holder or "(invalid)", c.stage or "-", age(c.age_seconds),
+    agents = [[a.agent, "alive" if a.alive else "DEAD", "yes" if a.verified else "NO", a.key or "-",
+               age(a.age_seconds), a.host, a.version, a.executor, ",".join(a.capabilities) or "-"]
+              for a in status.agents]
+    claims = [[f"#{c.issue}", c.holder or (f"FOREIGN (says {c.foreign})" if c.foreign else "(invalid)"),
+               c.stage or "-", age(c.age_seconds),
                age(c.lease_left_seconds), "EXPIRED" if c.expired else "ok", c.work_branch or "-"]
               for c in status.claims]
     pulls = [[f"#{p.number}", p.title, p.author, f"#{p.issue}" if p.issue else "-", age(p.age_seconds),
@@ -56,7 +58,8 @@ def sections(status) -> list[Section]:
     capped = (f"showing the {len(status.pulls)} newest of {status.pulls_open} open PRs"
               if status.pulls_capped else "")
     return [
-        Section("Agents", ["agent", "state", "seen", "host", "version", "executor", "capabilities"], agents,
+        Section("Agents", ["agent", "state", "signed", "key", "seen", "host", "version", "executor", "capabilities"],
+                agents,
                 "no agents have a presence ref yet"),
         Section("Claims", ["issue", "holder", "stage", "seen", "lease left", "lease", "work branch"], claims,
                 "no claims"),

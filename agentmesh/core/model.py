@@ -66,6 +66,7 @@ class Review:
     commit_id: str
     body: str = ""
     submitted_at: str = ""
+    recorded_in: str | None = None  # local forge: the item commit that last wrote it; its signature says who
 
     def to_json(self) -> dict:
         return to_plain(self)

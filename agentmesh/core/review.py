@@ -29,8 +29,12 @@ from agentmesh.core.sanitize import fence
 OUTPUT_TAIL = 1500  # characters of a failing gate's output in the review body
 
 
-def ring_order(ring: Sequence[str], present: Iterable[str]) -> list[str]:
-    """The configured ring, or every agent with a presence ref in name order."""
+def ring_order(ring: Sequence[str], present: Iterable[str], roster: Collection[str] | None = None) -> list[str]:
+    """Who reviews whom, in order. With a roster, only its agents: `ring` orders (and may narrow) them,
+    and a presence ref, which anyone can push, adds no one. Without one, the configured ring or
+    every agent with a presence ref, in name order."""
+    if roster is not None:
+        return [name for name in dict.fromkeys(ring) if name in roster] if ring else sorted(set(roster))
     return list(dict.fromkeys(ring)) if ring else sorted(set(present))
 
 

@@ -278,6 +278,20 @@ class CacheClone:
             self.run("pack-refs", "--all")
         return True
 
+    def commits_between(self, base: str, head: str) -> list[str]:
+        """The commits reachable from `head` but not from `base`, newest first."""
+        return self.run("rev-list", f"{base}..{head}").stdout.split()
+
+    def last_writers(self, rev: str, folder: str) -> dict[str, str]:
+        """path under `folder` -> the newest commit in `rev`'s history that wrote it, in one `git log`."""
+        out = self.run("log", "--format=%x01%H", "--name-only", "--no-renames", rev, "--", folder).stdout
+        writers: dict[str, str] = {}
+        for record in out.split("\x01")[1:]:
+            sha, _, paths = record.partition("\n")
+            for path in paths.split():
+                writers.setdefault(path, sha.strip())
+        return writers
+
     def ref_shas(self, prefix: str) -> dict[str, str]:
         """ref -> sha of the local refs under `prefix`, in one for-each-ref."""
         out = self.run("for-each-ref", "--format=%(objectname) %(refname)", prefix).stdout

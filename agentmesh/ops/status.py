@@ -22,6 +22,7 @@ from agentmesh.core.review import head_reviews
 from agentmesh.core.vocab import Label, Stage
 from agentmesh.forge.base import Forge, Issue, PullRequest
 from agentmesh.refs.claims import ClaimView
+from agentmesh.refs.identity import Identity
 from agentmesh.refs.presence import PresenceView
 
 PULL_LIMIT = 50  # PRs examined per run: each costs a reviews and a CI call
@@ -38,6 +39,8 @@ class AgentRow:
     capabilities: list[str]
     age_seconds: float  # since this host first saw the presence ref at its current sha
     alive: bool
+    verified: bool  # its presence is signed by its roster key (True while the mesh has no roster)
+    key: str | None  # the roster key's fingerprint; None: not in the roster (or no roster)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class ClaimRow:
     lease_left_seconds: float
     expired: bool
     stage: str | None  # claimed|working|review|failed from the open issue's agentmesh:* label; None: none or closed
+    foreign: str | None = None  # the agent an unsigned or forged claim names (never adopted; reaped as usual)
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,10 @@ class Status:
                 "halted": self.halted, "budget": self.budget}
 
 
-def agent_row(view: PresenceView) -> AgentRow:
+def agent_row(view: PresenceView, identity: Identity) -> AgentRow:
+    key = identity.key_of(view.agent)
     return AgentRow(view.agent, view.host, view.version, view.executor, list(view.capabilities),
-                    round(view.observed_seconds, 1), view.alive)
+                    round(view.observed_seconds, 1), view.alive, view.verified, key.fingerprint if key else None)
 
 
 def issue_stage(issue: Issue) -> str | None:
@@ -109,7 +114,7 @@ def claim_row(view: ClaimView, stages: dict[int, str | None]) -> ClaimRow:
     c = view.claim
     return ClaimRow(view.issue, c.agent if c else None, c.host if c else None, c.work_branch if c else None,
                     round(view.observed_seconds, 1), round(max(0.0, view.lease_seconds - view.observed_seconds), 1),
-                    view.expired, stages.get(view.issue))
+                    view.expired, stages.get(view.issue), view.foreign)
 
 
 def pull_row(forge: Forge, pull: PullRequest, now: float) -> PullRow:
@@ -137,7 +142,7 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
     entries = mesh.journal().recent(PERFORMANCE_DAYS, now)
     return Status(
         agent=mesh.host.agent, remote=mesh.remote,
-        agents=[agent_row(v) for v in presence],
+        agents=[agent_row(v, mesh.identity) for v in presence],
         claims=[claim_row(v, stages) for v in claims],
         pulls=pulls, pulls_open=len(open_pulls), pulls_limit=pull_limit,
         performance=performance(entries, active=active, agents=[v.agent for v in presence]),

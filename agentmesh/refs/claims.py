@@ -30,6 +30,7 @@ from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, ls_refs, push
 from agentmesh.host.config import MeshPolicy
 from agentmesh.host.state import StateDir
+from agentmesh.refs.identity import Identity, enforced_signers
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,11 @@ class ClaimView:
     ref: str
     issue: int
     sha: str
-    claim: Claim | None  # None: the commit is not a valid claim
+    claim: Claim | None  # None: the commit is not a valid claim, or not signed by the agent it names
     lease_seconds: int
     observed_seconds: float
     expired: bool
+    foreign: str | None = None  # the agent an unsigned or forged claim names: never adopted, reaped as usual
 
     def to_json(self) -> dict:
         c = self.claim
@@ -75,6 +77,7 @@ class ClaimView:
             "work_branch": c.work_branch if c else None,
             "observed_seconds": round(self.observed_seconds, 1),
             "expired": self.expired,
+            "foreign": self.foreign,
         }
 
 
@@ -130,6 +133,7 @@ class ClaimStore:
         host: str,
         clock: Callable[[], Clock],
         nonce: Callable[[], str] = new_nonce,
+        identity: Identity | None = None,
     ):
         self.cache = cache
         self.git = cache.git
@@ -140,6 +144,7 @@ class ClaimStore:
         self.host = host
         self.clock = clock
         self.nonce = nonce
+        self.identity = identity
         self.prefix = policy.claims.ref_prefix
         self._bases: list[str] | None = None  # remote refs claim commits build on
 
@@ -167,7 +172,11 @@ class ClaimStore:
             if not self.cache.has_object(sha):  # moved again meanwhile; that sha is history
                 return None
         message = self.cache.commit_message(sha).split("\n\n", 1)[-1]
-        return parse_claim(message, sha)
+        claim = parse_claim(message, sha)
+        signers = enforced_signers(self.identity, [sha])
+        if claim is not None and signers is not None and signers[sha] != claim.agent:
+            return None  # forged or unsigned: held by nobody we trust, so never ours
+        return claim
 
     def list(self) -> list[ClaimView]:
         """All claims on the remote, with this host's observation of each.
@@ -182,16 +191,21 @@ class ClaimStore:
             issue = issue_of_ref(ref, self.prefix)
             if issue is not None:  # always: `keep` dropped the others
                 found.append((ref, issue, sha, parse_claim(message, sha)))
+        signers = enforced_signers(self.identity, [sha for _, _, sha, _ in found])
         lease = self.policy.lease
         views = []
         for ref, issue, sha, claim in sorted(found, key=lambda f: f[1]):
+            foreign = None
+            if claim is not None and signers is not None and signers.get(sha) != claim.agent:
+                foreign, claim = claim.agent, None
             granted = effective_lease(claim.lease_seconds if claim else None, lease.seconds, lease.max_seconds)
             obs = observations[ref]
             views.append(
                 ClaimView(ref, issue, sha, claim, granted, observed_seconds(obs, now),
-                          is_expired(obs, now, granted, lease.grace_seconds))
+                          is_expired(obs, now, granted, lease.grace_seconds), foreign)
             )
         return views
+
 
     # Below here `list` is the method above, so annotations name `builtins.list`.
 

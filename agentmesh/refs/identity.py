@@ -57,3 +57,10 @@ class Identity:
             assert self.roster is not None
             self._allowed = ensure_allowed_signers(self.directory, allowed_signers(self.roster.signers()))
         return self._allowed
+
+
+def enforced_signers(identity: Identity | None, shas: Iterable[str]) -> Mapping[str, str | None] | None:
+    """The signers of `shas`, or None when nothing is verified (no identity, or no roster yet)."""
+    if identity is None or not identity.enforced:
+        return None
+    return identity.signers(list(shas))

@@ -22,6 +22,7 @@ from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.host.config import HostConfig, MeshPolicy
 from agentmesh.host.state import StateDir
 from agentmesh.refs.claims import observe_prefix
+from agentmesh.refs.identity import Identity, enforced_signers
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,13 @@ class PresenceView:
     capabilities: tuple[str, ...]
     observed_seconds: float
     alive: bool
+    verified: bool = True  # signed by the roster key of the agent it names (True while the mesh has no roster)
 
     def to_json(self) -> dict:
         return {"agent": self.agent, "host": self.host, "version": self.version, "executor": self.executor,
                 "capabilities": list(self.capabilities), "sha": self.sha,
-                "observed_seconds": round(self.observed_seconds, 1), "alive": self.alive}
+                "observed_seconds": round(self.observed_seconds, 1), "alive": self.alive,
+                "verified": self.verified}
 
 
 def presence_message(host: HostConfig, nonce: str) -> str:
@@ -50,8 +53,9 @@ def presence_message(host: HostConfig, nonce: str) -> str:
 
 class Presence:
     def __init__(self, cache: CacheClone, state: StateDir, policy: MeshPolicy, host: HostConfig,
-                 clock: Callable[[], Clock]):
+                 clock: Callable[[], Clock], identity: Identity | None = None):
         self.cache = cache
+        self.identity = identity
         self.state = state
         self.policy = policy
         self.host = host
@@ -72,12 +76,15 @@ class Presence:
                                                  keep=lambda ref: is_agent_name(ref[len(self.prefix):]))
         found = {ref: (ref[len(self.prefix):], sha, parse_trailers(message)) for ref, (sha, message) in refs.items()}
         lease = self.policy.lease
+        signers = enforced_signers(self.identity, [sha for _, sha, _ in found.values()])
         views = []
         for ref, (agent, sha, trailers) in sorted(found.items()):
             obs = observations[ref]
             caps = tuple(c for c in trailers.get("capabilities", "").split(",") if c)
+            verified = signers is None or signers.get(sha) == agent
+            # a presence ref anyone can push says "alive" only when its agent's roster key signed it
             views.append(PresenceView(
                 agent, sha, trailers.get("host", ""), trailers.get("version", ""),
                 trailers.get("executor", ""), caps, observed_seconds(obs, now),
-                not is_expired(obs, now, lease.seconds, lease.grace_seconds)))
+                verified and not is_expired(obs, now, lease.seconds, lease.grace_seconds), verified))
         return views

@@ -38,6 +38,7 @@ from agentmesh.forge.local.schema import (
     LABELS_REF,
     PERMISSIONS,
     REVIEW_STATES,
+    REVIEWS,
     ROSTER_FILE,
     ROSTER_REF,
     SHA,
@@ -277,7 +278,13 @@ class LocalForge(Forge):
         self.store.update(number, change)
 
     def list_reviews(self, number: int) -> list[Review]:
-        return [review_view(data) for data in self.store.blobs(self.store.load_pull(number, reviews=True).reviews)]
+        """The reviews, each with the item commit that last wrote it: a review is only as trustworthy
+        as that commit's signature (refs anyone can push are no account)."""
+        item = self.store.load_pull(number, reviews=True)
+        writers = self.store.cache.last_writers(item.sha, REVIEWS)
+        by_blob = {entry.sha: writers.get(f"{REVIEWS}/{entry.name}") for entry in item.reviews}
+        return [replace(review_view(data), recorded_in=by_blob.get(blob))
+                for blob, data in self.store.blobs_by_sha(item.reviews)]
 
     def _head_sha(self, item: Item) -> str | None:
         """The PR head: the branch on the remote while open, the recorded sha afterwards."""

@@ -187,9 +187,14 @@ class ItemStore:
 
     def blobs(self, entries: list[TreeEntry]) -> list[dict]:
         """The comments or reviews in `entries`, in order; unreadable ones are skipped."""
+        return [data for _, data in self.blobs_by_sha(entries)]
+
+    def blobs_by_sha(self, entries: list[TreeEntry]) -> list[tuple[str, dict]]:
+        """(blob sha, data) of the comments or reviews in `entries`, in order; unreadable ones skipped."""
         ordered = sorted(entries, key=lambda e: e.name)
-        found = [load_json(obj.data) for obj in self.cache.cat_objects([e.sha for e in ordered]) if obj is not None]
-        return [data for data in found if data is not None and isinstance(data.get("id"), int)]
+        found = [(obj.sha, load_json(obj.data)) for obj in self.cache.cat_objects([e.sha for e in ordered])
+                 if obj is not None]
+        return [(sha, data) for sha, data in found if data is not None and isinstance(data.get("id"), int)]
 
     # --- writing items ----------------------------------------------------------------
 
