@@ -105,8 +105,10 @@ def _default_remote(forge: str, url: str | None, repo: str) -> str:
 
 def init(*, path: Path, forge: str, url: str | None, repo: str | None, remote: str | None, agent: str | None,
          token_env: str, executor: str, mesh: bool, force: bool) -> int:
+    from agentmesh.git.signing import ensure_key
     from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_yaml, validate
     from agentmesh.host.files import write_atomic
+    from agentmesh.host.roster import ROSTER_PATH, roster_entry, starter_roster
     from agentmesh.host.starter import starter_mesh_yaml
 
     agent = agent or default_agent()
@@ -116,12 +118,18 @@ def init(*, path: Path, forge: str, url: str | None, repo: str | None, remote: s
     remote = remote or _default_remote(forge, url, repo or "")
     text = render_host_config(agent=agent, remote=remote, forge=forge, url=url, repo=repo, token_env=token_env,
                               executor=executor)
-    validate(HostConfig, parse_yaml(text, str(path)), str(path))  # the loader's own rules, before writing
+    host = validate(HostConfig, parse_yaml(text, str(path)), str(path))  # the loader's own rules, before writing
     writes = {path: (text, 0o600)}
+    key_path = host.resolved_signing_key()
+    key = ensure_key(key_path, agent)
+    entry = roster_entry(agent, key, login=None)
+    if forge != "local":
+        entry += f"  # login: <the {forge} account its token belongs to; default: the agent name>\n"
     if mesh:
         policy = starter_mesh_yaml()  # the same file `agentmesh forge init` commits
         validate(MeshPolicy, parse_yaml(policy, MESH_POLICY_PATH), MESH_POLICY_PATH)
         writes[Path(MESH_POLICY_PATH)] = (policy, 0o644)
+        writes[Path(ROSTER_PATH)] = (starter_roster(entry), 0o644)
     for target in writes:  # all or nothing: refuse before writing anything
         if target.exists() and not force:
             raise UserError(f"{target}: already exists; pass --force to overwrite it")
@@ -129,12 +137,17 @@ def init(*, path: Path, forge: str, url: str | None, repo: str | None, remote: s
         write_atomic(target, content, mode)
         click.echo(f"wrote {target}")
     click.echo(f"agent {agent}, remote {remote}, forge {forge}, executor {executor}")
+    click.echo(f"signing key {key_path} ({key.fingerprint}); its roster entry, under `agents:` in {ROSTER_PATH}:")
+    click.echo("".join(f"  {line}\n" for line in entry.splitlines()), nl=False)
     if forge != "local":
         click.echo(f"next: export {token_env}=<a token with write access to {repo}> for the user cron runs as")
     if executor == "command":
         click.echo(f"next: edit executor.command in {path}")
     if mesh:
-        click.echo("next: commit .agentmesh/mesh.yaml to the mesh's default branch through a PR")
+        click.echo(f"next: add your maintainers to {ROSTER_PATH}, then commit it and .agentmesh/mesh.yaml to "
+                   "the mesh's default branch through a PR")
+    else:
+        click.echo(f"next: add the entry above to {ROSTER_PATH} on the mesh's default branch through a PR")
     click.echo(f"then: agentmesh --config {path} doctor")
     return EXIT_OK
 

@@ -111,3 +111,12 @@ def roster_entry(name: str, key: PublicKey, login: str | None = None) -> str:
     """The YAML lines that add one agent to the roster's `agents:` list."""
     entry = {"name": name, "key": key.line, **({"login": login} if login else {})}
     return yaml.safe_dump([entry], sort_keys=False)
+
+
+def starter_roster(entries: str) -> str:
+    """A new roster file holding `entries` (agents) and a maintainers section to fill in."""
+    return ("# Who the mesh trusts (docs/security.md). A protected path: change it through a human PR.\n"
+            "agents:\n" + entries +
+            "# People whose approvals count and whose words steer agents: their forge login, and on the\n"
+            "# local forge their SSH public key (they sign with it: git config gpg.format ssh).\n"
+            "maintainers: []\n")

@@ -78,23 +78,36 @@ def host_config_path(root: Path, agent: str) -> Path:
     return root / "hosts" / agent / "agentmesh.yaml"
 
 
-def create_remote(remote: Path, policy: str) -> None:
-    """The demo repository as a local-forge remote: a greeting package, its check and `policy`."""
+def demo_roster(root: Path, agents: list[str]) -> str:
+    """The roster of the demo's agents: each one's signing key, made in its host's state dir."""
+    from agentmesh.git.signing import ensure_key
+    from agentmesh.host.roster import roster_entry
+
+    return "agents:\n" + "".join(
+        roster_entry(name, ensure_key(host_config_path(root, name).parent / "state" / "identity" / "id_ed25519", name))
+        for name in agents)
+
+
+def create_remote(remote: Path, policy: str, roster: str | None = None) -> None:
+    """The demo repository as a local-forge remote: a greeting package, its check, `policy` and the
+    roster."""
     from agentmesh.forge.local import init_repository
     from agentmesh.git.run import Git
+    from agentmesh.host.roster import ROSTER_PATH
 
     if remote.exists():
         raise FileExistsError(f"{remote} exists: choose an empty --dir")
     init_repository(Git(), remote, {
         "README.md": "# agentmesh demo\n\nGreeting helpers written by a mesh of agents.\n",
-        "check.py": CHECK_PY, "demo/__init__.py": "", ".agentmesh/mesh.yaml": policy})
+        "check.py": CHECK_PY, "demo/__init__.py": "", ".agentmesh/mesh.yaml": policy,
+        **({ROSTER_PATH: roster} if roster else {})})
 
 
 def write_host(root: Path, agent: str, remote: str, **settings: object) -> Path:
     """One agent's host folder, as if on its own machine: config, state; `settings` add config keys
     (the default executor is the demo's)."""
     path = host_config_path(root, agent)
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # its key may be there already (demo_roster)
     path.write_text(yaml.safe_dump({
         "agent": agent, "host": f"demo-{agent}", "remote": remote, "state_dir": str(path.parent / "state"),
         "executor": {"kind": "demo"}, **settings}, sort_keys=False))
@@ -113,7 +126,7 @@ def seed_issues(root: Path, remote: Path, count: int) -> list[int]:
 def set_up(root: Path, *, agents: int, issues: int) -> DemoMesh:
     names = agent_names(agents)
     remote = root / "remote.git"
-    create_remote(remote, mesh_policy(names))
+    create_remote(remote, mesh_policy(names), demo_roster(root, names))
     for name in names:
         write_host(root, name, str(remote))
     return DemoMesh(root, remote, names, seed_issues(root, remote, issues))

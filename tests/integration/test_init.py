@@ -136,3 +136,19 @@ def test_global_options_and_config_path_are_used(tmp_path):
     assert result.returncode == 0, result.stderr
     host = load(tmp_path / "host.yaml")
     assert (host.agent, host.remote) == ("host2-a", "/srv/mesh.git")
+
+
+def test_init_makes_the_signing_key_and_prints_and_writes_its_roster_entry(tmp_path):
+    from agentmesh.core.identity import PublicKey
+    from agentmesh.host.roster import parse_roster
+
+    result = run_cli("init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--mesh", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    private = tmp_path / "state" / "agentmesh" / "host1-a" / "identity" / "id_ed25519"  # XDG_STATE_HOME
+    assert private.stat().st_mode & 0o777 == 0o600
+    key = PublicKey.parse((private.parent / "id_ed25519.pub").read_text())
+    assert key.fingerprint in result.stdout and f"key: {key.line}" in result.stdout
+    roster = parse_roster((tmp_path / ".agentmesh" / "roster.yaml").read_text())
+    assert [(a.name, a.key) for a in roster.agents] == [("host1-a", key.line)] and roster.maintainers == []
+    again = run_cli("init", "--remote", "/srv/mesh.git", "--agent", "host1-a", "--path", "other.yaml", cwd=tmp_path)
+    assert again.returncode == 0 and f"key: {key.line}" in again.stdout  # the same key, never replaced

@@ -30,7 +30,7 @@ from agentmesh.ops.chaos.mounts import is_mount_point, restore
 from agentmesh.ops.chaos.nemesis import Applied, Cluster, Nemesis
 from agentmesh.ops.chaos.remote import read_remote
 from agentmesh.ops.chaos.schedule import Fault, Plan, Shape, plan
-from agentmesh.ops.demo import agent_names, create_remote, mesh_policy, seed_issues, write_host
+from agentmesh.ops.demo import agent_names, create_remote, demo_roster, mesh_policy, seed_issues, write_host
 
 TICK = 0.2  # the harness loop's period
 CHECK_EVERY = 2.0  # remote reads while quiescing
@@ -117,7 +117,7 @@ def set_up(root: Path, options: Options, echo: Callable[[str], None]) -> tuple[C
     repo = root / "served" / REPO
     lease = {"seconds": options.lease_seconds, "renew_seconds": options.renew_seconds,
              "grace_seconds": options.grace_seconds}
-    create_remote(repo, mesh_policy(names, lease=lease))
+    create_remote(repo, mesh_policy(names, lease=lease), demo_roster(root, names))
     issues = seed_issues(root, repo, options.issues)
     daemon = GitDaemon(repo.parent, root / "git-daemon.log")
     try:
@@ -143,7 +143,7 @@ def _hosts(root: Path, names: list[str], url: str, options: Options) -> dict[str
                                       "timeout_seconds": 600})
         style = Style.DAEMON if i < options.daemon_count else Style.CRON
         agents[name] = Agent(name, style, config, Cadence(cron_seconds=options.cron_seconds))
-        agents[name].state_dir.mkdir(mode=0o700)
+        agents[name].state_dir.mkdir(mode=0o700, exist_ok=True)
     return agents
 
 
