@@ -185,6 +185,31 @@ def check_sandbox(host: HostConfig) -> Check:
                   "install bubblewrap and allow unprivileged user namespaces" + fallback)
 
 
+def check_identity(mesh) -> Check:
+    """This host's signing key against the roster on the base branch: without a roster, or with
+    this agent missing from it, trust rests on refs and names anyone with push access can write."""
+    from agentmesh.host.roster import ROSTER_PATH, roster_entry
+
+    key = mesh.public_key
+    entry = " ".join(roster_entry(mesh.host.agent, key).split())
+    try:
+        roster = mesh.roster
+    except AgentmeshError as exc:
+        return failed("identity", str(exc), f"fix {ROSTER_PATH} on the default branch through a PR")
+    if roster is None:
+        return failed("identity", f"no {ROSTER_PATH} on {mesh.base_branch}: anyone who can push can claim, "
+                                  "review and approve as any agent (docs/security.md)",
+                      f"commit a roster through a PR, with this agent's entry: {entry}")
+    listed = roster.agent(mesh.host.agent)
+    if listed is None:
+        return failed("identity", f"{mesh.host.agent} is not in {ROSTER_PATH}: siblings ignore its claims, "
+                                  "presence and reviews", f"add through a PR: {entry}")
+    if listed.key != key.line:
+        return failed("identity", f"{ROSTER_PATH} lists another key for {mesh.host.agent}; this host signs "
+                                  f"with {key.fingerprint} ({mesh.signing_key})", f"update its entry: {entry}")
+    return passed("identity", f"signs as {mesh.host.agent} with {key.fingerprint}, as {ROSTER_PATH} lists")
+
+
 def check_scheduler(which: Callable[[str], str | None] = shutil.which) -> Check:
     for program, what in (("crontab", "cron"), ("systemctl", "systemd")):
         path = which(program)
@@ -226,7 +251,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
     git = check_git(Git())
     config, host = check_config(load)
     if host is None:
-        later = [skipped(name, "config") for name in ("state-dir", "remote", "forge", "sandbox")]
+        later = [skipped(name, "config") for name in ("state-dir", "remote", "identity", "forge", "sandbox")]
         return [git, config, *later, check_scheduler(which), skipped("clock", "config")]
     state = check_state_dir(host.resolved_state_dir())
     checks = [git, config, state]
@@ -240,6 +265,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
             missing = "cache"
     remote = check_remote(mesh) if mesh else skipped("remote", missing or "cache")
     checks.append(remote)
+    checks.append(check_identity(mesh) if mesh and remote.ok else skipped("identity", missing or "remote"))
     forge = check_forge(mesh, env) if mesh else check_forge_token(host, env) or skipped("forge", missing or "cache")
     checks.append(forge)
     checks.append(check_sandbox(host))

@@ -10,12 +10,14 @@ from pathlib import Path
 import responses
 import yaml
 
+from agentmesh.git.signing import ensure_key
 from agentmesh.host.config import HostConfig
+from agentmesh.host.roster import ROSTER_PATH
 from agentmesh.ops.doctor import run_checks
-from tests.support import closed_port, git, git_daemon, local_forge_remote, remote_refs
+from tests.support import closed_port, git, git_daemon, human_commit, local_forge_remote, remote_refs
 from tests.support.cli import run_cli
 
-NAMES = ["git", "config", "state-dir", "remote", "forge", "sandbox", "scheduler", "clock"]
+NAMES = ["git", "config", "state-dir", "remote", "identity", "forge", "sandbox", "scheduler", "clock"]
 
 
 def bin_dir(tmp_path: Path, *, old_git: bool = False, cron: bool = True, bwrap: bool = False) -> Path:
@@ -29,6 +31,7 @@ def bin_dir(tmp_path: Path, *, old_git: bool = False, cron: bool = True, bwrap: 
         fake.chmod(0o755)
     else:
         (path / "git").symlink_to(shutil.which("git"))
+    (path / "ssh-keygen").symlink_to(shutil.which("ssh-keygen"))  # agents sign every commit
     if cron:
         (path / "crontab").write_text("#!/bin/sh\nexit 0\n")
         (path / "crontab").chmod(0o755)
@@ -44,6 +47,13 @@ def write_config(tmp_path: Path, remote: str, **extra) -> Path:
     path = tmp_path / "agentmesh.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def with_roster(tmp_path: Path, remote: Path, agent: str = "alice") -> str:
+    """alice's key (made where her state dir keeps it) in a roster on main; returns its line."""
+    key = ensure_key(tmp_path / "state" / "identity" / "id_ed25519", "alice")
+    human_commit(remote, {ROSTER_PATH: f"agents:\n- name: {agent}\n  key: {key.line}\n"})
+    return key.line
 
 
 def doctor(tmp_path: Path, config: Path, *args: str, path: Path | None = None,
@@ -63,6 +73,7 @@ def lines(result: subprocess.CompletedProcess) -> dict[str, str]:
 
 def test_all_green_on_a_local_forge_remote_and_no_probe_ref_left(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git")
+    with_roster(tmp_path, remote)
     before = remote_refs(remote)
     result = doctor(tmp_path, write_config(tmp_path, str(remote)))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -76,6 +87,7 @@ def test_all_green_on_a_local_forge_remote_and_no_probe_ref_left(tmp_path):
 
 def test_json_output(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git")
+    with_roster(tmp_path, remote)
     result = doctor(tmp_path, write_config(tmp_path, str(remote)), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -222,3 +234,19 @@ def test_remote_probe_over_git_daemon(tmp_path):
     assert checks["remote"].ok, checks["remote"]
     assert checks["clock"].ok, checks["clock"]
     assert remote_refs(remote) == before
+
+
+def test_identity_says_plainly_what_a_missing_roster_or_entry_lets_a_writer_do(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    config = write_config(tmp_path, str(remote))
+    found = lines(doctor(tmp_path, config))
+    assert found["identity"].startswith("✗ identity: no .agentmesh/roster.yaml on main: anyone who can push")
+    line = with_roster(tmp_path, remote, agent="bob")
+    result = doctor(tmp_path, config)
+    assert result.returncode == 1 and "alice is not in .agentmesh/roster.yaml" in lines(result)["identity"]
+    assert f"- name: alice key: {line}" in result.stdout  # the entry to add, in the hint
+    other = ensure_key(tmp_path / "other", "x").line
+    human_commit(remote, {ROSTER_PATH: f"agents:\n- name: alice\n  key: {other}\n"})
+    assert "lists another key for alice" in lines(doctor(tmp_path, config))["identity"]
+    human_commit(remote, {ROSTER_PATH: f"agents:\n- name: alice\n  key: {line}\n"})
+    assert lines(doctor(tmp_path, config))["identity"].startswith("✓ identity: signs as alice with SHA256:")
