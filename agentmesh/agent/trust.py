@@ -30,11 +30,11 @@ def verified_reviews(reviews: Sequence[Review], *, roster: Roster | None, identi
                 if r.recorded_in and (who := signers.get(r.recorded_in)) in (r.author, MAINTAINER_PREFIX + r.author)]
     found = []
     for review in reviews:
-        agent = roster.agent_by_login(review.author)
+        agent, maintainer = roster.agent_by_login(review.author), roster.maintainer(review.author)
         if agent is not None:
             found.append(replace(review, author=agent.name))
-        elif roster.is_maintainer(review.author):
-            found.append(replace(review, author=MAINTAINER_PREFIX + review.author))
+        elif maintainer is not None:
+            found.append(replace(review, author=MAINTAINER_PREFIX + maintainer.login))
     return found
 
 

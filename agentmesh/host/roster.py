@@ -84,8 +84,11 @@ class Roster(_Model):
     def agent_by_login(self, login: str) -> RosterAgent | None:
         return next((a for a in self.agents if a.forge_login.lower() == login.lower()), None)
 
+    def maintainer(self, login: str) -> Maintainer | None:
+        return next((m for m in self.maintainers if m.login.lower() == login.lower()), None)
+
     def is_maintainer(self, login: str) -> bool:
-        return any(m.login.lower() == login.lower() for m in self.maintainers)
+        return self.maintainer(login) is not None
 
     def signers(self) -> list[tuple[str, PublicKey]]:
         """(principal, key) for the allowed-signers file: agents by name, maintainers prefixed."""

@@ -1,0 +1,51 @@
+"""Which reviews the roster vouches for, on Gitea/GitHub (by forge login) and on the local forge
+(by the signature of the item commit that wrote the review)."""
+
+from __future__ import annotations
+
+import base64
+
+from agentmesh.agent.trust import maintainers, review_logins, verified_reviews
+from agentmesh.core.model import Review
+from agentmesh.host.roster import Roster
+
+KEY_A = "ssh-ed25519 " + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + b"a" * 32).decode()
+KEY_B = "ssh-ed25519 " + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + b"b" * 32).decode()
+ROSTER = Roster.model_validate({"agents": [{"name": "ada", "key": KEY_A, "login": "ada-bot"},
+                                           {"name": "bob", "key": KEY_B}],
+                                "maintainers": [{"login": "grace"}]})
+
+
+class Signers:
+    """The one thing verified_reviews asks of an Identity: who signed these commits."""
+
+    def __init__(self, known: dict[str, str]):
+        self.known = known
+
+    def signers(self, shas):
+        return {sha: self.known.get(sha) for sha in shas}
+
+
+def review(author: str, recorded_in: str | None = None, state="APPROVED") -> Review:
+    return Review(id=1, author=author, state=state, commit_id="h" * 40, recorded_in=recorded_in)
+
+
+def test_on_a_forge_with_accounts_the_roster_login_names_the_reviewer():
+    reviews = [review("ada-bot"), review("ada"), review("bob"), review("GRACE"), review("mallory")]
+    found = verified_reviews(reviews, roster=ROSTER, identity=Signers({}), local=False)
+    assert [r.author for r in found] == ["ada", "bob", "maintainer:grace"]
+
+
+def test_on_the_local_forge_only_a_signature_matching_the_author_counts():
+    reviews = [review("bob", "c1"), review("bob", "c2"), review("ada", None), review("grace", "c3")]
+    signed = Signers({"c1": "bob", "c2": "ada", "c3": "maintainer:grace"})
+    found = verified_reviews(reviews, roster=ROSTER, identity=signed, local=True)
+    assert [(r.author, r.recorded_in) for r in found] == [("bob", "c1"), ("maintainer:grace", "c3")]
+
+
+def test_without_a_roster_nothing_is_filtered_and_names_are_logins():
+    reviews = [review("anyone")]
+    assert verified_reviews(reviews, roster=None, identity=Signers({}), local=True) == reviews
+    assert review_logins(None, ["ada"]) == ["ada"] and maintainers(None) == []
+    assert review_logins(ROSTER, ["ada", "bob"]) == ["ada-bot", "bob"]
+    assert maintainers(ROSTER) == ["maintainer:grace"]
