@@ -352,8 +352,11 @@ class Monitor(AgentRun[Report]):
     def release(self, issue: int, sha: str) -> None:
         try:
             self.store.release(issue, sha)
-        except NotHolder as exc:
-            self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
+        except NotHolder:
+            try:  # this agent's claim-task renewed it since the listing: still ours, and still done with
+                self.store.release(issue)
+            except NotHolder as exc:
+                self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
 
     def delete_branch(self, branch: str, sha: str) -> bool:
         """Delete a branch pinned to `sha` (a PR's head, an orphan's observed sha): a push after it (a
