@@ -12,6 +12,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.trust import verified_reviews
 from agentmesh.core.model import Review
+from agentmesh.core.review import protected_changes
 from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.host.lock import host_lock
 from agentmesh.host.roster import MAINTAINER_PREFIX
@@ -74,6 +75,11 @@ class AgentRun(Generic[R]):
         """The PR's reviews that the roster vouches for, authors named by roster principal (agent/trust.py)."""
         return verified_reviews(self.forge.list_reviews(number), roster=self.mesh.roster, identity=self.mesh.identity,
                                 local=self.forge.kind == "local")
+
+    def protected(self, paths: list[str]) -> list[str]:
+        """The paths of a change only a human may make (the policy's patterns, its gates' files, the
+        policy and roster): claim-task never pushes them, and no reviewer approves them."""
+        return protected_changes(paths, self.policy.protected_paths, [gate.run for gate in self.policy.gates])
 
     def trusted(self, user: str) -> bool:
         """Whether `user` may steer agents: with a roster, its agents and maintainers (by roster principal

@@ -1,10 +1,10 @@
 """claim-task's last part: run the jobs (claims this agent must work on now), each in a seat.
 
 A job runs the executors in a fresh worktree, renewing its claim meanwhile, turns what they left
-into one checked commit, and publishes it with the fence: the claim's renewal and the work branch
-in one atomic push, then the PR. A rework job does the same on top of the PR's head. Every other
-ending (failed, stopped, claim lost) is recorded on the forge and releases or keeps the claim as
-the next tick needs it.
+into one checked commit (no secret, no protected path), and publishes it with the fence: the
+claim's renewal and the work branch in one atomic push, then the PR. A rework job does the same on
+top of the PR's head. Every other ending (failed, stopped, claim lost, protected paths: a human's)
+is recorded on the forge and releases or keeps the claim as the next tick needs it.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from agentmesh.agent.stages import (
     LOG_TAIL_CHARS,
     inline_title,
     log_tail,
+    protected_list,
     pull_body,
-    pull_title,
     record_failure,
     secret_report,
     set_stage,
+    work_title,
 )
 from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
@@ -71,6 +72,7 @@ class Ending(StrEnum):
     STOPPED = "stopped"  # budget, halt: no attempt counted
     UNAVAILABLE = "unavailable"  # no executor could start: no attempt counted
     LOST = "lost"  # the claim was lost meanwhile: nothing is published
+    PROTECTED = "protected"  # the commit touches protected paths: not pushed, a human takes the issue
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Produced:
     details: str = ""
     commit: str | None = None
     stop: StopReason | None = None
+    paths: tuple[str, ...] = ()  # what the commit changes
 
 
 class Jobs(AgentRun[Report]):
@@ -124,9 +127,10 @@ class Jobs(AgentRun[Report]):
         elif produced.outcome == Ending.FAILED:
             self.fail(job, produced.claim_sha, produced.reason, produced.log_path, details=produced.details)
             return
+        elif produced.outcome == Ending.PROTECTED:
+            self.hand_issue_over(job, produced)
         elif produced.commit is not None:
-            self.publish(job, produced.claim_sha, produced.commit,
-                         changed_paths(self.mesh.git, self.mesh.cache.path, base, produced.commit))
+            self.publish(job, produced.claim_sha, produced.commit, list(produced.paths))
             return
         self.remove_worktree(job.branch)
 
@@ -165,17 +169,22 @@ class Jobs(AgentRun[Report]):
         commit, failure, details = self.checked_commit(job, worktree, base, rework)
         if commit is None:
             return end(Ending.FAILED, failure, log=not details, details=details)
-        return Produced(Ending.COMMIT, heartbeat.sha, "", commit=commit)
+        paths = tuple(changed_paths(self.mesh.git, self.mesh.cache.path, base, commit))
+        protected = self.protected(list(paths))
+        if protected:  # checked before any push: forge CI runs whatever reaches a branch
+            return Produced(Ending.PROTECTED, heartbeat.sha, "the change touches protected paths",
+                            details="The change was not pushed: only a human may change these protected paths:\n\n"
+                            + protected_list(protected), paths=paths)
+        return Produced(Ending.COMMIT, heartbeat.sha, "", commit=commit, paths=paths)
 
     def checked_commit(self, job: Job, worktree: Path, base: str, rework: int) -> tuple[str | None, str, str]:
         """Commit what the executor left, as the agent, and check it: (commit, "", "") when it is ready
         to push, else (None, why not, details for the issue)."""
         number = job.issue.number
-        subject = f"{inline_title(job.issue.title)} (#{number})"
         try:
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
-                subject, issue=number, agent=self.agent, host=self.mesh.host.host, claim_sha=job.claim_sha,
-                attempt=job.attempt, rework=rework))
+                work_title(job.issue), issue=number, agent=self.agent, host=self.mesh.host.host,
+                claim_sha=job.claim_sha, attempt=job.attempt, rework=rework))
         except (GitTimeout, TemporaryError):
             raise  # temporary (a timeout, a lock another git holds, a full disk): the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
@@ -289,11 +298,26 @@ class Jobs(AgentRun[Report]):
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; no PR opened")
             return None
         pull = latest if latest is not None and latest.state == "open" else self.forge.create_pull(
-            head=branch, base=self.mesh.base_branch, title=pull_title(issue),
+            head=branch, base=self.mesh.base_branch, title=work_title(issue),
             body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha))
         self.forge.add_labels(pull.number, [Label.PR])
         set_stage(self.forge, number, Stage.REVIEW)
         return pull
+
+    def hand_issue_over(self, job: Job, produced: Produced) -> None:
+        """A change only a human may make: say so on the issue, label it for a human (agents no longer
+        claim it; no attempt is counted) and release the claim. Nothing was pushed."""
+        number = job.issue.number
+        self.forge.ensure_comment(number, f"protected/{produced.claim_sha}",
+                                  f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. The "
+                                  f"issue is labelled `{Label.NEEDS_HUMAN}` for a human to take.\n\n"
+                                  f"{produced.details}")
+        self.forge.add_labels(number, [Label.NEEDS_HUMAN])
+        set_stage(self.forge, number, None)
+        protected = self.protected(list(produced.paths))
+        self.report.add(Event.NEEDS_HUMAN, issue=number,
+                        detail=f"not pushed: protected paths {', '.join(protected[:5])}"[:300])
+        self.release(number, produced.claim_sha, "protected paths: handed to a human")
 
     def fail(self, job: Job, claim_sha: str, reason: str, log_path: Path | None, *, details: str = "") -> None:
         """Record a failed attempt on the issue (once per claim), release the claim, clean up."""

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.rework import rework_round
-from agentmesh.core.markers import marker_text, pull_marker
+from agentmesh.core.markers import marker_text, pull_marker, strip_issue_keywords
 from agentmesh.core.memory import LESSONS_DIR, Lesson, render_lesson
 from agentmesh.core.model import Issue, PullRequest, Review
 from agentmesh.core.sanitize import clean_text, fence
@@ -42,7 +42,7 @@ def draft_lesson(issue: Issue, pull: PullRequest, *, reviews: Sequence[Review], 
         return clean_text(redact(text, known_secrets=known_secrets), limit).strip()
 
     failed = [r for r in reviews if r.state == "CHANGES_REQUESTED" and r.author in blockers]
-    title = " ".join(safe(issue.title, 200).split()) or f"issue {issue.number}"
+    title = strip_issue_keywords(" ".join(safe(issue.title, 200).split())) or f"issue {issue.number}"
     what_failed = "\n\n".join(f"Review by `{clean_text(r.author, 40)}` on `{r.commit_id[:12]}`:\n\n"
                               + fence(safe(r.body, FEEDBACK_CHARS) or "(no text)", "text") for r in failed[-3:])
     paths = list(dict.fromkeys(fixed_paths))[:10]

@@ -27,7 +27,7 @@ from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, 
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
-from agentmesh.agent.stages import record_failure, set_stage
+from agentmesh.agent.stages import protected_list, record_failure, set_stage
 from agentmesh.agent.trust import maintainers, review_logins
 from agentmesh.core.errors import NotHolder, TemporaryError, UserError
 from agentmesh.core.lease import ReapDecision
@@ -56,7 +56,6 @@ from agentmesh.core.review import (
     counted_approvals,
     head_reviews,
     mesh_pull,
-    protected_hits,
     reviewers_for,
     ring_order,
     verdict,
@@ -403,7 +402,7 @@ class Monitor(AgentRun[Report]):
                                             claimer=claimer if claimer != self.agent else None,
                                             reviewers=[*ring, *maintainers(roster)])),
             required=required,
-            protected=tuple(protected_hits(self.changed_paths(pull), self.policy.protected_paths)),
+            protected=tuple(self.protected(self.changed_paths(pull))),
             changes_requested=bool(blockers), auto_merge=self.policy.merge.auto,
             reworks_done=rework_round(self.head_message(pull)), rework_max=self.policy.rework.max,
             rework_queued=queued is not None and queued.head == pull.head_sha,
@@ -493,12 +492,12 @@ class Monitor(AgentRun[Report]):
 
     def review(self, pull: PullRequest, marker: PullMarker) -> None:
         paths = self.changed_paths(pull)
-        protected = protected_hits(paths, self.policy.protected_paths)
+        protected = self.protected(paths)
         if protected:
             self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
             self.forge.ensure_comment(pull.number, "protected-paths",
-                                      "agentmesh: this PR changes protected paths, so no agent will approve it: "
-                                      + ", ".join(f"`{clean_text(p, 200)}`" for p in protected[:20]))
+                                      "agentmesh: this PR changes protected paths, so no agent will approve it:\n\n"
+                                      + protected_list(protected))
             self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail="protected paths")
             return
         diff = work_diff(self.mesh.git, self.mesh.cache.path, self.merge_base(pull), pull.head_sha) or ""

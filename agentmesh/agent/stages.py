@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from agentmesh.core.markers import attempt_marker, count_attempts, marker_text, pull_marker
+from agentmesh.core.markers import (
+    attempt_marker,
+    count_attempts,
+    marker_text,
+    pull_marker,
+    strip_issue_keywords,
+)
 from agentmesh.core.model import Issue
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.secrets import Finding, redact
@@ -33,8 +39,10 @@ def inline_title(title: str, limit: int = 120) -> str:
     return " ".join(clean_text(title, 4 * limit).split())[:limit] or "untitled"
 
 
-def pull_title(issue: Issue) -> str:
-    return f"{inline_title(issue.title)} (#{issue.number})"
+def work_title(issue: Issue) -> str:
+    """The subject of the work commit and the PR's title: the issue's title without keywords that
+    would close or reopen other issues when it lands on the default branch, and its own number."""
+    return f"{strip_issue_keywords(inline_title(issue.title)) or 'untitled'} (#{issue.number})"
 
 
 def pull_body(issue: Issue, *, agent: str, host: str, claim_sha: str) -> str:
@@ -76,8 +84,19 @@ def record_failure(forge: Forge, issue: int, *, agent: str, claim_attempt: int, 
     return attempt, dead
 
 
+def code_path(path: str) -> str:
+    """A path from a change (the executor chose it) as one clean line in a code span it cannot close."""
+    return f"`{inline_title(path, 200).replace('`', chr(39))}`"
+
+
 def secret_report(findings: Sequence[Finding]) -> str:
     """Where secrets were found, never what they are."""
-    lines = [f"- `{f.rule}` in `{inline_title(f.path, 200) or '?'}` line {f.line}" for f in findings[:20]]
+    lines = [f"- `{f.rule}` in {code_path(f.path)} line {f.line}" for f in findings[:20]]
     more = f"\n- … and {len(findings) - 20} more" if len(findings) > 20 else ""
     return "The change was not pushed because it contains what looks like a secret:\n\n" + "\n".join(lines) + more
+
+
+def protected_list(paths: Sequence[str], limit: int = 20) -> str:
+    """The protected paths a change touches, as a markdown list."""
+    more = f"\n- … and {len(paths) - limit} more" if len(paths) > limit else ""
+    return "\n".join(f"- {code_path(p)}" for p in paths[:limit]) + more

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from agentmesh.cli.output import emit_json, json_option, table
+from agentmesh.cli.output import echo, emit_json, json_option, table
 
 
 def _cap(value) -> str:
@@ -27,8 +27,8 @@ def budget(mesh, as_json: bool) -> int:
                      f"{used['minutes']:g}/{_cap(caps['executor_minutes_per_day'])}",
                      f"{used['cost_usd']:g}/{_cap(caps['cost_usd_per_day'])}",
                      "EXHAUSTED" if row["exhausted"] else "ok"])
-    click.echo(f"budget for {data['day']} (UTC), from the journals on the remote:")
-    click.echo(table(rows, ["scope", "tasks", "executor min", "cost usd", "state"]))
+    echo(f"budget for {data['day']} (UTC), from the journals on the remote:")
+    echo(table(rows, ["scope", "tasks", "executor min", "cost usd", "state"]))
     return 0
 
 

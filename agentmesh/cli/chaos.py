@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import click
 
-from agentmesh.cli.output import emit_json
+from agentmesh.cli.output import echo, emit_json
 from agentmesh.core.errors import EXIT_OK, EXIT_USER, UserError
 from agentmesh.ops.chaos.schedule import Fault
 
@@ -62,15 +63,15 @@ def chaos(options, directory: Path | None, keep: bool, as_json: bool) -> int:
     root.mkdir(parents=True, exist_ok=True)
     if any(root.iterdir()):
         raise UserError(f"--dir {root}: must be empty or new, so nothing of yours is overwritten")
-    echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-    result = run_chaos(root.resolve(), options, echo=echo)
+    say = partial(echo, err=as_json)  # --json: stdout is for the JSON alone
+    result = run_chaos(root.resolve(), options, echo=say)
     if as_json:
         emit_json(result.to_json())
     else:
         for line in render(result):
-            click.echo(line)
+            echo(line)
     if keep or directory is not None or not result.ok or result.exit_codes.get("3"):  # crash logs are evidence
-        echo(f"folder kept: {root} (each agent's logs in hosts/<agent>/, the remote in served/mesh.git)")
+        say(f"folder kept: {root} (each agent's logs in hosts/<agent>/, the remote in served/mesh.git)")
     else:
         shutil.rmtree(root, ignore_errors=True)
     return EXIT_OK if result.ok else EXIT_USER

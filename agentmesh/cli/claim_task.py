@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmesh.cli.output import emit_report, json_option
+from agentmesh.cli.output import echo, emit_report, json_option
 
 
 def claim_task(mesh, dry_run: bool, as_json: bool, verbose: int) -> int:
@@ -16,9 +16,9 @@ def claim_task(mesh, dry_run: bool, as_json: bool, verbose: int) -> int:
         return code
     if dry_run:
         for c in report.candidates:
-            click.echo(f"  candidate #{c['issue']} score {c['score']}: {c['title']}")
+            echo(f"  candidate #{c['issue']} score {c['score']}: {c['title']}")
         for x in report.excluded:
-            click.echo(f"  excluded #{x['issue']}: {', '.join(x['reasons'])}")
+            echo(f"  excluded #{x['issue']}: {', '.join(x['reasons'])}")
     return code
 
 

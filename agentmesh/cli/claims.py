@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmesh.cli.output import age, emit_json, json_option, table
+from agentmesh.cli.output import age, echo, emit_json, json_option, table
 from agentmesh.core.errors import EXIT_HELD, EXIT_OK, UserError
 
 
@@ -27,10 +27,10 @@ def acquire(store, issue: int, work_branch: str | None, as_json: bool) -> int:
         emit_json(result.to_json())
     elif result.won:
         how = "already held by this agent" if result.recovered else "won"
-        click.echo(f"claim #{issue}: {how} ({result.sha[:12]})")
+        echo(f"claim #{issue}: {how} ({result.sha[:12]})")
     else:
         holder = result.holder.agent if result.holder else "an invalid claim commit"
-        click.echo(f"claim #{issue}: already held by {holder} ({result.sha[:12]})")
+        echo(f"claim #{issue}: already held by {holder} ({result.sha[:12]})")
     return EXIT_OK if result.won else EXIT_HELD
 
 
@@ -40,7 +40,7 @@ def list_claims(store, mine: bool, as_json: bool) -> int:
         emit_json([v.to_json() for v in views])
         return EXIT_OK
     if not views:
-        click.echo("no claims")
+        echo("no claims")
         return EXIT_OK
     rows = []
     for v in views:
@@ -50,7 +50,7 @@ def list_claims(store, mine: bool, as_json: bool) -> int:
             str(c.renewal) if c else "-", age(v.observed_seconds), age(v.lease_seconds),
             "EXPIRED" if v.expired else "", (c.work_branch or "-") if c else "-",
         ])
-    click.echo(table(rows, ["ISSUE", "AGENT", "HOST", "SHA", "RENEWAL", "SEEN", "LEASE", "", "WORK BRANCH"]))
+    echo(table(rows, ["ISSUE", "AGENT", "HOST", "SHA", "RENEWAL", "SEEN", "LEASE", "", "WORK BRANCH"]))
     return EXIT_OK
 
 
@@ -59,7 +59,7 @@ def renew(store, issue: int, expected: str | None, as_json: bool) -> int:
     if as_json:
         emit_json({"issue": issue, "sha": claim.sha, "renewal": claim.renewal})
     else:
-        click.echo(f"claim #{issue}: renewed ({claim.sha[:12]}, renewal {claim.renewal})")
+        echo(f"claim #{issue}: renewed ({claim.sha[:12]}, renewal {claim.renewal})")
     return EXIT_OK
 
 
@@ -68,7 +68,7 @@ def release(store, issue: int, expected: str | None, as_json: bool) -> int:
     if as_json:
         emit_json({"issue": issue, "released": sha})
     else:
-        click.echo(f"claim #{issue}: released ({sha[:12]})")
+        echo(f"claim #{issue}: released ({sha[:12]})")
     return EXIT_OK
 
 
@@ -78,9 +78,9 @@ def reap(store, dry_run: bool, as_json: bool) -> int:
         emit_json([r.to_json() for r in results])
         return EXIT_OK
     if not results:
-        click.echo("nothing to reap")
+        echo("nothing to reap")
     for r in results:
-        click.echo(f"claim #{r.issue} of {r.holder or '(invalid)'}: {r.note} (unchanged for {age(r.observed_seconds)})")
+        echo(f"claim #{r.issue} of {r.holder or '(invalid)'}: {r.note} (unchanged for {age(r.observed_seconds)})")
     return EXIT_OK
 
 

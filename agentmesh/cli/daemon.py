@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from agentmesh.cli.output import emit_json, emit_report, json_option
+from agentmesh.cli.output import echo, emit_json, emit_report, json_option
 
 
 def daemon(g, *, claim_seconds: float | None, monitor_seconds: float | None, jitter_seconds: float | None,
@@ -31,7 +31,7 @@ def daemon(g, *, claim_seconds: float | None, monitor_seconds: float | None, jit
     if as_json:
         emit_json({"command": "drain", "released": runner.released})
     elif runner.released:
-        click.echo(f"drained: released the claims on {', '.join(f'#{n}' for n in runner.released)}")
+        echo(f"drained: released the claims on {', '.join(f'#{n}' for n in runner.released)}")
     return code
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import click
 
-from agentmesh.cli.output import emit_json
+from agentmesh.cli.output import echo, emit_json, rich_text
 from agentmesh.core.errors import EXIT_OK, EXIT_TEMPORARY, UserError
+from agentmesh.core.terminal import terminal_line
 
 
 class PlainProgress:
@@ -53,9 +55,10 @@ class LiveProgress:
             table.add_column(column)
         colours = {"done": "green", "merged": "green", "in review": "cyan", "working": "yellow",
                    "claimed": "yellow", "failed": "red", "closed": "red"}
-        for issue in view.issues:
+        for issue in view.issues:  # rich_text: an issue title is never read as markup
             stage, agent, pr = view.stage(issue)
-            table.add_row(f"#{issue.number}", issue.title[:40], f"[{colours.get(stage, 'white')}]{stage}", agent, pr)
+            table.add_row(rich_text(f"#{issue.number}"), rich_text(terminal_line(issue.title)[:40]),
+                          rich_text(stage, colours.get(stage, "white")), rich_text(agent), rich_text(pr))
         self.live.update(table)
 
 
@@ -66,30 +69,29 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
     root.mkdir(parents=True, exist_ok=True)
     if any(root.iterdir()):
         raise UserError(f"--dir {root}: must be empty or new, so nothing of yours is overwritten")
-    echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+    say = partial(echo, err=as_json)  # --json: stdout is for the JSON alone
     mesh = set_up(root.resolve(), agents=agents, issues=issues)
-    echo(f"demo mesh in {mesh.root}: {agents} agents ({', '.join(mesh.agents)}) in a review ring, "
-         f"{issues} issues, auto-merge with the gate `python3 check.py`")
+    say(f"demo mesh in {mesh.root}: {agents} agents ({', '.join(mesh.agents)}) in a review ring, "
+        f"{issues} issues, auto-merge with the gate `python3 check.py`")
     if sys.stdout.isatty() and not as_json:
         with LiveProgress() as live:
             outcome = run(mesh, timeout=timeout, on_snapshot=live)
     else:
-        outcome = run(mesh, timeout=timeout, on_snapshot=PlainProgress(echo))
-    echo(f"{outcome['closed']}/{outcome['issues']} issues closed, {outcome['prs_merged']} PRs merged, "
-         f"{outcome['reviews']} reviews, in {outcome['seconds']:.0f}s")
+        outcome = run(mesh, timeout=timeout, on_snapshot=PlainProgress(say))
+    say(f"{outcome['closed']}/{outcome['issues']} issues closed, {outcome['prs_merged']} PRs merged, "
+        f"{outcome['reviews']} reviews, in {outcome['seconds']:.0f}s")
     remote = mesh.remote
-    echo("look around:\n"
-         f"  agentmesh --remote {remote} --agent {mesh.agents[0]} pr list --state all --json\n"
-         f"  agentmesh --remote {remote} --agent {mesh.agents[0]} claims list\n"
-         f"  agentmesh --remote {remote} --agent {mesh.agents[0]} memory log\n"
-         f"  git --git-dir {remote} log --oneline --graph main\n"
-         f"  git --git-dir {remote} ls-tree -r --name-only main ai-memory/\n"
-         f"  each agent's log: {mesh.root}/hosts/<agent>/daemon.log")
+    say("look around:\n"
+        f"  agentmesh --remote {remote} --agent {mesh.agents[0]} pr list --state all --json\n"
+        f"  agentmesh --remote {remote} --agent {mesh.agents[0]} claims list\n"
+        f"  agentmesh --remote {remote} --agent {mesh.agents[0]} memory log\n"
+        f"  git --git-dir {remote} log --oneline --graph main\n"
+        f"  git --git-dir {remote} ls-tree -r --name-only main ai-memory/\n"
+        f"  each agent's log: {mesh.root}/hosts/<agent>/daemon.log")
     if as_json:
         emit_json(outcome)
     if outcome["closed"] < outcome["issues"]:
-        click.echo(f"agentmesh demo: not every issue was closed within {timeout:.0f}s; see the logs above",
-                   err=True)
+        echo(f"agentmesh demo: not every issue was closed within {timeout:.0f}s; see the logs above", err=True)
         return EXIT_TEMPORARY
     return EXIT_OK
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmesh.cli.output import emit_json, json_option
+from agentmesh.cli.output import echo, emit_json, json_option
 from agentmesh.core.errors import EXIT_OK, EXIT_USER
 
 
@@ -18,7 +18,7 @@ def doctor(g, as_json: bool) -> int:
     else:
         for check in checks:
             fix = "" if check.ok or not check.hint else f" — fix: {check.hint}"
-            click.echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}{fix}")
+            echo(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}{fix}")
     return EXIT_OK if ok else EXIT_USER
 
 

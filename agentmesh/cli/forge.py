@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
-from agentmesh.cli.output import emit_json
+from agentmesh.cli.output import echo, emit_json
 from agentmesh.core.errors import EXIT_OK, UserError
-
-# Forge text is hostile: terminal escapes and other controls never reach the user's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+from agentmesh.core.terminal import terminal_line, terminal_text
 
 
 def clean(text: str) -> str:
-    """Forge text made safe to print: control and bidi characters shown as `?`."""
-    return _CONTROL.sub("?", text)
+    """Forge text made safe to print (core/terminal.py), newlines kept."""
+    return terminal_text(text)
 
 
 def one_line(text: str, width: int = 60) -> str:
-    text = " ".join(clean(text).split())
+    text = terminal_line(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -46,8 +43,8 @@ def init(path: Path, as_json: bool) -> int:
     if as_json:
         emit_json({"path": str(path), "url": url})
     else:
-        click.echo(f"created {path}: branch main, {len(DEFAULT_LABELS)} labels, .agentmesh/mesh.yaml")
-        click.echo(f"try: agentmesh --remote {url} --agent NAME issue create 'First task' --label task")
+        echo(f"created {path}: branch main, {len(DEFAULT_LABELS)} labels, .agentmesh/mesh.yaml")
+        echo(f"try: agentmesh --remote {url} --agent NAME issue create 'First task' --label task")
     return EXIT_OK
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agentmesh.cli.output import emit_json, json_option
+from agentmesh.cli.output import echo, emit_json, json_option
 
 _local = click.option("--local", is_flag=True, help="Only this host (the file HALT in its state directory).")
 
@@ -16,7 +16,7 @@ def halt(mesh, reason: str, local: bool, as_json: bool) -> int:
     if as_json:
         emit_json({"halted": True, "where": where, "reason": reason})
     else:
-        click.echo(f"halted: {where}")
+        echo(f"halted: {where}")
     return 0
 
 
@@ -27,7 +27,7 @@ def resume(mesh, local: bool, as_json: bool) -> int:
     if as_json:
         emit_json({"resumed": cleared})
     else:
-        click.echo("resumed" if cleared else "was not halted" + ("" if local else " by .agentmesh/HALT"))
+        echo("resumed" if cleared else "was not halted" + ("" if local else " by .agentmesh/HALT"))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agentmesh.cli.forge import clean, current_forge, one_line
-from agentmesh.cli.output import emit_json, json_option, number_argument, table
+from agentmesh.cli.output import echo, emit_json, json_option, number_argument, table
 from agentmesh.core.errors import EXIT_OK, UserError
 
 
@@ -21,7 +21,7 @@ def create(forge, title: str, body: str, labels: list[str], as_json: bool) -> in
     if as_json:
         emit_json(issue.to_json())
     else:
-        click.echo(f"created issue #{issue.number}: {one_line(issue.title)}")
+        echo(f"created issue #{issue.number}: {one_line(issue.title)}")
     return EXIT_OK
 
 
@@ -31,10 +31,10 @@ def list_issues(forge, state: str, labels: list[str], as_json: bool) -> int:
         emit_json([i.to_json() for i in issues])
         return EXIT_OK
     if not issues:
-        click.echo("no issues")
+        echo("no issues")
         return EXIT_OK
     rows = [[f"#{i.number}", i.state, one_line(i.title, 50), one_line(", ".join(i.labels), 40)] for i in issues]
-    click.echo(table(rows, ["ISSUE", "STATE", "TITLE", "LABELS"]))
+    echo(table(rows, ["ISSUE", "STATE", "TITLE", "LABELS"]))
     return EXIT_OK
 
 
@@ -44,13 +44,13 @@ def show(forge, number: int, as_json: bool) -> int:
     if as_json:
         emit_json({**issue.to_json(), "comments": [c.to_json() for c in comments]})
         return EXIT_OK
-    click.echo(f"#{issue.number} {one_line(issue.title, 100)} [{issue.state}]")
-    click.echo(f"author: {clean(issue.author)}  labels: {clean(', '.join(issue.labels)) or '-'}"
-               + (f"  assignees: {clean(', '.join(issue.assignees))}" if issue.assignees else ""))
+    echo(f"#{issue.number} {one_line(issue.title, 100)} [{issue.state}]")
+    echo(f"author: {clean(issue.author)}  labels: {clean(', '.join(issue.labels)) or '-'}"
+         + (f"  assignees: {clean(', '.join(issue.assignees))}" if issue.assignees else ""))
     if issue.body.strip():
-        click.echo("\n" + clean(issue.body).rstrip())
+        echo("\n" + clean(issue.body).rstrip())
     for c in comments:
-        click.echo(f"\n--- {clean(c.author)} {c.created_at}\n{clean(c.body).rstrip()}")
+        echo(f"\n--- {clean(c.author)} {c.created_at}\n{clean(c.body).rstrip()}")
     return EXIT_OK
 
 
@@ -59,7 +59,7 @@ def comment(forge, number: int, text: str, as_json: bool) -> int:
     if as_json:
         emit_json(posted.to_json())
     else:
-        click.echo(f"commented on #{number}")
+        echo(f"commented on #{number}")
     return EXIT_OK
 
 
@@ -74,7 +74,7 @@ def label(forge, number: int, add: list[str], remove: list[str], as_json: bool) 
     if as_json:
         emit_json(issue.to_json())
     else:
-        click.echo(f"#{number} labels: {clean(', '.join(issue.labels)) or '-'}")
+        echo(f"#{number} labels: {clean(', '.join(issue.labels)) or '-'}")
     return EXIT_OK
 
 
@@ -83,7 +83,7 @@ def close(forge, number: int, as_json: bool) -> int:
     if as_json:
         emit_json(forge.get_issue(number).to_json())
     else:
-        click.echo(f"closed #{number}")
+        echo(f"closed #{number}")
     return EXIT_OK
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from agentmesh import __version__
+from agentmesh.cli.output import echo
 from agentmesh.core.errors import EXIT_USER
 
 EPILOG = """\b
@@ -29,6 +30,14 @@ With --remote and --agent no config file is needed at all:
 """
 
 
+@dataclass
+class Seen:
+    """What the error report of a run needs from its command: the state dir, once a config named it
+    (a crash log goes to its logs/)."""
+
+    state_root: Path | None = None
+
+
 @dataclass(frozen=True)
 class Globals:
     """The global options, handed explicitly to each command."""
@@ -37,11 +46,14 @@ class Globals:
     remote: str | None
     agent: str | None
     verbose: int
+    seen: Seen = field(default_factory=Seen)
 
     def host_config(self):
         from agentmesh.host.config import load_host_config
 
-        return load_host_config(self.config, remote=self.remote, agent=self.agent)
+        config = load_host_config(self.config, remote=self.remote, agent=self.agent)
+        self.seen.state_root = config.resolved_state_dir()
+        return config
 
     def mesh(self):
         from agentmesh.agent.mesh import Mesh
@@ -65,7 +77,7 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
     in isolated worktrees, open PRs, review each other's PRs and clean up. No
     server, no database: the repository is the control plane.
     """
-    ctx.obj = Globals(config, remote, agent, verbose)
+    ctx.obj = Globals(config, remote, agent, verbose, ctx.obj if isinstance(ctx.obj, Seen) else Seen())
 
 
 def _register() -> None:
@@ -130,23 +142,24 @@ def main_for(command: str, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command and turn every outcome into an exit code."""
+    seen = Seen()
     try:
-        code = cli.main(args=argv, prog_name="agentmesh", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="agentmesh", standalone_mode=False, obj=seen)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort:
-        click.echo("agentmesh: aborted", err=True)
+        echo("agentmesh: aborted", err=True)
         code = EXIT_USER
     except click.ClickException as exc:  # usage errors: exit 1, not click's 2
         exc.show()
         code = EXIT_USER
     except KeyboardInterrupt:
-        click.echo("agentmesh: interrupted", err=True)
+        echo("agentmesh: interrupted", err=True)
         code = 130
     except Exception as exc:  # noqa: BLE001 -- every error becomes a message and an exit code; a bug keeps its evidence
-        from agentmesh.ops.failures import failure
+        from agentmesh.ops.failures import command_crash_dir, failure
 
-        failed = failure(exc)
-        click.echo(f"agentmesh: {failed.message}", err=True)
+        failed = failure(exc, crash_dir=command_crash_dir(seen.state_root))
+        echo(f"agentmesh: {failed.message}", err=True)
         code = failed.exit_code
     sys.exit(code or 0)

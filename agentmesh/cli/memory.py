@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import click
 
-from agentmesh.cli.output import emit_json, json_option, number_argument, table
+from agentmesh.cli.output import echo, emit_json, json_option, number_argument, table
 from agentmesh.core.errors import UserError
 
 
@@ -40,11 +40,11 @@ def log(mesh, agent: str | None, since: str | None, as_json: bool) -> int:
         emit_json([e.to_json() for e in entries])
         return 0
     if not entries:
-        click.echo("no journal entries")
+        echo("no journal entries")
         return 0
     rows = [[e.ts, e.agent, e.event, f"#{e.issue}" if e.issue else "-", f"#{e.pr}" if e.pr else "-", e.outcome,
              e.summary[:60]] for e in entries]
-    click.echo(table(rows, ["TIME (UTC)", "AGENT", "EVENT", "ISSUE", "PR", "OUTCOME", "SUMMARY"]))
+    echo(table(rows, ["TIME (UTC)", "AGENT", "EVENT", "ISSUE", "PR", "OUTCOME", "SUMMARY"]))
     return 0
 
 
@@ -68,11 +68,11 @@ def lessons(mesh, tag: str | None, as_json: bool) -> int:
         emit_json([{**lesson.to_json(), "expired": lesson.expired(today)} for lesson in found])
         return 0
     if not found:
-        click.echo("no lessons")
+        echo("no lessons")
         return 0
     rows = [[lesson.path, lesson.title[:50], ",".join(lesson.tags), lesson.created or "-",
              ("EXPIRED " if lesson.expired(today) else "") + (lesson.expires or "-")] for lesson in found]
-    click.echo(table(rows, ["PATH", "TITLE", "TAGS", "CREATED", "EXPIRES"]))
+    echo(table(rows, ["PATH", "TITLE", "TAGS", "CREATED", "EXPIRES"]))
     return 0
 
 
@@ -108,7 +108,7 @@ def add_lesson(mesh, title: str, tags: tuple[str, ...], paths: tuple[str, ...], 
     if as_json:
         emit_json({"pr": pull.number, "url": pull.url, "path": lesson.path, "branch": pull.head})
     else:
-        click.echo(f"opened PR #{pull.number} for {lesson.path}" + (f": {pull.url}" if pull.url else ""))
+        echo(f"opened PR #{pull.number} for {lesson.path}" + (f": {pull.url}" if pull.url else ""))
     return 0
 
 
@@ -139,10 +139,10 @@ def context(mesh, number: int, as_json: bool) -> int:
     if as_json:
         emit_json(found.to_json())
         return 0
-    click.echo(f"issue #{number}: paths mentioned: {', '.join(found.paths) or 'none'}; "
-               f"{len(found.lessons)} lesson(s), {len(found.entries)} journal entr(y/ies) relevant; "
-               f"{len(found.text.encode())} of {mesh.policy.memory.context_bytes} bytes used")
-    click.echo(found.text or "(no memory for this issue)")
+    echo(f"issue #{number}: paths mentioned: {', '.join(found.paths) or 'none'}; "
+         f"{len(found.lessons)} lesson(s), {len(found.entries)} journal entr(y/ies) relevant; "
+         f"{len(found.text.encode())} of {mesh.policy.memory.context_bytes} bytes used")
+    echo(found.text or "(no memory for this issue)")
     return 0
 
 

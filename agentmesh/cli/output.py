@@ -1,4 +1,10 @@
-"""Output helpers shared by commands."""
+"""Output helpers shared by commands: every byte the CLI prints goes through here.
+
+What commands print holds forge text, journal fields and git paths that others wrote, so `echo`,
+`table`, `emit_json` and `rich_text` pass it through core/terminal.py: no escape sequence,
+control or invisible character reaches the terminal, and rich never reads data as markup.
+`tests/unit/test_terminal.py` fails on a print in cli/ that bypasses them.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,23 @@ import json
 
 import click
 
+from agentmesh.core.terminal import json_safe, terminal_line, terminal_text
+
+
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Print one message (newlines and tabs kept) on stdout, or stderr with `err`."""
+    click.echo(terminal_text(text), err=err)
+
 
 def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=None, sort_keys=False, ensure_ascii=False))
+    echo(json_safe(json.dumps(data, indent=None, sort_keys=False, ensure_ascii=False)))
+
+
+def rich_text(value: object, style: str = ""):
+    """A rich Text of one clean line: Text is never parsed as markup, so `[link=...]` in data stays text."""
+    from rich.text import Text
+
+    return Text(terminal_line(value), style=style)
 
 
 def age(seconds: float | None) -> str:
@@ -23,8 +43,10 @@ def age(seconds: float | None) -> str:
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    """Aligned columns; each cell is one clean line, so data can neither break nor shift the table."""
+    cells = [[terminal_line(c) for c in row] for row in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)
 
 
@@ -34,11 +56,11 @@ def emit_report(report, as_json: bool, *, idle_line: str | None = None) -> int:
         emit_json(report.to_json())
         return report.exit_code
     if report.reason:
-        click.echo(f"{report.agent}: {report.status}: {report.reason}")
+        echo(f"{report.agent}: {report.status}: {terminal_line(report.reason)}")
     for event in report.events:
-        click.echo(f"{report.agent}: {event}")
+        echo(f"{report.agent}: {terminal_line(event)}")
     if idle_line and not report.events and not report.reason:
-        click.echo(f"{report.agent}: {idle_line}")
+        echo(f"{report.agent}: {idle_line}")
     return report.exit_code
 
 

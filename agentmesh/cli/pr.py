@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from agentmesh.cli.forge import clean, current_forge, one_line
-from agentmesh.cli.output import emit_json, json_option, number_argument, table
+from agentmesh.cli.output import echo, emit_json, json_option, number_argument, table
 from agentmesh.core.errors import EXIT_OK, UserError
 
 _EVENTS = {"approve": "approved", "request_changes": "requested changes on", "comment": "commented on"}
@@ -35,8 +35,8 @@ def create(forge, head: str, base: str, title: str, body: str, as_json: bool) ->
     if as_json:
         emit_json(pull.to_json())
     else:
-        click.echo(f"PR #{pull.number}: {clean(pull.head)} -> {clean(pull.base)} ({pull.head_sha[:12]}) "
-                   f"{one_line(pull.title)}")
+        echo(f"PR #{pull.number}: {clean(pull.head)} -> {clean(pull.base)} ({pull.head_sha[:12]}) "
+             f"{one_line(pull.title)}")
     return EXIT_OK
 
 
@@ -46,10 +46,10 @@ def list_pulls(forge, state: str, as_json: bool) -> int:
         emit_json([p.to_json() for p in pulls])
         return EXIT_OK
     if not pulls:
-        click.echo("no pull requests")
+        echo("no pull requests")
         return EXIT_OK
     rows = [[f"#{p.number}", p.state, one_line(p.head, 30), p.head_sha[:12], one_line(p.title, 50)] for p in pulls]
-    click.echo(table(rows, ["PR", "STATE", "HEAD", "SHA", "TITLE"]))
+    echo(table(rows, ["PR", "STATE", "HEAD", "SHA", "TITLE"]))
     return EXIT_OK
 
 
@@ -58,16 +58,16 @@ def show(forge, number: int, as_json: bool) -> int:
     if as_json:
         emit_json(pull.to_json())
         return EXIT_OK
-    click.echo(f"PR #{pull.number} {one_line(pull.title, 100)} [{pull.state}]")
-    click.echo(f"{clean(pull.head)} ({pull.head_sha[:12]}) -> {clean(pull.base)}  author: {clean(pull.author)}")
+    echo(f"PR #{pull.number} {one_line(pull.title, 100)} [{pull.state}]")
+    echo(f"{clean(pull.head)} ({pull.head_sha[:12]}) -> {clean(pull.base)}  author: {clean(pull.author)}")
     if pull.requested_reviewers:
-        click.echo(f"review requested from: {clean(', '.join(pull.requested_reviewers))}")
+        echo(f"review requested from: {clean(', '.join(pull.requested_reviewers))}")
     if pull.body.strip():
-        click.echo("\n" + clean(pull.body).rstrip())
+        echo("\n" + clean(pull.body).rstrip())
     for r in pull.reviews:
         current = "" if r.commit_id == pull.head_sha else " (older commit)"
-        click.echo(f"\n--- {r.state} by {clean(r.author)} on {r.commit_id[:12]}{current}"
-                   + (f"\n{clean(r.body).rstrip()}" if r.body.strip() else ""))
+        echo(f"\n--- {r.state} by {clean(r.author)} on {r.commit_id[:12]}{current}"
+             + (f"\n{clean(r.body).rstrip()}" if r.body.strip() else ""))
     return EXIT_OK
 
 
@@ -77,7 +77,7 @@ def review(forge, number: int, event: str, body: str, as_json: bool) -> int:
     if as_json:
         emit_json(submitted.to_json())
     else:
-        click.echo(f"{_EVENTS[event]} PR #{number} at {submitted.commit_id[:12]}")
+        echo(f"{_EVENTS[event]} PR #{number} at {submitted.commit_id[:12]}")
     return EXIT_OK
 
 
@@ -89,7 +89,7 @@ def merge(forge, number: int, method: str, as_json: bool) -> int:
         emit_json(merged.to_json())
     else:
         into = f" as {merged.merge_sha[:12]}" if merged.merge_sha else ""
-        click.echo(f"merged PR #{number} ({pull.head_sha[:12]}) into {clean(pull.base)}{into}")
+        echo(f"merged PR #{number} ({pull.head_sha[:12]}) into {clean(pull.base)}{into}")
     return EXIT_OK
 
 
@@ -98,7 +98,7 @@ def close(forge, number: int, as_json: bool) -> int:
     if as_json:
         emit_json(forge.get_pull(number).to_json())
     else:
-        click.echo(f"closed PR #{number}")
+        echo(f"closed PR #{number}")
     return EXIT_OK
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import click
 
-from agentmesh.cli.output import age, emit_json, json_option, table
+from agentmesh.cli.output import age, echo, emit_json, json_option, rich_text, table
 from agentmesh.core.errors import EXIT_OK
+from agentmesh.core.terminal import terminal_line
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,7 @@ class Section:
 
 def _cell(value) -> str:
     """Remote text (presence trailers, branch names, titles) made safe for a terminal: no escapes."""
-    from agentmesh.core.sanitize import clean_text
-
-    return " ".join(clean_text("-" if value is None else str(value), 300).split()) or "-"
+    return terminal_line("-" if value is None else value)[:300] or "-"
 
 
 def _num(value, suffix: str = "") -> str:
@@ -89,21 +88,21 @@ def render_plain(status) -> str:
 
 def render_rich(status, console) -> None:
     from rich.table import Table
-    from rich.text import Text
 
+    # rich_text, never str: forge text must not be read as rich markup
     for line in _headline(status):
-        console.print(Text(line, style="bold red" if status.halted and line.startswith("State") else "bold"))
+        console.print(rich_text(line, "bold red" if status.halted and line.startswith("State") else "bold"))
     for s in sections(status):
         if not s.rows:
-            console.print(Text(f"{s.title}: {s.empty}"))
+            console.print(rich_text(f"{s.title}: {s.empty}"))
             continue
-        # Text, not str: forge text must never be read as rich markup
-        grid = Table(title=Text(s.title, style="bold"), title_justify="left", caption=Text(s.note) if s.note else None)
+        grid = Table(title=rich_text(s.title, "bold"), title_justify="left",
+                     caption=rich_text(s.note) if s.note else None)
         for name in s.header:
-            grid.add_column(name)
+            grid.add_column(rich_text(name))
         for row in s.rows:
-            grid.add_row(*(Text(_cell(c) if c else "", style="red" if c in ("DEAD", "EXPIRED", "EXHAUSTED",
-                                                                            "failure", "error") else "")
+            grid.add_row(*(rich_text(_cell(c) if c else "", "red" if c in ("DEAD", "EXPIRED", "EXHAUSTED",
+                                                                           "failure", "error") else "")
                            for c in row))
         console.print(grid)
 
@@ -122,7 +121,7 @@ def status(mesh, forge, as_json: bool, now: float, console=None) -> int:
     if console.is_terminal:
         render_rich(data, console)
     else:
-        click.echo(render_plain(data))
+        echo(render_plain(data))
     return EXIT_OK
 
 

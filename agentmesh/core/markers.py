@@ -35,6 +35,27 @@ def closing_references(text: str) -> list[int]:
     return list(dict.fromkeys(int(n) for n in _CLOSING.findall(text or "")))
 
 
+# A keyword a forge acts on (GitHub and Gitea close, Gitea also reopens) and the issues it names:
+# `#N`, `GH-N`, `owner/repo#N` or an issue URL, optionally as a list (`Fixes #1, #2 and #3`). Wider
+# than what any forge accepts (no word boundary before the keyword, `:`, `issue` and spaces optional),
+# since removing a little too much from a title costs nothing.
+_REFERENCE = r"(?:#\d+|gh-\d+|[\w.-]+/[\w.-]+#\d+|https?://\S+)"
+_ISSUE_KEYWORD = re.compile(
+    rf"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?)\s*:?\s*(?:issues?\s*)?{_REFERENCE}"
+    rf"(?:\s*(?:,|\band\b)\s*{_REFERENCE})*", re.IGNORECASE)
+
+
+def strip_issue_keywords(text: str) -> str:
+    """`text` (one line) without the keywords that close or reopen issues when a forge reads it in a
+    commit message or a PR title, and the separators they leave at its ends. Repeated: a removal can
+    join a keyword to a reference that was apart (`Fix Closes #1 #2`)."""
+    while True:
+        stripped, removed = _ISSUE_KEYWORD.subn(" ", text)
+        if not removed:
+            return text
+        text = " ".join(stripped.split()).strip(" ,;:")
+
+
 @dataclass(frozen=True)
 class PullMarker:
     """Who opened a PR for which issue, under which claim."""

@@ -128,10 +128,60 @@ def glob_match(pattern: str, path: str) -> bool:
     return _glob(pattern.strip().lstrip("/")).fullmatch(path) is not None
 
 
-def protected_hits(paths: Iterable[str], patterns: Iterable[str]) -> list[str]:
-    """The changed paths that fall under a protected pattern."""
+def protected_hits(paths: Iterable[str], patterns: Iterable[str], files: Collection[str] = ()) -> list[str]:
+    """The changed paths that fall under a protected pattern or are one of `files` (exact paths)."""
     pats = list(patterns)
-    return [p for p in paths if any(glob_match(g, p) for g in pats)]
+    return [p for p in paths if p in files or any(glob_match(g, p) for g in pats)]
+
+
+# The mesh's own trust: protected whatever `protected_paths` says, so no policy edit can unprotect them.
+ALWAYS_PROTECTED = frozenset({".agentmesh/mesh.yaml", ".agentmesh/roster.yaml"})
+_WORD_EDGES = "'\"`;&|()<>{}"  # quotes and shell punctuation around a word of a `sh -c` string
+
+
+def _repo_path(word: str) -> str | None:
+    """`word` as a path inside the repository, or None when it cannot be one."""
+    word = word.strip(_WORD_EDGES)
+    while word.startswith("./"):
+        word = word[2:].lstrip("/")
+    word = re.sub("/+", "/", word).rstrip("/")
+    if not word or word == "." or word.startswith(("/", "~", "$", "-")) or ".." in word.split("/"):
+        return None
+    return word
+
+
+def gate_files(runs: Iterable[Sequence[str]]) -> frozenset[str]:
+    """Every repository path a gate's `run` could execute or read as its input.
+
+    A PR that changed one could write its own verdict (`check.py` replaced by `print('ok')`), so
+    these are protected. The rule is literal and needs no checkout: each word of the argv, and each
+    whitespace-separated word inside one (`sh -c "python3 check.py"`), names the path it spells,
+    whether the file exists yet or not: `python3 check.py` names `check.py`, `./ci/lint.sh` names
+    `ci/lint.sh`, `--config=ci/lint.toml` names `ci/lint.toml`, and `-m pkg.check` names
+    `pkg/check.py`, `pkg/check/__init__.py` and `pkg/check/__main__.py`. Options, absolute paths and
+    paths leaving the repository name nothing; a directory (`pytest tests`) is not protected as a
+    whole, only a file of that exact name would be.
+    """
+    found: set[str] = set()
+    for run in runs:
+        words = [w for arg in run for w in arg.split()]
+        for i, word in enumerate(words):
+            if word.startswith("-") and "=" in word:
+                word = word.split("=", 1)[1]
+            path = _repo_path(word)
+            if path is None:
+                continue
+            found.add(path)
+            if i > 0 and words[i - 1] == "-m":
+                module = path.replace(".", "/")
+                found |= {f"{module}.py", f"{module}/__init__.py", f"{module}/__main__.py"}
+    return frozenset(found)
+
+
+def protected_changes(paths: Iterable[str], patterns: Iterable[str], gate_runs: Iterable[Sequence[str]]) -> list[str]:
+    """The changed paths only a human may change: under a protected pattern, the mesh's policy and
+    roster, and every file a gate runs (`gate_files`)."""
+    return protected_hits(paths, patterns, ALWAYS_PROTECTED | gate_files(gate_runs))
 
 
 @dataclass(frozen=True)

@@ -268,10 +268,14 @@ class MeshPolicy(_Model):
     presence: PresencePolicy = PresencePolicy()
     review: ReviewPolicy = ReviewPolicy()
     gates: list[Gate] = []
-    protected_paths: list[str] = [
+    protected_paths: list[str] = [  # gate files, the policy and the roster are protected on top (core/review.py)
         ".agentmesh/**",
+        ".forgejo/**",
         ".github/**",
         ".gitea/**",
+        ".gitattributes",
+        ".gitmodules",
+        "ai-memory/agents/**",
         "ai-memory/lessons/**",
         "CODEOWNERS",
     ]

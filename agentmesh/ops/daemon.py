@@ -28,6 +28,7 @@ import schedule
 
 from agentmesh.agent.mesh import Mesh
 from agentmesh.core.errors import EXIT_BUG, EXIT_OK, ConfigError
+from agentmesh.core.terminal import terminal_line
 from agentmesh.host.config import LeasePolicy
 from agentmesh.ops.failures import Failure, failure
 from agentmesh.ops.runs import run_claim_task, run_monitor_prs
@@ -127,5 +128,5 @@ class Daemon:
 
     def _failed(self, name: str, exc: Exception) -> Failure:
         failed = failure(exc, crash_dir=self.crash_dir)
-        print(f"agentmesh daemon: {name}: {failed.message}", file=sys.stderr, flush=True)
+        print(f"agentmesh daemon: {name}: {terminal_line(failed.message)}", file=sys.stderr, flush=True)
         return failed

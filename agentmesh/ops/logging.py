@@ -25,6 +25,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from agentmesh.core.secrets import redact
+from agentmesh.core.terminal import terminal_text
 from agentmesh.host.state import StateLayout
 
 LOG_FILE = "agentmesh.jsonl"
@@ -87,10 +88,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class HumanFormatter(logging.Formatter):
-    """`time LEVEL logger: message` for a person watching stderr."""
+    """`time LEVEL logger: message` for a person watching stderr: no escape sequence in forge text
+    or a traceback reaches the terminal (core/terminal.py)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().format(record))
 
 
 class PrivateRotatingFileHandler(RotatingFileHandler):

@@ -44,7 +44,8 @@ class Case:
     id: str
     title: str
     body: str
-    expect: str  # "pr": one open PR in review; "dead": dead letter with one failure comment
+    expect: str  # "pr": one open PR in review; "dead": dead letter with one failure comment; "human": not
+    # pushed, labelled needs-human with one comment naming the protected paths
     files: dict[str, str] = field(default_factory=dict)  # pr: every path the diff touches -> content
     reason: str = ""  # dead: text the failure comment must contain
     absent: tuple[str, ...] = ()  # paths no branch on the remote may hold
@@ -63,6 +64,11 @@ def pr(id: str, title: str, path: str = "ok.txt", content: str = "ok", *, body: 
 
 def dead(id: str, title: str, body: str, reason: str, **kw) -> Case:
     return Case(id, title, body, "dead", reason=reason, **kw)
+
+
+def human(id: str, title: str, path: str, content: str) -> Case:
+    """A change of a protected path: never pushed, the issue goes to a human."""
+    return Case(id, title, demo_body(path, content + "\n"), "human", {path: content}, reason=f"`{path}`")
 
 
 def block(path: str, content: str) -> str:
@@ -184,9 +190,11 @@ CORPUS: list[Case] = [
        files={"token.txt": "$AGENTMESH_TOKEN\n$(cat ~/.git-credentials)"}),
     dead("block-holds-a-secret", "Commit this key", demo_body("key.env", "TOKEN=github_pat_" + "A1b2C3d4E5" * 8 + "\n"),
          "looks like a secret", absent=("key.env",)),
-    # --- in-tree but sensitive: allowed, and left to the reviewer -----------------------------
-    pr("path-mesh-policy", "Policy", ".agentmesh/mesh.yaml", "max_attempts: 999"),
-    pr("path-gitattributes", "Attrs", ".gitattributes", "* filter=evil diff=evil"),
+    # --- in-tree but protected: never pushed, a human decides ---------------------------------
+    human("path-mesh-policy", "Policy", ".agentmesh/mesh.yaml", "max_attempts: 999"),
+    human("path-gitattributes", "Attrs", ".gitattributes", "* filter=evil diff=evil"),
+    human("path-forge-ci", "CI", ".forgejo/workflows/ci.yml", "on: push"),
+    human("path-journal", "Journal", "ai-memory/agents/alice/journal/x.jsonl", '{"cost_usd": 1000000}'),
 ]
 CANARY_FILES = ("title-subst", "title-backtick", "title-semicolon", "title-pipe", "title-option", "body-subst",
                 "body-backtick", "body-pipe", "content-subst", "content-backtick", "content-pipe", "path-subst",
@@ -367,6 +375,16 @@ def test_each_issue_ends_with_one_clear_outcome(run, forge, pulls, case):
         trailers = [line for line in message.splitlines() if line.startswith("Agentmesh-")]
         assert trailers[:2] == [f"Agentmesh-Issue: {n}", f"Agentmesh-Agent: {AGENT}"], message
         assert len(message.splitlines()[0]) <= 130 and "\x1b" not in message
+    elif case.expect == "human":
+        assert mine == [] and branches == {}
+        assert Label.NEEDS_HUMAN in issue.labels, issue.labels
+        assert not {Label.REVIEW, Label.FAILED, Label.DEAD_LETTER, Label.WORKING} & set(issue.labels), issue.labels
+        [comment] = failures
+        assert "protected" in comment.body and case.reason in comment.body, comment.body
+        assert f"refs/heads/claim/{n}" not in run.refs_after  # released
+        for text in case.files.values():  # not even the file's content reached the remote
+            with pytest.raises(AssertionError):
+                git("cat-file", "-e", git("hash-object", "--stdin", input=text + "\n"), cwd=run.remote)
     else:
         assert mine == [] and branches == {}
         assert {Label.DEAD_LETTER, Label.FAILED} <= set(issue.labels), issue.labels

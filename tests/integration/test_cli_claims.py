@@ -132,3 +132,18 @@ def test_unexpected_failure_exits_3_with_crash_log(home, remote):
     text = logs[0].read_text()
     assert logs and "Traceback" in text and "argv:" in text
     assert token not in text and "[REDACTED]" in text
+
+
+def test_a_crash_log_goes_to_the_state_dir_0600_when_no_crash_dir_is_set(home, remote):
+    env = {"AGENTMESH_CRASH_DIR": "", "XDG_CACHE_HOME": str(home / "cache")}
+    assert run(home, "--remote", str(remote), "--agent", "a", "claims", "list", env=env).returncode == 0
+    state = home / "state" / "agentmesh" / "a"
+    observations = next(state.glob("observations-*.json"))
+    observations.unlink()
+    observations.mkdir()  # state no code path expects: a bug
+    result = run(home, "--remote", str(remote), "--agent", "a", "claims", "list", env=env)
+    assert result.returncode == 3, result.stderr
+    [log] = list(home.rglob("agentmesh-crash-*.log"))
+    assert log.parent == state / "logs" and f"(crash log: {log})" in result.stderr
+    assert log.stat().st_mode & 0o777 == 0o600 and state.stat().st_mode & 0o777 == 0o700
+    assert "Traceback" in log.read_text()

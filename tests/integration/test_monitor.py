@@ -13,6 +13,7 @@ from tests.support import (
     FakeClock,
     agent_forge,
     agent_mesh,
+    collaborator_pull,
     demo_body,
     git,
     local_forge_remote,
@@ -89,7 +90,10 @@ def test_protected_paths_are_never_approved(tmp_path):
     m = Mesh(tmp_path, policy())
     for agent in "abc":
         m.monitor(agent)
-    pull = m.work("a", "Change CI", ".github/workflows/ci.yml", "on: push\n")
+    # claim-task never pushes such a change (tests/e2e/test_protected_paths.py): someone else did
+    number = m.human.create_issue("Change CI", "by hand", []).number
+    pull = collaborator_pull(m.remote, tmp_path / "collaborator", m.human.cache, agent="a", issue=number,
+                             path=".github/workflows/ci.yml", content="on: push\n")
     first = m.monitor("b")
     assert ("needs-human", pull.number) in kinds(first)
     m.monitor("b")

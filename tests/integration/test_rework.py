@@ -16,7 +16,8 @@ from agentmesh.forge.local import LocalForge
 from tests.support import agent_forge, agent_mesh, git, local_forge_remote, path_only_env, python_syntax_gate
 
 # Writes broken Python on the first run; once the task file carries review feedback, writes
-# what `FIX` says: "fixed" (valid code), "still-broken" (another syntax error) or "nothing".
+# what `FIX` says: "fixed" (valid code), "still-broken" (another syntax error), "protected" (valid
+# code and a `.gitattributes`) or "nothing".
 EXECUTOR = """
 import pathlib, sys
 task, worktree = pathlib.Path(sys.argv[1]).read_text(), pathlib.Path(sys.argv[2])
@@ -28,6 +29,9 @@ elif sys.argv[3] == "fixed":
     target.write_text("def fixed():\\n    return 1\\n")
 elif sys.argv[3] == "still-broken":
     target.write_text("def still(:\\n")
+elif sys.argv[3] == "protected":
+    target.write_text("def fixed():\\n    return 1\\n")
+    (worktree / ".gitattributes").write_text("*.py filter=rework-evil\\n")
 """
 
 
@@ -134,6 +138,18 @@ def test_a_rework_that_changes_nothing_hands_over_at_once(tmp_path):
     assert [c for c in m.human.list_comments(pull.number) if "the executor made no change" in c.body]
     assert m.human.get_pull(pull.number).state == "open"
     assert m.human.get_issue(number).state == "open"
+
+
+def test_a_rework_that_touches_a_protected_path_is_not_pushed_and_hands_over(tmp_path):
+    m = Mesh(tmp_path, fix="protected", rework={"max": 3})
+    number, pull = m.broken_pull()
+    m.monitor("a")
+    assert ("needs-human", number) in m.tick("a")
+    after = m.human.get_pull(pull.number)
+    assert after.head_sha == pull.head_sha and Label.NEEDS_HUMAN in after.labels
+    [comment] = [c for c in m.human.list_comments(pull.number) if "protected" in c.body]
+    assert "`.gitattributes`" in comment.body and "not pushed" in comment.body
+    assert git("log", "--all", "--format=%H", "--", ".gitattributes", cwd=m.remote) == ""  # nowhere on the remote
 
 
 def test_rework_max_zero_hands_a_change_request_to_a_human(tmp_path):

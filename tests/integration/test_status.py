@@ -15,7 +15,16 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.cli.status import render_plain, render_rich
 from agentmesh.ops.status import gather
-from tests.support import FakeClock, agent_forge, agent_mesh, closed_port, demo_body, local_forge_remote, remote_refs
+from tests.support import (
+    FakeClock,
+    agent_forge,
+    agent_mesh,
+    closed_port,
+    collaborator_pull,
+    demo_body,
+    local_forge_remote,
+    remote_refs,
+)
 from tests.support.cli import run_cli
 
 # The module-scoped `fleet` (three agents working, reviewing and merging) is built by each worker
@@ -51,16 +60,20 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    """a's PR approved by b and merged; b's approved by c and open; c's touches a protected path
-    (needs-human); a then fails an issue with nothing to do (dead-lettered, max_attempts 1)."""
+    """a's PR approved by b and merged; b's approved by c and open; c's change touches a protected path
+    (not pushed, the issue goes to a human), and a collaborator opens that PR as c anyway (needs-human);
+    a then fails an issue with nothing to do (dead-lettered, max_attempts 1)."""
     f = Fleet(tmp_path_factory.mktemp("status"))
     for agent in "abc":
         f.monitor(agent)
     f.i1, f.p1, _ = f.work("a", "Hello one", demo_body("one.txt", "1\n"))
     f.i2, f.p2, _ = f.work("b", "Add [red]two[/red]", demo_body("two.txt", "2\n"))  # rich markup in forge text
-    f.i3, f.p3, _ = f.work("c", "Change CI", demo_body(".github/workflows/ci.yml", "on: push\n"))
+    f.i3, none, events = f.work("c", "Change CI", demo_body(".github/workflows/ci.yml", "on: push\n"))
+    assert none is None and ("needs-human", f.i3) in events
     assert ("approved", f.p1.number) in f.monitor("b")
     assert ("approved", f.p2.number) in f.monitor("c")
+    f.p3 = collaborator_pull(f.remote, f.tmp / "collaborator", f.human.cache, agent="c", issue=f.i3,
+                             path=".github/workflows/ci.yml", content="on: push\n")
     done = f.monitor("a")
     assert ("needs-human", f.p3.number) in done and ("merged", f.p1.number) in done
     f.i4, none, events = f.work("a", "Impossible", "There is no demo block here.")
@@ -90,7 +103,7 @@ def test_status_json_shows_the_fleet_exactly(fleet, tmp_path):
         ("a", True, "demo", "host-a"), ("b", True, "demo", "host-b"), ("c", True, "demo", "host-c")]
 
     assert [(c["issue"], c["holder"], c["stage"], c["expired"]) for c in data["claims"]] == [
-        (fleet.i2, "b", "review", False), (fleet.i3, "c", "review", False)]
+        (fleet.i2, "b", "review", False)]  # c's was released: its issue waits for a human
     for claim in data["claims"]:
         assert claim["work_branch"].startswith(f"{claim['holder']}/{claim['issue']}-")
         assert abs(claim["lease_left_seconds"] + claim["age_seconds"] - 1800) < 0.2
@@ -110,7 +123,7 @@ def test_status_json_shows_the_fleet_exactly(fleet, tmp_path):
     assert list(perf) == ["a", "b", "c"]
     figures = {a: (p["completed"], p["failed"], p["active"], p["executor_runs"], p["success_pct"])
                for a, p in perf.items()}
-    assert figures == {"a": (1, 1, 0, 2, 50.0), "b": (0, 0, 1, 1, None), "c": (0, 0, 1, 1, None)}
+    assert figures == {"a": (1, 1, 0, 2, 50.0), "b": (0, 0, 1, 1, None), "c": (0, 0, 0, 1, None)}  # c: to a human
     assert all(p["avg_executor_seconds"] is not None and p["avg_executor_seconds"] >= 0 for p in perf.values())
     assert data["performance_days"] == 7
 
@@ -150,8 +163,7 @@ def test_dead_agents_expired_claims_and_the_pull_cap(fleet):
     assert fleet.mesh("a").presence().refresh()
     later = gather(mesh, fleet.human, time.time(), pull_limit=1)
     assert [(a.agent, a.alive) for a in later.agents] == [("a", True), ("b", False), ("c", False)]
-    assert [(c.issue, c.expired, c.lease_left_seconds) for c in later.claims] == [
-        (fleet.i2, True, 0.0), (fleet.i3, True, 0.0)]
+    assert [(c.issue, c.expired, c.lease_left_seconds) for c in later.claims] == [(fleet.i2, True, 0.0)]
     assert [p.number for p in later.pulls] == [fleet.p3.number] and later.pulls_capped
     text = render_plain(later)
     assert "DEAD" in text and "EXPIRED" in text and "showing the 1 newest of 2 open PRs" in text

@@ -289,12 +289,13 @@ def demo_body(path: str, content: str, extra: str = "") -> str:
     return f"Please create `{path}`.\n\n{DEMO_BLOCK.format(path=path, content=content)}{extra}"
 
 
-def local_forge_remote(path: Path, mesh_yaml: str = "") -> Path:
-    """A bare repository initialised as a local forge (labels registry, one commit on main)."""
+def local_forge_remote(path: Path, mesh_yaml: str = "", files: dict[str, str] | None = None) -> Path:
+    """A bare repository initialised as a local forge (labels registry, one commit on main of a
+    README, the mesh policy and `files`)."""
     from agentmesh.forge.local import init_repository
     from agentmesh.git.run import Git
 
-    files = {"README.md": "# test mesh\n"}
+    files = {"README.md": "# test mesh\n", **(files or {})}
     if mesh_yaml:
         files[".agentmesh/mesh.yaml"] = mesh_yaml
     init_repository(Git(), path, files)
@@ -319,6 +320,26 @@ def agent_forge(mesh):
     from agentmesh.forge.local import LocalForge
 
     return LocalForge(mesh.cache, user=mesh.host.agent)
+
+
+def collaborator_pull(remote: Path, work: Path, cache, *, agent: str, issue: int, path: str, content: str):
+    """What someone with push access can do without any agent running: push a work branch of `agent`
+    that writes `path` and open a PR with `agent`'s marker as `agent` (the local forge trusts the
+    name it is given). `cache` is any cache clone of the remote (a LocalForge's)."""
+    from agentmesh.core.markers import marker_text, pull_marker
+    from agentmesh.forge.local import LocalForge
+
+    git("clone", "--quiet", str(remote), str(work))
+    branch = f"{agent}/{issue}-change"
+    git("checkout", "--quiet", "-b", branch, cwd=work)
+    target = work / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content)
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", f"Change {path}\n\nAgentmesh-Agent: {agent}", cwd=work)
+    git("push", "--quiet", "origin", branch, cwd=work)
+    body = f"Closes #{issue}\n\n{marker_text(pull_marker(agent, issue, 'a' * 40))}\n"
+    return LocalForge(cache, user=agent).create_pull(head=branch, base="main", title=f"Change {path}", body=body)
 
 
 def branch_files(remote: Path, ref: str) -> dict[str, str]:

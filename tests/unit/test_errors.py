@@ -99,3 +99,16 @@ def test_the_cli_and_the_daemon_report_the_same_way(tmp_path):
     assert bug.message == f"internal error: git status exited 128: fatal: x (crash log: {bug.crash_log})"
     again = failure(ValueError("y"), crash_dir=tmp_path / "logs")  # the same second: a second file
     assert again.crash_log != bug.crash_log and again.message.startswith("internal error: ValueError: y (crash log: ")
+
+
+def test_a_crash_log_without_a_state_dir_is_private_in_the_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("AGENTMESH_CRASH_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = failure(ValueError("boom"))
+    assert first.crash_log is not None and first.crash_log.parent == tmp_path / "cache" / "agentmesh" / "crash"
+    assert first.crash_log.stat().st_mode & 0o777 == 0o600
+    assert first.crash_log.parent.stat().st_mode & 0o777 == 0o700
+    first.crash_log.parent.chmod(0o755)  # widened by hand: the next crash narrows agentmesh's folder again
+    second = failure(ValueError("again"))
+    assert second.crash_log is not None and second.crash_log.parent.stat().st_mode & 0o777 == 0o700
+    assert second.crash_log.stat().st_mode & 0o777 == 0o600

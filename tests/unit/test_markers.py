@@ -1,3 +1,9 @@
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentmesh.core.markers import (
     attempt_marker,
     closing_references,
@@ -5,6 +11,7 @@ from agentmesh.core.markers import (
     marker_text,
     parse_pull_marker,
     pull_marker,
+    strip_issue_keywords,
 )
 from agentmesh.core.model import Comment
 
@@ -14,6 +21,37 @@ SHA = "a" * 40
 def test_closing_references():
     assert closing_references("Closes #3\nfixes #4, Resolves: #5 and fixed #3") == [3, 4, 5]
     assert closing_references("closes#3 or encloses #4 or see #5") == []
+
+
+# GitHub's and Gitea's closing syntax, written independently of agentmesh.core.markers: a keyword, an
+# optional colon, then #N, owner/repo#N or an issue URL.
+FORGE_CLOSES = re.compile(r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?)\b:?\s*"
+                          r"(?:#\d|[\w.-]+/[\w.-]+#\d|gh-\d|https?://)")
+
+
+@pytest.mark.parametrize("title, kept", [
+    ("Closes #1 Fixes #2", ""),
+    ("Add a greeting, fixes: #12", "Add a greeting"),
+    ("Closes #1, Fixes: #2; fix the login", "fix the login"),
+    ("Refactor (resolves owner/repo#3)", "Refactor ( )"),
+    ("Fix https://github.com/o/r/issues/4 now", "now"),
+    ("CLOSED #1, #2 and #3 then", "then"),
+    ("Fix Closes #1 #2", ""),  # removing the inner one joins the outer keyword to #2
+    ("Fixes issue #7", ""),
+    ("Reopens #5 please", "please"),
+    ("Fix the login bug", "Fix the login bug"),
+    ("Fix bug #3 in the parser", "Fix bug #3 in the parser"),  # no forge closes on this
+    ("Resolve merge conflicts", "Resolve merge conflicts"),
+])
+def test_strip_issue_keywords(title, kept):
+    assert strip_issue_keywords(title) == kept
+    assert not FORGE_CLOSES.search(strip_issue_keywords(title))
+
+
+@given(st.lists(st.sampled_from(["Closes", "fixes", "Fix", "resolved:", "#1", "#22", "o/r#3", "x", ",", "and",
+                                 " ", "  ", "(", ")", "close", "d", "s"]), max_size=12))
+def test_strip_issue_keywords_leaves_nothing_a_forge_closes_on(parts):
+    assert not FORGE_CLOSES.search(strip_issue_keywords("".join(parts)))
 
 
 def test_pull_marker_round_trip():

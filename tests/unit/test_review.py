@@ -5,10 +5,12 @@ from agentmesh.core.model import PullRequest, Review
 from agentmesh.core.review import (
     GateResult,
     counted_approvals,
+    gate_files,
     glob_match,
     head_reviews,
     merge_decision,
     mesh_pull,
+    protected_changes,
     protected_hits,
     reviewers_for,
     ring_order,
@@ -73,6 +75,38 @@ def test_globs(pattern, path, hit):
 
 def test_protected_hits():
     assert protected_hits(["a.py", ".gitea/x.yml"], [".gitea/**"]) == [".gitea/x.yml"]
+    assert protected_hits(["a.py", "b*.py", "bx.py"], [], files={"b*.py"}) == ["b*.py"]  # files are literal
+
+
+@pytest.mark.parametrize("run, named", [
+    (["python3", "check.py"], {"python3", "check.py"}),
+    (["./ci/lint.sh", "--strict", "src/"], {"ci/lint.sh", "src"}),
+    (["sh", "-c", "python3 'tools/a.py' && ./b.sh;"], {"sh", "python3", "tools/a.py", "b.sh"}),
+    (["ruff", "check", "--config=ci/ruff.toml", "."], {"ruff", "check", "ci/ruff.toml"}),
+    (["python3", "-m", "ci.check", "-q"], {"python3", "ci.check", "ci/check.py", "ci/check/__init__.py",
+                                          "ci/check/__main__.py"}),
+    (["/usr/bin/python3", "../outside.py", "~/x.py", "$HOME/y.py", "a/../b.py", "-", "--"], set()),
+])
+def test_gate_files_names_every_path_a_gate_command_spells(run, named):
+    assert gate_files([run]) == named
+
+
+def test_protected_changes_add_gate_files_the_policy_and_the_roster_to_the_patterns():
+    changed = ["check.py", "sub/check.py", ".agentmesh/mesh.yaml", ".agentmesh/roster.yaml", "x.yml", "docs/a.md"]
+    assert protected_changes(changed, ["*.yml"], [["python3", "check.py"]]) == [
+        "check.py", ".agentmesh/mesh.yaml", ".agentmesh/roster.yaml", "x.yml"]
+    assert protected_changes(["check.py"], [], []) == []  # no gate names it: an ordinary file
+
+
+def test_the_default_policy_protects_what_an_outside_issue_could_abuse():
+    from agentmesh.host.config import MeshPolicy
+
+    patterns = MeshPolicy().protected_paths
+    for path in (".forgejo/workflows/x.yml", ".gitea/workflows/x.yml", ".github/workflows/x.yml", ".gitattributes",
+                 "sub/.gitattributes", ".gitmodules", "ai-memory/agents/ada/journal/2026-01.jsonl",
+                 "ai-memory/lessons/x.md", ".agentmesh/roster.yaml", "CODEOWNERS"):
+        assert protected_hits([path], patterns) == [path], path
+    assert protected_hits(["src/app.py", "ai-memory/README.md"], patterns) == []
 
 
 def test_verdict_shows_each_gate_and_the_failing_tail():
