@@ -27,7 +27,7 @@ from pathlib import Path
 import schedule
 
 from agentmesh.agent.mesh import Mesh
-from agentmesh.core.errors import EXIT_BUG, EXIT_OK, ConfigError
+from agentmesh.core.errors import EXIT_BUG, EXIT_OK, ConfigError, TemporaryError
 from agentmesh.core.terminal import terminal_line
 from agentmesh.host.config import LeasePolicy
 from agentmesh.ops.failures import Failure, failure
@@ -77,7 +77,10 @@ class Daemon:
     def run(self) -> int:
         mesh = self.make_mesh()
         self.crash_dir = mesh.state.logs
-        check_cadence(self.cadence, mesh.policy.lease)
+        try:
+            check_cadence(self.cadence, mesh.policy.lease)
+        except TemporaryError:
+            pass  # the remote is down now: its steps report that, one line each, and the daemon carries on
         started = time.monotonic()
         scheduler = schedule.Scheduler()  # our own: no module-level schedule state
         jitter = self.cadence.jitter_seconds

@@ -196,7 +196,7 @@ def test_list_reports_observed_age(remote, tmp_path):
     assert views[7]["agent"] == "a" and views[7]["work_branch"] == "a/7-x" and views[7]["observed_seconds"] == 100
     assert views[9]["agent"] is None and first[9].claim is None
     assert set(views[8]) == {"issue", "agent", "host", "sha", "renewal", "lease_seconds", "work_branch",
-                             "observed_seconds", "expired"}
+                             "observed_seconds", "expired", "foreign"}
 
 
 def test_custom_claim_prefix(remote, tmp_path):
