@@ -71,6 +71,17 @@ class AgentRun(Generic[R]):
         """Whether the journal has the entry of `key` (a dry run records nothing, so: yes)."""
         return self.journal is None or self.journal.seen(key)
 
+    def fetched(self, branch: str, sha: str) -> bool:
+        """Whether commit `sha` is in the cache clone, fetching `branch` once if it is not."""
+        if not self.mesh.cache.has_object(sha):
+            self.mesh.cache.fetch([f"refs/heads/{branch}"])
+        return self.mesh.cache.has_object(sha)
+
+    def all_mine(self, base: str, head: str) -> bool:
+        """Whether every commit from `base` to `head` (and at least one) verifies as this agent's:
+        no message, trailer or branch name makes a commit an agent's."""
+        return self.mesh.identity.all_signed_by(self.mesh.cache.commits_between(base, head), self.agent)
+
     def reviews(self, number: int) -> list[Review]:
         """The PR's reviews that the roster vouches for, authors named by roster principal (agent/trust.py)."""
         return verified_reviews(self.forge.list_reviews(number), roster=self.mesh.roster, identity=self.mesh.identity,

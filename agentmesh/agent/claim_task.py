@@ -254,12 +254,9 @@ class ClaimTask(AgentRun[TickReport]):
         if blocking:
             return "the issue is not eligible now (" + ", ".join(str(r) for r in blocking) + ")"
         if self.mesh.roster is not None:
-            if not self.mesh.cache.has_object(head):
-                self.mesh.cache.fetch([f"refs/heads/{branch}"])
-            if not self.mesh.cache.has_object(head):
+            if not self.fetched(branch, head):
                 raise TemporaryError(f"branch {branch} moved from {head[:12]} while adopting it")
-            commits = self.mesh.cache.commits_between(self.mesh.base_head, head)
-            if not self.mesh.identity.all_signed_by(commits, self.agent):
+            if not self.all_mine(self.mesh.base_head, head):
                 return f"a commit on it is not signed by {self.agent}'s roster key"
         return None
 

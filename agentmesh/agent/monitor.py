@@ -394,8 +394,8 @@ class Monitor(AgentRun[Report]):
         queued = self.requests.load(marker.issue)
         return replace(
             fence,
-            missing_reviewers=tuple(r for r in wanted if review_logins(roster, [r])[0] not in pull.requested_reviewers
-                                    and r not in reviews.reviewed_by),
+            missing_reviewers=tuple(r for r, login in zip(wanted, review_logins(roster, wanted), strict=True)
+                                    if login not in pull.requested_reviewers and r not in reviews.reviewed_by),
             failing_ci=tuple(clean_text(c.context, 100) for c in failing[:10]),
             ci_pending=ci.state == "pending" and any(c.context != REVIEW_CONTEXT for c in ci.contexts),
             approvals=len(counted_approvals(reviews, author=self.agent,
@@ -458,8 +458,7 @@ class Monitor(AgentRun[Report]):
         if self.mesh.roster is not None:
             if not self.fetch_head(pull):
                 raise TemporaryError(f"PR #{pull.number}: head {pull.head_sha[:12]} is not on the remote")
-            commits = self.mesh.cache.commits_between(self.merge_base(pull), pull.head_sha)
-            return self.mesh.identity.all_signed_by(commits, self.agent)
+            return self.all_mine(self.merge_base(pull), pull.head_sha)
         message = self.head_message(pull)
         return message is None or f"Agentmesh-Agent: {self.agent}\n" in message
 
@@ -542,9 +541,7 @@ class Monitor(AgentRun[Report]):
     # --- git facts about a PR ----------------------------------------------------------------
 
     def fetch_head(self, pull: PullRequest) -> bool:
-        if not self.mesh.cache.has_object(pull.head_sha):
-            self.mesh.cache.fetch([f"refs/heads/{pull.head}"])
-        return self.mesh.cache.has_object(pull.head_sha)
+        return self.fetched(pull.head, pull.head_sha)
 
     def head_message(self, pull: PullRequest) -> str | None:
         if not self.fetch_head(pull):

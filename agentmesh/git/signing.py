@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.identity import NAMESPACE, PublicKey
 from agentmesh.git.run import Git
 from agentmesh.host.files import write_atomic
+from agentmesh.host.process import run_process
 
 
 def ensure_key(private: Path, comment: str) -> PublicKey:
@@ -31,11 +31,12 @@ def ensure_key(private: Path, comment: str) -> PublicKey:
         scratch = private.with_name(private.name + ".new")
         scratch.unlink(missing_ok=True)
         scratch.with_name(scratch.name + ".pub").unlink(missing_ok=True)
-        # "--" keeps a comment from being read as an option; the comment is the agent name only
-        done = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(scratch)],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise TemporaryError(f"ssh-keygen could not create {private}: {done.stderr.strip()[:200]}")
+        # the comment is the agent name, which never starts with "-" (AgentName)
+        done = run_process(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(scratch)],
+                           capture=True, input=b"", timeout=60)
+        if not done.ok:
+            why = done.error or done.stderr.decode("utf-8", "replace").strip()[:200] or f"{done.outcome}"
+            raise TemporaryError(f"ssh-keygen could not create {private}: {why}")
         scratch.chmod(0o600)
         scratch.with_name(scratch.name + ".pub").replace(public)
         scratch.replace(private)  # last: a key without its .pub is never left behind

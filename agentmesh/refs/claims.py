@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
@@ -118,6 +118,13 @@ def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Calla
     return refs, observations, now
 
 
+def forged_by(claim: Claim | None, sha: str, signers: Mapping[str, str | None] | None) -> str | None:
+    """The agent a claim names when that agent did not sign it (a roster is in force); else None."""
+    if claim is None or signers is None or signers.get(sha) == claim.agent:
+        return None
+    return claim.agent
+
+
 def new_nonce() -> str:
     return secrets.token_hex(8)
 
@@ -173,8 +180,7 @@ class ClaimStore:
                 return None
         message = self.cache.commit_message(sha).split("\n\n", 1)[-1]
         claim = parse_claim(message, sha)
-        signers = enforced_signers(self.identity, [sha])
-        if claim is not None and signers is not None and signers[sha] != claim.agent:
+        if forged_by(claim, sha, enforced_signers(self.identity, [sha])) is not None:
             return None  # forged or unsigned: held by nobody we trust, so never ours
         return claim
 
@@ -195,9 +201,9 @@ class ClaimStore:
         lease = self.policy.lease
         views = []
         for ref, issue, sha, claim in sorted(found, key=lambda f: f[1]):
-            foreign = None
-            if claim is not None and signers is not None and signers.get(sha) != claim.agent:
-                foreign, claim = claim.agent, None
+            foreign = forged_by(claim, sha, signers)
+            if foreign is not None:
+                claim = None
             granted = effective_lease(claim.lease_seconds if claim else None, lease.seconds, lease.max_seconds)
             obs = observations[ref]
             views.append(
