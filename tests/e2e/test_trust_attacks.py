@@ -157,3 +157,25 @@ def test_an_approval_under_another_agents_name_from_this_host_counts_for_nothing
     mesh.run("bob", "monitor-prs")
     mesh.run("ada", "monitor-prs")
     assert mesh.pull()["state"] == "merged" and mesh.on_main()
+
+
+def test_a_branch_pushed_under_an_agents_real_claim_is_not_adopted(tmp_path):
+    """Attack 3, second form: ada's claim is real (she crashed after claiming), but the branch it
+    names holds a collaborator's commit. Adoption needs every commit on it to verify as ada's."""
+    mesh = Mesh(tmp_path)
+    mesh.run("ada", "monitor-prs")
+    mesh.run("bob", "monitor-prs")
+    number = mesh.issue()
+    branch = f"ada/{number}-add-a-module"
+    ada = agent_mesh(mesh.remote, tmp_path / "hosts", "ada")  # ada's own state and key
+    assert ada.claims().acquire(number, work_branch=branch).won
+    work = tmp_path / "collaborator"
+    git("clone", "--quiet", str(mesh.remote), str(work))
+    (work / "evil.py").write_text("EVIL = True\n")
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", f"work\n\nAgentmesh-Agent: ada\nAgentmesh-Issue: {number}\n", cwd=work)
+    git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+    report = mesh.run("ada", "claim-task", "--json").stdout
+    assert "not signed by ada's roster key" in report
+    assert mesh.items("pull") == [] and not mesh.on_main("evil.py")
+    assert f"refs/heads/claim/{number}" not in remote_refs(mesh.remote, "refs/heads/claim/")
