@@ -6,12 +6,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
+from agentmesh.agent.executor import sandbox_problem
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.journaling import flush_journal, journal_listener
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.trust import verified_reviews
 from agentmesh.core.model import Review
+from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes
 from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.host.lock import host_lock
@@ -34,6 +36,19 @@ def journaled(mesh: Mesh, report: Report, *, dry_run: bool) -> Iterator[Journal 
         yield journal
     finally:
         flush_journal(journal, report)
+
+
+def sandbox_warning(mesh: Mesh) -> str | None:
+    """What every report of a host whose executors and gates cannot be sandboxed says (None: they can,
+    or the host turned the sandbox off on purpose)."""
+    mode = mesh.host.executor.sandbox
+    problem = sandbox_problem(mode)
+    if problem is None:
+        return None
+    effect = ("executors cannot run" if mode == "required"
+              else "executors run unsandboxed, with the host user's files in reach")
+    return (f"no sandbox: {problem} (executor.sandbox: {mode}); {effect}, and review gates refuse to run. "
+            "Install bubblewrap, or set executor.sandbox: off to accept unsandboxed executors and gates")
 
 
 @contextmanager
@@ -64,8 +79,13 @@ class AgentRun(Generic[R]):
         self.policy = mesh.policy
         self.agent = mesh.host.agent
         self.store: ClaimStore = share.store if share else mesh.claims()
-        self.known_secrets = [mesh.token] if mesh.token else []
+        self.known_secrets = mesh.known_secrets
         self._permissions: dict[str, bool] = share._permissions if share else {}
+
+    def public(self, text: str) -> str:
+        """Text that came from an executor or a gate, fit for the forge: no secret of this host in any
+        form core/secrets.py knows, no command line the agent echoed, no host path."""
+        return public_text(text, known_secrets=self.known_secrets, places=self.mesh.places)
 
     def recorded(self, key: str) -> bool:
         """Whether the journal has the entry of `key` (a dry run records nothing, so: yes)."""

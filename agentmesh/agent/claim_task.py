@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentmesh.agent.base import AgentRun, guarded_run, journaled
+from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.budget import BudgetCheck, check_budget
 from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
@@ -80,6 +80,9 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
                env: Mapping[str, str] | None = None) -> TickReport:
     """One tick. Never raises for a problem with one issue: that becomes a report line."""
     report = TickReport(mesh.host.agent)
+    warning = sandbox_warning(mesh)
+    if warning is not None:
+        report.add(Event.WARNING, detail=warning)
     with guarded_run(mesh, forge, "claim-task", dry_run=dry_run) as (held, halted):
         if not held:
             report.status, report.reason = RunStatus.BUSY, "another claim-task of this agent is running"

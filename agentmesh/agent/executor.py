@@ -8,9 +8,14 @@ from the issue tracker. So it runs
   passes through explicitly (an executor's own API key, say);
 - in its own process group, with a timeout; on timeout, halt or a lost claim
   the whole group is killed, grandchildren included;
-- optionally in a bubblewrap sandbox: the worktree writable, its `.git` and
-  everything else read-only, no network unless allowed, its own PID
-  namespace (so nothing outlives it).
+- with an empty private HOME (XDG directories inside it), so nothing finds
+  the host user's dotfiles by looking in $HOME;
+- optionally in a bubblewrap sandbox that has nothing to leak: it sees only
+  the system directories (/usr, /etc, ...), the installation of the program
+  it runs (and of its interpreter), the worktree (writable) with its
+  repository (read-only) and the task file. Not the real HOME, not the
+  agent's state dir, not the host config, `~/.ssh` or `~/.config`; no network
+  unless allowed; its own PID namespace (so nothing outlives it).
 stdout and stderr go to a per-run log file. The host commits and pushes
 outside the sandbox afterwards.
 """
@@ -20,14 +25,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from agentmesh.core.errors import ConfigError
+from agentmesh.core.public import COMMAND_ECHO
 from agentmesh.host.process import ProcessOutcome, kill_pidfile_group, log_tail, run_process, write_pidfile
 
 PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
@@ -41,9 +50,20 @@ PRESETS: dict[str, list[str]] = {
 }
 
 # What an executor may inherit from the agent's environment. Everything else,
-# forge tokens first of all, is dropped.
-_BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "HOME", "TMPDIR")
+# forge tokens first of all, is dropped; HOME and the XDG directories are its own.
+_BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "TMPDIR")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+# The sandbox's view of the host: these system directories read-only (a symlink stays a symlink,
+# as /bin -> usr/bin on a merged /usr), nothing else unless named below.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc")
+SANDBOX_HOME = "/tmp/home"  # on the sandbox's own /tmp: empty at every start, gone at the end
+# Corners of a HOME that hold credentials: never shown, even when a program is installed next to them.
+HOME_SECRETS = (".ssh", ".config", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".git-credentials",
+                ".gitconfig", ".npmrc", ".pypirc", ".password-store", ".pki", ".local/state", ".local/share/keyrings",
+                ".cargo/credentials", ".cargo/credentials.toml", ".claude", ".claude.json", ".codex")
+# What of an installation prefix is bound when the prefix itself holds something private (~/.local)
+_PREFIX_MEMBERS = ("bin", "lib", "lib64", "lib32", "libexec", "pyvenv.cfg")
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,20 @@ class ExecutorSpec:
     sandbox: str = "auto"  # off | auto | required
     allow_network: bool = False
     env_passthrough: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Private:
+    """What an executor must never see: the real HOME (never shown whole: only a program installed
+    in it, without its HOME_SECRETS), and `paths` never shown at all (the agent's state dir, the host
+    config, keys). The worktree, its repository and the task file are shown although they live in
+    the state dir."""
+
+    home: Path = field(default_factory=Path.home)
+    paths: tuple[Path, ...] = ()
+
+    def hidden(self) -> list[Path]:
+        return [*self.paths, *(self.home / name for name in HOME_SECRETS)]
 
 
 @dataclass(frozen=True)
@@ -137,6 +171,57 @@ def bwrap_available() -> str | None:
     return None
 
 
+def _resolved(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _interpreter(program: Path, path_env: str | None) -> str | None:
+    """The interpreter a script's `#!` line names (through `env`), found on PATH; None for a binary."""
+    try:
+        with open(program, "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if words and Path(words[0]).name == "env":
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    return shutil.which(words[0], path=path_env) if words else None
+
+
+def _installations(argv: Sequence[str], path_env: str | None) -> list[Path]:
+    """Where the program and its interpreter are installed: the prefix of each as found on PATH and
+    as its symlinks resolve (a venv's bin/python is a link into the Python it was made from)."""
+    found: list[Path] = []
+    program = shutil.which(argv[0], path=path_env) if argv else None
+    for exe in [program, program and _interpreter(_resolved(Path(program)), path_env)]:
+        if exe:
+            found += [Path(os.path.abspath(exe)).parent.parent, _resolved(Path(exe)).parent.parent]
+    return found
+
+
+def _system_dir(path: Path) -> bool:
+    return any(path.is_relative_to(d) for d in SYSTEM_DIRS if os.path.isdir(d))
+
+
+def _private(path: Path, private: Private) -> bool:
+    """Whether showing `path` would show HOME whole, or something hidden."""
+    return private.home.is_relative_to(path) or any(path.is_relative_to(h) for h in private.hidden())
+
+
+def install_binds(prefix: Path, private: Private) -> list[Path]:
+    """What of an installation prefix the sandbox may show: all of it, or, when it holds something
+    private (pip's --user prefix ~/.local holds the state dir), only its programs and libraries."""
+    resolved = _resolved(prefix)
+    if not resolved.is_dir() or _private(resolved, private) or _private(prefix, private):
+        return []
+    if not any(h.is_relative_to(resolved) or h.is_relative_to(prefix) for h in private.hidden()):
+        return [resolved]
+    return [m for m in (resolved / name for name in _PREFIX_MEMBERS) if m.exists() and not _private(m, private)
+            and not any(h.is_relative_to(m) for h in private.hidden())]
+
+
 def _git_common_dir(worktree: Path) -> Path | None:
     """The repository a linked worktree's `.git` file points into (its objects and refs)."""
     try:
@@ -149,32 +234,67 @@ def _git_common_dir(worktree: Path) -> Path | None:
     return gitdir.parent.parent if gitdir.parent.name == "worktrees" else gitdir
 
 
-def _needed_under_tmp(argv: Sequence[str], worktree: Path) -> list[Path]:
-    """Paths the executor needs that the sandbox's private /tmp would hide: its program's install
-    (a venv), this Python and package (the demo executor), and the worktree's repository."""
-    program = shutil.which(argv[0]) if argv else None
-    candidates = [Path(sys.prefix), Path(__file__).resolve().parents[2], _git_common_dir(worktree)]
-    if program:
-        candidates.append(Path(program).resolve().parent.parent)
-    found: list[Path] = []
-    for path in sorted({c.resolve() for c in candidates if c is not None}):
-        if path.is_relative_to("/tmp") and path != Path("/tmp") and path.exists() \
-                and not any(path.is_relative_to(f) for f in found):
-            found.append(path)
-    return found
+def _system_binds(private: Private, *, allow_network: bool) -> list[str]:
+    args: list[str] = []
+    for name in SYSTEM_DIRS:
+        if os.path.islink(name):
+            args += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            args += ["--ro-bind", name, name]
+    resolv = _resolved(Path("/etc/resolv.conf"))
+    if allow_network and resolv.exists() and not _system_dir(resolv):  # systemd-resolved: /run/systemd/resolve
+        args += ["--ro-bind", str(resolv.parent), str(resolv.parent)]
+    # anything private that a system directory holds (a config in /etc, HOME under /usr) is covered
+    for path in sorted({_resolved(p) for p in [private.home, *private.hidden()] if p.exists()}):
+        if _system_dir(path) and path != Path("/"):
+            args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
+    return args
 
 
-def sandbox_argv(argv: Sequence[str], worktree: Path, task_file: Path, *, allow_network: bool) -> list[str]:
+def sandbox_argv(argv: Sequence[str], worktree: Path, task_file: Path, *, allow_network: bool,
+                 private: Private | None = None, path_env: str | None = None) -> list[str]:
+    """bwrap around `argv`: it sees the system directories, the program's installation, this Python
+    and package (the demo executor), the worktree (writable) and its repository and the task file
+    (read-only), and none of `private`."""
+    private = private or Private()
     wrapped = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
-               "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for path in _needed_under_tmp(argv, worktree):
-        wrapped += ["--ro-bind", str(path), str(path)]
+               "--cap-drop", "ALL", *_system_binds(private, allow_network=allow_network),
+               "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--dir", SANDBOX_HOME]
+    shown: list[Path] = []
+    prefixes = [*_installations(argv, path_env), Path(sys.prefix), Path(__file__).resolve().parents[1]]
+    for path in sorted({b for p in prefixes if not _system_dir(_resolved(p)) for b in install_binds(p, private)}):
+        if not any(path.is_relative_to(s) for s in shown):
+            shown.append(path)
+            wrapped += ["--ro-bind", str(path), str(path)]
+    common = _git_common_dir(worktree)
+    if common is not None and common.is_dir():
+        wrapped += ["--ro-bind", str(common), str(common)]
     wrapped += ["--bind", str(worktree), str(worktree), "--ro-bind", str(task_file), str(task_file)]
     if (worktree / ".git").exists():
         wrapped += ["--ro-bind", str(worktree / ".git"), str(worktree / ".git")]
     if not allow_network:
         wrapped.append("--unshare-net")
     return [*wrapped, "--chdir", str(worktree), "--", *argv]
+
+
+@contextmanager
+def private_home(sandboxed: bool) -> Iterator[dict[str, str]]:
+    """HOME and the XDG directories of one run: on the sandbox's own /tmp, or, unsandboxed, a fresh
+    directory removed afterwards. Either way empty: no dotfile of the host user is found through it."""
+    if sandboxed:
+        yield _home_env(SANDBOX_HOME, tmp="/tmp")
+        return
+    home = tempfile.mkdtemp(prefix="agentmesh-home-")
+    try:
+        yield _home_env(home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _home_env(home: str, tmp: str | None = None) -> dict[str, str]:
+    env = {"HOME": home, "XDG_CONFIG_HOME": f"{home}/.config", "XDG_CACHE_HOME": f"{home}/.cache",
+           "XDG_DATA_HOME": f"{home}/.local/share", "XDG_STATE_HOME": f"{home}/.local/state"}
+    return env | ({"TMPDIR": tmp} if tmp else {})
 
 
 def kill_leftover(pidfile: Path) -> bool:
@@ -202,6 +322,12 @@ def _cost_from_log(log_path: Path) -> float | None:
     return None
 
 
+def sandbox_problem(mode: str) -> str | None:
+    """Why executors and gates of a host with this `executor.sandbox` would run unsandboxed; None when
+    they run in bwrap, or the host turned the sandbox off on purpose."""
+    return None if mode == "off" else bwrap_available()
+
+
 def run(
     spec: ExecutorSpec,
     *,
@@ -214,36 +340,42 @@ def run(
     base_env: Mapping[str, str] | None = None,
     poll_seconds: float = 0.2,
     pidfile: Path | None = None,
+    private: Private | None = None,
 ) -> ExecResult:
     """Run one executor to completion, timeout or stop. `should_stop` returns a reason to stop
     (lost claim, halt) or None; it is polled while the executor runs. `pidfile` records the
-    process group while it runs, for `kill_leftover` after a crash of this process."""
+    process group while it runs, for `kill_leftover` after a crash of this process. `private`: what
+    the sandbox must not show besides the real HOME (the state dir, the host config)."""
     values = {"task_file": str(task_file), "worktree": str(worktree), "issue": str(issue)}
     argv = fill(spec.argv, values)
-    sandboxed = False
-    problem = bwrap_available() if spec.sandbox != "off" else "sandbox off"
+    base = os.environ if base_env is None else base_env
+    path_env = base.get("PATH")
+    problem = sandbox_problem(spec.sandbox)
     if problem is not None and spec.sandbox == "required":
         raise ConfigError(f"executor.sandbox is required but {problem}")
+    sandboxed = spec.sandbox != "off" and problem is None
     log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path.touch(mode=0o600)  # executor output may quote the task's text: readable by this user only
-    if shutil.which(argv[0]) is None:  # checked here: inside bwrap a missing program is just exit 1
+    if shutil.which(argv[0], path=path_env) is None:  # checked here: inside bwrap a missing program is just exit 1
         with open(log_path, "ab") as log:
             log.write(f"cannot start: {argv[0]!r} not found on PATH\n".encode())
         return ExecResult(spec.name, None, ProcessOutcome.UNAVAILABLE, 0.0, False, log_path)
-    if problem is None:
-        argv, sandboxed = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network), True
-    env = executor_env(os.environ if base_env is None else base_env, spec.env_passthrough, forbidden_env,
-                       {"AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
-                        "AGENTMESH_WORKTREE": str(worktree)})
-    with open(log_path, "ab") as log:
-        log.write(f"$ {' '.join(argv)}\n".encode())
-    try:
-        done = run_process(argv, cwd=worktree, env=env, timeout=spec.timeout_seconds, log_path=log_path,
-                           stop=should_stop, poll_seconds=poll_seconds,
-                           on_start=None if pidfile is None else partial(write_pidfile, pidfile))
-    finally:
-        if pidfile is not None:
-            pidfile.unlink(missing_ok=True)
+    if sandboxed:
+        argv = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network, private=private,
+                            path_env=path_env)
+    with private_home(sandboxed) as home:
+        env = executor_env(base, spec.env_passthrough, forbidden_env,
+                           {**home, "AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
+                            "AGENTMESH_WORKTREE": str(worktree)})
+        with open(log_path, "ab") as log:
+            log.write(f"{COMMAND_ECHO}{shlex.join(argv)}\n".encode())  # for the operator; never posted
+        try:
+            done = run_process(argv, cwd=worktree, env=env, timeout=spec.timeout_seconds, log_path=log_path,
+                               stop=should_stop, poll_seconds=poll_seconds,
+                               on_start=None if pidfile is None else partial(write_pidfile, pidfile))
+        finally:
+            if pidfile is not None:
+                pidfile.unlink(missing_ok=True)
     if done.outcome is ProcessOutcome.UNAVAILABLE:
         return ExecResult(spec.name, None, done.outcome, 0.0, sandboxed, log_path)
     if done.outcome in (ProcessOutcome.TIMEOUT, ProcessOutcome.STOPPED):

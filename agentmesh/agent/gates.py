@@ -4,7 +4,10 @@ Built in: the diff-size limit, the secret scan, and that the PR closes the
 issue its branch was claimed for. Then the mesh policy's `gates`, commands
 run in a fresh worktree of the PR head, each with its timeout, a scrubbed
 environment and the sandbox the host config asks for: a gate runs code from
-the PR, so it gets the same distrust as an executor.
+the PR, so it gets the same distrust as an executor. More: without a working
+sandbox a gate does not run at all, unless the host config turned the sandbox
+off on purpose (`executor.sandbox: off`), and its output is made public
+(core/public.py) before it can reach the review.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from agentmesh.agent import executor as executors
 from agentmesh.core.markers import PullMarker, closing_references
 from agentmesh.core.model import PullRequest
 from agentmesh.core.review import GateResult
-from agentmesh.core.secrets import added_lines, redact, scan_diff
+from agentmesh.core.secrets import added_lines, scan_diff
 from agentmesh.host.config import Gate
 from agentmesh.host.process import ProcessOutcome, log_tail
 
@@ -51,9 +54,14 @@ def closes_issue_gate(pull: PullRequest, marker: PullMarker) -> GateResult:
 
 
 def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_env: Mapping[str, str],
-             forbidden_env: Sequence[str], known_secrets: Sequence[str], pull: int,
-             beat: Callable[[], None] = lambda: None) -> GateResult:
-    """Run one gate command on the PR head; `beat` is called while it runs (claim renewals)."""
+             forbidden_env: Sequence[str], public: Callable[[str], str], pull: int,
+             private: executors.Private | None = None, beat: Callable[[], None] = lambda: None) -> GateResult:
+    """Run one gate command on the PR head; `beat` is called while it runs (claim renewals). `public`
+    makes its output fit for the review (no secret, no host path)."""
+    problem = executors.sandbox_problem(sandbox)
+    if problem is not None:  # PR code without a sandbox: only when the host said so (sandbox: off)
+        return GateResult(gate.name, False, f"not run: {problem}, and a gate runs the PR's code only in the "
+                                            "sandbox (or with executor.sandbox: off on the reviewer's host)")
     spec = executors.ExecutorSpec(f"gate {gate.name}", tuple(gate.run), gate.timeout_seconds, sandbox)
     log_path = log_dir / f"pr-{pull}-gate-{re.sub(r'[^A-Za-z0-9._-]', '_', gate.name)}.log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -61,9 +69,9 @@ def run_gate(gate: Gate, *, worktree: Path, log_dir: Path, sandbox: str, base_en
     task_file = log_dir / f"pr-{pull}-gate.txt"  # gates get no task, but the sandbox binds one
     task_file.write_text(f"review gate {gate.name}\n")
     result = executors.run(spec, worktree=worktree, task_file=task_file, issue=pull, log_path=log_path,
-                           forbidden_env=forbidden_env, base_env=base_env, should_stop=lambda: beat())
-    output = redact("\n".join(log_tail(log_path, _OUTPUT_BYTES).splitlines()[1:]),
-                    known_secrets=known_secrets)  # line 1 echoes argv
+                           forbidden_env=forbidden_env, base_env=base_env, should_stop=lambda: beat(),
+                           private=private)
+    output = public(log_tail(log_path, _OUTPUT_BYTES))
     if result.ok:
         return GateResult(gate.name, True, f"passed in {result.duration_s:.1f}s")
     what = {ProcessOutcome.TIMEOUT: f"timed out after {gate.timeout_seconds}s",

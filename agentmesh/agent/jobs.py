@@ -243,8 +243,8 @@ class Jobs(AgentRun[Report]):
         self.forge.add_labels(request.pull, [Label.NEEDS_HUMAN])
         self.forge.ensure_comment(
             request.pull, f"rework-failed/{request.head}",
-            f"agentmesh: rework {request.round} by `{self.agent}` failed: {produced.reason}. A human must take "
-            f"it from here; agents will not touch this PR again.\n\n{details}")
+            f"agentmesh: rework {request.round} by `{self.agent}` failed: {self.public(produced.reason)}. "
+            f"A human must take it from here; agents will not touch this PR again.\n\n{details}")
         self.report.add(Event.NEEDS_HUMAN, issue=job.issue.number, pr=request.pull,
                         detail=f"rework failed: {produced.reason}")
 
@@ -323,9 +323,9 @@ class Jobs(AgentRun[Report]):
         """Record a failed attempt on the issue (once per claim), release the claim, clean up."""
         number = job.issue.number
         details = details or self.log_excerpt(log_path)
-        attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt, reason=reason,
-                                       details=details, max_attempts=self.policy.max_attempts,
-                                       trusted=self.trusted)
+        attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt,
+                                       reason=self.public(reason), details=details,
+                                       max_attempts=self.policy.max_attempts, trusted=self.trusted)
         self.report.add(Event.DEAD_LETTER if dead else Event.FAILED, issue=number,
                         detail=f"attempt {attempt}: {reason}")
         self.release(number, claim_sha, "attempt failed")
@@ -377,7 +377,7 @@ class Jobs(AgentRun[Report]):
         if log_path is None:
             return ""
         text = read_log_tail(log_path, 4 * LOG_TAIL_CHARS)  # bytes: enough for LOG_TAIL_CHARS characters
-        return "Log tail (secrets redacted):\n\n" + fence(log_tail(text, self.known_secrets))
+        return "Log tail (secrets and host paths redacted):\n\n" + fence(log_tail(text, self.public))
 
     def remote_branch(self, branch: str) -> str | None:
         ref = f"refs/heads/{branch}"

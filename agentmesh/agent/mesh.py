@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentmesh.agent.executor import Private
 from agentmesh.core.errors import UserError
 from agentmesh.core.lease import Clock
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
@@ -40,6 +41,8 @@ class Mesh:
         self.token = env.get(host.forge.token_env) or None
         self.signing_key = host.resolved_signing_key()
         self.public_key = ensure_key(self.signing_key, host.agent)
+        # what this host must never publish: its token, and the executors' own keys it hands on
+        self.known_secrets = [v for v in (self.token, *(env.get(n) for n in host.executor.env_passthrough)) if v]
         self.git = Git(
             askpass=ensure_askpass(self.state.bin_dir),
             global_config=ensure_global_config(self.state.bin_dir, [p for p in [local_path(self.remote)] if p]),
@@ -113,7 +116,26 @@ class Mesh:
         memory = self.policy.memory
         return Journal(self.cache, self.state.root, branch=memory.branch or self.base_branch, agent=self.host.agent,
                        host=self.host.host, max_entry_bytes=memory.max_entry_bytes,
-                       max_journal_bytes=memory.max_journal_bytes, known_secrets=[self.token] if self.token else [])
+                       max_journal_bytes=memory.max_journal_bytes, known_secrets=self.known_secrets)
+
+    @cached_property
+    def private(self) -> Private:
+        """What executors and gates must never see: the state dir, the host config and the env files
+        next to it (where the token may sit, as in docs/operations.md)."""
+        config = self.host.source
+        hidden = [self.state.root]
+        if config is not None:
+            hidden += [config, *(p for p in config.parent.glob("*env") if p.name in ("env", ".env")
+                                 or p.name.endswith(".env"))]
+        return Private(paths=tuple(hidden))
+
+    @cached_property
+    def places(self) -> list[tuple[str, str]]:
+        """This host's paths and what public text says instead (core/public.py)."""
+        named = [(f"{self.state.worktrees}/*", "<worktree>"), (f"{self.state.review_worktrees}/*", "<worktree>"),
+                 (str(self.state.root), "<state>"), (str(Path.home()), "<home>")]
+        return named + [(os.path.realpath(p.removesuffix("/*")) + p[len(p.removesuffix("/*")):], name)
+                        for p, name in named]
 
     def claims(self) -> ClaimStore:
         return ClaimStore(self.cache, self.state, self.policy, agent=self.host.agent,

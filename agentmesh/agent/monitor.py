@@ -21,7 +21,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from agentmesh.agent.base import AgentRun, guarded_run, journaled
+from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.mesh import Mesh
@@ -29,6 +29,7 @@ from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.stages import protected_list, record_failure, set_stage
 from agentmesh.agent.trust import maintainers, review_logins
+from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import NotHolder, TemporaryError, UserError
 from agentmesh.core.lease import ReapDecision
 from agentmesh.core.markers import PullMarker, marker_text
@@ -83,6 +84,9 @@ def review_key(pull: PullRequest) -> str:
 def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
                 env: Mapping[str, str] | None = None) -> Report:
     report = Report(mesh.host.agent)
+    warning = sandbox_warning(mesh)
+    if warning is not None:
+        report.add(Event.WARNING, detail=warning)
     with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run) as (held, halted):
         if not held:
             report.status, report.reason = RunStatus.BUSY, "another monitor-prs of this agent is running"
@@ -513,7 +517,7 @@ class Monitor(AgentRun[Report]):
                         pr=pull.number, key=key,
                         detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
         try:
-            self.forge.submit_review(pull.number, event=event, body=f"{body}\n\n{marker_text('review')}",
+            self.forge.submit_review(pull.number, event=event, body=f"{self.public(body)}\n\n{marker_text('review')}",
                                      commit_id=pull.head_sha)
         except Conflict:
             if self.journal is not None:
@@ -531,12 +535,18 @@ class Monitor(AgentRun[Report]):
         path = worktrees.add(pull.head, pull.head_sha)
         forbidden = [self.mesh.host.forge.token_env, TOKEN_ENV]
         try:
-            return [run_gate(gate, worktree=path, log_dir=self.mesh.state.logs,
-                             sandbox=self.mesh.host.executor.sandbox, base_env=self.env, forbidden_env=forbidden,
-                             known_secrets=self.known_secrets, pull=pull.number, beat=self.keeper.beat)
-                    for gate in self.policy.gates]
+            files = agent_git_files(self.mesh.cache.path, self.mesh.state.bin_dir, path)
+            with guarded_git(files, who="a gate") as changed:
+                results = [run_gate(gate, worktree=path, log_dir=self.mesh.state.logs,
+                                    sandbox=self.mesh.host.executor.sandbox, base_env=self.env,
+                                    forbidden_env=forbidden, public=self.public, pull=pull.number,
+                                    private=self.mesh.private, beat=self.keeper.beat)
+                           for gate in self.policy.gates]
         finally:
             worktrees.remove(pull.head)
+        for note in changed:
+            self.report.add(Event.WARNING, pr=pull.number, detail=note)
+        return results
 
     # --- git facts about a PR ----------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 The executors come from the host config (a fallback chain runs the next one,
 from a clean worktree, when one cannot start or fails). While they run, the
 heartbeat renews the claim and the local halt file is polled; either stops
-the whole process group. The cache clone's config is guarded against an
-unsandboxed executor.
+the whole process group. The agent's own git files are guarded against an
+unsandboxed executor (agent/work.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from agentmesh.agent import executor as executors
 from agentmesh.agent.halt import local_halt
 from agentmesh.agent.mesh import Mesh
-from agentmesh.agent.work import guarded_config
+from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.vocab import StopReason
 from agentmesh.git.run import TOKEN_ENV
 from agentmesh.git.worktree import reset_worktree
@@ -68,15 +68,17 @@ def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, ba
         return stop(StopReason.HALTED, halted) if halted else None
 
     results: list[executors.ExecResult] = []
-    with guarded_config(mesh.cache) as notes:
-        for spec in specs:
-            if any(r.outcome != ProcessOutcome.UNAVAILABLE for r in results):
-                reset_worktree(mesh.git, worktree, base)
+    notes: list[str] = []
+    for spec in specs:
+        if any(r.outcome != ProcessOutcome.UNAVAILABLE for r in results):
+            reset_worktree(mesh.git, worktree, base)
+        with guarded_git(agent_git_files(mesh.cache.path, mesh.state.bin_dir, worktree)) as changed:
             result = executors.run(spec, worktree=worktree, task_file=task_file, issue=issue, log_path=log_path,
                                    forbidden_env=forbidden_env(mesh, env), should_stop=should_stop, base_env=env,
-                                   pidfile=pidfile)
-            results.append(result)
-            if result.outcome in (ProcessOutcome.OK, ProcessOutcome.STOPPED) or heartbeat.lost:
-                break
+                                   pidfile=pidfile, private=mesh.private)
+        notes += changed
+        results.append(result)
+        if result.outcome in (ProcessOutcome.OK, ProcessOutcome.STOPPED) or heartbeat.lost:
+            break
     ran = [r for r in results if r.outcome != ProcessOutcome.UNAVAILABLE]
     return Ran(ran[-1] if ran else results[-1], notes, stopped[0] if stopped else None)

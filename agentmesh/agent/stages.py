@@ -20,7 +20,7 @@ from agentmesh.core.markers import (
 )
 from agentmesh.core.model import Issue
 from agentmesh.core.sanitize import clean_text
-from agentmesh.core.secrets import Finding, redact
+from agentmesh.core.secrets import Finding
 from agentmesh.core.vocab import Label, Stage
 from agentmesh.forge.base import Forge
 
@@ -53,10 +53,11 @@ def pull_body(issue: Issue, *, agent: str, host: str, claim_sha: str) -> str:
     )
 
 
-def log_tail(text: str, known_secrets: Sequence[str]) -> str:
-    """The end of an executor log, secrets redacted and invisible characters removed."""
-    tail = text[-LOG_TAIL_CHARS:]
-    return clean_text(redact(tail, known_secrets=known_secrets), LOG_TAIL_CHARS).strip() or "(empty log)"
+def log_tail(text: str, public: Callable[[str], str]) -> str:
+    """The end of an executor log made `public` (core/public.py), invisible characters removed. The whole
+    of `text` is made public before it is cut, so a cut never leaves part of an encoded secret."""
+    tail = public(text)[-LOG_TAIL_CHARS:]
+    return clean_text(tail, LOG_TAIL_CHARS).strip() or "(empty log)"
 
 
 def attempts_so_far(forge: Forge, issue: int, trusted: Callable[[str], bool]) -> int:

@@ -12,8 +12,12 @@ precise. Key-based rules (Gitea/Forgejo tokens, AWS secret keys, generic
 `password = "..."` assignments) look at what a value is assigned to, and the
 generic one also demands a mixed, high-entropy value that is not an obvious
 placeholder; it favours recall, since a false alarm costs a human a glance and
-a leak costs a rotation. `known_secrets` are this host's own token values:
-found verbatim, whatever their shape.
+a leak costs a rotation. `known_secrets` are this host's own secret values
+(its forge token, an executor's API key): found whatever their shape, verbatim
+and in the encodings a hostile task would ask an executor or a gate to print
+them in: base64 (standard and URL-safe, at every byte offset, so a secret in
+the middle of an encoded file is found too), hex, reversed, and each of these
+split by whitespace (`base64` wraps its lines, `t o k e n`).
 
 A finding's excerpt shows at most the first four characters of a secret, so
 findings themselves can be logged and posted.
@@ -21,6 +25,7 @@ findings themselves can be logged and posted.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from bisect import bisect_left, bisect_right
@@ -32,6 +37,7 @@ from agentmesh.core.sanitize import FORBIDDEN
 
 REDACTED = "[REDACTED]"
 MIN_KNOWN_SECRET = 8
+MAX_REDACT_PASSES = 64  # removal passes before redact gives up and withholds the whole text
 ENTROPY_THRESHOLD = 3.0  # bits per character
 MIN_GENERIC_LENGTH = 16
 EXCERPT_MAX = 120
@@ -155,6 +161,55 @@ def _known_matches(text: str, known: Sequence[str]) -> Iterator[_Match]:
         while pos >= 0:
             yield _Match(pos, pos + len(secret), KNOWN_SECRET, 0)
             pos = text.find(secret, pos + len(secret))  # non-overlapping: linear on "aaaa..." input
+    pattern = encoded_pattern(known)
+    if pattern is not None:
+        for m in pattern.finditer(text):
+            yield _Match(m.start(), m.end(), KNOWN_SECRET, 0)
+
+
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+def _base64_cores(raw: bytes) -> list[str]:
+    """The base64 characters that depend on `raw` alone, for each byte offset (mod 3) it may sit at in
+    an encoded stream: the characters shared with the bytes before and after it are left out."""
+    cores = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        cores.append(encoded[-(-offset * 8 // 6):(offset + len(raw)) * 8 // 6])
+    return cores
+
+
+def encoded_forms(secret: str) -> list[tuple[str, bool]]:
+    """(form, case-insensitive) for each way a secret is looked for besides verbatim: reversed, hex,
+    and base64 (standard and URL-safe); whitespace inside a form is ignored when matching."""
+    raw = secret.encode("utf-8", "surrogatepass")
+    forms = [(secret, False), (secret[::-1], False), (raw.hex(), True)]
+    for core in _base64_cores(raw):
+        forms += [(core, False), (core.translate(_URLSAFE), False)]
+    return list(dict.fromkeys(forms))
+
+
+def _spaced(form: str) -> str | None:
+    """A pattern for `form` with any whitespace between its characters; None when too short to be told
+    apart from ordinary text."""
+    chars = [c for c in form if not c.isspace()]
+    if len(chars) < MIN_KNOWN_SECRET:
+        return None
+    return r"\s*+".join(re.escape(c) for c in chars)  # possessive: no backtracking into the gaps
+
+
+def encoded_pattern(known_secrets: Sequence[str]) -> re.Pattern[str] | None:
+    """One pattern for every form of every known secret (longest first), or None when there is none."""
+    parts = []
+    for secret in _usable_known(known_secrets):
+        for form, fold in encoded_forms(secret):
+            spaced = _spaced(form)
+            if spaced is not None:
+                parts.append((len(form), f"(?i:{spaced})" if fold else spaced))
+    if not parts:
+        return None
+    return re.compile("|".join(p for _, p in sorted(parts, key=lambda part: -part[0])))
 
 
 def _rule_matches(text: str) -> Iterator[_Match]:
@@ -235,8 +290,9 @@ def scan(text: str, *, known_secrets: Sequence[str] = ()) -> list[Finding]:
 def redact(text: str, *, known_secrets: Sequence[str] = ()) -> str:
     """`text` with every secret scan() would find replaced by [REDACTED].
 
-    Known secrets are then removed outright until none is left, in case a
-    replacement joined pieces into one (or a known secret resembles the marker).
+    Known secrets, in every form, are then removed outright until none is left,
+    in case a replacement joined pieces into one (or a known secret resembles
+    the marker). A text that still holds one after many passes is withheld.
     """
     if not isinstance(text, str):
         return ""
@@ -246,10 +302,15 @@ def redact(text: str, *, known_secrets: Sequence[str] = ()) -> str:
         pos = end
     text = "".join(pieces) + text[pos:]
     known = _usable_known(known_secrets)
-    while any(secret in text for secret in known):
+    pattern = encoded_pattern(known)
+    for _ in range(MAX_REDACT_PASSES):
+        if not any(secret in text for secret in known) and (pattern is None or not pattern.search(text)):
+            return text
         for secret in known:
             text = text.replace(secret, "")
-    return text
+        if pattern is not None:
+            text = pattern.sub("", text)
+    return REDACTED
 
 
 # --- diffs ----------------------------------------------------------------------

@@ -7,14 +7,17 @@ Every git process agentmesh starts goes through `Git.run`, which gives it:
 - tokens only through an askpass helper that reads an environment variable,
   so a token never appears in argv, in a URL or in `.git/config`;
 - errors that show the command, the exit code and the output.
+`Git.sealed` is the runner for a worktree an executor has written: no token
+and no askpass in its environment, and every filter, diff and merge driver
+that configuration defines switched off (see `neutral_drivers`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, TemporaryError
@@ -63,6 +66,8 @@ _SAFE_CONFIG = (
 )
 
 TOKEN_ENV = "AGENTMESH_GIT_TOKEN"
+ASKPASS_NAME = "askpass.sh"
+GLOBAL_CONFIG_NAME = "gitconfig"
 USERNAME_ENV = "AGENTMESH_GIT_USERNAME"
 
 _ASKPASS_SCRIPT = f"""#!/bin/sh
@@ -72,6 +77,25 @@ case "$1" in
   *) printf '%s\\n' "${{{TOKEN_ENV}}}" ;;
 esac
 """
+
+# Config keys that make git run a program for a path, by any driver name: `-c` cannot unset them, so
+# a sealed runner sets each to what git takes for "no command".
+_DRIVER_KEY = re.compile(r"(?P<section>filter|diff|merge)\.(?P<name>.+)\.(?P<key>[a-z]+)")
+_NEUTRAL = {"filter": {"clean": "", "smudge": "", "process": "", "required": "false"},
+            "diff": {"command": "", "textconv": ""},
+            "merge": {"driver": ""}}
+# Config a sealed runner forces on top of _SAFE_CONFIG: no attributes from the host user's files.
+_SEALED_CONFIG = (("core.attributesFile", "/dev/null"),)
+
+
+def neutral_drivers(config_keys: Iterable[str]) -> list[tuple[str, str]]:
+    """(key, value) pairs that switch off every filter, diff and merge driver among `config_keys`
+    (as `git config --list --name-only` prints them): git runs no empty command, and a required
+    filter that runs none fails nothing."""
+    names = {(m["section"], m["name"]) for k in config_keys if (m := _DRIVER_KEY.fullmatch(k))}
+    return [(f"{section}.{name}.{key}", value) for section, name in sorted(names)
+            for key, value in _NEUTRAL[section].items()]
+
 
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
 
@@ -83,7 +107,7 @@ def redact_url(text: str) -> str:
 
 def ensure_askpass(directory: Path) -> Path:
     """Write the askpass helper into directory (it holds no secret) and return its path."""
-    return _write_if_changed(directory / "askpass.sh", _ASKPASS_SCRIPT, 0o700)
+    return _write_if_changed(directory / ASKPASS_NAME, _ASKPASS_SCRIPT, 0o700)
 
 
 def _write_if_changed(path: Path, text: str, mode: int = 0o600) -> Path:
@@ -102,7 +126,7 @@ def ensure_global_config(directory: Path, trusted: list[Path]) -> Path:
     inherit `-c` options on local transports.
     """
     text = "".join(f"[safe]\n\tdirectory = {_quote_config(str(p))}\n" for p in trusted)
-    return _write_if_changed(directory / "gitconfig", text)
+    return _write_if_changed(directory / GLOBAL_CONFIG_NAME, text)
 
 
 def _quote_config(value: str) -> str:
@@ -197,6 +221,13 @@ class Git:
         for parent in parents:
             args += ["-p", parent]
         return self.run(*args, cwd=cwd, input=message).stdout.strip()
+    forced: tuple[tuple[str, str], ...] = ()  # (key, value) set for every call, through the environment
+
+    def sealed(self, forced: Iterable[tuple[str, str]] = ()) -> Git:
+        """This runner for local work in a worktree an executor has written: no token, no askpass,
+        the host user's attributes ignored, and `forced` (neutral_drivers) on top."""
+        return replace(self, token=None, username=None, askpass=None,
+                       forced=(*_SEALED_CONFIG, *forced))
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in _PASSTHROUGH}
@@ -222,6 +253,11 @@ class Git:
                 env[TOKEN_ENV] = self.token
             if self.username:
                 env[USERNAME_ENV] = self.username
+        if self.forced:
+            # GIT_CONFIG_KEY_n, unlike -c, takes any key: a driver name may hold a '='
+            env["GIT_CONFIG_COUNT"] = str(len(self.forced))
+            for i, (key, value) in enumerate(self.forced):
+                env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
         if extra:
             env.update(extra)
         return env

@@ -14,7 +14,7 @@ from pathlib import Path
 from agentmesh.core.errors import UserError
 from agentmesh.core.slug import is_work_branch
 from agentmesh.git.cache import CacheClone
-from agentmesh.git.run import Git
+from agentmesh.git.run import Git, neutral_drivers
 
 MAX_DIFF_BYTES = 32 * 1024 * 1024
 
@@ -59,8 +59,18 @@ class Worktrees:
                 if line.startswith("worktree ") and Path(line[len("worktree "):]).parent == self.root]
 
 
+def sealed_git(git: Git, worktree: Path) -> Git:
+    """`git` for a worktree an executor has written (or a PR's code has run in): without the token, and
+    with every filter, diff and merge driver its configuration defines switched off, whichever file
+    (an include, `config.worktree`) defines it. Hooks and fsmonitor are off for every call anyway."""
+    sealed = git.sealed()
+    keys = sealed.run("config", "--list", "--name-only", "-z", cwd=worktree, check=False).stdout.split("\0")
+    return git.sealed(neutral_drivers(k.strip() for k in keys))
+
+
 def commit_work(git: Git, worktree: Path, base: str, message: str) -> str | None:
     """One commit with the worktree's content on top of `base`; None when nothing changed."""
+    git = sealed_git(git, worktree)
     git.run("add", "--all", "--", ".", cwd=worktree)
     tree = git.run("write-tree", cwd=worktree).stdout.strip()
     if tree == git.run("rev-parse", "--verify", f"{base}^{{tree}}", cwd=worktree).stdout.strip():
@@ -70,12 +80,14 @@ def commit_work(git: Git, worktree: Path, base: str, message: str) -> str | None
 
 def reset_worktree(git: Git, worktree: Path, base: str) -> None:
     """Throw away everything an executor did: back to `base`, untracked and ignored files removed."""
+    git = sealed_git(git, worktree)
     git.run("reset", "--quiet", "--hard", base, cwd=worktree)
     git.run("clean", "-qfdx", cwd=worktree)
 
 
 def work_diff(git: Git, worktree: Path, base: str, commit: str) -> str | None:
     """The change as a unified diff (binary content as text, so it is scanned too); None if too large."""
+    git = sealed_git(git, worktree)
     out = git.run_bytes("diff", "--text", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
                         base, commit, cwd=worktree)
     return None if len(out) > MAX_DIFF_BYTES else out.decode("utf-8", "replace")

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from agentmesh.core.errors import ConfigError
@@ -124,6 +133,11 @@ class HostConfig(_Model):
     git_timeout_seconds: float = Field(60.0, gt=0, le=3600)
     metrics: MetricsConfig = MetricsConfig()
     signing_key: Path | None = None  # the agent's SSH signing key [default: <state_dir>/identity/id_ed25519]
+    _source: Path | None = PrivateAttr(None)  # the file it was read from: never shown to an executor
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
 
     @field_validator("host")
     @classmethod
@@ -439,6 +453,7 @@ def load_host_config(
     if path is not None and config.state_dir is not None and not config.state_dir.is_absolute():
         # relative state_dir is relative to the config file, not to wherever cron runs us
         config = config.model_copy(update={"state_dir": (path.parent / config.state_dir).resolve()})
+    config._source = path.resolve() if path is not None else None
     return config
 
 

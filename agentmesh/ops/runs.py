@@ -13,7 +13,7 @@ def _recorded(mesh: Mesh, command: str, verbose: int, run):
     from agentmesh.ops.logging import configure_logging
     from agentmesh.ops.runlog import record_run
 
-    configure_logging(mesh.state.root, verbose=verbose, secrets=[mesh.token] if mesh.token else [])
+    configure_logging(mesh.state.root, verbose=verbose, secrets=mesh.known_secrets)
     started = time.monotonic()
     report = run(mesh.open_forge())
     record_run(mesh, command=command, report=report, duration_s=time.monotonic() - started)
