@@ -18,8 +18,9 @@ from agentmesh.core.secrets import redact
 
 COMMAND_ECHO = "agentmesh: $ "  # how the executor log shows the command it ran
 ANY_ENTRY = "/*"  # a place ending in this stands for every entry right under it (one worktree each)
-# what may follow a path that ends where a place ends: anything but more of a file name
-_PATH_END = r"""(?=[/\s'"`:;,()\[\]{}<>|]|$)"""
+# what may follow a path that ends where a place ends: anything but more of a file name (a full stop
+# only at the end of a sentence)
+_PATH_END = r"""(?=\.?(?:[/\s'"`:;,()\[\]{}<>|]|$))"""
 
 
 def _place_pattern(path: str) -> str:

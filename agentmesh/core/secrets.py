@@ -156,18 +156,18 @@ def _usable_known(known_secrets: Sequence[str]) -> list[str]:
 
 
 def _known_matches(text: str, known: Sequence[str]) -> Iterator[_Match]:
-    for secret in known:
-        pos = text.find(secret)
+    for form in dict.fromkeys(form for secret in known for form, _ in encoded_forms(secret)):
+        pos = text.find(form)
         while pos >= 0:
-            yield _Match(pos, pos + len(secret), KNOWN_SECRET, 0)
-            pos = text.find(secret, pos + len(secret))  # non-overlapping: linear on "aaaa..." input
-    pattern = encoded_pattern(known)
-    if pattern is not None:
-        for m in pattern.finditer(text):
-            yield _Match(m.start(), m.end(), KNOWN_SECRET, 0)
+            yield _Match(pos, pos + len(form), KNOWN_SECRET, 0)
+            pos = text.find(form, pos + len(form))  # non-overlapping: linear on "aaaa..." input
+    for start, end in _form_spans(text, known):
+        yield _Match(start, end, KNOWN_SECRET, 0)
 
 
 _URLSAFE = str.maketrans("+/", "-_")
+_WHITESPACE = re.compile(r"\s+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _base64_cores(raw: bytes) -> list[str]:
@@ -181,8 +181,8 @@ def _base64_cores(raw: bytes) -> list[str]:
 
 
 def encoded_forms(secret: str) -> list[tuple[str, bool]]:
-    """(form, case-insensitive) for each way a secret is looked for besides verbatim: reversed, hex,
-    and base64 (standard and URL-safe); whitespace inside a form is ignored when matching."""
+    """(form, case-insensitive) for each way a known secret is looked for: itself, reversed, hex, and
+    base64 (standard and URL-safe). Each is found as it is, and with whitespace anywhere in it."""
     raw = secret.encode("utf-8", "surrogatepass")
     forms = [(secret, False), (secret[::-1], False), (raw.hex(), True)]
     for core in _base64_cores(raw):
@@ -190,26 +190,34 @@ def encoded_forms(secret: str) -> list[tuple[str, bool]]:
     return list(dict.fromkeys(forms))
 
 
-def _spaced(form: str) -> str | None:
-    """A pattern for `form` with any whitespace between its characters; None when too short to be told
-    apart from ordinary text."""
-    chars = [c for c in form if not c.isspace()]
-    if len(chars) < MIN_KNOWN_SECRET:
-        return None
-    return r"\s*+".join(re.escape(c) for c in chars)  # possessive: no backtracking into the gaps
+def _form_spans(text: str, known: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) in `text` of every form of every known secret, whitespace between its characters
+    allowed. Searched in the text with its whitespace taken out: linear, whatever the secrets are. A
+    form with fewer than MIN_KNOWN_SECRET other characters is only found as it is (_known_matches)."""
+    squeezed_forms = [("".join(form.split()), fold) for secret in known for form, fold in encoded_forms(secret)]
+    forms = [(form, fold) for form, fold in dict.fromkeys(squeezed_forms) if len(form) >= MIN_KNOWN_SECRET]
+    if not forms:
+        return []
+    squeezed = _WHITESPACE.sub("", text)
+    folded = squeezed.translate(_ASCII_LOWER)
+    run_at, removed, total = [], [], 0  # where in `squeezed` each whitespace run was taken out, and how much so far
+    for run in _WHITESPACE.finditer(text):
+        run_at.append(run.start() - total)
+        total += run.end() - run.start()
+        removed.append(total)
 
+    def original(pos: int) -> int:
+        runs = bisect_right(run_at, pos)
+        return pos + (removed[runs - 1] if runs else 0)
 
-def encoded_pattern(known_secrets: Sequence[str]) -> re.Pattern[str] | None:
-    """One pattern for every form of every known secret (longest first), or None when there is none."""
-    parts = []
-    for secret in _usable_known(known_secrets):
-        for form, fold in encoded_forms(secret):
-            spaced = _spaced(form)
-            if spaced is not None:
-                parts.append((len(form), f"(?i:{spaced})" if fold else spaced))
-    if not parts:
-        return None
-    return re.compile("|".join(p for _, p in sorted(parts, key=lambda part: -part[0])))
+    spans = []
+    for form, fold in forms:
+        haystack, needle = (folded, form.translate(_ASCII_LOWER)) if fold else (squeezed, form)
+        pos = haystack.find(needle)
+        while pos >= 0:
+            spans.append((original(pos), original(pos + len(needle) - 1) + 1))
+            pos = haystack.find(needle, pos + len(needle))
+    return spans
 
 
 def _rule_matches(text: str) -> Iterator[_Match]:
@@ -302,14 +310,12 @@ def redact(text: str, *, known_secrets: Sequence[str] = ()) -> str:
         pos = end
     text = "".join(pieces) + text[pos:]
     known = _usable_known(known_secrets)
-    pattern = encoded_pattern(known)
     for _ in range(MAX_REDACT_PASSES):
-        if not any(secret in text for secret in known) and (pattern is None or not pattern.search(text)):
+        spans = _merged(list(_known_matches(text, known)))
+        if not spans:
             return text
-        for secret in known:
-            text = text.replace(secret, "")
-        if pattern is not None:
-            text = pattern.sub("", text)
+        text = "".join(text[a:b] for a, b in zip([0] + [end for _, end in spans], [start for start, _ in spans]
+                                                 + [len(text)], strict=True))
     return REDACTED
 
 
