@@ -368,7 +368,8 @@ def run(
                            {**home, "AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
                             "AGENTMESH_WORKTREE": str(worktree)})
         with open(log_path, "ab") as log:
-            log.write(f"{COMMAND_ECHO}{shlex.join(argv)}\n".encode())  # for the operator; never posted
+            # for the operator, on one ASCII line (public text drops it: it names the host's directories)
+            log.write(f"{COMMAND_ECHO}{json.dumps(shlex.join(argv))[1:-1]}\n".encode())
         try:
             done = run_process(argv, cwd=worktree, env=env, timeout=spec.timeout_seconds, log_path=log_path,
                                stop=should_stop, poll_seconds=poll_seconds,
