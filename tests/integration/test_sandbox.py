@@ -22,6 +22,7 @@ from tests.support import git, make_remote
 HAVE_BWRAP = bwrap_available() is None
 needs_bwrap = pytest.mark.skipif(not HAVE_BWRAP, reason=f"bubblewrap unavailable: {bwrap_available()}")
 TOKEN = "ghp" + "_" + "K4v" * 12
+PSEUDO_FS = {"tmpfs", "proc", "devpts", "devtmpfs", "mqueue"}  # the sandbox's own, not the host's files
 
 
 class Host:
@@ -79,9 +80,15 @@ def test_the_sandbox_shows_no_secret_of_the_host(tmp_path):
     shown = [host.task, host.worktree / "README.md", host.cache / "HEAD"]
     out = host.probe("required", [*host.secrets(), *shown], tmp_path,
                      extra=f"ls -A '{host.home}' '{host.home}/.local' '{host.state}'; echo; echo HOME=$HOME; "
-                           f"ls -A $HOME | wc -l\necho changed > README.md && echo WROTE\n")
+                           f"ls -A $HOME | wc -l\necho changed > README.md && echo WROTE\ncat /proc/self/mountinfo\n")
     for path in host.secrets():
         assert f"HIDDEN {path}" in out, out
+    # not only hidden (the sandbox's own /tmp hides tmp_path anyway): nothing bound holds them
+    binds = [Path(fields[4]) for line in out.splitlines() if " - " in line
+             for fields in [line.split(" - ")[0].split()] if line.split(" - ")[1].split()[0] not in PSEUDO_FS]
+    assert Path("/usr") in binds and host.worktree in binds
+    for path in [*host.secrets(), host.home]:
+        assert not [b for b in binds if path.is_relative_to(b)], (path, binds)
     for path in shown:  # the worktree and its repository, the task file: what the executor needs
         assert f"SEEN {path}" in out, out
     assert "WROTE" in out and (host.worktree / "README.md").read_text() == "changed\n"
