@@ -239,7 +239,7 @@ class Jobs(AgentRun[Report]):
 
     def give_up_rework(self, job: Job, request: ReworkAsk, produced: Produced) -> None:
         """A rework that produced nothing usable hands the PR to a human (no loop of failing reruns)."""
-        details = produced.details or self.log_excerpt(produced.log_path)
+        details = self.public(produced.details) if produced.details else self.log_excerpt(produced.log_path)
         self.forge.add_labels(request.pull, [Label.NEEDS_HUMAN])
         self.forge.ensure_comment(
             request.pull, f"rework-failed/{request.head}",
@@ -311,7 +311,7 @@ class Jobs(AgentRun[Report]):
         self.forge.ensure_comment(number, f"protected/{produced.claim_sha}",
                                   f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. The "
                                   f"issue is labelled `{Label.NEEDS_HUMAN}` for a human to take.\n\n"
-                                  f"{produced.details}")
+                                  f"{self.public(produced.details)}")
         self.forge.add_labels(number, [Label.NEEDS_HUMAN])
         set_stage(self.forge, number, None)
         protected = self.protected(list(produced.paths))
@@ -322,7 +322,7 @@ class Jobs(AgentRun[Report]):
     def fail(self, job: Job, claim_sha: str, reason: str, log_path: Path | None, *, details: str = "") -> None:
         """Record a failed attempt on the issue (once per claim), release the claim, clean up."""
         number = job.issue.number
-        details = details or self.log_excerpt(log_path)
+        details = self.public(details) if details else self.log_excerpt(log_path)
         attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt,
                                        reason=self.public(reason), details=details,
                                        max_attempts=self.policy.max_attempts, trusted=self.trusted)

@@ -120,10 +120,11 @@ class Mesh:
 
     @cached_property
     def private(self) -> Private:
-        """What executors and gates must never see: the state dir, the host config and the env files
-        next to it (where the token may sit, as in docs/operations.md)."""
+        """What executors and gates must never see: the state dir, the signing key (wherever the host
+        config puts it), the host config and the env files next to it (where the token may sit, as in
+        docs/operations.md)."""
         config = self.host.source
-        hidden = [self.state.root]
+        hidden = [self.state.root, self.signing_key]
         if config is not None:
             hidden += [config, *(p for p in config.parent.glob("*env") if p.name in ("env", ".env")
                                  or p.name.endswith(".env"))]

@@ -500,7 +500,7 @@ class Monitor(AgentRun[Report]):
             self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
             self.forge.ensure_comment(pull.number, "protected-paths",
                                       "agentmesh: this PR changes protected paths, so no agent will approve it:\n\n"
-                                      + protected_list(protected))
+                                      + self.public(protected_list(protected)))
             self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail="protected paths")
             return
         diff = work_diff(self.mesh.git, self.mesh.cache.path, self.merge_base(pull), pull.head_sha) or ""

@@ -84,8 +84,9 @@ _DRIVER_KEY = re.compile(r"(?P<section>filter|diff|merge)\.(?P<name>.+)\.(?P<key
 _NEUTRAL = {"filter": {"clean": "", "smudge": "", "process": "", "required": "false"},
             "diff": {"command": "", "textconv": ""},
             "merge": {"driver": ""}}
-# Config a sealed runner forces on top of _SAFE_CONFIG: no attributes from the host user's files.
-_SEALED_CONFIG = (("core.attributesFile", "/dev/null"),)
+# Config a sealed runner forces on top of _SAFE_CONFIG: no attributes from the host user's files, and
+# the signing program git's own (commit_tree signs with it, holding the key's path).
+_SEALED_CONFIG = (("core.attributesFile", "/dev/null"), ("gpg.ssh.program", "ssh-keygen"))
 
 
 def neutral_drivers(config_keys: Iterable[str]) -> list[tuple[str, str]]:

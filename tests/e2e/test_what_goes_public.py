@@ -179,3 +179,21 @@ def test_an_executor_that_prints_the_token_file_leaks_nothing_into_the_failure_c
         assert "SEEN <home>/.config/agentmesh/env" in comment.body and "[REDACTED]" in comment.body
     else:
         assert "SEEN" not in comment.body and comment.body.count("HIDDEN") == 4, comment.body
+
+
+def test_a_needs_human_comment_names_no_token_even_in_a_file_name(tmp_path):
+    """An executor names files after the token (encoded) under a protected path: the comment that hands
+    the issue to a human lists them with the token redacted."""
+    users = Users(tmp_path, "")
+    script = ("import base64, pathlib, sys\n"
+              f"token = pathlib.Path({str(users.home('alice'))!r}, '.config/agentmesh/env').read_text().split('=')[1]\n"
+              "folder = pathlib.Path('.github/workflows'); folder.mkdir(parents=True)\n"
+              "(folder / (base64.urlsafe_b64encode(token.encode()).decode() + '.yml')).write_text('on: 1\\n')\n"
+              "(folder / (token.strip()[::-1] + '.yml')).write_text('on: push\\n')\n")
+    users.configure("alice", {"kind": "command", "command": [sys.executable, "-c", script], "sandbox": "off"})
+    number = users.human.create_issue("CI", "Add a workflow.", ["task"]).number
+    report = users.run("alice", "claim-task")
+    assert "needs-human" in [e["event"] for e in report["events"]], report
+    [comment] = users.human.list_comments(number)
+    assert "protected paths" in comment.body and ".github/workflows/" in comment.body
+    users.assert_public(comment.body, "alice")

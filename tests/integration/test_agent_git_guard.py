@@ -34,9 +34,12 @@ with open(cache / "config", "a") as f:
     f.write(driver("clone") + f"[include]\n\tpath = {worktree}/included.cfg\n")
 (worktree / "included.cfg").write_text(driver("included"))
 (state / "bin" / "askpass.sh").write_text(f"#!/bin/sh\nenv >> {canary}\n")
-(worktree / ".gitattributes").write_text("*.txt filter=global diff=global\n*.md filter=clone\n*.cfg filter=included\n")
-(worktree / "notes.txt").write_text("plain text\n")
-(worktree / "readme.md").write_text("# hello\n")
+(worktree / "notes").mkdir()
+(cache / "info").mkdir(exist_ok=True)  # a .gitattributes in the work is a protected path: attributes go here
+(cache / "info" / "attributes").write_text("*.txt filter=global diff=global\n*.md filter=clone\n"
+                                          "*.cfg filter=included\n")
+(worktree / "notes" / "notes.txt").write_text("plain text\n")
+(worktree / "notes" / "readme.md").write_text("# hello\n")
 """
 
 
@@ -58,10 +61,12 @@ def test_an_unsandboxed_executor_cannot_plant_a_filter_in_the_agents_git(tmp_pat
     assert {name: (state / "bin" / name).read_bytes() for name in before} == before
     assert mesh.cache.path.joinpath("config").read_bytes() == clone_config
     [warning] = [d for e, d in events if e == "warning"]
-    assert "restored" in warning and "gitconfig" in warning and "askpass.sh" in warning and "config" in warning
+    assert "restored" in warning
+    assert all(name in warning for name in ("gitconfig", "askpass.sh", "config", "attributes"))
     [pull] = human.list_pulls()
     files = branch_files(remote, pull.head_sha)  # committed as the executor left them: no filter touched them
-    assert files["notes.txt"] == "plain text" and files["readme.md"] == "# hello"
+    assert files["notes/notes.txt"] == "plain text" and files["notes/readme.md"] == "# hello"
+    assert not mesh.cache.path.joinpath("info", "attributes").exists()
 
 
 def _worktree(tmp_path: Path) -> tuple[Git, Path, str]:

@@ -310,7 +310,8 @@ def test_no_encoded_copy_of_a_known_secret_survives_redaction(secret, before, af
 
 
 @settings(deadline=None)
-@given(st.text(max_size=300), SECRETS, st.sampled_from(["base64", "hex", "reversed", "spaced"]), st.data())
+@given(st.text(max_size=300), SECRETS.filter(lambda s: len("".join(s.split())) >= 8),  # shorter: found verbatim only
+       st.sampled_from(["base64", "hex", "reversed", "spaced"]), st.data())
 def test_redact_never_leaves_a_known_secret_in_any_form(text, secret, encoding, data):
     form = {"base64": lambda s: base64.b64encode(s.encode()).decode(), "hex": lambda s: s.encode().hex(),
             "reversed": lambda s: s[::-1], "spaced": " ".join}[encoding](secret)
