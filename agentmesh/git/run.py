@@ -66,9 +66,9 @@ _SAFE_CONFIG = (
 )
 
 TOKEN_ENV = "AGENTMESH_GIT_TOKEN"
+USERNAME_ENV = "AGENTMESH_GIT_USERNAME"
 ASKPASS_NAME = "askpass.sh"
 GLOBAL_CONFIG_NAME = "gitconfig"
-USERNAME_ENV = "AGENTMESH_GIT_USERNAME"
 
 _ASKPASS_SCRIPT = f"""#!/bin/sh
 # agentmesh askpass: answers git's prompts from the environment only.
@@ -214,6 +214,7 @@ class Git:
     author_email: str = "agentmesh@agentmesh.invalid"
     timeout: float = DEFAULT_TIMEOUT
     signing_key: Path | None = None  # every commit this Git writes is SSH-signed with it
+    forced: tuple[tuple[str, str], ...] = ()  # (key, value) set for every call, through the environment
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str, *, cwd: Path | str) -> str:
         """Write one commit object (signed when this Git has a signing key) and return its sha."""
@@ -222,7 +223,6 @@ class Git:
         for parent in parents:
             args += ["-p", parent]
         return self.run(*args, cwd=cwd, input=message).stdout.strip()
-    forced: tuple[tuple[str, str], ...] = ()  # (key, value) set for every call, through the environment
 
     def sealed(self, forced: Iterable[tuple[str, str]] = ()) -> Git:
         """This runner for local work in a worktree an executor has written: no token, no askpass,
