@@ -1,26 +1,38 @@
 """The kill switch: stop every agent (or this host's) from claiming and running executors.
 
 Three switches, any one of which halts:
-- `.agentmesh/HALT` on the default branch: the whole mesh, set by `agentmesh
-  halt` with a CAS commit (or by any human commit);
+- the branch `agentmesh/halt` (`refs/heads/agentmesh/halt`): the whole mesh,
+  set by `agentmesh halt` with a compare-and-swap push of a commit whose
+  message carries the reason, cleared by `agentmesh resume`. It needs no
+  commit on the default branch, so agents need no push access there. Agents
+  read it from the listing of HEAD that every command makes anyway;
 - an open issue labelled `agentmesh:halt`: the whole mesh, for people who can
-  label issues but not push to the default branch;
+  label issues but not push;
 - `<state>/HALT`: this host only (`agentmesh halt --local`).
+
+`.agentmesh/HALT` on the default branch, the switch of earlier versions, is
+still honoured, but nothing writes it any more: a human removes it by a PR.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.agent.mesh import Mesh
+from agentmesh.core.errors import UserError
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.vocab import Label
 from agentmesh.forge.base import Forge
-from agentmesh.git.branch_edit import edit_file_on_branch
+from agentmesh.git.branch_edit import swap_ref
+from agentmesh.git.remote import ls_refs
+from agentmesh.host.config import HALT_REF
 from agentmesh.host.files import write_atomic
 
-HALT_FILE = ".agentmesh/HALT"
+HALT_FILE = ".agentmesh/HALT"  # read only, for meshes halted by an earlier version
+HALT_BRANCH = HALT_REF.removeprefix("refs/heads/")
+HALT_SUBJECT = "agentmesh: halt [skip ci]"
 
 
 def local_halt_path(mesh: Mesh) -> Path:
@@ -43,11 +55,35 @@ def local_halt(mesh: Mesh) -> str | None:
         return f"halted on this host ({path}, unreadable: {exc.strerror})"
 
 
+def _halt_text(mesh: Mesh, reason: str) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return f"{reason.strip() or 'halted'}\n\nby {mesh.host.agent} on {mesh.host.host} at {stamp}\n"
+
+
+def reason_of(commit_object: str) -> str:
+    """The reason in a halt commit (`cat-file commit` text: headers, a blank line, the message)."""
+    message = commit_object.split("\n\n", 1)[1] if "\n\n" in commit_object else ""
+    subject, _, body = message.partition("\n")
+    return _first_line(body if subject.strip() == HALT_SUBJECT else message)
+
+
+def ref_reason(mesh: Mesh, sha: str) -> str:
+    """The reason carried by the halt ref at `sha` (fetched once when this clone lacks it)."""
+    if not mesh.cache.has_object(sha):
+        mesh.cache.fetch([HALT_REF])
+    if not mesh.cache.has_object(sha):
+        return "(reason not readable: the ref moved)"
+    return reason_of(mesh.cache.commit_message(sha))
+
+
 def halt_reason(mesh: Mesh, forge: Forge) -> str | None:
     """Why the mesh (or this host) is halted, or None when agents may work."""
     local = local_halt(mesh)
     if local:
         return local
+    sha = mesh.remote_refs.get(HALT_REF)
+    if sha is not None:
+        return f"mesh halted (branch {HALT_BRANCH}): {ref_reason(mesh, sha)}"
     text = mesh.read_base_file(HALT_FILE)
     if text is not None:
         return f"mesh halted ({HALT_FILE} on {mesh.base_branch}): {_first_line(text)}"
@@ -58,33 +94,49 @@ def halt_reason(mesh: Mesh, forge: Forge) -> str | None:
     return None
 
 
-def _halt_text(mesh: Mesh, reason: str) -> str:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return f"{reason.strip() or 'halted'}\n\nby {mesh.host.agent} on {mesh.host.host} at {stamp}\n"
-
-
 def halt(mesh: Mesh, reason: str, *, local: bool) -> str:
-    """Set the switch; returns where. Setting it twice keeps the first reason."""
+    """Set the switch, or update its reason when it is set; returns where."""
     if local:
         path = local_halt_path(mesh)
-        if not path.exists():
-            write_atomic(path, _halt_text(mesh, reason))
+        write_atomic(path, _halt_text(mesh, reason))
         return str(path)
-    if mesh.read_base_file(HALT_FILE) is not None:
-        return f"{HALT_FILE} on {mesh.base_branch} (already set)"
-    edit_file_on_branch(mesh.cache, f"refs/heads/{mesh.base_branch}", HALT_FILE,
-                        _halt_text(mesh, reason).encode(), f"agentmesh: halt [skip ci]\n\n{reason.strip()}\n",
-                        refused_hint="a protected branch? use an issue labelled agentmesh:halt instead")
-    return f"{HALT_FILE} on {mesh.base_branch}"
+    cache = mesh.cache
+    message = f"{HALT_SUBJECT}\n\n{_halt_text(mesh, reason)}"
+    # a parentless commit on the empty tree: no files, so no forge runs CI on it
+    swap_ref(cache, HALT_REF, lambda _current: cache.commit_tree(cache.empty_tree(), [], message),
+             refused_hint="no push access to agentmesh/*? open an issue labelled agentmesh:halt instead")
+    return f"branch {HALT_BRANCH}"
 
 
-def resume(mesh: Mesh, *, local: bool) -> bool:
-    """Clear the switch; returns whether anything was set."""
+@dataclass(frozen=True)
+class Resumed:
+    cleared: str | None  # the reason of the switch that was cleared; None: it was not set
+    still: str | None  # a switch resume does not clear that still halts, or None
+
+
+def resume(mesh: Mesh, *, local: bool) -> Resumed:
+    """Clear the switch, pinned to the halt this command read: a halt set meanwhile stays."""
     if local:
         path = local_halt_path(mesh)
-        existed = path.exists()
+        reason = local_halt(mesh)
         path.unlink(missing_ok=True)
-        return existed
-    head = edit_file_on_branch(mesh.cache, f"refs/heads/{mesh.base_branch}", HALT_FILE, None,
-                               "agentmesh: resume [skip ci]\n")
-    return head is not None
+        return Resumed(reason, None)
+    seen = ls_refs(mesh.git, mesh.remote, [HALT_REF]).get(HALT_REF)
+    reason = ref_reason(mesh, seen) if seen is not None else None
+    if seen is not None:
+        def clear(current: str | None) -> str | None:
+            if current not in (seen, None):
+                raise UserError(f"the kill switch was set again while resuming ({ref_reason(mesh, current)}); "
+                                "run resume again to clear it")
+            return None
+
+        swap_ref(mesh.cache, HALT_REF, clear, refused_hint="no push access to agentmesh/*?")
+    return Resumed(reason, _old_switch(mesh))
+
+
+def _old_switch(mesh: Mesh) -> str | None:
+    """An `.agentmesh/HALT` of an earlier version, which resume leaves to a human (it writes nothing to
+    the default branch)."""
+    if mesh.read_base_file(HALT_FILE) is not None:
+        return f"{HALT_FILE} on {mesh.base_branch} still halts the mesh: remove it through a PR"
+    return None

@@ -15,10 +15,10 @@ from agentmesh.agent.executor import Private
 from agentmesh.core.errors import UserError
 from agentmesh.core.lease import Clock
 from agentmesh.git.cache import MIRROR_HEAD, CacheClone
-from agentmesh.git.remote import local_path, normalize_url
+from agentmesh.git.remote import RemoteRefs, local_path, ls_refs, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
 from agentmesh.git.signing import ensure_key
-from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
+from agentmesh.host.config import HALT_REF, MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
 from agentmesh.host.roster import ROSTER_PATH, Roster, parse_roster
 from agentmesh.host.state import StateDir, system_clock
 from agentmesh.memory.journal import Journal
@@ -55,9 +55,14 @@ class Mesh:
         self.cache = CacheClone(self.git, self.state.cache_path, self.remote).ensure()
 
     @cached_property
+    def remote_refs(self) -> RemoteRefs:
+        """HEAD and the kill switch's ref, listed once per command: one round trip for both."""
+        return ls_refs(self.git, self.remote, ["HEAD", HALT_REF])
+
+    @cached_property
     def remote_head(self) -> str | None:
         """The remote default branch's head, fetched once per command; None while unborn."""
-        return self.cache.fetch_default_branch()
+        return self.cache.fetch_default_branch(listing=self.remote_refs)
 
     @cached_property
     def policy(self) -> MeshPolicy:
@@ -114,8 +119,8 @@ class Mesh:
 
     def journal(self) -> Journal:
         memory = self.policy.memory
-        return Journal(self.cache, self.state.root, branch=memory.branch or self.base_branch, agent=self.host.agent,
-                       host=self.host.host, max_entry_bytes=memory.max_entry_bytes,
+        return Journal(self.cache, self.state.root, branch=memory.branch, legacy_branch=self.base_branch,
+                       agent=self.host.agent, host=self.host.host, max_entry_bytes=memory.max_entry_bytes,
                        max_journal_bytes=memory.max_journal_bytes, known_secrets=self.known_secrets)
 
     @cached_property

@@ -86,7 +86,7 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
         f"  agentmesh --remote {remote} --agent {mesh.agents[0]} claims list\n"
         f"  agentmesh --remote {remote} --agent {mesh.agents[0]} memory log\n"
         f"  git --git-dir {remote} log --oneline --graph main\n"
-        f"  git --git-dir {remote} ls-tree -r --name-only main ai-memory/\n"
+        f"  git --git-dir {remote} ls-tree -r --name-only agentmesh/memory ai-memory/\n"
         f"  each agent's log: {mesh.root}/hosts/<agent>/daemon.log")
     if as_json:
         emit_json(outcome)

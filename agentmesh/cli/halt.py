@@ -23,11 +23,14 @@ def halt(mesh, reason: str, local: bool, as_json: bool) -> int:
 def resume(mesh, local: bool, as_json: bool) -> int:
     from agentmesh.agent.halt import resume as clear_halt
 
-    cleared = clear_halt(mesh, local=local)
+    resumed = clear_halt(mesh, local=local)
     if as_json:
-        emit_json({"resumed": cleared})
+        emit_json({"resumed": resumed.cleared is not None, "reason": resumed.cleared, "still_halted": resumed.still})
     else:
-        echo("resumed" if cleared else "was not halted" + ("" if local else " by .agentmesh/HALT"))
+        echo(f"resumed (was: {resumed.cleared})" if resumed.cleared is not None
+             else "was not halted" + ("" if local else " by agentmesh halt"))
+        if resumed.still:
+            echo(f"warning: {resumed.still}", err=True)
     return 0
 
 
@@ -39,11 +42,13 @@ def resume(mesh, local: bool, as_json: bool) -> int:
 def halt_command(g, reason, local, as_json):
     """Stop all agents from claiming issues and starting executors.
 
-    Commits `.agentmesh/HALT` to the default branch (a compare-and-swap
-    push), which every agent reads at the start of each run. Running
-    executors stop at their next check only with --local; mesh-wide, work in
-    progress finishes and nothing new starts. An open issue labelled
-    `agentmesh:halt` has the same effect when you cannot push.
+    Pushes the branch `agentmesh/halt` (a compare-and-swap push of a commit
+    carrying the reason; nothing is committed to the default branch), which
+    every agent reads at the start of each run. On a halted mesh it updates
+    the reason. Running executors stop at their next check only with
+    --local; mesh-wide, work in progress finishes and nothing new starts. An
+    open issue labelled `agentmesh:halt` has the same effect when you cannot
+    push.
     """
     return halt(g.mesh(), reason, local, as_json)
 
@@ -53,5 +58,9 @@ def halt_command(g, reason, local, as_json):
 @json_option
 @click.pass_obj
 def resume_command(g, local, as_json):
-    """Clear the kill switch set by `agentmesh halt` (issues labelled agentmesh:halt must be closed by hand)."""
+    """Clear the kill switch set by `agentmesh halt`, pinned to the halt it read.
+
+    Issues labelled agentmesh:halt must be closed by hand, and an
+    `.agentmesh/HALT` of an earlier version removed through a PR.
+    """
     return resume(g.mesh(), local, as_json)

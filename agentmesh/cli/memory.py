@@ -15,9 +15,10 @@ def group() -> None:
     """Read and extend the mesh's shared memory in `ai-memory/`.
 
     \b
-    Journals (ai-memory/agents/<agent>/journal/<YYYY-MM>.jsonl) record every
-    agent's outcomes; lessons (ai-memory/lessons/*.md) are reviewed notes that
-    executors receive as context when an issue's labels or paths match.
+    Journals (ai-memory/agents/<agent>/journal/<YYYY-MM>.jsonl on the memory
+    branch, agentmesh/memory by default) record every agent's outcomes;
+    lessons (ai-memory/lessons/*.md on the default branch) are reviewed notes
+    that executors receive as context when an issue's labels or paths match.
     """
 
 

@@ -2,8 +2,8 @@
 the context given to executors. Pure: data and the current time come in as arguments.
 
 Layout (ai-memory/README.md is the reference):
-- `ai-memory/agents/<agent>/journal/<YYYY-MM>[.<part>].jsonl`: one JSON object per line, written
-  only by that agent, so concurrent agents never touch the same file;
+- `ai-memory/agents/<agent>/journal/<YYYY-MM>[.<part>].jsonl` on the memory branch: one JSON object
+  per line, written only by that agent, so concurrent agents never touch the same file;
 - `ai-memory/lessons/<slug>.md`: YAML front matter and a short markdown body, entering through
   reviewed PRs only.
 """

@@ -1,9 +1,9 @@
-"""Commit file changes onto a remote branch with a compare-and-swap push.
+"""Compare-and-swap writes of a shared remote ref: a journal commit, the kill switch.
 
-Used for small shared writes on the default branch (`.agentmesh/HALT`, the
-ai-memory journals) that must never overwrite someone else's concurrent
-commit: the push is pinned to the head it was built on, and a lost race
-re-reads, re-applies and retries with jitter.
+Used for small shared writes that must never overwrite someone else's
+concurrent one (the journals on the memory branch, the halt ref): the push is
+pinned to the value it was built on, and a lost race re-reads, re-builds and
+retries with jitter.
 """
 
 from __future__ import annotations
@@ -23,14 +23,38 @@ LOST_RACE = ("stale info", "fetch first", "non-fast-forward", "failed to update 
 Change = Callable[[str | None], Mapping[str, bytes | None]]
 
 
+def swap_ref(cache: CacheClone, ref: str, build: Callable[[str | None], str | None], *,
+             attempts: int = ATTEMPTS, max_sleep: float = 1.0, refused_hint: str = "") -> tuple[str | None, str | None]:
+    """Set the remote `ref` to `build(current)` (None: delete it), pushed pinned to `current` and
+    re-read after each lost race. (the value it replaced, the new value); nothing is pushed when
+    they are equal."""
+    for attempt in range(attempts):
+        current = ls_refs(cache.git, cache.url, [ref]).get(ref)
+        new = build(current)
+        if new == current:
+            return current, new
+        result = push(cache.git, cache.path, cache.url, [RefUpdate(ref, new, current)])
+        if result.ok:
+            if new is not None:
+                try:
+                    cache.update_ref(mirror_ref(ref), new)
+                except TemporaryError:
+                    pass  # the push landed; a stale mirror ref is only a cache, and the next fetch moves it
+            return current, new
+        status = result.statuses[ref]
+        if not any(reason in status.reason for reason in LOST_RACE):
+            raise UserError(f"push to {ref} was refused: {status.summary} ({refused_hint or 'a protected branch?'})")
+        time.sleep(random.uniform(0, min(0.05 * 2 ** attempt, max_sleep)))
+    raise TemporaryError(f"{ref} kept moving; gave up after {attempts} attempts")
+
+
 def commit_on_branch(cache: CacheClone, branch_ref: str, change: Change, message: str, *,
                      attempts: int = ATTEMPTS, max_sleep: float = 1.0, refused_hint: str = "",
                      create: bool = False) -> str | None:
     """Apply `change` on top of the remote head of `branch_ref` and push it pinned to that head,
     re-reading the head after each lost race. The new head, or None when nothing changed.
     With `create`, a missing branch starts as a root commit (pushed only if still missing)."""
-    for attempt in range(attempts):
-        head = ls_refs(cache.git, cache.url, [branch_ref]).get(branch_ref)
+    def build(head: str | None) -> str | None:
         if head is None and not create:
             raise UserError(f"{branch_ref} does not exist on the remote")
         if head is not None and not cache.has_object(head):
@@ -40,24 +64,8 @@ def commit_on_branch(cache: CacheClone, branch_ref: str, change: Change, message
         for path, data in change(head).items():
             tree = cache.edit_tree(tree, path, data)
         if tree == base_tree:
-            return None
-        commit = cache.commit_tree(tree, [head] if head is not None else [], message)
-        result = push(cache.git, cache.path, cache.url, [RefUpdate(branch_ref, commit, head)])
-        if result.ok:
-            try:
-                cache.update_ref(mirror_ref(branch_ref), commit)
-            except TemporaryError:
-                pass  # the push landed; a stale mirror ref is only a cache, and the next fetch moves it
-            return commit
-        status = result.statuses[branch_ref]
-        if not any(reason in status.reason for reason in LOST_RACE):
-            raise UserError(f"push to {branch_ref} was refused: {status.summary} "
-                            f"({refused_hint or 'a protected branch?'})")
-        time.sleep(random.uniform(0, min(0.05 * 2 ** attempt, max_sleep)))
-    raise TemporaryError(f"{branch_ref} kept moving; gave up after {attempts} attempts")
+            return head
+        return cache.commit_tree(tree, [head] if head is not None else [], message)
 
-
-def edit_file_on_branch(cache: CacheClone, branch_ref: str, path: str, data: bytes | None, message: str, *,
-                        refused_hint: str = "") -> str | None:
-    """Set (or with None remove) `path` on `branch_ref`; the new head, or None when nothing changed."""
-    return commit_on_branch(cache, branch_ref, lambda _head: {path: data}, message, refused_hint=refused_hint)
+    old, new = swap_ref(cache, branch_ref, build, attempts=attempts, max_sleep=max_sleep, refused_hint=refused_hint)
+    return new if new != old else None

@@ -20,7 +20,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from agentmesh.core.errors import TemporaryError
-from agentmesh.git.remote import ls_refs, remote_failure
+from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
 
 MIRROR = "refs/mirror/"
@@ -128,13 +128,14 @@ class CacheClone:
             except (GitError, GitTimeout) as exc:
                 raise remote_failure(exc, self.url) from None
 
-    def fetch_default_branch(self, branch: str | None = None) -> str | None:
-        """Fetch the remote's default branch (or `branch`); its sha, or None while unborn."""
+    def fetch_default_branch(self, branch: str | None = None, *, listing: RemoteRefs | None = None) -> str | None:
+        """Fetch the remote's default branch (or `branch`); its sha, or None while unborn. `listing`:
+        a fresh listing that includes HEAD, when the caller already made one."""
         target: str | None
         if branch:
             target = f"refs/heads/{branch}"
         else:
-            listing = ls_refs(self.git, self.url, ["HEAD"])
+            listing = listing or ls_refs(self.git, self.url, ["HEAD"])
             target = listing.symrefs.get("HEAD")
             if target is None or listing.get("HEAD") is None:
                 return None

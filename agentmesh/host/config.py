@@ -39,7 +39,10 @@ from agentmesh.core.slug import AGENT_NAME
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
 MESH_POLICY_PATH = ".agentmesh/mesh.yaml"
+HALT_REF = "refs/heads/agentmesh/halt"  # the mesh-wide kill switch: set while this branch exists
 _REF_PREFIX = re.compile(r"refs/([A-Za-z0-9_-]+/)+")
+_BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*")
+DEFAULT_MEMORY_BRANCH = "agentmesh/memory"
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -205,6 +208,17 @@ def _check_ref_prefix(value: str) -> str:
 RefPrefix = Annotated[str, AfterValidator(_check_ref_prefix)]
 
 
+def _check_branch(value: str) -> str:
+    if not _BRANCH.fullmatch(value) or value.startswith("refs/"):
+        raise ValueError("must be a branch name such as agentmesh/memory (letters, digits, - and _, parts joined by /)")
+    if f"refs/heads/{value}" == HALT_REF:
+        raise ValueError(f"{value} is the kill switch's branch; choose another")
+    return value
+
+
+BranchName = Annotated[str, AfterValidator(_check_branch)]
+
+
 class ClaimsPolicy(_Model):
     ref_prefix: RefPrefix = "refs/heads/claim/"
 
@@ -261,7 +275,8 @@ class MergePolicy(_Model):
 
 
 class MemoryPolicy(_Model):
-    branch: str | None = Field(None, description="where journals are committed; defaults to the default branch")
+    branch: BranchName = Field(DEFAULT_MEMORY_BRANCH, description="the branch journals are committed to, never "
+                               "merged: agents need no push access to the default branch for it")
     max_entry_bytes: int = Field(10 * 1024, ge=512, le=1024 * 1024)
     max_journal_bytes: int = Field(1024 * 1024, ge=4096, description="a month's journal continues in a new part")
     context_bytes: int = Field(8 * 1024, ge=0, le=64 * 1024, description="memory given to the executor")

@@ -2,13 +2,16 @@
 
 `record()` writes the entry to `<state>/memory/outbox/` at once, so a crash
 loses nothing; `flush()` commits every queued entry in one compare-and-swap
-push onto `memory.branch` (default: the default branch), re-reading and
-re-applying after each lost race. Entries carry a unique id and a flush
-skips ids already on the branch, so a crash between the push and the
-removal of the queue files never writes an entry twice. A flush that keeps
-losing leaves the queue for the next run.
+push onto `memory.branch` (default `agentmesh/memory`, created as an orphan
+branch on the first write), re-reading and re-applying after each lost race.
+Entries carry a unique id and a flush skips ids already on the branch, so a
+crash between the push and the removal of the queue files never writes an
+entry twice. A flush that keeps losing leaves the queue for the next run.
+Nothing is ever written to the default branch.
 
-Reading is for everyone's journals: budgets, `memory log` and context.
+Reading is for everyone's journals: budgets, `memory log` and context. It
+reads the memory branch and, for meshes that journaled there before, the
+default branch's `ai-memory/agents/`, merged by id.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from agentmesh.core.memory import (
 )
 from agentmesh.core.secrets import redact
 from agentmesh.git.branch_edit import commit_on_branch
-from agentmesh.git.cache import CacheClone
+from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import ls_refs
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
@@ -50,10 +53,13 @@ MAX_SLEEP = 2.0
 
 class Journal:
     def __init__(self, cache: CacheClone, state_root: Path, *, branch: str, agent: str, host: str,
-                 max_entry_bytes: int, max_journal_bytes: int, known_secrets: Sequence[str] = ()):
+                 max_entry_bytes: int, max_journal_bytes: int, known_secrets: Sequence[str] = (),
+                 legacy_branch: str | None = None):
         self.cache = cache
         self.ref = f"refs/heads/{branch}"
         self.branch = branch
+        # read only: where journals were written before they moved to their own branch
+        self.legacy_ref = f"refs/heads/{legacy_branch}" if legacy_branch and legacy_branch != branch else None
         self.agent = agent
         self.host = host
         layout = StateLayout(state_root)
@@ -165,21 +171,26 @@ class Journal:
 
     # --- reading ------------------------------------------------------------------------
 
-    def head(self) -> str | None:
-        """Fetch the memory branch; its head, or None when it does not exist yet."""
-        head = ls_refs(self.cache.git, self.cache.url, [self.ref]).get(self.ref)
-        if head is not None and not self.cache.has_object(head):
-            self.cache.fetch([self.ref])
-        return head
+    def heads(self) -> list[str]:
+        """The heads journals are read from, fetched when missing: the memory branch's, then the legacy
+        branch's. A branch that does not exist yet has none."""
+        refs = [self.ref, *([self.legacy_ref] if self.legacy_ref else [])]
+        listing = ls_refs(self.cache.git, self.cache.url, refs)
+        found = {ref: sha for ref in refs if (sha := listing.get(ref)) is not None}
+        missing = [ref for ref, sha in found.items() if not self.cache.has_object(sha)]
+        if missing:
+            self.cache.fetch(missing)
+            for ref in missing:  # moved since the listing: what the fetch brought is as recent
+                found[ref] = self.cache.resolve(mirror_ref(ref)) or found[ref]
+        return list(found.values())
 
     def entries(self, since: date, *, until: date | None = None, include_pending: bool = True) -> list[JournalEntry]:
         """Every agent's entries from `since` (UTC day) on, oldest first; with this agent's queued
-        ones, which are real usage even before they are pushed."""
+        ones, which are real usage even before they are pushed. An entry on both branches counts once."""
         until = until or datetime.now(UTC).date()
         months = set(months_between(since, until))
-        head = self.head()
         found: dict[str, JournalEntry] = {}
-        if head is not None:
+        for head in self.heads():
             names = [n for n in self._ls(head, AGENTS_DIR + "/", recursive=True)
                      if n.count("/") == 4 and n.split("/")[3] == "journal"
                      and (m := journal_month(n.rsplit("/", 1)[-1])) and m[0] in months]

@@ -33,12 +33,17 @@ def test_the_demo_closes_every_issue_through_reviewed_merged_prs(tmp_path):
         assert git("cat-file", "-e", f"main:demo/greet_{issue.number}.py", cwd=remote) == ""
     assert not remote_refs(remote, "refs/heads/claim/")
     assert sorted(remote_refs(remote, "refs/heads/")) == [
-        "refs/heads/agentmesh/agents/ada", "refs/heads/agentmesh/agents/bob", "refs/heads/main"]
+        "refs/heads/agentmesh/agents/ada", "refs/heads/agentmesh/agents/bob", "refs/heads/agentmesh/memory",
+        "refs/heads/main"]
+    memory = "agentmesh/memory"
     for agent in ("ada", "bob"):
-        names = git("ls-tree", "-r", "--name-only", "main", "--", f"ai-memory/agents/{agent}/journal/",
+        names = git("ls-tree", "-r", "--name-only", memory, "--", f"ai-memory/agents/{agent}/journal/",
                     cwd=remote).splitlines()
-        events = {e.event for n in names for e in parse_journal(git("cat-file", "blob", f"main:{n}", cwd=remote))}
+        events = {e.event for n in names for e in parse_journal(git("cat-file", "blob", f"{memory}:{n}", cwd=remote))}
         assert {"claimed", "pr-opened", "reviewed", "merged"} <= events, (agent, events)
+    # main holds the seed commit and one merge per PR, nothing else
+    assert git("rev-list", "--count", "--first-parent", "main", cwd=remote) == "4"
+    assert len(git("rev-list", "--merges", "--first-parent", "main", cwd=remote).split()) == 3
     for agent in ("ada", "bob"):
         assert (tmp_path / "demo" / "hosts" / agent / "agentmesh.yaml").is_file()
 

@@ -20,7 +20,7 @@ import pytest
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.vocab import Label
-from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, non_journal_changes, remote_refs
+from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
 
 # The module-scoped `run` (the whole corpus through the agent, minutes) is built by each worker that
 # runs one of these tests: the README's `-n auto --dist loadscope` keeps a module on one worker.
@@ -32,6 +32,7 @@ FAILURE = "agentmesh: attempt 1 of 1 by `alice` failed"
 WORK_BRANCH = re.compile(r"^refs/heads/alice/[1-9][0-9]*-[a-z0-9-]{1,40}$")
 ALLOWED_REFS = ("refs/heads/claim/", "refs/heads/alice/", "refs/agentmesh/")
 PRESENCE = "refs/heads/agentmesh/agents/alice"  # the agent's own presence ref (agentmesh/refs/presence.py)
+MEMORY = "refs/heads/agentmesh/memory"  # the journals' branch
 MB = 1024 * 1024
 # Independent of agentmesh.core.sanitize on purpose: controls (but tab and LF), CR, C1, zero-width, bidi,
 # invisible operators, variation selectors, BOM and Unicode tag characters.
@@ -363,7 +364,7 @@ def test_each_issue_ends_with_one_clear_outcome(run, forge, pulls, case):
         assert pull.title.endswith(f" (#{n})") and "\n" not in pull.title
         assert not HIDDEN_CHARS.search(pull.title), repr(pull.title)
         sha = branches[f"refs/heads/{pull.head}"]
-        # one commit on a head main had (main moves only by the agent's journal commits)
+        # one commit on main's head (no agent writes to main but through a merge)
         parent = git("rev-parse", f"{sha}^", cwd=run.remote)
         git("merge-base", "--is-ancestor", parent, "main", cwd=run.remote)  # raises when it is not
         touched = git("diff", "--name-only", "-z", "--no-renames", parent, sha, cwd=run.remote).split("\0")
@@ -401,11 +402,10 @@ def test_each_issue_ends_with_one_clear_outcome(run, forge, pulls, case):
 
 # --- refs, main and the world outside the agent -------------------------------------------------
 
-def test_only_expected_refs_exist_and_main_only_gained_journals(run):
-    main_before, main_after = run.refs_before["refs/heads/main"], run.refs_after["refs/heads/main"]
-    assert non_journal_changes(run.remote, main_before, main_after) == []
+def test_only_expected_refs_exist_and_main_never_moved(run):
+    assert run.refs_before["refs/heads/main"] == run.refs_after["refs/heads/main"]  # journals are on their branch
     stray = [ref for ref in run.refs_after
-             if ref not in ("refs/heads/main", PRESENCE) and not ref.startswith(ALLOWED_REFS)]
+             if ref not in ("refs/heads/main", PRESENCE, MEMORY) and not ref.startswith(ALLOWED_REFS)]
     assert stray == []
     heads = [ref for ref in run.refs_after if ref.startswith(f"refs/heads/{AGENT}/")]
     assert heads and [ref for ref in heads if not WORK_BRANCH.match(ref)] == []
@@ -415,7 +415,7 @@ def test_only_expected_refs_exist_and_main_only_gained_journals(run):
     assert len(heads) == len(in_review)
     # Nothing the agent did created a ref named after forge text, e.g. refs/heads/main.lock.
     created = set(run.refs_after) - set(run.refs_before)
-    assert [ref for ref in created if ref != PRESENCE and not ref.startswith(ALLOWED_REFS)] == []
+    assert [ref for ref in created if ref not in (PRESENCE, MEMORY) and not ref.startswith(ALLOWED_REFS)] == []
 
 
 def test_no_canary_was_touched(run):

@@ -50,9 +50,10 @@ def assert_converged(remote, forge, issue, pull) -> None:
     assert forge.get_issue(issue).state == "closed"
     assert sorted(remote_refs(remote, "refs/heads/")) == [
         "refs/heads/agentmesh/agents/a", "refs/heads/agentmesh/agents/b", "refs/heads/agentmesh/agents/c",
-        "refs/heads/main"]
+        "refs/heads/agentmesh/memory", "refs/heads/main"]
     merges = git("log", "--format=%s", "--merges", "main", cwd=remote).splitlines()
     assert len(merges) == 1, merges
+    assert git("rev-list", "--count", "--first-parent", "main", cwd=remote) == "2"  # the seed and the merge
     for number in (issue, pull.number):
         bodies = [c.body for c in forge.list_comments(number)]
         assert len(bodies) == len(set(bodies)), bodies

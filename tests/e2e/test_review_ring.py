@@ -54,4 +54,4 @@ def test_ring_reviews_merges_and_cleans_up(tmp_path):
         assert len(reviews) == 1  # one head, one review
     refs = remote_refs(remote, "refs/heads/")
     assert sorted(refs) == ["refs/heads/agentmesh/agents/a", "refs/heads/agentmesh/agents/b",
-                            "refs/heads/agentmesh/agents/c", "refs/heads/main"]
+                            "refs/heads/agentmesh/agents/c", "refs/heads/agentmesh/memory", "refs/heads/main"]

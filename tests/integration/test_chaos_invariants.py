@@ -29,10 +29,17 @@ class Remote:
         git("clone", "--quiet", str(self.path), str(self.work))
         self.forges = {a: agent_forge(agent_mesh(self.path, tmp_path / "hosts", a)) for a in [*AGENTS, "human"]}
         self.journal: dict[str, list[dict]] = {a: [] for a in AGENTS}
+        self.roots = 0
 
-    def push_branch(self, branch: str, files: dict[str, str], start: str = "origin/main") -> str:
+    def push_branch(self, branch: str, files: dict[str, str], start: str | None = "origin/main") -> str:
+        """Commit `files` on `branch` from `start` (None: a new root) and push it."""
         git("fetch", "--quiet", "origin", cwd=self.work)
-        git("checkout", "--quiet", "-B", branch, start, cwd=self.work)
+        if start is None:
+            self.roots += 1
+            git("checkout", "--quiet", "--orphan", f"root-{self.roots}", cwd=self.work)
+            git("rm", "-r", "-q", "-f", "--ignore-unmatch", ".", cwd=self.work)
+        else:
+            git("checkout", "--quiet", "-B", branch, start, cwd=self.work)
         for name, text in files.items():
             (self.work / name).parent.mkdir(parents=True, exist_ok=True)
             (self.work / name).write_text(text)
@@ -65,7 +72,7 @@ class Remote:
     def write_journals(self, extra: dict[str, str] | None = None) -> None:
         files = {f"ai-memory/agents/{a}/journal/{MONTH}.jsonl": "".join(json.dumps(e) + "\n" for e in entries)
                  for a, entries in self.journal.items()}
-        self.push_branch("main", {**files, **(extra or {})}, start="origin/main")
+        self.push_branch("agentmesh/memory", {**files, **(extra or {})}, start=None)
 
     def verdicts(self) -> dict[Invariant, Verdict]:
         return {v.invariant: v for v in check_remote(read_remote(self.path), agents=AGENTS)}
@@ -73,7 +80,7 @@ class Remote:
 
 @pytest.fixture
 def remote(tmp_path) -> Remote:
-    """Two issues worked to the end by a ring of two, journals on main: every invariant holds."""
+    """Two issues worked to the end by a ring of two, journals on the memory branch: every invariant holds."""
     r = Remote(tmp_path)
     human = r.forges["human"]
     first = human.create_issue("First", "do it", ["task"]).number
@@ -91,7 +98,8 @@ def failing(r: Remote) -> dict[Invariant, tuple[str, ...]]:
 def test_a_healthy_remote_passes_every_remote_invariant(remote):
     verdicts = remote.verdicts()
     assert failing(remote) == {}
-    assert len(verdicts) == 8
+    assert len(verdicts) == 9
+    assert verdicts[Invariant.MAIN_ONLY_MERGES].figure == "2/2 commits on main are PR merges"
     assert verdicts[Invariant.SETTLED].figure == "2/2 issues settled: 2 closed, 0 parked"
     assert verdicts[Invariant.JOURNALS].figure.endswith("2/2 merged PRs journaled")
 
@@ -160,6 +168,19 @@ def test_main_that_lost_a_merge(remote):
     git("update-ref", "refs/heads/main", parent, cwd=remote.path)  # a force-push that dropped the merges
     problems = failing(remote)[Invariant.MAIN_HOLDS_MERGES]
     assert len(problems) == 2 and problems[0].startswith("PR #3 (merge ") and "src/first.py differ" in problems[0]
+
+
+def test_a_direct_commit_on_main(remote):
+    direct = remote.push_branch("main", {"ai-memory/agents/ada/journal/2026-01.jsonl": "{}\n"})
+    assert failing(remote) == {Invariant.MAIN_ONLY_MERGES: (f"{direct[:12]} is no PR's merge: work on main",)}
+    assert remote.verdicts()[Invariant.MAIN_ONLY_MERGES].figure == "2/3 commits on main are PR merges"
+
+
+def test_journals_on_main_are_not_read_as_the_memory_branch(remote):
+    git("push", "--quiet", "origin", ":refs/heads/agentmesh/memory", cwd=remote.work)
+    gaps = failing(remote)[Invariant.JOURNALS]
+    assert gaps == ("PR #3 (#1): no claimed, pr-opened, reviewed, merged, cleaned-up entry",
+                    "PR #4 (#2): no claimed, pr-opened, reviewed, merged, cleaned-up entry")
 
 
 def test_journals_with_a_duplicate_id_a_bad_line_and_a_missing_review(remote):

@@ -11,8 +11,10 @@ import time
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.agent.halt import HALT_FILE, halt, resume
+from agentmesh.agent.halt import HALT_BRANCH, HALT_FILE, Resumed, halt, resume
+from agentmesh.core.errors import UserError
 from agentmesh.core.vocab import Label
+from agentmesh.host.config import HALT_REF
 from agentmesh.host.lock import host_lock
 from agentmesh.refs.heartbeat import Heartbeat
 from tests.support import (
@@ -21,11 +23,13 @@ from tests.support import (
     branch_files,
     demo_body,
     git,
+    human_commit,
     local_forge_remote,
     remote_refs,
 )
 
 TOKEN = "ghp_" + "Z8x" * 12  # a token-shaped value the host holds
+MEMORY = "agentmesh/memory"
 
 
 @pytest.fixture
@@ -55,12 +59,13 @@ def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     n = new_issue(remote, tmp_path, "Add the hello doc", demo_body("docs/hello.md", "hello\n"))
     report = tick(remote, tmp_path)
     assert events(report) == [("claimed", n), ("executed", n), ("pushed", n), ("pr-opened", n)], report.events
-    # the outcomes are in the agent's journal on main, one commit for the run
-    journal = git("log", "-2", "--format=%s", "main", cwd=remote).splitlines()
+    # the outcomes are in the agent's journal on the memory branch, one commit for the run; main is untouched
+    journal = git("log", "--format=%s", MEMORY, cwd=remote).splitlines()
     assert journal == ["agentmesh: journal of alice (2 entries) [skip ci]",  # at the end of the run
                        "agentmesh: journal of alice (1 entry) [skip ci]"]  # the claim, at once
-    lines = [json.loads(line) for line in git("cat-file", "blob", "main:" + git(
-        "ls-tree", "-r", "--name-only", "main", "--", "ai-memory/agents/alice/journal/", cwd=remote), cwd=remote)
+    assert git("log", "--format=%s", "main", cwd=remote) == "Initial commit"
+    lines = [json.loads(line) for line in git("cat-file", "blob", f"{MEMORY}:" + git(
+        "ls-tree", "-r", "--name-only", MEMORY, "--", "ai-memory/agents/alice/journal/", cwd=remote), cwd=remote)
         .splitlines()]
     assert [(e["event"], e["outcome"], e["issue"]) for e in lines] == [
         ("claimed", "claimed", n), ("executed", "ok", n), ("pr-opened", "opened", n)]
@@ -133,14 +138,48 @@ def test_dependencies_capabilities_and_priority_decide_the_order(remote, tmp_pat
 
 def test_halt_stops_new_claims_and_resume_restores_them(remote, tmp_path):
     n = new_issue(remote, tmp_path, "A", demo_body("a.txt", "a\n"))
+    main = git("rev-parse", "main", cwd=remote)
     admin = agent_mesh(remote, tmp_path / "hosts", "admin")
-    halt(admin, "release freeze", local=False)
-    assert "release freeze" in git("show", f"main:{HALT_FILE}", cwd=remote)
+    assert halt(admin, "release freeze", local=False) == f"branch {HALT_BRANCH}"
+    assert git("log", "-1", "--format=%B", HALT_REF, cwd=remote).splitlines()[2] == "release freeze"
     report = tick(remote, tmp_path)
     assert report.status == "halted" and "release freeze" in report.reason and report.events == []
     assert not remote_refs(remote, "refs/heads/claim/")
-    assert resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False)
+    halt(agent_mesh(remote, tmp_path / "hosts", "admin"), "freeze extended", local=False)  # a new reason
+    assert "freeze extended" in tick(remote, tmp_path).reason
+    resumed = resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False)
+    assert resumed == Resumed("freeze extended", None)
+    assert not remote_refs(remote, HALT_REF)
+    assert git("rev-parse", "main", cwd=remote) == main  # the kill switch never touched main
     assert ("claimed", n) in events(tick(remote, tmp_path))
+    assert resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False) == Resumed(None, None)
+
+
+def test_resume_clears_only_the_halt_it_read(remote, tmp_path):
+    """A halt set again between resume's read and its delete stays: the delete is pinned."""
+    admin = agent_mesh(remote, tmp_path / "hosts", "admin")
+    halt(admin, "first", local=False)
+    first = remote_refs(remote, HALT_REF)[HALT_REF]
+    # the pre-receive hook re-halts the moment resume's delete arrives, so its lease no longer holds
+    again = git("commit-tree", git("hash-object", "-t", "tree", "-w", "--stdin", cwd=remote, input=""),
+                "-m", "agentmesh: halt [skip ci]\n\nsecond", cwd=remote)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\ngit update-ref {HALT_REF} {again} {first}\n")
+    hook.chmod(0o755)
+    with pytest.raises(UserError, match=r"set again while resuming \(second\); run resume again"):
+        resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False)
+    hook.unlink()
+    assert remote_refs(remote, HALT_REF) == {HALT_REF: again}
+    assert "second" in tick(remote, tmp_path).reason
+
+
+def test_an_old_halt_file_on_main_is_still_honoured_and_resume_leaves_it_to_a_human(remote, tmp_path):
+    main = human_commit(remote, {HALT_FILE: "set by an earlier version\n"}, message="halt")
+    assert "set by an earlier version" in tick(remote, tmp_path).reason
+    resumed = resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False)
+    assert resumed.cleared is None and resumed.still and "remove it through a PR" in resumed.still
+    assert git("rev-parse", "main", cwd=remote) == main
+    assert tick(remote, tmp_path).status == "halted"
 
 
 def test_local_halt_and_halt_issue(remote, tmp_path):

@@ -15,13 +15,14 @@ def test_halt_resume_and_claim_task_from_the_command_line(tmp_path):
     who = ["--remote", str(remote), "--agent", "alice"]
     halted = run_cli(*who, "halt", "--reason", "maintenance window", "--json", cwd=tmp_path)
     assert halted.returncode == 0, halted.stderr
-    assert json.loads(halted.stdout)["where"] == ".agentmesh/HALT on main"
+    assert json.loads(halted.stdout)["where"] == "branch agentmesh/halt"
     tick = run_cli(*who, "claim-task", cwd=tmp_path)
     assert tick.returncode == 0 and "halted" in tick.stdout and "maintenance window" in tick.stdout
-    assert run_cli(*who, "halt", "--reason", "again", cwd=tmp_path).returncode == 0  # idempotent
-    assert "maintenance window" in git("show", "main:.agentmesh/HALT", cwd=remote)
+    assert run_cli(*who, "halt", "--reason", "again", cwd=tmp_path).returncode == 0  # updates the reason
+    assert "again" in run_cli(*who, "claim-task", cwd=tmp_path).stdout
+    assert git("log", "--format=%s", "main", cwd=remote) == "Initial commit"
     resumed = run_cli(*who, "resume", cwd=tmp_path)
-    assert resumed.returncode == 0 and resumed.stdout.strip() == "resumed"
+    assert resumed.returncode == 0 and resumed.stdout.strip() == "resumed (was: again)"
     assert run_cli(*who, "resume", cwd=tmp_path).stdout.strip().startswith("was not halted")
     report = run_cli("--json", *who, script="claim-task", cwd=tmp_path)  # global options after command options
     assert report.returncode == 0, report.stderr

@@ -1,4 +1,5 @@
-"""Journals on a real remote: concurrent writers, crashes mid-push, rotation, redaction."""
+"""Journals on a real remote: concurrent writers, crashes mid-push, rotation, redaction, the memory
+branch and the journals an earlier version left on the default branch."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from agentmesh.core.memory import journal_month, parse_journal
-from tests.support import agent_mesh, git, local_forge_remote
+from tests.support import agent_mesh, git, human_commit, local_forge_remote
+
+MEMORY = "agentmesh/memory"
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +47,9 @@ for _ in range(100):  # the agent's next runs
 """
 
 
-def all_entries(remote: Path, branch: str = "main") -> list:
+def all_entries(remote: Path, branch: str = MEMORY) -> list:
+    if not git("branch", "--list", branch, cwd=remote):
+        return []
     names = git("ls-tree", "-r", "--name-only", branch, "--", "ai-memory/agents/", cwd=remote).splitlines()
     return [e for n in names for e in parse_journal(git("cat-file", "blob", f"{branch}:{n}", cwd=remote))]
 
@@ -66,7 +72,7 @@ def test_sixteen_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
     assert sorted((e.agent, e.issue) for e in entries) == sorted((a, i) for a in agents for i in range(1, 21))
     for agent in agents:
         assert not list((tmp_path / "hosts" / agent).glob("**/outbox/*.json"))
-    attributes = git("cat-file", "blob", "main:ai-memory/.gitattributes", cwd=remote)
+    attributes = git("cat-file", "blob", f"{MEMORY}:ai-memory/.gitattributes", cwd=remote)
     assert attributes.splitlines() == ["agents/*/journal/*.jsonl merge=union"]
 
 
@@ -124,16 +130,16 @@ def test_a_journal_over_its_size_limit_rotates(tmp_path):
     for i in range(40):
         journal.record("test", issue=i, summary="x" * 200, now=now + i)
     journal.flush()
-    names = git("ls-tree", "--name-only", "main", "--", "ai-memory/agents/a/journal/", cwd=remote).splitlines()
+    names = git("ls-tree", "--name-only", MEMORY, "--", "ai-memory/agents/a/journal/", cwd=remote).splitlines()
     names.sort(key=lambda n: journal_month(n.rsplit("/", 1)[1]))
     assert names[:3] == [f"ai-memory/agents/a/journal/2026-11{part}.jsonl" for part in ("", ".1", ".2")]
-    sizes = [len(git("cat-file", "blob", f"main:{n}", cwd=remote).encode()) for n in names]
+    sizes = [len(git("cat-file", "blob", f"{MEMORY}:{n}", cwd=remote).encode()) for n in names]
     assert all(size <= 4096 for size in sizes), sizes
-    in_order = [e.issue for n in names for e in parse_journal(git("cat-file", "blob", f"main:{n}", cwd=remote))]
+    in_order = [e.issue for n in names for e in parse_journal(git("cat-file", "blob", f"{MEMORY}:{n}", cwd=remote))]
     assert in_order == list(range(40))  # appended in order across the parts
     journal.record("test", issue=99, summary="next month", now=datetime(2026, 12, 1, tzinfo=UTC).timestamp())
     journal.flush()
-    assert "ai-memory/agents/a/journal/2026-12.jsonl" in git("ls-tree", "-r", "--name-only", "main", cwd=remote)
+    assert "ai-memory/agents/a/journal/2026-12.jsonl" in git("ls-tree", "-r", "--name-only", MEMORY, cwd=remote)
 
 
 def test_secrets_and_control_characters_never_reach_the_journal(tmp_path):
@@ -146,20 +152,55 @@ def test_secrets_and_control_characters_never_reach_the_journal(tmp_path):
     queued = (tmp_path / "hosts" / "a").glob("**/outbox/*.json")
     assert all(token not in p.read_text() for p in queued)  # redacted before it even touches the disk
     journal.flush()
-    raw = "".join(git("cat-file", "blob", f"main:{n}", cwd=remote) for n in git(
-        "ls-tree", "-r", "--name-only", "main", "--", "ai-memory/agents/", cwd=remote).splitlines())
+    raw = "".join(git("cat-file", "blob", f"{MEMORY}:{n}", cwd=remote) for n in git(
+        "ls-tree", "-r", "--name-only", MEMORY, "--", "ai-memory/agents/", cwd=remote).splitlines())
     assert token not in raw and "sk-ant-api03" not in raw and "\x1b" not in raw and "\u202e" not in raw
     assert "[REDACTED]" in raw
     [entry] = [json.loads(line) for line in raw.splitlines()]
     assert entry["event"] == "failed" and entry["issue"] == 3
 
 
-def test_a_separate_memory_branch_is_created_on_first_write(tmp_path):
-    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"memory": {"branch": "agentmesh/memory"}}))
+def test_the_memory_branch_is_created_on_first_write_as_a_root_and_main_never_moves(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
     main = git("rev-parse", "main", cwd=remote)
     journal = agent_mesh(remote, tmp_path / "hosts", "a").journal()
     journal.record("claimed", issue=1, summary="first")
     journal.flush()
+    journal.record("claimed", issue=2, summary="second")
+    journal.flush()
     assert git("rev-parse", "main", cwd=remote) == main
-    assert [e.issue for e in all_entries(remote, "agentmesh/memory")] == [1]
-    assert [e.issue for e in journal.entries(datetime.now(UTC).date())] == [1]
+    assert [e.issue for e in all_entries(remote)] == [1, 2]
+    assert git("rev-list", "--max-parents=0", MEMORY, cwd=remote) != main  # an orphan: no code, no CI
+    assert git("ls-tree", "-r", "--name-only", MEMORY, cwd=remote).splitlines() == [
+        "ai-memory/.gitattributes", "ai-memory/agents/a/journal/" + journal.entries(
+            datetime.now(UTC).date())[0].ts[:7] + ".jsonl"]
+    assert [e.issue for e in journal.entries(datetime.now(UTC).date())] == [1, 2]
+
+
+def test_a_configured_memory_branch_is_used(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"memory": {"branch": "ops/journals"}}))
+    journal = agent_mesh(remote, tmp_path / "hosts", "a").journal()
+    journal.record("claimed", issue=1, summary="first")
+    journal.flush()
+    assert [e.issue for e in all_entries(remote, "ops/journals")] == [1]
+    assert MEMORY not in git("branch", "--list", cwd=remote)
+
+
+def test_journals_an_earlier_version_left_on_main_are_still_read_once_each(tmp_path):
+    """An upgraded mesh keeps its history: entries on main's ai-memory/agents/ count (budgets, log,
+    context) beside the memory branch's, and an entry on both (a flush that landed on main, then
+    was queued again) counts once."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    old = agent_mesh(remote, tmp_path / "old-hosts", "a")
+    journal = old.journal()
+    journal.record("claimed", issue=1, summary="on main, before the upgrade")
+    [(_, twice)] = journal.pending()
+    other = replace(twice, id="b-" + twice.id, agent="b")
+    legacy = {f"ai-memory/agents/{e.agent}/journal/{e.ts[:7]}.jsonl": e.to_line() + "\n" for e in (twice, other)}
+    human_commit(remote, legacy, message="journals of an earlier version")
+    journal.record("claimed", issue=2, summary="after the upgrade")
+    journal.flush()  # the entry already on main goes to the memory branch too: read once
+    assert sorted(e.issue for e in all_entries(remote)) == [1, 2]
+    seen = agent_mesh(remote, tmp_path / "hosts", "c").journal().entries(datetime.now(UTC).date())
+    assert sorted((e.agent, e.issue) for e in seen) == [("a", 1), ("a", 2), ("b", 1)]
+    assert len({e.id for e in seen}) == 3

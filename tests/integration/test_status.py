@@ -173,7 +173,7 @@ def test_halted_after_agentmesh_halt(fleet, tmp_path):
     assert run_cli(*who(fleet), "halt", "--reason", "release freeze", cwd=tmp_path).returncode == 0
     try:
         data = status_json(fleet, tmp_path)
-        assert data["halted"].startswith("mesh halted (.agentmesh/HALT on main)")
+        assert data["halted"].startswith("mesh halted (branch agentmesh/halt)")
         assert "release freeze" in data["halted"]
         assert "HALTED" in run_cli(*who(fleet), "status", cwd=tmp_path).stdout
     finally:

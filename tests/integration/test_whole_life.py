@@ -33,6 +33,7 @@ from tests.support import (
 
 LEASE = {"seconds": 60, "renew_seconds": 20, "grace_seconds": 15}
 STAGES = {s.label for s in Stage}
+MEMORY = "agentmesh/memory"
 
 
 class Fleet:
@@ -92,9 +93,12 @@ class Fleet:
         return self.branches("claim/")
 
     def journal(self) -> list[dict]:
-        names = git("ls-tree", "-r", "--name-only", "main", "ai-memory/agents/", cwd=self.remote).split()
+        """Every entry on the memory branch (nothing is journaled on main)."""
+        if not remote_refs(self.remote, f"refs/heads/{MEMORY}"):
+            return []
+        names = git("ls-tree", "-r", "--name-only", MEMORY, "ai-memory/agents/", cwd=self.remote).split()
         return [json.loads(line) for name in names if "/journal/" in name
-                for line in git("cat-file", "blob", f"main:{name}", cwd=self.remote).splitlines() if line.strip()]
+                for line in git("cat-file", "blob", f"{MEMORY}:{name}", cwd=self.remote).splitlines() if line.strip()]
 
 
 def events(report) -> list[tuple[str, int | None]]:

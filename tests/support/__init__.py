@@ -348,20 +348,6 @@ def branch_files(remote: Path, ref: str) -> dict[str, str]:
     return {name: git("cat-file", "blob", f"{ref}:{name}", cwd=remote) for name in names}
 
 
-def non_journal_changes(remote: Path, before: str, after: str) -> list[str]:
-    """What commits between two heads of a branch changed outside the agents' journals (none when
-    the branch only gained journal commits): `<subject>: <path>` for each offending path."""
-    found = []
-    for sha in git("rev-list", f"{before}..{after}", cwd=remote).split():
-        subject = git("log", "-1", "--format=%s", sha, cwd=remote)
-        paths = git("diff-tree", "--no-commit-id", "--name-only", "-r", "-z", f"{sha}^", sha, cwd=remote).split("\0")
-        found += [f"{subject}: {p}" for p in paths if p and not (
-            (p.startswith("ai-memory/agents/") and "/journal/" in p) or p == "ai-memory/.gitattributes")]
-        if not subject.startswith("agentmesh: journal of "):
-            found.append(f"unexpected commit {subject}")
-    return found
-
-
 def human_commit(remote: Path, files: dict[str, str], *, branch: str = "main", message: str = "human change",
                  sign_with: Path | None = None) -> str:
     """A commit by a person (unsigned unless `sign_with` names an SSH key) that sets `files` on top of

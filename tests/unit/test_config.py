@@ -17,6 +17,7 @@ def test_mesh_policy_defaults_when_missing():
     assert policy.lease.seconds == 1800 and policy.claims.ref_prefix == "refs/heads/claim/"
     assert "good-first-task-for-agent" in policy.labels.eligible
     assert ".agentmesh/**" in policy.protected_paths
+    assert policy.memory.branch == "agentmesh/memory"  # journals stay off the default branch
 
 
 def test_partial_policy_keeps_other_defaults():
@@ -33,6 +34,11 @@ def test_partial_policy_keeps_other_defaults():
     ("review: {ring: [ok, Not-OK]}", "review.ring.1: 'Not-OK' is not a valid agent name"),
     ("gates: [{name: lint}]", "gates.0.run: is required"),
     ("merge: {method: rebase}", "merge.method: must be one of 'merge' or 'squash'"),
+    ("memory: {branch: null}", "memory.branch: "),
+    ("memory: {branch: refs/heads/x}", "memory.branch: must be a branch name such as agentmesh/memory"),
+    ("memory: {branch: 'a..b'}", "memory.branch: must be a branch name"),
+    ("memory: {branch: 'x/'}", "memory.branch: must be a branch name"),
+    ("memory: {branch: agentmesh/halt}", "memory.branch: agentmesh/halt is the kill switch's branch"),
     ("- a list", "must be a mapping"),
     ("lease: [unclosed", "line 1"),
     ("version: 2", "version: must be one of 1"),

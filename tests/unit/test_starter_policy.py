@@ -7,7 +7,7 @@ import yaml
 from agentmesh.host.config import MeshPolicy, parse_mesh_policy
 from agentmesh.host.starter import starter_mesh_yaml
 
-COMMENTED_OUT = {"default_branch", "memory.branch"}  # None by default: shown as commented examples
+COMMENTED_OUT = {"default_branch"}  # None by default: shown as a commented example
 
 
 def key_paths(data: dict, prefix: str = "") -> set[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agentmesh.core.vocab import Label
+from agentmesh.host.config import HALT_REF
 from agentmesh.ops.chaos.remote import LESSON_BRANCH, WORK_BRANCH, Item, RemoteView
 
 STAGE_LABELS = (Label.CLAIMED, Label.WORKING, Label.REVIEW)  # a closed issue keeps none of these
@@ -27,6 +28,7 @@ class Invariant(StrEnum):
     SIBLING_APPROVED = "sibling-approved"
     NO_LEFTOVERS = "no-claims-or-orphans"
     MAIN_HOLDS_MERGES = "main-holds-merges"
+    MAIN_ONLY_MERGES = "main-only-merges"
     JOURNALS = "journals"
     NO_STAGE_ON_CLOSED = "no-stage-on-closed"
     REF_NAMESPACES = "ref-namespaces"
@@ -54,7 +56,8 @@ def verdict(invariant: Invariant, figure: str, problems: Iterable[str]) -> Verdi
 def check_remote(view: RemoteView, *, agents: Sequence[str], issues: Sequence[int] = ()) -> list[Verdict]:
     """Every remote invariant, in the order docs/chaos.md lists them."""
     return [settled(view, issues), one_merge(view), sibling_approved(view, agents), no_leftovers(view),
-            main_holds_merges(view), journals(view), no_stage_on_closed(view), ref_namespaces(view, agents)]
+            main_holds_merges(view), main_only_merges(view), journals(view), no_stage_on_closed(view),
+            ref_namespaces(view, agents)]
 
 
 # --- issues and PRs ----------------------------------------------------------------------------
@@ -155,6 +158,25 @@ def main_holds_merges(view: RemoteView) -> Verdict:
                    + (f", {by_content} more by content only" if by_content else ""), problems)
 
 
+def main_only_merges(view: RemoteView) -> Verdict:
+    """Agents write to main only by merging a PR: every commit on main's first-parent line, but its
+    root, is a merged PR's merge commit (journals and the kill switch live on their own branches)."""
+    merges = {p.merge_sha for p in merged_pulls(view) if p.merge_sha}
+    problems, line = [], 0
+    commit = view.main
+    while commit:
+        parents = view.parents(commit)
+        if not parents:
+            break
+        line += 1
+        if commit not in merges:
+            subject = view.repo.commit_message(commit).split("\n\n", 1)[-1].split("\n", 1)[0]
+            problems.append(f"{commit[:12]} is no PR's merge: {subject[:80]}")
+        commit = parents[0]
+    return verdict(Invariant.MAIN_ONLY_MERGES, f"{line - len(problems)}/{line} commits on main are PR merges",
+                   problems)
+
+
 def _work_not_in(view: RemoteView, pull: Item, main: str) -> list[str]:
     """The PR's changed files (its head against where it forked from main) whose content main lacks."""
     head = merged_head(view, pull)
@@ -187,7 +209,7 @@ class Entry:
 
 
 def journal_entries(view: RemoteView) -> tuple[list[Entry], list[str]]:
-    """Every line of every journal on main as an object, and the lines that are not one."""
+    """Every line of every journal on the memory branch as an object, and the lines that are not one."""
     entries, bad = [], []
     for journal in view.journals:
         for number, raw in enumerate(journal.data.split(b"\n"), 1):
@@ -253,7 +275,7 @@ def _uncovered(view: RemoteView, pull: Item, entries: list[Entry]) -> list[str]:
 
 
 def expected_ref(view: RemoteView, ref: str, agents: Sequence[str]) -> bool:
-    if ref == view.base_ref:
+    if ref in (view.base_ref, f"refs/heads/{view.memory_branch}", HALT_REF):
         return True
     if ref.startswith(view.claims_prefix):
         return ref[len(view.claims_prefix):].isdigit()

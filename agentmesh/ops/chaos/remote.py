@@ -1,4 +1,4 @@
-"""The remote as git plumbing sees it: refs, local-forge items, journals.
+"""The remote as git plumbing sees it: refs, local-forge items, journals (on the memory branch).
 
 The judge reads the bare repository directly (for-each-ref, cat-file --batch, ls-tree, merge-base
 through the git layer), never through the forge classes or the agents' reports, so a bug in
@@ -19,6 +19,7 @@ import yaml
 
 from agentmesh.git.cache import CacheClone, parse_tree
 from agentmesh.git.run import Git
+from agentmesh.host.config import DEFAULT_MEMORY_BRANCH
 
 ITEMS = "refs/agentmesh/items/"
 JOURNALS = "ai-memory/agents"
@@ -107,6 +108,7 @@ class RemoteView:
     presence_prefix: str
     items: dict[int, Item]
     journals: tuple[JournalFile, ...] = ()
+    memory_branch: str = DEFAULT_MEMORY_BRANCH
     unreadable: tuple[str, ...] = ()  # refs whose item did not parse
     _blobs: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -163,10 +165,11 @@ def read_remote(path: Path) -> RemoteView:
     policy = _policy(repo, refs.get(f"refs/heads/{base}"))
     claims = policy.get("claims", {}).get("ref_prefix", DEFAULT_CLAIMS)
     presence = policy.get("presence", {}).get("ref_prefix", DEFAULT_PRESENCE)
+    memory = policy.get("memory", {}).get("branch", DEFAULT_MEMORY_BRANCH)
     items, unreadable = _items(repo, refs)
-    main = refs.get(f"refs/heads/{base}")
-    journals = _journals(repo, main) if main else ()
-    return RemoteView(repo, refs, base, claims, presence, items, journals, unreadable)
+    memory_head = refs.get(f"refs/heads/{memory}")
+    journals = _journals(repo, memory_head) if memory_head else ()
+    return RemoteView(repo, refs, base, claims, presence, items, journals, memory, unreadable)
 
 
 def _base_branch(path: Path) -> str:
@@ -230,8 +233,8 @@ def _documents(tree, blobs) -> tuple[dict, ...]:
     return tuple(found)
 
 
-def _journals(repo: CacheClone, main: str) -> tuple[JournalFile, ...]:
-    found = [(n, m["agent"]) for n in repo.tree_names(main, JOURNALS, recursive=True)
+def _journals(repo: CacheClone, head: str) -> tuple[JournalFile, ...]:
+    found = [(n, m["agent"]) for n in repo.tree_names(head, JOURNALS, recursive=True)
              if (m := JOURNAL_FILE.fullmatch(n))]
-    objects = repo.cat_objects([f"{main}:{name}" for name, _ in found])
+    objects = repo.cat_objects([f"{head}:{name}" for name, _ in found])
     return tuple(JournalFile(name, agent, o.data) for (name, agent), o in zip(found, objects) if o is not None)
