@@ -11,8 +11,8 @@ from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.journaling import flush_journal, journal_listener
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
-from agentmesh.agent.trust import verified_reviews
-from agentmesh.core.model import Review
+from agentmesh.agent.trust import verified_comments, verified_reviews
+from agentmesh.core.model import Comment, Review
 from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes
 from agentmesh.forge.base import Forbidden, Forge, NotFound
@@ -107,6 +107,17 @@ class AgentRun(Generic[R]):
         return verified_reviews(self.forge.list_reviews(number), roster=self.mesh.roster, identity=self.mesh.identity,
                                 local=self.forge.kind == "local")
 
+    def comments(self, number: int) -> list[Comment]:
+        """The comments on issue or PR `number`, each author the roster does not vouch for marked unverified
+        (agent/trust.py): every decision on comments reads them from here, never from the forge directly."""
+        return verified_comments(self.forge.list_comments(number), roster=self.mesh.roster,
+                                 identity=self.mesh.identity, local=self.forge.kind == "local")
+
+    def ensure_comment(self, number: int, marker: str, body: str) -> Comment:
+        """Post `body` once per `marker`: only this agent's own verified comment counts as posted already,
+        never one a writer forged in its name."""
+        return self.forge.ensure_comment(number, marker, body, comments=self.comments(number))
+
     def protected(self, paths: list[str]) -> list[str]:
         """The paths of a change only a human may make (the policy's patterns, its gates' files, the
         policy and roster): claim-task never pushes them, and no reviewer approves them."""
@@ -114,7 +125,8 @@ class AgentRun(Generic[R]):
 
     def trusted(self, user: str) -> bool:
         """Whether `user` may steer agents: with a roster, its agents and maintainers (by roster principal
-        or login) only; without one, anyone with write access (cached per run)."""
+        or login) only; without one, anyone with write access (cached per run). A review's or comment's
+        author is only as good as the list it came from: `reviews` and `comments` judge them first."""
         roster = self.mesh.roster
         if roster is not None:
             return (roster.agent(user) is not None or roster.agent_by_login(user) is not None

@@ -315,7 +315,7 @@ class ClaimTask(AgentRun[TickReport]):
             return False
         pr = self._merged[issue]
         tag = marker_text(f"merged-already/{pr}")
-        if any(tag in c.body for c in self.forge.list_comments(issue)):
+        if any(tag in c.body and self.trusted(c.author) for c in self.comments(issue)):
             return False  # closed for this PR once, and a human reopened it: there is more to do
         self.forge.comment(issue, f"{tag}\nagentmesh: PR #{pr} closing this issue is merged already; closing it.")
         self.forge.close_issue(issue)
@@ -344,7 +344,7 @@ class ClaimTask(AgentRun[TickReport]):
             except NotFound:
                 pass  # unknown counts as open: waiting a tick is cheap, starting too early is not
         for issue in [i for i in issues if Label.FAILED in i.labels][:MAX_ATTEMPT_LOOKUPS]:
-            self.attempts[issue.number] = attempts_so_far(self.forge, issue.number, self.trusted)
+            self.attempts[issue.number] = attempts_so_far(self.comments(issue.number), self.trusted)
         return rank_issues(
             issues,
             agent=self.agent,
@@ -360,5 +360,5 @@ class ClaimTask(AgentRun[TickReport]):
 
     def failed_attempts(self, issue: Issue) -> int:
         if issue.number not in self.attempts:  # beyond MAX_ATTEMPT_LOOKUPS when ranking
-            self.attempts[issue.number] = attempts_so_far(self.forge, issue.number, self.trusted)
+            self.attempts[issue.number] = attempts_so_far(self.comments(issue.number), self.trusted)
         return self.attempts[issue.number]

@@ -117,10 +117,10 @@ class Jobs(AgentRun[Report]):
         produced = self.produce(job, base, self.write_task_file(job.issue))
         if produced.outcome in (Ending.STOPPED, Ending.UNAVAILABLE):
             if produced.stop == StopReason.BUDGET:
-                self.forge.ensure_comment(number, f"budget/{job.claim_sha}",
-                                          f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. "
-                                          "Nothing was published and no attempt is counted; the issue is back in "
-                                          "the queue.")
+                self.ensure_comment(number, f"budget/{job.claim_sha}",
+                                    f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. "
+                                    "Nothing was published and no attempt is counted; the issue is back in "
+                                    "the queue.")
                 self.report.add(Event.BUDGET_STOPPED, issue=number, detail=produced.reason)
             self.release(number, produced.claim_sha, produced.reason)
             set_stage(self.forge, number, None)
@@ -230,7 +230,7 @@ class Jobs(AgentRun[Report]):
         except UserError as exc:  # the branch moved since the review: whoever pushed wins
             self.report.add(Event.SKIPPED, issue=number, pr=request.pull, detail=f"rework not pushed: {exc}")
             return
-        self.forge.ensure_comment(
+        self.ensure_comment(
             request.pull, f"rework/{commit}",
             f"agentmesh: `{self.agent}` pushed rework {request.round} of {self.policy.rework.max} "
             f"(`{commit[:12]}`) to address the review and CI of `{request.head[:12]}`.")
@@ -241,7 +241,7 @@ class Jobs(AgentRun[Report]):
         """A rework that produced nothing usable hands the PR to a human (no loop of failing reruns)."""
         details = self.public(produced.details) if produced.details else self.log_excerpt(produced.log_path)
         self.forge.add_labels(request.pull, [Label.NEEDS_HUMAN])
-        self.forge.ensure_comment(
+        self.ensure_comment(
             request.pull, f"rework-failed/{request.head}",
             f"agentmesh: rework {request.round} by `{self.agent}` failed: {self.public(produced.reason)}. "
             f"A human must take it from here; agents will not touch this PR again.\n\n{details}")
@@ -250,7 +250,7 @@ class Jobs(AgentRun[Report]):
 
     def write_task_file(self, issue: Issue, *, feedback: Feedback = ()) -> Path:
         """The executor never sees this host's token, even when someone pasted it into the issue."""
-        comments = [replace(c, body=self.scrub(c.body)) for c in self.forge.list_comments(issue.number)]
+        comments = [replace(c, body=self.scrub(c.body)) for c in self.comments(issue.number)]
         feedback = tuple((source, self.scrub(text)) for source, text in feedback)
         writers = {c.author for c in comments if self.trusted(c.author)}
         memory = context_for(self.mesh.cache, self.mesh.base_head, self.journal or self.mesh.journal(), issue,
@@ -308,10 +308,10 @@ class Jobs(AgentRun[Report]):
         """A change only a human may make: say so on the issue, label it for a human (agents no longer
         claim it; no attempt is counted) and release the claim. Nothing was pushed."""
         number = job.issue.number
-        self.forge.ensure_comment(number, f"protected/{produced.claim_sha}",
-                                  f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. The "
-                                  f"issue is labelled `{Label.NEEDS_HUMAN}` for a human to take.\n\n"
-                                  f"{self.public(produced.details)}")
+        self.ensure_comment(number, f"protected/{produced.claim_sha}",
+                            f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. The "
+                            f"issue is labelled `{Label.NEEDS_HUMAN}` for a human to take.\n\n"
+                            f"{self.public(produced.details)}")
         self.forge.add_labels(number, [Label.NEEDS_HUMAN])
         set_stage(self.forge, number, None)
         protected = self.protected(list(produced.paths))
@@ -323,8 +323,8 @@ class Jobs(AgentRun[Report]):
         """Record a failed attempt on the issue (once per claim), release the claim, clean up."""
         number = job.issue.number
         details = self.public(details) if details else self.log_excerpt(log_path)
-        attempt, dead = record_failure(self.forge, number, agent=self.agent, claim_attempt=job.attempt,
-                                       reason=self.public(reason), details=details,
+        attempt, dead = record_failure(self.forge, number, self.comments(number), agent=self.agent,
+                                       claim_attempt=job.attempt, reason=self.public(reason), details=details,
                                        max_attempts=self.policy.max_attempts, trusted=self.trusted)
         self.report.add(Event.DEAD_LETTER if dead else Event.FAILED, issue=number,
                         detail=f"attempt {attempt}: {reason}")

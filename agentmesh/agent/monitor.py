@@ -231,8 +231,8 @@ class Monitor(AgentRun[Report]):
                     self.report.add(Event.WARNING, issue=marker.issue, pr=pull.number,
                                     detail=f"cannot request {list(reviewers)}: {exc}")
             case ReportCI():
-                self.forge.ensure_comment(pull.number, f"ci/{pull.head_sha}",
-                                          f"agentmesh: CI failed on `{pull.head_sha[:12]}`: {action.detail}")
+                self.ensure_comment(pull.number, f"ci/{pull.head_sha}",
+                                    f"agentmesh: CI failed on `{pull.head_sha[:12]}`: {action.detail}")
                 self.report.add(Event.CI_FAILED, issue=marker.issue, pr=pull.number, detail=action.detail)
             case Wait():
                 self.report.add(Event.WAITING, issue=marker.issue, pr=pull.number, detail=action.detail)
@@ -272,7 +272,7 @@ class Monitor(AgentRun[Report]):
     def finish_closed(self, issue: int, claim_sha: str | None, attempt: int, pull: PullRequest) -> None:
         if claim_sha is not None:
             number, dead = record_failure(
-                self.forge, issue, agent=self.agent, claim_attempt=attempt,
+                self.forge, issue, self.comments(issue), agent=self.agent, claim_attempt=attempt,
                 reason=f"PR #{pull.number} was closed without merge", details="",
                 max_attempts=self.policy.max_attempts, trusted=self.trusted)
             self.report.add(Event.DEAD_LETTER if dead else Event.RETURNED, issue=issue, pr=pull.number,
@@ -286,9 +286,9 @@ class Monitor(AgentRun[Report]):
                  issue_closed: bool) -> None:
         """Close this agent's PR instead of merging a second piece of work for one issue. The stage
         labels are cleared only on a closed issue: an open one's belong to the agent redoing it."""
-        self.forge.ensure_comment(pull.number, f"withdrawn/{pull.head_sha}",
-                                  f"agentmesh: `{self.agent}` closed this PR unmerged: {why}. "
-                                  f"Its work stays at `{pull.head_sha[:12]}`.")
+        self.ensure_comment(pull.number, f"withdrawn/{pull.head_sha}",
+                            f"agentmesh: `{self.agent}` closed this PR unmerged: {why}. "
+                            f"Its work stays at `{pull.head_sha[:12]}`.")
         self.forge.close_pull(pull.number)
         if issue_closed:
             with suppress(NotFound):  # a deleted issue has no labels left to clear
@@ -313,7 +313,7 @@ class Monitor(AgentRun[Report]):
         if not self.delete_branch(action.branch, action.sha):
             return
         if action.issue is not None:
-            self.forge.ensure_comment(
+            self.ensure_comment(
                 action.issue, f"swept/{action.sha}",
                 f"agentmesh: `{self.agent}` deleted the orphan branch `{action.branch}` (at `{action.sha[:12]}`): "
                 f"it had {action.detail} by this host's clock.")
@@ -415,7 +415,7 @@ class Monitor(AgentRun[Report]):
     def give_up(self, pull: PullRequest, marker: PullMarker, done: int) -> None:
         """`rework.max` reworks did not make it pass: a human takes it from here."""
         self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
-        self.forge.ensure_comment(
+        self.ensure_comment(
             pull.number, f"rework-exhausted/{pull.head_sha}",
             f"agentmesh: `{pull.head_sha[:12]}` still has changes requested or failing CI after {done} "
             f"rework(s) (`rework.max: {self.policy.rework.max}`). A human must take it from here; agents will "
@@ -439,9 +439,9 @@ class Monitor(AgentRun[Report]):
             return
         except Conflict as exc:
             self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
-            self.forge.ensure_comment(pull.number, f"conflict/{pull.head_sha}",
-                                      f"agentmesh: cannot merge `{pull.head_sha[:12]}`: {exc}. A human must "
-                                      f"resolve it; agents will not touch this PR again.")
+            self.ensure_comment(pull.number, f"conflict/{pull.head_sha}",
+                                f"agentmesh: cannot merge `{pull.head_sha[:12]}`: {exc}. A human must "
+                                f"resolve it; agents will not touch this PR again.")
             self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail=f"merge conflict: {exc}")
             return
         self.report.add(Event.MERGED, issue=marker.issue, pr=pull.number, key=f"merged-{pull.number}")
@@ -468,9 +468,9 @@ class Monitor(AgentRun[Report]):
 
     def hand_over(self, pull: PullRequest, marker: PullMarker) -> None:
         self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
-        self.forge.ensure_comment(pull.number, "handed-over",
-                                  "agentmesh: someone else pushed to this branch, so it is theirs now. "
-                                  "Agents will no longer review, update or merge this PR.")
+        self.ensure_comment(pull.number, "handed-over",
+                            "agentmesh: someone else pushed to this branch, so it is theirs now. "
+                            "Agents will no longer review, update or merge this PR.")
         self.report.add(Event.HANDED_OVER, issue=marker.issue, pr=pull.number,
                         detail="a human pushed to the work branch")
 
@@ -498,9 +498,9 @@ class Monitor(AgentRun[Report]):
         protected = self.protected(paths)
         if protected:
             self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
-            self.forge.ensure_comment(pull.number, "protected-paths",
-                                      "agentmesh: this PR changes protected paths, so no agent will approve it:\n\n"
-                                      + self.public(protected_list(protected)))
+            self.ensure_comment(pull.number, "protected-paths",
+                                "agentmesh: this PR changes protected paths, so no agent will approve it:\n\n"
+                                + self.public(protected_list(protected)))
             self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail="protected paths")
             return
         diff = work_diff(self.mesh.git, self.mesh.cache.path, self.merge_base(pull), pull.head_sha) or ""
@@ -576,7 +576,7 @@ class Monitor(AgentRun[Report]):
         result = self.store.reap_one(due)
         if not result.reaped:
             return
-        self.forge.ensure_comment(
+        self.ensure_comment(
             result.issue, f"reaped/{result.sha}",
             f"agentmesh: `{self.agent}` reaped the expired claim of `{result.holder or 'unknown'}` "
             f"(unchanged for {result.observed_seconds:.0f}s by this host's clock). The issue is back in "

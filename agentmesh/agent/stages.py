@@ -18,7 +18,7 @@ from agentmesh.core.markers import (
     pull_marker,
     strip_issue_keywords,
 )
-from agentmesh.core.model import Issue
+from agentmesh.core.model import Comment, Issue
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.secrets import Finding
 from agentmesh.core.vocab import Label, Stage
@@ -60,15 +60,17 @@ def log_tail(text: str, public: Callable[[str], str]) -> str:
     return clean_text(tail, LOG_TAIL_CHARS).strip() or "(empty log)"
 
 
-def attempts_so_far(forge: Forge, issue: int, trusted: Callable[[str], bool]) -> int:
-    comments = forge.list_comments(issue)
+def attempts_so_far(comments: Sequence[Comment], trusted: Callable[[str], bool]) -> int:
+    """The failed attempts recorded in an issue's `comments`, whose authors were judged first
+    (AgentRun.comments: on the local forge anyone can write any author name)."""
     return count_attempts(comments, {c.author for c in comments if trusted(c.author)})
 
 
-def record_failure(forge: Forge, issue: int, *, agent: str, claim_attempt: int, reason: str, details: str,
-                   max_attempts: int, trusted: Callable[[str], bool]) -> tuple[int, bool]:
-    """Comment once per claim, set the failed (or dead-letter) stage; returns (attempt, dead)."""
-    comments = forge.list_comments(issue)
+def record_failure(forge: Forge, issue: int, comments: Sequence[Comment], *, agent: str, claim_attempt: int,
+                   reason: str, details: str, max_attempts: int, trusted: Callable[[str], bool]) -> tuple[int, bool]:
+    """Comment once per claim, set the failed (or dead-letter) stage; returns (attempt, dead). `comments`:
+    the issue's, authors judged as for attempts_so_far, so a forged marker neither counts nor stands in
+    for this agent's own."""
     authors = {c.author for c in comments if trusted(c.author)}
     tag = marker_text(attempt_marker(agent, claim_attempt))
     recorded = any(tag in c.body and c.author in authors for c in comments)  # a rerun after a crash
@@ -78,7 +80,7 @@ def record_failure(forge: Forge, issue: int, *, agent: str, claim_attempt: int, 
                "and waits for a human." if dead else "The issue is back in the queue.")
     forge.ensure_comment(issue, attempt_marker(agent, claim_attempt),
                          f"agentmesh: attempt {attempt} of {max_attempts} by `{agent}` failed: {reason}\n\n"
-                         f"{verdict}\n\n{details}")
+                         f"{verdict}\n\n{details}", comments=comments)
     if dead:
         forge.add_labels(issue, [Label.DEAD_LETTER])
     set_stage(forge, issue, Stage.FAILED)

@@ -1,22 +1,50 @@
-"""Who wrote a review, by the roster: the only source of trust besides verified signatures.
+"""Who wrote a review or a comment, by the roster: the only source of trust besides verified signatures.
 
-With a roster on the base branch, a review counts as an agent's or a maintainer's only when:
+With a roster on the base branch, a review or comment is an agent's or a maintainer's only when:
 - on Gitea/GitHub, its author login is the roster's login of that agent or maintainer (the forge
   authenticated the account);
 - on the local forge, where anyone who can push could write any author name, the item commit
   that last wrote it verifies as that agent's (or maintainer's) key.
-Every other review is dropped before any decision. Reviewers are named by their roster principal:
-the agent's name, or `maintainer:<login>`. Without a roster, nothing changes (`doctor` warns).
+Every other review is dropped before any decision; every other comment keeps its text but its
+author is marked unverified, so no trust decision counts it. Reviewers are named by their roster
+principal: the agent's name, or `maintainer:<login>`. Without a roster, nothing changes (`doctor` warns).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Protocol, TypeVar
 
-from agentmesh.core.model import Review
+from agentmesh.core.model import Comment, Review
 from agentmesh.host.roster import MAINTAINER_PREFIX, Roster
 from agentmesh.refs.identity import Identity
+
+UNVERIFIED_PREFIX = "unverified:"  # no roster name, login or principal contains a colon after this
+
+
+class Authored(Protocol):
+    @property
+    def author(self) -> str: ...
+
+    @property
+    def recorded_in(self) -> str | None: ...
+
+
+A = TypeVar("A", bound=Authored)
+
+
+def vouched(records: Sequence[A], *, roster: Roster, identity: Identity, local: bool) -> list[str | None]:
+    """The roster principal behind each record's author, or None where the roster does not vouch for it."""
+    if local:
+        signers = identity.signers([r.recorded_in for r in records if r.recorded_in])
+        return [who if r.recorded_in and (who := signers.get(r.recorded_in)) in (r.author, MAINTAINER_PREFIX + r.author)
+                else None for r in records]
+    found: list[str | None] = []
+    for record in records:
+        agent, maintainer = roster.agent_by_login(record.author), roster.maintainer(record.author)
+        found.append(agent.name if agent else MAINTAINER_PREFIX + maintainer.login if maintainer else None)
+    return found
 
 
 def verified_reviews(reviews: Sequence[Review], *, roster: Roster | None, identity: Identity,
@@ -24,18 +52,18 @@ def verified_reviews(reviews: Sequence[Review], *, roster: Roster | None, identi
     """The reviews whose author the roster vouches for, each renamed to its roster principal."""
     if roster is None:
         return list(reviews)
-    if local:
-        signers = identity.signers([r.recorded_in for r in reviews if r.recorded_in])
-        return [replace(r, author=who) for r in reviews
-                if r.recorded_in and (who := signers.get(r.recorded_in)) in (r.author, MAINTAINER_PREFIX + r.author)]
-    found = []
-    for review in reviews:
-        agent, maintainer = roster.agent_by_login(review.author), roster.maintainer(review.author)
-        if agent is not None:
-            found.append(replace(review, author=agent.name))
-        elif maintainer is not None:
-            found.append(replace(review, author=MAINTAINER_PREFIX + maintainer.login))
-    return found
+    principals = vouched(reviews, roster=roster, identity=identity, local=local)
+    return [replace(r, author=who) for r, who in zip(reviews, principals) if who]
+
+
+def verified_comments(comments: Sequence[Comment], *, roster: Roster | None, identity: Identity,
+                      local: bool) -> list[Comment]:
+    """Every comment, its author kept where the roster vouches for it and marked unverified otherwise
+    (`unverified:<author>`: never an agent, login or maintainer, so never trusted, never "mine")."""
+    if roster is None:
+        return list(comments)
+    principals = vouched(comments, roster=roster, identity=identity, local=local)
+    return [c if who else replace(c, author=UNVERIFIED_PREFIX + c.author) for c, who in zip(comments, principals)]
 
 
 def maintainers(roster: Roster | None) -> list[str]:

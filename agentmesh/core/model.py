@@ -36,6 +36,7 @@ class Comment:
     author: str
     body: str
     created_at: str = ""
+    recorded_in: str | None = None  # local forge: the item commit that last wrote it; its signature says who
 
     def to_json(self) -> dict:
         return to_plain(self)

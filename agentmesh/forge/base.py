@@ -171,11 +171,13 @@ class Forge(ABC):
 
     # shared behaviour, written once for every backend
 
-    def ensure_comment(self, number: int, marker: str, body: str) -> Comment:
-        """Post `body` once: if a comment carrying `marker` exists, return it instead."""
+    def ensure_comment(self, number: int, marker: str, body: str, *,
+                       comments: Sequence[Comment] | None = None) -> Comment:
+        """Post `body` once: if a comment of ours carrying `marker` exists, return it instead. `comments`:
+        the ones to look in, when the caller judged their authors (agent/trust.py) [default: all]."""
         tag = marker_text(marker)
         me = self.current_user()
-        for existing in self.list_comments(number):
+        for existing in self.list_comments(number) if comments is None else comments:
             if tag in existing.body and existing.author == me:
                 return existing
         return self.comment(number, f"{tag}\n{body}")

@@ -284,8 +284,11 @@ class CacheClone:
         return self.run("rev-list", f"{base}..{head}").stdout.split()
 
     def last_writers(self, rev: str, folder: str) -> dict[str, str]:
-        """path under `folder` -> the newest commit in `rev`'s history that wrote it, in one `git log`."""
-        out = self.run("log", "--format=%x01%H", "--name-only", "--no-renames", rev, "--", folder).stdout
+        """path under `folder` -> the newest commit on `rev`'s first-parent line that wrote it, in one `git log`.
+        First parents only, each commit diffed against its first parent (merges included): a plain `git log`
+        shows no paths for a merge, so a merge that rewrote a file would leave it to an older writer."""
+        out = self.run("log", "--format=%x01%H", "--name-only", "--no-renames", "--first-parent",
+                       "--diff-merges=first-parent", rev, "--", folder).stdout
         writers: dict[str, str] = {}
         for record in out.split("\x01")[1:]:
             sha, _, paths = record.partition("\n")

@@ -33,6 +33,7 @@ from agentmesh.forge.base import (
 )
 from agentmesh.forge.local.schema import (
     CI_STATES,
+    COMMENTS,
     FORMAT_VERSION,
     LABELS_FILE,
     LABELS_REF,
@@ -163,8 +164,10 @@ class LocalForge(Forge):
         self.store.update(number, change)
 
     def list_comments(self, number: int) -> list[Comment]:
+        """The comments, each with the item commit that last wrote it (see list_reviews)."""
         item = self.store.load(number, comments=True)
-        return [comment_view(data) for data in self.store.blobs(item.comments)]
+        return [replace(comment_view(data), recorded_in=writer)
+                for writer, data in self.store.recorded(item, COMMENTS, item.comments)]
 
     def comment(self, number: int, body: str) -> Comment:
         def change(item: Item) -> Edit:
@@ -281,10 +284,8 @@ class LocalForge(Forge):
         """The reviews, each with the item commit that last wrote it: a review is only as trustworthy
         as that commit's signature (refs anyone can push are no account)."""
         item = self.store.load_pull(number, reviews=True)
-        writers = self.store.cache.last_writers(item.sha, REVIEWS)
-        by_blob = {entry.sha: writers.get(f"{REVIEWS}/{entry.name}") for entry in item.reviews}
-        return [replace(review_view(data), recorded_in=by_blob.get(blob))
-                for blob, data in self.store.blobs_by_sha(item.reviews)]
+        return [replace(review_view(data), recorded_in=writer)
+                for writer, data in self.store.recorded(item, REVIEWS, item.reviews)]
 
     def _head_sha(self, item: Item) -> str | None:
         """The PR head: the branch on the remote while open, the recorded sha afterwards."""

@@ -187,14 +187,21 @@ class ItemStore:
 
     def blobs(self, entries: list[TreeEntry]) -> list[dict]:
         """The comments or reviews in `entries`, in order; unreadable ones are skipped."""
-        return [data for _, data in self.blobs_by_sha(entries)]
+        return [data for _, data in self.entry_blobs(entries)]
 
-    def blobs_by_sha(self, entries: list[TreeEntry]) -> list[tuple[str, dict]]:
-        """(blob sha, data) of the comments or reviews in `entries`, in order; unreadable ones skipped."""
+    def entry_blobs(self, entries: list[TreeEntry]) -> list[tuple[TreeEntry, dict]]:
+        """(entry, data) of the comments or reviews in `entries`, in order; unreadable ones skipped."""
         ordered = sorted(entries, key=lambda e: e.name)
-        found = [(obj.sha, load_json(obj.data)) for obj in self.cache.cat_objects([e.sha for e in ordered])
-                 if obj is not None]
-        return [(sha, data) for sha, data in found if data is not None and isinstance(data.get("id"), int)]
+        objs = self.cache.cat_objects([e.sha for e in ordered])
+        found = [(entry, load_json(obj.data)) for entry, obj in zip(ordered, objs) if obj is not None]
+        return [(entry, data) for entry, data in found if data is not None and isinstance(data.get("id"), int)]
+
+    def recorded(self, item: Item, folder: str, entries: list[TreeEntry]) -> list[tuple[str | None, dict]]:
+        """(the item commit that last wrote it, data) of the comments or reviews in `entries`, in order:
+        one `git log` for the item, whatever the number of entries. By path, not by content: a copy of
+        an agent's file under another name was written by whoever wrote the copy."""
+        writers = self.cache.last_writers(item.sha, folder)
+        return [(writers.get(f"{folder}/{entry.name}"), data) for entry, data in self.entry_blobs(entries)]
 
     # --- writing items ----------------------------------------------------------------
 
