@@ -446,7 +446,8 @@ class LocalForge(Forge):
         return self.user
 
     def permission(self, user: str) -> Permission:
-        """From `refs/agentmesh/roster` when present; without a roster every user may write."""
+        """From `refs/agentmesh/roster` when present; without it every user may write. Advisory: anyone who
+        can push rewrites that ref, so agents never ask once `.agentmesh/roster.yaml` exists (AgentRun.trusted)."""
         doc = self.store.load_doc(ROSTER_REF, ROSTER_FILE)
         users = doc.get("users")
         if not isinstance(users, dict):
