@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from agentmesh.core.model import Comment, Review
 from agentmesh.host.roster import MAINTAINER_PREFIX, Roster
 from agentmesh.refs.identity import Identity
 
-UNVERIFIED_PREFIX = "unverified:"  # no roster name, login or principal contains a colon after this
+UNVERIFIED_PREFIX = "unverified:"  # agent names and forge logins have no colon: a marked author is never one
 
 
 class Authored(Protocol):
@@ -31,20 +31,21 @@ class Authored(Protocol):
     def recorded_in(self) -> str | None: ...
 
 
-A = TypeVar("A", bound=Authored)
+def _principal(roster: Roster, login: str) -> str | None:
+    """The roster principal whose forge login `login` is, or None."""
+    if (agent := roster.agent_by_login(login)) is not None:
+        return agent.name
+    maintainer = roster.maintainer(login)
+    return MAINTAINER_PREFIX + maintainer.login if maintainer else None
 
 
-def vouched(records: Sequence[A], *, roster: Roster, identity: Identity, local: bool) -> list[str | None]:
+def _vouched(records: Sequence[Authored], *, roster: Roster, identity: Identity, local: bool) -> list[str | None]:
     """The roster principal behind each record's author, or None where the roster does not vouch for it."""
-    if local:
-        signers = identity.signers([r.recorded_in for r in records if r.recorded_in])
-        return [who if r.recorded_in and (who := signers.get(r.recorded_in)) in (r.author, MAINTAINER_PREFIX + r.author)
-                else None for r in records]
-    found: list[str | None] = []
-    for record in records:
-        agent, maintainer = roster.agent_by_login(record.author), roster.maintainer(record.author)
-        found.append(agent.name if agent else MAINTAINER_PREFIX + maintainer.login if maintainer else None)
-    return found
+    if not local:
+        return [_principal(roster, r.author) for r in records]
+    signers = identity.signers([r.recorded_in for r in records if r.recorded_in])
+    return [who if r.recorded_in and (who := signers.get(r.recorded_in)) in (r.author, MAINTAINER_PREFIX + r.author)
+            else None for r in records]
 
 
 def verified_reviews(reviews: Sequence[Review], *, roster: Roster | None, identity: Identity,
@@ -52,7 +53,7 @@ def verified_reviews(reviews: Sequence[Review], *, roster: Roster | None, identi
     """The reviews whose author the roster vouches for, each renamed to its roster principal."""
     if roster is None:
         return list(reviews)
-    principals = vouched(reviews, roster=roster, identity=identity, local=local)
+    principals = _vouched(reviews, roster=roster, identity=identity, local=local)
     return [replace(r, author=who) for r, who in zip(reviews, principals) if who]
 
 
@@ -62,7 +63,7 @@ def verified_comments(comments: Sequence[Comment], *, roster: Roster | None, ide
     (`unverified:<author>`: never an agent, login or maintainer, so never trusted, never "mine")."""
     if roster is None:
         return list(comments)
-    principals = vouched(comments, roster=roster, identity=identity, local=local)
+    principals = _vouched(comments, roster=roster, identity=identity, local=local)
     return [c if who else replace(c, author=UNVERIFIED_PREFIX + c.author) for c, who in zip(comments, principals)]
 
 
