@@ -59,6 +59,7 @@ from agentmesh.core.review import (
     mesh_pull,
     reviewers_for,
     ring_order,
+    unmet_checks,
     verdict,
 )
 from agentmesh.core.sanitize import clean_text
@@ -402,6 +403,7 @@ class Monitor(AgentRun[Report]):
                                     if login not in pull.requested_reviewers and r not in reviews.reviewed_by),
             failing_ci=tuple(clean_text(c.context, 100) for c in failing[:10]),
             ci_pending=ci.state == "pending" and any(c.context != REVIEW_CONTEXT for c in ci.contexts),
+            unmet_checks=tuple(unmet_checks(ci.contexts, self.policy.review.required_checks)),
             approvals=len(counted_approvals(reviews, author=self.agent,
                                             claimer=claimer if claimer != self.agent else None,
                                             reviewers=[*ring, *maintainers(roster)])),
@@ -507,7 +509,7 @@ class Monitor(AgentRun[Report]):
         results = [diff_size_gate(diff, self.policy.max_diff_lines), secret_gate(diff, self.known_secrets),
                    closes_issue_gate(pull, marker)]
         if all(r.passed for r in results) and self.policy.gates:
-            results += self.run_gates(pull)
+            results += self.run_gates(pull, paths)
         event, body = verdict(results)
         # journaled first: a kill or an outage after the review lands, with the PR merged before this
         # agent runs again, would otherwise leave it unrecorded; a review that did not land is redone
@@ -530,7 +532,8 @@ class Monitor(AgentRun[Report]):
                                   state="success" if event == "approve" else "failure",
                                   description=f"{event} by {self.agent}")
 
-    def run_gates(self, pull: PullRequest) -> list:
+    def run_gates(self, pull: PullRequest, paths: list[str]) -> list:
+        """The policy's gates on the PR head; `paths` are the files it changes (the syntax gate's)."""
         worktrees = Worktrees(self.mesh.cache, self.reviews_root)
         path = worktrees.add(pull.head, pull.head_sha)
         forbidden = [self.mesh.host.forge.token_env, TOKEN_ENV]
@@ -540,7 +543,7 @@ class Monitor(AgentRun[Report]):
                 results = [run_gate(gate, worktree=path, log_dir=self.mesh.state.logs,
                                     sandbox=self.mesh.host.executor.sandbox, base_env=self.env,
                                     forbidden_env=forbidden, public=self.public, pull=pull.number,
-                                    private=self.mesh.private, beat=self.keeper.beat)
+                                    changed=paths, private=self.mesh.private, beat=self.keeper.beat)
                            for gate in self.policy.gates]
         finally:
             worktrees.remove(pull.head)

@@ -72,7 +72,7 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
     say = partial(echo, err=as_json)  # --json: stdout is for the JSON alone
     mesh = set_up(root.resolve(), agents=agents, issues=issues)
     say(f"demo mesh in {mesh.root}: {agents} agents ({', '.join(mesh.agents)}) in a review ring, "
-        f"{issues} issues, auto-merge with the gate `python3 check.py`")
+        f"{issues} issues, auto-merge with the syntax gate and the gate `python3 check.py`")
     if sys.stdout.isatty() and not as_json:
         with LiveProgress() as live:
             outcome = run(mesh, timeout=timeout, on_snapshot=live)
@@ -109,7 +109,8 @@ def command(agents, issues, directory, timeout, as_json):
 
     \b
     Builds, in one folder: a local-forge remote (a bare git repository) with
-    seeded issues and a mesh policy (a review ring, auto-merge, a real gate),
+    seeded issues and a mesh policy (a review ring, auto-merge, the syntax gate
+    and a real one),
     and one host folder per agent (config, state, cache clone), as if on
     separate machines. Then one `agentmesh daemon` per agent runs until every
     issue is closed. The folder is kept for you to inspect.

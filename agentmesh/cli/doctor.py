@@ -27,7 +27,8 @@ def doctor(g, as_json: bool) -> int:
 @click.pass_obj
 def command(g, as_json):
     """Check this host: git version, config, state directory, the remote (a scratch ref is
-    pushed, read back and deleted with a lease), the forge token, the sandbox, cron or
+    pushed, read back and deleted with a lease), the mesh policy on the default branch,
+    this agent's signing key in the roster, the forge token, the sandbox, cron or
     systemd, and the clock. One line per check; exit 1 if any fails.
 
     \b

@@ -82,6 +82,7 @@ class OwnPull:
     missing_reviewers: tuple[str, ...] = ()
     failing_ci: tuple[str, ...] = ()  # context names, cleaned
     ci_pending: bool = False
+    unmet_checks: tuple[str, ...] = ()  # required checks not green on the head, with why (core/review.py)
     approvals: int = 0
     required: int = 1
     protected: tuple[str, ...] = ()
@@ -108,7 +109,8 @@ def plan_own_pull(seen: OwnPull) -> list[Action]:
         actions.append(ReportCI(**where, head=seen.head, detail=", ".join(seen.failing_ci)))
     ci_state = "failure" if seen.failing_ci else "pending" if seen.ci_pending else "success"
     decision = merge_decision(auto=seen.auto_merge, approvals=seen.approvals, required=seen.required,
-                              ci_state=ci_state, protected=seen.protected, changes_requested=seen.changes_requested)
+                              ci_state=ci_state, protected=seen.protected, changes_requested=seen.changes_requested,
+                              unmet_checks=seen.unmet_checks)
     if decision.merge:
         # spelled out: mypy reads **where as possibly filling `head`
         return [*actions, Merge(issue=seen.issue, pr=seen.pull, head=seen.head)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from agentmesh.core.markers import PullMarker, parse_pull_marker
-from agentmesh.core.model import PullRequest, Review, ReviewEvent
+from agentmesh.core.model import PullRequest, Review, ReviewEvent, StatusContext
 from agentmesh.core.sanitize import fence
 
 OUTPUT_TAIL = 1500  # characters of a failing gate's output in the review body
@@ -206,6 +206,22 @@ def verdict(results: Sequence[GateResult]) -> tuple[ReviewEvent, str]:
     return event, body
 
 
+def unmet_checks(contexts: Iterable[StatusContext], required: Sequence[str]) -> list[str]:
+    """The required checks (`review.required_checks`) not green on a head, each with why: a check the
+    forge does not report yet is `missing`, not green. A name reported twice (a status and a check run)
+    is green only when every report is."""
+    states: dict[str, set[str]] = {}
+    for c in contexts:
+        states.setdefault(c.context, set()).add(c.state)
+    unmet = []
+    for name in required:
+        seen = states.get(name, set())
+        if seen != {"success"}:
+            worst = next((s for s in ("error", "failure", "pending") if s in seen), "missing")
+            unmet.append(f"{name} ({worst})")
+    return unmet
+
+
 @dataclass(frozen=True)
 class MergeDecision:
     merge: bool
@@ -213,8 +229,10 @@ class MergeDecision:
 
 
 def merge_decision(*, auto: bool, approvals: int, required: int, ci_state: str, protected: Sequence[str],
-                   changes_requested: bool) -> MergeDecision:
-    """Merge only what the policy allows: approved on the current head, CI green, nothing protected."""
+                   changes_requested: bool, unmet_checks: Sequence[str] = ()) -> MergeDecision:
+    """Merge only what the policy allows: approved on the current head, CI green, every required check
+    reported and green (`unmet_checks` lists those that are not), nothing protected. No CI at all is
+    green only while no check is required."""
     if not auto:
         return MergeDecision(False, "merge.auto is off")
     if protected:
@@ -225,4 +243,6 @@ def merge_decision(*, auto: bool, approvals: int, required: int, ci_state: str, 
         return MergeDecision(False, f"{approvals} of {required} approvals on the current head")
     if ci_state not in ("success", "none"):
         return MergeDecision(False, f"CI is {ci_state}")
+    if unmet_checks:
+        return MergeDecision(False, f"required checks not green: {', '.join(unmet_checks[:5])}")
     return MergeDecision(True, "approved and green")

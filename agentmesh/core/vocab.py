@@ -181,3 +181,9 @@ class Act(StrEnum):
 
 # What a dry run reports for each planned action: `would-claim`, `would-merge`, ...
 Would = StrEnum("Would", {act.name: f"would-{act.value}" for act in Act})  # type: ignore[misc]
+
+
+class BuiltinGate(StrEnum):
+    """Review gates built into agentmesh, named in the mesh policy as `gates: [{builtin: <name>}]`."""
+
+    SYNTAX = "syntax"  # the changed Python, YAML, JSON and TOML files parse (core/syntax.py)

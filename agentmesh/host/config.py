@@ -25,8 +25,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import ErrorDetails
@@ -35,6 +37,7 @@ from agentmesh.core.errors import ConfigError
 from agentmesh.core.memory import Caps
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
+from agentmesh.core.vocab import BuiltinGate
 
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
@@ -199,6 +202,15 @@ class LeasePolicy(_Model):
         return self
 
 
+def _check_check_name(value: str) -> str:
+    if not value.strip() or len(value) > 255 or not value.isprintable():
+        raise ValueError(f"{value[:80]!r} is not a CI context name (1-255 printable characters)")
+    return value
+
+
+CheckName = Annotated[str, AfterValidator(_check_check_name)]
+
+
 def _check_ref_prefix(value: str) -> str:
     if not _REF_PREFIX.fullmatch(value):
         raise ValueError("must look like refs/<name>/ (letters, digits, - and _, ending in /)")
@@ -231,12 +243,51 @@ class ReviewPolicy(_Model):
     ring: list[AgentName] = []
     bot_users: list[str] = Field([], description="forge accounts the agents use, when not their agent names")
     required_approvals: int = Field(1, ge=0, le=10)
+    required_checks: list[CheckName] = Field(
+        [], description="forge CI contexts that must be success on a PR's head before an agent merges it")
+
+    @field_validator("required_checks")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
 
 class Gate(_Model):
+    """A review gate: a command (`name` and `run`), or a check built into agentmesh (`builtin`)."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-    run: list[str] = Field(min_length=1)
+    run: list[str] = []
+    builtin: BuiltinGate | None = None
     timeout_seconds: int = Field(600, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builtin_is_named(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("builtin"), str) and "name" not in data:
+            return {**data, "name": data["builtin"]}  # `- builtin: syntax` is the gate named syntax
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Gate:
+        if self.builtin is not None and self.run:
+            raise ValueError("run: a builtin gate runs no command; remove run, or builtin for a command gate")
+        if self.builtin is None and not self.run:
+            raise ValueError(f"run: is required (a command), or name a built-in gate: "
+                             f"builtin: {' | '.join(BuiltinGate)}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The keys one would write: `{builtin: syntax}` for the built-in gate, not its empty `run`."""
+        data = handler(self)
+        if self.builtin is None:
+            data.pop("builtin", None)
+            return data
+        return {"builtin": data["builtin"], **({"name": self.name} if self.name != self.builtin else {}),
+                **({"timeout_seconds": self.timeout_seconds} if self.timeout_seconds != 600 else {})}
+
+
+SYNTAX_GATE = Gate(name=BuiltinGate.SYNTAX, builtin=BuiltinGate.SYNTAX)
 
 
 class Budget(_Model):
@@ -296,7 +347,7 @@ class MeshPolicy(_Model):
     claims: ClaimsPolicy = ClaimsPolicy()
     presence: PresencePolicy = PresencePolicy()
     review: ReviewPolicy = ReviewPolicy()
-    gates: list[Gate] = []
+    gates: list[Gate] = [SYNTAX_GATE]  # a new mesh's reviewers check at least that the change parses
     protected_paths: list[str] = [  # gate files, the policy and the roster are protected on top (core/review.py)
         ".agentmesh/**",
         ".forgejo/**",
@@ -316,6 +367,14 @@ class MeshPolicy(_Model):
     merge: MergePolicy = MergePolicy()
     rework: ReworkPolicy = ReworkPolicy()
     memory: MemoryPolicy = MemoryPolicy()
+
+    @model_validator(mode="after")
+    def _auto_merge_checks_something(self) -> MeshPolicy:
+        if self.merge.auto and not self.gates and not self.review.required_checks:
+            raise ValueError("merge.auto: true with no gates and no review.required_checks would merge whatever "
+                             "a sibling approves unchecked: add `gates: [{builtin: syntax}]`, name "
+                             "review.required_checks, or set merge.auto: false")
+        return self
 
 
 # --- loading ------------------------------------------------------------------

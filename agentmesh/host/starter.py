@@ -101,10 +101,15 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
             _Key("ring", p.review.ring, "agent names that review each other's PRs, in ring order (empty: everyone)"),
             _Key("bot_users", p.review.bot_users, "forge accounts the agents use, when not their agent names"),
             _Key("required_approvals", p.review.required_approvals,
-                 "approvals on the current head needed before a merge"))),),
-        ("# Commands every change must pass before its PR is opened, e.g.",
+                 "approvals on the current head needed before a merge"),
+            _Key("required_checks", p.review.required_checks,
+                 "forge CI contexts that must be success on the head before a merge, e.g. [ci/tests]"))),),
+        ("# What the reviewing agent checks on each PR head before it approves, in its sandbox",
+         "# (executor.sandbox of its host): `builtin: syntax` parses the changed Python, YAML, JSON",
+         "# and TOML files without running them; a command gate runs the PR's code, e.g.",
          "#   - {name: tests, run: [python, -m, pytest, -q], timeout_seconds: 600}",
-         _Key("gates", p.gates)),
+         "# merge.auto: true needs a gate or a required check.",
+         _Key("gates", p.gates, block=True)),
         ("# Paths agents must never change (globs); a human changes them.",
          _Key("protected_paths", p.protected_paths, block=True)),
         (_Section("budgets", (
@@ -118,7 +123,7 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
         ("# The command hosts whose executor kind is `script` run, e.g. [python, scripts/agent.py].",
          _Key("executor_script", p.executor_script)),
         (_Section("merge", (
-            _Key("auto", p.merge.auto, "merge approved PRs with green CI automatically"),
+            _Key("auto", p.merge.auto, "merge approved PRs automatically once CI and the required checks are green"),
             _Key("method", p.merge.method, "merge or squash"))),),
         (_Section("rework", (
             _Key("max", p.rework.max, "executor re-runs per PR after changes requested or red CI; 0: off"),)),),

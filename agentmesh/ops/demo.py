@@ -1,11 +1,11 @@
 """`agentmesh demo`: a whole mesh on this machine, on the built-in local forge.
 
 Set-up in one folder: a local-forge remote with seeded issues and a mesh
-policy (a ring of the agents, auto-merge, a real gate), and one host folder
-per agent with its own config, state and cache clone, as if on separate
-machines. Then one `agentmesh daemon` process per agent works the backlog
-concurrently while this process watches the remote, until every issue is
-closed or the time limit passes. The result is read back from the remote.
+policy (a ring of the agents, auto-merge, the syntax gate and a real one),
+and one host folder per agent with its own config, state and cache clone, as
+if on separate machines. Then one `agentmesh daemon` process per agent works
+the backlog concurrently while this process watches the remote, until every
+issue is closed or the time limit passes. The result is read back from the remote.
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ def issue_body(number: int) -> str:
 
 
 def mesh_policy(agents: list[str], **overrides: object) -> str:
-    """The demo's mesh.yaml: a ring of `agents`, auto-merge and a real gate; `overrides` replace
+    """The demo's mesh.yaml: a ring of `agents`, auto-merge, the syntax gate and a real one; `overrides` replace
     top-level keys (the chaos harness's short lease, say)."""
     return yaml.safe_dump({
         "version": 1,
         "review": {"ring": agents, "required_approvals": 1},
         "merge": {"auto": True},
-        "gates": [{"name": "check", "run": ["python3", "check.py"], "timeout_seconds": 60}],
+        "gates": [{"builtin": "syntax"}, {"name": "check", "run": ["python3", "check.py"], "timeout_seconds": 60}],
         **overrides,
     }, sort_keys=False)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from agentmesh.core.errors import AgentmeshError, UserError
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git
-from agentmesh.host.config import HostConfig
+from agentmesh.host.config import MESH_POLICY_PATH, HostConfig
 
 MIN_GIT = (2, 38)  # merge-tree --write-tree (local forge merges)
 CLOCK_SKEW_SECONDS = 300
@@ -189,6 +189,20 @@ def check_sandbox(host: HostConfig) -> Check:
                   "install bubblewrap and allow unprivileged user namespaces" + fallback)
 
 
+def check_policy(mesh) -> Check:
+    """The mesh policy on the default branch: every run of every agent stops on an error in it (a
+    typo, or `merge.auto: true` with nothing that checks a PR)."""
+    try:
+        policy = mesh.policy
+    except AgentmeshError as exc:
+        return failed("policy", str(exc), f"fix {MESH_POLICY_PATH} on the default branch through a PR "
+                                          "(docs/configuration.md)")
+    gates = ", ".join(gate.name for gate in policy.gates) or "none"
+    checks = ", ".join(policy.review.required_checks) or "none"
+    return passed("policy", f"gates: {gates}; required checks: {checks}; merge.auto: "
+                            f"{str(policy.merge.auto).lower()}")
+
+
 def check_identity(mesh) -> Check:
     """This host's signing key against the roster on the base branch: without a roster, or with
     this agent missing from it, trust rests on refs and names anyone with push access can write."""
@@ -255,7 +269,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
     git = check_git(Git())
     config, host = check_config(load)
     if host is None:
-        later = [skipped(name, "config") for name in ("state-dir", "remote", "identity", "forge", "sandbox")]
+        later = [skipped(name, "config") for name in ("state-dir", "remote", "policy", "identity", "forge", "sandbox")]
         return [git, config, *later, check_scheduler(which), skipped("clock", "config")]
     state = check_state_dir(host.resolved_state_dir())
     checks = [git, config, state]
@@ -269,7 +283,10 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
             missing = "cache"
     remote = check_remote(mesh) if mesh else skipped("remote", missing or "cache")
     checks.append(remote)
-    checks.append(check_identity(mesh) if mesh and remote.ok else skipped("identity", missing or "remote"))
+    policy = check_policy(mesh) if mesh and remote.ok else skipped("policy", missing or "remote")
+    checks.append(policy)
+    needed = missing or ("policy" if remote.ok else "remote")
+    checks.append(check_identity(mesh) if mesh and policy.ok else skipped("identity", needed))
     forge = check_forge(mesh, env) if mesh else check_forge_token(host, env) or skipped("forge", missing or "cache")
     checks.append(forge)
     checks.append(check_sandbox(host))

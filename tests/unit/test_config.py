@@ -1,6 +1,7 @@
 """Configuration: search order, overrides, defaults and one-line errors with dotted paths."""
 
 import pytest
+import yaml
 
 from agentmesh.core.errors import EXIT_USER, ConfigError
 from agentmesh.host.config import MeshPolicy, env_overrides, load_host_config, parse_mesh_policy
@@ -32,7 +33,14 @@ def test_partial_policy_keeps_other_defaults():
     ("lease: {seconds: 600, renew_seconds: 300}", "lease.seconds: must be ≥ 3 × renew_seconds (900)"),
     ("claims: {ref_prefix: claim}", "claims.ref_prefix: must look like refs/<name>/"),
     ("review: {ring: [ok, Not-OK]}", "review.ring.1: 'Not-OK' is not a valid agent name"),
-    ("gates: [{name: lint}]", "gates.0.run: is required"),
+    ("gates: [{name: lint}]", "gates.0.run: is required (a command), or name a built-in gate: builtin: syntax"),
+    ("gates: [{builtin: lint}]", "gates.0.builtin: input should be 'syntax'"),
+    ("gates: [{builtin: syntax, run: [ruff]}]", "gates.0.run: a builtin gate runs no command"),
+    ("review: {required_checks: ['']}", "review.required_checks.0: '' is not a CI context name"),
+    ("review: {required_checks: [\"a\\nb\"]}", "review.required_checks.0: "),
+    ("merge: {auto: true}\ngates: []", "merge.auto: true with no gates and no review.required_checks would merge "
+                                      "whatever a sibling approves unchecked: add `gates: [{builtin: syntax}]`, "
+                                      "name review.required_checks, or set merge.auto: false"),
     ("merge: {method: rebase}", "merge.method: must be one of 'merge' or 'squash'"),
     ("memory: {branch: null}", "memory.branch: "),
     ("memory: {branch: refs/heads/x}", "memory.branch: must be a branch name such as agentmesh/memory"),
@@ -120,3 +128,31 @@ def test_missing_explicit_config(tmp_path):
 def test_relative_state_dir_is_relative_to_config_file(tmp_path):
     path = write(tmp_path / "agentmesh.yaml", "agent: a\nremote: /r\nstate_dir: state\n")
     assert load_host_config(path, env={}).resolved_state_dir() == tmp_path / "state"
+
+
+def test_a_new_mesh_runs_the_syntax_gate_and_names_it():
+    """Without a `gates` key the reviewers run the built-in syntax gate; it is written `{builtin: syntax}`."""
+    [gate] = MeshPolicy().gates
+    assert gate.builtin == "syntax" and gate.name == "syntax" and gate.run == []
+    assert MeshPolicy().model_dump(mode="json")["gates"] == [{"builtin": "syntax"}]
+    assert parse_mesh_policy("gates: [{builtin: syntax}]") == MeshPolicy()
+    named = parse_mesh_policy("gates: [{builtin: syntax, name: parse, timeout_seconds: 30}, {name: t, run: [x]}]")
+    assert [(g.name, g.builtin, g.run) for g in named.gates] == [("parse", "syntax", []), ("t", None, ["x"])]
+    assert parse_mesh_policy(yaml.safe_dump(named.model_dump(mode="json"))) == named
+    assert named.model_dump(mode="json")["gates"] == [{"builtin": "syntax", "name": "parse", "timeout_seconds": 30},
+                                                      {"name": "t", "run": ["x"], "timeout_seconds": 600}]
+
+
+@pytest.mark.parametrize("text", [
+    "merge: {auto: true}",  # the default gates: the syntax gate
+    "merge: {auto: true}\ngates: [{name: t, run: [x]}]",
+    "merge: {auto: true}\ngates: []\nreview: {required_checks: [ci/tests]}",
+    "merge: {auto: false}\ngates: []",
+])
+def test_auto_merge_is_allowed_when_something_checks_the_pr(text):
+    parse_mesh_policy(text)
+
+
+def test_required_checks_are_listed_once():
+    policy = parse_mesh_policy("review: {required_checks: [ci/tests, 'build (3.11)', ci/tests]}")
+    assert policy.review.required_checks == ["ci/tests", "build (3.11)"]

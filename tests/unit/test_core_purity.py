@@ -16,7 +16,7 @@ CORE = Path(agentmesh.core.__file__).parent
 PURE_MODULES = {
     "__future__", "abc", "base64", "bisect", "collections", "dataclasses", "datetime", "enum", "fnmatch",
     "functools", "hashlib", "heapq", "itertools", "json", "math", "operator", "re", "statistics", "string",
-    "textwrap", "types", "typing", "unicodedata", "yaml",
+    "textwrap", "tomllib", "types", "typing", "unicodedata", "yaml",
 }
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 FORBIDDEN_ATTRS = {"now", "utcnow", "today", "time", "getenv", "environ"}

@@ -145,6 +145,12 @@ GREEN = OwnPull(pull=5, issue=1, head="h", handed_over=False, approvals=1, requi
     (replace(GREEN, changes_requested=True, rework_queued=True), [Wait], "changes requested"),
     (replace(GREEN, changes_requested=True, reworks_done=1), [Wait, GiveUp], "changes requested"),
     (replace(GREEN, failing_ci=("ci/test",), reworks_done=2, rework_max=3), [ReportCI, Wait, QueueRework], "CI"),
+    # a required check the forge does not report (yet) is not green: the PR waits, no rework is asked for
+    (replace(GREEN, unmet_checks=("ci/tests (missing)",)), [Wait], "required checks not green: ci/tests (missing)"),
+    (replace(GREEN, unmet_checks=("ci/tests (pending)",), ci_pending=True), [Wait], "CI is pending"),
+    (replace(GREEN, unmet_checks=("ci/tests (failure)",), failing_ci=("ci/tests",)), [ReportCI, Wait, QueueRework],
+     "CI is failure"),
+    (replace(GREEN, unmet_checks=("ci/tests (missing)",), approvals=0), [Wait], "0 of 1 approvals"),
 ])
 def test_own_pull(seen, kinds, wait_reason):
     actions = plan_own_pull(seen)

@@ -1,7 +1,7 @@
 import pytest
 
 from agentmesh.core.markers import marker_text, pull_marker
-from agentmesh.core.model import PullRequest, Review
+from agentmesh.core.model import PullRequest, Review, StatusContext
 from agentmesh.core.review import (
     GateResult,
     counted_approvals,
@@ -14,6 +14,7 @@ from agentmesh.core.review import (
     protected_hits,
     reviewers_for,
     ring_order,
+    unmet_checks,
     verdict,
 )
 
@@ -123,5 +124,30 @@ def test_merge_decision():
     assert merge_decision(**ok).merge
     assert merge_decision(**{**ok, "ci_state": "none"}).merge
     for change in ({"auto": False}, {"approvals": 0}, {"ci_state": "pending"}, {"ci_state": "failure"},
-                   {"protected": [".github/x"]}, {"changes_requested": True}):
+                   {"protected": [".github/x"]}, {"changes_requested": True}, {"unmet_checks": ["ci/tests (missing)"]},
+                   {"ci_state": "none", "unmet_checks": ["ci/tests (missing)"]}):
         assert not merge_decision(**{**ok, **change}).merge, change
+    waiting = merge_decision(**ok, unmet_checks=["ci/tests (missing)", "lint (pending)"])
+    assert waiting.reason == "required checks not green: ci/tests (missing), lint (pending)"
+
+
+def ctx(name, state):
+    return StatusContext(name, state)
+
+
+@pytest.mark.parametrize("contexts, required, unmet", [
+    ([], [], []),  # no CI at all and nothing required: nothing to wait for
+    ([], ["ci/tests"], ["ci/tests (missing)"]),  # no CI at all is not green once a check is required
+    ([ctx("lint", "success")], ["ci/tests"], ["ci/tests (missing)"]),  # another context does not stand in
+    ([ctx("ci/tests", "success")], ["ci/tests"], []),
+    ([ctx("ci/tests", "pending")], ["ci/tests"], ["ci/tests (pending)"]),
+    ([ctx("ci/tests", "failure")], ["ci/tests"], ["ci/tests (failure)"]),
+    ([ctx("ci/tests", "error")], ["ci/tests"], ["ci/tests (error)"]),
+    ([ctx("CI/Tests", "success")], ["ci/tests"], ["ci/tests (missing)"]),  # names are exact
+    ([ctx("ci/tests", "success"), ctx("ci/tests", "failure")], ["ci/tests"], ["ci/tests (failure)"]),  # both kinds
+    ([ctx("ci/tests", "success"), ctx("lint", "pending")], ["ci/tests", "lint", "build"],
+     ["lint (pending)", "build (missing)"]),
+    ([ctx("ci/tests", "failure")], [], []),  # not required: red CI is judged as CI, not as a required check
+])
+def test_unmet_checks(contexts, required, unmet):
+    assert unmet_checks(contexts, required) == unmet
