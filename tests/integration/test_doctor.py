@@ -17,7 +17,7 @@ from agentmesh.ops.doctor import run_checks
 from tests.support import closed_port, git, git_daemon, human_commit, local_forge_remote, remote_refs
 from tests.support.cli import run_cli
 
-NAMES = ["git", "config", "state-dir", "remote", "identity", "forge", "sandbox", "scheduler", "clock"]
+NAMES = ["git", "config", "state-dir", "remote", "policy", "identity", "forge", "sandbox", "scheduler", "clock"]
 
 
 def bin_dir(tmp_path: Path, *, old_git: bool = False, cron: bool = True, bwrap: bool = False) -> Path:
@@ -141,7 +141,7 @@ def test_invalid_config_skips_what_needs_it(tmp_path):
     found = lines(result)
     assert list(found) == NAMES
     assert found["config"].startswith("✗ config: ") and "lease: unknown key" in found["config"]
-    for name in ("state-dir", "remote", "forge", "sandbox", "clock"):
+    for name in ("state-dir", "remote", "policy", "identity", "forge", "sandbox", "clock"):
         assert found[name] == f"✗ {name}: skipped until the config check passes — fix: fix config first"
     assert found["git"].startswith("✓") and found["scheduler"].startswith("✓")
 
@@ -250,3 +250,30 @@ def test_identity_says_plainly_what_a_missing_roster_or_entry_lets_a_writer_do(t
     assert "lists another key for alice" in lines(doctor(tmp_path, config))["identity"]
     human_commit(remote, {ROSTER_PATH: f"agents:\n- name: alice\n  key: {line}\n"})
     assert lines(doctor(tmp_path, config))["identity"].startswith("✓ identity: signs as alice with SHA256:")
+
+
+def test_a_policy_that_would_auto_merge_unchecked_fails_doctor_and_every_run(tmp_path):
+    """`merge.auto: true` with no gate and no required check: doctor names the fix on the policy line,
+    and the agent's own runs stop with the same one-line config error (exit 1)."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    with_roster(tmp_path, remote)
+    config = write_config(tmp_path, str(remote))
+    assert lines(doctor(tmp_path, config))["policy"] == (
+        "✓ policy: gates: syntax; required checks: none; merge.auto: false")
+    human_commit(remote, {".agentmesh/mesh.yaml": "merge: {auto: true}\ngates: []\n"})
+    result = doctor(tmp_path, config)
+    assert result.returncode == 1 and result.stderr == ""
+    found = lines(result)
+    assert found["policy"].startswith("✗ policy: .agentmesh/mesh.yaml on the default branch: merge.auto: true with "
+                                      "no gates and no review.required_checks would merge whatever a sibling "
+                                      "approves unchecked: add `gates: [{builtin: syntax}]`")
+    assert "fix: fix .agentmesh/mesh.yaml on the default branch through a PR" in found["policy"]
+    assert found["identity"] == "✗ identity: skipped until the policy check passes — fix: fix policy first"
+    assert found["remote"].startswith("✓") and found["clock"].startswith("✓")
+    run = run_cli("--config", str(config), "monitor-prs", cwd=tmp_path, env={"PATH": str(bin_dir(tmp_path))})
+    assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert "merge.auto: true with no gates and no review.required_checks" in run.stderr
+    human_commit(remote, {".agentmesh/mesh.yaml": "merge: {auto: true}\ngates: []\n"
+                                                  "review: {required_checks: [ci/tests]}\n"})
+    assert lines(doctor(tmp_path, config))["policy"] == (
+        "✓ policy: gates: none; required checks: ci/tests; merge.auto: true")

@@ -32,9 +32,12 @@ def test_local_host_config_and_starter_mesh_policy(tmp_path):
     assert host.executor.sandbox == "auto" and host.state_dir is None
     text = (tmp_path / ".agentmesh" / "mesh.yaml").read_text()
     policy = parse_mesh_policy(text)
-    assert policy.rework.max == 1 and policy.review.ring == [] and policy.gates == []
+    assert policy.rework.max == 1 and policy.review.ring == [] and policy.review.required_checks == []
+    assert [(g.name, g.builtin) for g in policy.gates] == [("syntax", "syntax")]  # a new mesh parses what changes
+    assert "gates:\n  - {builtin: syntax}\n" in text and "before its PR is opened" not in text
     assert ".agentmesh/**" in policy.protected_paths and policy.merge.auto is False
-    for section in ("ring:", "labels:", "gates:", "protected_paths:", "merge:", "rework:", "budgets:"):
+    for section in ("ring:", "labels:", "gates:", "required_checks:", "protected_paths:", "merge:", "rework:",
+                    "budgets:"):
         assert section in text
     assert text.count("#") > 10  # a commented starter, not a bare dump
 

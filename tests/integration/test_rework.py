@@ -35,6 +35,9 @@ elif sys.argv[3] == "protected":
 """
 
 
+PASS_GATE = {"name": "pass", "run": ["true"], "timeout_seconds": 60}  # approves anything: the tests' subject is elsewhere
+
+
 class Mesh:
     def __init__(self, tmp_path, fix: str, **policy):
         data = {"review": {"ring": ["a", "b"]}, "merge": {"auto": True},
@@ -161,7 +164,7 @@ def test_rework_max_zero_hands_a_change_request_to_a_human(tmp_path):
 
 
 def test_failing_ci_is_reworked_with_the_failing_checks_in_the_task(tmp_path):
-    m = Mesh(tmp_path, fix="fixed", gates=[])
+    m = Mesh(tmp_path, fix="fixed", gates=[PASS_GATE])
     m.monitor("a"), m.monitor("b")
     number = m.human.create_issue("Add a module", "Add pkg/mod.py", ["task"]).number
     m.tick("a")
@@ -191,7 +194,7 @@ def test_a_human_push_after_the_request_voids_it(tmp_path):
 
 
 def test_a_maintainers_change_request_blocks_the_merge_and_a_drive_by_one_does_not(tmp_path):
-    m = Mesh(tmp_path, fix="fixed", gates=[], rework={"max": 0})
+    m = Mesh(tmp_path, fix="fixed", gates=[PASS_GATE], rework={"max": 0})
     m.monitor("a"), m.monitor("b")
     m.human.set_permission("visitor", "read")
     m.human.create_issue("Add a module", "Add pkg/mod.py", ["task"])
@@ -204,7 +207,7 @@ def test_a_maintainers_change_request_blocks_the_merge_and_a_drive_by_one_does_n
     assert ("needs-human", pull.number) in m.monitor("a")  # the maintainer's request stands
     assert m.human.get_pull(pull.number).state == "open"
 
-    m2 = Mesh(tmp_path / "second", fix="fixed", gates=[])
+    m2 = Mesh(tmp_path / "second", fix="fixed", gates=[PASS_GATE])
     m2.monitor("a"), m2.monitor("b")
     m2.human.set_permission("visitor", "read")
     m2.human.create_issue("Add a module", "Add pkg/mod.py", ["task"])
