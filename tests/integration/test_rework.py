@@ -35,7 +35,8 @@ elif sys.argv[3] == "protected":
 """
 
 
-PASS_GATE = {"name": "pass", "run": ["true"], "timeout_seconds": 60}  # approves anything: the tests' subject is elsewhere
+# approves anything: these tests are about what happens after a review, not about what it checks
+PASS_GATE = {"name": "pass", "run": ["true"], "timeout_seconds": 60}
 
 
 class Mesh:

@@ -66,8 +66,8 @@ def test_only_changed_files_are_checked(tmp_path):
 def test_nothing_of_the_repository_runs(tmp_path):
     """Modules the checker itself would import (yaml, json, tomllib, agentmesh) and the ones Python
     imports at start-up, planted in the worktree, are never imported: the checker runs with -I."""
-    planted = {name: HOSTILE for name in ("yaml.py", "json.py", "tomllib.py", "sitecustomize.py", "usercustomize.py",
-                                          "agentmesh/__init__.py", "agentmesh/agent/syntax_gate.py", "encodings.py")}
+    planted = dict.fromkeys(("yaml.py", "json.py", "tomllib.py", "sitecustomize.py", "usercustomize.py",
+                             "agentmesh/__init__.py", "agentmesh/agent/syntax_gate.py", "encodings.py"), HOSTILE)
     files = {**planted, "conf.yaml": "a: !!python/object/apply:os.system ['touch pwned']\n",
              "setup.py": "import pathlib\npathlib.Path('pwned').write_text('setup')\n"}
     tree = worktree(tmp_path, files)

@@ -38,9 +38,9 @@ def test_partial_policy_keeps_other_defaults():
     ("gates: [{builtin: syntax, run: [ruff]}]", "gates.0.run: a builtin gate runs no command"),
     ("review: {required_checks: ['']}", "review.required_checks.0: '' is not a CI context name"),
     ("review: {required_checks: [\"a\\nb\"]}", "review.required_checks.0: "),
-    ("merge: {auto: true}\ngates: []", "merge.auto: true with no gates and no review.required_checks would merge "
-                                      "whatever a sibling approves unchecked: add `gates: [{builtin: syntax}]`, "
-                                      "name review.required_checks, or set merge.auto: false"),
+    ("merge: {auto: true}\ngates: []", ("merge.auto: true with no gates and no review.required_checks would merge "
+                                       "whatever a sibling approves unchecked: add `gates: [{builtin: syntax}]`, "
+                                       "name review.required_checks, or set merge.auto: false")),
     ("merge: {method: rebase}", "merge.method: must be one of 'merge' or 'squash'"),
     ("memory: {branch: null}", "memory.branch: "),
     ("memory: {branch: refs/heads/x}", "memory.branch: must be a branch name such as agentmesh/memory"),
