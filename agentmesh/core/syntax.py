@@ -2,8 +2,9 @@
 
 Python is byte-compiled (`compile`, never executed), YAML is composed with PyYAML's safe loader
 (syntax only: no object is constructed, so a custom tag such as `!Ref` is fine), JSON is decoded
-and TOML parsed with `tomllib`. Which files are checked goes by their extension. Messages name
-a line and column and never quote the file: a gate's output becomes a public review.
+and TOML parsed with `tomllib`. Which files are checked goes by their extension. Messages give
+the parser's reason, line and column, never the offending line: a gate's output becomes a public
+review.
 """
 
 from __future__ import annotations
