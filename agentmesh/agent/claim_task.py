@@ -24,6 +24,7 @@ from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
+from agentmesh.agent.run import check_executors
 from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
 from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.core.markers import closing_references, marker_text
@@ -78,7 +79,10 @@ class TickPlan:
 
 def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
                env: Mapping[str, str] | None = None) -> TickReport:
-    """One tick. Never raises for a problem with one issue: that becomes a report line."""
+    """One tick. Never raises for a problem with one issue: that becomes a report line. A host none of
+    whose executors can start is refused first (ConfigError), before the tick writes anything."""
+    env = os.environ if env is None else env
+    check_executors(mesh, env)
     report = TickReport(mesh.host.agent)
     warning = sandbox_warning(mesh)
     if warning is not None:
@@ -91,8 +95,7 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
             report.status, report.reason = RunStatus.HALTED, halted
             return report
         with journaled(mesh, report, dry_run=dry_run) as journal:
-            ClaimTask(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env,
-                      journal=journal).run()
+            ClaimTask(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run()
     return report
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -35,19 +36,36 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from agentmesh.core.cli_output import parse_cli_output
 from agentmesh.core.errors import ConfigError
 from agentmesh.core.public import COMMAND_ECHO
 from agentmesh.host.process import ProcessOutcome, kill_pidfile_group, log_tail, run_process, write_pidfile
 
 PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
 
-# Documented command lines; `{...}` are filled by agentmesh, never by a shell.
+# Documented command lines; `{...}` are filled by agentmesh, never by a shell. Each flag is checked
+# against the real CLI's --help (tests/integration/test_executor_presets.py).
 PRESETS: dict[str, list[str]] = {
     "claude-code": ["claude", "-p", PROMPT, "--output-format", "json", "--permission-mode", "acceptEdits"],
-    "codex": ["codex", "exec", "--full-auto", PROMPT],
-    "aider": ["aider", "--yes-always", "--no-auto-commits", "--no-gitignore", "--message-file", "{task_file}"],
+    # `codex exec` never asks for approval; workspace-write lets its commands write the worktree only
+    "codex": ["codex", "exec", "--sandbox", "workspace-write", PROMPT],
+    # --yes-always would also say yes to analytics; the update check needs a network the sandbox lacks
+    "aider": ["aider", "--yes-always", "--no-auto-commits", "--no-gitignore", "--no-check-update",
+              "--no-show-release-notes", "--no-analytics", "--message-file", "{task_file}"],
     "demo": [sys.executable, "-m", "agentmesh.agent.demo", "{task_file}", "{worktree}"],
 }
+# Files a preset leaves in the worktree that are not part of the change (git pathspec globs): never committed
+SCRATCH: dict[str, tuple[str, ...]] = {
+    "aider": (".aider.chat.history.md", ".aider.input.history", ".aider.llm.history", ".aider.tags.cache.v*/**"),
+}
+# The presets that call a hosted model: in the sandbox they need executor.allow_network
+NEEDS_NETWORK = frozenset({"claude-code", "codex", "aider"})
+INSTALL_HINTS = {
+    "claude-code": "npm install -g @anthropic-ai/claude-code",
+    "codex": "npm install -g @openai/codex",
+    "aider": "pipx install aider-chat",
+}
+WORKTREE_PREFIX = "{worktree}/"
 
 # What an executor may inherit from the agent's environment. Everything else,
 # forge tokens first of all, is dropped; HOME and the XDG directories are its own.
@@ -76,6 +94,7 @@ class ExecutorSpec:
     sandbox: str = "auto"  # off | auto | required
     allow_network: bool = False
     env_passthrough: tuple[str, ...] = ()
+    scratch: tuple[str, ...] = ()  # what it leaves in the worktree besides the change (SCRATCH)
 
 
 @dataclass(frozen=True)
@@ -102,6 +121,7 @@ class ExecResult:
     log_path: Path
     cost_usd: float | None = None
     stop_reason: str | None = None
+    message: str | None = None  # the CLI's own words about a failure (core/cli_output.py)
 
     @property
     def ok(self) -> bool:
@@ -115,7 +135,8 @@ def resolve(kind: str, *, command: Sequence[str] | None = None, chain: Sequence[
     def spec(name: str, argv: Sequence[str]) -> ExecutorSpec:
         if not argv:
             raise ConfigError(f"executor {name}: empty command")
-        return ExecutorSpec(name, tuple(argv), timeout_seconds, sandbox, allow_network, tuple(env_passthrough))
+        return ExecutorSpec(name, tuple(argv), timeout_seconds, sandbox, allow_network, tuple(env_passthrough),
+                            SCRATCH.get(name, ()))
 
     if kind == "command":
         if not command:
@@ -175,26 +196,40 @@ def _resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _interpreter(program: Path, path_env: str | None) -> str | None:
-    """The interpreter a script's `#!` line names (through `env`), found on PATH; None for a binary."""
+def find_program(program: str, path_env: str | None, cwd: Path) -> str | None:
+    """Where an executor's argv[0] is: a bare name on PATH, a path relative to the directory it starts
+    in (the worktree); None when there is no executable file there."""
+    if "/" not in program:
+        return shutil.which(program, path=path_env)
+    path = os.path.join(cwd, program)  # an absolute program stays itself
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
+def _shebang(program: Path) -> list[str]:
+    """The interpreter and options a script's `#!` line names, `env` and its options dropped; [] for a binary."""
     try:
         with open(program, "rb") as handle:
             first = handle.readline(256)
     except OSError:
-        return None
+        return []
     if not first.startswith(b"#!"):
-        return None
+        return []
     words = first[2:].decode("utf-8", "replace").split()
     if words and Path(words[0]).name == "env":
         words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    return words
+
+
+def _interpreter(program: Path, path_env: str | None) -> str | None:
+    """The interpreter a script's `#!` line names (through `env`), found on PATH; None for a binary."""
+    words = _shebang(program)
     return shutil.which(words[0], path=path_env) if words else None
 
 
-def _installations(argv: Sequence[str], path_env: str | None) -> list[Path]:
+def _installations(program: str | None, path_env: str | None) -> list[Path]:
     """Where the program and its interpreter are installed: the prefix of each as found on PATH and
     as its symlinks resolve (a venv's bin/python is a link into the Python it was made from)."""
     found: list[Path] = []
-    program = shutil.which(argv[0], path=path_env) if argv else None
     for exe in [program, program and _interpreter(_resolved(Path(program)), path_env)]:
         if exe:
             found += [Path(os.path.abspath(exe)).parent.parent, _resolved(Path(exe)).parent.parent]
@@ -251,6 +286,21 @@ def _system_binds(private: Private, *, allow_network: bool) -> list[str]:
     return args
 
 
+def shown_installations(program: str | None, path_env: str | None, private: Private,
+                        worktree: Path | None = None) -> list[Path]:
+    """What the sandbox shows read-only besides the system directories: the installations of the
+    program (as `find_program` found it) and its interpreter, this Python and this package. A program
+    in the worktree is shown as part of it."""
+    if program is not None and worktree is not None and _resolved(Path(program)).is_relative_to(_resolved(worktree)):
+        program = None
+    shown: list[Path] = []
+    prefixes = [*_installations(program, path_env), Path(sys.prefix), Path(__file__).resolve().parents[1]]
+    for path in sorted({b for p in prefixes if not _system_dir(_resolved(p)) for b in install_binds(p, private)}):
+        if not any(path.is_relative_to(s) for s in shown):
+            shown.append(path)
+    return shown
+
+
 def sandbox_argv(argv: Sequence[str], worktree: Path, task_file: Path, *, allow_network: bool,
                  private: Private | None = None, path_env: str | None = None) -> list[str]:
     """bwrap around `argv`: it sees the system directories, the program's installation, this Python
@@ -260,12 +310,8 @@ def sandbox_argv(argv: Sequence[str], worktree: Path, task_file: Path, *, allow_
     wrapped = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--new-session",
                "--cap-drop", "ALL", *_system_binds(private, allow_network=allow_network),
                "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--dir", SANDBOX_HOME]
-    shown: list[Path] = []
-    prefixes = [*_installations(argv, path_env), Path(sys.prefix), Path(__file__).resolve().parents[1]]
-    for path in sorted({b for p in prefixes if not _system_dir(_resolved(p)) for b in install_binds(p, private)}):
-        if not any(path.is_relative_to(s) for s in shown):
-            shown.append(path)
-            wrapped += ["--ro-bind", str(path), str(path)]
+    for path in shown_installations(find_program(argv[0], path_env, worktree), path_env, private, worktree):
+        wrapped += ["--ro-bind", str(path), str(path)]
     common = _git_common_dir(worktree)
     if common is not None and common.is_dir():
         wrapped += ["--ro-bind", str(common), str(common)]
@@ -307,19 +353,84 @@ def kill_leftover(pidfile: Path) -> bool:
     return kill_pidfile_group(pidfile)
 
 
-def _cost_from_log(log_path: Path) -> float | None:
-    """Claude Code's JSON output reports `total_cost_usd`; other executors may print `cost_usd`."""
-    for line in reversed(log_tail(log_path, 65536).splitlines()):
-        line = line.strip()
-        if line.startswith("{") and "cost_usd" in line:
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue
-            for key in ("total_cost_usd", "cost_usd"):
-                if isinstance(data.get(key), (int, float)):
-                    return float(data[key])
+@dataclass(frozen=True)
+class StartProblem:
+    """Why an executor cannot start on this host, and what the operator does about it."""
+
+    name: str
+    reason: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"executor {self.name} cannot start: {self.reason}; fix: {self.fix}"
+
+
+def _program_problem(spec: ExecutorSpec, path_env: str | None,
+                     repo_mode: Callable[[str], str | None]) -> tuple[str | None, StartProblem | None]:
+    """(where argv[0] is, None) or (None, why it cannot be found). A relative path is in the worktree,
+    so it is looked up in the repository the worktree is made from (`repo_mode`: a file's git mode)."""
+    program = spec.argv[0]
+    relative = program[len(WORKTREE_PREFIX):] if program.startswith(WORKTREE_PREFIX) else program
+    if _PLACEHOLDER.search(relative):
+        return None, None  # known only when it runs
+    if "/" in relative and not relative.startswith("/"):
+        path = posixpath.normpath(relative)
+        mode = None if path.startswith("../") else repo_mode(path)
+        if mode is None:
+            return None, StartProblem(spec.name, f"{program} is not a file in the repository",
+                                      "commit the script through a PR, or fix its path (relative to the repository)")
+        if mode not in ("100755", "120000"):
+            return None, StartProblem(spec.name, f"{program} is not executable in the repository",
+                                      f"git update-index --chmod=+x {path}, through a PR")
+        return None, None
+    found = find_program(program, path_env, Path("/"))
+    if found is None:
+        where = "does not exist or is not executable" if "/" in program else \
+            f"is not on the PATH executors get ({path_env or 'PATH is unset'})"
+        fix = INSTALL_HINTS.get(spec.name, "install it") + ", and put its directory on the PATH cron or systemd gives"
+        return None, StartProblem(spec.name, f"{program!r} {where}", fix)
+    return found, None
+
+
+def _interpreter_problem(spec: ExecutorSpec, program: str, path_env: str | None) -> StartProblem | None:
+    words = _shebang(_resolved(Path(program)))
+    if words and _interpreter(_resolved(Path(program)), path_env) is None:
+        return StartProblem(spec.name, f"{program} runs with {words[0]!r}, which is not on the PATH executors get "
+                                       f"({path_env or 'PATH is unset'})",
+                            f"install {Path(words[0]).name} or put its directory on that PATH")
     return None
+
+
+def _sandbox_problem(spec: ExecutorSpec, program: str, path_env: str | None, private: Private) -> StartProblem | None:
+    """A program installed where the sandbox shows nothing (HOME itself, a hidden directory), or a
+    hosted model's CLI with no network."""
+    shown = shown_installations(program, path_env, private)
+    for exe in [program, _interpreter(_resolved(Path(program)), path_env)]:
+        where = _resolved(Path(exe)) if exe else None
+        if where is not None and not _system_dir(where) and not any(where.is_relative_to(s) for s in shown):
+            return StartProblem(spec.name, f"{where} is in a private place the sandbox does not show",
+                                "install it elsewhere (/usr/local, /opt or a venv of its own)")
+    if spec.name in NEEDS_NETWORK and not spec.allow_network:
+        return StartProblem(spec.name, "it calls its model's API, but the sandbox has no network",
+                            "set executor.allow_network: true (and its API key in executor.env_passthrough)")
+    return None
+
+
+def start_problem(spec: ExecutorSpec, *, path_env: str | None, private: Private, bwrap_problem: str | None,
+                  repo_mode: Callable[[str], str | None]) -> StartProblem | None:
+    """Why `spec` cannot start on this host, checked before anything is claimed: its program on the
+    PATH it will get (or in the repository), the interpreter its `#!` line names, what the sandbox
+    shows it; None when it can start. `bwrap_problem`: `sandbox_problem(spec.sandbox)`."""
+    if bwrap_problem is not None and spec.sandbox == "required":
+        return StartProblem(spec.name, f"executor.sandbox is required but {bwrap_problem}",
+                            "install bubblewrap and allow unprivileged user namespaces")
+    program, problem = _program_problem(spec, path_env, repo_mode)
+    if problem is not None or program is None:
+        return problem
+    problem = _interpreter_problem(spec, program, path_env)
+    if problem is None and spec.sandbox != "off" and bwrap_problem is None:
+        problem = _sandbox_problem(spec, program, path_env, private)
+    return problem
 
 
 def sandbox_problem(mode: str) -> str | None:
@@ -356,9 +467,9 @@ def run(
     sandboxed = spec.sandbox != "off" and problem is None
     log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path.touch(mode=0o600)  # executor output may quote the task's text: readable by this user only
-    if shutil.which(argv[0], path=path_env) is None:  # checked here: inside bwrap a missing program is just exit 1
+    if find_program(argv[0], path_env, worktree) is None:  # checked here: inside bwrap a missing program is exit 1
         with open(log_path, "ab") as log:
-            log.write(f"cannot start: {argv[0]!r} not found on PATH\n".encode())
+            log.write(f"cannot start: {argv[0]!r} not found on PATH or in the worktree\n".encode())
         return ExecResult(spec.name, None, ProcessOutcome.UNAVAILABLE, 0.0, False, log_path)
     if sandboxed:
         argv = sandbox_argv(argv, worktree, task_file, allow_network=spec.allow_network, private=private,
@@ -367,6 +478,7 @@ def run(
         env = executor_env(base, spec.env_passthrough, forbidden_env,
                            {**home, "AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
                             "AGENTMESH_WORKTREE": str(worktree)})
+        start = log_path.stat().st_size
         with open(log_path, "ab") as log:
             # for the operator, on one ASCII line (public text drops it: it names the host's directories)
             log.write(f"{COMMAND_ECHO}{json.dumps(shlex.join(argv))[1:-1]}\n".encode())
@@ -383,5 +495,7 @@ def run(
         why = f": {done.stop_reason}" if done.stop_reason else ""
         with open(log_path, "ab") as log:
             log.write(f"\nagentmesh: executor {done.outcome} after {done.duration_s:.1f}s{why}\n".encode())
-    return ExecResult(spec.name, done.returncode, done.outcome, done.duration_s, sandboxed, log_path,
-                      _cost_from_log(log_path), done.stop_reason)
+    said = parse_cli_output(log_tail(log_path, 65536, start))  # this run's: a fallback chain shares the log
+    outcome = ProcessOutcome.FAILED if done.outcome is ProcessOutcome.OK and said.error else done.outcome
+    return ExecResult(spec.name, done.returncode, outcome, done.duration_s, sandboxed, log_path, said.cost_usd,
+                      done.stop_reason, said.message)

@@ -9,7 +9,7 @@ is recorded on the forge and releases or keeps the claim as the next tick needs 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +23,7 @@ from agentmesh.agent.rework import ReworkRequests
 from agentmesh.agent.run import run_executors
 from agentmesh.agent.stages import (
     LOG_TAIL_CHARS,
+    code_span,
     inline_title,
     log_tail,
     protected_list,
@@ -51,6 +52,8 @@ from agentmesh.host.process import log_tail as read_log_tail
 from agentmesh.memory.journal import Journal
 from agentmesh.memory.lessons import context_for
 from agentmesh.refs.heartbeat import Heartbeat, Keeper
+
+NO_CHANGE = "the executor made no change"
 
 
 @dataclass(frozen=True)
@@ -163,12 +166,14 @@ class Jobs(AgentRun[Report]):
             why = "no executor could start (see the log); no attempt counted"
             self.report.error(ConfigError(why), issue=number)
             return end(Ending.UNAVAILABLE, why)
+        said = f": {code_span(result.message)}" if result.message else ""  # the CLI's own words
         if not result.ok:
             return end(Ending.FAILED, f"executor {result.name} {result.outcome}"
-                       + (f" (exit {result.returncode})" if result.outcome == ProcessOutcome.FAILED else ""))
-        commit, failure, details = self.checked_commit(job, worktree, base, rework)
+                       + (f" (exit {result.returncode})" if result.outcome == ProcessOutcome.FAILED else "") + said)
+        commit, failure, details = self.checked_commit(job, worktree, base, rework, ran.scratch)
         if commit is None:
-            return end(Ending.FAILED, failure, log=not details, details=details)
+            return end(Ending.FAILED, failure + (said if failure == NO_CHANGE else ""), log=not details,
+                       details=details)
         paths = tuple(changed_paths(self.mesh.git, self.mesh.cache.path, base, commit))
         protected = self.protected(list(paths))
         if protected:  # checked before any push: forge CI runs whatever reaches a branch
@@ -177,20 +182,21 @@ class Jobs(AgentRun[Report]):
                             + protected_list(protected), paths=paths)
         return Produced(Ending.COMMIT, heartbeat.sha, "", commit=commit, paths=paths)
 
-    def checked_commit(self, job: Job, worktree: Path, base: str, rework: int) -> tuple[str | None, str, str]:
-        """Commit what the executor left, as the agent, and check it: (commit, "", "") when it is ready
-        to push, else (None, why not, details for the issue)."""
+    def checked_commit(self, job: Job, worktree: Path, base: str, rework: int,
+                       scratch: Sequence[str] = ()) -> tuple[str | None, str, str]:
+        """Commit what the executor left, as the agent, without its `scratch` files, and check it:
+        (commit, "", "") when it is ready to push, else (None, why not, details for the issue)."""
         number = job.issue.number
         try:
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
                 work_title(job.issue), issue=number, agent=self.agent, host=self.mesh.host.host,
-                claim_sha=job.claim_sha, attempt=job.attempt, rework=rework))
+                claim_sha=job.claim_sha, attempt=job.attempt, rework=rework), exclude=scratch)
         except (GitTimeout, TemporaryError):
             raise  # temporary (a timeout, a lock another git holds, a full disk): the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
             return None, f"git cannot commit the executor's files: {exc}", ""
         if commit is None:
-            return None, "the executor made no change", ""
+            return None, NO_CHANGE, ""
         diff = work_diff(self.mesh.git, worktree, base, commit)
         if diff is None:
             return None, "the change is too large to publish", ""

@@ -18,6 +18,7 @@ from agentmesh.agent import executor as executors
 from agentmesh.agent.halt import local_halt
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.work import agent_git_files, guarded_git
+from agentmesh.core.errors import ConfigError
 from agentmesh.core.vocab import StopReason
 from agentmesh.git.run import TOKEN_ENV
 from agentmesh.git.worktree import reset_worktree
@@ -33,22 +34,50 @@ def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:
     return names
 
 
+def host_executors(mesh: Mesh) -> list[executors.ExecutorSpec]:
+    """The executors this host runs, in order (ConfigError for a kind its config cannot make). The mesh
+    policy, read from the remote, is needed only for `script`."""
+    executor = mesh.host.executor
+    return executors.resolve(executor.kind, command=executor.command, chain=executor.chain,
+                             script=mesh.policy.executor_script if executor.kind == "script" else None,
+                             timeout_seconds=executor.timeout_seconds, sandbox=executor.sandbox,
+                             allow_network=executor.allow_network, env_passthrough=executor.env_passthrough)
+
+
+def start_problems(mesh: Mesh, env: Mapping[str, str]) -> list[executors.StartProblem]:
+    """Why each of the host's executors that cannot start on this host cannot (`doctor` lists them)."""
+    specs = host_executors(mesh)
+    bwrap = executors.sandbox_problem(mesh.host.executor.sandbox)
+
+    def repo_mode(path: str) -> str | None:
+        return mesh.cache.file_mode(mesh.base_head, path)
+
+    found = [executors.start_problem(spec, path_env=env.get("PATH"), private=mesh.private, bwrap_problem=bwrap,
+                                     repo_mode=repo_mode) for spec in specs]
+    return [problem for problem in found if problem is not None]
+
+
+def check_executors(mesh: Mesh, env: Mapping[str, str]) -> None:
+    """Refuse, before anything is claimed, a host none of whose executors can start: every claim would
+    be released again, unworked. A fallback chain with one that can start goes on."""
+    problems = start_problems(mesh, env)
+    if problems and len(problems) == len(host_executors(mesh)):
+        raise ConfigError("; ".join(str(p) for p in problems))
+
+
 @dataclass(frozen=True)
 class Ran:
     result: executors.ExecResult  # the one that decides the task: the last executor that started
     notes: list[str]  # for the log
     stop: StopReason | None  # why the executor was stopped, if it was
+    scratch: tuple[str, ...] = ()  # what that executor leaves besides the change: never committed
 
 
 def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, base: str, heartbeat: Heartbeat,
                   env: Mapping[str, str], pidfile: Path, budget_seconds: float | None = None) -> Ran:
     """Run the host's executors in turn until one works. `budget_seconds`: executor time left today;
     past it the executor is stopped like a halt."""
-    host = mesh.host
-    specs = executors.resolve(host.executor.kind, command=host.executor.command, chain=host.executor.chain,
-                              script=mesh.policy.executor_script, timeout_seconds=host.executor.timeout_seconds,
-                              sandbox=host.executor.sandbox, allow_network=host.executor.allow_network,
-                              env_passthrough=host.executor.env_passthrough)
+    specs = host_executors(mesh)
     log_path = mesh.state.logs / f"issue-{issue}-{time.strftime('%Y%m%dT%H%M%S')}.log"
 
     started = time.monotonic()
@@ -80,5 +109,6 @@ def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, ba
         results.append(result)
         if result.outcome in (ProcessOutcome.OK, ProcessOutcome.STOPPED) or heartbeat.lost:
             break
-    ran = [r for r in results if r.outcome != ProcessOutcome.UNAVAILABLE]
-    return Ran(ran[-1] if ran else results[-1], notes, stopped[0] if stopped else None)
+    began = [i for i, r in enumerate(results) if r.outcome != ProcessOutcome.UNAVAILABLE]
+    decided = began[-1] if began else len(results) - 1
+    return Ran(results[decided], notes, stopped[0] if stopped else None, specs[decided].scratch)

@@ -87,9 +87,14 @@ def record_failure(forge: Forge, issue: int, comments: Sequence[Comment], *, age
     return attempt, dead
 
 
+def code_span(text: str, limit: int = 200) -> str:
+    """Text an executor chose (a path in its change, its error message) as one clean line in a code
+    span it cannot close: no markdown, mention or link of its own reaches the forge."""
+    return f"`{inline_title(text, limit).replace('`', chr(39))}`"
+
+
 def code_path(path: str) -> str:
-    """A path from a change (the executor chose it) as one clean line in a code span it cannot close."""
-    return f"`{inline_title(path, 200).replace('`', chr(39))}`"
+    return code_span(path)
 
 
 def secret_report(findings: Sequence[Finding]) -> str:

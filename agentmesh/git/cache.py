@@ -157,6 +157,15 @@ class CacheClone:
         result = self.run("cat-file", "blob", f"{ref}:{path}", check=False)
         return result.stdout if result.returncode == 0 else None
 
+    def file_mode(self, rev: str, path: str) -> str | None:
+        """The git mode of the entry at `path` in `rev` (100644, 100755, 120000, 40000...), None when absent."""
+        out = self.run("ls-tree", "-z", "--full-tree", rev, "--", path, check=False).stdout
+        for record in out.split("\0"):
+            meta, _, name = record.partition("\t")
+            if name == path:
+                return meta.split(" ")[0]
+        return None
+
     def resolve(self, ref: str) -> str | None:
         result = self.run("rev-parse", "--verify", "--quiet", ref + "^{commit}", check=False)
         return result.stdout.strip() or None

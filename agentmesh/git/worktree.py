@@ -9,6 +9,7 @@ one its fetches hold.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from agentmesh.core.errors import UserError
@@ -68,10 +69,11 @@ def sealed_git(git: Git, worktree: Path) -> Git:
     return git.sealed(neutral_drivers(k.strip() for k in keys))
 
 
-def commit_work(git: Git, worktree: Path, base: str, message: str) -> str | None:
-    """One commit with the worktree's content on top of `base`; None when nothing changed."""
+def commit_work(git: Git, worktree: Path, base: str, message: str, *, exclude: Sequence[str] = ()) -> str | None:
+    """One commit with the worktree's content on top of `base`, but for the files matching the
+    `exclude` globs (an executor's scratch files); None when nothing changed."""
     git = sealed_git(git, worktree)
-    git.run("add", "--all", "--", ".", cwd=worktree)
+    git.run("add", "--all", "--", ".", *(f":(exclude,glob){pattern}" for pattern in exclude), cwd=worktree)
     tree = git.run("write-tree", cwd=worktree).stdout.strip()
     if tree == git.run("rev-parse", "--verify", f"{base}^{{tree}}", cwd=worktree).stdout.strip():
         return None

@@ -67,11 +67,11 @@ class ProcessResult:
         return (self.stdout + self.stderr)[-chars:].decode("utf-8", "replace")
 
 
-def log_tail(path: Path, chars: int) -> str:
-    """The last `chars` bytes of a log, decoded leniently; "" when it cannot be read."""
+def log_tail(path: Path, chars: int, start: int = 0) -> str:
+    """The last `chars` bytes of a log from byte `start` on, decoded leniently; "" when it cannot be read."""
     try:
         with open(path, "rb") as log:
-            log.seek(max(0, log.seek(0, os.SEEK_END) - chars))
+            log.seek(max(start, log.seek(0, os.SEEK_END) - chars))
             return log.read().decode("utf-8", "replace")
     except OSError:
         return ""

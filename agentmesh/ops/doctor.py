@@ -203,6 +203,30 @@ def check_policy(mesh) -> Check:
                             f"{str(policy.merge.auto).lower()}")
 
 
+def check_executor(mesh, env: Mapping[str, str]) -> Check:
+    """Each executor can start: its program on the PATH it gets (or in the repository), the interpreter
+    its `#!` names, where the sandbox shows it, a network for a hosted model. claim-task refuses to
+    claim when none can (agent/run.py:check_executors)."""
+    from agentmesh.agent.run import host_executors, start_problems
+
+    executor = mesh.host.executor
+    try:
+        names = [spec.name for spec in host_executors(mesh)]
+        problems = start_problems(mesh, env)
+    except UserError as exc:  # a kind its config cannot make: script without executor_script, a bad chain
+        return failed("executor", str(exc), "fix executor in the host config, or executor_script in "
+                                            ".agentmesh/mesh.yaml through a PR (docs/executors.md)")
+    except AgentmeshError as exc:  # the policy or the script's mode could not be read from the remote
+        return failed("executor", f"cannot read what the executor needs from the remote: {exc}",
+                      "fix the remote check first")
+    if problems:
+        what = "; ".join(f"{p.name}: {p.reason}" for p in problems)
+        some = len(problems) < len(names)
+        return failed("executor", what + (" (the fallback chain goes on without it)" if some else ""),
+                      "; ".join(f"{p.name}: {p.fix}" for p in problems))
+    return passed("executor", f"{executor.kind}: {', '.join(names)} can start")
+
+
 def check_identity(mesh) -> Check:
     """This host's signing key against the roster on the base branch: without a roster, or with
     this agent missing from it, trust rests on refs and names anyone with push access can write."""
@@ -269,7 +293,8 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
     git = check_git(Git())
     config, host = check_config(load)
     if host is None:
-        later = [skipped(name, "config") for name in ("state-dir", "remote", "policy", "identity", "forge", "sandbox")]
+        later = [skipped(name, "config") for name in ("state-dir", "remote", "policy", "identity", "forge", "sandbox",
+                                                        "executor")]
         return [git, config, *later, check_scheduler(which), skipped("clock", "config")]
     state = check_state_dir(host.resolved_state_dir())
     checks = [git, config, state]
@@ -290,6 +315,8 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
     forge = check_forge(mesh, env) if mesh else check_forge_token(host, env) or skipped("forge", missing or "cache")
     checks.append(forge)
     checks.append(check_sandbox(host))
+    needs_remote = host.executor.kind == "script" and not remote.ok
+    checks.append(check_executor(mesh, env) if mesh and not needs_remote else skipped("executor", missing or "remote"))
     checks.append(check_scheduler(which))
     checks.append(check_clock(mesh, now()) if mesh and remote.ok else skipped("clock", missing or "remote"))
     return checks

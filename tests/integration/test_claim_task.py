@@ -12,7 +12,7 @@ import pytest
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.halt import HALT_BRANCH, HALT_FILE, Resumed, halt, resume
-from agentmesh.core.errors import UserError
+from agentmesh.core.errors import ConfigError, UserError
 from agentmesh.core.vocab import Label
 from agentmesh.host.config import HALT_REF
 from agentmesh.host.lock import host_lock
@@ -325,12 +325,13 @@ def test_a_fallback_chain_skips_an_executor_that_cannot_start(remote, tmp_path):
     assert ("pr-opened", n) in events(report), report.events
 
 
-def test_no_executor_at_all_is_a_host_problem_not_an_attempt(remote, tmp_path):
+def test_no_executor_at_all_is_refused_before_anything_is_claimed(remote, tmp_path):
     n = new_issue(remote, tmp_path, "Note", demo_body("note.md", "hi\n"))
-    report = tick(remote, tmp_path, executor={"kind": "codex"})
-    assert report.exit_code == 1 and ("released", n) in events(report)
+    before = remote_refs(remote)
+    with pytest.raises(ConfigError, match="executor codex cannot start: 'codex' is not on the PATH executors get"):
+        tick(remote, tmp_path, executor={"kind": "codex"})
+    assert remote_refs(remote) == before  # no claim, no presence, no journal
     assert forge_of(remote, tmp_path).list_comments(n) == []
-    assert not remote_refs(remote, "refs/heads/claim/")
 
 
 def test_files_git_refuses_to_track_fail_the_attempt_instead_of_the_agent(tmp_path):

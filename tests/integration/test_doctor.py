@@ -17,7 +17,8 @@ from agentmesh.ops.doctor import run_checks
 from tests.support import closed_port, git, git_daemon, human_commit, local_forge_remote, remote_refs
 from tests.support.cli import run_cli
 
-NAMES = ["git", "config", "state-dir", "remote", "policy", "identity", "forge", "sandbox", "scheduler", "clock"]
+NAMES = ["git", "config", "state-dir", "remote", "policy", "identity", "forge", "sandbox", "executor", "scheduler",
+         "clock"]
 
 
 def bin_dir(tmp_path: Path, *, old_git: bool = False, cron: bool = True, bwrap: bool = False) -> Path:
@@ -141,7 +142,7 @@ def test_invalid_config_skips_what_needs_it(tmp_path):
     found = lines(result)
     assert list(found) == NAMES
     assert found["config"].startswith("✗ config: ") and "lease: unknown key" in found["config"]
-    for name in ("state-dir", "remote", "policy", "identity", "forge", "sandbox", "clock"):
+    for name in ("state-dir", "remote", "policy", "identity", "forge", "sandbox", "executor", "clock"):
         assert found[name] == f"✗ {name}: skipped until the config check passes — fix: fix config first"
     assert found["git"].startswith("✓") and found["scheduler"].startswith("✓")
 
