@@ -370,10 +370,10 @@ def _program_problem(spec: ExecutorSpec, path_env: str | None,
     """(where argv[0] is, None) or (None, why it cannot be found). A relative path is in the worktree,
     so it is looked up in the repository the worktree is made from (`repo_mode`: a file's git mode)."""
     program = spec.argv[0]
-    relative = program[len(WORKTREE_PREFIX):] if program.startswith(WORKTREE_PREFIX) else program
+    relative = program.removeprefix(WORKTREE_PREFIX)
     if _PLACEHOLDER.search(relative):
         return None, None  # known only when it runs
-    if "/" in relative and not relative.startswith("/"):
+    if relative != program or ("/" in program and not program.startswith("/")):
         path = posixpath.normpath(relative)
         mode = None if path.startswith("../") else repo_mode(path)
         if mode is None:

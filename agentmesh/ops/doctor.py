@@ -222,8 +222,8 @@ def check_executor(mesh, env: Mapping[str, str]) -> Check:
     if problems:
         what = "; ".join(f"{p.name}: {p.reason}" for p in problems)
         some = len(problems) < len(names)
-        return failed("executor", what + (" (the fallback chain goes on without it)" if some else ""),
-                      "; ".join(f"{p.name}: {p.fix}" for p in problems))
+        fix = problems[0].fix if len(problems) == 1 else "; ".join(f"{p.name}: {p.fix}" for p in problems)
+        return failed("executor", what + (" (the fallback chain goes on without it)" if some else ""), fix)
     return passed("executor", f"{executor.kind}: {', '.join(names)} can start")
 
 

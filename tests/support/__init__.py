@@ -349,15 +349,17 @@ def branch_files(remote: Path, ref: str) -> dict[str, str]:
 
 
 def human_commit(remote: Path, files: dict[str, str], *, branch: str = "main", message: str = "human change",
-                 sign_with: Path | None = None) -> str:
+                 sign_with: Path | None = None, executable: tuple[str, ...] = ()) -> str:
     """A commit by a person (unsigned unless `sign_with` names an SSH key) that sets `files` on top of
-    `branch` of a bare repository, pushed straight to it. Returns the new sha."""
+    `branch` of a bare repository (mode 755 for the `executable` ones), pushed straight to it. Returns
+    the new sha."""
     work = remote.with_name(remote.name + f".human-{secrets.token_hex(4)}")
     git("clone", "--quiet", "--branch", branch, str(remote), str(work))
     for name, text in files.items():
         target = work / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
+        target.chmod(0o755 if name in executable else 0o644)
     git("add", "-A", cwd=work)
     signing = ["-c", "gpg.format=ssh", "-c", f"user.signingKey={sign_with}"] if sign_with else []
     git(*signing, "commit", *(["-S"] if sign_with else []), "--quiet", "-m", message, cwd=work)
