@@ -71,6 +71,10 @@ WORKTREE_PREFIX = "{worktree}/"
 # forge tokens first of all, is dropped; HOME and the XDG directories are its own.
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "TMPDIR")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# A git identity for tools that insist on one: aider otherwise writes one into the repository's
+# config, which the sandbox keeps read-only (and an executor never commits: the agent does).
+GIT_IDENTITY = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "agentmesh executor",
+                "GIT_CONFIG_KEY_1": "user.email", "GIT_CONFIG_VALUE_1": "executor@agentmesh.invalid"}
 
 # The sandbox's view of the host: these system directories read-only (a symlink stays a symlink,
 # as /bin -> usr/bin on a merged /usr), nothing else unless named below.
@@ -476,8 +480,8 @@ def run(
                             path_env=path_env)
     with private_home(sandboxed) as home:
         env = executor_env(base, spec.env_passthrough, forbidden_env,
-                           {**home, "AGENTMESH_ISSUE": str(issue), "AGENTMESH_TASK_FILE": str(task_file),
-                            "AGENTMESH_WORKTREE": str(worktree)})
+                           {**home, **GIT_IDENTITY, "AGENTMESH_ISSUE": str(issue),
+                            "AGENTMESH_TASK_FILE": str(task_file), "AGENTMESH_WORKTREE": str(worktree)})
         start = log_path.stat().st_size
         with open(log_path, "ab") as log:
             # for the operator, on one ASCII line (public text drops it: it names the host's directories)

@@ -3,7 +3,8 @@
 - Claude Code with `--output-format json` ends with one result object: `is_error: true` is a failed
   run whatever the exit code (`claude -p` without a login exits 1 with "Not logged in"), and
   `total_cost_usd` is what the run cost.
-- Codex prints `ERROR: ...` lines on stderr (`ERROR: unexpected status 401 Unauthorized: ...`).
+- Codex prints `ERROR: ...` lines on stderr (`ERROR: unexpected status 401 Unauthorized: ...`), and
+  log lines with a timestamp and `ERROR`.
 - aider prints LiteLLM's exceptions (`litellm.AuthenticationError: ...`) and may still exit 0.
 
 The message is the CLI's own words, for the failure's reason; only Claude Code's `is_error` turns a
@@ -17,7 +18,8 @@ import re
 from dataclasses import dataclass
 
 MESSAGE_CHARS = 300
-_ERROR_LINE = re.compile(r"^(?:ERROR: |Error: |error: |litellm\.[A-Za-z]*Error: )")
+# `ERROR: ...`, and codex's log lines (`2026-11-26T21:41:51.823613Z ERROR codex_api::...: ...`)
+_ERROR_LINE = re.compile(r"^(?:ERROR: |Error: |error: |litellm\.[A-Za-z]*Error: |\d{4}-\d\d-\d\dT[\d:.]+Z\s+ERROR\s)")
 
 
 @dataclass(frozen=True)
@@ -65,5 +67,18 @@ def parse_cli_output(text: str) -> CliOutput:
         if data.get("type") == "result" and isinstance(data.get("is_error"), bool):
             error = data["is_error"]
             return CliOutput(error, _result_message(data) if error else None, cost)
-    message = next((_one_line(line) for line in reversed(lines) if _ERROR_LINE.match(line)), None)
-    return CliOutput(False, message, cost)
+    return CliOutput(False, _last_error(text.splitlines()), cost)
+
+
+def _last_error(lines: list[str]) -> str | None:
+    """The last error line with the lines that continue it (aider wraps at 80 columns), up to a blank
+    line or the next error line."""
+    starts = [i for i, line in enumerate(lines) if _ERROR_LINE.match(line.strip())]
+    if not starts:
+        return None
+    paragraph = [lines[starts[-1]]]
+    for line in lines[starts[-1] + 1:]:
+        if not line.strip() or _ERROR_LINE.match(line.strip()) or line.startswith("agentmesh: "):
+            break
+        paragraph.append(line)
+    return _one_line(" ".join(paragraph))

@@ -21,11 +21,14 @@ CODEX_401 = """OpenAI Codex v0.171.0
 ERROR: Reconnecting... 5/5
 ERROR: unexpected status 401 Unauthorized: You didn't provide an API key., url: http://127.0.0.1:1/v1/responses
 """
-AIDER_401 = """Aider v0.86.2
-Main model: gpt-4o with diff edit format
+AIDER_401 = ("Aider v0.86.2\nMain model: gpt-4o with diff edit format\n\n"
+             "litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect \n"  # wrapped at 80
+             "API key provided.\nThe API provider is not able to authenticate you. Check your API key.\n\n")
+CODEX_NO_NETWORK = """user
+Read the task
+2026-11-26T22:18:00.831598Z ERROR codex_api::endpoint::responses_websocket: failed to connect to Responses WebSocket
 
-litellm.BadRequestError: OpenAIException - You didn't provide an API key.
-
+agentmesh: executor timeout after 15.1s
 """
 
 
@@ -35,7 +38,12 @@ litellm.BadRequestError: OpenAIException - You didn't provide an API key.
     (CLAUDE_MAX_TURNS, CliOutput(True, "error_max_turns", 1.5)),
     (CODEX_401, CliOutput(False, "ERROR: unexpected status 401 Unauthorized: You didn't provide an API key., url: "
                                  "http://127.0.0.1:1/v1/responses")),
-    (AIDER_401, CliOutput(False, "litellm.BadRequestError: OpenAIException - You didn't provide an API key.")),
+    (AIDER_401, CliOutput(False, "litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect "
+                                 "API key provided. The API provider is not able to authenticate you. Check your API "
+                                 "key.")),
+    (CODEX_NO_NETWORK, CliOutput(False, "2026-11-26T22:18:00.831598Z ERROR codex_api::endpoint::responses_websocket: "
+                                        "failed to connect to Responses WebSocket")),
+    ("ERROR: first\nmore of it\nERROR: second\nagentmesh: executor timeout\n", CliOutput(False, "ERROR: second")),
     ('{"cost_usd": 2}\nall good\n', CliOutput(False, None, 2.0)),
     ("", CliOutput()),
     ("{not json\n{\"type\": \"result\", \"is_error\": \"yes\"}\n[1, 2]\n", CliOutput()),
