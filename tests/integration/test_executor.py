@@ -147,6 +147,23 @@ def test_cost_is_read_from_claude_json_output(worktree, task_file, tmp_path):
     assert result.cost_usd == pytest.approx(0.0421)
 
 
+def test_a_claude_result_with_is_error_fails_even_with_exit_0(worktree, task_file, tmp_path):
+    line = '{"type": "result", "subtype": "success", "is_error": true, "result": "Credit balance is too low"}'
+    result = run(spec(["echo", line]), worktree=worktree, task_file=task_file, issue=1, log_path=tmp_path / "r.log")
+    assert result.returncode == 0 and result.outcome == "failed" and not result.ok
+    assert result.message == "Credit balance is too low"
+
+
+def test_the_message_is_this_runs_own(worktree, task_file, tmp_path):
+    """A fallback chain's executors share a log: an earlier one's error is not the next one's."""
+    log = tmp_path / "r.log"
+    first = run(spec(["sh", "-c", 'echo \'{"type": "result", "is_error": true, "result": "no"}\'; exit 1']),
+                worktree=worktree, task_file=task_file, issue=1, log_path=log)
+    second = run(spec(["echo", "done"]), worktree=worktree, task_file=task_file, issue=1, log_path=log)
+    assert (first.outcome, first.message) == ("failed", "no")
+    assert second.ok and second.message is None
+
+
 def test_fill_and_resolve():
     assert fill(["{task_file}", "x{issue}y", "{other}"], {"task_file": "/t/{issue}.md", "issue": "4"}) == [
         "/t/{issue}.md", "x4y", "{other}"]
