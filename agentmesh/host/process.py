@@ -199,11 +199,31 @@ class _Group:
 
 
 def group_alive(pgid: int) -> bool:
+    """Whether any member of the group still runs. Zombies don't count: a member reparented to an
+    init that reaps slowly (a container's PID 1, bwrap's namespace leader) would hold every stop
+    for seconds, though it can do nothing any more."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    return _has_live_member(pgid)
+
+
+def _has_live_member(pgid: int) -> bool:
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc to look in: trust killpg
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def stop_groups(targets: Iterable[subprocess.Popen | int], *, grace: float = GRACE_SECONDS) -> None:
