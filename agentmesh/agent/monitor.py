@@ -28,7 +28,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.stages import protected_list, record_failure, set_stage
-from agentmesh.agent.trust import maintainers, review_logins
+from agentmesh.agent.trust import agent_logins, maintainers, review_logins
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import NotHolder, TemporaryError, UserError
 from agentmesh.core.lease import ReapDecision
@@ -157,9 +157,13 @@ class Monitor(AgentRun[Report]):
         """Cleanup after this agent's merged or closed PRs, driven by what the remote still shows."""
         mine = [FinishedClaim(v.issue, v.sha, v.claim.work_branch, v.claim.attempt) for v in claims
                 if v.claim is not None and v.claim.agent == self.agent and v.claim.work_branch]
-        own = [p for p in pulls if (m := mesh_pull(p, ring=ring, bot_users=self.policy.review.bot_users))
-               and m.agent == self.agent]
+        own = [p for p in pulls if (m := self.marker(p, ring)) and m.agent == self.agent]
         return plan_cleanup(mine, own, branches)
+
+    def marker(self, pull: PullRequest, ring: list[str]) -> PullMarker | None:
+        """The PR's marker when a mesh agent opened it under its own forge account (core/review.py)."""
+        return mesh_pull(pull, ring=ring, bot_users=self.policy.review.bot_users,
+                         logins=agent_logins(self.mesh.roster, local=self.forge.kind == "local"))
 
     def plan_sweeps(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str], *,
                     agents: set[str]) -> list[Action]:
@@ -178,7 +182,7 @@ class Monitor(AgentRun[Report]):
         holders = {v.issue: v for v in claims if v.claim is not None}
         plan: list[Action] = []
         for pull in pulls:
-            marker = mesh_pull(pull, ring=ring, bot_users=self.policy.review.bot_users)
+            marker = self.marker(pull, ring)
             if marker is None:
                 continue  # a human's PR: never reviewed or merged automatically
             seen.markers[pull.number] = marker

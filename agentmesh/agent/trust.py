@@ -77,3 +77,11 @@ def review_logins(roster: Roster | None, names: Sequence[str]) -> list[str]:
     if roster is None:
         return list(names)
     return [entry.forge_login if (entry := roster.agent(name)) else name for name in names]
+
+
+def agent_logins(roster: Roster | None, *, local: bool) -> dict[str, str] | None:
+    """The forge login each agent opens its PRs under, or None where an account is named like its
+    agent: without a roster, and on the local forge (whose authors are self-declared anyway)."""
+    if roster is None or local:
+        return None
+    return {entry.name: entry.forge_login for entry in roster.agents}

@@ -18,7 +18,7 @@ presence ref, in name order):
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -58,16 +58,19 @@ def reviewers_for(ring: Sequence[str], author: str, *, alive: Collection[str], c
     return chosen
 
 
-def mesh_pull(pull: PullRequest, *, ring: Collection[str], bot_users: Collection[str]) -> PullMarker | None:
+def mesh_pull(pull: PullRequest, *, ring: Collection[str], bot_users: Collection[str],
+              logins: Mapping[str, str] | None = None) -> PullMarker | None:
     """The PR's marker when a mesh agent opened it, else None (a human's PR, or a forged marker).
 
-    The marker must name a ring agent, and the PR's forge author must be that
-    agent or one of the forge accounts the mesh's agents use.
+    The marker must name a ring agent, and the PR's forge author must be that agent's account or
+    one of the forge accounts the mesh's agents use. `logins` (agent -> forge login, from the
+    roster) names the agents' accounts; without it, an account is named like its agent.
     """
     marker = parse_pull_marker(pull.body)
     if marker is None or marker.agent not in ring:
         return None
-    if pull.author != marker.agent and pull.author not in bot_users:
+    account = marker.agent if logins is None else logins.get(marker.agent, "")
+    if pull.author.lower() != account.lower() and pull.author not in bot_users:  # logins are case-insensitive
         return None
     return marker
 

@@ -367,9 +367,11 @@ def human_commit(remote: Path, files: dict[str, str], *, branch: str = "main", m
     return git("rev-parse", "HEAD", cwd=work)
 
 
-def roster_yaml(meshes, maintainers: list[dict] | None = None) -> str:
-    """The roster text listing these agents' (Mesh objects') public keys."""
+def roster_yaml(meshes, maintainers: list[dict] | None = None, logins: dict[str, str] | None = None) -> str:
+    """The roster text listing these agents' (Mesh objects') public keys, and forge logins by agent name."""
     import yaml
 
-    return yaml.safe_dump({"agents": [{"name": m.host.agent, "key": m.public_key.line} for m in meshes],
-                           "maintainers": maintainers or []}, sort_keys=False)
+    logins = logins or {}
+    agents = [{"name": m.host.agent, "key": m.public_key.line,
+               **({"login": logins[m.host.agent]} if m.host.agent in logins else {})} for m in meshes]
+    return yaml.safe_dump({"agents": agents, "maintainers": maintainers or []}, sort_keys=False)

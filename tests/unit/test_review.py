@@ -47,6 +47,17 @@ def test_only_agents_prs_are_mesh_prs():
     assert mesh_pull(pull("z", marker_text(pull_marker("z", 1, SHA))), ring=RING, bot_users=()) is None
 
 
+def test_with_roster_logins_a_mesh_pr_is_opened_by_the_agents_login():
+    """Not by an account merely named like the agent (Gitea/GitHub, issue 14)."""
+    body = marker_text(pull_marker("a", 1, SHA))
+    logins = {"a": "a-bot", "b": "b-bot"}
+    assert mesh_pull(pull("a-bot", body), ring=RING, bot_users=(), logins=logins).agent == "a"
+    assert mesh_pull(pull("A-Bot", body), ring=RING, bot_users=(), logins=logins).agent == "a"
+    assert mesh_pull(pull("a", body), ring=RING, bot_users=(), logins=logins) is None
+    assert mesh_pull(pull("b-bot", body), ring=RING, bot_users=(), logins=logins) is None  # b's account
+    assert mesh_pull(pull("c", marker_text(pull_marker("c", 1, SHA))), ring=RING, bot_users=(), logins=logins) is None
+
+
 def test_approvals_are_bound_to_the_head():
     reviews = [Review(1, "b", "APPROVED", "0" * 40), Review(2, "c", "CHANGES_REQUESTED", SHA),
                Review(3, "c", "APPROVED", SHA), Review(4, "a", "APPROVED", SHA), Review(5, "x", "APPROVED", SHA)]

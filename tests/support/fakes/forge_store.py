@@ -67,7 +67,8 @@ class Injected:
 
 
 class FakeForge:
-    """One repository `owner/name` served at `api_url`; `me` is the token's user."""
+    """One repository `owner/name` served at `api_url`; `me` is the token's user. `add_account` adds
+    users with tokens of their own: each request acts as the user its token belongs to."""
 
     def __init__(self, api_url: str, owner: str = "mesh", name: str = "work", me: str = "agent-1",
                  token: str = "fake-token"):
@@ -76,6 +77,7 @@ class FakeForge:
         self.default_branch = "main"
         self.users: dict[str, str] = {me: "admin", "reviewer-bot": "write", "reader": "read"}
         self.user_ids = {login: i + 1 for i, login in enumerate(self.users)}
+        self.tokens: dict[str, str] = {token: me}  # token -> login
         self.commits: dict[str, dict[str, str]] = {}
         self.branches: dict[str, str] = {}
         self.labels: dict[int, dict] = {}
@@ -93,6 +95,14 @@ class FakeForge:
         self.add_routes()
 
     # --- state helpers ---------------------------------------------------------------------------
+
+    def add_account(self, login: str, permission: str = "write") -> str:
+        """A user of the forge with `permission` on the repository; returns their token."""
+        self.users[login] = permission
+        self.user_ids.setdefault(login, len(self.user_ids) + 1)
+        token = f"token-of-{login}"
+        self.tokens[token] = login
+        return token
 
     def now(self) -> str:
         self._clock += 1
@@ -118,7 +128,10 @@ class FakeForge:
         return sha
 
     def head_sha(self, item: Item) -> str:
-        return self.branches.get(item.head or "", item.last_head_sha) if item.state == "open" else item.last_head_sha
+        return (self.branch_head(item.head or "") or item.last_head_sha) if item.state == "open" else item.last_head_sha
+
+    def branch_head(self, name: str) -> str | None:
+        return self.branches.get(name)
 
     def resolve(self, ref: str | None) -> dict[str, str] | None:
         ref = ref or self.default_branch
@@ -147,10 +160,15 @@ class FakeForge:
 
     def merge(self, item: Item, method: str) -> None:
         head = self.head_sha(item)
-        tree = {**self.commits[self.branches[item.base or self.default_branch]], **self.commits[head]}
-        item.merge_sha = self.branches[item.base or self.default_branch] = self.commit(tree)
+        item.merge_sha = self.merge_commit(item.base or self.default_branch, head, method, item.number)
         item.last_head_sha, item.state, item.merged = head, "closed", True
         item.merged_at = item.updated_at = self.now()
+
+    def merge_commit(self, base: str, head: str, method: str, number: int) -> str:
+        """Move `base` to a commit with `head`'s changes; its sha."""
+        tree = {**self.commits[self.branches[base]], **self.commits[head]}
+        sha = self.branches[base] = self.commit(tree)
+        return sha
 
     def review_entry(self, state: str, body: str, commit_id: str, user: str | None = None) -> dict:
         return {"id": self.new_id(), "user": self.user(user or self.me), "state": state, "body": body,
@@ -197,18 +215,24 @@ class FakeForge:
         return status, {"Content-Type": "application/json", **headers}, text
 
     def serve(self, request: PreparedRequest, method: str, path: str, query: str) -> Answer:
-        if request.headers.get("Authorization") != self.auth_header():
+        sent = request.headers.get("Authorization")
+        login = next((who for token, who in self.tokens.items() if sent == self.auth_header(token)), None)
+        if login is None:
             return answer(401, {"message": "Bad credentials"})
         q = {k: v[-1] for k, v in parse_qs(query).items()}
         body = json.loads(request.body) if request.body else {}
-        for verb, pattern, handler in self.routes:
-            found = pattern.match(path)
-            if found and verb == method:
-                args = {k: unquote(v) for k, v in found.groupdict().items()}
-                return handler(q=q, body=body, request=request, **args)
-        return answer(404, {"message": "Not Found"})
+        owner, self.me = self.me, login  # what this request writes, its token's user wrote
+        try:
+            for verb, pattern, handler in self.routes:
+                found = pattern.match(path)
+                if found and verb == method:
+                    args = {k: unquote(v) for k, v in found.groupdict().items()}
+                    return handler(q=q, body=body, request=request, **args)
+            return answer(404, {"message": "Not Found"})
+        finally:
+            self.me = owner
 
-    def auth_header(self) -> str:
+    def auth_header(self, token: str) -> str:
         raise NotImplementedError
 
     # --- JSON shapes shared by both forges --------------------------------------------------------
@@ -236,7 +260,7 @@ class FakeForge:
                 "state": item.state, "user": self.user(item.author),
                 "labels": [self.label_json(i) for i in item.labels],
                 "head": {"ref": item.head, "sha": sha, "label": f"{self.owner}:{item.head}"},
-                "base": {"ref": base, "sha": self.branches.get(base, ""), "label": f"{self.owner}:{base}"},
+                "base": {"ref": base, "sha": self.branch_head(base) or "", "label": f"{self.owner}:{base}"},
                 "requested_reviewers": [self.user(r) for r in item.requested_reviewers],
                 "merged_at": item.merged_at, "merge_commit_sha": item.merge_sha,
                 "created_at": item.created_at, "updated_at": item.updated_at,

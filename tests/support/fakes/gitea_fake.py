@@ -23,8 +23,8 @@ class GiteaFake(FakeForge):
     def __init__(self, base_url: str = "https://gitea.test", **kw):
         super().__init__(base_url.rstrip("/") + "/api/v1", **kw)
 
-    def auth_header(self) -> str:
-        return f"token {self.token}"
+    def auth_header(self, token: str) -> str:
+        return f"token {token}"
 
     def add_routes(self) -> None:
         self.add_shared_routes()
@@ -143,7 +143,7 @@ class GiteaFake(FakeForge):
 
     def create_pull(self, q, body, request) -> Answer:
         head, base = body.get("head"), body.get("base")
-        if head not in self.branches or base not in self.branches:
+        if self.branch_head(head) is None or self.branch_head(base) is None:
             return answer(404, {"message": "branch does not exist"})
         for item in self.items.values():
             if item.is_pull and item.state == "open" and item.head == head and item.base == base:
@@ -151,7 +151,7 @@ class GiteaFake(FakeForge):
                                                f"[id: {item.number}, issue_id: {item.number}, head_repo_id: 1, "
                                                f"base_repo_id: 1, head_branch: {head}, base_branch: {base}]"})
         item = self.new_item(body.get("title", ""), body.get("body", ""), head=head, base=base,
-                             last_head_sha=self.branches[head], checking=True)
+                             last_head_sha=self.branch_head(head) or "", checking=True)
         return answer(201, self.pull_json(item))
 
     def merge_pull(self, q, body, request, number: str) -> Answer:
@@ -176,7 +176,7 @@ class GiteaFake(FakeForge):
     # --- CI and branches -------------------------------------------------------------------------
 
     def combined_status(self, q, body, request, ref: str) -> Answer:
-        sha = self.branches.get(ref, ref)
+        sha = self.branch_head(ref) or ref
         latest = self.latest_statuses(sha)
         limit = min(int(q.get("limit") or DEFAULT_PAGING_NUM), self.max_response_items)
         page = max(int(q.get("page") or 1), 1)

@@ -33,8 +33,8 @@ class GitHubFake(FakeForge):
     def __init__(self, api_url: str = "https://api.github.com", **kw):
         super().__init__(api_url, **kw)
 
-    def auth_header(self) -> str:
-        return f"Bearer {self.token}"
+    def auth_header(self, token: str) -> str:
+        return f"Bearer {token}"
 
     def secondary_rate_limit(self, *, retry_after: int = 0, times: int = 1) -> None:
         self.inject("*", ".", 403, {"message": "You have exceeded a secondary rate limit. Please wait a few "
@@ -164,14 +164,14 @@ class GitHubFake(FakeForge):
 
     def create_pull(self, q, body, request) -> Answer:
         head, base = body.get("head"), body.get("base")
-        if head not in self.branches or base not in self.branches:
+        if self.branch_head(head) is None or self.branch_head(base) is None:
             return answer(422, _validation_failed("PullRequest", "invalid"))
         for item in self.items.values():
             if item.is_pull and item.state == "open" and item.head == head and item.base == base:
                 return answer(422, _validation_failed(
                     "PullRequest", "custom", f"A pull request already exists for {self.owner}:{head}."))
         item = self.new_item(body.get("title", ""), body.get("body", ""), head=head, base=base,
-                             last_head_sha=self.branches[head])
+                             last_head_sha=self.branch_head(head) or "")
         return answer(201, self.pull_json(item, single=True))
 
     def merge_pull(self, q, body, request, number: str) -> Answer:
@@ -193,14 +193,14 @@ class GitHubFake(FakeForge):
     # --- CI and refs ----------------------------------------------------------------------------
 
     def combined_status(self, q, body, request, ref: str) -> Answer:
-        sha = self.branches.get(ref, ref)
+        sha = self.branch_head(ref) or ref
         latest = self.latest_statuses(sha)
         states = {s["state"] for s in latest}
         state = next((s for s in ("error", "failure", "pending") if s in states), "success" if latest else "pending")
         return answer(200, {"sha": sha, "state": state, "total_count": len(latest), "statuses": latest})
 
     def list_check_runs(self, q, body, request, ref: str) -> Answer:
-        sha = self.branches.get(ref, ref)
+        sha = self.branch_head(ref) or ref
         runs = self.check_runs.get(sha, [])
         status, page, headers = self.page(runs, q, request)
         return status, {"total_count": len(runs), "check_runs": page}, headers

@@ -1,0 +1,215 @@
+"""Issue 14's review attacks on Gitea and GitHub: only roster logins approve, steer or get asked.
+
+The adversary has an account on the forge with write access to the repository, but no place in
+the roster (`.agentmesh/roster.yaml` on main): `bob`, an account named like the agent bob, whose
+roster login is `bob-bot`, and `mallory`, a plain collaborator. They review through the forge's
+API with their own tokens. On these forges the account that wrote a review is authenticated, so
+trust comes from the roster's logins (agent/trust.py); agent names count for nothing.
+
+Everything but the forge is real: ada and bob are Meshes with their own state and signing keys,
+running claim-task and monitor-prs in-process against a real bare remote. The forge is the
+stateful Gitea/GitHub fake hosting that remote (tests/support/fakes/git_hosted.py: PR heads are
+its branch heads, a merge is a real merge commit on main), every request validated against the
+official API description. Each refusal has a positive control by a roster login, so no test
+passes by the mesh merely doing nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from agentmesh.agent.claim_task import claim_task
+from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.monitor import monitor_prs
+from agentmesh.agent.rework import ReworkRequests
+from agentmesh.core.vocab import Label
+from agentmesh.forge.gitea import GiteaForge
+from agentmesh.forge.github import GitHubForge
+from agentmesh.host.config import HostConfig
+from agentmesh.host.roster import ROSTER_PATH
+from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.support import demo_body, git, human_commit, make_remote, path_only_env, remote_refs, roster_yaml
+
+LOGINS = {"ada": "ada-bot", "bob": "bob-bot"}  # the roster's forge login of each agent
+MAINTAINER = "grace"
+IMPOSTOR = "bob"  # an account named like the agent bob
+COLLABORATOR = "mallory"
+TOKEN_ENV = "MESH_FORGE_TOKEN"
+POLICY = {"merge": {"auto": True}}  # the starter ring (empty): the roster decides who reviews
+MODULE = "pkg/mod.py"
+
+
+def hosted_fake(kind: str):
+    from tests.support.fakes.git_hosted import GitHosted
+    from tests.support.fakes.gitea_fake import GiteaFake
+    from tests.support.fakes.github_fake import GitHubFake
+
+    class Hosted(GitHosted, GiteaFake if kind == "gitea" else GitHubFake):  # type: ignore[misc]
+        pass
+
+    return Hosted(GITEA_URL if kind == "gitea" else GITHUB_URL, me=LOGINS["ada"])
+
+
+class Scene:
+    """ada and bob in the roster with their logins, grace its maintainer; one issue for ada's PR."""
+
+    def __init__(self, stack: ExitStack, tmp_path, kind: str):
+        self.kind, self.tmp = kind, tmp_path
+        self.remote = make_remote(tmp_path / "remote.git", mesh_yaml=yaml.safe_dump(POLICY))
+        self.fake = hosted_fake(kind)
+        self.fake.repo = self.remote
+        self.tokens = {LOGINS["ada"]: self.fake.token, LOGINS["bob"]: self.fake.add_account(LOGINS["bob"]),
+                       MAINTAINER: self.fake.add_account(MAINTAINER, "admin"),
+                       IMPOSTOR: self.fake.add_account(IMPOSTOR), COLLABORATOR: self.fake.add_account(COLLABORATOR)}
+        self.fake.create_label("task")
+        checker = validator(kind)  # skips when the API description is absent
+        self.validated_before = checker.validated
+        self.mock = stack.enter_context(ContractMock(checker))
+        self.fake.install(self.mock)
+        keys = [self.mesh(agent) for agent in LOGINS]  # an agent's key exists once its state does
+        human_commit(self.remote, {ROSTER_PATH: roster_yaml(keys, [{"login": MAINTAINER}], logins=LOGINS)},
+                     message="roster: ada and bob, grace maintains")
+
+    def mesh(self, agent: str) -> Mesh:
+        """A new Mesh per run, as per command: it reads the policy and roster once."""
+        host = HostConfig.model_validate({
+            "agent": agent, "host": f"host-{agent}", "remote": str(self.remote),
+            "state_dir": str(self.tmp / "hosts" / agent), "executor": {"kind": "demo"},
+            "forge": {"kind": self.kind, "url": GITEA_URL if self.kind == "gitea" else GITHUB_URL,
+                      "repo": f"{self.fake.owner}/{self.fake.name}", "token_env": TOKEN_ENV}})
+        return Mesh(host, env={TOKEN_ENV: self.tokens[LOGINS[agent]]})
+
+    def monitor(self, agent: str):
+        mesh = self.mesh(agent)
+        return monitor_prs(mesh, mesh.open_forge(), env=path_only_env())
+
+    def user(self, login: str):
+        """A forge client holding `login`'s token, as that person would use the API."""
+        repo = f"{self.fake.owner}/{self.fake.name}"
+        if self.kind == "gitea":
+            return GiteaForge(GITEA_URL, repo, self.tokens[login])
+        return GitHubForge(GITHUB_URL, repo, self.tokens[login], cache_dir=self.tmp / "http" / login)
+
+    def opened(self) -> int:
+        """ada and bob present, grace's issue worked by ada up to an open PR that asked for its reviewer."""
+        self.monitor("ada")
+        self.monitor("bob")
+        issue = self.user(MAINTAINER).create_issue("Add a module", demo_body(MODULE, "VALUE = 1\n"), ["task"])
+        opened = [e.pr for e in claim_task(self.mesh("ada"), self.mesh("ada").open_forge(), env=path_only_env()).events
+                  if e.event == "pr-opened" and e.issue == issue.number]
+        assert opened, "ada opened no PR"
+        self.monitor("ada")
+        return opened[0]
+
+    def review(self, login: str, number: int, event: str) -> None:
+        """`login` reviews the PR's current head through the API."""
+        head = self.fake.head_sha(self.fake.items[number])
+        self.user(login).submit_review(number, event=event, body=f"{event} by {login}", commit_id=head)
+
+    # --- what happened, from the fake's state, the recorded requests and the bare remote ---------------
+
+    def merged(self, number: int) -> bool:
+        return self.fake.items[number].merged
+
+    def on_main(self) -> bool:
+        return MODULE in git("ls-tree", "-r", "--name-only", "main", cwd=self.remote).split()
+
+    def branch(self, number: int) -> str | None:
+        return remote_refs(self.remote, "refs/heads/").get(f"refs/heads/{self.fake.items[number].head}")
+
+    def review_requests(self) -> list[tuple[str, dict]]:
+        return [(urlsplit(str(c.request.url)).path, json.loads(c.request.body)) for c in self.mock.calls
+                if c.request.method == "POST" and str(c.request.url).endswith("/requested_reviewers")]
+
+    def all_validated(self) -> bool:
+        return self.mock.checker.validated - self.validated_before == len(self.mock.calls) > 0
+
+
+@pytest.fixture(params=["gitea", "github"])
+def scene(request, tmp_path):
+    with ExitStack() as stack:
+        yield Scene(stack, tmp_path, request.param)
+
+
+def events(report, number: int) -> list[str]:
+    return [e.event for e in report.events if e.pr == number]
+
+
+@pytest.mark.parametrize("adversary", [IMPOSTOR, COLLABORATOR])
+def test_an_approval_from_a_login_outside_the_roster_merges_nothing(scene, adversary):
+    """Attack 1 on a forge with accounts: `bob` is not bob's login. bob-bot's approval merges."""
+    number = scene.opened()
+    head = scene.branch(number)
+    scene.review(adversary, number, "approve")
+    assert "merged" not in events(scene.monitor("ada"), number)
+    assert not scene.merged(number) and not scene.on_main() and scene.branch(number) == head
+
+    scene.monitor("bob")  # the control: the roster's reviewer approves under its own login
+    [approval] = [r for r in scene.fake.reviews[number] if r["state"] == "APPROVED" and r["user"]["login"] != adversary]
+    assert approval["user"]["login"] == LOGINS["bob"] and approval["commit_id"] == head
+    assert "merged" in events(scene.monitor("ada"), number)
+    assert scene.merged(number) and scene.on_main() and scene.branch(number) is None
+    assert scene.all_validated()
+
+
+def test_a_maintainers_approval_counts(scene):
+    number = scene.opened()
+    scene.review(COLLABORATOR, number, "approve")
+    scene.monitor("ada")
+    assert not scene.merged(number)
+    scene.review(MAINTAINER, number, "approve")
+    assert "merged" in events(scene.monitor("ada"), number)
+    assert scene.merged(number) and scene.on_main()
+    assert scene.all_validated()
+
+
+def test_changes_requested_by_a_login_outside_the_roster_steer_no_rework(scene):
+    number = scene.opened()
+    issue = scene.fake.items[number].body
+    queue = ReworkRequests(scene.mesh("ada").state.root)
+    scene.review(IMPOSTOR, number, "request_changes")
+    assert "rework-queued" not in events(scene.monitor("ada"), number)
+    assert all(queue.load(n) is None for n in scene.fake.items)
+
+    scene.review(LOGINS["bob"], number, "request_changes")  # the control: from the roster's reviewer
+    assert "rework-queued" in events(scene.monitor("ada"), number)
+    [queued] = [r for n in scene.fake.items if (r := queue.load(n)) is not None]
+    assert queued.pull == number and f"#{queued.issue}" in issue
+    assert scene.all_validated()
+
+
+def test_reviews_are_requested_from_roster_logins(scene):
+    """Not from agent names: `bob` is someone else's account here."""
+    number = scene.opened()
+    pulls = f"/repos/{scene.fake.owner}/{scene.fake.name}/pulls/{number}/requested_reviewers"
+    assert [(path.rsplit("/repos/", 1)[-1], body) for path, body in scene.review_requests()] == [
+        (pulls.removeprefix("/repos/"), {"reviewers": [LOGINS["bob"]]})]
+    assert scene.fake.items[number].requested_reviewers == [LOGINS["bob"]]
+    scene.monitor("ada")  # requested once: a later run does not ask again
+    assert len(scene.review_requests()) == 1
+    assert scene.all_validated()
+
+
+def test_an_approval_of_an_older_head_does_not_count(scene):
+    number = scene.opened()
+    scene.monitor("bob")
+    [approval] = [r for r in scene.fake.reviews[number] if r["state"] == "APPROVED"]
+    # ada pushes again (a commit signed with her key, so the head is still hers): the approval is stale
+    ada = scene.mesh("ada")
+    pushed = human_commit(scene.remote, {"pkg/more.py": "MORE = 2\n"}, branch=scene.fake.items[number].head,
+                          message="more", sign_with=ada.signing_key)
+    assert approval["commit_id"] != pushed == scene.branch(number)
+    report = scene.monitor("ada")
+    assert "merged" not in events(report, number) and "handed-over" not in events(report, number)
+    assert not scene.merged(number) and not scene.on_main()
+    assert Label.NEEDS_HUMAN not in [scene.fake.labels[i]["name"] for i in scene.fake.items[number].labels]
+
+    scene.monitor("bob")  # the control: bob reviews the new head, and that approval merges it
+    assert "merged" in events(scene.monitor("ada"), number)
+    assert scene.merged(number) and scene.fake.items[number].last_head_sha == pushed and scene.on_main()
+    assert scene.all_validated()
