@@ -27,6 +27,7 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.agent.rework import ReworkRequests
+from agentmesh.core.markers import attempt_marker, marker_text
 from agentmesh.core.vocab import Label
 from agentmesh.forge.gitea import GiteaForge
 from agentmesh.forge.github import GitHubForge
@@ -88,6 +89,10 @@ class Scene:
         mesh = self.mesh(agent)
         return monitor_prs(mesh, mesh.open_forge(), env=path_only_env())
 
+    def claim_task(self, agent: str):
+        mesh = self.mesh(agent)
+        return claim_task(mesh, mesh.open_forge(), env=path_only_env())
+
     def user(self, login: str):
         """A forge client holding `login`'s token, as that person would use the API."""
         repo = f"{self.fake.owner}/{self.fake.name}"
@@ -100,8 +105,7 @@ class Scene:
         self.monitor("ada")
         self.monitor("bob")
         issue = self.user(MAINTAINER).create_issue("Add a module", demo_body(MODULE, "VALUE = 1\n"), ["task"])
-        opened = [e.pr for e in claim_task(self.mesh("ada"), self.mesh("ada").open_forge(), env=path_only_env()).events
-                  if e.event == "pr-opened" and e.issue == issue.number]
+        opened = [e.pr for e in self.claim_task("ada").events if e.event == "pr-opened" and e.issue == issue.number]
         assert opened, "ada opened no PR"
         self.monitor("ada")
         return opened[0]
@@ -170,7 +174,7 @@ def test_a_maintainers_approval_counts(scene):
 
 def test_changes_requested_by_a_login_outside_the_roster_steer_no_rework(scene):
     number = scene.opened()
-    issue = scene.fake.items[number].body
+    body = scene.fake.items[number].body  # "Closes #<issue>"
     queue = ReworkRequests(scene.mesh("ada").state.root)
     scene.review(IMPOSTOR, number, "request_changes")
     assert "rework-queued" not in events(scene.monitor("ada"), number)
@@ -179,16 +183,15 @@ def test_changes_requested_by_a_login_outside_the_roster_steer_no_rework(scene):
     scene.review(LOGINS["bob"], number, "request_changes")  # the control: from the roster's reviewer
     assert "rework-queued" in events(scene.monitor("ada"), number)
     [queued] = [r for n in scene.fake.items if (r := queue.load(n)) is not None]
-    assert queued.pull == number and f"#{queued.issue}" in issue
+    assert queued.pull == number and f"#{queued.issue}" in body
     assert scene.all_validated()
 
 
 def test_reviews_are_requested_from_roster_logins(scene):
     """Not from agent names: `bob` is someone else's account here."""
     number = scene.opened()
-    pulls = f"/repos/{scene.fake.owner}/{scene.fake.name}/pulls/{number}/requested_reviewers"
-    assert [(path.rsplit("/repos/", 1)[-1], body) for path, body in scene.review_requests()] == [
-        (pulls.removeprefix("/repos/"), {"reviewers": [LOGINS["bob"]]})]
+    path = f"{urlsplit(scene.fake.api_url).path}/repos/mesh/work/pulls/{number}/requested_reviewers"
+    assert scene.review_requests() == [(path, {"reviewers": [LOGINS["bob"]]})]
     assert scene.fake.items[number].requested_reviewers == [LOGINS["bob"]]
     scene.monitor("ada")  # requested once: a later run does not ask again
     assert len(scene.review_requests()) == 1
@@ -212,4 +215,17 @@ def test_an_approval_of_an_older_head_does_not_count(scene):
     scene.monitor("bob")  # the control: bob reviews the new head, and that approval merges it
     assert "merged" in events(scene.monitor("ada"), number)
     assert scene.merged(number) and scene.fake.items[number].last_head_sha == pushed and scene.on_main()
+    assert scene.all_validated()
+
+
+@pytest.mark.parametrize("author", [IMPOSTOR, LOGINS["bob"]])
+def test_failed_attempts_on_an_issue_count_only_from_roster_logins(scene, author):
+    """Attempt comments decide when an issue is dead-lettered: `bob`'s are a stranger's, bob-bot's are bob's."""
+    scene.monitor("ada")
+    issue = scene.user(MAINTAINER).create_issue("Add a module", demo_body(MODULE, "VALUE = 1\n"), ["task"])
+    scene.user(MAINTAINER).add_labels(issue.number, [Label.FAILED])
+    for attempt in (1, 2):
+        scene.user(author).comment(issue.number, f"failed\n\n{marker_text(attempt_marker('bob', attempt))}")
+    [claimed] = [e.detail for e in scene.claim_task("ada").events if e.event == "claimed" and e.issue == issue.number]
+    assert claimed.endswith(f"attempt {1 if author == IMPOSTOR else 3}")
     assert scene.all_validated()
