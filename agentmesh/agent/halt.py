@@ -26,7 +26,7 @@ from agentmesh.core.sanitize import clean_text
 from agentmesh.core.vocab import Label
 from agentmesh.forge.base import Forge
 from agentmesh.git.branch_edit import swap_ref
-from agentmesh.git.remote import ls_refs
+from agentmesh.git.remote import RemoteRefs, ls_refs
 from agentmesh.host.config import HALT_REF
 from agentmesh.host.files import write_atomic
 
@@ -76,18 +76,20 @@ def ref_reason(mesh: Mesh, sha: str) -> str:
     return reason_of(mesh.cache.commit_message(sha))
 
 
-def halt_reason(mesh: Mesh, forge: Forge) -> str | None:
-    """Why the mesh (or this host) is halted, or None when agents may work."""
+def halt_reason(mesh: Mesh, forge: Forge, *, listing: RemoteRefs | None = None, issues: bool = True) -> str | None:
+    """Why the mesh (or this host) is halted, or None when agents may work. `listing`: a fresh listing of
+    the halt ref (a running executor's watch re-reads it; the command's own listing is read once);
+    `issues`: whether to list the halt issues too (a watch does so only every few checks)."""
     local = local_halt(mesh)
     if local:
         return local
-    sha = mesh.remote_refs.get(HALT_REF)
+    sha = (listing or mesh.remote_refs).get(HALT_REF)
     if sha is not None:
         return f"mesh halted (branch {HALT_BRANCH}): {ref_reason(mesh, sha)}"
     text = mesh.read_base_file(HALT_FILE)
     if text is not None:
         return f"mesh halted ({HALT_FILE} on {mesh.base_branch}): {_first_line(text)}"
-    halting = forge.list_issues(state="open", labels=[Label.HALT])
+    halting = forge.list_issues(state="open", labels=[Label.HALT]) if issues else []
     if halting:
         first = halting[0]
         return f"mesh halted by issue #{first.number} labelled {Label.HALT}: {_first_line(first.title)}"

@@ -33,6 +33,7 @@ from agentmesh.agent.stages import (
     set_stage,
     work_title,
 )
+from agentmesh.agent.watch import Watch
 from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.model import Issue, PullRequest
@@ -65,6 +66,9 @@ class Job:
     branch: str
     attempt: int
     rework: ReworkAsk | None = None  # set: address the feedback on the open PR instead
+
+
+STOP_EVENTS = {StopReason.CANCELLED: Event.CANCELLED, StopReason.MESH_HALTED: Event.HALT_STOPPED}
 
 
 class Ending(StrEnum):
@@ -125,6 +129,9 @@ class Jobs(AgentRun[Report]):
                                     "Nothing was published and no attempt is counted; the issue is back in "
                                     "the queue.")
                 self.report.add(Event.BUDGET_STOPPED, issue=number, detail=produced.reason)
+            elif produced.stop in STOP_EVENTS:
+                self.report.add(STOP_EVENTS[produced.stop], issue=number,
+                                detail=f"{produced.reason}; nothing was published")
             self.release(number, produced.claim_sha, produced.reason)
             set_stage(self.forge, number, None)
         elif produced.outcome == Ending.FAILED:
@@ -144,10 +151,12 @@ class Jobs(AgentRun[Report]):
         worktree = self.worktrees.add(job.branch, base)
         heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
                               lease_seconds=self.policy.lease.seconds, keeper=self.keeper)
+        watch = Watch(self.mesh, self.forge, number, agent=self.agent, eligible=self.policy.labels.eligible,
+                      every_seconds=self.policy.lease.renew_seconds)
         left = self.budget.minutes_left
         ran = run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=number, base=base,
                             heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number),
-                            budget_seconds=None if left is None else left * 60)
+                            budget_seconds=None if left is None else left * 60, watch=watch)
         result = ran.result
         for note in ran.notes:
             self.report.add(Event.WARNING, issue=number, detail=note)
@@ -180,6 +189,9 @@ class Jobs(AgentRun[Report]):
             return Produced(Ending.PROTECTED, heartbeat.sha, "the change touches protected paths",
                             details="The change was not pushed: only a human may change these protected paths:\n\n"
                             + protected_list(protected), paths=paths)
+        late = watch.unwanted()  # the last gate before anything goes public
+        if late is not None:
+            return Produced(Ending.STOPPED, heartbeat.sha, late.reason, stop=late.stop)
         return Produced(Ending.COMMIT, heartbeat.sha, "", commit=commit, paths=paths)
 
     def checked_commit(self, job: Job, worktree: Path, base: str, rework: int,

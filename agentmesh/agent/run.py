@@ -2,7 +2,8 @@
 
 The executors come from the host config (a fallback chain runs the next one,
 from a clean worktree, when one cannot start or fails). While they run, the
-heartbeat renews the claim and the local halt file is polled; either stops
+heartbeat renews the claim, the local halt file is polled, and the watch
+re-reads the issue and the mesh's kill switch (agent/watch.py); each stops
 the whole process group. The agent's own git files are guarded against an
 unsandboxed executor (agent/work.py).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from agentmesh.agent import executor as executors
 from agentmesh.agent.halt import local_halt
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.watch import Watch
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import ConfigError
 from agentmesh.core.vocab import StopReason
@@ -74,9 +76,11 @@ class Ran:
 
 
 def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, base: str, heartbeat: Heartbeat,
-                  env: Mapping[str, str], pidfile: Path, budget_seconds: float | None = None) -> Ran:
+                  env: Mapping[str, str], pidfile: Path, budget_seconds: float | None = None,
+                  watch: Watch | None = None) -> Ran:
     """Run the host's executors in turn until one works. `budget_seconds`: executor time left today;
-    past it the executor is stopped like a halt."""
+    past it the executor is stopped like a halt. `watch`: re-reads, at each heartbeat, whether the
+    work is still wanted (the issue open, the mesh not halted)."""
     specs = host_executors(mesh)
     log_path = mesh.state.logs / f"issue-{issue}-{time.strftime('%Y%m%dT%H%M%S')}.log"
 
@@ -94,7 +98,10 @@ def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, ba
         if lost:
             return stop(StopReason.CLAIM_LOST, lost)
         halted = local_halt(mesh)
-        return stop(StopReason.HALTED, halted) if halted else None
+        if halted:
+            return stop(StopReason.HALTED, halted)
+        unwanted = watch.due() if watch is not None else None
+        return stop(unwanted.stop, unwanted.reason) if unwanted else None
 
     results: list[executors.ExecResult] = []
     notes: list[str] = []

@@ -59,6 +59,8 @@ class StopReason(StrEnum):
     BUDGET = "budget exhausted"
     CLAIM_LOST = "claim lost"
     HALTED = "halted on this host"
+    MESH_HALTED = "mesh halted"
+    CANCELLED = "issue cancelled"
 
 
 class Event(StrEnum):
@@ -80,6 +82,8 @@ class Event(StrEnum):
     DEAD_LETTER = "dead-letter"
     BUDGET_EXHAUSTED = "budget-exhausted"
     BUDGET_STOPPED = "budget-stopped"
+    CANCELLED = "cancelled"
+    HALT_STOPPED = "halt-stopped"
     REWORKING = "reworking"
     REWORKED = "reworked"
     REWORK_POSTPONED = "rework-postponed"

@@ -1,0 +1,75 @@
+"""Whether the work on a claimed issue is still wanted, re-read while its executor runs.
+
+A run reads the kill switch and the issue once, before it claims. A human who closes (cancels) the
+issue, parks it with a blocking label or halts the mesh meanwhile must still stop it: the watch
+re-reads both at every heartbeat, and once more right before anything is pushed (the last gate
+before the work goes public). The halt ref is one ls-refs round trip; the halt issues, a forge
+listing, are read only every few checks and at the last gate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from agentmesh.agent.halt import halt_reason
+from agentmesh.agent.mesh import Mesh
+from agentmesh.core.errors import TemporaryError
+from agentmesh.core.select import Why, exclusion_reasons
+from agentmesh.core.vocab import StopReason
+from agentmesh.forge.base import Forge, NotFound
+from agentmesh.git.remote import ls_refs
+from agentmesh.host.config import HALT_REF
+
+HALT_ISSUES_EVERY = 5  # checks between two listings of the halt issues
+UNWANTED = (Why.NOT_OPEN, Why.BLOCKING_LABEL)  # a human closed the issue or parked it
+
+
+@dataclass(frozen=True)
+class Unwanted:
+    stop: StopReason
+    reason: str
+
+
+class Watch:
+    def __init__(self, mesh: Mesh, forge: Forge, issue: int, *, agent: str, eligible: Collection[str],
+                 every_seconds: float, now: Callable[[], float] = time.monotonic):
+        self.mesh = mesh
+        self.forge = forge
+        self.issue = issue
+        self.agent = agent
+        self.eligible = eligible
+        self.every_seconds = every_seconds
+        self.now = now
+        self.last = now()
+        self.checks = 0
+
+    def due(self) -> Unwanted | None:
+        """At each heartbeat: why the executor must stop, or None. A read that fails is retried at the
+        next heartbeat (the last gate before a push reads again, and fails the push when it cannot)."""
+        if self.now() - self.last < self.every_seconds:
+            return None
+        self.last = self.now()
+        self.checks += 1
+        try:
+            return self.unwanted(halt_issues=self.checks % HALT_ISSUES_EVERY == 0)
+        except TemporaryError:
+            return None
+
+    def unwanted(self, *, halt_issues: bool = True) -> Unwanted | None:
+        """Read now: the mesh-wide kill switch, then the issue."""
+        halted = halt_reason(self.mesh, self.forge, listing=ls_refs(self.mesh.git, self.mesh.remote, [HALT_REF]),
+                             issues=halt_issues)
+        if halted:
+            return Unwanted(StopReason.MESH_HALTED, halted)
+        try:
+            issue = self.forge.get_issue(self.issue)
+        except NotFound:
+            return Unwanted(StopReason.CANCELLED, f"issue #{self.issue} is gone")
+        reasons = [r for r in exclusion_reasons(issue, agent=self.agent, eligible_labels=self.eligible)
+                   if r.code in UNWANTED]
+        if reasons:
+            return Unwanted(StopReason.CANCELLED, f"issue #{self.issue} is no longer wanted ("
+                            + ", ".join(str(r) for r in reasons) + ")")
+        return None
