@@ -33,6 +33,8 @@ OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
     Event.LESSON_PROPOSED: (JournalEvent.LESSON_PROPOSED, Outcome.OPENED),
     Event.WITHDRAWN: (JournalEvent.WITHDRAWN, Outcome.SUPERSEDED),
     Event.SWEPT: (JournalEvent.SWEPT, Outcome.ORPHAN),
+    Event.CANCELLED: (JournalEvent.CANCELLED, Outcome.CANCELLED),
+    Event.REQUEUED: (JournalEvent.REQUEUED, Outcome.REQUEUED),
 }
 
 

@@ -16,6 +16,7 @@ from agentmesh.core.markers import (
     count_attempts,
     marker_text,
     pull_marker,
+    since_requeue,
     strip_issue_keywords,
 )
 from agentmesh.core.model import Comment, Issue
@@ -72,6 +73,7 @@ def record_failure(forge: Forge, issue: int, comments: Sequence[Comment], *, age
     the issue's, authors judged as for attempts_so_far, so a forged marker neither counts nor stands in
     for this agent's own."""
     authors = {c.author for c in comments if trusted(c.author)}
+    comments = since_requeue(comments, authors)  # a requeue starts the count, and the markers, afresh
     tag = marker_text(attempt_marker(agent, claim_attempt))
     recorded = any(tag in c.body and c.author in authors for c in comments)  # a rerun after a crash
     attempt = count_attempts(comments, authors) + (0 if recorded else 1)

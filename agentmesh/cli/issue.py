@@ -11,7 +11,7 @@ from agentmesh.core.errors import EXIT_OK, UserError
 
 @click.group("issue")
 def group() -> None:
-    """Create, list, show, comment on, label and close issues."""
+    """Create, list, show, comment on, label and close issues; cancel and requeue them."""
 
 
 def create(forge, title: str, body: str, labels: list[str], as_json: bool) -> int:
@@ -149,3 +149,42 @@ def _label(g, number, add, remove, as_json):
 def _close(g, number, as_json):
     """Close issue NUMBER (closing a closed issue is fine)."""
     return close(current_forge(g), number, as_json)
+
+
+def operate(mesh, number: int, verb: str, as_json: bool, **args) -> int:
+    """cancel or requeue, journaled like any agent run."""
+    from agentmesh.agent.base import journaled
+    from agentmesh.agent.operator import Operator, OperatorReport
+
+    forge = mesh.open_forge()
+    report = OperatorReport(mesh.host.agent)
+    with journaled(mesh, report, dry_run=False) as journal:
+        operator = Operator(mesh, forge, report, dry_run=False, env={}, journal=journal)
+        getattr(operator, verb)(number, **args)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for line in report.events:
+            echo(str(line))
+    return report.exit_code
+
+
+@group.command("cancel")
+@number_argument
+@click.option("--reason", default="cancelled by an operator", show_default=True, help="Why; posted on the issue.")
+@json_option
+@click.pass_obj
+def _cancel(g, number, reason, as_json):
+    """Cancel issue NUMBER: comment and close it; an agent working on it stops at its next heartbeat and
+    publishes nothing; an open agent PR for it is closed, its branch and claim removed. Idempotent."""
+    return operate(g.mesh(), number, "cancel", as_json, reason=reason)
+
+
+@group.command("requeue")
+@number_argument
+@json_option
+@click.pass_obj
+def _requeue(g, number, as_json):
+    """Put issue NUMBER back in the queue: its failed attempts no longer count, and the failed and
+    dead-letter labels go. Idempotent."""
+    return operate(g.mesh(), number, "requeue", as_json)

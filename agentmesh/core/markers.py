@@ -21,6 +21,7 @@ _CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-
 _PR = re.compile(r"<!-- agentmesh:pr/(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})"
                  r"/(?P<claim>[0-9a-f]{40}(?:[0-9a-f]{24})?) -->")
 ATTEMPT_TAG = f"<!-- {MARKER_PREFIX}attempt/"
+REQUEUE_TAG = f"<!-- {MARKER_PREFIX}requeued/"
 
 
 def marker_text(marker: str) -> str:
@@ -88,5 +89,25 @@ def count_attempts(comments: Iterable[Comment], trusted: Iterable[str]) -> int:
     Comments from others do not count: anyone who can comment could otherwise
     push an issue into the dead-letter queue.
     """
+    allowed = set(trusted)
+    return sum(1 for c in since_requeue(comments, allowed) if c.author in allowed and ATTEMPT_TAG in c.body)
+
+
+def requeue_marker(attempts_ever: int) -> str:
+    """`issue requeue`'s: named by the attempts recorded before it, so a rerun posts no second one."""
+    return f"requeued/{attempts_ever}"
+
+
+def since_requeue(comments: Iterable[Comment], trusted: Iterable[str]) -> list[Comment]:
+    """The comments (oldest first) after the last requeue marker by a trusted author: attempts before it
+    no longer count, and their markers no longer stand in for a new claim's."""
+    allowed = set(trusted)
+    listed = list(comments)
+    last = max((i for i, c in enumerate(listed) if c.author in allowed and REQUEUE_TAG in c.body), default=-1)
+    return listed[last + 1:]
+
+
+def attempts_ever(comments: Iterable[Comment], trusted: Iterable[str]) -> int:
+    """Attempt markers by trusted authors, requeues or not."""
     allowed = set(trusted)
     return sum(1 for c in comments if c.author in allowed and ATTEMPT_TAG in c.body)

@@ -84,6 +84,7 @@ class Event(StrEnum):
     BUDGET_STOPPED = "budget-stopped"
     CANCELLED = "cancelled"
     HALT_STOPPED = "halt-stopped"
+    REQUEUED = "requeued"
     REWORKING = "reworking"
     REWORKED = "reworked"
     REWORK_POSTPONED = "rework-postponed"
@@ -130,6 +131,8 @@ class JournalEvent(StrEnum):
     LESSON_PROPOSED = "lesson-proposed"
     WITHDRAWN = "withdrawn"
     SWEPT = "swept"
+    CANCELLED = "cancelled"
+    REQUEUED = "requeued"
 
 
 class Outcome(StrEnum):
@@ -153,6 +156,8 @@ class Outcome(StrEnum):
     REAPED = "reaped"
     SUPERSEDED = "superseded"
     ORPHAN = "orphan"
+    CANCELLED = "cancelled"
+    REQUEUED = "requeued"
 
 
 class Act(StrEnum):

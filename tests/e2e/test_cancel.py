@@ -1,0 +1,178 @@
+"""Issue 15, items 1, 2 and 8: cancelling an issue or halting the mesh stops a run already in flight,
+and nothing it did goes public. Real agent processes on a real local-forge remote; every verdict is
+read from the bare remote with git plumbing.
+
+The interleaving is forced, never timed: the executor touches `started` and then waits for `go`,
+which the test creates only after it has closed the issue or halted the mesh (the last gate before
+the push must refuse), or never (only the heartbeat's watch can end the run). A positive control
+shows an uncancelled run still opens its PR, so no test passes by the mesh merely doing nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs, wait_for
+from tests.support.cli import run_cli, start_cli, write_host_config
+
+# started, go, done, worktree: the change is written only once `go` exists
+EXECUTOR = """
+import pathlib, sys, time
+started, go, done, worktree = map(pathlib.Path, sys.argv[1:5])
+started.touch()
+while not go.exists():
+    time.sleep(0.05)
+(worktree / "pkg").mkdir(exist_ok=True)
+(worktree / "pkg" / "mod.py").write_text("VALUE = 1\\n")
+done.touch()
+"""
+WATCH_SECONDS = 10  # the shortest renew_seconds a mesh may set: the watch reads at each heartbeat
+ENDS_WITHIN = 60  # seconds a watched run may take to stop; it never stops without the watch
+
+
+class Mesh:
+    def __init__(self, tmp: Path, *, renew_seconds: int = 300):
+        self.tmp = tmp
+        lease = {"seconds": max(60, 3 * renew_seconds), "renew_seconds": renew_seconds, "grace_seconds": 0}
+        self.remote = local_forge_remote(tmp / "remote.git", yaml.safe_dump({"lease": lease}))
+        self.main = git("rev-parse", "refs/heads/main", cwd=self.remote)
+        self.human = agent_forge(agent_mesh(self.remote, tmp / "humans", "human"))
+        self.started, self.go, self.done = tmp / "started", tmp / "go", tmp / "done"
+        command = [sys.executable, "-c", EXECUTOR, str(self.started), str(self.go), str(self.done), "{worktree}"]
+        self.config = write_host_config(tmp, self.remote, "ada", {"kind": "command", "sandbox": "off",
+                                                                   "timeout_seconds": 600, "command": command})
+        self.operator = write_host_config(tmp, self.remote, "ops")
+        self.issue = self.human.create_issue("Add a module", demo_body("pkg/mod.py", "VALUE = 1\n"),
+                                             ["task"]).number
+        self.proc: subprocess.Popen | None = None
+
+    def cli(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+        return run_cli("--config", str(config or self.operator), *args, cwd=self.tmp)
+
+    def start(self) -> None:
+        self.proc = start_cli("--config", str(self.config), "claim-task", "--json", cwd=self.tmp)
+        wait_for(self.started.exists, "the executor to start")
+
+    def finish(self, timeout: float = ENDS_WITHIN) -> dict:
+        assert self.proc is not None
+        out, err = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, err
+        return json.loads(out)
+
+    def stop(self) -> None:
+        """Let a run the fix did not stop go on, so nothing outlives the test."""
+        self.go.touch()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    # --- the remote, by plumbing ----------------------------------------------------------------
+
+    def pulls(self) -> list[dict]:
+        found = []
+        for ref in remote_refs(self.remote, "refs/agentmesh/items/"):
+            meta = json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=self.remote))
+            if meta["kind"] == "pull":
+                found.append(meta)
+        return found
+
+    def issue_state(self) -> str:
+        meta = git("cat-file", "blob", f"refs/agentmesh/items/{self.issue}:meta.json", cwd=self.remote)
+        return json.loads(meta)["state"]
+
+    def work_branches(self) -> list[str]:
+        return list(remote_refs(self.remote, "refs/heads/ada/"))
+
+    def claims(self) -> list[str]:
+        return list(remote_refs(self.remote, "refs/heads/claim/"))
+
+    def nothing_published(self) -> None:
+        assert self.work_branches() == []
+        assert self.pulls() == []
+        assert self.claims() == []
+        assert git("rev-parse", "refs/heads/main", cwd=self.remote) == self.main
+
+
+@pytest.fixture
+def mesh(tmp_path):
+    made: list[Mesh] = []
+
+    def make(**kw) -> Mesh:
+        made.append(Mesh(tmp_path, **kw))
+        return made[-1]
+
+    yield make
+    for m in made:
+        m.stop()
+
+
+def events(report: dict) -> list[str]:
+    return [e["event"] for e in report["events"]]
+
+
+def test_an_uncancelled_run_opens_its_pr(mesh):
+    """The positive control: the same executor, released at once, gets its work to a PR."""
+    m = mesh()
+    m.start()
+    m.go.touch()
+    report = m.finish()
+    assert "pr-opened" in events(report), report
+    assert len(m.work_branches()) == 1 and len(m.pulls()) == 1 and len(m.claims()) == 1
+
+
+def test_cancel_stops_a_running_executor_at_its_heartbeat(mesh):
+    """`issue cancel` while the executor runs: the holder's next heartbeat stops it (`go` is never
+    created, so only the watch ends the run), pushes nothing, and releases the claim."""
+    m = mesh(renew_seconds=WATCH_SECONDS)
+    m.start()
+    done = m.cli("issue", "cancel", str(m.issue), "--reason", "not wanted any more")
+    assert done.returncode == 0, done.stderr
+    report = m.finish()
+    assert "cancelled" in events(report), report
+    assert not m.done.exists()  # the executor was stopped before it wrote anything
+    m.nothing_published()
+    assert m.issue_state() == "closed"
+
+
+def test_closing_the_issue_before_the_push_publishes_nothing(mesh):
+    """The executor finishes after the issue was closed, before any heartbeat came: the last gate
+    before the push reads the issue again."""
+    m = mesh()  # renew_seconds 300: no heartbeat during this run
+    m.start()
+    m.human.close_issue(m.issue)
+    m.go.touch()
+    report = m.finish()
+    assert m.done.exists()  # the executor did its work ...
+    assert "cancelled" in events(report), report
+    m.nothing_published()  # ... and none of it went public
+
+
+def test_halt_stops_a_running_executor_at_its_heartbeat(mesh):
+    """`agentmesh halt` (mesh-wide, not --local) while the executor runs stops it at a heartbeat."""
+    m = mesh(renew_seconds=WATCH_SECONDS)
+    m.start()
+    halted = m.cli("halt", "--reason", "incident")
+    assert halted.returncode == 0, halted.stderr
+    report = m.finish()
+    assert "halt-stopped" in events(report), report
+    assert not m.done.exists()
+    m.nothing_published()
+    assert m.issue_state() == "open"  # a halt parks the work; the issue waits for resume
+
+
+def test_halt_before_the_push_publishes_nothing(mesh):
+    m = mesh()
+    m.start()
+    halted = m.cli("halt", "--reason", "incident")
+    assert halted.returncode == 0, halted.stderr
+    m.go.touch()
+    report = m.finish()
+    assert m.done.exists()
+    assert "halt-stopped" in events(report), report
+    m.nothing_published()
