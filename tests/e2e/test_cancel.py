@@ -79,7 +79,7 @@ class Mesh:
         for ref in remote_refs(self.remote, "refs/agentmesh/items/"):
             meta = json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=self.remote))
             if meta["kind"] == "pull":
-                found.append(meta)
+                found.append({**meta, "number": int(ref.rsplit("/", 1)[1])})
         return found
 
     def issue_state(self) -> str:
@@ -176,3 +176,98 @@ def test_halt_before_the_push_publishes_nothing(mesh):
     assert m.done.exists()
     assert "halt-stopped" in events(report), report
     m.nothing_published()
+
+
+# --- an issue whose work is in review, and requeue ------------------------------------------------
+
+
+class Review(Mesh):
+    """bob, on the demo executor, has an open PR for the issue."""
+
+    def __init__(self, tmp: Path, **kw):
+        super().__init__(tmp, **kw)
+        self.bob = write_host_config(tmp, self.remote, "bob")
+        opened = self.cli("claim-task", config=self.bob)
+        assert opened.returncode == 0, opened.stderr
+        [self.pr] = self.pulls()
+        assert self.pr["state"] == "open" and self.bob_branches() and self.claims()
+
+    def bob_branches(self) -> list[str]:
+        return list(remote_refs(self.remote, "refs/heads/bob/"))
+
+    def pull_state(self) -> str:
+        [pull] = self.pulls()
+        return pull["state"]
+
+    def comments(self, number: int) -> list[dict]:
+        ref = f"refs/agentmesh/items/{number}"
+        names = git("ls-tree", "--name-only", f"{ref}:comments", cwd=self.remote).split()
+        return [json.loads(git("cat-file", "blob", f"{ref}:comments/{name}", cwd=self.remote)) for name in names]
+
+    def journaled(self, event: str) -> bool:
+        ref = "refs/heads/agentmesh/memory"
+        files = git("ls-tree", "-r", "--name-only", ref, cwd=self.remote).split()
+        entries = [json.loads(line) for f in files if f.endswith(".jsonl")
+                   for line in git("cat-file", "blob", f"{ref}:{f}", cwd=self.remote).splitlines()]
+        return any(e["event"] == event and e["issue"] == self.issue for e in entries)
+
+
+def test_cancel_closes_the_open_pr_and_removes_branch_and_claim(tmp_path):
+    m = Review(tmp_path)
+    done = m.cli("issue", "cancel", str(m.issue), "--reason", "wrong approach", "--json")
+    assert done.returncode == 0, done.stderr
+    assert m.issue_state() == "closed"
+    assert m.pull_state() == "closed"
+    assert m.bob_branches() == [] and m.claims() == []
+    assert git("rev-parse", "refs/heads/main", cwd=m.remote) == m.main
+    assert m.journaled("cancelled")
+    said = len(m.comments(m.issue)) + len(m.comments(m.pr["number"]))
+    again = m.cli("issue", "cancel", str(m.issue))  # idempotent: nothing more to do, nothing said twice
+    assert again.returncode == 0, again.stderr
+    assert len(m.comments(m.issue)) + len(m.comments(m.pr["number"])) == said
+    bob = m.cli("monitor-prs", config=m.bob)  # and the PR's agent finds nothing left to merge
+    assert bob.returncode == 0, bob.stderr
+    assert git("rev-parse", "refs/heads/main", cwd=m.remote) == m.main
+
+
+def test_monitor_prs_withdraws_the_pr_of_an_issue_closed_by_hand(tmp_path):
+    """Closed in the forge, not through `issue cancel`: the PR's agent closes its PR and removes its
+    branch and claim at its next monitor-prs, and merges nothing."""
+    m = Review(tmp_path)
+    m.human.close_issue(m.issue)
+    bob = m.cli("monitor-prs", config=m.bob)
+    assert bob.returncode == 0, bob.stderr
+    assert m.pull_state() == "closed"
+    assert m.bob_branches() == [] and m.claims() == []
+    assert git("rev-parse", "refs/heads/main", cwd=m.remote) == m.main
+
+
+FAILING = {"kind": "command", "sandbox": "off", "command": [sys.executable, "-c", "raise SystemExit(1)"]}
+
+
+def test_requeue_clears_failed_attempts_and_dead_letter(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"max_attempts": 1}))
+    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    number = human.create_issue("Add a module", demo_body("pkg/mod.py", "VALUE = 1\n"), ["task"]).number
+    failing = write_host_config(tmp_path, remote, "ada", FAILING)
+    ops = write_host_config(tmp_path, remote, "ops")
+    bob = write_host_config(tmp_path, remote, "bob")
+
+    def cli(config: Path, *args: str) -> subprocess.CompletedProcess:
+        done = run_cli("--config", str(config), *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def labels() -> list[str]:
+        return json.loads(git("cat-file", "blob", f"refs/agentmesh/items/{number}:meta.json", cwd=remote))["labels"]
+
+    cli(failing, "claim-task")
+    assert "agentmesh:dead-letter" in labels()
+    cli(bob, "claim-task")  # dead-lettered: not claimed
+    assert list(remote_refs(remote, "refs/heads/bob/")) == []
+    cli(ops, "issue", "requeue", str(number))
+    assert not {"agentmesh:dead-letter", "agentmesh:failed"} & set(labels())
+    cli(ops, "issue", "requeue", str(number))  # idempotent
+    cli(bob, "claim-task")
+    assert len(list(remote_refs(remote, "refs/heads/bob/"))) == 1  # back in the queue, and worked
+    cli(failing, "claim-task")  # nothing open for ada now; and a new failure would count from one
