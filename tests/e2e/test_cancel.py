@@ -246,7 +246,9 @@ FAILING = {"kind": "command", "sandbox": "off", "command": [sys.executable, "-c"
 
 
 def test_requeue_clears_failed_attempts_and_dead_letter(tmp_path):
-    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"max_attempts": 1}))
+    """Dead-lettered after two failed attempts; requeued, the issue is claimed again, and a failure
+    after the requeue counts as the first (failed, not dead-letter) before bob's demo run does it."""
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"max_attempts": 2}))
     human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
     number = human.create_issue("Add a module", demo_body("pkg/mod.py", "VALUE = 1\n"), ["task"]).number
     failing = write_host_config(tmp_path, remote, "ada", FAILING)
@@ -258,16 +260,21 @@ def test_requeue_clears_failed_attempts_and_dead_letter(tmp_path):
         assert done.returncode == 0, done.stderr
         return done
 
-    def labels() -> list[str]:
-        return json.loads(git("cat-file", "blob", f"refs/agentmesh/items/{number}:meta.json", cwd=remote))["labels"]
+    def labels() -> set[str]:
+        meta = git("cat-file", "blob", f"refs/agentmesh/items/{number}:meta.json", cwd=remote)
+        return set(json.loads(meta)["labels"])
 
     cli(failing, "claim-task")
+    cli(failing, "claim-task")
     assert "agentmesh:dead-letter" in labels()
-    cli(bob, "claim-task")  # dead-lettered: not claimed
-    assert list(remote_refs(remote, "refs/heads/bob/")) == []
+    cli(failing, "claim-task")  # dead-lettered: not claimed again
+    assert "agentmesh:dead-letter" in labels()
     cli(ops, "issue", "requeue", str(number))
-    assert not {"agentmesh:dead-letter", "agentmesh:failed"} & set(labels())
-    cli(ops, "issue", "requeue", str(number))  # idempotent
+    assert not {"agentmesh:dead-letter", "agentmesh:failed"} & labels()
+    said = git("ls-tree", "--name-only", f"refs/agentmesh/items/{number}:comments", cwd=remote).split()
+    cli(ops, "issue", "requeue", str(number))  # idempotent: nothing said twice
+    assert git("ls-tree", "--name-only", f"refs/agentmesh/items/{number}:comments", cwd=remote).split() == said
+    cli(failing, "claim-task")  # claimed again; its failure is the first since the requeue
+    assert "agentmesh:failed" in labels() and "agentmesh:dead-letter" not in labels()
     cli(bob, "claim-task")
-    assert len(list(remote_refs(remote, "refs/heads/bob/"))) == 1  # back in the queue, and worked
-    cli(failing, "claim-task")  # nothing open for ada now; and a new failure would count from one
+    assert len(list(remote_refs(remote, "refs/heads/bob/"))) == 1  # still in the queue, and worked
