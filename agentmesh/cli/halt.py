@@ -44,11 +44,10 @@ def halt_command(g, reason, local, as_json):
 
     Pushes the branch `agentmesh/halt` (a compare-and-swap push of a commit
     carrying the reason; nothing is committed to the default branch), which
-    every agent reads at the start of each run. On a halted mesh it updates
-    the reason. Running executors stop at their next check only with
-    --local; mesh-wide, work in progress finishes and nothing new starts. An
-    open issue labelled `agentmesh:halt` has the same effect when you cannot
-    push.
+    every agent reads at the start of each run, and a running executor at its
+    next heartbeat: it is stopped and publishes nothing. On a halted mesh it
+    updates the reason. An open issue labelled `agentmesh:halt` has the same
+    effect when you cannot push.
     """
     return halt(g.mesh(), reason, local, as_json)
 
