@@ -6,11 +6,14 @@ from hypothesis import strategies as st
 
 from agentmesh.core.markers import (
     attempt_marker,
+    attempts_ever,
     closing_references,
     count_attempts,
     marker_text,
     parse_pull_marker,
     pull_marker,
+    requeue_marker,
+    since_requeue,
     strip_issue_keywords,
 )
 from agentmesh.core.model import Comment
@@ -72,3 +75,18 @@ def test_attempts_count_only_trusted_authors():
                 Comment(4, "bob", marker_text(attempt_marker("bob", 2)) + " failed")]
     assert count_attempts(comments, {"alice", "bob"}) == 2
     assert count_attempts(comments, set()) == 0
+
+
+def test_a_trusted_requeue_restarts_the_count():
+    def attempt(n: int, who: str = "alice") -> Comment:
+        return Comment(n, who, marker_text(attempt_marker(who, n)))
+
+    requeued = Comment(3, "ops", marker_text(requeue_marker(2)))
+    comments = [attempt(1), attempt(2), requeued, attempt(4)]
+    assert count_attempts(comments, {"alice", "ops"}) == 1
+    assert since_requeue(comments, {"alice", "ops"}) == [attempt(4)]
+    assert attempts_ever(comments, {"alice", "ops"}) == 3
+    # a requeue marker from someone untrusted changes nothing
+    assert count_attempts(comments, {"alice"}) == 3
+    forged = [attempt(1), Comment(2, "mallory", marker_text(requeue_marker(1))), attempt(3)]
+    assert count_attempts(forged, {"alice"}) == 2
