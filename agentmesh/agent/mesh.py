@@ -29,10 +29,20 @@ from agentmesh.refs.presence import Presence
 if TYPE_CHECKING:
     from agentmesh.forge.base import Forge
 
+# The baseline of benchmarks/bench_signing.py, never a setting: set to 1, an agent makes no key and signs
+# nothing, as agents did before they signed (docs/benchmarks.md). It weakens no sibling's checks: with a
+# roster on the base branch, such an agent's own claims, presence and reviews are foreign to the others.
+UNSIGNED_BENCHMARK_ENV = "AGENTMESH_BENCHMARK_UNSIGNED"
+
+
+def signing_from_env(env: Mapping[str, str]) -> bool:
+    """Whether agents sign: always, except under the unsigned benchmark baseline."""
+    return env.get(UNSIGNED_BENCHMARK_ENV) != "1"
+
 
 class Mesh:
     def __init__(self, host: HostConfig, *, env: Mapping[str, str] | None = None,
-                 clock: Callable[[], Clock] = system_clock):
+                 clock: Callable[[], Clock] = system_clock, signing: bool = True):
         env = os.environ if env is None else env
         self.host = host
         self.clock = clock
@@ -40,7 +50,7 @@ class Mesh:
         self.state = StateDir(host.resolved_state_dir(), self.remote).ensure()
         self.token = env.get(host.forge.token_env) or None
         self.signing_key = host.resolved_signing_key()
-        self.public_key = ensure_key(self.signing_key, host.agent)
+        self.public_key = ensure_key(self.signing_key, host.agent) if signing else None
         # what this host must never publish: its token, and the executors' own keys it hands on
         self.known_secrets = [v for v in (self.token, *(env.get(n) for n in host.executor.env_passthrough)) if v]
         self.git = Git(
@@ -50,7 +60,7 @@ class Mesh:
             author_name=host.agent,
             author_email=f"{host.agent}@{host.host}.agentmesh.invalid",
             timeout=host.git_timeout_seconds,
-            signing_key=self.signing_key,
+            signing_key=self.signing_key if signing else None,
         )
         self.cache = CacheClone(self.git, self.state.cache_path, self.remote).ensure()
 

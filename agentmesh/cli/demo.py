@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from functools import partial
@@ -63,6 +64,7 @@ class LiveProgress:
 
 
 def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_json: bool) -> int:
+    from agentmesh.agent.mesh import UNSIGNED_BENCHMARK_ENV, signing_from_env
     from agentmesh.ops.demo import run, set_up
 
     root = directory or Path(tempfile.mkdtemp(prefix="agentmesh-demo-"))
@@ -70,9 +72,11 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
     if any(root.iterdir()):
         raise UserError(f"--dir {root}: must be empty or new, so nothing of yours is overwritten")
     say = partial(echo, err=as_json)  # --json: stdout is for the JSON alone
-    mesh = set_up(root.resolve(), agents=agents, issues=issues)
+    signed = signing_from_env(os.environ)
+    mesh = set_up(root.resolve(), agents=agents, issues=issues, signed=signed)
     say(f"demo mesh in {mesh.root}: {agents} agents ({', '.join(mesh.agents)}) in a review ring, "
-        f"{issues} issues, auto-merge with the syntax gate and the gate `python3 check.py`")
+        f"{issues} issues, auto-merge with the syntax gate and the gate `python3 check.py`"
+        + ("" if signed else f"; {UNSIGNED_BENCHMARK_ENV}=1: no keys, no roster, nothing signed (a benchmark)"))
     if sys.stdout.isatty() and not as_json:
         with LiveProgress() as live:
             outcome = run(mesh, timeout=timeout, on_snapshot=live)

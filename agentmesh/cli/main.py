@@ -56,10 +56,10 @@ class Globals:
         return config
 
     def mesh(self):
-        from agentmesh.agent.mesh import Mesh
+        from agentmesh.agent.mesh import Mesh, signing_from_env
         from agentmesh.host.state import clock_from_env
 
-        return Mesh(self.host_config(), clock=clock_from_env(os.environ))
+        return Mesh(self.host_config(), clock=clock_from_env(os.environ), signing=signing_from_env(os.environ))
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -69,6 +69,7 @@ class DemoMesh:
     remote: Path
     agents: list[str]
     issues: list[int]
+    signed: bool = True  # False only as benchmarks/bench_signing.py's baseline: no keys, roster or signatures
 
     def config(self, agent: str) -> Path:
         return host_config_path(self.root, agent)
@@ -114,32 +115,33 @@ def write_host(root: Path, agent: str, remote: str, **settings: object) -> Path:
     return path
 
 
-def seed_issues(root: Path, remote: Path, count: int) -> list[int]:
+def seed_issues(root: Path, remote: Path, count: int, *, signed: bool = True) -> list[int]:
     """`count` greeting-helper issues, created through the local forge by a demo user."""
     from agentmesh.forge.local import LocalForge
 
-    forge = LocalForge(watcher(root, remote).cache, user="demo-user")
+    forge = LocalForge(watcher(root, remote, signed=signed).cache, user="demo-user")
     return [forge.create_issue(f"Add greeting helper {i + 1}", issue_body(i + 1), ["task"]).number
             for i in range(count)]
 
 
-def set_up(root: Path, *, agents: int, issues: int) -> DemoMesh:
+def set_up(root: Path, *, agents: int, issues: int, signed: bool = True) -> DemoMesh:
+    """The demo mesh; `signed=False` is the unsigned benchmark baseline (agent/mesh.py): no keys, no roster."""
     names = agent_names(agents)
     remote = root / "remote.git"
-    create_remote(remote, mesh_policy(names), demo_roster(root, names))
+    create_remote(remote, mesh_policy(names), demo_roster(root, names) if signed else None)
     for name in names:
         write_host(root, name, str(remote))
-    return DemoMesh(root, remote, names, seed_issues(root, remote, issues))
+    return DemoMesh(root, remote, names, seed_issues(root, remote, issues, signed=signed), signed)
 
 
-def watcher(root: Path, remote: Path):
+def watcher(root: Path, remote: Path, *, signed: bool = True):
     """A mesh handle for reading the remote from the demo itself (its own state folder)."""
     from agentmesh.agent.mesh import Mesh
     from agentmesh.host.config import HostConfig
 
     host = HostConfig.model_validate({"agent": "demo-watch", "host": "demo-watch", "remote": str(remote),
                                       "state_dir": str(root / "watch")})
-    return Mesh(host, env={})
+    return Mesh(host, env={}, signing=signed)
 
 
 @dataclass
@@ -188,8 +190,11 @@ def daemon_args(*, every: float = 1, jitter: float = 1, max_seconds: float | Non
 
 
 def start_agents(demo: DemoMesh, *, seconds: float) -> list[subprocess.Popen]:
+    from agentmesh.agent.mesh import UNSIGNED_BENCHMARK_ENV
+
+    env = {**agent_env(), **({} if demo.signed else {UNSIGNED_BENCHMARK_ENV: "1"})}
     return [start_process(agent_argv(demo.config(name), *daemon_args(max_seconds=seconds + 5)),
-                          cwd=demo.root, env=agent_env(), log_path=demo.root / "hosts" / name / "daemon.log")
+                          cwd=demo.root, env=env, log_path=demo.root / "hosts" / name / "daemon.log")
             for name in demo.agents]
 
 
@@ -201,7 +206,7 @@ def stop_agents(procs: list[subprocess.Popen], grace: float = 30.0) -> None:
 def run(demo: DemoMesh, *, timeout: float, on_snapshot: Callable[[Snapshot, float], None]) -> dict:
     from agentmesh.forge.local import LocalForge
 
-    mesh = watcher(demo.root, demo.remote)
+    mesh = watcher(demo.root, demo.remote, signed=demo.signed)
     forge = LocalForge(mesh.cache, user="demo-watch")
     started = time.monotonic()
     procs = start_agents(demo, seconds=timeout)

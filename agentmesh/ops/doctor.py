@@ -230,9 +230,13 @@ def check_executor(mesh, env: Mapping[str, str]) -> Check:
 def check_identity(mesh) -> Check:
     """This host's signing key against the roster on the base branch: without a roster, or with
     this agent missing from it, trust rests on refs and names anyone with push access can write."""
+    from agentmesh.agent.mesh import UNSIGNED_BENCHMARK_ENV
     from agentmesh.host.roster import ROSTER_PATH, roster_entry
 
     key = mesh.public_key
+    if key is None:
+        return failed("identity", f"{UNSIGNED_BENCHMARK_ENV}=1: this agent signs nothing (a benchmark baseline)",
+                      f"unset {UNSIGNED_BENCHMARK_ENV}")
     entry = " ".join(roster_entry(mesh.host.agent, key).split())
     try:
         roster = mesh.roster
@@ -287,7 +291,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
                now: Callable[[], float] = time.time,
                which: Callable[[str], str | None] = shutil.which) -> list[Check]:
     """Every check, in order. `load` reads the host config (the CLI's global options)."""
-    from agentmesh.agent.mesh import Mesh
+    from agentmesh.agent.mesh import Mesh, signing_from_env
 
     env = os.environ if env is None else env
     git = check_git(Git())
@@ -301,7 +305,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
     mesh, missing = None, "git" if not git.ok else "state-dir" if not state.ok else None
     if missing is None:
         try:
-            mesh = Mesh(host, env=env)
+            mesh = Mesh(host, env=env, signing=signing_from_env(env))
         except (AgentmeshError, OSError) as exc:
             checks.append(failed("cache", f"cannot open the cache clone: {exc}",
                                  "check state_dir and git; the cache clone is rebuilt when removed"))
