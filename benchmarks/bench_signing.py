@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,6 +47,7 @@ PRINCIPAL = "bench"
 class DemoRun:
     signed: bool
     wall: float  # seconds, the whole `agentmesh demo` process
+    cpu: float  # user + system seconds of it and every process it waited for (agents, git, ssh-keygen)
     seconds: float  # the demo's own figure: agents started to every issue closed
     closed: bool  # every issue closed (exit 0)
     commits: int  # commits reachable on the remote
@@ -75,16 +77,19 @@ def demo_run(signed: bool, directory: Path, *, agents: int, issues: int, timeout
     """One `agentmesh demo` process in `directory` (new), timed as a whole."""
     argv = [sys.executable, "-m", "agentmesh", "demo", "--agents", str(agents), "--issues", str(issues),
             "--dir", str(directory), "--timeout", f"{timeout:g}", "--json"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=directory.parent, env=demo_env(signed, path_prefix), capture_output=True,
                           text=True, timeout=timeout + 120)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lines = done.stdout.strip().splitlines()
     outcome = json.loads(lines[-1]) if lines else {}
     if "remote" not in outcome:
         raise RuntimeError(f"agentmesh demo exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     commits, signed_commits = remote_commits(Path(outcome["remote"]))
-    return DemoRun(signed, wall, float(outcome["seconds"]), done.returncode == 0, commits, signed_commits)
+    return DemoRun(signed, wall, cpu, float(outcome["seconds"]), done.returncode == 0, commits, signed_commits)
 
 
 def demo_pairs(tmp: Path, pairs: int, *, agents: int, issues: int, echo=print) -> list[tuple[DemoRun, DemoRun]]:
@@ -185,14 +190,17 @@ def report_demo(pairs: list[tuple[DemoRun, DemoRun]], echo=print) -> None:
         return
     signed, unsigned = [p[0] for p in counted], [p[1] for p in counted]
     ratios = [s.wall / u.wall for s, u in counted]
-    echo("| mode | whole process (s, median) | demo's own time (s) | commits on the remote (signed) |")
-    echo("|---|---|---|---|")
+    echo("| mode | whole process (s, median) | demo's own time (s) | CPU, user + system (s) "
+         "| commits on the remote (signed) |")
+    echo("|---|---|---|---|---|")
     for name, runs in (("signed", signed), ("unsigned", unsigned)):
         echo(f"| {name} | {median([r.wall for r in runs]):.1f} | {median([r.seconds for r in runs]):.1f} "
+             f"| {median([r.cpu for r in runs]):.1f} "
              f"| {median([r.commits for r in runs]):.0f} ({median([r.signed_commits for r in runs]):.0f}) |")
-    echo(f"paired ratio signed/unsigned: median {median(ratios):.2f}x over {len(counted)} pairs "
+    echo(f"paired ratio signed/unsigned, whole process: median {median(ratios):.2f}x over {len(counted)} pairs "
          f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x; ratio of medians "
-         f"{median([r.wall for r in signed]) / median([r.wall for r in unsigned]):.2f}x)")
+         f"{median([r.wall for r in signed]) / median([r.wall for r in unsigned]):.2f}x); CPU: median "
+         f"{median([s.cpu / u.cpu for s, u in counted]):.2f}x")
 
 
 def report_micro(commit_tree: tuple[list[float], list[float]], verification: tuple[list[float], list[float]],
