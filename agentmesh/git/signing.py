@@ -3,12 +3,15 @@
 Every commit an agent writes is signed with git's SSH signing (`gpg.format=ssh`), so the
 remote can tell an agent's claims, presence, work and reviews from anything a writer pushed.
 Verification is batched: one `git log --no-walk` reports every commit's signer, checked
-against an allowed-signers file built from the roster on the base branch.
+against an allowed-signers file built from the roster on the base branch. Good signatures are
+remembered next to that file: a commit and its signature never change, and git's check costs two
+ssh-keygen processes per commit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -51,13 +54,50 @@ def allowed_signers(entries: Iterable[tuple[str, PublicKey]]) -> str:
     return "".join(f'{principal} namespaces="{NAMESPACE}" {key.line}\n' for principal, key in entries)
 
 
+ALLOWED_PREFIX = "allowed-signers-"
+VERIFIED_PREFIX = "verified-"
+VERIFIED_KEPT = 4096  # good signatures remembered per allowed-signers file, the newest first kept
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
 def ensure_allowed_signers(directory: Path, text: str) -> Path:
     """The allowed-signers file of this text, named by its hash (a roster change is a new file)."""
-    path = directory / f"allowed-signers-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    path = directory / f"{ALLOWED_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:16]}"
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(path, text, 0o600)
     return path
+
+
+def _verified_path(allowed: Path) -> Path:
+    # named by the allowed-signers file's hash: a roster change (a key removed) starts afresh
+    return allowed.with_name(VERIFIED_PREFIX + allowed.name.removeprefix(ALLOWED_PREFIX))
+
+
+def remembered_signers(allowed: Path, principals: Iterable[str]) -> dict[str, str]:
+    """sha -> principal for the good signatures checked against `allowed` before; lines that are not
+    a sha and one of `principals` are ignored."""
+    known = set(principals)
+    try:
+        text = _verified_path(allowed).read_text()
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        sha, _, principal = line.partition(" ")
+        if _SHA.fullmatch(sha) and principal in known:
+            found[sha] = principal
+    return found
+
+
+def remember_signers(allowed: Path, good: Mapping[str, str], principals: Iterable[str]) -> None:
+    """Add good signatures to what `allowed` remembers, keeping the newest VERIFIED_KEPT. Two runs that
+    write at once lose one's additions: they are checked again later, nothing worse."""
+    if not good:
+        return
+    merged = {**remembered_signers(allowed, principals), **good}
+    kept = list(merged.items())[-VERIFIED_KEPT:]
+    write_atomic(_verified_path(allowed), "".join(f"{sha} {principal}\n" for sha, principal in kept), 0o600)
 
 
 def signers(git: Git, repo: Path, shas: Sequence[str], allowed: Path) -> Mapping[str, str | None]:

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from agentmesh.core.identity import PublicKey
 from agentmesh.git.cache import CacheClone
-from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, signers
+from agentmesh.git.signing import (
+    allowed_signers,
+    ensure_allowed_signers,
+    remember_signers,
+    remembered_signers,
+    signers,
+)
 from agentmesh.host.roster import Roster
 
 
@@ -23,6 +29,7 @@ class Identity:
         self.roster = roster
         self._known: dict[str, str | None] = {}
         self._allowed: Path | None = None
+        self._remembered = False  # the good signatures of earlier runs are read at the first check
 
     @property
     def enforced(self) -> bool:
@@ -35,10 +42,20 @@ class Identity:
 
     def signers(self, shas: Iterable[str]) -> Mapping[str, str | None]:
         """sha -> the roster principal that signed it (agent name, or `maintainer:<login>`), or None.
-        Commits must be in the cache clone; answers are kept for this command's run."""
+        Commits must be in the cache clone; answers are kept for this command's run, and good
+        signatures for later runs too (in the state dir, per roster)."""
         wanted = [sha for sha in dict.fromkeys(shas) if sha not in self._known]
         if wanted and self.roster is not None:
-            self._known.update(signers(self.cache.git, self.cache.path, wanted, self._allowed_file()))
+            allowed, principals = self._allowed_file(), [p for p, _ in self.roster.signers()]
+            if not self._remembered:
+                self._remembered = True
+                self._known.update(remembered_signers(allowed, principals))
+                wanted = [sha for sha in wanted if sha not in self._known]
+            if wanted:
+                found = signers(self.cache.git, self.cache.path, wanted, allowed)
+                self._known.update(found)
+                # only good ones: a None may be an ssh-keygen that failed to start, never made permanent
+                remember_signers(allowed, {sha: who for sha, who in found.items() if who}, principals)
         return {sha: self._known.get(sha) for sha in shas}
 
     def signer(self, sha: str) -> str | None:

@@ -3,6 +3,7 @@ through the roster on the base branch. Read back from the remote with git plumbi
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 
@@ -102,3 +103,31 @@ def test_a_roster_changed_on_a_pr_head_grants_nothing(tmp_path):
     assert [a.name for a in observer.roster.agents] == ["ada"]
     assert observer.identity.signer(evil) is None
     assert PublicKey.parse(mallory.line + " comment") == mallory
+
+
+def test_good_signatures_are_remembered_for_later_runs_per_roster_and_bad_ones_never(tmp_path, monkeypatch):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    ada = agent_mesh(remote, tmp_path / "hosts", "ada")
+    human_commit(remote, {ROSTER_PATH: roster_yaml([ada])})
+    claim = ada.claims().acquire(1, work_branch="ada/1-x").sha
+    unsigned = human_commit(remote, {"x.txt": "x"})
+    observer = agent_mesh(remote, tmp_path / "hosts", "cy")
+    observer.cache.fetch(["refs/heads/*"])
+    assert observer.identity.signers([claim, unsigned]) == {claim: "ada", unsigned: None}
+    [remembered] = (tmp_path / "hosts" / "cy" / "identity").glob("verified-*")
+    assert remembered.read_text() == f"{claim} ada\n" and stat.S_IMODE(remembered.stat().st_mode) == 0o600
+
+    # later runs on a host where ssh-keygen cannot run: only a remembered signature still verifies
+    tools = tmp_path / "git-only"
+    tools.mkdir()
+    (tools / "git").symlink_to(shutil.which("git"))
+    monkeypatch.setenv("PATH", str(tools))
+    later = agent_mesh(remote, tmp_path / "hosts", "cy")
+    later.cache.fetch(["refs/heads/*"])
+    assert later.identity.signers([claim, unsigned]) == {claim: "ada", unsigned: None}
+    monkeypatch.undo()
+    rotated = ensure_key(tmp_path / "ada-new", "ada")
+    human_commit(remote, {ROSTER_PATH: f"agents:\n- name: ada\n  key: {rotated.line}\n"})
+    after_rotation = agent_mesh(remote, tmp_path / "hosts", "cy")
+    after_rotation.cache.fetch(["refs/heads/*"])
+    assert after_rotation.identity.signer(claim) is None  # signed with ada's old key: nothing carried over
