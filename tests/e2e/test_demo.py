@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from agentmesh.core.memory import parse_journal
-from tests.support import agent_forge, agent_mesh, git, remote_refs
+from agentmesh.host.roster import ROSTER_PATH
+from tests.support import agent_forge, agent_mesh, git, load_benchmark, remote_refs
 from tests.support.cli import run_cli
 
 
@@ -53,3 +54,14 @@ def test_the_demo_refuses_a_folder_that_is_not_empty(tmp_path):
     out = run_cli("demo", "--dir", str(tmp_path), cwd=tmp_path, timeout=60)
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "must be empty" in out.stderr
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_the_unsigned_benchmark_baseline_makes_no_key_roster_or_signature(tmp_path):
+    """benchmarks/bench_signing.py's baseline (AGENTMESH_BENCHMARK_UNSIGNED=1), run by the benchmark's own
+    code: the same demo, with none of the signing work it is compared against."""
+    bench = load_benchmark("bench_signing")
+    run = bench.demo_run(False, tmp_path / "demo", agents=2, issues=1, timeout=240)
+    assert run.closed and run.commits > 0 and run.signed_commits == 0
+    remote = tmp_path / "demo" / "remote.git"
+    assert ROSTER_PATH not in git("ls-tree", "-r", "--name-only", "main", cwd=remote).splitlines()
+    assert not list((tmp_path / "demo").rglob("id_ed25519*"))

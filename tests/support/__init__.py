@@ -375,3 +375,16 @@ def roster_yaml(meshes, maintainers: list[dict] | None = None, logins: dict[str,
     agents = [{"name": m.host.agent, "key": m.public_key.line,
                **({"login": logins[m.host.agent]} if m.host.agent in logins else {})} for m in meshes]
     return yaml.safe_dump({"agents": agents, "maintainers": maintainers or []}, sort_keys=False)
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ (not a package) as a module, so tests keep it from rotting."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", REPO / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
