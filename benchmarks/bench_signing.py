@@ -73,9 +73,10 @@ def remote_commits(remote: Path) -> tuple[int, int]:
 
 
 def demo_run(signed: bool, directory: Path, *, agents: int, issues: int, timeout: float = 600,
-             path_prefix: Path | None = None) -> DemoRun:
-    """One `agentmesh demo` process in `directory` (new), timed as a whole."""
-    argv = [sys.executable, "-m", "agentmesh", "demo", "--agents", str(agents), "--issues", str(issues),
+             path_prefix: Path | None = None, python: str = sys.executable) -> DemoRun:
+    """One `agentmesh demo` process in `directory` (new), timed as a whole; `python` is the interpreter whose
+    agentmesh runs (another checkout's venv, to compare two versions)."""
+    argv = [python, "-m", "agentmesh", "demo", "--agents", str(agents), "--issues", str(issues),
             "--dir", str(directory), "--timeout", f"{timeout:g}", "--json"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()

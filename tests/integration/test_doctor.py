@@ -278,3 +278,13 @@ def test_a_policy_that_would_auto_merge_unchecked_fails_doctor_and_every_run(tmp
                                                   "review: {required_checks: [ci/tests]}\n"})
     assert lines(doctor(tmp_path, config))["policy"] == (
         "✓ policy: gates: none; required checks: ci/tests; merge.auto: true")
+
+
+def test_identity_fails_plainly_under_the_unsigned_benchmark_baseline(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    config = write_config(tmp_path, str(remote))
+    with_roster(tmp_path, remote)
+    result = doctor(tmp_path, config, env={"AGENTMESH_BENCHMARK_UNSIGNED": "1"})
+    assert result.returncode == 1
+    assert lines(result)["identity"].startswith(
+        "✗ identity: AGENTMESH_BENCHMARK_UNSIGNED=1: this agent signs nothing (a benchmark baseline)")
