@@ -242,6 +242,23 @@ class ContractMock(responses.RequestsMock):
 
 
 @dataclass
+class ContractScene:
+    """What a contract test drives: a real remote and mesh, a forge client on a validating fake."""
+
+    kind: str
+    remote: Path
+    mesh: Any
+    forge: Any
+    fake: Any
+    mock: ContractMock
+    validated_before: int
+
+    def all_validated(self) -> bool:
+        """Every request this test sent met the API description (the validator counts per session)."""
+        return self.mock.checker.validated - self.validated_before == len(self.mock.calls) > 0
+
+
+@dataclass
 class FakeEnv:
     """What tests/support/conformance.py expects of `forge_env`, backed by a fake forge."""
 

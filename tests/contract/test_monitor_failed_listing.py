@@ -31,7 +31,7 @@ from agentmesh.core.errors import EXIT_TEMPORARY, TemporaryError
 from agentmesh.forge.gitea import PAGE_LIMIT, GiteaForge
 from agentmesh.forge.github import PER_PAGE, GitHubForge
 from agentmesh.host.config import HostConfig
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, ContractScene, validator
 from tests.support import git, make_remote, remote_refs
 
 AGENT = "alice"
@@ -84,20 +84,9 @@ class Faulty:
 
 
 @dataclass
-class Scene:
-    kind: str
-    remote: Path
-    mesh: Mesh
-    forge: Any
-    fake: Any
-    mock: ContractMock
+class Scene(ContractScene):
     served: Served
     merged_number: int
-    validated_before: int
-
-    def all_validated(self) -> bool:
-        """Every request this test sent met the API description (the validator counts per session)."""
-        return self.mock.checker.validated - self.validated_before == len(self.mock.calls) > 0
 
     def refs(self) -> dict[str, str]:
         return {k: v for k, v in remote_refs(self.remote).items() if not k.startswith(PRESENCE_PREFIX)}
@@ -158,7 +147,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
         mock.add_callback(method, pattern, callback=dispatch)
     forge = mesh.open_forge()
     assert isinstance(forge, forge_class)
-    return Scene(kind, remote, mesh, forge, fake, mock, served, merged.number, checker.validated)
+    return Scene(kind, remote, mesh, forge, fake, mock, checker.validated, served, merged.number)
 
 
 @pytest.fixture

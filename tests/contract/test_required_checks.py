@@ -13,14 +13,13 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.host.config import HostConfig
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, ContractScene, validator
 from tests.support import git, make_remote, remote_refs
 
 AGENT, BOT, ISSUE, BRANCH = "alice", "agent-1", 1, "alice/1-fix"
@@ -30,16 +29,9 @@ POLICY = (f"review: {{ring: [alice, bob], bot_users: [{BOT}], required_checks: [
 
 
 @dataclass
-class Scene:
-    kind: str
-    remote: Path
-    mesh: Mesh
-    forge: Any
-    fake: Any
-    mock: ContractMock
+class Scene(ContractScene):
     pull: int
     head: str
-    validated_before: int
 
     def monitor(self) -> list[tuple[str, str]]:
         report = monitor_prs(self.mesh, self.forge, env={})
@@ -48,9 +40,6 @@ class Scene:
 
     def merged(self) -> bool:
         return self.fake.items[self.pull].merged
-
-    def all_validated(self) -> bool:
-        return self.mock.checker.validated - self.validated_before == len(self.mock.calls) > 0
 
 
 def build(stack: ExitStack, tmp_path: Path, kind: str) -> Scene:
@@ -85,7 +74,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str) -> Scene:
 
     mock = stack.enter_context(ContractMock(checker))
     fake.install(mock)
-    return Scene(kind, remote, mesh, mesh.open_forge(), fake, mock, pull.number, head, checker.validated)
+    return Scene(kind, remote, mesh, mesh.open_forge(), fake, mock, checker.validated, pull.number, head)
 
 
 @pytest.fixture

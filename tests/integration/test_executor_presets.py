@@ -209,9 +209,7 @@ def test_aider_with_a_rejected_key_fails_the_attempt_with_its_message(tmp_path, 
     """aider reports the API's refusal but exits 0, and leaves its chat history in the worktree: the
     agent commits nothing of it, and the attempt fails with aider's message. Through claim-task on a
     real remote, with the preset as configured (its key and API base passed through)."""
-    remote = local_forge_remote(tmp_path / "remote.git")
-    issue = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human")).create_issue(
-        "Add hello.txt", "Create a file hello.txt that says hello.", ["task"]).number
+    remote, issue = remote_with_one_issue(tmp_path)
     passed = {"OPENAI_API_KEY": "sk-" + "0" * 48, "OPENAI_API_BASE": openai_without_key}
     executor = {"kind": "aider", "sandbox": SANDBOX, "allow_network": True, "env_passthrough": sorted(passed),
                 "timeout_seconds": 300}
@@ -229,9 +227,7 @@ def test_aider_with_a_rejected_key_fails_the_attempt_with_its_message(tmp_path, 
 @needs("claude-code")
 def test_claude_without_a_login_fails_the_attempt_through_claim_task(tmp_path):
     """The whole agent: the attempt is recorded as failed with Claude Code's own words, nothing is pushed."""
-    remote = local_forge_remote(tmp_path / "remote.git")
-    issue = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human")).create_issue(
-        "Add hello.txt", "Create a file hello.txt that says hello.", ["task"]).number
+    remote, issue = remote_with_one_issue(tmp_path)
     quiet = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}  # no telemetry from a test
     executor = {"kind": "claude-code", "sandbox": SANDBOX, "allow_network": True, "env_passthrough": sorted(quiet),
                 "timeout_seconds": 120}
@@ -243,3 +239,11 @@ def test_claude_without_a_login_fails_the_attempt_through_claim_task(tmp_path):
     assert failed[0].detail.endswith("executor claude-code failed (exit 1): `Not logged in · Please run /login`")
     assert any("`Not logged in · Please run /login`" in c.body for c in agent_forge(mesh).list_comments(issue))
     assert not remote_refs(remote, "refs/heads/alice/")
+
+
+def remote_with_one_issue(tmp_path):
+    """A local-forge remote with one small task filed by a human: (remote, issue number)."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    issue = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human")).create_issue(
+        "Add hello.txt", "Create a file hello.txt that says hello.", ["task"]).number
+    return remote, issue
