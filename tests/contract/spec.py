@@ -241,6 +241,23 @@ class ContractMock(responses.RequestsMock):
 # --- forge + fake fixtures -------------------------------------------------------------------
 
 
+def fake_forge_mesh(kind: str, remote: Path, state: Path, *, agent: str, bot: str, token_env: str):
+    """A Gitea or GitHub fake whose own account is `bot`, and `agent`'s Mesh on `remote` using it."""
+    from agentmesh.agent.mesh import Mesh
+    from agentmesh.host.config import HostConfig
+    from tests.support.fakes.gitea_fake import GiteaFake
+    from tests.support.fakes.github_fake import GitHubFake
+
+    url = GITEA_URL if kind == "gitea" else GITHUB_URL
+    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url, me=bot)
+    host = HostConfig.model_validate({
+        "agent": agent, "host": f"host-{agent}", "remote": str(remote), "state_dir": str(state),
+        "executor": {"kind": "demo"},
+        "forge": {"kind": kind, "url": url, "repo": f"{fake.owner}/{fake.name}", "token_env": token_env},
+    })
+    return fake, Mesh(host, env={token_env: fake.token})
+
+
 @dataclass
 class ContractScene:
     """What a contract test drives: a real remote and mesh, a forge client on a validating fake."""

@@ -25,13 +25,11 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.core.errors import EXIT_TEMPORARY, TemporaryError
 from agentmesh.forge.gitea import PAGE_LIMIT, GiteaForge
 from agentmesh.forge.github import PER_PAGE, GitHubForge
-from agentmesh.host.config import HostConfig
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, ContractScene, validator
+from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, ContractScene, fake_forge_mesh, validator
 from tests.support import git, make_remote, remote_refs
 
 AGENT = "alice"
@@ -103,10 +101,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
           fillers: int) -> Scene:
     """A real remote with alice's claim on #1 and its pushed work branch; on the fake forge, issue #1,
     `fillers` closed PRs of other branches and, newest, a merged PR of alice/1-fix."""
-    from tests.support.fakes.gitea_fake import GiteaFake
-    from tests.support.fakes.github_fake import GitHubFake
-
-    url, forge_class, _ = BACKENDS[kind]
+    _, forge_class, _ = BACKENDS[kind]
     checker = validator(kind)  # skips when the API description is absent
     remote = make_remote(tmp_path / "remote.git", mesh_yaml=f"review: {{bot_users: [{BOT}]}}\n")
     seed = remote.with_name(remote.name + ".seed")
@@ -117,13 +112,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
     git("push", "--quiet", str(remote), f"HEAD:{BRANCH_REF}", cwd=seed)
     head_sha = git("rev-parse", "HEAD", cwd=seed)
 
-    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url, me=BOT)
-    host = HostConfig.model_validate({
-        "agent": AGENT, "host": f"host-{AGENT}", "remote": str(remote), "state_dir": str(tmp_path / "state"),
-        "executor": {"kind": "demo"},
-        "forge": {"kind": kind, "url": url, "repo": f"{fake.owner}/{fake.name}", "token_env": TOKEN_ENV},
-    })
-    mesh = Mesh(host, env={TOKEN_ENV: fake.token})
+    fake, mesh = fake_forge_mesh(kind, remote, tmp_path / "state", agent=AGENT, bot=BOT, token_env=TOKEN_ENV)
     won = mesh.claims().acquire(ISSUE, work_branch=BRANCH)
     assert won.won and won.holder is not None and won.holder.work_branch == BRANCH
 

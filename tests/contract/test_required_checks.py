@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.monitor import monitor_prs
-from agentmesh.host.config import HostConfig
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, ContractScene, validator
+from tests.contract.spec import ContractMock, ContractScene, fake_forge_mesh, validator
 from tests.support import git, make_remote, remote_refs
 
 AGENT, BOT, ISSUE, BRANCH = "alice", "agent-1", 1, "alice/1-fix"
@@ -43,9 +41,6 @@ class Scene(ContractScene):
 
 
 def build(stack: ExitStack, tmp_path: Path, kind: str) -> Scene:
-    from tests.support.fakes.gitea_fake import GiteaFake
-    from tests.support.fakes.github_fake import GitHubFake
-
     checker = validator(kind)
     remote = make_remote(tmp_path / "remote.git", mesh_yaml=POLICY)
     seed = remote.with_name(remote.name + ".seed")
@@ -56,14 +51,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str) -> Scene:
     git("push", "--quiet", str(remote), f"HEAD:refs/heads/{BRANCH}", cwd=seed)
     head = git("rev-parse", "HEAD", cwd=seed)
 
-    url = GITEA_URL if kind == "gitea" else GITHUB_URL
-    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url, me=BOT)
-    host = HostConfig.model_validate({
-        "agent": AGENT, "host": f"host-{AGENT}", "remote": str(remote), "state_dir": str(tmp_path / "state"),
-        "executor": {"kind": "demo"},
-        "forge": {"kind": kind, "url": url, "repo": f"{fake.owner}/{fake.name}", "token_env": TOKEN_ENV},
-    })
-    mesh = Mesh(host, env={TOKEN_ENV: fake.token})
+    fake, mesh = fake_forge_mesh(kind, remote, tmp_path / "state", agent=AGENT, bot=BOT, token_env=TOKEN_ENV)
     won = mesh.claims().acquire(ISSUE, work_branch=BRANCH)
     assert won.won
     assert fake.new_item("Fix the thing", "").number == ISSUE
