@@ -107,6 +107,16 @@ class ExecutorConfig(_Model):
     env_passthrough: list[Annotated[str, AfterValidator(_check_env_name)]] = Field(
         [], description="variables the executor may inherit, e.g. its own API key; never forge tokens")
 
+    @field_validator("sandbox", mode="before")
+    @classmethod
+    def _yaml_boolean(cls, value: Any) -> Any:
+        # YAML 1.1 reads unquoted off/no/false as False: that can only mean "off"; true is ambiguous
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError("a YAML boolean (on/yes/true) is ambiguous here: write 'auto' or 'required', in quotes")
+        return value
+
 
 class ScheduleConfig(_Model):
     claim_minutes: int = Field(5, ge=1)

@@ -111,6 +111,7 @@ def test_no_config_needs_remote_and_agent(tmp_path, monkeypatch):
     ("agent: a\nremote: /r\nexecutor: {kind: magic}\n", "executor.kind: must be one of"),
     ("agent: a\nremote: /r\nhost: 'bad host'\n", "host: must be 1-63 characters"),
     ("agent: a\nremote: /r\nagnet: b\n", "agnet: unknown key (did you mean 'agent'?)"),
+    ("agent: a\nremote: /r\nexecutor: {sandbox: on}\n", "executor.sandbox: a YAML boolean (on/yes/true) is ambiguous"),
 ])
 def test_host_config_errors(tmp_path, text, message):
     path = write(tmp_path / "agentmesh.yaml", text)
@@ -156,3 +157,10 @@ def test_auto_merge_is_allowed_when_something_checks_the_pr(text):
 def test_required_checks_are_listed_once():
     policy = parse_mesh_policy("review: {required_checks: [ci/tests, 'build (3.11)', ci/tests]}")
     assert policy.review.required_checks == ["ci/tests", "build (3.11)"]
+
+
+@pytest.mark.parametrize("word", ["off", "no", "false", "'off'"])
+def test_unquoted_sandbox_off_is_off(tmp_path, word):
+    """YAML 1.1 reads a bare `off` as the boolean false: it means the sandbox is off, not an error."""
+    path = write(tmp_path / "agentmesh.yaml", f"agent: a\nremote: /r\nexecutor:\n  sandbox: {word}\n")
+    assert load_host_config(path, env={}).executor.sandbox == "off"
