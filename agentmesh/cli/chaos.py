@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from agentmesh.cli.output import echo, emit_json
+from agentmesh.cli.output import echo, emit_json, remember_json
 from agentmesh.core.errors import EXIT_OK, EXIT_USER, UserError
 from agentmesh.ops.chaos.schedule import Fault
 
@@ -102,7 +102,8 @@ def chaos(options, directory: Path | None, keep: bool, as_json: bool) -> int:
               "or a run crashed).")
 @click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False),
               help="Where to build the mesh (empty or new; kept) [default: a new temporary folder].")
-@click.option("--json", "as_json", is_flag=True, help="Progress on stderr; the result as one JSON document.")
+@click.option("--json", "as_json", is_flag=True, callback=remember_json,
+              help="Progress on stderr; the result as one JSON document.")
 def command(agents, daemons, issues, seed, nemesis_seconds, lease_seconds, grace_seconds, cron_seconds, faults,
             clean, timeout, keep, directory, as_json):
     """Break a mesh of real agents on purpose, then check it from the remote.

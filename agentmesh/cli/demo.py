@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from agentmesh.cli.output import echo, emit_json, rich_text
+from agentmesh.cli.output import echo, emit_json, remember_json, rich_text
 from agentmesh.core.errors import EXIT_OK, EXIT_TEMPORARY, UserError
 from agentmesh.core.terminal import terminal_line
 
@@ -107,7 +107,8 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
               help="Where to build the mesh (empty or new) [default: a new temporary folder].")
 @click.option("--timeout", type=click.FloatRange(min=10), default=120, show_default=True, metavar="SECONDS",
               help="Stop the agents after this long even if issues are left.")
-@click.option("--json", "as_json", is_flag=True, help="Progress on stderr; the result as JSON on the last line.")
+@click.option("--json", "as_json", is_flag=True, callback=remember_json,
+              help="Progress on stderr; the result as JSON on the last line.")
 def command(agents, issues, directory, timeout, as_json):
     """Run a whole mesh on this machine: agents claim, work, review and merge.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agentmesh.cli.output import echo, emit_json
+from agentmesh.cli.output import echo, emit_json, remember_json
 from agentmesh.core.errors import EXIT_OK, UserError
 from agentmesh.core.terminal import terminal_line, terminal_text
 
@@ -50,7 +50,7 @@ def init(path: Path, as_json: bool) -> int:
 
 @group.command("init")
 @click.argument("path", type=click.Path(path_type=Path, file_okay=True, dir_okay=True))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {path, url}.")
+@click.option("--json", "as_json", is_flag=True, callback=remember_json, help="Print JSON: {path, url}.")
 def _init(path, as_json):
     """Create a bare repository at PATH for a new mesh: an initial commit on main with a
     README and a starter .agentmesh/mesh.yaml, and the default labels."""

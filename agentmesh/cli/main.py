@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from agentmesh import __version__
-from agentmesh.cli.output import echo
+from agentmesh.cli.output import echo, emit_error
 from agentmesh.core.errors import EXIT_USER
 
 EPILOG = """\b
@@ -36,6 +36,7 @@ class Seen:
     (a crash log goes to its logs/)."""
 
     state_root: Path | None = None
+    as_json: bool = False  # the command was given --json: its failure is printed as JSON too
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,11 @@ def main(argv: list[str] | None = None) -> None:
         echo("agentmesh: aborted", err=True)
         code = EXIT_USER
     except click.ClickException as exc:  # usage errors: exit 1, not click's 2
-        exc.show()
+        # a usage error can stop the parse before --json is read: then the word itself says it
+        if seen.as_json or "--json" in (sys.argv[1:] if argv is None else argv):
+            emit_error(exc.format_message(), EXIT_USER, as_json=True)
+        else:
+            exc.show()
         code = EXIT_USER
     except KeyboardInterrupt:
         echo("agentmesh: interrupted", err=True)
@@ -160,6 +165,6 @@ def main(argv: list[str] | None = None) -> None:
         from agentmesh.ops.failures import command_crash_dir, failure
 
         failed = failure(exc, crash_dir=command_crash_dir(seen.state_root))
-        echo(f"agentmesh: {failed.message}", err=True)
+        emit_error(failed.message, failed.exit_code, as_json=seen.as_json)
         code = failed.exit_code
     sys.exit(code or 0)

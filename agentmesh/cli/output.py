@@ -64,6 +64,21 @@ def emit_report(report, as_json: bool, *, idle_line: str | None = None) -> int:
     return report.exit_code
 
 
+def remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    # main() reports a failure of this command as a JSON object too (emit_error)
+    seen = getattr(ctx.find_root().obj, "seen", None)
+    if value and seen is not None:
+        seen.as_json = True
+    return value
+
+
+def emit_error(message: str, exit_code: int, *, as_json: bool) -> None:
+    """A failed command's one line on stderr; with --json also `{"error", "exit_code"}` on stdout."""
+    echo(f"agentmesh: {message}", err=True)
+    if as_json:
+        emit_json({"error": message, "exit_code": exit_code})
+
+
 # Options every command family shares.
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+json_option = click.option("--json", "as_json", is_flag=True, callback=remember_json, help="Print JSON.")
 number_argument = click.argument("number", type=click.IntRange(min=1))
