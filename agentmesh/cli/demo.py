@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tempfile
 from functools import partial
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from agentmesh.cli.output import echo, emit_json, remember_json, rich_text
+from agentmesh.cli.output import echo, emit_json, remember_json, rich_text, self_command
 from agentmesh.core.errors import EXIT_OK, EXIT_TEMPORARY, UserError
 from agentmesh.core.terminal import terminal_line
 
@@ -84,11 +85,12 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
         outcome = run(mesh, timeout=timeout, on_snapshot=PlainProgress(say))
     say(f"{outcome['closed']}/{outcome['issues']} issues closed, {outcome['prs_merged']} PRs merged, "
         f"{outcome['reviews']} reviews, in {outcome['seconds']:.0f}s")
-    remote = mesh.remote
+    remote = shlex.quote(str(mesh.remote))
+    me = f"{self_command()} --remote {remote} --agent {mesh.agents[0]}"
     say("look around:\n"
-        f"  agentmesh --remote {remote} --agent {mesh.agents[0]} pr list --state all --json\n"
-        f"  agentmesh --remote {remote} --agent {mesh.agents[0]} claims list\n"
-        f"  agentmesh --remote {remote} --agent {mesh.agents[0]} memory log\n"
+        f"  {me} pr list --state all --json\n"
+        f"  {me} claims list\n"
+        f"  {me} memory log\n"
         f"  git --git-dir {remote} log --oneline --graph main\n"
         f"  git --git-dir {remote} ls-tree -r --name-only agentmesh/memory ai-memory/\n"
         f"  each agent's log: {mesh.root}/hosts/<agent>/daemon.log")

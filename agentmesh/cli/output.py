@@ -82,3 +82,22 @@ def emit_error(message: str, exit_code: int, *, as_json: bool) -> None:
 # Options every command family shares.
 json_option = click.option("--json", "as_json", is_flag=True, callback=remember_json, help="Print JSON.")
 number_argument = click.argument("number", type=click.IntRange(min=1))
+
+
+def self_command() -> str:
+    """How a shell runs this same agentmesh again, for hints: `agentmesh` only when PATH finds this one.
+
+    After the README's `.venv/bin/agentmesh demo` a bare `agentmesh` is not on PATH (or is another install).
+    """
+    import shlex
+    import shutil
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.argv[0])
+    if script.name == "agentmesh" and script.is_file():  # the console script
+        on_path = shutil.which("agentmesh")
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "agentmesh"
+        return shlex.quote(str(script.absolute()))
+    return f"{shlex.quote(sys.executable)} -m agentmesh"  # python -m agentmesh, scripts/*.py

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from agentmesh.core.memory import parse_journal
 from agentmesh.host.roster import ROSTER_PATH
 from tests.support import agent_forge, agent_mesh, git, load_benchmark, remote_refs
-from tests.support.cli import run_cli
+from tests.support.cli import cli_env, run_cli
+
+
+def _run_hints(stderr: str, cwd: Path, env: dict[str, str]) -> list[str]:
+    """Run every agentmesh command of the demo's "look around" hints as a shell would; returns them."""
+    hints = stderr.split("look around:\n", 1)[1].splitlines()
+    commands = [h.strip() for h in hints if "--remote" in h]
+    assert len(commands) == 3, hints
+    for command in commands:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+        assert done.returncode == 0, (command, done.stderr)
+    return commands
 
 
 def test_the_demo_closes_every_issue_through_reviewed_merged_prs(tmp_path):
@@ -20,6 +35,7 @@ def test_the_demo_closes_every_issue_through_reviewed_merged_prs(tmp_path):
     assert result == {"remote": str(remote), "agents": 2, "issues": 3, "closed": 3, "prs_merged": 3,
                       "reviews": result["reviews"], "seconds": result["seconds"]}
     assert "look around" in out.stderr and "#1 done" in out.stderr
+    assert _run_hints(out.stderr, tmp_path, cli_env(tmp_path))[0].startswith(f"{sys.executable} -m agentmesh ")
 
     forge = agent_forge(agent_mesh(remote, tmp_path / "inspector", "inspector"))
     issues = forge.list_issues(state="all")
@@ -65,3 +81,14 @@ def test_the_unsigned_benchmark_baseline_makes_no_key_roster_or_signature(tmp_pa
     remote = tmp_path / "demo" / "remote.git"
     assert ROSTER_PATH not in git("ls-tree", "-r", "--name-only", "main", cwd=remote).splitlines()
     assert not list((tmp_path / "demo").rglob("id_ed25519*"))
+
+
+def test_the_readme_demo_hints_run_where_agentmesh_is_not_on_path(tmp_path):
+    """The README runs `.venv/bin/agentmesh demo` without activating the venv: the hints name that program."""
+    program = Path(sys.executable).parent / "agentmesh"
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "agentmesh").exists())
+    env = cli_env(tmp_path, {"PATH": path})
+    out = subprocess.run([str(program), "demo", "--agents", "2", "--issues", "1", "--dir", str(tmp_path / "demo")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr
+    assert _run_hints(out.stdout, tmp_path, env)[0].startswith(f"{program} --remote ")
