@@ -187,4 +187,5 @@ def test_an_unreachable_remote_is_an_error_not_an_empty_fleet(tmp_path):
     assert result.stdout == "" and result.stderr.count("\n") == 1 and "unreachable" in result.stderr
     missing = run_cli("--remote", str(tmp_path / "nothing.git"), "--agent", "obs", "status", "--json", cwd=tmp_path)
     # a remote that is not there (moved, removed, a server down) is an outage, retried later
-    assert missing.returncode == 75 and missing.stdout == "" and missing.stderr.count("\n") == 1
+    assert missing.returncode == 75 and missing.stderr.count("\n") == 1
+    assert json.loads(missing.stdout) == {"error": missing.stderr.strip().removeprefix("agentmesh: "), "exit_code": 75}
