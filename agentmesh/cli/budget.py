@@ -45,4 +45,4 @@ def command(g, as_json):
     once any cap is reached; a minutes or cost cap also stops executors.
     Caps (`-` means none) are set under `budgets.agent` and `budgets.fleet`.
     """
-    return budget(g.mesh(), as_json)
+    return budget(g.mesh(observer=True), as_json)

@@ -103,7 +103,7 @@ def _acquire(g, issue, work_branch, as_json):
 @click.pass_obj
 def _list(g, mine, as_json):
     """List claims with how long this host has seen each unchanged."""
-    return list_claims(g.mesh().claims(), mine, as_json)
+    return list_claims(g.mesh(observer=True).claims(), mine, as_json)
 
 
 @group.command("renew")

@@ -21,9 +21,9 @@ def one_line(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def current_forge(g):
-    """The configured forge for the global options `g`."""
-    return g.mesh().open_forge()
+def current_forge(g, *, observer: bool = False):
+    """The configured forge for the global options `g`; `observer`: to read only, no agent name needed."""
+    return g.mesh(observer=observer).open_forge()
 
 
 @click.group("forge")

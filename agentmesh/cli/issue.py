@@ -109,7 +109,7 @@ def _create(g, title, body, body_file, labels, as_json):
 @click.pass_obj
 def _list(g, state, labels, as_json):
     """List issues (never PRs)."""
-    return list_issues(current_forge(g), state, list(labels), as_json)
+    return list_issues(current_forge(g, observer=True), state, list(labels), as_json)
 
 
 @group.command("show")
@@ -118,7 +118,7 @@ def _list(g, state, labels, as_json):
 @click.pass_obj
 def _show(g, number, as_json):
     """Show issue NUMBER with its comments."""
-    return show(current_forge(g), number, as_json)
+    return show(current_forge(g, observer=True), number, as_json)
 
 
 @group.command("comment")

@@ -25,8 +25,10 @@ written), 4 claim held by another agent, 75 temporary failure (retry later).
 \b
 Configuration: --config, $AGENTMESH_CONFIG, ./agentmesh.yaml, then
 ~/.config/agentmesh/agentmesh.yaml; AGENTMESH_<KEY> variables override it.
-With --remote and --agent no config file is needed at all:
-  agentmesh --remote /srv/mesh.git --agent host1-a claims list
+With --remote and --agent no config file is needed at all. Commands that
+only read (status, issue/pr list and show, claims list, memory log, lessons
+and context, budget) need no --agent either:
+  agentmesh --remote /srv/mesh.git claims list
 """
 
 
@@ -49,18 +51,20 @@ class Globals:
     verbose: int
     seen: Seen = field(default_factory=Seen)
 
-    def host_config(self):
+    def host_config(self, *, observer: bool = False):
+        """`observer`: the command only reads, so no agent name is needed."""
         from agentmesh.host.config import load_host_config
 
-        config = load_host_config(self.config, remote=self.remote, agent=self.agent)
+        config = load_host_config(self.config, remote=self.remote, agent=self.agent, observer=observer)
         self.seen.state_root = config.resolved_state_dir()
         return config
 
-    def mesh(self):
+    def mesh(self, *, observer: bool = False):
         from agentmesh.agent.mesh import Mesh, signing_from_env
         from agentmesh.host.state import clock_from_env
 
-        return Mesh(self.host_config(), clock=clock_from_env(os.environ), signing=signing_from_env(os.environ))
+        return Mesh(self.host_config(observer=observer), clock=clock_from_env(os.environ),
+                    signing=signing_from_env(os.environ))
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -56,7 +56,7 @@ def log(mesh, agent: str | None, since: str | None, as_json: bool) -> int:
 @click.pass_obj
 def log_command(g, agent_filter, since, as_json):
     """Show the journals of all agents, oldest first (this agent's queued entries included)."""
-    return log(g.mesh(), agent_filter, since, as_json)
+    return log(g.mesh(observer=True), agent_filter, since, as_json)
 
 
 def lessons(mesh, tag: str | None, as_json: bool) -> int:
@@ -83,7 +83,7 @@ def lessons(mesh, tag: str | None, as_json: bool) -> int:
 @click.pass_obj
 def lessons_command(g, tag, as_json):
     """List the lessons on the default branch."""
-    return lessons(g.mesh(), tag, as_json)
+    return lessons(g.mesh(observer=True), tag, as_json)
 
 
 def add_lesson(mesh, title: str, tags: tuple[str, ...], paths: tuple[str, ...], body: str, days: int | None,
@@ -153,4 +153,4 @@ def context(mesh, number: int, as_json: bool) -> int:
 @click.pass_obj
 def context_command(g, number, as_json):
     """Show the memory section claim-task would write into ISSUE's task file."""
-    return context(g.mesh(), number, as_json)
+    return context(g.mesh(observer=True), number, as_json)

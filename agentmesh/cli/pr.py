@@ -122,7 +122,7 @@ def _create(g, head, base, title, body, as_json):
 @click.pass_obj
 def _list(g, state, as_json):
     """List pull requests."""
-    return list_pulls(current_forge(g), state, as_json)
+    return list_pulls(current_forge(g, observer=True), state, as_json)
 
 
 @group.command("show")
@@ -131,7 +131,7 @@ def _list(g, state, as_json):
 @click.pass_obj
 def _show(g, number, as_json):
     """Show PR NUMBER with its reviews."""
-    return show(current_forge(g), number, as_json)
+    return show(current_forge(g, observer=True), number, as_json)
 
 
 @group.command("review")

@@ -139,5 +139,5 @@ def command(g, as_json):
     empty fleet. --json prints the schema of docs/operations.md ("Status").
     """
 
-    mesh = g.mesh()
+    mesh = g.mesh(observer=True)
     return status(mesh, mesh.open_forge(), as_json, time.time())

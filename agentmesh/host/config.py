@@ -42,6 +42,7 @@ from agentmesh.core.vocab import BuiltinGate
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
 MESH_POLICY_PATH = ".agentmesh/mesh.yaml"
+OBSERVER = "observer"  # the agent name of a read command run without one: it only reads
 HALT_REF = "refs/heads/agentmesh/halt"  # the mesh-wide kill switch: set while this branch exists
 _REF_PREFIX = re.compile(r"refs/([A-Za-z0-9_-]+/)+")
 _BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*")
@@ -508,7 +509,9 @@ def load_host_config(
     remote: str | None = None,
     agent: str | None = None,
     env: dict[str, str] | None = None,
+    observer: bool = False,
 ) -> HostConfig:
+    """The host config; `observer`: a read command, which needs no agent name (it is then OBSERVER)."""
     env = dict(os.environ) if env is None else env
     path = find_host_config(explicit, env)
     data: dict = {}
@@ -527,11 +530,17 @@ def load_host_config(
         data["remote"] = remote
     if agent:
         data["agent"] = agent
-    if path is None and ("remote" not in data or "agent" not in data):
-        missing = " and ".join(k for k in ("remote", "agent") if k not in data)
+    if observer and "agent" not in data:
+        data["agent"] = OBSERVER
+    if path is None and "remote" not in data:
         raise ConfigError(
-            f"no host config found and no {missing} given: pass --remote URL --agent NAME, "
+            f"no host config found and no remote given: pass --remote URL (and --agent NAME to write), "
             f"or create {HOST_CONFIG_NAME} (see `agentmesh --help`)"
+        )
+    if "agent" not in data:
+        raise ConfigError(
+            "no agent name: this command writes to the mesh as an agent: pass --agent NAME "
+            f"(or set agent: in {HOST_CONFIG_NAME}); commands that only read need no agent"
         )
     config = validate(HostConfig, data, source)
     if path is not None and config.state_dir is not None and not config.state_dir.is_absolute():

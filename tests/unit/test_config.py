@@ -96,8 +96,10 @@ def test_env_overrides_and_global_options(tmp_path):
 def test_no_config_needs_remote_and_agent(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match="no host config found and no agent given"):
+    with pytest.raises(ConfigError, match="no agent name: this command writes to the mesh as an agent: pass --agent"):
         load_host_config(env={}, remote="/r")
+    assert load_host_config(env={}, remote="/r", observer=True).agent == "observer"  # a read needs no name
+    assert load_host_config(env={}, remote="/r", agent="solo", observer=True).agent == "solo"
     config = load_host_config(env={}, remote="/r", agent="solo")
     assert config.agent == "solo" and config.forge.kind == "local" and config.seats == 1
 
