@@ -34,10 +34,18 @@ def _used(used, cap) -> str:
     return f"{used:g}/{_num(cap)}"
 
 
+def _seen(agent) -> str:
+    """How long this host has seen the presence unchanged; the commit's own age, by the agent's clock, when
+    this host has been watching for less (a new observer would otherwise show every agent at 0s)."""
+    if agent.committed_seconds is not None and agent.committed_seconds > agent.age_seconds:
+        return f"{age(agent.committed_seconds)} (its clock)"
+    return age(agent.age_seconds)
+
+
 def sections(status) -> list[Section]:
     """The dashboard as titled tables, shared by the plain and the rich rendering."""
     agents = [[a.agent, "alive" if a.alive else "DEAD", "yes" if a.verified else "NO", a.key or "-",
-               age(a.age_seconds), a.host, a.version, a.executor, ",".join(a.capabilities) or "-"]
+               _seen(a), a.host, a.version, a.executor, ",".join(a.capabilities) or "-"]
               for a in status.agents]
     claims = [[f"#{c.issue}", c.holder or (f"FOREIGN (says {c.foreign})" if c.foreign else "(invalid)"),
                c.stage or "-", age(c.age_seconds),

@@ -194,6 +194,12 @@ class CacheClone:
             found[ref] = (sha, message)
         return found
 
+    def commit_times(self, pattern: str) -> dict[str, int]:
+        """ref -> committer time (seconds since the epoch, by the committer's clock) for local refs matching pattern."""
+        out = self.run("for-each-ref", "--format=%(refname) %(committerdate:unix)", pattern).stdout
+        return {ref: int(stamp) for ref, _, stamp in (line.rpartition(" ") for line in out.splitlines())
+                if stamp.isdigit()}
+
     def commit_message(self, sha: str) -> str:
         """The commit object's text: headers, a blank line, then the message."""
         return self.run("cat-file", "commit", sha).stdout

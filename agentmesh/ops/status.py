@@ -21,6 +21,7 @@ from agentmesh.core.performance import AgentPerformance, performance
 from agentmesh.core.review import head_reviews
 from agentmesh.core.vocab import Label, Stage
 from agentmesh.forge.base import Forge, Issue, PullRequest
+from agentmesh.host.config import MeshPolicy
 from agentmesh.refs.claims import ClaimView
 from agentmesh.refs.identity import Identity
 from agentmesh.refs.presence import PresenceView
@@ -41,6 +42,7 @@ class AgentRow:
     alive: bool
     verified: bool  # its presence is signed by its roster key (True while the mesh has no roster)
     key: str | None  # the roster key's fingerprint; None: not in the roster (or no roster)
+    committed_seconds: float | None = None  # since the presence commit's own date, by the agent's clock
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,20 @@ class Status:
                 "halted": self.halted, "budget": self.budget}
 
 
-def agent_row(view: PresenceView, identity: Identity) -> AgentRow:
+def silent_after(policy: MeshPolicy) -> float:
+    """Twice lease + grace: judged by another host's clock, so with room for the two clocks to disagree."""
+    return 2.0 * (policy.lease.seconds + policy.lease.grace_seconds)
+
+
+def agent_row(view: PresenceView, identity: Identity, silent_after: float) -> AgentRow:
+    """An agent as status shows it. This host's observation decides liveness, but one that only started
+    watching cannot tell a stopped agent from a live one: then a presence commit older than `silent_after`
+    by its own date (the agent's clock) shows the agent as dead too. Display only: nothing acts on it."""
     key = identity.key_of(view.agent)
+    silent = view.committed_seconds is not None and view.committed_seconds > silent_after
     return AgentRow(view.agent, view.host, view.version, view.executor, list(view.capabilities),
-                    round(view.observed_seconds, 1), view.alive, view.verified, key.fingerprint if key else None)
+                    round(view.observed_seconds, 1), view.alive and not silent, view.verified,
+                    key.fingerprint if key else None, view.committed_seconds)
 
 
 def issue_stage(issue: Issue) -> str | None:
@@ -142,7 +154,7 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
     entries = mesh.journal().recent(PERFORMANCE_DAYS, now)
     return Status(
         agent=mesh.host.agent, remote=mesh.remote,
-        agents=[agent_row(v, mesh.identity) for v in presence],
+        agents=[agent_row(v, mesh.identity, silent_after(mesh.policy)) for v in presence],
         claims=[claim_row(v, stages) for v in claims],
         pulls=pulls, pulls_open=len(open_pulls), pulls_limit=pull_limit,
         performance=performance(entries, active=active, agents=[v.agent for v in presence]),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from agentmesh import __version__
 from agentmesh.core.lease import Clock, is_expired, observed_seconds, parse_trailers
 from agentmesh.core.slug import is_agent_name
-from agentmesh.git.cache import CacheClone
+from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.host.config import HostConfig, MeshPolicy
 from agentmesh.host.state import StateDir
@@ -36,12 +36,14 @@ class PresenceView:
     observed_seconds: float
     alive: bool
     verified: bool = True  # signed by the roster key of the agent it names (True while the mesh has no roster)
+    # since the presence commit's own date, by the agent's clock: for display only, never for liveness decisions
+    committed_seconds: float | None = None
 
     def to_json(self) -> dict:
         return {"agent": self.agent, "host": self.host, "version": self.version, "executor": self.executor,
                 "capabilities": list(self.capabilities), "sha": self.sha,
                 "observed_seconds": round(self.observed_seconds, 1), "alive": self.alive,
-                "verified": self.verified}
+                "verified": self.verified, "committed_seconds": self.committed_seconds}
 
 
 def presence_message(host: HostConfig, nonce: str) -> str:
@@ -77,6 +79,8 @@ class Presence:
         found = {ref: (ref[len(self.prefix):], sha, parse_trailers(message)) for ref, (sha, message) in refs.items()}
         lease = self.policy.lease
         signers = enforced_signers(self.identity, [sha for _, sha, _ in found.values()])
+        mirror_prefix = mirror_ref(self.prefix)
+        times = {self.prefix + ref[len(mirror_prefix):]: t for ref, t in self.cache.commit_times(mirror_prefix).items()}
         views = []
         for ref, (agent, sha, trailers) in sorted(found.items()):
             obs = observations[ref]
@@ -86,5 +90,6 @@ class Presence:
             views.append(PresenceView(
                 agent, sha, trailers.get("host", ""), trailers.get("version", ""),
                 trailers.get("executor", ""), caps, observed_seconds(obs, now),
-                verified and not is_expired(obs, now, lease.seconds, lease.grace_seconds), verified))
+                verified and not is_expired(obs, now, lease.seconds, lease.grace_seconds), verified,
+                round(max(0.0, now.wall - times[ref]), 1) if ref in times else None))
         return views

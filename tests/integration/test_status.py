@@ -155,7 +155,7 @@ def test_rich_rendering_on_a_terminal_keeps_forge_text_literal(fleet):
 
 
 def test_dead_agents_expired_claims_and_the_pull_cap(fleet):
-    clock = FakeClock()
+    clock = FakeClock(wall=time.time())  # near the commits' dates, which status shows as each agent's clock
     mesh = agent_mesh(fleet.remote, fleet.tmp / "watch", "watcher", clock=clock)
     first = gather(mesh, fleet.human, time.time())
     assert all(a.alive for a in first.agents) and not any(c.expired for c in first.claims)
