@@ -145,8 +145,14 @@ def test_crash_between_push_and_pr_is_adopted_once(tmp_path):
     assert forge.list_pulls() == []
     report = run_json(config, "claim-task")
     assert [(e["event"], e["issue"]) for e in report["events"]][:1] == [("adopted", n)]
+    # the stage labels say in review, on the issue and on the PR: nothing of the killed run's "working" stays
+    [adopted] = forge.list_pulls()
+    stages = {"agentmesh:claimed", "agentmesh:working", "agentmesh:review"}
+    assert stages & set(forge.get_issue(n).labels) == {"agentmesh:review"}
+    assert stages & set(forge.get_pull(adopted.number).labels) == set()
     again = run_json(config, "claim-task")
     assert ("in-review", n) in [(e["event"], e["issue"]) for e in again["events"]]
+    assert stages & set(forge.get_issue(n).labels) == {"agentmesh:review"}
     [pull] = forge.list_pulls(state="all")
     assert pull.head == f"alice/{n}-write-the-note"
     assert branch_files(remote, pull.head_sha)["note.md"] == "done"
