@@ -96,6 +96,7 @@ def _register() -> None:
         doctor,
         forge,
         halt,
+        hook,
         init,
         issue,
         memory,
@@ -114,6 +115,7 @@ def _register() -> None:
     cli.add_command(issue.group)
     cli.add_command(pr.group)
     cli.add_command(doctor.command)
+    cli.add_command(hook.group)
     cli.add_command(init.command)
     cli.add_command(budget.command)
     cli.add_command(memory.group)

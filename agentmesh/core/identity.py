@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 NAMESPACE = "git"
+MAINTAINER_PREFIX = "maintainer:"  # allowed-signers principal of a maintainer's key; agents are named as they are
 _PUBLIC_KEY = re.compile(r"(ssh-ed25519) ([A-Za-z0-9+/]+={0,2})(?: .*)?")
 
 

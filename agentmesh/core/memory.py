@@ -30,6 +30,8 @@ JOURNAL_NAME = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<part>[1-9]\d{0,3}))?
 SUMMARY_MAX = 2000  # characters; entries are also capped in bytes by the policy
 MAX_PATHS = 20
 CLAIM_EVENT = JournalEvent.CLAIMED
+ATTRIBUTES_PATH = f"{ROOT}/.gitattributes"
+ATTRIBUTES_LINE = "agents/*/journal/*.jsonl merge=union"  # each agent appends only to its own files
 
 
 def utc_ts(moment: float) -> str:
@@ -42,6 +44,15 @@ def parse_ts(text: str) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def journal_attributes(current: str | None) -> str | None:
+    """`ai-memory/.gitattributes` with the journals' union-merge line added to `current` (None: no such
+    file), or None when it has the line: what a journal flush writes, and all it may write there."""
+    text = current or ""
+    if ATTRIBUTES_LINE in text.splitlines():
+        return None
+    return (text.rstrip("\n") + "\n" if text.strip() else "") + ATTRIBUTES_LINE + "\n"
 
 
 # --- journal entries ----------------------------------------------------------------------

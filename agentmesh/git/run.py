@@ -215,6 +215,8 @@ class Git:
     timeout: float = DEFAULT_TIMEOUT
     signing_key: Path | None = None  # every commit this Git writes is SSH-signed with it
     forced: tuple[tuple[str, str], ...] = ()  # (key, value) set for every call, through the environment
+    # variables every call sets on top of the scrubbed environment: a pre-receive hook's quarantine
+    environment: tuple[tuple[str, str], ...] = ()
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str, *, cwd: Path | str) -> str:
         """Write one commit object (signed when this Git has a signing key) and return its sha."""
@@ -259,6 +261,7 @@ class Git:
             env["GIT_CONFIG_COUNT"] = str(len(self.forced))
             for i, (key, value) in enumerate(self.forced):
                 env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
+        env.update(self.environment)
         if extra:
             env.update(extra)
         return env

@@ -22,11 +22,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentmesh.core.errors import ConfigError
-from agentmesh.core.identity import PublicKey
+from agentmesh.core.identity import MAINTAINER_PREFIX, PublicKey
 from agentmesh.host.config import AgentName
 
 ROSTER_PATH = ".agentmesh/roster.yaml"
-MAINTAINER_PREFIX = "maintainer:"  # allowed-signers principal of a maintainer's key
 _LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,38}$"
 
 

@@ -26,10 +26,11 @@ from pathlib import Path
 
 from agentmesh.core.memory import (
     AGENTS_DIR,
-    ROOT,
+    ATTRIBUTES_PATH,
     JournalEntry,
     clean_entry,
     entry_from_json,
+    journal_attributes,
     journal_dir,
     journal_month,
     months_between,
@@ -44,8 +45,6 @@ from agentmesh.git.remote import ls_refs
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
 
-ATTRIBUTES_PATH = f"{ROOT}/.gitattributes"
-ATTRIBUTES_LINE = "agents/*/journal/*.jsonl merge=union"  # each agent appends only to its own files
 SENT_KEYS_KEPT = 5000  # ledger lines kept: far more than the keyed steps of the journal's retention
 FLUSH_ATTEMPTS = 12  # many agents append to one branch: more patience than for a one-off edit
 MAX_SLEEP = 2.0
@@ -148,10 +147,9 @@ class Journal:
             files = self._own_files(head, months) if head is not None else {}
             plan: dict[str, bytes | None] = {path: text.encode() for path, text in
                     plan_append(files, entries, agent=self.agent, max_file_bytes=self.max_journal_bytes).items()}
-            attributes = (self.cache.read_file(head, ATTRIBUTES_PATH) if head is not None else None) or ""
-            if plan and ATTRIBUTES_LINE not in attributes.splitlines():
-                plan[ATTRIBUTES_PATH] = (attributes.rstrip("\n") + "\n" if attributes.strip() else "").encode() \
-                    + f"{ATTRIBUTES_LINE}\n".encode()
+            attributes = journal_attributes(self.cache.read_file(head, ATTRIBUTES_PATH) if head is not None else None)
+            if plan and attributes is not None:
+                plan[ATTRIBUTES_PATH] = attributes.encode()
             return plan
 
         commit_on_branch(self.cache, self.ref, change,

@@ -39,7 +39,6 @@ from agentmesh.forge.local.schema import (
     LABELS_REF,
     PERMISSIONS,
     REVIEW_STATES,
-    REVIEWS,
     ROSTER_FILE,
     ROSTER_REF,
     SHA,
@@ -283,9 +282,7 @@ class LocalForge(Forge):
     def list_reviews(self, number: int) -> list[Review]:
         """The reviews, each with the item commit that last wrote it: a review is only as trustworthy
         as that commit's signature (refs anyone can push are no account)."""
-        item = self.store.load_pull(number, reviews=True)
-        return [replace(review_view(data), recorded_in=writer)
-                for writer, data in self.store.recorded(item, REVIEWS, item.reviews)]
+        return self.store.reviews(self.store.load_pull(number, reviews=True))
 
     def _head_sha(self, item: Item) -> str | None:
         """The PR head: the branch on the remote while open, the recorded sha afterwards."""

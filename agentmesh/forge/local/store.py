@@ -12,9 +12,10 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from agentmesh.core.errors import OutcomeUnknown, TemporaryError
-from agentmesh.forge.base import NotFound
+from agentmesh.forge.base import NotFound, Review
 from agentmesh.forge.local.schema import (
     BLOB,
     COMMENTS,
@@ -28,6 +29,7 @@ from agentmesh.forge.local.schema import (
     item_ref,
     json_bytes,
     load_json,
+    review_view,
     valid_meta,
 )
 from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
@@ -202,6 +204,12 @@ class ItemStore:
         an agent's file under another name was written by whoever wrote the copy."""
         writers = self.cache.last_writers(item.sha, folder)
         return [(writers.get(f"{folder}/{entry.name}"), data) for entry, data in self.entry_blobs(entries)]
+
+    def reviews(self, item: Item) -> list[Review]:
+        """The reviews of an item read with `reviews=True`, each with the item commit that last wrote it
+        (`recorded_in`): a review is only as trustworthy as that commit's signature."""
+        return [replace(review_view(data), recorded_in=writer)
+                for writer, data in self.recorded(item, REVIEWS, item.reviews)]
 
     # --- writing items ----------------------------------------------------------------
 
