@@ -43,7 +43,9 @@ def swap_ref(cache: CacheClone, ref: str, build: Callable[[str | None], str | No
             return current, new
         status = result.statuses[ref]
         if not any(reason in status.reason for reason in LOST_RACE):
-            raise UserError(f"push to {ref} was refused: {status.summary} ({refused_hint or 'a protected branch?'})")
+            said = "".join(f"; {line}" for line in result.messages)  # a hook's reasons
+            hint = refused_hint or "a protected branch?"
+            raise UserError(f"push to {ref} was refused: {status.summary}{said} ({hint})")
         time.sleep(random.uniform(0, min(0.05 * 2 ** attempt, max_sleep)))
     raise TemporaryError(f"{ref} kept moving; gave up after {attempts} attempts")
 

@@ -373,10 +373,16 @@ class RefStatus:
         match = re.search(r"\((.*)\)\s*$", self.summary)
         return match.group(1) if match else self.summary
 
+    @property
+    def declined(self) -> bool:
+        """The server's hook refused it: a policy, not a lost race, so retrying changes nothing."""
+        return "hook declined" in self.summary
+
 
 @dataclass(frozen=True)
 class PushResult:
     statuses: dict[str, RefStatus]
+    messages: tuple[str, ...] = ()  # what the server said (its `remote:` lines), e.g. why its hook declined
 
     @property
     def ok(self) -> bool:
@@ -395,6 +401,12 @@ def parse_porcelain(stdout: str) -> dict[str, RefStatus]:
         _, _, dst = fields[1].rpartition(":")
         statuses[dst] = RefStatus(dst, fields[0], fields[2])
     return statuses
+
+
+def remote_messages(stderr: str, limit: int = 10) -> tuple[str, ...]:
+    """The server's own lines in a push's stderr (`remote: ...`), without git's padding."""
+    lines = [line[len("remote:"):].strip() for line in stderr.splitlines() if line.startswith("remote:")]
+    return tuple(line for line in lines if line)[:limit]
 
 
 def push(
@@ -429,7 +441,7 @@ def push(
             raise OutcomeUnknown(f"push to {redact_url(url)} timed out after {exc.timeout:g}s") from None
     statuses = parse_porcelain(result.stdout)
     if all(u.ref in statuses for u in updates) and result.returncode in (0, 1):
-        return PushResult(statuses)
+        return PushResult(statuses, remote_messages(result.stderr))
     failure = remote_failure(git_error(result.args, result.returncode, result.stdout, result.stderr), url)
     if isinstance(failure, UserError):
         raise failure

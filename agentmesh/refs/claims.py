@@ -258,6 +258,9 @@ class ClaimStore:
             return AcquireResult(issue, True, sha, replace(claim, sha=sha))
         if holder_sha is None:
             status = result.statuses[ref]
+            if status.declined:  # the server's hook (`agentmesh hook`): no retry changes its mind
+                why = "; ".join(result.messages) or status.summary
+                raise UserError(f"claim #{issue} was refused by the remote: {why}")
             raise TemporaryError(f"claim #{issue} did not land and the remote holds no claim: {status.summary}")
         holder = self._claim_at(ref, holder_sha)
         if holder is not None and holder.agent == self.agent:

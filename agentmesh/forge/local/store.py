@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from agentmesh.core.errors import OutcomeUnknown, TemporaryError
-from agentmesh.forge.base import NotFound, Review
+from agentmesh.forge.base import Forbidden, NotFound, Review
 from agentmesh.forge.local.schema import (
     BLOB,
     COMMENTS,
@@ -66,12 +66,17 @@ class ItemStore:
             self.cache.fetch(missing)
 
     def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> bool:
-        """A CAS push; an unknown outcome is settled by reading the refs back."""
+        """A CAS push; an unknown outcome is settled by reading the refs back. Forbidden when the
+        server's hook declines it (`agentmesh hook`): no retry would change its mind."""
         try:
-            return push(self.git, self.cache.path, self.url, updates, atomic=atomic).ok
+            result = push(self.git, self.cache.path, self.url, updates, atomic=atomic)
         except OutcomeUnknown:
             now = self.remote([u.ref for u in updates])
             return all(now.get(u.ref) == u.new for u in updates)
+        if not result.ok and any(s.declined for s in result.statuses.values()):
+            why = "; ".join(result.messages) or "pre-receive hook declined"
+            raise Forbidden(f"the remote refused the push of {', '.join(u.ref for u in updates)}: {why}")
+        return result.ok
 
     def commit(self, tree: str, parents: Sequence[str], subject: str) -> str:
         # The nonce keeps every commit unique: two identical pushes would both "win" (docs/design/protocol.md).
