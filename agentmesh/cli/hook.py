@@ -92,8 +92,8 @@ def _uninstall(path, as_json):
 @_repo
 @json_option
 def _check(path, as_json):
-    """Whether PATH runs this installation's hook, and what the roster there makes it enforce. Exit 1
-    unless it is installed and current.
+    """Whether PATH runs agentmesh's hook (and the Python it names is still there), and what the
+    roster there makes it enforce. Exit 1 unless it is installed.
 
     \b
     --json prints {"repo", "hook", "state": installed|outdated|foreign|missing, "ok", "trust"}.

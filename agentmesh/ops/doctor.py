@@ -256,6 +256,33 @@ def check_identity(mesh) -> Check:
     return passed("identity", f"signs as {mesh.host.agent} with {key.fingerprint}, as {ROSTER_PATH} lists")
 
 
+def check_hook(mesh) -> Check:
+    """On the local forge, whether the remote's server refuses what the roster does not vouch for
+    (`agentmesh hook install`); it can only be seen on a remote reached as a path."""
+    from agentmesh.git.remote import local_path
+    from agentmesh.ops.hook import HookState, status
+
+    kind = mesh.host.forge.kind
+    if kind != "local":
+        return passed("hook", f"{kind} forge: its accounts and branch protection guard the default branch "
+                              "(docs/forges.md)")
+    path = local_path(mesh.remote)
+    if path is None:
+        return passed("hook", f"{mesh.remote} is not a path: run `agentmesh hook check PATH` on the server to see "
+                              "whether it refuses unsigned writes")
+    try:
+        found = status(path)
+    except AgentmeshError as exc:
+        return failed("hook", f"cannot read the hooks of {path}: {exc}", "check the remote path")
+    if found.state is HookState.INSTALLED:
+        return passed("hook", f"{path} runs agentmesh's pre-receive hook: {found.trust}")
+    hint = f"on the server: agentmesh hook install {path}" + (" --force" if found.state is HookState.FOREIGN else "")
+    return failed("hook", f"{path} has no current agentmesh pre-receive hook ({found.state}): anyone who can push "
+                          "can write the default branch, claims, presence, reviews, labels, journals and the kill "
+                          "switch; agents ignore what no roster key signed, but the remote keeps it (docs/security.md)",
+                  hint)
+
+
 def check_scheduler(which: Callable[[str], str | None] = shutil.which) -> Check:
     for program, what in (("crontab", "cron"), ("systemctl", "systemd")):
         path = which(program)
@@ -297,8 +324,8 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
     git = check_git(Git())
     config, host = check_config(load)
     if host is None:
-        later = [skipped(name, "config") for name in ("state-dir", "remote", "policy", "identity", "forge", "sandbox",
-                                                        "executor")]
+        later = [skipped(name, "config") for name in ("state-dir", "remote", "policy", "identity", "hook", "forge",
+                                                        "sandbox", "executor")]
         return [git, config, *later, check_scheduler(which), skipped("clock", "config")]
     state = check_state_dir(host.resolved_state_dir())
     checks = [git, config, state]
@@ -316,6 +343,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
     checks.append(policy)
     needed = missing or ("policy" if remote.ok else "remote")
     checks.append(check_identity(mesh) if mesh and policy.ok else skipped("identity", needed))
+    checks.append(check_hook(mesh) if mesh and remote.ok else skipped("hook", missing or "remote"))
     forge = check_forge(mesh, env) if mesh else check_forge_token(host, env) or skipped("forge", missing or "cache")
     checks.append(forge)
     checks.append(check_sandbox(host))

@@ -8,6 +8,7 @@ variables and the repository's directory off its import path. ops/receive.py is 
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -27,8 +28,8 @@ REPLACED_SUFFIX = ".before-agentmesh"  # where --force moves a foreign hook
 
 
 class HookState(StrEnum):
-    INSTALLED = "installed"  # ours, running this installation
-    OUTDATED = "outdated"  # ours, but another interpreter or options: install again
+    INSTALLED = "installed"  # ours, executable, and the interpreter it runs is there
+    OUTDATED = "outdated"  # ours, but not executable or its interpreter is gone: install again
     FOREIGN = "foreign"  # someone else's pre-receive hook
     MISSING = "missing"
 
@@ -63,26 +64,34 @@ def _ssh_keygen() -> str:
     return str(Path(found).absolute())
 
 
-def _state(path: Path, wanted: str | None) -> HookState:
+def _read(path: Path) -> str | None:
     try:
-        text = path.read_text(errors="replace")
+        return path.read_text(errors="replace")
     except FileNotFoundError:
-        return HookState.MISSING
+        return None
     except IsADirectoryError:
-        return HookState.FOREIGN
+        return ""
+
+
+def _state(path: Path, text: str | None) -> HookState:
+    if text is None:
+        return HookState.MISSING
     if MARKER not in text:
         return HookState.FOREIGN
-    executable = path.stat().st_mode & 0o111 == 0o111
-    return HookState.INSTALLED if executable and (wanted is None or text == wanted) else HookState.OUTDATED
+    try:
+        execs = [shlex.split(line) for line in text.splitlines() if line.startswith("exec ")]
+    except ValueError:  # edited by hand into something that is no command line
+        execs = []
+    python = Path(execs[0][1]) if execs and len(execs[0]) > 1 else None
+    usable = python is not None and python.is_file() and os.access(python, os.X_OK)
+    return HookState.INSTALLED if usable and os.access(path, os.X_OK) else HookState.OUTDATED
 
 
-def status(repo: Path, *, python: str | None = None) -> HookStatus:
-    """Whether `repo` runs this installation's hook, and what it enforces there."""
+def status(repo: Path) -> HookStatus:
+    """Whether `repo` runs an agentmesh hook whose interpreter is still there, and what it enforces."""
     repo = repo.absolute()
     path = bare_hooks_dir(repo) / HOOK_NAME
-    keygen = shutil.which("ssh-keygen")
-    wanted = hook_script(python or sys.executable, str(Path(keygen).absolute())) if keygen else None
-    return HookStatus(repo, path, _state(path, wanted), trust(repo))
+    return HookStatus(repo, path, _state(path, _read(path)), trust(repo))
 
 
 def trust(repo: Path) -> str:
@@ -102,9 +111,10 @@ def trust(repo: Path) -> str:
         roster = parse_roster(text)
     except ConfigError as exc:
         return f"{exc}: every update of agentmesh's refs and the default branch is refused"
-    keyed = [m for m in roster.maintainers if m.key]
-    return (f"{ROSTER_PATH} on {branch}: {len(roster.agents)} agents and {len(keyed)} maintainers with a key "
-            f"may write agentmesh's refs; {branch} takes approved merges and maintainers' commits")
+    keyed = len([m for m in roster.maintainers if m.key])
+    who = f"{len(roster.agents)} agent(s) and {keyed} maintainer(s) with a key"
+    return (f"{ROSTER_PATH} on {branch}: {who} may write agentmesh's refs; {branch} takes approved merges and "
+            "maintainers' commits")
 
 
 def install(repo: Path, *, force: bool, python: str | None = None) -> tuple[HookStatus, bool]:
@@ -113,22 +123,22 @@ def install(repo: Path, *, force: bool, python: str | None = None) -> tuple[Hook
     repo = repo.absolute()
     path = bare_hooks_dir(repo) / HOOK_NAME
     script = hook_script(python or sys.executable, _ssh_keygen())
-    state = _state(path, script)
-    if state is HookState.INSTALLED:
-        return status(repo, python=python), False
-    if state is HookState.FOREIGN:
+    current = _read(path)
+    if current == script and _state(path, current) is HookState.INSTALLED:
+        return status(repo), False
+    if _state(path, current) is HookState.FOREIGN:
         if not force:
             raise UserError(f"{path} is another pre-receive hook; --force keeps it as {path.name}{REPLACED_SUFFIX} "
                             "and installs agentmesh's (chain it by hand if both must run)")
         path.replace(path.with_name(path.name + REPLACED_SUFFIX))
     write_atomic(path, script, 0o755)
-    return status(repo, python=python), True
+    return status(repo), True
 
 
 def uninstall(repo: Path) -> bool:
     """Remove agentmesh's hook (and nothing else); whether there was one."""
     path = bare_hooks_dir(repo.absolute()) / HOOK_NAME
-    state = _state(path, None)
+    state = _state(path, _read(path))
     if state is HookState.FOREIGN:
         raise UserError(f"{path} is not agentmesh's pre-receive hook; left as it is")
     if state is HookState.MISSING:

@@ -17,8 +17,8 @@ from agentmesh.ops.doctor import run_checks
 from tests.support import closed_port, git, git_daemon, human_commit, local_forge_remote, remote_refs
 from tests.support.cli import run_cli
 
-NAMES = ["git", "config", "state-dir", "remote", "policy", "identity", "forge", "sandbox", "executor", "scheduler",
-         "clock"]
+NAMES = ["git", "config", "state-dir", "remote", "policy", "identity", "hook", "forge", "sandbox", "executor",
+         "scheduler", "clock"]
 
 
 def bin_dir(tmp_path: Path, *, old_git: bool = False, cron: bool = True, bwrap: bool = False) -> Path:
@@ -57,6 +57,13 @@ def with_roster(tmp_path: Path, remote: Path, agent: str = "alice") -> str:
     return key.line
 
 
+def guarded(tmp_path: Path, remote: Path) -> None:
+    """The remote's server runs agentmesh's pre-receive hook (installed after the roster: it then
+    refuses unsigned commits on main)."""
+    done = run_cli("hook", "install", str(remote), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
 def doctor(tmp_path: Path, config: Path, *args: str, path: Path | None = None,
            env: dict | None = None) -> subprocess.CompletedProcess:
     return run_cli("--config", str(config), "doctor", *args, cwd=tmp_path,
@@ -75,6 +82,7 @@ def lines(result: subprocess.CompletedProcess) -> dict[str, str]:
 def test_all_green_on_a_local_forge_remote_and_no_probe_ref_left(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git")
     with_roster(tmp_path, remote)
+    guarded(tmp_path, remote)
     before = remote_refs(remote)
     result = doctor(tmp_path, write_config(tmp_path, str(remote)))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -89,6 +97,7 @@ def test_all_green_on_a_local_forge_remote_and_no_probe_ref_left(tmp_path):
 def test_json_output(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git")
     with_roster(tmp_path, remote)
+    guarded(tmp_path, remote)
     result = doctor(tmp_path, write_config(tmp_path, str(remote)), "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -288,3 +297,20 @@ def test_identity_fails_plainly_under_the_unsigned_benchmark_baseline(tmp_path):
     assert result.returncode == 1
     assert lines(result)["identity"].startswith(
         "✗ identity: AGENTMESH_BENCHMARK_UNSIGNED=1: this agent signs nothing (a benchmark baseline)")
+
+
+def test_hook_says_plainly_what_a_writer_can_do_on_an_unguarded_path_remote(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    with_roster(tmp_path, remote)
+    config = write_config(tmp_path, str(remote))
+    result = doctor(tmp_path, config)
+    assert result.returncode == 1
+    line = lines(result)["hook"]
+    assert line.startswith(f"✗ hook: {remote} has no current agentmesh pre-receive hook (missing): anyone who can "
+                           "push can write the default branch, claims, presence, reviews")
+    assert line.endswith(f"— fix: on the server: agentmesh hook install {remote}")
+    guarded(tmp_path, remote)
+    found = lines(doctor(tmp_path, config))
+    assert found["hook"].startswith(f"✓ hook: {remote} runs agentmesh's pre-receive hook: .agentmesh/roster.yaml on "
+                                    "main: 1 agent(s)")
+    assert all(line.startswith("✓ ") for line in found.values())
