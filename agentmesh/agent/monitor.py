@@ -65,7 +65,7 @@ from agentmesh.core.review import (
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.sweep import orphan_branches, plan_sweep
 from agentmesh.core.vocab import Event, Label, RunStatus
-from agentmesh.forge.base import Conflict, Forge, ForgeError, NotFound, NotMergeableYet
+from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
@@ -442,6 +442,9 @@ class Monitor(AgentRun[Report]):
         except NotMergeableYet:
             self.report.add(Event.MERGE_PENDING, issue=marker.issue, pr=pull.number,
                             detail="the forge is still computing")
+            return
+        except Forbidden as exc:  # e.g. the server's pre-receive hook: the other PRs of this run go on
+            self.report.add(Event.WARNING, issue=marker.issue, pr=pull.number, detail=f"not merged: {exc}")
             return
         except Conflict as exc:
             self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])

@@ -286,15 +286,16 @@ def _default(facts: RefFacts, push: _Push) -> str | None:
     if not facts.fast_forward:
         return "not a fast-forward"
     merge = next((m for m in push.merges if m.after.get("merge_sha") == facts.new), None)
-    if merge is not None:
-        return _merge(facts, merge, push)
+    unmerged = _merge(facts, merge, push) if merge is not None else None
+    if merge is not None and unmerged is None:
+        return None
     layout = push.layout
     if layout.memory_ref == layout.default_ref and _memory(facts, push) is None:
         return None  # journals configured onto the default branch (memory.branch), as earlier versions wrote them
-    for commit in facts.commits:
+    for commit in facts.commits:  # a maintainer may also merge an unapproved PR made of maintainers' commits
         if not is_maintainer(push.signers.get(commit.sha)):
-            return (f"commit {short(commit.sha)} is not signed by a maintainer's key, and the push merges no "
-                    "approved pull request")
+            return unmerged or (f"commit {short(commit.sha)} is not signed by a maintainer's key, and the push merges "
+                                "no approved pull request")
     return None
 
 

@@ -218,3 +218,16 @@ def test_control_an_honest_mesh_runs_an_issue_to_its_merge_behind_the_hook(tmp_p
     assert {p.split("/")[2] for p in journals if p.startswith("ai-memory/agents/")} == {"ada", "bob"}
     checked = run_cli("hook", "check", str(mesh.remote), cwd=tmp_path)
     assert checked.returncode == 0 and checked.stdout.startswith("installed: ")
+
+
+def test_a_merge_the_hook_refuses_is_a_warning_and_the_run_goes_on(tmp_path):
+    """`review.required_approvals: 0` lets ada merge unreviewed; the hook still asks for one approval.
+    Her run reports the refusal and ends well; the PR stays open and main does not move."""
+    mesh = Guarded(tmp_path, review={"required_approvals": 0})
+    mesh.opened()
+    main = git("rev-parse", "main", cwd=mesh.remote)
+    done = mesh.attempt("ada", "monitor-prs", "--json")
+    assert done.returncode == 0, done.stderr
+    warnings = [e["detail"] for e in json.loads(done.stdout)["events"] if e["event"] == "warning"]
+    assert any("not merged" in w and "0 of 1 approvals" in w for w in warnings), warnings
+    assert mesh.pull()["state"] == "open" and git("rev-parse", "main", cwd=mesh.remote) == main

@@ -291,6 +291,13 @@ def test_maintainers_commit_to_the_default_branch(signers, accepted):
     assert ok(facts, signers=signers) is accepted
 
 
+def test_a_maintainer_may_merge_a_pull_request_of_maintainers_commits_without_approval():
+    signed = {**SIGNED, HEAD: "maintainer:grace", "m": "maintainer:grace"}
+    assert ok(main_update(), signers=signed, merges=[merge()])
+    refused = verdict(main_update(), signers={**signed, HEAD: "ada"}, merges=[merge()])
+    assert not refused.ok and "0 of 1 approvals" in refused.reason  # the merge's reason, not the maintainers'
+
+
 def test_the_default_branch_only_fast_forwards_stays_and_keeps_a_readable_roster():
     signed = {"c1": "maintainer:grace"}
     assert not ok(RefFacts("refs/heads/main", OLD, "c1", fast_forward=False, commits=(Commit("c1"),)), signers=signed)
