@@ -60,7 +60,8 @@ class Layout:
     halt_ref: str
 
     def kind(self, ref: str) -> RefKind:
-        exact = {self.default_ref: RefKind.DEFAULT, self.halt_ref: RefKind.HALT, self.memory_ref: RefKind.MEMORY}
+        # the default branch wins: `memory.branch` may name it (journals where earlier versions wrote them)
+        exact = {self.memory_ref: RefKind.MEMORY, self.halt_ref: RefKind.HALT, self.default_ref: RefKind.DEFAULT}
         if ref in exact:
             return exact[ref]
         for prefix, kind in ((self.claims_prefix, RefKind.CLAIM), (self.presence_prefix, RefKind.PRESENCE),

@@ -18,7 +18,6 @@ from agentmesh.core.errors import AgentmeshError, ConfigError
 from agentmesh.core.memory import ATTRIBUTES_PATH
 from agentmesh.core.receive import (
     ITEMS_PREFIX,
-    Commit,
     ItemState,
     Layout,
     PullMerge,
@@ -215,12 +214,12 @@ def pull_merges(bare: Receiving, store: ItemStore, layout: Layout, facts: Sequen
 
 
 def _merged_tree(bare: Receiving, default: RefFacts, head: str) -> bool:
-    """Whether the new head of the default branch holds exactly its old head merged with the PR's head."""
-    tip = next((c for c in default.commits if c.sha == default.new), Commit(""))
-    if not head or not tip.sha or default.old is None:
+    """Whether the new head of the default branch holds exactly its old head merged with the PR's head
+    (what `merge-tree` makes of them, as LocalForge.merge_pull made it)."""
+    if not head or default.old is None or default.new is None:
         return False
     try:
         merged = bare.objects.merge_trees(default.old, head)
-        return merged.tree is not None and merged.tree == bare.objects.tree_of(tip.sha)
+        return merged.tree is not None and merged.tree == bare.objects.tree_of(default.new)
     except AgentmeshError:  # the head is not in the repository, or is no commit
         return False

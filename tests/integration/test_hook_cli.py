@@ -109,3 +109,5 @@ def test_the_hook_judges_pushes_over_git_daemon_and_file_urls(tmp_path):
             assert branch.returncode == 0, branch.stderr
     assert git("rev-parse", "main", cwd=remote) == main
     assert "refs/heads/claim/1" not in remote_refs(remote) and "refs/heads/someone/1-idea" in remote_refs(remote)
+    rewound = push(work, remote.as_uri(), f"+{main}~1:refs/heads/main")
+    assert "agentmesh hook: refused refs/heads/main: not a fast-forward" in rewound.stderr

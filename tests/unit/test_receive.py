@@ -311,6 +311,9 @@ def test_journals_configured_onto_the_default_branch_are_taken_there():
                     "refs/heads/agentmesh/halt")
     facts = RefFacts("refs/heads/main", OLD, "ada1", commits=(journal("ada1", ADA_JOURNAL),))
     assert ok(facts, layout=layout) and not ok(facts)
+    assert layout.kind("refs/heads/main") is RefKind.DEFAULT  # merges still land there
+    assert ok(main_update(), layout=layout, signers=SIGNED, merges=[merge(review("bob", "r-bob"))])
+    assert not ok(main_update(), layout=layout, signers=SIGNED, merges=[merge()])
 
 
 def test_approvals_are_counted_by_principal_on_the_head():
