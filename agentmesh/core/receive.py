@@ -101,7 +101,7 @@ class RefFacts:
     commits: tuple[Commit, ...] = ()  # what the rule of its kind looks at, oldest first (claims, presence: the tip)
     items: Mapping[str, ItemState] = field(default_factory=dict)  # item refs: each new commit and its parent
     attributes: Mapping[str, str | None] = field(default_factory=dict)  # memory: sha -> its .gitattributes
-    problem: str | None = None  # the default branch: a roster or policy it would carry that does not parse
+    problem: str | None = None  # why it is refused whatever it holds: no commit; a roster or policy that does not parse
 
     @property
     def tip(self) -> Commit | None:
@@ -178,7 +178,7 @@ def _judge_ref(facts: RefFacts, push: _Push) -> Verdict:
         if kind in (RefKind.CLAIM, RefKind.PRESENCE):
             return Verdict(facts.ref, True)
         return Verdict(facts.ref, False, f"{kind} cannot be deleted")
-    why = _RULES[kind](facts, push)
+    why = facts.problem or _RULES[kind](facts, push)
     return Verdict(facts.ref, why is None, why or "")
 
 
@@ -282,8 +282,6 @@ def outsider_may(before: ItemState | None, after: ItemState, *, creates: bool) -
 
 
 def _default(facts: RefFacts, push: _Push) -> str | None:
-    if facts.problem:
-        return facts.problem
     if not facts.fast_forward:
         return "not a fast-forward"
     merge = next((m for m in push.merges if m.after.get("merge_sha") == facts.new), None)

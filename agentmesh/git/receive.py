@@ -51,8 +51,8 @@ class Receiving:
         # for its readers (cat-file batches, merge-tree, last writers); never fetched into nor rebuilt
         self.objects = CacheClone(git, repo, str(repo))
 
-    def run(self, *args: str, check: bool = True):
-        return self.git.run(f"--git-dir={self.path}", *args, cwd=self.path, check=check)
+    def run(self, *args: str, check: bool = True, input: str | None = None):
+        return self.git.run(f"--git-dir={self.path}", *args, cwd=self.path, check=check, input=input)
 
     def head_ref(self) -> str | None:
         """The default branch: what HEAD points at (refs/heads/main), even while unborn."""
@@ -74,6 +74,15 @@ class Receiving:
             sha, *parents = line.lstrip(">").split()
             commits.append(Commit(sha, tuple(parents)))
         return Walk(tuple(commits), fast_forward)
+
+    def types(self, shas: Iterable[str]) -> dict[str, str]:
+        """sha -> its object type (commit, tree, blob, tag), in one `cat-file --batch-check`."""
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        out = self.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(wanted) + "\n").stdout
+        found = (line.split(" ", 1) for line in out.splitlines())
+        return {sha: kind for sha, kind in found if kind != "missing"}
 
     def commits(self, shas: Sequence[str]) -> dict[str, Commit]:
         """Parents and message of each commit, in one `cat-file --batch`."""

@@ -97,7 +97,10 @@ def pre_receive(repo: Path, stdin: str, env: Mapping[str, str], *, ssh_keygen: s
         facts = [RefFacts(u.ref, u.old, u.new) for u in updates]
         return Outcome(refuse_guarded(facts, layout, f"{exc}: fix it on the server"), warnings)
     store = ItemStore(bare.objects, user="agentmesh-hook")
-    facts = [ref_facts(bare, store, layout, u) for u in updates]
+    guarded = [u for u in updates if u.new and layout.kind(u.ref) not in (RefKind.OTHER, RefKind.PROBE)]
+    commits = {sha for sha, kind in bare.types(u.new for u in guarded if u.new).items() if kind == "commit"}
+    facts = [ref_facts(bare, store, layout, u) if u.new is None or u.new in commits
+             else RefFacts(u.ref, u.old, u.new, problem=f"{short(u.new)} is not a commit") for u in updates]
     merges = pull_merges(bare, store, layout, facts)
     wanted = [sha for f in facts if layout.kind(f.ref) not in (RefKind.OTHER, RefKind.PROBE)
               for sha in (*(c.sha for c in f.commits), *([f.new] if f.new else []))]

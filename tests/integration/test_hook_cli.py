@@ -111,3 +111,6 @@ def test_the_hook_judges_pushes_over_git_daemon_and_file_urls(tmp_path):
     assert "refs/heads/claim/1" not in remote_refs(remote) and "refs/heads/someone/1-idea" in remote_refs(remote)
     rewound = push(work, remote.as_uri(), f"+{main}~1:refs/heads/main")
     assert "agentmesh hook: refused refs/heads/main: not a fast-forward" in rewound.stderr
+    blob = git("hash-object", "-w", "--stdin", cwd=work, input="not a commit\n")
+    odd = push(work, remote.as_uri(), f"{blob}:refs/agentmesh/labels2")
+    assert f"agentmesh hook: refused refs/agentmesh/labels2: {blob[:12]} is not a commit" in odd.stderr, odd.stderr

@@ -222,6 +222,12 @@ def test_local_forge_refs_only_fast_forward_are_never_deleted_and_need_a_roster_
     assert not ok(RefFacts(guard, OLD, "x", fast_forward=False))  # back to a commit it had: the value is checked
 
 
+def test_a_ref_that_holds_no_commit_is_refused_whatever_its_kind():
+    for ref in ("refs/agentmesh/labels", "refs/heads/agentmesh/halt", "refs/heads/main"):
+        found = verdict(RefFacts(ref, OLD, "b" * 40, problem="bbbbbbbbbbbb is not a commit"), signers={"b" * 40: "ada"})
+        assert not found.ok and found.reason == "bbbbbbbbbbbb is not a commit"
+
+
 def test_doctor_probes_and_other_branches_are_free():
     for ref in ("refs/agentmesh/doctor/eve-00", "refs/heads/eve/anything", "refs/tags/v1"):
         assert ok(RefFacts(ref, OLD, "x")) and ok(RefFacts(ref, OLD, None))
