@@ -102,6 +102,7 @@ class RefFacts:
     items: Mapping[str, ItemState] = field(default_factory=dict)  # item refs: each new commit and its parent
     attributes: Mapping[str, str | None] = field(default_factory=dict)  # memory: sha -> its .gitattributes
     problem: str | None = None  # why it is refused whatever it holds: no commit; a roster or policy that does not parse
+    reused: tuple[str, ...] = ()  # a new item ref: its commits that the repository held before the push
 
     @property
     def tip(self) -> Commit | None:
@@ -252,16 +253,27 @@ def _forge(facts: RefFacts, push: _Push) -> str | None:
         return "not a fast-forward"
     if not facts.ref.startswith(ITEMS_PREFIX):
         return _all_signed(facts, push.signers)
+    if facts.reused:  # another item's history (or one staged on a branch), signed reviews and all
+        return f"a new item starts from a first commit of its own, not from commit {short(facts.reused[-1])}"
+    history = {facts.old} if facts.old else set()  # the item's states so far: an outsider edits only those
     for commit in facts.commits:
-        if push.signers.get(commit.sha) is not None:
-            continue
-        parent = commit.parents[0] if len(commit.parents) == 1 else None
-        before = facts.items.get(parent) if parent else None
-        after = facts.items.get(commit.sha)
-        if len(commit.parents) > 1 or after is None or not outsider_may(before, after, creates=not commit.parents):
+        if push.signers.get(commit.sha) is None and not _outsider_edit(commit, facts, history):
             return (f"commit {short(commit.sha)} is not signed by a roster key, and an outsider may only open an "
                     "issue without labels or assignees, or add comments")
+        history.add(commit.sha)
     return None
+
+
+def _outsider_edit(commit: Commit, facts: RefFacts, history: set[str]) -> bool:
+    """An unsigned commit on an item ref: a new issue's first commit, or comments added to the state
+    before it (never another item's history, whose signed reviews would come along)."""
+    after = facts.items.get(commit.sha)
+    if after is None or len(commit.parents) > 1:
+        return False
+    if not commit.parents:
+        return facts.old is None and not history and outsider_may(None, after, creates=True)
+    parent = commit.parents[0]
+    return parent in history and outsider_may(facts.items.get(parent), after, creates=False)
 
 
 def outsider_may(before: ItemState | None, after: ItemState, *, creates: bool) -> bool:

@@ -84,6 +84,10 @@ class Receiving:
         found = (line.split(" ", 1) for line in out.splitlines())
         return {sha: kind for sha, kind in found if kind != "missing"}
 
+    def fresh(self, new: str) -> set[str]:
+        """The commits of `new`'s history that no ref held before this push."""
+        return set(self.run("rev-list", new, "--not", "--all").stdout.split())
+
     def commits(self, shas: Sequence[str]) -> dict[str, Commit]:
         """Parents and message of each commit, in one `cat-file --batch`."""
         objects = self.objects.cat_objects(list(shas))

@@ -145,6 +145,9 @@ def ref_facts(bare: Receiving, store: ItemStore, layout: Layout, update: Update)
     if update.ref.startswith(ITEMS_PREFIX):
         shas = [update.old, *(c.sha for c in facts.commits), *(c.parents[0] for c in facts.commits if c.parents)]
         facts = replace(facts, items=item_states(store, [s for s in shas if s]))
+        if update.old is None:
+            fresh = bare.fresh(new)
+            facts = replace(facts, reused=tuple(c.sha for c in facts.commits if c.sha not in fresh))
     return facts
 
 

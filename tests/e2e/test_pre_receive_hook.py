@@ -46,9 +46,6 @@ class Guarded(Mesh):
     def ref(self, ref: str) -> str | None:
         return remote_refs(self.remote, ref).get(ref)
 
-    def meta(self, number: int) -> dict:
-        return json.loads(git("cat-file", "blob", f"refs/agentmesh/items/{number}:meta.json", cwd=self.remote))
-
     def item_files(self, number: int, folder: str) -> list[str]:
         tree = git("ls-tree", "--name-only", f"refs/agentmesh/items/{number}", cwd=self.remote).split()
         if folder not in tree:
@@ -117,23 +114,26 @@ def test_forged_reviews_and_outsiders_label_changes_are_refused_but_comments_and
     review = mesh.attempt("eve", "--agent", "bob", "pr", "review", str(number), "--approve")
     assert review.returncode == 1 and refused(review.stderr, item), review.stderr
     issue = pull["body"].split("#", 1)[1].split()[0]
-    labels = mesh.meta(int(issue))["labels"]
+    labels = mesh.item(int(issue))["labels"]
     relabel = mesh.attempt("eve", "issue", "label", issue, "--add", "agentmesh:needs-human", "--remove", "task")
     assert relabel.returncode == 1 and refused(relabel.stderr, f"refs/agentmesh/items/{issue}")
     assert mesh.ref(item) == before and mesh.item_files(number, "reviews") == []
-    assert mesh.meta(int(issue))["labels"] == labels
+    assert mesh.item(int(issue))["labels"] == labels
 
     # what an outsider may do: comment, and open an issue without labels
     assert mesh.attempt("eve", "issue", "comment", issue, "I can reproduce this").returncode == 0
     filed = mesh.attempt("eve", "issue", "create", "A bug report", "--body", "steps", "--json")
     assert filed.returncode == 0, filed.stderr
-    assert mesh.item_files(int(issue), "comments") and mesh.meta(json.loads(filed.stdout)["number"])["labels"] == []
+    assert mesh.item_files(int(issue), "comments") and mesh.item(json.loads(filed.stdout)["number"])["labels"] == []
     labelled = mesh.attempt("eve", "issue", "create", "Do it now", "--label", "task")
     assert labelled.returncode == 1 and "agentmesh hook: refused refs/agentmesh/items/" in labelled.stderr
 
     mesh.run("bob", "monitor-prs")  # the control: bob's own approval counts, ada merges
     mesh.run("ada", "monitor-prs")
     assert mesh.pull()["state"] == "merged" and mesh.on_main()
+    copy = f"refs/agentmesh/items/{number + 10}"  # the PR, bob's signed approval and all, as a new item
+    pushed = mesh.raw_push(mesh.ref(item), copy)
+    assert pushed.returncode != 0 and refused(pushed.stderr, copy) and mesh.ref(copy) is None
 
 
 def test_direct_pushes_to_main_are_refused_unless_a_maintainer_signed_them(tmp_path):
@@ -164,7 +164,7 @@ def test_a_merge_without_a_sibling_approval_is_refused(tmp_path):
     assert self_approved.returncode == 0  # a review item signed by ada is hers to write...
     again = mesh.attempt("ada", "pr", "merge", str(number))
     assert again.returncode == 1 and refused(again.stderr, "refs/heads/main")  # ...but counts for no merge
-    assert git("rev-parse", "main", cwd=mesh.remote) == main and mesh.meta(number)["state"] == "open"
+    assert git("rev-parse", "main", cwd=mesh.remote) == main and mesh.item(number)["state"] == "open"
 
     mesh.run("bob", "monitor-prs")  # the control
     mesh.run("ada", "monitor-prs")

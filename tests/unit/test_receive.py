@@ -209,6 +209,19 @@ def test_item_commits_signed_by_roster_keys_change_anything_and_outsiders_only_c
     assert ok(opened) and not ok(RefFacts(ITEM, None, "x", commits=(Commit("x"),), items={"x": item(labels=["a"])}))
 
 
+def test_an_outsider_opens_an_item_from_its_own_first_commit_not_from_another_items_history():
+    pull = ItemState({**ISSUE, "kind": "pull"}, {}, {"000001.json": "r1"})  # another item, with bob's approval
+    copied = ItemState({**ISSUE, "kind": "pull"}, {"000001.json": "c1"}, {"000001.json": "r1"})
+    facts = RefFacts(ITEM, None, "x", commits=(Commit("x", ("bob1",)),), items={"bob1": pull, "x": copied})
+    assert not ok(facts)
+    chain = RefFacts(ITEM, None, "x2", commits=(Commit("x1"), Commit("x2", ("x1",))),
+                     items={"x1": item(), "x2": item(comments={"000001.json": "c1"})})
+    assert ok(chain)  # a new issue and its first comment in one push
+    assert not ok(RefFacts(ITEM, OLD, "x1", commits=(Commit("x1"),), items={"x1": item()}))  # a second first commit
+    signed_copy = RefFacts(ITEM, None, "ada1", commits=(Commit("ada1"),), items={"ada1": item()}, reused=("ada1",))
+    assert not ok(signed_copy)  # even an exact copy that a roster key signed: its reviews would count twice
+
+
 def test_local_forge_refs_only_fast_forward_are_never_deleted_and_need_a_roster_key():
     assert not ok(RefFacts(ITEM, OLD, "ada1", fast_forward=False, commits=(Commit("ada1", (OLD,)),)))
     assert not ok(RefFacts(ITEM, OLD, None))
