@@ -53,7 +53,12 @@ def forge_journal_line(remote, work, branch: str) -> None:
             "event": "claimed", "issue": 1, "pr": None, "outcome": f"claimed {EVIL}", "duration_s": 0,
             "cost_usd": 0, "summary": EVIL, "paths": [EVIL]}
     git("fetch", "--quiet", "origin", cwd=work)
-    git("checkout", "--quiet", "-B", "journal", f"origin/{branch}", cwd=work)
+    if git("ls-remote", "origin", f"refs/heads/{branch}", cwd=work):
+        git("checkout", "--quiet", "-B", "journal", f"origin/{branch}", cwd=work)
+    else:  # nobody has journaled yet: the forger starts the branch
+        git("checkout", "--quiet", "--orphan", "journal", cwd=work)
+        git("rm", "-rq", "--cached", ".", cwd=work)
+        git("clean", "-fdxq", cwd=work)
     path = work / journal_file("mallory", now.strftime("%Y-%m"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(line, ensure_ascii=False) + "\n")
