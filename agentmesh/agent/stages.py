@@ -95,13 +95,9 @@ def code_span(text: str, limit: int = 200) -> str:
     return f"`{inline_title(text, limit).replace('`', chr(39))}`"
 
 
-def code_path(path: str) -> str:
-    return code_span(path)
-
-
 def secret_report(findings: Sequence[Finding]) -> str:
     """Where secrets were found, never what they are."""
-    lines = [f"- `{f.rule}` in {code_path(f.path)} line {f.line}" for f in findings[:20]]
+    lines = [f"- `{f.rule}` in {code_span(f.path)} line {f.line}" for f in findings[:20]]
     more = f"\n- … and {len(findings) - 20} more" if len(findings) > 20 else ""
     return "The change was not pushed because it contains what looks like a secret:\n\n" + "\n".join(lines) + more
 
@@ -109,4 +105,4 @@ def secret_report(findings: Sequence[Finding]) -> str:
 def protected_list(paths: Sequence[str], limit: int = 20) -> str:
     """The protected paths a change touches, as a markdown list."""
     more = f"\n- … and {len(paths) - limit} more" if len(paths) > limit else ""
-    return "\n".join(f"- {code_path(p)}" for p in paths[:limit]) + more
+    return "\n".join(f"- {code_span(p)}" for p in paths[:limit]) + more
