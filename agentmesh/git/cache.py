@@ -302,14 +302,21 @@ class CacheClone:
         """path under `folder` -> the newest commit on `rev`'s first-parent line that wrote it, in one `git log`.
         First parents only, each commit diffed against its first parent (merges included): a plain `git log`
         shows no paths for a merge, so a merge that rewrote a file would leave it to an older writer."""
-        out = self.run("log", "--format=%x01%H", "--name-only", "--no-renames", "--first-parent",
-                       "--diff-merges=first-parent", rev, "--", folder).stdout
         writers: dict[str, str] = {}
+        for sha, paths in self.paths_by_commit("--first-parent", "--diff-merges=first-parent", rev, "--", folder):
+            for path in paths:
+                writers.setdefault(path, sha)
+        return writers
+
+    def paths_by_commit(self, *log_args: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(commit, the paths it changes) for each commit `git log *log_args` lists, newest first, in one
+        `git log` (renames as delete and add; unusual names stay C-quoted)."""
+        out = self.run("log", "--format=%x01%H", "--name-only", "--no-renames", *log_args).stdout
+        found = []
         for record in out.split("\x01")[1:]:
             sha, _, paths = record.partition("\n")
-            for path in paths.split():
-                writers.setdefault(path, sha.strip())
-        return writers
+            found.append((sha.strip(), tuple(p for p in paths.split("\n") if p)))
+        return found
 
     def ref_shas(self, prefix: str) -> dict[str, str]:
         """ref -> sha of the local refs under `prefix`, in one for-each-ref."""

@@ -98,12 +98,7 @@ class Receiving:
         """sha -> the paths each commit of old..new changes against its parent (every path, for a root
         commit; none for a merge). Unusual names stay C-quoted, so they never look like plain paths."""
         revisions = [new] if old is None else [f"{old}..{new}"]
-        out = self.run("log", "--root", "--format=%x01%H", "--name-only", "--no-renames", *revisions).stdout
-        found: dict[str, tuple[str, ...]] = {}
-        for record in out.split("\x01")[1:]:
-            sha, _, paths = record.partition("\n")
-            found[sha.strip()] = tuple(p for p in paths.split("\n") if p)
-        return found
+        return dict(self.objects.paths_by_commit("--root", *revisions))
 
     def files(self, specs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         """(commit, path) -> the file's text there, or None, in one `cat-file --batch`."""
