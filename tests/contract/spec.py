@@ -241,6 +241,19 @@ class ContractMock(responses.RequestsMock):
 # --- forge + fake fixtures -------------------------------------------------------------------
 
 
+def push_work_branch(remote: Path, branch: str, *, agent: str, issue: int) -> str:
+    """`agent`'s work branch for `issue` (fix.txt added) pushed to `remote` from its seed clone; its head."""
+    from tests.support import git
+
+    seed = remote.with_name(remote.name + ".seed")
+    git("checkout", "--quiet", "-b", branch, cwd=seed)
+    (seed / "fix.txt").write_text("fixed\n")
+    git("add", "fix.txt", cwd=seed)
+    git("commit", "--quiet", "-m", f"Fix #{issue}\n\nAgentmesh-Agent: {agent}", cwd=seed)
+    git("push", "--quiet", str(remote), f"HEAD:refs/heads/{branch}", cwd=seed)
+    return git("rev-parse", "HEAD", cwd=seed)
+
+
 def fake_forge_mesh(kind: str, remote: Path, state: Path, *, agent: str, bot: str, token_env: str):
     """A Gitea or GitHub fake whose own account is `bot`, and `agent`'s Mesh on `remote` using it."""
     from agentmesh.agent.mesh import Mesh

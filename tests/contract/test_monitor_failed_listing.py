@@ -29,8 +29,16 @@ from agentmesh.agent.monitor import monitor_prs
 from agentmesh.core.errors import EXIT_TEMPORARY, TemporaryError
 from agentmesh.forge.gitea import PAGE_LIMIT, GiteaForge
 from agentmesh.forge.github import PER_PAGE, GitHubForge
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, ContractScene, fake_forge_mesh, validator
-from tests.support import git, make_remote, remote_refs
+from tests.contract.spec import (
+    GITEA_URL,
+    GITHUB_URL,
+    ContractMock,
+    ContractScene,
+    fake_forge_mesh,
+    push_work_branch,
+    validator,
+)
+from tests.support import make_remote, remote_refs
 
 AGENT = "alice"
 BOT = "agent-1"  # the fake forge's own account: the one the agents' token belongs to
@@ -104,13 +112,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
     _, forge_class, _ = BACKENDS[kind]
     checker = validator(kind)  # skips when the API description is absent
     remote = make_remote(tmp_path / "remote.git", mesh_yaml=f"review: {{bot_users: [{BOT}]}}\n")
-    seed = remote.with_name(remote.name + ".seed")
-    git("checkout", "--quiet", "-b", BRANCH, cwd=seed)
-    (seed / "fix.txt").write_text("fixed\n")
-    git("add", "fix.txt", cwd=seed)
-    git("commit", "--quiet", "-m", f"Fix #{ISSUE}\n\nAgentmesh-Agent: {AGENT}", cwd=seed)
-    git("push", "--quiet", str(remote), f"HEAD:{BRANCH_REF}", cwd=seed)
-    head_sha = git("rev-parse", "HEAD", cwd=seed)
+    head_sha = push_work_branch(remote, BRANCH, agent=AGENT, issue=ISSUE)
 
     fake, mesh = fake_forge_mesh(kind, remote, tmp_path / "state", agent=AGENT, bot=BOT, token_env=TOKEN_ENV)
     won = mesh.claims().acquire(ISSUE, work_branch=BRANCH)

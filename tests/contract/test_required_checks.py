@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from agentmesh.agent.monitor import monitor_prs
-from tests.contract.spec import ContractMock, ContractScene, fake_forge_mesh, validator
-from tests.support import git, make_remote, remote_refs
+from tests.contract.spec import ContractMock, ContractScene, fake_forge_mesh, push_work_branch, validator
+from tests.support import make_remote, remote_refs
 
 AGENT, BOT, ISSUE, BRANCH = "alice", "agent-1", 1, "alice/1-fix"
 TOKEN_ENV = "MESH_FORGE_TOKEN"
@@ -43,13 +43,7 @@ class Scene(ContractScene):
 def build(stack: ExitStack, tmp_path: Path, kind: str) -> Scene:
     checker = validator(kind)
     remote = make_remote(tmp_path / "remote.git", mesh_yaml=POLICY)
-    seed = remote.with_name(remote.name + ".seed")
-    git("checkout", "--quiet", "-b", BRANCH, cwd=seed)
-    (seed / "fix.txt").write_text("fixed\n")
-    git("add", "fix.txt", cwd=seed)
-    git("commit", "--quiet", "-m", f"Fix #{ISSUE}\n\nAgentmesh-Agent: {AGENT}", cwd=seed)
-    git("push", "--quiet", str(remote), f"HEAD:refs/heads/{BRANCH}", cwd=seed)
-    head = git("rev-parse", "HEAD", cwd=seed)
+    head = push_work_branch(remote, BRANCH, agent=AGENT, issue=ISSUE)
 
     fake, mesh = fake_forge_mesh(kind, remote, tmp_path / "state", agent=AGENT, bot=BOT, token_env=TOKEN_ENV)
     won = mesh.claims().acquire(ISSUE, work_branch=BRANCH)

@@ -349,12 +349,12 @@ def branch_files(remote: Path, ref: str) -> dict[str, str]:
 
 
 def human_commit(remote: Path, files: dict[str, str], *, branch: str = "main", message: str = "human change",
-                 sign_with: Path | None = None, executable: tuple[str, ...] = ()) -> str:
+                 sign_with: Path | None = None, executable: tuple[str, ...] = (), base: str | None = None) -> str:
     """A commit by a person (unsigned unless `sign_with` names an SSH key) that sets `files` on top of
-    `branch` of a bare repository (mode 755 for the `executable` ones), pushed straight to it. Returns
-    the new sha."""
+    `branch` of a bare repository (on top of `base` when given: `branch` then need not exist yet; mode
+    755 for the `executable` ones), pushed straight to it. Returns the new sha."""
     work = remote.with_name(remote.name + f".human-{secrets.token_hex(4)}")
-    git("clone", "--quiet", "--branch", branch, str(remote), str(work))
+    git("clone", "--quiet", "--branch", base or branch, str(remote), str(work))
     for name, text in files.items():
         target = work / name
         target.parent.mkdir(parents=True, exist_ok=True)
