@@ -65,7 +65,8 @@ def budget_report(mesh: Mesh, journal: Journal, now: float) -> dict:
     """Today's usage per agent and for the fleet, against the caps (`agentmesh budget`)."""
     agent_caps, fleet_caps = caps(mesh)
     day = utc_day(now)
-    entries = journal.entries(day)
+    read = journal.read(day)
+    entries = read.entries
     agents = sorted({e.agent for e in entries} | {mesh.host.agent})
 
     def row(usage: Usage, limit: Caps, scope: str) -> dict:
@@ -76,5 +77,6 @@ def budget_report(mesh: Mesh, journal: Journal, now: float) -> dict:
 
     return {"day": day.isoformat(),
             "agents": {a: row(usage_on(entries, day, a), agent_caps, f"agent {a}") for a in agents},
-            "fleet": row(usage_on(entries, day), fleet_caps, "fleet")}
+            "fleet": row(usage_on(entries, day), fleet_caps, "fleet"),
+            "ignored_journal_lines": read.ignored, "warning": read.ignored_text()}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,10 +128,13 @@ class Mesh:
         return Presence(self.cache, self.state, self.policy, self.host, self.clock, identity=self.identity)
 
     def journal(self) -> Journal:
+        """This agent's journal; with a roster, its readers count only the lines each agent signed."""
         memory = self.policy.memory
+        identity = self.identity
         return Journal(self.cache, self.state.root, branch=memory.branch, legacy_branch=self.base_branch,
                        agent=self.host.agent, host=self.host.host, max_entry_bytes=memory.max_entry_bytes,
-                       max_journal_bytes=memory.max_journal_bytes, known_secrets=self.known_secrets)
+                       max_journal_bytes=memory.max_journal_bytes, known_secrets=self.known_secrets,
+                       verify=partial(identity.signers, journal=True) if identity.enforced else None)
 
     @cached_property
     def private(self) -> Private:

@@ -29,6 +29,8 @@ def budget(mesh, as_json: bool) -> int:
                      "EXHAUSTED" if row["exhausted"] else "ok"])
     echo(f"budget for {data['day']} (UTC), from the journals on the remote:")
     echo(table(rows, ["scope", "tasks", "executor min", "cost usd", "state"]))
+    if data["warning"]:
+        echo(data["warning"])
     return 0
 
 
@@ -44,5 +46,7 @@ def command(g, as_json):
     run time, cost is what executors reported. claim-task refuses new claims
     once any cap is reached; a minutes or cost cap also stops executors.
     Caps (`-` means none) are set under `budgets.agent` and `budgets.fleet`.
+    With a roster, a journal line counts only if its own agent signed the
+    commit that wrote it; the others are left out and counted.
     """
     return budget(g.mesh(observer=True), as_json)

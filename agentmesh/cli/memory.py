@@ -36,16 +36,20 @@ def _since(value: str | None, days: int) -> date:
 
 
 def log(mesh, agent: str | None, since: str | None, as_json: bool) -> int:
-    entries = [e for e in mesh.journal().entries(_since(since, 7)) if agent is None or e.agent == agent]
+    read = mesh.journal().read(_since(since, 7))
+    entries = [e for e in read.entries if agent is None or e.agent == agent]
     if as_json:
-        emit_json([e.to_json() for e in entries])
+        emit_json({"entries": [e.to_json() for e in entries], "ignored_journal_lines": read.ignored,
+                   "warning": read.ignored_text()})
         return 0
     if not entries:
         echo("no journal entries")
-        return 0
-    rows = [[e.ts, e.agent, e.event, f"#{e.issue}" if e.issue else "-", f"#{e.pr}" if e.pr else "-", e.outcome,
-             e.summary[:60]] for e in entries]
-    echo(table(rows, ["TIME (UTC)", "AGENT", "EVENT", "ISSUE", "PR", "OUTCOME", "SUMMARY"]))
+    else:
+        rows = [[e.ts, e.agent, e.event, f"#{e.issue}" if e.issue else "-", f"#{e.pr}" if e.pr else "-", e.outcome,
+                 e.summary[:60]] for e in entries]
+        echo(table(rows, ["TIME (UTC)", "AGENT", "EVENT", "ISSUE", "PR", "OUTCOME", "SUMMARY"]))
+    if read.ignored:
+        echo(read.ignored_text())
     return 0
 
 
@@ -55,7 +59,11 @@ def log(mesh, agent: str | None, since: str | None, as_json: bool) -> int:
 @json_option
 @click.pass_obj
 def log_command(g, agent_filter, since, as_json):
-    """Show the journals of all agents, oldest first (this agent's queued entries included)."""
+    """Show the journals of all agents, oldest first (this agent's queued entries included).
+
+    With a roster, a line counts only if its own agent signed the commit that
+    wrote it; the others are left out, and their number is shown.
+    """
     return log(g.mesh(observer=True), agent_filter, since, as_json)
 
 
@@ -142,7 +150,8 @@ def context(mesh, number: int, as_json: bool) -> int:
         return 0
     echo(f"issue #{number}: paths mentioned: {', '.join(found.paths) or 'none'}; "
          f"{len(found.lessons)} lesson(s), {len(found.entries)} journal entr(y/ies) relevant; "
-         f"{len(found.text.encode())} of {mesh.policy.memory.context_bytes} bytes used")
+         f"{len(found.text.encode())} of {mesh.policy.memory.context_bytes} bytes used"
+         + (f"; {found.ignored} journal line(s) ignored: not signed by their agent" if found.ignored else ""))
     echo(found.text or "(no memory for this issue)")
     return 0
 

@@ -74,7 +74,8 @@ def sections(status) -> list[Section]:
                 pulls, "no open PRs", capped),
         Section("Performance (last 7 days)", ["agent", "completed", "failed", "active", "avg executor",
                                               "success"], perf, "no agents"),
-        Section(f"Budget ({budget['day']} UTC)", ["scope", "tasks", "executor min", "cost usd", "state"], spend, ""),
+        Section(f"Budget ({budget['day']} UTC)", ["scope", "tasks", "executor min", "cost usd", "state"], spend, "",
+                budget.get("warning") or ""),
     ]
 
 

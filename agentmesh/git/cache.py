@@ -11,6 +11,7 @@ git's own ref locks make a second writer fail at once instead of wait.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
 
 MIRROR = "refs/mirror/"
+_BLAME_HEADER = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?")
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
 
@@ -52,6 +54,14 @@ class TreeEntry:
     @property
     def type(self) -> str:
         return "tree" if self.mode == "40000" else "commit" if self.mode == "160000" else "blob"
+
+
+@dataclass(frozen=True)
+class PathHistory:
+    """Which commits changed which file (newest first), and the merge commits met on the way."""
+
+    touched: dict[str, list[str]]
+    merges: tuple[str, ...]
 
 
 def parse_tree(data: bytes) -> list[TreeEntry]:
@@ -317,6 +327,38 @@ class CacheClone:
             sha, _, paths = record.partition("\n")
             found.append((sha.strip(), tuple(p for p in paths.split("\n") if p)))
         return found
+
+    def path_history(self, rev: str, paths: Sequence[str]) -> PathHistory:
+        """The commits of `rev`'s history that changed each of `paths`, newest first, in one `git log`.
+        The walk stops where none of the paths exists yet (`--remove-empty`): older commits cannot have
+        written a line the files hold now."""
+        if not paths:
+            return PathHistory({}, ())
+        out = self.run("--literal-pathspecs", "log", "--format=%x01%H %P", "--name-only", "--no-renames", "--root",
+                       "--remove-empty", rev, "--", *paths).stdout
+        touched: dict[str, list[str]] = {path: [] for path in paths}
+        merges = []
+        for record in out.split("\x01")[1:]:
+            header, _, names = record.partition("\n")
+            sha, *parents = header.split()
+            if len(parents) > 1:
+                merges.append(sha)  # `--name-only` lists no paths for a merge: the caller must not trust it
+            for name in names.split("\n"):
+                if name in touched:
+                    touched[name].append(sha)
+        return PathHistory(touched, tuple(merges))
+
+    def blame(self, rev: str, path: str) -> list[tuple[str, bytes]]:
+        """(the commit that wrote it, the line) for every line of `path` at `rev`, in order."""
+        out = self.git.run_bytes(f"--git-dir={self.path}", "blame", "--porcelain", rev, "--", path, cwd=self.path)
+        lines: list[tuple[str, bytes]] = []
+        current = ""
+        for line in out.split(b"\n"):
+            if line.startswith(b"\t"):
+                lines.append((current, line[1:]))
+            elif _BLAME_HEADER.fullmatch(line):
+                current = line.split(b" ", 1)[0].decode()
+        return lines
 
     def ref_shas(self, prefix: str) -> dict[str, str]:
         """ref -> sha of the local refs under `prefix`, in one for-each-ref."""

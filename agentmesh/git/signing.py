@@ -14,6 +14,7 @@ import hashlib
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.core.errors import ConfigError, TemporaryError
@@ -55,8 +56,20 @@ def allowed_signers(entries: Iterable[tuple[str, PublicKey]]) -> str:
 
 
 ALLOWED_PREFIX = "allowed-signers-"
-VERIFIED_PREFIX = "verified-"
-VERIFIED_KEPT = 4096  # good signatures remembered per allowed-signers file, the newest first kept
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """Where good signatures are remembered per allowed-signers file, and how many (the newest kept)."""
+
+    prefix: str
+    kept: int
+
+
+VERIFIED = Remembered("verified-", 4096)
+# journal commits, kept apart: every journal read checks a month of them again, and the presence and
+# claim commits that churn through VERIFIED would push them out
+JOURNALS = Remembered("journals-verified-", 20_000)
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -69,17 +82,17 @@ def ensure_allowed_signers(directory: Path, text: str) -> Path:
     return path
 
 
-def _verified_path(allowed: Path) -> Path:
+def _verified_path(allowed: Path, store: Remembered) -> Path:
     # named by the allowed-signers file's hash: a roster change (a key removed) starts afresh
-    return allowed.with_name(VERIFIED_PREFIX + allowed.name.removeprefix(ALLOWED_PREFIX))
+    return allowed.with_name(store.prefix + allowed.name.removeprefix(ALLOWED_PREFIX))
 
 
-def remembered_signers(allowed: Path, principals: Iterable[str]) -> dict[str, str]:
+def remembered_signers(allowed: Path, principals: Iterable[str], store: Remembered = VERIFIED) -> dict[str, str]:
     """sha -> principal for the good signatures checked against `allowed` before; lines that are not
     a sha and one of `principals` are ignored."""
     known = set(principals)
     try:
-        text = _verified_path(allowed).read_text()
+        text = _verified_path(allowed, store).read_text()
     except FileNotFoundError:
         return {}
     found = {}
@@ -90,14 +103,15 @@ def remembered_signers(allowed: Path, principals: Iterable[str]) -> dict[str, st
     return found
 
 
-def remember_signers(allowed: Path, good: Mapping[str, str], principals: Iterable[str]) -> None:
-    """Add good signatures to what `allowed` remembers, keeping the newest VERIFIED_KEPT. Two runs that
+def remember_signers(allowed: Path, good: Mapping[str, str], principals: Iterable[str],
+                     store: Remembered = VERIFIED) -> None:
+    """Add good signatures to what `allowed` remembers, keeping the newest `store.kept`. Two runs that
     write at once lose one's additions: they are checked again later, nothing worse."""
     if not good:
         return
-    merged = {**remembered_signers(allowed, principals), **good}
-    kept = list(merged.items())[-VERIFIED_KEPT:]
-    write_atomic(_verified_path(allowed), "".join(f"{sha} {principal}\n" for sha, principal in kept), 0o600)
+    merged = {**remembered_signers(allowed, principals, store), **good}
+    kept = list(merged.items())[-store.kept:]
+    write_atomic(_verified_path(allowed, store), "".join(f"{sha} {principal}\n" for sha, principal in kept), 0o600)
 
 
 def signers(git: Git, repo: Path, shas: Sequence[str], allowed: Path) -> Mapping[str, str | None]:

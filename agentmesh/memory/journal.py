@@ -11,7 +11,9 @@ Nothing is ever written to the default branch.
 
 Reading is for everyone's journals: budgets, `memory log` and context. It
 reads the memory branch and, for meshes that journaled there before, the
-default branch's `ai-memory/agents/`, merged by id.
+default branch's `ai-memory/agents/`, merged by id. With a roster, a line
+counts only where its own agent signed it (memory/provenance.py); the others
+are counted as ignored, on both branches alike.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -44,16 +47,28 @@ from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import ls_refs
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
+from agentmesh.memory.provenance import Lines, Verify, owner, signed_lines
 
 SENT_KEYS_KEPT = 5000  # ledger lines kept: far more than the keyed steps of the journal's retention
 FLUSH_ATTEMPTS = 12  # many agents append to one branch: more patience than for a one-off edit
 MAX_SLEEP = 2.0
+IGNORED = "not signed by their agent"
+
+
+@dataclass(frozen=True)
+class JournalRead:
+    entries: list[JournalEntry]  # oldest first
+    ignored: int = 0  # lines in range that a roster agent's own signature does not vouch for
+
+    def ignored_text(self) -> str | None:
+        return f"{self.ignored} journal line{'' if self.ignored == 1 else 's'} ignored: {IGNORED}" \
+            if self.ignored else None
 
 
 class Journal:
     def __init__(self, cache: CacheClone, state_root: Path, *, branch: str, agent: str, host: str,
                  max_entry_bytes: int, max_journal_bytes: int, known_secrets: Sequence[str] = (),
-                 legacy_branch: str | None = None):
+                 legacy_branch: str | None = None, verify: Verify | None = None):
         self.cache = cache
         self.ref = f"refs/heads/{branch}"
         self.branch = branch
@@ -67,6 +82,8 @@ class Journal:
         self.max_entry_bytes = max_entry_bytes
         self.max_journal_bytes = max_journal_bytes
         self.known_secrets = list(known_secrets)
+        self.verify = verify  # None: no roster, every line counts
+        self._lines: dict[tuple[str, str], Lines] = {}  # (head, path) -> its lines that count
 
     # --- writing ------------------------------------------------------------------------
 
@@ -183,23 +200,42 @@ class Journal:
         return list(found.values())
 
     def entries(self, since: date, *, until: date | None = None, include_pending: bool = True) -> list[JournalEntry]:
+        return self.read(since, until=until, include_pending=include_pending).entries
+
+    def read(self, since: date, *, until: date | None = None, include_pending: bool = True) -> JournalRead:
         """Every agent's entries from `since` (UTC day) on, oldest first; with this agent's queued
-        ones, which are real usage even before they are pushed. An entry on both branches counts once."""
+        ones, which are real usage even before they are pushed. An entry on both branches counts once.
+        With a roster, the lines their agent did not sign are left out and counted."""
         until = until or datetime.now(UTC).date()
         months = set(months_between(since, until))
         found: dict[str, JournalEntry] = {}
+        foreign: dict[tuple[str, str], JournalEntry] = {}
         for head in self.heads():
             names = [n for n in self._ls(head, AGENTS_DIR + "/", recursive=True)
                      if n.count("/") == 4 and n.split("/")[3] == "journal"
                      and (m := journal_month(n.rsplit("/", 1)[-1])) and m[0] in months]
-            for text in self._read(head, names).values():
-                for entry in parse_journal(text):
-                    found.setdefault(entry.id, entry)
+            for path, lines in self._counted(head, self._read(head, names)).items():
+                for entry in parse_journal(lines.counted):
+                    if self.verify is not None and entry.agent != owner(path):
+                        foreign[(path, entry.to_line())] = entry
+                    else:
+                        found.setdefault(entry.id, entry)
+                foreign.update(((path, e.to_line()), e) for e in parse_journal("\n".join(lines.foreign)))
         if include_pending:
             for _, entry in self.pending():
                 found.setdefault(entry.id, entry)
-        return sorted((e for e in found.values() if e.moment and since <= e.moment.date()),
-                      key=lambda e: (e.ts, e.id))
+        return JournalRead(sorted((e for e in found.values() if _since(e, since)), key=lambda e: (e.ts, e.id)),
+                           sum(1 for e in foreign.values() if _since(e, since)))
+
+    def _counted(self, head: str, texts: dict[str, str]) -> dict[str, Lines]:
+        """path -> the lines of the journal file that count (all of them without a roster)."""
+        if self.verify is None:
+            return {path: Lines(text) for path, text in texts.items()}
+        missing = {path: text for path, text in texts.items() if (head, path) not in self._lines}
+        if missing:
+            self._lines.update(((head, path), lines) for path, lines in
+                               signed_lines(self.cache, head, missing, self.verify).items())
+        return {path: self._lines[(head, path)] for path in texts}
 
     def recent(self, days: int, now: float | None = None) -> list[JournalEntry]:
         today = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
@@ -213,3 +249,6 @@ class Journal:
         return {p: o.data.decode("utf-8", "replace") for p, o in zip(paths, objects, strict=True)
                 if o is not None and o.type == "blob"}
 
+
+def _since(entry: JournalEntry, day: date) -> bool:
+    return entry.moment is not None and day <= entry.moment.date()

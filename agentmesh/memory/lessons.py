@@ -52,13 +52,14 @@ class Context:
     lessons: list[ScoredLesson]
     entries: list[JournalEntry]
     text: str
+    ignored: int = 0  # journal lines left out: not signed by their agent
 
     def to_json(self) -> dict:
         return {"issue": self.issue, "paths": self.paths,
                 "lessons": [{"path": s.lesson.path, "title": s.lesson.title, "score": round(s.score, 2),
                              "matched": list(s.why)} for s in self.lessons],
                 "journal": [e.to_json() for e in self.entries], "bytes": len(self.text.encode()),
-                "text": self.text}
+                "text": self.text, "ignored_journal_lines": self.ignored}
 
 
 def context_for(cache: CacheClone, base_head: str, journal: Journal, issue: Issue, *, context_bytes: int,
@@ -70,7 +71,7 @@ def context_for(cache: CacheClone, base_head: str, journal: Journal, issue: Issu
     paths = sorted(mentioned_paths(f"{issue.title}\n{issue.body}"))
     lessons = select_lessons(read_lessons(cache, base_head), labels=issue.labels, paths=paths, today=today)
     lesson_paths = {p for s in lessons for p in s.lesson.paths}
-    entries = related_entries(journal.entries(today - timedelta(days=JOURNAL_DAYS), until=today),
-                              [*paths, *lesson_paths], exclude_issue=issue.number)
+    read = journal.read(today - timedelta(days=JOURNAL_DAYS), until=today)
+    entries = related_entries(read.entries, [*paths, *lesson_paths], exclude_issue=issue.number)
     text = memory_section(lessons, entries, context_bytes) if context_bytes else ""
-    return Context(issue.number, paths, lessons, entries, text)
+    return Context(issue.number, paths, lessons, entries, text, read.ignored)

@@ -13,6 +13,8 @@ from pathlib import Path
 from agentmesh.core.identity import PublicKey
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.signing import (
+    JOURNALS,
+    VERIFIED,
     allowed_signers,
     ensure_allowed_signers,
     remember_signers,
@@ -29,7 +31,7 @@ class Identity:
         self.roster = roster
         self._known: dict[str, str | None] = {}
         self._allowed: Path | None = None
-        self._remembered = False  # the good signatures of earlier runs are read at the first check
+        self._remembered: set[str] = set()  # the stores whose good signatures of earlier runs were read
 
     @property
     def enforced(self) -> bool:
@@ -40,22 +42,24 @@ class Identity:
         entry = self.roster.agent(agent) if self.roster else None
         return PublicKey.parse(entry.key) if entry else None
 
-    def signers(self, shas: Iterable[str]) -> Mapping[str, str | None]:
+    def signers(self, shas: Iterable[str], *, journal: bool = False) -> Mapping[str, str | None]:
         """sha -> the roster principal that signed it (agent name, or `maintainer:<login>`), or None.
         Commits must be in the cache clone; answers are kept for this command's run, and good
-        signatures for later runs too (in the state dir, per roster)."""
+        signatures for later runs too (in the state dir, per roster; journal commits, which every
+        journal read checks again, in a store of their own)."""
         wanted = [sha for sha in dict.fromkeys(shas) if sha not in self._known]
         if wanted and self.roster is not None:
+            store = JOURNALS if journal else VERIFIED
             allowed, principals = self._allowed_file(), [p for p, _ in self.roster.signers()]
-            if not self._remembered:
-                self._remembered = True
-                self._known.update(remembered_signers(allowed, principals))
+            if store.prefix not in self._remembered:
+                self._remembered.add(store.prefix)
+                self._known.update(remembered_signers(allowed, principals, store))
                 wanted = [sha for sha in wanted if sha not in self._known]
             if wanted:
                 found = signers(self.cache.git, self.cache.path, wanted, allowed)
                 self._known.update(found)
                 # only good ones: a None may be an ssh-keygen that failed to start, never made permanent
-                remember_signers(allowed, {sha: who for sha, who in found.items() if who}, principals)
+                remember_signers(allowed, {sha: who for sha, who in found.items() if who}, principals, store)
         return {sha: self._known.get(sha) for sha in shas}
 
     def signer(self, sha: str) -> str | None:

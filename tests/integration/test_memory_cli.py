@@ -26,12 +26,14 @@ def test_log_shows_every_agents_outcomes_and_filters_them(tmp_path):
     assert run_cli(*who(remote), "claim-task", cwd=tmp_path).returncode == 0
     result = run_cli(*who(remote, "bob"), "memory", "log", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    entries = json.loads(result.stdout)
-    assert [(e["agent"], e["event"], e["issue"]) for e in entries] == [
+    logged = json.loads(result.stdout)
+    assert [(e["agent"], e["event"], e["issue"]) for e in logged["entries"]] == [
         ("alice", "claimed", number), ("alice", "executed", number), ("alice", "pr-opened", number)]
-    assert json.loads(run_cli(*who(remote), "memory", "log", "--agent", "bob", "--json", cwd=tmp_path).stdout) == []
+    assert (logged["ignored_journal_lines"], logged["warning"]) == (0, None)  # no roster: every line counts
+    bobs = run_cli(*who(remote), "memory", "log", "--agent", "bob", "--json", cwd=tmp_path).stdout
+    assert json.loads(bobs)["entries"] == []
     future = run_cli(*who(remote), "memory", "log", "--since", "2999-01-01", "--json", cwd=tmp_path)
-    assert json.loads(future.stdout) == []
+    assert json.loads(future.stdout)["entries"] == []
     text = run_cli(*who(remote), "memory", "log", cwd=tmp_path)
     assert "pr-opened" in text.stdout and "alice" in text.stdout
     bad = run_cli(*who(remote), "memory", "log", "--since", "yesterday", cwd=tmp_path)

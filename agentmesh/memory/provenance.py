@@ -1,0 +1,59 @@
+"""Which journal lines count once the mesh has a roster: the ones their own agent signed.
+
+A line of `ai-memory/agents/<agent>/journal/` counts only if the commit that wrote it is signed by
+<agent>'s roster key (journal.py also drops an entry whose `agent` field names someone else). Anyone
+who can push the memory branch could otherwise add spend to an agent's ledger, and stop the fleet on
+its budget, or put text into the context every executor reads.
+
+Cheap in the common case: one `git log` lists the commits that changed each file, back to where the
+files did not exist yet (about a month of history), and one batch verifies them, with verdicts kept
+across runs per roster. A file whose every commit is its agent's counts whole; only a file that
+another commit touched (or a history with merges) is blamed line by line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agentmesh.core.slug import AGENT_NAME
+from agentmesh.git.cache import CacheClone
+
+# commit shas -> the roster principal that signed each (an agent's name), or None
+Verify = Callable[[Sequence[str]], Mapping[str, str | None]]
+
+
+@dataclass(frozen=True)
+class Lines:
+    counted: str  # the file's lines that count, as text
+    foreign: tuple[str, ...] = ()  # its non-blank lines that do not
+
+
+def owner(path: str) -> str:
+    """The agent whose directory holds the journal file `ai-memory/agents/<agent>/journal/<name>`."""
+    return path.split("/")[2]
+
+
+def signed_lines(cache: CacheClone, head: str, texts: Mapping[str, str], verify: Verify) -> dict[str, Lines]:
+    """path -> the lines of its text (at `head`) that the agent of its directory wrote."""
+    named = [path for path in texts if AGENT_NAME.fullmatch(owner(path))]
+    found = {path: Lines("", _nonblank(text.split("\n"))) for path, text in texts.items() if path not in named}
+    history = cache.path_history(head, named)
+    signer = verify([sha for shas in history.touched.values() for sha in shas])
+    for path in named:
+        commits = history.touched[path]
+        if not history.merges and commits and all(signer.get(sha) == owner(path) for sha in commits):
+            found[path] = Lines(texts[path])
+    blamed = {path: cache.blame(head, path) for path in named if path not in found}
+    signer = verify(list(dict.fromkeys(sha for lines in blamed.values() for sha, _ in lines)))  # known by now
+    for path, lines in blamed.items():
+        counted: list[str] = []
+        foreign: list[str] = []
+        for sha, line in lines:
+            (counted if signer.get(sha) == owner(path) else foreign).append(line.decode("utf-8", "replace"))
+        found[path] = Lines("".join(f"{line}\n" for line in counted), _nonblank(foreign))
+    return found
+
+
+def _nonblank(lines: Sequence[str]) -> tuple[str, ...]:
+    return tuple(line for line in lines if line.strip())
