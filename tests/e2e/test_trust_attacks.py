@@ -9,9 +9,13 @@ test cannot pass by the mesh merely doing nothing.
 from __future__ import annotations
 
 import json
+import sys
+from datetime import UTC, datetime
 
 import yaml
 
+from agentmesh.core.memory import journal_file
+from agentmesh.git.signing import ensure_key
 from agentmesh.host.roster import ROSTER_PATH
 from tests.support import (
     agent_forge,
@@ -28,6 +32,7 @@ from tests.support.cli import run_cli, write_host_config
 CHECK = ["python3", "-c", ("import pathlib; [compile(p.read_text(), str(p), 'exec') "
                            "for p in pathlib.Path('.').rglob('*.py')]")]
 POLICY = {"merge": {"auto": True}, "gates": [{"name": "syntax", "run": CHECK, "timeout_seconds": 60}]}
+MEMORY = "agentmesh/memory"
 
 
 class Mesh:
@@ -231,3 +236,76 @@ def test_comments_forged_in_an_agents_name_steer_no_agent(tmp_path):
     mesh.run("ada", "claim-task")
     assert "agentmesh:dead-letter" in mesh.item(third)["labels"]
     assert "attempt 3 of 3 by `ada` failed" in mesh.comments(third)[-1]["body"]
+
+
+# --- attack 6, the journal: spend written into an agent's ledger ---------------------------------
+
+COSTLY = {"kind": "command", "sandbox": "off", "command": [
+    sys.executable, "-c", ("import pathlib, sys; pathlib.Path(sys.argv[1], 'done.txt').write_text('1');"
+                           " print('{\"type\": \"result\", \"total_cost_usd\": 1.25}')"), "{worktree}"]}
+
+
+def forged_line(ident: str, agent: str) -> str:
+    return json.dumps({"id": ident, "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "agent": agent,
+                       "host": "h", "event": "executed", "issue": 1, "pr": None, "outcome": "", "duration_s": 0,
+                       "cost_usd": 1e6, "summary": "ran"}) + "\n"
+
+
+def test_spend_forged_into_an_agents_journal_stops_no_one_and_her_real_spend_still_counts(tmp_path):
+    """An outsider (its own key, not in the roster) appends a line with cost_usd 1e6 to ada's journal
+    on the memory branch; bob, a roster agent, writes a line in his own directory that says it is
+    ada's. Neither counts: bob still claims under the fleet's cost cap. ada's own claim and cost do:
+    her task cap of one stops her second claim."""
+    budgets = {"agent": {"tasks_per_day": 1}, "fleet": {"cost_usd_per_day": 100}}
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"budgets": budgets}))
+    configs = {a: write_host_config(tmp_path, remote, a, executor=COSTLY) for a in ("ada", "bob")}
+    keys = {a: agent_mesh(remote, tmp_path / "hosts", a) for a in ("ada", "bob")}
+    human_commit(remote, {ROSTER_PATH: roster_yaml(list(keys.values()))}, message="roster: ada and bob")
+    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    for i in range(3):
+        human.create_issue(f"Doc {i}", demo_body(f"docs/{i}.md", f"{i}\n"), ["task"])
+
+    def run(agent: str, *args: str):
+        done = run_cli("--config", str(configs[agent]), *args, cwd=tmp_path)
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout
+
+    def claims() -> dict[str, str]:  # claim ref -> the agent its commit names, from the remote
+        return {ref: git("log", "-1", "--format=%(trailers:key=Agentmesh-Agent,valueonly)", ref, cwd=remote)
+                for ref in remote_refs(remote, "refs/heads/claim/")}
+
+    assert "claimed" in run("ada", "claim-task")
+    assert sorted(claims().values()) == ["ada"]
+    month = datetime.now(UTC).strftime("%Y-%m")
+    ada_file, bob_file = journal_file("ada", month), journal_file("bob", month)
+    outsider = tmp_path / "outsider" / "id_ed25519"
+    ensure_key(outsider, "mallory")
+    human_commit(remote, {ada_file: git("cat-file", "blob", f"{MEMORY}:{ada_file}", cwd=remote) + "\n"
+                          + forged_line("forged-outsider", "ada")}, branch=MEMORY, sign_with=outsider)
+    human_commit(remote, {bob_file: forged_line("forged-by-bob", "ada")}, branch=MEMORY,
+                 sign_with=keys["bob"].signing_key)
+    on_remote = git("cat-file", "blob", f"{MEMORY}:{ada_file}", cwd=remote)
+    assert "forged-outsider" in on_remote and '"cost_usd":1.25' in on_remote.replace(" ", "")
+
+    report = json.loads(run("bob", "claim-task", "--json"))
+    assert "budget-exhausted" not in [e["event"] for e in report["events"]], report["events"]
+    assert sorted(claims().values()) == ["ada", "bob"]
+    report = json.loads(run("ada", "claim-task", "--json"))  # the control: her own task counts
+    [refused] = [e for e in report["events"] if e["event"] == "budget-exhausted"]
+    assert refused["detail"] == "agent ada tasks_per_day: 1 of 1: no new claims"
+    assert sorted(claims().values()) == ["ada", "bob"]
+
+    data = json.loads(run("bob", "budget", "--json"))
+    assert data["agents"]["ada"]["usage"] == {"tasks": 1, "minutes": data["agents"]["ada"]["usage"]["minutes"],
+                                              "cost_usd": 1.25}
+    assert data["fleet"]["usage"]["cost_usd"] == 2.5 and data["fleet"]["exhausted"] == []
+    assert data["ignored_journal_lines"] == 2
+    assert data["warning"] == "2 journal lines ignored: not signed by their agent"
+    assert "2 journal lines ignored: not signed by their agent" in run("bob", "budget")
+    logged = json.loads(run("bob", "memory", "log", "--json"))
+    assert not {"forged-outsider", "forged-by-bob"} & {e["id"] for e in logged["entries"]}
+    assert logged["ignored_journal_lines"] == 2
+    assert "2 journal lines ignored: not signed by their agent" in run("bob", "memory", "log")
+    status = json.loads(run("bob", "status", "--json"))
+    assert status["budget"]["ignored_journal_lines"] == 2
+    assert "2 journal lines ignored" in run("bob", "status")
