@@ -42,12 +42,12 @@ def resume(mesh, local: bool, as_json: bool) -> int:
 def halt_command(g, reason, local, as_json):
     """Stop all agents from claiming issues and starting executors.
 
-    Pushes the branch `agentmesh/halt` (a compare-and-swap push of a commit
-    carrying the reason; nothing is committed to the default branch), which
-    every agent reads at the start of each run, and a running executor at its
-    next heartbeat: it is stopped and publishes nothing. On a halted mesh it
-    updates the reason. An open issue labelled `agentmesh:halt` has the same
-    effect when you cannot push.
+    Pushes a signed halt commit carrying the reason on top of the branch
+    `agentmesh/halt` (a compare-and-swap push; nothing is committed to the
+    default branch), which every agent reads at the start of each run, and a
+    running executor at its next heartbeat: it is stopped and publishes
+    nothing. On a halted mesh it updates the reason. An open issue labelled
+    `agentmesh:halt` has the same effect when you cannot push.
     """
     return halt(g.mesh(), reason, local, as_json)
 
@@ -59,7 +59,10 @@ def halt_command(g, reason, local, as_json):
 def resume_command(g, local, as_json):
     """Clear the kill switch set by `agentmesh halt`, pinned to the halt it read.
 
-    Issues labelled agentmesh:halt must be closed by hand, and an
-    `.agentmesh/HALT` of an earlier version removed through a PR.
+    Pushes a signed resume commit on top of `agentmesh/halt` (the branch is
+    never deleted). With a roster, only a resume signed by a roster agent or
+    maintainer counts: a forged one leaves the mesh halted, and this pushes a
+    real one on top. Issues labelled agentmesh:halt must be closed by hand,
+    and an `.agentmesh/HALT` of an earlier version removed through a PR.
     """
     return resume(g.mesh(), local, as_json)

@@ -221,9 +221,10 @@ class CacheClone:
     def merge_base(self, a: str, b: str) -> str | None:
         return self.run("merge-base", a, b, check=False).stdout.strip() or None
 
-    def log_messages(self, revisions: str) -> list[tuple[str, str]]:
-        """(sha, message) of every commit in `revisions` (e.g. `base..head`), newest first."""
-        out = self.run("log", "--format=%H%x00%B%x1e", revisions).stdout
+    def log_messages(self, revisions: str, *options: str) -> list[tuple[str, str]]:
+        """(sha, message) of every commit in `revisions` (e.g. `base..head`), newest first; `options`
+        such as `--first-parent` and `--max-count=N` narrow the walk."""
+        out = self.run("log", "--format=%H%x00%B%x1e", *options, revisions).stdout
         records = [r.strip().split("\0", 1) for r in out.split("\x1e") if r.strip()]
         return [(r[0], r[1] if len(r) > 1 else "") for r in records]
 

@@ -119,7 +119,9 @@ def test_the_whole_flow_needs_no_push_to_main_but_the_merge(tmp_path):
     halted = agentmesh(root, "bob", "claim-task", "--json")
     assert halted["status"] == "halted" and "freeze extended" in halted["reason"] and halted["events"] == []
     assert agentmesh(root, "bob", "resume").strip() == "resumed (was: freeze extended)"
-    assert HALT not in remote_refs(remote, "refs/heads/agentmesh/")
+    # resume pushed a resume commit on top of the two halts: the branch only grows
+    assert git("log", "--format=%s", HALT, cwd=remote).splitlines() == [
+        "agentmesh: resume [skip ci]", "agentmesh: halt [skip ci]", "agentmesh: halt [skip ci]"]
     assert git("rev-parse", "main", cwd=remote) == main
     work_until_closed(root, remote, second)
 

@@ -309,3 +309,59 @@ def test_spend_forged_into_an_agents_journal_stops_no_one_and_her_real_spend_sti
     status = json.loads(run("bob", "status", "--json"))
     assert status["budget"]["ignored_journal_lines"] == 2
     assert "2 journal lines ignored" in run("bob", "status")
+
+
+# --- the kill switch: a writer can stop the mesh, never restart it -----------------------------
+
+HALT = "refs/heads/agentmesh/halt"
+
+
+def push_on_halt(remote, work, message: str, *, sign_with=None) -> str:
+    """Someone with push access puts a commit of `message` on top of the kill switch (a fast-forward)."""
+    if not work.exists():
+        git("clone", "--quiet", str(remote), str(work))
+    git("fetch", "--quiet", "origin", f"+{HALT}:refs/remotes/origin/halt", cwd=work)
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingKey={sign_with}"] if sign_with else []
+    tree = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=work, input="")
+    commit = git(*signing, "commit-tree", *(["-S"] if sign_with else []), tree, "-p", "origin/halt", cwd=work,
+                 input=message)
+    git("push", "--quiet", "origin", f"{commit}:{HALT}", cwd=work)
+    return commit
+
+
+def test_a_forged_resume_does_not_restart_a_halted_mesh_and_a_real_one_does(tmp_path):
+    mesh = Mesh(tmp_path)
+    mesh.run("ada", "monitor-prs")
+    mesh.run("bob", "monitor-prs")
+    mesh.issue()
+    mesh.run("ada", "halt", "--reason", "release freeze")
+    outsider = tmp_path / "outsider" / "id_ed25519"
+    ensure_key(outsider, "mallory")
+    work = tmp_path / "outsider-work"
+    forged = push_on_halt(mesh.remote, work, "agentmesh: resume [skip ci]\n\nresumed\n", sign_with=outsider)
+    unsigned = push_on_halt(mesh.remote, work, "agentmesh: resume [skip ci]\n\nresumed\n")
+    assert remote_refs(mesh.remote, HALT)[HALT] == unsigned
+    for agent in ("ada", "bob"):
+        report = json.loads(mesh.run(agent, "claim-task", "--json").stdout)
+        assert report["status"] == "halted" and report["events"] == [], report
+        assert "release freeze" in report["reason"] and "not signed by a roster agent or maintainer" in report["reason"]
+    assert remote_refs(mesh.remote, "refs/heads/claim/") == {}
+    status = json.loads(mesh.run("bob", "status", "--json").stdout)
+    assert "release freeze" in status["halted"]
+
+    # the control: bob's own resume, signed by his roster key, on top of the forged ones
+    resumed = json.loads(mesh.run("bob", "resume", "--json").stdout)
+    assert resumed["resumed"] is True and "release freeze" in resumed["reason"]
+    head = remote_refs(mesh.remote, HALT)[HALT]
+    assert git("log", "-1", "--format=%s%n%P", head, cwd=mesh.remote).splitlines() == [
+        "agentmesh: resume [skip ci]", unsigned]
+    assert git("merge-base", "--is-ancestor", forged, head, cwd=mesh.remote) == ""  # never rewound, never deleted
+    report = json.loads(mesh.run("ada", "claim-task", "--json").stdout)
+    assert report["status"] != "halted" and "claimed" in [e["event"] for e in report["events"]], report
+    assert list(remote_refs(mesh.remote, "refs/heads/claim/")) == ["refs/heads/claim/1"]
+    assert json.loads(mesh.run("bob", "status", "--json").stdout)["halted"] is None
+
+    # stopping is the safe direction: the outsider's halt, unsigned, halts
+    push_on_halt(mesh.remote, work, "agentmesh: halt [skip ci]\n\nstop everything\n")
+    report = json.loads(mesh.run("bob", "claim-task", "--json").stdout)
+    assert report["status"] == "halted" and "stop everything" in report["reason"]

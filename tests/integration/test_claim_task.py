@@ -11,7 +11,7 @@ import time
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.agent.halt import HALT_BRANCH, HALT_FILE, Resumed, halt, resume
+from agentmesh.agent.halt import HALT_BRANCH, HALT_FILE, HALT_SUBJECT, RESUME_SUBJECT, Resumed, halt, resume
 from agentmesh.core.errors import ConfigError, UserError
 from agentmesh.core.vocab import Label
 from agentmesh.host.config import HALT_REF
@@ -149,22 +149,27 @@ def test_halt_stops_new_claims_and_resume_restores_them(remote, tmp_path):
     assert "freeze extended" in tick(remote, tmp_path).reason
     resumed = resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False)
     assert resumed == Resumed("freeze extended", None)
-    assert not remote_refs(remote, HALT_REF)
+    # the branch only grows: two halts and a resume, each on top of the last, none deleted
+    assert git("log", "--format=%s", HALT_REF, cwd=remote).splitlines() == [RESUME_SUBJECT, HALT_SUBJECT, HALT_SUBJECT]
+    assert git("rev-list", "--max-parents=0", HALT_REF, cwd=remote) == git("rev-list", "--reverse", HALT_REF,
+                                                                           cwd=remote).split()[0]
     assert git("rev-parse", "main", cwd=remote) == main  # the kill switch never touched main
     assert ("claimed", n) in events(tick(remote, tmp_path))
     assert resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False) == Resumed(None, None)
 
 
 def test_resume_clears_only_the_halt_it_read(remote, tmp_path):
-    """A halt set again between resume's read and its delete stays: the delete is pinned."""
+    """A halt set again between resume's read and its push stays: the resume is pinned to the halt it read."""
     admin = agent_mesh(remote, tmp_path / "hosts", "admin")
     halt(admin, "first", local=False)
     first = remote_refs(remote, HALT_REF)[HALT_REF]
-    # the pre-receive hook re-halts the moment resume's delete arrives, so its lease no longer holds
+    # the pre-receive hook re-halts the moment resume's push arrives, so its lease no longer holds (outside
+    # the push's object quarantine, where git refuses ref updates)
     again = git("commit-tree", git("hash-object", "-t", "tree", "-w", "--stdin", cwd=remote, input=""),
                 "-m", "agentmesh: halt [skip ci]\n\nsecond", cwd=remote)
     hook = remote / "hooks" / "pre-receive"
-    hook.write_text(f"#!/bin/sh\ncat >/dev/null\ngit update-ref {HALT_REF} {again} {first}\n")
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\nunset GIT_QUARANTINE_PATH\n"
+                    f"git update-ref {HALT_REF} {again} {first}\n")
     hook.chmod(0o755)
     with pytest.raises(UserError, match=r"set again while resuming \(second\); run resume again"):
         resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False)
