@@ -14,8 +14,10 @@ from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.halt import HALT_BRANCH, HALT_FILE, HALT_SUBJECT, RESUME_SUBJECT, Resumed, halt, resume
 from agentmesh.core.errors import ConfigError, UserError
 from agentmesh.core.vocab import Label
+from agentmesh.git.signing import ensure_key
 from agentmesh.host.config import HALT_REF
 from agentmesh.host.lock import host_lock
+from agentmesh.host.roster import ROSTER_PATH
 from agentmesh.refs.heartbeat import Heartbeat
 from tests.support import (
     agent_forge,
@@ -26,6 +28,7 @@ from tests.support import (
     human_commit,
     local_forge_remote,
     remote_refs,
+    roster_yaml,
 )
 
 TOKEN = "ghp_" + "Z8x" * 12  # a token-shaped value the host holds
@@ -176,6 +179,41 @@ def test_resume_clears_only_the_halt_it_read(remote, tmp_path):
     hook.unlink()
     assert remote_refs(remote, HALT_REF) == {HALT_REF: again}
     assert "second" in tick(remote, tmp_path).reason
+
+
+def test_a_halt_of_the_previous_format_still_halts_and_resume_goes_on_top_of_it(remote, tmp_path):
+    """Earlier versions wrote one parentless commit on the empty tree, and resume deleted it."""
+    new_issue(remote, tmp_path, "A", demo_body("a.txt", "a\n"))
+    empty = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=remote, input="")
+    old = git("commit-tree", empty, "-m", f"{HALT_SUBJECT}\n\nleft by an earlier version", cwd=remote)
+    git("update-ref", HALT_REF, old, cwd=remote)
+    assert "left by an earlier version" in tick(remote, tmp_path).reason
+    assert resume(agent_mesh(remote, tmp_path / "hosts", "admin"), local=False).cleared == "left by an earlier version"
+    assert git("log", "--format=%s%x00%P", HALT_REF, cwd=remote).splitlines() == [
+        f"{RESUME_SUBJECT}\x00{old}", f"{HALT_SUBJECT}\x00"]
+    assert tick(remote, tmp_path).status == "worked"
+
+
+def test_with_a_roster_a_maintainers_signed_resume_counts_and_an_unknown_keys_does_not(remote, tmp_path):
+    alice = agent_mesh(remote, tmp_path / "hosts", "alice")
+    grace = ensure_key(tmp_path / "grace" / "id_ed25519", "grace")
+    human_commit(remote, {ROSTER_PATH: roster_yaml([alice], [{"login": "grace", "key": grace.line}])})
+    new_issue(remote, tmp_path, "A", demo_body("a.txt", "a\n"))
+    halt(alice, "freeze", local=False)
+    empty = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=remote, input="")
+
+    def resume_signed_by(key) -> None:
+        signing = ["-c", "gpg.format=ssh", "-c", f"user.signingKey={key}"]
+        head = remote_refs(remote, HALT_REF)[HALT_REF]
+        commit = git(*signing, "commit-tree", "-S", empty, "-p", head, cwd=remote, input=f"{RESUME_SUBJECT}\n")
+        git("update-ref", HALT_REF, commit, head, cwd=remote)
+
+    ensure_key(tmp_path / "mallory" / "id_ed25519", "mallory")
+    resume_signed_by(tmp_path / "mallory" / "id_ed25519")
+    halted = tick(remote, tmp_path)
+    assert halted.status == "halted" and halted.reason.startswith("mesh halted (branch agentmesh/halt): freeze (")
+    resume_signed_by(tmp_path / "grace" / "id_ed25519")
+    assert tick(remote, tmp_path).status == "worked"
 
 
 def test_an_old_halt_file_on_main_is_still_honoured_and_resume_leaves_it_to_a_human(remote, tmp_path):
