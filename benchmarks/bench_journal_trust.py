@@ -108,12 +108,11 @@ def main() -> None:
         remote = seed(root, args.commits)
         print(f"seeded {args.commits} signed journal commits in {time.perf_counter() - started:.1f}s")
         read_ms(root, remote, verify=False, cold=False)  # the reader's clone fetches the branch once
-        rows = [("no verification (no roster)", dict(verify=False, cold=False)),
-                ("roster, cold (nothing kept)", dict(verify=True, cold=True)),
-                ("roster, warm (verdicts kept)", dict(verify=True, cold=False))]
+        rows = [("no verification (no roster)", False, False), ("roster, cold (nothing kept)", True, True),
+                ("roster, warm (verdicts kept)", True, False)]
         results = []
-        for name, mode in rows:
-            found = [read_ms(root, remote, **mode) for _ in range(args.runs)]
+        for name, verify, cold in rows:
+            found = [read_ms(root, remote, verify=verify, cold=cold) for _ in range(args.runs)]
             results.append((name, statistics.median(f[0] for f in found), found[0][1], found[0][2]))
         forge_line(root, remote)
         read_ms(root, remote, verify=True, cold=False)  # fetch the new head, verify the one new commit
