@@ -7,8 +7,8 @@ Seeds a memory branch with N signed journal commits of three agents in the curre
 appends one line to its agent's file, as a flush does), then times `Journal.read(today)`, what a
 budget check does, on a fresh Mesh per run:
 - without verification (as a mesh without a roster reads);
-- with the roster, cold: no verdict kept in the state dir, every commit is verified;
-- with the roster, warm: the verdicts of earlier runs are kept (the usual case);
+- with the roster, cold: nothing remembered in the state dir, every commit is verified;
+- with the roster, warm: the good signatures of earlier runs are remembered (the usual case);
 - warm, after an outsider appended an unsigned line to one agent's file: that file is blamed.
 """
 
@@ -87,7 +87,7 @@ def reader(root: Path, remote: Path) -> Mesh:
 def read_ms(root: Path, remote: Path, *, verify: bool, cold: bool) -> tuple[float, int, int]:
     mesh = reader(root, remote)
     if cold:
-        for kept in (root / "reader" / "identity").glob("verdicts-*"):
+        for kept in (root / "reader" / "identity").glob("journals-verified-*"):
             kept.unlink()
     journal = mesh.journal()
     if not verify:
@@ -109,7 +109,7 @@ def main() -> None:
         print(f"seeded {args.commits} signed journal commits in {time.perf_counter() - started:.1f}s")
         read_ms(root, remote, verify=False, cold=False)  # the reader's clone fetches the branch once
         rows = [("no verification (no roster)", False, False), ("roster, cold (nothing kept)", True, True),
-                ("roster, warm (verdicts kept)", True, False)]
+                ("roster, warm (remembered)", True, False)]
         results = []
         for name, verify, cold in rows:
             found = [read_ms(root, remote, verify=verify, cold=cold) for _ in range(args.runs)]
