@@ -11,7 +11,8 @@ The rules, by namespace (docs/security.md, "The pre-receive hook"):
   (release and reaping delete claims, and a deleted claim only fences its holder out);
 - the memory branch: fast-forwards only, each new commit signed by an agent and touching only that
   agent's own journal directory (and the union-merge line a first flush adds to `.gitattributes`);
-- the kill switch: every new commit signed by an agent or a maintainer; never deleted;
+- the kill switch: fast-forwards only (a rewind could bring back an old resume), every new commit
+  signed by an agent or a maintainer; never deleted;
 - `refs/agentmesh/`, the local forge: commits signed by a roster key; an outsider may only open an
   issue (no labels, no assignees) or add comments; never deleted, items only fast-forward;
 - the default branch: a fast-forward to the merge of a PR that this same push marks merged and that
@@ -235,6 +236,8 @@ def _journal_commit(commit: Commit, attributes: Mapping[str, str | None], signer
 
 
 def _halt(facts: RefFacts, push: _Push) -> str | None:
+    if not facts.fast_forward:  # halts and resumes only go on top: a rewind could bring back an old resume
+        return "not a fast-forward"
     return _all_signed(facts, push.signers)
 
 

@@ -201,6 +201,14 @@ def test_the_kill_switch_is_neither_forged_nor_deleted(tmp_path):
                    mesh.raw_push("", HALT)):
         assert pushed.returncode != 0 and refused(pushed.stderr, HALT)
     assert mesh.ref(HALT) == halted
+    # halts and resumes only go on top: ada's own resume, pushed back over her next halt, is refused
+    mesh.run("ada", "resume")
+    resumed = mesh.ref(HALT)
+    mesh.run("ada", "halt", "--reason", "frozen again")
+    again = mesh.ref(HALT)
+    rewound = mesh.raw_push(resumed, HALT)
+    assert rewound.returncode != 0 and refused(rewound.stderr, HALT) and "not a fast-forward" in rewound.stderr
+    assert mesh.ref(HALT) == again
 
 
 def test_control_an_honest_mesh_runs_an_issue_to_its_merge_behind_the_hook(tmp_path):

@@ -152,8 +152,14 @@ def test_the_memory_branch_only_fast_forwards_and_stays():
 @pytest.mark.parametrize("sha, accepted", [("ada1", True), ("grace1", True), ("eve1", False), ("x", False)])
 def test_the_kill_switch_is_set_and_cleared_by_roster_keys_only(sha, accepted):
     halt = "refs/heads/agentmesh/halt"
-    assert ok(RefFacts(halt, OLD, sha, fast_forward=False, commits=(Commit(sha),))) is accepted
+    assert ok(RefFacts(halt, OLD, sha, commits=(Commit(sha),))) is accepted
     assert not ok(RefFacts(halt, OLD, None))
+
+
+def test_the_kill_switch_only_moves_forward():
+    """A rewind to an older resume, signed by an agent once, would restart a halted mesh."""
+    halt = "refs/heads/agentmesh/halt"
+    assert verdict(RefFacts(halt, OLD, "ada1", fast_forward=False)).reason == "not a fast-forward"
 
 
 ISSUE = {"version": 1, "kind": "issue", "title": "t", "body": "b", "state": "open", "labels": [], "assignees": [],
