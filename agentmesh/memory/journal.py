@@ -224,7 +224,8 @@ class Journal:
         if include_pending:
             for _, entry in self.pending():
                 found.setdefault(entry.id, entry)
-        return JournalRead(sorted((e for e in found.values() if _since(e, since)), key=lambda e: (e.ts, e.id)),
+        # by time only: a stable sort keeps each journal's own order within a second (ids are random)
+        return JournalRead(sorted((e for e in found.values() if _since(e, since)), key=lambda e: e.ts),
                            sum(1 for e in foreign.values() if _since(e, since)))
 
     def _counted(self, head: str, texts: dict[str, str]) -> dict[str, Lines]:
