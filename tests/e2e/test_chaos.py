@@ -42,7 +42,8 @@ def test_the_harness_replays_the_seeded_plan_and_heals_every_fault(chaos):
     assert len(hits) == len(result["plan"]["events"])
     assert len(heals) == sum(1 for e in result["plan"]["events"] if e["seconds"])  # every lasting fault healed
     assert all(a["at"] <= 100 for a in result["timeline"])  # healed by the nemesis's end (and a slow tick)
-    assert not [a for a in result["timeline"] if a["note"].startswith("failed")]
+    failed = [f"{a['fault']} at {a['at']}s: {a['note']}" for a in result["timeline"] if a["note"].startswith("failed")]
+    assert not failed, failed
     if os.geteuid() == 0:
         assert any(a["note"] == "state dir read-only" for a in hits)
     assert "seed 7:" in progress and "heal remote-outage remote: git daemon started again" in progress

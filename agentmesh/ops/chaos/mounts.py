@@ -39,13 +39,26 @@ def _run(*argv: str) -> str | None:
 
 
 def make_read_only(folder: Path) -> None:
+    """Bind, then remount read-only; one retry, because a loaded machine once failed the first try."""
+    first = _bind_read_only(folder)
+    if first is None:
+        return
+    time.sleep(0.5)
+    second = _bind_read_only(folder)
+    if second is not None:
+        raise MountError(f"{first}; again: {second}")
+
+
+def _bind_read_only(folder: Path) -> str | None:
+    """None when the folder is now a read-only bind of itself, else what went wrong."""
     error = _run("mount", "--bind", str(folder), str(folder))
     if error is not None:
-        raise MountError(f"mount --bind: {error}")
+        return f"mount --bind: {error}"
     error = _run("mount", "-o", "remount,bind,ro", str(folder))
     if error is not None:
         _run("umount", str(folder))
-        raise MountError(f"remount read-only: {error}")
+        return f"remount read-only: {error}"
+    return None
 
 
 def is_mount_point(folder: Path) -> bool:
