@@ -64,12 +64,16 @@ def mesh_pull(pull: PullRequest, *, ring: Collection[str], bot_users: Collection
 
     The marker must name a ring agent, and the PR's forge author must be that agent's account or
     one of the forge accounts the mesh's agents use. `logins` (agent -> forge login, from the
-    roster) names the agents' accounts; without it, an account is named like its agent.
+    roster) names the agents' accounts, and then `bot_users` plays no part: the roster is the only
+    list of whose account is whose. Without it, an account is named like its agent.
     """
     marker = parse_pull_marker(pull.body)
     if marker is None or marker.agent not in ring:
         return None
-    account = marker.agent if logins is None else logins.get(marker.agent, "")
+    if logins is not None:
+        account, bot_users = logins.get(marker.agent, ""), ()
+    else:
+        account = marker.agent
     if pull.author.lower() != account.lower() and pull.author not in bot_users:  # logins are case-insensitive
         return None
     return marker

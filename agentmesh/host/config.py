@@ -252,7 +252,7 @@ class PresencePolicy(_Model):
 
 class ReviewPolicy(_Model):
     ring: list[AgentName] = []
-    bot_users: list[str] = Field([], description="forge accounts the agents use, when not their agent names")
+    bot_users: list[str] = Field([], description="no roster: the forge accounts the agents use, if not their names")
     required_approvals: int = Field(1, ge=0, le=10)
     required_checks: list[CheckName] = Field(
         [], description="forge CI contexts that must be success on a PR's head before an agent merges it")

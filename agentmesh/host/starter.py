@@ -99,7 +99,7 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
             _Key("ref_prefix", p.presence.ref_prefix, "one presence ref per agent"),)),),
         (_Section("review", (
             _Key("ring", p.review.ring, "agent names that review each other's PRs, in ring order (empty: everyone)"),
-            _Key("bot_users", p.review.bot_users, "forge accounts the agents use, when not their agent names"),
+            _Key("bot_users", p.review.bot_users, "no roster: the forge accounts the agents use, if not their names"),
             _Key("required_approvals", p.review.required_approvals,
                  "approvals on the current head needed before a merge"),
             _Key("required_checks", p.review.required_checks,

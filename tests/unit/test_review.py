@@ -43,6 +43,9 @@ def test_only_agents_prs_are_mesh_prs():
     assert mesh_pull(pull("a", body), ring=RING, bot_users=()).agent == "a"
     assert mesh_pull(pull("bot", body), ring=RING, bot_users=("bot",)).agent == "a"
     assert mesh_pull(pull("mallory", body), ring=RING, bot_users=("bot",)) is None  # forged marker
+    # with a roster, only the agent's roster login counts: bot_users is for meshes without one
+    assert mesh_pull(pull("bot", body), ring=RING, bot_users=("bot",), logins={"a": "a-bot"}) is None
+    assert mesh_pull(pull("A-Bot", body), ring=RING, bot_users=(), logins={"a": "a-bot"}).agent == "a"
     assert mesh_pull(pull("a", "no marker"), ring=RING, bot_users=()) is None
     assert mesh_pull(pull("z", marker_text(pull_marker("z", 1, SHA))), ring=RING, bot_users=()) is None
 
