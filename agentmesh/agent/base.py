@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
@@ -14,12 +14,13 @@ from agentmesh.agent.report import Report
 from agentmesh.agent.trust import verified_comments, verified_reviews
 from agentmesh.core.model import Comment, Review
 from agentmesh.core.public import public_text
-from agentmesh.core.review import protected_changes
+from agentmesh.core.review import protected_changes, ring_order
 from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.host.lock import host_lock
 from agentmesh.host.roster import MAINTAINER_PREFIX
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimStore
+from agentmesh.refs.presence import PresenceView
 
 R = TypeVar("R")
 
@@ -117,6 +118,13 @@ class AgentRun(Generic[R]):
         """Post `body` once per `marker`: only this agent's own verified comment counts as posted already,
         never one a writer forged in its name."""
         return self.forge.ensure_comment(number, marker, body, comments=self.comments(number))
+
+    def ring(self, presence: Sequence[PresenceView]) -> list[str]:
+        """The mesh's agents in ring order (core/review.py): the roster's, the configured ring, or every
+        agent with a presence ref."""
+        roster = self.mesh.roster
+        return ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent],
+                          roster=roster.names if roster else None)
 
     def protected(self, paths: list[str]) -> list[str]:
         """The paths of a change only a human may make (the policy's patterns, its gates' files, the

@@ -26,15 +26,16 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.run import check_executors
 from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
+from agentmesh.core.deps import Cycle, cycle_comment, cycle_keeper, find_cycles, open_graph, unsettled
 from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.core.markers import closing_references, marker_text
 from agentmesh.core.model import Issue, PullRequest
-from agentmesh.core.plan import Action, Adopt, Claim, DropRework, Release, Renew, Resume, Rework
+from agentmesh.core.plan import Action, Adopt, BlockCycle, Claim, DropRework, Release, Renew, Resume, Rework
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
 from agentmesh.core.select import Selection, Why, dependencies, exclusion_reasons, rank_issues
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
-from agentmesh.forge.base import Forge, NotFound
+from agentmesh.forge.base import Forge, ForgeError, NotFound
 from agentmesh.git.remote import ls_refs
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimView
@@ -75,6 +76,7 @@ class TickPlan:
     claims: list[Claim]  # best first; tried until `seats` are won
     seats: int
     selection: Selection
+    cycles: list[BlockCycle] = field(default_factory=list)  # the dependency cycles this agent blocks
 
 
 def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
@@ -195,7 +197,21 @@ class ClaimTask(AgentRun[TickReport]):
             attempt = 1 + (self.failed_attempts(c.issue) if Label.FAILED in c.issue.labels else 0)
             claims.append(Claim(issue=c.number, branch=work_branch(self.agent, c.number, c.issue.title, attempt),
                                 attempt=attempt, detail=f"score {c.score.total:.1f}"))
-        return TickPlan(actions, claims, max(free, 0), selection)
+        return TickPlan(actions, claims, max(free, 0), selection, self.plan_cycles(seen.issues))
+
+    def plan_cycles(self, issues: list[Issue]) -> list[BlockCycle]:
+        """The dependency cycles among open issues not yet labelled blocked, those this agent keeps:
+        one agent per cycle (the same for every agent that sees the same living ring), so two agents
+        do not both comment. Presence is read only when some cycle is unsettled."""
+        by_number = {i.number: i for i in issues}
+        todo = unsettled(find_cycles(open_graph(issues)), by_number, Label.BLOCKED)
+        if not todo:
+            return []
+        presence = self.mesh.presence().list()
+        ring = self.ring(presence)
+        alive = {p.agent for p in presence if p.alive} | {self.agent}
+        return [BlockCycle(issue=c.members[0], members=c.members, path=c.path, detail=f"dependency cycle {c}")
+                for c in todo if cycle_keeper(c, ring, alive) == self.agent]
 
     def show(self, plan: TickPlan) -> None:
         """--dry-run: the plan, as `would-<act>` lines, and the ranking behind it."""
@@ -204,7 +220,7 @@ class ClaimTask(AgentRun[TickReport]):
                                    "title": inline_title(c.issue.title)} for c in plan.selection.candidates]
         self.report.excluded = [{"issue": x.number, "reasons": [str(r) for r in x.reasons]}
                                 for x in plan.selection.excluded]
-        for action in [*plan.reconcile, *plan.claims[:plan.seats]]:
+        for action in [*plan.reconcile, *plan.cycles, *plan.claims[:plan.seats]]:
             self.report.planned(action)
 
     # --- apply ----------------------------------------------------------------------------------
@@ -216,6 +232,8 @@ class ClaimTask(AgentRun[TickReport]):
             job = self.apply_one(action, seen.held_issues)
             if job is not None:
                 jobs.append(job)
+        for cycle in plan.cycles:
+            self.block_cycle(Cycle(cycle.members, cycle.path))
         claimed = self.claim(plan.claims, plan.seats, {i.number: i for i in seen.issues})
         if claimed and self.journal is not None:
             flush_journal(self.journal, self.report)  # the fleet's budget counts these claims from now on
@@ -251,6 +269,24 @@ class ClaimTask(AgentRun[TickReport]):
                 return Job(issues[action.issue], action.sha, action.branch, action.attempt,
                            rework=ReworkAsk(action.pr or 0, action.head, action.round, action.feedback))
         return None
+
+    def block_cycle(self, cycle: Cycle) -> None:
+        """One comment naming the cycle on each of its issues, then the blocked label on each (so a
+        cycle whose issues are all labelled is done). A comment counts as posted when any trusted
+        author posted its marker: a keeper that changed (an agent died) comments nothing twice."""
+        tag = marker_text(cycle.marker)
+        try:
+            for number in cycle.members:
+                comments = self.comments(number)
+                if not any(tag in c.body and self.trusted(c.author) for c in comments):
+                    self.forge.ensure_comment(number, cycle.marker, cycle_comment(cycle, agent=self.agent),
+                                              comments=comments)
+            for number in cycle.members:
+                self.forge.add_labels(number, [Label.BLOCKED])
+        except ForgeError as exc:
+            self.report.error(exc, issue=cycle.members[0], detail=f"dependency cycle {cycle} not blocked: {exc}")
+            return
+        self.report.add(Event.CYCLE_BLOCKED, issue=cycle.members[0], detail=f"dependency cycle {cycle}")
 
     def unadoptable(self, issue: Issue, branch: str, head: str) -> str | None:
         """Why a pushed branch whose run died must not become a PR: the issue is no longer eligible

@@ -58,7 +58,6 @@ from agentmesh.core.review import (
     head_reviews,
     mesh_pull,
     reviewers_for,
-    ring_order,
     unmet_checks,
     verdict,
 )
@@ -128,9 +127,7 @@ class Monitor(AgentRun[Report]):
         pulls = self.forge.list_pulls(state="all")
         branches = self.branches()
         presence = self.mesh.presence().list()
-        roster = self.mesh.roster
-        ring = ring_order(self.policy.review.ring, [p.agent for p in presence] + [self.agent],
-                          roster=roster.names if roster else None)
+        ring = self.ring(presence)
         seen = Seen(pulls={p.number: p for p in pulls})
         plan = self.plan_cleanup(claims, pulls, branches, ring)
         if active:

@@ -6,12 +6,18 @@ import click
 
 from agentmesh.cli.forge import clean, current_forge, one_line
 from agentmesh.cli.output import echo, emit_json, json_option, number_argument, table
+from agentmesh.core.deps import dependency_tree, find_cycles, open_graph, tree_lines
 from agentmesh.core.errors import EXIT_OK, UserError
+from agentmesh.core.model import Issue
+from agentmesh.core.select import dependencies
+
+MAX_TREE_ISSUES = 200  # issues `issue deps` reads, one lookup each
 
 
 @click.group("issue")
 def group() -> None:
-    """Create, list, show, comment on, label and close issues; cancel and requeue them."""
+    """Create, list, show, edit, comment on, label and close issues; show their dependencies; cancel and
+    requeue them."""
 
 
 def create(forge, title: str, body: str, labels: list[str], as_json: bool) -> int:
@@ -51,6 +57,49 @@ def show(forge, number: int, as_json: bool) -> int:
         echo("\n" + clean(issue.body).rstrip())
     for c in comments:
         echo(f"\n--- {clean(c.author)} {c.created_at}\n{clean(c.body).rstrip()}")
+    return EXIT_OK
+
+
+def deps(forge, number: int, as_json: bool) -> int:
+    """The tree of what issue `number` waits for (core/deps.py), read breadth first, MAX_TREE_ISSUES at most."""
+    from agentmesh.forge.base import NotFound
+
+    issues: dict[int, Issue] = {}
+    missing: set[int] = set()
+    queue = [number]
+    while queue and len(issues) + len(missing) < MAX_TREE_ISSUES:
+        current = queue.pop(0)
+        if current in issues or current in missing:
+            continue
+        try:
+            issues[current] = forge.get_issue(current)
+        except NotFound:
+            if current == number:
+                raise
+            missing.add(current)
+            continue
+        queue += sorted(dependencies(issues[current]))
+    tree = dependency_tree(number, issues, missing=missing)
+    cycles = find_cycles(open_graph(issues.values()))
+    if as_json:
+        emit_json({"tree": tree.to_json(), "cycles": [c.to_json() for c in cycles]})
+        return EXIT_OK
+    echo("\n".join(tree_lines(tree, lambda issue: one_line(issue.title, 70))))
+    for cycle in cycles:
+        echo(f"cycle: {cycle} (open issues that wait for each other: none can start)")
+    return EXIT_OK
+
+
+def edit(forge, number: int, title: str | None, body: str | None, tasks: list[int], as_json: bool) -> int:
+    if title is None and body is None and not tasks:
+        raise UserError("nothing to do: give --title, --body, --body-file and/or --add-task N")
+    if forge.kind != "local":
+        raise UserError(f"`issue edit` is for the local forge; edit issues on {forge.kind} in its web UI or API")
+    issue = forge.edit_issue(number, title=title, body=body, add_tasks=tasks)
+    if as_json:
+        emit_json(issue.to_json())
+    else:
+        echo(f"edited #{number}: {one_line(issue.title)}")
     return EXIT_OK
 
 
@@ -119,6 +168,33 @@ def _list(g, state, labels, as_json):
 def _show(g, number, as_json):
     """Show issue NUMBER with its comments."""
     return show(current_forge(g, observer=True), number, as_json)
+
+
+@group.command("deps")
+@number_argument
+@json_option
+@click.pass_obj
+def _deps(g, number, as_json):
+    """Show what issue NUMBER waits for: the issues named by `Depends on #N`, `Blocked by #N` and
+    unchecked task-list items `- [ ] #N`, as a tree with each issue's state, cycles marked."""
+    return deps(current_forge(g, observer=True), number, as_json)
+
+
+@group.command("edit")
+@number_argument
+@click.option("--title", help="The new title.")
+@click.option("--body", help="The new issue text.")
+@click.option("--body-file", type=click.File("r"), help="Read the new issue text from a file ('-': stdin).")
+@click.option("--add-task", "tasks", multiple=True, type=click.IntRange(min=1), metavar="N",
+              help="Append a task-list item `- [ ] #N` unless #N is in the task list already (repeatable).")
+@json_option
+@click.pass_obj
+def _edit(g, number, title, body, body_file, tasks, as_json):
+    """Edit issue NUMBER (local forge): its title, its text, its task list. Its author or a writer only."""
+    if body is not None and body_file is not None:
+        raise UserError("give --body or --body-file, not both")
+    text = body_file.read() if body_file is not None else body
+    return edit(current_forge(g), number, title, text, list(tasks), as_json)
 
 
 @group.command("comment")

@@ -57,6 +57,15 @@ class Adopt(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BlockCycle(Action):
+    """Issues that depend on each other in a cycle: one comment naming it on each, then the blocked label."""
+
+    act = Act.BLOCK_CYCLE
+    members: tuple[int, ...]
+    path: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Resume(Action):
     """A claim without published work (a crashed run): work on it again, in a seat."""
 

@@ -88,6 +88,7 @@ class Event(StrEnum):
     REWORKING = "reworking"
     REWORKED = "reworked"
     REWORK_POSTPONED = "rework-postponed"
+    CYCLE_BLOCKED = "cycle-blocked"
     IDLE = "idle"
     # monitor-prs
     CLEANED_UP = "cleaned-up"
@@ -170,6 +171,7 @@ class Act(StrEnum):
     RESUME = "resume"
     REWORK = "rework"
     DROP_REWORK = "drop-rework"
+    BLOCK_CYCLE = "block-cycle"  # label the issues of a dependency cycle blocked, with one comment each
     CLAIM = "claim"
     # monitor-prs
     CLEAN_UP_MERGED = "clean-up-merged"

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from agentmesh.core.deps import with_tasks
 from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.core.markers import closing_references
 from agentmesh.forge.base import (
@@ -19,6 +20,7 @@ from agentmesh.forge.base import (
     CIStatus,
     Comment,
     Conflict,
+    Forbidden,
     Forge,
     Issue,
     IssueState,
@@ -153,6 +155,30 @@ class LocalForge(Forge):
 
     def close_issue(self, number: int) -> None:
         self._close(number, kinds=("issue", "pull"))
+
+    def edit_issue(self, number: int, *, title: str | None = None, body: str | None = None,
+                   add_tasks: Sequence[int] = ()) -> Issue:
+        """Change an issue's title and body, and append task-list items `- [ ] #N` (to the body as it is
+        when the write lands: two agents growing one task list both land). Its author or a user with
+        write access only, like GitHub; the hook (`agentmesh hook`) also refuses an unsigned edit. (local only)"""
+        if title is not None and not title.strip():
+            raise UserError("the title must not be empty")
+        allowed: list[bool] = []
+
+        def change(item: Item) -> Edit | None:
+            if item.meta.get("kind") != "issue":
+                raise NotFound(f"#{number} is a pull request, not an issue")
+            if item.meta.get("author") != self.user and not allowed:
+                allowed.append(self.permission(self.user) in ("admin", "write"))
+            if item.meta.get("author") != self.user and not allowed[0]:
+                raise Forbidden(f"{self.user} may not edit #{number}: neither its author nor a writer")
+            new = {"title": item.meta.get("title", "") if title is None else title,
+                   "body": with_tasks(item.meta.get("body", "") if body is None else body, add_tasks)}
+            changes = {k: v for k, v in new.items() if v != item.meta.get(k)}
+            return Edit(self._meta(item, **changes, edited_by=self.user), "issue: edit") if changes else None
+
+        self.store.update(number, change)
+        return self.get_issue(number)
 
     def _close(self, number: int, kinds: Sequence[str]) -> None:
         def change(item: Item) -> Edit | None:
