@@ -86,7 +86,7 @@ def deps(forge, number: int, as_json: bool) -> int:
         return EXIT_OK
     echo("\n".join(tree_lines(tree, lambda issue: one_line(issue.title, 70))))
     for cycle in cycles:
-        echo(f"cycle: {cycle} (open issues that wait for each other: none can start)")
+        echo(f"cycle: {cycle} (none of them can start)")
     return EXIT_OK
 
 
