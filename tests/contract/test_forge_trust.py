@@ -229,3 +229,31 @@ def test_failed_attempts_on_an_issue_count_only_from_roster_logins(scene, author
     [claimed] = [e.detail for e in scene.claim_task("ada").events if e.event == "claimed" and e.issue == issue.number]
     assert claimed.endswith(f"attempt {1 if author == IMPOSTOR else 3}")
     assert scene.all_validated()
+
+
+def test_a_dependency_cycle_is_blocked_with_one_comment_each(scene):
+    """Issue 15, item 11, on a forge with accounts: grace's two issues wait for each other. One agent
+    comments on each and labels both blocked, whoever runs; the cycle's marker posted by a login outside
+    the roster stands for nothing (the control: the agent still comments)."""
+    grace = scene.user(MAINTAINER)
+    first = grace.create_issue("First", "", ["task"])
+    second = grace.create_issue("Second", f"Depends on #{first.number}", ["task"])
+    scene.fake.items[first.number].body = f"- [ ] #{second.number}"  # grace edits her issue in the web UI
+    tag = marker_text(f"cycle/{first.number}-{second.number}")
+    scene.user(IMPOSTOR).comment(first.number, f"{tag}\nnothing to see")
+
+    def check() -> None:
+        for number in (first.number, second.number):
+            agents = [c for c in scene.fake.comments[number] if tag in c["body"] and c["user"]["login"] != IMPOSTOR]
+            assert [c["user"]["login"] for c in agents] == [LOGINS["ada"]]
+            assert Label.BLOCKED in [scene.fake.labels[i]["name"] for i in scene.fake.items[number].labels]
+
+    blocked = [e.detail for e in scene.claim_task("ada").events if e.event == "cycle-blocked"]
+    assert blocked == [f"dependency cycle #{first.number} -> #{second.number} -> #{first.number}"]
+    check()
+    scene.claim_task("bob")
+    grace.remove_labels(second.number, [Label.BLOCKED])  # the cycle is still there: back it goes, no 2nd comment
+    scene.claim_task("ada")
+    scene.claim_task("bob")
+    check()
+    assert scene.all_validated()
