@@ -93,8 +93,8 @@ def deps(forge, number: int, as_json: bool) -> int:
 def edit(forge, number: int, title: str | None, body: str | None, tasks: list[int], as_json: bool) -> int:
     if title is None and body is None and not tasks:
         raise UserError("nothing to do: give --title, --body, --body-file and/or --add-task N")
-    if forge.kind != "local":
-        raise UserError(f"`issue edit` is for the local forge; edit issues on {forge.kind} in its web UI or API")
+    if title is not None and not title.strip():
+        raise UserError("the title must not be empty")
     issue = forge.edit_issue(number, title=title, body=body, add_tasks=tasks)
     if as_json:
         emit_json(issue.to_json())
@@ -190,7 +190,7 @@ def _deps(g, number, as_json):
 @json_option
 @click.pass_obj
 def _edit(g, number, title, body, body_file, tasks, as_json):
-    """Edit issue NUMBER (local forge): its title, its text, its task list. Its author or a writer only."""
+    """Edit issue NUMBER: its title, its text, its task list (on the local forge: its author or a writer only)."""
     if body is not None and body_file is not None:
         raise UserError("give --body or --body-file, not both")
     text = body_file.read() if body_file is not None else body

@@ -98,6 +98,13 @@ class Forge(ABC):
         """Idempotent."""
 
     @abstractmethod
+    def edit_issue(self, number: int, *, title: str | None = None, body: str | None = None,
+                   add_tasks: Sequence[int] = ()) -> Issue:
+        """Set the title and/or body, then append a task-list item `- [ ] #N` for each of `add_tasks`
+        not in the task list yet (core/deps.py). Who may edit is the forge's rule (the local forge: the
+        issue's author or a writer)."""
+
+    @abstractmethod
     def list_comments(self, number: int) -> list[Comment]:
         """Comments on an issue or PR, oldest first."""
 

@@ -33,6 +33,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 
+from agentmesh.core.deps import with_tasks
 from agentmesh.core.errors import ConfigError, UserError
 from agentmesh.forge.base import (
     CIStateName,
@@ -517,6 +518,17 @@ class RestForge(Forge):
 
     def close_issue(self, number: int) -> None:
         self.send("PATCH", f"/issues/{int(number)}", {"state": "closed"}, idempotent=True)
+
+    def edit_issue(self, number: int, *, title: str | None = None, body: str | None = None,
+                   add_tasks: Sequence[int] = ()) -> Issue:
+        """These forges have no compare-and-swap on an issue: `add_tasks` reads the body first, so an
+        edit landing in between is overwritten."""
+        payload: dict[str, Any] = {} if title is None else {"title": title}
+        if body is not None or add_tasks:
+            payload["body"] = with_tasks(self.get_issue(number).body if body is None else body, add_tasks)
+        if not payload:
+            return self.get_issue(number)
+        return issue_from(self.send("PATCH", f"/issues/{int(number)}", payload, idempotent=True))
 
     def list_comments(self, number: int) -> list[Comment]:
         return [comment_from(d) for d in self.list_all(f"/issues/{int(number)}/comments", paged=self.paged_comments)]

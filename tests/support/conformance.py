@@ -120,6 +120,17 @@ def test_close_issue_is_idempotent(forge_env):
     assert forge.get_issue(issue.number).state == "closed"
 
 
+def test_edit_issue_sets_title_and_body_and_grows_a_task_list(forge_env):
+    forge = forge_env.forge
+    issue = forge.create_issue("Parent", "The whole job.")
+    edited = forge.edit_issue(issue.number, add_tasks=[7, 8])
+    assert (edited.title, edited.body) == ("Parent", "The whole job.\n\n- [ ] #7\n- [ ] #8\n")
+    again = forge.edit_issue(issue.number, title="Parent job", add_tasks=[8])  # listed already: not twice
+    fetched = forge.get_issue(issue.number)
+    assert (again.title, again.body) == (fetched.title, fetched.body) == ("Parent job", edited.body)
+    assert forge.edit_issue(issue.number, body="Rewritten").body == "Rewritten"
+
+
 def test_comments_oldest_first(forge_env):
     forge = forge_env.forge
     issue = forge.create_issue("discuss")

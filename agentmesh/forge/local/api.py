@@ -158,11 +158,9 @@ class LocalForge(Forge):
 
     def edit_issue(self, number: int, *, title: str | None = None, body: str | None = None,
                    add_tasks: Sequence[int] = ()) -> Issue:
-        """Change an issue's title and body, and append task-list items `- [ ] #N` (to the body as it is
-        when the write lands: two agents growing one task list both land). Its author or a user with
-        write access only, like GitHub; the hook (`agentmesh hook`) also refuses an unsigned edit. (local only)"""
-        if title is not None and not title.strip():
-            raise UserError("the title must not be empty")
+        """Task-list items are appended to the body as it is when the write lands: two agents growing one
+        task list both land. Its author or a user with write access only, like GitHub; the hook
+        (`agentmesh hook`) also refuses an edit no roster key signed."""
         allowed: list[bool] = []
 
         def change(item: Item) -> Edit | None:
