@@ -1,41 +1,52 @@
-"""Daily budgets, enforced from the journals: every agent's entries on the memory branch are the ledger.
+"""Budgets per window (a UTC day, a week from Monday or a month: `budgets.window`), enforced from the
+journals: every agent's entries on the memory branch are the ledger (core/memory.py counts them).
 
-A run reads today's entries (plus its own queued ones) before it claims.
+A run reads the window's entries (plus its own queued ones) before it claims.
 Reaching a task cap stops new claims; reaching a minutes or cost cap also
 stops every executor run, and a run that hits the minutes cap mid-task is
 stopped like a halt: nothing half-done is published.
 
 Agents racing within one tick can each see the last free slot, so the fleet
 can exceed a cap by at most the number of agents claiming at that moment.
+
+`agentmesh budget pause` (agent/pause.py) stops new claims like a reached task cap, whatever the
+spend: a BudgetCheck carries it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.pause import pause_reason
 from agentmesh.core.memory import (
     Breach,
     Caps,
     Usage,
+    Window,
     breaches,
     budget_breaches,
+    budget_window,
     has_caps,
     minutes_left,
-    usage_on,
+    usage_in,
     utc_day,
 )
-from agentmesh.memory.journal import Journal
+from agentmesh.memory.journal import Journal, JournalRead
+
+AHEAD_DAYS = 366  # journal months read past today: entries a fast clock stamped later count now
 
 
 @dataclass(frozen=True)
 class BudgetCheck:
     breaches: list[Breach] = field(default_factory=list)
-    minutes_left: float | None = None  # executor minutes left today; None: no minutes cap
+    minutes_left: float | None = None  # executor minutes left in the window; None: no minutes cap
+    paused: str | None = None  # why spending is paused (`agentmesh budget pause`), or None
 
     @property
     def claims_allowed(self) -> bool:
-        return not self.breaches
+        return not self.breaches and self.paused is None
 
     @property
     def executors_allowed(self) -> bool:
@@ -50,33 +61,41 @@ def caps(mesh: Mesh) -> tuple[Caps, Caps]:
     return budgets.agent.caps(), budgets.fleet.caps()
 
 
+def _read(journal: Journal, window: Window, now: float) -> JournalRead:
+    return journal.read(window.start.date(), until=utc_day(now) + timedelta(days=AHEAD_DAYS))
+
+
 def check_budget(mesh: Mesh, journal: Journal, now: float) -> BudgetCheck:
-    """Today's state against the caps; without caps nothing is read."""
+    """The window's state against the caps, and the pause; without caps no journal is read."""
     agent_caps, fleet_caps = caps(mesh)
+    paused = pause_reason(mesh)
     if not has_caps(agent_caps, fleet_caps):
-        return BudgetCheck()
-    entries = journal.entries(utc_day(now))
+        return BudgetCheck(paused=paused)
+    kind = mesh.policy.budgets.window
+    entries = _read(journal, budget_window(kind, now), now).entries
     agent = mesh.host.agent
-    return BudgetCheck(budget_breaches(entries, agent=agent, now=now, agent_caps=agent_caps, fleet_caps=fleet_caps),
-                       minutes_left(entries, agent=agent, now=now, agent_caps=agent_caps, fleet_caps=fleet_caps))
+    return BudgetCheck(
+        budget_breaches(entries, agent=agent, now=now, agent_caps=agent_caps, fleet_caps=fleet_caps, window=kind),
+        minutes_left(entries, agent=agent, now=now, agent_caps=agent_caps, fleet_caps=fleet_caps, window=kind),
+        paused)
 
 
 def budget_report(mesh: Mesh, journal: Journal, now: float) -> dict:
-    """Today's usage per agent and for the fleet, against the caps (`agentmesh budget`)."""
+    """The window's usage per agent and for the fleet, against the caps, and the pause (`agentmesh budget`)."""
     agent_caps, fleet_caps = caps(mesh)
-    day = utc_day(now)
-    read = journal.read(day)
+    kind = mesh.policy.budgets.window
+    window = budget_window(kind, now)
+    read = _read(journal, window, now)
     entries = read.entries
     agents = sorted({e.agent for e in entries} | {mesh.host.agent})
 
     def row(usage: Usage, limit: Caps, scope: str) -> dict:
-        return {"usage": usage.to_json(), "caps": {"tasks_per_day": limit.tasks,
-                                                   "executor_minutes_per_day": limit.minutes,
-                                                   "cost_usd_per_day": limit.cost_usd},
-                "exhausted": [b.to_json() for b in breaches(usage, limit, scope)]}
+        return {"usage": usage.to_json(), "caps": {f"tasks_per_{kind}": limit.tasks,
+                                                   f"executor_minutes_per_{kind}": limit.minutes,
+                                                   f"cost_usd_per_{kind}": limit.cost_usd},
+                "exhausted": [b.to_json() for b in breaches(usage, limit, scope, kind)]}
 
-    return {"day": day.isoformat(),
-            "agents": {a: row(usage_on(entries, day, a), agent_caps, f"agent {a}") for a in agents},
-            "fleet": row(usage_on(entries, day), fleet_caps, "fleet"),
+    return {"day": utc_day(now).isoformat(), "window": window.to_json(), "paused": pause_reason(mesh),
+            "agents": {a: row(usage_in(entries, window, now, a), agent_caps, f"agent {a}") for a in agents},
+            "fleet": row(usage_in(entries, window, now), fleet_caps, "fleet"),
             "ignored_journal_lines": read.ignored, "warning": read.ignored_text()}
-

@@ -112,7 +112,7 @@ class ClaimTask(AgentRun[TickReport]):
 
     @property
     def budget(self) -> BudgetCheck:
-        """Today's budget, as the jobs run under it (read in `observe`)."""
+        """The window's budget and the pause, as the jobs run under them (read in `observe`)."""
         return self.jobs.budget
 
     def run(self) -> None:
@@ -128,7 +128,8 @@ class ClaimTask(AgentRun[TickReport]):
         jobs = self.apply(plan, seen)
         if not jobs:
             self.report.add(Event.IDLE, detail=idle_reason(
-                claims_allowed=self.budget.claims_allowed, candidates=len(plan.selection.candidates),
+                claims_allowed=self.budget.claims_allowed, paused=self.budget.paused is not None,
+                candidates=len(plan.selection.candidates),
                 free_seats=plan.seats))
             return
         self.report.status = RunStatus.WORKED
@@ -143,6 +144,8 @@ class ClaimTask(AgentRun[TickReport]):
         issues = [self.jobs.scrubbed(i) for i in self.forge.list_issues(state="open")]
         pulls = self.forge.list_pulls(state="open")
         self.jobs.budget = check_budget(self.mesh, self.journal or self.mesh.journal(), time.time())
+        if self.budget.paused is not None:
+            self.report.add(Event.SPENDING_PAUSED, detail=f"{self.budget.paused}: no new claims")
         if self.budget.breaches:
             self.report.add(Event.BUDGET_EXHAUSTED, detail=f"{self.budget}: no new claims"
                             + ("" if self.budget.executors_allowed else ", no executor runs"))

@@ -35,6 +35,8 @@ OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
     Event.SWEPT: (JournalEvent.SWEPT, Outcome.ORPHAN),
     Event.CANCELLED: (JournalEvent.CANCELLED, Outcome.CANCELLED),
     Event.REQUEUED: (JournalEvent.REQUEUED, Outcome.REQUEUED),
+    Event.BUDGET_PAUSED: (JournalEvent.BUDGET_PAUSED, Outcome.PAUSED),
+    Event.BUDGET_RESUMED: (JournalEvent.BUDGET_RESUMED, Outcome.RESUMED),
 }
 
 

@@ -18,7 +18,7 @@ from agentmesh.git.cache import MIRROR_HEAD, CacheClone
 from agentmesh.git.remote import RemoteRefs, local_path, ls_refs, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
 from agentmesh.git.signing import ensure_key
-from agentmesh.host.config import HALT_REF, MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
+from agentmesh.host.config import HALT_REF, MESH_POLICY_PATH, PAUSE_REF, HostConfig, MeshPolicy, parse_mesh_policy
 from agentmesh.host.roster import ROSTER_PATH, Roster, parse_roster
 from agentmesh.host.state import StateDir, system_clock
 from agentmesh.memory.journal import Journal
@@ -66,8 +66,8 @@ class Mesh:
 
     @cached_property
     def remote_refs(self) -> RemoteRefs:
-        """HEAD and the kill switch's ref, listed once per command: one round trip for both."""
-        return ls_refs(self.git, self.remote, ["HEAD", HALT_REF])
+        """HEAD, the kill switch's and the budget pause's refs, listed once per command: one round trip."""
+        return ls_refs(self.git, self.remote, ["HEAD", HALT_REF, PAUSE_REF])
 
     @cached_property
     def remote_head(self) -> str | None:

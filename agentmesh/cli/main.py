@@ -117,7 +117,7 @@ def _register() -> None:
     cli.add_command(doctor.command)
     cli.add_command(hook.group)
     cli.add_command(init.command)
-    cli.add_command(budget.command)
+    cli.add_command(budget.group)
     cli.add_command(memory.group)
     cli.add_command(tick.command)
     cli.add_command(daemon.command)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import click
 
+from agentmesh.cli.budget import window_title
 from agentmesh.cli.output import age, echo, emit_json, json_option, rich_text, table
 from agentmesh.core.errors import EXIT_OK
 from agentmesh.core.terminal import terminal_line
@@ -58,9 +59,8 @@ def sections(status) -> list[Section]:
              _num(f.success_pct, "%")] for agent, f in status.performance.items()]
     budget = status.budget
     scopes = [*((f"agent {a}", r) for a, r in budget["agents"].items()), ("fleet", budget["fleet"])]
-    spend = [[scope, _used(r["usage"]["tasks"], r["caps"]["tasks_per_day"]),
-              _used(r["usage"]["minutes"], r["caps"]["executor_minutes_per_day"]),
-              _used(r["usage"]["cost_usd"], r["caps"]["cost_usd_per_day"]),
+    spend = [[scope, *(_used(r["usage"][used], cap) for used, cap in zip(("tasks", "minutes", "cost_usd"),
+                                                                          r["caps"].values(), strict=True)),
               "EXHAUSTED" if r["exhausted"] else "ok"] for scope, r in scopes]
     capped = (f"showing the {len(status.pulls)} newest of {status.pulls_open} open PRs"
               if status.pulls_capped else "")
@@ -74,14 +74,16 @@ def sections(status) -> list[Section]:
                 pulls, "no open PRs", capped),
         Section("Performance (last 7 days)", ["agent", "completed", "failed", "active", "avg executor",
                                               "success"], perf, "no agents"),
-        Section(f"Budget ({budget['day']} UTC)", ["scope", "tasks", "executor min", "cost usd", "state"], spend, "",
+        Section(f"Budget ({window_title(budget)})", ["scope", "tasks", "executor min", "cost usd", "state"], spend, "",
                 budget.get("warning") or ""),
     ]
 
 
 def _headline(status) -> list[str]:
     halted = f"HALTED: {_cell(status.halted)}" if status.halted else "running (not halted)"
-    return [f"mesh {_cell(status.remote)}, seen by {status.agent}", f"State: {halted}"]
+    paused = status.budget.get("paused")
+    spending = f"PAUSED: {_cell(paused)}" if paused else "not paused"
+    return [f"mesh {_cell(status.remote)}, seen by {status.agent}", f"State: {halted}", f"Spending: {spending}"]
 
 
 def render_plain(status) -> str:
@@ -100,7 +102,7 @@ def render_rich(status, console) -> None:
 
     # rich_text, never str: forge text must not be read as rich markup
     for line in _headline(status):
-        console.print(rich_text(line, "bold red" if status.halted and line.startswith("State") else "bold"))
+        console.print(rich_text(line, "bold red" if line.startswith(("State: HALTED", "Spending: PAUSED")) else "bold"))
     for s in sections(status):
         if not s.rows:
             console.print(rich_text(f"{s.title}: {s.empty}"))

@@ -15,13 +15,13 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import yaml
 
 from agentmesh.core.review import glob_match
 from agentmesh.core.sanitize import clean_text, fence
-from agentmesh.core.vocab import JournalEvent
+from agentmesh.core.vocab import BudgetWindow, JournalEvent
 
 ROOT = "ai-memory"
 AGENTS_DIR = f"{ROOT}/agents"
@@ -227,12 +227,57 @@ class Usage:
         return {"tasks": self.tasks, "minutes": round(self.minutes, 2), "cost_usd": round(self.cost_usd, 4)}
 
 
-def usage_on(entries: Iterable[JournalEntry], day: date, agent: str | None = None) -> Usage:
-    """One UTC day's usage from the journals: tasks are claims, minutes executor time, cost as reported."""
+@dataclass(frozen=True)
+class Window:
+    """The span budget caps count over: [start, end), UTC."""
+
+    kind: BudgetWindow
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        if self.kind is BudgetWindow.DAY:
+            return self.start.date().isoformat()
+        if self.kind is BudgetWindow.WEEK:
+            return f"week of {self.start.date().isoformat()}"
+        return self.start.strftime("%Y-%m")
+
+    def to_json(self) -> dict:
+        return {"kind": str(self.kind), "label": self.label, "start": utc_ts(self.start.timestamp()),
+                "end": utc_ts(self.end.timestamp())}
+
+
+def budget_window(kind: BudgetWindow, now: float) -> Window:
+    """The window of `kind` holding `now`: a UTC day, a week from Monday 00:00 UTC, or a calendar month."""
+    moment = datetime.fromtimestamp(now, UTC)
+    midnight = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+    if kind is BudgetWindow.DAY:
+        return Window(kind, midnight, midnight + timedelta(days=1))
+    if kind is BudgetWindow.WEEK:
+        monday = midnight - timedelta(days=moment.weekday())
+        return Window(kind, monday, monday + timedelta(days=7))
+    year, month = divmod(moment.year * 12 + moment.month, 12)  # the next month, 0-based
+    return Window(kind, midnight.replace(day=1), datetime(year, month + 1, 1, tzinfo=UTC))
+
+
+def counts_in(entry: JournalEntry, window: Window, now: float) -> bool:
+    """Whether the entry's spend counts in `window`, read at `now`. An entry stamped later than `now`
+    (its agent's clock is ahead) counts as made now: spend in the journal has happened, and a fast
+    clock must not move it into a window nobody checks yet. One stamped before the window's start
+    (a slow clock, or the previous window) does not count."""
+    moment = entry.moment
+    if moment is None:
+        return False
+    counted = min(moment, datetime.fromtimestamp(now, UTC))
+    return window.start <= counted < window.end
+
+
+def usage_in(entries: Iterable[JournalEntry], window: Window, now: float, agent: str | None = None) -> Usage:
+    """Usage in one window from the journals: tasks are claims, minutes executor time, cost as reported."""
     tasks, seconds, cost = 0, 0.0, 0.0
     for entry in entries:
-        moment = entry.moment
-        if moment is None or moment.date() != day or (agent is not None and entry.agent != agent):
+        if (agent is not None and entry.agent != agent) or not counts_in(entry, window, now):
             continue
         tasks += entry.event == CLAIM_EVENT
         seconds += entry.duration_s
@@ -243,14 +288,14 @@ def usage_on(entries: Iterable[JournalEntry], day: date, agent: str | None = Non
 @dataclass(frozen=True)
 class Breach:
     scope: str  # "agent <name>" or "fleet"
-    cap: str  # tasks_per_day | executor_minutes_per_day | cost_usd_per_day
+    cap: str  # tasks_per_<window> | executor_minutes_per_<window> | cost_usd_per_<window>
     used: float
     limit: float
 
     @property
     def stops_executors(self) -> bool:
         """Minutes and money stop every executor run; the task cap only stops new claims."""
-        return self.cap != "tasks_per_day"
+        return not self.cap.startswith("tasks_")
 
     def to_json(self) -> dict:
         return {"scope": self.scope, "cap": self.cap, "used": round(self.used, 4), "limit": self.limit}
@@ -259,12 +304,12 @@ class Breach:
         return f"{self.scope} {self.cap}: {round(self.used, 2):g} of {self.limit:g}"
 
 
-def breaches(usage: Usage, caps: Caps, scope: str) -> list[Breach]:
+def breaches(usage: Usage, caps: Caps, scope: str, window: BudgetWindow = BudgetWindow.DAY) -> list[Breach]:
     """The caps `usage` has reached."""
-    return [Breach(scope, name, used, cap) for name, used, cap in (
-        ("tasks_per_day", usage.tasks, caps.tasks),
-        ("executor_minutes_per_day", usage.minutes, caps.minutes),
-        ("cost_usd_per_day", usage.cost_usd, caps.cost_usd)) if cap is not None and used >= cap]
+    return [Breach(scope, f"{name}_per_{window}", used, cap) for name, used, cap in (
+        ("tasks", usage.tasks, caps.tasks),
+        ("executor_minutes", usage.minutes, caps.minutes),
+        ("cost_usd", usage.cost_usd, caps.cost_usd)) if cap is not None and used >= cap]
 
 
 def utc_day(now: float) -> date:
@@ -272,18 +317,19 @@ def utc_day(now: float) -> date:
 
 
 def budget_breaches(entries: Sequence[JournalEntry], *, agent: str, now: float, agent_caps: Caps,
-                    fleet_caps: Caps) -> list[Breach]:
-    day = utc_day(now)
-    return (breaches(usage_on(entries, day, agent), agent_caps, f"agent {agent}")
-            + breaches(usage_on(entries, day), fleet_caps, "fleet"))
+                    fleet_caps: Caps, window: BudgetWindow = BudgetWindow.DAY) -> list[Breach]:
+    span = budget_window(window, now)
+    return (breaches(usage_in(entries, span, now, agent), agent_caps, f"agent {agent}", window)
+            + breaches(usage_in(entries, span, now), fleet_caps, "fleet", window))
 
 
 def minutes_left(entries: Sequence[JournalEntry], *, agent: str, now: float, agent_caps: Caps,
-                 fleet_caps: Caps) -> float | None:
-    """Executor minutes left today under the tighter of the two caps (None: no minutes cap)."""
-    day = utc_day(now)
-    left = [cap - used for cap, used in ((agent_caps.minutes, usage_on(entries, day, agent).minutes),
-                                         (fleet_caps.minutes, usage_on(entries, day).minutes)) if cap is not None]
+                 fleet_caps: Caps, window: BudgetWindow = BudgetWindow.DAY) -> float | None:
+    """Executor minutes left in the window under the tighter of the two caps (None: no minutes cap)."""
+    span = budget_window(window, now)
+    left = [cap - used for cap, used in ((agent_caps.minutes, usage_in(entries, span, now, agent).minutes),
+                                         (fleet_caps.minutes, usage_in(entries, span, now).minutes))
+            if cap is not None]
     return max(0.0, min(left)) if left else None
 
 

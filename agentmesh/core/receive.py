@@ -11,8 +11,8 @@ The rules, by namespace (docs/security.md, "The pre-receive hook"):
   (release and reaping delete claims, and a deleted claim only fences its holder out);
 - the memory branch: fast-forwards only, each new commit signed by an agent and touching only that
   agent's own journal directory (and the union-merge line a first flush adds to `.gitattributes`);
-- the kill switch: fast-forwards only (a rewind could bring back an old resume), every new commit
-  signed by an agent or a maintainer; never deleted;
+- the kill switch and the budget pause: fast-forwards only (a rewind could bring back an old
+  resume), every new commit signed by an agent or a maintainer; never deleted;
 - `refs/agentmesh/`, the local forge: commits signed by a roster key; an outsider may only open an
   issue (no labels, no assignees) or add comments; never deleted, items only fast-forward;
 - the default branch: a fast-forward to the merge of a PR that this same push marks merged and that
@@ -45,6 +45,7 @@ class RefKind(StrEnum):
     PRESENCE = "a presence ref"
     MEMORY = "the memory branch"
     HALT = "the kill switch"
+    PAUSE = "the budget pause"
     PROBE = "a doctor probe"
     FORGE = "the local forge"
     OTHER = "another ref"
@@ -59,10 +60,12 @@ class Layout:
     presence_prefix: str
     memory_ref: str
     halt_ref: str
+    pause_ref: str
 
     def kind(self, ref: str) -> RefKind:
         # the default branch wins: `memory.branch` may name it (journals where earlier versions wrote them)
-        exact = {self.memory_ref: RefKind.MEMORY, self.halt_ref: RefKind.HALT, self.default_ref: RefKind.DEFAULT}
+        exact = {self.memory_ref: RefKind.MEMORY, self.halt_ref: RefKind.HALT, self.pause_ref: RefKind.PAUSE,
+                 self.default_ref: RefKind.DEFAULT}
         if ref in exact:
             return exact[ref]
         for prefix, kind in ((self.claims_prefix, RefKind.CLAIM), (self.presence_prefix, RefKind.PRESENCE),
@@ -235,8 +238,9 @@ def _journal_commit(commit: Commit, attributes: Mapping[str, str | None], signer
     return None
 
 
-def _halt(facts: RefFacts, push: _Push) -> str | None:
-    if not facts.fast_forward:  # halts and resumes only go on top: a rewind could bring back an old resume
+def _switch(facts: RefFacts, push: _Push) -> str | None:
+    """The kill switch and the budget pause (agent/switch.py)."""
+    if not facts.fast_forward:  # sets and resumes only go on top: a rewind could bring back an old resume
         return "not a fast-forward"
     return _all_signed(facts, push.signers)
 
@@ -352,6 +356,7 @@ _RULES: dict[RefKind, Callable[[RefFacts, _Push], str | None]] = {
     RefKind.CLAIM: _claim,
     RefKind.PRESENCE: _presence,
     RefKind.MEMORY: _memory,
-    RefKind.HALT: _halt,
+    RefKind.HALT: _switch,
+    RefKind.PAUSE: _switch,
     RefKind.FORGE: _forge,
 }

@@ -83,8 +83,10 @@ def seats_taken(actions: Sequence[Action]) -> int:
     return sum(isinstance(a, (Resume, Rework)) for a in actions)
 
 
-def idle_reason(*, claims_allowed: bool, candidates: int, free_seats: int) -> str:
+def idle_reason(*, claims_allowed: bool, candidates: int, free_seats: int, paused: bool = False) -> str:
     """Why a tick that found nothing to work on did nothing."""
+    if paused:
+        return "spending paused"
     if not claims_allowed:
         return "budget exhausted"
     if candidates and free_seats > 0:

@@ -81,6 +81,7 @@ class Event(StrEnum):
     FAILED = "failed"
     DEAD_LETTER = "dead-letter"
     BUDGET_EXHAUSTED = "budget-exhausted"
+    SPENDING_PAUSED = "spending-paused"  # a tick under `agentmesh budget pause`
     BUDGET_STOPPED = "budget-stopped"
     CANCELLED = "cancelled"
     HALT_STOPPED = "halt-stopped"
@@ -108,6 +109,9 @@ class Event(StrEnum):
     WITHDRAWN = "withdrawn"
     RECLAIMED = "reclaimed"
     SWEPT = "swept"
+    # budget pause|resume
+    BUDGET_PAUSED = "budget-paused"
+    BUDGET_RESUMED = "budget-resumed"
     # both
     SKIPPED = "skipped"
     WARNING = "warning"
@@ -134,6 +138,8 @@ class JournalEvent(StrEnum):
     SWEPT = "swept"
     CANCELLED = "cancelled"
     REQUEUED = "requeued"
+    BUDGET_PAUSED = "budget-paused"
+    BUDGET_RESUMED = "budget-resumed"
 
 
 class Outcome(StrEnum):
@@ -159,6 +165,8 @@ class Outcome(StrEnum):
     ORPHAN = "orphan"
     CANCELLED = "cancelled"
     REQUEUED = "requeued"
+    PAUSED = "paused"
+    RESUMED = "resumed"
 
 
 class Act(StrEnum):
@@ -198,3 +206,11 @@ class BuiltinGate(StrEnum):
     """Review gates built into agentmesh, named in the mesh policy as `gates: [{builtin: <name>}]`."""
 
     SYNTAX = "syntax"  # the changed Python, YAML, JSON and TOML files parse (core/syntax.py)
+
+
+class BudgetWindow(StrEnum):
+    """The span budget caps count over (`budgets.window`): UTC, weeks from Monday."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"

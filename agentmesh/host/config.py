@@ -37,13 +37,14 @@ from agentmesh.core.errors import ConfigError
 from agentmesh.core.memory import Caps
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
-from agentmesh.core.vocab import BuiltinGate
+from agentmesh.core.vocab import BudgetWindow, BuiltinGate
 
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
 MESH_POLICY_PATH = ".agentmesh/mesh.yaml"
 OBSERVER = "observer"  # the agent name of a read command run without one: it only reads
 HALT_REF = "refs/heads/agentmesh/halt"  # the mesh-wide kill switch: halted unless its head is a resume commit
+PAUSE_REF = "refs/heads/agentmesh/pause"  # the budget pause: no new claims unless its head is a resume commit
 _REF_PREFIX = re.compile(r"refs/([A-Za-z0-9_-]+/)+")
 _BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*")
 DEFAULT_MEMORY_BRANCH = "agentmesh/memory"
@@ -234,8 +235,9 @@ RefPrefix = Annotated[str, AfterValidator(_check_ref_prefix)]
 def _check_branch(value: str) -> str:
     if not _BRANCH.fullmatch(value) or value.startswith("refs/"):
         raise ValueError("must be a branch name such as agentmesh/memory (letters, digits, - and _, parts joined by /)")
-    if f"refs/heads/{value}" == HALT_REF:
-        raise ValueError(f"{value} is the kill switch's branch; choose another")
+    switch = {HALT_REF: "the kill switch's", PAUSE_REF: "the budget pause's"}.get(f"refs/heads/{value}")
+    if switch:
+        raise ValueError(f"{value} is {switch} branch; choose another")
     return value
 
 
@@ -302,17 +304,48 @@ SYNTAX_GATE = Gate(name=BuiltinGate.SYNTAX, builtin=BuiltinGate.SYNTAX)
 
 
 class Budget(_Model):
+    """Caps per budget window; the `_per_day` names of earlier versions stay valid for `window: day`."""
+
+    tasks: int | None = Field(None, ge=0)
+    executor_minutes: float | None = Field(None, ge=0)
+    cost_usd: float | None = Field(None, ge=0)
     tasks_per_day: int | None = Field(None, ge=0)
     executor_minutes_per_day: float | None = Field(None, ge=0)
     cost_usd_per_day: float | None = Field(None, ge=0)
 
+    def _pairs(self) -> list[tuple[str, float | None, float | None]]:
+        return [("tasks", self.tasks, self.tasks_per_day),
+                ("executor_minutes", self.executor_minutes, self.executor_minutes_per_day),
+                ("cost_usd", self.cost_usd, self.cost_usd_per_day)]
+
+    def daily_names(self) -> list[str]:
+        return [f"{name}_per_day" for name, _, daily in self._pairs() if daily is not None]
+
+    @model_validator(mode="after")
+    def _one_name_each(self) -> Budget:
+        both = [name for name, cap, daily in self._pairs() if cap is not None and daily is not None]
+        if both:
+            raise ValueError(f"{both[0]} and {both[0]}_per_day name the same cap: keep {both[0]}")
+        return self
+
     def caps(self) -> Caps:
-        return Caps(self.tasks_per_day, self.executor_minutes_per_day, self.cost_usd_per_day)
+        tasks, minutes, cost = (cap if cap is not None else daily for _, cap, daily in self._pairs())
+        return Caps(None if tasks is None else int(tasks), minutes, cost)
 
 
 class BudgetsPolicy(_Model):
+    window: BudgetWindow = Field(BudgetWindow.DAY, description="day, week (from Monday) or month, UTC")
     agent: Budget = Budget()
     fleet: Budget = Budget()
+
+    @model_validator(mode="after")
+    def _daily_names_mean_days(self) -> BudgetsPolicy:
+        daily = [f"{scope}.{name}" for scope, budget in (("agent", self.agent), ("fleet", self.fleet))
+                 for name in budget.daily_names()]
+        if daily and self.window is not BudgetWindow.DAY:
+            raise ValueError(f"{daily[0]} is a daily cap but window is {self.window}: "
+                             f"name it {daily[0].removesuffix('_per_day')} (a cap per {self.window})")
+        return self
 
 
 class WeightsPolicy(_Model):

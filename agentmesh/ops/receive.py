@@ -32,7 +32,7 @@ from agentmesh.forge.local.schema import CorruptItem, Item
 from agentmesh.forge.local.store import ItemStore
 from agentmesh.git.receive import Receiving, receiving_git
 from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, signers
-from agentmesh.host.config import HALT_REF, MESH_POLICY_PATH, MeshPolicy, parse_mesh_policy
+from agentmesh.host.config import HALT_REF, MESH_POLICY_PATH, PAUSE_REF, MeshPolicy, parse_mesh_policy
 from agentmesh.host.roster import ROSTER_PATH, Roster, parse_roster
 
 _ZERO = re.compile(r"0{40}(0{24})?")
@@ -90,7 +90,7 @@ def pre_receive(repo: Path, stdin: str, env: Mapping[str, str], *, ssh_keygen: s
                      "accepted, and agents trust no signature (docs/security.md)")
         return Outcome(accepted, [*warnings, bootstrap])
     layout = Layout(default_ref, policy.claims.ref_prefix, policy.presence.ref_prefix,
-                    f"refs/heads/{policy.memory.branch}", HALT_REF)
+                    f"refs/heads/{policy.memory.branch}", HALT_REF, PAUSE_REF)
     try:
         roster = parse_roster(roster_text, f"{ROSTER_PATH} on {layout.default_branch}")
     except ConfigError as exc:

@@ -29,7 +29,9 @@ from agentmesh.core.memory import (
     Usage,
     breaches,
     budget_breaches,
+    budget_window,
     clean_entry,
+    counts_in,
     entry_from_json,
     has_caps,
     journal_file,
@@ -44,9 +46,10 @@ from agentmesh.core.memory import (
     related_entries,
     render_lesson,
     select_lessons,
-    usage_on,
+    usage_in,
     utc_ts,
 )
+from agentmesh.core.vocab import BudgetWindow
 
 AGENT = "bot"
 MAY = f"ai-memory/agents/{AGENT}/journal/2024-05.jsonl"
@@ -474,25 +477,96 @@ USAGE_ENTRIES = [
 ]
 
 
-def test_usage_on_one_agent_one_utc_day():
-    assert usage_on(USAGE_ENTRIES, DAY, AGENT) == Usage(tasks=2, minutes=16.0, cost_usd=1.75)
-    assert usage_on(USAGE_ENTRIES, DAY, "other") == Usage(tasks=1, minutes=5.0, cost_usd=0.25)
-    assert usage_on(USAGE_ENTRIES, DAY, "nobody") == Usage()
-    assert usage_on(USAGE_ENTRIES, date(2024, 4, 30), AGENT) == Usage(tasks=1, minutes=100.0, cost_usd=9.0)
+END_OF_DAY = at("2024-05-01T23:59:59Z")
+PAST = [e for e in USAGE_ENTRIES if e.id != "7"]  # none stamped after END_OF_DAY
 
 
-def test_usage_on_the_fleet_sums_every_agent():
-    assert usage_on(USAGE_ENTRIES, DAY) == Usage(tasks=3, minutes=21.0, cost_usd=2.0)
-    assert usage_on([], DAY) == Usage(0, 0.0, 0.0)
+def day_usage(agent=None, now=END_OF_DAY):
+    return usage_in(USAGE_ENTRIES, budget_window(BudgetWindow.DAY, now), now, agent)
+
+
+def test_usage_in_one_agent_one_utc_day():
+    assert day_usage(AGENT) == Usage(tasks=3, minutes=116.0, cost_usd=10.75)  # 7: a clock 1 s ahead counts now
+    assert day_usage(AGENT, now=at("2024-05-02T00:00:00Z")) == Usage(tasks=1, minutes=100.0, cost_usd=9.0)
+    assert day_usage("other") == Usage(tasks=1, minutes=5.0, cost_usd=0.25)
+    assert day_usage("nobody") == Usage()
+
+
+def test_usage_in_the_fleet_sums_every_agent():
+    assert day_usage() == Usage(tasks=4, minutes=121.0, cost_usd=11.0)
+    assert usage_in([], budget_window(BudgetWindow.DAY, NOON), NOON) == Usage(0, 0.0, 0.0)
 
 
 def test_usage_to_json_rounds():
     assert Usage(2, 10 / 3, 1 / 3).to_json() == {"tasks": 2, "minutes": 3.33, "cost_usd": 0.3333}
 
 
-def test_usage_on_uses_the_utc_day_of_an_offset_timestamp():
+def test_usage_in_uses_the_utc_day_of_an_offset_timestamp():
     late = entry(ts="2024-05-01T23:30:00-05:00", event="claimed", duration_s=600)  # 2024-05-02T04:30Z
-    assert usage_on([late], date(2024, 5, 2)) == Usage(1, 10.0, 0.0)
+    now = at("2024-05-02T12:00:00Z")
+    assert usage_in([late], budget_window(BudgetWindow.DAY, now), now) == Usage(1, 10.0, 0.0)
+
+
+# 2024-05-01 is a Wednesday; 2024-04-29 a Monday; 2024-12-30 the Monday of the week that ends 2025.
+@pytest.mark.parametrize("kind, now, start, end, label", [
+    (BudgetWindow.DAY, "2024-05-01T12:00:00Z", "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z", "2024-05-01"),
+    (BudgetWindow.DAY, "2024-05-01T00:00:00Z", "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z", "2024-05-01"),
+    (BudgetWindow.DAY, "2024-02-29T23:59:59Z", "2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z", "2024-02-29"),
+    (BudgetWindow.WEEK, "2024-05-01T12:00:00Z", "2024-04-29T00:00:00Z", "2024-05-06T00:00:00Z",
+     "week of 2024-04-29"),
+    (BudgetWindow.WEEK, "2024-04-29T00:00:00Z", "2024-04-29T00:00:00Z", "2024-05-06T00:00:00Z",
+     "week of 2024-04-29"),
+    (BudgetWindow.WEEK, "2024-05-05T23:59:59Z", "2024-04-29T00:00:00Z", "2024-05-06T00:00:00Z",
+     "week of 2024-04-29"),
+    (BudgetWindow.WEEK, "2025-01-01T08:00:00Z", "2024-12-30T00:00:00Z", "2025-01-06T00:00:00Z",
+     "week of 2024-12-30"),
+    (BudgetWindow.MONTH, "2024-05-01T00:00:00Z", "2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-05"),
+    (BudgetWindow.MONTH, "2024-05-31T23:59:59Z", "2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-05"),
+    (BudgetWindow.MONTH, "2024-12-31T23:59:59Z", "2024-12-01T00:00:00Z", "2025-01-01T00:00:00Z", "2024-12"),
+    (BudgetWindow.MONTH, "2024-02-10T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z", "2024-02"),
+])
+def test_budget_windows_are_utc_days_weeks_from_monday_and_months(kind, now, start, end, label):
+    window = budget_window(kind, at(now))
+    assert (window.start.timestamp(), window.end.timestamp(), window.label) == (at(start), at(end), label)
+    assert window.to_json() == {"kind": str(kind), "label": label, "start": start, "end": end}
+
+
+# (window, now, the entry's stamp, counted): boundaries, and entries a skewed clock stamped
+@pytest.mark.parametrize("kind, now, ts, counted", [
+    (BudgetWindow.DAY, "2024-05-01T12:00:00Z", "2024-05-01T00:00:00Z", True),  # the first second
+    (BudgetWindow.DAY, "2024-05-01T12:00:00Z", "2024-04-30T23:59:59Z", False),  # the day before
+    (BudgetWindow.DAY, "2024-05-01T12:00:00Z", "2024-05-01T11:59:59Z", True),
+    (BudgetWindow.DAY, "2024-05-01T00:00:05Z", "2024-04-30T23:59:58Z", False),  # a clock 7 s behind: yesterday
+    (BudgetWindow.DAY, "2024-05-01T23:59:58Z", "2024-05-02T00:00:03Z", True),  # a clock 5 s ahead counts now
+    (BudgetWindow.DAY, "2024-05-01T12:00:00Z", "2024-06-15T00:00:00Z", True),  # far ahead: still now
+    (BudgetWindow.WEEK, "2024-05-05T23:59:59Z", "2024-04-29T00:00:00Z", True),  # Monday 00:00 to Sunday
+    (BudgetWindow.WEEK, "2024-05-06T00:00:00Z", "2024-05-05T23:59:59Z", False),  # a new week
+    (BudgetWindow.WEEK, "2024-05-01T12:00:00Z", "2024-04-28T23:59:59Z", False),  # the Sunday before
+    (BudgetWindow.WEEK, "2024-05-05T23:59:00Z", "2024-05-06T00:10:00Z", True),  # ahead, into next week
+    (BudgetWindow.MONTH, "2024-05-31T23:59:59Z", "2024-05-01T00:00:00Z", True),
+    (BudgetWindow.MONTH, "2024-05-01T00:00:00Z", "2024-04-30T23:59:59Z", False),
+    (BudgetWindow.MONTH, "2024-05-31T23:50:00Z", "2024-06-01T00:20:00Z", True),  # ahead, into next month
+    (BudgetWindow.MONTH, "2024-06-01T00:00:00Z", "2024-06-01T00:20:00Z", True),  # and counted there too
+    (BudgetWindow.MONTH, "2024-06-01T00:30:00Z", "2024-05-31T23:59:00Z", False),
+])
+def test_an_entry_counts_in_the_window_by_its_stamp_and_never_after_now(kind, now, ts, counted):
+    claim = entry(ts=ts, event="claimed", duration_s=60)
+    usage = usage_in([claim], budget_window(kind, at(now)), at(now))
+    assert usage == (Usage(1, 1.0, 0.0) if counted else Usage())
+    assert counts_in(claim, budget_window(kind, at(now)), at(now)) is counted
+
+
+def test_a_window_sums_everything_since_its_start_per_agent():
+    entries = [entry(id=str(n), ts=f"2024-05-{d:02d}T10:00:00Z", event="claimed", cost_usd=1.0,
+                     agent=AGENT if n % 2 else "other") for n, d in enumerate(range(1, 32))]
+    now = at("2024-05-15T12:00:00Z")  # a Wednesday: the week started on the 13th
+    week, month = budget_window(BudgetWindow.WEEK, now), budget_window(BudgetWindow.MONTH, now)
+    assert usage_in(entries[:15], week, now) == Usage(3, 0.0, 3.0)  # the 13th to the 15th
+    assert usage_in(entries[:15], week, now, AGENT) == Usage(1, 0.0, 1.0)  # the 14th (n = 13)
+    assert usage_in(entries[:15], month, now) == Usage(15, 0.0, 15.0)
+    # stamped after now (clocks ahead): counted now, in the week and the month alike
+    assert usage_in(entries, week, now) == Usage(19, 0.0, 19.0)
+    assert usage_in(entries, month, now) == Usage(31, 0.0, 31.0)
 
 
 def test_breaches_are_caps_reached_not_only_exceeded():
@@ -519,7 +593,7 @@ def test_breach_text_json_and_what_it_stops():
 
 
 def test_budget_breaches_checks_the_agent_and_the_fleet_on_todays_utc_day():
-    found = budget_breaches(USAGE_ENTRIES, agent=AGENT, now=NOON, agent_caps=Caps(tasks=2, cost_usd=5),
+    found = budget_breaches(PAST, agent=AGENT, now=END_OF_DAY, agent_caps=Caps(tasks=2, cost_usd=5),
                             fleet_caps=Caps(tasks=3, minutes=21))
     assert [str(b) for b in found] == ["agent bot tasks_per_day: 2 of 2", "fleet tasks_per_day: 3 of 3",
                                        "fleet executor_minutes_per_day: 21 of 21"]
@@ -530,9 +604,23 @@ def test_budget_breaches_checks_the_agent_and_the_fleet_on_todays_utc_day():
                            agent_caps=Caps(tasks=1, minutes=0.01), fleet_caps=Caps(tasks=1)) == []
 
 
+def test_a_weekly_budget_names_its_window_and_counts_the_whole_week():
+    sunday = at("2024-05-05T12:00:00Z")  # bot claimed on the 30th (a Tuesday) and twice on the 1st
+
+    def found(window):
+        return [str(b) for b in budget_breaches(PAST, agent=AGENT, now=sunday, agent_caps=Caps(tasks=3, minutes=200),
+                                                fleet_caps=Caps(minutes=121), window=window)]
+
+    assert found(BudgetWindow.WEEK) == ["agent bot tasks_per_week: 3 of 3",
+                                        "fleet executor_minutes_per_week: 121 of 121"]
+    assert found(BudgetWindow.DAY) == []
+    assert minutes_left(PAST, agent=AGENT, now=sunday, agent_caps=Caps(minutes=200), fleet_caps=Caps(),
+                        window=BudgetWindow.MONTH) == 200 - 16  # May only: the 30th was April
+
+
 def test_minutes_left_takes_the_tighter_cap_and_never_goes_negative():
-    def left(agent_caps, fleet_caps, agent=AGENT, now=NOON):
-        return minutes_left(USAGE_ENTRIES, agent=agent, now=now, agent_caps=agent_caps, fleet_caps=fleet_caps)
+    def left(agent_caps, fleet_caps, agent=AGENT, now=END_OF_DAY):
+        return minutes_left(PAST, agent=agent, now=now, agent_caps=agent_caps, fleet_caps=fleet_caps)
 
     assert left(Caps(minutes=20), Caps(minutes=100)) == 4.0  # agent: 20 - 16
     assert left(Caps(minutes=20), Caps(minutes=22.5)) == 1.5  # fleet: 22.5 - 21

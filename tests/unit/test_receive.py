@@ -25,7 +25,7 @@ from agentmesh.core.receive import (
 )
 
 LAYOUT = Layout("refs/heads/main", "refs/heads/claim/", "refs/heads/agentmesh/agents/", "refs/heads/agentmesh/memory",
-                "refs/heads/agentmesh/halt")
+                "refs/heads/agentmesh/halt", "refs/heads/agentmesh/pause")
 OLD, NEW, HEAD = "o" * 40, "n" * 40, "h" * 40
 SIGNERS = {"ada1": "ada", "bob1": "bob", "grace1": "maintainer:grace", "eve1": None}
 
@@ -47,6 +47,7 @@ def ok(facts, **kw) -> bool:
     ("refs/heads/agentmesh/agents/ada", RefKind.PRESENCE),
     ("refs/heads/agentmesh/memory", RefKind.MEMORY),
     ("refs/heads/agentmesh/halt", RefKind.HALT),
+    ("refs/heads/agentmesh/pause", RefKind.PAUSE),
     ("refs/agentmesh/items/7", RefKind.FORGE),
     ("refs/agentmesh/labels", RefKind.FORGE),
     ("refs/agentmesh/doctor/ada-0a1b", RefKind.PROBE),
@@ -60,7 +61,7 @@ def test_every_ref_has_one_kind(ref, kind):
 
 def test_the_policy_moves_the_namespaces():
     layout = Layout("refs/heads/trunk", "refs/agentmesh/claims/", "refs/heads/alive/", "refs/heads/ops/journals",
-                    "refs/heads/agentmesh/halt")
+                    "refs/heads/agentmesh/halt", "refs/heads/agentmesh/pause")
     assert layout.kind("refs/agentmesh/claims/4") is RefKind.CLAIM  # before the local forge's own prefix
     assert layout.kind("refs/heads/alive/ada") is RefKind.PRESENCE
     assert layout.kind("refs/heads/ops/journals") is RefKind.MEMORY
@@ -149,17 +150,20 @@ def test_the_memory_branch_only_fast_forwards_and_stays():
 # --- the kill switch and the local forge -------------------------------------------------------
 
 
+SWITCHES = ["refs/heads/agentmesh/halt", "refs/heads/agentmesh/pause"]
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
 @pytest.mark.parametrize("sha, accepted", [("ada1", True), ("grace1", True), ("eve1", False), ("x", False)])
-def test_the_kill_switch_is_set_and_cleared_by_roster_keys_only(sha, accepted):
-    halt = "refs/heads/agentmesh/halt"
-    assert ok(RefFacts(halt, OLD, sha, commits=(Commit(sha),))) is accepted
-    assert not ok(RefFacts(halt, OLD, None))
+def test_the_kill_switch_and_the_pause_are_set_and_cleared_by_roster_keys_only(switch, sha, accepted):
+    assert ok(RefFacts(switch, OLD, sha, commits=(Commit(sha),))) is accepted
+    assert not ok(RefFacts(switch, OLD, None))
 
 
-def test_the_kill_switch_only_moves_forward():
-    """A rewind to an older resume, signed by an agent once, would restart a halted mesh."""
-    halt = "refs/heads/agentmesh/halt"
-    assert verdict(RefFacts(halt, OLD, "ada1", fast_forward=False)).reason == "not a fast-forward"
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_the_kill_switch_and_the_pause_only_move_forward(switch):
+    """A rewind to an older resume, signed by an agent once, would restart a halted or paused mesh."""
+    assert verdict(RefFacts(switch, OLD, "ada1", fast_forward=False)).reason == "not a fast-forward"
 
 
 ISSUE = {"version": 1, "kind": "issue", "title": "t", "body": "b", "state": "open", "labels": [], "assignees": [],
@@ -333,7 +337,7 @@ def test_the_default_branch_only_fast_forwards_stays_and_keeps_a_readable_roster
 
 def test_journals_configured_onto_the_default_branch_are_taken_there():
     layout = Layout("refs/heads/main", "refs/heads/claim/", "refs/heads/agentmesh/agents/", "refs/heads/main",
-                    "refs/heads/agentmesh/halt")
+                    "refs/heads/agentmesh/halt", "refs/heads/agentmesh/pause")
     facts = RefFacts("refs/heads/main", OLD, "ada1", commits=(journal("ada1", ADA_JOURNAL),))
     assert ok(facts, layout=layout) and not ok(facts)
     assert layout.kind("refs/heads/main") is RefKind.DEFAULT  # merges still land there

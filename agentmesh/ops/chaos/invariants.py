@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agentmesh.core.vocab import Label
-from agentmesh.host.config import HALT_REF
+from agentmesh.host.config import HALT_REF, PAUSE_REF
 from agentmesh.ops.chaos.remote import LESSON_BRANCH, WORK_BRANCH, Item, RemoteView
 
 STAGE_LABELS = (Label.CLAIMED, Label.WORKING, Label.REVIEW)  # a closed issue keeps none of these
@@ -275,7 +275,7 @@ def _uncovered(view: RemoteView, pull: Item, entries: list[Entry]) -> list[str]:
 
 
 def expected_ref(view: RemoteView, ref: str, agents: Sequence[str]) -> bool:
-    if ref in (view.base_ref, f"refs/heads/{view.memory_branch}", HALT_REF):
+    if ref in (view.base_ref, f"refs/heads/{view.memory_branch}", HALT_REF, PAUSE_REF):
         return True
     if ref.startswith(view.claims_prefix):
         return ref[len(view.claims_prefix):].isdigit()
