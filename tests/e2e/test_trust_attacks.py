@@ -24,6 +24,7 @@ from tests.support import (
     git,
     human_commit,
     local_forge_remote,
+    push_on_switch,
     remote_refs,
     roster_yaml,
 )
@@ -317,16 +318,7 @@ HALT = "refs/heads/agentmesh/halt"
 
 
 def push_on_halt(remote, work, message: str, *, sign_with=None) -> str:
-    """Someone with push access puts a commit of `message` on top of the kill switch (a fast-forward)."""
-    if not work.exists():
-        git("clone", "--quiet", str(remote), str(work))
-    git("fetch", "--quiet", "origin", f"+{HALT}:refs/remotes/origin/halt", cwd=work)
-    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingKey={sign_with}"] if sign_with else []
-    tree = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=work, input="")
-    commit = git(*signing, "commit-tree", *(["-S"] if sign_with else []), tree, "-p", "origin/halt", cwd=work,
-                 input=message)
-    git("push", "--quiet", "origin", f"{commit}:{HALT}", cwd=work)
-    return commit
+    return push_on_switch(remote, work, HALT, message, sign_with=sign_with)
 
 
 def test_a_forged_resume_does_not_restart_a_halted_mesh_and_a_real_one_does(tmp_path):

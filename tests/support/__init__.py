@@ -367,6 +367,20 @@ def human_commit(remote: Path, files: dict[str, str], *, branch: str = "main", m
     return git("rev-parse", "HEAD", cwd=work)
 
 
+def push_on_switch(remote: Path, work: Path, ref: str, message: str, *, sign_with: Path | None = None) -> str:
+    """Someone with push access puts a commit of `message` on the empty tree on top of a switch branch
+    (`agentmesh/halt`, `agentmesh/pause`): a fast-forward, signed only with `sign_with`. Returns its sha."""
+    if not work.exists():
+        git("clone", "--quiet", str(remote), str(work))
+    git("fetch", "--quiet", "origin", f"+{ref}:refs/remotes/origin/switch", cwd=work)
+    signing = ["-c", "gpg.format=ssh", "-c", f"user.signingKey={sign_with}"] if sign_with else []
+    tree = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=work, input="")
+    commit = git(*signing, "commit-tree", *(["-S"] if sign_with else []), tree, "-p", "origin/switch", cwd=work,
+                 input=message)
+    git("push", "--quiet", "origin", f"{commit}:{ref}", cwd=work)
+    return commit
+
+
 def roster_yaml(meshes, maintainers: list[dict] | None = None, logins: dict[str, str] | None = None) -> str:
     """The roster text listing these agents' (Mesh objects') public keys, and forge logins by agent name."""
     import yaml
