@@ -303,34 +303,31 @@ class Gate(_Model):
 SYNTAX_GATE = Gate(name=BuiltinGate.SYNTAX, builtin=BuiltinGate.SYNTAX)
 
 
+_CAPS = ("tasks", "executor_minutes", "cost_usd")
+
+
 class Budget(_Model):
-    """Caps per budget window; the `_per_day` names of earlier versions stay valid for `window: day`."""
+    """Caps per budget window; `<cap>_per_day`, the names of earlier versions, are read as `<cap>`."""
 
     tasks: int | None = Field(None, ge=0)
     executor_minutes: float | None = Field(None, ge=0)
     cost_usd: float | None = Field(None, ge=0)
-    tasks_per_day: int | None = Field(None, ge=0)
-    executor_minutes_per_day: float | None = Field(None, ge=0)
-    cost_usd_per_day: float | None = Field(None, ge=0)
 
-    def _pairs(self) -> list[tuple[str, float | None, float | None]]:
-        return [("tasks", self.tasks, self.tasks_per_day),
-                ("executor_minutes", self.executor_minutes, self.executor_minutes_per_day),
-                ("cost_usd", self.cost_usd, self.cost_usd_per_day)]
-
-    def daily_names(self) -> list[str]:
-        return [f"{name}_per_day" for name, _, daily in self._pairs() if daily is not None]
-
-    @model_validator(mode="after")
-    def _one_name_each(self) -> Budget:
-        both = [name for name, cap, daily in self._pairs() if cap is not None and daily is not None]
-        if both:
-            raise ValueError(f"{both[0]} and {both[0]}_per_day name the same cap: keep {both[0]}")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _daily_names(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in _CAPS:
+            if f"{name}_per_day" in data:
+                if name in data:
+                    raise ValueError(f"{name} and {name}_per_day name the same cap: keep {name}")
+                data[name] = data.pop(f"{name}_per_day")
+        return data
 
     def caps(self) -> Caps:
-        tasks, minutes, cost = (cap if cap is not None else daily for _, cap, daily in self._pairs())
-        return Caps(None if tasks is None else int(tasks), minutes, cost)
+        return Caps(self.tasks, self.executor_minutes, self.cost_usd)
 
 
 class BudgetsPolicy(_Model):
@@ -338,14 +335,18 @@ class BudgetsPolicy(_Model):
     agent: Budget = Budget()
     fleet: Budget = Budget()
 
-    @model_validator(mode="after")
-    def _daily_names_mean_days(self) -> BudgetsPolicy:
-        daily = [f"{scope}.{name}" for scope, budget in (("agent", self.agent), ("fleet", self.fleet))
-                 for name in budget.daily_names()]
-        if daily and self.window is not BudgetWindow.DAY:
-            raise ValueError(f"{daily[0]} is a daily cap but window is {self.window}: "
-                             f"name it {daily[0].removesuffix('_per_day')} (a cap per {self.window})")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _daily_names_mean_days(cls, data: object) -> object:
+        if not isinstance(data, dict) or str(data.get("window", BudgetWindow.DAY)) == BudgetWindow.DAY:
+            return data
+        for scope in ("agent", "fleet"):
+            caps = data.get(scope)
+            daily = [f"{name}_per_day" for name in _CAPS if isinstance(caps, dict) and f"{name}_per_day" in caps]
+            if daily:
+                raise ValueError(f"{scope}.{daily[0]} is a daily cap but window is {data['window']}: "
+                                 f"name it {scope}.{daily[0].removesuffix('_per_day')} (a cap per {data['window']})")
+        return data
 
 
 class WeightsPolicy(_Model):

@@ -113,6 +113,7 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
         ("# Paths agents must never change (globs); a human changes them.",
          _Key("protected_paths", p.protected_paths, block=True)),
         (_Section("budgets", (
+            _Key("window", str(p.budgets.window), "day | week (from Monday) | month, UTC"),
             _Key("agent", p.budgets.agent),
             _Key("fleet", p.budgets.fleet)), note="null means unlimited"),),
         (_Section("selection", (

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from agentmesh.core.errors import EXIT_USER, ConfigError
+from agentmesh.core.memory import Caps
 from agentmesh.host.config import MeshPolicy, env_overrides, load_host_config, parse_mesh_policy
 
 
@@ -47,6 +48,11 @@ def test_partial_policy_keeps_other_defaults():
     ("memory: {branch: 'a..b'}", "memory.branch: must be a branch name"),
     ("memory: {branch: 'x/'}", "memory.branch: must be a branch name"),
     ("memory: {branch: agentmesh/halt}", "memory.branch: agentmesh/halt is the kill switch's branch"),
+    ("memory: {branch: agentmesh/pause}", "memory.branch: agentmesh/pause is the budget pause's branch"),
+    ("budgets: {window: year}", "budgets.window: input should be 'day', 'week' or 'month'"),
+    ("budgets: {window: week, fleet: {cost_usd_per_day: 5}}",
+     "budgets: fleet.cost_usd_per_day is a daily cap but window is week: name it fleet.cost_usd (a cap per week)"),
+    ("budgets: {agent: {tasks: 1, tasks_per_day: 2}}", "budgets.agent: tasks and tasks_per_day name the same cap"),
     ("- a list", "must be a mapping"),
     ("lease: [unclosed", "line 1"),
     ("version: 2", "version: must be one of 1"),
@@ -59,6 +65,19 @@ def test_policy_errors_are_one_line_with_dotted_path(text, message):
     assert "\n" not in text_out
     assert text_out.startswith(".agentmesh/mesh.yaml")
     assert info.value.exit_code == EXIT_USER
+
+
+@pytest.mark.parametrize("text, window, agent, fleet", [
+    ("{}", "day", Caps(), Caps()),
+    ("budgets: {agent: {tasks_per_day: 3}, fleet: {executor_minutes_per_day: 60, cost_usd: 5}}", "day",
+     Caps(tasks=3), Caps(minutes=60, cost_usd=5)),  # a mesh of an earlier version means the same
+    ("budgets: {window: week, agent: {tasks: 10}, fleet: {cost_usd: 50.5}}", "week", Caps(tasks=10),
+     Caps(cost_usd=50.5)),
+    ("budgets: {window: month, fleet: {executor_minutes: 6000}}", "month", Caps(), Caps(minutes=6000)),
+])
+def test_budget_caps_count_per_window(text, window, agent, fleet):
+    budgets = parse_mesh_policy(text).budgets
+    assert (budgets.window, budgets.agent.caps(), budgets.fleet.caps()) == (window, agent, fleet)
 
 
 def test_several_errors_are_counted_on_one_line():

@@ -64,5 +64,5 @@ def test_every_host_config_and_policy_field_is_in_the_configuration_reference():
 def test_the_walk_finds_nested_fields():
     """The check above cannot pass vacuously: it sees keys two levels deep."""
     paths = {p for p, _ in _paths(MeshPolicy)}
-    assert {"selection.weights.priority", "review.bot_users", "budgets.fleet.tasks_per_day"} <= paths
+    assert {"selection.weights.priority", "review.bot_users", "budgets.fleet.tasks"} <= paths
     assert "executor.chain" in {p for p, _ in _paths(HostConfig)}

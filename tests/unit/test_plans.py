@@ -88,14 +88,15 @@ def test_a_rework_without_a_seat_keeps_the_claim_in_review():
     assert [type(a) for a in actions] == [Resume, Renew]
 
 
-@pytest.mark.parametrize("allowed, candidates, free, reason", [
-    (False, 3, 1, "budget exhausted"),
-    (True, 3, 1, "3 candidate(s), none claimed"),
-    (True, 3, 0, "all seats busy"),
-    (True, 0, 1, "no eligible issue"),
+@pytest.mark.parametrize("allowed, paused, candidates, free, reason", [
+    (False, False, 3, 1, "budget exhausted"),
+    (False, True, 3, 1, "spending paused"),  # a pause says so, whatever the caps
+    (True, False, 3, 1, "3 candidate(s), none claimed"),
+    (True, False, 3, 0, "all seats busy"),
+    (True, False, 0, 1, "no eligible issue"),
 ])
-def test_idle_reason(allowed, candidates, free, reason):
-    assert idle_reason(claims_allowed=allowed, candidates=candidates, free_seats=free) == reason
+def test_idle_reason(allowed, paused, candidates, free, reason):
+    assert idle_reason(claims_allowed=allowed, paused=paused, candidates=candidates, free_seats=free) == reason
 
 
 # --- monitor-prs: cleanup ----------------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_values_come_from_the_model():
         "review": {"ring": ["a", "b"], "bot_users": ["bot"], "required_approvals": 2},
         "gates": [{"name": "tests", "run": ["python", "-m", "pytest", "-q"], "timeout_seconds": 900}],
         "protected_paths": [],
-        "budgets": {"agent": {"tasks_per_day": 5}, "fleet": {"cost_usd_per_day": 12.5}},
+        "budgets": {"window": "week", "agent": {"tasks": 5}, "fleet": {"cost_usd": 12.5}},
         "selection": {"weights": {"age": 0.5}},
         "max_attempts": 5,
         "executor_script": ["python", "agent.py", "{task_file}"],
