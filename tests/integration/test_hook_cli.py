@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+from agentmesh.agent.pause import PauseReport, pause, pause_reason
 from agentmesh.host.roster import ROSTER_PATH
 from tests.support import agent_mesh, git, git_daemon, human_commit, local_forge_remote, remote_refs, roster_yaml
 from tests.support.cli import run_cli
@@ -94,7 +95,8 @@ def test_the_hook_judges_pushes_over_git_daemon_and_file_urls(tmp_path):
     assert bootstrap.returncode == 0, bootstrap.stderr
     assert "agentmesh hook: warning: no .agentmesh/roster.yaml on main: every push is accepted" in bootstrap.stderr
 
-    human_commit(remote, {ROSTER_PATH: roster_yaml([agent_mesh(remote, tmp_path / "hosts", "ada")])})
+    ada = agent_mesh(remote, tmp_path / "hosts", "ada")
+    human_commit(remote, {ROSTER_PATH: roster_yaml([ada])})
     git("pull", "--quiet", "--rebase", "origin", "main", cwd=work)
     git("commit", "--quiet", "--allow-empty", "-m", "claim: #1 by ada\n\nAgentmesh-Issue: 1\nAgentmesh-Agent: ada\n",
         cwd=work)
@@ -114,3 +116,9 @@ def test_the_hook_judges_pushes_over_git_daemon_and_file_urls(tmp_path):
     blob = git("hash-object", "-w", "--stdin", cwd=work, input="not a commit\n")
     odd = push(work, remote.as_uri(), f"{blob}:refs/agentmesh/labels2")
     assert f"agentmesh hook: refused refs/agentmesh/labels2: {blob[:12]} is not a commit" in odd.stderr, odd.stderr
+    # the budget pause takes roster keys only, like the kill switch
+    forged = push(work, remote.as_uri(), "HEAD:refs/heads/agentmesh/pause")
+    assert "agentmesh hook: refused refs/heads/agentmesh/pause: commit" in forged.stderr, forged.stderr
+    pause(ada, PauseReport("ada"), "freeze")  # the control: ada's own pause lands
+    assert pause_reason(agent_mesh(remote, tmp_path / "hosts", "ada")) == \
+        "spending paused (branch agentmesh/pause): freeze"
