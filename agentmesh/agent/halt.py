@@ -32,7 +32,7 @@ HALT_FILE = ".agentmesh/HALT"  # read only, for meshes halted by an earlier vers
 HALT_BRANCH = HALT_REF.removeprefix("refs/heads/")
 HALT_SUBJECT = "agentmesh: halt [skip ci]"
 RESUME_SUBJECT = "agentmesh: resume [skip ci]"
-KILL_SWITCH = Switch(HALT_REF, HALT_SUBJECT, RESUME_SUBJECT, "resume",
+KILL_SWITCH = Switch(HALT_REF, HALT_SUBJECT, RESUME_SUBJECT, "the kill switch", "resume",
                      set_hint="no push access to agentmesh/*? open an issue labelled agentmesh:halt instead")
 
 

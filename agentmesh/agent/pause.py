@@ -22,7 +22,7 @@ from agentmesh.host.config import PAUSE_REF
 PAUSE_BRANCH = PAUSE_REF.removeprefix("refs/heads/")
 PAUSE_SUBJECT = "agentmesh: budget pause [skip ci]"
 RESUME_SUBJECT = "agentmesh: budget resume [skip ci]"
-SPENDING_PAUSE = Switch(PAUSE_REF, PAUSE_SUBJECT, RESUME_SUBJECT, "resume",
+SPENDING_PAUSE = Switch(PAUSE_REF, PAUSE_SUBJECT, RESUME_SUBJECT, "the budget pause", "budget resume",
                         set_hint="no push access to agentmesh/*? `agentmesh halt` or an issue labelled "
                                  "agentmesh:halt stops everything instead")
 

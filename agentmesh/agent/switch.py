@@ -1,12 +1,12 @@
 """A mesh-wide switch on a branch of its own that only grows: the kill switch (agent/halt.py) and the
 budget pause (agent/pause.py), one mechanism (ADR 0014, 0015).
 
-Setting it pushes a signed commit (the reason in its message) on top of the branch's head, clearing
-it a signed clear commit; each is a compare-and-swap push of a commit on the empty tree (no files:
-no forge runs CI on it), and nothing deletes the branch. The switch is set while its head is
-anything but a clear commit, and, with a roster, one that a roster agent or maintainer signed: a
-writer can set it but not clear it (a forged set sets, a forged clear does not clear). A missing
-branch is not set: forbidding its deletion is the job of branch protection or the pre-receive hook.
+Setting it pushes a signed commit (the reason in its message) on top of the branch's head,
+resuming a signed resume commit; each is a compare-and-swap push of a commit on the empty tree (no
+files: no forge runs CI on it), and nothing deletes the branch. The switch is set while its head is
+anything but a resume commit, and, with a roster, one that a roster agent or maintainer signed: a
+writer can set it but not clear it (a forged halt or pause stops, a forged resume does not resume).
+A missing branch is not set: forbidding its deletion is the job of branch protection or the hook.
 """
 
 from __future__ import annotations
@@ -20,16 +20,17 @@ from agentmesh.core.sanitize import clean_text
 from agentmesh.git.branch_edit import swap_ref
 from agentmesh.git.remote import ls_refs
 
-HISTORY = 20  # first parents searched for the reason under a clear commit that does not count
-FORGED_CLEAR = "is not signed by a roster agent or maintainer"
+HISTORY = 20  # first parents searched for the reason under a resume that does not count
+FORGED_CLEAR = "the resume on top is not signed by a roster agent or maintainer"
 
 
 @dataclass(frozen=True)
 class Switch:
     ref: str  # refs/heads/agentmesh/<name>
     set_subject: str
-    clear_subject: str
-    clear_verb: str  # what the clear commit is called in messages: resume
+    clear_subject: str  # a resume commit's
+    what: str  # the kill switch
+    clear_command: str  # resume
     set_hint: str  # why a push that sets it may be refused, and what to do instead
 
     @property
@@ -65,7 +66,7 @@ def fetched(mesh: Mesh, switch: Switch, sha: str) -> bool:
 
 
 def switch_reason(mesh: Mesh, switch: Switch, sha: str) -> str | None:
-    """Why the switch whose head is `sha` is set, or None when its head is a clear commit that counts."""
+    """Why the switch whose head is `sha` is set, or None when its head is a resume that counts."""
     if not fetched(mesh, switch, sha):
         return "(reason not readable: the ref moved)"
     text = mesh.cache.commit_message(sha)
@@ -77,8 +78,7 @@ def switch_reason(mesh: Mesh, switch: Switch, sha: str) -> str | None:
         return None
     below = mesh.cache.log_messages(sha, "--first-parent", f"--max-count={HISTORY}")
     was = next((m for _, m in below if _subject(m) != switch.clear_subject), None)
-    return (f"{reason_of(switch, was) if was is not None else '(no reason given)'} "
-            f"(the {switch.clear_verb} on top {FORGED_CLEAR})")
+    return f"{reason_of(switch, was) if was is not None else '(no reason given)'} ({FORGED_CLEAR})"
 
 
 def _on_top(mesh: Mesh, switch: Switch, current: str | None, message: str) -> str:
@@ -105,21 +105,21 @@ def set_switch(mesh: Mesh, switch: Switch, reason: str, *, keep_same: bool = Fal
 
 
 def clear_switch(mesh: Mesh, switch: Switch) -> tuple[str | None, str | None]:
-    """Clear the switch with a clear commit on top of the head this command read: a set meanwhile stays.
+    """Clear the switch with a resume commit on top of the head this command read: a set meanwhile stays.
     (the reason that was cleared, None when it was not set; the commit pushed, None when none was)."""
     seen = ls_refs(mesh.git, mesh.remote, [switch.ref]).get(switch.ref)
     reason = switch_reason(mesh, switch, seen) if seen is not None else None
     if reason is None:
         return None, None
-    message = f"{switch.clear_subject}\n\n{signed_text(mesh, switch.clear_verb + 'd')}"
+    message = f"{switch.clear_subject}\n\n{signed_text(mesh, 'resumed')}"
 
     def clear(current: str | None) -> str | None:
         if current == seen:
             return _on_top(mesh, switch, current, message)
         again = switch_reason(mesh, switch, current) if current is not None else None
         if again is not None:
-            raise UserError(f"{switch.branch} was set again while clearing it ({again}); "
-                            f"run {switch.clear_verb} again to clear it")
+            raise UserError(f"{switch.what} was set again while resuming ({again}); "
+                            f"run {switch.clear_command} again to clear it")
         return current  # cleared (or removed) by someone else meanwhile: nothing to push
 
     before, after = swap_ref(mesh.cache, switch.ref, clear, refused_hint="no push access to agentmesh/*?")
