@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import yaml
 
@@ -100,17 +101,24 @@ def test_an_expired_lesson_is_listed_as_expired_and_never_given_as_context(tmp_p
     assert json.loads(context.stdout)["lessons"] == []
 
 
-def test_budget_shows_usage_against_the_caps(tmp_path):
+def test_budget_shows_the_window_its_usage_against_the_caps_and_the_pause(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(
-        {"budgets": {"agent": {"tasks_per_day": 1}, "fleet": {"executor_minutes_per_day": 60}}}))
+        {"budgets": {"window": "week", "agent": {"tasks": 1}, "fleet": {"executor_minutes": 60}}}))
     agent_forge(agent_mesh(remote, tmp_path / "hosts", "human")).create_issue(
         "Note", demo_body("note.md", "hi\n"), ["task"])
     assert run_cli(*who(remote), "claim-task", cwd=tmp_path).returncode == 0
     data = json.loads(run_cli(*who(remote, "bob"), "budget", "--json", cwd=tmp_path).stdout)
+    today = datetime.now(UTC).date()
+    monday = (today - timedelta(days=today.weekday())).isoformat()
+    assert data["window"] == {"kind": "week", "label": f"week of {monday}", "start": f"{monday}T00:00:00Z",
+                              "end": f"{today - timedelta(days=today.weekday() - 7)}T00:00:00Z"}
+    assert data["paused"] is None
     assert data["agents"]["alice"]["usage"]["tasks"] == 1
     assert data["agents"]["alice"]["exhausted"] == [
-        {"scope": "agent alice", "cap": "tasks_per_day", "used": 1, "limit": 1}]
+        {"scope": "agent alice", "cap": "tasks_per_week", "used": 1, "limit": 1}]
     assert data["agents"]["bob"]["usage"] == {"tasks": 0, "minutes": 0.0, "cost_usd": 0.0}
-    assert data["fleet"]["caps"]["executor_minutes_per_day"] == 60 and data["fleet"]["exhausted"] == []
+    assert data["fleet"]["caps"]["executor_minutes_per_week"] == 60 and data["fleet"]["exhausted"] == []
     table = run_cli(*who(remote), "budget", cwd=tmp_path).stdout
-    assert "agent alice" in table and "EXHAUSTED" in table and "fleet" in table
+    assert f"budget for week of {monday} (UTC, week)" in table and "spending not paused" in table
+    [alice] = [line.split() for line in table.splitlines() if line.startswith("agent alice")]
+    assert alice[2:4] == ["1/1", "0/-"] and alice[-1] == "EXHAUSTED"  # tasks used/cap, minutes used/cap
