@@ -54,6 +54,15 @@ PRESETS: dict[str, list[str]] = {
               "--no-show-release-notes", "--no-analytics", "--message-file", "{task_file}"],
     "demo": [sys.executable, "-m", "agentmesh.agent.demo", "{task_file}", "{worktree}"],
 }
+REVIEW_PROMPT = ("Read the review task in {task_file} and answer as it says, ending with the verdict JSON object "
+                 "as your final message. Do not change any file.")
+# The presets as LLM reviewers (agent/llm_review.py): an output whose final message is machine-readable
+# (core/llm_review.py), and no edits. The others are run as they are.
+REVIEW_PRESETS: dict[str, list[str]] = {
+    **PRESETS,
+    "claude-code": ["claude", "-p", REVIEW_PROMPT, "--output-format", "json"],
+    "codex": ["codex", "exec", "--json", "--sandbox", "read-only", REVIEW_PROMPT],
+}
 # Files a preset leaves in the worktree that are not part of the change (git pathspec globs): never committed
 SCRATCH: dict[str, tuple[str, ...]] = {
     "aider": (".aider.chat.history.md", ".aider.input.history", ".aider.llm.history", ".aider.tags.cache.v*/**"),
@@ -134,8 +143,9 @@ class ExecResult:
 
 def resolve(kind: str, *, command: Sequence[str] | None = None, chain: Sequence[str] | None = None,
             script: Sequence[str] | None = None, timeout_seconds: float = 3600, sandbox: str = "auto",
-            allow_network: bool = False, env_passthrough: Sequence[str] = ()) -> list[ExecutorSpec]:
-    """The executors to try, in order (several only for `fallback`)."""
+            allow_network: bool = False, env_passthrough: Sequence[str] = (),
+            presets: Mapping[str, Sequence[str]] = PRESETS) -> list[ExecutorSpec]:
+    """The executors to try, in order (several only for `fallback`); `presets`: REVIEW_PRESETS for a reviewer."""
     def spec(name: str, argv: Sequence[str]) -> ExecutorSpec:
         if not argv:
             raise ConfigError(f"executor {name}: empty command")
@@ -152,12 +162,12 @@ def resolve(kind: str, *, command: Sequence[str] | None = None, chain: Sequence[
         return [spec("script", script)]
     if kind == "fallback":
         names = list(chain or [])
-        unknown = [n for n in names if n not in PRESETS]
+        unknown = [n for n in names if n not in presets]
         if not names or unknown:
-            raise ConfigError(f"executor.chain: must list presets from {sorted(PRESETS)}, got {names}")
-        return [spec(n, PRESETS[n]) for n in names]
-    if kind in PRESETS:
-        return [spec(kind, PRESETS[kind])]
+            raise ConfigError(f"executor.chain: must list presets from {sorted(presets)}, got {names}")
+        return [spec(n, presets[n]) for n in names]
+    if kind in presets:
+        return [spec(kind, presets[kind])]
     raise ConfigError(f"executor.kind: unknown executor {kind!r}")
 
 

@@ -52,7 +52,9 @@ class Mesh:
         self.signing_key = host.resolved_signing_key()
         self.public_key = ensure_key(self.signing_key, host.agent) if signing else None
         # what this host must never publish: its token, and the executors' own keys it hands on
-        self.known_secrets = [v for v in (self.token, *(env.get(n) for n in host.executor.env_passthrough)) if v]
+        reviewer = host.review.executor
+        passed_on = [*host.executor.env_passthrough, *(reviewer.env_passthrough if reviewer else [])]
+        self.known_secrets = [v for v in (self.token, *(env.get(n) for n in passed_on)) if v]
         self.git = Git(
             askpass=ensure_askpass(self.state.bin_dir),
             global_config=ensure_global_config(self.state.bin_dir, [p for p in [local_path(self.remote)] if p]),

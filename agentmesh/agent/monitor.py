@@ -24,17 +24,20 @@ from functools import partial
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
+from agentmesh.agent.llm_review import run_llm_review
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
+from agentmesh.agent.run import forbidden_env, host_executors
 from agentmesh.agent.stages import protected_list, record_failure, set_stage
 from agentmesh.agent.trust import agent_logins, maintainers, review_logins
 from agentmesh.agent.work import agent_git_files, guarded_git
-from agentmesh.core.errors import NotHolder, TemporaryError, UserError
+from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.lease import ReapDecision
+from agentmesh.core.llm_review import LlmVerdict, combine, no_verdict, render_review_task
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.memory import utc_day
-from agentmesh.core.model import PullRequest
+from agentmesh.core.model import PullRequest, ReviewEvent
 from agentmesh.core.plan import (
     Action,
     CleanUpClosed,
@@ -54,16 +57,16 @@ from agentmesh.core.plan import (
 )
 from agentmesh.core.pulls import FinishedClaim, OwnPull, plan_cleanup, plan_own_pull, review_due
 from agentmesh.core.review import (
+    GateResult,
     counted_approvals,
     head_reviews,
     mesh_pull,
     reviewers_for,
     unmet_checks,
-    verdict,
 )
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.sweep import orphan_branches, plan_sweep
-from agentmesh.core.vocab import Event, Label, RunStatus
+from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import TOKEN_ENV, GitError
@@ -514,14 +517,24 @@ class Monitor(AgentRun[Report]):
                    closes_issue_gate(pull, marker)]
         if all(r.passed for r in results) and self.policy.gates:
             results += self.run_gates(pull, paths)
-        event, body = verdict(results)
+        llm = None  # asked only when every gate passed: a failing gate requests changes whatever it says
+        if self.policy.review.llm is LlmReview.ON and all(r.passed for r in results):
+            llm = self.llm_review(pull, marker, diff, results)
+        combined = combine(results, llm)
+        key = review_key(pull)
+        if combined.outcome is ReviewVerdict.ESCALATE:
+            self.escalate(pull, marker, combined.body, key, llm)
+            return
+        event: ReviewEvent = "approve" if combined.outcome is ReviewVerdict.APPROVE else "request_changes"
+        body = combined.body
         # journaled first: a kill or an outage after the review lands, with the PR merged before this
         # agent runs again, would otherwise leave it unrecorded; a review that did not land is redone
         # under the same key, and one the forge refused is taken back
-        key = review_key(pull)
+        failed = [f"{r.name}: {r.summary}" for r in results if not r.passed]
+        if llm is not None and llm.verdict is ReviewVerdict.REQUEST_CHANGES:
+            failed.append("LLM review: request-changes")
         self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
-                        pr=pull.number, key=key,
-                        detail="; ".join(f"{r.name}: {r.summary}" for r in results if not r.passed))
+                        pr=pull.number, key=key, detail="; ".join(failed))
         try:
             self.forge.submit_review(pull.number, event=event, body=f"{self.public(body)}\n\n{marker_text('review')}",
                                      commit_id=pull.head_sha)
@@ -535,6 +548,41 @@ class Monitor(AgentRun[Report]):
             self.forge.set_status(pull.head_sha, context=REVIEW_CONTEXT,
                                   state="success" if event == "approve" else "failure",
                                   description=f"{event} by {self.agent}")
+
+    def llm_review(self, pull: PullRequest, marker: PullMarker, diff: str, gates: list[GateResult]) -> LlmVerdict:
+        """The verdict of this host's review executor (agent/llm_review.py), in a worktree of the merge base."""
+        try:
+            issue = self.forge.get_issue(marker.issue)
+        except NotFound:
+            return no_verdict(f"issue #{marker.issue} is not found")
+        try:
+            specs = host_executors(self.mesh, review=True)
+        except ConfigError as exc:
+            return no_verdict(f"this host cannot make its review executor: {exc}")
+        task = render_review_task(issue, pr=pull.number, diff=diff, gates=gates)
+        worktrees = Worktrees(self.mesh.cache, self.reviews_root)
+        path = worktrees.add(pull.head, self.merge_base(pull))
+        try:
+            files = agent_git_files(self.mesh.cache.path, self.mesh.state.bin_dir, path)
+            with guarded_git(files, who="the review executor") as changed:
+                found = run_llm_review(specs, worktree=path, task=task, log_dir=self.mesh.state.logs,
+                                       pull=pull.number, base_env=self.env,
+                                       forbidden_env=forbidden_env(self.mesh, self.env), private=self.mesh.private,
+                                       beat=self.keeper.beat)
+        finally:
+            worktrees.remove(pull.head)
+        for note in changed:
+            self.report.add(Event.WARNING, pr=pull.number, detail=note)
+        return found
+
+    def escalate(self, pull: PullRequest, marker: PullMarker, body: str, key: str, llm: LlmVerdict | None) -> None:
+        """The LLM review escalated, or gave no verdict: a human decides, and agents leave the PR alone."""
+        self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, key=key,
+                        detail=llm.problem if llm is not None and llm.problem else "escalated by the LLM review")
+        self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
+        self.ensure_comment(pull.number, f"llm-review/{pull.head_sha}",
+                            f"agentmesh: `{self.agent}`'s review of `{pull.head_sha[:12]}` goes to a human; agents "
+                            f"will not touch this PR again.\n\n{self.public(body)}")
 
     def run_gates(self, pull: PullRequest, paths: list[str]) -> list:
         """The policy's gates on the PR head; `paths` are the files it changes (the syntax gate's)."""

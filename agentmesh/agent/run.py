@@ -36,14 +36,16 @@ def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:
     return names
 
 
-def host_executors(mesh: Mesh) -> list[executors.ExecutorSpec]:
+def host_executors(mesh: Mesh, *, review: bool = False) -> list[executors.ExecutorSpec]:
     """The executors this host runs, in order (ConfigError for a kind its config cannot make). The mesh
-    policy, read from the remote, is needed only for `script`."""
-    executor = mesh.host.executor
+    policy, read from the remote, is needed only for `script`. `review`: its LLM reviewers instead
+    (`review.executor`, else `executor`, with the review presets)."""
+    executor = (mesh.host.review.executor or mesh.host.executor) if review else mesh.host.executor
     return executors.resolve(executor.kind, command=executor.command, chain=executor.chain,
                              script=mesh.policy.executor_script if executor.kind == "script" else None,
                              timeout_seconds=executor.timeout_seconds, sandbox=executor.sandbox,
-                             allow_network=executor.allow_network, env_passthrough=executor.env_passthrough)
+                             allow_network=executor.allow_network, env_passthrough=executor.env_passthrough,
+                             presets=executors.REVIEW_PRESETS if review else executors.PRESETS)
 
 
 def start_problems(mesh: Mesh, env: Mapping[str, str]) -> list[executors.StartProblem]:

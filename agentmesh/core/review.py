@@ -199,18 +199,23 @@ class GateResult:
     output: str = ""  # tail of the output, shown when failed
 
 
-def verdict(results: Sequence[GateResult]) -> tuple[ReviewEvent, str]:
-    """(event, body) of the review: approve only if every gate passed."""
+def gate_report(results: Sequence[GateResult]) -> tuple[str, str]:
+    """("N of M checks passed.", one line per gate and the output tail of each failed one)."""
     failed = [r for r in results if not r.passed]
-    event: ReviewEvent = "request_changes" if failed else "approve"
-    lines = [f"- {'✓' if r.passed else '✗'} **{r.name}**: {r.summary}" for r in results]
-    passed = f"{len(results) - len(failed)} of {len(results)} checks passed."
-    body = ("Changes requested: " if failed else "Approved: ") + passed + "\n\n" + "\n".join(lines)
+    lines = "\n".join(f"- {'✓' if r.passed else '✗'} **{r.name}**: {r.summary}" for r in results)
     for r in failed:
         if r.output.strip():
             tail = r.output[-OUTPUT_TAIL:]
-            body += f"\n\n**{r.name}** output (tail):\n\n{fence(tail.rstrip())}"
-    return event, body
+            lines += f"\n\n**{r.name}** output (tail):\n\n{fence(tail.rstrip())}"
+    return f"{len(results) - len(failed)} of {len(results)} checks passed.", lines
+
+
+def verdict(results: Sequence[GateResult]) -> tuple[ReviewEvent, str]:
+    """(event, body) of the review: approve only if every gate passed."""
+    failed = any(not r.passed for r in results)
+    event: ReviewEvent = "request_changes" if failed else "approve"
+    passed, lines = gate_report(results)
+    return event, ("Changes requested: " if failed else "Approved: ") + passed + "\n\n" + lines
 
 
 def unmet_checks(contexts: Iterable[StatusContext], required: Sequence[str]) -> list[str]:

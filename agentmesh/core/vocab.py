@@ -214,3 +214,19 @@ class BudgetWindow(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+
+
+class ReviewVerdict(StrEnum):
+    """What a review comes to: the verdict an LLM reviewer gives (core/llm_review.py), and the outcome of
+    a review once combined with the gates."""
+
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request-changes"
+    ESCALATE = "escalate"  # a human decides: the PR is labelled needs-human
+
+
+class LlmReview(StrEnum):
+    """`review.llm` in the mesh policy: whether the ring reviewer also asks its executor for a verdict."""
+
+    OFF = "off"
+    ON = "on"

@@ -37,7 +37,7 @@ from agentmesh.core.errors import ConfigError
 from agentmesh.core.memory import Caps
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
-from agentmesh.core.vocab import BudgetWindow, BuiltinGate
+from agentmesh.core.vocab import BudgetWindow, BuiltinGate, LlmReview
 
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
@@ -120,6 +120,11 @@ class ExecutorConfig(_Model):
         return value
 
 
+class HostReviewConfig(_Model):
+    executor: ExecutorConfig | None = Field(
+        None, description="the executor of this host's LLM reviews (review.llm: on); default: `executor`")
+
+
 class ScheduleConfig(_Model):
     claim_minutes: int = Field(5, ge=1)
     monitor_minutes: int = Field(10, ge=1)
@@ -145,6 +150,7 @@ class HostConfig(_Model):
     forge: ForgeConfig = ForgeConfig()
     state_dir: Path | None = None
     executor: ExecutorConfig = ExecutorConfig()
+    review: HostReviewConfig = HostReviewConfig()
     capabilities: list[str] = []
     seats: int = Field(1, ge=1, le=64)
     schedule: ScheduleConfig = ScheduleConfig()
@@ -258,6 +264,15 @@ class ReviewPolicy(_Model):
     required_approvals: int = Field(1, ge=0, le=10)
     required_checks: list[CheckName] = Field(
         [], description="forge CI contexts that must be success on a PR's head before an agent merges it")
+    llm: LlmReview = Field(LlmReview.OFF, description="the ring reviewer also asks its executor for a verdict")
+
+    @field_validator("llm", mode="before")
+    @classmethod
+    def _yaml_boolean(cls, value: Any) -> Any:
+        # YAML 1.1 reads unquoted on/off as booleans: here they can only mean on and off
+        if isinstance(value, bool):
+            return LlmReview.ON if value else LlmReview.OFF
+        return value
 
     @field_validator("required_checks")
     @classmethod
