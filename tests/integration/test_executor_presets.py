@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.agent.executor import PRESETS, ExecutorSpec, bwrap_available, resolve, run
+from agentmesh.agent.executor import PRESETS, REVIEW_PRESETS, ExecutorSpec, bwrap_available, resolve, run
 from tests.support import REPO, agent_forge, agent_mesh, git, local_forge_remote, make_remote, remote_refs
 
 INSTALL = {  # preset -> (program, how .ci/run installs it)
@@ -103,11 +103,11 @@ def test_the_option_parser_sees_what_a_preset_gives():
 def test_every_flag_of_a_preset_is_in_the_real_clis_help(preset):
     text = help_text(preset)
     flags = help_flags(text)
-    argv = PRESETS[preset]
-    for flag, value in preset_options(argv):
-        assert flag in flags, f"{preset}: {flag} is not an option of {' '.join(argv[:2])} any more"
-        if value is not None:  # a choice the help lists: acceptEdits, json, workspace-write
-            assert re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text), f"{preset}: {flag} {value}?"
+    for argv in (PRESETS[preset], REVIEW_PRESETS[preset]):  # as an executor, and as an LLM reviewer
+        for flag, value in preset_options(argv):
+            assert flag in flags, f"{preset}: {flag} is not an option of {' '.join(argv[:2])} any more"
+            if value is not None:  # a choice the help lists: acceptEdits, json, workspace-write, read-only
+                assert re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text), f"{preset}: {flag} {value}?"
     if preset == "codex":
         assert "Run Codex non-interactively" in text  # `exec` is the subcommand the preset means
 
