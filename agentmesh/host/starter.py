@@ -103,7 +103,9 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
             _Key("required_approvals", p.review.required_approvals,
                  "approvals on the current head needed before a merge"),
             _Key("required_checks", p.review.required_checks,
-                 "forge CI contexts that must be success on the head before a merge, e.g. [ci/tests]"))),),
+                 "forge CI contexts that must be success on the head before a merge, e.g. [ci/tests]"),
+            _Key("llm", p.review.llm.value, "on: the reviewer also asks its executor for a verdict, after the gates "
+                 "(docs/monitor-prs.md#llm-review)"))),),
         ("# What the reviewing agent checks on each PR head before it approves, in its sandbox",
          "# (executor.sandbox of its host): `builtin: syntax` parses the changed Python, YAML, JSON",
          "# and TOML files without running them; a command gate runs the PR's code, e.g.",

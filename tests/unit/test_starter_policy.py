@@ -37,7 +37,7 @@ def test_values_come_from_the_model():
         "default_branch": "trunk",
         "labels": {"eligible": ["task"]},
         "lease": {"seconds": 3600, "renew_seconds": 600, "grace_seconds": 60, "max_seconds": 7200},
-        "review": {"ring": ["a", "b"], "bot_users": ["bot"], "required_approvals": 2},
+        "review": {"ring": ["a", "b"], "bot_users": ["bot"], "required_approvals": 2, "llm": "on"},
         "gates": [{"name": "tests", "run": ["python", "-m", "pytest", "-q"], "timeout_seconds": 900}],
         "protected_paths": [],
         "budgets": {"window": "week", "agent": {"tasks": 5}, "fleet": {"cost_usd": 12.5}},
