@@ -48,10 +48,11 @@ def host_executors(mesh: Mesh, *, review: bool = False) -> list[executors.Execut
                              presets=executors.REVIEW_PRESETS if review else executors.PRESETS)
 
 
-def start_problems(mesh: Mesh, env: Mapping[str, str]) -> list[executors.StartProblem]:
-    """Why each of the host's executors that cannot start on this host cannot (`doctor` lists them)."""
-    specs = host_executors(mesh)
-    bwrap = executors.sandbox_problem(mesh.host.executor.sandbox)
+def start_problems(mesh: Mesh, env: Mapping[str, str], *, review: bool = False) -> list[executors.StartProblem]:
+    """Why each of the host's executors (`review`: LLM reviewers) that cannot start on this host cannot
+    (`doctor` lists them)."""
+    specs = host_executors(mesh, review=review)
+    bwrap = executors.sandbox_problem(specs[0].sandbox if specs else mesh.host.executor.sandbox)
 
     def repo_mode(path: str) -> str | None:
         return mesh.cache.file_mode(mesh.base_head, path)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, UserError
+from agentmesh.core.vocab import LlmReview
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git
 from agentmesh.host.config import MESH_POLICY_PATH, HostConfig
@@ -224,7 +225,27 @@ def check_executor(mesh, env: Mapping[str, str]) -> Check:
         some = len(problems) < len(names)
         fix = problems[0].fix if len(problems) == 1 else "; ".join(f"{p.name}: {p.fix}" for p in problems)
         return failed("executor", what + (" (the fallback chain goes on without it)" if some else ""), fix)
-    return passed("executor", f"{executor.kind}: {', '.join(names)} can start")
+    started = f"{executor.kind}: {', '.join(names)} can start"
+    return _check_review_executor(mesh, env, started)
+
+
+def _check_review_executor(mesh, env: Mapping[str, str], started: str) -> Check:
+    """With `review.llm: on` and a `review.executor` of its own, that one can start too: else every PR
+    this host reviews would go to a human."""
+    from agentmesh.agent.run import host_executors, start_problems
+
+    reviewer = mesh.host.review.executor
+    if reviewer is None or mesh.policy.review.llm is not LlmReview.ON:
+        return passed("executor", started)
+    try:
+        problems = start_problems(mesh, env, review=True)
+        specs = host_executors(mesh, review=True)
+    except UserError as exc:
+        return failed("executor", f"review.executor: {exc}", "fix review.executor in the host config")
+    if len(problems) == len(specs):
+        return failed("executor", "review.executor: " + "; ".join(f"{p.name}: {p.reason}" for p in problems),
+                      problems[0].fix)
+    return passed("executor", f"{started}; reviews: {reviewer.kind} can start")
 
 
 def check_identity(mesh) -> Check:

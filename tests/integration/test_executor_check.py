@@ -177,3 +177,25 @@ def test_claim_task_without_the_cli_on_path_claims_nothing(tmp_path):
                              f"executors get ({tmp_path / 'bin'}); fix: npm install -g @anthropic-ai/claude-code, and "
                              "put its directory on the PATH cron or systemd gives\n")
     assert remote_refs(remote) == before
+
+
+def test_doctor_checks_a_review_executor_of_its_own_when_the_llm_review_is_on(tmp_path):
+    """`review.executor` that cannot start would send every PR this host reviews to a human."""
+    from agentmesh.host.config import HostConfig
+    from agentmesh.ops.doctor import run_checks
+
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump({"review": {"llm": "on"}}))
+    host = HostConfig.model_validate({"agent": "alice", "remote": str(remote), "state_dir": str(tmp_path / "state"),
+                                      "executor": {"kind": "demo", "sandbox": "off"},
+                                      "review": {"executor": {"kind": "codex", "sandbox": "off"}}})
+
+    def executor_check():
+        checks = run_checks(lambda: host, env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"},
+                            which=lambda _: "/usr/bin/crontab")
+        return next(c for c in checks if c.name == "executor")
+
+    missing = executor_check()
+    assert not missing.ok and missing.detail.startswith("review.executor: codex: 'codex' is not on the PATH"), missing
+    program(tmp_path / "bin", "codex")
+    found = executor_check()
+    assert found.ok and found.detail.endswith("; reviews: codex can start"), found
