@@ -89,6 +89,8 @@ def test_the_reviewers_verdict_merges_asks_for_rework_or_goes_to_a_human(tmp_pat
     merged = run_json(ada, "monitor-prs")
     assert events(merged, "merged") == {pulls["approve"].number}, merged
     assert events(merged, "rework-queued") == {pulls["rework"].number}, merged
+    [queued] = (tmp_path / "hosts" / "ada").rglob(f"rework/issue-{issues['rework']}.json")
+    assert "Name the constant VALUE in pkg/rework.py." in queued.read_text()  # the rework's feedback
     assert {p.number: p.state for p in human.list_pulls(state="all")} == {
         pulls["approve"].number: "merged", pulls["rework"].number: "open", garbage: "open"}
     assert git("ls-tree", "-r", "--name-only", "main", cwd=remote).split() == [
