@@ -27,7 +27,9 @@ from pathlib import Path
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
-from agentmesh.agent.executor import PRESETS, REVIEW_PRESETS, ExecutorSpec, bwrap_available, resolve, run
+from agentmesh.agent.executor import PRESETS, REVIEW_PRESETS, ExecutorSpec, Private, bwrap_available, resolve, run
+from agentmesh.agent.llm_review import run_llm_review
+from agentmesh.core.vocab import ReviewVerdict
 from tests.support import REPO, agent_forge, agent_mesh, git, local_forge_remote, make_remote, remote_refs
 
 INSTALL = {  # preset -> (program, how .ci/run installs it)
@@ -239,6 +241,18 @@ def test_claude_without_a_login_fails_the_attempt_through_claim_task(tmp_path):
     assert failed[0].detail.endswith("executor claude-code failed (exit 1): `Not logged in · Please run /login`")
     assert any("`Not logged in · Please run /login`" in c.body for c in agent_forge(mesh).list_comments(issue))
     assert not remote_refs(remote, "refs/heads/alice/")
+
+
+@needs("claude-code")
+def test_claude_without_a_login_as_an_llm_reviewer_is_no_verdict(worktree, task_file, tmp_path):
+    """The review preset, run as a reviewer runs it (sandbox, no network, empty HOME): the failed run is
+    no verdict, with Claude Code's own words, which escalates; never an approval."""
+    spec = resolve("claude-code", sandbox=SANDBOX, timeout_seconds=120, presets=REVIEW_PRESETS)[0]
+    found = run_llm_review([spec], worktree=worktree, task=task_file.read_text(), log_dir=tmp_path / "logs", pull=7,
+                           base_env={"PATH": cli_path()}, forbidden_env=[], private=Private())
+    assert found.verdict is ReviewVerdict.ESCALATE
+    assert found.problem == ("the review executor claude-code ended failed (exit 1): Not logged in · Please run "
+                             "/login"), found
 
 
 def remote_with_one_issue(tmp_path):
