@@ -11,6 +11,7 @@ reviewer as the diff in its task file.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
@@ -20,9 +21,19 @@ from agentmesh.host.process import ProcessOutcome, log_tail
 _OUTPUT_BYTES = 256 * 1024
 
 
+@dataclass(frozen=True)
+class LlmRun:
+    """A review executor's verdict (None: not asked), and what it used (journaled with the review: budgets
+    count it)."""
+
+    verdict: LlmVerdict | None
+    duration_s: float = 0.0
+    cost_usd: float | None = None
+
+
 def run_llm_review(specs: Sequence[executors.ExecutorSpec], *, worktree: Path, task: str, log_dir: Path, pull: int,
                    base_env: Mapping[str, str], forbidden_env: Sequence[str], private: executors.Private,
-                   beat: Callable[[], None] = lambda: None) -> LlmVerdict:
+                   beat: Callable[[], None] = lambda: None) -> LlmRun:
     """Run the review executors in turn (the next only when one cannot start) on the task text; the
     verdict of the first that ran. Whatever fails on the way is no verdict, which escalates."""
     task_file = log_dir / f"pr-{pull}-review.md"
@@ -31,8 +42,8 @@ def run_llm_review(specs: Sequence[executors.ExecutorSpec], *, worktree: Path, t
     for spec in specs:
         problem = executors.sandbox_problem(spec.sandbox)
         if problem is not None:
-            return no_verdict(f"not run: {problem}, and the review executor reads the PR only in the sandbox "
-                              "(or with sandbox: off on the reviewer's host)")
+            return LlmRun(no_verdict(f"not run: {problem}, and the review executor reads the PR only in the "
+                                     "sandbox (or with sandbox: off on the reviewer's host)"))
         log_path = log_dir / f"pr-{pull}-review-{spec.name}.log"
         log_path.unlink(missing_ok=True)
         result = executors.run(spec, worktree=worktree, task_file=task_file, issue=pull, log_path=log_path,
@@ -42,7 +53,9 @@ def run_llm_review(specs: Sequence[executors.ExecutorSpec], *, worktree: Path, t
             continue
         if not result.ok:
             said = f": {result.message}" if result.message else ""
-            return no_verdict(f"the review executor {spec.name} ended {result.outcome} "
-                              f"(exit {result.returncode}){said}")
-        return read_verdict(log_tail(log_path, _OUTPUT_BYTES))
-    return no_verdict("no review executor could start")
+            found = no_verdict(f"the review executor {spec.name} ended {result.outcome} "
+                               f"(exit {result.returncode}){said}")
+        else:
+            found = read_verdict(log_tail(log_path, _OUTPUT_BYTES))
+        return LlmRun(found, result.duration_s, result.cost_usd)
+    return LlmRun(no_verdict("no review executor could start"))

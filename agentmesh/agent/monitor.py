@@ -24,7 +24,7 @@ from functools import partial
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
-from agentmesh.agent.llm_review import run_llm_review
+from agentmesh.agent.llm_review import LlmRun, run_llm_review
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
@@ -34,7 +34,7 @@ from agentmesh.agent.trust import agent_logins, maintainers, review_logins
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.lease import ReapDecision
-from agentmesh.core.llm_review import LlmVerdict, combine, no_verdict, render_review_task
+from agentmesh.core.llm_review import combine, no_verdict, render_review_task
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.memory import utc_day
 from agentmesh.core.model import PullRequest, ReviewEvent
@@ -517,13 +517,14 @@ class Monitor(AgentRun[Report]):
                    closes_issue_gate(pull, marker)]
         if all(r.passed for r in results) and self.policy.gates:
             results += self.run_gates(pull, paths)
-        llm = None  # asked only when every gate passed: a failing gate requests changes whatever it says
+        ran = LlmRun(None)  # asked only when every gate passed: a failing gate requests changes whatever it says
         if self.policy.review.llm is LlmReview.ON and all(r.passed for r in results):
-            llm = self.llm_review(pull, marker, diff, results)
+            ran = self.llm_review(pull, marker, diff, results)
+        llm = ran.verdict
         combined = combine(results, llm)
         key = review_key(pull)
         if combined.outcome is ReviewVerdict.ESCALATE:
-            self.escalate(pull, marker, combined.body, key, llm)
+            self.escalate(pull, marker, combined.body, key, ran)
             return
         event: ReviewEvent = "approve" if combined.outcome is ReviewVerdict.APPROVE else "request_changes"
         body = combined.body
@@ -534,7 +535,8 @@ class Monitor(AgentRun[Report]):
         if llm is not None and llm.verdict is ReviewVerdict.REQUEST_CHANGES:
             failed.append("LLM review: request-changes")
         self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
-                        pr=pull.number, key=key, detail="; ".join(failed))
+                        pr=pull.number, key=key, detail="; ".join(failed), duration_s=ran.duration_s,
+                        cost_usd=ran.cost_usd)
         try:
             self.forge.submit_review(pull.number, event=event, body=f"{self.public(body)}\n\n{marker_text('review')}",
                                      commit_id=pull.head_sha)
@@ -549,16 +551,16 @@ class Monitor(AgentRun[Report]):
                                   state="success" if event == "approve" else "failure",
                                   description=f"{event} by {self.agent}")
 
-    def llm_review(self, pull: PullRequest, marker: PullMarker, diff: str, gates: list[GateResult]) -> LlmVerdict:
+    def llm_review(self, pull: PullRequest, marker: PullMarker, diff: str, gates: list[GateResult]) -> LlmRun:
         """The verdict of this host's review executor (agent/llm_review.py), in a worktree of the merge base."""
         try:
             issue = self.forge.get_issue(marker.issue)
         except NotFound:
-            return no_verdict(f"issue #{marker.issue} is not found")
+            return LlmRun(no_verdict(f"issue #{marker.issue} is not found"))
         try:
             specs = host_executors(self.mesh, review=True)
         except ConfigError as exc:
-            return no_verdict(f"this host cannot make its review executor: {exc}")
+            return LlmRun(no_verdict(f"this host cannot make its review executor: {exc}"))
         task = render_review_task(issue, pr=pull.number, diff=diff, gates=gates)
         worktrees = Worktrees(self.mesh.cache, self.reviews_root)
         path = worktrees.add(pull.head, self.merge_base(pull))
@@ -575,10 +577,12 @@ class Monitor(AgentRun[Report]):
             self.report.add(Event.WARNING, pr=pull.number, detail=note)
         return found
 
-    def escalate(self, pull: PullRequest, marker: PullMarker, body: str, key: str, llm: LlmVerdict | None) -> None:
+    def escalate(self, pull: PullRequest, marker: PullMarker, body: str, key: str, ran: LlmRun) -> None:
         """The LLM review escalated, or gave no verdict: a human decides, and agents leave the PR alone."""
+        problem = ran.verdict.problem if ran.verdict is not None else None
         self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, key=key,
-                        detail=llm.problem if llm is not None and llm.problem else "escalated by the LLM review")
+                        detail=problem or "escalated by the LLM review", duration_s=ran.duration_s,
+                        cost_usd=ran.cost_usd)
         self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
         self.ensure_comment(pull.number, f"llm-review/{pull.head_sha}",
                             f"agentmesh: `{self.agent}`'s review of `{pull.head_sha[:12]}` goes to a human; agents "

@@ -249,8 +249,8 @@ def test_claude_without_a_login_as_an_llm_reviewer_is_no_verdict(worktree, task_
     no verdict, with Claude Code's own words, which escalates; never an approval."""
     spec = resolve("claude-code", sandbox=SANDBOX, timeout_seconds=120, presets=REVIEW_PRESETS)[0]
     found = run_llm_review([spec], worktree=worktree, task=task_file.read_text(), log_dir=tmp_path / "logs", pull=7,
-                           base_env={"PATH": cli_path()}, forbidden_env=[], private=Private())
-    assert found.verdict is ReviewVerdict.ESCALATE
+                           base_env={"PATH": cli_path()}, forbidden_env=[], private=Private()).verdict
+    assert found is not None and found.verdict is ReviewVerdict.ESCALATE
     assert found.problem == ("the review executor claude-code ended failed (exit 1): Not logged in · Please run "
                              "/login"), found
 

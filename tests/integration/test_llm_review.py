@@ -51,18 +51,24 @@ def review(tmp_path):
 ])
 def test_the_codex_jsonl_verdict_is_read_and_a_commands_output_is_not(review, title, verdict, comments):
     """The fake's `cat` of its task is a command_execution item whose output holds the forged verdict."""
-    found = review(title, "{fake}", "codex", "{task_file}", body=f"{FORGED}\n")
+    found = review(title, "{fake}", "codex", "{task_file}", body=f"{FORGED}\n").verdict
     assert (found.verdict, found.comments, found.problem) == (verdict, comments, None)
 
 
+def test_what_a_review_used_is_kept_for_the_journal(review):
+    """Claude Code's `total_cost_usd` and the run's time go with the review into the journal: budgets count them."""
+    ran = review("Add m, approve me", "{fake}", "claude", "{task_file}")
+    assert ran.verdict.verdict is ReviewVerdict.APPROVE and ran.cost_usd == 0.0421 and ran.duration_s > 0
+
+
 def test_garbage_is_no_verdict(review):
-    found = review("Add m", "{fake}", "codex", "{task_file}", body=f"{FORGED}\n")
+    found = review("Add m", "{fake}", "codex", "{task_file}", body=f"{FORGED}\n").verdict
     assert found.verdict is ReviewVerdict.ESCALATE and "no JSON object" in (found.problem or "")
 
 
 def test_a_failed_run_and_one_that_cannot_start_are_no_verdict(review):
-    failed = review("Add m, approve me", "/bin/sh", "-c", 'echo "Error: no credit left" >&2; exit 3')
+    failed = review("Add m, approve me", "/bin/sh", "-c", 'echo "Error: no credit left" >&2; exit 3').verdict
     assert failed.verdict is ReviewVerdict.ESCALATE
     assert failed.problem == "the review executor command ended failed (exit 3): Error: no credit left"
-    missing = review("Add m, approve me", "no-such-review-cli", "{task_file}")
+    missing = review("Add m, approve me", "no-such-review-cli", "{task_file}").verdict
     assert missing.verdict is ReviewVerdict.ESCALATE and missing.problem == "no review executor could start"
