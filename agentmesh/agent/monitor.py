@@ -579,10 +579,10 @@ class Monitor(AgentRun[Report]):
 
     def escalate(self, pull: PullRequest, marker: PullMarker, body: str, key: str, ran: LlmRun) -> None:
         """The LLM review escalated, or gave no verdict: a human decides, and agents leave the PR alone."""
-        problem = ran.verdict.problem if ran.verdict is not None else None
+        problem = ran.verdict.problem if ran.verdict is not None else None  # may quote the CLI: public text
         self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, key=key,
-                        detail=problem or "escalated by the LLM review", duration_s=ran.duration_s,
-                        cost_usd=ran.cost_usd)
+                        detail=self.public(problem) if problem else "escalated by the LLM review",
+                        duration_s=ran.duration_s, cost_usd=ran.cost_usd)
         self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
         self.ensure_comment(pull.number, f"llm-review/{pull.head_sha}",
                             f"agentmesh: `{self.agent}`'s review of `{pull.head_sha[:12]}` goes to a human; agents "
