@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Generic, TypeVar
@@ -10,6 +11,7 @@ from agentmesh.agent.executor import sandbox_problem
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.journaling import flush_journal, journal_listener
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.notify import notify_listener
 from agentmesh.agent.report import Report
 from agentmesh.agent.trust import verified_comments, verified_reviews
 from agentmesh.core.model import Comment, Review
@@ -26,13 +28,18 @@ R = TypeVar("R")
 
 
 @contextmanager
-def journaled(mesh: Mesh, report: Report, *, dry_run: bool) -> Iterator[Journal | None]:
-    """Queue the run's outcomes in the journal as they happen; publish them when the run ends."""
+def journaled(mesh: Mesh, report: Report, *, dry_run: bool, forge: Forge | None = None,
+              env: Mapping[str, str] | None = None) -> Iterator[Journal | None]:
+    """Queue the run's outcomes in the journal as they happen, and with `forge` notify those a person
+    must hear of (agent/notify.py); publish the journal when the run ends."""
     if dry_run:
         yield None
         return
     journal = mesh.journal()
     report.listeners.append(journal_listener(journal))
+    notify = notify_listener(mesh, forge, report, os.environ if env is None else env) if forge is not None else None
+    if notify is not None:
+        report.listeners.append(notify)
     try:
         yield journal
     finally:

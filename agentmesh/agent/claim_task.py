@@ -96,7 +96,7 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
         if halted is not None:
             report.status, report.reason = RunStatus.HALTED, halted
             return report
-        with journaled(mesh, report, dry_run=dry_run) as journal:
+        with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env) as journal:
             ClaimTask(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run()
     return report
 

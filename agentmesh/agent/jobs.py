@@ -26,6 +26,7 @@ from agentmesh.agent.stages import (
     code_span,
     inline_title,
     log_tail,
+    needs_human_key,
     protected_list,
     pull_body,
     record_failure,
@@ -264,7 +265,7 @@ class Jobs(AgentRun[Report]):
             f"agentmesh: rework {request.round} by `{self.agent}` failed: {self.public(produced.reason)}. "
             f"A human must take it from here; agents will not touch this PR again.\n\n{details}")
         self.report.add(Event.NEEDS_HUMAN, issue=job.issue.number, pr=request.pull,
-                        detail=f"rework failed: {produced.reason}")
+                        detail=f"rework failed: {produced.reason}", key=needs_human_key(request.pull, request.head))
 
     def write_task_file(self, issue: Issue, *, feedback: Feedback = ()) -> Path:
         """The executor never sees this host's token, even when someone pasted it into the issue."""
@@ -333,7 +334,7 @@ class Jobs(AgentRun[Report]):
         self.forge.add_labels(number, [Label.NEEDS_HUMAN])
         set_stage(self.forge, number, None)
         protected = self.protected(list(produced.paths))
-        self.report.add(Event.NEEDS_HUMAN, issue=number,
+        self.report.add(Event.NEEDS_HUMAN, issue=number, key=needs_human_key(number, produced.claim_sha),
                         detail=f"not pushed: protected paths {', '.join(protected[:5])}"[:300])
         self.release(number, produced.claim_sha, "protected paths: handed to a human")
 
@@ -341,11 +342,12 @@ class Jobs(AgentRun[Report]):
         """Record a failed attempt on the issue (once per claim), release the claim, clean up."""
         number = job.issue.number
         details = self.public(details) if details else self.log_excerpt(log_path)
-        attempt, dead = record_failure(self.forge, number, self.comments(number), agent=self.agent,
-                                       claim_attempt=job.attempt, reason=self.public(reason), details=details,
-                                       max_attempts=self.policy.max_attempts, trusted=self.trusted)
-        self.report.add(Event.DEAD_LETTER if dead else Event.FAILED, issue=number,
-                        detail=f"attempt {attempt}: {reason}")
+        failure = record_failure(self.forge, number, self.comments(number), agent=self.agent,
+                                 claim_attempt=job.attempt, reason=self.public(reason), details=details,
+                                 max_attempts=self.policy.max_attempts, trusted=self.trusted)
+        self.report.add(Event.DEAD_LETTER if failure.dead else Event.FAILED, issue=number,
+                        detail=f"attempt {failure.attempt}: {reason}", key=f"failed-{number}-{failure.ever}",
+                        attempt=failure.attempt)
         self.release(number, claim_sha, "attempt failed")
         self.remove_worktree(job.branch)
 

@@ -52,9 +52,10 @@ class Mesh:
         self.signing_key = host.resolved_signing_key()
         self.public_key = ensure_key(self.signing_key, host.agent) if signing else None
         # what this host must never publish: its token, and the executors' own keys it hands on
+        # (and the notify webhook's URL, whose path is its secret)
         reviewer = host.review.executor
         passed_on = [*host.executor.env_passthrough, *(reviewer.env_passthrough if reviewer else [])]
-        self.known_secrets = [v for v in (self.token, *(env.get(n) for n in passed_on)) if v]
+        self.known_secrets = [v for v in (self.token, *(env.get(n) for n in passed_on), *host.notify.secrets(env)) if v]
         self.git = Git(
             askpass=ensure_askpass(self.state.bin_dir),
             global_config=ensure_global_config(self.state.bin_dir, [p for p in [local_path(self.remote)] if p]),

@@ -29,7 +29,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.run import forbidden_env, host_executors
-from agentmesh.agent.stages import protected_list, record_failure, set_stage
+from agentmesh.agent.stages import needs_human_key, protected_list, record_failure, set_stage
 from agentmesh.agent.trust import agent_logins, maintainers, review_logins
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
@@ -98,9 +98,9 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
             report.status, report.reason = RunStatus.HALTED, f"{halted}; only cleanup and reaping run"
         elif dry_run:
             report.status = RunStatus.DRY_RUN
-        with journaled(mesh, report, dry_run=dry_run) as journal:
-            Monitor(mesh, forge, report, dry_run=dry_run, env=os.environ if env is None else env,
-                    journal=journal).run(halted is None)
+        env = os.environ if env is None else env
+        with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env) as journal:
+            Monitor(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run(halted is None)
     return report
 
 
@@ -276,12 +276,13 @@ class Monitor(AgentRun[Report]):
 
     def finish_closed(self, issue: int, claim_sha: str | None, attempt: int, pull: PullRequest) -> None:
         if claim_sha is not None:
-            number, dead = record_failure(
+            failure = record_failure(
                 self.forge, issue, self.comments(issue), agent=self.agent, claim_attempt=attempt,
                 reason=f"PR #{pull.number} was closed without merge", details="",
                 max_attempts=self.policy.max_attempts, trusted=self.trusted)
-            self.report.add(Event.DEAD_LETTER if dead else Event.RETURNED, issue=issue, pr=pull.number,
-                            key=f"returned-{pull.number}", detail=f"closed without merge (attempt {number})")
+            self.report.add(Event.DEAD_LETTER if failure.dead else Event.RETURNED, issue=issue, pr=pull.number,
+                            key=f"returned-{pull.number}", detail=f"closed without merge (attempt {failure.attempt})",
+                            attempt=failure.attempt)
         set_stage(self.forge, issue, None)
         self.delete_branch(pull.head, pull.head_sha)
         if claim_sha is not None:
@@ -427,6 +428,7 @@ class Monitor(AgentRun[Report]):
             f"rework(s) (`rework.max: {self.policy.rework.max}`). A human must take it from here; agents will "
             "not touch this PR again.")
         self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number,
+                        key=needs_human_key(pull.number, pull.head_sha),
                         detail=f"{done} rework(s) did not make it pass")
 
     def merge(self, pull: PullRequest, marker: PullMarker) -> None:
@@ -451,7 +453,8 @@ class Monitor(AgentRun[Report]):
             self.ensure_comment(pull.number, f"conflict/{pull.head_sha}",
                                 f"agentmesh: cannot merge `{pull.head_sha[:12]}`: {exc}. A human must "
                                 f"resolve it; agents will not touch this PR again.")
-            self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail=f"merge conflict: {exc}")
+            self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail=f"merge conflict: {exc}",
+                            key=needs_human_key(pull.number, pull.head_sha))
             return
         self.report.add(Event.MERGED, issue=marker.issue, pr=pull.number, key=f"merged-{pull.number}")
         current = self.store.read(marker.issue)
@@ -510,7 +513,8 @@ class Monitor(AgentRun[Report]):
             self.ensure_comment(pull.number, "protected-paths",
                                 "agentmesh: this PR changes protected paths, so no agent will approve it:\n\n"
                                 + self.public(protected_list(protected)))
-            self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail="protected paths")
+            self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail="protected paths",
+                            key=needs_human_key(pull.number, pull.head_sha))
             return
         diff = work_diff(self.mesh.git, self.mesh.cache.path, self.merge_base(pull), pull.head_sha) or ""
         results = [diff_size_gate(diff, self.policy.max_diff_lines), secret_gate(diff, self.known_secrets),

@@ -26,6 +26,7 @@ class Line:
     paths: tuple[str, ...] = ()  # files the step changed
     summary: str = ""  # for the journal, when it should say more than `detail`
     key: str = ""  # the journal keeps one entry per key: a step a rerun re-derives is recorded once
+    attempt: int | None = None  # a failed attempt's number (since the last requeue), for notify
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"event": str(self.event), "issue": self.issue, "pr": self.pr, "detail": self.detail}
@@ -57,8 +58,8 @@ class Report:
 
     def add(self, event: Event, *, issue: int | None = None, pr: int | None = None, detail: str = "",
             duration_s: float = 0.0, cost_usd: float | None = None, paths: tuple[str, ...] = (),
-            summary: str = "", key: str = "") -> None:
-        self.record(Line(event, issue, pr, detail, duration_s, cost_usd, paths, summary, key))
+            summary: str = "", key: str = "", attempt: int | None = None) -> None:
+        self.record(Line(event, issue, pr, detail, duration_s, cost_usd, paths, summary, key, attempt))
 
     def error(self, exc: AgentmeshError, *, issue: int | None = None, pr: int | None = None, detail: str = "") -> None:
         """A failure that did not stop the run: reported, and the run's exit code is the worst one's."""

@@ -10,9 +10,11 @@ every agent on every host counts the same number.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from agentmesh.core.markers import (
     attempt_marker,
+    attempts_ever,
     count_attempts,
     marker_text,
     pull_marker,
@@ -67,12 +69,18 @@ def attempts_so_far(comments: Sequence[Comment], trusted: Callable[[str], bool])
     return count_attempts(comments, {c.author for c in comments if trusted(c.author)})
 
 
+class Failure(NamedTuple):
+    attempt: int  # since the last requeue: what max_attempts counts
+    dead: bool
+    ever: int  # attempts recorded on the issue, requeues or not: this one's identity (a notice's key)
+
+
 def record_failure(forge: Forge, issue: int, comments: Sequence[Comment], *, agent: str, claim_attempt: int,
-                   reason: str, details: str, max_attempts: int, trusted: Callable[[str], bool]) -> tuple[int, bool]:
-    """Comment once per claim, set the failed (or dead-letter) stage; returns (attempt, dead). `comments`:
-    the issue's, authors judged as for attempts_so_far, so a forged marker neither counts nor stands in
-    for this agent's own."""
+                   reason: str, details: str, max_attempts: int, trusted: Callable[[str], bool]) -> Failure:
+    """Comment once per claim, set the failed (or dead-letter) stage. `comments`: the issue's, authors
+    judged as for attempts_so_far, so a forged marker neither counts nor stands in for this agent's own."""
     authors = {c.author for c in comments if trusted(c.author)}
+    ever = attempts_ever(comments, authors)
     comments = since_requeue(comments, authors)  # a requeue starts the count, and the markers, afresh
     tag = marker_text(attempt_marker(agent, claim_attempt))
     recorded = any(tag in c.body and c.author in authors for c in comments)  # a rerun after a crash
@@ -86,7 +94,13 @@ def record_failure(forge: Forge, issue: int, comments: Sequence[Comment], *, age
     if dead:
         forge.add_labels(issue, [Label.DEAD_LETTER])
     set_stage(forge, issue, Stage.FAILED)
-    return attempt, dead
+    return Failure(attempt, dead, ever + (0 if recorded else 1))
+
+
+def needs_human_key(number: int, sha: str) -> str:
+    """The journal key (and notice key) of handing issue or PR `number` to a human at `sha` (the head or
+    claim the hand-over's comment marker names): a rerun that hands it over again records it once."""
+    return f"needs-human-{number}-{sha[:16]}"
 
 
 def code_span(text: str, limit: int = 200) -> str:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from agentmesh.cli.output import echo, emit_json, json_option
+from agentmesh.core.vocab import NotifyEvent
 
 _local = click.option("--local", is_flag=True, help="Only this host (the file HALT in its state directory).")
+
+
+def _notify(mesh, kind, detail: str) -> None:
+    from agentmesh.agent.notify import notify_switch
+
+    notify_switch(mesh, kind, detail, env=os.environ, warn=lambda text: echo(f"warning: {text}", err=True))
 
 
 def halt(mesh, reason: str, local: bool, as_json: bool) -> int:
     from agentmesh.agent.halt import halt as set_halt
 
     where = set_halt(mesh, reason, local=local)
+    _notify(mesh, NotifyEvent.HALT, f"{where}: {reason}")
     if as_json:
         emit_json({"halted": True, "where": where, "reason": reason})
     else:
@@ -24,6 +34,8 @@ def resume(mesh, local: bool, as_json: bool) -> int:
     from agentmesh.agent.halt import resume as clear_halt
 
     resumed = clear_halt(mesh, local=local)
+    if resumed.cleared is not None:
+        _notify(mesh, NotifyEvent.RESUME, f"was: {resumed.cleared}")
     if as_json:
         emit_json({"resumed": resumed.cleared is not None, "reason": resumed.cleared, "still_halted": resumed.still})
     else:

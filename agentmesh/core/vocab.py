@@ -63,6 +63,17 @@ class StopReason(StrEnum):
     CANCELLED = "issue cancelled"
 
 
+class NotifyEvent(StrEnum):
+    """What the host config's `notify:` tells an operator about (core/notify.py, docs/operations.md)."""
+
+    NEEDS_HUMAN = "needs-human"  # an issue or PR is labelled for a human
+    DEAD_LETTER = "dead-letter"  # an issue's last allowed attempt failed
+    REPEATED_FAILURE = "repeated-failure"  # an issue failed again (from `notify.failures` attempts on)
+    BUDGET_EXHAUSTED = "budget-exhausted"  # a budget cap stops new claims (once per agent and UTC day)
+    HALT = "halt"  # `agentmesh halt` set the kill switch
+    RESUME = "resume"  # `agentmesh resume` cleared it
+
+
 class Event(StrEnum):
     """What a run reports. Outcomes among them are journaled (agent/journaling.py)."""
 

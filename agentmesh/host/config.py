@@ -15,6 +15,8 @@ import difflib
 import os
 import re
 import socket
+import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,9 +37,10 @@ from pydantic_core import ErrorDetails
 
 from agentmesh.core.errors import ConfigError
 from agentmesh.core.memory import Caps
+from agentmesh.core.notify import DEFAULT_FAILURES
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
-from agentmesh.core.vocab import BudgetWindow, BuiltinGate, LlmReview
+from agentmesh.core.vocab import BudgetWindow, BuiltinGate, LlmReview, NotifyEvent
 
 CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
@@ -143,6 +146,66 @@ class MetricsConfig(_Model):
         return value.expanduser() if value is not None else None
 
 
+SECRET_PATH = 16  # characters from which a webhook URL's path and query count as a secret of their own
+
+
+def _check_webhook_url(value: str) -> str:
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+        raise ValueError("must be an http:// or https:// URL")  # never echo it: it may hold a secret
+    return value
+
+
+class NotifyConfig(_Model):
+    """Who hears about what needs a person (agent/notify.py). Off unless a command or a webhook is set."""
+
+    command: list[str] | None = Field(None, description="argv run with the event as JSON on stdin, never by a shell")
+    webhook_url: str | None = Field(None, description="POSTed the event as JSON with a `text` field; it may hold a "
+                                    "secret, so it is never logged, journaled or shown")
+    webhook_url_env: str | None = Field(None, description="or the name of the variable holding that URL")
+    events: list[NotifyEvent] = Field(list(NotifyEvent), description="the events to send")
+    failures: int = Field(DEFAULT_FAILURES, ge=1, le=100,
+                          description="repeated-failure from an issue's Nth failed attempt on")
+    timeout_seconds: float = Field(10.0, gt=0, le=300, description="per command run and per webhook request")
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or not value[0].strip()):
+            raise ValueError("must be a non-empty argv list, e.g. [/usr/local/bin/page-me]")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_webhook_url(value)
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_env_name(value)
+
+    def webhook(self, env: Mapping[str, str]) -> str | None:
+        """The webhook URL, or None; a variable holding no valid URL counts as none."""
+        url = self.webhook_url or (env.get(self.webhook_url_env) if self.webhook_url_env else None)
+        try:
+            return _check_webhook_url(url) if url else None
+        except ValueError:
+            return None
+
+    def secrets(self, env: Mapping[str, str]) -> list[str]:
+        """What of the webhook URL must never be shown: all of it, its credentials, and all but its scheme
+        and host (Slack's, Mattermost's and ntfy's secret is in the path, which urllib3's debug lines
+        show; a query may hold a token) when that is long enough to be one: a short common path such as
+        /webhook would make every diff quoting it look like a leak."""
+        url = self.webhook(env)
+        if url is None:
+            return []
+        parts = urllib.parse.urlsplit(url)
+        rest = urllib.parse.urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+        return [url, *([parts.netloc] if "@" in parts.netloc else []), *([rest] if len(rest) >= SECRET_PATH else [])]
+
+
 class HostConfig(_Model):
     agent: AgentName
     host: str = Field(default_factory=lambda: _default_host())
@@ -156,6 +219,7 @@ class HostConfig(_Model):
     schedule: ScheduleConfig = ScheduleConfig()
     git_timeout_seconds: float = Field(60.0, gt=0, le=3600)
     metrics: MetricsConfig = MetricsConfig()
+    notify: NotifyConfig = NotifyConfig()
     signing_key: Path | None = None  # the agent's SSH signing key [default: <state_dir>/identity/id_ed25519]
     _source: Path | None = PrivateAttr(None)  # the file it was read from: never shown to an executor
 

@@ -151,6 +151,12 @@ class StateLayout:
         return self.root / "memory" / "sent-keys"
 
     @property
+    def notify_sent(self) -> Path:
+        """One empty file per notice key this host has sent (agent/notify.py): a rerun that
+        re-derives an outcome does not notify it again."""
+        return self.root / "notify" / "sent"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 

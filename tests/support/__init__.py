@@ -8,6 +8,7 @@ threaded HTTP server on 127.0.0.1).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import socket
@@ -194,6 +195,38 @@ def git_http(base: Path, *, token: str | None = None):
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", log
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def webhook_server(*, status: int = 200, delay: float = 0.0, path: str = "/hooks/T0/B0/s3cr3t-hook-path"):
+    """A chat webhook on 127.0.0.1 (http.server in a thread) that keeps each POST's path, content type and
+    JSON body, and answers `status` after `delay` seconds; yields (its URL, the list of requests)."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, *args):  # keep test output quiet
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append({"path": self.path, "type": self.headers.get("Content-Type"), "raw": body,
+                             "json": json.loads(body)})
+            time.sleep(delay)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True  # a handler still sleeping does not hold up the test's end
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}", received
     finally:
         server.shutdown()
         server.server_close()
