@@ -43,6 +43,8 @@ _ENV_KEPT = ("HOME",)  # beside the executors' base variables (PATH, LANG, ...):
 
 
 class Notifier:
+    """Sends notices to this host's `notify:` command and webhook."""
+
     def __init__(self, config: NotifyConfig, *, agent: str, host: str, sent_dir: Path, url: str | None,
                  command_env: Mapping[str, str], public: Callable[[str], str], warn: Callable[[str], None]):
         self.config = config
