@@ -23,16 +23,19 @@ from agentmesh.agent.budget import BudgetCheck, check_budget
 from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
 from agentmesh.agent.run import check_executors
 from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
+from agentmesh.agent.work import is_checkpoint
 from agentmesh.core.deps import Cycle, cycle_comment, cycle_keeper, find_cycles, open_graph, unsettled
 from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.core.markers import closing_references, marker_text
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.plan import Action, Adopt, BlockCycle, Claim, DropRework, Release, Renew, Resume, Rework
+from agentmesh.core.preempt import Preempt, RunningJob, is_urgent
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
-from agentmesh.core.select import Selection, Why, dependencies, exclusion_reasons, rank_issues
+from agentmesh.core.select import Candidate, Selection, Why, dependencies, exclusion_reasons, rank_issues, score
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
 from agentmesh.forge.base import Forge, ForgeError, NotFound
@@ -195,11 +198,8 @@ class ClaimTask(AgentRun[TickReport]):
                                  budget=str(self.budget))
         free = self.mesh.host.seats - seats_taken(actions) if self.budget.claims_allowed else 0
         selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims})
-        claims = []
-        for c in selection.candidates[:MAX_CLAIM_TRIES] if free > 0 else []:
-            attempt = 1 + (self.failed_attempts(c.issue) if Label.FAILED in c.issue.labels else 0)
-            claims.append(Claim(issue=c.number, branch=work_branch(self.agent, c.number, c.issue.title, attempt),
-                                attempt=attempt, detail=f"score {c.score.total:.1f}"))
+        claims = [self.claim_for(c.issue, f"score {c.score.total:.1f}")
+                  for c in (selection.candidates[:MAX_CLAIM_TRIES] if free > 0 else [])]
         return TickPlan(actions, claims, max(free, 0), selection, self.plan_cycles(seen.issues))
 
     def plan_cycles(self, issues: list[Issue]) -> list[BlockCycle]:
@@ -215,6 +215,11 @@ class ClaimTask(AgentRun[TickReport]):
         alive = {p.agent for p in presence if p.alive} | {self.agent}
         return [BlockCycle(issue=c.members[0], members=c.members, path=c.path, detail=f"dependency cycle {c}")
                 for c in todo if cycle_keeper(c, ring, alive) == self.agent]
+
+    def claim_for(self, issue: Issue, detail: str) -> Claim:
+        attempt = 1 + (self.failed_attempts(issue) if Label.FAILED in issue.labels else 0)
+        return Claim(issue=issue.number, branch=work_branch(self.agent, issue.number, issue.title, attempt),
+                     attempt=attempt, detail=detail)
 
     def show(self, plan: TickPlan) -> None:
         """--dry-run: the plan, as `would-<act>` lines, and the ranking behind it."""
@@ -293,16 +298,18 @@ class ClaimTask(AgentRun[TickReport]):
 
     def unadoptable(self, issue: Issue, branch: str, head: str) -> str | None:
         """Why a pushed branch whose run died must not become a PR: the issue is no longer eligible
-        (a human parked it), or, with a roster, a commit on it is not signed by this agent."""
+        (a human parked it), its head is a preempted job's checkpoint (the same branch claimed again
+        and the run died before it pushed), or, with a roster, a commit on it is not signed by this agent."""
         blocking = [r for r in exclusion_reasons(issue, agent=self.agent, eligible_labels=self.policy.labels.eligible)
                     if r.code in (Why.NOT_OPEN, Why.NO_ELIGIBLE_LABEL, Why.BLOCKING_LABEL)]
         if blocking:
             return "the issue is not eligible now (" + ", ".join(str(r) for r in blocking) + ")"
-        if self.mesh.roster is not None:
-            if not self.fetched(branch, head):
-                raise TemporaryError(f"branch {branch} moved from {head[:12]} while adopting it")
-            if not self.all_mine(self.mesh.base_head, head):
-                return f"a commit on it is not signed by {self.agent}'s roster key"
+        if not self.fetched(branch, head):
+            raise TemporaryError(f"branch {branch} moved from {head[:12]} while adopting it")
+        if is_checkpoint(self.mesh.cache.commit_message(head)):
+            return "it holds a preempted job's unfinished work (a checkpoint), not a result"
+        if self.mesh.roster is not None and not self.all_mine(self.mesh.base_head, head):
+            return f"a commit on it is not signed by {self.agent}'s roster key"
         return None
 
     def rerecord(self, action: Renew | Adopt | Resume | Rework) -> None:
@@ -367,12 +374,56 @@ class ClaimTask(AgentRun[TickReport]):
 
     def run_jobs(self, jobs: list[Job]) -> None:
         _ = self.mesh.base_branch, self.mesh.base_head  # resolve once, before any thread needs them
+        self.jobs.preemption = Preemption(seats=self.mesh.host.seats, preempting=self.policy.preemption.labels,
+                                          rank=self.rank_now, every_seconds=self.policy.lease.renew_seconds)
         if len(jobs) == 1:
-            self.jobs.run_safely(jobs[0])
+            self.run_seat(jobs[0], self.jobs.preemption)
             return
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-            for future in [pool.submit(self.jobs.run_safely, job) for job in jobs]:
+            for future in [pool.submit(self.run_seat, job, self.jobs.preemption) for job in jobs]:
                 future.result()
+
+    # --- preemption (agent/preempt.py) ---------------------------------------------------------
+
+    def run_seat(self, job: Job | None, preemption: Preemption) -> None:
+        """One seat: its job, then the urgent issue the job made way for, if it was preempted."""
+        while job is not None:
+            number = job.issue.number
+            tried = self.attempts.get(number, 0)
+            preemption.started(RunningJob(number, score(job.issue, now=time.time(), attempts=tried,
+                                                        weights=self.policy.selection.weights.weights()).total,
+                                          frozenset(job.issue.labels), rework=job.rework is not None))
+            try:
+                self.jobs.run_safely(job)
+            finally:
+                made_way = preemption.ended(number)
+            job = self.take_over(made_way) if made_way is not None else None
+
+    def take_over(self, preempted: Preempt) -> Job | None:
+        """Claim the urgent issue in the seat its preempted job left (None: gone, claimed meanwhile, ...)."""
+        if not self.budget.claims_allowed:
+            return None
+        try:
+            issue = self.jobs.scrubbed(self.forge.get_issue(preempted.urgent))
+            if exclusion_reasons(issue, agent=self.agent, eligible_labels=self.policy.labels.eligible):
+                return None
+            claimed = self.claim([self.claim_for(issue, f"took the seat of #{preempted.victim}")], 1,
+                                 {issue.number: issue})
+        except NotFound:
+            return None
+        except TemporaryError as exc:
+            self.report.error(exc, issue=preempted.urgent, detail=f"{exc} (the next run claims it)")
+            return None
+        return claimed[0] if claimed else None
+
+    def rank_now(self) -> list[Candidate]:
+        """What this agent may claim now, best first; read only when an open issue carries a preempting
+        label (otherwise one listing is all a heartbeat costs)."""
+        issues = [self.jobs.scrubbed(i) for i in self.forge.list_issues(state="open")]
+        if not any(is_urgent(i.labels, self.policy.preemption.labels) for i in issues):
+            return []
+        claimed = {v.issue for v in self.store.list()}
+        return list(self.select(issues, self.forge.list_pulls(state="open"), claimed).candidates)
 
     # --- select ------------------------------------------------------------------------------
 

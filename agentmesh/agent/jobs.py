@@ -18,6 +18,7 @@ from agentmesh.agent import executor as executors
 from agentmesh.agent.base import AgentRun
 from agentmesh.agent.budget import BudgetCheck
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequests
 from agentmesh.agent.run import run_executors
@@ -93,6 +94,7 @@ class Produced:
     commit: str | None = None
     stop: StopReason | None = None
     paths: tuple[str, ...] = ()  # what the commit changes
+    scratch: tuple[str, ...] = ()  # what the executor leaves besides the change: never committed
 
 
 class Jobs(AgentRun[Report]):
@@ -105,6 +107,7 @@ class Jobs(AgentRun[Report]):
         self.worktrees = Worktrees(mesh.cache, mesh.state.worktrees)
         self.reworks = ReworkRequests(mesh.state.root)
         self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds)  # claims in review
+        self.preemption: Preemption | None = None  # set by claim-task: its seats' shared view
 
     def run_safely(self, job: Job) -> None:
         """Work on one job; a temporary failure is reported, and the next tick resumes the claim."""
@@ -123,7 +126,9 @@ class Jobs(AgentRun[Report]):
         set_stage(self.forge, number, Stage.WORKING)
         base = self.mesh.base_head
         produced = self.produce(job, base, self.write_task_file(job.issue))
-        if produced.outcome in (Ending.STOPPED, Ending.UNAVAILABLE):
+        if produced.stop == StopReason.PREEMPTED and produced.outcome == Ending.STOPPED:
+            self.make_way(job, base, produced)
+        elif produced.outcome in (Ending.STOPPED, Ending.UNAVAILABLE):
             if produced.stop == StopReason.BUDGET:
                 self.ensure_comment(number, f"budget/{job.claim_sha}",
                                     f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. "
@@ -153,7 +158,7 @@ class Jobs(AgentRun[Report]):
         heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
                               lease_seconds=self.policy.lease.seconds, keeper=self.keeper)
         watch = Watch(self.mesh, self.forge, number, agent=self.agent, eligible=self.policy.labels.eligible,
-                      every_seconds=self.policy.lease.renew_seconds)
+                      every_seconds=self.policy.lease.renew_seconds, preemption=self.preemption)
         left = self.budget.minutes_left
         ran = run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=number, base=base,
                             heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number),
@@ -165,7 +170,8 @@ class Jobs(AgentRun[Report]):
                         duration_s=result.duration_s, cost_usd=result.cost_usd)
 
         def end(outcome: Ending, reason: str, *, log: bool = True, details: str = "") -> Produced:
-            return Produced(outcome, heartbeat.sha, reason, result.log_path if log else None, details, stop=ran.stop)
+            return Produced(outcome, heartbeat.sha, reason, result.log_path if log else None, details, stop=ran.stop,
+                            scratch=ran.scratch)
 
         if heartbeat.lost:
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{heartbeat.lost}; nothing was published")
@@ -195,15 +201,15 @@ class Jobs(AgentRun[Report]):
             return Produced(Ending.STOPPED, heartbeat.sha, late.reason, stop=late.stop)
         return Produced(Ending.COMMIT, heartbeat.sha, "", commit=commit, paths=paths)
 
-    def checked_commit(self, job: Job, worktree: Path, base: str, rework: int,
-                       scratch: Sequence[str] = ()) -> tuple[str | None, str, str]:
+    def checked_commit(self, job: Job, worktree: Path, base: str, rework: int, scratch: Sequence[str] = (), *,
+                       checkpoint: bool = False) -> tuple[str | None, str, str]:
         """Commit what the executor left, as the agent, without its `scratch` files, and check it:
         (commit, "", "") when it is ready to push, else (None, why not, details for the issue)."""
         number = job.issue.number
         try:
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
                 work_title(job.issue), issue=number, agent=self.agent, host=self.mesh.host.host,
-                claim_sha=job.claim_sha, attempt=job.attempt, rework=rework), exclude=scratch)
+                claim_sha=job.claim_sha, attempt=job.attempt, rework=rework, checkpoint=checkpoint), exclude=scratch)
         except (GitTimeout, TemporaryError):
             raise  # temporary (a timeout, a lock another git holds, a full disk): the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
@@ -322,6 +328,35 @@ class Jobs(AgentRun[Report]):
         self.forge.add_labels(pull.number, [Label.PR])
         set_stage(self.forge, number, Stage.REVIEW)
         return pull
+
+    def make_way(self, job: Job, base: str, produced: Produced) -> None:
+        """Preempted (agent/preempt.py): no attempt is counted. What the executor left, checked as any
+        work (no secret, no protected path), goes to the work branch as a checkpoint in the same atomic
+        push that releases the claim; the issue is back in the queue at once."""
+        number = job.issue.number
+        commit, _, _ = self.checked_commit(job, self.worktrees.path_for(job.branch), base, 0, produced.scratch,
+                                           checkpoint=True)
+        if commit is not None and self.protected(changed_paths(self.mesh.git, self.mesh.cache.path, base, commit)):
+            commit = None  # only a human may change those: nothing is pushed
+        kept = "nothing to keep"
+        if commit is not None:
+            try:
+                self.store.release_publishing(number, produced.claim_sha, f"refs/heads/{job.branch}", commit,
+                                              self.remote_branch(job.branch))
+                kept = f"checkpoint {commit[:12]} pushed to {job.branch}"
+            except NotHolder as exc:
+                self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; the fence refused the checkpoint")
+                return
+            except UserError as exc:  # the branch moved meanwhile: whoever pushed wins
+                kept = f"checkpoint not pushed: {exc}"
+                commit = None
+        if commit is None:
+            self.release(number, produced.claim_sha, produced.reason)
+        set_stage(self.forge, number, None)
+        self.ensure_comment(number, f"preempted/{produced.claim_sha}",
+                            f"agentmesh: `{self.agent}` stopped work on this issue: {produced.reason}. No attempt "
+                            f"is counted and the issue is back in the queue ({kept}).")
+        self.report.add(Event.PREEMPTED, issue=number, detail=f"{produced.reason}; {kept}")
 
     def hand_issue_over(self, job: Job, produced: Produced) -> None:
         """A change only a human may make: say so on the issue, label it for a human (agents no longer

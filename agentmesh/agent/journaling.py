@@ -37,6 +37,7 @@ OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
     Event.REQUEUED: (JournalEvent.REQUEUED, Outcome.REQUEUED),
     Event.BUDGET_PAUSED: (JournalEvent.BUDGET_PAUSED, Outcome.PAUSED),
     Event.BUDGET_RESUMED: (JournalEvent.BUDGET_RESUMED, Outcome.RESUMED),
+    Event.PREEMPTED: (JournalEvent.PREEMPTED, Outcome.RELEASED),
 }
 
 

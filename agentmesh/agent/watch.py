@@ -4,7 +4,9 @@ A run reads the kill switch and the issue once, before it claims. A human who cl
 issue, parks it with a blocking label or halts the mesh meanwhile must still stop it: the watch
 re-reads both at every heartbeat, and once more right before anything is pushed (the last gate
 before the work goes public). The halt ref is one ls-refs round trip; the halt issues, a forge
-listing, are read only every few checks and at the last gate.
+listing, are read only every few checks and at the last gate. At the heartbeats the watch also asks
+whether the job must make way for an urgent issue (agent/preempt.py); the last gate does not:
+finished work is published.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.mesh import Mesh
+from agentmesh.agent.preempt import Preemption
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.select import Why, exclusion_reasons
 from agentmesh.core.vocab import StopReason
@@ -34,7 +37,8 @@ class Unwanted:
 
 class Watch:
     def __init__(self, mesh: Mesh, forge: Forge, issue: int, *, agent: str, eligible: Collection[str],
-                 every_seconds: float, now: Callable[[], float] = time.monotonic):
+                 every_seconds: float, now: Callable[[], float] = time.monotonic,
+                 preemption: Preemption | None = None):
         self.mesh = mesh
         self.forge = forge
         self.issue = issue
@@ -42,6 +46,7 @@ class Watch:
         self.eligible = eligible
         self.every_seconds = every_seconds
         self.now = now
+        self.preemption = preemption
         self.last = now()
         self.checks = 0
 
@@ -53,9 +58,11 @@ class Watch:
         self.last = self.now()
         self.checks += 1
         try:
-            return self.unwanted(halt_issues=self.checks % HALT_ISSUES_EVERY == 0)
+            unwanted = self.unwanted(halt_issues=self.checks % HALT_ISSUES_EVERY == 0)
         except TemporaryError:
-            return None
+            unwanted = None
+        preempt = self.preemption.due(self.issue) if unwanted is None and self.preemption is not None else None
+        return Unwanted(StopReason.PREEMPTED, preempt.detail) if preempt is not None else unwanted
 
     def unwanted(self, *, halt_issues: bool = True) -> Unwanted | None:
         """Read now: the mesh-wide kill switch, then the issue."""

@@ -22,10 +22,11 @@ from pathlib import Path
 from agentmesh.git.run import ASKPASS_NAME, GLOBAL_CONFIG_NAME
 
 REWORK_TRAILER = "Agentmesh-Rework"  # written here, counted by agent/rework.py
+CHECKPOINT_TRAILER = "Agentmesh-Checkpoint"  # the unfinished work of a preempted job (agent/jobs.py)
 
 
 def commit_message(subject: str, *, issue: int, agent: str, host: str, claim_sha: str, attempt: int,
-                   rework: int = 0) -> str:
+                   rework: int = 0, checkpoint: bool = False) -> str:
     """The trailers are how later runs recognise the agent's own commits (a human's push has none)."""
     return (
         f"{subject}\n\n"
@@ -35,7 +36,13 @@ def commit_message(subject: str, *, issue: int, agent: str, host: str, claim_sha
         f"Agentmesh-Claim: {claim_sha}\n"
         f"Agentmesh-Attempt: {attempt}\n"
         + (f"{REWORK_TRAILER}: {rework}\n" if rework else "")
+        + (f"{CHECKPOINT_TRAILER}: preempted\n" if checkpoint else "")
     )
+
+
+def is_checkpoint(message: str) -> bool:
+    """Whether a commit `message` (one of the agent's own: executors never write them) marks a checkpoint."""
+    return any(line.startswith(f"{CHECKPOINT_TRAILER}:") for line in message.splitlines())
 
 
 def agent_git_files(cache: Path, bin_dir: Path, worktree: Path | None = None) -> list[Path]:

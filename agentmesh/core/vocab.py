@@ -61,6 +61,7 @@ class StopReason(StrEnum):
     HALTED = "halted on this host"
     MESH_HALTED = "mesh halted"
     CANCELLED = "issue cancelled"
+    PREEMPTED = "preempted"  # an urgent issue takes the seat (core/preempt.py)
 
 
 class NotifyEvent(StrEnum):
@@ -96,6 +97,7 @@ class Event(StrEnum):
     BUDGET_STOPPED = "budget-stopped"
     CANCELLED = "cancelled"
     HALT_STOPPED = "halt-stopped"
+    PREEMPTED = "preempted"
     REQUEUED = "requeued"
     REWORKING = "reworking"
     REWORKED = "reworked"
@@ -151,6 +153,7 @@ class JournalEvent(StrEnum):
     REQUEUED = "requeued"
     BUDGET_PAUSED = "budget-paused"
     BUDGET_RESUMED = "budget-resumed"
+    PREEMPTED = "preempted"
 
 
 class Outcome(StrEnum):

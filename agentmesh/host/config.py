@@ -463,6 +463,11 @@ class ReworkPolicy(_Model):
     max: int = Field(1, ge=0, le=10, description="executor re-runs per PR after changes are requested or CI fails")
 
 
+class PreemptionPolicy(_Model):
+    labels: list[str] = Field(["priority:critical"], description="an eligible issue with one of these labels stops "
+                              "the lowest-scored job of an agent whose seats are all busy; [] turns preemption off")
+
+
 class MeshPolicy(_Model):
     version: Literal[1] = 1
     default_branch: str | None = Field(None, description="defaults to the remote's HEAD")
@@ -485,6 +490,7 @@ class MeshPolicy(_Model):
     ]
     budgets: BudgetsPolicy = BudgetsPolicy()
     selection: SelectionPolicy = SelectionPolicy()
+    preemption: PreemptionPolicy = PreemptionPolicy()
     max_attempts: int = Field(3, ge=1, le=100)
     max_diff_lines: int = Field(2000, ge=1)
     executor_script: list[str] = Field([], description="argv for hosts whose executor kind is `script`")

@@ -313,17 +313,25 @@ class ClaimStore:
         _, claim = self._held(issue, claim_sha)
         renewed = claim.renewed(self.nonce())
         new_sha = self._commit(renewed)
-        ref = self.ref(issue)
-        result = self._push(
-            [RefUpdate(ref, new_sha, claim_sha), RefUpdate(work_ref, work_sha, work_expected)], atomic=True
-        )
+        self._with_claim(issue, claim_sha, new_sha, RefUpdate(work_ref, work_sha, work_expected))
+        return replace(renewed, sha=new_sha)
+
+    def release_publishing(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
+                           work_expected: str | None) -> None:
+        """Publish work and release the claim in one atomic push (a preempted job's checkpoint): a crash
+        never leaves the checkpoint under a held claim, where the next run would open a PR of it."""
+        self._held(issue, claim_sha)
+        self._with_claim(issue, claim_sha, None, RefUpdate(work_ref, work_sha, work_expected))
+
+    def _with_claim(self, issue: int, claim_sha: str, new_claim: str | None, work: RefUpdate) -> None:
+        """Move the claim from `claim_sha` to `new_claim` (None: delete it) and `work` atomically, or raise."""
+        result = self._push([RefUpdate(self.ref(issue), new_claim, claim_sha), work], atomic=True)
         if result.ok:
-            return replace(renewed, sha=new_sha)
-        now = self.remote_sha(issue)
-        if now != claim_sha:
+            return
+        if self.remote_sha(issue) != claim_sha:
             raise NotHolder(f"claim #{issue} was lost before the work was published")
         raise UserError(
-            f"work branch {work_ref} changed on the remote: {result.statuses[work_ref].summary}; nothing was published"
+            f"work branch {work.ref} changed on the remote: {result.statuses[work.ref].summary}; nothing was published"
         )
 
     def reap_due(self) -> builtins.list[ReapDecision]:
