@@ -111,6 +111,23 @@ def test_fenced_push_publishes_work_with_the_claim(remote, tmp_path):
     assert a.fenced_push(42, claim.sha, "refs/heads/host1-a/42-x", more, work).renewal == 2
 
 
+def test_release_publishing_moves_both_refs_or_neither(remote, tmp_path):
+    """A preempted job's checkpoint and the release of its claim land in one atomic push."""
+    a = make_store(str(remote), tmp_path, "host1-a")
+    held = a.acquire(42)
+    work = a.cache.commit_tree(a.cache.empty_tree(), [], "checkpoint")
+    before = remote_refs(remote, "refs/heads/")
+    with pytest.raises(UserError, match="changed on the remote"):  # the work branch moved: the claim stays
+        a.release_publishing(42, held.sha, "refs/heads/host1-a/42-x", work, "e" * 40)
+    assert remote_refs(remote, "refs/heads/") == before
+    with pytest.raises(NotHolder):  # not at this claim: nothing lands
+        a.release_publishing(42, "d" * 40, "refs/heads/host1-a/42-x", work, None)
+    assert remote_refs(remote, "refs/heads/") == before
+    a.release_publishing(42, held.sha, "refs/heads/host1-a/42-x", work, None)
+    refs = remote_refs(remote, "refs/heads/")
+    assert REF not in refs and refs["refs/heads/host1-a/42-x"] == work
+
+
 def _reap_setup(remote, tmp_path, grace=30):
     clock = FakeClock()
     policy = short_lease_policy(60, grace)

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from agentmesh.agent.preempt import Preemption
+from agentmesh.core.errors import TemporaryError
 from agentmesh.core.model import Issue
 from agentmesh.core.preempt import Preempt, RunningJob, choose_preemption, is_urgent
 from agentmesh.core.select import rank_issues
@@ -62,3 +64,38 @@ def test_the_configured_label_preempts_and_the_default_does_not():
 ])
 def test_is_urgent(labels, urgent):
     assert is_urgent(labels, CRITICAL) is urgent
+
+
+# --- the seats' shared view (agent/preempt.py), on a fake clock ------------------------------------
+
+
+def test_the_seats_read_once_per_heartbeat_and_only_the_victim_is_told():
+    now, reads = [0.0], []
+
+    def rank():
+        reads.append(now[0])
+        if len(reads) == 1:
+            raise TemporaryError("forge down")
+        return ranked(issue(9, "priority:critical"))
+
+    seats = Preemption(seats=2, preempting=CRITICAL, rank=rank, every_seconds=10, now=lambda: now[0])
+    seats.started(job(1, 30.0))
+    now[0] = 10
+    assert seats.due(1) is None and reads == []  # a seat is free: nothing is read
+    seats.started(job(2, 15.0))
+    assert seats.due(1) is None and reads == [10]  # the read failed: retried a heartbeat later
+    now[0] = 15
+    assert seats.due(2) is None and reads == [10]
+    now[0] = 20
+    assert seats.due(1) is None and reads == [10, 20]  # decided: job 2 makes way
+    decided = seats.due(2)
+    assert (decided.victim, decided.urgent) == (2, 9) and reads == [10, 20]  # told without another read
+    assert seats.ended(1) is None
+    assert seats.ended(2) == decided  # its seat claims #9
+    assert seats.due(2) is None
+
+
+def test_no_preempting_label_reads_nothing():
+    seats = Preemption(seats=1, preempting=(), rank=lambda: pytest.fail("read"), every_seconds=0)
+    seats.started(job(1, 15.0))
+    assert seats.due(1) is None
