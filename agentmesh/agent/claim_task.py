@@ -418,7 +418,10 @@ class ClaimTask(AgentRun[TickReport]):
 
     def rank_now(self) -> list[Candidate]:
         """What this agent may claim now, best first; read only when an open issue carries a preempting
-        label (otherwise one listing is all a heartbeat costs)."""
+        label (otherwise one listing is all a heartbeat costs). Nothing when the budget allows no claim:
+        the freed seat could not take the urgent issue."""
+        if not self.budget.claims_allowed:
+            return []
         issues = [self.jobs.scrubbed(i) for i in self.forge.list_issues(state="open")]
         if not any(is_urgent(i.labels, self.policy.preemption.labels) for i in issues):
             return []

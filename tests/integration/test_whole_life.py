@@ -16,8 +16,10 @@ import yaml
 from agentmesh.agent import monitor as monitor_module
 from agentmesh.agent.claim_task import ClaimTask, TickReport, claim_task
 from agentmesh.agent.monitor import monitor_prs
+from agentmesh.agent.work import commit_message
 from agentmesh.core.markers import marker_text
 from agentmesh.core.plan import Adopt
+from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Stage
 from agentmesh.host.lock import host_lock
 from agentmesh.refs.heartbeat import Heartbeat, Keeper
@@ -330,6 +332,29 @@ def test_a_stale_adopt_never_opens_a_second_pr_for_a_merged_head(tmp_path):
     task.apply_one(Adopt(issue=number, sha=claim_sha, branch=pull["head"], head=head), {number: issue})
     assert ("skipped", number) in events(task.report)
     assert len(fleet.pulls_for(number)) == 1
+
+
+@pytest.mark.parametrize("checkpoint", [True, False])
+def test_a_checkpoint_under_a_held_claim_is_never_adopted(tmp_path, checkpoint):
+    """The same branch claimed again after a preemption, and the run died before it pushed: the
+    branch still holds the checkpoint, which is not a result. Without the trailer it is adopted."""
+    fleet = Fleet(tmp_path)
+    number = fleet.human.create_issue("Add a module", demo_body("pkg/mod.py", "VALUE = 1\n"), ["task"]).number
+    mesh = fleet.mesh("a")
+    store = mesh.claims()
+    branch = work_branch("a", number, "Add a module")
+    held = store.acquire(number, work_branch=branch)
+    base = mesh.base_head
+    blob = mesh.cache.run("hash-object", "-w", "--stdin", input=b"partial\n").stdout.strip()
+    tree = mesh.cache.run("mktree", input=f"100644 blob {blob}\tpartial.txt\n".encode()).stdout.strip()
+    work = mesh.cache.commit_tree(tree, [base], commit_message("Add a module (#1)", issue=number, agent="a",
+                                                               host="h", claim_sha=held.sha, attempt=1,
+                                                               checkpoint=checkpoint))
+    store.fenced_push(number, held.sha or "", f"refs/heads/{branch}", work, None)
+    report = fleet.tick("a")
+    assert (("skipped", number) in events(report)) is checkpoint, report.events
+    assert (fleet.pulls_for(number) == []) is checkpoint
+    assert (fleet.claims() == []) is checkpoint
 
 
 # --- 4. nothing left behind, whoever ran what -------------------------------------------------
