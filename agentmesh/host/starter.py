@@ -121,6 +121,9 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
         (_Section("selection", (
             "# How claimable issues are ranked: multipliers of the terms (agentmesh/core/select.py).",
             _Key("weights", p.selection.weights))),),
+        (_Section("preemption", (
+            _Key("labels", p.preemption.labels, "stops an agent's lowest-scored job when its seats are all busy; "
+                 "[]: off"),)),),
         (_Key("max_attempts", p.max_attempts, "failed attempts before an issue goes to agentmesh:dead-letter"),
          _Key("max_diff_lines", p.max_diff_lines, "larger changes are not pushed")),
         ("# The command hosts whose executor kind is `script` run, e.g. [python, scripts/agent.py].",
