@@ -149,7 +149,8 @@ def context(mesh, number: int, as_json: bool) -> int:
         emit_json(found.to_json())
         return 0
     echo(f"issue #{number}: paths mentioned: {', '.join(found.paths) or 'none'}; "
-         f"{len(found.lessons)} lesson(s), {len(found.entries)} journal entr(y/ies) relevant; "
+         f"{len(found.lessons)} lesson(s), {len(found.docs)} decision/architecture note(s), "
+         f"{len(found.entries)} journal entr(y/ies) relevant; "
          f"{len(found.text.encode())} of {mesh.policy.memory.context_bytes} bytes used"
          + (f"; {found.ignored} journal line(s) ignored: not signed by their agent" if found.ignored else ""))
     echo(found.text or "(no memory for this issue)")

@@ -5,7 +5,9 @@ Layout (ai-memory/README.md is the reference):
 - `ai-memory/agents/<agent>/journal/<YYYY-MM>[.<part>].jsonl` on the memory branch: one JSON object
   per line, written only by that agent, so concurrent agents never touch the same file;
 - `ai-memory/lessons/<slug>.md`: YAML front matter and a short markdown body, entering through
-  reviewed PRs only.
+  reviewed PRs only;
+- `ai-memory/decisions/*.md` and `ai-memory/architecture/*.md`: humans' notes (ADRs, curated docs),
+  given to executors by relevance to the issue's text.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from agentmesh.core.vocab import BudgetWindow, JournalEvent
 ROOT = "ai-memory"
 AGENTS_DIR = f"{ROOT}/agents"
 LESSONS_DIR = f"{ROOT}/lessons"
+DOCS_DIRS = (f"{ROOT}/decisions", f"{ROOT}/architecture")
 JOURNAL_NAME = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<part>[1-9]\d{0,3}))?\.jsonl$")
 SUMMARY_MAX = 2000  # characters; entries are also capped in bytes by the policy
 MAX_PATHS = 20
@@ -461,6 +464,75 @@ def select_lessons(lessons: Iterable[Lesson], *, labels: Iterable[str], paths: I
     return sorted(scored, key=lambda s: (-s.score, s.lesson.path))
 
 
+# --- decisions and architecture notes ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryDoc:
+    """An ADR in `decisions/` or a curated note in `architecture/`: plain markdown, front matter optional."""
+
+    path: str
+    title: str
+    body: str
+
+    @property
+    def kind(self) -> str:
+        return "Decision" if self.path.startswith(DOCS_DIRS[0] + "/") else "Architecture"
+
+
+def parse_doc(path: str, text: str) -> MemoryDoc:
+    text = text.replace("\r\n", "\n")
+    match = _FRONT.match(text)
+    body = (match["body"] if match else text).strip()
+    heading = next((line.lstrip("# ").strip() for line in body.splitlines() if line.startswith("#")), "")
+    return MemoryDoc(path=path, title=heading or path.rsplit("/", 1)[-1].removesuffix(".md"), body=body)
+
+
+_WORD = re.compile(r"[a-z][a-z0-9_]{3,}")
+# words of four letters or more that say nothing about what an issue or a note is about
+_COMMON = frozenset(_WORD.findall("""about after also because been before being both cannot could does done each
+even every from have here into just like made make more most must never once only other over same should some
+still such than that their them then there these they this those through under until very were what when where
+which while will with without would your issue issues please agent agents file files change changes need needs want"""))
+MIN_SHARED_WORDS = 3  # body words alone make a note relevant only from this many on
+
+
+def keywords(text: str) -> frozenset[str]:
+    """The distinctive words of `text`, lower-cased: what relevance by text compares."""
+    return frozenset(_WORD.findall((text or "").casefold())) - _COMMON
+
+
+@dataclass(frozen=True)
+class ScoredDoc:
+    doc: MemoryDoc
+    score: float
+    why: tuple[str, ...] = field(default_factory=tuple)
+
+
+def select_docs(docs: Iterable[MemoryDoc], *, text: str, paths: Iterable[str]) -> list[ScoredDoc]:
+    """Decisions and architecture notes relevant to an issue's `text` (title and body), most relevant
+    first: a path the issue mentions that the note names (3 each), a word of the note's title (2
+    each), words shared with its body (1 each, at most 5, and only from MIN_SHARED_WORDS on, so that a
+    long note does not match everything by chance). A note matching none of them is not relevant."""
+    wanted = keywords(text)
+    paths = sorted(set(paths))
+    scored = []
+    for doc in docs:
+        named = mentioned_paths(doc.body)
+        hit_paths = [p for p in paths if named and _touches(named, [p])]
+        in_title = sorted(wanted & keywords(doc.title))
+        in_body = sorted(wanted & keywords(doc.body) - set(in_title))
+        if len(in_body) < MIN_SHARED_WORDS:
+            in_body = []
+        if not hit_paths and not in_title and not in_body:
+            continue
+        score = 3.0 * len(hit_paths) + 2.0 * len(in_title) + min(len(in_body), 5)
+        why = tuple([f"path {p}" for p in hit_paths] + [f"title {w}" for w in in_title]
+                    + ([f"words {', '.join(in_body[:5])}"] if in_body else []))
+        scored.append(ScoredDoc(doc, score, why))
+    return sorted(scored, key=lambda s: (-s.score, s.doc.path))
+
+
 def related_entries(entries: Iterable[JournalEntry], paths: Iterable[str], *, exclude_issue: int | None = None,
                     limit: int = 20) -> list[JournalEntry]:
     """Recent journal entries with a summary that touched the same files, newest first."""
@@ -479,20 +551,35 @@ def _line(text: str, limit: int) -> str:
     return _one_line(text, limit).replace("`", "'")
 
 
-def memory_section(lessons: Sequence[ScoredLesson], entries: Sequence[JournalEntry], budget: int) -> str:
-    """The task file's memory: lessons (best first) then journal summaries, each with where it came
-    from, whole items only, at most `budget` UTF-8 bytes in all."""
-    out: list[str] = []
-    used = 0
-    for item in lessons:
-        lesson = item.lesson
-        block = (f"### Lesson: {_line(lesson.title, 200)}\n\n"
-                 f"From `{_line(lesson.path, 300)}` (source {_line(lesson.source, 80) or 'unknown'}, "
-                 f"by {_line(lesson.agent, 40) or 'unknown'}, {_line(lesson.created, 20) or 'undated'};"
-                 f" matched: {', '.join(item.why)})\n\n" + fence(clean_text(lesson.body, 8000), "markdown") + "\n\n")
+def _whole_blocks(blocks: Iterable[str], budget: int, used: int) -> tuple[list[str], int]:
+    """The blocks that fit, in order; a block too big is skipped and later smaller ones still go in."""
+    out = []
+    for block in blocks:
         if used + _size(block) <= budget:
             out.append(block)
             used += _size(block)
+    return out, used
+
+
+def memory_section(lessons: Sequence[ScoredLesson], entries: Sequence[JournalEntry], budget: int,
+                   docs: Sequence[ScoredDoc] = ()) -> str:
+    """The task file's memory: lessons (best first), then decisions and architecture notes (best first),
+    then journal summaries, each with where it came from, whole items only, at most `budget` UTF-8
+    bytes in all."""
+    lesson_blocks = [
+        (f"### Lesson: {_line(item.lesson.title, 200)}\n\n"
+         f"From `{_line(item.lesson.path, 300)}` (source {_line(item.lesson.source, 80) or 'unknown'}, "
+         f"by {_line(item.lesson.agent, 40) or 'unknown'}, {_line(item.lesson.created, 20) or 'undated'};"
+         f" matched: {', '.join(item.why)})\n\n" + fence(clean_text(item.lesson.body, 8000), "markdown") + "\n\n")
+        for item in lessons]
+    doc_blocks = [
+        (f"### {item.doc.kind}: {_line(item.doc.title, 200)}\n\n"
+         f"From `{_line(item.doc.path, 300)}` on the default branch (matched: {_line(', '.join(item.why), 300)})"
+         "\n\n" + fence(clean_text(item.doc.body, 8000), "markdown") + "\n\n")
+        for item in docs]
+    out, used = _whole_blocks(lesson_blocks, budget, 0)
+    fitted, used = _whole_blocks(doc_blocks, budget, used)
+    out += fitted
     heading = "### Recent work on the same files (agents' journals; summaries quote issue titles)\n\n"
     lines: list[str] = []
     for entry in entries:

@@ -122,3 +122,34 @@ def test_budget_shows_the_window_its_usage_against_the_caps_and_the_pause(tmp_pa
     assert f"budget for week of {monday} (UTC, week)" in table and "spending not paused" in table
     [alice] = [line.split() for line in table.splitlines() if line.startswith("agent alice")]
     assert alice[2] == "1/1" and alice[3].endswith("/-") and alice[-1] == "EXHAUSTED"  # used/cap: tasks, minutes
+
+
+def test_decisions_and_architecture_notes_of_the_base_branch_are_context_by_relevance(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    work = tmp_path / "work"
+    git("clone", "--quiet", str(remote), str(work))
+    (work / "ai-memory" / "decisions").mkdir(parents=True)
+    (work / "ai-memory" / "architecture").mkdir(parents=True)
+    (work / "ai-memory" / "decisions" / "0001-money-in-cents.md").write_text(
+        "# 0001: money in cents\n\nAmounts in billing/invoice.py are integers of cents, never floats.\n")
+    (work / "ai-memory" / "architecture" / "overview.md").write_text("# Code map\n\nThe web frontend lives in web/.\n")
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", "notes", cwd=work)
+    git("push", "--quiet", "origin", "main", cwd=work)
+    # a PR head's notes are never context: only the base branch's, which entered by review
+    git("checkout", "--quiet", "-b", "mallory/notes", cwd=work)
+    (work / "ai-memory" / "decisions" / "0002-invoice-rounding.md").write_text("# Invoice rounding\n\nInvoice.\n")
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", "pr notes", cwd=work)
+    git("push", "--quiet", "origin", "mallory/notes", cwd=work)
+    human.create_pull(head="mallory/notes", base="main", title="notes")
+
+    number = human.create_issue("Invoice totals round wrong", "See billing/invoice.py", ["task"]).number
+    shown = json.loads(run_cli(*who(remote), "memory", "context", str(number), "--json", cwd=tmp_path).stdout)
+    assert [(d["path"], d["matched"]) for d in shown["docs"]] == [
+        ("ai-memory/decisions/0001-money-in-cents.md", ["path billing/invoice.py"])]
+    assert "### Decision: 0001: money in cents" in shown["text"] and "never floats" in shown["text"]
+    unrelated = human.create_issue("Faster startup", "Profile the CLI", ["task"]).number
+    assert json.loads(run_cli(*who(remote), "memory", "context", str(unrelated), "--json", cwd=tmp_path).stdout)[
+        "docs"] == []
