@@ -22,6 +22,7 @@ from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warni
 from agentmesh.agent.budget import BudgetCheck, check_budget
 from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
+from agentmesh.agent.legacy import observe_legacy
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
@@ -30,6 +31,7 @@ from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
 from agentmesh.agent.work import is_checkpoint
 from agentmesh.core.deps import Cycle, cycle_comment, cycle_keeper, find_cycles, open_graph, unsettled
 from agentmesh.core.errors import NotHolder, TemporaryError
+from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import closing_references, marker_text
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.plan import Action, Adopt, BlockCycle, Claim, DropRework, Release, Renew, Resume, Rework
@@ -71,6 +73,7 @@ class Observed:
     pulls: list[PullRequest]  # open
     held: list[HeldClaim]
     held_issues: dict[int, Issue]  # the issues of this agent's claims that exist
+    legacy: dict[int, LegacyLock] = field(default_factory=dict)  # issues the old scripts hold by a branch
 
 
 @dataclass
@@ -109,6 +112,7 @@ class ClaimTask(AgentRun[TickReport]):
                  journal: Journal | None = None):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal)
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
+        self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
         self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
                          share=self)
@@ -154,7 +158,9 @@ class ClaimTask(AgentRun[TickReport]):
                             + ("" if self.budget.executors_allowed else ", no executor runs"))
         mine = [v for v in views if v.claim is not None and v.claim.agent == self.agent]
         held, held_issues = self.observe_held(mine, issues, pulls)
-        return Observed(views, issues, pulls, held, held_issues)
+        legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in views}, pulls=pulls,
+                                all_states=False)
+        return Observed(views, issues, pulls, held, held_issues, legacy)
 
     def observe_held(self, mine: list[ClaimView], issues: list[Issue],
                      pulls: list[PullRequest]) -> tuple[list[HeldClaim], dict[int, Issue]]:
@@ -197,7 +203,8 @@ class ClaimTask(AgentRun[TickReport]):
         actions = plan_reconcile(seen.held, seats=self.mesh.host.seats, executors_allowed=self.budget.executors_allowed,
                                  budget=str(self.budget))
         free = self.mesh.host.seats - seats_taken(actions) if self.budget.claims_allowed else 0
-        selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims})
+        self.legacy_held = {n: lock.branch for n, lock in seen.legacy.items()}
+        selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims}, self.legacy_held)
         claims = [self.claim_for(c.issue, f"score {c.score.total:.1f}")
                   for c in (selection.candidates[:MAX_CLAIM_TRIES] if free > 0 else [])]
         return TickPlan(actions, claims, max(free, 0), selection, self.plan_cycles(seen.issues))
@@ -426,11 +433,12 @@ class ClaimTask(AgentRun[TickReport]):
         if not any(is_urgent(i.labels, self.policy.preemption.labels) for i in issues):
             return []
         claimed = {v.issue for v in self.store.list()}
-        return list(self.select(issues, self.forge.list_pulls(state="open"), claimed).candidates)
+        return list(self.select(issues, self.forge.list_pulls(state="open"), claimed, self.legacy_held).candidates)
 
     # --- select ------------------------------------------------------------------------------
 
-    def select(self, issues: list[Issue], pulls: list[PullRequest], claimed: set[int]) -> Selection:
+    def select(self, issues: list[Issue], pulls: list[PullRequest], claimed: set[int],
+               legacy: Mapping[int, str]) -> Selection:
         open_numbers = {i.number for i in issues}
         needed = set().union(*(dependencies(i) for i in issues)) if issues else set()
         states = dict.fromkeys(needed & open_numbers, "open")
@@ -452,6 +460,7 @@ class ClaimTask(AgentRun[TickReport]):
             attempts=self.attempts,
             dependency_states=states,
             weights=self.policy.selection.weights.weights(),
+            legacy=legacy,
         )
 
     def failed_attempts(self, issue: Issue) -> int:

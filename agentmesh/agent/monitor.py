@@ -23,6 +23,7 @@ from functools import partial
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
+from agentmesh.agent.legacy import observe_legacy, remote_branches
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.llm_review import LlmRun, run_llm_review
 from agentmesh.agent.mesh import Mesh
@@ -68,7 +69,7 @@ from agentmesh.core.sanitize import clean_text
 from agentmesh.core.sweep import orphan_branches, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
-from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.git.remote import RefUpdate, push
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
 from agentmesh.host.lock import host_lock
@@ -128,7 +129,7 @@ class Monitor(AgentRun[Report]):
         """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show."""
         claims = self.store.list()
         pulls = self.forge.list_pulls(state="all")
-        branches = self.branches()
+        branches = remote_branches(self.mesh)
         presence = self.mesh.presence().list()
         ring = self.ring(presence)
         seen = Seen(pulls={p.number: p for p in pulls})
@@ -146,12 +147,6 @@ class Monitor(AgentRun[Report]):
             else:
                 self.apply(action, seen)
 
-    def branches(self) -> dict[str, str]:
-        """Every branch on the remote (name -> sha), from one complete listing."""
-        listing = ls_refs(self.mesh.git, self.mesh.remote, ["refs/heads/"])
-        return {ref.removeprefix("refs/heads/"): sha for ref, sha in listing.refs.items()
-                if ref.startswith("refs/heads/")}
-
     def plan_cleanup(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str],
                      ring: list[str]) -> list[Action]:
         """Cleanup after this agent's merged or closed PRs, driven by what the remote still shows."""
@@ -167,8 +162,11 @@ class Monitor(AgentRun[Report]):
 
     def plan_sweeps(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str], *,
                     agents: set[str]) -> list[Action]:
+        legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in claims}, pulls=pulls,
+                                all_states=True, branches=branches)
         orphans = orphan_branches(branches, agents=agents, open_heads={p.head for p in pulls if p.state == "open"},
-                                  claimed={v.claim.work_branch for v in claims if v.claim and v.claim.work_branch})
+                                  claimed={v.claim.work_branch for v in claims if v.claim and v.claim.work_branch},
+                                  held={lock.branch for lock in legacy.values()})
         lease = self.policy.lease
         with self.mesh.state.observations_lock():
             sweeps, observations = plan_sweep(orphans, self.mesh.state.load_observations(), self.mesh.clock(),

@@ -100,6 +100,7 @@ def _register() -> None:
         init,
         issue,
         memory,
+        migrate,
         monitor,
         pr,
         status,
@@ -119,6 +120,7 @@ def _register() -> None:
     cli.add_command(init.command)
     cli.add_command(budget.group)
     cli.add_command(memory.group)
+    cli.add_command(migrate.command)
     cli.add_command(tick.command)
     cli.add_command(daemon.command)
     cli.add_command(demo.command)

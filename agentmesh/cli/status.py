@@ -52,6 +52,10 @@ def sections(status) -> list[Section]:
                c.stage or "-", age(c.age_seconds),
                age(c.lease_left_seconds), "EXPIRED" if c.expired else "ok", c.work_branch or "-"]
               for c in status.claims]
+    # the old scripts' lock branches hold their issues like claims (docs/migration.md)
+    claims += [[f"#{lock.issue}", f"{lock.agent} (legacy lock)", "LEGACY-HELD", "-", "-",
+                f"until PR #{lock.pr} closes" if lock.pr else "until its PR closes", lock.branch]
+               for lock in status.legacy]
     pulls = [[f"#{p.number}", p.title, p.author, f"#{p.issue}" if p.issue else "-", age(p.age_seconds),
               ",".join(p.approved_by) or "-", ",".join(p.changes_requested_by) or "-", p.ci,
               ",".join(x.split(":", 1)[1] for x in p.labels) or "-"] for p in status.pulls]

@@ -48,6 +48,7 @@ class Why(StrEnum):
     BLOCKING_LABEL = "blocking_label"
     DEPENDS_ON_OPEN = "depends_on_open"
     MISSING_CAPABILITY = "missing_capability"
+    LEGACY_LOCK = "legacy_lock"  # the old scripts hold it with a branch (core/legacy.py)
 
 
 _NUMBER = r"#([1-9][0-9]{0,9})(?![0-9])"
@@ -203,11 +204,13 @@ def exclusion_reasons(
     open_pr_issues: Collection[int] = frozenset(),
     capabilities: Collection[str] = frozenset(),
     dependency_states: Mapping[int, str] | None = None,
+    legacy: Mapping[int, str] | None = None,
 ) -> tuple[Reason, ...]:
     """All reasons `agent` may not take `issue`; empty means eligible.
 
     Labels and capabilities compare case-insensitively; a dependency counts as
-    done only when `dependency_states` says "closed".
+    done only when `dependency_states` says "closed". `legacy`: issue -> the
+    branch by which the old scripts hold it, a claim like any other.
     """
     labels = _labels(issue)
     states = dependency_states or {}
@@ -219,6 +222,8 @@ def exclusion_reasons(
         reasons.append(Reason(Why.NO_ELIGIBLE_LABEL))
     if issue.number in claimed:
         reasons.append(Reason(Why.CLAIMED))
+    if legacy and issue.number in legacy:
+        reasons.append(Reason(Why.LEGACY_LOCK, legacy[issue.number]))
     if issue.number in open_pr_issues:
         reasons.append(Reason(Why.OPEN_PR))
     if issue.assignees and agent not in issue.assignees:
@@ -253,6 +258,7 @@ def rank_issues(
     attempts: Mapping[int, int] | None = None,
     dependency_states: Mapping[int, str] | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
+    legacy: Mapping[int, str] | None = None,
 ) -> Selection:
     """Split `issues` into ranked candidates (best first) and exclusions with reasons.
 
@@ -272,6 +278,7 @@ def rank_issues(
             open_pr_issues=open_pr_issues,
             capabilities=capabilities,
             dependency_states=dependency_states,
+            legacy=legacy,
         )
         if reasons:
             excluded.append(Exclusion(issue, reasons))

@@ -18,10 +18,13 @@ SWEEP_PREFIX = "sweep:"  # observations of orphan candidates, beside the claims'
 
 
 def orphan_branches(branches: Mapping[str, str], *, agents: Collection[str], open_heads: Collection[str],
-                    claimed: Collection[str]) -> dict[str, str]:
-    """branch -> sha of the mesh agents' work and lesson branches with no open PR and no claim."""
+                    claimed: Collection[str], held: Collection[str] = ()) -> dict[str, str]:
+    """branch -> sha of the mesh agents' work and lesson branches with no open PR and no claim. `held`: the
+    old scripts' lock branches (core/legacy.py), never swept: deleting one would free its issue to both."""
     found = {}
     for branch, sha in branches.items():
+        if branch in held:
+            continue
         work = parse_work_branch(branch)
         owner = work[0] if work else branch.split("/", 1)[0] if is_lesson_branch(branch) else None
         if owner in agents and branch not in open_heads and branch not in claimed:

@@ -244,3 +244,13 @@ class LlmReview(StrEnum):
 
     OFF = "off"
     ON = "on"
+
+
+class MigrateStep(StrEnum):
+    """What a migrate run does about the import PR."""
+
+    NOTHING = "nothing-to-import"  # the default branch has every file
+    OPEN = "open-pr"  # a new branch off the default branch, and its PR
+    ADD = "add-to-pr"  # commit the files its branch lacks onto the existing branch, then open or adopt its PR
+    ADOPT = "adopt-pr"  # the branch has every file already: open or adopt its PR
+    REFUSED = "closed-pr"  # its last PR was closed unmerged: a human said no

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,6 +287,29 @@ class CacheClone:
         elif data is not None:
             kept.append(TreeEntry("100644", name, self.write_blob(data)))
         return self.make_tree(kept)
+
+    def edit_tree_files(self, tree: str | None, files: Mapping[str, bytes]) -> str:
+        """A new tree: `tree` with every file of `files` (path -> data) set, one tree write per directory
+        touched (`edit_tree` once per file would rewrite the shared directories every time)."""
+        here: dict[str, bytes] = {}
+        below: dict[str, dict[str, bytes]] = {}
+        for path, data in files.items():
+            name, _, rest = path.partition("/")
+            if not name or name in (".", "..", ".git") or "\0" in path:
+                raise ValueError(f"invalid path {path!r}")
+            if rest:
+                below.setdefault(name, {})[rest] = data
+            else:
+                here[name] = data
+        entries = {e.name: e for e in self.tree_entries(tree)}
+        for name, data in here.items():
+            entries[name] = TreeEntry("100644", name, self.write_blob(data))
+        for name, sub in below.items():
+            old = entries.get(name)
+            entries[name] = TreeEntry("40000", name,
+                                      self.edit_tree_files(old.sha if old is not None and old.type == "tree" else None,
+                                                           sub))
+        return self.make_tree(entries.values())
 
     def pack_loose_refs(self, prefix: str, threshold: int = 64) -> bool:
         """Pack refs when more than `threshold` loose ones sit directly under `prefix`.

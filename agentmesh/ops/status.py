@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass, field
 
 from agentmesh.agent.budget import budget_report
 from agentmesh.agent.halt import halt_reason
+from agentmesh.agent.legacy import observe_legacy
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import inline_title
+from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import parse_pull_marker
 from agentmesh.core.memory import parse_ts
 from agentmesh.core.performance import AgentPerformance, performance
@@ -85,6 +87,7 @@ class Status:
     performance: dict[str, AgentPerformance]
     halted: str | None
     budget: dict = field(default_factory=dict)
+    legacy: list[LegacyLock] = field(default_factory=list)  # issues the old scripts hold by a branch
 
     @property
     def pulls_capped(self) -> bool:
@@ -98,7 +101,8 @@ class Status:
                 "pulls_open": self.pulls_open, "pulls_limit": self.pulls_limit, "pulls_capped": self.pulls_capped,
                 "performance": {a: p.to_json() for a, p in self.performance.items()},
                 "performance_days": PERFORMANCE_DAYS,
-                "halted": self.halted, "budget": self.budget}
+                "halted": self.halted, "budget": self.budget,
+                "legacy_locks": [lock.to_json() for lock in self.legacy]}
 
 
 def silent_after(policy: MeshPolicy) -> float:
@@ -152,6 +156,7 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
         if view.claim is not None:
             active[view.claim.agent] = active.get(view.claim.agent, 0) + 1
     entries = mesh.journal().recent(PERFORMANCE_DAYS, now)
+    legacy = observe_legacy(mesh, forge, claimed={v.issue for v in claims}, pulls=open_pulls, all_states=False)
     return Status(
         agent=mesh.host.agent, remote=mesh.remote,
         agents=[agent_row(v, mesh.identity, silent_after(mesh.policy)) for v in presence],
@@ -160,4 +165,5 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
         performance=performance(entries, active=active, agents=[v.agent for v in presence]),
         halted=halt_reason(mesh, forge),
         budget=budget_report(mesh, mesh.journal(), now),
+        legacy=[legacy[n] for n in sorted(legacy)],
     )

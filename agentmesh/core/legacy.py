@@ -1,0 +1,78 @@
+"""The old cron scripts' locks, honoured during a switch-over to agentmesh.
+
+The old `claim-task.py` locked an issue by pushing a branch `<agent>/<issue>-<slug>`, the same shape
+as agentmesh's work branches, and worked on it until its PR closed. So that the two systems never
+work on one issue at once, such a branch is a claim held by that agent until its PR closes:
+
+- a branch of an issue that has an agentmesh claim is agentmesh's (the claim decides);
+- a branch whose tip says it is agentmesh work on that issue (the `Agentmesh-Issue` trailer of every
+  work commit) is agentmesh's: its orphans are swept by their own rule, never held as locks;
+- any other such branch holds its issue while it has an open PR or no PR at all; once every PR of
+  the branch is closed or merged, the lock is released (the old scripts may leave the branch behind).
+
+A trailer is no proof (anyone can write one); it only says which rule a branch falls under, and a
+wrong guess costs a skipped issue or, at worst, what the two systems did before. Pure: the listing,
+the tips' messages and the PRs come in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from agentmesh.core.lease import parse_trailers
+from agentmesh.core.model import PullRequest
+from agentmesh.core.slug import parse_work_branch
+
+
+@dataclass(frozen=True)
+class LegacyLock:
+    issue: int
+    agent: str
+    branch: str
+    sha: str
+    pr: int | None = None  # its open PR, if it has one
+
+    def to_json(self) -> dict:
+        return {"issue": self.issue, "agent": self.agent, "branch": self.branch, "sha": self.sha, "pr": self.pr}
+
+
+def lock_candidates(branches: Mapping[str, str], *, claimed: Collection[int],
+                    tips: Mapping[str, str]) -> dict[str, tuple[str, int]]:
+    """branch -> (agent, issue) of the work-shaped branches that are not agentmesh's: no agentmesh claim on
+    their issue, and a tip (message in `tips`; unknown counts as not agentmesh's) that is no agentmesh
+    work commit on that issue."""
+    found = {}
+    for branch in branches:
+        parsed = parse_work_branch(branch)
+        if parsed is None or parsed[1] in claimed:
+            continue
+        if parse_trailers(tips.get(branch, "")).get("issue") == str(parsed[1]):
+            continue
+        found[branch] = parsed
+    return found
+
+
+def legacy_locks(candidates: Mapping[str, tuple[str, int]], branches: Mapping[str, str],
+                 pulls: Iterable[PullRequest]) -> dict[int, LegacyLock]:
+    """issue -> the lock holding it: a candidate with an open PR or no PR at all among `pulls` (which must
+    list closed PRs too for a branch without an open one). Of two locks on one issue, the first branch
+    by name is shown; either holds it."""
+    by_head: dict[str, list[PullRequest]] = {}
+    for pull in pulls:
+        by_head.setdefault(pull.head, []).append(pull)
+    locks: dict[int, LegacyLock] = {}
+    for branch in sorted(candidates):
+        agent, issue = candidates[branch]
+        its = by_head.get(branch, [])
+        open_pr = min((p.number for p in its if p.state == "open"), default=None)
+        if its and open_pr is None:
+            continue  # its PR closed: the old scripts are done with it
+        locks.setdefault(issue, LegacyLock(issue, agent, branch, branches[branch], open_pr))
+    return locks
+
+
+def needs_closed_pulls(candidates: Mapping[str, tuple[str, int]], open_pulls: Iterable[PullRequest]) -> bool:
+    """Whether deciding the candidates needs closed PRs too: some candidate has no open PR."""
+    heads = {p.head for p in open_pulls if p.state == "open"}
+    return any(branch not in heads for branch in candidates)
