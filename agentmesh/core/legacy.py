@@ -7,6 +7,7 @@ work on one issue at once, such a branch is a claim held by that agent until its
 - a branch of an issue that has an agentmesh claim is agentmesh's (the claim decides);
 - a branch whose tip says it is agentmesh work on that issue (the `Agentmesh-Issue` trailer of every
   work commit) is agentmesh's: its orphans are swept by their own rule, never held as locks;
+- a branch with a PR carrying agentmesh's marker for that issue is agentmesh's: monitor-prs judges it;
 - any other such branch holds its issue while it has an open PR or no PR at all; once every PR of
   the branch is closed or merged, the lock is released (the old scripts may leave the branch behind).
 
@@ -21,6 +22,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from agentmesh.core.lease import parse_trailers
+from agentmesh.core.markers import parse_pull_marker
 from agentmesh.core.model import PullRequest
 from agentmesh.core.slug import parse_work_branch
 
@@ -56,8 +58,8 @@ def lock_candidates(branches: Mapping[str, str], *, claimed: Collection[int],
 def legacy_locks(candidates: Mapping[str, tuple[str, int]], branches: Mapping[str, str],
                  pulls: Iterable[PullRequest]) -> dict[int, LegacyLock]:
     """issue -> the lock holding it: a candidate with an open PR or no PR at all among `pulls` (which must
-    list closed PRs too for a branch without an open one). Of two locks on one issue, the first branch
-    by name is shown; either holds it."""
+    list closed PRs too for a branch without an open one), and no PR with agentmesh's marker for its
+    issue. Of two locks on one issue, the first branch by name is shown; either holds it."""
     by_head: dict[str, list[PullRequest]] = {}
     for pull in pulls:
         by_head.setdefault(pull.head, []).append(pull)
@@ -65,6 +67,8 @@ def legacy_locks(candidates: Mapping[str, tuple[str, int]], branches: Mapping[st
     for branch in sorted(candidates):
         agent, issue = candidates[branch]
         its = by_head.get(branch, [])
+        if any((marker := parse_pull_marker(p.body)) is not None and marker.issue == issue for p in its):
+            continue
         open_pr = min((p.number for p in its if p.state == "open"), default=None)
         if its and open_pr is None:
             continue  # its PR closed: the old scripts are done with it

@@ -96,8 +96,9 @@ def test_status_json_shows_the_fleet_exactly(fleet, tmp_path):
     data = status_json(fleet, tmp_path)
     assert remote_refs(fleet.remote) == before  # status only reads
     assert list(data) == ["agent", "remote", "agents", "claims", "pulls", "pulls_open", "pulls_limit",
-                          "pulls_capped", "performance", "performance_days", "halted", "budget"]
+                          "pulls_capped", "performance", "performance_days", "halted", "budget", "legacy_locks"]
     assert (data["agent"], data["remote"], data["halted"]) == ("obs", str(fleet.remote), None)
+    assert data["legacy_locks"] == []  # the collaborator's branch has a PR with agentmesh's marker: no old lock
 
     assert [(a["agent"], a["alive"], a["executor"], a["host"]) for a in data["agents"]] == [
         ("a", True, "demo", "host-a"), ("b", True, "demo", "host-b"), ("c", True, "demo", "host-c")]

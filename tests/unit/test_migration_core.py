@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agentmesh.core.legacy import LegacyLock, legacy_locks, lock_candidates, needs_closed_pulls
+from agentmesh.core.markers import marker_text, pull_marker
 from agentmesh.core.migrate import (
     MEMORY_NOTE,
     NOTE_HEADER,
@@ -55,6 +56,15 @@ def test_lock_candidates_are_work_shaped_branches_that_are_not_agentmeshs():
 def test_legacy_locks_hold_until_their_pr_closes(pulls, expected):
     candidates = lock_candidates(BRANCHES, claimed={3}, tips=TIPS)
     assert legacy_locks(candidates, BRANCHES, pulls) == expected
+
+
+def test_a_branch_whose_pr_carries_agentmeshs_marker_for_its_issue_is_no_lock():
+    branches = {"ada/1-x": "a", "ada/2-y": "b"}
+    marked = [PullRequest(5, "t", f"Closes #1\n\n{marker_text(pull_marker('ada', 1, 'c' * 40))}", "open", "ada/1-x",
+                          "main", "a"),
+              PullRequest(6, "t", marker_text(pull_marker("ada", 1, "c" * 40)), "open", "ada/2-y", "main", "b")]
+    assert legacy_locks(lock_candidates(branches, claimed=(), tips={}), branches, marked) == {
+        2: LegacyLock(2, "ada", "ada/2-y", "b", 6)}  # a marker for another issue does not count
 
 
 def test_two_locks_on_one_issue_show_the_first_branch():
