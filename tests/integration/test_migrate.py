@@ -8,6 +8,7 @@ import time
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.agent.migrate import migrate
+from agentmesh.cli.status import render_plain
 from agentmesh.core.vocab import MigrateStep
 from agentmesh.ops.status import gather
 from tests.support import agent_forge, agent_mesh, branch_files, demo_body, human_commit, local_forge_remote
@@ -50,8 +51,10 @@ def test_migrate_imports_memory_as_one_pr_and_agents_leave_legacy_locked_issues_
     assert "make check" in files["ai-memory/architecture/legacy-memory.md"]
     assert files["ai-memory/legacy/memory/2026-11-20-15.md"] == "15:10 PR opened for #3"
     assert "ai-memory/legacy/memory/2026-11-20-14.md" not in branch_files(remote, "main")  # a PR, not a push to main
-    again = ok_json(run_cli(*who(remote), "migrate", "--from", str(old), "--json", cwd=tmp_path))
-    assert (again["step"], again["pr"]) == ("adopt-pr", opened["pr"])
+    again = run_cli(*who(remote), "migrate", "--from", str(old), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "keep the PR of alice/migrate/memory" in again.stdout and f"PR #{opened['pr']}" in again.stdout
+    assert f"#{locked} held by oldbot on {lock}" in again.stdout
     [pull] = human.list_pulls(state="all")
     assert "agentmesh:memory" in pull.labels
 
@@ -62,6 +65,7 @@ def test_migrate_imports_memory_as_one_pr_and_agents_leave_legacy_locked_issues_
     observer = agent_mesh(remote, tmp_path / "observer", "bob")
     shown = gather(observer, agent_forge(observer), time.time())
     assert [(x.issue, x.branch) for x in shown.legacy] == [(locked, lock)]
+    assert "oldbot (legacy lock)  LEGACY-HELD" in render_plain(shown)
 
     # the lock holds until its PR closes; then the issue is free, and the merged import is not proposed again
     old_pr = human.create_pull(head=lock, base="main", title="Fix login")
