@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from agentmesh.agent.mesh import Mesh
+from agentmesh.core.errors import RemoteUnavailable
 from agentmesh.core.legacy import LegacyLock, legacy_locks, lock_candidates, needs_closed_pulls
 from agentmesh.core.model import PullRequest
 from agentmesh.core.slug import parse_work_branch
 from agentmesh.forge.base import Forge
 from agentmesh.git.remote import ls_refs
+from agentmesh.git.run import GitError
 
 
 def remote_branches(mesh: Mesh) -> dict[str, str]:
@@ -24,10 +26,16 @@ def remote_branches(mesh: Mesh) -> dict[str, str]:
 
 
 def tip_messages(mesh: Mesh, branches: Mapping[str, str], names: Collection[str]) -> dict[str, str]:
-    """branch -> its tip commit's text, for `names`; fetched into the cache clone when missing."""
+    """branch -> its tip commit's text, for `names` (fetched into the cache clone when missing); a tip that
+    cannot be read is left out."""
     missing = [n for n in names if not mesh.cache.has_object(branches[n])]
     if missing:
-        mesh.cache.fetch([f"refs/heads/{n}" for n in missing])
+        try:
+            mesh.cache.fetch([f"refs/heads/{n}" for n in missing])
+        except (GitError, RemoteUnavailable):
+            # git says a branch deleted since the listing is "unreachable": its tip stays unknown, and the
+            # branch a lock for this run only (the conservative side: an issue waits a run)
+            pass
     objects = mesh.cache.cat_objects([branches[n] for n in names])
     return {n: obj.data.decode("utf-8", "replace") for n, obj in zip(names, objects, strict=True)
             if obj is not None and obj.type == "commit"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from agentmesh.agent.claim_task import claim_task
+from agentmesh.agent.legacy import observe_legacy, tip_messages
 from agentmesh.agent.migrate import migrate
 from agentmesh.cli.status import render_plain
 from agentmesh.core.vocab import MigrateStep
@@ -77,3 +78,14 @@ def test_migrate_imports_memory_as_one_pr_and_agents_leave_legacy_locked_issues_
     done = migrate(observer, agent_forge(observer), old, dry_run=False)
     assert (done.step, done.missing, done.legacy) == (MigrateStep.NOTHING, [], [])
     assert [p.number for p in human.list_pulls(state="all") if "agentmesh:memory" in p.labels] == [pull.number]
+
+
+def test_a_lock_branch_deleted_after_the_listing_is_read_as_a_lock_for_that_run(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    mesh = agent_mesh(remote, tmp_path / "hosts", "alice")
+    sha = human_commit(remote, {"wip.txt": "x\n"}, branch="oldbot/1-a", base="main", message="wip")
+    branches = {"oldbot/1-a": sha, "oldbot/2-gone": "0" * 40}  # the second was deleted since it was listed
+    assert tip_messages(mesh, branches, sorted(branches)) == {}  # one fetch for both failed: neither is read
+    assert tip_messages(mesh, branches, ["oldbot/1-a"]).keys() == {"oldbot/1-a"}
+    locks = observe_legacy(mesh, agent_forge(mesh), claimed=(), pulls=[], all_states=True, branches=branches)
+    assert sorted(locks) == [1, 2]
