@@ -27,8 +27,10 @@ def remote_branches(mesh: Mesh) -> dict[str, str]:
 
 def tip_messages(mesh: Mesh, branches: Mapping[str, str], names: Collection[str]) -> dict[str, str]:
     """branch -> its tip commit's text, for `names` (fetched into the cache clone when missing); a tip that
-    cannot be read is left out."""
-    missing = [n for n in names if not mesh.cache.has_object(branches[n])]
+    cannot be read is left out. Two object reads at most, however many branches."""
+    names = list(names)
+    read = dict(zip(names, mesh.cache.cat_objects([branches[n] for n in names]), strict=True))
+    missing = [n for n, obj in read.items() if obj is None]
     if missing:
         try:
             mesh.cache.fetch([f"refs/heads/{n}" for n in missing])
@@ -36,8 +38,9 @@ def tip_messages(mesh: Mesh, branches: Mapping[str, str], names: Collection[str]
             # git says a branch deleted since the listing is "unreachable": its tip stays unknown, and the
             # branch a lock for this run only (the conservative side: an issue waits a run)
             pass
-    objects = mesh.cache.cat_objects([branches[n] for n in names])
-    return {n: obj.data.decode("utf-8", "replace") for n, obj in zip(names, objects, strict=True)
+        else:
+            read.update(zip(missing, mesh.cache.cat_objects([branches[n] for n in missing]), strict=True))
+    return {n: obj.data.decode("utf-8", "replace") for n, obj in read.items()
             if obj is not None and obj.type == "commit"}
 
 
