@@ -14,7 +14,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.notify import notify_listener
 from agentmesh.agent.report import Report
 from agentmesh.agent.trust import verified_comments, verified_reviews
-from agentmesh.core.model import Comment, Review
+from agentmesh.core.model import Comment, LabelEvent, Review
 from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes, ring_order
 from agentmesh.forge.base import Forbidden, Forge, NotFound
@@ -119,6 +119,12 @@ class AgentRun(Generic[R]):
         """The comments on issue or PR `number`, each author the roster does not vouch for marked unverified
         (agent/trust.py): every decision on comments reads them from here, never from the forge directly."""
         return verified_comments(self.forge.list_comments(number), roster=self.mesh.roster,
+                                 identity=self.mesh.identity, local=self.forge.kind == "local")
+
+    def label_events(self, number: int) -> list[LabelEvent]:
+        """Who added and removed the issue's labels, each author the roster does not vouch for marked
+        unverified, as `comments` does (on the local forge: by the signature of the item commit)."""
+        return verified_comments(self.forge.label_events(number), roster=self.mesh.roster,
                                  identity=self.mesh.identity, local=self.forge.kind == "local")
 
     def ensure_comment(self, number: int, marker: str, body: str) -> Comment:

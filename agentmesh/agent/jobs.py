@@ -21,7 +21,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
 from agentmesh.agent.rework import ReworkRequests
-from agentmesh.agent.run import run_executors
+from agentmesh.agent.run import host_executors, run_executors
 from agentmesh.agent.stages import (
     LOG_TAIL_CHARS,
     code_span,
@@ -39,6 +39,7 @@ from agentmesh.agent.watch import Watch
 from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.model import Issue, PullRequest
+from agentmesh.core.overrides import Overrides, is_override, parse_overrides, setters
 from agentmesh.core.plan import Feedback
 from agentmesh.core.reconcile import ReworkAsk
 from agentmesh.core.sanitize import fence, render_task_context
@@ -162,7 +163,8 @@ class Jobs(AgentRun[Report]):
         left = self.budget.minutes_left
         ran = run_executors(self.mesh, worktree=worktree, task_file=task_file, issue=number, base=base,
                             heartbeat=heartbeat, env=self.env, pidfile=self.pidfile(number),
-                            budget_seconds=None if left is None else left * 60, watch=watch)
+                            budget_seconds=None if left is None else left * 60, watch=watch,
+                            overrides=self.overrides(job))
         result = ran.result
         for note in ran.notes:
             self.report.add(Event.WARNING, issue=number, detail=note)
@@ -200,6 +202,25 @@ class Jobs(AgentRun[Report]):
         if late is not None:
             return Produced(Ending.STOPPED, heartbeat.sha, late.reason, stop=late.stop)
         return Produced(Ending.COMMIT, heartbeat.sha, "", commit=commit, paths=paths)
+
+    def overrides(self, job: Job) -> Overrides | None:
+        """The issue's `timeout:`/`executor:` labels that a maintainer or roster agent set (core/overrides.py);
+        what applies and what is ignored, and why, is journaled. Label events are read only for an
+        issue that has such a label."""
+        issue = job.issue
+        labels = [label for label in issue.labels if is_override(label)]
+        if not labels:
+            return None
+        who = setters(self.label_events(issue.number))
+        distrusted = {label: f"set by `{who.get(label) or 'unknown'}`, not a maintainer or roster agent"
+                      for label in labels if not (who.get(label) and self.trusted(who[label]))}
+        found = parse_overrides(labels, executors=[spec.name for spec in host_executors(self.mesh)],
+                                distrusted=distrusted)
+        for verdict, said in (("applied", found.applied), ("ignored", found.ignored)):
+            if said:
+                self.report.add(Event.OVERRIDE, issue=issue.number, key=f"override-{verdict}-{job.claim_sha[:16]}",
+                                detail=f"{verdict} {'; '.join(said)}")
+        return found
 
     def checked_commit(self, job: Job, worktree: Path, base: str, rework: int, scratch: Sequence[str] = (), *,
                        checkpoint: bool = False) -> tuple[str | None, str, str]:

@@ -38,6 +38,8 @@ OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
     Event.BUDGET_PAUSED: (JournalEvent.BUDGET_PAUSED, Outcome.PAUSED),
     Event.BUDGET_RESUMED: (JournalEvent.BUDGET_RESUMED, Outcome.RESUMED),
     Event.PREEMPTED: (JournalEvent.PREEMPTED, Outcome.RELEASED),
+    Event.SHIPPED: (JournalEvent.MERGED, Outcome.SHIPPED),
+    Event.OVERRIDE: (JournalEvent.OVERRIDE, None),  # applied | ignored
 }
 
 

@@ -9,6 +9,13 @@ the PR is closed last, so that a rerun still finds what is left to do.
 
 requeue: failed attempts are counted from trusted attempt markers (agent/stages.py); a trusted
 requeue marker restarts the count, and the failed and dead-letter labels go.
+
+ship: merge an open PR now, without waiting for the ring's approvals, pinned like every merge to the
+head sha that was checked (a push meanwhile refuses the merge). It bypasses the wait only: the kill
+switch, a failing required check and a conflict still stop it, and only a maintainer (the roster's,
+or with no roster anyone with write access, who may not ship protected paths) may use it. The
+maintainer's approval of the head is recorded first, so that a plain git server's pre-receive hook
+(core/receive.py) accepts the signed merge.
 """
 
 from __future__ import annotations
@@ -16,14 +23,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentmesh.agent.base import AgentRun
+from agentmesh.agent.halt import halt_reason
 from agentmesh.agent.report import Report
-from agentmesh.agent.stages import set_stage
+from agentmesh.agent.stages import protected_list, set_stage
+from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.core.markers import attempts_ever, closing_references, count_attempts, requeue_marker
 from agentmesh.core.model import PullRequest
+from agentmesh.core.review import unmet_checks
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label
+from agentmesh.forge.base import Conflict, Forbidden, ForgeError, NotFound
 from agentmesh.git.remote import RefUpdate, push
+from agentmesh.git.worktree import changed_paths
+from agentmesh.host.roster import MAINTAINER_PREFIX
+
+
+class HeadMoved(Conflict):
+    """The PR's head is not the sha that was checked: nothing was merged."""
 
 
 @dataclass
@@ -82,3 +99,99 @@ class Operator(AgentRun[OperatorReport]):
                             detail=f"{failed} failed attempt(s) cleared")
         else:
             self.report.add(Event.SKIPPED, issue=number, detail="nothing to requeue: no failed attempt counts")
+
+    # --- ship ------------------------------------------------------------------------------
+
+    def ship(self, number: int, sha: str | None = None) -> None:
+        pull = self.forge.get_pull(number)
+        if pull.state == "merged":
+            self.report.add(Event.SKIPPED, pr=number, detail=f"already merged (at {pull.head_sha[:12]})")
+            return
+        if pull.state != "open":
+            raise UserError(f"PR #{number} is closed without merge: reopen it before shipping it")
+        head = pull.head_sha
+        if sha is not None and not head.startswith(sha.lower()):
+            raise HeadMoved(f"PR #{number} head is {head[:12]}, not {sha[:12]}: it moved; nothing was merged")
+        who, protected = self.check_shippable(pull)
+        issues = closing_references(pull.body)
+        self.approve(pull, who)
+        self.ensure_comment(number, f"shipped/{head}",
+                            f"agentmesh: `{who}` shipped `{head[:12]}` without waiting for the ring's approvals."
+                            + (f"\n\nIt changes protected paths:\n\n{protected_list(protected)}" if protected else ""))
+        try:
+            self.forge.merge_pull(number, sha=head, method=self.policy.merge.method)
+        except HeadMoved:
+            raise
+        except Conflict as exc:
+            if self.forge.get_pull(number).head_sha != head:
+                raise HeadMoved(f"PR #{number} moved while it was shipped ({exc}); nothing was merged") from None
+            raise
+        except Forbidden as exc:
+            raise Forbidden(f"PR #{number} not shipped: {exc}") from None
+        self.report.add(Event.SHIPPED, issue=issues[0] if issues else None, pr=number, key=f"shipped-{number}",
+                        detail=f"{head[:12]} merged by {who} without the ring's approvals")
+
+    def check_shippable(self, pull: PullRequest) -> tuple[str, list[str]]:
+        """(who ships, the protected paths it changes) when this operator may ship it now; UserError otherwise."""
+        halted = halt_reason(self.mesh, self.forge)
+        if halted:
+            raise UserError(f"not shipped: {halted}; `pr ship` does not override the kill switch (resume first)")
+        who, maintainer = self.operator()
+        if self.mesh.roster is not None and not maintainer:
+            raise UserError(f"only a maintainer in the roster may ship a PR; `{who}` is not one "
+                            "(this host's key, or the forge token's login, is not a maintainer's)")
+        if not maintainer and not self.may_write(who):
+            raise UserError(f"`{who}` has no write access to the repository: it may not ship a PR")
+        protected = self.protected(self.pull_paths(pull))
+        if protected and not maintainer:
+            raise UserError(f"PR #{pull.number} changes protected paths, which only a maintainer in the roster may "
+                            f"ship: {', '.join(protected[:5])}")
+        contexts = self.forge.ci_status(pull.head_sha).contexts  # pending or missing is the wait ship skips
+        failing = [c for c in unmet_checks(contexts, self.policy.review.required_checks)
+                   if not c.endswith(("(pending)", "(missing)"))]
+        if failing:
+            raise UserError(f"PR #{pull.number}: required checks fail on {pull.head_sha[:12]}: {', '.join(failing)}")
+        return who, protected
+
+    def operator(self) -> tuple[str, bool]:
+        """(who runs this, whether the roster names them a maintainer). On the local forge what counts is
+        this host's key, as the pre-receive hook sees its signatures; on Gitea/GitHub the token's login."""
+        roster = self.mesh.roster
+        if self.forge.kind == "local":
+            key = self.mesh.public_key.line if self.mesh.public_key else None
+            for principal, public in roster.signers() if roster else []:
+                if public.line == key:
+                    return principal, principal.startswith(MAINTAINER_PREFIX)
+            return self.agent, False
+        login = self.forge.current_user()
+        if roster is not None and roster.is_maintainer(login):
+            return MAINTAINER_PREFIX + login, True
+        return login, False
+
+    def may_write(self, user: str) -> bool:
+        try:
+            return self.forge.permission(user.removeprefix(MAINTAINER_PREFIX)) in ("admin", "write")
+        except (NotFound, Forbidden):
+            return False
+
+    def pull_paths(self, pull: PullRequest) -> list[str]:
+        """The paths the PR changes from its merge base with the base branch to its head."""
+        cache = self.mesh.cache
+        if not self.fetched(pull.head, pull.head_sha):
+            raise TemporaryError(f"PR #{pull.number}: head {pull.head_sha[:12]} is not on the remote")
+        cache.fetch([f"refs/heads/{pull.base}"])
+        base = cache.resolve(f"refs/mirror/heads/{pull.base}") or pull.head_sha
+        return changed_paths(self.mesh.git, cache.path, cache.merge_base(base, pull.head_sha) or pull.head_sha,
+                             pull.head_sha)
+
+    def approve(self, pull: PullRequest, who: str) -> None:
+        """The operator's approval of the head, once: the hook merges nothing that no maintainer or
+        sibling approved, and the PR shows who let it through."""
+        if any(r.author == who and r.state == "APPROVED" and r.commit_id == pull.head_sha
+               for r in self.reviews(pull.number)):
+            return
+        try:
+            self.forge.submit_review(pull.number, event="approve", commit_id=pull.head_sha,
+                                     body=f"agentmesh: shipped by `{who}` without waiting for the ring.")
+        except (ForgeError, UserError) as exc:  # e.g. GitHub refuses an approval of one's own PR
+            self.report.add(Event.WARNING, pr=pull.number, detail=f"approval not recorded: {exc}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agentmesh.agent import executor as executors
@@ -21,6 +21,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.watch import Watch
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import ConfigError
+from agentmesh.core.overrides import Overrides
 from agentmesh.core.vocab import StopReason
 from agentmesh.git.run import TOKEN_ENV
 from agentmesh.git.worktree import reset_worktree
@@ -36,16 +37,23 @@ def forbidden_env(mesh: Mesh, env: Mapping[str, str]) -> list[str]:
     return names
 
 
-def host_executors(mesh: Mesh, *, review: bool = False) -> list[executors.ExecutorSpec]:
+def host_executors(mesh: Mesh, overrides: Overrides | None = None, *, review: bool = False) \
+        -> list[executors.ExecutorSpec]:
     """The executors this host runs, in order (ConfigError for a kind its config cannot make). The mesh
     policy, read from the remote, is needed only for `script`. `review`: its LLM reviewers instead
-    (`review.executor`, else `executor`, with the review presets)."""
+    (`review.executor`, else `executor`, with the review presets). An issue's `overrides` keep only the
+    executor it names and set the timeout (core/overrides.py)."""
     executor = (mesh.host.review.executor or mesh.host.executor) if review else mesh.host.executor
-    return executors.resolve(executor.kind, command=executor.command, chain=executor.chain,
-                             script=mesh.policy.executor_script if executor.kind == "script" else None,
-                             timeout_seconds=executor.timeout_seconds, sandbox=executor.sandbox,
-                             allow_network=executor.allow_network, env_passthrough=executor.env_passthrough,
-                             presets=executors.REVIEW_PRESETS if review else executors.PRESETS)
+    specs = executors.resolve(executor.kind, command=executor.command, chain=executor.chain,
+                              script=mesh.policy.executor_script if executor.kind == "script" else None,
+                              timeout_seconds=executor.timeout_seconds, sandbox=executor.sandbox,
+                              allow_network=executor.allow_network, env_passthrough=executor.env_passthrough,
+                              presets=executors.REVIEW_PRESETS if review else executors.PRESETS)
+    if overrides is None:
+        return specs
+    chosen = [spec for spec in specs if overrides.executor in (None, spec.name)] or specs
+    timeout = overrides.timeout_seconds
+    return [replace(spec, timeout_seconds=timeout) if timeout else spec for spec in chosen]
 
 
 def start_problems(mesh: Mesh, env: Mapping[str, str], *, review: bool = False) -> list[executors.StartProblem]:
@@ -80,11 +88,12 @@ class Ran:
 
 def run_executors(mesh: Mesh, *, worktree: Path, task_file: Path, issue: int, base: str, heartbeat: Heartbeat,
                   env: Mapping[str, str], pidfile: Path, budget_seconds: float | None = None,
-                  watch: Watch | None = None) -> Ran:
+                  watch: Watch | None = None, overrides: Overrides | None = None) -> Ran:
     """Run the host's executors in turn until one works. `budget_seconds`: executor time left today;
     past it the executor is stopped like a halt. `watch`: re-reads, at each heartbeat, whether the
-    work is still wanted (the issue open, the mesh not halted)."""
-    specs = host_executors(mesh)
+    work is still wanted (the issue open, the mesh not halted). `overrides`: the issue's own executor
+    and timeout."""
+    specs = host_executors(mesh, overrides)
     log_path = mesh.state.logs / f"issue-{issue}-{time.strftime('%Y%m%dT%H%M%S')}.log"
 
     started = time.monotonic()

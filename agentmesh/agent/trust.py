@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from agentmesh.core.model import Comment, Review
+from agentmesh.core.model import Comment, LabelEvent, Review
 from agentmesh.host.roster import MAINTAINER_PREFIX, Roster
 from agentmesh.refs.identity import Identity
 
@@ -57,10 +57,14 @@ def verified_reviews(reviews: Sequence[Review], *, roster: Roster | None, identi
     return [replace(r, author=who) for r, who in zip(reviews, principals) if who]
 
 
-def verified_comments(comments: Sequence[Comment], *, roster: Roster | None, identity: Identity,
-                      local: bool) -> list[Comment]:
-    """Every comment, its author kept where the roster vouches for it and marked unverified otherwise
-    (`unverified:<author>`: never an agent, login or maintainer, so never trusted, never "mine")."""
+Marked = TypeVar("Marked", Comment, LabelEvent)
+
+
+def verified_comments(comments: Sequence[Marked], *, roster: Roster | None, identity: Identity,
+                      local: bool) -> list[Marked]:
+    """Every comment (or label change), its author kept where the roster vouches for it and marked
+    unverified otherwise (`unverified:<author>`: never an agent, login or maintainer, so never trusted,
+    never "mine")."""
     if roster is None:
         return list(comments)
     principals = _vouched(comments, roster=roster, identity=identity, local=local)

@@ -228,7 +228,7 @@ def _close(g, number, as_json):
 
 
 def operate(mesh, number: int, verb: str, as_json: bool, **args) -> int:
-    """cancel or requeue, journaled like any agent run."""
+    """cancel, requeue or ship, journaled like any agent run."""
     from agentmesh.agent.base import journaled
     from agentmesh.agent.operator import Operator, OperatorReport
 

@@ -13,7 +13,7 @@ _EVENTS = {"approve": "approved", "request_changes": "requested changes on", "co
 
 @click.group("pr")
 def group() -> None:
-    """Create, list, show, review, merge and close pull requests."""
+    """Create, list, show, review, merge, ship and close pull requests."""
 
 
 def default_branch(mesh) -> str:
@@ -166,3 +166,17 @@ def _merge(g, number, squash, as_json):
 def _close(g, number, as_json):
     """Close PR NUMBER without merging (closing a closed PR is fine)."""
     return close(current_forge(g), number, as_json)
+
+
+@group.command("ship")
+@number_argument
+@click.option("--sha", metavar="SHA", help="Ship only if the head is still this commit (the one you looked at).")
+@json_option
+@click.pass_obj
+def _ship(g, number, sha, as_json):
+    """Merge PR NUMBER now, without waiting for the ring's approvals, pinned to its current head (or
+    --sha): a push meanwhile refuses it (exit 1). Maintainers only; the kill switch, failing required
+    checks and conflicts still stop it. Shipping a merged PR says so and exits 0. Journaled."""
+    from agentmesh.cli.issue import operate
+
+    return operate(g.mesh(), number, "ship", as_json, sha=sha)

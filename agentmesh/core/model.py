@@ -43,6 +43,19 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class LabelEvent:
+    """A label added to (or removed from) an issue, and by whom, oldest first in a listing."""
+
+    label: str
+    added: bool
+    author: str
+    recorded_in: str | None = None  # local forge: the item commit that made the change; its signature says who
+
+    def to_json(self) -> dict:
+        return to_plain(self)
+
+
+@dataclass(frozen=True)
 class Issue:
     number: int
     title: str

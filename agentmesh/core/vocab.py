@@ -99,6 +99,7 @@ class Event(StrEnum):
     HALT_STOPPED = "halt-stopped"
     PREEMPTED = "preempted"
     REQUEUED = "requeued"
+    OVERRIDE = "override"  # a trusted timeout:/executor: label applied, or an untrusted or bad one ignored
     REWORKING = "reworking"
     REWORKED = "reworked"
     REWORK_POSTPONED = "rework-postponed"
@@ -122,6 +123,7 @@ class Event(StrEnum):
     WITHDRAWN = "withdrawn"
     RECLAIMED = "reclaimed"
     SWEPT = "swept"
+    SHIPPED = "shipped"  # `pr ship`: merged now by an operator, without the ring's approvals
     # budget pause|resume
     BUDGET_PAUSED = "budget-paused"
     BUDGET_RESUMED = "budget-resumed"
@@ -154,6 +156,7 @@ class JournalEvent(StrEnum):
     BUDGET_PAUSED = "budget-paused"
     BUDGET_RESUMED = "budget-resumed"
     PREEMPTED = "preempted"
+    OVERRIDE = "override"
 
 
 class Outcome(StrEnum):
@@ -181,6 +184,7 @@ class Outcome(StrEnum):
     REQUEUED = "requeued"
     PAUSED = "paused"
     RESUMED = "resumed"
+    SHIPPED = "shipped"
 
 
 class Act(StrEnum):

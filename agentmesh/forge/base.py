@@ -26,6 +26,7 @@ from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API sp
     Comment,
     Issue,
     IssueState,
+    LabelEvent,
     Permission,
     PullRequest,
     PullState,
@@ -118,6 +119,11 @@ class Forge(ABC):
     @abstractmethod
     def remove_labels(self, number: int, labels: Sequence[str]) -> None:
         """Idempotent: labels not on the issue are ignored."""
+
+    @abstractmethod
+    def label_events(self, number: int) -> list[LabelEvent]:
+        """Who added and removed each label of issue `number`, oldest first (GitHub: the issue's events;
+        Gitea: its timeline; local: the item's commits)."""
 
     @abstractmethod
     def set_assignees(self, number: int, assignees: Sequence[str]) -> None: ...

@@ -14,10 +14,17 @@ from typing import Any, ClassVar, Literal
 
 import requests
 
-from agentmesh.forge.base import Conflict, NotMergeableYet, ReviewEvent
-from agentmesh.forge.http import Reply, RestForge, Transport, numbered_pages, pull_from, tail
+from agentmesh.forge.base import Conflict, LabelEvent, NotMergeableYet, ReviewEvent
+from agentmesh.forge.http import Reply, RestForge, Transport, json_mapper, numbered_pages, pull_from, tail
 
 PAGE_LIMIT = 50  # Gitea's default MAX_RESPONSE_ITEMS; asking for more is silently capped
+
+
+@json_mapper("timeline entry")
+def label_event(d: dict) -> LabelEvent:
+    # Gitea's label comment: body "1" when the label was added, "" when it was removed
+    return LabelEvent(label=str(d["label"]["name"]), added=d.get("body") == "1",
+                      author=str((d.get("user") or {}).get("login") or ""))
 
 
 class GiteaForge(RestForge):
@@ -40,6 +47,10 @@ class GiteaForge(RestForge):
 
     def label_ref(self, label: dict) -> int:
         return int(label["id"])
+
+    def label_events(self, number: int) -> list[LabelEvent]:
+        return [label_event(d) for d in self.list_all(f"/issues/{int(number)}/timeline")
+                if d.get("type") == "label" and d.get("label")]
 
     def merge_once(self, number: int, sha: str, method: Literal["merge", "squash"]) -> None:
         payload = {"do": method, "head_commit_id": sha}

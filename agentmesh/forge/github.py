@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import requests
 
-from agentmesh.forge.base import CIStateName, ReviewEvent, StatusContext
+from agentmesh.forge.base import CIStateName, LabelEvent, ReviewEvent, StatusContext
 from agentmesh.forge.http import (
     EtagCache,
     Rejected,
@@ -46,6 +46,12 @@ def check_run_context(run: dict) -> StatusContext:
                          target_url=run.get("details_url") or run.get("html_url") or "")
 
 
+@json_mapper("issue event")
+def label_event(d: dict) -> LabelEvent:
+    return LabelEvent(label=str(d["label"]["name"]), added=d["event"] == "labeled",
+                      author=str((d.get("actor") or {}).get("login") or ""))
+
+
 class GitHubForge(RestForge):
     kind = "github"
     review_events: Mapping[ReviewEvent, str] = {
@@ -70,6 +76,10 @@ class GitHubForge(RestForge):
     def merge_once(self, number: int, sha: str, method: Literal["merge", "squash"]) -> None:
         # 405 (not mergeable) and 409 (head moved) map to Conflict in the transport
         self.send("PUT", f"/pulls/{number}/merge", {"sha": sha, "merge_method": method})
+
+    def label_events(self, number: int) -> list[LabelEvent]:
+        return [label_event(d) for d in self.list_all(f"/issues/{int(number)}/events")
+                if d.get("event") in ("labeled", "unlabeled")]
 
     def check_runs(self, sha: str) -> list[StatusContext]:
         return [check_run_context(r) for r in self.list_all(f"/commits/{segment(sha)}/check-runs", key="check_runs")]

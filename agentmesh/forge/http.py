@@ -474,7 +474,6 @@ class RestForge(Forge):
 
     def check_runs(self, sha: str) -> list[StatusContext]:
         return []
-
     def delete_branch_once(self, branch: str) -> None:
         raise NotImplementedError
 

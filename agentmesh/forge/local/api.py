@@ -24,6 +24,7 @@ from agentmesh.forge.base import (
     Forge,
     Issue,
     IssueState,
+    LabelEvent,
     NotFound,
     Permission,
     PullRequest,
@@ -60,7 +61,7 @@ from agentmesh.forge.local.schema import (
     pull_guard_ref,
     review_view,
 )
-from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, backoff
+from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, actor_of, backoff
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate
 
@@ -221,6 +222,19 @@ class LocalForge(Forge):
             return Edit(self._meta(item, labels=kept), "labels: remove") if kept != current else None
 
         self.store.update(number, change)
+
+    def label_events(self, number: int) -> list[LabelEvent]:
+        """Each label change of the item's commits, its author the commit's actor: only the commit's
+        signature (`recorded_in`) says who really made it."""
+        events: list[LabelEvent] = []
+        before: list[str] = []
+        for sha, message, meta in self.store.meta_history(self.store.load(number).sha):
+            labels = [str(name) for name in meta.get("labels", [])]
+            actor = actor_of(message)
+            events += [LabelEvent(name, True, actor, sha) for name in labels if name not in before]
+            events += [LabelEvent(name, False, actor, sha) for name in before if name not in labels]
+            before = labels
+        return events
 
     def set_assignees(self, number: int, assignees: Sequence[str]) -> None:
         wanted = list(dict.fromkeys(assignees))

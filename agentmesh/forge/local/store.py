@@ -38,6 +38,14 @@ from agentmesh.git.remote import RefUpdate, ls_refs, push
 MAX_ATTEMPTS = 40  # lost races per write before giving up (each loss means someone else progressed)
 
 
+ACTOR_TRAILER = "Agentmesh-Actor: "  # who the item commit says wrote it: only its signature proves it
+
+
+def actor_of(message: str) -> str:
+    found = [line[len(ACTOR_TRAILER):].strip() for line in message.splitlines() if line.startswith(ACTOR_TRAILER)]
+    return found[-1] if found else ""
+
+
 def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
 
@@ -80,7 +88,7 @@ class ItemStore:
 
     def commit(self, tree: str, parents: Sequence[str], subject: str) -> str:
         # The nonce keeps every commit unique: two identical pushes would both "win" (docs/design/protocol.md).
-        message = f"{subject}\n\nAgentmesh-Actor: {self.user}\nAgentmesh-Nonce: {secrets.token_hex(8)}\n"
+        message = f"{subject}\n\n{ACTOR_TRAILER}{self.user}\nAgentmesh-Nonce: {secrets.token_hex(8)}\n"
         return self.cache.commit_tree(tree, parents, message)
 
     def cas(self, ref: str, build: Callable[[str | None], str | None], what: str) -> bool:
@@ -209,6 +217,14 @@ class ItemStore:
         an agent's file under another name was written by whoever wrote the copy."""
         writers = self.cache.last_writers(item.sha, folder)
         return [(writers.get(f"{folder}/{entry.name}"), data) for entry, data in self.entry_blobs(entries)]
+
+    def meta_history(self, sha: str) -> list[tuple[str, str, dict]]:
+        """(commit, message, meta) of each commit on an item's first-parent line, oldest first: one
+        `git log` and one `cat-file --batch` (an unreadable meta reads as empty)."""
+        log = self.cache.log_messages(sha, "--first-parent")[::-1]
+        objs = self.cache.cat_objects([f"{commit}:{META}" for commit, _ in log])
+        return [(commit, message, (load_json(obj.data) or {}) if obj is not None else {})
+                for (commit, message), obj in zip(log, objs)]
 
     def reviews(self, item: Item) -> list[Review]:
         """The reviews of an item read with `reviews=True`, each with the item commit that last wrote it
