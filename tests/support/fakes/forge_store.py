@@ -83,6 +83,7 @@ class FakeForge:
         self.labels: dict[int, dict] = {}
         self.items: dict[int, Item] = {}
         self.comments: dict[int, list[dict]] = {}
+        self.label_log: dict[int, list[dict]] = {}  # issue -> each label added or removed, oldest first
         self.reviews: dict[int, list[dict]] = {}
         self.statuses: dict[str, list[dict]] = {}  # newest first
         self.check_runs: dict[str, list[dict]] = {}
@@ -142,7 +143,14 @@ class FakeForge:
         number = len(self.items) + 1
         stamp = self.now()
         item = self.items[number] = Item(number, title, body, self.me, stamp, stamp, **kw)
+        self.log_labels(item, item.labels, added=True)
         return item
+
+    def log_labels(self, item: Item, label_ids: list[int], *, added: bool) -> None:
+        """Record, as the request's user, a change of labels for the issue's events or timeline."""
+        for label_id in label_ids:
+            self.label_log.setdefault(item.number, []).append(
+                {"id": self.new_id(), "label_id": label_id, "added": added, "login": self.me, "at": self.now()})
 
     def item(self, number: str | int, *, pull: bool | None = None) -> Item | None:
         item = self.items.get(int(number))

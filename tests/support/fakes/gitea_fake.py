@@ -33,6 +33,7 @@ class GiteaFake(FakeForge):
         self.route("GET", "/issues/{number}/labels", self.issue_labels)
         self.route("POST", "/issues/{number}/labels", self.add_issue_labels)
         self.route("DELETE", "/issues/{number}/labels/{label_id}", self.remove_issue_label)
+        self.route("GET", "/issues/{number}/timeline", self.timeline)
         self.route("GET", "/labels", lambda q, request, **kw: self.page(list(self.labels.values()), q, request))
         self.route("POST", "/labels", self.create_repo_label)
         self.route("GET", "/pulls", self.list_pulls)
@@ -117,6 +118,7 @@ class GiteaFake(FakeForge):
                 return answer(404, {"message": f"label {ref!r} does not exist"})
             if label["id"] not in item.labels:
                 item.labels.append(label["id"])
+                self.log_labels(item, [label["id"]], added=True)
         item.updated_at = self.now()
         return answer(200, [self.label_json(i) for i in item.labels])
 
@@ -126,8 +128,18 @@ class GiteaFake(FakeForge):
             return answer(404, {"message": "Not Found"})
         if int(label_id) in item.labels:
             item.labels.remove(int(label_id))
+            self.log_labels(item, [int(label_id)], added=False)
             item.updated_at = self.now()
         return answer(204)
+
+    def timeline(self, q, body, request, number: str) -> Answer:
+        """Only the label entries (type `label`; body "1" for an added label, "" for a removed one)."""
+        if self.item(number) is None:
+            return answer(404, {"message": "Not Found"})
+        entries = [{"id": e["id"], "type": "label", "body": "1" if e["added"] else "", "user": self.user(e["login"]),
+                    "label": self.label_json(e["label_id"]), "created_at": e["at"], "updated_at": e["at"]}
+                   for e in self.label_log.get(int(number), [])]
+        return self.page(entries, q, request)
 
     def create_repo_label(self, q, body, request) -> Answer:
         label = self.create_label(body["name"], body["color"])

@@ -52,6 +52,7 @@ class GitHubFake(FakeForge):
         self.route("POST", "/issues", self.create_issue)
         self.route("POST", "/issues/{number}/labels", self.add_issue_labels)
         self.route("DELETE", "/issues/{number}/labels/{name}", self.remove_issue_label)
+        self.route("GET", "/issues/{number}/events", self.list_issue_events)
         self.route("GET", "/labels", lambda q, request, **kw: self.page(list(self.labels.values()), q, request))
         self.route("POST", "/labels", self.create_repo_label)
         self.route("GET", "/pulls", self.list_pulls)
@@ -133,9 +134,9 @@ class GitHubFake(FakeForge):
         if item is None:
             return answer(404, {"message": "Not Found"})
         names = body.get("labels", []) if isinstance(body, dict) else body
-        for label_id in self.ensure_label_ids(names):
-            if label_id not in item.labels:
-                item.labels.append(label_id)
+        new = [label_id for label_id in dict.fromkeys(self.ensure_label_ids(names)) if label_id not in item.labels]
+        item.labels += new
+        self.log_labels(item, new, added=True)
         item.updated_at = self.now()
         return answer(200, [self.label_json(i) for i in item.labels])
 
@@ -145,8 +146,20 @@ class GitHubFake(FakeForge):
         if item is None or label is None or label["id"] not in item.labels:
             return answer(404, {"message": "Label does not exist"})
         item.labels.remove(label["id"])
+        self.log_labels(item, [label["id"]], added=False)
         item.updated_at = self.now()
         return answer(200, [self.label_json(i) for i in item.labels])
+
+    def list_issue_events(self, q, body, request, number: str) -> Answer:
+        """Only the label events: the others (assigned, closed, ...) are never read by agentmesh."""
+        if self.item(number) is None:
+            return answer(404, {"message": "Not Found"})
+        events = [{"id": e["id"], "node_id": f"LE_{e['id']}", "url": f"{self.api_url}/events/{e['id']}",
+                   "actor": self.user(e["login"]), "event": "labeled" if e["added"] else "unlabeled",
+                   "commit_id": None, "commit_url": None, "created_at": e["at"], "performed_via_github_app": None,
+                   "label": {"name": self.labels[e["label_id"]]["name"], "color": self.labels[e["label_id"]]["color"]}}
+                  for e in self.label_log.get(int(number), [])]
+        return self.page(events, q, request)
 
     def create_repo_label(self, q, body, request) -> Answer:
         if self.label_by_name(body["name"]):
