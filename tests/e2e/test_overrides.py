@@ -30,7 +30,8 @@ def test_an_executor_label_counts_from_a_maintainer_and_not_from_an_outsider(tmp
     remote = local_forge_remote(tmp_path / "remote.git")
     human = agent_mesh(remote, tmp_path / "humans", "human")
     ada = write_host_config(tmp_path, remote, "ada", CHAIN)
-    roster = roster_yaml([agent_mesh(remote, tmp_path / "hosts", "ada")], [{"login": "human", "key": human.public_key.line}])
+    roster = roster_yaml([agent_mesh(remote, tmp_path / "hosts", "ada")],
+                         [{"login": "human", "key": human.public_key.line}])
     human_commit(remote, {ROSTER_PATH: roster}, message="roster: ada, maintained by human")
     filer, eve = agent_forge(human), agent_forge(agent_mesh(remote, tmp_path / "hosts", "eve"))
 

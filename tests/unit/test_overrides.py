@@ -35,7 +35,7 @@ def test_valid_overrides_apply(labels, timeout, executor):
     ("timeout:1h", "not a number of minutes"),
     ("timeout:-5m", "not a number of minutes"),
     ("timeout:5m ", "not a number of minutes"),
-    ("timeout:١٢m", "not a number of minutes"),  # Arabic-Indic digits are not ASCII digits
+    ("timeout:\u0661\u0662m", "not a number of minutes"),  # Arabic-Indic digits are not ASCII digits
     ("timeout:", "not a number of minutes"),
     (f"timeout:{MAX_TIMEOUT_MINUTES + 1}m", f"more than {MAX_TIMEOUT_MINUTES}m"),
     ("timeout:99999m", "not a number of minutes"),
