@@ -222,3 +222,22 @@ def test_the_sandbox_keeps_programs_and_the_repository_that_live_under_tmp(tmp_p
                  log_path=tmp_path / "run.log")
     assert result.ok and result.sandboxed, (tmp_path / "run.log").read_text()
     assert (tmp_path / "wt" / "seen.txt").read_text().strip() == str(repo)
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (None, [("claude-code", 3600), ("codex", 3600)]),
+    ("none", [("claude-code", 3600), ("codex", 3600)]),
+    ("codex-5m", [("codex", 300)]),
+    ("timeout-only", [("claude-code", 5400), ("codex", 5400)]),
+])
+def test_an_issues_overrides_pick_the_executor_and_its_timeout(tmp_path, overrides, expected):
+    """issue 15, item 13: the host's chain, narrowed and re-timed by an issue's trusted labels."""
+    from agentmesh.agent.run import host_executors
+    from agentmesh.core.overrides import Overrides
+    from tests.support import agent_mesh
+
+    mesh = agent_mesh(make_remote(tmp_path / "remote.git"), tmp_path / "hosts", "ada",
+                      executor={"kind": "fallback", "chain": ["claude-code", "codex"]})
+    chosen = {None: None, "none": Overrides(), "codex-5m": Overrides(300, "codex"),
+              "timeout-only": Overrides(5400, None)}[overrides]
+    assert [(s.name, s.timeout_seconds) for s in host_executors(mesh, chosen)] == expected
