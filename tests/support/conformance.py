@@ -175,6 +175,17 @@ def test_labels_add_and_remove(forge_env):
     assert [i.number for i in forge.list_issues(labels=[fresh])] == [issue.number]
 
 
+def test_label_events_say_who_added_and_removed_each_label(forge_env):
+    forge = forge_env.forge
+    issue = forge.create_issue("label history", labels=["task"])
+    forge.add_labels(issue.number, ["timeout:30m"])
+    forge.add_labels(issue.number, ["timeout:30m"])  # already there: no event
+    forge.remove_labels(issue.number, ["task"])
+    me = forge.current_user()
+    assert [(e.label, e.added, e.author) for e in forge.label_events(issue.number)] == [
+        ("task", True, me), ("timeout:30m", True, me), ("task", False, me)]
+
+
 def test_set_assignees(forge_env):
     forge = forge_env.forge
     me = forge.current_user()
