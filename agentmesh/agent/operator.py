@@ -20,6 +20,7 @@ maintainer's approval of the head is recorded first, so that a plain git server'
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from agentmesh.agent.base import AgentRun
@@ -110,6 +111,8 @@ class Operator(AgentRun[OperatorReport]):
         if pull.state != "open":
             raise UserError(f"PR #{number} is closed without merge: reopen it before shipping it")
         head = pull.head_sha
+        if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{7,40}", sha):
+            raise UserError(f"--sha: not a commit sha (7 to 40 hex digits): {clean_text(sha, 60)!r}")
         if sha is not None and not head.startswith(sha.lower()):
             raise HeadMoved(f"PR #{number} head is {head[:12]}, not {sha[:12]}: it moved; nothing was merged")
         who, protected = self.check_shippable(pull)
@@ -120,8 +123,6 @@ class Operator(AgentRun[OperatorReport]):
                             + (f"\n\nIt changes protected paths:\n\n{protected_list(protected)}" if protected else ""))
         try:
             self.forge.merge_pull(number, sha=head, method=self.policy.merge.method)
-        except HeadMoved:
-            raise
         except Conflict as exc:
             if self.forge.get_pull(number).head_sha != head:
                 raise HeadMoved(f"PR #{number} moved while it was shipped ({exc}); nothing was merged") from None
