@@ -28,7 +28,9 @@ def test_a_maintainer_ships_an_unapproved_pr_through_the_hook_pinned_to_the_head
     human = mesh.configs["human"] = tmp_path / "configs" / "human.yaml"
     human.write_text(yaml.safe_dump({"agent": "human", "host": "host-human", "remote": str(mesh.remote),
                                      "state_dir": str(tmp_path / "humans" / "human")}))  # the maintainer's key
-    pull = mesh.opened()  # ada's PR, which bob has not reviewed
+    mesh.issue()
+    mesh.run("ada", "claim-task")  # ada's PR, which no one has reviewed (no monitor-prs ran)
+    pull = mesh.pull()
     number, main = str(pull["number"]), git("rev-parse", "main", cwd=mesh.remote)
     head_ref = f"refs/heads/{pull['head']}"
     looked_at = mesh.ref(head_ref)
