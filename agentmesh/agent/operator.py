@@ -30,7 +30,7 @@ from agentmesh.agent.stages import protected_list, set_stage
 from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.core.markers import attempts_ever, closing_references, count_attempts, requeue_marker
 from agentmesh.core.model import PullRequest
-from agentmesh.core.review import unmet_checks
+from agentmesh.core.review import failing_checks
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label
@@ -147,9 +147,7 @@ class Operator(AgentRun[OperatorReport]):
         if protected and not maintainer:
             raise UserError(f"PR #{pull.number} changes protected paths, which only a maintainer in the roster may "
                             f"ship: {', '.join(protected[:5])}")
-        contexts = self.forge.ci_status(pull.head_sha).contexts  # pending or missing is the wait ship skips
-        failing = [c for c in unmet_checks(contexts, self.policy.review.required_checks)
-                   if not c.endswith(("(pending)", "(missing)"))]
+        failing = failing_checks(self.forge.ci_status(pull.head_sha).contexts, self.policy.review.required_checks)
         if failing:
             raise UserError(f"PR #{pull.number}: required checks fail on {pull.head_sha[:12]}: {', '.join(failing)}")
         return who, protected

@@ -234,6 +234,12 @@ def unmet_checks(contexts: Iterable[StatusContext], required: Sequence[str]) -> 
     return unmet
 
 
+def failing_checks(contexts: Iterable[StatusContext], required: Sequence[str]) -> list[str]:
+    """The required checks that failed on a head (failure or error), each with why: what `pr ship`
+    refuses. A pending or missing one is the wait that shipping skips."""
+    return [check for check in unmet_checks(contexts, required) if not check.endswith(("(pending)", "(missing)"))]
+
+
 @dataclass(frozen=True)
 class MergeDecision:
     merge: bool

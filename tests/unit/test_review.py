@@ -5,6 +5,7 @@ from agentmesh.core.model import PullRequest, Review, StatusContext
 from agentmesh.core.review import (
     GateResult,
     counted_approvals,
+    failing_checks,
     gate_files,
     glob_match,
     head_reviews,
@@ -165,3 +166,16 @@ def ctx(name, state):
 ])
 def test_unmet_checks(contexts, required, unmet):
     assert unmet_checks(contexts, required) == unmet
+
+
+@pytest.mark.parametrize("contexts, required, failing", [
+    ([], [], []),
+    ([], ["ci/tests"], []),  # missing: the wait `pr ship` skips
+    ([ctx("ci/tests", "pending")], ["ci/tests"], []),
+    ([ctx("ci/tests", "failure")], ["ci/tests"], ["ci/tests (failure)"]),
+    ([ctx("ci/tests", "error"), ctx("lint", "pending")], ["ci/tests", "lint"], ["ci/tests (error)"]),
+    ([ctx("ci/tests", "success"), ctx("ci/tests", "failure")], ["ci/tests"], ["ci/tests (failure)"]),
+    ([ctx("lint", "failure")], ["ci/tests"], []),  # a failing check nobody requires does not stop a ship
+])
+def test_failing_checks_stop_a_ship_and_pending_ones_do_not(contexts, required, failing):
+    assert failing_checks(contexts, required) == failing
