@@ -15,9 +15,8 @@ from agentmesh.agent.base import AgentRun
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Report
 from agentmesh.agent.stages import attempts_so_far
-from agentmesh.host.config import HostConfig
 from agentmesh.host.roster import ROSTER_PATH
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.contract.spec import ContractMock, fake_forge_mesh, validator
 from tests.support import human_commit, make_remote
 
 BOT = "ada-bot"  # ada's account on the forge: the token's user
@@ -27,19 +26,10 @@ MARKER = "<!-- agentmesh:attempt/ada/1 -->"
 
 @pytest.mark.parametrize("kind", ["gitea", "github"])
 def test_a_comment_counts_only_from_a_roster_login(tmp_path, kind):
-    from tests.support.fakes.gitea_fake import GiteaFake
-    from tests.support.fakes.github_fake import GitHubFake
-
     checker = validator(kind)  # skips when the API description is absent
-    url = GITEA_URL if kind == "gitea" else GITHUB_URL
-    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url, me=BOT)
     remote = make_remote(tmp_path / "remote.git")
-    host = HostConfig.model_validate({
-        "agent": "ada", "host": "host-ada", "remote": str(remote), "state_dir": str(tmp_path / "state"),
-        "executor": {"kind": "demo"},
-        "forge": {"kind": kind, "url": url, "repo": f"{fake.owner}/{fake.name}", "token_env": TOKEN_ENV},
-    })
-    key = Mesh(host, env={TOKEN_ENV: fake.token}).public_key
+    fake, first = fake_forge_mesh(kind, remote, tmp_path / "state", agent="ada", bot=BOT, token_env=TOKEN_ENV)
+    host, key = first.host, first.public_key
     roster = {"agents": [{"name": "ada", "key": key.line, "login": BOT}], "maintainers": [{"login": "grace"}]}
     human_commit(remote, {ROSTER_PATH: yaml.safe_dump(roster)}, message="roster")
     number = fake.new_item("Task", "").number

@@ -18,9 +18,8 @@ from agentmesh.agent.report import Report
 from agentmesh.core.overrides import parse_overrides, setters
 from agentmesh.forge.gitea import GiteaForge
 from agentmesh.forge.github import GitHubForge
-from agentmesh.host.config import HostConfig
 from agentmesh.host.roster import ROSTER_PATH
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, fake_forge_mesh, validator
 from tests.support import human_commit, make_remote
 
 BOT = "ada-bot"
@@ -29,20 +28,11 @@ TOKEN_ENV = "MESH_FORGE_TOKEN"
 
 @pytest.mark.parametrize("kind", ["gitea", "github"])
 def test_label_events_name_who_set_each_label_and_only_the_rosters_count(tmp_path, kind):
-    from tests.support.fakes.gitea_fake import GiteaFake
-    from tests.support.fakes.github_fake import GitHubFake
-
     checker = validator(kind)
-    url = GITEA_URL if kind == "gitea" else GITHUB_URL
-    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url, me=BOT)
-    tokens = {login: fake.add_account(login) for login in ("grace", "mallory")}
     remote = make_remote(tmp_path / "remote.git")
-    host = HostConfig.model_validate({
-        "agent": "ada", "host": "host-ada", "remote": str(remote), "state_dir": str(tmp_path / "state"),
-        "executor": {"kind": "demo"},
-        "forge": {"kind": kind, "url": url, "repo": f"{fake.owner}/{fake.name}", "token_env": TOKEN_ENV},
-    })
-    key = Mesh(host, env={TOKEN_ENV: fake.token}).public_key
+    fake, first = fake_forge_mesh(kind, remote, tmp_path / "state", agent="ada", bot=BOT, token_env=TOKEN_ENV)
+    host, key = first.host, first.public_key
+    tokens = {login: fake.add_account(login) for login in ("grace", "mallory")}
     roster = {"agents": [{"name": "ada", "key": key.line, "login": BOT}], "maintainers": [{"login": "grace"}]}
     human_commit(remote, {ROSTER_PATH: yaml.safe_dump(roster)}, message="roster")
 
