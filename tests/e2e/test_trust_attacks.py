@@ -19,6 +19,7 @@ from agentmesh.core.memory import journal_file
 from agentmesh.git.signing import ensure_key
 from agentmesh.host.roster import ROSTER_PATH
 from tests.support import (
+    FakeClock,
     agent_forge,
     agent_mesh,
     demo_body,
@@ -165,6 +166,17 @@ def test_a_forged_claim_and_branch_are_never_adopted(tmp_path):
     assert mesh.items("pull") == [] and not mesh.on_main("evil.py")
     claims = json.loads(mesh.run("ada", "claims", "list", "--json").stdout)
     assert [(c["issue"], c["agent"], c["foreign"]) for c in claims] == [(number, None, "ada")]
+    status = json.loads(mesh.run("bob", "status", "--json").stdout)
+    assert [(c["issue"], c["holder"], c["foreign"]) for c in status["claims"]] == [(number, None, "ada")]
+    assert "FOREIGN (says ada)" in mesh.run("bob", "status").stdout
+    # reaped by the normal lease rules, by ada herself: a claim in her name that she did not sign is not hers
+    clock = FakeClock()
+    store = agent_mesh(mesh.remote, tmp_path / "hosts", "ada", clock=clock).claims()
+    assert store.reap() == []  # first sighting by this clock
+    clock.advance(1800 + 300 + 1)  # lease + grace
+    [reaped] = store.reap()
+    assert reaped.reaped and reaped.holder is None and reaped.issue == number
+    assert remote_refs(mesh.remote, "refs/heads/claim/") == {}
 
 
 def test_an_approval_under_another_agents_name_from_this_host_counts_for_nothing(tmp_path):
