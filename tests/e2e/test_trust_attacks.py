@@ -23,6 +23,7 @@ from tests.support import (
     agent_forge,
     agent_mesh,
     demo_body,
+    forged_claim,
     git,
     human_commit,
     local_forge_remote,
@@ -153,12 +154,7 @@ def test_a_forged_claim_and_branch_are_never_adopted(tmp_path):
     mesh.run("bob", "monitor-prs")
     number = mesh.issue(labels=("agentmesh:needs-human",))
     forged_work(mesh, number, f"ada/{number}-add-a-module")
-    claim = (f"claim: #{number} by ada\n\nAgentmesh-Issue: {number}\nAgentmesh-Agent: ada\nAgentmesh-Host: host-ada\n"
-             f"Agentmesh-Nonce: 0123456789abcdef\nAgentmesh-Lease-Seconds: 1800\nAgentmesh-Renewal: 0\n"
-             f"Agentmesh-Attempt: 1\nAgentmesh-Work-Branch: ada/{number}-add-a-module\n")
-    tree = git("rev-parse", "main^{tree}", cwd=mesh.remote)
-    forged = git("commit-tree", tree, "-p", "main", cwd=mesh.remote, input=claim)
-    git("update-ref", f"refs/heads/claim/{number}", forged, cwd=mesh.remote)
+    forged_claim(mesh.remote, number, "ada", f"ada/{number}-add-a-module")
     for _ in range(2):
         mesh.run("ada", "claim-task")
         mesh.run("bob", "monitor-prs")

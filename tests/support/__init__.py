@@ -415,6 +415,17 @@ def push_on_switch(remote: Path, work: Path, ref: str, message: str, *, sign_wit
     return commit
 
 
+def forged_claim(remote: Path, number: int, agent: str, branch: str) -> str:
+    """A well-formed, unsigned claim of issue `number` whose trailers name `agent` and its work `branch`,
+    written as `claim/<number>` straight into the bare repository, as anyone who can push could."""
+    message = (f"claim: #{number} by {agent}\n\nAgentmesh-Issue: {number}\nAgentmesh-Agent: {agent}\n"
+               f"Agentmesh-Host: host-{agent}\nAgentmesh-Nonce: 0123456789abcdef\nAgentmesh-Lease-Seconds: 1800\n"
+               f"Agentmesh-Renewal: 0\nAgentmesh-Attempt: 1\nAgentmesh-Work-Branch: {branch}\n")
+    forged = git("commit-tree", git("rev-parse", "main^{tree}", cwd=remote), "-p", "main", cwd=remote, input=message)
+    git("update-ref", f"refs/heads/claim/{number}", forged, cwd=remote)
+    return forged
+
+
 def roster_yaml(meshes, maintainers: list[dict] | None = None, logins: dict[str, str] | None = None) -> str:
     """The roster text listing these agents' (Mesh objects') public keys, and forge logins by agent name."""
     import yaml
