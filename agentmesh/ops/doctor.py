@@ -83,9 +83,10 @@ def check_config(load: Callable[[], HostConfig]) -> tuple[Check, HostConfig | No
     return passed("config", f"agent {host.agent} on {host.host}, remote {host.remote}, forge {host.forge.kind}"), host
 
 
-def check_state_dir(path: Path) -> Check:
+def check_state_dir(path: Path, signing_key: Path | None = None) -> Check:
     """The state directory: created like every command creates it, writable, not world-writable
-    (another user could plant a cache clone or an askpass helper there)."""
+    (another user could plant a cache clone or an askpass helper there); the signing key in it (or
+    where the host config puts it), when it exists, private (ssh-keygen signs with nothing else)."""
     name = "state-dir"
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -96,6 +97,15 @@ def check_state_dir(path: Path) -> Check:
         return failed(name, f"{path}: not writable by this user", "chown it to this user or set state_dir elsewhere")
     if mode & stat.S_IWOTH:
         return failed(name, f"{path}: world-writable (mode {stat.S_IMODE(mode):04o})", f"chmod o-w {path}")
+    try:
+        key_mode = stat.S_IMODE(signing_key.stat().st_mode) if signing_key is not None else 0
+    except FileNotFoundError:
+        key_mode = 0  # made by the first run
+    except OSError as exc:
+        return failed(name, f"signing key {signing_key}: {exc.strerror}", "make it readable by this user only")
+    if key_mode & 0o077:
+        return failed(name, f"signing key {signing_key} is open to others (mode {key_mode:04o}): ssh-keygen refuses "
+                            "to sign with it, so this agent can write nothing", f"chmod 600 {signing_key}")
     return passed(name, f"{path} (mode {stat.S_IMODE(mode):04o})")
 
 
@@ -348,7 +358,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
         later = [skipped(name, "config") for name in ("state-dir", "remote", "policy", "identity", "hook", "forge",
                                                         "sandbox", "executor")]
         return [git, config, *later, check_scheduler(which), skipped("clock", "config")]
-    state = check_state_dir(host.resolved_state_dir())
+    state = check_state_dir(host.resolved_state_dir(), host.resolved_signing_key())
     checks = [git, config, state]
     mesh, missing = None, "git" if not git.ok else "state-dir" if not state.ok else None
     if missing is None:

@@ -260,6 +260,12 @@ def test_identity_says_plainly_what_a_missing_roster_or_entry_lets_a_writer_do(t
     assert "lists another key for alice" in lines(doctor(tmp_path, config))["identity"]
     human_commit(remote, {ROSTER_PATH: f"agents:\n- name: alice\n  key: {line}\n"})
     assert lines(doctor(tmp_path, config))["identity"].startswith("✓ identity: signs as alice with SHA256:")
+    key = tmp_path / "state" / "identity" / "id_ed25519"
+    key.chmod(0o640)  # widened by hand or a backup tool: ssh-keygen then signs nothing
+    found = lines(doctor(tmp_path, config))
+    assert found["state-dir"] == (f"✗ state-dir: signing key {key} is open to others (mode 0640): ssh-keygen "
+                                  f"refuses to sign with it, so this agent can write nothing — fix: chmod 600 {key}")
+    assert found["remote"] == "✗ remote: skipped until the state-dir check passes — fix: fix state-dir first"
 
 
 def test_a_policy_that_would_auto_merge_unchecked_fails_doctor_and_every_run(tmp_path):
