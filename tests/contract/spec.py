@@ -254,15 +254,30 @@ def push_work_branch(remote: Path, branch: str, *, agent: str, issue: int) -> st
     return git("rev-parse", "HEAD", cwd=seed)
 
 
-def fake_forge_mesh(kind: str, remote: Path, state: Path, *, agent: str, bot: str, token_env: str):
-    """A Gitea or GitHub fake whose own account is `bot`, and `agent`'s Mesh on `remote` using it."""
-    from agentmesh.agent.mesh import Mesh
-    from agentmesh.host.config import HostConfig
+def fake_forge(kind: str, *, me: str, hosting: Path | None = None) -> Any:
+    """A Gitea or GitHub fake whose own account is `me`; with `hosting`, it hosts that real bare repository
+    (tests/support/fakes/git_hosted.py: a PR's head is its branch's head there, a merge a real merge commit)."""
+    from tests.support.fakes.git_hosted import GitHosted
     from tests.support.fakes.gitea_fake import GiteaFake
     from tests.support.fakes.github_fake import GitHubFake
 
+    url, cls = (GITEA_URL, GiteaFake) if kind == "gitea" else (GITHUB_URL, GitHubFake)
+    if hosting is None:
+        return cls(url, me=me)
+    fake = type(f"Hosted{cls.__name__}", (GitHosted, cls), {})(url, me=me)
+    fake.repo = hosting
+    return fake
+
+
+def fake_forge_mesh(kind: str, remote: Path, state: Path, *, agent: str, bot: str, token_env: str,
+                    hosted: bool = False):
+    """A Gitea or GitHub fake whose own account is `bot` (hosting `remote` when `hosted`), and `agent`'s
+    Mesh on `remote` using it."""
+    from agentmesh.agent.mesh import Mesh
+    from agentmesh.host.config import HostConfig
+
     url = GITEA_URL if kind == "gitea" else GITHUB_URL
-    fake = (GiteaFake if kind == "gitea" else GitHubFake)(url, me=bot)
+    fake = fake_forge(kind, me=bot, hosting=remote if hosted else None)
     host = HostConfig.model_validate({
         "agent": agent, "host": f"host-{agent}", "remote": str(remote), "state_dir": str(state),
         "executor": {"kind": "demo"},

@@ -33,7 +33,7 @@ from agentmesh.forge.gitea import GiteaForge
 from agentmesh.forge.github import GitHubForge
 from agentmesh.host.config import HostConfig
 from agentmesh.host.roster import ROSTER_PATH
-from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, validator
+from tests.contract.spec import GITEA_URL, GITHUB_URL, ContractMock, fake_forge, validator
 from tests.support import (
     demo_body,
     forged_claim,
@@ -54,25 +54,13 @@ POLICY = {"merge": {"auto": True}}  # the starter ring (empty): the roster decid
 MODULE = "pkg/mod.py"
 
 
-def hosted_fake(kind: str):
-    from tests.support.fakes.git_hosted import GitHosted
-    from tests.support.fakes.gitea_fake import GiteaFake
-    from tests.support.fakes.github_fake import GitHubFake
-
-    class Hosted(GitHosted, GiteaFake if kind == "gitea" else GitHubFake):  # type: ignore[misc]
-        pass
-
-    return Hosted(GITEA_URL if kind == "gitea" else GITHUB_URL, me=LOGINS["ada"])
-
-
 class Scene:
     """ada and bob in the roster with their logins, grace its maintainer; one issue for ada's PR."""
 
     def __init__(self, stack: ExitStack, tmp_path, kind: str):
         self.kind, self.tmp = kind, tmp_path
         self.remote = make_remote(tmp_path / "remote.git", mesh_yaml=yaml.safe_dump(POLICY))
-        self.fake = hosted_fake(kind)
-        self.fake.repo = self.remote
+        self.fake = fake_forge(kind, me=LOGINS["ada"], hosting=self.remote)
         self.tokens = {LOGINS["ada"]: self.fake.token, LOGINS["bob"]: self.fake.add_account(LOGINS["bob"]),
                        MAINTAINER: self.fake.add_account(MAINTAINER, "admin"),
                        IMPOSTOR: self.fake.add_account(IMPOSTOR), COLLABORATOR: self.fake.add_account(COLLABORATOR)}
