@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
@@ -34,8 +34,9 @@ from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import closing_references, marker_text
 from agentmesh.core.model import Issue, PullRequest
+from agentmesh.core.overrides import not_trusted, setters
 from agentmesh.core.plan import Action, Adopt, BlockCycle, Claim, DropRework, Release, Renew, Resume, Rework
-from agentmesh.core.preempt import Preempt, RunningJob, is_urgent
+from agentmesh.core.preempt import Preempt, RunningJob, counted_labels, is_urgent
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
 from agentmesh.core.select import Candidate, Selection, Why, dependencies, exclusion_reasons, rank_issues, score
 from agentmesh.core.slug import work_branch
@@ -114,6 +115,7 @@ class ClaimTask(AgentRun[TickReport]):
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
         self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
+        self._urgency: dict[tuple[int, str, tuple[str, ...]], tuple[str, ...]] = {}  # see `vouched`
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
                          share=self)
 
@@ -397,9 +399,13 @@ class ClaimTask(AgentRun[TickReport]):
         while job is not None:
             number = job.issue.number
             tried = self.attempts.get(number, 0)
+            try:
+                labels = self.vouched(job.issue).labels
+            except TemporaryError:  # unread: the job counts as urgent, so it is not stopped
+                labels = job.issue.labels
             preemption.started(RunningJob(number, score(job.issue, now=time.time(), attempts=tried,
                                                         weights=self.policy.selection.weights.weights()).total,
-                                          frozenset(job.issue.labels), rework=job.rework is not None))
+                                          frozenset(labels), rework=job.rework is not None))
             try:
                 self.jobs.run_safely(job)
             finally:
@@ -433,7 +439,26 @@ class ClaimTask(AgentRun[TickReport]):
         if not any(is_urgent(i.labels, self.policy.preemption.labels) for i in issues):
             return []
         claimed = {v.issue for v in self.store.list()}
-        return list(self.select(issues, self.forge.list_pulls(state="open"), claimed, self.legacy_held).candidates)
+        selection = self.select(issues, self.forge.list_pulls(state="open"), claimed, self.legacy_held)
+        return [replace(c, issue=self.vouched(c.issue)) for c in selection.candidates]
+
+    def vouched(self, issue: Issue) -> Issue:
+        """`issue` without the preempting labels that no maintainer or roster agent set (core/preempt.py). Its
+        label events are read only when it carries one, once per change of the issue; what is ignored is
+        reported (and journaled) once, as an ignored override is."""
+        preempting = self.policy.preemption.labels
+        if not is_urgent(issue.labels, preempting):
+            return issue
+        key = (issue.number, issue.updated_at, issue.labels)
+        if key not in self._urgency:
+            who = setters(self.label_events(issue.number))
+            kept, dropped = counted_labels(issue.labels, preempting, who, self.trusted)
+            if dropped:
+                why = "; ".join(f"{label}: {not_trusted(who.get(label))}" for label in dropped)
+                self.report.add(Event.OVERRIDE, issue=issue.number, detail=f"ignored {why}",
+                                key=f"override-ignored-{issue.number}-{issue.updated_at}")
+            self._urgency[key] = kept
+        return replace(issue, labels=self._urgency[key])
 
     # --- select ------------------------------------------------------------------------------
 

@@ -44,6 +44,11 @@ def setters(events: Iterable[LabelEvent]) -> dict[str, str]:
     return found
 
 
+def not_trusted(setter: str | None) -> str:
+    """Why a label `setter` added (None: no one known) does not count."""
+    return f"set by `{setter or 'unknown'}`, not a maintainer or roster agent"
+
+
 def _timeout(value: str) -> tuple[int | None, str]:
     if not _MINUTES.fullmatch(value):
         return None, "not a number of minutes like `30m`"

@@ -4,12 +4,14 @@ When every seat of an agent is busy and an eligible issue carries a preempting l
 (`priority:critical` by default), the agent stops its own lowest-scored running job, so that the
 urgent issue gets the seat. Each agent decides only about its own jobs: no agent stops another's.
 A job that is itself urgent, or that reworks an open PR (its claim must stay), is never stopped.
+A preempting label counts only when a maintainer or roster agent set it (`counted_labels`): stopping
+agents' work is steering them, which a label anyone with triage access can set must not do.
 Pure: the running jobs with their scores and the ranked candidates come in, the decision goes out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from agentmesh.core.select import Candidate
@@ -38,6 +40,18 @@ def is_urgent(labels: Collection[str], preempting: Collection[str]) -> bool:
     """Whether an issue with `labels` may preempt (labels compare case-insensitively, as in selection)."""
     wanted = {label.strip().lower() for label in preempting}
     return any(label.strip().lower() in wanted for label in labels)
+
+
+def counted_labels(labels: Sequence[str], preempting: Collection[str], setters: Mapping[str, str],
+                   trusted: Callable[[str], bool]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the labels that count, the preempting labels that do not): a preempting label counts only when
+    its setter (`setters`: label -> who added it last, core/overrides.setters) is `trusted`."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    for label in labels:
+        counts = not is_urgent([label], preempting) or (label in setters and trusted(setters[label]))
+        (kept if counts else dropped).append(label)
+    return tuple(kept), tuple(dropped)
 
 
 def choose_preemption(running: Sequence[RunningJob], candidates: Sequence[Candidate], *, seats: int,

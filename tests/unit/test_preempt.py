@@ -7,7 +7,7 @@ import pytest
 from agentmesh.agent.preempt import Preemption
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.model import Issue
-from agentmesh.core.preempt import Preempt, RunningJob, choose_preemption, is_urgent
+from agentmesh.core.preempt import Preempt, RunningJob, choose_preemption, counted_labels, is_urgent
 from agentmesh.core.select import rank_issues
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -64,6 +64,26 @@ def test_the_configured_label_preempts_and_the_default_does_not():
 ])
 def test_is_urgent(labels, urgent):
     assert is_urgent(labels, CRITICAL) is urgent
+
+
+TRUSTED = {"ada", "maintainer:grace"}.__contains__
+
+
+@pytest.mark.parametrize(("labels", "setters", "counted"), [
+    (("task", "priority:critical"), {"task": "eve", "priority:critical": "maintainer:grace"}, True),
+    (("task", "priority:critical"), {"priority:critical": "ada"}, True),  # a roster agent
+    (("task", "priority:critical"), {"priority:critical": "unverified:eve"}, False),  # an outsider
+    (("task", "priority:critical"), {}, False),  # no one known set it (removed since, events unreadable)
+    (("task", "Priority:Critical"), {"Priority:Critical": "unverified:eve"}, False),
+    (("task", "priority:critical", "hotfix"), {"priority:critical": "unverified:eve", "hotfix": "ada"}, True),
+])
+def test_a_preempting_label_counts_only_from_a_maintainer_or_roster_agent(labels, setters, counted):
+    preempting = ("priority:critical", "hotfix")
+    kept, dropped = counted_labels(labels, preempting, setters, TRUSTED)
+    assert "task" in kept and is_urgent(kept, preempting) is counted
+    assert sorted(kept + dropped) == sorted(labels)
+    decided = choose_preemption([job(1, 15.0)], ranked(issue(9, *kept)), seats=1, preempting=preempting)
+    assert (decided is not None) is counted
 
 
 # --- the seats' shared view (agent/preempt.py), on a fake clock ------------------------------------
