@@ -306,6 +306,30 @@ def test_racing_pull_creators_for_one_head_share_one_pull(forge_env, tmp_path):
     assert [p.number for p in forge_env.forge.list_pulls(state="all")] == numbers[:1]
 
 
+def test_a_pull_created_between_the_listing_and_the_create_is_adopted(forge_env, tmp_path):
+    """The interleaving the race above hits by luck, forced: bob's PR lands right after ada listed
+    the open PRs and found none. ada must adopt it, not open a second PR for the same head."""
+    forge_env.push_branch("feature/between", {"b.txt": "b\n"})
+    url = forge_env.remote.as_uri()
+    bob = make_forge(url, tmp_path, "bob")
+
+    class Ada(LocalForge):
+        raced = False
+
+        def find_pull_for_head(self, head: str):
+            found = super().find_pull_for_head(head)
+            if not self.raced:
+                self.raced = True
+                bob.create_pull(head=head, base="main", title="by bob")
+            return found
+
+    plain = make_forge(url, tmp_path, "ada")
+    ada = Ada(plain.cache, user="ada")
+    pull = ada.create_pull(head="feature/between", base="main", title="by ada")
+    assert [p.number for p in forge_env.forge.list_pulls(state="all")] == [pull.number]
+    assert pull.title == "by bob"
+
+
 def test_new_pull_for_a_head_after_the_old_one_closed(forge_env):
     forge = forge_env.forge
     forge_env.push_branch("feature/again", {"a.txt": "a\n"})

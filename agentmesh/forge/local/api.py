@@ -288,10 +288,13 @@ class LocalForge(Forge):
             raise Conflict(f"head and base are the same branch {head!r}")
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
+            # The guard is read before the listing: a PR created after this read moves the guard, so
+            # our create fails and the next round adopts it (read after, a PR created between the
+            # listing and the read would be missed and a second one created).
+            heads = self.store.remote([head_ref, base_ref, guard_ref])
             existing = self.find_pull_for_head(head)
             if existing is not None:
                 return existing
-            heads = self.store.remote([head_ref, base_ref, guard_ref])
             for branch, ref in ((head, head_ref), (base, base_ref)):
                 if ref not in heads:
                     raise NotFound(f"branch {branch!r} does not exist on the remote")
