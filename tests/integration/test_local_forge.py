@@ -104,7 +104,7 @@ def _run_processes(target, args_per_process: list[tuple]) -> list:
 def test_parallel_creators_get_distinct_numbers(tmp_path):
     remote = new_remote(tmp_path / "remote.git")
     url = remote.as_uri()
-    per_process = 25
+    per_process = 10
     batches = _run_processes(_create_issues, [(url, str(tmp_path), f"agent-{i}", per_process) for i in range(8)])
     numbers = [n for batch in batches for n in batch]
     assert len(numbers) == 8 * per_process
