@@ -39,7 +39,7 @@ from agentmesh.agent.watch import Watch
 from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.model import Issue, PullRequest
-from agentmesh.core.overrides import Overrides, is_override, not_trusted, parse_overrides, setters
+from agentmesh.core.overrides import Overrides, distrusted, is_override, parse_overrides, setters
 from agentmesh.core.plan import Feedback
 from agentmesh.core.reconcile import ReworkAsk
 from agentmesh.core.sanitize import fence, render_task_context
@@ -212,10 +212,8 @@ class Jobs(AgentRun[Report]):
         if not labels:
             return None
         who = setters(self.label_events(issue.number))
-        distrusted = {label: not_trusted(who.get(label)) for label in labels
-                      if not (who.get(label) and self.trusted(who[label]))}
         found = parse_overrides(labels, executors=[spec.name for spec in host_executors(self.mesh)],
-                                distrusted=distrusted)
+                                distrusted=distrusted(labels, who, self.trusted))
         for verdict, said in (("applied", found.applied), ("ignored", found.ignored)):
             if said:
                 self.report.add(Event.OVERRIDE, issue=issue.number, key=f"override-{verdict}-{job.claim_sha[:16]}",

@@ -10,7 +10,7 @@ count is ignored and said why; two labels of one kind cancel each other out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agentmesh.core.model import LabelEvent
@@ -47,6 +47,12 @@ def setters(events: Iterable[LabelEvent]) -> dict[str, str]:
 def not_trusted(setter: str | None) -> str:
     """Why a label `setter` added (None: no one known) does not count."""
     return f"set by `{setter or 'unknown'}`, not a maintainer or roster agent"
+
+
+def distrusted(labels: Iterable[str], setters: Mapping[str, str], trusted: Callable[[str], bool]) -> dict[str, str]:
+    """label -> why it does not count, for each of `labels` that no `trusted` setter added last."""
+    return {label: not_trusted(setters.get(label)) for label in labels
+            if not (label in setters and trusted(setters[label]))}
 
 
 def _timeout(value: str) -> tuple[int | None, str]:
