@@ -1,9 +1,10 @@
 """`agentmesh chaos` at test size: 3 agents (one daemon, two cron-style) x 8 issues under a 90 s
-seeded nemesis, then quiescence and the judgement from the remote. Under 3 minutes on 2 cores.
+seeded nemesis, then quiescence and the judgement from the remote. About 3 minutes on 2 cores; the
+quiescence may take up to 150 s when the suite loads the machine (it ends as soon as the mesh is quiet).
 
 One run serves every test here. `test_the_harness_*` checks the harness itself; the invariants
 test asserts what the mesh must guarantee, and its failure names each broken invariant with its
-figures (docs/chaos.md; replay with `agentmesh chaos --seed 7 --nemesis-seconds 90 --timeout 80`)."""
+figures (docs/chaos.md; replay with `agentmesh chaos --seed 7 --nemesis-seconds 90 --timeout 150`)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from agentmesh.ops.chaos.schedule import Fault
 from tests.support.cli import run_cli
 
 SEED = 7
-ARGS = ("--agents", "3", "--issues", "8", "--seed", str(SEED), "--nemesis-seconds", "90", "--timeout", "80")
+TIMEOUT = 150  # cron ticks overlap on a loaded machine; a quiet mesh ends the wait early
+ARGS = ("--agents", "3", "--issues", "8", "--seed", str(SEED), "--nemesis-seconds", "90", "--timeout", str(TIMEOUT))
 
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory) -> tuple[dict, Path, str]:
     root = tmp_path_factory.mktemp("chaos")
-    out = run_cli("chaos", *ARGS, "--dir", str(root / "mesh"), "--json", cwd=root, timeout=240)
+    out = run_cli("chaos", *ARGS, "--dir", str(root / "mesh"), "--json", cwd=root, timeout=90 + TIMEOUT + 90)
     assert out.returncode in (0, 1), out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1]), root / "mesh", out.stderr
 
@@ -33,7 +35,7 @@ def chaos(tmp_path_factory) -> tuple[dict, Path, str]:
 @pytest.mark.slow
 def test_the_harness_replays_the_seeded_plan_and_heals_every_fault(chaos):
     result, _, progress = chaos
-    options = Options(seed=SEED, nemesis_seconds=90, timeout=80)
+    options = Options(seed=SEED, nemesis_seconds=90, timeout=TIMEOUT)
     assert result["seed"] == SEED and result["plan"] == options.plan(["ada", "bob", "cy"]).to_json()
     assert result["agents"] == {"ada": "daemon", "bob": "cron", "cy": "cron"}
     hits = [a for a in result["timeline"] if a["action"] == "start"]
@@ -57,7 +59,7 @@ def test_the_harness_counts_runs_and_reports_every_invariant(chaos):
     assert [v["invariant"] for v in result["invariants"]] == [str(i) for i in Invariant]
     assert all(v["figure"] for v in result["invariants"])
     assert result["ok"] == all(v["ok"] for v in result["invariants"])
-    assert result["seconds"] < 180
+    assert result["seconds"] < 90 + TIMEOUT + 30  # set-up, nemesis, quiescence and the stop
     for agent in ("ada", "bob", "cy"):
         assert (root / "hosts" / agent / "agentmesh.yaml").is_file()
     assert (root / "served" / "mesh.git" / "HEAD").is_file()  # moved back, kept for inspection
