@@ -34,11 +34,21 @@ from agentmesh.core.errors import NotHolder, TemporaryError
 from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import closing_references, marker_text
 from agentmesh.core.model import Issue, PullRequest
-from agentmesh.core.overrides import not_trusted, setters
+from agentmesh.core.overrides import counted, not_trusted, setters
 from agentmesh.core.plan import Action, Adopt, BlockCycle, Claim, DropRework, Release, Renew, Resume, Rework
-from agentmesh.core.preempt import Preempt, RunningJob, counted_labels, is_urgent
+from agentmesh.core.preempt import Preempt, RunningJob, is_urgent
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
-from agentmesh.core.select import Candidate, Selection, Why, dependencies, exclusion_reasons, rank_issues, score
+from agentmesh.core.select import (
+    Candidate,
+    Selection,
+    Why,
+    dependencies,
+    exclusion_reasons,
+    is_priority_label,
+    priority_value,
+    rank_issues,
+    score,
+)
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
 from agentmesh.forge.base import Forge, ForgeError, NotFound
@@ -49,6 +59,7 @@ from agentmesh.refs.claims import ClaimView
 MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
 MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up one by one
 MAX_ATTEMPT_LOOKUPS = 20  # failed issues whose comments are read to rank them
+MAX_PRIORITY_LOOKUPS = 20  # priority-labelled issues whose label events are read to rank them
 
 
 def claimed_key(issue: int, attempt: int) -> str:
@@ -400,12 +411,12 @@ class ClaimTask(AgentRun[TickReport]):
             number = job.issue.number
             tried = self.attempts.get(number, 0)
             try:
-                labels = self.vouched(job.issue).labels
+                ranked = self.vouched(job.issue)
             except TemporaryError:  # unread: the job counts as urgent, so it is not stopped
-                labels = job.issue.labels
-            preemption.started(RunningJob(number, score(job.issue, now=time.time(), attempts=tried,
+                ranked = job.issue
+            preemption.started(RunningJob(number, score(ranked, now=time.time(), attempts=tried,
                                                         weights=self.policy.selection.weights.weights()).total,
-                                          frozenset(labels), rework=job.rework is not None))
+                                          frozenset(ranked.labels), rework=job.rework is not None))
             try:
                 self.jobs.run_safely(job)
             finally:
@@ -442,17 +453,20 @@ class ClaimTask(AgentRun[TickReport]):
         selection = self.select(issues, self.forge.list_pulls(state="open"), claimed, self.legacy_held)
         return [replace(c, issue=self.vouched(c.issue)) for c in selection.candidates]
 
+    def steers(self, label: str) -> bool:
+        """Whether `label` preempts (core/preempt.py) or ranks (core/select.py): only a trusted setter's counts."""
+        return is_urgent([label], self.policy.preemption.labels) or is_priority_label(label)
+
     def vouched(self, issue: Issue) -> Issue:
-        """`issue` without the preempting labels that no maintainer or roster agent set (core/preempt.py). Its
+        """`issue` without the preempting and priority labels that no maintainer or roster agent set. Its
         label events are read only when it carries one, once per change of the issue; what is ignored is
         reported (and journaled) once, as an ignored override is."""
-        preempting = self.policy.preemption.labels
-        if not is_urgent(issue.labels, preempting):
+        if not any(self.steers(label) for label in issue.labels):
             return issue
         key = (issue.number, issue.updated_at, issue.labels)
         if key not in self._urgency:
             who = setters(self.label_events(issue.number))
-            kept, dropped = counted_labels(issue.labels, preempting, who, self.trusted)
+            kept, dropped = counted(issue.labels, self.steers, who, self.trusted)
             if dropped:
                 why = "; ".join(f"{label}: {not_trusted(who.get(label))}" for label in dropped)
                 self.report.add(Event.OVERRIDE, issue=issue.number, detail=f"ignored {why}",
@@ -475,7 +489,7 @@ class ClaimTask(AgentRun[TickReport]):
         for issue in [i for i in issues if Label.FAILED in i.labels][:MAX_ATTEMPT_LOOKUPS]:
             self.attempts[issue.number] = attempts_so_far(self.comments(issue.number), self.trusted)
         return rank_issues(
-            issues,
+            self.trusted_priorities(issues),
             agent=self.agent,
             eligible_labels=self.policy.labels.eligible,
             now=time.time(),
@@ -487,6 +501,17 @@ class ClaimTask(AgentRun[TickReport]):
             weights=self.policy.selection.weights.weights(),
             legacy=legacy,
         )
+
+    def trusted_priorities(self, issues: list[Issue]) -> list[Issue]:
+        """`issues` as they rank: a `priority:` label counts only when a maintainer or roster agent set it
+        (`vouched`). Who set them is read for MAX_PRIORITY_LOOKUPS issues at most, the highest labelled first;
+        the others rank as if they had no priority label (the conservative side)."""
+        labelled = sorted((i for i in issues if any(is_priority_label(label) for label in i.labels)),
+                          key=lambda i: (-priority_value(i), i.number))
+        ranked = {i.number: self.vouched(i) for i in labelled[:MAX_PRIORITY_LOOKUPS]}
+        for unread in labelled[MAX_PRIORITY_LOOKUPS:]:
+            ranked[unread.number] = replace(unread, labels=tuple(x for x in unread.labels if not is_priority_label(x)))
+        return [ranked.get(i.number, i) for i in issues]
 
     def failed_attempts(self, issue: Issue) -> int:
         if issue.number not in self.attempts:  # beyond MAX_ATTEMPT_LOOKUPS when ranking

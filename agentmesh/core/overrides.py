@@ -55,6 +55,14 @@ def distrusted(labels: Iterable[str], setters: Mapping[str, str], trusted: Calla
             if not (label in setters and trusted(setters[label]))}
 
 
+def counted(labels: Sequence[str], steers: Callable[[str], bool], setters: Mapping[str, str],
+            trusted: Callable[[str], bool]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the labels that count, the steering labels that do not): a label that `steers` (preempts, ranks,
+    ...) counts only when its setter (`setters`: label -> who added it last) is `trusted`."""
+    dropped = distrusted([label for label in labels if steers(label)], setters, trusted)
+    return tuple(label for label in labels if label not in dropped), tuple(dropped)
+
+
 def _timeout(value: str) -> tuple[int | None, str]:
     if not _MINUTES.fullmatch(value):
         return None, "not a number of minutes like `30m`"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from agentmesh.core.overrides import distrusted
+from agentmesh.core.overrides import counted
 from agentmesh.core.select import Candidate
 
 
@@ -47,8 +47,7 @@ def counted_labels(labels: Sequence[str], preempting: Collection[str], setters: 
                    trusted: Callable[[str], bool]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(the labels that count, the preempting labels that do not): a preempting label counts only when
     its setter (`setters`: label -> who added it last, core/overrides.setters) is `trusted`."""
-    dropped = distrusted([label for label in labels if is_urgent([label], preempting)], setters, trusted)
-    return tuple(label for label in labels if label not in dropped), tuple(dropped)
+    return counted(labels, lambda label: is_urgent([label], preempting), setters, trusted)
 
 
 def choose_preemption(running: Sequence[RunningJob], candidates: Sequence[Candidate], *, seats: int,

@@ -177,6 +177,12 @@ def priority_value(issue: Issue) -> float:
     return max(values, default=DEFAULT_PRIORITY)
 
 
+def is_priority_label(label: str) -> bool:
+    """Whether `label` would rank its issue (`priority:*`, any case). Ranking is steering: the caller keeps
+    only those a maintainer or roster agent set (core/overrides.counted) before ranking."""
+    return label.strip().lower().startswith(PRIORITY_PREFIX)
+
+
 def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agentmesh.core.model import Issue
+from agentmesh.core.overrides import counted
 from agentmesh.core.select import (
     AGE_CAP_DAYS,
     DEFAULT_WEIGHTS,
@@ -16,6 +17,7 @@ from agentmesh.core.select import (
     age_days,
     dependencies,
     exclusion_reasons,
+    is_priority_label,
     priority_value,
     rank_issues,
 )
@@ -165,6 +167,27 @@ def test_critical_ranks_first_given_equal_other_inputs():
     issues = [issue(n, labels=("task", f"priority:{p}")) for n, p in
               [(1, "low"), (2, "medium"), (3, "critical"), (4, "high")]] + [issue(5)]
     assert [c.number for c in rank(issues).candidates] == [3, 4, 2, 5, 1]
+
+
+TRUSTED = {"ada", "maintainer:grace"}.__contains__
+
+
+@pytest.mark.parametrize(("labels", "setters", "value"), [
+    (("task", "priority:critical"), {"priority:critical": "maintainer:grace"}, 4.0),
+    (("task", "priority:critical"), {"priority:critical": "ada"}, 4.0),  # a roster agent
+    (("task", "priority:critical"), {"priority:critical": "unverified:eve"}, 1.5),  # an outsider: no priority
+    (("task", "priority:critical"), {}, 1.5),  # no one known set it (removed and re-added by a bot, unread)
+    (("task", "Priority:High"), {"Priority:High": "unverified:eve"}, 1.5),
+    (("task", "priority:low"), {"priority:low": "unverified:eve"}, 1.5),  # a lowered rank is steering too
+    (("task", "priority:critical", "priority:low"), {"priority:critical": "unverified:eve", "priority:low": "ada"},
+     1.0),
+    (("task", "needs:gpu"), {}, 1.5),  # not a priority label: kept whoever set it
+])
+def test_a_priority_label_ranks_only_from_a_maintainer_or_roster_agent(labels, setters, value):
+    kept, dropped = counted(labels, is_priority_label, setters, TRUSTED)
+    assert "task" in kept and sorted(kept + dropped) == sorted(labels)
+    assert priority_value(issue(labels=kept)) == value
+    assert ("needs:gpu" in kept) is ("needs:gpu" in labels)
 
 
 def test_priority_values():
