@@ -22,7 +22,7 @@ from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warni
 from agentmesh.agent.budget import BudgetCheck, check_budget
 from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
-from agentmesh.agent.legacy import observe_legacy
+from agentmesh.agent.legacy import create_mesh_locks, legacy_lock_of, observe_legacy, remote_branches, sync_mesh_locks
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
@@ -86,6 +86,7 @@ class Observed:
     held: list[HeldClaim]
     held_issues: dict[int, Issue]  # the issues of this agent's claims that exist
     legacy: dict[int, LegacyLock] = field(default_factory=dict)  # issues the old scripts hold by a branch
+    branches: dict[str, str] = field(default_factory=dict)  # every branch on the remote, one listing
 
 
 @dataclass
@@ -141,6 +142,8 @@ class ClaimTask(AgentRun[TickReport]):
         seen = self.observe()
         if not self.dry_run:
             self.jobs.sweep_local([h.branch for h in seen.held], [h.issue for h in seen.held])
+            if self.policy.migration.lock_branches:
+                sync_mesh_locks(self.mesh, [h.issue for h in seen.held], seen.branches)
         plan = self.plan(seen)
         if self.dry_run:
             self.show(plan)
@@ -171,9 +174,10 @@ class ClaimTask(AgentRun[TickReport]):
                             + ("" if self.budget.executors_allowed else ", no executor runs"))
         mine = [v for v in views if v.claim is not None and v.claim.agent == self.agent]
         held, held_issues = self.observe_held(mine, issues, pulls)
+        branches = remote_branches(self.mesh)
         legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in views}, pulls=pulls,
-                                all_states=False)
-        return Observed(views, issues, pulls, held, held_issues, legacy)
+                                all_states=False, branches=branches)
+        return Observed(views, issues, pulls, held, held_issues, legacy, branches)
 
     def observe_held(self, mine: list[ClaimView], issues: list[Issue],
                      pulls: list[PullRequest]) -> tuple[list[HeldClaim], dict[int, Issue]]:
@@ -369,9 +373,23 @@ class ClaimTask(AgentRun[TickReport]):
                             detail=f"{candidate.detail}, attempt {candidate.attempt}")
             if self.done_already(candidate.issue, result.sha or ""):
                 continue
+            if self.policy.migration.lock_branches and not self.hold_mesh_lock(candidate.issue, result.sha or ""):
+                continue
             set_stage(self.forge, candidate.issue, Stage.CLAIMED)
             jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt))
         return jobs
+
+    def hold_mesh_lock(self, issue: int, claim_sha: str) -> bool:
+        """Migrating: hold the lock branch the old scripts check (agent/legacy.py) before working, then look
+        again for theirs: an old script that locked the issue since this tick's listing keeps it, and the
+        claim is released (with the lock branch)."""
+        create_mesh_locks(self.mesh, [issue])
+        theirs = legacy_lock_of(self.mesh, self.forge, issue)
+        if theirs is None:
+            return True
+        self.legacy_held[issue] = theirs.branch
+        self.jobs.release(issue, claim_sha, f"the old scripts locked it meanwhile ({theirs.branch})")
+        return False
 
     def done_already(self, issue: int, claim_sha: str) -> bool:
         """Whether a merged PR closes `issue` though the issue is still open (a forge that closes

@@ -17,6 +17,7 @@ from pathlib import Path
 from agentmesh.agent import executor as executors
 from agentmesh.agent.base import AgentRun
 from agentmesh.agent.budget import BudgetCheck
+from agentmesh.agent.legacy import drop_mesh_locks
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
@@ -411,6 +412,8 @@ class Jobs(AgentRun[Report]):
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
             return
+        if self.policy.migration.lock_branches:
+            drop_mesh_locks(self.mesh, [issue])
         self.report.add(Event.RELEASED, issue=issue, detail=why)
 
     # --- small helpers -------------------------------------------------------------------

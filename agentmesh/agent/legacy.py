@@ -1,4 +1,5 @@
-"""The old scripts' lock branches as claim-task, monitor-prs, status and migrate see them (core/legacy.py).
+"""The old scripts' lock branches as claim-task, monitor-prs, status and migrate see them (core/legacy.py),
+and, while migrating (`migration.lock_branches`), the lock branches agentmesh's claims hold for them.
 
 One listing of the remote's branches; the tips of the few work-shaped branches without an agentmesh
 claim are read from the cache clone (fetched only when missing), and closed PRs are listed only when
@@ -10,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from agentmesh.agent.mesh import Mesh
-from agentmesh.core.errors import RemoteUnavailable
-from agentmesh.core.legacy import LegacyLock, legacy_locks, lock_candidates, needs_closed_pulls
+from agentmesh.core.errors import RemoteUnavailable, TemporaryError
+from agentmesh.core.legacy import (
+    LegacyLock,
+    legacy_locks,
+    lock_candidates,
+    mesh_lock_branch,
+    mesh_lock_message,
+    mesh_locks_to_sync,
+    needs_closed_pulls,
+)
 from agentmesh.core.model import PullRequest
 from agentmesh.core.slug import parse_work_branch
 from agentmesh.forge.base import Forge
-from agentmesh.git.remote import ls_refs
+from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import GitError
 
 
@@ -56,3 +65,50 @@ def observe_legacy(mesh: Mesh, forge: Forge, *, claimed: Collection[int], pulls:
     if not all_states and needs_closed_pulls(candidates, pulls):
         pulls = forge.list_pulls(state="all")
     return legacy_locks(candidates, branches, pulls)
+
+
+def legacy_lock_of(mesh: Mesh, forge: Forge, issue: int) -> LegacyLock | None:
+    """The old scripts' lock on `issue` now, if any: its branches only are looked at, from a new listing."""
+    branches = {b: sha for b, sha in remote_branches(mesh).items()
+                if (parsed := parse_work_branch(b)) is not None and parsed[1] == issue}
+    if not branches:
+        return None
+    return observe_legacy(mesh, forge, claimed=(), pulls=forge.list_pulls(state="open"), all_states=False,
+                          branches=branches).get(issue)
+
+
+def create_mesh_locks(mesh: Mesh, issues: Collection[int]) -> None:
+    """This agent's lock branches for `issues`, each created only where none is (compare-and-swap; one that is
+    there already is this agent's own: only it names them), on the base head with its tree, so a script that
+    opens a PR of it opens an empty one. Raises TemporaryError when one is not there after the push."""
+    if not issues:
+        return
+    base = mesh.base_head
+    tree = mesh.cache.tree_of(base)
+    updates = [RefUpdate(f"refs/heads/{mesh_lock_branch(mesh.host.agent, n)}",
+                         mesh.cache.commit_tree(tree, [base], mesh_lock_message(mesh.host.agent, n)), None)
+               for n in issues]
+    result = push(mesh.git, mesh.cache.path, mesh.remote, updates)
+    if not result.ok:
+        there = ls_refs(mesh.git, mesh.remote, [u.ref for u in updates]).refs
+        missing = [u.ref for u in updates if u.ref not in there]
+        if missing:
+            raise TemporaryError(f"lock branch not created: {', '.join(missing)}")
+
+
+def drop_mesh_locks(mesh: Mesh, locks: Mapping[int, str] | Collection[int]) -> None:
+    """Delete this agent's lock branches: issue -> the sha seen (pinned to it), or issues (read first)."""
+    refs = {n: f"refs/heads/{mesh_lock_branch(mesh.host.agent, n)}" for n in locks}
+    if not isinstance(locks, Mapping):
+        there = ls_refs(mesh.git, mesh.remote, list(refs.values())).refs
+        locks = {n: there[ref] for n, ref in refs.items() if ref in there}
+    if locks:
+        push(mesh.git, mesh.cache.path, mesh.remote, [RefUpdate(refs[n], None, sha) for n, sha in locks.items()])
+
+
+def sync_mesh_locks(mesh: Mesh, held: Collection[int], branches: Mapping[str, str]) -> None:
+    """A lock branch for each claim this agent holds, none for a claim it no longer holds (released by a run
+    that died, by monitor-prs, ...), from the tick's listing `branches`."""
+    missing, stale = mesh_locks_to_sync(mesh.host.agent, held, branches)
+    create_mesh_locks(mesh, missing)
+    drop_mesh_locks(mesh, stale)

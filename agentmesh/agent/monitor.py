@@ -23,7 +23,7 @@ from functools import partial
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
-from agentmesh.agent.legacy import observe_legacy, remote_branches
+from agentmesh.agent.legacy import drop_mesh_locks, observe_legacy, remote_branches
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.llm_review import LlmRun, run_llm_review
 from agentmesh.agent.mesh import Mesh
@@ -35,6 +35,7 @@ from agentmesh.agent.trust import agent_logins, maintainers, review_logins
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.lease import ReapDecision
+from agentmesh.core.legacy import mesh_lock_branch
 from agentmesh.core.llm_review import combine, no_verdict, render_review_task
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.memory import utc_day
@@ -165,7 +166,8 @@ class Monitor(AgentRun[Report]):
         legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in claims}, pulls=pulls,
                                 all_states=True, branches=branches)
         orphans = orphan_branches(branches, agents=agents, open_heads={p.head for p in pulls if p.state == "open"},
-                                  claimed={v.claim.work_branch for v in claims if v.claim and v.claim.work_branch},
+                                  claimed={v.claim.work_branch for v in claims if v.claim and v.claim.work_branch}
+                                  | {mesh_lock_branch(v.claim.agent, v.issue) for v in claims if v.claim},
                                   held={lock.branch for lock in legacy.values()})
         lease = self.policy.lease
         with self.mesh.state.observations_lock():
@@ -364,6 +366,9 @@ class Monitor(AgentRun[Report]):
                 self.store.release(issue)
             except NotHolder as exc:
                 self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
+                return
+        if self.policy.migration.lock_branches:
+            drop_mesh_locks(self.mesh, [issue])
 
     def delete_branch(self, branch: str, sha: str) -> bool:
         """Delete a branch pinned to `sha` (a PR's head, an orphan's observed sha): a push after it (a

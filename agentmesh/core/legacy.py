@@ -12,8 +12,13 @@ work on one issue at once, such a branch is a claim held by that agent until its
   the branch is closed or merged, the lock is released (the old scripts may leave the branch behind).
 
 A trailer is no proof (anyone can write one); it only says which rule a branch falls under, and a
-wrong guess costs a skipped issue or, at worst, what the two systems did before. Pure: the listing,
-the tips' messages and the PRs come in.
+wrong guess costs a skipped issue or, at worst, what the two systems did before.
+
+The other way round (`migration.lock_branches`): while an agent holds a claim it also holds a lock
+branch of the old scripts' shape, `<agent>/<issue>--agentmesh-claim`, which their check sees as the
+issue taken. The slug starts with a dash, which no title's slug does (core/slug.py), so it is never a
+work branch; its commit carries the `Agentmesh-Issue` trailer, so agentmesh never takes it for an old
+script's lock. Pure: the listing, the tips' messages and the PRs come in.
 """
 
 from __future__ import annotations
@@ -80,3 +85,28 @@ def needs_closed_pulls(candidates: Mapping[str, tuple[str, int]], open_pulls: It
     """Whether deciding the candidates needs closed PRs too: some candidate has no open PR."""
     heads = {p.head for p in open_pulls if p.state == "open"}
     return any(branch not in heads for branch in candidates)
+
+
+MESH_LOCK_SLUG = "-agentmesh-claim"  # after `<issue>-`: a leading dash, which no title's slug has
+
+
+def mesh_lock_branch(agent: str, issue: int) -> str:
+    """The lock branch `agent` holds for `issue` while migrating: `<agent>/<issue>--agentmesh-claim`."""
+    return f"{agent}/{issue}-{MESH_LOCK_SLUG}"
+
+
+def mesh_lock_message(agent: str, issue: int) -> str:
+    return (f"agentmesh: {agent} holds a claim on #{issue}; the old scripts leave it alone\n\n"
+            f"Agentmesh-Agent: {agent}\nAgentmesh-Issue: {issue}\n")
+
+
+def mesh_locks_to_sync(agent: str, held: Collection[int],
+                       branches: Mapping[str, str]) -> tuple[list[int], dict[int, str]]:
+    """(the issues `agent` holds a claim on without its lock branch, issue -> sha of its lock branches whose
+    claim is gone) in the listing `branches`."""
+    mine: dict[int, str] = {}
+    for branch, sha in branches.items():
+        parsed = parse_work_branch(branch)
+        if parsed is not None and parsed[0] == agent and branch == mesh_lock_branch(agent, parsed[1]):
+            mine[parsed[1]] = sha
+    return sorted(set(held) - set(mine)), {issue: sha for issue, sha in sorted(mine.items()) if issue not in held}

@@ -468,6 +468,11 @@ class PreemptionPolicy(_Model):
                               "the lowest-scored job of an agent whose seats are all busy; [] turns preemption off")
 
 
+class MigrationPolicy(_Model):
+    lock_branches: bool = Field(False, description="while the old cron scripts still run: each claim also holds "
+                                "the lock branch they check, `<agent>/<issue>--agentmesh-claim` (docs/migration.md)")
+
+
 class MeshPolicy(_Model):
     version: Literal[1] = 1
     default_branch: str | None = Field(None, description="defaults to the remote's HEAD")
@@ -491,6 +496,7 @@ class MeshPolicy(_Model):
     budgets: BudgetsPolicy = BudgetsPolicy()
     selection: SelectionPolicy = SelectionPolicy()
     preemption: PreemptionPolicy = PreemptionPolicy()
+    migration: MigrationPolicy = MigrationPolicy()
     max_attempts: int = Field(3, ge=1, le=100)
     max_diff_lines: int = Field(2000, ge=1)
     executor_script: list[str] = Field([], description="argv for hosts whose executor kind is `script`")

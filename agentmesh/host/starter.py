@@ -124,6 +124,9 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
         (_Section("preemption", (
             _Key("labels", p.preemption.labels, "stops an agent's lowest-scored job when its seats are all busy; "
                  "[]: off"),)),),
+        (_Section("migration", (
+            _Key("lock_branches", p.migration.lock_branches, "while the old cron scripts still run: each claim also "
+                 "holds the lock branch they check (docs/migration.md)"),)),),
         (_Key("max_attempts", p.max_attempts, "failed attempts before an issue goes to agentmesh:dead-letter"),
          _Key("max_diff_lines", p.max_diff_lines, "larger changes are not pushed")),
         ("# The command hosts whose executor kind is `script` run, e.g. [python, scripts/agent.py].",

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from agentmesh.core.legacy import LegacyLock, legacy_locks, lock_candidates, needs_closed_pulls
+from agentmesh.core.legacy import (
+    LegacyLock,
+    legacy_locks,
+    lock_candidates,
+    mesh_lock_branch,
+    mesh_lock_message,
+    mesh_locks_to_sync,
+    needs_closed_pulls,
+)
 from agentmesh.core.markers import marker_text, pull_marker
 from agentmesh.core.migrate import (
     MEMORY_NOTE,
@@ -18,6 +26,7 @@ from agentmesh.core.migrate import (
 )
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.select import Reason, Why, rank_issues
+from agentmesh.core.slug import parse_work_branch, work_branch
 from agentmesh.core.sweep import orphan_branches
 from agentmesh.core.vocab import MigrateStep
 
@@ -89,6 +98,39 @@ def test_selection_skips_a_legacy_held_issue():
 def test_the_sweep_never_deletes_a_legacy_lock():
     found = orphan_branches(BRANCHES, agents={"ada", "bob"}, open_heads=(), claimed=(), held={"ada/1-fix-login"})
     assert "ada/1-fix-login" not in found and "bob/2-docs" in found
+
+
+# --- the other way round: agentmesh's claims as the old scripts' lock branches ---------------------------
+
+
+def test_a_mesh_lock_branch_has_the_old_scripts_shape_and_is_no_work_branch():
+    assert mesh_lock_branch("ada", 12) == "ada/12--agentmesh-claim"
+    assert parse_work_branch("ada/12--agentmesh-claim") == ("ada", 12)  # what the old scripts' check matches
+    assert all(work_branch("ada", 12, title, attempt) != "ada/12--agentmesh-claim"
+               for title in ("agentmesh claim", "-agentmesh-claim", "", "--") for attempt in (1, 2))
+
+
+def test_a_mesh_lock_is_agentmeshs_own_never_a_legacy_lock():
+    branches = {"ada/4--agentmesh-claim": "s1"}
+    tips = {"ada/4--agentmesh-claim": mesh_lock_message("ada", 4)}
+    assert lock_candidates(branches, claimed=set(), tips=tips) == {}  # its claim released, the branch still there
+
+
+@pytest.mark.parametrize("held, branches, expected", [
+    ({4}, {}, ([4], {})),
+    ({4}, {"ada/4--agentmesh-claim": "s1"}, ([], {})),
+    (set(), {"ada/4--agentmesh-claim": "s1"}, ([], {4: "s1"})),
+    ({4, 5}, {"ada/4--agentmesh-claim": "s1", "ada/6--agentmesh-claim": "s2", "ada/5-fix": "s3",
+              "bob/5--agentmesh-claim": "s4", "ada/7-agentmesh-claim": "s5"}, ([5], {6: "s2"})),
+])
+def test_mesh_locks_to_sync(held, branches, expected):
+    assert mesh_locks_to_sync("ada", held, branches) == expected
+
+
+def test_the_sweep_keeps_a_claimed_issues_mesh_lock():
+    branches = {"ada/4--agentmesh-claim": "s1", "ada/5--agentmesh-claim": "s2"}
+    found = orphan_branches(branches, agents={"ada"}, open_heads=(), claimed={"ada/4--agentmesh-claim"})
+    assert found == {"ada/5--agentmesh-claim": "s2"}
 
 
 # --- the memory import ------------------------------------------------------------------------------
