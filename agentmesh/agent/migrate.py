@@ -105,7 +105,9 @@ def migrate(mesh: Mesh, forge: Forge, source: Path, *, dry_run: bool) -> Migrati
         result = push(mesh.git, mesh.cache.path, mesh.remote, [RefUpdate(f"refs/heads/{branch}", commit, head)])
         if not result.ok:
             raise TemporaryError(f"{branch} moved while importing; run migrate again")
-    found.pull = open_pull(mesh, forge, branch, found)
+    found.pull = found.pull if step is MigrateStep.ADOPT and found.pull else open_pull(mesh, forge, branch, found)
+    if Label.MEMORY not in found.pull.labels:
+        forge.add_labels(found.pull.number, [Label.MEMORY])
     return found
 
 
@@ -121,7 +123,7 @@ def branch_texts(mesh: Mesh, branch: str, head: str | None, paths: list[str]) ->
 
 
 def open_pull(mesh: Mesh, forge: Forge, branch: str, found: Migration) -> PullRequest:
-    """Open the import PR, or adopt the open one: a human's PR (no mesh marker), labelled memory, for a
+    """Open the import PR, or adopt the open one the forge names: a human's PR (no mesh marker), for a
     human to review and merge like a lesson."""
     skipped = "".join(f"- `{s.path}`: {s.why}\n" for s in found.plan.skipped[:50])
     body = ("The old cron scripts' memory, imported by `agentmesh migrate` (docs/migration.md):\n\n"
@@ -129,8 +131,5 @@ def open_pull(mesh: Mesh, forge: Forge, branch: str, found: Migration) -> PullRe
             "- `memory/*` -> `ai-memory/legacy/memory/` (history, kept verbatim).\n\n"
             "Known and recognisable secrets are redacted; read it before merging.\n"
             + (f"\nSkipped:\n\n{skipped}" if skipped else ""))
-    pull = forge.create_pull(head=branch, base=mesh.base_branch, title="Import the old scripts' memory into ai-memory/",
+    return forge.create_pull(head=branch, base=mesh.base_branch, title="Import the old scripts' memory into ai-memory/",
                              body=body)
-    if Label.MEMORY not in pull.labels:
-        forge.add_labels(pull.number, [Label.MEMORY])
-    return pull
