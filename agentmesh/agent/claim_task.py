@@ -59,6 +59,7 @@ from agentmesh.refs.claims import ClaimView
 MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
 MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up one by one
 MAX_ATTEMPT_LOOKUPS = 20  # failed issues whose comments are read to rank them
+STAGE_LABELS = frozenset(stage.value for stage in Stage)
 MAX_PRIORITY_LOOKUPS = 20  # priority-labelled issues whose label events are read to rank them
 
 
@@ -261,7 +262,7 @@ class ClaimTask(AgentRun[TickReport]):
         """Carry out the plan; returns the jobs to run (resumed and reworked claims, then new ones)."""
         jobs: list[Job] = []
         for action in plan.reconcile:
-            job = self.apply_one(action, seen.held_issues)
+            job = self.apply_one(action, seen.held_issues, {p.number: p for p in seen.pulls})
             if job is not None:
                 jobs.append(job)
         for cycle in plan.cycles:
@@ -271,7 +272,8 @@ class ClaimTask(AgentRun[TickReport]):
             flush_journal(self.journal, self.report)  # the fleet's budget counts these claims from now on
         return jobs + claimed
 
-    def apply_one(self, action: Action, issues: dict[int, Issue]) -> Job | None:
+    def apply_one(self, action: Action, issues: dict[int, Issue],
+                  pulls: Mapping[int, PullRequest] | None = None) -> Job | None:
         assert action.issue is not None
         if isinstance(action, (Renew, Adopt, Resume, Rework)):
             self.rerecord(action)
@@ -282,6 +284,7 @@ class ClaimTask(AgentRun[TickReport]):
                     self.jobs.remove_worktree(branch)
             case Renew(sha=sha):
                 self.renew(action.issue, sha, action.pr)
+                self.settle_review(issues.get(action.issue), (pulls or {}).get(action.pr or 0))
             case Adopt(sha=sha, branch=branch, head=head):
                 refused = self.unadoptable(issues[action.issue], branch, head)
                 if refused:
@@ -346,6 +349,15 @@ class ClaimTask(AgentRun[TickReport]):
         if action.pr is not None and not self.recorded(f"pr-opened-{action.pr}"):
             self.report.add(Event.PR_OPENED, issue=action.issue, pr=action.pr, key=f"pr-opened-{action.pr}",
                             detail="recorded late")
+
+    def settle_review(self, issue: Issue | None, pull: PullRequest | None) -> None:
+        """A claim in review: its PR labelled as an agent's, its issue with the review stage only. A run that
+        died between opening the PR and labelling them (Jobs.open_pull) left a stale stage, `working`; the
+        listings of the tick show it, so a settled claim costs no request."""
+        if pull is not None and Label.PR not in pull.labels:
+            self.forge.add_labels(pull.number, [Label.PR])
+        if issue is not None and {label for label in issue.labels if label in STAGE_LABELS} != {Stage.REVIEW}:
+            set_stage(self.forge, issue.number, Stage.REVIEW)
 
     def renew(self, issue: int, sha: str, pr: int | None) -> None:
         """The PR is open: keep the claim alive until monitor-prs sees it merged or closed."""

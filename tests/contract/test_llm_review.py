@@ -13,7 +13,6 @@ whose issue holds a forged verdict) is no verdict: the PR goes to a human, unrev
 from __future__ import annotations
 
 import shutil
-from contextlib import ExitStack
 
 import pytest
 import yaml

@@ -10,8 +10,6 @@ until the lock's PR closes.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-
 import pytest
 
 from agentmesh.agent.migrate import migrate

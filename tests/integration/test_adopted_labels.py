@@ -1,0 +1,56 @@
+"""Issue 15, item 6.9: the PR of a crashed run keeps no stale `agentmesh:working` label on its issue.
+
+A real claim-task process works an issue on a real local-forge remote and is killed (SIGKILL, by the
+remote's pre-receive hook, which also refuses that push) at the moment it moves the issue to review:
+its branch is pushed and its PR open, but the issue still says `agentmesh:working`. The next run finds
+its claim with an open PR and keeps the claim for the review; it also settles the labels the crashed
+run left, so the issue ends labelled for review only.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from agentmesh.core.vocab import Label, Stage
+from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote
+from tests.support.cli import ok_json, run_cli, start_cli, write_host_config
+
+# kills the claim-task named by `trigger` (its pid) when it pushes a review stage label onto the issue item
+HOOK = """#!{python}
+import json, os, pathlib, signal, subprocess, sys
+trigger = pathlib.Path({trigger!r})
+for line in sys.stdin:
+    old, new, ref = line.split()
+    if ref != "refs/agentmesh/items/{issue}" or not trigger.exists() or set(new) == {{"0"}}:
+        continue
+    meta = json.loads(subprocess.run(["git", "show", new + ":meta.json"], capture_output=True, text=True).stdout)
+    if {review!r} in meta.get("labels", []):
+        os.kill(int(trigger.read_text()), signal.SIGKILL)
+        trigger.unlink()
+        sys.exit(1)
+"""
+STAGES = {s.value for s in Stage}
+
+
+def test_a_crashed_runs_pr_ends_with_the_review_stage_only(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
+    trigger = tmp_path / "kill-pid"
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(HOOK.format(python=sys.executable, trigger=str(trigger), issue=issue, review=Label.REVIEW.value))
+    hook.chmod(0o755)
+    config = write_host_config(tmp_path, remote, "ada")
+
+    crashed = start_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path)
+    trigger.write_text(str(crashed.pid))
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -signal.SIGKILL and not trigger.exists()
+    [pull] = human.list_pulls(state="open")  # the crashed run pushed and opened its PR ...
+    assert Stage.WORKING in human.get_issue(issue).labels  # ... and left the issue working
+
+    ok_json(run_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path))
+    assert [p.number for p in human.list_pulls(state="open")] == [pull.number]  # the same PR, kept for review
+    assert {label for label in human.get_issue(issue).labels if label in STAGES} == {Stage.REVIEW}
+    assert Label.PR in human.get_pull(pull.number).labels
