@@ -144,7 +144,7 @@ class ClaimTask(AgentRun[TickReport]):
         if not self.dry_run:
             self.jobs.sweep_local([h.branch for h in seen.held], [h.issue for h in seen.held])
             if self.policy.migration.lock_branches:
-                sync_mesh_locks(self.mesh, [h.issue for h in seen.held], seen.branches)
+                sync_mesh_locks(self.mesh, [h.issue for h in seen.held if h.issue_open], seen.branches)
         plan = self.plan(seen)
         if self.dry_run:
             self.show(plan)
@@ -502,6 +502,7 @@ class ClaimTask(AgentRun[TickReport]):
                 self.report.add(Event.OVERRIDE, issue=issue.number, detail=f"ignored {why}",
                                 key=f"override-ignored-{issue.number}-{issue.updated_at}")
             self._urgency[key] = kept
+            self._urgency[(issue.number, issue.updated_at, kept)] = kept  # vouching it again reads nothing
         return replace(issue, labels=self._urgency[key])
 
     # --- select ------------------------------------------------------------------------------
