@@ -1,8 +1,8 @@
 """Issue 15, item 6.9: the PR of a crashed run keeps no stale `agentmesh:working` label on its issue.
 
 A real claim-task process works an issue on a real local-forge remote and is killed (SIGKILL, by the
-remote's pre-receive hook, which also refuses that push) at the moment it moves the issue to review:
-its branch is pushed and its PR open, but the issue still says `agentmesh:working`. The next run finds
+remote's pre-receive hook, which also refuses that push) as it labels its new PR, or as it moves the
+issue to review: its branch is pushed and its PR open, but the issue still says `agentmesh:working`. The next run finds
 its claim with an open PR and keeps the claim for the review; it also settles the labels the crashed
 run left, so the issue ends labelled for review only.
 """
@@ -12,20 +12,22 @@ from __future__ import annotations
 import signal
 import sys
 
+import pytest
+
 from agentmesh.core.vocab import Label, Stage
 from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote
 from tests.support.cli import ok_json, run_cli, start_cli, write_host_config
 
-# kills the claim-task named by `trigger` (its pid) when it pushes a review stage label onto the issue item
+# kills the claim-task named by `trigger` (its pid) when it pushes `label` onto an issue or PR
 HOOK = """#!{python}
 import json, os, pathlib, signal, subprocess, sys
 trigger = pathlib.Path({trigger!r})
 for line in sys.stdin:
     old, new, ref = line.split()
-    if ref != "refs/agentmesh/items/{issue}" or not trigger.exists() or set(new) == {{"0"}}:
+    if not ref.startswith("refs/agentmesh/items/") or not trigger.exists() or set(new) == {{"0"}}:
         continue
     meta = json.loads(subprocess.run(["git", "show", new + ":meta.json"], capture_output=True, text=True).stdout)
-    if {review!r} in meta.get("labels", []):
+    if {label!r} in meta.get("labels", []):
         os.kill(int(trigger.read_text()), signal.SIGKILL)
         trigger.unlink()
         sys.exit(1)
@@ -33,13 +35,14 @@ for line in sys.stdin:
 STAGES = {s.value for s in Stage}
 
 
-def test_a_crashed_runs_pr_ends_with_the_review_stage_only(tmp_path):
+@pytest.mark.parametrize("killed_at", [Label.PR, Label.REVIEW])  # labelling the PR, or the issue
+def test_a_crashed_runs_pr_ends_with_the_review_stage_only(tmp_path, killed_at):
     remote = local_forge_remote(tmp_path / "remote.git")
     human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
     issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
     trigger = tmp_path / "kill-pid"
     hook = remote / "hooks" / "pre-receive"
-    hook.write_text(HOOK.format(python=sys.executable, trigger=str(trigger), issue=issue, review=Label.REVIEW.value))
+    hook.write_text(HOOK.format(python=sys.executable, trigger=str(trigger), label=killed_at.value))
     hook.chmod(0o755)
     config = write_host_config(tmp_path, remote, "ada")
 
@@ -49,6 +52,7 @@ def test_a_crashed_runs_pr_ends_with_the_review_stage_only(tmp_path):
     assert crashed.returncode == -signal.SIGKILL and not trigger.exists()
     [pull] = human.list_pulls(state="open")  # the crashed run pushed and opened its PR ...
     assert Stage.WORKING in human.get_issue(issue).labels  # ... and left the issue working
+    assert (Label.PR in pull.labels) is (killed_at is Label.REVIEW)  # and the PR unlabelled, when killed first
 
     ok_json(run_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path))
     assert [p.number for p in human.list_pulls(state="open")] == [pull.number]  # the same PR, kept for review
