@@ -8,6 +8,8 @@
 2. `acquire` with 10 vs 20,000 refs on the remote, split into its push and
    its prefix-restricted readback.
 3. Cold start of `agentmesh --version`.
+4. `agentmesh claims acquire` as a whole process, the way cron runs it, against the raw push +
+   readback, in interleaved pairs (`whole_process_pairs`; benchmarks/fleet.py reports it too).
 
 These machines are noisy: read the ratios, measured in one run, not the
 absolute numbers.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,10 +45,17 @@ def timed(fn) -> float:
 
 
 def raw_claim(clone: Path, url: str, issue: int) -> float:
-    """What acquire must do at minimum: a lease-checked create and a readback."""
+    """What acquire must do at minimum: a lease-checked create and a readback (ms; the commit is not timed)."""
+    return raw_push_readback(clone, url, issue, raw_commit(clone, issue))
+
+
+def raw_commit(clone: Path, issue: int) -> str:
+    return subprocess.run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", f"raw {issue}"], cwd=clone,
+                          capture_output=True, text=True, env=ENV, check=True).stdout.strip()
+
+
+def raw_push_readback(clone: Path, url: str, issue: int, sha: str) -> float:
     ref = f"refs/heads/claim/{issue}"
-    sha = subprocess.run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", f"raw {issue}"], cwd=clone,
-                         capture_output=True, text=True, env=ENV, check=True).stdout.strip()
     start = time.perf_counter()
     subprocess.run(["git", "push", "--porcelain", f"--force-with-lease={ref}:", url, f"{sha}:{ref}"], cwd=clone,
                    capture_output=True, env=ENV, check=True)
@@ -81,8 +91,58 @@ def many_refs(tmp: Path, count: int, rounds: int) -> dict[str, float]:
             "ls_remote": statistics.median(full)}
 
 
+def agentmesh_exe() -> str:
+    return shutil.which("agentmesh") or str(Path(sys.executable).with_name("agentmesh"))
+
+
+def whole_process_pairs(url: str, tmp: Path, rounds: int, base: int = 40_000) -> dict:
+    """`agentmesh claims acquire N` as its own process against `raw_claim`, interleaved (the order flips
+    every pair) on a remote at `url`: medians of each (ms), the median of the paired ratios, and CPU
+    (user + system of each whole process tree, os.wait4) likewise."""
+    from agentmesh.ops.demo import agent_env, write_host
+
+    config = write_host(tmp / "whole", "bench", url)
+    clone = tmp / "whole-raw"
+    git("clone", "--quiet", url, str(clone))
+    exe, env = agentmesh_exe(), agent_env()
+    timed_process(exe, config, env, base - 1)  # the host's first run makes its key and cache clone: not counted
+    ours, raw = [], []
+    for i in range(rounds):
+        pair = [(ours, partial(timed_process, exe, config, env, base + i)),
+                (raw, partial(raw_claim_cpu, clone, url, base + 5_000 + i))]
+        for into, measure in pair if i % 2 == 0 else pair[::-1]:
+            into.append(measure())
+    ratios = [o[0] / r[0] for o, r in zip(ours, raw, strict=True)]
+    cpu = [o[1] / r[1] for o, r in zip(ours, raw, strict=True) if r[1] > 0]
+    return {"acquire_ms": round(statistics.median(o[0] for o in ours), 1),
+            "raw_ms": round(statistics.median(r[0] for r in raw), 1), "ratio": round(statistics.median(ratios), 2),
+            "cpu_ratio": round(statistics.median(cpu), 2) if cpu else None, "pairs": rounds}
+
+
+def timed_process(exe: str, config: Path, env: dict[str, str], issue: int) -> tuple[float, float]:
+    """(ms, CPU seconds) of one whole `agentmesh claims acquire`, which must win."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([exe, "--config", str(config), "claims", "acquire", str(issue)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - start) * 1000
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"claims acquire {issue} exited {proc.returncode}: {proc.stderr.read().decode()[-500:]}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def raw_claim_cpu(clone: Path, url: str, issue: int) -> tuple[float, float]:
+    """`raw_claim` as (ms, CPU seconds of its git processes)."""
+    sha = raw_commit(clone, issue)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = raw_push_readback(clone, url, issue, sha)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def cold_start(runs: int = 15) -> float:
-    exe = shutil.which("agentmesh") or str(Path(sys.executable).with_name("agentmesh"))
+    exe = agentmesh_exe()
     samples = [timed(lambda: subprocess.run([exe, "--version"], capture_output=True, check=True))
                for _ in range(runs)]
     return statistics.median(samples)
@@ -112,6 +172,10 @@ def main() -> None:
               f"| {large['ls_remote'] / small['ls_remote']:.2f}× |")
         print()
         print(f"cold start `agentmesh --version`: {cold_start():.0f} ms (median of 15)")
+        whole = whole_process_pairs(f"file://{remote}", tmp, args.rounds // 2)
+        print(f"whole-process `agentmesh claims acquire`, file://: {whole['acquire_ms']} ms against "
+              f"{whole['raw_ms']} ms raw, {whole['ratio']}x (median of {whole['pairs']} paired ratios; "
+              f"CPU {whole['cpu_ratio']}x)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -254,14 +254,16 @@ def push_work_branch(remote: Path, branch: str, *, agent: str, issue: int) -> st
     return git("rev-parse", "HEAD", cwd=seed)
 
 
-def fake_forge(kind: str, *, me: str, hosting: Path | None = None) -> Any:
+def fake_forge(kind: str, *, me: str, hosting: Path | None = None, url: str | None = None) -> Any:
     """A Gitea or GitHub fake whose own account is `me`; with `hosting`, it hosts that real bare repository
-    (tests/support/fakes/git_hosted.py: a PR's head is its branch's head there, a merge a real merge commit)."""
+    (tests/support/fakes/git_hosted.py: a PR's head is its branch's head there, a merge a real merge commit);
+    `url` replaces the forge's usual base URL (benchmarks/fleet.py serves the fake over HTTP)."""
     from tests.support.fakes.git_hosted import GitHosted
     from tests.support.fakes.gitea_fake import GiteaFake
     from tests.support.fakes.github_fake import GitHubFake
 
-    url, cls = (GITEA_URL, GiteaFake) if kind == "gitea" else (GITHUB_URL, GitHubFake)
+    usual, cls = (GITEA_URL, GiteaFake) if kind == "gitea" else (GITHUB_URL, GitHubFake)
+    url = url or usual
     if hosting is None:
         return cls(url, me=me)
     fake = type(f"Hosted{cls.__name__}", (GitHosted, cls), {})(url, me=me)

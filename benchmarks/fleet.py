@@ -1,0 +1,646 @@
+"""A fleet benchmark (run on demand; results go to docs/benchmarks.md): N agents drain M issues on one remote.
+
+    python benchmarks/fleet.py [--agents 4] [--issues 12] [--sleep 1] [--backend file|git|gitea|github] [--json]
+
+Every agent runs `agentmesh tick` (monitor-prs, then claim-task: what one cron line runs) as a whole
+process, the next one as soon as the last exits, until the remote shows every issue closed. The
+executor is a script that sleeps `--sleep` seconds and writes the issue's greeting helper, so agents
+overlap on a 2-core machine as real executors (which wait on a model) would. Backends: the local forge
+over file:// or `git daemon`, or the Gitea or GitHub fake (tests/support/fakes) served over HTTP, hosting
+the real bare repository the agents push to over file://.
+
+Reported:
+- the drain time (first tick started to every issue closed, read from the remote or the fake) against
+  the ideal M/N x (sleep + one cycle's overhead); the overhead is the median working tick (one that ran
+  the executor) of a 1 agent x 2 issues calibration run at sleep 0 on the same backend, less nothing: the
+  executor's sleep there is 0;
+- CPU per issue: user + system of every tick's whole process tree (os.wait4: the agent, its git and gate
+  processes, the executor), summed, per issue; the `git daemon` serving the remote is counted apart;
+- git calls per tick, counted by a `git` shim first on each agent's PATH: the agent's own calls, and apart
+  the upload-packs and receive-packs of a file:// remote (git starts those through PATH; its other
+  children it finds in its exec path, uncounted); the shim costs a shell per call, so CPU per issue is
+  also given less that cost, measured in the same run;
+- forge requests per tick (the fakes count them; attributed to a tick by the agent's token and time);
+- lost races per claim, from the claim-task reports (`lost-race` events over `claimed` ones);
+- whole-process `agentmesh claims acquire` against a raw `git push` + readback, interleaved, as the median
+  of paired ratios (benchmarks/bench_claims.py's `whole_process_pairs`).
+
+The machine is shared and noisy: compare ratios measured in one run, not absolute times across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agentmesh.host.process import stop_groups  # noqa: E402
+from agentmesh.ops.chaos.gitdaemon import GitDaemon  # noqa: E402
+from agentmesh.ops.chaos.remote import read_remote  # noqa: E402
+from agentmesh.ops.demo import (  # noqa: E402
+    agent_argv,
+    agent_env,
+    agent_names,
+    create_remote,
+    demo_roster,
+    issue_body,
+    mesh_policy,
+    seed_issues,
+    write_host,
+)
+
+BACKENDS = ("file", "git", "gitea", "github")
+REPO = "mesh.git"
+TOKEN_ENV = "FLEET_FORGE_TOKEN"
+SERVED = frozenset({"upload-pack", "receive-pack", "upload-archive"})  # the remote's side of a file:// fetch or push
+RS = "\x1e"  # starts each line of the git shim's log: arguments may hold newlines, never this
+STOP_GRACE = 120.0  # for the ticks still running when the remote drained
+# The executor: sleep, then write the greeting helper the issue asks for (what the demo executor would).
+WORK_SCRIPT = ('sleep "$1"; mkdir -p demo; '
+               "printf 'def greet_%s(name: str) -> str:\\n    return f\"Hello, {name}! (helper %s)\"\\n' "
+               '"$2" "$2" > "demo/greet_$2.py"')
+
+
+def work_executor(sleep: float) -> list[str]:
+    return ["sh", "-c", WORK_SCRIPT, "fleet-work", f"{sleep:g}", "{issue}"]
+
+
+@dataclass(frozen=True)
+class Options:
+    agents: int = 4
+    issues: int = 12
+    sleep: float = 1.0
+    backend: str = "file"
+    timeout: float = 900.0  # for the drain
+    count_git: bool = True
+    calibrate: bool = True  # measure one cycle's overhead with a 1 x 2 run first
+    acquire_rounds: int = 15  # whole-process acquire vs raw push pairs; 0: skip
+
+
+# --- one agent's ticks -----------------------------------------------------------------------------
+
+
+@dataclass
+class Tick:
+    agent: str
+    started: float  # monotonic
+    wall: float
+    cpu: float  # user + system of the whole process tree
+    exit_code: int
+    events: Counter[str]  # claim-task's and monitor-prs' report events
+    git_calls: int | None = None  # top-level: the agent's own
+    git_served: int | None = None  # upload-pack and receive-pack for a file:// remote, which go through PATH
+    requests: int | None = None
+    gave_up: int = 0  # "gave up after N attempts" lines (journal flushes against a moving main)
+
+    @property
+    def working(self) -> bool:
+        return self.events["executed"] > 0 or self.events["pr-opened"] > 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to do: no event but `idle` (claim-task's "nothing to claim") in either half."""
+        return set(self.events) <= {"idle"}
+
+    @property
+    def ended(self) -> float:
+        return self.started + self.wall
+
+
+@dataclass
+class Lane:
+    """One agent running `agentmesh tick` back to back, each tick a whole process reaped with wait4."""
+
+    name: str
+    config: Path
+    env: dict[str, str]
+    shim_log: Path | None
+    ticks: list[Tick] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    git_mark: int = 0  # bytes of the shim's log before this tick
+    git_calls: Counter[str] = field(default_factory=Counter)  # subcommand -> calls, over every tick
+
+    @property
+    def home(self) -> Path:
+        return self.config.parent
+
+    def start(self) -> None:
+        n = len(self.ticks)
+        self.git_mark = self.shim_log.stat().st_size if self.shim_log is not None and self.shim_log.exists() else 0
+        with open(self.home / f"tick-{n}.out", "wb") as out, open(self.home / f"tick-{n}.err", "wb") as err:
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen(agent_argv(self.config, "tick", "--json"), cwd=self.home, env=self.env,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+
+    def reap(self) -> Tick | None:
+        """The tick just finished, or None while it runs."""
+        if self.proc is None:
+            return None
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid == 0:
+            return None
+        wall = time.monotonic() - self.started
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        n = len(self.ticks)
+        out = (self.home / f"tick-{n}.out").read_text(errors="replace")
+        err = (self.home / f"tick-{n}.err").read_text(errors="replace")
+        tick = Tick(self.name, self.started, wall, usage.ru_utime + usage.ru_stime, self.proc.returncode,
+                    report_events(out), gave_up=err.count("gave up after"))
+        if self.shim_log is not None:
+            calls = self._git_since(self.git_mark)
+            self.git_calls.update(calls)
+            tick.git_served = sum(n for name, n in calls.items() if name in SERVED)
+            tick.git_calls = sum(calls.values()) - tick.git_served
+        self.proc = None
+        self.ticks.append(tick)
+        return tick
+
+    def _git_since(self, offset: int) -> Counter[str]:
+        """Subcommand -> calls logged by the shim after `offset`."""
+        if self.shim_log is None or not self.shim_log.exists():
+            return Counter()
+        with open(self.shim_log, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        return Counter(subcommand(line) for line in text.split(RS)[1:])
+
+
+def report_events(stdout: str) -> Counter[str]:
+    """The events of a `tick --json` report (both halves); none when it printed no report."""
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        return Counter()
+    found: Counter[str] = Counter()
+    for half in report.values() if isinstance(report, dict) else ():
+        found.update(e.get("event", "") for e in half.get("events", []) if isinstance(e, dict))
+    return found
+
+
+def git_shim(directory: Path) -> Path:
+    """A `git` first on PATH that logs its arguments to `directory`/calls.log, then runs the real git."""
+    real = shutil.which("git")
+    if real is None:
+        raise RuntimeError("git is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "calls.log"
+    (directory / "git").write_text(f"#!/bin/sh\nprintf '{RS}%s\\n' \"$*\" >> '{log}'\nexec '{real}' \"$@\"\n")
+    (directory / "git").chmod(0o755)
+    return log
+
+
+def subcommand(line: str) -> str:
+    """`git -c k=v -C dir push ...` -> push."""
+    words = line.split()
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        i += 2 if words[i] in ("-c", "-C") else 1
+    return words[i] if i < len(words) else "?"
+
+
+def shim_cost(directory: Path, rounds: int = 40) -> float:
+    """CPU seconds the shim adds to one git call: `git --version` through it and straight, interleaved."""
+    real = shutil.which("git") or "git"
+    shim = git_shim(directory / "probe")
+    plain, shimmed = [], []
+    for _ in range(rounds):
+        for argv, into in (([real, "--version"], plain), ([str(shim.parent / "git"), "--version"], shimmed)):
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+            _, _, usage = os.wait4(proc.pid, 0)
+            proc.returncode = 0
+            into.append(usage.ru_utime + usage.ru_stime)
+    return max(0.0, statistics.mean(shimmed) - statistics.mean(plain))
+
+
+# --- the served remote ----------------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    """The remote the agents use: its URL, the forge settings and environment each agent gets, and how
+    to tell which of the issues are closed."""
+
+    repo: Path
+    url: str
+    issues: list[int]
+    closed: Callable[[], set[int]]
+    forge: dict | None = None
+    agent_env: Callable[[str], dict[str, str]] = lambda _: {}
+    requests: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, login) per forge request
+    server_cpu: Callable[[], float | None] = lambda: None
+
+
+def closed_on_remote(repo: Path, numbers: list[int]) -> Callable[[], set[int]]:
+    def closed() -> set[int]:
+        view = read_remote(repo)
+        return {i.number for i in view.issues if i.number in numbers and i.state == "closed"}
+    return closed
+
+
+@contextmanager
+def served(root: Path, backend: str, names: list[str], count: int, sleep: float) -> Iterator[Served]:
+    repo = root / "served" / REPO
+    policy = mesh_policy(names, executor_script=work_executor(sleep))
+    create_remote(repo, policy, demo_roster(root, names))
+    if backend == "file":
+        issues = seed_issues(root, repo, count)
+        yield Served(repo, f"file://{repo}", issues, closed_on_remote(repo, issues))
+    elif backend == "git":
+        issues = seed_issues(root, repo, count)
+        daemon = GitDaemon(repo.parent, root / "git-daemon.log")
+        daemon.start()
+        state: dict[str, float] = {}
+        try:
+            yield Served(repo, daemon.url(REPO), issues, closed_on_remote(repo, issues),
+                         server_cpu=lambda: state.get("cpu"))
+        finally:
+            state["cpu"] = stop_counted(daemon)
+    else:
+        with fake_served(repo, backend, names, count) as found:
+            yield found
+
+
+def stop_counted(daemon: GitDaemon) -> float | None:
+    """Stop the daemon; the CPU it and the upload-packs and receive-packs it forked used."""
+    proc = daemon.proc
+    if proc is None:
+        return None
+    os.killpg(proc.pid, 15)
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    daemon.stop()  # whatever of its group is left
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def fake_served(repo: Path, kind: str, names: list[str], count: int) -> Iterator[Served]:
+    """The Gitea or GitHub fake hosting `repo`, over HTTP on 127.0.0.1; each agent has its own account."""
+    from requests import Request
+
+    from tests.contract.spec import fake_forge
+
+    lock = threading.Lock()
+    requests_seen: list[tuple[float, str]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    fake = fake_forge(kind, me="fleet-bot", hosting=repo, url=base)
+    tokens = {name: fake.add_account(name) for name in names}
+    logins = {token: name for name, token in tokens.items()}
+    task = fake.create_label("task")["id"]
+    for i in range(count):
+        fake.new_item(f"Add greeting helper {i + 1}", issue_body(i + 1), labels=[task])
+    issues = sorted(fake.items)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            prepared = Request(self.command, base + self.path, headers=dict(self.headers), data=body).prepare()
+            token = (self.headers.get("Authorization") or "").split(" ")[-1]
+            with lock:
+                requests_seen.append((time.monotonic(), logins.get(token, "")))
+                status, headers, text = fake.dispatch(prepared)
+            payload = text.encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    server.RequestHandlerClass = Handler
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def closed() -> set[int]:
+        with lock:
+            return {n for n in issues if fake.items[n].state == "closed"}
+
+    try:
+        yield Served(repo, f"file://{repo}", issues, closed,
+                     forge={"kind": kind, "url": base, "repo": f"{fake.owner}/{fake.name}", "token_env": TOKEN_ENV},
+                     agent_env=lambda name: {TOKEN_ENV: tokens[name]}, requests=requests_seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class FleetRun:
+    options: Options
+    drained: bool
+    drain_seconds: float
+    closed: int
+    ticks: list[Tick]
+    git_subcommands: Counter[str]
+    server_cpu: float | None
+    requests_total: int | None
+
+
+def lanes_for(root: Path, names: list[str], found: Served, count_git: bool) -> list[Lane]:
+    lanes = []
+    for name in names:
+        settings: dict = {"executor": {"kind": "script", "timeout_seconds": 600}}
+        if found.forge is not None:
+            settings["forge"] = found.forge
+        config = write_host(root, name, found.url, **settings)
+        env = {**agent_env(), **found.agent_env(name)}
+        log = None
+        if count_git:
+            log = git_shim(config.parent / "shim")
+            env["PATH"] = f"{log.parent}{os.pathsep}{env.get('PATH', '')}"
+        lanes.append(Lane(name, config, env, log))
+    return lanes
+
+
+def drive(lanes: list[Lane], found: Served, timeout: float, echo: Callable[[str], None]) -> tuple[bool, float, int]:
+    """Run the lanes until every issue is closed (checked after each tick that merged, and every few
+    seconds) or the timeout; then let the running ticks finish. (drained, seconds, closed)."""
+    begun = time.monotonic()
+    for lane in lanes:
+        lane.start()
+    closed: set[int] = set()
+    drained_at: float | None = None
+    next_check = begun + 5
+    while drained_at is None and time.monotonic() - begun < timeout:
+        merged = False
+        for lane in lanes:
+            tick = lane.reap()
+            if tick is None:
+                continue
+            merged |= tick.events["merged"] > 0
+            lane.start()
+        if merged or time.monotonic() >= next_check:
+            next_check = time.monotonic() + 5
+            seen = found.closed()
+            if len(seen) > len(closed):
+                echo(f"{time.monotonic() - begun:6.1f}s: {len(seen)}/{len(found.issues)} issues closed")
+            closed = seen
+            if len(closed) == len(found.issues):
+                drained_at = time.monotonic()
+        time.sleep(0.05)
+    seconds = (drained_at or time.monotonic()) - begun
+    finish(lanes)
+    return drained_at is not None, seconds, len(closed)
+
+
+def finish(lanes: list[Lane]) -> None:
+    """Let the ticks still running end (they count: a fleet pays them too); stop them after STOP_GRACE."""
+    deadline = time.monotonic() + STOP_GRACE
+    while any(lane.proc is not None for lane in lanes) and time.monotonic() < deadline:
+        for lane in lanes:
+            lane.reap()
+        time.sleep(0.05)
+    left = [lane for lane in lanes if lane.proc is not None]
+    stop_groups([lane.proc for lane in left if lane.proc is not None], grace=5)
+    for lane in left:
+        lane.reap()
+
+
+def attribute_requests(ticks: list[Tick], requests: list[tuple[float, str]]) -> None:
+    """Each forge request to the tick of its agent that was running when it came (one agent's ticks run
+    one after the other)."""
+    by_agent: dict[str, list[Tick]] = {}
+    for tick in ticks:
+        tick.requests = 0
+        by_agent.setdefault(tick.agent, []).append(tick)
+    for at, login in requests:
+        for tick in by_agent.get(login, ()):
+            if tick.started <= at <= tick.ended:
+                tick.requests = (tick.requests or 0) + 1
+                break
+
+
+def run_fleet(root: Path, options: Options, echo: Callable[[str], None] = lambda _: None) -> FleetRun:
+    names = agent_names(options.agents)
+    with served(root, options.backend, names, options.issues, options.sleep) as found:
+        lanes = lanes_for(root, names, found, options.count_git)
+        echo(f"{options.agents} agents x {len(found.issues)} issues, executor sleeps {options.sleep:g}s, "
+             f"backend {options.backend} ({found.url}), in {root}")
+        drained, seconds, closed = drive(lanes, found, options.timeout, echo)
+    ticks = sorted((t for lane in lanes for t in lane.ticks), key=lambda t: t.started)
+    if found.forge is not None:
+        attribute_requests(ticks, found.requests)
+    calls: Counter[str] = Counter()
+    for lane in lanes:
+        calls.update(lane.git_calls)
+    return FleetRun(options, drained, seconds, closed, ticks, calls, found.server_cpu(),
+                    len(found.requests) if found.forge is not None else None)
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+def median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def rounded(x: float | None, digits: int = 2) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def cycle_overhead(run: FleetRun) -> float | None:
+    """One cycle's overhead in `run`: its median working tick, less the executor's sleep."""
+    walls = [t.wall for t in run.ticks if t.working]
+    found = median(walls)
+    return None if found is None else max(0.0, found - run.options.sleep)
+
+
+def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim_seconds: float,
+            acquire: dict | None) -> dict:
+    o = run.options
+    ticks = run.ticks
+    working = [t for t in ticks if t.working]
+    idle = [t for t in ticks if t.idle]
+    cpu = sum(t.cpu for t in ticks)
+    git_calls = sum(t.git_calls or 0 for t in ticks) if o.count_git else None
+    git_served = sum(t.git_served or 0 for t in ticks) if o.count_git else None
+    ideal = None if overhead is None else o.issues / o.agents * (o.sleep + overhead)
+    claims = sum(t.events["claimed"] for t in ticks)
+    lost = sum(t.events["lost-race"] for t in ticks)
+    exits = Counter(str(t.exit_code) for t in ticks)
+
+    def per_tick(pick: Callable[[Tick], int | None], among: list[Tick]) -> float | None:
+        values = [pick(t) for t in among]
+        return rounded(median([float(v) for v in values if v is not None]), 1)
+
+    return {
+        "options": asdict(o),
+        "drained": run.drained and run.closed == o.issues,
+        "closed": run.closed,
+        "drain_seconds": rounded(run.drain_seconds, 1),
+        "cycle_overhead_seconds": rounded(overhead),
+        "overhead_source": overhead_source,
+        "ideal_seconds": rounded(ideal, 1),
+        "efficiency": None if ideal is None or not run.drain_seconds else rounded(ideal / run.drain_seconds),
+        "ticks": len(ticks),
+        "working_ticks": len(working),
+        "tick_exit_codes": dict(sorted(exits.items())),
+        "working_tick_seconds": rounded(median([t.wall for t in working])),
+        "idle_tick_seconds": rounded(median([t.wall for t in idle])),
+        "cpu_seconds": rounded(cpu, 1),
+        "cpu_per_issue": rounded(cpu / o.issues),
+        "cpu_per_issue_less_shim": rounded((cpu - ((git_calls or 0) + (git_served or 0)) * shim_seconds) / o.issues),
+        "shim_cpu_per_git_call_ms": rounded(shim_seconds * 1000) if o.count_git else None,
+        "server_cpu_seconds": rounded(run.server_cpu, 1),
+        "git_calls": git_calls,
+        "git_served_per_tick": None if git_served is None else rounded(git_served / max(1, len(ticks)), 1),
+        "git_calls_per_tick": None if git_calls is None else rounded(git_calls / max(1, len(ticks)), 1),
+        "git_calls_per_working_tick": per_tick(lambda t: t.git_calls, working) if o.count_git else None,
+        "git_calls_per_idle_tick": per_tick(lambda t: t.git_calls, idle) if o.count_git else None,
+        "git_subcommands": dict(run.git_subcommands.most_common(12)),
+        "forge_requests": run.requests_total,
+        "forge_requests_per_tick": None if run.requests_total is None else rounded(run.requests_total / len(ticks), 1),
+        "forge_requests_per_working_tick": per_tick(lambda t: t.requests, working) if run.requests_total is not None
+        else None,
+        "forge_requests_per_idle_tick": per_tick(lambda t: t.requests, idle) if run.requests_total is not None
+        else None,
+        "claims": claims,
+        "lost_races": lost,
+        "lost_races_per_claim": rounded(lost / claims) if claims else None,
+        "journal_give_ups": sum(t.gave_up for t in ticks),
+        "acquire": acquire,
+    }
+
+
+def table(result: dict) -> str:
+    r, o = result, result["options"]
+
+    def show(key: str, unit: str = "") -> str:
+        return "n/a" if r[key] is None else f"{r[key]}{unit}"
+
+    rows = [
+        ("drain", (f"{show('drain_seconds', ' s')}, ideal {show('ideal_seconds', ' s')}: efficiency "
+                   f"{show('efficiency')} (cycle overhead {show('cycle_overhead_seconds', ' s')}, "
+                   f"from {r['overhead_source']})")),
+        ("issues closed", f"{r['closed']}/{o['issues']}"),
+        ("ticks", f"{r['ticks']} ({r['working_ticks']} working), exit codes {r['tick_exit_codes']}"),
+        ("tick wall time", f"working {show('working_tick_seconds', ' s')}, idle {show('idle_tick_seconds', ' s')}"),
+        ("CPU per issue", (f"{show('cpu_per_issue', ' s')} ({show('cpu_per_issue_less_shim', ' s')} less the git "
+                           f"shim); git daemon {show('server_cpu_seconds', ' s')} in all")),
+        ("git calls per tick", (f"{show('git_calls_per_tick')} on average; medians: working "
+                                f"{show('git_calls_per_working_tick')}, idle {show('git_calls_per_idle_tick')}; "
+                                f"plus {show('git_served_per_tick')} upload/receive-packs on average")),
+        ("forge requests per tick", (f"{show('forge_requests_per_tick')} on average; medians: working "
+                                     f"{show('forge_requests_per_working_tick')}, idle "
+                                     f"{show('forge_requests_per_idle_tick')}")),
+        ("lost races per claim", f"{show('lost_races_per_claim')} ({r['lost_races']} lost, {r['claims']} claims)"),
+        ("journal give-ups", str(r["journal_give_ups"])),
+    ]
+    acquire = r["acquire"]
+    if acquire:
+        rows.append(("whole-process `claims acquire`",
+                     (f"{acquire['ratio']}x a raw push + readback over {acquire['transport']} ({acquire['acquire_ms']}"
+                      f" ms vs {acquire['raw_ms']} ms; CPU {acquire['cpu_ratio']}x; median of {acquire['pairs']} "
+                      "paired ratios)")))
+    lines = [f"| {o['agents']} agents x {o['issues']} issues, sleep {o['sleep']:g} s, {o['backend']} | |",
+             "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+    if r["git_subcommands"]:
+        lines += ["", "git calls by subcommand: " + ", ".join(f"{k} {v}" for k, v in r["git_subcommands"].items())]
+    return "\n".join(lines)
+
+
+def acquire_figures(tmp: Path, backend: str, rounds: int) -> dict | None:
+    """Whole-process `claims acquire` against a raw push + readback, on a fresh 10-ref remote over this
+    backend's git transport (git:// for `git`, file:// otherwise)."""
+    if rounds <= 0:
+        return None
+    from benchmarks.bench_claims import whole_process_pairs
+    from tests.support import git_daemon, make_remote
+
+    make_remote(tmp / "srv" / "remote.git")
+    if backend == "git":
+        with git_daemon(tmp / "srv") as base:
+            return whole_process_pairs(f"{base}/remote.git", tmp, rounds) | {"transport": "git://"}
+    return whole_process_pairs(f"file://{tmp / 'srv' / 'remote.git'}", tmp, rounds) | {"transport": "file://"}
+
+
+def benchmark(root: Path, options: Options, echo: Callable[[str], None] = lambda _: None) -> dict:
+    """Calibration (unless off), the fleet, the acquire pairs: the whole report."""
+    overhead, source = None, "this run's working ticks"
+    if options.calibrate:
+        calibration = run_fleet(root / "calibration", Options(agents=1, issues=2, sleep=0, backend=options.backend,
+                                                              timeout=300, count_git=False, calibrate=False,
+                                                              acquire_rounds=0))
+        overhead, source = cycle_overhead(calibration), "a 1 x 2 run at sleep 0"
+        echo(f"calibration: one cycle's overhead {overhead if overhead is None else round(overhead, 2)} s")
+    run = run_fleet(root / "fleet", options, echo)
+    if overhead is None:
+        overhead = cycle_overhead(run)
+    shim = shim_cost(root / "shim-probe") if options.count_git else 0.0
+    acquire = acquire_figures(root / "acquire", options.backend, options.acquire_rounds)
+    return summary(run, overhead=overhead, overhead_source=source, shim_seconds=shim, acquire=acquire)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--issues", type=int, default=12)
+    parser.add_argument("--sleep", type=float, default=1.0, help="seconds each executor run sleeps")
+    parser.add_argument("--backend", choices=BACKENDS, default="file")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed for the drain")
+    parser.add_argument("--acquire-rounds", type=int, default=15, help="acquire/raw pairs; 0 skips them")
+    parser.add_argument("--no-count-git", dest="count_git", action="store_false", help="no git shim")
+    parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                        help="take the cycle overhead from this run's working ticks")
+    parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, remote)")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    args = parser.parse_args()
+    if args.agents < 1 or args.issues < 1 or args.sleep < 0:
+        parser.error("--agents and --issues must be at least 1, --sleep not negative")
+    options = Options(args.agents, args.issues, args.sleep, args.backend, args.timeout, args.count_git,
+                      args.calibrate, args.acquire_rounds)
+    echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
+    echo(f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}, "
+         f"Python {sys.version.split()[0]}, cpus {os.cpu_count()}, load average {load_average()}")
+    root = Path(tempfile.mkdtemp(prefix="agentmesh-fleet-"))
+    try:
+        result = benchmark(root, options, echo)
+        result["load_average_after"] = load_average()
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(table(result))
+        print(f"load average at the end: {result['load_average_after']}" + (f"; kept {root}" if args.keep else ""))
+    return 0 if result["drained"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
