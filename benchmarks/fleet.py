@@ -390,14 +390,8 @@ def drive(lanes: list[Lane], found: Served, timeout: float, echo: Callable[[str]
     drained_at: float | None = None
     next_check = begun + 5
     while drained_at is None and time.monotonic() - begun < timeout:
-        merged = False
-        for lane in lanes:
-            tick = lane.reap()
-            if tick is None:
-                continue
-            merged |= tick.events["merged"] > 0
-            lane.start()
-        if merged or time.monotonic() >= next_check:
+        done = {lane.name: tick for lane in lanes if (tick := lane.reap()) is not None}
+        if any(t.events["merged"] for t in done.values()) or time.monotonic() >= next_check:
             next_check = time.monotonic() + 5
             seen = found.closed()
             if len(seen) > len(closed):
@@ -405,6 +399,10 @@ def drive(lanes: list[Lane], found: Served, timeout: float, echo: Callable[[str]
             closed = seen
             if len(closed) == len(found.issues):
                 drained_at = time.monotonic()
+                break  # before the agents whose tick just ended start another
+        for lane in lanes:
+            if lane.name in done:
+                lane.start()
         time.sleep(0.05)
     seconds = (drained_at or time.monotonic()) - begun
     finish(lanes)

@@ -1,0 +1,47 @@
+"""benchmarks/fleet.py at its smallest (2 agents x 2 issues, no sleep, local forge over file://), so the
+benchmark keeps working between the runs that record its figures (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from agentmesh.ops.chaos.remote import read_remote
+from tests.support import load_benchmark
+
+fleet = load_benchmark("fleet")
+
+FIELDS = ("drain_seconds", "ideal_seconds", "efficiency", "cycle_overhead_seconds", "cpu_per_issue",
+          "cpu_per_issue_less_shim", "git_calls_per_tick", "git_calls_per_working_tick", "git_served_per_tick",
+          "lost_races_per_claim", "claims", "journal_give_ups", "ticks", "working_ticks")
+
+
+def test_a_small_fleet_drains_and_the_report_has_every_figure(tmp_path):
+    options = fleet.Options(agents=2, issues=2, sleep=0, backend="file", timeout=240, calibrate=False,
+                            acquire_rounds=0)
+    run = fleet.run_fleet(tmp_path, options)
+    result = fleet.summary(run, overhead=fleet.cycle_overhead(run), overhead_source="this run", shim_seconds=0.001,
+                           acquire=None)
+
+    issues = read_remote(tmp_path / "served" / fleet.REPO).issues  # the remote's word, not the agents'
+    assert [i.state for i in issues] == ["closed", "closed"]
+    assert result["drained"] and result["closed"] == 2
+    missing = [f for f in FIELDS if result[f] is None]
+    assert not missing, f"figures missing from {result}"
+    assert result["claims"] >= 2 and result["working_ticks"] >= 2
+    assert result["git_calls_per_working_tick"] > 0 and result["git_served_per_tick"] > 0
+    assert result["forge_requests"] is None  # the local forge makes no HTTP requests
+    assert sum(result["git_subcommands"].values()) > 0
+    assert fleet.table(result).startswith("| 2 agents x 2 issues, sleep 0 s, file | |")
+
+
+def test_git_calls_are_named_by_subcommand_past_the_global_options():
+    assert fleet.subcommand("-c core.hooksPath=/dev/null -C /tmp/x push --porcelain origin a:b") == "push"
+    assert fleet.subcommand("--no-pager -c a=b cat-file --batch") == "cat-file"
+    assert fleet.subcommand("upload-pack '/srv/mesh.git'") == "upload-pack"
+
+
+def test_forge_requests_go_to_the_tick_of_their_agent_that_was_running():
+    ticks = [fleet.Tick("ada", started=0.0, wall=2.0, cpu=0.1, exit_code=0, events=fleet.Counter()),
+             fleet.Tick("ada", started=2.5, wall=1.0, cpu=0.1, exit_code=0, events=fleet.Counter()),
+             fleet.Tick("bob", started=0.0, wall=5.0, cpu=0.1, exit_code=0, events=fleet.Counter())]
+    fleet.attribute_requests(ticks, [(0.5, "ada"), (1.0, "bob"), (3.0, "ada"), (3.1, "ada"), (9.0, "bob"),
+                                     (1.0, "fleet-bot")])
+    assert [t.requests for t in ticks] == [1, 2, 1]
