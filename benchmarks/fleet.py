@@ -11,15 +11,16 @@ the real bare repository the agents push to over file://.
 
 Reported:
 - the drain time (first tick started to every issue closed, read from the remote or the fake) against
-  the ideal M/N x (sleep + one cycle's overhead); the overhead is the median working tick (one that ran
-  the executor) of a 1 agent x 2 issues calibration run at sleep 0 on the same backend, less nothing: the
-  executor's sleep there is 0;
+  the ideal M/N x (sleep + one cycle's overhead); one cycle's overhead is the median wall time of the
+  working ticks (those that ran the executor) of a calibration run first, 1 agent x 2 issues at sleep 0
+  on the same backend, so contention in the fleet does not raise its own ideal (--no-calibrate: this
+  run's working ticks less the sleep);
 - CPU per issue: user + system of every tick's whole process tree (os.wait4: the agent, its git and gate
   processes, the executor), summed, per issue; the `git daemon` serving the remote is counted apart;
-- git calls per tick, counted by a `git` shim first on each agent's PATH: the agent's own calls, and apart
-  the upload-packs and receive-packs of a file:// remote (git starts those through PATH; its other
-  children it finds in its exec path, uncounted); the shim costs a shell per call, so CPU per issue is
-  also given less that cost, measured in the same run;
+- git calls and git processes per tick, from git's trace2 events (tests/support/gitcount.py) through a
+  `git` shim first on each agent's PATH: calls are the processes the agent started, processes include
+  their git children (upload-pack, receive-pack, index-pack, gc...); the shim costs a shell and the
+  trace per process, so CPU per issue is also given less that cost, measured in the same run;
 - forge requests per tick (the fakes count them; attributed to a tick by the agent's token and time);
 - lost races per claim, from the claim-task reports (`lost-race` events over `claimed` ones);
 - whole-process `agentmesh claims acquire` against a raw `git push` + readback, interleaved, as the median
@@ -64,12 +65,11 @@ from agentmesh.ops.demo import (  # noqa: E402
     seed_issues,
     write_host,
 )
+from tests.support.gitcount import GitCount  # noqa: E402
 
 BACKENDS = ("file", "git", "gitea", "github")
 REPO = "mesh.git"
 TOKEN_ENV = "FLEET_FORGE_TOKEN"
-SERVED = frozenset({"upload-pack", "receive-pack", "upload-archive"})  # the remote's side of a file:// fetch or push
-RS = "\x1e"  # starts each line of the git shim's log: arguments may hold newlines, never this
 STOP_GRACE = 120.0  # for the ticks still running when the remote drained
 # The executor: sleep, then write the greeting helper the issue asks for (what the demo executor would).
 WORK_SCRIPT = ('sleep "$1"; mkdir -p demo; '
@@ -104,8 +104,8 @@ class Tick:
     cpu: float  # user + system of the whole process tree
     exit_code: int
     events: Counter[str]  # claim-task's and monitor-prs' report events
-    git_calls: int | None = None  # top-level: the agent's own
-    git_served: int | None = None  # upload-pack and receive-pack for a file:// remote, which go through PATH
+    git_calls: int | None = None  # the git processes the agent started
+    git_processes: int | None = None  # and their git children
     requests: int | None = None
     gave_up: int = 0  # "gave up after N attempts" lines (journal flushes against a moving main)
 
@@ -130,12 +130,11 @@ class Lane:
     name: str
     config: Path
     env: dict[str, str]
-    shim_log: Path | None
+    git: GitCount | None  # this agent's git processes, through its shim
     ticks: list[Tick] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     started: float = 0.0
-    git_mark: int = 0  # bytes of the shim's log before this tick
-    git_calls: Counter[str] = field(default_factory=Counter)  # subcommand -> calls, over every tick
+    git_commands: Counter[str] = field(default_factory=Counter)  # git command -> processes, over every tick
 
     @property
     def home(self) -> Path:
@@ -143,7 +142,6 @@ class Lane:
 
     def start(self) -> None:
         n = len(self.ticks)
-        self.git_mark = self.shim_log.stat().st_size if self.shim_log is not None and self.shim_log.exists() else 0
         with open(self.home / f"tick-{n}.out", "wb") as out, open(self.home / f"tick-{n}.err", "wb") as err:
             self.started = time.monotonic()
             self.proc = subprocess.Popen(agent_argv(self.config, "tick", "--json"), cwd=self.home, env=self.env,
@@ -163,23 +161,13 @@ class Lane:
         err = (self.home / f"tick-{n}.err").read_text(errors="replace")
         tick = Tick(self.name, self.started, wall, usage.ru_utime + usage.ru_stime, self.proc.returncode,
                     report_events(out), gave_up=err.count("gave up after"))
-        if self.shim_log is not None:
-            calls = self._git_since(self.git_mark)
-            self.git_calls.update(calls)
-            tick.git_served = sum(n for name, n in calls.items() if name in SERVED)
-            tick.git_calls = sum(calls.values()) - tick.git_served
+        if self.git is not None:  # one agent's ticks run one after the other: all the events are this tick's
+            tick.git_calls, tick.git_processes = self.git.calls(), self.git.processes()
+            self.git_commands.update(self.git.commands())
+            self.git.reset()
         self.proc = None
         self.ticks.append(tick)
         return tick
-
-    def _git_since(self, offset: int) -> Counter[str]:
-        """Subcommand -> calls logged by the shim after `offset`."""
-        if self.shim_log is None or not self.shim_log.exists():
-            return Counter()
-        with open(self.shim_log, "rb") as log:
-            log.seek(offset)
-            text = log.read().decode(errors="replace")
-        return Counter(subcommand(line) for line in text.split(RS)[1:])
 
 
 def report_events(stdout: str) -> Counter[str]:
@@ -194,34 +182,26 @@ def report_events(stdout: str) -> Counter[str]:
     return found
 
 
-def git_shim(directory: Path) -> Path:
-    """A `git` first on PATH that logs its arguments to `directory`/calls.log, then runs the real git."""
+def git_shim(directory: Path) -> GitCount:
+    """tests/support/gitcount.py's shim, for a child's PATH rather than this process's: a `git` in
+    `directory` that has the real git write its trace2 events there."""
     real = shutil.which("git")
     if real is None:
         raise RuntimeError("git is not installed")
     directory.mkdir(parents=True, exist_ok=True)
-    log = directory / "calls.log"
-    (directory / "git").write_text(f"#!/bin/sh\nprintf '{RS}%s\\n' \"$*\" >> '{log}'\nexec '{real}' \"$@\"\n")
+    count = GitCount(directory / "trace2.events")
+    (directory / "git").write_text(f"#!/bin/sh\nGIT_TRACE2_EVENT='{count.events}' exec '{real}' \"$@\"\n")
     (directory / "git").chmod(0o755)
-    return log
-
-
-def subcommand(line: str) -> str:
-    """`git -c k=v -C dir push ...` -> push."""
-    words = line.split()
-    i = 0
-    while i < len(words) and words[i].startswith("-"):
-        i += 2 if words[i] in ("-c", "-C") else 1
-    return words[i] if i < len(words) else "?"
+    return count
 
 
 def shim_cost(directory: Path, rounds: int = 40) -> float:
     """CPU seconds the shim adds to one git call: `git --version` through it and straight, interleaved."""
     real = shutil.which("git") or "git"
-    shim = git_shim(directory / "probe")
+    shim = git_shim(directory / "probe").events.with_name("git")
     plain, shimmed = [], []
     for _ in range(rounds):
-        for argv, into in (([real, "--version"], plain), ([str(shim.parent / "git"), "--version"], shimmed)):
+        for argv, into in (([real, "--version"], plain), ([str(shim), "--version"], shimmed)):
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
             _, _, usage = os.wait4(proc.pid, 0)
             proc.returncode = 0
@@ -359,7 +339,7 @@ class FleetRun:
     drain_seconds: float
     closed: int
     ticks: list[Tick]
-    git_subcommands: Counter[str]
+    git_commands: Counter[str]  # git command -> processes
     server_cpu: float | None
     requests_total: int | None
 
@@ -372,11 +352,11 @@ def lanes_for(root: Path, names: list[str], found: Served, count_git: bool) -> l
             settings["forge"] = found.forge
         config = write_host(root, name, found.url, **settings)
         env = {**agent_env(), **found.agent_env(name)}
-        log = None
+        count = None
         if count_git:
-            log = git_shim(config.parent / "shim")
-            env["PATH"] = f"{log.parent}{os.pathsep}{env.get('PATH', '')}"
-        lanes.append(Lane(name, config, env, log))
+            count = git_shim(config.parent / "shim")
+            env["PATH"] = f"{count.events.parent}{os.pathsep}{env.get('PATH', '')}"
+        lanes.append(Lane(name, config, env, count))
     return lanes
 
 
@@ -448,7 +428,7 @@ def run_fleet(root: Path, options: Options, echo: Callable[[str], None] = lambda
         attribute_requests(ticks, found.requests)
     calls: Counter[str] = Counter()
     for lane in lanes:
-        calls.update(lane.git_calls)
+        calls.update(lane.git_commands)
     return FleetRun(options, drained, seconds, closed, ticks, calls, found.server_cpu(),
                     len(found.requests) if found.forge is not None else None)
 
@@ -479,7 +459,7 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
     idle = [t for t in ticks if t.idle]
     cpu = sum(t.cpu for t in ticks)
     git_calls = sum(t.git_calls or 0 for t in ticks) if o.count_git else None
-    git_served = sum(t.git_served or 0 for t in ticks) if o.count_git else None
+    git_processes = sum(t.git_processes or 0 for t in ticks) if o.count_git else None
     ideal = None if overhead is None else o.issues / o.agents * (o.sleep + overhead)
     claims = sum(t.events["claimed"] for t in ticks)
     lost = sum(t.events["lost-race"] for t in ticks)
@@ -505,15 +485,18 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         "idle_tick_seconds": rounded(median([t.wall for t in idle])),
         "cpu_seconds": rounded(cpu, 1),
         "cpu_per_issue": rounded(cpu / o.issues),
-        "cpu_per_issue_less_shim": rounded((cpu - ((git_calls or 0) + (git_served or 0)) * shim_seconds) / o.issues),
-        "shim_cpu_per_git_call_ms": rounded(shim_seconds * 1000) if o.count_git else None,
+        "cpu_per_issue_less_shim": rounded((cpu - (git_processes or 0) * shim_seconds) / o.issues),
+        "shim_cpu_per_git_process_ms": rounded(shim_seconds * 1000) if o.count_git else None,
         "server_cpu_seconds": rounded(run.server_cpu, 1),
         "git_calls": git_calls,
-        "git_served_per_tick": None if git_served is None else rounded(git_served / max(1, len(ticks)), 1),
+        "git_processes": git_processes,
+        "git_processes_per_tick": None if git_processes is None else rounded(git_processes / max(1, len(ticks)), 1),
+        "git_processes_per_working_tick": per_tick(lambda t: t.git_processes, working) if o.count_git else None,
+        "git_processes_per_idle_tick": per_tick(lambda t: t.git_processes, idle) if o.count_git else None,
         "git_calls_per_tick": None if git_calls is None else rounded(git_calls / max(1, len(ticks)), 1),
         "git_calls_per_working_tick": per_tick(lambda t: t.git_calls, working) if o.count_git else None,
         "git_calls_per_idle_tick": per_tick(lambda t: t.git_calls, idle) if o.count_git else None,
-        "git_subcommands": dict(run.git_subcommands.most_common(12)),
+        "git_commands": dict(run.git_commands.most_common(12)),
         "forge_requests": run.requests_total,
         "forge_requests_per_tick": None if run.requests_total is None else rounded(run.requests_total / len(ticks), 1),
         "forge_requests_per_working_tick": per_tick(lambda t: t.requests, working) if run.requests_total is not None
@@ -544,8 +527,10 @@ def table(result: dict) -> str:
         ("CPU per issue", (f"{show('cpu_per_issue', ' s')} ({show('cpu_per_issue_less_shim', ' s')} less the git "
                            f"shim); git daemon {show('server_cpu_seconds', ' s')} in all")),
         ("git calls per tick", (f"{show('git_calls_per_tick')} on average; medians: working "
-                                f"{show('git_calls_per_working_tick')}, idle {show('git_calls_per_idle_tick')}; "
-                                f"plus {show('git_served_per_tick')} upload/receive-packs on average")),
+                                f"{show('git_calls_per_working_tick')}, idle {show('git_calls_per_idle_tick')}")),
+        ("git processes per tick", (f"{show('git_processes_per_tick')} on average; medians: working "
+                                    f"{show('git_processes_per_working_tick')}, idle "
+                                    f"{show('git_processes_per_idle_tick')}")),
         ("forge requests per tick", (f"{show('forge_requests_per_tick')} on average; medians: working "
                                      f"{show('forge_requests_per_working_tick')}, idle "
                                      f"{show('forge_requests_per_idle_tick')}")),
@@ -560,8 +545,8 @@ def table(result: dict) -> str:
                       "paired ratios)")))
     lines = [f"| {o['agents']} agents x {o['issues']} issues, sleep {o['sleep']:g} s, {o['backend']} | |",
              "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
-    if r["git_subcommands"]:
-        lines += ["", "git calls by subcommand: " + ", ".join(f"{k} {v}" for k, v in r["git_subcommands"].items())]
+    if r["git_commands"]:
+        lines += ["", "git processes by command: " + ", ".join(f"{k} {v}" for k, v in r["git_commands"].items())]
     return "\n".join(lines)
 
 
