@@ -13,7 +13,8 @@ Reported:
 - the drain time (first tick started to every issue closed, read from the remote or the fake) against
   the ideal M/N x (sleep + one cycle's overhead); one cycle's overhead is the median wall time of the
   working ticks (those that ran the executor) of a calibration run first, 1 agent x 2 issues at sleep 0
-  on the same backend, so contention in the fleet does not raise its own ideal (--no-calibrate: this
+  on the same backend (a lone agent merges on the gates alone), so contention in the fleet does not
+  raise its own ideal (--no-calibrate: this
   run's working ticks less the sleep);
 - CPU per issue: user + system of every tick's whole process tree (os.wait4: the agent, its git and gate
   processes, the executor), summed, per issue; the `git daemon` serving the remote is counted apart;
@@ -237,7 +238,9 @@ def closed_on_remote(repo: Path, numbers: list[int]) -> Callable[[], set[int]]:
 @contextmanager
 def served(root: Path, backend: str, names: list[str], count: int, sleep: float) -> Iterator[Served]:
     repo = root / "served" / REPO
-    policy = mesh_policy(names, executor_script=work_executor(sleep))
+    # a lone agent has no one to review its PRs: it merges on the gates alone
+    review = {"ring": names, "required_approvals": 1 if len(names) > 1 else 0}
+    policy = mesh_policy(names, review=review, executor_script=work_executor(sleep))
     create_remote(repo, policy, demo_roster(root, names))
     if backend == "file":
         issues = seed_issues(root, repo, count)
