@@ -14,8 +14,7 @@ Reported:
   the ideal M/N x (sleep + one cycle's overhead); one cycle's overhead is the median wall time of the
   working ticks (those that ran the executor) of a calibration run first, 1 agent x 2 issues at sleep 0
   on the same backend (a lone agent merges on the gates alone), so contention in the fleet does not
-  raise its own ideal (--no-calibrate: this
-  run's working ticks less the sleep);
+  raise its own ideal (--no-calibrate: this run's working ticks less the sleep);
 - CPU per issue: user + system of every tick's whole process tree (os.wait4: the agent, its git and gate
   processes, the executor), summed, per issue; the `git daemon` serving the remote is counted apart;
 - git calls and git processes per tick, from git's trace2 events (tests/support/gitcount.py) through a
@@ -570,19 +569,22 @@ def acquire_figures(tmp: Path, backend: str, rounds: int) -> dict | None:
 
 def benchmark(root: Path, options: Options, echo: Callable[[str], None] = lambda _: None) -> dict:
     """Calibration (unless off), the fleet, the acquire pairs: the whole report."""
-    overhead, source = None, "this run's working ticks"
+    overhead, source, calibrated = None, "this run's working ticks", None
     if options.calibrate:
         calibration = run_fleet(root / "calibration", Options(agents=1, issues=2, sleep=0, backend=options.backend,
                                                               timeout=300, count_git=False, calibrate=False,
                                                               acquire_rounds=0))
         overhead, source = cycle_overhead(calibration), "a 1 x 2 run at sleep 0"
+        calibrated = {"drained": calibration.drained, "drain_seconds": rounded(calibration.drain_seconds, 1),
+                      "ticks": len(calibration.ticks), "cpu_seconds": rounded(sum(t.cpu for t in calibration.ticks), 1)}
         echo(f"calibration: one cycle's overhead {overhead if overhead is None else round(overhead, 2)} s")
     run = run_fleet(root / "fleet", options, echo)
     if overhead is None:
         overhead = cycle_overhead(run)
     shim = shim_cost(root / "shim-probe") if options.count_git else 0.0
     acquire = acquire_figures(root / "acquire", options.backend, options.acquire_rounds)
-    return summary(run, overhead=overhead, overhead_source=source, shim_seconds=shim, acquire=acquire)
+    return summary(run, overhead=overhead, overhead_source=source, shim_seconds=shim, acquire=acquire) | {
+        "calibration": calibrated}
 
 
 def load_average() -> str:
