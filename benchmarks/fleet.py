@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -107,7 +108,8 @@ class Tick:
     git_calls: int | None = None  # the git processes the agent started
     git_processes: int | None = None  # and their git children
     requests: int | None = None
-    gave_up: int = 0  # "gave up after N attempts" lines (journal flushes against a moving main)
+    gave_up: int = 0  # "gave up after N ..." in its report or log: a ref that kept moving (a journal flush
+    # against a busy main) or the local forge's concurrent updates
 
     @property
     def working(self) -> bool:
@@ -160,7 +162,7 @@ class Lane:
         out = (self.home / f"tick-{n}.out").read_text(errors="replace")
         err = (self.home / f"tick-{n}.err").read_text(errors="replace")
         tick = Tick(self.name, self.started, wall, usage.ru_utime + usage.ru_stime, self.proc.returncode,
-                    report_events(out), gave_up=err.count("gave up after"))
+                    report_events(out), gave_up=(out + err).count("gave up after"))
         if self.git is not None:  # one agent's ticks run one after the other: all the events are this tick's
             tick.git_calls, tick.git_processes = self.git.calls(), self.git.processes()
             self.git_commands.update(self.git.commands())
@@ -264,7 +266,7 @@ def stop_counted(daemon: GitDaemon) -> float | None:
     proc = daemon.proc
     if proc is None:
         return None
-    os.killpg(proc.pid, 15)
+    os.killpg(proc.pid, signal.SIGTERM)
     _, _, usage = os.wait4(proc.pid, 0)
     proc.returncode = 0
     daemon.stop()  # whatever of its group is left
@@ -508,7 +510,7 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         "claims": claims,
         "lost_races": lost,
         "lost_races_per_claim": rounded(lost / claims) if claims else None,
-        "journal_give_ups": sum(t.gave_up for t in ticks),
+        "give_ups": sum(t.gave_up for t in ticks),
         "acquire": acquire,
     }
 
@@ -537,7 +539,7 @@ def table(result: dict) -> str:
                                      f"{show('forge_requests_per_working_tick')}, idle "
                                      f"{show('forge_requests_per_idle_tick')}")),
         ("lost races per claim", f"{show('lost_races_per_claim')} ({r['lost_races']} lost, {r['claims']} claims)"),
-        ("journal give-ups", str(r["journal_give_ups"])),
+        ("\"gave up after N attempts\" (a ref kept moving)", str(r["give_ups"])),
     ]
     acquire = r["acquire"]
     if acquire:
