@@ -34,11 +34,11 @@ GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/
            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@bench.invalid"}
 
 
-def seed_issues(remote: Path, count: int) -> None:
+def seed_issues(remote: Path, count: int, labels: tuple[str, ...] | list[str] = ("task",)) -> None:
     stream = []
     for n in range(1, count + 1):
         meta = json.dumps({"version": 1, "kind": "issue", "title": f"Seeded issue {n}", "body": "x" * 200,
-                           "state": "open", "labels": ["task"], "assignees": [], "author": "bench",
+                           "state": "open", "labels": list(labels), "assignees": [], "author": "bench",
                            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}).encode()
         message = b"issue: create\n"
         stream += [b"blob\nmark :%d\ndata %d\n" % (2 * n, len(meta)), meta, b"\n",

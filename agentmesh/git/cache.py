@@ -21,6 +21,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from agentmesh.core.errors import TemporaryError
+from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
 
@@ -90,6 +91,7 @@ class CacheClone:
         self.path = path
         self.url = url
         self._lock = FileLock(str(path) + ".lock")
+        self._sha1_format: bool | None = None
 
     @contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT):
@@ -190,7 +192,7 @@ class CacheClone:
         return self.git.commit_tree(tree, parents, message, cwd=self.path)
 
     def empty_tree(self) -> str:
-        return self.run("hash-object", "-t", "tree", "-w", "--stdin", input=b"").stdout.strip()
+        return self.make_tree([])
 
     def messages(self, pattern: str) -> dict[str, tuple[str, str]]:
         """ref -> (sha, full message) for local refs matching pattern."""
@@ -254,12 +256,27 @@ class CacheClone:
             pos += size + 1
         return found
 
+    def _sha1(self) -> bool:
+        """Whether the clone names objects by SHA-1, so `git.objects` may write them (read once)."""
+        if self._sha1_format is None:
+            try:
+                config = (self.path / "config").read_text(errors="replace").lower()
+            except OSError:
+                config = "objectformat"
+            self._sha1_format = "objectformat" not in config or "objectformat = sha1" in config
+        return self._sha1_format
+
     def write_blob(self, data: bytes) -> str:
+        if self._sha1():
+            return write_loose(self.path, "blob", data)
         return self.git.run_bytes("hash-object", "-t", "blob", "-w", "--stdin", cwd=self.path,
                                   input=data).decode().strip()
 
     def make_tree(self, entries: Iterable[TreeEntry]) -> str:
         """Write a tree from entries (names must not contain NUL; mktree -z takes any other byte)."""
+        entries = list(entries)
+        if self._sha1():
+            return write_loose(self.path, "tree", tree_data((e.mode, e.name, e.sha) for e in entries))
         text = "".join(f"{e.mode} {e.type} {e.sha}\t{e.name}\0" for e in entries)
         return self.run("mktree", "-z", input=text).stdout.strip()
 

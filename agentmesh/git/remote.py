@@ -325,12 +325,16 @@ def _narrowed_config(git: Git, url: str, refs: Sequence[str], bases: Sequence[st
     `transfer.hideRefs` can hide everything except the refs being updated
     (their leases still see the real values) and the bases the new commits
     build on (so only new objects are sent). Network remotes are unchanged.
+    `receive.autogc` is switched off the same way (see `gc_if_needed`).
     """
     if local_path(url) is None:
         yield None
         return
     text = git.global_config.read_text() if git.global_config else ""
     text += "[transfer]\n\thideRefs = refs/\n" + "".join(f"\thideRefs = !{ref}\n" for ref in (*refs, *bases))
+    # receive-pack runs `gc --auto` after every push by default: a process per push, and all of them
+    # race for the same repository. `gc_if_needed` runs it once, when the remote needs it.
+    text += "[receive]\n\tautogc = false\n"
     fd, name = tempfile.mkstemp(prefix="agentmesh-push-", suffix=".gitconfig")
     try:
         with os.fdopen(fd, "w") as handle:
@@ -441,8 +445,47 @@ def push(
             raise OutcomeUnknown(f"push to {redact_url(url)} timed out after {exc.timeout:g}s") from None
     statuses = parse_porcelain(result.stdout)
     if all(u.ref in statuses for u in updates) and result.returncode in (0, 1):
+        if result.returncode == 0:
+            gc_if_needed(git, url)
         return PushResult(statuses, remote_messages(result.stderr))
     failure = remote_failure(git_error(result.args, result.returncode, result.stdout, result.stderr), url)
     if isinstance(failure, UserError):
         raise failure
     raise OutcomeUnknown(f"push outcome unknown: {failure}")
+
+
+# --- housekeeping of a local remote ---------------------------------------------------
+
+GC_LOOSE_OBJECTS = 6700  # git's own `gc.auto` default
+GC_PACKS = 50  # git's own `gc.autoPackLimit` default
+_FANOUT_SAMPLE = "17"  # git estimates loose objects from one fan-out directory, and so do we
+
+
+def gc_needed(repo: Path) -> bool:
+    """Whether a bare repository holds more loose objects or packs than git's own `gc --auto` allows,
+    estimated the way git does it (one fan-out directory of 256), without starting a process."""
+    try:
+        loose = sum(1 for entry in os.scandir(repo / "objects" / _FANOUT_SAMPLE) if len(entry.name) >= 38)
+    except OSError:
+        loose = 0
+    try:
+        packs = sum(1 for entry in os.scandir(repo / "objects" / "pack") if entry.name.endswith(".pack"))
+    except OSError:
+        packs = 0
+    return loose * 256 > GC_LOOSE_OBJECTS or packs > GC_PACKS
+
+
+def gc_if_needed(git: Git, url: str) -> bool:
+    """After a push to a path or file:// remote (whose receive-pack runs with `receive.autogc` off):
+    `git gc --auto` on it, only when it needs one. A gc leaves the remote below the limits, so this
+    runs at most once a run however many pushes the run makes. Network remotes gc themselves."""
+    path = local_path(url)
+    if path is None:
+        return False
+    repo = path if (path / "objects").is_dir() else path / ".git"
+    if not gc_needed(repo):
+        return False
+    # -c after the forced gc.auto=0 wins; --auto detaches, so the push does not wait for it
+    git.run("-c", f"gc.auto={GC_LOOSE_OBJECTS}", "-c", f"gc.autoPackLimit={GC_PACKS}", f"--git-dir={repo}",
+            "gc", "--auto", "--quiet", check=False)
+    return True

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from agentmesh.core.errors import OutcomeUnknown, TemporaryError
 from agentmesh.forge.base import Forbidden, NotFound, Review
+from agentmesh.forge.local.item_cache import CACHE_NAME, ItemCache
 from agentmesh.forge.local.schema import (
     BLOB,
     COMMENTS,
@@ -35,6 +36,7 @@ from agentmesh.forge.local.schema import (
 from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 
+FETCH_EXACT = 64  # changed items fetched by exact ref; more than this fetch the whole items prefix
 MAX_ATTEMPTS = 40  # lost races per write before giving up (each loss means someone else progressed)
 
 
@@ -58,6 +60,7 @@ class ItemStore:
         self.git = cache.git
         self.url = cache.url
         self.user = user
+        self.metas = ItemCache(cache.path / CACHE_NAME)
 
     # --- remote refs, objects, CAS ---------------------------------------------------
 
@@ -91,15 +94,16 @@ class ItemStore:
         message = f"{subject}\n\n{ACTOR_TRAILER}{self.user}\nAgentmesh-Nonce: {secrets.token_hex(8)}\n"
         return self.cache.commit_tree(tree, parents, message)
 
-    def cas(self, ref: str, build: Callable[[str | None], str | None], what: str) -> bool:
+    def cas(self, ref: str, build: Callable[[str | None], str | None], what: str, *, fetch: bool = True) -> bool:
         """Re-read `ref`, build its next commit, push pinned to what was read; retry lost races.
 
         `build(current_sha)` returns the new commit, or None when nothing needs
-        to change. Returns whether anything was written.
+        to change. Returns whether anything was written. `fetch=False`: `build`
+        fetches the commit itself when it is not local.
         """
         for attempt in range(MAX_ATTEMPTS):
             current = self.remote([ref]).get(ref)
-            if current is not None:
+            if current is not None and fetch:
                 self.ensure_local({ref: current})
             new = build(current)
             if new is None:
@@ -138,9 +142,14 @@ class ItemStore:
     def read_items(self, heads: dict[int, str], *, comments: bool = False,
                    reviews: bool = False) -> dict[int, Item | None]:
         """Items at the given commits, in one `cat-file --batch`; None where a commit is not local."""
+        items: dict[int, Item | None] = {}
+        if not comments and not reviews:  # the meta alone: known by its commit sha, read nothing
+            for number, sha in heads.items():
+                if (meta := self.metas.get(sha)) is not None:
+                    items[number] = Item(number, sha, meta)
+            heads = {n: sha for n, sha in heads.items() if n not in items}
         names = [META] + ([COMMENTS] if comments else []) + ([REVIEWS] if reviews else [])
         objs = self.cache.cat_objects([f"{sha}:{name}" for sha in heads.values() for name in names])
-        items: dict[int, Item | None] = {}
         for i, (number, sha) in enumerate(heads.items()):
             found = dict(zip(names, objs[i * len(names):(i + 1) * len(names)]))
             meta_blob, comments_obj, reviews_obj = found[META], found.get(COMMENTS), found.get(REVIEWS)
@@ -151,6 +160,7 @@ class ItemStore:
             if meta is None or not valid_meta(meta):
                 raise CorruptItem(f"#{number}: {item_ref(number)} at {sha[:12]} does not hold a valid item")
             item = Item(number, sha, meta)
+            self.metas.put(sha, meta)
             if comments_obj is not None:
                 item.comments_tree, item.comments = comments_obj.sha, parse_tree(comments_obj.data)
             if reviews_obj is not None:
@@ -181,16 +191,21 @@ class ItemStore:
         return item
 
     def all_items(self) -> list[Item]:
-        """Every item: one fetch of the items prefix, one for-each-ref, one cat-file --batch."""
-        self.cache.fetch([ITEMS + "*"], prune=True)
-        prefix = mirror_ref(ITEMS)
-        self.cache.pack_loose_refs(prefix)
-        heads = {int(ref[len(prefix):]): sha for ref, sha in self.cache.ref_shas(prefix).items()
-                 if ref[len(prefix):].isdigit()}
+        """Every item: one listing of the items prefix. Only the items whose commit is not in the cache
+        (item_cache.py) are fetched and read: one fetch and one `cat-file --batch` for all of them."""
+        listing = ls_refs(self.git, self.url, [ITEMS])
+        heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items() if ref[len(ITEMS):].isdigit()}
+        unknown = [n for n, sha in heads.items() if sha not in self.metas]
+        if len(unknown) > FETCH_EXACT:
+            self.cache.fetch([ITEMS + "*"], prune=True)  # a new host, or a long absence: the whole prefix
+            self.cache.pack_loose_refs(mirror_ref(ITEMS))
+        elif unknown:
+            self.cache.fetch([item_ref(n) for n in unknown])
         try:
             items = self.read_items(heads)
         except CorruptItem:
             items = {n: self._readable(n, sha) for n, sha in heads.items()}  # the slow path, rarely taken
+        self.metas.keep(set(heads.values()))
         return [item for _, item in sorted(items.items()) if item is not None]
 
     def _readable(self, number: int, sha: str) -> Item | None:
@@ -249,7 +264,9 @@ class ItemStore:
             entries.append(TreeEntry(TREE, COMMENTS, comments_tree))
         if reviews_tree:
             entries.append(TreeEntry(TREE, REVIEWS, reviews_tree))
-        return self.commit(self.cache.make_tree(entries), [item.sha] if item else [], edit.message)
+        commit = self.commit(self.cache.make_tree(entries), [item.sha] if item else [], edit.message)
+        self.metas.put(commit, edit.meta)  # a push of it makes it a head the next listing knows
+        return commit
 
     def create_item(self, meta: dict, *, guard: RefUpdate | None = None) -> int | None:
         """Allocate the next number by a create-only push: the first push of `items/<n>` wins.
@@ -294,4 +311,4 @@ class ItemStore:
             landed[:] = [edit]
             return self.item_commit(item, edit)
 
-        return landed[0] if self.cas(item_ref(number), build, f"#{number}") else None
+        return landed[0] if self.cas(item_ref(number), build, f"#{number}", fetch=False) else None

@@ -1,0 +1,63 @@
+"""Item metadata cached by commit sha, in the host's cache clone.
+
+An item's commit never changes, so the meta read from it is valid for as long as the commit is an
+item's head: a listing whose shas are all known reads nothing more (no fetch, no `cat-file`). The
+file holds only the heads of the last listing (and the commits this host wrote since), so it stays
+the size of the backlog. A missing, unreadable or foreign file is an empty cache: it is only a cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Collection
+from pathlib import Path
+
+from agentmesh.host.files import write_atomic
+
+CACHE_NAME = "agentmesh-items.json"
+_VERSION = 1
+
+
+class ItemCache:
+    def __init__(self, path: Path):
+        self.path = path
+        self._metas: dict[str, dict] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, dict]:
+        if self._metas is None:
+            try:
+                doc = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                doc = {}
+            metas = doc.get("metas") if isinstance(doc, dict) and doc.get("version") == _VERSION else None
+            self._metas = {k: v for k, v in metas.items() if isinstance(v, dict)} if isinstance(metas, dict) else {}
+        return self._metas
+
+    def get(self, sha: str) -> dict | None:
+        """A copy of the meta item commit `sha` holds, None when not cached (callers may change it)."""
+        meta = self._load().get(sha)
+        return copy.deepcopy(meta) if meta is not None else None
+
+    def __contains__(self, sha: object) -> bool:
+        return sha in self._load()
+
+    def put(self, sha: str, meta: dict) -> None:
+        metas = self._load()
+        if sha not in metas:
+            metas[sha] = copy.deepcopy(meta)
+            self._dirty = True
+
+    def keep(self, heads: Collection[str]) -> None:
+        """Forget every commit that is not one of `heads`, and save when anything changed."""
+        metas = self._load()
+        gone = [sha for sha in metas if sha not in heads]
+        for sha in gone:
+            del metas[sha]
+        if gone or self._dirty:
+            try:
+                write_atomic(self.path, json.dumps({"version": _VERSION, "metas": metas}, separators=(",", ":")))
+            except OSError:
+                return  # a full disk: the next listing reads again
+            self._dirty = False
