@@ -235,3 +235,40 @@ def reap_decisions(
                 ReapDecision(ref, issue, sha, claim.agent if claim else None, observed_seconds(obs, now), lease)
             )
     return decisions
+
+
+# --- presence ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresencePush:
+    """What this host last pushed to its presence ref, and when by its own clocks."""
+
+    sha: str
+    content: str  # the presence message without its nonce, and the signing key: what observers read
+    wall: float
+    mono: float
+    boot_id: str
+
+    def to_json(self) -> dict:
+        return {"sha": self.sha, "content": self.content, "wall": self.wall, "mono": self.mono,
+                "boot_id": self.boot_id}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> PresencePush:
+        return cls(str(data["sha"]), str(data["content"]), float(data["wall"]), float(data["mono"]),
+                   str(data["boot_id"]))
+
+
+def presence_due(last: PresencePush | None, remote_sha: str | None, content: str, now: Clock,
+                 lease_seconds: int) -> bool:
+    """Whether a run must push a new presence commit: when the ref is not the one this host last
+    pushed (absent, or moved by someone else), when what it says changed, or when half the lease has
+    passed since the push by either clock (observers call an agent alive while its presence sha changes
+    within lease + grace by their own clocks: a push every half lease keeps that true with room for a
+    late run). Any doubt about the clocks (a reboot, a clock that went back) pushes."""
+    if last is None or remote_sha != last.sha or content != last.content:
+        return True
+    if last.boot_id != now.boot_id or now.wall < last.wall or now.mono < last.mono:
+        return True
+    return max(now.wall - last.wall, now.mono - last.mono) >= lease_seconds / 2

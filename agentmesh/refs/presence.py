@@ -2,24 +2,28 @@
 
 Each agent keeps `refs/heads/agentmesh/agents/<agent>` (prefix from the mesh
 policy) pointing at a parentless commit on the empty tree whose trailers
-carry its host, version, executor and capabilities. Every run refreshes it
-at most once, with a CAS push. An agent is alive for an observer while the
+carry its host, version, executor and capabilities. A run refreshes it
+at most once, with a CAS push, and only when it is due (core/lease.presence_due:
+what it says changed, or half the lease has passed since this host's last push). An agent is alive for an observer while the
 ref's sha keeps changing within lease + grace by the observer's own clock:
 the same observations that decide claim expiry, under their own prefix.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from agentmesh import __version__
-from agentmesh.core.lease import Clock, is_expired, observed_seconds, parse_trailers
+from agentmesh.core.lease import Clock, PresencePush, is_expired, observed_seconds, parse_trailers, presence_due
 from agentmesh.core.slug import is_agent_name
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.host.config import HostConfig, MeshPolicy
+from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateDir
 from agentmesh.refs.claims import observe_prefix
 from agentmesh.refs.identity import Identity, enforced_signers
@@ -64,13 +68,44 @@ class Presence:
         self.clock = clock
         self.prefix = policy.presence.ref_prefix
 
+    @property
+    def _record(self) -> Path:
+        return self.state.root / f"presence-{self.state.remote_key}.json"
+
+    def _content(self) -> str:
+        """What observers read of a presence commit: its message without the nonce, and who signs it."""
+        key = self.cache.git.signing_key
+        public = key.with_name(key.name + ".pub") if key is not None else None
+        try:
+            signer = public.read_text().strip() if public is not None else "unsigned"
+        except OSError:
+            signer = f"key {key}"
+        return presence_message(self.host, "") + signer
+
+    def _last_push(self) -> PresencePush | None:
+        try:
+            return PresencePush.from_json(json.loads(self._record.read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # no record, or a damaged one: push again
+
     def refresh(self) -> bool:
-        """Move this agent's presence ref to a fresh commit. False if another run moved it meanwhile
+        """Move this agent's presence ref to a fresh commit when it is due (core/lease.presence_due):
+        a run between two due pushes only lists the ref. False if another run moved it meanwhile
         (that run refreshed it: good enough)."""
         ref = self.prefix + self.host.agent
         current = ls_refs(self.cache.git, self.cache.url, [ref]).get(ref)
+        content, now = self._content(), self.clock()
+        if not presence_due(self._last_push(), current, content, now, self.policy.lease.seconds):
+            return True
         commit = self.cache.commit_tree(self.cache.empty_tree(), [], presence_message(self.host, secrets.token_hex(8)))
-        return push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(ref, commit, current)]).ok
+        if not push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(ref, commit, current)]).ok:
+            return False
+        try:
+            write_atomic(self._record, json.dumps(PresencePush(commit, content, now.wall, now.mono, now.boot_id)
+                                                  .to_json()))
+        except OSError:
+            pass  # without the record the next run pushes again: only a cost
+        return True
 
     def list(self) -> list[PresenceView]:
         """Every agent's presence, as this host observes it (a complete listing, or an error)."""
