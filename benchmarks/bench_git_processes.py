@@ -30,16 +30,19 @@ from tests.support import agent_forge, agent_mesh, demo_body, load_benchmark, lo
 from tests.support.gitcount import counting_git  # noqa: E402
 
 
-def measure(tmp: Path, issues: int) -> dict[str, dict]:
+def measure(tmp: Path, issues: int, *, review_tick: bool = True, fresh_mesh: bool = False) -> dict[str, dict]:
+    """Counts of each tick. `fresh_mesh`: every tick builds its Mesh anew, as a cron run does, so its
+    set-up calls (the mesh policy, the roster) are counted too."""
     remote = local_forge_remote(tmp / "remote.git")
     load_benchmark("bench_local_forge").seed_issues(remote, issues, labels=["discussion"])
     env = {"PATH": "/usr/bin:/bin"}
-    mesh = agent_mesh(remote, tmp / "hosts", "alice")
+    kept = agent_mesh(remote, tmp / "hosts", "alice")
     human = agent_mesh(remote, tmp / "hosts", "human")
     results: dict[str, dict] = {}
     with counting_git(tmp / "count") as count:
         def tick(name: str) -> None:
             count.reset()
+            mesh = agent_mesh(remote, tmp / "hosts", "alice") if fresh_mesh else kept
             report = claim_task(mesh, agent_forge(mesh), env=env)
             results[name] = {"calls": count.calls(), "processes": count.processes(),
                              "events": [e.event for e in report.events],
@@ -50,7 +53,8 @@ def measure(tmp: Path, issues: int) -> dict[str, dict]:
         tick("idle")
         agent_forge(human).create_issue("Add the hello doc", demo_body("docs/hello.md", "hello\n"), ["task"])
         tick("working")
-        tick("idle, claim in review")
+        if review_tick:
+            tick("idle, claim in review")
     return results
 
 
@@ -60,14 +64,15 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print every count, by git command")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agentmesh-gitproc-") as tmp:
-        results = measure(Path(tmp), args.issues)
+        results = measure(Path(tmp) / "kept", args.issues)
+        cron = measure(Path(tmp) / "cron", args.issues, fresh_mesh=True)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"kept mesh": results, "new mesh per tick": cron}, indent=2))
         return
-    print(f"{args.issues} open issues, local forge over file://")
-    print(f"{'tick':<24}{'git calls':>10}{'processes':>11}")
+    print(f"{args.issues} open issues, local forge over file://; git calls / processes")
+    print(f"{'tick':<24}{'one Mesh':>14}{'a Mesh per tick (cron)':>26}")
     for name, found in results.items():
-        print(f"{name:<24}{found['calls']:>10}{found['processes']:>11}")
+        print(f"{name:<24}{found['calls']:>7} / {found['processes']:<4}{cron[name]['calls']:>15} / {cron[name]['processes']}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,14 @@ from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warni
 from agentmesh.agent.budget import BudgetCheck, check_budget
 from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
-from agentmesh.agent.legacy import create_mesh_locks, legacy_lock_of, observe_legacy, remote_branches, sync_mesh_locks
+from agentmesh.agent.legacy import (
+    BRANCHES,
+    branches_of,
+    create_mesh_locks,
+    legacy_lock_of,
+    observe_legacy,
+    sync_mesh_locks,
+)
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
@@ -162,7 +169,10 @@ class ClaimTask(AgentRun[TickReport]):
     # --- observe and plan --------------------------------------------------------------------
 
     def observe(self) -> Observed:
-        views = self.store.list()
+        # one listing of every branch serves the claims (under refs/heads/ unless the policy moved
+        # them) and the old scripts' lock branches
+        listing = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
+        views = self.store.list(listing=listing if self.store.prefix.startswith(BRANCHES) else None)
         # one listing each; this host's secrets are scrubbed from titles and bodies once, so they
         # reach no branch name, commit, PR title or executor
         issues = [self.jobs.scrubbed(i) for i in self.forge.list_issues(state="open")]
@@ -175,7 +185,7 @@ class ClaimTask(AgentRun[TickReport]):
                             + ("" if self.budget.executors_allowed else ", no executor runs"))
         mine = [v for v in views if v.claim is not None and v.claim.agent == self.agent]
         held, held_issues = self.observe_held(mine, issues, pulls)
-        branches = remote_branches(self.mesh)
+        branches = branches_of(listing)
         legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in views}, pulls=pulls,
                                 all_states=False, branches=branches)
         return Observed(views, issues, pulls, held, held_issues, legacy, branches)

@@ -24,14 +24,20 @@ from agentmesh.core.legacy import (
 from agentmesh.core.model import PullRequest
 from agentmesh.core.slug import parse_work_branch
 from agentmesh.forge.base import Forge
-from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs, push
 from agentmesh.git.run import GitError
+
+BRANCHES = "refs/heads/"
+
+
+def branches_of(listing: RemoteRefs) -> dict[str, str]:
+    """The branches (name -> sha) of a listing of `refs/heads/`."""
+    return {ref.removeprefix(BRANCHES): sha for ref, sha in listing.refs.items() if ref.startswith(BRANCHES)}
 
 
 def remote_branches(mesh: Mesh) -> dict[str, str]:
     """Every branch on the remote (name -> sha), from one complete listing."""
-    listing = ls_refs(mesh.git, mesh.remote, ["refs/heads/"])
-    return {ref.removeprefix("refs/heads/"): sha for ref, sha in listing.refs.items() if ref.startswith("refs/heads/")}
+    return branches_of(ls_refs(mesh.git, mesh.remote, [BRANCHES]))
 
 
 def tip_messages(mesh: Mesh, branches: Mapping[str, str], names: Collection[str]) -> dict[str, str]:

@@ -461,7 +461,7 @@ GC_PACKS = 50  # git's own `gc.autoPackLimit` default
 _FANOUT_SAMPLE = "17"  # git estimates loose objects from one fan-out directory, and so do we
 
 
-def gc_needed(repo: Path) -> bool:
+def gc_needed(repo: Path, loose_limit: int = GC_LOOSE_OBJECTS, pack_limit: int = GC_PACKS) -> bool:
     """Whether a bare repository holds more loose objects or packs than git's own `gc --auto` allows,
     estimated the way git does it (one fan-out directory of 256), without starting a process."""
     try:
@@ -472,10 +472,10 @@ def gc_needed(repo: Path) -> bool:
         packs = sum(1 for entry in os.scandir(repo / "objects" / "pack") if entry.name.endswith(".pack"))
     except OSError:
         packs = 0
-    return loose * 256 > GC_LOOSE_OBJECTS or packs > GC_PACKS
+    return loose * 256 > loose_limit or packs > pack_limit
 
 
-def gc_if_needed(git: Git, url: str) -> bool:
+def gc_if_needed(git: Git, url: str, loose_limit: int = GC_LOOSE_OBJECTS, pack_limit: int = GC_PACKS) -> bool:
     """After a push to a path or file:// remote (whose receive-pack runs with `receive.autogc` off):
     `git gc --auto` on it, only when it needs one. A gc leaves the remote below the limits, so this
     runs at most once a run however many pushes the run makes. Network remotes gc themselves."""
@@ -483,9 +483,9 @@ def gc_if_needed(git: Git, url: str) -> bool:
     if path is None:
         return False
     repo = path if (path / "objects").is_dir() else path / ".git"
-    if not gc_needed(repo):
+    if not gc_needed(repo, loose_limit, pack_limit):
         return False
     # -c after the forced gc.auto=0 wins; --auto detaches, so the push does not wait for it
-    git.run("-c", f"gc.auto={GC_LOOSE_OBJECTS}", "-c", f"gc.autoPackLimit={GC_PACKS}", f"--git-dir={repo}",
+    git.run("-c", f"gc.auto={loose_limit}", "-c", f"gc.autoPackLimit={pack_limit}", f"--git-dir={repo}",
             "gc", "--auto", "--quiet", check=False)
     return True

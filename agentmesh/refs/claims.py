@@ -27,7 +27,7 @@ from agentmesh.core.lease import (
     update_observations,
 )
 from agentmesh.git.cache import CacheClone, mirror_ref
-from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, ls_refs, push
+from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, RemoteRefs, ls_refs, push
 from agentmesh.host.config import MeshPolicy
 from agentmesh.host.state import StateDir
 from agentmesh.refs.identity import Identity, enforced_signers
@@ -102,13 +102,23 @@ class ReapResult:
 
 
 def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Callable[[], Clock],
-                   keep: Callable[[str], bool]) -> tuple[dict[str, tuple[str, str]], dict[str, Observation], Clock]:
+                   keep: Callable[[str], bool], *,
+                   listing: RemoteRefs | None = None) -> tuple[dict[str, tuple[str, str]], dict[str, Observation], Clock]:
     """The refs under `prefix` that `keep` accepts (ref -> (sha, message)), and this host's updated
-    observations of them. Fetching the prefix with --prune makes the mirror equal the remote, so the
-    observations are updated from a complete listing or not at all."""
-    cache.fetch([prefix + "*"], prune=True)
+    observations of them. One listing of the remote (`listing`: one the caller made, of a prefix that
+    holds `prefix`); the mirror is fetched with --prune only when it differs, which makes it equal the
+    remote, so the observations are updated from a complete listing or not at all."""
+    listing = listing or ls_refs(cache.git, cache.url, [prefix])
+    listed = {ref: sha for ref, sha in listing.refs.items() if ref.startswith(prefix)}
     mirror_prefix = mirror_ref(prefix)
-    refs = {prefix + mref[len(mirror_prefix):]: entry for mref, entry in cache.messages(mirror_prefix).items()}
+
+    def mirrored() -> dict[str, tuple[str, str]]:
+        return {prefix + mref[len(mirror_prefix):]: entry for mref, entry in cache.messages(mirror_prefix).items()}
+
+    refs = mirrored()
+    if {ref: sha for ref, (sha, _) in refs.items()} != listed:
+        cache.fetch([prefix + "*"], prune=True)
+        refs = mirrored()
     refs = {ref: entry for ref, entry in refs.items() if keep(ref)}
     now = clock()
     with state.observations_lock():
@@ -184,14 +194,13 @@ class ClaimStore:
             return None  # forged or unsigned: held by nobody we trust, so never ours
         return claim
 
-    def list(self) -> list[ClaimView]:
-        """All claims on the remote, with this host's observation of each.
-
-        Fetching the prefix with --prune makes the mirror equal the remote, so
-        the observations are updated from a complete listing or not at all.
+    def list(self, *, listing: RemoteRefs | None = None) -> list[ClaimView]:
+        """All claims on the remote, with this host's observation of each (see `observe_prefix`;
+        `listing`: a fresh listing of a prefix holding the claims prefix, when the caller made one).
         """
         refs, observations, now = observe_prefix(self.cache, self.state, self.prefix, self.clock,
-                                                 keep=lambda ref: issue_of_ref(ref, self.prefix) is not None)
+                                                 keep=lambda ref: issue_of_ref(ref, self.prefix) is not None,
+                                                 listing=listing)
         found: list[tuple[str, int, str, Claim | None]] = []
         for ref, (sha, message) in refs.items():
             issue = issue_of_ref(ref, self.prefix)

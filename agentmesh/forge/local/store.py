@@ -8,6 +8,7 @@ transport the git layer supports works.
 
 from __future__ import annotations
 
+import copy
 import random
 import secrets
 import time
@@ -36,6 +37,7 @@ from agentmesh.forge.local.schema import (
 from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 
+LISTING_SECONDS = 5.0  # how long one listing of the items serves the reads of a step
 FETCH_EXACT = 64  # changed items fetched by exact ref; more than this fetch the whole items prefix
 MAX_ATTEMPTS = 40  # lost races per write before giving up (each loss means someone else progressed)
 
@@ -46,6 +48,15 @@ ACTOR_TRAILER = "Agentmesh-Actor: "  # who the item commit says wrote it: only i
 def actor_of(message: str) -> str:
     found = [line[len(ACTOR_TRAILER):].strip() for line in message.splitlines() if line.startswith(ACTOR_TRAILER)]
     return found[-1] if found else ""
+
+
+REMEMBERED = 256  # documents and whole items a store keeps by sha (a daemon's store lives long)
+
+
+def remember(memo: dict, key, value) -> None:
+    memo[key] = value
+    while len(memo) > REMEMBERED:
+        del memo[next(iter(memo))]
 
 
 def backoff(attempt: int) -> None:
@@ -61,6 +72,10 @@ class ItemStore:
         self.url = cache.url
         self.user = user
         self.metas = ItemCache(cache.path / CACHE_NAME)
+        self._listed: tuple[float, dict[int, str]] | None = None  # (when, item heads): see `item_heads`
+        # what a commit holds never changes: documents and whole items read (or written) here, by sha
+        self._docs: dict[tuple[str, str], dict] = {}
+        self._items: dict[str, Item] = {}
 
     # --- remote refs, objects, CAS ---------------------------------------------------
 
@@ -79,6 +94,7 @@ class ItemStore:
     def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> bool:
         """A CAS push; an unknown outcome is settled by reading the refs back. Forbidden when the
         server's hook declines it (`agentmesh hook`): no retry would change its mind."""
+        self.forget_listing()
         try:
             result = push(self.git, self.cache.path, self.url, updates, atomic=atomic)
         except OutcomeUnknown:
@@ -115,27 +131,33 @@ class ItemStore:
 
     # --- single-file documents (labels, statuses, roster) -----------------------------
 
-    def read_doc(self, sha: str | None, name: str) -> dict:
+    def read_doc(self, sha: str | None, name: str, ref: str) -> dict:
+        """The document `name` in commit `sha` of `ref`: one `cat-file --batch`, fetching `ref` only when
+        the commit is not local; nothing at all when this store read it before."""
         if sha is None:
             return {}
-        obj = self.cache.cat_objects([f"{sha}:{name}"])[0]
-        return (load_json(obj.data) or {}) if obj is not None else {}
+        if (sha, name) not in self._docs:
+            commit, obj = self.cache.cat_objects([f"{sha}^{{commit}}", f"{sha}:{name}"])
+            if commit is None:
+                self.cache.fetch([ref])
+                commit, obj = self.cache.cat_objects([f"{sha}^{{commit}}", f"{sha}:{name}"])
+                if commit is None:
+                    raise TemporaryError(f"{ref} changed while it was read; try again")
+            remember(self._docs, (sha, name), (load_json(obj.data) or {}) if obj is not None else {})
+        return copy.deepcopy(self._docs[(sha, name)])
 
     def load_doc(self, ref: str, name: str) -> dict:
-        sha = self.remote([ref]).get(ref)
-        if sha is not None:
-            self.ensure_local({ref: sha})
-        return self.read_doc(sha, name)
+        return self.read_doc(self.remote([ref]).get(ref), name, ref)
 
     def update_doc(self, ref: str, name: str, change: Callable[[dict], dict | None], subject: str) -> None:
         def build(current: str | None) -> str | None:
-            new = change(self.read_doc(current, name))
+            new = change(self.read_doc(current, name, ref))
             if new is None:
                 return None
             tree = self.cache.make_tree([TreeEntry(BLOB, name, self.cache.write_blob(json_bytes(new)))])
             return self.commit(tree, [current] if current else [], subject)
 
-        self.cas(ref, build, subject)
+        self.cas(ref, build, subject, fetch=False)
 
     # --- reading items ------------------------------------------------------------------
 
@@ -148,6 +170,11 @@ class ItemStore:
                 if (meta := self.metas.get(sha)) is not None:
                     items[number] = Item(number, sha, meta)
             heads = {n: sha for n, sha in heads.items() if n not in items}
+        for number, sha in heads.items():
+            if (whole := self._items.get(sha)) is not None:  # every part of it, read or written here before
+                items[number] = replace(whole, number=number, meta=copy.deepcopy(whole.meta),
+                                        comments=list(whole.comments), reviews=list(whole.reviews))
+        heads = {n: sha for n, sha in heads.items() if n not in items}
         names = [META] + ([COMMENTS] if comments else []) + ([REVIEWS] if reviews else [])
         objs = self.cache.cat_objects([f"{sha}:{name}" for sha in heads.values() for name in names])
         for i, (number, sha) in enumerate(heads.items()):
@@ -165,6 +192,8 @@ class ItemStore:
                 item.comments_tree, item.comments = comments_obj.sha, parse_tree(comments_obj.data)
             if reviews_obj is not None:
                 item.reviews_tree, item.reviews = reviews_obj.sha, parse_tree(reviews_obj.data)
+            if comments and reviews:
+                remember(self._items, sha, replace(item, meta=copy.deepcopy(meta)))
             items[number] = item
         return items
 
@@ -190,11 +219,27 @@ class ItemStore:
             raise NotFound(f"#{number} is an issue, not a pull request")
         return item
 
-    def all_items(self) -> list[Item]:
-        """Every item: one listing of the items prefix. Only the items whose commit is not in the cache
-        (item_cache.py) are fetched and read: one fetch and one `cat-file --batch` for all of them."""
+    def item_heads(self) -> dict[int, str]:
+        """number -> head commit of every item, from one listing. A step lists issues and PRs, and the
+        halt check the issues again, within a moment: a listing younger than LISTING_SECONDS is reused
+        unless this store pushed since (`forget_listing`)."""
+        now = time.monotonic()
+        if self._listed is not None and 0 <= now - self._listed[0] < LISTING_SECONDS:
+            return dict(self._listed[1])
         listing = ls_refs(self.git, self.url, [ITEMS])
         heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items() if ref[len(ITEMS):].isdigit()}
+        self._listed = (now, heads)
+        return dict(heads)
+
+    def forget_listing(self) -> None:
+        """The next `item_heads` lists the remote again: after a write, or before a decision that must
+        see every item created after some other read (create_pull's guard)."""
+        self._listed = None
+
+    def all_items(self) -> list[Item]:
+        """Every item: one listing of the items prefix (`item_heads`). Only the items whose commit is not
+        in the cache (item_cache.py) are fetched and read: one fetch and one `cat-file --batch` for them."""
+        heads = self.item_heads()
         unknown = [n for n, sha in heads.items() if sha not in self.metas]
         if len(unknown) > FETCH_EXACT:
             self.cache.fetch([ITEMS + "*"], prune=True)  # a new host, or a long absence: the whole prefix
@@ -255,10 +300,12 @@ class ItemStore:
         reviews_tree, reviews = (item.reviews_tree, item.reviews) if item else (None, [])
         if edit.comment is not None:
             blob = self.cache.write_blob(json_bytes(edit.comment))
-            comments_tree = self.cache.make_tree([*comments, TreeEntry(BLOB, f"{edit.comment['id']:06d}.json", blob)])
+            comments = [*comments, TreeEntry(BLOB, f"{edit.comment['id']:06d}.json", blob)]
+            comments_tree = self.cache.make_tree(comments)
         if edit.review is not None:
             blob = self.cache.write_blob(json_bytes(edit.review))
-            reviews_tree = self.cache.make_tree([*reviews, TreeEntry(BLOB, f"{edit.review['id']:06d}.json", blob)])
+            reviews = [*reviews, TreeEntry(BLOB, f"{edit.review['id']:06d}.json", blob)]
+            reviews_tree = self.cache.make_tree(reviews)
         entries = [TreeEntry(BLOB, META, self.cache.write_blob(json_bytes(edit.meta)))]
         if comments_tree:
             entries.append(TreeEntry(TREE, COMMENTS, comments_tree))
@@ -266,6 +313,8 @@ class ItemStore:
             entries.append(TreeEntry(TREE, REVIEWS, reviews_tree))
         commit = self.commit(self.cache.make_tree(entries), [item.sha] if item else [], edit.message)
         self.metas.put(commit, edit.meta)  # a push of it makes it a head the next listing knows
+        remember(self._items, commit, Item(item.number if item else 0, commit, copy.deepcopy(edit.meta),
+                                           comments_tree, list(comments), reviews_tree, list(reviews)))
         return commit
 
     def create_item(self, meta: dict, *, guard: RefUpdate | None = None) -> int | None:

@@ -1,0 +1,67 @@
+"""How many git processes agentmesh starts: a claim-task tick on the local forge (counted with git's trace2,
+tests/support/gitcount.py), objects written without git, and the remote's gc run only when it needs one."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentmesh.git.cache import CacheClone, TreeEntry
+from agentmesh.git.objects import object_id, tree_data
+from agentmesh.git.remote import gc_if_needed, gc_needed
+from agentmesh.git.run import Git
+from tests.support import git, load_benchmark, make_remote, wait_for
+from tests.support.gitcount import counting_git
+
+bench = load_benchmark("bench_git_processes")
+
+
+def test_a_tick_starts_few_git_processes(tmp_path):
+    counts = bench.measure(tmp_path, issues=10, review_tick=False)
+    idle, working = counts["idle"], counts["working"]
+    assert idle["events"] == ["idle"] and working["events"] == ["claimed", "executed", "pushed", "pr-opened"]
+    # before issue 16: 30 processes idle (presence pushed every run, items fetched and read 3 times,
+    # claims fetched) and 282 working (12 of them a `gc --auto` per push); the margins keep this from
+    # being flaky, not from failing on those numbers
+    assert idle["processes"] <= 12, idle
+    assert working["processes"] <= 225, working
+    assert "gc" not in working["commands"] and "hash-object" not in working["commands"], working["commands"]
+    assert "mktree" not in working["commands"], working["commands"]
+
+
+def test_the_counter_counts_children(tmp_path):
+    remote = make_remote(tmp_path / "remote.git")
+    with counting_git(tmp_path / "count") as count:
+        git("clone", "--quiet", str(remote), str(tmp_path / "clone"))
+    assert count.calls() == 1 and count.processes() >= 2  # the clone, and the upload-pack it spoke to
+    assert count.commands()["clone"] == 1 and count.commands()["upload-pack"] == 1
+
+
+def test_objects_written_without_git_are_the_ones_git_writes(tmp_path):
+    cache = CacheClone(Git(), tmp_path / "cache.git", "unused").ensure()
+    blob = cache.write_blob(b"hello\n")
+    assert blob == git("hash-object", "--stdin", input="hello\n") == object_id("blob", b"hello\n")
+    sub = cache.make_tree([TreeEntry("100644", "z.txt", blob)])
+    entries = [TreeEntry("100644", "b-file", blob), TreeEntry("40000", "b", sub), TreeEntry("100755", "a", blob),
+               TreeEntry("100644", "ünï", blob)]
+    tree = cache.make_tree(entries)
+    listing = "".join(f"{e.mode.zfill(6)} {e.type} {e.sha}\t{e.name}\n" for e in entries)
+    assert tree == git("mktree", cwd=cache.path, input=listing)
+    git("fsck", "--strict", "--no-dangling", cwd=cache.path)
+    assert cache.make_tree([]) == "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+    with pytest.raises(ValueError):
+        tree_data([("100644", "a", blob), ("100644", "a", blob)])
+    with pytest.raises(ValueError):
+        tree_data([("100644", "a/b", blob)])
+
+
+def test_the_remote_is_collected_once_when_it_needs_it(tmp_path):
+    remote = make_remote(tmp_path / "remote.git")
+    cache = CacheClone(Git(), remote, str(remote))
+    assert not gc_if_needed(Git(), str(remote), loose_limit=1000)  # a small remote: no process at all
+    blobs = [TreeEntry("100644", f"{n}.txt", cache.write_blob(b"loose %d\n" % n)) for n in range(3000)]
+    commit = cache.commit_tree(cache.make_tree(blobs), [], "many files\n")
+    git("update-ref", "refs/heads/many", commit, cwd=remote)  # reachable: gc packs them
+    assert gc_needed(remote, loose_limit=1000)
+    assert gc_if_needed(Git(), str(remote), loose_limit=1000)
+    wait_for(lambda: not gc_needed(remote, loose_limit=1000), "the detached gc")
+    assert not gc_if_needed(Git(), str(remote), loose_limit=1000)
