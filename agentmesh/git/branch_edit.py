@@ -62,9 +62,8 @@ def commit_on_branch(cache: CacheClone, branch_ref: str, change: Change, message
         if head is not None and not cache.has_object(head):
             cache.fetch([branch_ref])
         base_tree = cache.tree_of(head) if head is not None else cache.empty_tree()
-        tree = base_tree
-        for path, data in change(head).items():
-            tree = cache.edit_tree(tree, path, data)
+        files = change(head)
+        tree = cache.edit_tree_files(base_tree, files) if files else base_tree
         if tree == base_tree:
             return head
         return cache.commit_tree(tree, [head] if head is not None else [], message)

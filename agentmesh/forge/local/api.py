@@ -80,6 +80,7 @@ class LocalForge(Forge):
         self.user = user
         self.clock = clock
         self.store = ItemStore(cache, user=user)
+        self._known_labels: set[str] = set()  # names seen in the labels registry (see _ensure_labels)
 
     def _now(self) -> str:
         return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -254,8 +255,12 @@ class LocalForge(Forge):
         return labels if isinstance(labels, dict) else {}
 
     def _ensure_labels(self, names: Sequence[str]) -> None:
-        if set(names) <= set(self.list_labels()):
-            return  # the common case costs one listing and one read, no push
+        # the registry only grows: a name this forge saw in it once is there still, and costs nothing
+        if set(names) <= self._known_labels:
+            return
+        self._known_labels.update(self.list_labels())
+        if set(names) <= self._known_labels:
+            return  # one listing and one read, no push
 
         def change(doc: dict) -> dict | None:
             known = dict(doc["labels"]) if isinstance(doc.get("labels"), dict) else {}
@@ -266,6 +271,7 @@ class LocalForge(Forge):
             return {"version": FORMAT_VERSION, "labels": known}
 
         self.store.update_doc(LABELS_REF, LABELS_FILE, change, "labels: create")
+        self._known_labels.update(names)
 
     # --- pull requests -----------------------------------------------------------------
 
