@@ -161,7 +161,8 @@ def test_dead_agents_expired_claims_and_the_pull_cap(fleet):
     first = gather(mesh, fleet.human, time.time())
     assert all(a.alive for a in first.agents) and not any(c.expired for c in first.claims)
     clock.advance(1800 + 300 + 1)  # b's and c's refs stay unchanged past lease + grace by this host's clock
-    assert fleet.mesh("a").presence().refresh()
+    # a live agent pushes its presence again once half the lease has passed by its own clock
+    assert agent_mesh(fleet.remote, fleet.tmp / "hosts", "a", clock=clock).presence().refresh()
     later = gather(mesh, fleet.human, time.time(), pull_limit=1)
     assert [(a.agent, a.alive) for a in later.agents] == [("a", True), ("b", False), ("c", False)]
     assert [(c.issue, c.expired, c.lease_left_seconds) for c in later.claims] == [(fleet.i2, True, 0.0)]
