@@ -72,7 +72,8 @@ def main() -> None:
     print(f"{args.issues} open issues, local forge over file://; git calls / processes")
     print(f"{'tick':<24}{'one Mesh':>14}{'a Mesh per tick (cron)':>26}")
     for name, found in results.items():
-        print(f"{name:<24}{found['calls']:>7} / {found['processes']:<4}{cron[name]['calls']:>15} / {cron[name]['processes']}")
+        again = cron[name]
+        print(f"{name:<24}{found['calls']:>7} / {found['processes']:<4}{again['calls']:>15} / {again['processes']}")
 
 
 if __name__ == "__main__":

@@ -102,8 +102,8 @@ class ReapResult:
 
 
 def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Callable[[], Clock],
-                   keep: Callable[[str], bool], *,
-                   listing: RemoteRefs | None = None) -> tuple[dict[str, tuple[str, str]], dict[str, Observation], Clock]:
+                   keep: Callable[[str], bool], *, listing: RemoteRefs | None = None,
+                   ) -> tuple[dict[str, tuple[str, str]], dict[str, Observation], Clock]:
     """The refs under `prefix` that `keep` accepts (ref -> (sha, message)), and this host's updated
     observations of them. One listing of the remote (`listing`: one the caller made, of a prefix that
     holds `prefix`); the mirror is fetched with --prune only when it differs, which makes it equal the

@@ -4,9 +4,10 @@ Each agent keeps `refs/heads/agentmesh/agents/<agent>` (prefix from the mesh
 policy) pointing at a parentless commit on the empty tree whose trailers
 carry its host, version, executor and capabilities. A run refreshes it
 at most once, with a CAS push, and only when it is due (core/lease.presence_due:
-what it says changed, or half the lease has passed since this host's last push). An agent is alive for an observer while the
-ref's sha keeps changing within lease + grace by the observer's own clock:
-the same observations that decide claim expiry, under their own prefix.
+what it says changed, or half the lease has passed since this host's last
+push). An agent is alive for an observer while the ref's sha keeps changing
+within lease + grace by the observer's own clock: the same observations that
+decide claim expiry, under their own prefix.
 """
 
 from __future__ import annotations
