@@ -76,6 +76,8 @@ class ItemStore:
         # what a commit holds never changes: documents and whole items read (or written) here, by sha
         self._docs: dict[tuple[str, str], dict] = {}
         self._items: dict[str, Item] = {}
+        # ref -> (when, sha) this store just saw or pushed: a guess for the next write's lease (see `cas`)
+        self._hints: dict[str, tuple[float, str]] = {}
 
     # --- remote refs, objects, CAS ---------------------------------------------------
 
@@ -103,30 +105,51 @@ class ItemStore:
         if not result.ok and any(s.declined for s in result.statuses.values()):
             why = "; ".join(result.messages) or "pre-receive hook declined"
             raise Forbidden(f"the remote refused the push of {', '.join(u.ref for u in updates)}: {why}")
+        if result.ok:
+            stamp = time.monotonic()
+            for update in updates:
+                if update.new is not None:
+                    self._hints[update.ref] = (stamp, update.new)
+                else:
+                    self._hints.pop(update.ref, None)
         return result.ok
+
+    def _guess(self, ref: str) -> str | None:
+        """The sha this store saw or pushed for `ref` less than LISTING_SECONDS ago, once."""
+        when, sha = self._hints.pop(ref, (-LISTING_SECONDS, ""))
+        return sha if 0 <= time.monotonic() - when < LISTING_SECONDS else None
 
     def commit(self, tree: str, parents: Sequence[str], subject: str) -> str:
         # The nonce keeps every commit unique: two identical pushes would both "win" (docs/design/protocol.md).
         message = f"{subject}\n\n{ACTOR_TRAILER}{self.user}\nAgentmesh-Nonce: {secrets.token_hex(8)}\n"
         return self.cache.commit_tree(tree, parents, message)
 
-    def cas(self, ref: str, build: Callable[[str | None], str | None], what: str, *, fetch: bool = True) -> bool:
+    def cas(self, ref: str, build: Callable[[str | None], str | None], what: str, *, fetch: bool = True,
+            guess: bool = False) -> bool:
         """Re-read `ref`, build its next commit, push pinned to what was read; retry lost races.
 
         `build(current_sha)` returns the new commit, or None when nothing needs
         to change. Returns whether anything was written. `fetch=False`: `build`
-        fetches the commit itself when it is not local.
+        fetches the commit itself when it is not local. `guess`: the first round
+        may build on the sha this store pushed or listed a moment ago instead of
+        reading it: the lease still pins it, so a wrong guess only loses the push,
+        and "nothing to change" is never decided on a guess.
         """
+        hint = self._guess(ref) if guess else None
         for attempt in range(MAX_ATTEMPTS):
-            current = self.remote([ref]).get(ref)
+            guessed, current = hint is not None, hint if hint is not None else self.remote([ref]).get(ref)
+            hint = None
             if current is not None and fetch:
                 self.ensure_local({ref: current})
             new = build(current)
             if new is None:
+                if guessed:
+                    continue  # confirm on what the remote holds now
                 return False
             if self.push([RefUpdate(ref, new, current)]):
                 return True
-            backoff(attempt)
+            if not guessed:
+                backoff(attempt)
         raise TemporaryError(f"{what}: gave up after {MAX_ATTEMPTS} concurrent updates")
 
     # --- single-file documents (labels, statuses, roster) -----------------------------
@@ -229,6 +252,7 @@ class ItemStore:
         listing = ls_refs(self.git, self.url, [ITEMS])
         heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items() if ref[len(ITEMS):].isdigit()}
         self._listed = (now, heads)
+        self._hints.update({item_ref(n): (now, sha) for n, sha in heads.items()})
         return dict(heads)
 
     def forget_listing(self) -> None:
@@ -360,4 +384,4 @@ class ItemStore:
             landed[:] = [edit]
             return self.item_commit(item, edit)
 
-        return landed[0] if self.cas(item_ref(number), build, f"#{number}", fetch=False) else None
+        return landed[0] if self.cas(item_ref(number), build, f"#{number}", fetch=False, guess=True) else None
