@@ -12,6 +12,7 @@ everything), it counts:
 
 Counts come from git's trace2 events (tests/support/gitcount.py): `calls` are the git processes
 agentmesh started, `processes` include their git children (upload-pack, receive-pack, gc...).
+`seconds` is each tick's wall time: compare it only with a run of the other version made next to it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +45,10 @@ def measure(tmp: Path, issues: int, *, review_tick: bool = True, fresh_mesh: boo
         def tick(name: str) -> None:
             count.reset()
             mesh = agent_mesh(remote, tmp / "hosts", "alice") if fresh_mesh else kept
+            start = time.perf_counter()
             report = claim_task(mesh, agent_forge(mesh), env=env)
-            results[name] = {"calls": count.calls(), "processes": count.processes(),
+            results[name] = {"seconds": round(time.perf_counter() - start, 3),
+                             "calls": count.calls(), "processes": count.processes(),
                              "events": [e.event for e in report.events],
                              "commands": dict(count.commands().most_common()),
                              "argvs": [" ".join(a)[:200] for a in count.argvs()]}

@@ -43,11 +43,15 @@ class ItemCache:
     def __contains__(self, sha: object) -> bool:
         return sha in self._load()
 
-    def put(self, sha: str, meta: dict) -> None:
+    def put(self, sha: str, meta: dict, *, save: bool = False) -> None:
+        """Remember a meta. `save`: write the file now (a commit this host wrote: the next run must know
+        it even when no listing follows in this one); otherwise the next `keep` writes it."""
         metas = self._load()
         if sha not in metas:
             metas[sha] = copy.deepcopy(meta)
             self._dirty = True
+            if save:
+                self._save(metas)
 
     def keep(self, heads: Collection[str]) -> None:
         """Forget every commit that is not one of `heads`, and save when anything changed."""
@@ -56,8 +60,11 @@ class ItemCache:
         for sha in gone:
             del metas[sha]
         if gone or self._dirty:
-            try:
-                write_atomic(self.path, json.dumps({"version": _VERSION, "metas": metas}, separators=(",", ":")))
-            except OSError:
-                return  # a full disk: the next listing reads again
-            self._dirty = False
+            self._save(metas)
+
+    def _save(self, metas: dict[str, dict]) -> None:
+        try:
+            write_atomic(self.path, json.dumps({"version": _VERSION, "metas": metas}, separators=(",", ":")))
+        except OSError:
+            return  # a full disk: the next listing reads again
+        self._dirty = False

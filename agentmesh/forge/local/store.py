@@ -336,7 +336,7 @@ class ItemStore:
         if reviews_tree:
             entries.append(TreeEntry(TREE, REVIEWS, reviews_tree))
         commit = self.commit(self.cache.make_tree(entries), [item.sha] if item else [], edit.message)
-        self.metas.put(commit, edit.meta)  # a push of it makes it a head the next listing knows
+        self.metas.put(commit, edit.meta, save=True)  # a push of it makes it a head the next listing knows
         remember(self._items, commit, Item(item.number if item else 0, commit, copy.deepcopy(edit.meta),
                                            comments_tree, list(comments), reviews_tree, list(reviews)))
         return commit
