@@ -1,18 +1,20 @@
 """The `agentmesh` command: global options, command registration, and the one
 place where errors become messages and exit codes.
 
-Heavy modules (pydantic, requests, rich) are imported inside commands, so
-`agentmesh --version` and `--help` start fast.
+Commands are registered lazily (COMMANDS): a command's module is imported only when it runs, so
+`agentmesh --version`, `--help` and the cron entry points import only what they use.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from click.utils import make_default_short_help
 
 from agentmesh import __version__
 from agentmesh.cli.output import echo, emit_error
@@ -67,7 +69,80 @@ class Globals:
                     signing=signing_from_env(os.environ))
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@dataclass(frozen=True)
+class Entry:
+    """Where a command lives, and the short help `agentmesh --help` shows for it without importing it."""
+
+    module: str  # under agentmesh.cli
+    attribute: str
+    short_help: str
+
+
+# Every command, registered lazily: a command's module (and what it imports: pydantic, requests, rich)
+# is imported only when that command runs, so cron's `claims acquire` pays for the claim path alone.
+# tests/unit/test_cli_lazy.py checks this table against the real commands, so it cannot drift.
+COMMANDS: dict[str, Entry] = {
+    "budget": Entry("budget", "group",
+                    "Show the budget window's usage against the caps of .agentmesh/mesh.yaml, and the pause."),
+    "chaos": Entry("chaos", "command", "Break a mesh of real agents on purpose, then check it from the remote."),
+    "claim-task": Entry("claim_task", "command",
+                        "Claim an eligible issue, work on it with the executor, and open a PR."),
+    "claims": Entry("claims", "group", "Claim refs on the remote: acquire, list, renew, release and reap."),
+    "daemon": Entry("daemon", "command", "Run claim-task and monitor-prs on a schedule until stopped."),
+    "demo": Entry("demo", "command", "Run a whole mesh on this machine: agents claim, work, review and merge."),
+    "doctor": Entry("doctor", "command",
+                    "Check this host: git version, config, state directory, the remote (a scratch ref is pushed, "
+                    "read back and deleted with a lease), the mesh policy on the default branch, this agent's "
+                    "signing key in the roster, the forge token, the sandbox, cron or systemd, and the clock."),
+    "forge": Entry("forge", "group", "The git-native forge: issues and PRs stored in the mesh repository itself."),
+    "halt": Entry("halt", "halt_command", "Stop all agents from claiming issues and starting executors."),
+    "hook": Entry("hook", "group", "Guard a plain git server with agentmesh's pre-receive hook."),
+    "init": Entry("init", "command", "Write a commented host config for this host, valid as written."),
+    "issue": Entry("issue", "group", "Create, list, show, edit, comment on, label and close issues; show their "
+                   "dependencies; cancel and requeue them."),
+    "memory": Entry("memory", "group", "Read and extend the mesh's shared memory in `ai-memory/`."),
+    "migrate": Entry("migrate", "command", "Switch over from the old cron scripts (claim-task.py, monitor-prs.py)."),
+    "monitor-prs": Entry("monitor", "command",
+                         "Review sibling PRs, watch and merge this agent's PRs, clean up and reap."),
+    "pr": Entry("pr", "group", "Create, list, show, review, merge, ship and close pull requests."),
+    "resume": Entry("halt", "resume_command",
+                    "Clear the kill switch set by `agentmesh halt`, pinned to the halt it read."),
+    "status": Entry("status", "command", "Show the fleet: agents, claims, open PRs, 7-day performance, the kill "
+                    "switch and budgets."),
+    "tick": Entry("tick", "command", "Run monitor-prs, then claim-task: one full turn of this agent."),
+}
+
+
+def load_command(name: str) -> click.Command | None:
+    """The command called `name`, its module imported now; None when there is no such command."""
+    entry = COMMANDS.get(name)
+    if entry is None:
+        return None
+    module = importlib.import_module(f"agentmesh.cli.{entry.module}")
+    command: click.Command = getattr(module, entry.attribute)
+    return command
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use, and listed in --help from COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own would import every command for its docstring
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, make_default_short_help(COMMANDS[name].short_help, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="agentmesh", message="%(prog)s %(version)s")
 @click.option("--config", "config", type=click.Path(path_type=Path, dir_okay=False),
               help="Host config file (agentmesh.yaml).")
@@ -83,52 +158,6 @@ def cli(ctx: click.Context, config: Path | None, remote: str | None, agent: str 
     server, no database: the repository is the control plane.
     """
     ctx.obj = Globals(config, remote, agent, verbose, ctx.obj if isinstance(ctx.obj, Seen) else Seen())
-
-
-def _register() -> None:
-    from agentmesh.cli import (
-        budget,
-        chaos,
-        claim_task,
-        claims,
-        daemon,
-        demo,
-        doctor,
-        forge,
-        halt,
-        hook,
-        init,
-        issue,
-        memory,
-        migrate,
-        monitor,
-        pr,
-        status,
-        tick,
-    )
-
-    cli.add_command(claim_task.command)
-    cli.add_command(monitor.command)
-    cli.add_command(halt.halt_command)
-    cli.add_command(halt.resume_command)
-    cli.add_command(claims.group)
-    cli.add_command(forge.group)
-    cli.add_command(issue.group)
-    cli.add_command(pr.group)
-    cli.add_command(doctor.command)
-    cli.add_command(hook.group)
-    cli.add_command(init.command)
-    cli.add_command(budget.group)
-    cli.add_command(memory.group)
-    cli.add_command(migrate.command)
-    cli.add_command(tick.command)
-    cli.add_command(daemon.command)
-    cli.add_command(demo.command)
-    cli.add_command(chaos.command)
-    cli.add_command(status.command)
-
-
-_register()
 
 
 _GLOBAL_WITH_VALUE = ("--config", "--remote", "--agent")
