@@ -94,7 +94,7 @@ _expect = click.option("--expect", metavar="SHA", help="Act only if the claim is
 @click.pass_obj
 def _acquire(g, issue, work_branch, as_json):
     """Claim ISSUE. Exit 0 when won (or already held by this agent), 4 when held by another."""
-    return acquire(g.mesh().claims(), issue, work_branch, as_json)
+    return acquire(g.plumbing().claims(), issue, work_branch, as_json)
 
 
 @group.command("list")
@@ -103,7 +103,7 @@ def _acquire(g, issue, work_branch, as_json):
 @click.pass_obj
 def _list(g, mine, as_json):
     """List claims with how long this host has seen each unchanged."""
-    return list_claims(g.mesh(observer=True).claims(), mine, as_json)
+    return list_claims(g.plumbing(observer=True).claims(), mine, as_json)
 
 
 @group.command("renew")
@@ -113,7 +113,7 @@ def _list(g, mine, as_json):
 @click.pass_obj
 def _renew(g, issue, expect, as_json):
     """Renew this agent's claim on ISSUE. Exit 4 (nothing changed) if not held."""
-    return renew(g.mesh().claims(), issue, expect, as_json)
+    return renew(g.plumbing().claims(), issue, expect, as_json)
 
 
 @group.command("release")
@@ -123,7 +123,7 @@ def _renew(g, issue, expect, as_json):
 @click.pass_obj
 def _release(g, issue, expect, as_json):
     """Release this agent's claim on ISSUE. Exit 4 (nothing changed) if not held."""
-    return release(g.mesh().claims(), issue, expect, as_json)
+    return release(g.plumbing().claims(), issue, expect, as_json)
 
 
 @group.command("reap")
@@ -132,4 +132,4 @@ def _release(g, issue, expect, as_json):
 @click.pass_obj
 def _reap(g, dry_run, as_json):
     """Delete other agents' claims this host has seen unchanged for longer than lease + grace."""
-    return reap(g.mesh().claims(), dry_run, as_json)
+    return reap(g.plumbing().claims(), dry_run, as_json)

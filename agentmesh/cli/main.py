@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from click.utils import make_default_short_help
 
 from agentmesh import __version__
 from agentmesh.cli.output import echo, emit_error
@@ -67,6 +66,15 @@ class Globals:
 
         return Mesh(self.host_config(observer=observer), clock=clock_from_env(os.environ),
                     signing=signing_from_env(os.environ))
+
+    def plumbing(self, *, observer: bool = False):
+        """What `claims` commands need: no pydantic once this config was validated (host/basics.py)."""
+        from agentmesh.agent.plumbing import Plumbing, load_basics, signing_from_env
+        from agentmesh.host.state import clock_from_env
+
+        basics = load_basics(self.config, remote=self.remote, agent=self.agent, observer=observer, env=os.environ)
+        self.seen.state_root = basics.state_dir
+        return Plumbing(basics, clock=clock_from_env(os.environ), signing=signing_from_env(os.environ))
 
 
 @dataclass(frozen=True)
@@ -136,7 +144,8 @@ class LazyGroup(click.Group):
         # click's own would import every command for its docstring
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = [(name, make_default_short_help(COMMANDS[name].short_help, limit)) for name in names]
+        # shortened as click shortens a command's own help
+        rows = [(name, click.Command(name, help=COMMANDS[name].short_help).get_short_help_str(limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -116,9 +116,15 @@ class CacheClone:
         return self
 
     def _valid(self) -> bool:
-        if not (self.path / "HEAD").is_file():
+        """What git checks before it takes a folder for a repository (setup.c, is_git_directory): a HEAD that
+        names a ref or an object, and objects/ and refs/. Read here, not asked of a git process: every
+        command that touches the remote starts by this."""
+        try:
+            head = (self.path / "HEAD").read_text(errors="replace").strip()
+        except OSError:
             return False
-        return self.run("rev-parse", "--git-dir", check=False).returncode == 0
+        names = head.startswith("ref: refs/") or re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", head) is not None
+        return names and (self.path / "objects").is_dir() and (self.path / "refs").is_dir()
 
     def run(self, *args: str, **kwargs):
         # --git-dir: never discover an enclosing repository if the clone is damaged

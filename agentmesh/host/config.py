@@ -41,13 +41,21 @@ from agentmesh.core.notify import DEFAULT_FAILURES
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
 from agentmesh.core.vocab import BudgetWindow, BuiltinGate, LlmReview, NotifyEvent
+from agentmesh.host.basics import (  # noqa: F401 -- re-exported: their home before host/basics.py
+    CONFIG_ENV,
+    HALT_REF,
+    HOST_CONFIG_NAME,
+    MESH_POLICY_PATH,
+    PAUSE_REF,
+    ClaimRules,
+    HostBasics,
+    LeaseRules,
+    PrefixRules,
+    default_state_dir,
+    find_host_config,
+)
 
-CONFIG_ENV = "AGENTMESH_CONFIG"
-HOST_CONFIG_NAME = "agentmesh.yaml"
-MESH_POLICY_PATH = ".agentmesh/mesh.yaml"
 OBSERVER = "observer"  # the agent name of a read command run without one: it only reads
-HALT_REF = "refs/heads/agentmesh/halt"  # the mesh-wide kill switch: halted unless its head is a resume commit
-PAUSE_REF = "refs/heads/agentmesh/pause"  # the budget pause: no new claims unless its head is a resume commit
 _REF_PREFIX = re.compile(r"refs/([A-Za-z0-9_-]+/)+")
 _BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*")
 DEFAULT_MEMORY_BRANCH = "agentmesh/memory"
@@ -248,13 +256,18 @@ class HostConfig(_Model):
     def resolved_state_dir(self) -> Path:
         if self.state_dir is not None:
             return self.state_dir.expanduser()
-        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        return Path(base) / "agentmesh" / self.agent
+        return default_state_dir(self.agent, os.environ)
 
     def resolved_signing_key(self) -> Path:
         if self.signing_key is not None:
             return self.signing_key.expanduser()
         return self.resolved_state_dir() / "identity" / "id_ed25519"
+
+    def basics(self) -> HostBasics:
+        """What the claim path needs of this validated config (host/basics.py keeps it for later runs)."""
+        return HostBasics(agent=self.agent, host=self.host, remote=self.remote, state_dir=self.resolved_state_dir(),
+                          signing_key=self.resolved_signing_key(), token_env=self.forge.token_env,
+                          git_timeout_seconds=self.git_timeout_seconds, source=self._source)
 
 
 def _default_host() -> str:
@@ -504,6 +517,12 @@ class MeshPolicy(_Model):
     rework: ReworkPolicy = ReworkPolicy()
     memory: MemoryPolicy = MemoryPolicy()
 
+    def claim_rules(self) -> ClaimRules:
+        """What the claim protocol reads of this policy (host/basics.py keeps it per default-branch sha)."""
+        lease = self.lease
+        return ClaimRules(PrefixRules(self.claims.ref_prefix),
+                          LeaseRules(lease.seconds, lease.grace_seconds, lease.max_seconds), self.default_branch)
+
     @model_validator(mode="after")
     def _auto_merge_checks_something(self) -> MeshPolicy:
         if self.merge.auto and not self.gates and not self.review.required_checks:
@@ -581,21 +600,14 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}:{where}: {problem}") from None
 
 
-def find_host_config(explicit: Path | None, env: dict[str, str]) -> Path | None:
-    """The host config file to read, or None when there is none."""
-    if explicit is not None:
-        if not explicit.is_file():
-            raise ConfigError(f"--config {explicit}: no such file")
-        return explicit
-    if env.get(CONFIG_ENV):
-        path = Path(env[CONFIG_ENV]).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"${CONFIG_ENV}={path}: no such file")
-        return path
-    for candidate in (Path.cwd() / HOST_CONFIG_NAME, Path.home() / ".config" / "agentmesh" / HOST_CONFIG_NAME):
-        if candidate.is_file():
-            return candidate
-    return None
+def override_names() -> list[str]:
+    """Every AGENTMESH_<KEY> variable env_overrides consults."""
+    names = []
+    for name, field in HostConfig.model_fields.items():
+        sub_fields = getattr(field.annotation, "model_fields", None)
+        names += [f"AGENTMESH_{name.upper()}__{sub.upper()}" for sub in sub_fields] if sub_fields else \
+            [f"AGENTMESH_{name.upper()}"]
+    return names
 
 
 def env_overrides(env: dict[str, str]) -> dict[str, Any]:

@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentmesh.core.errors import ConfigError
 from agentmesh.core.identity import MAINTAINER_PREFIX, PublicKey
+from agentmesh.host.basics import ROSTER_PATH
 from agentmesh.host.config import AgentName
 
-ROSTER_PATH = ".agentmesh/roster.yaml"
 _LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,38}$"
 
 

@@ -10,6 +10,7 @@ import builtins
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
 from agentmesh.core.lease import (
@@ -28,9 +29,43 @@ from agentmesh.core.lease import (
 )
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, RemoteRefs, ls_refs, push
-from agentmesh.host.config import MeshPolicy
 from agentmesh.host.state import StateDir
 from agentmesh.refs.identity import Identity, enforced_signers
+
+
+class _Prefix(Protocol):
+    @property
+    def ref_prefix(self) -> str: ...
+
+
+class _Lease(Protocol):
+    @property
+    def seconds(self) -> int: ...
+    @property
+    def grace_seconds(self) -> int: ...
+    @property
+    def max_seconds(self) -> int: ...
+
+
+class ClaimPolicy(Protocol):
+    """What the claim protocol reads of the mesh policy: a MeshPolicy, or the ClaimRules kept of one
+    (host/basics.py), which need no pydantic."""
+
+    @property
+    def claims(self) -> _Prefix: ...
+    @property
+    def lease(self) -> _Lease: ...
+    @property
+    def default_branch(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class DefaultBranch:
+    """The remote's default branch as a command listed it: claim commits build on its head."""
+
+    ref: str  # refs/heads/main
+    head: str
+    tree: str
 
 
 @dataclass(frozen=True)
@@ -144,14 +179,17 @@ class ClaimStore:
         self,
         cache: CacheClone,
         state: StateDir,
-        policy: MeshPolicy,
+        policy: ClaimPolicy,
         *,
         agent: str,
         host: str,
         clock: Callable[[], Clock],
         nonce: Callable[[], str] = new_nonce,
         identity: Identity | None = None,
+        default_branch: Callable[[], DefaultBranch | None] | None = None,
     ):
+        """`default_branch`: the remote's default branch as the caller listed it, so that a claim commit
+        costs no git call to find its base; without it, the cache clone's mirror says."""
         self.cache = cache
         self.git = cache.git
         self.url = cache.url
@@ -164,6 +202,7 @@ class ClaimStore:
         self.identity = identity
         self.prefix = policy.claims.ref_prefix
         self._bases: list[str] | None = None  # remote refs claim commits build on
+        self._default_branch = default_branch
 
     def ref(self, issue: int) -> str:
         if issue < 1:
@@ -232,6 +271,9 @@ class ClaimStore:
 
     def _base(self) -> tuple[str, builtins.list[str]]:
         """Tree and parents for a claim commit: the default branch head as last fetched."""
+        if self._default_branch is not None:
+            listed = self._default_branch()
+            return (listed.tree, [listed.head]) if listed else (self.cache.empty_tree(), [])
         head = self.cache.default_head() or self.cache.fetch_default_branch(self.policy.default_branch)
         if head is None:  # the remote has no commits yet
             return self.cache.empty_tree(), []
@@ -244,7 +286,11 @@ class ClaimStore:
     def _push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> PushResult:
         """A CAS push whose unknown outcome is settled by reading the refs back."""
         if self._bases is None:
-            self._bases = [ref for ref in [self.cache.default_branch_ref()] if ref]
+            if self._default_branch is not None:
+                listed = self._default_branch()
+                self._bases = [listed.ref] if listed else []
+            else:
+                self._bases = [ref for ref in [self.cache.default_branch_ref()] if ref]
         try:
             return push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases)
         except OutcomeUnknown:

@@ -7,8 +7,9 @@ by a key the roster lists. A mesh whose base branch has no roster yet verifies n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentmesh.core.identity import PublicKey
 from agentmesh.git.cache import CacheClone
@@ -21,17 +22,30 @@ from agentmesh.git.signing import (
     remembered_signers,
     signers,
 )
-from agentmesh.host.roster import Roster
+
+if TYPE_CHECKING:
+    from agentmesh.host.roster import Roster
 
 
 class Identity:
-    def __init__(self, cache: CacheClone, directory: Path, roster: Roster | None):
+    """`load_roster` instead of `roster`: read the roster only when a signature is first judged (a claim
+    that wins never needs it)."""
+
+    def __init__(self, cache: CacheClone, directory: Path, roster: Roster | None = None, *,
+                 load_roster: Callable[[], Roster | None] | None = None):
         self.cache = cache
         self.directory = directory
-        self.roster = roster
+        self._roster = roster
+        self._load_roster = load_roster
         self._known: dict[str, str | None] = {}
         self._allowed: Path | None = None
         self._remembered: set[str] = set()  # the stores whose good signatures of earlier runs were read
+
+    @property
+    def roster(self) -> Roster | None:
+        if self._load_roster is not None:
+            self._roster, self._load_roster = self._load_roster(), None
+        return self._roster
 
     @property
     def enforced(self) -> bool:

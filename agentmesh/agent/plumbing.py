@@ -1,0 +1,210 @@
+"""An agent's connection to its mesh: state dir, git runner, cache clone, and the default branch with the
+claim rules of its policy. What `claims` commands need, and the base of `Mesh` (agent/mesh.py).
+
+Kept free of pydantic and of the forge, the executor and the journal, which a claim from cron never
+uses (ai-memory/decisions/0016-start-up-paid-once.md). Set-up costs one git process: the listing of
+the remote's HEAD and switch refs. The policy is read again only when the default branch moved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agentmesh.core.errors import ConfigError, UserError
+from agentmesh.core.lease import Clock
+from agentmesh.git.cache import CacheClone
+from agentmesh.git.remote import RemoteRefs, local_path, ls_refs, normalize_url
+from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
+from agentmesh.git.signing import ensure_key
+from agentmesh.host.basics import (
+    HALT_REF,
+    MESH_POLICY_PATH,
+    PAUSE_REF,
+    ROSTER_PATH,
+    ClaimRules,
+    HostBasics,
+    cached_basics,
+    save_basics,
+)
+from agentmesh.host.files import write_atomic
+from agentmesh.host.state import StateDir, system_clock
+from agentmesh.refs.claims import ClaimStore, DefaultBranch
+from agentmesh.refs.identity import Identity
+
+if TYPE_CHECKING:
+    from agentmesh.host.roster import Roster
+
+# The baseline of benchmarks/bench_signing.py, never a setting: set to 1, an agent makes no key and signs
+# nothing, as agents did before they signed (docs/benchmarks.md). It weakens no sibling's checks: with a
+# roster on the base branch, such an agent's own claims, presence and reviews are foreign to the others.
+UNSIGNED_BENCHMARK_ENV = "AGENTMESH_BENCHMARK_UNSIGNED"
+POLICY_SNAPSHOT = "agentmesh-policy.json"  # in the cache clone: it vouches for objects only that clone holds
+
+
+def signing_from_env(env: Mapping[str, str]) -> bool:
+    """Whether agents sign: always, except under the unsigned benchmark baseline."""
+    return env.get(UNSIGNED_BENCHMARK_ENV) != "1"
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """The remote's default branch as last read, and its policy: the file's text (None: absent) and the
+    claim rules a full validation of it gave."""
+
+    branch: DefaultBranch
+    text: str | None
+    rules: ClaimRules
+
+    def to_json(self) -> dict:
+        b = self.branch
+        return {"ref": b.ref, "head": b.head, "tree": b.tree, "text": self.text, "rules": self.rules.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> PolicySnapshot:
+        text = data["text"]
+        return cls(DefaultBranch(str(data["ref"]), str(data["head"]), str(data["tree"])),
+                   None if text is None else str(text), ClaimRules.from_json(data["rules"]))
+
+
+def load_basics(explicit: Path | None, *, remote: str | None, agent: str | None, observer: bool,
+                env: Mapping[str, str]) -> HostBasics:
+    """The host config's basics: from the snapshot of an earlier full validation of the same inputs, or
+    by that full validation (host/config.py, pydantic) now, whose errors are the config's errors."""
+    basics, snapshot = cached_basics(explicit, remote=remote, agent=agent, observer=observer, env=env)
+    if basics is not None:
+        return basics
+    from agentmesh.host.config import load_host_config, override_names
+
+    config = load_host_config(explicit, remote=remote, agent=agent, env=dict(env), observer=observer)
+    basics = config.basics()
+    if snapshot is not None:
+        save_basics(snapshot, basics, {name: env.get(name) for name in override_names()})
+    return basics
+
+
+def _full_rules(text: str | None) -> ClaimRules:
+    """The claim rules of a policy text, by the full validation (pydantic; its errors are the policy's)."""
+    from agentmesh.host.config import parse_mesh_policy
+
+    return parse_mesh_policy(text, f"{MESH_POLICY_PATH} on the default branch").claim_rules()
+
+
+class Plumbing:
+    def __init__(self, basics: HostBasics, *, env: Mapping[str, str] | None = None,
+                 clock: Callable[[], Clock] = system_clock, signing: bool = True):
+        env = os.environ if env is None else env
+        self.basics = basics
+        self.clock = clock
+        self.remote = normalize_url(basics.remote, Path.cwd())
+        self.state = StateDir(basics.state_dir, self.remote).ensure()
+        self.token = env.get(basics.token_env) or None
+        self.signing_key = basics.signing_key
+        self.public_key = ensure_key(self.signing_key, basics.agent) if signing else None
+        self.git = Git(
+            askpass=ensure_askpass(self.state.bin_dir),
+            global_config=ensure_global_config(self.state.bin_dir, [p for p in [local_path(self.remote)] if p]),
+            token=self.token,
+            author_name=basics.agent,
+            author_email=f"{basics.agent}@{basics.host}.agentmesh.invalid",
+            timeout=basics.git_timeout_seconds,
+            signing_key=self.signing_key if signing else None,
+        )
+        self.cache = CacheClone(self.git, self.state.cache_path, self.remote).ensure()
+
+    @cached_property
+    def remote_refs(self) -> RemoteRefs:
+        """HEAD, the kill switch's and the budget pause's refs, listed once per command: one round trip."""
+        return ls_refs(self.git, self.remote, ["HEAD", HALT_REF, PAUSE_REF])
+
+    @cached_property
+    def snapshot(self) -> PolicySnapshot | None:
+        """The default branch as listed now and its policy; None while the remote is unborn. Read from the
+        cache clone only when the branch moved since the last command (then one fetch and one cat-file)."""
+        listing = self.remote_refs
+        ref, head = listing.symrefs.get("HEAD"), listing.get("HEAD")
+        if ref is None or head is None:
+            return None
+        path = self.cache.path / POLICY_SNAPSHOT
+        try:
+            kept = PolicySnapshot.from_json(json.loads(path.read_text()))
+            if kept.branch.head == head and kept.branch.ref == ref:
+                return kept
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # missing or damaged: it is only a cache
+        head = self.cache.fetch_default_branch(listing=listing)
+        if head is None:
+            return None
+        tree, policy = self.cache.cat_objects([f"{head}^{{tree}}", f"{head}:{MESH_POLICY_PATH}"])
+        if tree is None:
+            raise ConfigError(f"the default branch of {self.remote} was fetched but its tree is missing")
+        text = policy.data.decode("utf-8", "replace") if policy is not None and policy.type == "blob" else None
+        fresh = PolicySnapshot(DefaultBranch(ref, head, tree.sha), text, _full_rules(text))
+        try:
+            write_atomic(path, json.dumps(fresh.to_json()))
+        except OSError:
+            pass  # the next command reads it again
+        return fresh
+
+    @cached_property
+    def rules(self) -> ClaimRules:
+        snapshot = self.snapshot
+        return _full_rules(None) if snapshot is None else snapshot.rules
+
+    @cached_property
+    def default_branch(self) -> DefaultBranch | None:
+        """Where claim commits build on: the remote's default branch as listed by this command."""
+        snapshot = self.snapshot
+        return None if snapshot is None else snapshot.branch
+
+    @cached_property
+    def remote_head(self) -> str | None:
+        """The remote default branch's head, as listed once per command; None while unborn."""
+        return None if self.default_branch is None else self.default_branch.head
+
+    @cached_property
+    def base_branch(self) -> str:
+        """The branch work starts from and PRs target: the policy's `default_branch` or the remote's HEAD."""
+        if self.rules.default_branch:
+            return self.rules.default_branch
+        if self.default_branch is None:
+            raise UserError(f"the remote {self.remote} has no default branch yet; push a first commit")
+        return self.default_branch.ref[len("refs/heads/"):]
+
+    @cached_property
+    def base_head(self) -> str:
+        """The head of `base_branch`, fetched once per command."""
+        head = self.remote_head
+        if self.rules.default_branch:
+            head = self.cache.fetch_default_branch(self.rules.default_branch)
+        if head is None:
+            raise UserError(f"branch {self.base_branch} does not exist on {self.remote}")
+        return head
+
+    def read_base_file(self, path: str) -> str | None:
+        """A file's text on the base branch as fetched by this command."""
+        return self.cache.read_file(self.base_head, path)
+
+    @cached_property
+    def roster(self) -> Roster | None:
+        """The roster as of the base branch (never a PR head's); None while the mesh has none. pydantic is
+        imported only when there is one to parse."""
+        text = self.read_base_file(ROSTER_PATH)
+        if text is None:
+            return None
+        from agentmesh.host.roster import parse_roster
+
+        return parse_roster(text, f"{ROSTER_PATH} on {self.base_branch}")
+
+    @cached_property
+    def identity(self) -> Identity:
+        return Identity(self.cache, self.state.root / "identity", load_roster=lambda: self.roster)
+
+    def claims(self) -> ClaimStore:
+        return ClaimStore(self.cache, self.state, self.rules, agent=self.basics.agent, host=self.basics.host,
+                          clock=self.clock, identity=self.identity, default_branch=lambda: self.default_branch)

@@ -1,0 +1,169 @@
+"""What the claim path needs of the host config and the mesh policy, as plain values, without pydantic.
+
+host/config.py validates both with pydantic: that is the one place their rules and defaults live.
+Importing it costs more than a claim itself, so a claim reads *snapshots* of what that validation
+produced (ai-memory/decisions/0016-start-up-paid-once.md):
+- `HostBasics`, kept per config input (the file's bytes, the options and the AGENTMESH_* overrides
+  the loader consults), under the default state home;
+- `ClaimRules`, kept in the cache clone per sha of the remote's default branch (agent/plumbing.py).
+Nothing here validates anything: a snapshot that is missing, stale or unreadable sends the caller
+back to host/config.py, whose verdict (and error message) is then the same as it always was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from agentmesh import __version__
+from agentmesh.core.errors import ConfigError
+from agentmesh.host.files import write_atomic
+
+CONFIG_ENV = "AGENTMESH_CONFIG"
+HOST_CONFIG_NAME = "agentmesh.yaml"
+MESH_POLICY_PATH = ".agentmesh/mesh.yaml"
+ROSTER_PATH = ".agentmesh/roster.yaml"
+HALT_REF = "refs/heads/agentmesh/halt"  # the mesh-wide kill switch: halted unless its head is a resume commit
+PAUSE_REF = "refs/heads/agentmesh/pause"  # the budget pause: no new claims unless its head is a resume commit
+SNAPSHOT_VERSION = 1
+
+
+def find_host_config(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    """The host config file to read, or None when there is none."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"--config {explicit}: no such file")
+        return explicit
+    if env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"${CONFIG_ENV}={path}: no such file")
+        return path
+    for candidate in (Path.cwd() / HOST_CONFIG_NAME, Path.home() / ".config" / "agentmesh" / HOST_CONFIG_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def state_home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state"))
+
+
+def default_state_dir(agent: str, env: Mapping[str, str]) -> Path:
+    """An agent's state dir when its config names none."""
+    return state_home(env) / "agentmesh" / agent
+
+
+@dataclass(frozen=True)
+class HostBasics:
+    """The host config's values every command that touches the remote needs (agent/plumbing.py)."""
+
+    agent: str
+    host: str
+    remote: str
+    state_dir: Path  # resolved
+    signing_key: Path  # resolved
+    token_env: str
+    git_timeout_seconds: float
+    source: Path | None  # the file it was read from
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> HostBasics:
+        return cls(agent=str(data["agent"]), host=str(data["host"]), remote=str(data["remote"]),
+                   state_dir=Path(data["state_dir"]), signing_key=Path(data["signing_key"]),
+                   token_env=str(data["token_env"]), git_timeout_seconds=float(data["git_timeout_seconds"]),
+                   source=Path(data["source"]) if data["source"] is not None else None)
+
+
+@dataclass(frozen=True)
+class LeaseRules:
+    seconds: int
+    grace_seconds: int
+    max_seconds: int
+
+
+@dataclass(frozen=True)
+class PrefixRules:
+    ref_prefix: str
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """What the claim protocol reads of the mesh policy, shaped like it (`rules.lease.seconds`), so that
+    refs/claims.py takes either a MeshPolicy or these."""
+
+    claims: PrefixRules
+    lease: LeaseRules
+    default_branch: str | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ClaimRules:
+        lease = data["lease"]
+        return cls(PrefixRules(str(data["claims"]["ref_prefix"])),
+                   LeaseRules(int(lease["seconds"]), int(lease["grace_seconds"]), int(lease["max_seconds"])),
+                   None if data["default_branch"] is None else str(data["default_branch"]))
+
+
+# --- the host config's snapshot ---------------------------------------------------
+
+
+def _code_stamp() -> list:
+    """Which validation wrote a snapshot: a new agentmesh (or an edited config.py) never reads an old one."""
+    here = Path(__file__).parent
+    stamps: list = []
+    for name in ("config.py", "basics.py"):
+        try:
+            st = (here / name).stat()
+            stamps.append([name, st.st_mtime_ns, st.st_size])
+        except OSError:
+            stamps.append([name, None, None])
+    return [__version__, *stamps]
+
+
+def _snapshot_path(path: Path | None, remote: str | None, agent: str | None, observer: bool,
+                   env: Mapping[str, str]) -> Path | None:
+    """Where the snapshot for these inputs lives; None when the config file cannot be read (the full load
+    then says why)."""
+    try:
+        text = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+    except OSError:
+        return None
+    inputs = [SNAPSHOT_VERSION, _code_stamp(), str(path.resolve()) if path is not None else None, text, remote,
+              agent, observer, os.uname().nodename, str(Path.home()), env.get("XDG_STATE_HOME")]
+    key = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
+    return state_home(env) / "agentmesh" / "host-configs" / f"{key}.json"
+
+
+def cached_basics(explicit: Path | None, *, remote: str | None, agent: str | None, observer: bool,
+                  env: Mapping[str, str]) -> tuple[HostBasics | None, Path | None]:
+    """(the basics a full validation of these same inputs produced, or None; where to keep them)."""
+    snapshot = _snapshot_path(find_host_config(explicit, env), remote, agent, observer, env)
+    if snapshot is None:
+        return None, None
+    try:
+        data = json.loads(snapshot.read_text())
+        # the AGENTMESH_<KEY> overrides the loader consulted, each as it was then (None: unset)
+        if any(env.get(name) != value for name, value in data["overrides"].items()):
+            return None, snapshot
+        return HostBasics.from_json(data["basics"]), snapshot
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, snapshot  # missing or damaged: it is only a cache
+
+
+def save_basics(snapshot: Path, basics: HostBasics, overrides: Mapping[str, str | None]) -> None:
+    """Keep what a full validation produced; a host that cannot write it simply validates every time."""
+    try:
+        write_atomic(snapshot, json.dumps({"overrides": dict(overrides), "basics": basics.to_json()}))
+    except OSError:
+        pass
+

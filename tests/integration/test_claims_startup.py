@@ -1,0 +1,107 @@
+"""What a cron `agentmesh claims acquire` pays before its claim: the git processes it starts and the
+modules it imports (issue 16, "pay start-up once"). Real processes on a real bare remote."""
+
+import json
+import os
+import stat
+import sys
+
+from tests.support import make_remote, remote_refs
+from tests.support.cli import cli_env, run_cli
+
+# The claim itself: the claim commit, the lease-checked push and its readback.
+CLAIM = ("commit-tree", "push", "upload-pack")
+
+
+def counting_git(folder):
+    """A `git` first on PATH that logs each command agentmesh starts (git's own children find git-* programs
+    through its exec path, not PATH, so only agentmesh's calls are logged), then runs the real git."""
+    log = folder / "git-calls.log"
+    shim = folder / "bin" / "git"
+    shim.parent.mkdir()
+    real = next(p for p in (os.path.join(d, "git") for d in os.environ["PATH"].split(os.pathsep)) if os.access(p, os.X_OK))
+    shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    return log, {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def subcommands(log):
+    """Each logged call's git subcommand, skipping the forced `-c key=value` and `--git-dir=...` options."""
+    found = []
+    for line in log.read_text().splitlines():
+        words = line.split()
+        i = 0
+        while i < len(words) and (words[i] == "-c" or words[i].startswith("--git-dir=") or words[i - 1:i] == ["-c"]):
+            i += 1
+        found.append(words[i])
+    return found
+
+
+def test_a_warm_acquire_starts_one_set_up_git_call_before_its_claim(tmp_path):
+    remote = make_remote(tmp_path / "remote.git", mesh_yaml="lease:\n  seconds: 900\n")
+    log, path = counting_git(tmp_path)
+    args = ("--remote", str(remote), "--agent", "a", "claims", "acquire")
+    first = run_cli(*args, "1", "--json", cwd=tmp_path, env=path)  # a cold cache clone: reads the policy once
+    assert first.returncode == 0, first.stderr
+    log.unlink()
+    warm = run_cli(*args, "2", "--json", cwd=tmp_path, env=path)
+    assert warm.returncode == 0, warm.stderr
+    calls = subcommands(log)
+    assert calls[-3:] == list(CLAIM), calls
+    assert len(calls) - len(CLAIM) <= 2, f"set-up git calls before the claim: {calls[:-3]}"
+    # the policy kept from the first run still rules: its lease is in the claim
+    assert "Lease-Seconds: 900" in run_git_message(remote, "refs/heads/claim/2")
+
+
+def test_a_moved_default_branch_is_read_again(tmp_path):
+    remote = make_remote(tmp_path / "remote.git")
+    args = ("--remote", str(remote), "--agent", "a", "claims", "acquire")
+    assert run_cli(*args, "1", cwd=tmp_path).returncode == 0
+    from tests.support import git
+
+    seed = tmp_path / "remote.git.seed"
+    (seed / ".agentmesh").mkdir()
+    (seed / ".agentmesh" / "mesh.yaml").write_text("claims:\n  ref_prefix: refs/heads/taken/\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "--quiet", "-m", "policy", cwd=seed)
+    git("push", "--quiet", str(remote), "main:refs/heads/main", cwd=seed)
+    assert run_cli(*args, "2", cwd=tmp_path).returncode == 0
+    assert set(remote_refs(remote, "refs/heads/taken/")) == {"refs/heads/taken/2"}
+
+
+def run_git_message(remote, ref):
+    from tests.support import git
+
+    return git("log", "-1", "--format=%B", ref, cwd=remote)
+
+
+PROBE = """
+import sys
+from agentmesh.cli.main import main
+try:
+    main(sys.argv[1:])
+finally:
+    heavy = sorted(m for m in ("pydantic", "rich", "yaml", "requests") if m in sys.modules)
+    print("IMPORTED " + json.dumps(heavy), file=sys.stderr)
+"""
+
+
+def imported(tmp_path, *args):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", "import json\n" + PROBE, *args], capture_output=True, text=True,
+                          env=cli_env(tmp_path), cwd=tmp_path, timeout=120)
+    line = next(x for x in done.stderr.splitlines() if x.startswith("IMPORTED "))
+    return done, json.loads(line.removeprefix("IMPORTED "))
+
+
+def test_the_claim_path_imports_neither_pydantic_nor_rich(tmp_path):
+    remote = make_remote(tmp_path / "remote.git")
+    _, heavy = imported(tmp_path, "claims", "acquire", "--help")
+    assert "pydantic" not in heavy and "rich" not in heavy
+    args = ("--remote", str(remote), "--agent", "a", "claims", "acquire")
+    first, _ = imported(tmp_path, *args, "1")  # the first run validates the config and the policy
+    assert "claim #1: won" in first.stdout, first.stderr
+    warm, heavy = imported(tmp_path, *args, "2")
+    assert "claim #2: won" in warm.stdout, warm.stderr
+    assert "pydantic" not in heavy and "rich" not in heavy, heavy
