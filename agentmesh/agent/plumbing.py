@@ -59,11 +59,12 @@ class PolicySnapshot:
 
     branch: DefaultBranch
     text: str | None
-    rules: ClaimRules
+    rules: ClaimRules | None  # None: the policy is not valid (never kept)
 
     def to_json(self) -> dict:
         b = self.branch
-        return {"ref": b.ref, "head": b.head, "tree": b.tree, "text": self.text, "rules": self.rules.to_json()}
+        rules = None if self.rules is None else self.rules.to_json()
+        return {"ref": b.ref, "head": b.head, "tree": b.tree, "text": self.text, "rules": rules}
 
     @classmethod
     def from_json(cls, data: Mapping) -> PolicySnapshot:
@@ -144,17 +145,25 @@ class Plumbing:
         if tree is None:
             raise ConfigError(f"the default branch of {self.remote} was fetched but its tree is missing")
         text = policy.data.decode("utf-8", "replace") if policy is not None and policy.type == "blob" else None
-        fresh = PolicySnapshot(DefaultBranch(ref, head, tree.sha), text, _full_rules(text))
         try:
-            write_atomic(path, json.dumps(fresh.to_json()))
-        except OSError:
-            pass  # the next command reads it again
+            rules: ClaimRules | None = _full_rules(text)
+        except ConfigError:
+            rules = None  # `rules` raises it; the head and the text stay usable (doctor reports on both)
+        fresh = PolicySnapshot(DefaultBranch(ref, head, tree.sha), text, rules)
+        if rules is not None:  # a bad policy is read and judged anew by every command, as before
+            try:
+                write_atomic(path, json.dumps(fresh.to_json()))
+            except OSError:
+                pass  # the next command reads it again
         return fresh
 
     @cached_property
     def rules(self) -> ClaimRules:
+        """The claim rules of the policy; a ConfigError, the full validation's, when the policy is bad."""
         snapshot = self.snapshot
-        return _full_rules(None) if snapshot is None else snapshot.rules
+        if snapshot is None or snapshot.rules is None:
+            return _full_rules(None if snapshot is None else snapshot.text)
+        return snapshot.rules
 
     @cached_property
     def default_branch(self) -> DefaultBranch | None:

@@ -1,0 +1,146 @@
+"""What cron pays: `agentmesh claims acquire` as a whole process, and the daemon's tick (run on demand;
+results go to docs/benchmarks.md).
+
+    python benchmarks/bench_startup.py [--rounds N]
+
+1. `agentmesh claims acquire` started as a process, the way cron runs it (a warm state dir), against
+   the least a claim can cost: a raw `git push --force-with-lease` plus a `git ls-remote` readback, over
+   file:// with 10 refs on the remote. The two alternate round by round; each round gives a paired
+   ratio, and the medians are reported (wall time, and CPU of the children).
+2. An idle `claim-task` tick: as a process (cron) against the same tick inside a running daemon
+   (in-process: a fresh Mesh and run, as `agentmesh daemon` builds each run).
+
+These machines are noisy and shared: read the paired ratios, measured in one run, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import GIT_ENV, git, make_remote  # noqa: E402
+
+ENV = {**os.environ, **GIT_ENV}
+
+
+def measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall ms, CPU ms of the process and its children) of one command, which must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(argv, capture_output=True, env=env, cwd=cwd, check=True)
+    wall = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
+
+
+def raw_claim(clone: Path, url: str, issue: int) -> tuple[float, float]:
+    """What acquire must do at minimum: a lease-checked create and a readback (the commit is made untimed)."""
+    ref = f"refs/heads/claim/{issue}"
+    sha = subprocess.run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", f"raw {issue}"], cwd=clone,
+                         capture_output=True, text=True, env=ENV, check=True).stdout.strip()
+    push = measured(["git", "push", "--porcelain", f"--force-with-lease={ref}:", url, f"{sha}:{ref}"], ENV, clone)
+    read = measured(["git", "ls-remote", url, ref], ENV, clone)
+    return push[0] + read[0], push[1] + read[1]
+
+
+def agentmesh_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+    return {**env, "XDG_STATE_HOME": str(home / "state"), "AGENTMESH_CRASH_DIR": str(home)}
+
+
+def whole_process(tmp: Path, rounds: int) -> dict[str, float]:
+    remote = make_remote(tmp / "srv" / "remote.git")
+    head = git("rev-parse", "main", cwd=remote)
+    git("update-ref", "--stdin", cwd=remote, input="".join(f"create refs/heads/other/{n} {head}\n" for n in range(9)))
+    url = f"file://{remote}"
+    home = tmp / "home"
+    home.mkdir()
+    env = agentmesh_env(home)
+    exe = [sys.executable, "-m", "agentmesh", "--remote", url, "--agent", "bench", "claims", "acquire"]
+    measured([*exe, "1"], env, home)  # warm: the cache clone, the signing key, the kept policy and config
+    clone = tmp / "raw"
+    git("clone", "--quiet", url, str(clone))
+    walls, cpus, ours_wall, raw_wall, ours_cpu, raw_cpu = [], [], [], [], [], []
+    for i in range(rounds):
+        ours = measured([*exe, str(100 + i)], env, home)
+        raw = raw_claim(clone, url, 5_000 + i)
+        git("update-ref", "-d", f"refs/heads/claim/{100 + i}", cwd=remote)  # keep 10 refs on the remote
+        git("update-ref", "-d", f"refs/heads/claim/{5_000 + i}", cwd=remote)
+        walls.append(ours[0] / raw[0])
+        cpus.append(ours[1] / raw[1])
+        ours_wall.append(ours[0])
+        raw_wall.append(raw[0])
+        ours_cpu.append(ours[1])
+        raw_cpu.append(raw[1])
+    return {"ratio": statistics.median(walls), "cpu_ratio": statistics.median(cpus),
+            "ours": statistics.median(ours_wall), "raw": statistics.median(raw_wall),
+            "ours_cpu": statistics.median(ours_cpu), "raw_cpu": statistics.median(raw_cpu)}
+
+
+def daemon_tick(tmp: Path, rounds: int) -> dict[str, float]:
+    """An idle claim-task tick (local forge, no issues): a cron process vs a daemon's in-process run."""
+    from agentmesh.agent.mesh import Mesh
+    from agentmesh.host.config import load_host_config
+    from agentmesh.ops.runs import run_claim_task
+
+    remote = make_remote(tmp / "srv" / "idle.git")
+    home = tmp / "idle-home"
+    home.mkdir()
+    env = agentmesh_env(home)
+    config = home / "agentmesh.yaml"
+    config.write_text(f"agent: bench\nremote: file://{remote}\nstate_dir: {home / 'state-daemon'}\n")
+    argv = [sys.executable, "-m", "agentmesh", "--config", str(config), "claim-task"]
+    measured(argv, env, home)
+
+    def in_process() -> float:
+        start = time.perf_counter()
+        run_claim_task(Mesh(load_host_config(config, env={})))
+        return (time.perf_counter() - start) * 1000
+
+    in_process()
+    ratios, process, tick = [], [], []
+    for _ in range(rounds):
+        cron = measured(argv, env, home)[0]
+        daemon = in_process()
+        ratios.append(cron / daemon)
+        process.append(cron)
+        tick.append(daemon)
+    return {"process": statistics.median(process), "tick": statistics.median(tick), "ratio": statistics.median(ratios)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="agentmesh-bench-startup-"))
+    try:
+        row = whole_process(tmp, args.rounds)
+        print("| `claims acquire` as a process, file://, 10 refs | ms (median) | raw push + ls-remote (ms) "
+              "| paired ratio (median) |")
+        print("|---|---|---|---|")
+        print(f"| wall | {row['ours']:.1f} | {row['raw']:.1f} | {row['ratio']:.2f}× |")
+        print(f"| CPU | {row['ours_cpu']:.1f} | {row['raw_cpu']:.1f} | {row['cpu_ratio']:.2f}× |")
+        print()
+        tick = daemon_tick(tmp, max(5, args.rounds // 2))
+        print("| idle claim-task tick, local forge | ms (median) |")
+        print("|---|---|")
+        print(f"| `agentmesh claim-task` as a process (cron) | {tick['process']:.0f} |")
+        print(f"| the same tick inside `agentmesh daemon` | {tick['tick']:.0f} |")
+        print(f"| paired ratio process / daemon (median) | {tick['ratio']:.2f}× |")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
