@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from agentmesh.core.model import Comment, Issue
+if TYPE_CHECKING:  # annotations only: the CLI prints through core/terminal.py, which needs none of the model
+    from agentmesh.core.model import Comment, Issue
 
 DEFAULT_MAX_LEN = 65_536  # characters, for clean_text
 DEFAULT_MAX_BYTES = 64 * 1024  # UTF-8 bytes, for the whole task file

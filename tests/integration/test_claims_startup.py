@@ -3,10 +3,12 @@ modules it imports (issue 16, "pay start-up once"). Real processes on a real bar
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 import sys
 
-from tests.support import make_remote, remote_refs
+from tests.support import git, make_remote, remote_refs
 from tests.support.cli import cli_env, run_cli
 
 # The claim itself: the claim commit, the lease-checked push and its readback.
@@ -19,7 +21,7 @@ def counting_git(folder):
     log = folder / "git-calls.log"
     shim = folder / "bin" / "git"
     shim.parent.mkdir()
-    real = next(p for p in (os.path.join(d, "git") for d in os.environ["PATH"].split(os.pathsep)) if os.access(p, os.X_OK))
+    real = shutil.which("git")
     shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
     return log, {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
@@ -57,8 +59,6 @@ def test_a_moved_default_branch_is_read_again(tmp_path):
     remote = make_remote(tmp_path / "remote.git")
     args = ("--remote", str(remote), "--agent", "a", "claims", "acquire")
     assert run_cli(*args, "1", cwd=tmp_path).returncode == 0
-    from tests.support import git
-
     seed = tmp_path / "remote.git.seed"
     (seed / ".agentmesh").mkdir()
     (seed / ".agentmesh" / "mesh.yaml").write_text("claims:\n  ref_prefix: refs/heads/taken/\n")
@@ -70,8 +70,6 @@ def test_a_moved_default_branch_is_read_again(tmp_path):
 
 
 def run_git_message(remote, ref):
-    from tests.support import git
-
     return git("log", "-1", "--format=%B", ref, cwd=remote)
 
 
@@ -87,8 +85,6 @@ finally:
 
 
 def imported(tmp_path, *args):
-    import subprocess
-
     done = subprocess.run([sys.executable, "-c", "import json\n" + PROBE, *args], capture_output=True, text=True,
                           env=cli_env(tmp_path), cwd=tmp_path, timeout=120)
     line = next(x for x in done.stderr.splitlines() if x.startswith("IMPORTED "))
@@ -105,3 +101,27 @@ def test_the_claim_path_imports_neither_pydantic_nor_rich(tmp_path):
     warm, heavy = imported(tmp_path, *args, "2")
     assert "claim #2: won" in warm.stdout, warm.stderr
     assert "pydantic" not in heavy and "rich" not in heavy, heavy
+
+
+def test_what_was_kept_never_hides_a_config_or_policy_error(tmp_path):
+    """A config or policy that became invalid after a run kept them fails as it would have on a cold host."""
+    remote = make_remote(tmp_path / "remote.git")
+    config = tmp_path / "agentmesh.yaml"
+    config.write_text(f"agent: a\nremote: {remote}\nstate_dir: {tmp_path / 'state-a'}\n")
+    assert run_cli("--config", str(config), "claims", "acquire", "1", cwd=tmp_path).returncode == 0
+    config.write_text(f"agent: a\nremote: {remote}\nstate_dir: {tmp_path / 'state-a'}\nseats: 0\n")
+    bad = run_cli("--config", str(config), "claims", "acquire", "2", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stderr.strip() == f"agentmesh: error: {config}: seats: must be ≥ 1"
+    config.write_text(f"agent: a\nremote: {remote}\nstate_dir: {tmp_path / 'state-a'}\n")
+    seed = tmp_path / "remote.git.seed"
+    (seed / ".agentmesh").mkdir()
+    (seed / ".agentmesh" / "mesh.yaml").write_text("lease:\n  seconds: 5\n")
+    git("add", "-A", cwd=seed)
+    git("commit", "--quiet", "-m", "bad policy", cwd=seed)
+    git("push", "--quiet", str(remote), "main:refs/heads/main", cwd=seed)
+    for _ in range(2):  # a bad policy is never kept: the second run says it again
+        result = run_cli("--config", str(config), "claims", "acquire", "3", cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            "agentmesh: error: .agentmesh/mesh.yaml on the default branch: lease.seconds: must be ≥ 60")
+    assert remote_refs(remote, "refs/heads/claim/3") == {}
