@@ -17,13 +17,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING
 
 from agentmesh.core.errors import TemporaryError
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 MIRROR = "refs/mirror/"
 _BLAME_HEADER = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?")
@@ -90,11 +92,15 @@ class CacheClone:
         self.git = git
         self.path = path
         self.url = url
-        self._lock = FileLock(str(path) + ".lock")
+        self._lock: FileLock | None = None  # made on first use: a claim that fetches nothing never imports filelock
         self._sha1_format: bool | None = None
 
     @contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT):
+        from filelock import FileLock, Timeout
+
+        if self._lock is None:
+            self._lock = FileLock(str(self.path) + ".lock")
         try:
             with self._lock.acquire(timeout=timeout):
                 yield self

@@ -19,12 +19,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-
-from filelock import FileLock
+from typing import TYPE_CHECKING
 
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.lease import Clock, Observation
 from agentmesh.host.files import write_atomic
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 class StateUnavailable(TemporaryError):
@@ -193,6 +195,8 @@ class StateDir(StateLayout):
         return self.root / f"observations-{self.remote_key}.json"
 
     def observations_lock(self) -> FileLock:
+        from filelock import FileLock  # imported here: a claim that observes nothing needs none
+
         return FileLock(str(self.observations_path) + ".lock")
 
     def load_observations(self) -> dict[str, Observation]:
