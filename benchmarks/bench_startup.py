@@ -1,7 +1,10 @@
 """What cron pays: `agentmesh claims acquire` as a whole process, and the daemon's tick (run on demand;
 results go to docs/benchmarks.md).
 
-    python benchmarks/bench_startup.py [--rounds N]
+    python benchmarks/bench_startup.py [--rounds N] [--before DIR]
+
+`--before DIR` adds, in the same interleaved rounds, the `agentmesh` of another checkout (DIR holds its
+`agentmesh/` package, e.g. `git archive main agentmesh | tar -x -C DIR`), for a before/after in one run.
 
 1. `agentmesh claims acquire` started as a process, the way cron runs it (a warm state dir), against
    the least a claim can cost: a raw `git push --force-with-lease` plus a `git ls-remote` readback, over
@@ -59,33 +62,36 @@ def agentmesh_env(home: Path) -> dict[str, str]:
     return {**env, "XDG_STATE_HOME": str(home / "state"), "AGENTMESH_CRASH_DIR": str(home)}
 
 
-def whole_process(tmp: Path, rounds: int) -> dict[str, float]:
+def whole_process(tmp: Path, rounds: int, before: Path | None) -> dict[str, dict[str, float]]:
     remote = make_remote(tmp / "srv" / "remote.git")
     head = git("rev-parse", "main", cwd=remote)
     git("update-ref", "--stdin", cwd=remote, input="".join(f"create refs/heads/other/{n} {head}\n" for n in range(9)))
     url = f"file://{remote}"
-    home = tmp / "home"
-    home.mkdir()
-    env = agentmesh_env(home)
+    variants = {"now": agentmesh_env(tmp / "home-now")}
+    if before is not None:
+        variants["before"] = {**agentmesh_env(tmp / "home-before"), "PYTHONPATH": str(before)}
     exe = [sys.executable, "-m", "agentmesh", "--remote", url, "--agent", "bench", "claims", "acquire"]
-    measured([*exe, "1"], env, home)  # warm: the cache clone, the signing key, the kept policy and config
+    for name, env in variants.items():
+        Path(env["AGENTMESH_CRASH_DIR"]).mkdir()
+        measured([*exe, str(1 + len(name))], env, tmp)  # warm: cache clone, signing key, kept policy and config
+        git("update-ref", "-d", f"refs/heads/claim/{1 + len(name)}", cwd=remote)
     clone = tmp / "raw"
     git("clone", "--quiet", url, str(clone))
-    walls, cpus, ours_wall, raw_wall, ours_cpu, raw_cpu = [], [], [], [], [], []
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {"ratio": [], "cpu_ratio": [], "ours": [], "raw": [], "ours_cpu": [], "raw_cpu": []} for name in variants}
     for i in range(rounds):
-        ours = measured([*exe, str(100 + i)], env, home)
-        raw = raw_claim(clone, url, 5_000 + i)
-        git("update-ref", "-d", f"refs/heads/claim/{100 + i}", cwd=remote)  # keep 10 refs on the remote
-        git("update-ref", "-d", f"refs/heads/claim/{5_000 + i}", cwd=remote)
-        walls.append(ours[0] / raw[0])
-        cpus.append(ours[1] / raw[1])
-        ours_wall.append(ours[0])
-        raw_wall.append(raw[0])
-        ours_cpu.append(ours[1])
-        raw_cpu.append(raw[1])
-    return {"ratio": statistics.median(walls), "cpu_ratio": statistics.median(cpus),
-            "ours": statistics.median(ours_wall), "raw": statistics.median(raw_wall),
-            "ours_cpu": statistics.median(ours_cpu), "raw_cpu": statistics.median(raw_cpu)}
+        for name, env in variants.items():
+            issue = 100 + 2 * i + (name == "before")
+            ours = measured([*exe, str(issue)], env, tmp)
+            raw = raw_claim(clone, url, 5_000 + issue)
+            git("update-ref", "-d", f"refs/heads/claim/{issue}", cwd=remote)  # keep 10 refs on the remote
+            git("update-ref", "-d", f"refs/heads/claim/{5_000 + issue}", cwd=remote)
+            row = samples[name]
+            row["ratio"].append(ours[0] / raw[0])
+            row["cpu_ratio"].append(ours[1] / raw[1])
+            for key, value in (("ours", ours[0]), ("raw", raw[0]), ("ours_cpu", ours[1]), ("raw_cpu", raw[1])):
+                row[key].append(value)
+    return {name: {key: statistics.median(values) for key, values in row.items()} for name, row in samples.items()}
 
 
 def daemon_tick(tmp: Path, rounds: int) -> dict[str, float]:
@@ -122,15 +128,17 @@ def daemon_tick(tmp: Path, rounds: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--before", type=Path, help="a checkout's folder holding the agentmesh/ to compare with")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="agentmesh-bench-startup-"))
     try:
-        row = whole_process(tmp, args.rounds)
+        rows = whole_process(tmp, args.rounds, args.before)
         print("| `claims acquire` as a process, file://, 10 refs | ms (median) | raw push + ls-remote (ms) "
               "| paired ratio (median) |")
         print("|---|---|---|---|")
-        print(f"| wall | {row['ours']:.1f} | {row['raw']:.1f} | {row['ratio']:.2f}× |")
-        print(f"| CPU | {row['ours_cpu']:.1f} | {row['raw_cpu']:.1f} | {row['cpu_ratio']:.2f}× |")
+        for name, row in rows.items():
+            print(f"| {name}: wall | {row['ours']:.1f} | {row['raw']:.1f} | {row['ratio']:.2f}× |")
+            print(f"| {name}: CPU | {row['ours_cpu']:.1f} | {row['raw_cpu']:.1f} | {row['cpu_ratio']:.2f}× |")
         print()
         tick = daemon_tick(tmp, max(5, args.rounds // 2))
         print("| idle claim-task tick, local forge | ms (median) |")
