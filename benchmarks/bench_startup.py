@@ -8,8 +8,9 @@ results go to docs/benchmarks.md).
 
 1. `agentmesh claims acquire` started as a process, the way cron runs it (a warm state dir), against
    the least a claim can cost: a raw `git push --force-with-lease` plus a `git ls-remote` readback, over
-   file:// with 10 refs on the remote. The two alternate round by round; each round gives a paired
-   ratio, and the medians are reported (wall time, and CPU of the children).
+   file:// with 10 refs on the remote (bench_claims.py's pair, here with a remote kept at 10 refs and an
+   optional second checkout). Each round gives a paired ratio; the medians are reported (wall time,
+   and CPU of each process tree).
 2. An idle `claim-task` tick: as a process (cron) against the same tick inside a running daemon
    (in-process: a fresh Mesh and run, as `agentmesh daemon` builds each run).
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -31,30 +31,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tests.support import GIT_ENV, git, make_remote  # noqa: E402
+from bench_claims import agentmesh_exe, raw_claim_cpu, timed_process  # noqa: E402
 
-ENV = {**os.environ, **GIT_ENV}
+from tests.support import git, make_remote  # noqa: E402
 
 
-def measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(wall ms, CPU ms of the process and its children) of one command, which must succeed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def measured(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Wall ms of one command, which must succeed."""
     start = time.perf_counter()
     subprocess.run(argv, capture_output=True, env=env, cwd=cwd, check=True)
-    wall = (time.perf_counter() - start) * 1000
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
-
-
-def raw_claim(clone: Path, url: str, issue: int) -> tuple[float, float]:
-    """What acquire must do at minimum: a lease-checked create and a readback (the commit is made untimed)."""
-    ref = f"refs/heads/claim/{issue}"
-    sha = subprocess.run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", f"raw {issue}"], cwd=clone,
-                         capture_output=True, text=True, env=ENV, check=True).stdout.strip()
-    push = measured(["git", "push", "--porcelain", f"--force-with-lease={ref}:", url, f"{sha}:{ref}"], ENV, clone)
-    read = measured(["git", "ls-remote", url, ref], ENV, clone)
-    return push[0] + read[0], push[1] + read[1]
+    return (time.perf_counter() - start) * 1000
 
 
 def agentmesh_env(home: Path) -> dict[str, str]:
@@ -63,6 +51,7 @@ def agentmesh_env(home: Path) -> dict[str, str]:
 
 
 def whole_process(tmp: Path, rounds: int, before: Path | None) -> dict[str, dict[str, float]]:
+    """bench_claims' whole-process pairs on a remote kept at 10 refs, for this checkout and `before`'s."""
     remote = make_remote(tmp / "srv" / "remote.git")
     head = git("rev-parse", "main", cwd=remote)
     git("update-ref", "--stdin", cwd=remote, input="".join(f"create refs/heads/other/{n} {head}\n" for n in range(9)))
@@ -70,28 +59,30 @@ def whole_process(tmp: Path, rounds: int, before: Path | None) -> dict[str, dict
     variants = {"now": agentmesh_env(tmp / "home-now")}
     if before is not None:
         variants["before"] = {**agentmesh_env(tmp / "home-before"), "PYTHONPATH": str(before)}
-    exe = [sys.executable, "-m", "agentmesh", "--remote", url, "--agent", "bench", "claims", "acquire"]
-    for name, env in variants.items():
-        Path(env["AGENTMESH_CRASH_DIR"]).mkdir()
-        measured([*exe, str(1 + len(name))], env, tmp)  # warm: cache clone, signing key, kept policy and config
-        git("update-ref", "-d", f"refs/heads/claim/{1 + len(name)}", cwd=remote)
+    exe, configs = agentmesh_exe(), {}
+    for n, (name, env) in enumerate(variants.items()):
+        home = Path(env["AGENTMESH_CRASH_DIR"])
+        home.mkdir()
+        configs[name] = home / "agentmesh.yaml"
+        configs[name].write_text(f"agent: bench-{name}\nremote: {url}\nstate_dir: {home / 'state'}\n")
+        timed_process(exe, configs[name], env, 1 + n)  # warm: cache clone, key, kept policy and config
+        git("update-ref", "-d", f"refs/heads/claim/{1 + n}", cwd=remote)
     clone = tmp / "raw"
     git("clone", "--quiet", url, str(clone))
-    samples: dict[str, dict[str, list[float]]] = {
-        name: {"ratio": [], "cpu_ratio": [], "ours": [], "raw": [], "ours_cpu": [], "raw_cpu": []} for name in variants}
+    samples: dict[str, list[tuple[tuple[float, float], tuple[float, float]]]] = {name: [] for name in variants}
     for i in range(rounds):
-        for name, env in variants.items():
-            issue = 100 + 2 * i + (name == "before")
-            ours = measured([*exe, str(issue)], env, tmp)
-            raw = raw_claim(clone, url, 5_000 + issue)
-            git("update-ref", "-d", f"refs/heads/claim/{issue}", cwd=remote)  # keep 10 refs on the remote
-            git("update-ref", "-d", f"refs/heads/claim/{5_000 + issue}", cwd=remote)
-            row = samples[name]
-            row["ratio"].append(ours[0] / raw[0])
-            row["cpu_ratio"].append(ours[1] / raw[1])
-            for key, value in (("ours", ours[0]), ("raw", raw[0]), ("ours_cpu", ours[1]), ("raw_cpu", raw[1])):
-                row[key].append(value)
-    return {name: {key: statistics.median(values) for key, values in row.items()} for name, row in samples.items()}
+        for n, (name, env) in enumerate(variants.items()):
+            issue = 100 + len(variants) * i + n
+            pair = [timed_process(exe, configs[name], env, issue), raw_claim_cpu(clone, url, 5_000 + issue)]
+            samples[name].append((pair[0], pair[1]))
+            for ref in (issue, 5_000 + issue):  # keep 10 refs on the remote
+                git("update-ref", "-d", f"refs/heads/claim/{ref}", cwd=remote)
+    return {name: {"ours": statistics.median(o[0] for o, _ in rows), "raw": statistics.median(r[0] for _, r in rows),
+                   "ratio": statistics.median(o[0] / r[0] for o, r in rows),
+                   "ours_cpu": statistics.median(o[1] for o, _ in rows) * 1000,
+                   "raw_cpu": statistics.median(r[1] for _, r in rows) * 1000,
+                   "cpu_ratio": statistics.median(o[1] / r[1] for o, r in rows if r[1] > 0)}
+            for name, rows in samples.items()}
 
 
 def daemon_tick(tmp: Path, rounds: int) -> dict[str, float]:
@@ -117,7 +108,7 @@ def daemon_tick(tmp: Path, rounds: int) -> dict[str, float]:
     in_process()
     ratios, process, tick = [], [], []
     for _ in range(rounds):
-        cron = measured(argv, env, home)[0]
+        cron = measured(argv, env, home)
         daemon = in_process()
         ratios.append(cron / daemon)
         process.append(cron)

@@ -2,53 +2,33 @@
 modules it imports (issue 16, "pay start-up once"). Real processes on a real bare remote."""
 
 import json
-import os
-import shutil
-import stat
 import subprocess
 import sys
 
 from tests.support import git, make_remote, remote_refs
 from tests.support.cli import cli_env, run_cli
+from tests.support.gitcount import counting_git
 
-# The claim itself: the claim commit, the lease-checked push and its readback.
+# The claim itself: the claim commit, the lease-checked push and its readback (counted with git's trace2
+# events, tests/support/gitcount.py).
 CLAIM = ("commit-tree", "push", "upload-pack")
 
 
-def counting_git(folder):
-    """A `git` first on PATH that logs each command agentmesh starts (git's own children find git-* programs
-    through its exec path, not PATH, so only agentmesh's calls are logged), then runs the real git."""
-    log = folder / "git-calls.log"
-    shim = folder / "bin" / "git"
-    shim.parent.mkdir()
-    real = shutil.which("git")
-    shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
-    return log, {"PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
-
-
-def subcommands(log):
-    """Each logged call's git subcommand, skipping the forced `-c key=value` and `--git-dir=...` options."""
-    found = []
-    for line in log.read_text().splitlines():
-        words = line.split()
-        i = 0
-        while i < len(words) and (words[i] == "-c" or words[i].startswith("--git-dir=") or words[i - 1:i] == ["-c"]):
-            i += 1
-        found.append(words[i])
-    return found
+def subcommands(count):
+    """The git subcommand of each call agentmesh started, in order."""
+    return [next(a for a in argv if not a.startswith("-")) for argv in count.argvs()]
 
 
 def test_a_warm_acquire_starts_one_set_up_git_call_before_its_claim(tmp_path):
     remote = make_remote(tmp_path / "remote.git", mesh_yaml="lease:\n  seconds: 900\n")
-    log, path = counting_git(tmp_path)
     args = ("--remote", str(remote), "--agent", "a", "claims", "acquire")
-    first = run_cli(*args, "1", "--json", cwd=tmp_path, env=path)  # a cold cache clone: reads the policy once
-    assert first.returncode == 0, first.stderr
-    log.unlink()
-    warm = run_cli(*args, "2", "--json", cwd=tmp_path, env=path)
-    assert warm.returncode == 0, warm.stderr
-    calls = subcommands(log)
+    with counting_git(tmp_path / "shim") as count:
+        first = run_cli(*args, "1", "--json", cwd=tmp_path)  # a cold cache clone: reads the policy once
+        assert first.returncode == 0, first.stderr
+        count.reset()
+        warm = run_cli(*args, "2", "--json", cwd=tmp_path)
+        assert warm.returncode == 0, warm.stderr
+    calls = subcommands(count)
     assert calls[-3:] == list(CLAIM), calls
     assert len(calls) - len(CLAIM) <= 2, f"set-up git calls before the claim: {calls[:-3]}"
     # the policy kept from the first run still rules: its lease is in the claim
