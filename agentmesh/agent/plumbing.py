@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -85,7 +86,7 @@ def load_basics(explicit: Path | None, *, remote: str | None, agent: str | None,
     config = load_host_config(explicit, remote=remote, agent=agent, env=dict(env), observer=observer)
     basics = config.basics()
     if snapshot is not None:
-        save_basics(snapshot, basics, {name: env.get(name) for name in override_names()})
+        save_basics(snapshot, basics, {name: env.get(name) for name in override_names()}, now=time.time())
     return basics
 
 

@@ -160,10 +160,18 @@ def cached_basics(explicit: Path | None, *, remote: str | None, agent: str | Non
         return None, snapshot  # missing or damaged: it is only a cache
 
 
-def save_basics(snapshot: Path, basics: HostBasics, overrides: Mapping[str, str | None]) -> None:
-    """Keep what a full validation produced; a host that cannot write it simply validates every time."""
+SNAPSHOT_DAYS = 30  # a snapshot no run read for this long is deleted when another is written
+
+
+def save_basics(snapshot: Path, basics: HostBasics, overrides: Mapping[str, str | None], *, now: float) -> None:
+    """Keep what a full validation produced; a host that cannot write it simply validates every time. Each
+    config change leaves a snapshot behind: the ones unused for SNAPSHOT_DAYS go."""
     try:
         write_atomic(snapshot, json.dumps({"overrides": dict(overrides), "basics": basics.to_json()}))
+        for old in snapshot.parent.glob("*.json"):
+            st = old.stat()  # read or written lately (a noatime mount only costs one more validation)
+            if old != snapshot and max(st.st_atime, st.st_mtime) < now - SNAPSHOT_DAYS * 86400:
+                old.unlink(missing_ok=True)
     except OSError:
         pass
 
