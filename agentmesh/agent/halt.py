@@ -25,10 +25,11 @@ from agentmesh.agent.switch import Switch, clear_switch, first_line, set_switch,
 from agentmesh.core.vocab import Label
 from agentmesh.forge.base import Forge
 from agentmesh.git.remote import RemoteRefs
+from agentmesh.host.basics import LEGACY_HALT_FILE
 from agentmesh.host.config import HALT_REF
 from agentmesh.host.files import write_atomic
 
-HALT_FILE = ".agentmesh/HALT"  # read only, for meshes halted by an earlier version
+HALT_FILE = LEGACY_HALT_FILE  # read only, for meshes halted by an earlier version
 HALT_BRANCH = HALT_REF.removeprefix("refs/heads/")
 HALT_SUBJECT = "agentmesh: halt [skip ci]"
 RESUME_SUBJECT = "agentmesh: resume [skip ci]"

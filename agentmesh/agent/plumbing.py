@@ -25,6 +25,7 @@ from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
 from agentmesh.git.signing import ensure_key
 from agentmesh.host.basics import (
     HALT_REF,
+    LEGACY_HALT_FILE,
     MESH_POLICY_PATH,
     PAUSE_REF,
     ROSTER_PATH,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 # roster on the base branch, such an agent's own claims, presence and reviews are foreign to the others.
 UNSIGNED_BENCHMARK_ENV = "AGENTMESH_BENCHMARK_UNSIGNED"
 POLICY_SNAPSHOT = "agentmesh-policy.json"  # in the cache clone: it vouches for objects only that clone holds
+# The default branch's files every command may read, kept with the policy: read in one cat-file when it moves.
+KEPT_FILES = (MESH_POLICY_PATH, ROSTER_PATH, LEGACY_HALT_FILE)
 
 
 def signing_from_env(env: Mapping[str, str]) -> bool:
@@ -55,23 +58,28 @@ def signing_from_env(env: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True)
 class PolicySnapshot:
-    """The remote's default branch as last read, and its policy: the file's text (None: absent) and the
-    claim rules a full validation of it gave."""
+    """The remote's default branch as last read: the texts of KEPT_FILES on it (None: absent) and the claim
+    rules a full validation of its policy gave."""
 
     branch: DefaultBranch
-    text: str | None
+    files: dict[str, str | None]
     rules: ClaimRules | None  # None: the policy is not valid (never kept)
+
+    @property
+    def text(self) -> str | None:
+        """The mesh policy's text."""
+        return self.files[MESH_POLICY_PATH]
 
     def to_json(self) -> dict:
         b = self.branch
         rules = None if self.rules is None else self.rules.to_json()
-        return {"ref": b.ref, "head": b.head, "tree": b.tree, "text": self.text, "rules": rules}
+        return {"ref": b.ref, "head": b.head, "tree": b.tree, "files": self.files, "rules": rules}
 
     @classmethod
     def from_json(cls, data: Mapping) -> PolicySnapshot:
-        text = data["text"]
-        return cls(DefaultBranch(str(data["ref"]), str(data["head"]), str(data["tree"])),
-                   None if text is None else str(text), ClaimRules.from_json(data["rules"]))
+        files = {path: None if data["files"][path] is None else str(data["files"][path]) for path in KEPT_FILES}
+        return cls(DefaultBranch(str(data["ref"]), str(data["head"]), str(data["tree"])), files,
+                   ClaimRules.from_json(data["rules"]))
 
 
 def load_basics(explicit: Path | None, *, remote: str | None, agent: str | None, observer: bool,
@@ -142,15 +150,16 @@ class Plumbing:
         head = self.cache.fetch_default_branch(listing=listing)
         if head is None:
             return None
-        tree, policy = self.cache.cat_objects([f"{head}^{{tree}}", f"{head}:{MESH_POLICY_PATH}"])
+        tree, *blobs = self.cache.cat_objects([f"{head}^{{tree}}", *(f"{head}:{path}" for path in KEPT_FILES)])
         if tree is None:
             raise ConfigError(f"the default branch of {self.remote} was fetched but its tree is missing")
-        text = policy.data.decode("utf-8", "replace") if policy is not None and policy.type == "blob" else None
+        files = {path: blob.data.decode("utf-8", "replace") if blob is not None and blob.type == "blob" else None
+                 for path, blob in zip(KEPT_FILES, blobs, strict=True)}
         try:
-            rules: ClaimRules | None = _full_rules(text)
+            rules: ClaimRules | None = _full_rules(files[MESH_POLICY_PATH])
         except ConfigError:
             rules = None  # `rules` raises it; the head and the text stay usable (doctor reports on both)
-        fresh = PolicySnapshot(DefaultBranch(ref, head, tree.sha), text, rules)
+        fresh = PolicySnapshot(DefaultBranch(ref, head, tree.sha), files, rules)
         if rules is not None:  # a bad policy is read and judged anew by every command, as before
             try:
                 write_atomic(path, json.dumps(fresh.to_json()))
@@ -197,7 +206,11 @@ class Plumbing:
         return head
 
     def read_base_file(self, path: str) -> str | None:
-        """A file's text on the base branch as fetched by this command."""
+        """A file's text on the base branch as fetched by this command (KEPT_FILES without a git call while
+        the base branch is the default branch)."""
+        snapshot = self.snapshot
+        if snapshot is not None and path in snapshot.files and self.base_head == snapshot.branch.head:
+            return snapshot.files[path]
         return self.cache.read_file(self.base_head, path)
 
     @cached_property

@@ -27,6 +27,7 @@ CONFIG_ENV = "AGENTMESH_CONFIG"
 HOST_CONFIG_NAME = "agentmesh.yaml"
 MESH_POLICY_PATH = ".agentmesh/mesh.yaml"
 ROSTER_PATH = ".agentmesh/roster.yaml"
+LEGACY_HALT_FILE = ".agentmesh/HALT"  # the kill switch of earlier versions, still obeyed (agent/halt.py)
 HALT_REF = "refs/heads/agentmesh/halt"  # the mesh-wide kill switch: halted unless its head is a resume commit
 PAUSE_REF = "refs/heads/agentmesh/pause"  # the budget pause: no new claims unless its head is a resume commit
 SNAPSHOT_VERSION = 1
