@@ -13,12 +13,17 @@ reasons so the caller can log why an issue was skipped.
 Ranking is a weighted sum. With the default weights a whole priority step
 (10 points) outweighs the largest age bonus (AGE_CAP_DAYS days at 0.1 per
 day = 9 points), so age only orders issues of similar priority, and each
-previous failed attempt costs a fifth of a priority step. Ties go to the
-lower (older) issue number so every agent breaks them identically.
+previous failed attempt costs a fifth of a priority step.
+
+Scores within TIE_BAND of each other tie, and ties go by a stable hash of
+(agent, issue number): each agent orders them the same way every tick, but
+different agents order them differently, so a fleet spreads over a backlog of
+equal issues instead of all racing for the same one (a herd).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -252,6 +257,20 @@ def score(issue: Issue, *, now: datetime | float, attempts: int = 0, weights: We
     )
 
 
+TIE_BAND = 0.5  # points (5 days of age with the default weights): closer scores count as equal
+
+
+def tie_order(agent: str, number: int) -> int:
+    """Where issue `number` goes among equal scores for `agent`: stable across ticks and hosts (no
+    process-salted hash()), different from one agent to the next."""
+    return int.from_bytes(hashlib.sha256(f"{agent}\0{number}".encode()).digest()[:8], "big")
+
+
+def rank_key(candidate: Candidate, agent: str) -> tuple[int, int, int]:
+    """Best first: the score's band, then the agent's tie order (the number only if two hashes collide)."""
+    return -round(candidate.score.total / TIE_BAND), tie_order(agent, candidate.number), candidate.number
+
+
 def rank_issues(
     issues: Iterable[Issue],
     *,
@@ -291,5 +310,5 @@ def rank_issues(
         else:
             tried = tries.get(issue.number, 0)
             candidates.append(Candidate(issue, score(issue, now=now, attempts=tried, weights=weights)))
-    candidates.sort(key=lambda c: (-c.score.total, c.number))
+    candidates.sort(key=lambda c: rank_key(c, agent))
     return Selection(tuple(candidates), tuple(excluded))

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from agentmesh.core.model import Issue
@@ -11,6 +11,7 @@ from agentmesh.core.overrides import counted
 from agentmesh.core.select import (
     AGE_CAP_DAYS,
     DEFAULT_WEIGHTS,
+    TIE_BAND,
     Reason,
     Weights,
     Why,
@@ -20,6 +21,7 @@ from agentmesh.core.select import (
     is_priority_label,
     priority_value,
     rank_issues,
+    tie_order,
 )
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -197,8 +199,42 @@ def test_priority_values():
     assert priority_value(issue(labels=())) == 1.5
 
 
-def test_ties_break_by_issue_number():
-    assert [c.number for c in rank([issue(9), issue(3), issue(5)]).candidates] == [3, 5, 9]
+def order(agent, numbers, **kwargs):
+    return [c.number for c in rank([issue(n) for n in numbers], agent=agent, **kwargs).candidates]
+
+
+# ties are broken by sha256(agent NUL number): pinned, so a change of the hash shows here
+@pytest.mark.parametrize(("agent", "expected"), [
+    ("host1-a", [4, 6, 7, 2, 8, 1, 3, 5]),
+    ("host2-b", [4, 2, 1, 6, 5, 7, 3, 8]),
+])
+def test_ties_break_by_a_stable_hash_of_agent_and_issue(agent, expected):
+    assert order(agent, range(1, 9)) == expected
+    assert order(agent, reversed(range(1, 9))) == expected  # the input order does not matter
+    assert [n for n in expected if n in (2, 5, 7)] == order(agent, [7, 2, 5])  # nor the other issues
+
+
+def test_scores_within_the_tie_band_tie_and_wider_gaps_rank():
+    close = issue(1, created_at=(NOW - timedelta(days=TIE_BAND / DEFAULT_WEIGHTS.age / 4)).isoformat())
+    far = issue(2, created_at=(NOW - timedelta(days=3 * TIE_BAND / DEFAULT_WEIGHTS.age)).isoformat())
+    fresh = [issue(n, created_at=NOW.isoformat()) for n in (3, 4, 5, 6)]
+    for agent in ("host1-a", "host2-b", "host3-c"):
+        ranked = [c.number for c in rank([close, far, *fresh], agent=agent).candidates]
+        assert ranked[0] == 2  # 1.5 points older: ranks first for everyone
+        assert ranked[1:] == [c.number for c in sorted(
+            (c for c in rank([close, *fresh]).candidates), key=lambda c: tie_order(agent, c.number))]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 10_000), min_size=8, max_size=30, unique=True),
+       st.text(st.characters(codec="ascii", categories=("L", "N")), min_size=1, max_size=12),
+       st.text(st.characters(codec="ascii", categories=("L", "N")), min_size=1, max_size=12))
+def test_agents_spread_over_ties_and_each_keeps_its_order(numbers, one, other):
+    assume(one != other)
+    mine = order(one, numbers)
+    assert sorted(mine) == sorted(numbers)
+    assert order(one, list(reversed(numbers))) == mine  # stable for one agent, whatever the input order
+    assert order(other, numbers) != mine  # two agents' orders of 8+ tied issues differ
 
 
 def test_older_issues_rank_higher_within_a_priority():
@@ -272,4 +308,4 @@ def test_excluded_issues_keep_input_order_and_ranking_ignores_input_order():
     first = rank(issues, claimed={3, 4})
     again = rank(list(reversed(issues)), claimed={4, 3})
     assert [e.number for e in first.excluded] == [3, 4]
-    assert [c.number for c in first.candidates] == [c.number for c in again.candidates] == [1, 5, 7, 2, 6, 8]
+    assert [c.number for c in first.candidates] == [c.number for c in again.candidates] == [7, 1, 5, 6, 2, 8]
