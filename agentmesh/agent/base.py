@@ -8,13 +8,13 @@ from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from agentmesh.agent.executor import sandbox_problem
-from agentmesh.agent.halt import halt_reason
+from agentmesh.agent.halt import halt_issue, switch_halt
 from agentmesh.agent.journaling import flush_journal, journal_listener
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.notify import notify_listener
 from agentmesh.agent.report import Report
 from agentmesh.agent.trust import verified_comments, verified_reviews
-from agentmesh.core.model import Comment, LabelEvent, Review
+from agentmesh.core.model import Comment, Issue, LabelEvent, Review
 from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes, ring_order
 from agentmesh.forge.base import Forbidden, Forge, NotFound
@@ -60,17 +60,24 @@ def sandbox_warning(mesh: Mesh) -> str | None:
 
 
 @contextmanager
-def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool) -> Iterator[tuple[bool, str | None]]:
+def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool,
+                issues: bool = False) -> Iterator[tuple[bool, str | None, list[Issue] | None]]:
     """Steps 1-2 of every tick, held for the whole run: (whether this run holds the host lock of
-    `command`, why the mesh is halted or None). Presence is refreshed even when halted: the agent is
-    alive, and ring reviewers are chosen among the living."""
+    `command`, why the mesh is halted or None, and with `issues` the open issues the halt check listed,
+    for the run to reuse: None when a switch halted it first). Presence is refreshed even when halted:
+    the agent is alive, and ring reviewers are chosen among the living."""
     with host_lock(mesh.state, command) as held:
         if not held:
-            yield False, None
+            yield False, None, None
             return
         if not dry_run:
             mesh.presence().refresh()
-        yield True, halt_reason(mesh, forge)
+        halted = switch_halt(mesh)
+        if halted is not None:
+            yield True, halted, None
+            return
+        listed = forge.list_issues(state="open") if issues else None
+        yield True, halt_issue(forge, listed), listed
 
 
 class AgentRun(Generic[R]):

@@ -116,7 +116,7 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     warning = sandbox_warning(mesh)
     if warning is not None:
         report.add(Event.WARNING, detail=warning)
-    with guarded_run(mesh, forge, "claim-task", dry_run=dry_run) as (held, halted):
+    with guarded_run(mesh, forge, "claim-task", dry_run=dry_run, issues=True) as (held, halted, listed):
         if not held:
             report.status, report.reason = RunStatus.BUSY, "another claim-task of this agent is running"
             return report
@@ -124,14 +124,15 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
             report.status, report.reason = RunStatus.HALTED, halted
             return report
         with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env) as journal:
-            ClaimTask(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run()
+            ClaimTask(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, listed=listed).run()
     return report
 
 
 class ClaimTask(AgentRun[TickReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str],
-                 journal: Journal | None = None):
+                 journal: Journal | None = None, listed: list[Issue] | None = None):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal)
+        self.listed = listed  # the open issues the halt check listed this run, for observe to reuse
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
         self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
@@ -173,9 +174,10 @@ class ClaimTask(AgentRun[TickReport]):
         # them) and the old scripts' lock branches
         listing = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
         views = self.store.list(listing=listing if self.store.prefix.startswith(BRANCHES) else None)
-        # one listing each; this host's secrets are scrubbed from titles and bodies once, so they
-        # reach no branch name, commit, PR title or executor
-        issues = [self.jobs.scrubbed(i) for i in self.forge.list_issues(state="open")]
+        # one listing each (the issues' is the halt check's); this host's secrets are scrubbed from titles
+        # and bodies once, so they reach no branch name, commit, PR title or executor
+        listed = self.forge.list_issues(state="open") if self.listed is None else self.listed
+        issues = [self.jobs.scrubbed(i) for i in listed]
         pulls = self.forge.list_pulls(state="open")
         self.jobs.budget = check_budget(self.mesh, self.journal or self.mesh.journal(), time.time())
         if self.budget.paused is not None:
@@ -187,7 +189,7 @@ class ClaimTask(AgentRun[TickReport]):
         held, held_issues = self.observe_held(mine, issues, pulls)
         branches = branches_of(listing)
         legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in views}, pulls=pulls,
-                                all_states=False, branches=branches)
+                                branches=branches)
         return Observed(views, issues, pulls, held, held_issues, legacy, branches)
 
     def observe_held(self, mine: list[ClaimView], issues: list[Issue],

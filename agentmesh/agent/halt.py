@@ -17,11 +17,13 @@ still honoured, but nothing writes it any more: a human removes it by a PR.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.switch import Switch, clear_switch, first_line, set_switch, signed_text, switch_reason
+from agentmesh.core.model import Issue
 from agentmesh.core.vocab import Label
 from agentmesh.forge.base import Forge
 from agentmesh.git.remote import RemoteRefs
@@ -56,6 +58,11 @@ def halt_reason(mesh: Mesh, forge: Forge, *, listing: RemoteRefs | None = None, 
     """Why the mesh (or this host) is halted, or None when agents may work. `listing`: a fresh listing of
     the halt ref (a running executor's watch re-reads it; the command's own listing is read once);
     `issues`: whether to list the halt issues too (a watch does so only every few checks)."""
+    return switch_halt(mesh, listing=listing) or (halt_issue(forge) if issues else None)
+
+
+def switch_halt(mesh: Mesh, *, listing: RemoteRefs | None = None) -> str | None:
+    """Why this host or the mesh is halted by a switch other than an issue (no forge request), or None."""
     local = local_halt(mesh)
     if local:
         return local
@@ -66,7 +73,16 @@ def halt_reason(mesh: Mesh, forge: Forge, *, listing: RemoteRefs | None = None, 
     text = mesh.read_base_file(HALT_FILE)
     if text is not None:
         return f"mesh halted ({HALT_FILE} on {mesh.base_branch}): {first_line(text)}"
-    halting = forge.list_issues(state="open", labels=[Label.HALT]) if issues else []
+    return None
+
+
+def halt_issue(forge: Forge, open_issues: Sequence[Issue] | None = None) -> str | None:
+    """Why an open issue labelled halt halts the mesh, or None. `open_issues`: every open issue, when the
+    run has listed them already (claim-task reuses its listing, so the check costs no request)."""
+    if open_issues is None:
+        halting = forge.list_issues(state="open", labels=[Label.HALT])
+    else:
+        halting = [i for i in open_issues if Label.HALT in i.labels]
     if halting:
         first = halting[0]
         return f"mesh halted by issue #{first.number} labelled {Label.HALT}: {first_line(first.title)}"

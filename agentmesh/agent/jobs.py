@@ -332,7 +332,7 @@ class Jobs(AgentRun[Report]):
         push whose claim was reaped and re-done opens nothing. A merged or closed PR of this very head
         is never followed by a second one (None: monitor-prs cleans up after it)."""
         number = issue.number
-        latest = self.forge.latest_pull_for_head(branch)
+        latest = self.forge.latest_pull_for_head(branch, base=self.mesh.base_branch)
         if latest is not None and latest.state != "open" and latest.head_sha == head_sha:
             self.report.add(Event.SKIPPED, issue=number, pr=latest.number,
                             detail=f"PR #{latest.number} of {branch} at this head is {latest.state} already")

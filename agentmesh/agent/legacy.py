@@ -2,8 +2,8 @@
 and, while migrating (`migration.lock_branches`), the lock branches agentmesh's claims hold for them.
 
 One listing of the remote's branches; the tips of the few work-shaped branches without an agentmesh
-claim are read from the cache clone (fetched only when missing), and closed PRs are listed only when
-a candidate has no open PR.
+claim are read from the cache clone (fetched only when missing), and the closed PRs of a candidate
+without an open PR are asked for by its branch, never by listing every PR.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from agentmesh.core.legacy import (
     mesh_lock_branch,
     mesh_lock_message,
     mesh_locks_to_sync,
-    needs_closed_pulls,
+    without_open_pulls,
 )
 from agentmesh.core.model import PullRequest
 from agentmesh.core.slug import parse_work_branch
@@ -60,17 +60,17 @@ def tip_messages(mesh: Mesh, branches: Mapping[str, str], names: Collection[str]
 
 
 def observe_legacy(mesh: Mesh, forge: Forge, *, claimed: Collection[int], pulls: Sequence[PullRequest],
-                   all_states: bool, branches: Mapping[str, str] | None = None) -> dict[int, LegacyLock]:
-    """issue -> the old scripts' lock holding it. `pulls`: the PRs already listed, open ones only unless
-    `all_states`; closed ones are listed here only when a candidate has no open PR."""
+                   branches: Mapping[str, str] | None = None) -> dict[int, LegacyLock]:
+    """issue -> the old scripts' lock holding it. `pulls`: the open PRs, already listed; the PRs of a
+    candidate without an open one are asked for by its branch."""
     branches = remote_branches(mesh) if branches is None else branches
     shaped = [b for b in branches if (parsed := parse_work_branch(b)) is not None and parsed[1] not in claimed]
     if not shaped:
         return {}
     candidates = lock_candidates(branches, claimed=claimed, tips=tip_messages(mesh, branches, shaped))
-    if not all_states and needs_closed_pulls(candidates, pulls):
-        pulls = forge.list_pulls(state="all")
-    return legacy_locks(candidates, branches, pulls)
+    closed = [p for branch in without_open_pulls(candidates, pulls)
+              for p in forge.pulls_for_head(branch, base=mesh.base_branch)]
+    return legacy_locks(candidates, branches, [*pulls, *closed])
 
 
 def legacy_lock_of(mesh: Mesh, forge: Forge, issue: int) -> LegacyLock | None:
@@ -79,7 +79,7 @@ def legacy_lock_of(mesh: Mesh, forge: Forge, issue: int) -> LegacyLock | None:
                 if (parsed := parse_work_branch(b)) is not None and parsed[1] == issue}
     if not branches:
         return None
-    return observe_legacy(mesh, forge, claimed=(), pulls=forge.list_pulls(state="open"), all_states=False,
+    return observe_legacy(mesh, forge, claimed=(), pulls=forge.list_pulls(state="open"),
                           branches=branches).get(issue)
 
 

@@ -83,11 +83,11 @@ def migrate(mesh: Mesh, forge: Forge, source: Path, *, dry_run: bool) -> Migrati
     branches = remote_branches(mesh)
     head = branches.get(branch)
     on_branch = branch_texts(mesh, branch, head, sorted(missing))
-    latest = forge.latest_pull_for_head(branch) if missing else None
+    latest = forge.latest_pull_for_head(branch, base=mesh.base_branch) if missing else None
     step = migration_step(missing, on_branch=on_branch, branch_exists=head is not None,
                           pull_state=latest.state if latest else None)
     legacy = observe_legacy(mesh, forge, claimed={v.issue for v in mesh.claims().list()},
-                            pulls=forge.list_pulls(state="open"), all_states=False, branches=branches)
+                            pulls=forge.list_pulls(state="open"), branches=branches)
     found = Migration(str(source), branch, plan, sorted(missing), step, dry_run, [legacy[n] for n in sorted(legacy)],
                       latest if latest is not None and latest.state == "open" else None)
     if step is MigrateStep.REFUSED:

@@ -57,7 +57,7 @@ from agentmesh.core.plan import (
     Wait,
     Withdraw,
 )
-from agentmesh.core.pulls import FinishedClaim, OwnPull, plan_cleanup, plan_own_pull, review_due
+from agentmesh.core.pulls import FinishedClaim, OwnPull, cleanup_heads, plan_cleanup, plan_own_pull, review_due
 from agentmesh.core.review import (
     GateResult,
     counted_approvals,
@@ -92,7 +92,7 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     warning = sandbox_warning(mesh)
     if warning is not None:
         report.add(Event.WARNING, detail=warning)
-    with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run) as (held, halted):
+    with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run) as (held, halted, _):
         if not held:
             report.status, report.reason = RunStatus.BUSY, "another monitor-prs of this agent is running"
             return report
@@ -129,17 +129,19 @@ class Monitor(AgentRun[Report]):
     def run(self, active: bool) -> None:
         """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show."""
         claims = self.store.list()
-        pulls = self.forge.list_pulls(state="all")
+        listed = self.forge.list_pulls(state="open")
         branches = remote_branches(self.mesh)
+        pulls = list({p.number: p for p in [*listed, *self.finished_pulls(claims, listed, branches)]}.values())
         presence = self.mesh.presence().list()
         ring = self.ring(presence)
         seen = Seen(pulls={p.number: p for p in pulls})
         plan = self.plan_cleanup(claims, pulls, branches, ring)
+        open_pulls = [p for p in pulls if p.state == "open"]
         if active:
             alive = {p.agent for p in presence if p.alive} | {self.agent}
-            plan += self.plan_open_pulls(claims, [p for p in pulls if p.state == "open"], seen, ring, alive)
+            plan += self.plan_open_pulls(claims, open_pulls, seen, ring, alive)
         plan += self.plan_reaps(seen)
-        plan += self.plan_sweeps(claims, pulls, branches, agents=set(ring) | {p.agent for p in presence})
+        plan += self.plan_sweeps(claims, open_pulls, branches, agents=set(ring) | {p.agent for p in presence})
         # reviews last: their gates renew claims, so every write pinned to a listed claim sha goes first
         plan.sort(key=lambda action: isinstance(action, Review))
         for action in plan:
@@ -147,6 +149,15 @@ class Monitor(AgentRun[Report]):
                 self.report.planned(action)
             else:
                 self.apply(action, seen)
+
+    def finished_pulls(self, claims: list[ClaimView], open_pulls: list[PullRequest],
+                       branches: dict[str, str]) -> list[PullRequest]:
+        """The PRs, in any state, of this agent's branches without an open PR: asked for by branch, so an
+        idle run costs no request however many PRs were ever closed."""
+        claimed = [v.claim.work_branch for v in claims
+                   if v.claim is not None and v.claim.agent == self.agent and v.claim.work_branch]
+        heads = cleanup_heads(self.agent, claimed=claimed, branches=branches, open_heads={p.head for p in open_pulls})
+        return [p for head in heads for p in self.forge.pulls_for_head(head, base=self.mesh.base_branch)]
 
     def plan_cleanup(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str],
                      ring: list[str]) -> list[Action]:
@@ -164,8 +175,8 @@ class Monitor(AgentRun[Report]):
     def plan_sweeps(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str], *,
                     agents: set[str]) -> list[Action]:
         legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in claims}, pulls=pulls,
-                                all_states=True, branches=branches)
-        orphans = orphan_branches(branches, agents=agents, open_heads={p.head for p in pulls if p.state == "open"},
+                                branches=branches)
+        orphans = orphan_branches(branches, agents=agents, open_heads={p.head for p in pulls},
                                   claimed={v.claim.work_branch for v in claims if v.claim and v.claim.work_branch}
                                   | {mesh_lock_branch(v.claim.agent, v.issue) for v in claims if v.claim},
                                   held={lock.branch for lock in legacy.values()})

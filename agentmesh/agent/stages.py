@@ -31,10 +31,8 @@ LOG_TAIL_CHARS = 3000
 
 
 def set_stage(forge: Forge, issue: int, stage: Stage | None) -> None:
-    """Make `stage` the issue's only stage label (None: no stage, back in the queue)."""
-    if stage is not None:
-        forge.add_labels(issue, [stage.label])
-    forge.remove_labels(issue, [s.label for s in Stage if s != stage])
+    """Make `stage` the issue's only stage label (None: no stage, back in the queue): one write."""
+    forge.relabel(issue, add=[stage.label] if stage is not None else [], remove=[s.label for s in Stage if s != stage])
 
 
 def inline_title(title: str, limit: int = 120) -> str:

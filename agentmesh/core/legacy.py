@@ -81,10 +81,10 @@ def legacy_locks(candidates: Mapping[str, tuple[str, int]], branches: Mapping[st
     return locks
 
 
-def needs_closed_pulls(candidates: Mapping[str, tuple[str, int]], open_pulls: Iterable[PullRequest]) -> bool:
-    """Whether deciding the candidates needs closed PRs too: some candidate has no open PR."""
+def without_open_pulls(candidates: Mapping[str, tuple[str, int]], open_pulls: Iterable[PullRequest]) -> list[str]:
+    """The candidates whose closed PRs deciding them needs: those without an open PR, by name."""
     heads = {p.head for p in open_pulls if p.state == "open"}
-    return any(branch not in heads for branch in candidates)
+    return sorted(branch for branch in candidates if branch not in heads)
 
 
 MESH_LOCK_SLUG = "-agentmesh-claim"  # after `<issue>-`: a leading dash, which no title's slug has

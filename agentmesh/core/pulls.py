@@ -37,6 +37,15 @@ class FinishedClaim:
     attempt: int
 
 
+def cleanup_heads(agent: str, *, claimed: Collection[str], branches: Collection[str],
+                  open_heads: Collection[str]) -> list[str]:
+    """The branches whose PRs cleanup must ask for, by name: this agent's claimed work branches and its
+    branches on the remote (`<agent>/...`), less those with an open PR (in review, nothing to clean).
+    An idle agent asks for none, however many PRs the repository has seen."""
+    mine = set(claimed) | {b for b in branches if b.startswith(f"{agent}/")}
+    return sorted(mine - set(open_heads))
+
+
 def plan_cleanup(mine: Sequence[FinishedClaim], pulls: Sequence[PullRequest],
                  branches: Collection[str]) -> list[Action]:
     """After this agent's PRs (`pulls`, any state) merged or closed: clean up while the remote still

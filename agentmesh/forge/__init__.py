@@ -31,7 +31,8 @@ def open_forge(config: ForgeConfig, *, agent: str, cache: CacheClone, token: str
         if not config.url:
             raise ConfigError("forge.url: is required for forge kind gitea (e.g. https://gitea.example.com)")
 
-        return GiteaForge(config.url, config.repo, token, token_env=config.token_env)
+        return GiteaForge(config.url, config.repo, token, token_env=config.token_env,
+                          cache_dir=StateLayout(state_root).http_cache)
     if config.kind == "github":
         from agentmesh.forge.github import GitHubForge
 

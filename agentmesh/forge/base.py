@@ -14,7 +14,7 @@ returns that PR.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -120,6 +120,15 @@ class Forge(ABC):
     def remove_labels(self, number: int, labels: Sequence[str]) -> None:
         """Idempotent: labels not on the issue are ignored."""
 
+    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
+        """Add `add` and remove `remove` (idempotent, labels the repository lacks are created): the REST
+        forges do it in one label-replace call, so a stage change is one write."""
+        if add:
+            self.add_labels(number, add)
+        dropped = [label for label in remove if label not in add]
+        if dropped:
+            self.remove_labels(number, dropped)
+
     @abstractmethod
     def label_events(self, number: int) -> list[LabelEvent]:
         """Who added and removed each label of issue `number`, oldest first (GitHub: the issue's events;
@@ -195,13 +204,22 @@ class Forge(ABC):
                 return existing
         return self.comment(number, f"{tag}\n{body}")
 
+    def pulls_for_head(self, head: str, *, base: str) -> list[PullRequest]:
+        """The PRs from branch `head` into `base`, in any state, oldest first. The REST forges ask for the
+        branch directly, so the cost does not grow with the repository's history of PRs. Gitea answers
+        one PR per head and base, not necessarily the newest: callers look for an open PR in the open
+        listing (find_pull_for_head) and use this for what closed."""
+        return sorted((p for p in self.list_pulls(state="all") if p.head == head and p.base == base),
+                      key=lambda p: p.number)
+
     def find_pull_for_head(self, head: str) -> PullRequest | None:
+        """The open PR of `head`, if any, from the listing of open PRs."""
         for pull in self.list_pulls(state="open"):
             if pull.head == head:
                 return pull
         return None
 
-    def latest_pull_for_head(self, head: str) -> PullRequest | None:
+    def latest_pull_for_head(self, head: str, *, base: str) -> PullRequest | None:
         """The newest PR of `head` in any state: before opening one, a merged or closed PR of the
         same pushed work must be seen, or the work would get a second PR."""
-        return max((p for p in self.list_pulls(state="all") if p.head == head), key=lambda p: p.number, default=None)
+        return max(self.pulls_for_head(head, base=base), key=lambda p: p.number, default=None)

@@ -3,7 +3,8 @@
 Quirks absorbed here: the issue list includes PRs (dropped by the shared
 code); pagination follows `Link` headers; review events say APPROVE; CI is
 commit statuses plus check runs; GETs are conditional (ETag cache) so an
-unchanged poll costs a 304, which GitHub does not count against the rate limit.
+unchanged poll costs a 304, which GitHub does not count against the rate limit;
+a branch's PRs are asked for with `head=owner:branch`, never by listing every PR.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 import requests
 
-from agentmesh.forge.base import CIStateName, LabelEvent, ReviewEvent, StatusContext
+from agentmesh.forge.base import CIStateName, LabelEvent, PullRequest, ReviewEvent, StatusContext
 from agentmesh.forge.http import (
     EtagCache,
     Rejected,
@@ -23,6 +24,7 @@ from agentmesh.forge.http import (
     Transport,
     json_mapper,
     linked_pages,
+    pull_from,
     segment,
     tail,
 )
@@ -76,6 +78,10 @@ class GitHubForge(RestForge):
     def merge_once(self, number: int, sha: str, method: Literal["merge", "squash"]) -> None:
         # 405 (not mergeable) and 409 (head moved) map to Conflict in the transport
         self.send("PUT", f"/pulls/{number}/merge", {"sha": sha, "merge_method": method})
+
+    def pulls_for_head(self, head: str, *, base: str) -> list[PullRequest]:
+        params = {"head": f"{self.repo.partition('/')[0]}:{head}", "base": base, "state": "all"}
+        return sorted((pull_from(d) for d in self.list_all("/pulls", params)), key=lambda p: p.number)
 
     def label_events(self, number: int) -> list[LabelEvent]:
         return [label_event(d) for d in self.list_all(f"/issues/{int(number)}/events")

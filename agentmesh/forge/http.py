@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -454,6 +454,7 @@ class RestForge(Forge):
         self.repo = repo
         self.repo_path = f"/repos/{segment(owner)}/{segment(name)}"
         self._me: str | None = None
+        self._labels: dict[str, dict] | None = None  # the repository's labels, listed once per run
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.http.api_url!r}, repo={self.repo!r}, token_env={self.http.token_env!r})"
@@ -501,9 +502,14 @@ class RestForge(Forge):
             params["labels"] = ",".join(labels)
         if since is not None:
             params["since"] = utc_iso(since)
+        return self.filtered(self.list_all("/issues", params), labels)
+
+    @staticmethod
+    def filtered(listed: Sequence[dict], labels: Sequence[str]) -> list[Issue]:
+        """The issues (not PRs) of an issue listing carrying all of `labels`: Gitea ignores unknown labels
+        in its filter, so the filter is applied here too."""
         wanted = set(labels)
-        issues = (issue_from(d) for d in self.list_all("/issues", params) if not d.get("pull_request"))
-        # Gitea ignores unknown labels in its filter, so the filter is applied here too
+        issues = (issue_from(d) for d in listed if not d.get("pull_request"))
         return [i for i in issues if wanted <= set(i.labels)]
 
     def get_issue(self, number: int) -> Issue:
@@ -535,8 +541,12 @@ class RestForge(Forge):
     def comment(self, number: int, body: str) -> Comment:
         return comment_from(self.send("POST", f"/issues/{int(number)}/comments", {"body": body}))
 
-    def _repo_labels(self) -> dict[str, dict]:
-        return {d["name"]: d for d in self.list_all("/labels")}
+    def _repo_labels(self, *, fresh: bool = False) -> dict[str, dict]:
+        """The repository's labels by name, listed once per forge object (one run): labels are created
+        far more rarely than they are set, and a label missing here is created or re-listed on use."""
+        if fresh or self._labels is None:
+            self._labels = {d["name"]: d for d in self.list_all("/labels")}
+        return self._labels
 
     def _label_refs(self, names: Sequence[str]) -> list[int | str]:
         """Refs for `names`, creating labels the repository lacks (a lost creation race is adopted)."""
@@ -547,10 +557,26 @@ class RestForge(Forge):
             try:
                 known[name] = self.send("POST", "/labels", {"name": name, "color": self.label_color})
             except (Exists, Rejected):
-                known = self._repo_labels()
+                known = self._repo_labels(fresh=True)  # created by someone else since the run listed them
                 if name not in known:
                     raise
         return [self.label_ref(known[n]) for n in dict.fromkeys(names)]
+
+    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
+        """One read of the issue's labels, then one replace call (or none, when nothing changes). Neither
+        forge has a compare-and-swap on labels: one set by someone else in between is overwritten."""
+        current = [d for d in self.get(f"/issues/{int(number)}").get("labels") or () if isinstance(d, dict)]
+        names = [str(d["name"]) for d in current]
+        wanted = [n for n in names if n not in remove or n in add] + [n for n in dict.fromkeys(add) if n not in names]
+        if wanted == names:
+            return
+        if not wanted:  # GitHub's replace call takes no empty list
+            self.send("DELETE", f"/issues/{int(number)}/labels")
+            return
+        refs = {str(d["name"]): self.label_ref(d) for d in current}
+        missing = [n for n in wanted if n not in refs]
+        refs.update(zip(missing, self._label_refs(missing), strict=True))
+        self.send("PUT", f"/issues/{int(number)}/labels", {"labels": [refs[n] for n in wanted]})
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         if labels:

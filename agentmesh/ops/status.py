@@ -156,7 +156,7 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
         if view.claim is not None:
             active[view.claim.agent] = active.get(view.claim.agent, 0) + 1
     entries = mesh.journal().recent(PERFORMANCE_DAYS, now)
-    legacy = observe_legacy(mesh, forge, claimed={v.issue for v in claims}, pulls=open_pulls, all_states=False)
+    legacy = observe_legacy(mesh, forge, claimed={v.issue for v in claims}, pulls=open_pulls)
     return Status(
         agent=mesh.host.agent, remote=mesh.remote,
         agents=[agent_row(v, mesh.identity, silent_after(mesh.policy)) for v in presence],

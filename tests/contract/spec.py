@@ -73,9 +73,9 @@ class _Template:
     params: tuple[str, ...]
 
 
-# Gitea serves these as wildcard routes (`/contents/*`, `/branches/*`) without marking them in
-# its spec; GitHub marks its own with `x-multi-segment`.
-GITEA_MULTI_SEGMENT = frozenset({"filepath", "branch"})
+# Gitea serves these as wildcard routes (`/contents/*`, `/branches/*`, `/pulls/{base}/*`) without
+# marking them in its spec; GitHub marks its own with `x-multi-segment`.
+GITEA_MULTI_SEGMENT = frozenset({"filepath", "branch", "head"})
 
 
 def _compile(template: str, multi_segment: bool) -> _Template:

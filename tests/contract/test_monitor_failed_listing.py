@@ -1,15 +1,16 @@
-"""monitor-prs cleans up nothing when the forge's PR listing fails (Gitea and GitHub).
+"""monitor-prs cleans up nothing when the forge's PR listing or a branch's PR lookup fails (Gitea and GitHub).
 
 The git side is real: a bare remote with a default branch, a claim acquired
 through the claim protocol, and a work branch pushed to it. The forge side is
 the stateful Gitea/GitHub fake behind `responses`, every request validated
 against the official API description (skipped when the specs are absent, as
 in the other contract tests). The only fault is injected at the HTTP
-boundary: a 500 or a refused connection for the PR listing, either its first
-page or its second page. The listing always holds a merged PR for the claimed
-work branch (on the first page), so cleanup from a listing that failed, or
-from the part of it that did arrive, would delete the claim and the branch;
-the control case without a fault shows it does.
+boundary: a 500 or a refused connection for the listing of open PRs (its
+first page or its second), or for the lookup of the claimed work branch's PRs
+(GitHub `GET /pulls?head=`, Gitea `GET /pulls/{base}/{head}`). That branch
+has a merged PR, which only the lookup shows, so cleanup from a run whose
+listing or lookup failed would delete the claim and the branch; the control
+case without a fault shows it does.
 """
 
 from __future__ import annotations
@@ -64,14 +65,21 @@ class Served:
 class Faulty:
     """The fake forge's dispatcher with a fault in front of chosen PR-listing requests."""
 
-    def __init__(self, fake, fail: str | None, page: int | None, served: Served):
-        self.fake, self.fail, self.page, self.served = fake, fail, page, served
+    def __init__(self, fake, fail: str | None, page: int | None, served: Served, *, lookup: bool = False):
+        self.fake, self.fail, self.page, self.served, self.lookup = fake, fail, page, served, lookup
         self.pulls_path = f"{urlsplit(fake.api_url).path}/repos/{fake.owner}/{fake.name}/pulls"
 
+    def is_lookup(self, path: str, query: dict[str, str]) -> bool:
+        """A branch's PRs asked for directly: GitHub's `head=` filter, Gitea's /pulls/{base}/{head}."""
+        return "head" in query or path.startswith(f"{self.pulls_path}/main/")
+
     def hit(self, method: str, path: str, query: dict[str, str]) -> bool:
-        if self.fail is None or method != "GET" or path != self.pulls_path:
+        if self.fail is None or method != "GET" or not path.startswith(self.pulls_path):
             return False
-        return self.page is None or int(query.get("page", "1")) == self.page
+        if self.lookup:
+            return self.is_lookup(path, query)
+        return path == self.pulls_path and not self.is_lookup(path, query) and (
+            self.page is None or int(query.get("page", "1")) == self.page)
 
     def __call__(self, request: requests.PreparedRequest):
         parts = urlsplit(request.url or "")
@@ -84,7 +92,8 @@ class Faulty:
             return 500, {"Content-Type": "application/json"}, json.dumps({"message": "internal error (injected)"})
         status, headers, body = self.fake.dispatch(request)
         self.served.log.append((method, parts.path, query, status))
-        if method == "GET" and parts.path == self.pulls_path and status == 200:
+        listing = parts.path == self.pulls_path and not self.is_lookup(parts.path, query)
+        if method == "GET" and listing and status == 200:
             self.served.bodies.append((method, query, json.loads(body)))
         return status, headers, body
 
@@ -102,13 +111,19 @@ class Scene(ContractScene):
                 if c.request.method in WRITES]
 
     def pull_requests(self) -> list[tuple[str, dict[str, str], Any]]:
-        return [(m, q, s) for m, p, q, s in self.served.log if p.endswith("/pulls") and m == "GET"]
+        """The listings of open PRs served."""
+        return [(m, q, s) for m, p, q, s in self.served.log if p.endswith("/pulls") and m == "GET" and "head" not in q]
+
+    def lookups(self) -> list[Any]:
+        """The statuses of the lookups of the claimed branch's PRs."""
+        return [s for m, p, q, s in self.served.log
+                if m == "GET" and ("head" in q or p.endswith(f"/pulls/main/{BRANCH}"))]
 
 
 def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page: int | None,
-          fillers: int) -> Scene:
+          fillers: int, lookup: bool = False) -> Scene:
     """A real remote with alice's claim on #1 and its pushed work branch; on the fake forge, issue #1,
-    `fillers` closed PRs of other branches and, newest, a merged PR of alice/1-fix."""
+    `fillers` open PRs of humans' branches and, newest, a merged PR of alice/1-fix."""
     _, forge_class, _ = BACKENDS[kind]
     checker = validator(kind)  # skips when the API description is absent
     remote = make_remote(tmp_path / "remote.git", mesh_yaml=f"review: {{bot_users: [{BOT}]}}\n")
@@ -121,8 +136,8 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
     issue = fake.new_item("Fix the thing", "")
     assert issue.number == ISSUE
     for i in range(fillers):
-        fake.new_item(f"old PR {i}", "", head=f"human/{i}", base="main", state="closed",
-                      last_head_sha=fake.branches["main"])
+        fake.branches[f"human/{i}"] = fake.branches["main"]
+        fake.new_item(f"human PR {i}", "", head=f"human/{i}", base="main", last_head_sha=fake.branches["main"])
     # alice's PR: the mesh marker, by the forge account the agents use (review.bot_users)
     body = f"Closes #{ISSUE}\n\n<!-- agentmesh:pr/{AGENT}/{ISSUE}/{won.sha} -->\n"
     merged = fake.new_item(f"Fix the thing (#{ISSUE})", body, head=BRANCH, base="main",
@@ -133,7 +148,7 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
     served = Served()
     mock = stack.enter_context(ContractMock(checker))
     pattern = re.compile(re.escape(fake.api_url) + r"/.*")
-    dispatch = Faulty(fake, fail, page, served)
+    dispatch = Faulty(fake, fail, page, served, lookup=lookup)
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         mock.add_callback(method, pattern, callback=dispatch)
     forge = mesh.open_forge()
@@ -144,8 +159,9 @@ def build(stack: ExitStack, tmp_path: Path, kind: str, *, fail: str | None, page
 @pytest.fixture
 def scene(tmp_path):
     with ExitStack() as stack:
-        def make(kind: str, *, fail: str | None = None, page: int | None = None, fillers: int = 0) -> Scene:
-            return build(stack, tmp_path, kind, fail=fail, page=page, fillers=fillers)
+        def make(kind: str, *, fail: str | None = None, page: int | None = None, fillers: int = 0,
+                 lookup: bool = False) -> Scene:
+            return build(stack, tmp_path, kind, fail=fail, page=page, fillers=fillers, lookup=lookup)
 
         yield make
 
@@ -197,10 +213,20 @@ def test_failed_second_page_cleans_up_nothing(scene, kind, fail):
     statuses = [status for _, _, status in s.pull_requests()]
     assert statuses[0] == 200 and len(statuses) == 4 and 200 not in statuses[1:]
     assert {q.get("page") for _, q, _ in s.pull_requests()[1:]} == {"2"}
-    # the page that did arrive shows alice/1-fix merged: cleaning up from it would have deleted everything
     (_, _, first_page), = s.served.bodies
     assert len(first_page) == size
-    assert any(p["head"]["ref"] == BRANCH and p["merged_at"] and p["number"] == s.merged_number for p in first_page)
+    assert s.lookups() == []  # the run stopped at the listing
+    assert_nothing_cleaned(s, before)
+
+
+@pytest.mark.parametrize("fail", ["http-500", "connection"])
+@pytest.mark.parametrize("kind", ["gitea", "github"])
+def test_a_failed_lookup_of_the_branchs_prs_cleans_up_nothing(scene, kind, fail):
+    s = scene(kind, fail=fail, lookup=True)
+    before = s.refs()
+    message = run_failing(s)
+    assert "/pulls" in message
+    assert s.lookups() == [500 if fail == "http-500" else "ConnectionError"] * 3  # retried, then given up
     assert_nothing_cleaned(s, before)
 
 
@@ -222,5 +248,7 @@ def test_control_a_complete_listing_with_the_merged_pr_cleans_up(scene, kind, pa
     assert MEMORY_REF in after  # the run's journal
     assert s.fake.items[ISSUE].state == "closed"
     assert f"PATCH {urlsplit(s.fake.api_url).path}/repos/mesh/work/issues/{ISSUE}" in s.writes()
-    assert len(s.served.bodies) == (1 if count == 0 else 2)
+    assert len(s.served.bodies) == (1 if count == 0 else 2)  # the open PRs, listed once
+    assert s.lookups() == [200]  # the merged PR, asked for by its branch: never a listing of closed PRs
+    assert all(q.get("state") != "all" for _, q, _ in s.pull_requests())
     assert s.all_validated()

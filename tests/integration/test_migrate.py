@@ -87,5 +87,5 @@ def test_a_lock_branch_deleted_after_the_listing_is_read_as_a_lock_for_that_run(
     branches = {"oldbot/1-a": sha, "oldbot/2-gone": "0" * 40}  # the second was deleted since it was listed
     assert tip_messages(mesh, branches, sorted(branches)) == {}  # one fetch for both failed: neither is read
     assert tip_messages(mesh, branches, ["oldbot/1-a"]).keys() == {"oldbot/1-a"}
-    locks = observe_legacy(mesh, agent_forge(mesh), claimed=(), pulls=[], all_states=True, branches=branches)
+    locks = observe_legacy(mesh, agent_forge(mesh), claimed=(), pulls=[], branches=branches)
     assert sorted(locks) == [1, 2]

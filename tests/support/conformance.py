@@ -175,6 +175,37 @@ def test_labels_add_and_remove(forge_env):
     assert [i.number for i in forge.list_issues(labels=[fresh])] == [issue.number]
 
 
+def test_relabel_adds_and_removes_at_once(forge_env):
+    forge = forge_env.forge
+    issue = forge.create_issue("relabel me", labels=["task", "agentmesh:claimed"])
+    fresh = _unique("conf-stage")  # not in the repository yet: relabel creates it
+    forge.relabel(issue.number, add=[fresh], remove=["agentmesh:claimed", "agentmesh:review"])
+    assert sorted(forge.get_issue(issue.number).labels) == sorted(["task", fresh])
+    forge.relabel(issue.number, add=[fresh], remove=["agentmesh:claimed"])  # nothing to change
+    assert sorted(forge.get_issue(issue.number).labels) == sorted(["task", fresh])
+    me = forge.current_user()
+    assert [(e.label, e.added, e.author) for e in forge.label_events(issue.number)][-2:] in (
+        [("agentmesh:claimed", False, me), (fresh, True, me)], [(fresh, True, me), ("agentmesh:claimed", False, me)])
+    forge.relabel(issue.number, remove=["task", fresh])  # the last labels go too
+    assert forge.get_issue(issue.number).labels == ()
+
+
+def test_open_issue_listings_follow_every_change(forge_env):
+    """A listing repeated on one forge (Gitea's answers from its cache plus a since= poll) shows closes,
+    label changes, edits and new issues."""
+    forge = forge_env.forge
+    a, b, c = (forge.create_issue(_unique("listed"), labels=["task"]) for _ in range(3))
+    assert {a.number, b.number, c.number} <= {i.number for i in forge.list_issues()}
+    forge.close_issue(a.number)
+    forge.relabel(b.number, add=["agentmesh:working"])
+    forge.edit_issue(c.number, title="renamed")
+    d = forge.create_issue(_unique("listed"))
+    listed = {i.number: i for i in forge.list_issues()}
+    assert a.number not in listed and d.number in listed
+    assert "agentmesh:working" in listed[b.number].labels and listed[c.number].title == "renamed"
+    assert [i.number for i in forge.list_issues(labels=["agentmesh:working"]) if i.number == b.number] == [b.number]
+
+
 def test_label_events_say_who_added_and_removed_each_label(forge_env):
     forge = forge_env.forge
     issue = forge.create_issue("label history", labels=["task"])
@@ -222,6 +253,19 @@ def test_create_pull_adopts_the_open_pull_for_the_same_head(forge_env):
     assert again.number == first.number
     assert forge.find_pull_for_head(first.head).number == first.number
     assert [p.number for p in forge.list_pulls(state="open") if p.head == first.head] == [first.number]
+
+
+def test_pulls_for_head_finds_a_branchs_pull_in_any_state(forge_env):
+    forge = forge_env.forge
+    base = _base(forge_env)
+    merged = _open_pull(forge_env)
+    assert [p.number for p in forge.pulls_for_head(merged.head, base=base)] == [merged.number]
+    forge.merge_pull(merged.number, sha=merged.head_sha)
+    found = forge.pulls_for_head(merged.head, base=base)
+    assert [(p.number, p.state, p.head_sha) for p in found] == [(merged.number, "merged", merged.head_sha)]
+    assert forge.latest_pull_for_head(merged.head, base=base).number == merged.number
+    assert forge.pulls_for_head(_unique("feature/never-pushed"), base=base) == []
+    assert forge.latest_pull_for_head(_unique("feature/never-pushed"), base=base) is None
 
 
 def test_head_sha_follows_the_branch(forge_env):

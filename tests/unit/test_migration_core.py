@@ -12,7 +12,7 @@ from agentmesh.core.legacy import (
     mesh_lock_branch,
     mesh_lock_message,
     mesh_locks_to_sync,
-    needs_closed_pulls,
+    without_open_pulls,
 )
 from agentmesh.core.markers import marker_text, pull_marker
 from agentmesh.core.migrate import (
@@ -83,9 +83,9 @@ def test_two_locks_on_one_issue_show_the_first_branch():
 
 
 def test_closed_pulls_are_needed_only_for_a_candidate_without_an_open_pr():
-    assert needs_closed_pulls({"eve/7-open-pr": ("eve", 7)}, PULLS) is False
-    assert needs_closed_pulls({"eve/7-open-pr": ("eve", 7), "bob/2-docs": ("bob", 2)}, PULLS) is True
-    assert needs_closed_pulls({}, []) is False
+    assert without_open_pulls({"eve/7-open-pr": ("eve", 7)}, PULLS) == []
+    assert without_open_pulls({"eve/7-open-pr": ("eve", 7), "bob/2-docs": ("bob", 2)}, PULLS) == ["bob/2-docs"]
+    assert without_open_pulls({}, []) == []
 
 
 def test_selection_skips_a_legacy_held_issue():

@@ -27,7 +27,7 @@ from agentmesh.core.plan import (
     Wait,
     Withdraw,
 )
-from agentmesh.core.pulls import FinishedClaim, OwnPull, plan_cleanup, plan_own_pull, review_due
+from agentmesh.core.pulls import FinishedClaim, OwnPull, cleanup_heads, plan_cleanup, plan_own_pull, review_due
 from agentmesh.core.reconcile import HeldClaim, ReworkAsk, idle_reason, plan_reconcile, seats_taken
 from agentmesh.core.vocab import BLOCKING_LABELS, Act, Label, Stage, Would
 from agentmesh.forge.local.bootstrap import DEFAULT_LABELS
@@ -115,6 +115,18 @@ def test_cleanup_follows_the_newest_pr_of_each_branch():
     actions = plan_cleanup(mine, pulls, branches=())
     assert [(type(a), a.issue, a.pr) for a in actions] == [(CleanUpMerged, 1, 11), (CleanUpClosed, 2, 12)]
     assert actions[1].attempt == 2  # 3 has an open PR again; 4 has none in the listing: both left alone
+
+
+@pytest.mark.parametrize(("claimed", "branches", "open_heads", "expected"), [
+    ((), (), (), []),  # an idle agent asks for nothing, however many PRs were ever closed
+    ((), ("bob/1-x", "main", "agentmesh/halt"), (), []),  # other agents' and the mesh's branches
+    (("ada/1-x",), (), (), ["ada/1-x"]),  # a claimed branch already deleted: its PR still counts
+    ((), ("ada/2-y", "ada/lessons/2-y"), ("ada/2-y",), ["ada/lessons/2-y"]),  # an open PR: in review
+    (("ada/3-z",), ("ada/3-z", "adam/4-w"), (), ["ada/3-z"]),  # `adam/` is not `ada/`
+])
+def test_cleanup_asks_for_the_prs_of_this_agents_branches_without_an_open_pr(claimed, branches, open_heads,
+                                                                              expected):
+    assert cleanup_heads("ada", claimed=claimed, branches=branches, open_heads=open_heads) == expected
 
 
 def test_cleanup_is_driven_by_the_remote_not_by_the_claim():

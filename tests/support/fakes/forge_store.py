@@ -152,6 +152,15 @@ class FakeForge:
             self.label_log.setdefault(item.number, []).append(
                 {"id": self.new_id(), "label_id": label_id, "added": added, "login": self.me, "at": self.now()})
 
+    def replace_labels(self, item: Item, label_ids: list[int]) -> None:
+        """Make `label_ids` the item's labels, logging only what changed, as both forges do."""
+        wanted = list(dict.fromkeys(label_ids))
+        self.log_labels(item, [i for i in item.labels if i not in wanted], added=False)
+        self.log_labels(item, [i for i in wanted if i not in item.labels], added=True)
+        if wanted != item.labels:
+            item.labels = wanted
+            item.updated_at = self.now()
+
     def item(self, number: str | int, *, pull: bool | None = None) -> Item | None:
         item = self.items.get(int(number))
         if item is None or (pull is not None and item.is_pull != pull):

@@ -5,10 +5,14 @@ the issue list mixing PRs in unless `type=issues`, the label filter ignoring
 unknown labels, issue labels added by id or name and removed by id, a 409 for
 a second open PR on the same head, the merge call answering 405 while
 mergeability is being computed (after a PR opens or its head moves), review
-requests listed as REQUEST_REVIEW reviews, and statuses carrying `status`.
+requests listed as REQUEST_REVIEW reviews, statuses carrying `status`, one PR
+(the oldest) for `GET /pulls/{base}/{head}`, and a Date header on the fake clock.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from tests.support.fakes.forge_store import Answer, FakeForge, Item, answer
 
@@ -26,12 +30,20 @@ class GiteaFake(FakeForge):
     def auth_header(self, token: str) -> str:
         return f"token {token}"
 
+    def dispatch(self, request):
+        """Every answer carries the fake clock's time in a Date header, as Go's HTTP server sends one."""
+        status, headers, text = super().dispatch(request)
+        moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=self._clock)
+        return status, {**headers, "Date": format_datetime(moment, usegmt=True)}, text
+
     def add_routes(self) -> None:
         self.add_shared_routes()
         self.route("GET", "/issues", self.list_issues)
         self.route("POST", "/issues", self.create_issue)
         self.route("GET", "/issues/{number}/labels", self.issue_labels)
         self.route("POST", "/issues/{number}/labels", self.add_issue_labels)
+        self.route("PUT", "/issues/{number}/labels", self.put_issue_labels)
+        self.route("DELETE", "/issues/{number}/labels", self.clear_issue_labels)
         self.route("DELETE", "/issues/{number}/labels/{label_id}", self.remove_issue_label)
         self.route("GET", "/issues/{number}/timeline", self.timeline)
         self.route("GET", "/labels", lambda q, request, **kw: self.page(list(self.labels.values()), q, request))
@@ -42,6 +54,7 @@ class GiteaFake(FakeForge):
         self.route("GET", "/pulls/{number}/reviews", self.list_reviews)
         self.route("GET", "/commits/{ref}/status", self.combined_status)
         self.route("DELETE", "/branches/{rest}", self.delete_branch)
+        self.route("GET", "/pulls/{base}/{rest}", self.pull_by_base_head)  # last: /pulls/{n}/reviews goes first
 
     # --- shapes ---------------------------------------------------------------------------------
 
@@ -122,6 +135,26 @@ class GiteaFake(FakeForge):
         item.updated_at = self.now()
         return answer(200, [self.label_json(i) for i in item.labels])
 
+    def put_issue_labels(self, q, body, request, number: str) -> Answer:
+        item = self.item(number)
+        if item is None:
+            return answer(404, {"message": "Not Found"})
+        ids = []
+        for ref in body.get("labels", []):
+            label = self.labels.get(ref) if isinstance(ref, int) else self.label_by_name(ref)
+            if label is None:
+                return answer(422, {"message": f"label {ref!r} does not exist"})
+            ids.append(label["id"])
+        self.replace_labels(item, ids)
+        return answer(200, [self.label_json(i) for i in item.labels])
+
+    def clear_issue_labels(self, q, body, request, number: str) -> Answer:
+        item = self.item(number)
+        if item is None:
+            return answer(404, {"message": "Not Found"})
+        self.replace_labels(item, [])
+        return answer(204)
+
     def remove_issue_label(self, q, body, request, number: str, label_id: str) -> Answer:
         item = self.item(number)
         if item is None or int(label_id) not in self.labels:
@@ -152,6 +185,13 @@ class GiteaFake(FakeForge):
         found = [i for i in self.items.values() if i.is_pull and (state == "all" or i.state == state)]
         found.sort(key=lambda i: -i.number)
         return self.page([self.pull_json(i) for i in found], q, request)
+
+    def pull_by_base_head(self, q, body, request, base: str, rest: str) -> Answer:
+        """One PR of `rest` into `base`, in any state: the first the database finds (here the oldest)."""
+        found = [i for i in self.items.values() if i.is_pull and i.base == base and i.head == rest]
+        if not found:
+            return answer(404, {"message": "pull request does not exist"})
+        return answer(200, self.pull_json(min(found, key=lambda i: i.number), single=True))
 
     def create_pull(self, q, body, request) -> Answer:
         head, base = body.get("head"), body.get("base")

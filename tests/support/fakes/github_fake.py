@@ -51,6 +51,8 @@ class GitHubFake(FakeForge):
         self.route("GET", "/issues", self.list_issues)
         self.route("POST", "/issues", self.create_issue)
         self.route("POST", "/issues/{number}/labels", self.add_issue_labels)
+        self.route("PUT", "/issues/{number}/labels", self.put_issue_labels)
+        self.route("DELETE", "/issues/{number}/labels", self.clear_issue_labels)
         self.route("DELETE", "/issues/{number}/labels/{name}", self.remove_issue_label)
         self.route("GET", "/issues/{number}/events", self.list_issue_events)
         self.route("GET", "/labels", lambda q, request, **kw: self.page(list(self.labels.values()), q, request))
@@ -140,6 +142,21 @@ class GitHubFake(FakeForge):
         item.updated_at = self.now()
         return answer(200, [self.label_json(i) for i in item.labels])
 
+    def put_issue_labels(self, q, body, request, number: str) -> Answer:
+        item = self.item(number)
+        if item is None:
+            return answer(404, {"message": "Not Found"})
+        names = body.get("labels", []) if isinstance(body, dict) else body
+        self.replace_labels(item, self.ensure_label_ids(names))
+        return answer(200, [self.label_json(i) for i in item.labels])
+
+    def clear_issue_labels(self, q, body, request, number: str) -> Answer:
+        item = self.item(number)
+        if item is None:
+            return answer(404, {"message": "Not Found"})
+        self.replace_labels(item, [])
+        return answer(204)
+
     def remove_issue_label(self, q, body, request, number: str, name: str) -> Answer:
         item = self.item(number)
         label = self.label_by_name(name)
@@ -171,7 +188,10 @@ class GitHubFake(FakeForge):
 
     def list_pulls(self, q, body, request) -> Answer:
         state = q.get("state", "open")
-        found = [i for i in self.items.values() if i.is_pull and (state == "all" or i.state == state)]
+        owner, _, head = (q.get("head") or "").rpartition(":")  # head=owner:branch
+        found = [i for i in self.items.values() if i.is_pull and (state == "all" or i.state == state)
+                 and (not head or (owner == self.owner and i.head == head))
+                 and (not q.get("base") or (i.base or self.default_branch) == q["base"])]
         found.sort(key=lambda i: -i.number)
         return self.page([self.pull_json(i) for i in found], q, request)
 
