@@ -29,7 +29,8 @@ def test_an_outsiders_priority_label_ranks_as_no_priority(tmp_path):
     forge = agent_forge(mesh)
     task = ClaimTask(mesh, forge, TickReport("ada"), dry_run=True, env=path_only_env())
     selection = task.select(forge.list_issues(state="open"), [], set(), {})
-    assert [c.number for c in selection.candidates] == [maintainers, outsiders, plain]
-    assert [c.score.priority for c in selection.candidates] == [30.0, 15.0, 15.0]
+    assert selection.candidates[0].number == maintainers  # then the two ties, in ada's tie order (core/select.py)
+    assert {c.number: c.score.priority for c in selection.candidates} == {maintainers: 30.0, outsiders: 15.0,
+                                                                          plain: 15.0}
     why = "ignored priority:critical: set by `unverified:eve`, not a maintainer or roster agent"
     assert [(e.event, e.issue, e.detail) for e in task.report.events] == [("override", outsiders, why)]
