@@ -227,6 +227,20 @@ def test_storage_layout(forge_env):
     assert set(DEFAULT_LABELS) <= set(forge.list_labels())
 
 
+def test_a_stage_change_is_one_commit_on_the_item(forge_env):
+    """relabel: one compare-and-swap commit however many labels come and go (a stage change is one write)."""
+    forge = forge_env.forge
+    issue = forge.create_issue("staged", labels=["task", "agentmesh:claimed"])
+    ref = f"refs/agentmesh/items/{issue.number}"
+    before = remote_refs(forge_env.remote, ref)[ref]
+    forge.relabel(issue.number, add=["agentmesh:working", "agentmesh:busy"], remove=["agentmesh:claimed"])
+    after = remote_refs(forge_env.remote, ref)[ref]
+    assert git("rev-list", "--count", f"{before}..{after}", cwd=forge_env.remote) == "1"
+    assert sorted(forge.get_issue(issue.number).labels) == ["agentmesh:busy", "agentmesh:working", "task"]
+    forge.relabel(issue.number, add=["agentmesh:working"], remove=["agentmesh:claimed"])  # nothing to change
+    assert remote_refs(forge_env.remote, ref)[ref] == after
+
+
 def test_get_pull_of_an_issue_is_not_found(forge_env):
     issue = forge_env.forge.create_issue("not a PR")
     with pytest.raises(NotFound):

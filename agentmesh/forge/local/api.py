@@ -7,7 +7,7 @@ and commit messages; PR head and base names are validated branch names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -204,25 +204,29 @@ class LocalForge(Forge):
         return comment_view(landed.comment)
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
-        labels = list(dict.fromkeys(check_label(name) for name in labels))
-        if not labels:
-            return
-        self._ensure_labels(labels)
-
-        def change(item: Item) -> Edit | None:
-            current = list(item.meta.get("labels", []))
-            added = [name for name in labels if name not in current]
-            return Edit(self._meta(item, labels=current + added), "labels: add") if added else None
-
-        self.store.update(number, change)
+        self.relabel(number, add=labels)
 
     def remove_labels(self, number: int, labels: Sequence[str]) -> None:
+        self.relabel(number, remove=labels)
+
+    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
+        """One commit on the item (a stage change is one write, as on the REST forges), compare-and-swap
+        on the item's ref like every item change."""
+        added = list(dict.fromkeys(check_label(name) for name in add))
+        dropped = {name for name in remove if name not in added}
+        if added:
+            self._ensure_labels(added)
+
         def change(item: Item) -> Edit | None:
             current = list(item.meta.get("labels", []))
-            kept = [name for name in current if name not in labels]
-            return Edit(self._meta(item, labels=kept), "labels: remove") if kept != current else None
+            wanted = [name for name in current if name not in dropped] + [n for n in added if n not in current]
+            if wanted == current:
+                return None
+            verb = "add" if not dropped & set(current) else "remove" if set(wanted) <= set(current) else "set"
+            return Edit(self._meta(item, labels=wanted), f"labels: {verb}")
 
-        self.store.update(number, change)
+        if added or dropped:
+            self.store.update(number, change)
 
     def label_events(self, number: int) -> list[LabelEvent]:
         """Each label change of the item's commits, its author the commit's actor: only the commit's
