@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 from agentmesh.agent.executor import Private
 from agentmesh.agent.plumbing import UNSIGNED_BENCHMARK_ENV, Plumbing, signing_from_env
+from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.lease import Clock
+from agentmesh.core.memory import journal_writer
 from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
 from agentmesh.host.state import system_clock
 from agentmesh.memory.journal import Journal
@@ -60,12 +62,22 @@ class Mesh(Plumbing):
     def presence(self) -> Presence:
         return Presence(self.cache, self.state, self.policy, self.host, self.clock, identity=self.identity)
 
+    @cached_property
+    def key_principal(self) -> str | None:
+        """The roster principal whose key this host signs with (an agent's name, `maintainer:<login>`), or None."""
+        key = self.public_key.line if self.public_key else None
+        return next((principal for principal, public in self.roster.signers() if public.line == key), None) \
+            if self.roster is not None and key is not None else None
+
     def journal(self) -> Journal:
-        """This agent's journal; with a roster, its readers count only the lines each agent signed."""
+        """This host's journal; with a roster, its readers count only the lines each writer signed. A
+        maintainer's host writes the maintainer's journal (`maintainer.<login>`), an agent's its own."""
         memory = self.policy.memory
         identity = self.identity
+        principal = self.key_principal
+        writer = journal_writer(principal) if principal and principal.startswith(MAINTAINER_PREFIX) else None
         return Journal(self.cache, self.state.root, branch=memory.branch, legacy_branch=self.base_branch,
-                       agent=self.host.agent, host=self.host.host, max_entry_bytes=memory.max_entry_bytes,
+                       agent=writer or self.host.agent, host=self.host.host, max_entry_bytes=memory.max_entry_bytes,
                        max_journal_bytes=memory.max_journal_bytes, known_secrets=self.known_secrets,
                        verify=partial(identity.signers, journal=True) if identity.enforced else None)
 

@@ -157,11 +157,8 @@ class Operator(AgentRun[OperatorReport]):
         this host's key, as the pre-receive hook sees its signatures; on Gitea/GitHub the token's login."""
         roster = self.mesh.roster
         if self.forge.kind == "local":
-            key = self.mesh.public_key.line if self.mesh.public_key else None
-            for principal, public in roster.signers() if roster else []:
-                if public.line == key:
-                    return principal, principal.startswith(MAINTAINER_PREFIX)
-            return self.agent, False
+            principal = self.mesh.key_principal
+            return (principal, principal.startswith(MAINTAINER_PREFIX)) if principal else (self.agent, False)
         login = self.forge.current_user()
         if roster is not None and roster.is_maintainer(login):
             return MAINTAINER_PREFIX + login, True

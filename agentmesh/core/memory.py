@@ -2,8 +2,10 @@
 the context given to executors. Pure: data and the current time come in as arguments.
 
 Layout (ai-memory/README.md is the reference):
-- `ai-memory/agents/<agent>/journal/<YYYY-MM>[.<part>].jsonl` on the memory branch: one JSON object
-  per line, written only by that agent, so concurrent agents never touch the same file;
+- `ai-memory/agents/<writer>/journal/<YYYY-MM>[.<part>].jsonl` on the writer's own journal branch
+  (`agentmesh/journals/<writer>`; earlier versions: the shared memory branch): one JSON object per
+  line, written only by that agent (or maintainer, `maintainer.<login>`), so no two writers ever
+  touch the same ref;
 - `ai-memory/lessons/<slug>.md`: YAML front matter and a short markdown body, entering through
   reviewed PRs only;
 - `ai-memory/decisions/*.md` and `ai-memory/architecture/*.md`: humans' notes (ADRs, curated docs),
@@ -21,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import yaml
 
+from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.review import glob_match
 from agentmesh.core.sanitize import clean_text, fence
 from agentmesh.core.vocab import BudgetWindow, JournalEvent
@@ -35,6 +38,8 @@ MAX_PATHS = 20
 CLAIM_EVENT = JournalEvent.CLAIMED
 ATTRIBUTES_PATH = f"{ROOT}/.gitattributes"
 ATTRIBUTES_LINE = "agents/*/journal/*.jsonl merge=union"  # each agent appends only to its own files
+JOURNALS_PREFIX = "refs/heads/agentmesh/journals/"  # + writer: each writer's journal branch, written by it alone
+MAINTAINER_WRITER = "maintainer."  # + login: a maintainer's journal (agent names never hold a dot)
 
 
 def utc_ts(moment: float) -> str:
@@ -155,6 +160,27 @@ def clean_entry(entry: JournalEntry, max_bytes: int) -> JournalEntry:
 
 def _halved(text: str) -> str:
     return text[: len(text) // 2] + "…" if len(text) > 8 else ""
+
+
+def journal_writer(principal: str) -> str | None:
+    """The journal a roster principal writes: an agent's own name, `maintainer.<login>` for a maintainer;
+    None when the login cannot name a branch."""
+    if not principal.startswith(MAINTAINER_PREFIX):
+        return principal
+    login = principal[len(MAINTAINER_PREFIX):].lower()
+    if not login or ".." in login or login.endswith((".", ".lock")):
+        return None
+    return MAINTAINER_WRITER + login
+
+
+def journal_ref(writer: str) -> str:
+    return JOURNALS_PREFIX + writer
+
+
+def ref_writer(ref: str) -> str | None:
+    """The writer whose journal branch `ref` is, or None when it is none."""
+    writer = ref[len(JOURNALS_PREFIX):] if ref.startswith(JOURNALS_PREFIX) else ""
+    return writer if writer and "/" not in writer else None
 
 
 def journal_dir(agent: str) -> str:

@@ -9,8 +9,11 @@ chooses a rule: the roster, the policy and the default branch are read from befo
 The rules, by namespace (docs/security.md, "The pre-receive hook"):
 - claims and presence refs: a new value is a commit signed by the agent it names; deleting is free
   (release and reaping delete claims, and a deleted claim only fences its holder out);
-- the memory branch: fast-forwards only, each new commit signed by an agent and touching only that
-  agent's own journal directory (and the union-merge line a first flush adds to `.gitattributes`);
+- a journal branch, `agentmesh/journals/<writer>`: fast-forwards only, every new commit signed by that
+  writer (the agent of that name, or for `maintainer.<login>` that maintainer), no merge, touching
+  only its own journal directory; never deleted;
+- the shared memory branch of earlier versions: the same, each commit signed by an agent and touching
+  only that agent's own directory (and the union-merge line a first flush adds to `.gitattributes`);
 - the kill switch and the budget pause: fast-forwards only (a rewind could bring back an old
   resume), every new commit signed by an agent or a maintainer; never deleted;
 - `refs/agentmesh/`, the local forge: commits signed by a roster key; an outsider may only open an
@@ -29,7 +32,14 @@ from enum import StrEnum
 
 from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.lease import issue_of_ref, parse_claim
-from agentmesh.core.memory import AGENTS_DIR, ATTRIBUTES_PATH, journal_attributes
+from agentmesh.core.memory import (
+    AGENTS_DIR,
+    ATTRIBUTES_PATH,
+    JOURNALS_PREFIX,
+    journal_attributes,
+    journal_writer,
+    ref_writer,
+)
 from agentmesh.core.model import Review
 from agentmesh.core.review import head_reviews
 
@@ -44,6 +54,7 @@ class RefKind(StrEnum):
     CLAIM = "a claim"
     PRESENCE = "a presence ref"
     MEMORY = "the memory branch"
+    JOURNAL = "a journal branch"
     HALT = "the kill switch"
     PAUSE = "the budget pause"
     PROBE = "a doctor probe"
@@ -69,7 +80,8 @@ class Layout:
         if ref in exact:
             return exact[ref]
         for prefix, kind in ((self.claims_prefix, RefKind.CLAIM), (self.presence_prefix, RefKind.PRESENCE),
-                             (PROBE_PREFIX, RefKind.PROBE), (FORGE_PREFIX, RefKind.FORGE)):
+                             (PROBE_PREFIX, RefKind.PROBE), (FORGE_PREFIX, RefKind.FORGE),
+                             (JOURNALS_PREFIX, RefKind.JOURNAL)):
             if ref.startswith(prefix):
                 return kind
         return RefKind.OTHER
@@ -84,7 +96,7 @@ class Commit:
     sha: str
     parents: tuple[str, ...] = ()
     message: str = ""  # read for claims only
-    paths: tuple[str, ...] = ()  # read for the memory branch only: what it changes against its parent
+    paths: tuple[str, ...] = ()  # read for journal branches only: what it changes against its parent
 
 
 @dataclass(frozen=True)
@@ -215,6 +227,26 @@ def _memory(facts: RefFacts, push: _Push) -> str | None:
         why = _journal_commit(commit, facts.attributes, push.signers)
         if why:
             return why
+    return None
+
+
+def _journal(facts: RefFacts, push: _Push) -> str | None:
+    """A writer's own journal branch (memory/journal.py): only that writer grows it."""
+    writer = ref_writer(facts.ref)
+    if writer is None:
+        return f"{facts.ref} names no journal writer"
+    if not facts.fast_forward:
+        return "not a fast-forward"
+    own = f"{AGENTS_DIR}/{writer}/"
+    for commit in facts.commits:
+        principal = push.signers.get(commit.sha)
+        if principal is None or journal_writer(principal) != writer:
+            return unsigned(commit.sha, f"the roster key of {writer}, whose journal it is")
+        if len(commit.parents) > 1:
+            return f"commit {short(commit.sha)} is a merge; a journal only grows by its writer's own commits"
+        outside = next((path for path in commit.paths if not path.startswith(own)), None)
+        if outside is not None:
+            return f"commit {short(commit.sha)} changes {outside}, outside {own}"
     return None
 
 
@@ -356,6 +388,7 @@ _RULES: dict[RefKind, Callable[[RefFacts, _Push], str | None]] = {
     RefKind.CLAIM: _claim,
     RefKind.PRESENCE: _presence,
     RefKind.MEMORY: _memory,
+    RefKind.JOURNAL: _journal,
     RefKind.HALT: _switch,
     RefKind.PAUSE: _switch,
     RefKind.FORGE: _forge,

@@ -1,57 +1,58 @@
-"""This agent's journal: entries are queued on disk first, then committed to the memory branch.
+"""This agent's journal: entries are queued on disk first, then committed to its own journal branch.
 
-`record()` writes the entry to `<state>/memory/outbox/` at once, so a crash
-loses nothing; `flush()` commits every queued entry in one compare-and-swap
-push onto `memory.branch` (default `agentmesh/memory`, created as an orphan
-branch on the first write), re-reading and re-applying after each lost race.
-Entries carry a unique id and a flush skips ids already on the branch, so a
-crash between the push and the removal of the queue files never writes an
-entry twice. A flush that keeps losing leaves the queue for the next run.
-Nothing is ever written to the default branch.
+`record()` writes the entry to `<state>/memory/outbox/` at once, so a crash loses nothing; `flush()`
+commits every queued entry in one commit on `agentmesh/journals/<writer>`, a branch nobody else writes
+(ADR 0016): no race with other agents, and a handful of git calls. The commit is built in a temporary
+index from the files the branch holds, and pushed pinned to the head it was built on. Entries carry a
+unique id and a flush skips ids already on the branch, so a run killed between the push and the
+removal of the queue files never writes an entry twice. Nothing is ever written to the default branch.
 
-Reading is for everyone's journals: budgets, `memory log` and context. It
-reads the memory branch and, for meshes that journaled there before, the
-default branch's `ai-memory/agents/`, merged by id. With a roster, a line
-counts only where its own agent signed it (memory/provenance.py); the others
-are counted as ignored, on both branches alike.
+Reading is for everyone's journals: budgets, `memory log` and context. One listing finds every
+journal branch, and the legacy places that earlier versions wrote: the shared memory branch
+(`memory.branch`) and the default branch's `ai-memory/agents/`; entries are merged by id. With a
+roster, a line counts only where its own writer signed it (memory/provenance.py); the others are
+counted as ignored.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
 import secrets
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.core.memory import (
     AGENTS_DIR,
-    ATTRIBUTES_PATH,
+    JOURNALS_PREFIX,
     JournalEntry,
     clean_entry,
     entry_from_json,
-    journal_attributes,
     journal_dir,
     journal_month,
+    journal_ref,
     months_between,
     parse_journal,
     plan_append,
+    ref_writer,
     utc_ts,
 )
 from agentmesh.core.secrets import redact
-from agentmesh.git.branch_edit import commit_on_branch
-from agentmesh.git.cache import CacheClone, mirror_ref
-from agentmesh.git.remote import ls_refs
+from agentmesh.git.branch_edit import LOST_RACE
+from agentmesh.git.cache import CacheClone, mirror_ref, parse_tree
+from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
 from agentmesh.memory.provenance import Lines, Verify, owner, signed_lines
 
 SENT_KEYS_KEPT = 5000  # ledger lines kept: far more than the keyed steps of the journal's retention
-FLUSH_ATTEMPTS = 12  # many agents append to one branch: more patience than for a one-off edit
-MAX_SLEEP = 2.0
+FLUSH_ATTEMPTS = 4  # only this writer pushes its branch: a lost race is a stale cache, or a second host of it
 IGNORED = "not signed by their agent"
 
 
@@ -69,11 +70,12 @@ class Journal:
     def __init__(self, cache: CacheClone, state_root: Path, *, branch: str, agent: str, host: str,
                  max_entry_bytes: int, max_journal_bytes: int, known_secrets: Sequence[str] = (),
                  legacy_branch: str | None = None, verify: Verify | None = None):
+        """`agent` is the writer: an agent's name, or `maintainer.<login>` (core/memory.journal_writer).
+        `branch` (the shared memory branch) and `legacy_branch` (the default branch) are where earlier
+        versions wrote journals: read, never written."""
         self.cache = cache
-        self.ref = f"refs/heads/{branch}"
-        self.branch = branch
-        # read only: where journals were written before they moved to their own branch
-        self.legacy_ref = f"refs/heads/{legacy_branch}" if legacy_branch and legacy_branch != branch else None
+        self.own_ref = journal_ref(agent)
+        self.legacy_refs = list(dict.fromkeys(f"refs/heads/{b}" for b in (branch, legacy_branch) if b))
         self.agent = agent
         self.host = host
         layout = StateLayout(state_root)
@@ -152,69 +154,116 @@ class Journal:
         return queued
 
     def flush(self) -> int:
-        """Commit every queued entry in one push; the number published. TemporaryError (the branch
-        kept moving, the remote is down) leaves them queued."""
+        """Commit every queued entry in one push to this writer's journal branch; the number published.
+        TemporaryError (the remote is down) and UserError (the push was refused) leave them queued."""
         queued = self.pending()
         if not queued:
             return 0
-        entries = [self.safe(entry) for _, entry in queued]
-        months = {e.ts[:7] for e in entries}
-
-        def change(head: str | None) -> dict[str, bytes | None]:
-            files = self._own_files(head, months) if head is not None else {}
-            plan: dict[str, bytes | None] = {path: text.encode() for path, text in
-                    plan_append(files, entries, agent=self.agent, max_file_bytes=self.max_journal_bytes).items()}
-            attributes = journal_attributes(self.cache.read_file(head, ATTRIBUTES_PATH) if head is not None else None)
-            if plan and attributes is not None:
-                plan[ATTRIBUTES_PATH] = attributes.encode()
-            return plan
-
-        commit_on_branch(self.cache, self.ref, change,
-                         f"agentmesh: journal of {self.agent} ({len(entries)} "
-                         f"{'entry' if len(entries) == 1 else 'entries'}) [skip ci]\n",
-                         attempts=FLUSH_ATTEMPTS, max_sleep=MAX_SLEEP, create=True)
+        # this host's own entries: one queued under an earlier writer name (a maintainer's) is this writer's
+        entries = [replace(self.safe(entry), agent=self.agent) for _, entry in queued]
+        head = self._cached_head()  # only this writer moves the branch: the head this host last saw, mostly
+        for attempt in range(FLUSH_ATTEMPTS):
+            new = self._append(head, entries)
+            if new == head:
+                break
+            result = push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(self.own_ref, new, head)])
+            if result.ok and new is not None:
+                try:
+                    self.cache.update_ref(mirror_ref(self.own_ref), new)
+                except TemporaryError:
+                    pass  # the push landed; the next flush re-reads a stale mirror after its push is refused
+                break
+            status = result.statuses[self.own_ref]
+            if not any(reason in status.reason for reason in LOST_RACE):
+                said = "".join(f"; {line}" for line in result.messages)  # a hook's reasons
+                raise UserError(f"push to {self.own_ref} was refused: {status.summary}{said}")
+            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+            head = self._remote_head()
+        else:
+            raise TemporaryError(f"{self.own_ref} kept moving; gave up after {FLUSH_ATTEMPTS} attempts")
         self._remember_sent(entry.id for _, entry in queued)
         for path, _ in queued:
             path.unlink(missing_ok=True)
         return len(queued)
 
+    def _cached_head(self) -> str | None:
+        """The head of this writer's branch as the cache last saw it (after a push or a read)."""
+        found = self.cache.cat_objects([mirror_ref(self.own_ref)])[0]
+        return found.sha if found is not None and found.type == "commit" else self._remote_head()
+
+    def _remote_head(self) -> str | None:
+        head = ls_refs(self.cache.git, self.cache.url, [self.own_ref]).get(self.own_ref)
+        if head is not None and not self.cache.has_object(head):
+            self.cache.fetch([self.own_ref])
+        return head
+
+    def _append(self, head: str | None, entries: Sequence[JournalEntry]) -> str | None:
+        """The commit on top of `head` that holds every entry once (`head` itself when it already does)."""
+        months = {e.ts[:7] for e in entries}
+        files = self._own_files(head, months) if head is not None else {}
+        plan = plan_append(files, entries, agent=self.agent, max_file_bytes=self.max_journal_bytes)
+        if not plan:
+            return head
+        tree = self._tree(head, plan)
+        count = sum(text.count("\n") - files.get(path, "").count("\n") for path, text in plan.items())
+        return self.cache.commit_tree(tree, [head] if head is not None else [],
+                                      f"agentmesh: journal of {self.agent} ({count} "
+                                      f"{'entry' if count == 1 else 'entries'}) [skip ci]\n")
+
+    def _tree(self, head: str | None, files: dict[str, str]) -> str:
+        """`head`'s tree with `files` written, built in a temporary index: one call reads the tree, one
+        writes every blob, one writes the trees."""
+        with tempfile.TemporaryDirectory(prefix="agentmesh-journal-") as scratch:
+            work = Path(scratch) / "files"
+            for path, text in files.items():
+                write_atomic(work / path, text)
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            git, gitdir = self.cache.git, f"--git-dir={self.cache.path}"
+            if head is not None:
+                git.run(gitdir, "read-tree", head, cwd=work, env=env)
+            git.run(gitdir, f"--work-tree={work}", "update-index", "--add", "--", *files, cwd=work, env=env)
+            return git.run(gitdir, "write-tree", cwd=work, env=env).stdout.strip()
+
     def _own_files(self, head: str, months: set[str]) -> dict[str, str]:
+        """This writer's journal files of `months` at `head`, in two reads: the directory, then the files."""
         directory = journal_dir(self.agent)
-        names = [n for n in self._ls(head, directory + "/") if (m := journal_month(n.rsplit("/", 1)[-1]))
-                 and m[0] in months]
-        return self._read(head, names)
+        found = self.cache.cat_objects([f"{head}:{directory}"])[0]
+        entries = parse_tree(found.data) if found is not None and found.type == "tree" else []
+        named = {f"{directory}/{e.name}": e.sha for e in entries
+                 if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months}
+        blobs = self.cache.cat_objects(list(named.values()))
+        return {path: o.data.decode("utf-8", "replace") for path, o in zip(named, blobs, strict=True)
+                if o is not None and o.type == "blob"}
 
     # --- reading ------------------------------------------------------------------------
 
-    def heads(self) -> list[str]:
-        """The heads journals are read from, fetched when missing: the memory branch's, then the legacy
-        branch's. A branch that does not exist yet has none."""
-        refs = [self.ref, *([self.legacy_ref] if self.legacy_ref else [])]
-        listing = ls_refs(self.cache.git, self.cache.url, refs)
-        found = {ref: sha for ref in refs if (sha := listing.get(ref)) is not None}
-        missing = [ref for ref, sha in found.items() if not self.cache.has_object(sha)]
-        if missing:
+    def heads(self) -> list[tuple[str | None, str]]:
+        """(writer, head) of every journal branch, then (None, head) of the legacy branches that exist, in
+        one listing, their commits fetched in one fetch when the cache lacks them."""
+        listing = ls_refs(self.cache.git, self.cache.url, [JOURNALS_PREFIX, *self.legacy_refs])
+        found: dict[str, tuple[str | None, str]] = {
+            ref: (ref_writer(ref), sha) for ref, sha in sorted(listing.refs.items())
+            if (ref.startswith(JOURNALS_PREFIX) and ref_writer(ref)) or ref in self.legacy_refs}
+        present = self.cache.cat_objects([f"{sha}^{{commit}}" for _, sha in found.values()])
+        missing = [ref for ref, there in zip(found, present, strict=True) if there is None]
+        if missing:  # branches only grow: what the fetch brings holds what was listed
             self.cache.fetch(missing)
-            for ref in missing:  # moved since the listing: what the fetch brought is as recent
-                found[ref] = self.cache.resolve(mirror_ref(ref)) or found[ref]
         return list(found.values())
 
     def entries(self, since: date, *, until: date | None = None, include_pending: bool = True) -> list[JournalEntry]:
         return self.read(since, until=until, include_pending=include_pending).entries
 
     def read(self, since: date, *, until: date | None = None, include_pending: bool = True) -> JournalRead:
-        """Every agent's entries from `since` (UTC day) on, oldest first; with this agent's queued
-        ones, which are real usage even before they are pushed. An entry on both branches counts once.
-        With a roster, the lines their agent did not sign are left out and counted."""
+        """Every writer's entries from `since` (UTC day) on, oldest first; with this agent's queued
+        ones, which are real usage even before they are pushed. An entry found in several places counts
+        once. With a roster, the lines their writer did not sign are left out and counted."""
         until = until or datetime.now(UTC).date()
         months = set(months_between(since, until))
         found: dict[str, JournalEntry] = {}
         foreign: dict[tuple[str, str], JournalEntry] = {}
-        for head in self.heads():
-            names = [n for n in self._ls(head, AGENTS_DIR + "/", recursive=True)
-                     if n.count("/") == 4 and n.split("/")[3] == "journal"
-                     and (m := journal_month(n.rsplit("/", 1)[-1])) and m[0] in months]
-            for path, lines in self._counted(head, self._read(head, names)).items():
+        texts = self._journal_files(self.heads(), months)
+        for head, files in texts.items():
+            for path, lines in self._counted(head, files).items():
                 for entry in parse_journal(lines.counted):
                     if self.verify is not None and entry.agent != owner(path):
                         foreign[(path, entry.to_line())] = entry
@@ -223,10 +272,30 @@ class Journal:
                 foreign.update(((path, e.to_line()), e) for e in parse_journal("\n".join(lines.foreign)))
         if include_pending:
             for _, entry in self.pending():
-                found.setdefault(entry.id, entry)
+                found.setdefault(entry.id, replace(entry, agent=self.agent))
         # by time only: a stable sort keeps each journal's own order within a second (ids are random)
         return JournalRead(sorted((e for e in found.values() if _since(e, since)), key=lambda e: e.ts),
                            sum(1 for e in foreign.values() if _since(e, since)))
+
+    def _journal_files(self, heads: Sequence[tuple[str | None, str]], months: set[str]) -> dict[str, dict[str, str]]:
+        """head -> path -> text of the journal files of `months`: on a writer's branch only that writer's
+        own directory, on a legacy branch every agent's. Journal branches cost two `cat-file --batch`
+        in all, whatever their number; a legacy branch one `ls-tree` more."""
+        dirs: list[tuple[str, str]] = [(head, journal_dir(writer)) for writer, head in heads if writer is not None]
+        for writer, head in heads:
+            if writer is None:
+                dirs += [(head, f"{name}/journal") for name in self._ls(head, AGENTS_DIR + "/") if name.count("/") == 2]
+        trees = self.cache.cat_objects([f"{head}:{directory}" for head, directory in dirs])
+        blobs: dict[tuple[str, str], str] = {}
+        for (head, directory), tree in zip(dirs, trees, strict=True):
+            for e in parse_tree(tree.data) if tree is not None and tree.type == "tree" else []:
+                if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months:
+                    blobs[(head, f"{directory}/{e.name}")] = e.sha
+        texts: dict[str, dict[str, str]] = {head: {} for _, head in heads}
+        for (head, path), obj in zip(blobs, self.cache.cat_objects(list(blobs.values())), strict=True):
+            if obj is not None and obj.type == "blob":
+                texts[head][path] = obj.data.decode("utf-8", "replace")
+        return texts
 
     def _counted(self, head: str, texts: dict[str, str]) -> dict[str, Lines]:
         """path -> the lines of the journal file that count (all of them without a roster)."""
@@ -242,13 +311,8 @@ class Journal:
         today = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
         return self.entries(today - timedelta(days=days - 1), until=today)
 
-    def _ls(self, head: str, prefix: str, *, recursive: bool = False) -> list[str]:
-        return self.cache.tree_names(head, prefix, recursive=recursive)
-
-    def _read(self, head: str, paths: list[str]) -> dict[str, str]:
-        objects = self.cache.cat_objects([f"{head}:{p}" for p in paths])
-        return {p: o.data.decode("utf-8", "replace") for p, o in zip(paths, objects, strict=True)
-                if o is not None and o.type == "blob"}
+    def _ls(self, head: str, prefix: str) -> list[str]:
+        return self.cache.tree_names(head, prefix)
 
 
 def _since(entry: JournalEntry, day: date) -> bool:

@@ -1,9 +1,10 @@
-"""Which journal lines count once the mesh has a roster: the ones their own agent signed.
+"""Which journal lines count once the mesh has a roster: the ones their own writer signed.
 
-A line of `ai-memory/agents/<agent>/journal/` counts only if the commit that wrote it is signed by
-<agent>'s roster key (journal.py also drops an entry whose `agent` field names someone else). Anyone
-who can push the memory branch could otherwise add spend to an agent's ledger, and stop the fleet on
-its budget, or put text into the context every executor reads.
+A line of `ai-memory/agents/<writer>/journal/` counts only if the commit that wrote it is signed by
+<writer>'s roster key: the agent of that name, or for `maintainer.<login>` that maintainer (journal.py
+also drops an entry whose `agent` field names someone else). Anyone who can push a journal branch could
+otherwise add spend to an agent's ledger, and stop the fleet on its budget, or put text into the
+context every executor reads.
 
 Cheap in the common case: one `git log` lists the commits that changed each file, back to where the
 files did not exist yet (about a month of history), and one batch verifies them, with verdicts kept
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from agentmesh.core.memory import MAINTAINER_WRITER, journal_writer
 from agentmesh.core.slug import AGENT_NAME
 from agentmesh.git.cache import CacheClone
 
@@ -30,19 +32,29 @@ class Lines:
 
 
 def owner(path: str) -> str:
-    """The agent whose directory holds the journal file `ai-memory/agents/<agent>/journal/<name>`."""
+    """The writer whose directory holds the journal file `ai-memory/agents/<writer>/journal/<name>`."""
     return path.split("/")[2]
 
 
+def writes(principal: str | None, writer: str) -> bool:
+    """Whether the roster principal `principal` is the writer `writer` (an agent, or a maintainer)."""
+    return principal is not None and journal_writer(principal) == writer
+
+
+def _named(writer: str) -> bool:
+    login = writer.removeprefix(MAINTAINER_WRITER)
+    return AGENT_NAME.fullmatch(writer) is not None or (writer.startswith(MAINTAINER_WRITER) and bool(login))
+
+
 def signed_lines(cache: CacheClone, head: str, texts: Mapping[str, str], verify: Verify) -> dict[str, Lines]:
-    """path -> the lines of its text (at `head`) that the agent of its directory wrote."""
-    named = [path for path in texts if AGENT_NAME.fullmatch(owner(path))]
+    """path -> the lines of its text (at `head`) that the writer of its directory wrote."""
+    named = [path for path in texts if _named(owner(path))]
     found = {path: Lines("", _nonblank(text.split("\n"))) for path, text in texts.items() if path not in named}
     history = cache.path_history(head, named)
     signer = verify([sha for shas in history.touched.values() for sha in shas])
     for path in named:
         commits = history.touched[path]
-        if not history.merges and commits and all(signer.get(sha) == owner(path) for sha in commits):
+        if not history.merges and commits and all(writes(signer.get(sha), owner(path)) for sha in commits):
             found[path] = Lines(texts[path])
     blamed = {path: cache.blame(head, path) for path in named if path not in found}
     signer = verify(list(dict.fromkeys(sha for lines in blamed.values() for sha, _ in lines)))  # known by now
@@ -50,7 +62,7 @@ def signed_lines(cache: CacheClone, head: str, texts: Mapping[str, str], verify:
         counted: list[str] = []
         foreign: list[str] = []
         for sha, line in lines:
-            (counted if signer.get(sha) == owner(path) else foreign).append(line.decode("utf-8", "replace"))
+            (counted if writes(signer.get(sha), owner(path)) else foreign).append(line.decode("utf-8", "replace"))
         found[path] = Lines("".join(f"{line}\n" for line in counted), _nonblank(foreign))
     return found
 

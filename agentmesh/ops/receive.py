@@ -138,7 +138,8 @@ def ref_facts(bare: Receiving, store: ItemStore, layout: Layout, update: Update)
         return replace(facts, commits=(tip,) if tip else ())
     walk = bare.walk(update.old, new)
     facts = replace(facts, commits=walk.commits, fast_forward=walk.fast_forward)
-    if kind is RefKind.MEMORY or (kind is RefKind.DEFAULT and layout.memory_ref == layout.default_ref):
+    journals = kind in (RefKind.MEMORY, RefKind.JOURNAL)
+    if journals or (kind is RefKind.DEFAULT and layout.memory_ref == layout.default_ref):
         facts = _with_paths(bare, facts)
     if kind is RefKind.DEFAULT:
         facts = replace(facts, problem=_unreadable(bare, new))
