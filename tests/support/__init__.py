@@ -447,3 +447,22 @@ def load_benchmark(name: str):
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+JOURNALS = "refs/heads/agentmesh/journals/"
+
+
+def journal_entries(remote: Path, *, refs: tuple[str, ...] = ()) -> list:
+    """Every journal entry on the remote, read with git plumbing: each writer's branch (its own directory
+    only, as readers do), then the legacy `refs` given (every agent's directory)."""
+    from agentmesh.core.memory import parse_journal
+
+    found = []
+    for ref in [*remote_refs(remote, JOURNALS), *refs]:
+        writer = ref.removeprefix(JOURNALS) if ref.startswith(JOURNALS) else "*"
+        if ref not in remote_refs(remote, ref):
+            continue
+        for name in git("ls-tree", "-r", "--name-only", ref, "--", "ai-memory/agents/", cwd=remote).splitlines():
+            if writer in ("*", name.split("/")[2]):
+                found += parse_journal(git("cat-file", "blob", f"{ref}:{name}", cwd=remote))
+    return found
