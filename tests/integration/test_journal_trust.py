@@ -1,6 +1,6 @@
-"""With a roster, a journal line counts only if the commit that wrote it is signed by the agent whose
-directory holds it, and the entry names that agent: on the memory branch and on the default branch's
-old journals alike. Real bare remotes, real signatures; the forged lines stay on the remote (read with
+"""With a roster, a journal line counts only if the commit that wrote it is signed by the writer whose
+directory holds it (an agent, or a maintainer's `maintainer.<login>`), and the entry names that writer:
+on each writer's journal branch, the shared memory branch and the default branch's old journals alike. Real bare remotes, real signatures; the forged lines stay on the remote (read with
 git plumbing) and are only left out of what readers count."""
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from agentmesh.git.signing import ensure_key
 from agentmesh.host.roster import ROSTER_PATH
 from tests.support import agent_mesh, git, human_commit, local_forge_remote, roster_yaml
 
-MEMORY = "agentmesh/memory"
+MEMORY = "agentmesh/memory"  # where earlier versions wrote every agent's journal
+
+
+def own(agent: str) -> str:
+    """The agent's own journal branch."""
+    return f"agentmesh/journals/{agent}"
 
 
 def line(ident: str, agent: str, cost: float, event: str = "executed") -> str:
@@ -34,9 +39,11 @@ def append(remote, branch: str, agent: str, text: str, *, sign_with=None, messag
     """Someone with push access appends `text` to `agent`'s journal file on `branch` (signed by
     `sign_with`'s key, or unsigned)."""
     path = journal_file(agent, month())
-    names = git("ls-tree", "-r", "--name-only", branch, cwd=remote).split()
+    exists = bool(git("branch", "--list", branch, cwd=remote))
+    names = git("ls-tree", "-r", "--name-only", branch, cwd=remote).split() if exists else []
     before = file_on(remote, branch, path) if path in names else ""
-    return human_commit(remote, {path: before + text + "\n"}, branch=branch, sign_with=sign_with, message=message)
+    return human_commit(remote, {path: before + text + "\n"}, branch=branch, sign_with=sign_with, message=message,
+                        base=None if exists else "main")
 
 
 def mesh_with_roster(tmp_path, *agents: str):
@@ -62,14 +69,14 @@ def test_a_line_an_outsider_pushed_into_an_agents_file_is_ignored_and_her_own_li
     flush(meshes["ada"], 1.5)
     outsider = tmp_path / "outsider" / "id_ed25519"
     ensure_key(outsider, "mallory")
-    append(remote, MEMORY, "ada", line("forged-1", "ada", 1e6), sign_with=outsider)
+    append(remote, own("ada"), "ada", line("forged-1", "ada", 1e6), sign_with=outsider)
     path = journal_file("ada", month())
-    assert "forged-1" in file_on(remote, MEMORY, path)  # on the remote, in ada's file
+    assert "forged-1" in file_on(remote, own("ada"), path)  # on the remote, in ada's file
     found, ignored = spend(tmp_path, remote)
     assert sorted(found.values()) == [("ada", 1.5)] and ignored == 1
     # ada writes again: her commit carries the forged line along, which still does not count
     flush(meshes["ada"], 2.0)
-    assert file_on(remote, MEMORY, path).count("forged-1") == 1
+    assert file_on(remote, own("ada"), path).count("forged-1") == 1
     found, ignored = spend(tmp_path, remote)
     assert sorted(found.values()) == [("ada", 1.5), ("ada", 2.0)] and ignored == 1
 
@@ -77,39 +84,44 @@ def test_a_line_an_outsider_pushed_into_an_agents_file_is_ignored_and_her_own_li
 def test_a_line_naming_another_agent_counts_for_no_one_even_signed_by_its_directorys_agent(tmp_path):
     remote, meshes = mesh_with_roster(tmp_path, "ada", "bob")
     flush(meshes["bob"], 0.5)
-    append(remote, MEMORY, "bob", line("as-ada", "ada", 1e6), sign_with=meshes["bob"].signing_key)
-    # and bob's key writing into ada's directory does not make it ada's either
-    append(remote, MEMORY, "ada", line("into-ada", "ada", 1e6), sign_with=meshes["bob"].signing_key)
+    append(remote, own("bob"), "bob", line("as-ada", "ada", 1e6), sign_with=meshes["bob"].signing_key)
+    # and bob's key writing into ada's directory does not make it ada's either, on her branch
+    flush(meshes["ada"], 0.25)
+    append(remote, own("ada"), "ada", line("into-ada", "ada", 1e6), sign_with=meshes["bob"].signing_key)
+    # nor on his own: a writer's branch is read for its own directory only
+    append(remote, own("bob"), "ada", line("ada-on-bob", "ada", 1e6), sign_with=meshes["bob"].signing_key)
+    # nor on the shared branch of earlier versions
+    append(remote, MEMORY, "ada", line("shared-ada", "ada", 1e6), sign_with=meshes["bob"].signing_key)
     found, ignored = spend(tmp_path, remote)
-    assert sorted(found.values()) == [("bob", 0.5)] and ignored == 2
+    assert sorted(found.values()) == [("ada", 0.25), ("bob", 0.5)] and ignored == 3
 
 
 def test_an_unsigned_line_and_a_merge_that_adds_one_are_ignored(tmp_path):
     remote, meshes = mesh_with_roster(tmp_path, "ada")
     flush(meshes["ada"], 1.0)
-    append(remote, MEMORY, "ada", line("unsigned", "ada", 1e6))
+    append(remote, own("ada"), "ada", line("unsigned", "ada", 1e6))
     found, ignored = spend(tmp_path, remote)
     assert sorted(found.values()) == [("ada", 1.0)] and ignored == 1
 
     # an "evil merge": two of ada's own signed commits joined by a merge whose tree adds a line
     remote2, meshes2 = mesh_with_roster(tmp_path / "two", "ada")
     flush(meshes2["ada"], 1.0)
-    first = git("rev-parse", MEMORY, cwd=remote2)
+    first = git("rev-parse", own("ada"), cwd=remote2)
     flush(meshes2["ada"], 2.0)
-    second = git("rev-parse", MEMORY, cwd=remote2)
+    second = git("rev-parse", own("ada"), cwd=remote2)
     path = journal_file("ada", month())
     work = tmp_path / "merger"
-    git("clone", "--quiet", "--branch", MEMORY, str(remote2), str(work))
+    git("clone", "--quiet", "--branch", own("ada"), str(remote2), str(work))
     git("checkout", "--quiet", "-b", "side", first, cwd=work)
     git("commit", "--quiet", "--allow-empty", "-m", "side", cwd=work)
-    git("checkout", "--quiet", MEMORY, cwd=work)
+    git("checkout", "--quiet", own("ada"), cwd=work)
     git("merge", "--quiet", "--no-ff", "--no-commit", "side", cwd=work)
     (work / path).write_text((work / path).read_text() + line("merged-in", "ada", 1e6) + "\n")
     git("add", path, cwd=work)
     git("commit", "--quiet", "-m", "merge", cwd=work)
-    git("push", "--quiet", "origin", f"HEAD:refs/heads/{MEMORY}", cwd=work)
-    assert len(git("log", "-1", "--format=%P", MEMORY, cwd=remote2).split()) == 2
-    assert git("merge-base", "--is-ancestor", second, MEMORY, cwd=remote2) == ""
+    git("push", "--quiet", "origin", f"HEAD:refs/heads/{own('ada')}", cwd=work)
+    assert len(git("log", "-1", "--format=%P", own("ada"), cwd=remote2).split()) == 2
+    assert git("merge-base", "--is-ancestor", second, own("ada"), cwd=remote2) == ""
     found, ignored = spend(tmp_path / "two", remote2)
     assert sorted(found.values()) == [("ada", 1.0), ("ada", 2.0)] and ignored == 1
 
@@ -130,8 +142,8 @@ def test_old_journals_on_the_default_branch_count_only_if_signed_by_their_agent(
 def test_without_a_roster_every_line_counts_as_before(tmp_path):
     remote = local_forge_remote(tmp_path / "remote.git")
     flush(agent_mesh(remote, tmp_path / "hosts", "ada"), 1.0)
-    append(remote, MEMORY, "ada", line("anyone", "ada", 5.0))
-    append(remote, MEMORY, "bob", line("as-ada", "ada", 6.0))
+    append(remote, own("ada"), "ada", line("anyone", "ada", 5.0))
+    append(remote, MEMORY, "bob", line("as-ada", "ada", 6.0), message="an earlier version's shared branch")
     found, ignored = spend(tmp_path, remote)
     assert sorted(found.values()) == [("ada", 1.0), ("ada", 5.0), ("ada", 6.0)] and ignored == 0
 
@@ -141,7 +153,7 @@ def test_journal_signatures_are_remembered_per_roster_across_runs(tmp_path):
     flush(meshes["ada"], 1.0)
     outsider = tmp_path / "outsider" / "id_ed25519"
     ensure_key(outsider, "mallory")
-    append(remote, MEMORY, "ada", line("forged", "ada", 1e6), sign_with=outsider)
+    append(remote, own("ada"), "ada", line("forged", "ada", 1e6), sign_with=outsider)
     assert spend(tmp_path, remote)[1] == 1
     identity = tmp_path / "readers" / "reader" / "identity"
     [kept] = identity.glob("journals-verified-*")  # apart from the churn of presence and claims
@@ -152,3 +164,29 @@ def test_journal_signatures_are_remembered_per_roster_across_runs(tmp_path):
     human_commit(remote, {ROSTER_PATH: roster_yaml([meshes["ada"]])}, message="roster: ada only")
     assert spend(tmp_path, remote)[1] == 1
     assert len(list(identity.glob("journals-verified-*"))) == 2
+
+
+def test_a_maintainers_entries_go_to_a_journal_of_their_own_and_count_as_theirs(tmp_path):
+    """A maintainer's host (its key is a maintainer's in the roster) writes `maintainer.<login>`: entries
+    queued under the host's agent name before the roster knew them are published there too."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    ada = agent_mesh(remote, tmp_path / "hosts", "ada")
+    ops = agent_mesh(remote, tmp_path / "hosts", "ops")
+    queued = ops.journal()
+    assert queued.agent == "ops"
+    queued.record("cancelled", issue=4, key="cancelled-4")  # before the roster: queued as `ops`
+    human_commit(remote, {ROSTER_PATH: roster_yaml([ada], maintainers=[
+        {"login": "Grace", "key": ops.public_key.line}])}, message="roster")
+    journal = agent_mesh(remote, tmp_path / "hosts", "ops").journal()
+    assert journal.agent == "maintainer.grace"
+    journal.record("merged", issue=5, outcome="shipped", key="shipped-5")
+    assert journal.flush() == 2
+    branch = own("maintainer.grace")
+    names = git("ls-tree", "-r", "--name-only", branch, cwd=remote).split()
+    assert names == [journal_file("maintainer.grace", month())]
+    found, ignored = spend(tmp_path, remote)
+    assert sorted((agent, e) for agent, e in found.values()) == [("maintainer.grace", None)] * 2 and ignored == 0
+    # ada's key may not write it: her line in the maintainer's journal does not count
+    append(remote, branch, "maintainer.grace", line("as-grace", "maintainer.grace", 1e6),
+           sign_with=ada.signing_key)
+    assert spend(tmp_path, remote)[1] == 1
