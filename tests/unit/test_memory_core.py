@@ -36,6 +36,8 @@ from agentmesh.core.memory import (
     has_caps,
     journal_file,
     journal_month,
+    journal_ref,
+    journal_writer,
     memory_section,
     mentioned_paths,
     minutes_left,
@@ -43,6 +45,7 @@ from agentmesh.core.memory import (
     parse_journal,
     parse_lesson,
     plan_append,
+    ref_writer,
     related_entries,
     render_lesson,
     select_lessons,
@@ -1041,3 +1044,23 @@ def test_memory_section_total_size_within_budget_property(bodies, summaries, sla
     everything = len(memory_section(lessons, entries, 1 << 30).encode())
     budget = max(0, everything + slack)  # around the size of everything: where the accounting matters
     assert len(memory_section(lessons, entries, budget).encode()) <= budget
+
+
+@pytest.mark.parametrize("principal, writer", [
+    ("ada", "ada"),
+    ("maintainer:Grace", "maintainer.grace"),  # logins are case-insensitive; a ref name is not
+    ("maintainer:a.b", "maintainer.a.b"),
+    ("maintainer:a..b", None),  # no branch can be named so: no journal of their own
+    ("maintainer:x.lock", None),
+    ("maintainer:", None),
+])
+def test_each_principal_writes_one_journal_branch(principal, writer):
+    assert journal_writer(principal) == writer
+    if writer is not None:
+        assert ref_writer(journal_ref(writer)) == writer
+
+
+@pytest.mark.parametrize("ref", ["refs/heads/agentmesh/journals/", "refs/heads/agentmesh/journals/a/b",
+                                 "refs/heads/agentmesh/memory", "refs/heads/ada"])
+def test_other_refs_name_no_writer(ref):
+    assert ref_writer(ref) is None

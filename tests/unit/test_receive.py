@@ -46,6 +46,8 @@ def ok(facts, **kw) -> bool:
     ("refs/heads/claim/x", RefKind.CLAIM),
     ("refs/heads/agentmesh/agents/ada", RefKind.PRESENCE),
     ("refs/heads/agentmesh/memory", RefKind.MEMORY),
+    ("refs/heads/agentmesh/journals/ada", RefKind.JOURNAL),
+    ("refs/heads/agentmesh/journals/maintainer.grace", RefKind.JOURNAL),
     ("refs/heads/agentmesh/halt", RefKind.HALT),
     ("refs/heads/agentmesh/pause", RefKind.PAUSE),
     ("refs/agentmesh/items/7", RefKind.FORGE),
@@ -145,6 +147,41 @@ def test_the_first_flush_creates_the_memory_branch_with_its_attributes():
 def test_the_memory_branch_only_fast_forwards_and_stays():
     assert not ok(RefFacts(MEMORY, OLD, "ada1", fast_forward=False, commits=(journal("ada1", ADA_JOURNAL),)))
     assert verdict(RefFacts(MEMORY, OLD, None)).reason == "the memory branch cannot be deleted"
+
+
+# --- each writer's journal branch ---------------------------------------------------------------
+
+
+JOURNALS = "refs/heads/agentmesh/journals/"
+GRACE_JOURNAL = "ai-memory/agents/maintainer.grace/journal/2026-05.jsonl"
+
+
+@pytest.mark.parametrize("ref, commits, accepted", [
+    ("ada", [journal("ada1", ADA_JOURNAL)], True),
+    ("ada", [journal("ada1", ADA_JOURNAL, parents=())], True),  # the first flush: a root commit
+    ("ada", [journal("bob1", ADA_JOURNAL)], False),  # another agent writing her journal
+    ("bob", [journal("ada1", ADA_JOURNAL)], False),  # her own lines, on another agent's branch
+    ("ada", [journal("ada1", "ai-memory/agents/bob/journal/2026-05.jsonl")], False),  # outside her directory
+    ("ada", [journal("ada1", ADA_JOURNAL, "check.py")], False),
+    ("ada", [journal("ada1", ADA_JOURNAL, ATTRIBUTES_PATH)], False),  # no attributes: nothing is merged there
+    ("ada", [journal("grace1", ADA_JOURNAL)], False),  # a maintainer does not write an agent's journal
+    ("maintainer.grace", [journal("grace1", GRACE_JOURNAL)], True),  # but her own
+    ("maintainer.grace", [journal("ada1", GRACE_JOURNAL)], False),
+    ("eve", [journal("eve1", "ai-memory/agents/eve/journal/2026-05.jsonl")], False),  # an outsider
+    ("ada", [journal("ada1", ADA_JOURNAL), journal("x", ADA_JOURNAL, parents=("ada1",))], False),  # one unsigned
+    ("ada", [journal("ada1", parents=(OLD, HEAD))], False),  # a merge
+    ("ada/x", [journal("ada1", "ai-memory/agents/ada/x/journal/2026-05.jsonl")], False),  # names no writer
+])
+def test_a_journal_branch_grows_only_by_its_own_writers_commits(ref, commits, accepted):
+    facts = RefFacts(JOURNALS + ref, OLD, commits[-1].sha, commits=tuple(commits))
+    assert ok(facts) is accepted
+
+
+def test_a_journal_branch_only_fast_forwards_and_stays():
+    ref = JOURNALS + "ada"
+    assert verdict(RefFacts(ref, OLD, "ada1", fast_forward=False,
+                            commits=(journal("ada1", ADA_JOURNAL),))).reason == "not a fast-forward"
+    assert verdict(RefFacts(ref, OLD, None)).reason == "a journal branch cannot be deleted"
 
 
 # --- the kill switch and the local forge -------------------------------------------------------
