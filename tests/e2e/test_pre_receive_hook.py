@@ -19,7 +19,7 @@ from tests.e2e.test_trust_attacks import Mesh
 from tests.support import agent_mesh, git, human_commit, remote_refs, roster_yaml
 from tests.support.cli import run_cli, write_host_config
 
-MEMORY = "refs/heads/agentmesh/memory"
+JOURNALS = "refs/heads/agentmesh/journals/"
 HALT = "refs/heads/agentmesh/halt"
 REFUSED = "pre-receive hook declined"
 
@@ -172,22 +172,47 @@ def test_a_merge_without_a_sibling_approval_is_refused(tmp_path):
     assert git("rev-parse", "main^1", cwd=mesh.remote) == main
 
 
-def test_journals_take_only_each_agents_own_signed_commits(tmp_path):
+def test_journals_take_only_each_writers_own_signed_commits(tmp_path):
     mesh = Guarded(tmp_path)
-    mesh.opened()  # ada's journal: the memory branch exists, made by honest flushes behind the hook
-    memory = mesh.ref(MEMORY)
-    assert memory and "ai-memory/agents/ada/journal" in git("ls-tree", "-r", "--name-only", MEMORY, cwd=mesh.remote)
+    mesh.opened()  # ada's journal: her branch exists, made by honest flushes behind the hook
+    ada = mesh.ref(JOURNALS + "ada")
+    assert ada and "ai-memory/agents/ada/journal" in git("ls-tree", "-r", "--name-only", ada, cwd=mesh.remote)
     line = '{"id": "x", "agent": "bob", "event": "executed", "cost_usd": 1000000}\n'
-    for files, signer in (({"ai-memory/agents/eve/journal/2026-01.jsonl": line}, None),
-                          ({"ai-memory/agents/bob/journal/2026-01.jsonl": line}, mesh.key("ada"))):
+    for files, branch, signer in (
+            ({"ai-memory/agents/eve/journal/2026-01.jsonl": line}, "eve", None),  # an outsider's own
+            ({"ai-memory/agents/bob/journal/2026-01.jsonl": line}, "bob", mesh.key("ada")),  # ada writing bob's
+            ({"ai-memory/agents/bob/journal/2026-01.jsonl": line}, "ada", mesh.key("ada")),  # bob's, on her branch
+            ({"ai-memory/agents/bob/journal/2026-01.jsonl": line}, "bob", mesh.key("human"))):  # a maintainer's
         try:
-            human_commit(mesh.remote, files, branch="agentmesh/memory", sign_with=signer)
+            human_commit(mesh.remote, files, branch=f"agentmesh/journals/{branch}", sign_with=signer,
+                         base=None if branch == "ada" else "main")
             raise AssertionError("the journal commit landed")
         except AssertionError as exc:
-            assert refused(str(exc), MEMORY), exc
-    assert mesh.ref(MEMORY) == memory
-    deleted = mesh.raw_push("", MEMORY)
-    assert deleted.returncode != 0 and mesh.ref(MEMORY) == memory
+            assert refused(str(exc), JOURNALS + branch), exc
+    assert mesh.ref(JOURNALS + "ada") == ada and set(remote_refs(mesh.remote, JOURNALS)) == {JOURNALS + "ada"}
+    deleted = mesh.raw_push("", JOURNALS + "ada")
+    assert deleted.returncode != 0 and mesh.ref(JOURNALS + "ada") == ada
+
+
+def test_a_maintainers_operator_verbs_are_journaled_on_their_own_branch(tmp_path):
+    """Issue 15's `issue cancel` by a maintainer: its entry used to stay queued forever behind the hook,
+    which took only agents' journals. Now it lands on `agentmesh/journals/maintainer.human`, and counts."""
+    mesh = Guarded(tmp_path)
+    number = mesh.issue()
+    config = write_host_config(tmp_path, mesh.remote, "human")
+    config.write_text(config.read_text().replace(str(tmp_path / "hosts" / "human"), str(tmp_path / "humans" / "human")))
+    mesh.configs["human"] = config
+    cancelled = mesh.attempt("human", "issue", "cancel", str(number), "--reason", "not needed")
+    assert cancelled.returncode == 0, cancelled.stderr
+    ref = JOURNALS + "maintainer.human"
+    assert mesh.ref(ref) is not None
+    [name] = git("ls-tree", "-r", "--name-only", ref, cwd=mesh.remote).split()
+    [entry] = [json.loads(x) for x in git("cat-file", "blob", f"{ref}:{name}", cwd=mesh.remote).splitlines()]
+    assert (entry["agent"], entry["event"], entry["issue"]) == ("maintainer.human", "cancelled", number)
+    assert not list((tmp_path / "humans" / "human").glob("**/outbox/*.json"))  # nothing left queued
+    logged = json.loads(mesh.attempt("bob", "memory", "log", "--json").stdout)
+    assert [(e["agent"], e["event"]) for e in logged["entries"]] == [("maintainer.human", "cancelled")]
+    assert logged["ignored_journal_lines"] == 0
 
 
 def test_the_kill_switch_is_neither_forged_nor_deleted(tmp_path):
@@ -222,8 +247,7 @@ def test_control_an_honest_mesh_runs_an_issue_to_its_merge_behind_the_hook(tmp_p
     assert git("rev-parse", "main", cwd=mesh.remote) == merged["merge_sha"]
     assert git("log", "-1", "--format=%s", "main", cwd=mesh.remote).startswith(f"Merge pull request #{pull['number']}")
     assert remote_refs(mesh.remote, "refs/heads/claim/") == {}
-    journals = git("ls-tree", "-r", "--name-only", MEMORY, cwd=mesh.remote).split()
-    assert {p.split("/")[2] for p in journals if p.startswith("ai-memory/agents/")} == {"ada", "bob"}
+    assert set(remote_refs(mesh.remote, JOURNALS)) == {JOURNALS + "ada", JOURNALS + "bob"}
     checked = run_cli("hook", "check", str(mesh.remote), cwd=tmp_path)
     assert checked.returncode == 0 and checked.stdout.startswith("installed: ")
 
