@@ -70,9 +70,11 @@ class Remote:
         return pull.number
 
     def write_journals(self, extra: dict[str, str] | None = None) -> None:
-        files = {f"ai-memory/agents/{a}/journal/{MONTH}.jsonl": "".join(json.dumps(e) + "\n" for e in entries)
-                 for a, entries in self.journal.items()}
-        self.push_branch("agentmesh/memory", {**files, **(extra or {})}, start=None)
+        """Each agent's journal on its own branch; `extra` files on ada's."""
+        for agent, entries in self.journal.items():
+            files = {f"ai-memory/agents/{agent}/journal/{MONTH}.jsonl": "".join(json.dumps(e) + "\n" for e in entries)}
+            self.push_branch(f"agentmesh/journals/{agent}", {**files, **((extra or {}) if agent == "ada" else {})},
+                             start=None)
 
     def verdicts(self) -> dict[Invariant, Verdict]:
         return {v.invariant: v for v in check_remote(read_remote(self.path), agents=AGENTS)}
@@ -176,8 +178,9 @@ def test_a_direct_commit_on_main(remote):
     assert remote.verdicts()[Invariant.MAIN_ONLY_MERGES].figure == "2/3 commits on main are PR merges"
 
 
-def test_journals_on_main_are_not_read_as_the_memory_branch(remote):
-    git("push", "--quiet", "origin", ":refs/heads/agentmesh/memory", cwd=remote.work)
+def test_journals_on_main_are_not_read_as_the_journal_branches(remote):
+    git("push", "--quiet", "origin", ":refs/heads/agentmesh/journals/ada", ":refs/heads/agentmesh/journals/bob",
+        cwd=remote.work)
     gaps = failing(remote)[Invariant.JOURNALS]
     assert gaps == ("PR #3 (#1): no claimed, pr-opened, reviewed, merged, cleaned-up entry",
                     "PR #4 (#2): no claimed, pr-opened, reviewed, merged, cleaned-up entry")
@@ -192,13 +195,26 @@ def test_journals_with_a_duplicate_id_a_bad_line_and_a_missing_review(remote):
                         "id ada-0001 appears 2 times", "PR #3 (#1): no reviewed entry")
 
 
+def test_the_memory_branch_of_earlier_versions_is_read_and_a_writer_branch_only_for_its_own_folder(remote):
+    git("push", "--quiet", "origin", ":refs/heads/agentmesh/journals/bob", cwd=remote.work)
+    bob = f"ai-memory/agents/bob/journal/{MONTH}.jsonl"
+    remote.push_branch("agentmesh/journals/ada", {bob: "".join(json.dumps(e) + "\n" for e in remote.journal["bob"])},
+                       start="origin/agentmesh/journals/ada")  # bob's lines on ada's branch count for nobody
+    assert "PR #4 (#2): no claimed, pr-opened, merged, cleaned-up entry" in failing(remote)[Invariant.JOURNALS]
+    remote.push_branch("agentmesh/memory", {bob: "".join(json.dumps(e) + "\n" for e in remote.journal["bob"])},
+                       start=None)
+    assert failing(remote) == {}
+
+
 def test_refs_outside_the_expected_namespaces(remote):
     main = git("rev-parse", "refs/heads/main", cwd=remote.path)
-    for ref in ("refs/heads/feature-x", "refs/tags/v1", "refs/agentmesh/other", "refs/heads/agentmesh/agents/zed"):
+    for ref in ("refs/heads/feature-x", "refs/tags/v1", "refs/agentmesh/other", "refs/heads/agentmesh/agents/zed",
+                "refs/heads/agentmesh/journals/zed"):
         git("update-ref", ref, main, cwd=remote.path)
     problems = failing(remote)[Invariant.REF_NAMESPACES]
     assert [p.split()[0] for p in problems] == ["refs/agentmesh/other", "refs/heads/agentmesh/agents/zed",
-                                                "refs/heads/feature-x", "refs/tags/v1"]
+                                                "refs/heads/agentmesh/journals/zed", "refs/heads/feature-x",
+                                                "refs/tags/v1"]
 
 
 def test_locks_a_killed_git_left_and_locks_still_held(tmp_path, remote):

@@ -1,7 +1,8 @@
 """With a roster, a journal line counts only if the commit that wrote it is signed by the writer whose
 directory holds it (an agent, or a maintainer's `maintainer.<login>`), and the entry names that writer:
-on each writer's journal branch, the shared memory branch and the default branch's old journals alike. Real bare remotes, real signatures; the forged lines stay on the remote (read with
-git plumbing) and are only left out of what readers count."""
+on each writer's journal branch, the shared memory branch and the default branch's old journals alike.
+Real bare remotes, real signatures; the forged lines stay on the remote (read with git plumbing) and
+are only left out of what readers count."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from agentmesh.core.memory import ref_writer
 from agentmesh.core.vocab import Label
 from agentmesh.host.config import HALT_REF, PAUSE_REF
 from agentmesh.ops.chaos.remote import LESSON_BRANCH, WORK_BRANCH, Item, RemoteView
@@ -209,7 +210,8 @@ class Entry:
 
 
 def journal_entries(view: RemoteView) -> tuple[list[Entry], list[str]]:
-    """Every line of every journal on the memory branch as an object, and the lines that are not one."""
+    """Every line of every journal (each writer's branch, the legacy memory branch) as an object, and the
+    lines that are not one."""
     entries, bad = [], []
     for journal in view.journals:
         for number, raw in enumerate(journal.data.split(b"\n"), 1):
@@ -277,6 +279,8 @@ def _uncovered(view: RemoteView, pull: Item, entries: list[Entry]) -> list[str]:
 def expected_ref(view: RemoteView, ref: str, agents: Sequence[str]) -> bool:
     if ref in (view.base_ref, f"refs/heads/{view.memory_branch}", HALT_REF, PAUSE_REF):
         return True
+    if (writer := ref_writer(ref)) is not None:
+        return writer in agents if agents else True
     if ref.startswith(view.claims_prefix):
         return ref[len(view.claims_prefix):].isdigit()
     if ref.startswith(view.presence_prefix):

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import yaml
 
+from agentmesh.core.memory import ref_writer
 from agentmesh.git.cache import CacheClone, parse_tree
 from agentmesh.git.run import Git
 from agentmesh.host.config import DEFAULT_MEMORY_BRANCH
@@ -167,8 +169,7 @@ def read_remote(path: Path) -> RemoteView:
     presence = policy.get("presence", {}).get("ref_prefix", DEFAULT_PRESENCE)
     memory = policy.get("memory", {}).get("branch", DEFAULT_MEMORY_BRANCH)
     items, unreadable = _items(repo, refs)
-    memory_head = refs.get(f"refs/heads/{memory}")
-    journals = _journals(repo, memory_head) if memory_head else ()
+    journals = _journals(repo, refs, memory)
     return RemoteView(repo, refs, base, claims, presence, items, journals, memory, unreadable)
 
 
@@ -233,8 +234,14 @@ def _documents(tree, blobs) -> tuple[dict, ...]:
     return tuple(found)
 
 
-def _journals(repo: CacheClone, head: str) -> tuple[JournalFile, ...]:
-    found = [(n, m["agent"]) for n in repo.tree_names(head, JOURNALS, recursive=True)
-             if (m := JOURNAL_FILE.fullmatch(n))]
-    objects = repo.cat_objects([f"{head}:{name}" for name, _ in found])
-    return tuple(JournalFile(name, agent, o.data) for (name, agent), o in zip(found, objects) if o is not None)
+def _journals(repo: CacheClone, refs: Mapping[str, str], memory: str) -> tuple[JournalFile, ...]:
+    """Every writer's journal files on its own branch (its own folder only, as readers take them), and
+    every agent's on the shared memory branch of earlier versions."""
+    heads = [(sha, writer) for ref, sha in sorted(refs.items()) if (writer := ref_writer(ref))]
+    if (legacy := refs.get(f"refs/heads/{memory}")) is not None:
+        heads.append((legacy, None))
+    found = [(f"{head}:{n}", n, m["agent"]) for head, writer in heads
+             for n in repo.tree_names(head, f"{JOURNALS}/{writer}" if writer else JOURNALS, recursive=True)
+             if (m := JOURNAL_FILE.fullmatch(n)) and writer in (None, m["agent"])]
+    objects = repo.cat_objects([spec for spec, _, _ in found])
+    return tuple(JournalFile(name, agent, o.data) for (_, name, agent), o in zip(found, objects) if o is not None)
