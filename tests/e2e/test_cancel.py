@@ -18,7 +18,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs, wait_for
+from tests.support import (
+    agent_forge,
+    agent_mesh,
+    demo_body,
+    git,
+    journal_entries,
+    local_forge_remote,
+    remote_refs,
+    wait_for,
+)
 from tests.support.cli import run_cli, start_cli, write_host_config
 
 # started, go, done, worktree: the change is written only once `go` exists
@@ -205,11 +214,7 @@ class Review(Mesh):
         return [json.loads(git("cat-file", "blob", f"{ref}:comments/{name}", cwd=self.remote)) for name in names]
 
     def journaled(self, event: str) -> bool:
-        ref = "refs/heads/agentmesh/memory"
-        files = git("ls-tree", "-r", "--name-only", ref, cwd=self.remote).split()
-        entries = [json.loads(line) for f in files if f.endswith(".jsonl")
-                   for line in git("cat-file", "blob", f"{ref}:{f}", cwd=self.remote).splitlines()]
-        return any(e["event"] == event and e["issue"] == self.issue for e in entries)
+        return any(e.event == event and e.issue == self.issue for e in journal_entries(self.remote))
 
 
 def test_cancel_closes_the_open_pr_and_removes_branch_and_claim(tmp_path):

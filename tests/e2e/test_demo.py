@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agentmesh.core.memory import parse_journal
 from agentmesh.host.roster import ROSTER_PATH
-from tests.support import agent_forge, agent_mesh, git, load_benchmark, remote_refs
+from tests.support import agent_forge, agent_mesh, git, journal_entries, load_benchmark, remote_refs
 from tests.support.cli import cli_env, run_cli
 
 
@@ -50,13 +49,11 @@ def test_the_demo_closes_every_issue_through_reviewed_merged_prs(tmp_path):
         assert git("cat-file", "-e", f"main:demo/greet_{issue.number}.py", cwd=remote) == ""
     assert not remote_refs(remote, "refs/heads/claim/")
     assert sorted(remote_refs(remote, "refs/heads/")) == [
-        "refs/heads/agentmesh/agents/ada", "refs/heads/agentmesh/agents/bob", "refs/heads/agentmesh/memory",
-        "refs/heads/main"]
-    memory = "agentmesh/memory"
+        "refs/heads/agentmesh/agents/ada", "refs/heads/agentmesh/agents/bob", "refs/heads/agentmesh/journals/ada",
+        "refs/heads/agentmesh/journals/bob", "refs/heads/main"]
+    entries = journal_entries(remote)
     for agent in ("ada", "bob"):
-        names = git("ls-tree", "-r", "--name-only", memory, "--", f"ai-memory/agents/{agent}/journal/",
-                    cwd=remote).splitlines()
-        events = {e.event for n in names for e in parse_journal(git("cat-file", "blob", f"{memory}:{n}", cwd=remote))}
+        events = {e.event for e in entries if e.agent == agent}
         assert {"claimed", "pr-opened", "reviewed", "merged"} <= events, (agent, events)
     # main holds the seed commit and one merge per PR, nothing else
     assert git("rev-list", "--count", "--first-parent", "main", cwd=remote) == "4"

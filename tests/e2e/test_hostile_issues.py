@@ -31,8 +31,8 @@ C = "@CANARY@"  # replaced by the run's canary directory (absolute, no whitespac
 FAILURE = "agentmesh: attempt 1 of 1 by `alice` failed"
 WORK_BRANCH = re.compile(r"^refs/heads/alice/[1-9][0-9]*-[a-z0-9-]{1,40}$")
 ALLOWED_REFS = ("refs/heads/claim/", "refs/heads/alice/", "refs/agentmesh/")
+JOURNAL = "refs/heads/agentmesh/journals/alice"  # the agent's own journal branch
 PRESENCE = "refs/heads/agentmesh/agents/alice"  # the agent's own presence ref (agentmesh/refs/presence.py)
-MEMORY = "refs/heads/agentmesh/memory"  # the journals' branch
 MB = 1024 * 1024
 # Independent of agentmesh.core.sanitize on purpose: controls (but tab and LF), CR, C1, zero-width, bidi,
 # invisible operators, variation selectors, BOM and Unicode tag characters.
@@ -405,7 +405,7 @@ def test_each_issue_ends_with_one_clear_outcome(run, forge, pulls, case):
 def test_only_expected_refs_exist_and_main_never_moved(run):
     assert run.refs_before["refs/heads/main"] == run.refs_after["refs/heads/main"]  # journals are on their branch
     stray = [ref for ref in run.refs_after
-             if ref not in ("refs/heads/main", PRESENCE, MEMORY) and not ref.startswith(ALLOWED_REFS)]
+             if ref not in ("refs/heads/main", PRESENCE, JOURNAL) and not ref.startswith(ALLOWED_REFS)]
     assert stray == []
     heads = [ref for ref in run.refs_after if ref.startswith(f"refs/heads/{AGENT}/")]
     assert heads and [ref for ref in heads if not WORK_BRANCH.match(ref)] == []
@@ -415,7 +415,7 @@ def test_only_expected_refs_exist_and_main_never_moved(run):
     assert len(heads) == len(in_review)
     # Nothing the agent did created a ref named after forge text, e.g. refs/heads/main.lock.
     created = set(run.refs_after) - set(run.refs_before)
-    assert [ref for ref in created if ref not in (PRESENCE, MEMORY) and not ref.startswith(ALLOWED_REFS)] == []
+    assert [ref for ref in created if ref not in (PRESENCE, JOURNAL) and not ref.startswith(ALLOWED_REFS)] == []
 
 
 def test_no_canary_was_touched(run):

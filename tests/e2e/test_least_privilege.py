@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentmesh.core.memory import parse_journal
 from agentmesh.forge.local import LocalForge
 from agentmesh.ops.demo import create_remote, demo_roster, issue_body, mesh_policy, seed_issues, watcher, write_host
-from tests.support import git, remote_refs
+from tests.support import git, human_commit, journal_entries, remote_refs
 from tests.support.cli import run_cli
 
 AGENTS = ["ada", "bob"]
-MEMORY = "agentmesh/memory"
 HALT = "refs/heads/agentmesh/halt"
 ZERO = "0" * 40
 # main takes a fast-forward to a two-parent commit whose first parent is the old head and whose
@@ -79,9 +77,8 @@ def refused(remote: Path) -> list[str]:
 
 def journal_events(remote: Path) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for name in git("ls-tree", "-r", "--name-only", MEMORY, "--", "ai-memory/agents/", cwd=remote).splitlines():
-        for entry in parse_journal(git("cat-file", "blob", f"{MEMORY}:{name}", cwd=remote)):
-            found.setdefault(entry.agent, set()).add(entry.event)
+    for entry in journal_entries(remote):
+        found.setdefault(entry.agent, set()).add(entry.event)
     return found
 
 
@@ -130,18 +127,23 @@ def test_the_whole_flow_needs_no_push_to_main_but_the_merge(tmp_path):
     assert len(commits) == 2 and all(len(git("log", "-1", "--format=%P", c, cwd=remote).split()) == 2 for c in commits)
 
 
-def test_control_the_hook_refuses_what_earlier_versions_wrote_to_main(tmp_path):
-    """The same hook refuses a direct commit on main, and journals configured onto main (where every
-    earlier version wrote them) are refused and stay queued: the test above could fail."""
+def test_control_the_hook_refuses_a_direct_commit_and_journals_no_longer_go_to_main(tmp_path):
+    """The same hook refuses a direct commit on main (so the test above could fail), and journals
+    configured onto main (where every earlier version wrote them) now go to the agent's own journal
+    branch: `memory.branch` is only read."""
     root = tmp_path / "mesh"
     remote = protected_mesh(root, memory={"branch": "main"})
     main = git("rev-parse", "main", cwd=remote)
+    try:
+        human_commit(remote, {"direct.txt": "no PR\n"}, message="a direct commit")
+        raise AssertionError("the direct commit landed")
+    except AssertionError as exc:
+        assert "main is protected" in str(exc), exc
+    assert refused(remote) == ["refs/heads/main a direct commit"]
     seed_issues(root, remote, 1)
     events = tick(root, "ada")
     assert "claimed" in {e["event"] for e in events}
-    warnings = [e["detail"] for e in events if e["event"] == "warning"]
-    assert warnings and all("journal not pushed yet" in w for w in warnings), events
-    assert refused(remote) and all(line.startswith("refs/heads/main agentmesh: journal of ada") for line in
-                                   refused(remote))
-    assert git("rev-parse", "main", cwd=remote) == main
-    assert list((root / "hosts" / "ada" / "state").glob("**/outbox/*.json"))  # kept for a later run
+    assert not [e for e in events if e["event"] == "warning"], events
+    assert git("rev-parse", "main", cwd=remote) == main and len(refused(remote)) == 1
+    assert "claimed" in journal_events(remote)["ada"]
+    assert not list((root / "hosts" / "ada" / "state").glob("**/outbox/*.json"))

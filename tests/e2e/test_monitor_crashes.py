@@ -7,7 +7,16 @@ import signal
 import pytest
 import yaml
 
-from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs, wait_for
+from tests.support import (
+    JOURNALS,
+    agent_forge,
+    agent_mesh,
+    demo_body,
+    git,
+    local_forge_remote,
+    remote_refs,
+    wait_for,
+)
 from tests.support.cli import run_json, start_cli, write_host_config
 
 MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
@@ -48,9 +57,11 @@ def assert_converged(remote, forge, issue, pull) -> None:
     assert merged.state == "merged"
     assert [r.author for r in forge.list_reviews(pull.number)] == ["b"]
     assert forge.get_issue(issue).state == "closed"
-    assert sorted(remote_refs(remote, "refs/heads/")) == [
+    refs = sorted(remote_refs(remote, "refs/heads/"))
+    assert [r for r in refs if not r.startswith(JOURNALS)] == [
         "refs/heads/agentmesh/agents/a", "refs/heads/agentmesh/agents/b", "refs/heads/agentmesh/agents/c",
-        "refs/heads/agentmesh/memory", "refs/heads/main"]
+        "refs/heads/main"]
+    assert {r for r in refs if r.startswith(JOURNALS)} <= {JOURNALS + a for a in "abc"}  # each agent's own
     merges = git("log", "--format=%s", "--merges", "main", cwd=remote).splitlines()
     assert len(merges) == 1, merges
     assert git("rev-list", "--count", "--first-parent", "main", cwd=remote) == "2"  # the seed and the merge

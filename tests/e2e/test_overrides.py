@@ -13,17 +13,22 @@ from __future__ import annotations
 import json
 
 from agentmesh.host.roster import ROSTER_PATH
-from tests.support import agent_forge, agent_mesh, demo_body, git, human_commit, local_forge_remote, roster_yaml
+from tests.support import (
+    agent_forge,
+    agent_mesh,
+    demo_body,
+    human_commit,
+    journal_entries,
+    local_forge_remote,
+    roster_yaml,
+)
 from tests.support.cli import run_cli, write_host_config
 
 CHAIN = {"kind": "fallback", "chain": ["demo", "codex"], "sandbox": "off"}
-MEMORY = "refs/heads/agentmesh/memory"
 
 
 def journal(remote) -> list[dict]:
-    files = git("ls-tree", "-r", "--name-only", MEMORY, cwd=remote).split()
-    return [json.loads(line) for f in files if f.endswith(".jsonl")
-            for line in git("cat-file", "blob", f"{MEMORY}:{f}", cwd=remote).splitlines()]
+    return [e.to_json() for e in journal_entries(remote)]
 
 
 def test_an_executor_label_counts_from_a_maintainer_and_not_from_an_outsider(tmp_path):

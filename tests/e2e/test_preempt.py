@@ -16,7 +16,16 @@ import sys
 
 import yaml
 
-from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs, wait_for
+from tests.support import (
+    agent_forge,
+    agent_mesh,
+    demo_body,
+    git,
+    journal_entries,
+    local_forge_remote,
+    remote_refs,
+    wait_for,
+)
 from tests.support.cli import run_cli, start_cli, write_host_config
 
 # runs, go, worktree, issue: a partial change at once (the checkpoint's), the finished one after `go`
@@ -43,11 +52,7 @@ def comments(remote, number: int) -> list[str]:
 
 
 def journaled(remote, event: str, issue: int) -> bool:
-    ref = "refs/heads/agentmesh/memory"
-    files = [f for f in git("ls-tree", "-r", "--name-only", ref, cwd=remote).split() if f.endswith(".jsonl")]
-    lines = [line for f in files for line in git("cat-file", "blob", f"{ref}:{f}", cwd=remote).splitlines()]
-    entries = [json.loads(line) for line in lines]
-    return any(e["event"] == event and e["issue"] == issue for e in entries)
+    return any(e.event == event and e.issue == issue for e in journal_entries(remote))
 
 
 def test_a_critical_issue_preempts_the_running_job(tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import yaml
 
-from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote, remote_refs
+from tests.support import JOURNALS, agent_forge, agent_mesh, demo_body, local_forge_remote, remote_refs
 from tests.support.cli import run_json, write_host_config
 
 GATE = ["python3", "-c",
@@ -52,6 +52,8 @@ def test_ring_reviews_merges_and_cleans_up(tmp_path):
         assert {r.author for r in reviews} == {following[pull.author]}, (pull.number, pull.author, reviews)
         assert all(r.state == "APPROVED" and r.commit_id == pull.head_sha for r in reviews)
         assert len(reviews) == 1  # one head, one review
-    refs = remote_refs(remote, "refs/heads/")
-    assert sorted(refs) == ["refs/heads/agentmesh/agents/a", "refs/heads/agentmesh/agents/b",
-                            "refs/heads/agentmesh/agents/c", "refs/heads/agentmesh/memory", "refs/heads/main"]
+    refs = sorted(remote_refs(remote, "refs/heads/"))
+    assert [r for r in refs if not r.startswith(JOURNALS)] == [
+        "refs/heads/agentmesh/agents/a", "refs/heads/agentmesh/agents/b", "refs/heads/agentmesh/agents/c",
+        "refs/heads/main"]
+    assert {r for r in refs if r.startswith(JOURNALS)} <= {JOURNALS + a for a in "abc"}  # each agent's own

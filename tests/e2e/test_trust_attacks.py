@@ -36,7 +36,7 @@ from tests.support.cli import run_cli, write_host_config
 CHECK = ["python3", "-c", ("import pathlib; [compile(p.read_text(), str(p), 'exec') "
                            "for p in pathlib.Path('.').rglob('*.py')]")]
 POLICY = {"merge": {"auto": True}, "gates": [{"name": "syntax", "run": CHECK, "timeout_seconds": 60}]}
-MEMORY = "agentmesh/memory"
+JOURNALS = "agentmesh/journals/"  # + agent: each agent's own journal branch
 
 
 class Mesh:
@@ -291,7 +291,7 @@ def forged_line(ident: str, agent: str) -> str:
 
 def test_spend_forged_into_an_agents_journal_stops_no_one_and_her_real_spend_still_counts(tmp_path):
     """An outsider (its own key, not in the roster) appends a line with cost_usd 1e6 to ada's journal
-    on the memory branch; bob, a roster agent, writes a line in his own directory that says it is
+    on her journal branch; bob, a roster agent, writes a line in his own directory that says it is
     ada's. Neither counts: bob still claims under the fleet's cost cap. ada's own claim and cost do:
     her task cap of one stops her second claim."""
     budgets = {"agent": {"tasks_per_day": 1}, "fleet": {"cost_usd_per_day": 100}}
@@ -318,11 +318,12 @@ def test_spend_forged_into_an_agents_journal_stops_no_one_and_her_real_spend_sti
     ada_file, bob_file = journal_file("ada", month), journal_file("bob", month)
     outsider = tmp_path / "outsider" / "id_ed25519"
     ensure_key(outsider, "mallory")
-    human_commit(remote, {ada_file: git("cat-file", "blob", f"{MEMORY}:{ada_file}", cwd=remote) + "\n"
-                          + forged_line("forged-outsider", "ada")}, branch=MEMORY, sign_with=outsider)
-    human_commit(remote, {bob_file: forged_line("forged-by-bob", "ada")}, branch=MEMORY,
+    ada_branch, bob_branch = JOURNALS + "ada", JOURNALS + "bob"
+    human_commit(remote, {ada_file: git("cat-file", "blob", f"{ada_branch}:{ada_file}", cwd=remote) + "\n"
+                          + forged_line("forged-outsider", "ada")}, branch=ada_branch, sign_with=outsider)
+    human_commit(remote, {bob_file: forged_line("forged-by-bob", "ada")}, branch=bob_branch, base="main",
                  sign_with=keys["bob"].signing_key)
-    on_remote = git("cat-file", "blob", f"{MEMORY}:{ada_file}", cwd=remote)
+    on_remote = git("cat-file", "blob", f"{ada_branch}:{ada_file}", cwd=remote)
     assert "forged-outsider" in on_remote and '"cost_usd":1.25' in on_remote.replace(" ", "")
 
     report = json.loads(run("bob", "claim-task", "--json"))

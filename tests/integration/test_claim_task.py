@@ -32,7 +32,7 @@ from tests.support import (
 )
 
 TOKEN = "ghp_" + "Z8x" * 12  # a token-shaped value the host holds
-MEMORY = "agentmesh/memory"
+MEMORY = "agentmesh/journals/alice"  # alice's own journal branch
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     n = new_issue(remote, tmp_path, "Add the hello doc", demo_body("docs/hello.md", "hello\n"))
     report = tick(remote, tmp_path)
     assert events(report) == [("claimed", n), ("executed", n), ("pushed", n), ("pr-opened", n)], report.events
-    # the outcomes are in the agent's journal on the memory branch, one commit for the run; main is untouched
+    # the outcomes are in the agent's journal on its own branch, one commit for the run; main is untouched
     journal = git("log", "--format=%s", MEMORY, cwd=remote).splitlines()
     assert journal == ["agentmesh: journal of alice (2 entries) [skip ci]",  # at the end of the run
                        "agentmesh: journal of alice (1 entry) [skip ci]"]  # the claim, at once

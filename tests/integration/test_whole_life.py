@@ -29,6 +29,7 @@ from tests.support import (
     agent_mesh,
     demo_body,
     git,
+    journal_entries,
     local_forge_remote,
     path_only_env,
     remote_refs,
@@ -36,7 +37,7 @@ from tests.support import (
 
 LEASE = {"seconds": 60, "renew_seconds": 20, "grace_seconds": 15}
 STAGES = {s.label for s in Stage}
-MEMORY = "agentmesh/memory"
+
 
 
 class Fleet:
@@ -96,12 +97,8 @@ class Fleet:
         return self.branches("claim/")
 
     def journal(self) -> list[dict]:
-        """Every entry on the memory branch (nothing is journaled on main)."""
-        if not remote_refs(self.remote, f"refs/heads/{MEMORY}"):
-            return []
-        names = git("ls-tree", "-r", "--name-only", MEMORY, "ai-memory/agents/", cwd=self.remote).split()
-        return [json.loads(line) for name in names if "/journal/" in name
-                for line in git("cat-file", "blob", f"{MEMORY}:{name}", cwd=self.remote).splitlines() if line.strip()]
+        """Every entry on the journal branches (nothing is journaled on main)."""
+        return [e.to_json() for e in journal_entries(self.remote)]
 
 
 def events(report) -> list[tuple[str, int | None]]:
