@@ -237,7 +237,8 @@ def _documents(tree, blobs) -> tuple[dict, ...]:
 def _journals(repo: CacheClone, refs: Mapping[str, str], memory: str) -> tuple[JournalFile, ...]:
     """Every writer's journal files on its own branch (its own folder only, as readers take them), and
     every agent's on the shared memory branch of earlier versions."""
-    heads = [(sha, writer) for ref, sha in sorted(refs.items()) if (writer := ref_writer(ref))]
+    heads: list[tuple[str, str | None]] = [(sha, writer) for ref, sha in sorted(refs.items())
+                                           if (writer := ref_writer(ref))]
     if (legacy := refs.get(f"refs/heads/{memory}")) is not None:
         heads.append((legacy, None))
     found = [(f"{head}:{n}", n, m["agent"]) for head, writer in heads
