@@ -15,8 +15,9 @@ def group() -> None:
     """Read and extend the mesh's shared memory in `ai-memory/`.
 
     \b
-    Journals (ai-memory/agents/<agent>/journal/<YYYY-MM>.jsonl on the memory
-    branch, agentmesh/memory by default) record every agent's outcomes;
+    Journals (ai-memory/agents/<agent>/journal/<YYYY-MM>.jsonl on each agent's
+    own branch, agentmesh/journals/<agent>) record every agent's outcomes, shown
+    on the default branch by the PR `memory publish` keeps open;
     lessons (ai-memory/lessons/*.md on the default branch) are reviewed notes
     that executors receive as context when an issue's labels or paths match.
     """
@@ -164,3 +165,30 @@ def context(mesh, number: int, as_json: bool) -> int:
 def context_command(g, number, as_json):
     """Show the memory section claim-task would write into ISSUE's task file."""
     return context(g.mesh(observer=True), number, as_json)
+
+
+def publish(mesh, as_json: bool) -> int:
+    from agentmesh.agent.journal_pr import publish_journals
+
+    done = publish_journals(mesh, mesh.open_forge(), _today())
+    if as_json:
+        emit_json(done.to_json())
+        return 0
+    where = f"PR #{done.pr}" if done.pr else "no PR needed: the default branch shows them all"
+    echo(f"journals {done.state} ({done.files} file(s)): {where}")
+    return 0
+
+
+@group.command("publish")
+@json_option
+@click.pass_obj
+def publish_command(g, as_json):
+    """Keep one open PR that shows every journal on the default branch.
+
+    \b
+    Copies each writer's journal (agentmesh/journals/<writer>), the lines that
+    count, to ai-memory/journals/ on the branch agentmesh/memory-pr, and opens
+    its PR labelled agentmesh:memory once: a maintainer reviews and merges it.
+    Idempotent; run it daily from cron.
+    """
+    return publish(g.mesh(), as_json)

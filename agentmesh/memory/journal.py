@@ -277,8 +277,19 @@ class Journal:
         return JournalRead(sorted((e for e in found.values() if _since(e, since)), key=lambda e: e.ts),
                            sum(1 for e in foreign.values() if _since(e, since)))
 
-    def _journal_files(self, heads: Sequence[tuple[str | None, str]], months: set[str]) -> dict[str, dict[str, str]]:
-        """head -> path -> text of the journal files of `months`: on a writer's branch only that writer's
+    def published(self) -> dict[str, str]:
+        """Every writer's journal files on its own branch, all months, each holding only the lines that
+        count (path -> text): what the memory PR shows on the default branch (agent/journal_pr.py)."""
+        heads = [(writer, head) for writer, head in self.heads() if writer is not None]
+        found: dict[str, str] = {}
+        for head, files in self._journal_files(heads, None).items():
+            for path, lines in self._counted(head, files).items():
+                found[path] = lines.counted
+        return found
+
+    def _journal_files(self, heads: Sequence[tuple[str | None, str]],
+                       months: set[str] | None) -> dict[str, dict[str, str]]:
+        """head -> path -> text of the journal files of `months` (None: all): on a writer's branch only that writer's
         own directory, on a legacy branch every agent's. Journal branches cost two `cat-file --batch`
         in all, whatever their number; a legacy branch one `ls-tree` more."""
         dirs: list[tuple[str, str]] = [(head, journal_dir(writer)) for writer, head in heads if writer is not None]
@@ -289,7 +300,7 @@ class Journal:
         blobs: dict[tuple[str, str], str] = {}
         for (head, directory), tree in zip(dirs, trees, strict=True):
             for e in parse_tree(tree.data) if tree is not None and tree.type == "tree" else []:
-                if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months:
+                if e.type == "blob" and (m := journal_month(e.name)) and (months is None or m[0] in months):
                     blobs[(head, f"{directory}/{e.name}")] = e.sha
         texts: dict[str, dict[str, str]] = {head: {} for _, head in heads}
         for (head, path), obj in zip(blobs, self.cache.cat_objects(list(blobs.values())), strict=True):
