@@ -463,8 +463,8 @@ class MergePolicy(_Model):
 
 
 class MemoryPolicy(_Model):
-    branch: BranchName = Field(DEFAULT_MEMORY_BRANCH, description="the branch journals are committed to, never "
-                               "merged: agents need no push access to the default branch for it")
+    branch: BranchName = Field(DEFAULT_MEMORY_BRANCH, description="where earlier versions committed every agent's "
+                               "journal: read, never written (each agent now writes agentmesh/journals/<agent>)")
     max_entry_bytes: int = Field(10 * 1024, ge=512, le=1024 * 1024)
     max_journal_bytes: int = Field(1024 * 1024, ge=4096, description="a month's journal continues in a new part")
     context_bytes: int = Field(8 * 1024, ge=0, le=64 * 1024, description="memory given to the executor")

@@ -137,7 +137,8 @@ def starter_mesh_yaml(policy: MeshPolicy | None = None) -> str:
         (_Section("rework", (
             _Key("max", p.rework.max, "executor re-runs per PR after changes requested or red CI; 0: off"),)),),
         (_Section("memory", (
-            _Key("branch", p.memory.branch, "journals are committed here, never to the default branch"),
+            _Key("branch", p.memory.branch, "where earlier versions committed journals (read only; each agent now "
+                 "writes agentmesh/journals/<agent>)"),
             _Key("max_entry_bytes", p.memory.max_entry_bytes, "the largest journal entry"),
             _Key("max_journal_bytes", p.memory.max_journal_bytes, "a month's journal continues in a new part"),
             _Key("context_bytes", p.memory.context_bytes, "memory given to the executor"),
