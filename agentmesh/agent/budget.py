@@ -1,5 +1,5 @@
 """Budgets per window (a UTC day, a week from Monday or a month: `budgets.window`), enforced from the
-journals: every agent's entries on the memory branch are the ledger (core/memory.py counts them).
+journals: every agent's entries on its journal branch are the ledger (core/memory.py counts them).
 
 A run reads the window's entries (plus its own queued ones) before it claims.
 Reaching a task cap stops new claims; reaching a minutes or cost cap also
@@ -59,6 +59,11 @@ class BudgetCheck:
 def caps(mesh: Mesh) -> tuple[Caps, Caps]:
     budgets = mesh.policy.budgets
     return budgets.agent.caps(), budgets.fleet.caps()
+
+
+def budgeted(mesh: Mesh) -> bool:
+    """Whether the mesh caps spending at all (without caps, nobody needs to see a claim at once)."""
+    return has_caps(*caps(mesh))
 
 
 def _read(journal: Journal, window: Window, now: float) -> JournalRead:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
-from agentmesh.agent.budget import BudgetCheck, check_budget
+from agentmesh.agent.budget import BudgetCheck, budgeted, check_budget
 from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
 from agentmesh.agent.legacy import (
@@ -280,7 +280,7 @@ class ClaimTask(AgentRun[TickReport]):
         for cycle in plan.cycles:
             self.block_cycle(Cycle(cycle.members, cycle.path))
         claimed = self.claim(plan.claims, plan.seats, {i.number: i for i in seen.issues})
-        if claimed and self.journal is not None:
+        if claimed and self.journal is not None and budgeted(self.mesh):
             flush_journal(self.journal, self.report)  # the fleet's budget counts these claims from now on
         return jobs + claimed
 

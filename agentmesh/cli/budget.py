@@ -72,7 +72,7 @@ def group(ctx, as_json):
     """Show the budget window's usage against the caps of .agentmesh/mesh.yaml, and the pause.
 
     \b
-    Usage is summed from every agent's journal on the memory branch (and this
+    Usage is summed from every agent's journal on its own branch (and this
     agent's entries not pushed yet) over the window `budgets.window` (a UTC
     day, a week from Monday 00:00 UTC, or a calendar month): tasks are claims,
     minutes are executor run time, cost is what executors reported. An entry

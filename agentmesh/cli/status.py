@@ -149,7 +149,7 @@ def command(g, as_json):
     \b
     Everything is read from the remote and the forge: presence and claim refs,
     open issues and PRs (the newest 50 are examined: reviews on the head, CI),
-    and the journals on the memory branch. Ages are how long this host has
+    and the journals on their branches. Ages are how long this host has
     seen a ref unchanged. A failed listing is an error (exit 75), never an
     empty fleet. --json prints the schema of docs/operations.md ("Status").
     """

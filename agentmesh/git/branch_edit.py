@@ -1,7 +1,7 @@
-"""Compare-and-swap writes of a shared remote ref: a journal commit, the kill switch.
+"""Compare-and-swap writes of a shared remote ref: the kill switch, the budget pause.
 
 Used for small shared writes that must never overwrite someone else's
-concurrent one (the journals on the memory branch, the halt ref): the push is
+concurrent one (the halt and pause refs): the push is
 pinned to the value it was built on, and a lost race re-reads, re-builds and
 retries with jitter.
 """

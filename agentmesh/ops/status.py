@@ -1,7 +1,7 @@
 """`agentmesh status`: the fleet as the remote and the forge show it. Gathers data; nothing here prints.
 
 Everything comes from the remote and the forge (presence and claim refs, open issues and PRs,
-reviews, CI, the journals on the memory branch), except what only this host knows: its config,
+reviews, CI, the journals on their branches), except what only this host knows: its config,
 its local halt file, and its own observation clock (ages are how long this host has seen a ref
 unchanged). Every listing is complete or raises, so an unreachable remote is an error, never an
 empty fleet.

@@ -62,10 +62,10 @@ def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     n = new_issue(remote, tmp_path, "Add the hello doc", demo_body("docs/hello.md", "hello\n"))
     report = tick(remote, tmp_path)
     assert events(report) == [("claimed", n), ("executed", n), ("pushed", n), ("pr-opened", n)], report.events
-    # the outcomes are in the agent's journal on its own branch, one commit for the run; main is untouched
+    # the outcomes are in the agent's journal on its own branch, one commit for the run (no budgets: the
+    # claim need not be seen at once); main is untouched
     journal = git("log", "--format=%s", MEMORY, cwd=remote).splitlines()
-    assert journal == ["agentmesh: journal of alice (2 entries) [skip ci]",  # at the end of the run
-                       "agentmesh: journal of alice (1 entry) [skip ci]"]  # the claim, at once
+    assert journal == ["agentmesh: journal of alice (3 entries) [skip ci]"]
     assert git("log", "--format=%s", "main", cwd=remote) == "Initial commit"
     lines = [json.loads(line) for line in git("cat-file", "blob", f"{MEMORY}:" + git(
         "ls-tree", "-r", "--name-only", MEMORY, "--", "ai-memory/agents/alice/journal/", cwd=remote), cwd=remote)
