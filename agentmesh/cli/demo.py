@@ -92,7 +92,7 @@ def demo(agents: int, issues: int, directory: Path | None, timeout: float, as_js
         f"  {me} claims list\n"
         f"  {me} memory log\n"
         f"  git --git-dir {remote} log --oneline --graph main\n"
-        f"  git --git-dir {remote} ls-tree -r --name-only agentmesh/memory ai-memory/\n"
+        f"  git --git-dir {remote} ls-tree -r --name-only agentmesh/journals/ada ai-memory/\n"
         f"  each agent's log: {mesh.root}/hosts/<agent>/daemon.log")
     if as_json:
         emit_json(outcome)
