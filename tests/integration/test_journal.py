@@ -18,6 +18,7 @@ import yaml
 
 from agentmesh.core.memory import journal_month, parse_journal
 from tests.support import JOURNALS, agent_mesh, git, human_commit, journal_entries, local_forge_remote, remote_refs
+from tests.support.gitcount import counting_git
 
 MEMORY = "agentmesh/memory"  # the shared branch of earlier versions: read, never written
 
@@ -204,3 +205,24 @@ def test_journals_earlier_versions_left_on_main_and_the_memory_branch_are_still_
     seen = agent_mesh(remote, tmp_path / "hosts", "c").journal().entries(datetime.now(UTC).date())
     assert sorted((e.agent, e.issue) for e in seen) == [("a", 1), ("a", 2), ("a", 3), ("b", 1)]
     assert len({e.id for e in seen}) == 4
+
+
+def test_a_flush_is_a_handful_of_git_calls_and_a_read_does_not_grow_with_the_writers(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    journals = [agent_mesh(remote, tmp_path / "hosts", a).journal() for a in ("a", "b", "c")]
+    for journal in journals:
+        journal.record("claimed", issue=1)
+        journal.flush()
+    a = journals[0]
+    reader = agent_mesh(remote, tmp_path / "readers", "r").journal()
+    reader.entries(datetime.now(UTC).date())  # the reader's cache is warm: its later reads fetch nothing
+    with counting_git(tmp_path / "count") as count:
+        a.record("executed", issue=1)
+        assert a.flush() == 1
+        flushed, flush_calls = count.commands(), count.calls()
+        count.reset()
+        assert len(reader.entries(datetime.now(UTC).date())) == 4
+        read = count.calls()
+    assert flush_calls <= 9  # 3 cat-file --batch, read-tree, update-index, write-tree, commit-tree, push, update-ref
+    assert flushed["push"] == 1  # one push, no retry: nobody else writes a's branch
+    assert read <= 6  # one listing, one fetch of a's new head, the legacy main's tree, two batches
