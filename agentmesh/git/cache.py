@@ -394,14 +394,15 @@ class CacheClone:
             found.append((sha.strip(), tuple(p for p in paths.split("\n") if p)))
         return found
 
-    def path_history(self, rev: str, paths: Sequence[str]) -> PathHistory:
-        """The commits of `rev`'s history that changed each of `paths`, newest first, in one `git log`.
-        The walk stops where none of the paths exists yet (`--remove-empty`): older commits cannot have
-        written a line the files hold now."""
+    def path_history(self, rev: str | Sequence[str], paths: Sequence[str]) -> PathHistory:
+        """The commits of `rev`'s history (of several revs: all of theirs) that changed each of `paths`,
+        newest first, in one `git log`. The walk stops where none of the paths exists yet
+        (`--remove-empty`): older commits cannot have written a line the files hold now."""
         if not paths:
             return PathHistory({}, ())
+        revs = [rev] if isinstance(rev, str) else list(rev)
         out = self.run("--literal-pathspecs", "log", "--format=%x01%H %P", "--name-only", "--no-renames", "--root",
-                       "--remove-empty", rev, "--", *paths).stdout
+                       "--remove-empty", *revs, "--", *paths).stdout
         touched: dict[str, list[str]] = {path: [] for path in paths}
         merges = []
         for record in out.split("\x01")[1:]:

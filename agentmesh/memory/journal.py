@@ -261,15 +261,14 @@ class Journal:
         months = set(months_between(since, until))
         found: dict[str, JournalEntry] = {}
         foreign: dict[tuple[str, str], JournalEntry] = {}
-        texts = self._journal_files(self.heads(), months)
-        for head, files in texts.items():
-            for path, lines in self._counted(head, files).items():
-                for entry in parse_journal(lines.counted):
-                    if self.verify is not None and entry.agent != owner(path):
-                        foreign[(path, entry.to_line())] = entry
-                    else:
-                        found.setdefault(entry.id, entry)
-                foreign.update(((path, e.to_line()), e) for e in parse_journal("\n".join(lines.foreign)))
+        heads = self.heads()
+        for (_, path), lines in self._counted(heads, self._journal_files(heads, months)).items():
+            for entry in parse_journal(lines.counted):
+                if self.verify is not None and entry.agent != owner(path):
+                    foreign[(path, entry.to_line())] = entry
+                else:
+                    found.setdefault(entry.id, entry)
+            foreign.update(((path, e.to_line()), e) for e in parse_journal("\n".join(lines.foreign)))
         if include_pending:
             for _, entry in self.pending():
                 found.setdefault(entry.id, replace(entry, agent=self.agent))
@@ -281,11 +280,8 @@ class Journal:
         """Every writer's journal files on its own branch, all months, each holding only the lines that
         count (path -> text): what the memory PR shows on the default branch (agent/journal_pr.py)."""
         heads = [(writer, head) for writer, head in self.heads() if writer is not None]
-        found: dict[str, str] = {}
-        for head, files in self._journal_files(heads, None).items():
-            for path, lines in self._counted(head, files).items():
-                found[path] = lines.counted
-        return found
+        counted = self._counted(heads, self._journal_files(heads, None))
+        return {path: lines.counted for (_, path), lines in counted.items()}
 
     def _journal_files(self, heads: Sequence[tuple[str | None, str]],
                        months: set[str] | None) -> dict[str, dict[str, str]]:
@@ -308,15 +304,22 @@ class Journal:
                 texts[head][path] = obj.data.decode("utf-8", "replace")
         return texts
 
-    def _counted(self, head: str, texts: dict[str, str]) -> dict[str, Lines]:
-        """path -> the lines of the journal file that count (all of them without a roster)."""
+    def _counted(self, heads: Sequence[tuple[str | None, str]],
+                 texts: dict[str, dict[str, str]]) -> dict[tuple[str, str], Lines]:
+        """(head, path) -> the lines of the journal file that count (all of them without a roster)."""
+        legacy = {head for writer, head in heads if writer is None}
+        files = {(head, path): text for head, by_path in texts.items() for path, text in by_path.items()}
         if self.verify is None:
-            return {path: Lines(text) for path, text in texts.items()}
-        missing = {path: text for path, text in texts.items() if (head, path) not in self._lines}
-        if missing:
-            self._lines.update(((head, path), lines) for path, lines in
-                               signed_lines(self.cache, head, missing, self.verify).items())
-        return {path: self._lines[(head, path)] for path in texts}
+            return {key: Lines(text) for key, text in files.items()}
+        missing = {key: text for key, text in files.items() if key not in self._lines}
+        # every writer's branch in one log; a legacy branch alone, so its merges (the default branch's
+        # PR merges) send only its own files to blame
+        groups: dict[str | None, dict[tuple[str, str], str]] = {}
+        for (head, path), text in missing.items():
+            groups.setdefault(head if head in legacy else None, {})[(head, path)] = text
+        for group in groups.values():
+            self._lines.update(signed_lines(self.cache, group, self.verify))
+        return {key: self._lines[key] for key in files}
 
     def recent(self, days: int, now: float | None = None) -> list[JournalEntry]:
         today = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()

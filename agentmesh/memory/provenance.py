@@ -6,9 +6,9 @@ also drops an entry whose `agent` field names someone else). Anyone who can push
 otherwise add spend to an agent's ledger, and stop the fleet on its budget, or put text into the
 context every executor reads.
 
-Cheap in the common case: one `git log` lists the commits that changed each file, back to where the
-files did not exist yet (about a month of history), and one batch verifies them, with verdicts kept
-across runs per roster. A file whose every commit is its agent's counts whole; only a file that
+Cheap in the common case: one `git log` over every journal branch lists the commits that changed each
+file, back to where the files did not exist yet (about a month of history), and one batch verifies
+them, with verdicts kept across runs per roster. A file whose every commit is its agent's counts whole; only a file that
 another commit touched (or a history with merges) is blamed line by line.
 """
 
@@ -46,24 +46,28 @@ def _named(writer: str) -> bool:
     return AGENT_NAME.fullmatch(writer) is not None or (writer.startswith(MAINTAINER_WRITER) and bool(login))
 
 
-def signed_lines(cache: CacheClone, head: str, texts: Mapping[str, str], verify: Verify) -> dict[str, Lines]:
-    """path -> the lines of its text (at `head`) that the writer of its directory wrote."""
-    named = [path for path in texts if _named(owner(path))]
-    found = {path: Lines("", _nonblank(text.split("\n"))) for path, text in texts.items() if path not in named}
-    history = cache.path_history(head, named)
-    signer = verify([sha for shas in history.touched.values() for sha in shas])
-    for path in named:
+def signed_lines(cache: CacheClone, texts: Mapping[tuple[str, str], str],
+                 verify: Verify) -> dict[tuple[str, str], Lines]:
+    """(head, path) -> the lines of its text (at `head`) that the writer of its directory wrote. One `git log`
+    over every head: a file counts whole when every commit of any head that touched its path is its writer's
+    (a superset of the commits that wrote it at its own head), and is blamed at its head otherwise."""
+    named = [key for key in texts if _named(owner(key[1]))]
+    found = {key: Lines("", _nonblank(text.split("\n"))) for key, text in texts.items() if key not in named}
+    history = cache.path_history(list(dict.fromkeys(head for head, _ in named)),
+                                 list(dict.fromkeys(path for _, path in named)))
+    signer = verify(list(dict.fromkeys(sha for shas in history.touched.values() for sha in shas)))
+    for head, path in named:
         commits = history.touched[path]
         if not history.merges and commits and all(writes(signer.get(sha), owner(path)) for sha in commits):
-            found[path] = Lines(texts[path])
-    blamed = {path: cache.blame(head, path) for path in named if path not in found}
+            found[(head, path)] = Lines(texts[(head, path)])
+    blamed = {key: cache.blame(*key) for key in named if key not in found}
     signer = verify(list(dict.fromkeys(sha for lines in blamed.values() for sha, _ in lines)))  # known by now
-    for path, lines in blamed.items():
+    for key, lines in blamed.items():
         counted: list[str] = []
         foreign: list[str] = []
         for sha, line in lines:
-            (counted if writes(signer.get(sha), owner(path)) else foreign).append(line.decode("utf-8", "replace"))
-        found[path] = Lines("".join(f"{line}\n" for line in counted), _nonblank(foreign))
+            (counted if writes(signer.get(sha), owner(key[1])) else foreign).append(line.decode("utf-8", "replace"))
+        found[key] = Lines("".join(f"{line}\n" for line in counted), _nonblank(foreign))
     return found
 
 

@@ -14,6 +14,7 @@ from agentmesh.core.memory import journal_file, utc_ts
 from agentmesh.git.signing import ensure_key
 from agentmesh.host.roster import ROSTER_PATH
 from tests.support import agent_mesh, git, human_commit, local_forge_remote, roster_yaml
+from tests.support.gitcount import counting_git
 
 MEMORY = "agentmesh/memory"  # where earlier versions wrote every agent's journal
 
@@ -191,3 +192,14 @@ def test_a_maintainers_entries_go_to_a_journal_of_their_own_and_count_as_theirs(
     append(remote, branch, "maintainer.grace", line("as-grace", "maintainer.grace", 1e6),
            sign_with=ada.signing_key)
     assert spend(tmp_path, remote)[1] == 1
+
+
+def test_a_read_checks_every_writers_branch_in_one_log(tmp_path):
+    remote, meshes = mesh_with_roster(tmp_path, "ada", "bob", "cy")
+    for mesh in meshes.values():
+        flush(mesh, 1.0)
+    assert spend(tmp_path, remote)[1] == 0  # signatures verified once, and remembered
+    with counting_git(tmp_path / "count") as count:
+        found, ignored = spend(tmp_path, remote)
+    assert len(found) == 3 and ignored == 0
+    assert count.commands()["log"] == 1 and count.commands()["blame"] == 0
