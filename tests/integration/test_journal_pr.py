@@ -56,6 +56,7 @@ def test_one_open_memory_pr_follows_the_journals_and_a_merge_shows_them_on_main(
     forge.merge_pull(pull.number, sha=pull.head_sha)  # a maintainer's review and merge
     assert git("cat-file", "blob", f"main:ai-memory/journals/bob/{month}.jsonl", cwd=remote).count("\n") == 1
     ada = agent_mesh(remote, tmp_path / "hosts", "ada")  # a new run: it reads the merged main
+    forge = agent_forge(ada)
     done = publish_journals(ada, forge, today)
     assert (done.state, done.pr) == ("up-to-date", None)  # main shows them all: no PR
 
@@ -64,7 +65,7 @@ def test_one_open_memory_pr_follows_the_journals_and_a_merge_shows_them_on_main(
     ada_journal.flush()
     cli = run_cli("--remote", str(remote), "--agent", "ada", "memory", "publish", cwd=tmp_path)
     assert cli.returncode == 0, cli.stderr
-    [reopened] = forge.list_pulls(state="open")
+    [reopened] = agent_forge(agent_mesh(remote, tmp_path / "hosts", "bob")).list_pulls(state="open")  # a fresh listing
     assert reopened.number != first.pr and reopened.head == PUBLISH_BRANCH
     assert f"PR #{reopened.number}" in cli.stdout
     # readers keep reading the journal branches only: nothing counts twice
