@@ -2,8 +2,8 @@
 
 `record()` writes the entry to `<state>/memory/outbox/` at once, so a crash loses nothing; `flush()`
 commits every queued entry in one commit on `agentmesh/journals/<writer>`, a branch nobody else writes
-(ADR 0016): no race with other agents, and a handful of git calls. The commit is built in a temporary
-index from the files the branch holds, and pushed pinned to the head it was built on. Entries carry a
+(ADR 0016): no race with other agents, and a handful of git calls. The commit is built from the files
+the branch holds, and pushed pinned to the head it was built on. Entries carry a
 unique id and a flush skips ids already on the branch, so a run killed between the push and the
 removal of the queue files never writes an entry twice. Nothing is ever written to the default branch.
 
@@ -20,7 +20,6 @@ import json
 import math
 import random
 import secrets
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -204,25 +203,13 @@ class Journal:
         plan = plan_append(files, entries, agent=self.agent, max_file_bytes=self.max_journal_bytes)
         if not plan:
             return head
-        tree = self._tree(head, plan)
+        # the trees on the way read in one batch, the new objects written without git (git/cache.py)
+        tree = self.cache.edit_tree_files(f"{head}^{{tree}}" if head is not None else None,
+                                          {path: text.encode() for path, text in plan.items()})
         count = sum(text.count("\n") - files.get(path, "").count("\n") for path, text in plan.items())
         return self.cache.commit_tree(tree, [head] if head is not None else [],
                                       f"agentmesh: journal of {self.agent} ({count} "
                                       f"{'entry' if count == 1 else 'entries'}) [skip ci]\n")
-
-    def _tree(self, head: str | None, files: dict[str, str]) -> str:
-        """`head`'s tree with `files` written, built in a temporary index: one call reads the tree, one
-        writes every blob, one writes the trees."""
-        with tempfile.TemporaryDirectory(prefix="agentmesh-journal-") as scratch:
-            work = Path(scratch) / "files"
-            for path, text in files.items():
-                write_atomic(work / path, text)
-            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-            git, gitdir = self.cache.git, f"--git-dir={self.cache.path}"
-            if head is not None:
-                git.run(gitdir, "read-tree", head, cwd=work, env=env)
-            git.run(gitdir, f"--work-tree={work}", "update-index", "--add", "--", *files, cwd=work, env=env)
-            return git.run(gitdir, "write-tree", cwd=work, env=env).stdout.strip()
 
     def _own_files(self, head: str, months: set[str]) -> dict[str, str]:
         """This writer's journal files of `months` at `head`, in two reads: the directory, then the files."""
