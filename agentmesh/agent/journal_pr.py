@@ -1,4 +1,4 @@
-"""The memory PR: the journals shown on the default branch through a reviewed merge (ADR 0016).
+"""The memory PR: the journals shown on the default branch through a reviewed merge (ADR 0017).
 
 Agents never push the default branch. `agentmesh memory publish` (cron, at least daily) copies every
 writer's journal files from its own branch (`agentmesh/journals/<writer>`), holding only the lines

@@ -2,7 +2,7 @@
 
 `record()` writes the entry to `<state>/memory/outbox/` at once, so a crash loses nothing; `flush()`
 commits every queued entry in one commit on `agentmesh/journals/<writer>`, a branch nobody else writes
-(ADR 0016): no race with other agents, and a handful of git calls. The commit is built from the files
+(ADR 0017): no race with other agents, and a handful of git calls. The commit is built from the files
 the branch holds, and pushed pinned to the head it was built on. Entries carry a
 unique id and a flush skips ids already on the branch, so a run killed between the push and the
 removal of the queue files never writes an entry twice. Nothing is ever written to the default branch.
