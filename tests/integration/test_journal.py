@@ -192,7 +192,8 @@ def test_journals_earlier_versions_left_on_main_and_the_memory_branch_are_still_
     journal = agent_mesh(remote, tmp_path / "old-hosts", "a").journal()
     journal.record("claimed", issue=1, summary="on main, before the upgrade")
     journal.record("claimed", issue=3, summary="on the memory branch, before the upgrade")
-    [(_, twice), (_, shared)] = journal.pending()
+    queued = {e.issue: e for _, e in journal.pending()}  # the queue's order within one second is its ids'
+    twice, shared = queued[1], queued[3]
     other = replace(twice, id="b-" + twice.id, agent="b")
     legacy = {f"ai-memory/agents/{e.agent}/journal/{e.ts[:7]}.jsonl": e.to_line() + "\n" for e in (twice, other)}
     human_commit(remote, legacy, message="journals of an earlier version")
