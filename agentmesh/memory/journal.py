@@ -107,7 +107,9 @@ class Journal:
                              duration_s=max(0.0, duration_s), cost_usd=cost_usd, summary=summary,
                              paths=tuple(paths))
         entry = self.safe(entry)
-        write_atomic(self.outbox / f"{entry.ts}-{entry.id}.json", entry.to_line() + "\n")
+        # the nanoseconds keep the order entries were written in (ts has whole seconds, ids are random);
+        # what is found by id (`*-{id}.json`) still ends the name
+        write_atomic(self.outbox / f"{entry.ts}-{time.time_ns():020d}-{entry.id}.json", entry.to_line() + "\n")
         return entry
 
     def discard(self, key: str) -> None:
