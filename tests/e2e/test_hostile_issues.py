@@ -3,7 +3,7 @@
 Anyone who can open an issue writes its title and body, so every one of these
 is attacker-controlled: shell and ref injection, path traversal, huge and
 invisible text, blocks hidden from a human reviewer, fences that never close.
-One mesh with `max_attempts: 1` works the whole corpus with eight seats until
+One mesh with `max_attempts: 1` works the whole corpus with ten seats until
 a tick claims nothing; then every issue must have exactly one clear outcome
 (one open PR in review, or a dead letter with one failure comment), the remote
 may only hold refs in agentmesh's namespaces, `main` is untouched, and no
@@ -25,7 +25,7 @@ from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_r
 # The module-scoped `run` (the whole corpus through the agent, minutes) is built by each worker that
 # runs one of these tests: the README's `-n auto --dist loadscope` keeps a module on one worker.
 AGENT = "alice"
-SEATS = 8
+SEATS = 10  # claim-task's most claims per tick (MAX_CLAIM_TRIES): fewest ticks, each renewing every PR's claim
 TOKEN = "ghp_" + "Q7w" * 12  # token-shaped; the agent's host holds it
 C = "@CANARY@"  # replaced by the run's canary directory (absolute, no whitespace)
 FAILURE = "agentmesh: attempt 1 of 1 by `alice` failed"
@@ -52,7 +52,7 @@ class Case:
     absent: tuple[str, ...] = ()  # paths no branch on the remote may hold
     slug: str | None = None  # pr: the expected slug of the work branch
 
-    def __repr__(self) -> str:  # a 2 MB body must not flood pytest's output
+    def __repr__(self) -> str:  # a huge body must not flood pytest's output
         return f"Case({self.id})"
 
 
@@ -89,7 +89,9 @@ def variation_selectors(text: str) -> str:
 REFUSED = "refusing path outside the worktree"
 NOTHING = "nothing to do"
 HTML_EVIL = block("evil-html.txt", "pwned")
-FILLER = ("lorem ipsum dolor sit amet " * (2 * MB // 27 + 1))[: 2 * MB]
+# Eight times the task file's bound (sanitize.DEFAULT_MAX_BYTES, 64 KiB) and GitHub's body limit: every
+# bound is crossed, and each tick's scans of the open issues' bodies stay cheap (2 MB cost the run 15 s of CPU).
+FILLER = ("lorem ipsum dolor sit amet " * (MB // 2 // 27 + 1))[: MB // 2]
 
 CORPUS: list[Case] = [
     # --- shell injection: forge text must never reach a shell --------------------------------
@@ -220,9 +222,10 @@ def tick(remote, root, env):
     return claim_task(mesh, agent_forge(mesh), env=env)
 
 
-def new_issue(remote, root, title, body, labels=("task",)):
-    mesh = agent_mesh(remote, root / "hosts", "human")
-    return agent_forge(mesh).create_issue(title, body, list(labels)).number
+def new_issue(remote, root, title, body, labels=("task",), *, forge=None):
+    """Filed by `human` (through `forge`, that human's, when given: one cache clone for a whole corpus)."""
+    forge = forge or forge_of(remote, root, "human")
+    return forge.create_issue(title, body, list(labels)).number
 
 
 def forge_of(remote, root, agent="observer"):
@@ -272,7 +275,7 @@ class Run:
     bounded_out: bool
     tasks: dict[str, str]  # task file name -> what the executor read (a tick removes those of released claims)
 
-    def __repr__(self) -> str:  # keep /etc/passwd and 2 MB bodies out of failure reports
+    def __repr__(self) -> str:  # keep /etc/passwd and huge bodies out of failure reports
         return f"Run({self.root})"
 
 
@@ -288,9 +291,11 @@ def run(tmp_path_factory) -> Run:
     add_symlinks_to_main(remote, root, canary)
     passwd = Path("/etc/passwd")
     passwd_before = passwd.read_bytes() if passwd.is_file() else None
-    # Dead letters first: they release their claims, while every open PR's claim is renewed each tick.
-    numbers = {case.id: new_issue(remote, root, fill(case.title, canary), fill(case.body, canary))
-               for case in sorted(CORPUS, key=lambda c: c.expect != "dead")}
+    # Dead letters and protected paths first: they release their claims, while every open PR's claim is
+    # renewed each tick.
+    human = forge_of(remote, root, "human")
+    numbers = {case.id: new_issue(remote, root, fill(case.title, canary), fill(case.body, canary), forge=human)
+               for case in sorted(CORPUS, key=lambda c: c.expect == "pr")}
     refs_before = remote_refs(remote)
     outside_before = snapshot(root, skip=("hosts", "remote.git"))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AGENTMESH_TOKEN": TOKEN}

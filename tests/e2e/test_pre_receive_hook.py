@@ -154,6 +154,8 @@ def test_direct_pushes_to_main_are_refused_unless_a_maintainer_signed_them(tmp_p
 
 
 def test_a_merge_without_a_sibling_approval_is_refused(tmp_path):
+    """ada can neither merge her PR unreviewed nor count an approval she signed in bob's name; the
+    control is the honest flow behind the hook, from the issue to the merge and its clean-up."""
     mesh = Guarded(tmp_path)
     pull = mesh.opened()
     number, main = pull["number"], git("rev-parse", "main", cwd=mesh.remote)
@@ -166,10 +168,19 @@ def test_a_merge_without_a_sibling_approval_is_refused(tmp_path):
     assert again.returncode == 1 and refused(again.stderr, "refs/heads/main")  # ...but counts for no merge
     assert git("rev-parse", "main", cwd=mesh.remote) == main and mesh.item(number)["state"] == "open"
 
-    mesh.run("bob", "monitor-prs")  # the control
+    # The control: the honest mesh runs the issue to its merge and cleans up behind the hook.
+    mesh.run("bob", "monitor-prs")
     mesh.run("ada", "monitor-prs")
-    assert mesh.pull()["state"] == "merged" and mesh.on_main()
+    mesh.run("ada", "monitor-prs")  # cleans up after the merge
+    merged = mesh.pull()
+    assert merged["state"] == "merged" and mesh.on_main()
     assert git("rev-parse", "main^1", cwd=mesh.remote) == main
+    assert git("rev-parse", "main", cwd=mesh.remote) == merged["merge_sha"]
+    assert git("log", "-1", "--format=%s", "main", cwd=mesh.remote).startswith(f"Merge pull request #{number}")
+    assert remote_refs(mesh.remote, "refs/heads/claim/") == {}
+    assert set(remote_refs(mesh.remote, JOURNALS)) == {JOURNALS + "ada", JOURNALS + "bob"}
+    checked = run_cli("hook", "check", str(mesh.remote), cwd=tmp_path)
+    assert checked.returncode == 0 and checked.stdout.startswith("installed: ")
 
 
 def test_journals_take_only_each_writers_own_signed_commits(tmp_path):
@@ -234,22 +245,6 @@ def test_the_kill_switch_is_neither_forged_nor_deleted(tmp_path):
     rewound = mesh.raw_push(resumed, HALT)
     assert rewound.returncode != 0 and refused(rewound.stderr, HALT) and "not a fast-forward" in rewound.stderr
     assert mesh.ref(HALT) == again
-
-
-def test_control_an_honest_mesh_runs_an_issue_to_its_merge_behind_the_hook(tmp_path):
-    mesh = Guarded(tmp_path)
-    pull = mesh.opened()
-    mesh.run("bob", "monitor-prs")
-    mesh.run("ada", "monitor-prs")
-    mesh.run("ada", "monitor-prs")  # cleans up after the merge
-    merged = mesh.pull()
-    assert merged["state"] == "merged" and mesh.on_main()
-    assert git("rev-parse", "main", cwd=mesh.remote) == merged["merge_sha"]
-    assert git("log", "-1", "--format=%s", "main", cwd=mesh.remote).startswith(f"Merge pull request #{pull['number']}")
-    assert remote_refs(mesh.remote, "refs/heads/claim/") == {}
-    assert set(remote_refs(mesh.remote, JOURNALS)) == {JOURNALS + "ada", JOURNALS + "bob"}
-    checked = run_cli("hook", "check", str(mesh.remote), cwd=tmp_path)
-    assert checked.returncode == 0 and checked.stdout.startswith("installed: ")
 
 
 def test_a_merge_the_hook_refuses_is_a_warning_and_the_run_goes_on(tmp_path):
