@@ -161,6 +161,13 @@ class FakeForge:
             item.labels = wanted
             item.updated_at = self.now()
 
+    def clear_issue_labels(self, q, body, request, number: str) -> Answer:
+        item = self.item(number)
+        if item is None:
+            return answer(404, {"message": "Not Found"})
+        self.replace_labels(item, [])
+        return answer(204)
+
     def item(self, number: str | int, *, pull: bool | None = None) -> Item | None:
         item = self.items.get(int(number))
         if item is None or (pull is not None and item.is_pull != pull):

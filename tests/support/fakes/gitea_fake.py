@@ -148,13 +148,6 @@ class GiteaFake(FakeForge):
         self.replace_labels(item, ids)
         return answer(200, [self.label_json(i) for i in item.labels])
 
-    def clear_issue_labels(self, q, body, request, number: str) -> Answer:
-        item = self.item(number)
-        if item is None:
-            return answer(404, {"message": "Not Found"})
-        self.replace_labels(item, [])
-        return answer(204)
-
     def remove_issue_label(self, q, body, request, number: str, label_id: str) -> Answer:
         item = self.item(number)
         if item is None or int(label_id) not in self.labels:

@@ -150,13 +150,6 @@ class GitHubFake(FakeForge):
         self.replace_labels(item, self.ensure_label_ids(names))
         return answer(200, [self.label_json(i) for i in item.labels])
 
-    def clear_issue_labels(self, q, body, request, number: str) -> Answer:
-        item = self.item(number)
-        if item is None:
-            return answer(404, {"message": "Not Found"})
-        self.replace_labels(item, [])
-        return answer(204)
-
     def remove_issue_label(self, q, body, request, number: str, name: str) -> Answer:
         item = self.item(number)
         label = self.label_by_name(name)
