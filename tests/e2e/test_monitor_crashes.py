@@ -36,11 +36,12 @@ def ring(tmp_path):
     return remote, configs, forge, issue, pull
 
 
-def kill_at_push(tmp_path, remote, pattern: str, config, *args: str) -> None:
-    """Run the command and SIGKILL it right after a push whose refs match `pattern` landed."""
+def kill_at_push(tmp_path, remote, pattern: str, config, *args: str, landed: bool = True) -> None:
+    """Run the command and SIGKILL it during a push whose refs match `pattern`: right after it landed,
+    or (`landed=False`) while the remote holds it, never to take it."""
     flag = tmp_path / "hook-fired"
-    hook = remote / "hooks" / "post-receive"
-    hook.write_text(f"#!/bin/sh\nif grep -q '{pattern}'; then touch '{flag}'; sleep 20; fi\n")
+    hook = remote / "hooks" / ("post-receive" if landed else "pre-receive")
+    hook.write_text(f"#!/bin/sh\nif grep -q '{pattern}'; then touch '{flag}'; sleep 20; exit 1; fi\n")
     hook.chmod(0o755)
     proc = start_cli("--config", str(config), *args, cwd=config.parent)
     try:
@@ -85,8 +86,9 @@ def test_killed_right_after_the_review(tmp_path, ring):
 def test_killed_before_the_merge(tmp_path, ring):
     remote, configs, forge, issue, pull = ring
     run_json(configs["b"], "monitor-prs")
-    kill_at_push(tmp_path, remote, " refs/heads/agentmesh/agents/a", configs["a"], "monitor-prs")
+    kill_at_push(tmp_path, remote, " refs/heads/main", configs["a"], "monitor-prs", landed=False)
     assert forge.get_pull(pull.number).state == "open"
+    assert remote_refs(remote, "refs/heads/claim/")  # nothing of the merge landed
     rerun = run_json(configs["a"], "monitor-prs")
     assert [e["event"] for e in rerun["events"]][:2] == ["merged", "cleaned-up"]
     assert_converged(remote, forge, issue, pull)

@@ -71,7 +71,11 @@ def log_records(state: Path) -> list[dict]:
 
 
 def files_containing(root: Path, needle: str) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+    """What this host wrote that holds `needle`. The cache clone is left out: it holds the forge's own
+    items as they are (in git objects and the item cache, agentmesh-items.json, 0600), public text in
+    which the token was pasted; what the host derives from them (logs, events, branches) is checked."""
+    return [p for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()
+            and not any(part.startswith("cache-") and part.endswith(".git") for part in p.relative_to(root).parts)]
 
 
 def test_claim_task_logs_and_counts_without_leaking_the_token(tmp_path):

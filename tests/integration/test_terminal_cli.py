@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentmesh.core.memory import journal_file
+from agentmesh.core.memory import journal_file, journal_ref
 from tests.support import agent_forge, agent_mesh, git, local_forge_remote
 from tests.support.cli import run_cli
 
@@ -42,12 +42,13 @@ def mesh(tmp_path_factory):
     git("commit", "--quiet", "-m", "x", cwd=work)
     git("push", "--quiet", "origin", "feature/x", cwd=work)
     pull = human.create_pull(head="feature/x", base="main", title=EVIL, body=f"Closes #{issue}\n\n{EVIL}").number
-    forge_journal_line(remote, work, agent_mesh(remote, tmp / "humans", "reader").journal().branch)
+    forge_journal_line(remote, work, journal_ref("mallory").removeprefix("refs/heads/"))
     return remote, tmp, issue, pull
 
 
 def forge_journal_line(remote, work, branch: str) -> None:
-    """A journal line nobody's agent wrote, pushed by someone with push access to the journal branch."""
+    """A journal line nobody's agent wrote, pushed by someone with push access to a journal branch (no
+    roster here: every writer's branch counts, so its hostile text reaches the terminal commands)."""
     now = datetime.now(UTC)
     line = {"id": "forged-1", "ts": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "agent": f"mal{EVIL}", "host": EVIL,
             "event": "claimed", "issue": 1, "pr": None, "outcome": f"claimed {EVIL}", "duration_s": 0,

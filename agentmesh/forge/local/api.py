@@ -301,8 +301,7 @@ class LocalForge(Forge):
             # The guard is read before the listing: a PR created after this read moves the guard, so
             # our create fails and the next round adopts it (read after, a PR created between the
             # listing and the read would be missed and a second one created).
-            heads = self.store.remote([head_ref, base_ref, guard_ref])
-            self.store.forget_listing()  # the PR listing must be made after the guard was read
+            heads = self.store.remote([head_ref, base_ref, guard_ref])  # then the PR listing, made afresh
             existing = self.find_pull_for_head(head)
             if existing is not None:
                 return existing

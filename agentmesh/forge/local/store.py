@@ -37,7 +37,7 @@ from agentmesh.forge.local.schema import (
 from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 
-LISTING_SECONDS = 5.0  # how long one listing of the items serves the reads of a step
+GUESS_SECONDS = 5.0  # how long a sha this store saw or pushed serves as the lease of its next write
 FETCH_EXACT = 64  # changed items fetched by exact ref; more than this fetch the whole items prefix
 MAX_ATTEMPTS = 40  # lost races per write before giving up (each loss means someone else progressed)
 
@@ -72,7 +72,6 @@ class ItemStore:
         self.url = cache.url
         self.user = user
         self.metas = ItemCache(cache.path / CACHE_NAME)
-        self._listed: tuple[float, dict[int, str]] | None = None  # (when, item heads): see `item_heads`
         # what a commit holds never changes: documents and whole items read (or written) here, by sha
         self._docs: dict[tuple[str, str], dict] = {}
         self._items: dict[str, Item] = {}
@@ -96,7 +95,6 @@ class ItemStore:
     def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> bool:
         """A CAS push; an unknown outcome is settled by reading the refs back. Forbidden when the
         server's hook declines it (`agentmesh hook`): no retry would change its mind."""
-        self.forget_listing()
         try:
             result = push(self.git, self.cache.path, self.url, updates, atomic=atomic)
         except OutcomeUnknown:
@@ -115,9 +113,10 @@ class ItemStore:
         return result.ok
 
     def _guess(self, ref: str) -> str | None:
-        """The sha this store saw or pushed for `ref` less than LISTING_SECONDS ago, once."""
-        when, sha = self._hints.pop(ref, (-LISTING_SECONDS, ""))
-        return sha if 0 <= time.monotonic() - when < LISTING_SECONDS else None
+        """The sha this store saw or pushed for `ref` less than GUESS_SECONDS ago, once (a wrong guess only
+        loses the compare-and-swap push)."""
+        when, sha = self._hints.pop(ref, (-GUESS_SECONDS, ""))
+        return sha if 0 <= time.monotonic() - when < GUESS_SECONDS else None
 
     def commit(self, tree: str, parents: Sequence[str], subject: str) -> str:
         # The nonce keeps every commit unique: two identical pushes would both "win" (docs/design/protocol.md).
@@ -243,22 +242,13 @@ class ItemStore:
         return item
 
     def item_heads(self) -> dict[int, str]:
-        """number -> head commit of every item, from one listing. A step lists issues and PRs, and the
-        halt check the issues again, within a moment: a listing younger than LISTING_SECONDS is reused
-        unless this store pushed since (`forget_listing`)."""
-        now = time.monotonic()
-        if self._listed is not None and 0 <= now - self._listed[0] < LISTING_SECONDS:
-            return dict(self._listed[1])
+        """number -> head commit of every item, from one listing, made afresh on every call: a listing
+        kept for a few seconds hid other agents' writes from the next read (a PR opened meanwhile)."""
         listing = ls_refs(self.git, self.url, [ITEMS])
         heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items() if ref[len(ITEMS):].isdigit()}
-        self._listed = (now, heads)
+        now = time.monotonic()
         self._hints.update({item_ref(n): (now, sha) for n, sha in heads.items()})
         return dict(heads)
-
-    def forget_listing(self) -> None:
-        """The next `item_heads` lists the remote again: after a write, or before a decision that must
-        see every item created after some other read (create_pull's guard)."""
-        self._listed = None
 
     def all_items(self) -> list[Item]:
         """Every item: one listing of the items prefix (`item_heads`). Only the items whose commit is not
