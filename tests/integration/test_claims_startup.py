@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from tests.support import git, make_remote, remote_refs
+from tests.support import git, human_commit, make_remote, remote_refs
 from tests.support.cli import cli_env, run_cli
 from tests.support.gitcount import counting_git
 
@@ -39,12 +39,7 @@ def test_a_moved_default_branch_is_read_again(tmp_path):
     remote = make_remote(tmp_path / "remote.git")
     args = ("--remote", str(remote), "--agent", "a", "claims", "acquire")
     assert run_cli(*args, "1", cwd=tmp_path).returncode == 0
-    seed = tmp_path / "remote.git.seed"
-    (seed / ".agentmesh").mkdir()
-    (seed / ".agentmesh" / "mesh.yaml").write_text("claims:\n  ref_prefix: refs/heads/taken/\n")
-    git("add", "-A", cwd=seed)
-    git("commit", "--quiet", "-m", "policy", cwd=seed)
-    git("push", "--quiet", str(remote), "main:refs/heads/main", cwd=seed)
+    human_commit(remote, {".agentmesh/mesh.yaml": "claims:\n  ref_prefix: refs/heads/taken/\n"}, message="policy")
     assert run_cli(*args, "2", cwd=tmp_path).returncode == 0
     assert set(remote_refs(remote, "refs/heads/taken/")) == {"refs/heads/taken/2"}
 
@@ -93,12 +88,7 @@ def test_what_was_kept_never_hides_a_config_or_policy_error(tmp_path):
     bad = run_cli("--config", str(config), "claims", "acquire", "2", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.strip() == f"agentmesh: error: {config}: seats: must be ≥ 1"
     config.write_text(f"agent: a\nremote: {remote}\nstate_dir: {tmp_path / 'state-a'}\n")
-    seed = tmp_path / "remote.git.seed"
-    (seed / ".agentmesh").mkdir()
-    (seed / ".agentmesh" / "mesh.yaml").write_text("lease:\n  seconds: 5\n")
-    git("add", "-A", cwd=seed)
-    git("commit", "--quiet", "-m", "bad policy", cwd=seed)
-    git("push", "--quiet", str(remote), "main:refs/heads/main", cwd=seed)
+    human_commit(remote, {".agentmesh/mesh.yaml": "lease:\n  seconds: 5\n"}, message="bad policy")
     for _ in range(2):  # a bad policy is never kept: the second run says it again
         result = run_cli("--config", str(config), "claims", "acquire", "3", cwd=tmp_path)
         assert result.returncode == 1
