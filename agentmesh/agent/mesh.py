@@ -19,7 +19,6 @@ from agentmesh.core.memory import journal_writer
 from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
 from agentmesh.host.state import system_clock
 from agentmesh.memory.journal import Journal
-from agentmesh.refs.claims import ClaimStore
 from agentmesh.refs.presence import Presence
 
 if TYPE_CHECKING:
@@ -100,7 +99,3 @@ class Mesh(Plumbing):
                  (str(self.state.root), "<state>"), (str(Path.home()), "<home>")]
         return named + [(os.path.realpath(p.removesuffix("/*")) + p[len(p.removesuffix("/*")):], name)
                         for p, name in named]
-
-    def claims(self) -> ClaimStore:
-        return ClaimStore(self.cache, self.state, self.policy, agent=self.host.agent, host=self.host.host,
-                          clock=self.clock, identity=self.identity, default_branch=lambda: self.default_branch)
