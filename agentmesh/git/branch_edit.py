@@ -24,12 +24,14 @@ Change = Callable[[str | None], Mapping[str, bytes | None]]
 
 
 def swap_ref(cache: CacheClone, ref: str, build: Callable[[str | None], str | None], *,
-             attempts: int = ATTEMPTS, max_sleep: float = 1.0, refused_hint: str = "") -> tuple[str | None, str | None]:
+             attempts: int = ATTEMPTS, max_sleep: float = 1.0, refused_hint: str = "",
+             first: Callable[[], str | None] | None = None) -> tuple[str | None, str | None]:
     """Set the remote `ref` to `build(current)` (None: delete it), pushed pinned to `current` and
     re-read after each lost race. (the value it replaced, the new value); nothing is pushed when
-    they are equal."""
+    they are equal. `first`: where the first attempt takes `current` from instead of a listing (a
+    value this host cached; the push is pinned to it, so a stale one only loses that attempt)."""
     for attempt in range(attempts):
-        current = ls_refs(cache.git, cache.url, [ref]).get(ref)
+        current = first() if first is not None and attempt == 0 else ls_refs(cache.git, cache.url, [ref]).get(ref)
         new = build(current)
         if new == current:
             return current, new

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -26,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from agentmesh.core.errors import TemporaryError, UserError
+from agentmesh.core.errors import TemporaryError
 from agentmesh.core.memory import (
     AGENTS_DIR,
     JOURNALS_PREFIX,
@@ -43,9 +42,9 @@ from agentmesh.core.memory import (
     utc_ts,
 )
 from agentmesh.core.secrets import redact
-from agentmesh.git.branch_edit import LOST_RACE
+from agentmesh.git.branch_edit import swap_ref
 from agentmesh.git.cache import CacheClone, mirror_ref, parse_tree
-from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.git.remote import ls_refs
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
 from agentmesh.memory.provenance import Lines, Verify, owner, signed_lines
@@ -162,41 +161,22 @@ class Journal:
             return 0
         # this host's own entries: one queued under an earlier writer name (a maintainer's) is this writer's
         entries = [replace(self.safe(entry), agent=self.agent) for _, entry in queued]
-        head = self._cached_head()  # only this writer moves the branch: the head this host last saw, mostly
-        for attempt in range(FLUSH_ATTEMPTS):
-            new = self._append(head, entries)
-            if new == head:
-                break
-            result = push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(self.own_ref, new, head)])
-            if result.ok and new is not None:
-                try:
-                    self.cache.update_ref(mirror_ref(self.own_ref), new)
-                except TemporaryError:
-                    pass  # the push landed; the next flush re-reads a stale mirror after its push is refused
-                break
-            status = result.statuses[self.own_ref]
-            if not any(reason in status.reason for reason in LOST_RACE):
-                said = "".join(f"; {line}" for line in result.messages)  # a hook's reasons
-                raise UserError(f"push to {self.own_ref} was refused: {status.summary}{said}")
-            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
-            head = self._remote_head()
-        else:
-            raise TemporaryError(f"{self.own_ref} kept moving; gave up after {FLUSH_ATTEMPTS} attempts")
+
+        # only this writer moves the branch: the head this host last saw is the head, mostly
+        swap_ref(self.cache, self.own_ref, lambda head: self._append(head, entries), attempts=FLUSH_ATTEMPTS,
+                 first=self._cached_head,
+                 refused_hint="a journal branch takes only its own writer's signed commits")
         self._remember_sent(entry.id for _, entry in queued)
         for path, _ in queued:
             path.unlink(missing_ok=True)
         return len(queued)
 
     def _cached_head(self) -> str | None:
-        """The head of this writer's branch as the cache last saw it (after a push or a read)."""
+        """The head of this writer's branch as the cache last saw it (after a push or a read), else as listed."""
         found = self.cache.cat_objects([mirror_ref(self.own_ref)])[0]
-        return found.sha if found is not None and found.type == "commit" else self._remote_head()
-
-    def _remote_head(self) -> str | None:
-        head = ls_refs(self.cache.git, self.cache.url, [self.own_ref]).get(self.own_ref)
-        if head is not None and not self.cache.has_object(head):
-            self.cache.fetch([self.own_ref])
-        return head
+        if found is not None and found.type == "commit":
+            return found.sha
+        return ls_refs(self.cache.git, self.cache.url, [self.own_ref]).get(self.own_ref)
 
     def _append(self, head: str | None, entries: Sequence[JournalEntry]) -> str | None:
         """The commit on top of `head` that holds every entry once (`head` itself when it already does)."""
@@ -214,9 +194,15 @@ class Journal:
                                       f"{'entry' if count == 1 else 'entries'}) [skip ci]\n")
 
     def _own_files(self, head: str, months: set[str]) -> dict[str, str]:
-        """This writer's journal files of `months` at `head`, in two reads: the directory, then the files."""
+        """This writer's journal files of `months` at `head`, in two reads: the directory (with the commit,
+        fetched when the cache lacks it: a head just listed), then the files."""
         directory = journal_dir(self.agent)
-        found = self.cache.cat_objects([f"{head}:{directory}"])[0]
+        commit, found = self.cache.cat_objects([f"{head}^{{commit}}", f"{head}:{directory}"])
+        if commit is None:
+            self.cache.fetch([self.own_ref])
+            commit, found = self.cache.cat_objects([f"{head}^{{commit}}", f"{head}:{directory}"])
+            if commit is None:
+                raise TemporaryError(f"{self.own_ref} changed while it was read; try again")
         entries = parse_tree(found.data) if found is not None and found.type == "tree" else []
         named = {f"{directory}/{e.name}": e.sha for e in entries
                  if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months}
