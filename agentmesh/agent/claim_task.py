@@ -372,13 +372,14 @@ class ClaimTask(AgentRun[TickReport]):
             set_stage(self.forge, issue.number, Stage.REVIEW)
 
     def renew(self, issue: int, sha: str, pr: int | None) -> None:
-        """The PR is open: keep the claim alive until monitor-prs sees it merged or closed."""
+        """The PR is open: keep the claim alive until monitor-prs sees it merged or closed. A push only when
+        the renewal is due (core/lease.renewal_due): a tick soon after the last one pushes nothing."""
         try:
-            renewed = self.store.renew(issue, sha)
+            renewed = self.store.renew_if_due(issue, sha, renew_seconds=self.policy.lease.renew_seconds)
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=issue, pr=pr, detail=str(exc))
             return
-        self.jobs.keeper.keep(issue, renewed.sha or sha)  # and while this tick's executors run
+        self.jobs.keeper.keep(issue, renewed)  # and while this tick's executors run
         self.report.add(Event.IN_REVIEW, issue=issue, pr=pr)
 
     def claim(self, candidates: list[Claim], seats: int, issues: dict[int, Issue]) -> list[Job]:

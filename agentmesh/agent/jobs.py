@@ -427,7 +427,9 @@ class Jobs(AgentRun[Report]):
 
     def sweep_local(self, held: Collection[str], issues: Collection[int]) -> None:
         """Worktrees and task files of claims this agent no longer holds (reaped while it was away, or
-        released by a run killed before it removed them). Holding the host lock, none is in use."""
+        released by a run killed before it removed them), and its records of their pushes. Holding the
+        host lock, none is in use."""
+        self.store.forget_pushes(keep=issues)
         if not self.mesh.state.worktrees.is_dir():
             return
         keep = {self.worktrees.path_for(b) for b in held if b}

@@ -1,4 +1,5 @@
-"""Claim decisions, pure: claim commit messages, lease arithmetic, observations, reaping.
+"""Claim decisions, pure: claim commit messages, lease arithmetic, observations, reaping, and when
+a holder renews (claims and presence).
 
 Time is judged only by the observer's own clocks (docs/design/protocol.md,
 "Reaping by the observer's own clock"). Nothing here reads a timestamp
@@ -269,6 +270,61 @@ def presence_due(last: PresencePush | None, remote_sha: str | None, content: str
     late run). Any doubt about the clocks (a reboot, a clock that went back) pushes."""
     if last is None or remote_sha != last.sha or content != last.content:
         return True
-    if last.boot_id != now.boot_id or now.wall < last.wall or now.mono < last.mono:
+    return seconds_since(last.wall, last.mono, last.boot_id, now) >= lease_seconds / 2
+
+
+def seconds_since(wall: float, mono: float, boot_id: str, now: Clock) -> float:
+    """How long ago this host's clocks read (wall, mono, boot_id), by the faster of both clocks: the
+    holder's side of a lease errs towards pushing early. Infinite on any doubt (a reboot, a clock that
+    went back), so the caller pushes."""
+    if boot_id != now.boot_id or now.wall < wall or now.mono < mono:
+        return float("inf")
+    return max(now.wall - wall, now.mono - mono)
+
+
+# --- claim renewal ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimPush:
+    """The claim commit this host last pushed to one claim ref, and when, by its own clocks (read just
+    before the push: the record errs early)."""
+
+    sha: str
+    wall: float
+    mono: float
+    boot_id: str
+
+    def to_json(self) -> dict:
+        return {"sha": self.sha, "wall": self.wall, "mono": self.mono, "boot_id": self.boot_id}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ClaimPush:
+        return cls(str(data["sha"]), float(data["wall"]), float(data["mono"]), str(data["boot_id"]))
+
+
+def renewal_due(last: ClaimPush | None, sha: str, now: Clock, renew_seconds: float) -> bool:
+    """Whether a held claim at `sha` (as the remote or the last renewal showed it) must be renewed now.
+
+    The holder's half of the lease, in the shape of client-go's leaderelection: the holder renews on its
+    own clock, every other host judges expiry only by how long *it* has seen the sha unchanged (its
+    observations, like leaderelection's observedTime), never by a time the holder wrote. Renewing only
+    when due is therefore safe as long as each sha is replaced before any observer can count lease +
+    grace on it. An observer first sees a sha no earlier than it was pushed, so it counts at most the
+    time until the next push: renew_seconds after the recorded push, plus the wait for the next run
+    that looks (the longest gap between claim-task ticks, or a heartbeat's poll), plus that push's
+    duration. Hence the constraint renew_seconds + the longest gap between ticks < lease seconds
+    (config refuses seconds < 3 x renew_seconds; the daemon refuses an interval plus jitter above
+    seconds - renew_seconds; cron users keep their period under it, docs/claims.md), and grace absorbs
+    clock *rates* that differ and a slow push. Clock *offsets* between hosts never matter: no host
+    reads another's time.
+
+    Due: when there is no record (never pushed from this host, or the state dir was wiped: the safe
+    default is to renew), when the claim is not at the sha this host last pushed (a crash before the
+    record was written, or someone else moved it: the caller's renewal is pinned to `sha` and reads the
+    claim first, so a claim that is not ours fails there and is never renewed blindly), when either
+    clock says renew_seconds passed, or on any doubt about the clocks (a reboot, a clock that went back).
+    """
+    if last is None or sha != last.sha:
         return True
-    return max(now.wall - last.wall, now.mono - last.mono) >= lease_seconds / 2
+    return seconds_since(last.wall, last.mono, last.boot_id, now) >= renew_seconds

@@ -3,6 +3,7 @@
 Layout (one directory per agent):
     cache.git/            the per-host cache clone (one per remote: cache-<hash>.git)
     observations.json     when this host first saw each claim ref at each sha
+    claim-pushes-*/N.json the claim commit this host last pushed for issue N, and when (renewal is due from it)
     bin/askpass.sh        the askpass helper (holds no secret)
     logs/                 run and executor logs, the daemon's crash logs
 
@@ -193,6 +194,11 @@ class StateDir(StateLayout):
     @property
     def observations_path(self) -> Path:
         return self.root / f"observations-{self.remote_key}.json"
+
+    @property
+    def claim_pushes(self) -> Path:
+        """One file per claim this host pushed (refs/claims.py): losing them only costs a renewal."""
+        return self.root / f"claim-pushes-{self.remote_key}"
 
     def observations_lock(self) -> FileLock:
         from filelock import FileLock  # imported here: a claim that observes nothing needs none

@@ -7,14 +7,17 @@ by reading the ref back. The claim commit's sha is the fencing token.
 from __future__ import annotations
 
 import builtins
+import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
 from agentmesh.core.lease import (
     Claim,
+    ClaimPush,
     Clock,
     Observation,
     ReapDecision,
@@ -25,10 +28,12 @@ from agentmesh.core.lease import (
     observed_seconds,
     parse_claim,
     reap_decisions,
+    renewal_due,
     update_observations,
 )
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, RemoteRefs, ls_refs, push
+from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateDir
 from agentmesh.refs.identity import Identity, enforced_signers
 
@@ -170,6 +175,13 @@ def forged_by(claim: Claim | None, sha: str, signers: Mapping[str, str | None] |
     return claim.agent
 
 
+def _unlink(record: Path) -> None:
+    try:
+        record.unlink(missing_ok=True)
+    except OSError:
+        pass  # a stale record names a sha the claim no longer has: its next renewal is due anyway
+
+
 def new_nonce() -> str:
     return secrets.token_hex(8)
 
@@ -307,9 +319,11 @@ class ClaimStore:
         claim = Claim(issue, self.agent, self.host, self.nonce(), self.policy.lease.seconds,
                       0, attempt, work_branch)
         sha = self._commit(claim)
+        at = self.clock()
         result = self._push([RefUpdate(ref, sha, None)])
         holder_sha = self.remote_sha(issue)  # the readback decides, whatever the push said
         if holder_sha == sha:
+            self._record_push(issue, sha, at)
             return AcquireResult(issue, True, sha, replace(claim, sha=sha))
         if holder_sha is None:
             status = result.statuses[ref]
@@ -345,10 +359,57 @@ class ClaimStore:
         sha, claim = self._held(issue, expected)
         renewed = claim.renewed(self.nonce())
         new_sha = self._commit(renewed)
+        at = self.clock()
         result = self._push([RefUpdate(self.ref(issue), new_sha, sha)])
         if not result.ok:
             raise NotHolder(f"claim #{issue} was lost: {result.statuses[self.ref(issue)].summary}")
+        self._record_push(issue, new_sha, at)
         return replace(renewed, sha=new_sha)
+
+    def renew_if_due(self, issue: int, sha: str, *, renew_seconds: float) -> str:
+        """Renew the claim at `sha` when it is due (core/lease.renewal_due, from this host's record of
+        its last push): the claim's sha afterwards, `sha` itself when nothing was due, at no git call.
+        A due renewal is `renew(issue, sha)`: pinned to `sha`, read first, NotHolder when not ours."""
+        if not self.renewal_due(issue, sha, renew_seconds=renew_seconds):
+            return sha
+        renewed = self.renew(issue, sha)
+        assert renewed.sha is not None  # renew returns the claim with its new commit's sha
+        return renewed.sha
+
+    def renewal_due(self, issue: int, sha: str, *, renew_seconds: float) -> bool:
+        """Whether the claim at `sha` must be renewed now, from this host's record alone (no git call)."""
+        return renewal_due(self.last_push(issue), sha, self.clock(), renew_seconds)
+
+    # --- this host's record of its claim pushes (core/lease.ClaimPush) -------------------
+
+    def _push_record(self, issue: int) -> Path:
+        return self.state.claim_pushes / f"{issue}.json"
+
+    def last_push(self, issue: int) -> ClaimPush | None:
+        """What this host last pushed to the claim of `issue`, and when; None when it has no (readable) record."""
+        try:
+            return ClaimPush.from_json(json.loads(self._push_record(issue).read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # no record, or a damaged one: the renewal is due
+
+    def _record_push(self, issue: int, sha: str, at: Clock) -> None:
+        try:
+            write_atomic(self._push_record(issue), json.dumps(ClaimPush(sha, at.wall, at.mono, at.boot_id).to_json()))
+        except OSError:
+            pass  # without the record the next run renews: only a cost
+
+    def _forget_push(self, issue: int) -> None:
+        _unlink(self._push_record(issue))
+
+    def forget_pushes(self, keep: Collection[int] = ()) -> None:
+        """Drop the records of claims other than `keep` (released, reaped, or not this agent's any more)."""
+        try:
+            records = list(self.state.claim_pushes.glob("*.json"))
+        except OSError:
+            return
+        for record in records:
+            if not (record.stem.isdigit() and int(record.stem) in keep):
+                _unlink(record)
 
     def release(self, issue: int, expected: str | None = None) -> str:
         """Delete a held claim, pinned to its current sha. Returns the released sha."""
@@ -356,6 +417,7 @@ class ClaimStore:
         result = self._push([RefUpdate(self.ref(issue), None, sha)])
         if not result.ok:
             raise NotHolder(f"claim #{issue} changed while releasing: {result.statuses[self.ref(issue)].summary}")
+        self._forget_push(issue)
         return sha
 
     def fenced_push(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
@@ -368,7 +430,9 @@ class ClaimStore:
         _, claim = self._held(issue, claim_sha)
         renewed = claim.renewed(self.nonce())
         new_sha = self._commit(renewed)
+        at = self.clock()
         self._with_claim(issue, claim_sha, new_sha, RefUpdate(work_ref, work_sha, work_expected))
+        self._record_push(issue, new_sha, at)
         return replace(renewed, sha=new_sha)
 
     def release_publishing(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
@@ -377,6 +441,7 @@ class ClaimStore:
         never leaves the checkpoint under a held claim, where the next run would open a PR of it."""
         self._held(issue, claim_sha)
         self._with_claim(issue, claim_sha, None, RefUpdate(work_ref, work_sha, work_expected))
+        self._forget_push(issue)
 
     def _with_claim(self, issue: int, claim_sha: str, new_claim: str | None, work: RefUpdate) -> None:
         """Move the claim from `claim_sha` to `new_claim` (None: delete it) and `work` atomically, or raise."""

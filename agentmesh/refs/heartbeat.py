@@ -1,11 +1,13 @@
 """Keep a claim alive while its executor runs, and notice at once when it is lost.
 
-`beat()` is polled by the executor loop. Every `renew_seconds` it renews the
-claim with a CAS pinned to the sha it last wrote; a rejection means the claim
-was reaped or released, so the executor must be killed and nothing published.
-A renewal that fails for a temporary reason is retried on the next poll, but
-once the last good renewal is older than the lease minus one renew interval,
-observers may reap it any moment: treat it as lost rather than race them.
+`beat()` is polled by the executor loop. It renews the claim when the renewal is
+due (core/lease.renewal_due: renew_seconds after this host's last push of it, by
+the store's clock, or at once when this host has no record of the sha), with a
+CAS pinned to the sha it last wrote; a rejection means the claim was reaped or
+released, so the executor must be killed and nothing published. A renewal that
+fails for a temporary reason is retried on the next poll, but once the last good
+renewal is older than the lease minus one renew interval, observers may reap it
+any moment: treat it as lost rather than race them.
 """
 
 from __future__ import annotations
@@ -29,13 +31,20 @@ class Keeper:
 
     monitor-prs keeps them too while its gates run (a daemon runs no claim-task meanwhile). Its
     `guard` yields whether renewing is this process's job: only while no claim-task runs on the
-    host, whose own pinned renewals would otherwise race ours.
+    host, whose own pinned renewals would otherwise race ours. It is taken only when a renewal is
+    due, so a beat that finds none never stands in a starting claim-task's way.
+
+    Every `poll_seconds` (by `now`) a beat asks the store which claims are due (core/lease.renewal_due,
+    from this host's record of its last push, by the store's clock): one that claim-task renewed a
+    minute ago is left alone, and one last pushed long ago is renewed at once.
     """
 
     def __init__(self, store: ClaimStore, *, renew_seconds: float, now: Callable[[], float] = time.monotonic,
-                 guard: Callable[[], AbstractContextManager[bool]] = lambda: nullcontext(True)):
+                 guard: Callable[[], AbstractContextManager[bool]] = lambda: nullcontext(True),
+                 poll_seconds: float = 5.0):
         self.store = store
         self.renew_seconds = renew_seconds
+        self.poll_seconds = min(poll_seconds, renew_seconds)
         self.now = now
         self.guard = guard
         self.claims: dict[int, str] = {}
@@ -47,24 +56,26 @@ class Keeper:
             self.claims[issue] = sha
 
     def beat(self) -> None:
-        if not self.claims or self.now() - self.last < self.renew_seconds or not self._lock.acquire(blocking=False):
+        if not self.claims or self.now() - self.last < self.poll_seconds or not self._lock.acquire(blocking=False):
             return
         try:
             self.last = self.now()
-            with self.guard() as mine:
-                if mine:
-                    self._renew_all()
+            due = [issue for issue, sha in self.claims.items()
+                   if self.store.renewal_due(issue, sha, renew_seconds=self.renew_seconds)]
+            if due:
+                with self.guard() as mine:
+                    if mine:
+                        self._renew(due)
         except OSError:
             pass  # the guard's lock file is unwritable (a read-only state dir): the next beat retries
         finally:
             self._lock.release()
 
-    def _renew_all(self) -> None:
-        for issue, sha in list(self.claims.items()):
-            try:
-                renewed = self.store.renew(issue, sha)
-                assert renewed.sha is not None
-                self.claims[issue] = renewed.sha
+    def _renew(self, issues: list[int]) -> None:
+        for issue in issues:
+            try:  # asked again under the guard: a claim-task that just ended may have renewed it
+                self.claims[issue] = self.store.renew_if_due(issue, self.claims[issue],
+                                                             renew_seconds=self.renew_seconds)
             except NotHolder:
                 del self.claims[issue]
             except TemporaryError:
@@ -93,14 +104,14 @@ class Heartbeat:
         if self.lost:
             return self.lost
         now = self.now()
-        if now - self.last_ok < self.renew_seconds or now - self.last_try < min(self.retry_seconds,
-                                                                                 self.renew_seconds):
+        if now - self.last_try < min(self.retry_seconds, self.renew_seconds):
             return None
         self.last_try = now
         try:
-            renewed = self.store.renew(self.issue, self.sha)
-            assert renewed.sha is not None  # renew returns the claim with its new commit's sha
-            self.sha = renewed.sha
+            sha = self.store.renew_if_due(self.issue, self.sha, renew_seconds=self.renew_seconds)
+            if sha == self.sha:
+                return None  # not due: nothing was pushed
+            self.sha = sha
         except NotHolder as exc:
             self.lost = f"claim lost: {exc}"
             return self.lost

@@ -20,6 +20,7 @@ from agentmesh.host.lock import host_lock
 from agentmesh.host.roster import ROSTER_PATH
 from agentmesh.refs.heartbeat import Heartbeat
 from tests.support import (
+    FakeClock,
     agent_forge,
     agent_mesh,
     branch_files,
@@ -85,11 +86,12 @@ def test_one_tick_claims_works_and_opens_a_fenced_pr(remote, tmp_path):
     assert f"Agentmesh-Issue: {n}" in message and "Agentmesh-Claim: " in message
     issue = forge.get_issue(n)
     assert Label.REVIEW in issue.labels and not {Label.CLAIMED, Label.WORKING, Label.FAILED} & set(issue.labels)
-    # The claim stays while the PR is open; the next tick renews it and starts nothing new.
+    # The claim stays while the PR is open; the next tick starts nothing new, and pushes no renewal so
+    # soon after the fenced push (one is due only renew_seconds after it: test_claim_renewal.py).
     before = remote_refs(remote, f"refs/heads/claim/{n}")
     again = tick(remote, tmp_path)
     assert events(again) == [("in-review", n), ("idle", None)]
-    assert remote_refs(remote, f"refs/heads/claim/{n}") != before
+    assert remote_refs(remote, f"refs/heads/claim/{n}") == before
     assert len(forge.list_pulls()) == 1
 
 
@@ -340,17 +342,23 @@ def test_a_lost_claim_kills_the_executor_and_publishes_nothing(tmp_path):
 
 
 def test_heartbeat_renews_when_due_and_reports_a_lost_claim(remote, tmp_path):
-    mesh = agent_mesh(remote, tmp_path / "hosts", "alice")
+    clock = FakeClock()
+    mesh = agent_mesh(remote, tmp_path / "hosts", "alice", clock=clock)
     store = mesh.claims()
     won = store.acquire(5)
     now = [0.0]
     beat = Heartbeat(store, 5, won.sha, renew_seconds=10, lease_seconds=60, now=lambda: now[0])
     assert beat.beat() is None and beat.renewals == 0
+    now[0] = 5.0
+    clock.advance(5)  # polled, not due yet: nothing is pushed
+    assert beat.beat() is None and beat.renewals == 0 and beat.sha == won.sha
     now[0] = 10.0
+    clock.advance(5)
     assert beat.beat() is None and beat.renewals == 1
     assert remote_refs(remote, "refs/heads/claim/5")["refs/heads/claim/5"] == beat.sha != won.sha
     git("update-ref", "-d", "refs/heads/claim/5", cwd=remote)
     now[0] = 20.0
+    clock.advance(10)
     assert "claim lost" in beat.beat()
     assert "claim lost" in beat.beat()  # stays lost
 

@@ -257,12 +257,14 @@ def test_every_heartbeat_keeps_the_in_review_claims_alive(tmp_path):
     observer.list()  # c sees the in-review claim at `before`
     for step in range(1, 5):  # 80 s of executor run: longer than lease + grace
         now[0] = 20.0 * step
+        fleet.clocks["a"].advance(20)  # renewals are due by the store's clock (core/lease.renewal_due)
         assert beat.beat() is None
         fleet.clocks["c"].advance(20)
         assert not [d for d in observer.reap_due() if d.issue == number], f"reapable after {now[0]}s"
     assert remote_refs(fleet.remote, ref)[ref] != before
-    git("update-ref", "-d", ref, cwd=fleet.remote)  # lost after all: the keeper drops it, work goes on
+    git("update-ref", "-d", ref, cwd=fleet.remote)  # lost after all: the keeper drops it at its next renewal
     now[0] = 100.0
+    fleet.clocks["a"].advance(20)
     assert beat.beat() is None and number not in keeper.claims
 
 
@@ -285,7 +287,8 @@ def test_a_long_review_gate_keeps_the_reviewers_own_claims_in_review_alive(tmp_p
                                                                            claim_task_running):
     """A daemon reviewing a sibling's PR runs no claim-task meanwhile: its gates renew its own claims
     in review. The gate waits until a's claim moves on the remote (3 s at most; no sandbox, so it
-    can read the remote), and the keeper's clock makes every poll a due renewal. While a claim-task
+    can read the remote), the keeper's clock makes every poll a check, and a's clock, a renew interval
+    after the claim's last push, makes the renewal due. While a claim-task
     of a's runs on the host, renewing is that run's job (its pinned renewals would race ours): the
     claim must stay unmoved."""
     before = tmp_path / "before"
@@ -303,6 +306,7 @@ def test_a_long_review_gate_keeps_the_reviewers_own_claims_in_review_alive(tmp_p
     before.write_text(f"{ref} {claimed}")
     ticks = iter(range(0, 10 ** 9, 10 ** 3))
     monkeypatch.setattr(monitor_module, "Keeper", partial(monitor_module.Keeper, now=lambda: next(ticks)))
+    fleet.clocks["a"].advance(LEASE["renew_seconds"])
     with host_lock(fleet.mesh("a").state, "claim-task") if claim_task_running else nullcontext(True) as held:
         assert held
         report = fleet.monitor("a")
