@@ -6,13 +6,14 @@ hook; time is the fake clocks of each host; every verdict on the remote is read 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.errors import NotHolder
-from agentmesh.core.lease import parse_claim
+from agentmesh.core.lease import ClaimPush, parse_claim
 from agentmesh.refs.heartbeat import Heartbeat, Keeper
 from tests.support import (
     FakeClock,
@@ -66,7 +67,8 @@ def renewal_of(remote, sha: str) -> int:
 
 def test_a_claim_in_review_is_renewed_by_claim_task_only_when_due(tmp_path):
     """(a) a tick soon after the last push of the claim pushes nothing for it; (b) the first tick after
-    renew_seconds renews it, once; (e) a host that lost its state dir renews at its next tick."""
+    renew_seconds renews it, once; (e) a host that lost its state dir renews at its next tick, and so
+    does one whose record names another sha."""
     remote = local_forge_remote(tmp_path / "remote.git", POLICY)
     log = ClaimLog(remote)
     clock = FakeClock()
@@ -101,6 +103,14 @@ def test_a_claim_in_review_is_renewed_by_claim_task_only_when_due(tmp_path):
     [(old, renewed, _)] = log.take()
     assert old == new and claim_at(remote, n) == renewed
     assert tick() == ["in-review", "idle"] and log.take() == []  # and recorded again
+
+    # a run killed between a renewal's push and its record: the fresh record names the sha before
+    record = agent_mesh(remote, tmp_path / "hosts", "alice").state.claim_pushes / f"{n}.json"
+    now = clock()
+    record.write_text(json.dumps(ClaimPush(new, now.wall, now.mono, now.boot_id).to_json()))
+    assert tick() == ["in-review", "idle"]
+    [(old, latest, _)] = log.take()
+    assert old == renewed and claim_at(remote, n) == latest
 
 
 def test_the_keeper_and_the_heartbeat_renew_by_the_record_not_by_their_own_start(tmp_path):
