@@ -8,7 +8,9 @@ everything), it counts:
 - an idle tick: nothing to claim;
 - a working tick: one eligible issue is added; the tick claims it, runs the demo executor, pushes
   the work branch and opens the PR;
-- the idle tick after it (the claim is renewed while its PR waits for review).
+- the idle tick after it (its claim waits for review: renewed only when due, seconds after its push
+  it is not);
+- a working tick while that claim is still in review (a second issue is added).
 
 Counts come from git's trace2 events (tests/support/gitcount.py): `calls` are the git processes
 agentmesh started, `processes` include their git children (upload-pack, receive-pack, gc...).
@@ -59,6 +61,8 @@ def measure(tmp: Path, issues: int, *, review_tick: bool = True, fresh_mesh: boo
         tick("working")
         if review_tick:
             tick("idle, claim in review")
+            agent_forge(human).create_issue("Add the bye doc", demo_body("docs/bye.md", "bye\n"), ["task"])
+            tick("working, claim in review")
     return results
 
 
