@@ -42,8 +42,9 @@ class Cadence:
 
 
 def check_cadence(cadence: Cadence, lease: LeasePolicy) -> None:
-    """claim-task runs renew the claims whose PRs are in review; between them nothing does (gates
-    renew only during a review), so the longest gap must leave a renewal interval of the lease."""
+    """claim-task runs renew the claims whose PRs are in review, at the first run after renew_seconds since
+    the last push (core/lease.renewal_due); between them nothing does (gates renew only during a review),
+    so renew_seconds plus the longest gap must stay within the lease."""
     longest = cadence.claim_seconds + cadence.jitter_seconds
     if longest > lease.seconds - lease.renew_seconds:
         raise ConfigError(f"claim-task every {cadence.claim_seconds:g}s (+{cadence.jitter_seconds:g}s jitter) would "
