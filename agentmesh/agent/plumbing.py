@@ -132,6 +132,11 @@ class Plumbing:
         """HEAD, the kill switch's and the budget pause's refs, listed once per command: one round trip."""
         return ls_refs(self.git, self.remote, ["HEAD", HALT_REF, PAUSE_REF])
 
+    def use_listing(self, listing: RemoteRefs) -> None:
+        """Take a listing this command made already, of prefixes that hold HEAD and the switch refs
+        (`HEAD` and `refs/heads/`), instead of listing them again; once `remote_refs` was read, it stays."""
+        self.__dict__.setdefault("remote_refs", listing)
+
     @cached_property
     def snapshot(self) -> PolicySnapshot | None:
         """The default branch as listed now and its policy; None while the remote is unborn. Read from the

@@ -12,25 +12,28 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from agentmesh.agent.budget import budget_report
-from agentmesh.agent.halt import halt_reason
-from agentmesh.agent.legacy import observe_legacy
+from agentmesh.agent.halt import halt_issue, switch_halt
+from agentmesh.agent.legacy import BRANCHES, branches_of, observe_legacy
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import inline_title
 from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import parse_pull_marker
-from agentmesh.core.memory import parse_ts
+from agentmesh.core.memory import JOURNALS_PREFIX, JournalEntry, budget_window, parse_ts, utc_day
 from agentmesh.core.performance import AgentPerformance, performance
-from agentmesh.core.review import head_reviews
+from agentmesh.core.review import HeadReviews, head_reviews
 from agentmesh.core.vocab import Label, Stage
 from agentmesh.forge.base import Forge, Issue, PullRequest
+from agentmesh.git.remote import RemoteRefs, ls_refs
+from agentmesh.host.basics import PAUSE_REF
 from agentmesh.host.config import MeshPolicy
-from agentmesh.refs.claims import ClaimView
+from agentmesh.refs.claims import ClaimView, RefMemo
 from agentmesh.refs.identity import Identity
 from agentmesh.refs.presence import PresenceView
 
 PULL_LIMIT = 50  # PRs examined per run: each costs a reviews and a CI call
 PERFORMANCE_DAYS = 7
 LABELS_OF_INTEREST = (Label.NEEDS_HUMAN, Label.MEMORY)
+FINAL_CI = ("success", "failure", "error")  # a head's CI in these states is not asked for again by a watch
 
 
 @dataclass(frozen=True)
@@ -133,37 +136,95 @@ def claim_row(view: ClaimView, stages: dict[int, str | None]) -> ClaimRow:
                     view.expired, stages.get(view.issue), view.foreign)
 
 
-def pull_row(forge: Forge, pull: PullRequest, now: float) -> PullRow:
-    reviews = head_reviews(forge.list_reviews(pull.number), pull.head_sha)
+def pull_row(forge: Forge, pull: PullRequest, now: float, memo: StatusMemo) -> PullRow:
+    """A PR as status shows it. Its reviews are asked for only when its head or its update time changed since
+    the memo saw it; its CI while the head's CI is not final (a check finishing does not touch the PR)."""
+    key = (pull.head_sha, pull.updated_at)
+    kept = memo.reviews.get(pull.number)
+    if kept is None or kept[0] != key or not pull.updated_at:
+        kept = (key, head_reviews(forge.list_reviews(pull.number), pull.head_sha))
+        memo.reviews[pull.number] = kept
+    reviews = kept[1]
+    ci = memo.ci.get(pull.head_sha)
+    if ci is None:
+        ci = forge.ci_status(pull.head_sha).state
+        if ci in FINAL_CI:
+            memo.ci[pull.head_sha] = ci
     created = parse_ts(pull.created_at) if pull.created_at else None
     marker = parse_pull_marker(pull.body)
     return PullRow(pull.number, inline_title(pull.title), pull.author, pull.head, pull.head_sha,
                    marker.issue if marker else None,
                    round(max(0.0, now - created.timestamp()), 1) if created else None,
                    sorted(reviews.approved_by), sorted(reviews.changes_requested_by),
-                   forge.ci_status(pull.head_sha).state, [x for x in LABELS_OF_INTEREST if x in pull.labels])
+                   ci, [x for x in LABELS_OF_INTEREST if x in pull.labels])
 
 
-def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT) -> Status:
-    """The fleet now; raises (TemporaryError: exit 75) when any listing fails."""
-    presence = mesh.presence().list()
-    claims = mesh.claims().list()
-    stages = {i.number: issue_stage(i) for i in forge.list_issues(state="open")}
+@dataclass
+class StatusMemo:
+    """What `status --watch` keeps from one gather to the next, so that what did not change is not read again
+    (docs/operations.md, "Watching"): the refs' messages and dates by sha, each PR's reviews by (head, update
+    time), final CI states by head, and the journal-derived figures by the journal heads and the day. A one-shot
+    status starts from an empty one. Only this process holds it; the observation clock stays in the state dir."""
+
+    refs: RefMemo = field(default_factory=RefMemo)
+    reviews: dict[int, tuple[tuple[str, str], HeadReviews]] = field(default_factory=dict)
+    ci: dict[str, str] = field(default_factory=dict)
+    journal: tuple[tuple, tuple[list[JournalEntry], dict]] | None = None
+    legacy: tuple[tuple, dict[int, LegacyLock]] | None = None
+
+
+def _journal_figures(mesh: Mesh, listing: RemoteRefs, now: float, memo: StatusMemo) -> tuple[list[JournalEntry], dict]:
+    """The last days' journal entries and the budget report, read again only when a journal branch, the pause,
+    the default branch (the caps) or the day (the windows) changed."""
+    journal = mesh.journal()
+    heads = tuple(sorted((ref, sha) for ref, sha in listing.refs.items()
+                         if ref.startswith(JOURNALS_PREFIX) or ref in journal.legacy_refs))
+    key = (heads, listing.get(PAUSE_REF), listing.get("HEAD"), utc_day(now).isoformat(),
+           budget_window(mesh.policy.budgets.window, now).to_json())
+    if memo.journal is None or memo.journal[0] != key:
+        memo.journal = (key, (journal.recent(PERFORMANCE_DAYS, now), budget_report(mesh, journal, now)))
+    return memo.journal[1]
+
+
+def _legacy(mesh: Mesh, forge: Forge, listing: RemoteRefs, claimed: set[int], pulls: list[PullRequest],
+            memo: StatusMemo) -> dict[int, LegacyLock]:
+    branches = branches_of(listing)
+    key = (tuple(sorted(branches.items())), tuple(sorted(claimed)),
+           tuple((p.number, p.head, p.head_sha) for p in pulls))
+    if memo.legacy is None or memo.legacy[0] != key:
+        memo.legacy = (key, observe_legacy(mesh, forge, claimed=claimed, pulls=pulls, branches=branches))
+    return memo.legacy[1]
+
+
+def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT, memo: StatusMemo | None = None,
+           ) -> Status:
+    """The fleet now; raises (TemporaryError: exit 75) when any listing fails. The remote's branches are
+    listed once (HEAD and refs/heads/: the switches, presence, claims, journals, the old scripts' branches);
+    with the `memo` of the previous gather, only what changed since is read again."""
+    memo = memo if memo is not None else StatusMemo()
+    listing = ls_refs(mesh.git, mesh.remote, ["HEAD", BRANCHES])
+    mesh.use_listing(listing)
+    presence = mesh.presence()
+    presence_views = presence.list(listing=listing if presence.prefix.startswith(BRANCHES) else None, memo=memo.refs)
+    store = mesh.claims()
+    claims = store.list(listing=listing if store.prefix.startswith(BRANCHES) else None, memo=memo.refs)
+    issues = forge.list_issues(state="open")
+    stages = {i.number: issue_stage(i) for i in issues}
     open_pulls = sorted(forge.list_pulls(state="open"), key=lambda p: p.number, reverse=True)
-    pulls = [pull_row(forge, p, now) for p in open_pulls[:pull_limit]]  # the newest ones
+    pulls = [pull_row(forge, p, now, memo) for p in open_pulls[:pull_limit]]  # the newest ones
     active: dict[str, int] = {}
     for view in claims:
         if view.claim is not None:
             active[view.claim.agent] = active.get(view.claim.agent, 0) + 1
-    entries = mesh.journal().recent(PERFORMANCE_DAYS, now)
-    legacy = observe_legacy(mesh, forge, claimed={v.issue for v in claims}, pulls=open_pulls)
+    entries, budget = _journal_figures(mesh, listing, now, memo)
+    legacy = _legacy(mesh, forge, listing, {v.issue for v in claims}, open_pulls, memo)
     return Status(
         agent=mesh.host.agent, remote=mesh.remote,
-        agents=[agent_row(v, mesh.identity, silent_after(mesh.policy)) for v in presence],
+        agents=[agent_row(v, mesh.identity, silent_after(mesh.policy)) for v in presence_views],
         claims=[claim_row(v, stages) for v in claims],
         pulls=pulls, pulls_open=len(open_pulls), pulls_limit=pull_limit,
-        performance=performance(entries, active=active, agents=[v.agent for v in presence]),
-        halted=halt_reason(mesh, forge),
-        budget=budget_report(mesh, mesh.journal(), now),
+        performance=performance(entries, active=active, agents=[v.agent for v in presence_views]),
+        halted=switch_halt(mesh, listing=listing) or halt_issue(forge, issues),
+        budget=budget,
         legacy=[legacy[n] for n in sorted(legacy)],
     )

@@ -10,7 +10,7 @@ import builtins
 import json
 import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -141,13 +141,24 @@ class ReapResult:
         }
 
 
+@dataclass
+class RefMemo:
+    """What a reader that lists the same refs again and again (`status --watch`) keeps between its reads, so an
+    unchanged ref costs no git process: per prefix, the refs last read (ref -> (sha, message)); commit dates by sha.
+    Held by that reader and handed in explicitly; a one-shot command has none."""
+
+    messages: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    times: dict[str, float] = field(default_factory=dict)
+
+
 def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Callable[[], Clock],
-                   keep: Callable[[str], bool], *, listing: RemoteRefs | None = None,
+                   keep: Callable[[str], bool], *, listing: RemoteRefs | None = None, memo: RefMemo | None = None,
                    ) -> tuple[dict[str, tuple[str, str]], dict[str, Observation], Clock]:
     """The refs under `prefix` that `keep` accepts (ref -> (sha, message)), and this host's updated
     observations of them. One listing of the remote (`listing`: one the caller made, of a prefix that
     holds `prefix`); the mirror is fetched with --prune only when it differs, which makes it equal the
-    remote, so the observations are updated from a complete listing or not at all."""
+    remote, so the observations are updated from a complete listing or not at all. With a `memo` whose
+    refs equal the listing, the mirror is not read at all."""
     listing = listing or ls_refs(cache.git, cache.url, [prefix])
     listed = {ref: sha for ref, sha in listing.refs.items() if ref.startswith(prefix)}
     mirror_prefix = mirror_ref(prefix)
@@ -155,10 +166,16 @@ def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Calla
     def mirrored() -> dict[str, tuple[str, str]]:
         return {prefix + mref[len(mirror_prefix):]: entry for mref, entry in cache.messages(mirror_prefix).items()}
 
-    refs = mirrored()
-    if {ref: sha for ref, (sha, _) in refs.items()} != listed:
-        cache.fetch([prefix + "*"], prune=True)
+    kept = memo.messages.get(prefix) if memo is not None else None
+    if kept is not None and {ref: sha for ref, (sha, _) in kept.items()} == listed:
+        refs = kept
+    else:
         refs = mirrored()
+        if {ref: sha for ref, (sha, _) in refs.items()} != listed:
+            cache.fetch([prefix + "*"], prune=True)
+            refs = mirrored()
+        if memo is not None:
+            memo.messages[prefix] = refs
     refs = {ref: entry for ref, entry in refs.items() if keep(ref)}
     now = clock()
     with state.observations_lock():
@@ -245,13 +262,14 @@ class ClaimStore:
             return None  # forged or unsigned: held by nobody we trust, so never ours
         return claim
 
-    def list(self, *, listing: RemoteRefs | None = None) -> list[ClaimView]:
+    def list(self, *, listing: RemoteRefs | None = None, memo: RefMemo | None = None) -> list[ClaimView]:
         """All claims on the remote, with this host's observation of each (see `observe_prefix`;
-        `listing`: a fresh listing of a prefix holding the claims prefix, when the caller made one).
+        `listing`: a fresh listing of a prefix holding the claims prefix, when the caller made one;
+        `memo`: what a repeated reader kept of its last read).
         """
         refs, observations, now = observe_prefix(self.cache, self.state, self.prefix, self.clock,
                                                  keep=lambda ref: issue_of_ref(ref, self.prefix) is not None,
-                                                 listing=listing)
+                                                 listing=listing, memo=memo)
         found: list[tuple[str, int, str, Claim | None]] = []
         for ref, (sha, message) in refs.items():
             issue = issue_of_ref(ref, self.prefix)

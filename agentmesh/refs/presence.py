@@ -22,11 +22,11 @@ from agentmesh import __version__
 from agentmesh.core.lease import Clock, PresencePush, is_expired, observed_seconds, parse_trailers, presence_due
 from agentmesh.core.slug import is_agent_name
 from agentmesh.git.cache import CacheClone, mirror_ref
-from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs, push
 from agentmesh.host.config import HostConfig, MeshPolicy
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateDir
-from agentmesh.refs.claims import observe_prefix
+from agentmesh.refs.claims import RefMemo, observe_prefix
 from agentmesh.refs.identity import Identity, enforced_signers
 
 
@@ -108,15 +108,17 @@ class Presence:
             pass  # without the record the next run pushes again: only a cost
         return True
 
-    def list(self) -> list[PresenceView]:
-        """Every agent's presence, as this host observes it (a complete listing, or an error)."""
+    def list(self, *, listing: RemoteRefs | None = None, memo: RefMemo | None = None) -> list[PresenceView]:
+        """Every agent's presence, as this host observes it (a complete listing, or an error). `listing`: a
+        fresh listing of a prefix holding the presence prefix, when the caller made one; `memo`: what a
+        repeated reader kept of its last read (then an unchanged presence costs no git process)."""
         refs, observations, now = observe_prefix(self.cache, self.state, self.prefix, self.clock,
-                                                 keep=lambda ref: is_agent_name(ref[len(self.prefix):]))
+                                                 keep=lambda ref: is_agent_name(ref[len(self.prefix):]),
+                                                 listing=listing, memo=memo)
         found = {ref: (ref[len(self.prefix):], sha, parse_trailers(message)) for ref, (sha, message) in refs.items()}
         lease = self.policy.lease
         signers = enforced_signers(self.identity, [sha for _, sha, _ in found.values()])
-        mirror_prefix = mirror_ref(self.prefix)
-        times = {self.prefix + ref[len(mirror_prefix):]: t for ref, t in self.cache.commit_times(mirror_prefix).items()}
+        times = self._commit_times({ref: sha for ref, (_, sha, _) in found.items()}, memo)
         views = []
         for ref, (agent, sha, trailers) in sorted(found.items()):
             obs = observations[ref]
@@ -129,3 +131,14 @@ class Presence:
                 verified and not is_expired(obs, now, lease.seconds, lease.grace_seconds), verified,
                 round(max(0.0, now.wall - times[ref]), 1) if ref in times else None))
         return views
+
+    def _commit_times(self, shas: dict[str, str], memo: RefMemo | None) -> dict[str, float]:
+        """ref -> its commit's date (the agent's clock), from the mirror; from the memo when it has every sha."""
+        if memo is not None and all(sha in memo.times for sha in shas.values()):
+            return {ref: memo.times[sha] for ref, sha in shas.items()}
+        mirror_prefix = mirror_ref(self.prefix)
+        times: dict[str, float] = {self.prefix + ref[len(mirror_prefix):]: t
+                                   for ref, t in self.cache.commit_times(mirror_prefix).items()}
+        if memo is not None:
+            memo.times.update((sha, times[ref]) for ref, sha in shas.items() if ref in times)
+        return times
