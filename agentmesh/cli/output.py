@@ -101,3 +101,30 @@ def self_command() -> str:
             return "agentmesh"
         return shlex.quote(str(script.absolute()))
     return f"{shlex.quote(sys.executable)} -m agentmesh"  # python -m agentmesh, scripts/*.py
+
+
+class Screen:
+    """A terminal redrawn in place (`status --watch`): the alternate screen, cursor hidden, until `close`, which
+    gives the user's screen and cursor back. Frames are rendered by rich from `rich_text` cells, so the
+    only escape sequences they hold are rich's own styles and these fixed ones."""
+
+    ENTER = "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J"  # alternate screen, hide the cursor, clear it
+    LEAVE = "\x1b[?25h\x1b[?1049l"  # show the cursor, leave the alternate screen
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.open = False
+
+    def draw(self, lines: list[str]) -> None:
+        """Home the cursor and overwrite the screen with `lines`, clearing what the last frame left."""
+        if not self.open:
+            self.stream.write(self.ENTER)
+            self.open = True
+        self.stream.write("\x1b[H" + "".join(f"{line}\x1b[K\r\n" for line in lines) + "\x1b[J")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.open:
+            self.stream.write(self.LEAVE)
+            self.stream.flush()
+            self.open = False

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import io
+import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentmesh.cli.budget import window_title
-from agentmesh.cli.output import age, echo, emit_json, json_option, rich_text, table
-from agentmesh.core.errors import EXIT_OK
+from agentmesh.cli.output import Screen, age, echo, emit_json, json_option, rich_text, table
+from agentmesh.core.errors import EXIT_OK, TemporaryError, UserError
+from agentmesh.core.tablediff import RowDiff, count_changes, diff_rows
 from agentmesh.core.terminal import terminal_line
+from agentmesh.core.vocab import RowChange
+from agentmesh.git.run import GitError
+
+if TYPE_CHECKING:
+    from agentmesh.ops.status import Status
+
+# columns that tick by themselves: shown, never counted as a change by `--watch`
+VOLATILE = frozenset({"seen", "heartbeat (its clock)", "lease left", "age"})
+ALARMS = ("DEAD", "EXPIRED", "EXHAUSTED", "failure", "error")  # cells shown in red on a terminal
 
 
 @dataclass(frozen=True)
@@ -20,6 +34,10 @@ class Section:
     rows: list[list[str]]
     empty: str  # said instead of an empty table
     note: str = ""
+
+    @property
+    def volatile(self) -> frozenset[int]:
+        return frozenset(i for i, name in enumerate(self.header) if name in VOLATILE)
 
 
 def _cell(value) -> str:
@@ -35,18 +53,13 @@ def _used(used, cap) -> str:
     return f"{used:g}/{_num(cap)}"
 
 
-def _seen(agent) -> str:
-    """How long this host has seen the presence unchanged; the commit's own age, by the agent's clock, when
-    this host has been watching for less (a new observer would otherwise show every agent at 0s)."""
-    if agent.committed_seconds is not None and agent.committed_seconds > agent.age_seconds:
-        return f"{age(agent.committed_seconds)} (its clock)"
-    return age(agent.age_seconds)
-
-
 def sections(status) -> list[Section]:
     """The dashboard as titled tables, shared by the plain and the rich rendering."""
+    # seen: how long this host has seen the presence unchanged (liveness is judged by it); heartbeat: the
+    # presence commit's own age by the agent's clock, so a new observer can tell a stopped agent from a live one
     agents = [[a.agent, "alive" if a.alive else "DEAD", "yes" if a.verified else "NO", a.key or "-",
-               _seen(a), a.host, a.version, a.executor, ",".join(a.capabilities) or "-"]
+               age(a.age_seconds), age(a.committed_seconds), a.host, a.version, a.executor,
+               ",".join(a.capabilities) or "-"]
               for a in status.agents]
     claims = [[f"#{c.issue}", c.holder or (f"FOREIGN (says {c.foreign})" if c.foreign else "(invalid)"),
                c.stage or "-", age(c.age_seconds),
@@ -69,7 +82,8 @@ def sections(status) -> list[Section]:
     capped = (f"showing the {len(status.pulls)} newest of {status.pulls_open} open PRs"
               if status.pulls_capped else "")
     return [
-        Section("Agents", ["agent", "state", "signed", "key", "seen", "host", "version", "executor", "capabilities"],
+        Section("Agents", ["agent", "state", "signed", "key", "seen", "heartbeat (its clock)", "host", "version",
+                           "executor", "capabilities"],
                 agents,
                 "no agents have a presence ref yet"),
         Section("Claims", ["issue", "holder", "stage", "seen", "lease left", "lease", "work branch"], claims,
@@ -90,35 +104,51 @@ def _headline(status) -> list[str]:
     return [f"mesh {_cell(status.remote)}, seen by {status.agent}", f"State: {halted}", f"Spending: {spending}"]
 
 
-def render_plain(status) -> str:
+def marked_rows(section: Section, marks: list[RowDiff] | None) -> tuple[list[str], list[RowDiff]]:
+    """The header and rows to show: as they are, or after a marker column when `--watch` compares redraws."""
+    if marks is None:
+        return section.header, [RowDiff(RowChange.SAME, row) for row in section.rows]
+    return ["", *section.header], [RowDiff(d.change, [d.change.value, *d.cells], frozenset(i + 1 for i in d.changed))
+                                   for d in marks]
+
+
+def render_plain(status, marks: list[list[RowDiff]] | None = None) -> str:
     out = _headline(status)
-    for s in sections(status):
+    for i, s in enumerate(sections(status)):
+        header, rows = marked_rows(s, None if marks is None else marks[i])
         out += ["", f"{s.title}:"]
-        rows = [[_cell(c) if c else "" for c in row] for row in s.rows]
-        out.append(table(rows, s.header) if rows else f"  {s.empty}")
+        cells = [[_cell(c) if c else "" for c in d.cells] for d in rows]
+        out.append(table(cells, header) if cells else f"  {s.empty}")
         if s.note:
             out.append(f"  ({s.note})")
     return "\n".join(out)
 
 
-def render_rich(status, console) -> None:
+def _style(cell: str, index: int, row: RowDiff) -> str:
+    if row.change is RowChange.GONE:
+        return "dim strike"
+    if row.change is RowChange.NEW or index in row.changed:
+        return "bold black on yellow"
+    return "red" if cell in ALARMS else ""
+
+
+def render_rich(status, console, marks: list[list[RowDiff]] | None = None) -> None:
     from rich.table import Table
 
     # rich_text, never str: forge text must not be read as rich markup
     for line in _headline(status):
         console.print(rich_text(line, "bold red" if line.startswith(("State: HALTED", "Spending: PAUSED")) else "bold"))
-    for s in sections(status):
-        if not s.rows:
+    for i, s in enumerate(sections(status)):
+        header, rows = marked_rows(s, None if marks is None else marks[i])
+        if not rows:
             console.print(rich_text(f"{s.title}: {s.empty}"))
             continue
         grid = Table(title=rich_text(s.title, "bold"), title_justify="left",
                      caption=rich_text(s.note) if s.note else None)
-        for name in s.header:
+        for name in header:
             grid.add_column(rich_text(name))
-        for row in s.rows:
-            grid.add_row(*(rich_text(_cell(c) if c else "", "red" if c in ("DEAD", "EXPIRED", "EXHAUSTED",
-                                                                           "failure", "error") else "")
-                           for c in row))
+        for row in rows:
+            grid.add_row(*(rich_text(_cell(c) if c else "", _style(c, j, row)) for j, c in enumerate(row.cells)))
         console.print(grid)
 
 
@@ -140,19 +170,146 @@ def status(mesh, forge, as_json: bool, now: float, console=None) -> int:
     return EXIT_OK
 
 
+def _clock(moment: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(moment))
+
+
+@dataclass
+class Watch:
+    """`status --watch`: gather every `every` seconds with one StatusMemo, so each redraw reads only what changed,
+    and show what changed since the last good redraw. A failed gather (the remote or the forge down, a rate
+    limit) is shown and retried at the next tick, as often as it takes; Ctrl-C ends it with exit 0."""
+
+    every: float
+    console: Any  # rich Console on stdout
+    now: Callable[[], float] = time.time
+    previous: list[list[list[str]]] | None = None  # each section's rows at the last good redraw
+    last: float | None = None  # when that was
+    frame: list[str] = field(default_factory=list)  # the last good redraw, kept on screen under an error line
+
+    def run(self, gather_once: Callable[[], Status]) -> int:
+        screen = Screen(self.console.file) if self.console.is_terminal else None
+        # `kill` stops a watch as Ctrl-C does: the terminal is given back either way
+        before = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            while True:
+                self.tick(gather_once, screen)
+                time.sleep(self.every)
+        except KeyboardInterrupt:
+            return EXIT_OK
+        finally:
+            signal.signal(signal.SIGTERM, before)
+            if screen is not None:
+                screen.close()
+
+    def tick(self, gather_once: Callable[[], Status], screen: Screen | None) -> None:
+        started = self.now()
+        try:
+            data = gather_once()
+        except (TemporaryError, GitError) as exc:  # a remote's or forge's failure: shown, tried again next tick
+            line = f"{_clock(started)}: {_first_line(exc)} (retrying every {self.every:g}s)"
+            if screen is None:
+                echo(f"--- {line}")
+            else:
+                screen.draw(self._fit([self._rich_line(line, "bold red"), *self.frame[1:]]))
+            return
+        marks = [diff_rows(None if self.previous is None else self.previous[i], s.rows, s.volatile)
+                 for i, s in enumerate(sections(data))]
+        changes = sum(count_changes(m) for m in marks)
+        summary = (f"{_clock(started)}: first look, redrawn every {self.every:g}s (Ctrl-C to stop)"
+                   if self.last is None else
+                   f"{_clock(started)}: {changes} change{'' if changes == 1 else 's'} since {_clock(self.last)}")
+        self.previous, self.last = [s.rows for s in sections(data)], started
+        if screen is None:
+            echo(f"--- {summary}")
+            echo(render_plain(data, marks))
+            return
+
+        def draw(out) -> None:
+            out.print(rich_text(summary, "bold"))
+            render_rich(data, out, marks)
+
+        self.frame = self._render(draw).splitlines()
+        screen.draw(self._fit(self.frame))
+
+    def _render(self, draw: Callable[[Any], None]) -> str:
+        """What rich prints for the terminal, as text with its styles, to be drawn in one write."""
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        draw(Console(file=buffer, force_terminal=True, width=self.console.width, highlight=False,
+                     color_system=self.console.color_system or "standard"))
+        return buffer.getvalue()
+
+    def _rich_line(self, line: str, style: str) -> str:
+        return self._render(lambda out: out.print(rich_text(line, style), end=""))
+
+    def _fit(self, lines: list[str]) -> list[str]:
+        """What fits the terminal's height: a longer frame would scroll and break the next redraw."""
+        room = max(2, self.console.height - 1)
+        if len(lines) <= room:
+            return lines
+        return [*lines[:room - 1], self._rich_line(f"... {len(lines) - room + 1} more lines: enlarge the terminal",
+                                                   "dim")]
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _first_line(exc: Exception) -> str:
+    return terminal_line(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+WATCH_DEFAULT = 10.0
+
+
 @click.command("status")
 @json_option
+@click.option("--watch", "every", type=click.FloatRange(min=1), is_flag=False, flag_value=WATCH_DEFAULT,
+              default=None, metavar="[SECONDS]",
+              help=f"Redraw every SECONDS (default {WATCH_DEFAULT:g}), marking what changed; Ctrl-C stops.")
 @click.pass_obj
-def command(g, as_json):
+def command(g, as_json, every):
     """Show the fleet: agents, claims, open PRs, 7-day performance, the kill switch and budgets.
 
     \b
     Everything is read from the remote and the forge: presence and claim refs,
     open issues and PRs (the newest 50 are examined: reviews on the head, CI),
-    and the journals on their branches. Ages are how long this host has
-    seen a ref unchanged. A failed listing is an error (exit 75), never an
-    empty fleet. --json prints the schema of docs/operations.md ("Status").
-    """
+    and the journals on their branches. "seen" is how long this host has seen
+    a ref unchanged (liveness and leases are judged by it); "heartbeat (its
+    clock)" is the age of the agent's last presence commit by the agent's own
+    clock. A failed listing is an error (exit 75), never an empty fleet.
+    --json prints the schema of docs/operations.md ("Status").
 
+    \b
+    --watch [SECONDS] redraws the tables in place every SECONDS (default 10):
+      + a new row, * a changed row (its changed cells highlighted),
+      - a row gone since the last redraw; ages and leases tick without
+      counting as changes. Each redraw lists the remote's branches once and
+      re-reads only refs whose sha moved (forge listings use the ETag cache
+      on GitHub). A failure is shown at the top and retried at the next
+      redraw, however long it lasts. Ctrl-C exits with 0. Not on a terminal
+      (a pipe, a file), each snapshot is printed after a `---` line.
+    \b
+    Examples:
+      agentmesh status                 # once
+      agentmesh status --watch         # every 10 s
+      agentmesh status --watch 30 | tee status.log
+    """
+    if every is not None:
+        if as_json:
+            raise UserError("--watch redraws tables; for JSON run `agentmesh status --json` as often as needed")
+        from rich.console import Console
+
+        from agentmesh.ops.status import StatusMemo, gather
+
+        memo = StatusMemo()
+
+        def gather_once() -> Status:
+            mesh = g.mesh(observer=True)  # a new one each tick: its listing and policy are per command
+            return gather(mesh, mesh.open_forge(), time.time(), memo=memo)
+
+        return Watch(every, Console(highlight=False)).run(gather_once)
     mesh = g.mesh(observer=True)
     return status(mesh, mesh.open_forge(), as_json, time.time())

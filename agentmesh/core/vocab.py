@@ -258,3 +258,12 @@ class MigrateStep(StrEnum):
     ADD = "add-to-pr"  # commit the files its branch lacks onto the existing branch, then open or adopt its PR
     ADOPT = "adopt-pr"  # the branch has every file already: open or adopt its PR
     REFUSED = "closed-pr"  # its last PR was closed unmerged: a human said no
+
+
+class RowChange(StrEnum):
+    """How a row of a watched table changed since the last redraw (`status --watch`): its marker."""
+
+    SAME = ""
+    NEW = "+"
+    CHANGED = "*"
+    GONE = "-"
