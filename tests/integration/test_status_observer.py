@@ -33,8 +33,12 @@ def test_a_new_observer_sees_a_long_stopped_agent_as_dead_by_its_clock(tmp_path)
     [alice] = json.loads(status.stdout)["agents"]
     assert alice["alive"] is False and alice["age_seconds"] < 60 and alice["committed_seconds"] >= 7200
     text = run_cli("--remote", str(remote), "status", cwd=fresh).stdout
-    row = next(line for line in text.splitlines() if line.startswith("alice "))  # the Agents table comes first
-    assert row.split()[1] == "DEAD" and "2h00m (its clock)" in row
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("agent "))  # the Agents table comes first
+    row = next(line for line in lines if line.startswith("alice "))
+    column = header.index("heartbeat (its clock)")
+    assert row.split()[1] == "DEAD" and row[column:].split()[0] == "2h00m"  # its clock, in a column of its own
+    assert row[header.index("seen"):].split()[0].endswith("s")  # this host's observation: seconds
 
 
 def test_a_live_agent_stays_alive_for_a_new_observer(tmp_path):
