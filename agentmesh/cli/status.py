@@ -213,13 +213,14 @@ class Watch:
             else:
                 screen.draw(self._fit([self._rich_line(line, "bold red"), *self.frame[1:]]))
             return
+        shown = sections(data)
         marks = [diff_rows(None if self.previous is None else self.previous[i], s.rows, s.volatile)
-                 for i, s in enumerate(sections(data))]
+                 for i, s in enumerate(shown)]
         changes = sum(count_changes(m) for m in marks)
         summary = (f"{_clock(started)}: first look, redrawn every {self.every:g}s (Ctrl-C to stop)"
                    if self.last is None else
                    f"{_clock(started)}: {changes} change{'' if changes == 1 else 's'} since {_clock(self.last)}")
-        self.previous, self.last = [s.rows for s in sections(data)], started
+        self.previous, self.last = [s.rows for s in shown], started
         if screen is None:
             echo(f"--- {summary}")
             echo(render_plain(data, marks))
@@ -288,9 +289,11 @@ def command(g, as_json, every):
       - a row gone since the last redraw; ages and leases tick without
       counting as changes. Each redraw lists the remote's branches once and
       re-reads only refs whose sha moved (forge listings use the ETag cache
-      on GitHub). A failure is shown at the top and retried at the next
-      redraw, however long it lasts. Ctrl-C exits with 0. Not on a terminal
+      on GitHub). A remote or forge failure is shown at the top and retried
+      at the next redraw, however long it lasts (a bad config or refused
+      credentials exit 1). Ctrl-C or SIGTERM exits with 0. Not on a terminal
       (a pipe, a file), each snapshot is printed after a `---` line.
+
     \b
     Examples:
       agentmesh status                 # once

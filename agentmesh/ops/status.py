@@ -172,6 +172,11 @@ class StatusMemo:
     journal: tuple[tuple, tuple[list[JournalEntry], dict]] | None = None
     legacy: tuple[tuple, dict[int, LegacyLock]] | None = None
 
+    def forget(self, pulls: list[PullRow]) -> None:
+        """Keep only the PRs shown now: a watch that runs for days holds no closed PR's reviews."""
+        self.reviews = {p.number: self.reviews[p.number] for p in pulls if p.number in self.reviews}
+        self.ci = {p.head_sha: self.ci[p.head_sha] for p in pulls if p.head_sha in self.ci}
+
 
 def _journal_figures(mesh: Mesh, listing: RemoteRefs, now: float, memo: StatusMemo) -> tuple[list[JournalEntry], dict]:
     """The last days' journal entries and the budget report, read again only when a journal branch, the pause,
@@ -212,6 +217,7 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
     stages = {i.number: issue_stage(i) for i in issues}
     open_pulls = sorted(forge.list_pulls(state="open"), key=lambda p: p.number, reverse=True)
     pulls = [pull_row(forge, p, now, memo) for p in open_pulls[:pull_limit]]  # the newest ones
+    memo.forget(pulls)
     active: dict[str, int] = {}
     for view in claims:
         if view.claim is not None:

@@ -139,6 +139,6 @@ class Presence:
         mirror_prefix = mirror_ref(self.prefix)
         times: dict[str, float] = {self.prefix + ref[len(mirror_prefix):]: t
                                    for ref, t in self.cache.commit_times(mirror_prefix).items()}
-        if memo is not None:
-            memo.times.update((sha, times[ref]) for ref, sha in shas.items() if ref in times)
+        if memo is not None:  # the current shas only: a long watch keeps no history
+            memo.times = {sha: times[ref] for ref, sha in shas.items() if ref in times}
         return times
