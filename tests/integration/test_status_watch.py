@@ -5,6 +5,7 @@ what a redraw costs once nothing changed, in git processes."""
 from __future__ import annotations
 
 import os
+import pty
 import re
 import select
 import signal
@@ -29,7 +30,7 @@ class Pty:
         env = cli_env(cwd, {"TERM": "xterm-256color", "COLUMNS": "200", "LINES": "80"})
         env.pop("NO_COLOR", None)
         argv = cli_argv(*args)
-        self.pid, self.fd = os.fork_pty() if hasattr(os, "fork_pty") else _fork_pty()
+        self.pid, self.fd = pty.fork()  # the child leads a new session, the terminal its controlling one
         if self.pid == 0:  # the child: become agentmesh at once
             try:
                 os.chdir(cwd)
@@ -66,12 +67,6 @@ class Pty:
         _, status = os.waitpid(self.pid, 0)
         os.close(self.fd)
         return os.waitstatus_to_exitcode(status)
-
-
-def _fork_pty():
-    import pty
-
-    return pty.fork()
 
 
 def frame(raw: bytes) -> str:
