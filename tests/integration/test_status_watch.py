@@ -152,8 +152,8 @@ def test_an_unchanged_redraw_costs_one_listing_and_the_forge_calls(tmp_path):
         redraw(None)
     with counting_git(tmp_path / "again") as again:
         same = redraw(memo)
-    # one listing of the branches, the local forge's own listings (issues, PRs, the PR's branch, its CI), and
-    # one object read; everything else (presence, claims, journals, reviews) is kept by sha
+    # one listing of the branches; the local forge's own listings (issues, PRs, the PR's branch, its CI) and its
+    # read of the PRs; everything else (presence, claims, journals, reviews) is kept by sha
     assert again.calls() <= 6 and again.commands()["upload-pack"] <= 5, again.argvs()
     assert once.calls() >= 3 * again.calls(), (once.calls(), again.calls())
     assert [a.agent for a in same.agents] == ["a"] and same.performance == first.performance
