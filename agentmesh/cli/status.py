@@ -207,10 +207,10 @@ class Watch:
         try:
             data = gather_once()
         except (TemporaryError, GitError) as exc:  # a remote's or forge's failure: shown, tried again next tick
-            line = f"{_clock(started)}: {_first_line(exc)} (retrying every {self.every:g}s)"
+            line = f"{_clock(started)}: failed, retrying every {self.every:g}s: {_first_line(exc)}"
             if screen is None:
                 echo(f"--- {line}")
-            else:
+            else:  # one line, cut to the width: the tables under it stay where they were
                 screen.draw(self._fit([self._rich_line(line, "bold red"), *self.frame[1:]]))
             return
         shown = sections(data)
@@ -243,7 +243,7 @@ class Watch:
         return buffer.getvalue()
 
     def _rich_line(self, line: str, style: str) -> str:
-        return self._render(lambda out: out.print(rich_text(line, style), end=""))
+        return self._render(lambda out: out.print(rich_text(line, style), end="", no_wrap=True, overflow="ellipsis"))
 
     def _fit(self, lines: list[str]) -> list[str]:
         """What fits the terminal's height: a longer frame would scroll and break the next redraw."""

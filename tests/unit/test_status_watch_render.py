@@ -78,7 +78,7 @@ def test_a_terminal_redraw_marks_new_changed_and_gone_rows_and_keeps_tables_unde
     screen_out.seek(0), screen_out.truncate()
     watch.tick(gather_once, screen)
     failed = ANSI.sub("", screen_out.getvalue())
-    assert "is unreachable: down (retrying every 1s)" in failed.splitlines()[0]
+    assert failed.splitlines()[0].endswith("failed, retrying every 1s: remote file:///mesh.git is unreachable: down")
     assert " #6 " in failed  # the last good tables stay under the error line
     screen.close()
     assert screen_out.getvalue().endswith(Screen.LEAVE)
@@ -93,7 +93,7 @@ def test_on_a_pipe_each_redraw_is_a_plain_snapshot_after_a_line(capsys):
     assert "\x1b" not in out
     heads = [line for line in out.splitlines() if line.startswith("--- ")]
     assert "first look" in heads[0] and "3 changes since" in heads[1]
-    assert heads[2].endswith("remote is unreachable: down (retrying every 10s)")
+    assert heads[2].endswith("failed, retrying every 10s: remote is unreachable: down")
     second = out[out.index(heads[1]):out.index(heads[2])]
     assert [line.split()[:3] for line in second.splitlines() if line.startswith(("* ", "+ ", "- "))] == [
         ["*", "b", "DEAD"], ["+", "#6", "b"], ["-", "#5", "a"]]
