@@ -16,7 +16,7 @@ spend: a BudgetCheck carries it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.pause import pause_reason
@@ -28,6 +28,7 @@ from agentmesh.core.memory import (
     breaches,
     budget_breaches,
     budget_window,
+    entry_day,
     has_caps,
     minutes_left,
     usage_in,
@@ -67,7 +68,7 @@ def budgeted(mesh: Mesh) -> bool:
 
 
 def _read(journal: Journal, window: Window, now: float) -> JournalRead:
-    return journal.read(window.start.date(), until=utc_day(now) + timedelta(days=AHEAD_DAYS))
+    return journal_since(journal, window.start.date(), now)
 
 
 def check_budget(mesh: Mesh, journal: Journal, now: float) -> BudgetCheck:
@@ -85,13 +86,22 @@ def check_budget(mesh: Mesh, journal: Journal, now: float) -> BudgetCheck:
         paused)
 
 
-def budget_report(mesh: Mesh, journal: Journal, now: float) -> dict:
-    """The window's usage per agent and for the fleet, against the caps, and the pause (`agentmesh budget`)."""
+def journal_since(journal: Journal, since: date, now: float) -> JournalRead:
+    """Every writer's entries from `since` on, future months included: what a budget report reads, from
+    an earlier day when the caller needs more (`agentmesh report` reads the journals once)."""
+    return journal.read(since, until=utc_day(now) + timedelta(days=AHEAD_DAYS))
+
+
+def budget_report(mesh: Mesh, journal: Journal, now: float, *, read: JournalRead | None = None) -> dict:
+    """The window's usage per agent and for the fleet, against the caps, and the pause (`agentmesh budget`).
+    `read`: the journals from the window's start or earlier (journal_since), when the caller has read them."""
     agent_caps, fleet_caps = caps(mesh)
     kind = mesh.policy.budgets.window
     window = budget_window(kind, now)
-    read = _read(journal, window, now)
-    entries = read.entries
+    if read is None:
+        read = _read(journal, window, now)
+    first = window.start.date()  # a window starts at midnight UTC
+    entries = [e for e in read.entries if (day := entry_day(e)) is not None and day >= first]
     agents = sorted({e.agent for e in entries} | {mesh.host.agent})
 
     def row(usage: Usage, limit: Caps, scope: str) -> dict:

@@ -113,6 +113,8 @@ COMMANDS: dict[str, Entry] = {
     "monitor-prs": Entry("monitor", "command",
                          "Review sibling PRs, watch and merge this agent's PRs, clean up and reap."),
     "pr": Entry("pr", "group", "Create, list, show, review, merge, ship and close pull requests."),
+    "report": Entry("report", "command", "Report on the fleet over the last N days: agents, the board, PRs, "
+                    "throughput, latency, budgets, incidents."),
     "resume": Entry("halt", "resume_command",
                     "Clear the kill switch set by `agentmesh halt`, pinned to the halt it read."),
     "status": Entry("status", "command", "Show the fleet: agents, claims, open PRs, 7-day performance, the kill "

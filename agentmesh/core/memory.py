@@ -98,6 +98,19 @@ class JournalEntry:
         return parse_ts(self.ts)
 
 
+def entry_day(entry: JournalEntry) -> date | None:
+    """The UTC day of the entry's stamp; read off the text when it is as journals write it (a 60-day report
+    of a big fleet reads tens of thousands of entries: a full parse of each was most of its time)."""
+    ts = entry.ts
+    if len(ts) == 20 and ts[10] == "T" and ts[19] == "Z":
+        try:
+            return date.fromisoformat(ts[:10])
+        except ValueError:
+            return None
+    moment = entry.moment
+    return None if moment is None else moment.date()
+
+
 def entry_from_json(data: object) -> JournalEntry | None:
     """A journal line's object, or None when it does not fit the schema (skipped, never fatal)."""
     if not isinstance(data, dict) or not isinstance(data.get("paths") or [], list):

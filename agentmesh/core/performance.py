@@ -44,6 +44,21 @@ def _merge_key(entry: JournalEntry) -> tuple[str, object]:
     return ("entry", entry.id)
 
 
+def is_completion(entry: JournalEntry) -> bool:
+    """A merge of the writer's PR: `merged`, or `cleaned-up` after a merge (also one a human made)."""
+    return entry.event in COMPLETED_EVENTS and (entry.event == JournalEvent.MERGED or entry.outcome == Outcome.MERGED)
+
+
+def completions(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
+    """The first entry of each completion (per writer and PR), in the order given: a PR merged and cleaned up
+    counts once, at its first entry."""
+    first: dict[tuple[str, tuple[str, object]], JournalEntry] = {}
+    for entry in entries:
+        if is_completion(entry):
+            first.setdefault((entry.agent, _merge_key(entry)), entry)
+    return list(first.values())
+
+
 def performance(entries: Iterable[JournalEntry], *, active: Mapping[str, int] | None = None,
                 agents: Iterable[str] = ()) -> dict[str, AgentPerformance]:
     """Figures per agent, in name order, for every agent in `entries`, `active` or `agents`."""
@@ -54,7 +69,7 @@ def performance(entries: Iterable[JournalEntry], *, active: Mapping[str, int] | 
     seen = set(active) | set(agents)
     for entry in entries:
         seen.add(entry.agent)
-        if entry.event in COMPLETED_EVENTS and (entry.event == JournalEvent.MERGED or entry.outcome == Outcome.MERGED):
+        if is_completion(entry):
             merged.setdefault(entry.agent, set()).add(_merge_key(entry))
         elif entry.event == FAILED_EVENT:
             failed[entry.agent] = failed.get(entry.agent, 0) + 1

@@ -267,3 +267,24 @@ class RowChange(StrEnum):
     NEW = "+"
     CHANGED = "*"
     GONE = "-"
+
+
+class IncidentKind(StrEnum):
+    """What `agentmesh report` lists as an incident (core/report.py)."""
+
+    HALT = "halt"  # a halt commit on the kill switch's branch
+    REAP = "reap"  # an expired claim deleted by an observer
+    DEAD_LETTER = "dead-letter"  # an issue's last allowed attempt failed
+    NEEDS_HUMAN = "needs-human"  # a PR or issue handed to a person
+
+
+class BoardColumn(StrEnum):
+    """The columns of the report's board: where each open issue is (core/report.py, `board`)."""
+
+    ELIGIBLE = "eligible"
+    CLAIMED = "claimed"
+    WORKING = "working"
+    REVIEW = "review"
+    NEEDS_HUMAN = "needs_human"
+    FAILED = "failed"
+    DEAD_LETTER = "dead_letter"

@@ -242,6 +242,18 @@ class CacheClone:
         records = [r.strip().split("\0", 1) for r in out.split("\x1e") if r.strip()]
         return [(r[0], r[1] if len(r) > 1 else "") for r in records]
 
+    def log_dated(self, revisions: str, *options: str) -> list[tuple[str, int, str]]:
+        """(sha, committer time, message) of every commit in `revisions`, newest first: log_messages with
+        each commit's own date (seconds since the epoch, by the committer's clock)."""
+        out = self.run("log", "--format=%H %ct%x00%B%x1e", *options, revisions).stdout
+        found = []
+        for record in out.split("\x1e"):
+            head, _, message = record.strip().partition("\0")
+            sha, _, stamp = head.partition(" ")
+            if re.fullmatch(r"[0-9a-f]{40,64}", sha) and stamp.isdigit():  # a message may hold the separators
+                found.append((sha, int(stamp), message))
+        return found
+
     def tree_names(self, rev: str, prefix: str, *, recursive: bool = False) -> list[str]:
         """Paths under `prefix` in `rev`'s tree (one level unless `recursive`)."""
         args = ["ls-tree", "-z", "--name-only"] + (["-r"] if recursive else []) + [rev, "--", prefix]

@@ -9,7 +9,9 @@ empty fleet.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 
 from agentmesh.agent.budget import budget_report
 from agentmesh.agent.halt import halt_issue, switch_halt
@@ -18,7 +20,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import inline_title
 from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import parse_pull_marker
-from agentmesh.core.memory import JOURNALS_PREFIX, JournalEntry, budget_window, parse_ts, utc_day
+from agentmesh.core.memory import JOURNALS_PREFIX, JournalEntry, budget_window, entry_day, parse_ts, utc_day, utc_ts
 from agentmesh.core.performance import AgentPerformance, performance
 from agentmesh.core.review import HeadReviews, head_reviews
 from agentmesh.core.vocab import Label, Stage
@@ -26,6 +28,7 @@ from agentmesh.forge.base import Forge, Issue, PullRequest
 from agentmesh.git.remote import RemoteRefs, ls_refs
 from agentmesh.host.basics import PAUSE_REF
 from agentmesh.host.config import MeshPolicy
+from agentmesh.memory.journal import JournalRead
 from agentmesh.refs.claims import ClaimView, RefMemo
 from agentmesh.refs.identity import Identity
 from agentmesh.refs.presence import PresenceView
@@ -48,6 +51,7 @@ class AgentRow:
     verified: bool  # its presence is signed by its roster key (True while the mesh has no roster)
     key: str | None  # the roster key's fingerprint; None: not in the roster (or no roster)
     committed_seconds: float | None = None  # since the presence commit's own date, by the agent's clock
+    heartbeat_at: str | None = None  # that date itself, ISO UTC: the agent's last heartbeat by its own clock
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class PullRow:
     changes_requested_by: list[str]
     ci: str
     labels: list[str]  # only the labels status cares about
+    approved_head: str | None = None  # the commit of the newest approval, on any head: an older one means it moved
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ def agent_row(view: PresenceView, identity: Identity, silent_after: float) -> Ag
     silent = view.committed_seconds is not None and view.committed_seconds > silent_after
     return AgentRow(view.agent, view.host, view.version, view.executor, list(view.capabilities),
                     round(view.observed_seconds, 1), view.alive and not silent, view.verified,
-                    key.fingerprint if key else None, view.committed_seconds)
+                    key.fingerprint if key else None, view.committed_seconds,
+                    utc_ts(view.committed_at) if view.committed_at is not None else None)
 
 
 def issue_stage(issue: Issue) -> str | None:
@@ -142,9 +148,11 @@ def pull_row(forge: Forge, pull: PullRequest, now: float, memo: StatusMemo) -> P
     key = (pull.head_sha, pull.updated_at)
     kept = memo.reviews.get(pull.number)
     if kept is None or kept[0] != key or not pull.updated_at:
-        kept = (key, head_reviews(forge.list_reviews(pull.number), pull.head_sha))
+        listed = forge.list_reviews(pull.number)
+        approved = [x.commit_id for x in listed if x.state == "APPROVED"]  # oldest first
+        kept = (key, head_reviews(listed, pull.head_sha), approved[-1] if approved else None)
         memo.reviews[pull.number] = kept
-    reviews = kept[1]
+    _, reviews, approved_head = kept
     ci = memo.ci.get(pull.head_sha)
     if ci is None:
         ci = forge.ci_status(pull.head_sha).state
@@ -156,7 +164,7 @@ def pull_row(forge: Forge, pull: PullRequest, now: float, memo: StatusMemo) -> P
                    marker.issue if marker else None,
                    round(max(0.0, now - created.timestamp()), 1) if created else None,
                    sorted(reviews.approved_by), sorted(reviews.changes_requested_by),
-                   ci, [x for x in LABELS_OF_INTEREST if x in pull.labels])
+                   ci, [x for x in LABELS_OF_INTEREST if x in pull.labels], approved_head)
 
 
 @dataclass
@@ -167,7 +175,7 @@ class StatusMemo:
     status starts from an empty one. Only this process holds it; the observation clock stays in the state dir."""
 
     refs: RefMemo = field(default_factory=RefMemo)
-    reviews: dict[int, tuple[tuple[str, str], HeadReviews]] = field(default_factory=dict)
+    reviews: dict[int, tuple[tuple[str, str], HeadReviews, str | None]] = field(default_factory=dict)
     ci: dict[str, str] = field(default_factory=dict)
     journal: tuple[tuple, tuple[list[JournalEntry], dict]] | None = None
     legacy: tuple[tuple, dict[int, LegacyLock]] | None = None
@@ -178,10 +186,15 @@ class StatusMemo:
         self.ci = {p.head_sha: self.ci[p.head_sha] for p in pulls if p.head_sha in self.ci}
 
 
-def _journal_figures(mesh: Mesh, listing: RemoteRefs, now: float, memo: StatusMemo) -> tuple[list[JournalEntry], dict]:
+def _journal_figures(mesh: Mesh, listing: RemoteRefs, now: float, memo: StatusMemo,
+                     read: JournalRead | None) -> tuple[list[JournalEntry], dict]:
     """The last days' journal entries and the budget report, read again only when a journal branch, the pause,
-    the default branch (the caps) or the day (the windows) changed."""
+    the default branch (the caps) or the day (the windows) changed; taken from `read` when the caller has it."""
     journal = mesh.journal()
+    if read is not None:
+        first = utc_day(now) - timedelta(days=PERFORMANCE_DAYS - 1)
+        entries = [e for e in read.entries if (day := entry_day(e)) is not None and day >= first]
+        return entries, budget_report(mesh, journal, now, read=read)
     heads = tuple(sorted((ref, sha) for ref, sha in listing.refs.items()
                          if ref.startswith(JOURNALS_PREFIX) or ref in journal.legacy_refs))
     key = (heads, listing.get(PAUSE_REF), listing.get("HEAD"), utc_day(now).isoformat(),
@@ -202,10 +215,14 @@ def _legacy(mesh: Mesh, forge: Forge, listing: RemoteRefs, claimed: set[int], pu
 
 
 def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT, memo: StatusMemo | None = None,
-           ) -> Status:
+           open_issues: Sequence[Issue] | None = None, open_pulls: Sequence[PullRequest] | None = None,
+           journal: JournalRead | None = None) -> Status:
     """The fleet now; raises (TemporaryError: exit 75) when any listing fails. The remote's branches are
     listed once (HEAD and refs/heads/: the switches, presence, claims, journals, the old scripts' branches);
-    with the `memo` of the previous gather, only what changed since is read again."""
+    with the `memo` of the previous gather, only what changed since is read again. `open_issues`,
+    `open_pulls`: the forge's complete listings, and `journal`, the journals from the budget window's start
+    and the last PERFORMANCE_DAYS on (agent/budget.journal_since), when the caller has them already
+    (`agentmesh report`)."""
     memo = memo if memo is not None else StatusMemo()
     listing = ls_refs(mesh.git, mesh.remote, ["HEAD", BRANCHES])
     mesh.use_listing(listing)
@@ -213,16 +230,17 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
     presence_views = presence.list(listing=listing if presence.prefix.startswith(BRANCHES) else None, memo=memo.refs)
     store = mesh.claims()
     claims = store.list(listing=listing if store.prefix.startswith(BRANCHES) else None, memo=memo.refs)
-    issues = forge.list_issues(state="open")
+    issues = forge.list_issues(state="open") if open_issues is None else open_issues
     stages = {i.number: issue_stage(i) for i in issues}
-    open_pulls = sorted(forge.list_pulls(state="open"), key=lambda p: p.number, reverse=True)
+    listed = forge.list_pulls(state="open") if open_pulls is None else open_pulls
+    open_pulls = sorted(listed, key=lambda p: p.number, reverse=True)
     pulls = [pull_row(forge, p, now, memo) for p in open_pulls[:pull_limit]]  # the newest ones
     memo.forget(pulls)
     active: dict[str, int] = {}
     for view in claims:
         if view.claim is not None:
             active[view.claim.agent] = active.get(view.claim.agent, 0) + 1
-    entries, budget = _journal_figures(mesh, listing, now, memo)
+    entries, budget = _journal_figures(mesh, listing, now, memo, journal)
     legacy = _legacy(mesh, forge, listing, {v.issue for v in claims}, open_pulls, memo)
     return Status(
         agent=mesh.host.agent, remote=mesh.remote,

@@ -43,6 +43,7 @@ class PresenceView:
     verified: bool = True  # signed by the roster key of the agent it names (True while the mesh has no roster)
     # since the presence commit's own date, by the agent's clock: for display only, never for liveness decisions
     committed_seconds: float | None = None
+    committed_at: float | None = None  # the presence commit's own date (seconds since the epoch, the agent's clock)
 
     def to_json(self) -> dict:
         return {"agent": self.agent, "host": self.host, "version": self.version, "executor": self.executor,
@@ -129,7 +130,7 @@ class Presence:
                 agent, sha, trailers.get("host", ""), trailers.get("version", ""),
                 trailers.get("executor", ""), caps, observed_seconds(obs, now),
                 verified and not is_expired(obs, now, lease.seconds, lease.grace_seconds), verified,
-                round(max(0.0, now.wall - times[ref]), 1) if ref in times else None))
+                round(max(0.0, now.wall - times[ref]), 1) if ref in times else None, times.get(ref)))
         return views
 
     def _commit_times(self, shas: dict[str, str], memo: RefMemo | None) -> dict[str, float]:
