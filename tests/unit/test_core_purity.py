@@ -15,7 +15,7 @@ import agentmesh.core
 CORE = Path(agentmesh.core.__file__).parent
 PURE_MODULES = {
     "__future__", "abc", "base64", "bisect", "collections", "dataclasses", "datetime", "enum", "fnmatch",
-    "functools", "hashlib", "heapq", "itertools", "json", "math", "operator", "re", "statistics", "string",
+    "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "operator", "re", "statistics", "string",
     "textwrap", "tomllib", "types", "typing", "unicodedata", "yaml",
 }
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
