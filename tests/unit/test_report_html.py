@@ -17,7 +17,7 @@ from tests.support.report import HOSTILE, sample_report
 SECTIONS = ["fleet", "work", "throughput", "budgets", "incidents"]
 BASE = "https://forge.example/org/repo"
 INVISIBLE = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u200b\ufeff"
-CONTROLS = "".join(map(chr, [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]))
+CONTROLS = "".join(map(chr, [*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]))
 
 
 class Page(HTMLParser):
@@ -63,7 +63,7 @@ def assert_inert(html: str, plain: str) -> Page:
     assert not [a for a in page.attrs if a[1].startswith("on")]
     assert not [t for t, _ in page.tags if t in ("script", "iframe", "object", "embed", "link", "img", "base")]
     hrefs = [v for t, n, v in page.attrs if n in ("href", "src", "action", "xlink:href", "formaction")]
-    assert all(v.startswith("#") or v.startswith(BASE + "/") for v in hrefs), hrefs
+    assert all(v.startswith(("#", BASE + "/")) for v in hrefs), hrefs
     assert not set(html) & set(INVISIBLE + CONTROLS.replace("\n", ""))
     assert page.sections == SECTIONS
     return page
@@ -76,15 +76,16 @@ def test_a_hostile_text_everywhere_shows_as_text_and_nothing_else():
     assert html.count("<script") == 0 and "<img" not in html
     # the title shows, readable and cleaned: the markup as text, the bidi override and controls gone
     shown = clean(HOSTILE)
-    assert shown == "<script>alert(1)</script><img src=x onerror=alert(2)>evil \"' onmouseover=alert(3) javascript:alert(4)"
+    assert shown == ("<script>alert(1)</script><img src=x onerror=alert(2)>evil \"' onmouseover=alert(3) "
+                     "javascript:alert(4)")
     assert "Add a greeting" + shown[:100] in page.content
     assert "javascript:alert(4)" in page.content
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(list("<>&\"'=/ ;:`\\\u202e\u2066\u200f\x1b\x00\x9b\r\n\t\u2028a1é\ud800")
-                                 + ["<script>", "</section>", "-->", "<!--", "javascript:", "&amp;", "<svg onload=x>",
-                                    "]]>"]), max_size=20).map("".join))
+@given(st.lists(st.sampled_from([*"<>&\"'=/ ;:`\\\u202e\u2066\u200f\x1b\x00\x9b\r\n\t\u2028a1é\ud800",
+                                 "<script>", "</section>", "-->", "<!--", "javascript:", "&amp;", "<svg onload=x>",
+                                 "]]>"]), max_size=20).map("".join))
 def test_any_text_leaves_the_structure_alone(text):
     html = render_html(sample_report(3, text))
     assert_inert(html, render_html(sample_report(3, "x")))
@@ -173,7 +174,7 @@ KEYS = list(sample_report(2))
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.dictionaries(st.sampled_from(KEYS + ["extra"]), JSON, max_size=4))
+@given(st.dictionaries(st.sampled_from([*KEYS, "extra"]), JSON, max_size=4))
 def test_any_value_in_any_field_renders_a_page(changes):
     document = {**sample_report(2), **changes}
     page = Page(render_html(document))
