@@ -4,7 +4,9 @@ string a forge or a journal could have written."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from html.parser import HTMLParser
 
+SECTIONS = ["fleet", "work", "throughput", "budgets", "incidents"]  # the page's <section id=...>, in order
 HOSTILE = ("<script>alert(1)</script><img src=x onerror=alert(2)>\u202eevil\u2066 \x1b[2J\x07"
            "\"' onmouseover=alert(3) javascript:alert(4)")
 
@@ -65,3 +67,38 @@ def sample_report(days: int = 7, text: str = "", *, web_url: str | None = "https
                       {"at": "2026-11-25T07:00:00Z", "kind": "dead-letter" + text, "issue": 8, "agent": None,
                        "reason": text or "failed 3 times"}],
     }
+
+
+class Page(HTMLParser):
+    """The page as parsed: every start tag with its attributes, the text, and the charts' points."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, tuple[str, ...]]] = []
+        self.attrs: list[tuple[str, str, str | None]] = []
+        self.text: list[str] = []
+        self.sections: list[str] = []
+        self.charts: list[list[str]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, tuple(name for name, _ in attrs)))
+        self.attrs += [(tag, name, value) for name, value in attrs]
+        values = dict(attrs)
+        if tag == "section":
+            self.sections.append(values.get("id"))
+        if tag == "svg" and "chart" in (values.get("class") or "").split():
+            self.charts.append([])
+        if tag == "g" and "pt" in (values.get("class") or "").split():
+            self.charts[-1].append(values.get("data-date"))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    @property
+    def content(self) -> str:
+        return "".join(self.text)

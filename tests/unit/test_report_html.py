@@ -4,55 +4,17 @@ have one point per day, and a missing or malformed part shows as "no data" inste
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentmesh.core.html import Markup, clean, el, escape, http_url, link_url, void
 from agentmesh.ops.report_html import nice_top, render_html, stylesheet
-from tests.support.report import HOSTILE, sample_report
+from tests.support.report import HOSTILE, SECTIONS, Page, sample_report
 
-SECTIONS = ["fleet", "work", "throughput", "budgets", "incidents"]
 BASE = "https://forge.example/org/repo"
 INVISIBLE = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u200b\ufeff"
 CONTROLS = "".join(map(chr, [*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]))
-
-
-class Page(HTMLParser):
-    """The page as parsed: every start tag with its attributes, the text, and the charts' points."""
-
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, tuple[str, ...]]] = []
-        self.attrs: list[tuple[str, str, str | None]] = []
-        self.text: list[str] = []
-        self.sections: list[str] = []
-        self.charts: list[list[str]] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, tuple(name for name, _ in attrs)))
-        self.attrs += [(tag, name, value) for name, value in attrs]
-        values = dict(attrs)
-        if tag == "section":
-            self.sections.append(values.get("id"))
-        if tag == "svg" and "chart" in (values.get("class") or "").split():
-            self.charts.append([])
-        if tag == "g" and "pt" in (values.get("class") or "").split():
-            self.charts[-1].append(values.get("data-date"))
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    @property
-    def content(self) -> str:
-        return "".join(self.text)
 
 
 def assert_inert(html: str, plain: str) -> Page:
