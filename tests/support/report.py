@@ -78,7 +78,8 @@ class Page(HTMLParser):
         self.attrs: list[tuple[str, str, str | None]] = []
         self.text: list[str] = []
         self.sections: list[str] = []
-        self.charts: list[list[str]] = []
+        self.charts: list[list[str]] = []  # per chart, the data-date of each point
+        self.values: list[list[float]] = []  # per chart, the data-value of each point
         self.feed(html)
         self.close()
 
@@ -90,8 +91,10 @@ class Page(HTMLParser):
             self.sections.append(values.get("id"))
         if tag == "svg" and "chart" in (values.get("class") or "").split():
             self.charts.append([])
+            self.values.append([])
         if tag == "g" and "pt" in (values.get("class") or "").split():
             self.charts[-1].append(values.get("data-date"))
+            self.values[-1].append(float(values.get("data-value") or "nan"))
 
     def handle_startendtag(self, tag, attrs):
         self.handle_starttag(tag, attrs)
