@@ -28,7 +28,8 @@ BUDGET = (("tasks", "tasks", "{:g}"), ("minutes", "executor minutes", "{:.0f}"),
 INCIDENT_KINDS = {"halt": "bad", "reap": "warn", "dead-letter": "bad", "needs-human": "info"}
 CI_STATES = {"success": "ok", "passed": "ok", "green": "ok", "failure": "bad", "failed": "bad", "error": "bad",
              "red": "bad", "pending": "warn", "running": "warn"}
-MAX_ROWS = 200  # rows of one table, cards of one column: a wall screen, not an archive
+MAX_ROWS = 200  # rows of one table: a wall screen, not an archive
+MAX_CARDS = 12  # cards of one board column
 MAX_DAYS = 366
 NAME_MAX = 40
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
@@ -102,8 +103,8 @@ def _table(headers: Sequence[str], rows: Sequence[Markup], numeric: Sequence[int
     return el("div", {"class": "table"}, el("table", None, el("thead", None, head), el("tbody", None, rows)))
 
 
-def _more(total: int) -> Markup | None:
-    return el("p", {"class": "note"}, f"and {total - MAX_ROWS} more") if total > MAX_ROWS else None
+def _more(total: int, shown: int = MAX_ROWS) -> Markup | None:
+    return el("p", {"class": "note"}, f"and {total - shown} more") if total > shown else None
 
 
 # --- links: only http(s) URLs under the forge's web URL ---
@@ -236,7 +237,8 @@ def _agent_row(agent: dict, observer: str) -> Markup:
                     f"{state}: seen {duration(agent.get('seen_seconds'))} ago by {observer}")),
               el("td", None, _name(agent.get("host"))), el("td", None, _name(agent.get("version"))),
               el("td", None, _name(agent.get("executor"))),
-              el("td", None, (el("span", {"class": "chip"}, _name(c)) for c in _list(agent.get("capabilities"))[:20])),
+              el("td", None, [el("span", {"class": "chip"}, _name(c)) for c in _list(agent.get("capabilities"))[:20]]
+                 or DASH),
               el("td", {"class": "mono", "title": key if isinstance(key, str) else None},
                  clean(key, 20) if isinstance(key, str) else DASH,
                  el("div", {"class": "ok-t" if verified else "warn-t"}, "✓ verified" if verified else "not verified")),
@@ -268,9 +270,9 @@ def _card(card: dict, links: Links) -> Markup:
 
 
 def _column(key: str, title: str, cards: list, links: Links) -> Markup:
-    shown = [_card(_dict(c), links) for c in cards[:MAX_ROWS]]
+    shown = [_card(_dict(c), links) for c in cards[:MAX_CARDS]]
     return el("div", {"class": f"col {key}"}, el("h4", None, title, el("span", None, str(len(cards)))),
-              shown or el("div", {"class": "muted"}, DASH), _more(len(cards)))
+              shown or el("div", {"class": "muted"}, DASH), _more(len(cards), MAX_CARDS))
 
 
 def _reviewers(names: object, css: str, mark: str) -> Markup:

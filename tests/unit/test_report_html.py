@@ -192,3 +192,14 @@ def test_clean_folds_caps_and_strips():
                                             (101, 200)])
 def test_nice_top(value, top):
     assert nice_top(value) == pytest.approx(top)
+
+
+def test_long_lists_are_cut_with_a_count_of_the_rest():
+    document = sample_report(2)
+    document["board"]["eligible"] = [{"issue": n, "title": f"task {n}"} for n in range(1, 31)]
+    document["incidents"] = [{"at": f"2026-11-27T07:{n // 60:02d}:{n % 60:02d}Z", "kind": "reap", "reason": str(n)}
+                             for n in range(250)]
+    page = Page(render_html(document))
+    assert "task 12" in page.content and "task 13" not in page.content and "and 18 more" in page.content
+    assert "and 50 more" in page.content and "07:04:09Z" in page.content  # the newest 200 incidents
+    assert "07:00:49Z" not in page.content
