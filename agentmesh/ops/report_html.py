@@ -24,7 +24,8 @@ from agentmesh.core.html import Markup, clean, el, escape, http_url, join, link_
 BOARD = (("eligible", "Eligible"), ("claimed", "Claimed"), ("working", "Working"), ("review", "In review"),
          ("needs_human", "Needs human"), ("failed", "Failed"), ("dead_letter", "Dead letter"))
 THROUGHPUT = (("completed", "completed"), ("failed", "failed"), ("reworked", "reworked"))
-BUDGET = (("tasks", "tasks", "{:g}"), ("minutes", "executor minutes", "{:.0f}"), ("cost_usd", "cost (USD)", "${:.2f}"))
+BUDGET = (("tasks", "tasks", "{:g}", True), ("minutes", "executor minutes", "{:.0f}", False),
+          ("cost_usd", "cost (USD)", "${:.2f}", False))  # (key, name, format, whole numbers)
 INCIDENT_KINDS = {"halt": "bad", "reap": "warn", "dead-letter": "bad", "needs-human": "info"}
 CI_STATES = {"success": "ok", "passed": "ok", "green": "ok", "failure": "bad", "failed": "bad", "error": "bad",
              "red": "bad", "pending": "warn", "running": "warn"}
@@ -150,21 +151,27 @@ def _tick_label(date: str) -> str:
     return date[5:] if len(date) == 10 else date
 
 
-def nice_top(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten that is at least `value` (an axis maximum)."""
+def nice_top(value: float, *, counts: bool = False) -> float:
+    """An axis maximum: the smallest 1, 2, 2.5 or 5 times a power of ten that is at least `value`; for
+    `counts`, 2, 4 or 10 times a power of ten, so that the middle grid line is a whole number too."""
+    steps, floor = ((2, 4, 10), 2.0) if counts else ((1, 2, 2.5, 5, 10), 0.0)
+    value = max(value, floor)
     if value <= 0:
         return 1.0
     power = 10.0 ** math.floor(math.log10(value))
-    return next(power * m for m in (1, 2, 2.5, 5, 10) if power * m >= value * (1 - 1e-9))
+    if counts and power > 1 and value <= power * 1.0:
+        power /= 10
+    return next(power * m for m in steps if power * m >= value * (1 - 1e-9))
 
 
 def bar_chart(dates: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]], *,
-              cap: float | None = None, label: str, style: str = "{:g}", size: tuple[int, int] = SMALL) -> Markup:
+              cap: float | None = None, label: str, style: str = "{:g}", size: tuple[int, int] = SMALL,
+              counts: bool = False) -> Markup:
     """Stacked bars, one `<g class="pt" data-date>` per day; `series` is (css class, name, values);
-    `cap`: a dashed line (a limit per day)."""
+    `cap`: a dashed line (a limit per day); `counts`: whole numbers, so whole grid lines."""
     width_, height_ = size
     totals = [sum(values[i] for _, _, values in series) for i in range(len(dates))]
-    top = nice_top(max([*totals, cap or 0.0]))
+    top = nice_top(max([*totals, cap or 0.0]), counts=counts)
     plot_w, plot_h = width_ - PAD_L - 4, height_ - PAD_B - PAD_T
     step = plot_w / max(1, len(dates))
     width = max(1.0, step * 0.72)
@@ -314,7 +321,8 @@ def _throughput_chart(dates: list[str], counts: dict, label: str, size: tuple[in
     series = [(f"s-{key}", name, _series(counts.get(key), len(dates))) for key, name in THROUGHPUT]
     done, failed = sum(series[0][2]), sum(series[1][2])
     rate = f" · {100 * done / (done + failed):.0f}% success" if done + failed else ""
-    return _figure(label, f"{done:g} completed{rate}", bar_chart(dates, series, label=f"{label}: per day", size=size))
+    chart = bar_chart(dates, series, label=f"{label}: per day", size=size, counts=True)
+    return _figure(label, f"{done:g} completed{rate}", chart)
 
 
 def _latency(name: str, value: object) -> Markup:
@@ -352,12 +360,12 @@ def _cap(caps: dict, key: str) -> float | None:
 
 def _budget_charts(dates: list[str], spend: dict, caps: dict, who: str, daily: bool) -> list[Markup]:
     charts = []
-    for key, name, style in BUDGET:
+    for key, name, style, whole in BUDGET:
         values = _series(spend.get(key), len(dates))
         cap = _cap(caps, key)
         aside = f"{_amount(sum(values), style)} in {len(dates)} days" + (f" · cap {_amount(cap, style)}" if cap else "")
         chart = bar_chart(dates, [(f"s-{key}", name, values)], cap=cap if daily else None, label=f"{who}: {name}",
-                          style=style)
+                          style=style, counts=whole)
         charts.append(_figure(f"{who} · {name}", aside, chart))
     return charts
 

@@ -194,6 +194,11 @@ def test_nice_top(value, top):
     assert nice_top(value) == pytest.approx(top)
 
 
+@pytest.mark.parametrize(("value", "top"), [(0, 2), (1, 2), (3, 4), (5, 10), (10, 10), (11, 20), (39, 40), (41, 100)])
+def test_nice_top_of_counts_has_a_whole_middle(value, top):
+    assert nice_top(value, counts=True) == top
+
+
 def test_long_lists_are_cut_with_a_count_of_the_rest():
     document = sample_report(2)
     document["board"]["eligible"] = [{"issue": n, "title": f"task {n}"} for n in range(1, 31)]
