@@ -241,7 +241,7 @@ def _agent_row(agent: dict, observer: str) -> Markup:
     return el("tr", None,
               el("td", None, el("span", {"class": f"dot {state}"}), el("b", None, _name(agent.get("agent"))),
                  el("div", {"class": "muted"},
-                    f"{state}: seen {duration(agent.get('seen_seconds'))} ago by {observer}")),
+                    f"{state} to {observer}: unchanged for {duration(agent.get('seen_seconds'))}")),
               el("td", None, _name(agent.get("host"))), el("td", None, _name(agent.get("version"))),
               el("td", None, _name(agent.get("executor"))),
               el("td", None, [el("span", {"class": "chip"}, _name(c)) for c in _list(agent.get("capabilities"))[:20]]
