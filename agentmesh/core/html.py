@@ -23,6 +23,9 @@ from agentmesh.core.terminal import terminal_text
 TEXT_MAX = 200  # characters of any one text shown; titles are cut with an ellipsis beyond
 URL_MAX = 2048
 _SPACES = re.compile(r"\s+")
+# Text that clean() and escape() leave as it is (no character to remove, escape or fold): the page's own
+# numbers, coordinates, classes and dates, most names. Checked with one match instead of cleaned.
+_PLAIN = re.compile(r"[A-Za-z0-9.,:#/_%+=-]+(?: [A-Za-z0-9.,:#/_%+=-]+)*")
 _NAME = re.compile(r"[a-z][a-z0-9]*")
 _ATTRIBUTE = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
 # scheme, host (name, IPv4 or bracketed IPv6), optional port, then only unreserved/sub-delim path characters
@@ -46,11 +49,19 @@ def clean(value: object, max_len: int = TEXT_MAX) -> str:
     return text
 
 
+def _escaped(value: object, max_len: int) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and len(value) <= max_len and _PLAIN.fullmatch(value):
+        return value
+    return html.escape(clean(value, max_len), quote=True)
+
+
 def escape(value: object, max_len: int = TEXT_MAX) -> Markup:
     """`clean(value)` escaped for HTML text or a quoted attribute value."""
     if isinstance(value, Markup):
         return value
-    return Markup(html.escape(clean(value, max_len), quote=True))
+    return Markup(_escaped(value, max_len))
 
 
 def _attributes(attrs: Mapping[str, object]) -> str:
@@ -63,8 +74,7 @@ def _attributes(attrs: Mapping[str, object]) -> str:
         if value is True:
             out.append(f" {name}")
         else:
-            text = html.escape(clean(value, URL_MAX), quote=True)  # Markup too: an attribute is never markup
-            out.append(f' {name}="{text}"')
+            out.append(f' {name}="{_escaped(str(value), URL_MAX)}"')  # Markup too: an attribute is never markup
     return "".join(out)
 
 
