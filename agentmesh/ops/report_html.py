@@ -238,10 +238,11 @@ def _agent_row(agent: dict, observer: str) -> Markup:
     state = "alive" if alive is True else "dead" if alive is False else "unknown"
     key = agent.get("key")
     verified = agent.get("verified") is True
+    seen = duration(agent.get("seen_seconds"))
     return el("tr", None,
               el("td", None, el("span", {"class": f"dot {state}"}), el("b", None, _name(agent.get("agent"))),
-                 el("div", {"class": "muted"},
-                    f"{state} to {observer}: unchanged for {duration(agent.get('seen_seconds'))}")),
+                 el("div", {"class": "muted", "title": f"{state} as {observer} sees it: its presence unchanged for "
+                                                      f"{seen} by {observer}'s clock"}, f"{state} · unchanged {seen}")),
               el("td", None, _name(agent.get("host"))), el("td", None, _name(agent.get("version"))),
               el("td", None, _name(agent.get("executor"))),
               el("td", None, [el("span", {"class": "chip"}, _name(c)) for c in _list(agent.get("capabilities"))[:20]]
