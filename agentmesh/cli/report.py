@@ -36,12 +36,9 @@ def summary(doc: dict) -> list[str]:
 
 
 def write_html(doc: dict, path: Path) -> None:
-    import importlib
-
     from agentmesh.host.files import write_atomic
+    from agentmesh.ops.report_html import render_html
 
-    # agentmesh.ops.report_html's render_html(doc) -> str, by name: it lands in its own change
-    render_html = importlib.import_module("agentmesh.ops.report_html").render_html
     write_atomic(path, render_html(doc), mode=HTML_MODE)  # readers see the old page or the new one
 
 
