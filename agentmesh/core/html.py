@@ -34,7 +34,7 @@ _URL = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5}
 
 
 class Markup(str):
-    """HTML made by `el` or `raw_entity`: trusted, passed through unescaped."""
+    """HTML made by `el`, `void` or `join`: trusted, passed through unescaped."""
 
     __slots__ = ()
 
