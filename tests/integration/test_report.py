@@ -171,7 +171,6 @@ def test_report_json_on_the_command_line_and_a_failed_listing(mesh_remote, tmp_p
 
 
 def test_report_html_writes_one_page_atomically(mesh_remote, tmp_path):
-    pytest.importorskip("agentmesh.ops.report_html")  # the renderer of issue 17, its own change
     page = tmp_path / "site" / "report.html"
     page.parent.mkdir()
     page.write_text("the old page")
