@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agentmesh.core.errors import ConfigError, UserError
 from agentmesh.core.lease import Clock
@@ -39,6 +38,7 @@ from agentmesh.host.state import StateDir, system_clock
 from agentmesh.refs.claims import ClaimStore, DefaultBranch
 from agentmesh.refs.identity import Identity
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
     from agentmesh.host.roster import Roster
 

@@ -9,15 +9,44 @@ control or invisible character reaches the terminal, and rich never reads data a
 from __future__ import annotations
 
 import json
-
-import click
+import sys
 
 from agentmesh.core.terminal import json_safe, terminal_line, terminal_text
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
+if TYPE_CHECKING:
+    import click
+
 
 def echo(text: object = "", *, err: bool = False) -> None:
-    """Print one message (newlines and tabs kept) on stdout, or stderr with `err`."""
-    click.echo(terminal_text(text), err=err)
+    """Print one message (newlines and tabs kept) on stdout, or stderr with `err`.
+
+    What `click.echo` does with a text, without importing click (cron's `claims acquire` never does):
+    the stream looked up at each call, nothing written without one, and a stream whose encoding
+    is ASCII (a misconfigured locale) written UTF-8 with replacement characters instead of failing.
+    tests/unit/test_cli_fast.py holds the two to the same bytes.
+    """
+    stream = sys.stderr if err else sys.stdout
+    if stream is None:  # no standard stream attached
+        return
+    line = terminal_text(text) + "\n"
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None and _is_ascii(getattr(stream, "encoding", None)):
+        stream.flush()
+        buffer.write(line.encode("utf-8", "replace"))
+        buffer.flush()
+    else:
+        stream.write(line)
+    stream.flush()
+
+
+def _is_ascii(encoding: str | None) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(encoding or "ascii").name == "ascii"
+    except LookupError:
+        return False
 
 
 def emit_json(data) -> None:
@@ -79,9 +108,17 @@ def emit_error(message: str, exit_code: int, *, as_json: bool) -> None:
         emit_json({"error": message, "exit_code": exit_code})
 
 
-# Options every command family shares.
-json_option = click.option("--json", "as_json", is_flag=True, callback=remember_json, help="Print JSON.")
-number_argument = click.argument("number", type=click.IntRange(min=1))
+# Options every command family shares; click is imported by the commands that apply them, not here.
+def json_option(command):
+    import click
+
+    return click.option("--json", "as_json", is_flag=True, callback=remember_json, help="Print JSON.")(command)
+
+
+def number_argument(command):
+    import click
+
+    return click.argument("number", type=click.IntRange(min=1))(command)
 
 
 def self_command() -> str:

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agentmesh.core.errors import TemporaryError
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
     from filelock import FileLock
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+
+from agentmesh.host.files import create_new
 
 TREE_MODES = {"40000", "100644", "100755", "120000", "160000"}
 
@@ -62,7 +63,7 @@ def write_loose(git_dir: Path, kind: str, data: bytes) -> str:
             pass
         return sha
     folder.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+    fd, tmp = create_new(folder, "tmp_obj_")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(zlib.compress(raw, 1))

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +20,11 @@ from urllib.parse import unquote, urlsplit
 
 from agentmesh.core.errors import OutcomeUnknown, RemoteUnavailable, TemporaryError, UserError
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error, redact_url
+from agentmesh.host.files import create_new
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
+if TYPE_CHECKING:
+    import socket
 
 ZERO_SHA = "0" * 40
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
@@ -248,6 +251,8 @@ def _ls_refs_fallback(git: Git, url: str, prefixes: Sequence[str], timeout: floa
 
 
 def _ls_refs_git_daemon(url: str, prefixes: Sequence[str], timeout: float) -> RemoteRefs:
+    import socket  # here: a claim over file:// or ssh never needs it
+
     parts = urlsplit(url)
     host, port = parts.hostname or "localhost", parts.port or 9418
     hello = pkt(b"git-upload-pack " + parts.path.encode() + b"\0host=" + host.encode()
@@ -315,6 +320,15 @@ def _ls_refs_http(git: Git, url: str, prefixes: Sequence[str], timeout: float) -
     return parse_ls_refs(parse_pkt_lines(response.content))
 
 
+def _scratch_dir(git: Git) -> Path:
+    """Where a push's narrowed config is written: beside agentmesh's own git config (the state dir)."""
+    if git.global_config is not None:
+        return git.global_config.parent
+    import tempfile
+
+    return Path(tempfile.gettempdir())
+
+
 @contextmanager
 def _narrowed_config(git: Git, url: str, refs: Sequence[str], bases: Sequence[str]):
     """On local remotes, advertise only the refs a push touches (and its bases).
@@ -335,11 +349,11 @@ def _narrowed_config(git: Git, url: str, refs: Sequence[str], bases: Sequence[st
     # receive-pack runs `gc --auto` after every push by default: a process per push, and all of them
     # race for the same repository. `gc_if_needed` runs it once, when the remote needs it.
     text += "[receive]\n\tautogc = false\n"
-    fd, name = tempfile.mkstemp(prefix="agentmesh-push-", suffix=".gitconfig")
+    fd, name = create_new(_scratch_dir(git), "agentmesh-push-", ".gitconfig")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-        yield {"GIT_CONFIG_GLOBAL": name}
+        yield {"GIT_CONFIG_GLOBAL": str(name)}
     finally:
         os.unlink(name)
 

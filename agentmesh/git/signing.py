@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ def ensure_key(private: Path, comment: str) -> PublicKey:
     """The agent's signing key at `private` (0600, in a 0700 folder), created when missing."""
     public = private.with_name(private.name + ".pub")
     if not private.exists():
+        import shutil  # here: only a host's first run makes its key
+
         if shutil.which("ssh-keygen") is None:
             raise ConfigError("ssh-keygen is not installed (Debian: apt-get install openssh-client); "
                               "agents sign every commit with an SSH key")

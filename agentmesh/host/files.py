@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
 from pathlib import Path
+
+_NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def create_new(directory: Path, prefix: str, suffix: str = "") -> tuple[int, Path]:
+    """A new file (0600) with an unused random name in `directory`, open for writing: what
+    `tempfile.mkstemp` does, without importing tempfile (shutil, random) on the claim path."""
+    for _ in range(100):
+        path = directory / f"{prefix}{os.urandom(6).hex()}{suffix}"
+        try:
+            return os.open(path, _NEW_FILE, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(directory))
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     """Replace path with text so readers see the old or the new file, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = create_new(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)

@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.lease import Clock, Observation
 from agentmesh.host.files import write_atomic
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
     from filelock import FileLock
 

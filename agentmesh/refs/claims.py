@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import builtins
 import json
-import secrets
+import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
 from agentmesh.core.lease import (
@@ -37,31 +36,32 @@ from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateDir
 from agentmesh.refs.identity import Identity, enforced_signers
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
+if TYPE_CHECKING:  # the policy's shape, for annotations only
+    from typing import Protocol
 
-class _Prefix(Protocol):
-    @property
-    def ref_prefix(self) -> str: ...
+    class _Prefix(Protocol):
+        @property
+        def ref_prefix(self) -> str: ...
 
+    class _Lease(Protocol):
+        @property
+        def seconds(self) -> int: ...
+        @property
+        def grace_seconds(self) -> int: ...
+        @property
+        def max_seconds(self) -> int: ...
 
-class _Lease(Protocol):
-    @property
-    def seconds(self) -> int: ...
-    @property
-    def grace_seconds(self) -> int: ...
-    @property
-    def max_seconds(self) -> int: ...
+    class ClaimPolicy(Protocol):
+        """What the claim protocol reads of the mesh policy: a MeshPolicy, or the ClaimRules kept of one
+        (host/basics.py), which need no pydantic."""
 
-
-class ClaimPolicy(Protocol):
-    """What the claim protocol reads of the mesh policy: a MeshPolicy, or the ClaimRules kept of one
-    (host/basics.py), which need no pydantic."""
-
-    @property
-    def claims(self) -> _Prefix: ...
-    @property
-    def lease(self) -> _Lease: ...
-    @property
-    def default_branch(self) -> str | None: ...
+        @property
+        def claims(self) -> _Prefix: ...
+        @property
+        def lease(self) -> _Lease: ...
+        @property
+        def default_branch(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def _unlink(record: Path) -> None:
 
 
 def new_nonce() -> str:
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()  # secrets.token_hex(8), without importing secrets (random, hmac)
 
 
 class ClaimStore:

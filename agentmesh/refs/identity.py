@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agentmesh.core.identity import PublicKey
 from agentmesh.git.cache import CacheClone
@@ -23,6 +22,7 @@ from agentmesh.git.signing import (
     signers,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
     from agentmesh.host.roster import Roster
 

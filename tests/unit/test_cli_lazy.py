@@ -5,7 +5,8 @@ import pkgutil
 import click
 
 import agentmesh.cli
-from agentmesh.cli.main import COMMANDS, cli, load_command
+from agentmesh.cli.app import cli
+from agentmesh.cli.commands import COMMANDS, load_command
 
 
 def test_the_table_names_every_command_with_its_own_short_help():
