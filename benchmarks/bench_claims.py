@@ -95,6 +95,15 @@ def agentmesh_exe() -> str:
     return shutil.which("agentmesh") or str(Path(sys.executable).with_name("agentmesh"))
 
 
+def compiled(env: dict[str, str], cache: Path) -> dict[str, str]:
+    """`env` for a measured agentmesh process, with its bytecode kept (in `cache`) as an installed package's is.
+
+    pip compiles a package's .pyc files when it installs it; a checkout under PYTHONDONTWRITEBYTECODE (set on
+    the development machines) would compile every module in every run instead, and time that."""
+    kept = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**kept, "PYTHONPYCACHEPREFIX": str(cache)}
+
+
 def whole_process_pairs(url: str, tmp: Path, rounds: int, base: int = 40_000) -> dict:
     """`agentmesh claims acquire N` as its own process against `raw_claim`, interleaved (the order flips
     every pair) on a remote at `url`: medians of each (ms), the median of the paired ratios, and CPU
@@ -104,8 +113,8 @@ def whole_process_pairs(url: str, tmp: Path, rounds: int, base: int = 40_000) ->
     config = write_host(tmp / "whole", "bench", url)
     clone = tmp / "whole-raw"
     git("clone", "--quiet", url, str(clone))
-    exe, env = agentmesh_exe(), agent_env()
-    timed_process(exe, config, env, base - 1)  # the host's first run makes its key and cache clone: not counted
+    exe, env = agentmesh_exe(), compiled(agent_env(), tmp / "pycache")
+    timed_process(exe, config, env, base - 1)  # the host's first run makes its key, cache clone, .pyc: not counted
     ours, raw = [], []
     for i in range(rounds):
         pair = [(ours, partial(timed_process, exe, config, env, base + i)),

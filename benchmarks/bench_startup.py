@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_claims import agentmesh_exe, raw_claim_cpu, timed_process  # noqa: E402
+from bench_claims import agentmesh_exe, compiled, raw_claim_cpu, timed_process  # noqa: E402
 
 from tests.support import git, make_remote  # noqa: E402
 
@@ -46,7 +46,8 @@ def measured(argv: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def agentmesh_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}
+    """An agentmesh process's environment; its .pyc kept under `home` (bench_claims.compiled)."""
+    env = compiled({k: v for k, v in os.environ.items() if not k.startswith("AGENTMESH_")}, home / "pycache")
     return {**env, "XDG_STATE_HOME": str(home / "state"), "AGENTMESH_CRASH_DIR": str(home)}
 
 
@@ -65,7 +66,7 @@ def whole_process(tmp: Path, rounds: int, before: Path | None) -> dict[str, dict
         home.mkdir()
         configs[name] = home / "agentmesh.yaml"
         configs[name].write_text(f"agent: bench-{name}\nremote: {url}\nstate_dir: {home / 'state'}\n")
-        timed_process(exe, configs[name], env, 1 + n)  # warm: cache clone, key, kept policy and config
+        timed_process(exe, configs[name], env, 1 + n)  # warm: cache clone, key, kept policy and config, .pyc
         git("update-ref", "-d", f"refs/heads/claim/{1 + n}", cwd=remote)
     clone = tmp / "raw"
     git("clone", "--quiet", url, str(clone))
