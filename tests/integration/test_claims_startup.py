@@ -54,7 +54,8 @@ from agentmesh.cli.main import main
 try:
     main(sys.argv[1:])
 finally:
-    heavy = sorted(m for m in ("pydantic", "rich", "yaml", "requests") if m in sys.modules)
+    heavy = sorted(m for m in ("pydantic", "rich", "yaml", "requests", "click", "typing", "tempfile")
+                   if m in sys.modules)
     print("IMPORTED " + json.dumps(heavy), file=sys.stderr)
 """
 
@@ -75,7 +76,8 @@ def test_the_claim_path_imports_neither_pydantic_nor_rich(tmp_path):
     assert "claim #1: won" in first.stdout, first.stderr
     warm, heavy = imported(tmp_path, *args, "2")
     assert "claim #2: won" in warm.stdout, warm.stderr
-    assert heavy == [], heavy  # neither pydantic, nor rich, nor yaml, nor requests
+    # neither pydantic, nor rich, nor yaml, nor requests; nor click (cli/fast.py), typing or tempfile
+    assert heavy == [], heavy
 
 
 def test_what_was_kept_never_hides_a_config_or_policy_error(tmp_path):
