@@ -22,6 +22,7 @@ from agentmesh.core.errors import TemporaryError
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
+from agentmesh.git.signing import write_signed_commit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
@@ -201,6 +202,11 @@ class CacheClone:
         return self.run("cat-file", "-e", sha + "^{commit}", check=False).returncode == 0
 
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
+        """Write one commit (signed when the runner has a key): a signed one without a git process when it can."""
+        if self.git.signing_key is not None and self._sha1():
+            sha = write_signed_commit(self.git, self.path, tree, parents, message)
+            if sha is not None:
+                return sha
         return self.git.commit_tree(tree, parents, message, cwd=self.path)
 
     def empty_tree(self) -> str:

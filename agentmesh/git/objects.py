@@ -3,16 +3,19 @@
 A step of the local forge or a journal flush writes a handful of small blobs and trees; one
 `hash-object` or `mktree` process each made up a large share of a tick's git processes. These
 objects are plain data in git's documented loose format (zlib of `<type> <size>\\0<content>`, named
-by its SHA-1): writing them here costs no process. Commits are still written by `git commit-tree`,
-which signs them. Only SHA-1 repositories: the callers fall back to git for any other.
+by its SHA-1): writing them here costs no process. So are signed commits of the cache clone
+(git/signing.py: one ssh-keygen, no git process); other commits are written by `git commit-tree`.
+Only SHA-1 repositories: the callers fall back to git for any other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from agentmesh.host.files import create_new
@@ -27,6 +30,42 @@ def object_bytes(kind: str, data: bytes) -> bytes:
 def object_id(kind: str, data: bytes) -> str:
     """The SHA-1 name git gives an object of this type and content."""
     return hashlib.sha1(object_bytes(kind, data)).hexdigest()
+
+
+# A name or email git writes exactly as given (ident.c strips "crud" at either end and drops <, > and newlines)
+_PLAIN_IDENT = re.compile(r"[A-Za-z0-9_+@-](?:[A-Za-z0-9._+@-]*[A-Za-z0-9_+@-])?")
+
+
+def plain_ident(name: str, email: str) -> str | None:
+    """`name <email>` as git writes it in a commit; None when git would change either (then git writes it)."""
+    if _PLAIN_IDENT.fullmatch(name) and _PLAIN_IDENT.fullmatch(email):
+        return f"{name} <{email}>"
+    return None
+
+
+def git_now(now: float | None = None) -> str:
+    """The time git stamps a commit with: `<seconds> <+hhmm>`, in the local time zone as git takes it."""
+    seconds = int(time.time() if now is None else now)
+    offset = time.localtime(seconds).tm_gmtoff // 60
+    sign = "+" if offset >= 0 else "-"
+    return f"{seconds} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+
+
+def commit_data(tree: str, parents: Sequence[str], ident: str, when: str, message: str) -> bytes:
+    """A commit object's content as `git commit-tree` writes it, unsigned: `ident` as author and committer at
+    `when` (git_now), a parent named twice once, and the message as given (commit-tree takes its stdin verbatim)."""
+    headers = [f"tree {tree}", *(f"parent {parent}" for parent in dict.fromkeys(parents)), f"author {ident} {when}",
+               f"committer {ident} {when}"]
+    return ("\n".join(headers) + "\n\n" + message).encode()
+
+
+def with_signature(data: bytes, signature: bytes) -> bytes:
+    """The commit `data` signed: `signature` (what ssh-keygen wrote for `data`) in a `gpgsig` header after the
+    last header line, each of its lines after a space, as git's own `commit-tree -S` inserts it."""
+    end = data.find(b"\n\n")
+    at = len(data) if end < 0 else end + 1
+    header = b"gpgsig" + b"".join(b" " + line for line in signature.replace(b"\r", b"").splitlines(keepends=True))
+    return data[:at] + header + data[at:]
 
 
 def tree_data(entries: Iterable[tuple[str, str, str]]) -> bytes:

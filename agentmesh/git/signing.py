@@ -18,6 +18,7 @@ from pathlib import Path
 
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.identity import NAMESPACE, PublicKey
+from agentmesh.git.objects import commit_data, git_now, plain_ident, with_signature, write_loose
 from agentmesh.git.run import Git
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import run_process
@@ -49,6 +50,25 @@ def ensure_key(private: Path, comment: str) -> PublicKey:
         return PublicKey.parse(public.read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"signing key {public}: {exc}") from None
+
+
+def write_signed_commit(git: Git, repo: Path, tree: str, parents: Sequence[str], message: str, *,
+                        when: str | None = None) -> str | None:
+    """Write the commit `git commit-tree -S` would write into the SHA-1 bare repository `repo`, signed with
+    `git`'s key by one ssh-keygen process: git's own signing runs the same ssh-keygen from a git process,
+    through two temporary files. The same bytes, so the same sha (tests/integration/test_signed_commits.py).
+    None when it cannot be done here (an unsigned `git`, an identity git would rewrite, ssh-keygen failing):
+    the caller then runs git, which does it, or fails, in its own words."""
+    ident = plain_ident(git.author_name, git.author_email)
+    if git.signing_key is None or ident is None:
+        return None
+    data = commit_data(tree, parents, ident, git_now() if when is None else when, message)
+    # ssh-keygen signs its stdin onto its stdout; the key's path never starts with "-" (it is resolved)
+    signed = run_process(["ssh-keygen", "-Y", "sign", "-n", NAMESPACE, "-f", str(git.signing_key)],
+                         env=git.env(), capture=True, input=data, timeout=git.timeout, grace=0, reap_group=False)
+    if not signed.ok or not signed.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
+        return None
+    return write_loose(repo, "commit", with_signature(data, signed.stdout))
 
 
 def allowed_signers(entries: Iterable[tuple[str, PublicKey]]) -> str:

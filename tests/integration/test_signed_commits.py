@@ -1,0 +1,76 @@
+"""A signed commit written without git (git/signing.py: one ssh-keygen) is the very commit `git commit-tree -S`
+writes: the same bytes, hence the same sha, and git verifies its signature. Ed25519 signatures are
+deterministic, so the two can be compared byte for byte at a fixed time."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentmesh.git.objects import git_now, plain_ident
+from agentmesh.git.run import Git
+from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, ensure_key, signers, write_signed_commit
+from tests.support import git
+
+
+@pytest.fixture
+def signer(tmp_path):
+    key = tmp_path / "identity" / "id_ed25519"
+    ensure_key(key, "ada")
+    repo = tmp_path / "repo.git"
+    git("init", "--quiet", "--bare", str(repo))
+    return Git(author_name="ada", author_email="ada@host-1.agentmesh.invalid", signing_key=key), repo
+
+
+def by_git(runner: Git, repo, tree: str, parents: list[str], message: str, when: str) -> str:
+    """What `Git.commit_tree` writes (`git commit-tree -S`), at the time `when`."""
+    signing = ("-c", "gpg.format=ssh", "-c", f"user.signingKey={runner.signing_key}")
+    args = [*signing, "commit-tree", "-S", tree, *(a for p in parents for a in ("-p", p))]
+    date = f"@{when}"
+    return runner.run(*args, cwd=repo, input=message,
+                      env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}).stdout.strip()
+
+
+@pytest.mark.parametrize("when", ["1700000000 +0000", "1800000000 -0930", "1234567890 +0545"])
+def test_the_same_commit_as_git_commit_tree_signs(signer, when):
+    runner, repo = signer
+    key = runner.signing_key
+    assert key is not None
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    message = "claim: #5 by ada [skip ci]\n\nAgentmesh-Issue: 5\nAgentmesh-Nonce: 00ff\n"
+    root = by_git(runner, repo, tree, [], "root\n", when)
+    for parents, text in (([], message), ([root], message), ([root, root], "caf\u00e9 \u00d7 no newline")):
+        ours = write_signed_commit(runner, repo, tree, parents, text, when=when)
+        assert ours == by_git(runner, repo, tree, parents, text, when), (parents, text)
+    allowed = ensure_allowed_signers(repo.parent / "signers", allowed_signers([("ada", ensure_key(key, "ada"))]))
+    assert signers(runner, repo, [ours], allowed) == {ours: "ada"}  # git's own check of the signature
+
+
+def test_it_leaves_to_git_what_git_would_write_otherwise(signer, tmp_path):
+    runner, repo = signer
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    unsigned = Git(author_name="ada", author_email="ada@h.agentmesh.invalid")
+    crud = Git(author_name="ada.", author_email="ada@h.agentmesh.invalid", signing_key=runner.signing_key)
+    gone = Git(author_name="ada", author_email="ada@h.agentmesh.invalid", signing_key=tmp_path / "no-such-key")
+    for other in (unsigned, crud, gone):
+        assert write_signed_commit(other, repo, tree, [], "x\n") is None
+
+
+@pytest.mark.parametrize("name, email, plain", [
+    ("ada", "ada@host-1.agentmesh.invalid", True), ("a-1", "a-1@h.x", True), ("ada", "ada@h.", False),
+    (".ada", "a@h", False), ("a da", "a@h", False), ("ada", "<a@h>", False), ("ada\n", "a@h", False),
+    ("", "a@h", False),
+])
+def test_plain_idents_only(name, email, plain):
+    assert (plain_ident(name, email) is not None) is plain
+
+
+def test_git_now_is_seconds_and_the_local_offset(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    try:
+        assert git_now(1700000000.9) == "1700000000 +0545"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
