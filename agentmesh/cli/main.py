@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
             from agentmesh.cli.app import run_click
 
             code = run_click(argv, seen)
+    except BrokenPipeError:  # the reader of our output went away (`| head`): quietly 1, as click does it
+        quiet_streams()
+        code = 1
     except KeyboardInterrupt:
         from agentmesh.cli.output import echo
 
@@ -60,6 +63,21 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code or 0)
 
 
+def quiet_streams() -> None:
+    """Send what is still to be written to stdout and stderr to /dev/null: nothing more to say to a reader
+    that went away, nor a flush error at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass  # not a descriptor (a test's capture): nothing to redirect
+    os.close(devnull)
+
+
 def leave_now(code: int) -> None:
     """End the process at once, skipping the interpreter's teardown (freeing every module and object costs
     a claim from cron as much as a git process; docs/benchmarks.md). Only when that teardown has nothing
@@ -69,8 +87,9 @@ def leave_now(code: int) -> None:
     import os
 
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started without that descriptor
+                stream.flush()
     except (OSError, ValueError):
         return  # a closed or broken stream: Python's own exit reports it, as it always did
     threading = sys.modules.get("threading")

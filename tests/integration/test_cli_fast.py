@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.support import make_remote
-from tests.support.cli import cli_env, run_cli
+from tests.support.cli import cli_argv, cli_env, run_cli
 
 FAST, CLICK = ["-v", "-v"], ["-vv"]
 
@@ -63,3 +63,16 @@ def test_the_fast_path_runs_atexit_callbacks_when_there_are_some(tmp_path, remot
     assert done.returncode == 0, done.stderr
     won, ran = done.stdout.splitlines()
     assert won.startswith("claim #3: won") and ran == "callback ran"
+
+
+def test_a_reader_that_went_away_is_exit_1_and_silence_on_both_paths(tmp_path, remote):
+    """`agentmesh claims acquire 5 | head -c0`: click exits 1 without a word on a broken pipe; so does the
+    fast path (not 3, an internal error with a crash log)."""
+    for n, verbose in enumerate((FAST, CLICK), start=5):
+        argv = cli_argv(*verbose, "--remote", str(remote), "--agent", "a", "claims", "acquire", str(n))
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(tmp_path),
+                                 cwd=tmp_path)
+        child.stdout.close()  # gone before the claim's line is written
+        stderr = child.stderr.read()
+        assert (child.wait(timeout=120), stderr) == (1, b""), verbose
+    assert not list(tmp_path.glob("agentmesh-crash-*.log"))
