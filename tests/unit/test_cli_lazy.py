@@ -1,4 +1,4 @@
-"""The lazy command table of cli/main.py against the real commands, and what a cron command imports."""
+"""The lazy command table of cli/commands.py against the real commands, and what a cron command imports."""
 
 import pkgutil
 
