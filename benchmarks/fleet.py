@@ -14,13 +14,16 @@ Reported:
   the ideal M/N x (sleep + one cycle's overhead); one cycle's overhead is the median wall time of the
   working ticks (those that ran the executor) of a calibration run first, 1 agent x 2 issues at sleep 0
   on the same backend (a lone agent merges on the gates alone), so contention in the fleet does not
-  raise its own ideal (--no-calibrate: this run's working ticks less the sleep);
+  raise its own ideal (--no-calibrate: this run's working ticks less the sleep); and against the CPU
+  floor, the fleet's CPU over the machine's cores: a drain shorter than that needs less CPU per issue
+  or more cores, however idle the machine;
 - CPU per issue: user + system of every tick's whole process tree (os.wait4: the agent, its git and gate
   processes, the executor), summed, per issue; the `git daemon` serving the remote is counted apart;
 - git calls and git processes per tick, from git's trace2 events (tests/support/gitcount.py) through a
   `git` shim first on each agent's PATH: calls are the processes the agent started, processes include
   their git children (upload-pack, receive-pack, index-pack, gc...); the shim costs a shell and the
-  trace per process, so CPU per issue is also given less that cost, measured in the same run;
+  trace per process, so CPU per issue is also given less that cost, measured in the same run; and split
+  by tick: working (ran an executor), other (reviewed, merged or renewed only), idle;
 - forge requests per tick (the fakes count them; attributed to a tick by the agent's token and time);
 - lost races per claim, from the claim-task reports (`lost-race` events over `claimed` ones);
 - whole-process `agentmesh claims acquire` against a raw `git push` + readback, interleaved, as the median
@@ -468,6 +471,8 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
     claims = sum(t.events["claimed"] for t in ticks)
     lost = sum(t.events["lost-race"] for t in ticks)
     exits = Counter(str(t.exit_code) for t in ticks)
+    cores = os.cpu_count() or 1
+    others = [t for t in ticks if not t.working and not t.idle]  # reviewed, merged or renewed, claimed nothing
 
     def per_tick(pick: Callable[[Tick], int | None], among: list[Tick]) -> float | None:
         values = [pick(t) for t in among]
@@ -482,6 +487,8 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         "overhead_source": overhead_source,
         "ideal_seconds": rounded(ideal, 1),
         "efficiency": None if ideal is None or not run.drain_seconds else rounded(ideal / run.drain_seconds),
+        "cpu_floor_seconds": rounded(cpu / cores, 1),
+        "cores": cores,
         "ticks": len(ticks),
         "working_ticks": len(working),
         "tick_exit_codes": dict(sorted(exits.items())),
@@ -489,6 +496,10 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         "idle_tick_seconds": rounded(median([t.wall for t in idle])),
         "cpu_seconds": rounded(cpu, 1),
         "cpu_per_issue": rounded(cpu / o.issues),
+        "cpu_by_tick_kind": {"working": rounded(sum(t.cpu for t in working), 1),
+                             "other": rounded(sum(t.cpu for t in others), 1),
+                             "idle": rounded(sum(t.cpu for t in idle), 1)},
+        "working_tick_cpu": rounded(median([t.cpu for t in working])),
         "cpu_per_issue_less_shim": rounded((cpu - (git_processes or 0) * shim_seconds) / o.issues),
         "shim_cpu_per_git_process_ms": rounded(shim_seconds * 1000) if o.count_git else None,
         "server_cpu_seconds": rounded(run.server_cpu, 1),
@@ -525,11 +536,15 @@ def table(result: dict) -> str:
         ("drain", (f"{show('drain_seconds', ' s')}, ideal {show('ideal_seconds', ' s')}: efficiency "
                    f"{show('efficiency')} (cycle overhead {show('cycle_overhead_seconds', ' s')}, "
                    f"from {r['overhead_source']})")),
+        ("CPU floor of the drain", (f"{show('cpu_floor_seconds', ' s')}: the fleet's CPU over {r['cores']} cores "
+                                    "(no drain on this machine is shorter, however idle the machine)")),
         ("issues closed", f"{r['closed']}/{o['issues']}"),
         ("ticks", f"{r['ticks']} ({r['working_ticks']} working), exit codes {r['tick_exit_codes']}"),
         ("tick wall time", f"working {show('working_tick_seconds', ' s')}, idle {show('idle_tick_seconds', ' s')}"),
         ("CPU per issue", (f"{show('cpu_per_issue', ' s')} ({show('cpu_per_issue_less_shim', ' s')} less the git "
                            f"shim); git daemon {show('server_cpu_seconds', ' s')} in all")),
+        ("CPU by tick", (f"working {r['cpu_by_tick_kind']['working']} s (median {show('working_tick_cpu', ' s')}), "
+                         f"other {r['cpu_by_tick_kind']['other']} s, idle {r['cpu_by_tick_kind']['idle']} s")),
         ("git calls per tick", (f"{show('git_calls_per_tick')} on average; medians: working "
                                 f"{show('git_calls_per_working_tick')}, idle {show('git_calls_per_idle_tick')}")),
         ("git processes per tick", (f"{show('git_processes_per_tick')} on average; medians: working "

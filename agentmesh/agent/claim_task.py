@@ -56,7 +56,7 @@ from agentmesh.core.select import (
     rank_issues,
     score,
 )
-from agentmesh.core.slug import work_branch
+from agentmesh.core.slug import is_agent_name, work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
 from agentmesh.forge.base import Forge, ForgeError, NotFound
 from agentmesh.git.remote import ls_refs
@@ -135,6 +135,7 @@ class ClaimTask(AgentRun[TickReport]):
         self.listed = listed  # the open issues the halt check listed this run, for observe to reuse
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
+        self.fleet = 1  # how many agents rank this backlog, seen this tick (core/select.spread)
         self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
         self._urgency: dict[tuple[int, str, tuple[str, ...]], tuple[str, ...]] = {}  # see `vouched`
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
@@ -234,10 +235,19 @@ class ClaimTask(AgentRun[TickReport]):
                                  budget=str(self.budget))
         free = self.mesh.host.seats - seats_taken(actions) if self.budget.claims_allowed else 0
         self.legacy_held = {n: lock.branch for n, lock in seen.legacy.items()}
+        self.fleet = self.fleet_size(seen)
         selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims}, self.legacy_held)
         claims = [self.claim_for(c.issue, f"score {c.score.total:.1f}")
                   for c in (selection.candidates[:MAX_CLAIM_TRIES] if free > 0 else [])]
         return TickPlan(actions, claims, max(free, 0), selection, self.plan_cycles(seen.issues))
+
+    def fleet_size(self, seen: Observed) -> int:
+        """The agents that rank this backlog: those with a presence branch in the tick's listing (dead ones
+        too: a wider window costs only age order), those holding claims, and this one."""
+        prefix = self.policy.presence.ref_prefix.removeprefix(BRANCHES)
+        present = {b[len(prefix):] for b in seen.branches if b.startswith(prefix) and is_agent_name(b[len(prefix):])}
+        holders = {v.claim.agent for v in seen.claims if v.claim is not None}
+        return len(present | holders | {self.agent})
 
     def plan_cycles(self, issues: list[Issue]) -> list[BlockCycle]:
         """The dependency cycles among open issues not yet labelled blocked, those this agent keeps:
@@ -544,6 +554,7 @@ class ClaimTask(AgentRun[TickReport]):
             dependency_states=states,
             weights=self.policy.selection.weights.weights(),
             legacy=legacy,
+            fleet=self.fleet,
         )
 
     def trusted_priorities(self, issues: list[Issue]) -> list[Issue]:

@@ -18,14 +18,19 @@ previous failed attempt costs a fifth of a priority step.
 Scores within TIE_BAND of each other tie, and ties go by a stable hash of
 (agent, issue number): each agent orders them the same way every tick, but
 different agents order them differently, so a fleet spreads over a backlog of
-equal issues instead of all racing for the same one (a herd).
+equal issues instead of all racing for the same one (a herd). A real backlog's
+issues differ in age, so ties are rare: given the fleet's size, the ranking is
+cut into windows of that many issues that differ in age alone (the same
+priority, attempts and capability terms), each in the agent's hash order. N
+agents then start at different issues among the oldest N rather than all at the
+oldest one; age orders the windows, and priority still outranks every window.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -271,6 +276,28 @@ def rank_key(candidate: Candidate, agent: str) -> tuple[int, int, int]:
     return -round(candidate.score.total / TIE_BAND), tie_order(agent, candidate.number), candidate.number
 
 
+def spread(ranked: Sequence[Candidate], agent: str, width: int) -> list[Candidate]:
+    """`ranked` (best first) cut into runs of at most `width` candidates whose scores differ in age alone,
+    each run in `agent`'s tie order: the issues a fleet of `width` agents would take in one round, started
+    from a different one by each agent. `width` <= 1 keeps `ranked` as it is."""
+    if width <= 1:
+        return list(ranked)
+    out: list[Candidate] = []
+    run: list[Candidate] = []
+    for candidate in ranked:
+        if run and (len(run) == width or _class(run[0]) != _class(candidate)):
+            out += sorted(run, key=lambda c: (tie_order(agent, c.number), c.number))
+            run = []
+        run.append(candidate)
+    return out + sorted(run, key=lambda c: (tie_order(agent, c.number), c.number))
+
+
+def _class(candidate: Candidate) -> tuple[float, float, float]:
+    """The score's terms but age: candidates that differ only in age may swap places within a window."""
+    s = candidate.score
+    return s.priority, s.attempts, s.capability
+
+
 def rank_issues(
     issues: Iterable[Issue],
     *,
@@ -284,12 +311,14 @@ def rank_issues(
     dependency_states: Mapping[int, str] | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
     legacy: Mapping[int, str] | None = None,
+    fleet: int = 1,
 ) -> Selection:
     """Split `issues` into ranked candidates (best first) and exclusions with reasons.
 
     `open_pr_issues`: numbers of issues an open PR closes. `dependency_states`:
     number -> "open"/"closed" for the numbers `dependencies()` returned;
-    missing numbers count as open.
+    missing numbers count as open. `fleet`: how many agents rank this backlog
+    (`spread`); 1 orders strictly by score band.
     """
     tries = attempts or {}
     candidates: list[Candidate] = []
@@ -311,4 +340,4 @@ def rank_issues(
             tried = tries.get(issue.number, 0)
             candidates.append(Candidate(issue, score(issue, now=now, attempts=tried, weights=weights)))
     candidates.sort(key=lambda c: rank_key(c, agent))
-    return Selection(tuple(candidates), tuple(excluded))
+    return Selection(tuple(spread(candidates, agent, fleet)), tuple(excluded))

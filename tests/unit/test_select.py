@@ -309,3 +309,50 @@ def test_excluded_issues_keep_input_order_and_ranking_ignores_input_order():
     again = rank(list(reversed(issues)), claimed={4, 3})
     assert [e.number for e in first.excluded] == [3, 4]
     assert [c.number for c in first.candidates] == [c.number for c in again.candidates] == [7, 1, 5, 6, 2, 8]
+
+
+# --- a fleet spreads over a backlog whose issues differ in age (core/select.spread) --------------------
+
+FLEET = [f"agent{k}" for k in range(8)]
+
+
+def aged(n, days, labels=("task",)):
+    """Issue n, `days` old: a backlog filed over weeks, each issue in a score band of its own."""
+    return issue(n, labels=labels, created_at=(NOW - timedelta(days=days)).isoformat())
+
+
+BACKLOG = [aged(n, 6 * (15 - n)) for n in range(1, 15)]  # 1 is the oldest (84 days); 6 days = 0.6 points apart
+
+
+def first_picks(fleet, backlog=BACKLOG, **kwargs):
+    return [rank(backlog, agent=agent, fleet=fleet, **kwargs).candidates[0].number for agent in FLEET]
+
+
+def test_without_the_fleet_size_every_agent_goes_for_the_oldest_issue_first():
+    assert first_picks(fleet=1) == [1] * 8  # the herd: 7 of 8 claims in a round would lose
+
+
+def test_a_fleet_starts_at_different_issues_among_its_size_of_the_oldest():
+    picks = first_picks(fleet=8)
+    assert set(picks) <= set(range(1, 9))  # only the round's 8 oldest
+    assert len(set(picks)) >= 5  # pinned by the hash: 8 agents pick from 8, not all from 1
+
+
+def test_windows_keep_age_order_between_them_and_hold_every_candidate_once():
+    for agent in FLEET:
+        ranked = [c.number for c in rank(BACKLOG, agent=agent, fleet=8).candidates]
+        assert sorted(ranked[:8]) == list(range(1, 9)) and sorted(ranked[8:]) == list(range(9, 15))
+        assert ranked[:8] == sorted(range(1, 9), key=lambda n: tie_order(agent, n))
+
+
+def test_a_window_never_mixes_priorities_or_attempts():
+    high = aged(30, 0, labels=("task", "priority:high"))  # the newest, a priority step above the rest
+    assert first_picks(fleet=8, backlog=[*BACKLOG, high]) == [30] * 8  # urgent work is still everyone's first
+    for agent in FLEET:
+        ranked = [c.number for c in rank(BACKLOG[:6], agent=agent, fleet=8, attempts={1: 3, 2: 3}).candidates]
+        assert set(ranked[:4]) == {3, 4, 5, 6} and set(ranked[4:]) == {1, 2}  # three failed attempts: below
+
+
+def test_a_fleet_of_one_ranks_by_score_alone():
+    for agent in FLEET:
+        assert [c.number for c in rank(BACKLOG, agent=agent, fleet=1).candidates] == list(range(1, 15))
