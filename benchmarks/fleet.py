@@ -182,7 +182,8 @@ def report_events(stdout: str) -> Counter[str]:
     except ValueError:
         return Counter()
     found: Counter[str] = Counter()
-    for half in report.values() if isinstance(report, dict) else ():
+    halves = [half for half in report.values() if isinstance(half, dict)] if isinstance(report, dict) else []
+    for half in halves:  # a crashed tick's report is {"error": ..., "exit_code": 3}: no half
         found.update(e.get("event", "") for e in half.get("events", []) if isinstance(e, dict))
     return found
 

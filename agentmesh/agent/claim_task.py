@@ -51,12 +51,13 @@ from agentmesh.core.select import (
     Why,
     dependencies,
     exclusion_reasons,
+    fleet_size,
     is_priority_label,
     priority_value,
     rank_issues,
     score,
 )
-from agentmesh.core.slug import is_agent_name, work_branch
+from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
 from agentmesh.forge.base import Forge, ForgeError, NotFound
 from agentmesh.git.remote import ls_refs
@@ -244,10 +245,8 @@ class ClaimTask(AgentRun[TickReport]):
     def fleet_size(self, seen: Observed) -> int:
         """The agents that rank this backlog: those with a presence branch in the tick's listing (dead ones
         too: a wider window costs only age order), those holding claims, and this one."""
-        prefix = self.policy.presence.ref_prefix.removeprefix(BRANCHES)
-        present = {b[len(prefix):] for b in seen.branches if b.startswith(prefix) and is_agent_name(b[len(prefix):])}
-        holders = {v.claim.agent for v in seen.claims if v.claim is not None}
-        return len(present | holders | {self.agent})
+        return fleet_size(seen.branches, self.policy.presence.ref_prefix.removeprefix(BRANCHES),
+                          [v.claim.agent for v in seen.claims if v.claim is not None], self.agent)
 
     def plan_cycles(self, issues: list[Issue]) -> list[BlockCycle]:
         """The dependency cycles among open issues not yet labelled blocked, those this agent keeps:

@@ -37,6 +37,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from agentmesh.core.model import Issue
+from agentmesh.core.slug import is_agent_name
 from agentmesh.core.vocab import BLOCKING_LABELS
 
 PRIORITY_VALUES: Mapping[str, float] = MappingProxyType({"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0})
@@ -290,6 +291,13 @@ def spread(ranked: Sequence[Candidate], agent: str, width: int) -> list[Candidat
             run = []
         run.append(candidate)
     return out + sorted(run, key=lambda c: (tie_order(agent, c.number), c.number))
+
+
+def fleet_size(branches: Iterable[str], presence_prefix: str, holders: Iterable[str], agent: str) -> int:
+    """How many agents rank the backlog: those with a presence branch (`presence_prefix` + name) among
+    `branches`, dead ones too (a wider window costs only age order), the claims' `holders`, and `agent`."""
+    present = {b[len(presence_prefix):] for b in branches if b.startswith(presence_prefix)}
+    return len({name for name in present if is_agent_name(name)} | set(holders) | {agent})
 
 
 def _class(candidate: Candidate) -> tuple[float, float, float]:

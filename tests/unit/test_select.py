@@ -18,6 +18,7 @@ from agentmesh.core.select import (
     age_days,
     dependencies,
     exclusion_reasons,
+    fleet_size,
     is_priority_label,
     priority_value,
     rank_issues,
@@ -356,3 +357,13 @@ def test_a_window_never_mixes_priorities_or_attempts():
 def test_a_fleet_of_one_ranks_by_score_alone():
     for agent in FLEET:
         assert [c.number for c in rank(BACKLOG, agent=agent, fleet=1).candidates] == list(range(1, 15))
+
+
+@pytest.mark.parametrize(("branches", "holders", "expected"), [
+    ([], [], 1),  # alone, or nobody has pushed presence yet
+    (["agentmesh/agents/ada", "agentmesh/agents/bob", "main", "claim/3", "ada/3-fix"], [], 3),  # ada, bob, me
+    (["agentmesh/agents/ada", "agentmesh/agents/host1-a"], ["ada", "cy"], 3),  # a holder without presence counts
+    (["agentmesh/agents/Not..A-name", "agentmesh/agents/", "agentmeshx/agents/dee"], [], 1),  # not an agent's
+], ids=["alone", "presence", "holders", "not-agents"])
+def test_the_fleet_is_counted_from_presence_branches_and_claim_holders(branches, holders, expected):
+    assert fleet_size(branches, "agentmesh/agents/", holders, ME) == expected
