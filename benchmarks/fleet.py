@@ -25,7 +25,9 @@ Reported:
   trace per process, so CPU per issue is also given less that cost, measured in the same run; and split
   by tick: working (ran an executor), other (reviewed, merged or renewed only), idle;
 - forge requests per tick (the fakes count them; attributed to a tick by the agent's token and time);
-- lost races per claim, from the claim-task reports (`lost-race` events over `claimed` ones);
+- lost races per claim, from the claim-task reports (`lost-race` events over `claimed` ones); with
+  `--aged D` (the fakes only) the issues are created D days apart, a backlog filed over weeks whose
+  scores rarely tie, where agents that rank alike would all go for the oldest issue first;
 - whole-process `agentmesh claims acquire` against a raw `git push` + readback, interleaved, as the median
   of paired ratios (benchmarks/bench_claims.py's `whole_process_pairs`).
 
@@ -49,6 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -95,6 +98,7 @@ class Options:
     count_git: bool = True
     calibrate: bool = True  # measure one cycle's overhead with a 1 x 2 run first
     acquire_rounds: int = 15  # whole-process acquire vs raw push pairs; 0: skip
+    aged: float = 0.0  # days between issues' creation (the fakes only): a backlog filed over weeks, not at once
 
 
 # --- one agent's ticks -----------------------------------------------------------------------------
@@ -241,7 +245,8 @@ def closed_on_remote(repo: Path, numbers: list[int]) -> Callable[[], set[int]]:
 
 
 @contextmanager
-def served(root: Path, backend: str, names: list[str], count: int, sleep: float) -> Iterator[Served]:
+def served(root: Path, backend: str, names: list[str], count: int, sleep: float,
+           aged: float = 0.0) -> Iterator[Served]:
     repo = root / "served" / REPO
     # a lone agent has no one to review its PRs: it merges on the gates alone
     review = {"ring": names, "required_approvals": 1 if len(names) > 1 else 0}
@@ -261,7 +266,7 @@ def served(root: Path, backend: str, names: list[str], count: int, sleep: float)
         finally:
             state["cpu"] = stop_counted(daemon)
     else:
-        with fake_served(repo, backend, names, count) as found:
+        with fake_served(repo, backend, names, count, aged) as found:
             yield found
 
 
@@ -278,8 +283,9 @@ def stop_counted(daemon: GitDaemon) -> float | None:
 
 
 @contextmanager
-def fake_served(repo: Path, kind: str, names: list[str], count: int) -> Iterator[Served]:
-    """The Gitea or GitHub fake hosting `repo`, over HTTP on 127.0.0.1; each agent has its own account."""
+def fake_served(repo: Path, kind: str, names: list[str], count: int, aged: float = 0.0) -> Iterator[Served]:
+    """The Gitea or GitHub fake hosting `repo`, over HTTP on 127.0.0.1; each agent has its own account.
+    `aged`: issue k (from 0) created (count - k) x `aged` days ago, the first the oldest."""
     from requests import Request
 
     from tests.contract.spec import fake_forge
@@ -292,8 +298,11 @@ def fake_served(repo: Path, kind: str, names: list[str], count: int) -> Iterator
     tokens = {name: fake.add_account(name) for name in names}
     logins = {token: name for name, token in tokens.items()}
     task = fake.create_label("task")["id"]
+    now = datetime.now(UTC)
     for i in range(count):
-        fake.new_item(f"Add greeting helper {i + 1}", issue_body(i + 1), labels=[task])
+        item = fake.new_item(f"Add greeting helper {i + 1}", issue_body(i + 1), labels=[task])
+        if aged:
+            item.created_at = (now - timedelta(days=(count - i) * aged)).strftime("%Y-%m-%dT%H:%M:%SZ")
     issues = sorted(fake.items)
 
     class Handler(BaseHTTPRequestHandler):
@@ -426,7 +435,7 @@ def attribute_requests(ticks: list[Tick], requests: list[tuple[float, str]]) -> 
 
 def run_fleet(root: Path, options: Options, echo: Callable[[str], None] = lambda _: None) -> FleetRun:
     names = agent_names(options.agents)
-    with served(root, options.backend, names, options.issues, options.sleep) as found:
+    with served(root, options.backend, names, options.issues, options.sleep, options.aged) as found:
         lanes = lanes_for(root, names, found, options.count_git)
         echo(f"{options.agents} agents x {len(found.issues)} issues, executor sleeps {options.sleep:g}s, "
              f"backend {options.backend} ({found.url}), in {root}")
@@ -623,13 +632,17 @@ def main() -> int:
     parser.add_argument("--no-count-git", dest="count_git", action="store_false", help="no git shim")
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                         help="take the cycle overhead from this run's working ticks")
+    parser.add_argument("--aged", type=float, default=0.0,
+                        help="days between the issues' creation dates (gitea and github only; 0: all at once)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, remote)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line")
     args = parser.parse_args()
     if args.agents < 1 or args.issues < 1 or args.sleep < 0:
         parser.error("--agents and --issues must be at least 1, --sleep not negative")
+    if args.aged and args.backend not in ("gitea", "github"):
+        parser.error("--aged needs --backend gitea or github (the local forge dates an issue when it is made)")
     options = Options(args.agents, args.issues, args.sleep, args.backend, args.timeout, args.count_git,
-                      args.calibrate, args.acquire_rounds)
+                      args.calibrate, args.acquire_rounds, args.aged)
     echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
     echo(f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}, "
          f"Python {sys.version.split()[0]}, cpus {os.cpu_count()}, load average {load_average()}")
