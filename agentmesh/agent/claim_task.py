@@ -244,9 +244,11 @@ class ClaimTask(AgentRun[TickReport]):
 
     def fleet_size(self, seen: Observed) -> int:
         """The agents that rank this backlog: those with a presence branch in the tick's listing (dead ones
-        too: a wider window costs only age order), those holding claims, and this one."""
+        too: a wider window costs only age order), the configured review ring (a fleet starting at once has
+        no presence yet), those holding claims, and this one."""
         return fleet_size(seen.branches, self.policy.presence.ref_prefix.removeprefix(BRANCHES),
-                          [v.claim.agent for v in seen.claims if v.claim is not None], self.agent)
+                          [*self.policy.review.ring, *(v.claim.agent for v in seen.claims if v.claim is not None)],
+                          self.agent)
 
     def plan_cycles(self, issues: list[Issue]) -> list[BlockCycle]:
         """The dependency cycles among open issues not yet labelled blocked, those this agent keeps:

@@ -293,11 +293,12 @@ def spread(ranked: Sequence[Candidate], agent: str, width: int) -> list[Candidat
     return out + sorted(run, key=lambda c: (tie_order(agent, c.number), c.number))
 
 
-def fleet_size(branches: Iterable[str], presence_prefix: str, holders: Iterable[str], agent: str) -> int:
+def fleet_size(branches: Iterable[str], presence_prefix: str, known: Iterable[str], agent: str) -> int:
     """How many agents rank the backlog: those with a presence branch (`presence_prefix` + name) among
-    `branches`, dead ones too (a wider window costs only age order), the claims' `holders`, and `agent`."""
+    `branches`, dead ones too (a wider window costs only age order), the `known` ones (claim holders, the
+    configured ring), and `agent`."""
     present = {b[len(presence_prefix):] for b in branches if b.startswith(presence_prefix)}
-    return len({name for name in present if is_agent_name(name)} | set(holders) | {agent})
+    return len({name for name in present if is_agent_name(name)} | set(known) | {agent})
 
 
 def _class(candidate: Candidate) -> tuple[float, float, float]:

@@ -359,11 +359,12 @@ def test_a_fleet_of_one_ranks_by_score_alone():
         assert [c.number for c in rank(BACKLOG, agent=agent, fleet=1).candidates] == list(range(1, 15))
 
 
-@pytest.mark.parametrize(("branches", "holders", "expected"), [
+@pytest.mark.parametrize(("branches", "known", "expected"), [
     ([], [], 1),  # alone, or nobody has pushed presence yet
     (["agentmesh/agents/ada", "agentmesh/agents/bob", "main", "claim/3", "ada/3-fix"], [], 3),  # ada, bob, me
     (["agentmesh/agents/ada", "agentmesh/agents/host1-a"], ["ada", "cy"], 3),  # a holder without presence counts
+    ([], ["ada", "bob", "cy", "host1-a"], 4),  # the configured ring, before anyone pushed presence
     (["agentmesh/agents/Not..A-name", "agentmesh/agents/", "agentmeshx/agents/dee"], [], 1),  # not an agent's
-], ids=["alone", "presence", "holders", "not-agents"])
-def test_the_fleet_is_counted_from_presence_branches_and_claim_holders(branches, holders, expected):
-    assert fleet_size(branches, "agentmesh/agents/", holders, ME) == expected
+], ids=["alone", "presence", "holders", "ring", "not-agents"])
+def test_the_fleet_is_counted_from_presence_branches_and_known_agents(branches, known, expected):
+    assert fleet_size(branches, "agentmesh/agents/", known, ME) == expected
