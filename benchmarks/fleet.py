@@ -18,7 +18,7 @@ Reported:
   floor, the fleet's CPU over the machine's cores: a drain shorter than that needs less CPU per issue
   or more cores, however idle the machine;
 - CPU per issue: user + system of every tick's whole process tree (os.wait4: the agent, its git and gate
-  processes, the executor), summed, per issue; the `git daemon` serving the remote is counted apart;
+  processes, the executor), summed, per issue closed; the `git daemon` serving the remote is counted apart;
 - git calls and git processes per tick, from git's trace2 events (tests/support/gitcount.py) through a
   `git` shim first on each agent's PATH: calls are the processes the agent started, processes include
   their git children (upload-pack, receive-pack, index-pack, gc...); the shim costs a shell and the
@@ -482,6 +482,7 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
     lost = sum(t.events["lost-race"] for t in ticks)
     exits = Counter(str(t.exit_code) for t in ticks)
     cores = os.cpu_count() or 1
+    done = max(1, run.closed)  # per issue closed: a run that timed out did not pay for the rest
     others = [t for t in ticks if not t.working and not t.idle]  # reviewed, merged or renewed, claimed nothing
 
     def per_tick(pick: Callable[[Tick], int | None], among: list[Tick]) -> float | None:
@@ -505,12 +506,12 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         "working_tick_seconds": rounded(median([t.wall for t in working])),
         "idle_tick_seconds": rounded(median([t.wall for t in idle])),
         "cpu_seconds": rounded(cpu, 1),
-        "cpu_per_issue": rounded(cpu / o.issues),
+        "cpu_per_issue": rounded(cpu / done),
         "cpu_by_tick_kind": {"working": rounded(sum(t.cpu for t in working), 1),
                              "other": rounded(sum(t.cpu for t in others), 1),
                              "idle": rounded(sum(t.cpu for t in idle), 1)},
         "working_tick_cpu": rounded(median([t.cpu for t in working])),
-        "cpu_per_issue_less_shim": rounded((cpu - (git_processes or 0) * shim_seconds) / o.issues),
+        "cpu_per_issue_less_shim": rounded((cpu - (git_processes or 0) * shim_seconds) / done),
         "shim_cpu_per_git_process_ms": rounded(shim_seconds * 1000) if o.count_git else None,
         "server_cpu_seconds": rounded(run.server_cpu, 1),
         "git_calls": git_calls,
