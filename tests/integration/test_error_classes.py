@@ -10,7 +10,7 @@ import pytest
 
 from agentmesh.core.errors import EXIT_BUG, RemoteUnavailable, TemporaryError
 from agentmesh.forge.local.schema import ITEMS
-from agentmesh.git.branch_edit import commit_on_branch
+from agentmesh.git.branch_edit import swap_ref
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git, GitError
@@ -67,7 +67,16 @@ def test_a_persistent_git_failure_is_still_a_bug(clone):
     assert not isinstance(raised.value, TemporaryError) and raised.value.exit_code == EXIT_BUG
 
 
-def test_commit_on_branch_waits_for_the_clone_lock_before_moving_the_mirror(clone):
+def _add_file(clone: CacheClone) -> str | None:
+    """A commit adding f.txt on the remote's main, through swap_ref; the new head."""
+    def build(head: str | None) -> str | None:
+        assert head is not None and clone.has_object(head)
+        return clone.commit_tree(clone.edit_tree(clone.tree_of(head), "f.txt", b"1\n"), [head], "add f\n")
+
+    return swap_ref(clone, MAIN, build)[1]
+
+
+def test_swap_ref_waits_for_the_clone_lock_before_moving_the_mirror(clone):
     """The mirror update after a landed push must not race a fetch: it waits for the clone's lock."""
     remote = clone.url
     before = clone.resolve(mirror_ref(MAIN))
@@ -75,7 +84,7 @@ def test_commit_on_branch_waits_for_the_clone_lock_before_moving_the_mirror(clon
     holder = CacheClone(clone.git, clone.path, clone.url)  # another fetcher of this clone (its own lock handle)
     with holder.locked():
         worker = threading.Thread(target=lambda: done.append(
-            commit_on_branch(clone, MAIN, lambda _head: {"f.txt": b"1\n"}, "add f\n")))
+            _add_file(clone)))
         worker.start()
         wait_for(lambda: git("rev-parse", "main", cwd=remote) != before, "the push to land")
         worker.join(timeout=2)
@@ -86,10 +95,10 @@ def test_commit_on_branch_waits_for_the_clone_lock_before_moving_the_mirror(clon
     assert clone.resolve(mirror_ref(MAIN)) == done[0]
 
 
-def test_commit_on_branch_succeeds_when_only_the_mirror_update_is_blocked(clone):
+def test_swap_ref_succeeds_when_only_the_mirror_update_is_blocked(clone):
     """The push landed: a mirror ref git cannot lock right now is a stale cache, not a failure."""
     _hold_git_lock(clone, mirror_ref(MAIN))
-    new = commit_on_branch(clone, MAIN, lambda _head: {"f.txt": b"1\n"}, "add f\n")
+    new = _add_file(clone)
     assert new == git("rev-parse", "main", cwd=clone.url)
     (clone.path / f"{mirror_ref(MAIN)}.lock").unlink()
     clone.fetch([MAIN])
