@@ -411,7 +411,7 @@ class ClaimTask(AgentRun[TickReport]):
                 continue
             if self.policy.migration.lock_branches and not self.hold_mesh_lock(candidate.issue, result.sha or ""):
                 continue
-            set_stage(self.forge, candidate.issue, Stage.CLAIMED)
+            # no `claimed` stage: the job starts now and labels the issue `working` first (one write, not two)
             jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt))
         return jobs
 

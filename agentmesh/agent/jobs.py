@@ -48,7 +48,6 @@ from agentmesh.core.secrets import scan_diff
 from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
 from agentmesh.forge.base import Forge
-from agentmesh.git.remote import ls_refs
 from agentmesh.git.run import GitError, GitTimeout
 from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, work_diff
 from agentmesh.host.files import write_atomic
@@ -312,7 +311,7 @@ class Jobs(AgentRun[Report]):
         number = job.issue.number
         ref = f"refs/heads/{job.branch}"
         try:
-            claim = self.store.fenced_push(number, claim_sha, ref, commit, self.remote_branch(job.branch))
+            claim = self.store.fenced_push(number, claim_sha, ref, commit)
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; the fence refused the push")
             self.remove_worktree(job.branch)
@@ -342,10 +341,14 @@ class Jobs(AgentRun[Report]):
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; no PR opened")
             return None
-        pull = latest if latest is not None and latest.state == "open" else self.forge.create_pull(
-            head=branch, base=self.mesh.base_branch, title=work_title(issue),
-            body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha))
-        self.forge.add_labels(pull.number, [Label.PR])
+        if latest is not None and latest.state == "open":
+            pull = latest
+            self.forge.add_labels(pull.number, [Label.PR])
+        else:  # labelled as it is created: on the local forge, in the same write
+            pull = self.forge.create_pull(
+                head=branch, base=self.mesh.base_branch, title=work_title(issue),
+                body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
+                labels=[Label.PR])
         set_stage(self.forge, number, Stage.REVIEW)
         return pull
 
@@ -361,8 +364,7 @@ class Jobs(AgentRun[Report]):
         kept = "nothing to keep"
         if commit is not None:
             try:
-                self.store.release_publishing(number, produced.claim_sha, f"refs/heads/{job.branch}", commit,
-                                              self.remote_branch(job.branch))
+                self.store.release_publishing(number, produced.claim_sha, f"refs/heads/{job.branch}", commit)
                 kept = f"checkpoint {commit[:12]} pushed to {job.branch}"
             except NotHolder as exc:
                 self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; the fence refused the checkpoint")
@@ -457,10 +459,6 @@ class Jobs(AgentRun[Report]):
             return ""
         text = read_log_tail(log_path, 4 * LOG_TAIL_CHARS)  # bytes: enough for LOG_TAIL_CHARS characters
         return "Log tail (secrets and host paths redacted):\n\n" + fence(log_tail(text, self.public))
-
-    def remote_branch(self, branch: str) -> str | None:
-        ref = f"refs/heads/{branch}"
-        return ls_refs(self.mesh.git, self.mesh.remote, [ref]).get(ref)
 
     def remove_worktree(self, branch: str) -> None:
         if not self.dry_run:

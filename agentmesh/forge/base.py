@@ -146,8 +146,10 @@ class Forge(ABC):
         """With its reviews."""
 
     @abstractmethod
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
-        """Open a PR, or return the open PR that already exists for `head`."""
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "",
+                    labels: Sequence[str] = ()) -> PullRequest:
+        """Open a PR, or return the open PR that already exists for `head`; either way with `labels` added
+        (the local forge writes them with the PR, in its one commit)."""
 
     @abstractmethod
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None: ...

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -603,14 +603,19 @@ class RestForge(Forge):
     def get_pull(self, number: int) -> PullRequest:
         return pull_from(self.get(f"/pulls/{int(number)}"), self.list_reviews(number))
 
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "",
+                    labels: Sequence[str] = ()) -> PullRequest:
         try:
-            return pull_from(self.send("POST", "/pulls", {"head": head, "base": base, "title": title, "body": body}))
+            pull = pull_from(self.send("POST", "/pulls", {"head": head, "base": base, "title": title, "body": body}))
         except Exists:
             existing = self.find_pull_for_head(head)
             if existing is None:
                 raise
-            return existing
+            pull = existing
+        if labels:
+            self.add_labels(pull.number, labels)
+            pull = replace(pull, labels=(*pull.labels, *(n for n in dict.fromkeys(labels) if n not in pull.labels)))
+        return pull
 
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None:
         if reviewers:

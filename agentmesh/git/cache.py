@@ -462,8 +462,24 @@ class CacheClone:
 
     def update_ref(self, ref: str, sha: str) -> None:
         """Point a local ref at `sha`, e.g. a mirror ref at what a push just landed."""
-        with self.locked():
-            self.run("update-ref", ref, sha)
+        self.update_refs({ref: sha})
+
+    def update_refs(self, refs: Mapping[str, str | None]) -> None:
+        """Point local refs at shas (None deletes one) in one `update-ref --stdin` transaction."""
+        lines = [f"update {ref} {sha}\n" if sha else f"delete {ref}\n" for ref, sha in refs.items()]
+        if any("\n" in ref or " " in ref for ref in refs):
+            raise ValueError("ref names for update-ref --stdin must not contain spaces or newlines")
+        if lines:
+            with self.locked():
+                self.run("update-ref", "--stdin", input="".join(lines))
+
+    def mirror_landed(self, refs: Mapping[str, str | None]) -> None:
+        """After our own push landed: the mirror refs of the remote refs it set (None: deleted), so the next
+        listing that finds them unchanged fetches nothing. Only a cache: a busy lock leaves it stale."""
+        try:
+            self.update_refs({mirror_ref(ref): sha for ref, sha in refs.items()})
+        except TemporaryError:
+            pass  # a stale mirror ref only costs the next fetch
 
     # For a repository nothing else uses yet (`forge init` building a remote), so without the
     # lock, whose file would be left next to that repository.

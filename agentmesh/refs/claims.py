@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 
 from agentmesh.core.errors import NotHolder, OutcomeUnknown, TemporaryError, UserError
@@ -199,6 +200,12 @@ def _unlink(record: Path) -> None:
         pass  # a stale record names a sha the claim no longer has: its next renewal is due anyway
 
 
+class Listed(Enum):
+    """An expected value read with the claim, in the listing that checks it is held (one round trip)."""
+
+    NOW = "now"
+
+
 def new_nonce() -> str:
     return os.urandom(8).hex()  # secrets.token_hex(8), without importing secrets (random, hmac)
 
@@ -232,6 +239,7 @@ class ClaimStore:
         self.prefix = policy.claims.ref_prefix
         self._bases: list[str] | None = None  # remote refs claim commits build on
         self._default_branch = default_branch
+        self._known: dict[str, Claim | None] = {}  # claim commit sha -> what `_claim_at` made of it
 
     def ref(self, issue: int) -> str:
         if issue < 1:
@@ -246,20 +254,31 @@ class ClaimStore:
 
     def read(self, issue: int) -> tuple[str, Claim | None] | None:
         """(sha, claim) currently on the remote, or None when unclaimed."""
-        sha = self.remote_sha(issue)
-        if sha is None:
-            return None
-        return sha, self._claim_at(self.ref(issue), sha)
+        current, _ = self._read(issue)
+        return current
+
+    def _read(self, issue: int, also: Sequence[str] = ()) -> tuple[tuple[str, Claim | None] | None, RemoteRefs]:
+        """`read`, and the listing it made, which holds the refs `also` too (one round trip for both)."""
+        ref = self.ref(issue)
+        listing = ls_refs(self.git, self.url, [ref, *also])
+        sha = listing.get(ref)
+        return (None if sha is None else (sha, self._claim_at(ref, sha))), listing
 
     def _claim_at(self, ref: str, sha: str) -> Claim | None:
-        if not self.cache.has_object(sha):
+        """The claim commit `sha` holds, if its agent signed it; what a commit says never changes, so
+        each is read and judged once per store (a fence reads the remote's sha, never this memo)."""
+        if sha in self._known:
+            return self._known[sha]
+        commit = self.cache.cat_objects([sha])[0]
+        if commit is None:
             self.cache.fetch([ref])
-            if not self.cache.has_object(sha):  # moved again meanwhile; that sha is history
-                return None
-        message = self.cache.commit_message(sha).split("\n\n", 1)[-1]
-        claim = parse_claim(message, sha)
+            commit = self.cache.cat_objects([sha])[0]
+        if commit is None or commit.type != "commit":  # moved again meanwhile; that sha is history
+            return None
+        claim = parse_claim(commit.data.decode("utf-8", "replace").split("\n\n", 1)[-1], sha)
         if forged_by(claim, sha, enforced_signers(self.identity, [sha])) is not None:
-            return None  # forged or unsigned: held by nobody we trust, so never ours
+            claim = None  # forged or unsigned: held by nobody we trust, so never ours
+        self._known[sha] = claim
         return claim
 
     def list(self, *, listing: RemoteRefs | None = None, memo: RefMemo | None = None) -> list[ClaimView]:
@@ -322,7 +341,7 @@ class ClaimStore:
             else:
                 self._bases = [ref for ref in [self.cache.default_branch_ref()] if ref]
         try:
-            return push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases)
+            result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases)
         except OutcomeUnknown:
             listing = ls_refs(self.git, self.url, [u.ref for u in updates])
             statuses = {}
@@ -330,6 +349,10 @@ class ClaimStore:
                 landed = listing.get(u.ref) == u.new
                 statuses[u.ref] = RefStatus(u.ref, " " if landed else "!", "(read back after unknown outcome)")
             return PushResult(statuses)
+        # what landed is mirrored: the next claims listing that finds the remote unchanged fetches nothing
+        self.cache.mirror_landed({u.ref: u.new for u in updates if u.ref in result.statuses
+                                  and result.statuses[u.ref].ok})
+        return result
 
     def acquire(self, issue: int, *, work_branch: str | None = None, attempt: int = 1) -> AcquireResult:
         """Try to claim issue. Losing to another agent is a normal result, not an error."""
@@ -339,7 +362,10 @@ class ClaimStore:
         sha = self._commit(claim)
         at = self.clock()
         result = self._push([RefUpdate(ref, sha, None)])
-        holder_sha = self.remote_sha(issue)  # the readback decides, whatever the push said
+        if result.ok:  # the create-only push landed: the ref was absent and is ours now
+            self._record_push(issue, sha, at)
+            return AcquireResult(issue, True, sha, replace(claim, sha=sha))
+        holder_sha = self.remote_sha(issue)  # a refusal: the readback says who holds it
         if holder_sha == sha:
             self._record_push(issue, sha, at)
             return AcquireResult(issue, True, sha, replace(claim, sha=sha))
@@ -361,7 +387,13 @@ class ClaimStore:
 
     def _held(self, issue: int, expected: str | None) -> tuple[str, Claim]:
         """The claim this agent holds on issue, or NotHolder (nothing is written)."""
-        current = self.read(issue)
+        sha, claim, _ = self._held_listing(issue, expected)
+        return sha, claim
+
+    def _held_listing(self, issue: int, expected: str | None,
+                      also: Sequence[str] = ()) -> tuple[str, Claim, RemoteRefs]:
+        """`_held`, and the listing it read, which holds the refs `also` as the remote holds them now."""
+        current, listing = self._read(issue, also)
         if current is None:
             raise NotHolder(f"claim #{issue} is not held by anyone")
         sha, claim = current
@@ -370,7 +402,7 @@ class ClaimStore:
             raise NotHolder(f"claim #{issue} is held by {who}, not {self.agent}")
         if expected is not None and sha != expected:
             raise NotHolder(f"claim #{issue} moved from {expected[:12]} to {sha[:12]}")
-        return sha, claim
+        return sha, claim, listing
 
     def renew(self, issue: int, expected: str | None = None) -> Claim:
         """Renew a held claim with a fresh unique commit, pinned to the current sha."""
@@ -439,13 +471,17 @@ class ClaimStore:
         return sha
 
     def fenced_push(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
-                    work_expected: str | None) -> Claim:
+                    work_expected: str | Listed | None = Listed.NOW) -> Claim:
         """Publish work and renew the claim in one atomic push: both refs move or neither.
 
         A holder whose claim was reaped or released cannot publish: the claim
         lease fails and the atomic push takes the work ref down with it.
+        `work_expected`: what the work ref must hold (None: absent); by default
+        what it holds now, read in the claim's own listing.
         """
-        _, claim = self._held(issue, claim_sha)
+        _, claim, listing = self._held_listing(issue, claim_sha, [work_ref])
+        if isinstance(work_expected, Listed):
+            work_expected = listing.get(work_ref)
         renewed = claim.renewed(self.nonce())
         new_sha = self._commit(renewed)
         at = self.clock()
@@ -454,10 +490,13 @@ class ClaimStore:
         return replace(renewed, sha=new_sha)
 
     def release_publishing(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
-                           work_expected: str | None) -> None:
+                           work_expected: str | Listed | None = Listed.NOW) -> None:
         """Publish work and release the claim in one atomic push (a preempted job's checkpoint): a crash
-        never leaves the checkpoint under a held claim, where the next run would open a PR of it."""
-        self._held(issue, claim_sha)
+        never leaves the checkpoint under a held claim, where the next run would open a PR of it.
+        `work_expected` as for `fenced_push`."""
+        _, _, listing = self._held_listing(issue, claim_sha, [work_ref])
+        if isinstance(work_expected, Listed):
+            work_expected = listing.get(work_ref)
         self._with_claim(issue, claim_sha, None, RefUpdate(work_ref, work_sha, work_expected))
         self._forget_push(issue)
 

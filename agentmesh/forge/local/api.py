@@ -90,10 +90,12 @@ class LocalForge(Forge):
 
     # --- views ---------------------------------------------------------------------
 
-    def _pulls(self, items: list[Item], *, with_reviews: bool) -> list[PullRequest]:
-        """PR views; open PRs show their head branch's sha on the remote now."""
+    def _pulls(self, items: list[Item], *, with_reviews: bool, live: dict[str, str] | None = None) -> list[PullRequest]:
+        """PR views; open PRs show their head branch's sha on the remote now (`live`: as the caller just
+        listed them)."""
         open_heads = [f"refs/heads/{i.meta['head']}" for i in items if i.meta.get("state") == "open"]
-        live = self.store.remote(open_heads) if open_heads else {}
+        if live is None:
+            live = self.store.remote(open_heads) if open_heads else {}
         reviews: dict[int, tuple[Review, ...]] = {}
         if with_reviews:
             # the listing read meta only: one more batch for the review trees, one for their blobs
@@ -291,11 +293,15 @@ class LocalForge(Forge):
         pull_reviews = tuple(review_view(data) for data in self.store.blobs(item.reviews))
         return replace(pull, reviews=pull_reviews)
 
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "") -> PullRequest:
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "",
+                    labels: Sequence[str] = ()) -> PullRequest:
         check_branch_name(head)
         check_branch_name(base)
         if head == base:
             raise Conflict(f"head and base are the same branch {head!r}")
+        labels = list(dict.fromkeys(check_label(name) for name in labels))
+        if labels:
+            self._ensure_labels(labels)
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
             # The guard is read before the listing: a PR created after this read moves the guard, so
@@ -304,20 +310,24 @@ class LocalForge(Forge):
             heads = self.store.remote([head_ref, base_ref, guard_ref])  # then the PR listing, made afresh
             existing = self.find_pull_for_head(head)
             if existing is not None:
+                missing = [name for name in labels if name not in existing.labels]
+                if missing:
+                    self.relabel(existing.number, add=missing)
+                    existing = replace(existing, labels=(*existing.labels, *missing))
                 return existing
             for branch, ref in ((head, head_ref), (base, base_ref)):
                 if ref not in heads:
                     raise NotFound(f"branch {branch!r} does not exist on the remote")
             now = self._now()
             meta = {"version": FORMAT_VERSION, "kind": "pull", "title": title, "body": body, "state": "open",
-                    "labels": [], "assignees": [], "author": self.user, "created_at": now, "updated_at": now,
+                    "labels": labels, "assignees": [], "author": self.user, "created_at": now, "updated_at": now,
                     "head": head, "base": base, "head_sha": heads[head_ref], "requested_reviewers": [],
                     "merge_sha": None}
             # The guard ref makes "adopt or create" atomic: of two racing creators for one head,
             # the loser sees the guard move and adopts the winner's PR on the next round.
             number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)))
             if number is not None:
-                return self._pulls([Item(number, "", meta)], with_reviews=False)[0]
+                return self._pulls([Item(number, "", meta)], with_reviews=False, live={head_ref: heads[head_ref]})[0]
         raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
 
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None:

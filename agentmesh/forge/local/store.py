@@ -77,6 +77,7 @@ class ItemStore:
         self._items: dict[str, Item] = {}
         # ref -> (when, sha) this store just saw or pushed: a guess for the next write's lease (see `cas`)
         self._hints: dict[str, tuple[float, str]] = {}
+        self._numbered: tuple[float, int] = (-GUESS_SECONDS, 0)  # (when, the highest number) of the last listing
 
     # --- remote refs, objects, CAS ---------------------------------------------------
 
@@ -248,6 +249,7 @@ class ItemStore:
         heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items() if ref[len(ITEMS):].isdigit()}
         now = time.monotonic()
         self._hints.update({item_ref(n): (now, sha) for n, sha in heads.items()})
+        self._numbered = (now, max(heads, default=0))
         return dict(heads)
 
     def all_items(self) -> list[Item]:
@@ -339,7 +341,7 @@ class ItemStore:
         moved, i.e. someone else created the item first.
         """
         commit = self.item_commit(None, Edit(meta, f"{meta['kind']}: create"))
-        n = self._next_number()
+        n = self._next_number(guess=True)
         for attempt in range(MAX_ATTEMPTS):
             updates = [RefUpdate(item_ref(n), commit, None)]
             if guard is not None:
@@ -352,7 +354,12 @@ class ItemStore:
             n = max(n + 1, self._next_number())
         raise TemporaryError(f"no free item number after {MAX_ATTEMPTS} tries")
 
-    def _next_number(self) -> int:
+    def _next_number(self, *, guess: bool = False) -> int:
+        """The number after the highest item's; with `guess`, from a listing this store made less than
+        GUESS_SECONDS ago, if any (the create-only push still decides: a taken number only loses it)."""
+        when, highest = self._numbered
+        if guess and 0 <= time.monotonic() - when < GUESS_SECONDS:
+            return highest + 1
         listing = ls_refs(self.git, self.url, [ITEMS])
         numbers = [int(ref[len(ITEMS):]) for ref in listing.refs if ref[len(ITEMS):].isdigit()]
         return max(numbers, default=0) + 1
