@@ -214,14 +214,20 @@ def _has_live_member(pgid: int) -> bool:
         entries = os.listdir("/proc")
     except OSError:
         return True  # no /proc to look in: trust killpg
+    wanted = str(pgid).encode()
     for name in entries:
         if not name.isdigit():
             continue
-        try:
-            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[-1].split()
+        try:  # raw reads: this scans every process of the machine, and runs after each child's exit
+            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
+            try:
+                stat = os.read(fd, 1024)
+            finally:
+                os.close(fd)
         except OSError:
             continue  # gone meanwhile
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+        fields = stat.rsplit(b")", 1)[-1].split()
+        if len(fields) > 2 and fields[2] == wanted and fields[0] != b"Z":
             return True
     return False
 
@@ -233,10 +239,10 @@ def stop_groups(targets: Iterable[subprocess.Popen | int], *, grace: float = GRA
     if grace > 0:
         for group in groups:
             group.signal(signal.SIGTERM)
-        _wait_gone(groups, grace)
+    # each group is judged alive once per round: a judgement may scan /proc, and a gone one is not signalled
+    groups = _wait_gone(groups, max(grace, 0.0))
     for group in groups:
-        if group.alive():
-            group.signal(signal.SIGKILL)
+        group.signal(signal.SIGKILL)
     for group in groups:
         group.reap()
     _wait_gone(groups, _KILLED_WAIT_SECONDS)
@@ -247,9 +253,13 @@ def kill_group(target: subprocess.Popen | int, *, grace: float = GRACE_SECONDS) 
     stop_groups([target], grace=grace)
 
 
-def _wait_gone(groups: list[_Group], seconds: float) -> None:
+def _wait_gone(groups: list[_Group], seconds: float) -> list[_Group]:
+    """Wait up to `seconds` for the groups to be gone; the ones still alive then."""
     deadline = time.monotonic() + seconds
-    while any(g.alive() for g in groups) and time.monotonic() < deadline:
+    while True:
+        groups = [g for g in groups if g.alive()]
+        if not groups or time.monotonic() >= deadline:
+            return groups
         time.sleep(_POLL_SECONDS)
 
 
