@@ -265,6 +265,13 @@ class CacheClone:
         args = ["ls-tree", "-z", "--name-only"] + (["-r"] if recursive else []) + [rev, "--", prefix]
         return [n for n in self.run(*args).stdout.split("\0") if n]
 
+    def dir_names(self, rev: str, dirs: Sequence[str]) -> dict[str, list[str]]:
+        """directory -> the paths of its entries in `rev`'s tree (one level, as `tree_names` lists them; a
+        missing directory lists nothing), for every directory in one `cat-file --batch`."""
+        trees = self.cat_objects([f"{rev}:{d}" for d in dirs])
+        return {d: [f"{d}/{e.name}" for e in parse_tree(t.data)] if t is not None and t.type == "tree" else []
+                for d, t in zip(dirs, trees, strict=True)}
+
     def cat_objects(self, specs: Sequence[str]) -> list[GitObject | None]:
         """Read many objects (`<sha>`, `<rev>:<path>`) in one `cat-file --batch`; None where missing."""
         if not specs:

@@ -40,23 +40,22 @@ JOURNAL_DAYS = 60
 
 def read_lessons(cache: CacheClone, head: str) -> list[Lesson]:
     """Every parseable lesson file at `head` of the base branch (a malformed one is skipped, not fatal)."""
-    names = [n for n in cache.tree_names(head, LESSONS_DIR + "/") if n.endswith(".md")]
-    objects = cache.cat_objects([f"{head}:{n}" for n in names])
-    lessons = []
-    for name, obj in zip(names, objects, strict=True):
-        if obj is not None and obj.type == "blob":
-            lesson = parse_lesson(name, obj.data.decode("utf-8", "replace"))
-            if lesson is not None:
-                lessons.append(lesson)
-    return lessons
+    return read_memory(cache, head)[0]
 
 
-def read_docs(cache: CacheClone, head: str) -> list[MemoryDoc]:
-    """The markdown files of `ai-memory/decisions/` and `ai-memory/architecture/` at `head` of the base branch."""
-    names = [n for d in DOCS_DIRS for n in cache.tree_names(head, d + "/") if n.endswith(".md")]
-    objects = cache.cat_objects([f"{head}:{n}" for n in names])
-    return [parse_doc(name, obj.data.decode("utf-8", "replace"))
-            for name, obj in zip(names, objects, strict=True) if obj is not None and obj.type == "blob"]
+def read_memory(cache: CacheClone, head: str) -> tuple[list[Lesson], list[MemoryDoc]]:
+    """The lessons (every parseable one: a malformed file is skipped, not fatal) and the markdown files of
+    `ai-memory/decisions/` and `ai-memory/architecture/` at `head` of the base branch: the directories in
+    one `cat-file --batch`, their files in another."""
+    found = cache.dir_names(head, [LESSONS_DIR, *DOCS_DIRS])
+    names = [n for d in (LESSONS_DIR, *DOCS_DIRS) for n in found[d] if n.endswith(".md")]
+    texts = {name: obj.data.decode("utf-8", "replace")
+             for name, obj in zip(names, cache.cat_objects([f"{head}:{n}" for n in names]), strict=True)
+             if obj is not None and obj.type == "blob"}
+    lessons = [lesson for name in found[LESSONS_DIR] if name in texts
+               and (lesson := parse_lesson(name, texts[name])) is not None]
+    docs = [parse_doc(name, texts[name]) for d in DOCS_DIRS for name in found[d] if name in texts]
+    return lessons, docs
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,9 @@ def context_for(cache: CacheClone, base_head: str, journal: Journal, issue: Issu
     now = time.time() if now is None else now
     today = utc_day(now)
     paths = sorted(mentioned_paths(f"{issue.title}\n{issue.body}"))
-    lessons = select_lessons(read_lessons(cache, base_head), labels=issue.labels, paths=paths, today=today)
-    docs = select_docs(read_docs(cache, base_head), text=f"{issue.title}\n{issue.body}", paths=paths)
+    found_lessons, found_docs = read_memory(cache, base_head)
+    lessons = select_lessons(found_lessons, labels=issue.labels, paths=paths, today=today)
+    docs = select_docs(found_docs, text=f"{issue.title}\n{issue.body}", paths=paths)
     lesson_paths = {p for s in lessons for p in s.lesson.paths}
     read = journal.read(today - timedelta(days=JOURNAL_DAYS), until=today)
     entries = related_entries(read.entries, [*paths, *lesson_paths], exclude_issue=issue.number)
