@@ -49,7 +49,7 @@ from agentmesh.core.select import (
     Candidate,
     Selection,
     Why,
-    dependencies,
+    dependency_map,
     exclusion_reasons,
     fleet_size,
     is_priority_label,
@@ -237,10 +237,11 @@ class ClaimTask(AgentRun[TickReport]):
         free = self.mesh.host.seats - seats_taken(actions) if self.budget.claims_allowed else 0
         self.legacy_held = {n: lock.branch for n, lock in seen.legacy.items()}
         self.fleet = self.fleet_size(seen)
-        selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims}, self.legacy_held)
+        depends = dependency_map(seen.issues)  # each body scanned once, for the ranking and the cycles
+        selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims}, self.legacy_held, depends)
         claims = [self.claim_for(c.issue, f"score {c.score.total:.1f}")
                   for c in (selection.candidates[:MAX_CLAIM_TRIES] if free > 0 else [])]
-        return TickPlan(actions, claims, max(free, 0), selection, self.plan_cycles(seen.issues))
+        return TickPlan(actions, claims, max(free, 0), selection, self.plan_cycles(seen.issues, depends))
 
     def fleet_size(self, seen: Observed) -> int:
         """The agents that rank this backlog: those with a presence branch in the tick's listing (dead ones
@@ -250,12 +251,12 @@ class ClaimTask(AgentRun[TickReport]):
                           [*self.policy.review.ring, *(v.claim.agent for v in seen.claims if v.claim is not None)],
                           self.agent)
 
-    def plan_cycles(self, issues: list[Issue]) -> list[BlockCycle]:
+    def plan_cycles(self, issues: list[Issue], depends: Mapping[int, set[int]]) -> list[BlockCycle]:
         """The dependency cycles among open issues not yet labelled blocked, those this agent keeps:
         one agent per cycle (the same for every agent that sees the same living ring), so two agents
         do not both comment. Presence is read only when some cycle is unsettled."""
         by_number = {i.number: i for i in issues}
-        todo = unsettled(find_cycles(open_graph(issues)), by_number, Label.BLOCKED)
+        todo = unsettled(find_cycles(open_graph(issues, depends)), by_number, Label.BLOCKED)
         if not todo:
             return []
         presence = self.mesh.presence().list()
@@ -532,9 +533,11 @@ class ClaimTask(AgentRun[TickReport]):
     # --- select ------------------------------------------------------------------------------
 
     def select(self, issues: list[Issue], pulls: list[PullRequest], claimed: set[int],
-               legacy: Mapping[int, str]) -> Selection:
+               legacy: Mapping[int, str], depends: Mapping[int, set[int]] | None = None) -> Selection:
+        """`depends`: `dependency_map(issues)`, when the caller has it."""
+        depends = dependency_map(issues) if depends is None else depends
         open_numbers = {i.number for i in issues}
-        needed = set().union(*(dependencies(i) for i in issues)) if issues else set()
+        needed = set().union(*depends.values())
         states = dict.fromkeys(needed & open_numbers, "open")
         for number in sorted(needed - open_numbers)[:MAX_DEPENDENCY_LOOKUPS]:
             try:
@@ -556,6 +559,7 @@ class ClaimTask(AgentRun[TickReport]):
             weights=self.policy.selection.weights.weights(),
             legacy=legacy,
             fleet=self.fleet,
+            depends=depends,
         )
 
     def trusted_priorities(self, issues: list[Issue]) -> list[Issue]:

@@ -115,11 +115,13 @@ def _path(component: Sequence[int], edges: Mapping[int, Sequence[int]]) -> tuple
     raise AssertionError(f"no cycle through #{start}: not a strongly connected component")  # pragma: no cover
 
 
-def open_graph(issues: Iterable[Issue]) -> dict[int, set[int]]:
-    """The dependency graph among open issues: only an open dependency can keep an issue waiting."""
+def open_graph(issues: Iterable[Issue], depends: Mapping[int, Collection[int]] | None = None) -> dict[int, set[int]]:
+    """The dependency graph among open issues: only an open dependency can keep an issue waiting.
+    `depends`: number -> `dependencies(issue)`, when the caller computed them already."""
     listed = [i for i in issues if i.state == "open"]
     numbers = {i.number for i in listed}
-    return {i.number: dependencies(i) & numbers for i in listed}
+    return {i.number: set(dependencies(i) if depends is None or i.number not in depends else depends[i.number])
+            & numbers for i in listed}
 
 
 def unsettled(cycles: Iterable[Cycle], issues: Mapping[int, Issue], blocked: str) -> list[Cycle]:

@@ -178,6 +178,11 @@ def dependencies(issue: Issue) -> set[int]:
     return (explicit_dependencies(issue.body) | open_tasks(issue.body)) - {issue.number}
 
 
+def dependency_map(issues: Iterable[Issue]) -> dict[int, set[int]]:
+    """number -> `dependencies(issue)`: each body scanned once, for every decision of a tick to share."""
+    return {issue.number: dependencies(issue) for issue in issues}
+
+
 def needed_capabilities(issue: Issue) -> frozenset[str]:
     return _suffixes(_labels(issue), NEEDS_PREFIX)
 
@@ -222,12 +227,14 @@ def exclusion_reasons(
     capabilities: Collection[str] = frozenset(),
     dependency_states: Mapping[int, str] | None = None,
     legacy: Mapping[int, str] | None = None,
+    depends: Collection[int] | None = None,
 ) -> tuple[Reason, ...]:
     """All reasons `agent` may not take `issue`; empty means eligible.
 
     Labels and capabilities compare case-insensitively; a dependency counts as
     done only when `dependency_states` says "closed". `legacy`: issue -> the
-    branch by which the old scripts hold it, a claim like any other.
+    branch by which the old scripts hold it, a claim like any other. `depends`:
+    `dependencies(issue)`, when the caller has it already (a scan of the body).
     """
     labels = _labels(issue)
     states = dependency_states or {}
@@ -247,7 +254,8 @@ def exclusion_reasons(
         reasons.append(Reason(Why.ASSIGNED_TO_OTHER, ",".join(issue.assignees)))
     reasons += [Reason(Why.BLOCKING_LABEL, label) for label in sorted(labels & BLOCKING_LABELS)]
     reasons += [
-        Reason(Why.DEPENDS_ON_OPEN, f"#{n}") for n in sorted(dependencies(issue)) if states.get(n) != "closed"
+        Reason(Why.DEPENDS_ON_OPEN, f"#{n}") for n in sorted(dependencies(issue) if depends is None else depends)
+        if states.get(n) != "closed"
     ]
     reasons += [Reason(Why.MISSING_CAPABILITY, cap) for cap in sorted(needed_capabilities(issue) - have)]
     return tuple(reasons)
@@ -321,13 +329,15 @@ def rank_issues(
     weights: Weights = DEFAULT_WEIGHTS,
     legacy: Mapping[int, str] | None = None,
     fleet: int = 1,
+    depends: Mapping[int, Collection[int]] | None = None,
 ) -> Selection:
     """Split `issues` into ranked candidates (best first) and exclusions with reasons.
 
     `open_pr_issues`: numbers of issues an open PR closes. `dependency_states`:
     number -> "open"/"closed" for the numbers `dependencies()` returned;
     missing numbers count as open. `fleet`: how many agents rank this backlog
-    (`spread`); 1 orders strictly by score band.
+    (`spread`); 1 orders strictly by score band. `depends`: number -> `dependencies(issue)`,
+    as the caller computed them once (`dependency_map`).
     """
     tries = attempts or {}
     candidates: list[Candidate] = []
@@ -342,6 +352,7 @@ def rank_issues(
             capabilities=capabilities,
             dependency_states=dependency_states,
             legacy=legacy,
+            depends=None if depends is None else depends.get(issue.number),
         )
         if reasons:
             excluded.append(Exclusion(issue, reasons))

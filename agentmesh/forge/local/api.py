@@ -7,6 +7,7 @@ and commit messages; PR head and base names are validated branch names.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -64,6 +65,9 @@ from agentmesh.forge.local.schema import (
 from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, actor_of, backoff
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate
+from agentmesh.host.files import write_atomic
+
+KNOWN_LABELS = "agentmesh-labels.json"  # in the cache clone: the registry's names this host has seen
 
 
 def utc_now() -> datetime:
@@ -261,10 +265,16 @@ class LocalForge(Forge):
         return labels if isinstance(labels, dict) else {}
 
     def _ensure_labels(self, names: Sequence[str]) -> None:
-        # the registry only grows: a name this forge saw in it once is there still, and costs nothing
+        # the registry only grows: a name this host saw in it once is there still, and costs nothing (the
+        # names seen are kept in the cache clone, so a stage change of a later run reads no registry either)
         if set(names) <= self._known_labels:
             return
+        if not self._known_labels:
+            self._known_labels.update(self._saved_labels())
+            if set(names) <= self._known_labels:
+                return
         self._known_labels.update(self.list_labels())
+        self._save_labels()
         if set(names) <= self._known_labels:
             return  # one listing and one read, no push
 
@@ -278,6 +288,20 @@ class LocalForge(Forge):
 
         self.store.update_doc(LABELS_REF, LABELS_FILE, change, "labels: create")
         self._known_labels.update(names)
+        self._save_labels()
+
+    def _saved_labels(self) -> list[str]:
+        try:
+            names = json.loads((self.cache.path / KNOWN_LABELS).read_text())
+        except (OSError, ValueError):
+            return []  # missing or damaged: it is only a cache
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+    def _save_labels(self) -> None:
+        try:
+            write_atomic(self.cache.path / KNOWN_LABELS, json.dumps(sorted(self._known_labels)))
+        except OSError:
+            pass  # the next run reads the registry again
 
     # --- pull requests -----------------------------------------------------------------
 
