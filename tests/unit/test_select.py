@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from agentmesh.core.deps import open_graph
 from agentmesh.core.model import Issue
 from agentmesh.core.overrides import counted
 from agentmesh.core.select import (
@@ -17,6 +18,7 @@ from agentmesh.core.select import (
     Why,
     age_days,
     dependencies,
+    dependency_map,
     exclusion_reasons,
     fleet_size,
     is_priority_label,
@@ -141,6 +143,18 @@ def test_dependency_states_decide_eligibility_and_unknown_counts_as_open():
         Reason(Why.DEPENDS_ON_OPEN, "#3"), Reason(Why.DEPENDS_ON_OPEN, "#4"),
     )
     assert len(reasons(one)) == 3
+
+
+def test_dependencies_computed_once_are_the_ones_decided_on():
+    """A tick scans each body once (`dependency_map`) and every decision takes that map, not a new scan."""
+    issues = [issue(1, body="Depends on #2"), issue(2), issue(3, body="- [ ] #1")]
+    depends = dependency_map(issues)
+    assert depends == {1: {2}, 2: set(), 3: {1}}
+    assert rank(issues, depends=depends) == rank(issues)
+    assert open_graph(issues, depends) == open_graph(issues) == {1: {2}, 2: set(), 3: {1}}
+    told = {1: set(), 2: {3}, 3: {1}}  # what the map says wins over the bodies
+    assert [c.number for c in rank(issues, depends=told).candidates] == [1]
+    assert open_graph(issues, told) == told
 
 
 def test_a_parent_waits_for_unchecked_open_children_only():
