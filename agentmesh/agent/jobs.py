@@ -34,6 +34,7 @@ from agentmesh.agent.stages import (
     record_failure,
     secret_report,
     set_stage,
+    stage_change,
     work_title,
 )
 from agentmesh.agent.watch import Watch
@@ -342,15 +343,14 @@ class Jobs(AgentRun[Report]):
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; no PR opened")
             return None
         if latest is not None and latest.state == "open":
-            pull = latest
-            self.forge.add_labels(pull.number, [Label.PR])
-        else:  # labelled as it is created: on the local forge, in the same write
-            pull = self.forge.create_pull(
-                head=branch, base=self.mesh.base_branch, title=work_title(issue),
-                body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
-                labels=[Label.PR])
-        set_stage(self.forge, number, Stage.REVIEW)
-        return pull
+            self.forge.add_labels(latest.number, [Label.PR])
+            set_stage(self.forge, number, Stage.REVIEW)
+            return latest
+        # labelled as it is created, the issue moved to review with it: on the local forge one atomic push
+        return self.forge.create_pull(
+            head=branch, base=self.mesh.base_branch, title=work_title(issue),
+            body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
+            labels=[Label.PR], relabel=[stage_change(number, Stage.REVIEW)])
 
     def make_way(self, job: Job, base: str, produced: Produced) -> None:
         """Preempted (agent/preempt.py): no attempt is counted. What the executor left, checked as any

@@ -25,14 +25,20 @@ from agentmesh.core.model import Comment, Issue
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.secrets import Finding
 from agentmesh.core.vocab import Label, Stage
-from agentmesh.forge.base import Forge
+from agentmesh.forge.base import Forge, Relabel
 
 LOG_TAIL_CHARS = 3000
 
 
 def set_stage(forge: Forge, issue: int, stage: Stage | None) -> None:
     """Make `stage` the issue's only stage label (None: no stage, back in the queue): one write."""
-    forge.relabel(issue, add=[stage.label] if stage is not None else [], remove=[s.label for s in Stage if s != stage])
+    change = stage_change(issue, stage)
+    forge.relabel(issue, add=change.add, remove=change.remove)
+
+
+def stage_change(issue: int, stage: Stage | None) -> Relabel:
+    """The label change that makes `stage` the issue's only stage label, to land with another write."""
+    return Relabel(issue, (stage.label,) if stage is not None else (), tuple(s.label for s in Stage if s != stage))
 
 
 def inline_title(title: str, limit: int = 120) -> str:

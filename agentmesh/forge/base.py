@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -36,6 +37,16 @@ from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API sp
     StatusContext,
     combine_states,
 )
+
+
+@dataclass(frozen=True)
+class Relabel:
+    """A label change of an issue or PR (`Forge.relabel`'s arguments), to land with another write."""
+
+    number: int
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
 
 # --- errors ----------------------------------------------------------------------
 
@@ -146,10 +157,11 @@ class Forge(ABC):
         """With its reviews."""
 
     @abstractmethod
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "",
-                    labels: Sequence[str] = ()) -> PullRequest:
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = (),
+                    relabel: Sequence[Relabel] = ()) -> PullRequest:
         """Open a PR, or return the open PR that already exists for `head`; either way with `labels` added
-        (the local forge writes them with the PR, in its one commit)."""
+        and the label changes `relabel` made (the local forge writes a new PR, its labels and those changes
+        in one atomic push; the REST forges call `relabel` after)."""
 
     @abstractmethod
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None: ...

@@ -8,7 +8,7 @@ and commit messages; PR head and base names are validated branch names.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -30,6 +30,7 @@ from agentmesh.forge.base import (
     Permission,
     PullRequest,
     PullState,
+    Relabel,
     Review,
     ReviewEvent,
     StatusContext,
@@ -218,8 +219,16 @@ class LocalForge(Forge):
     def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
         """One commit on the item (a stage change is one write, as on the REST forges), compare-and-swap
         on the item's ref like every item change."""
+        change = self._label_change(add, remove)
+        if change is not None:
+            self.store.update(number, change)
+
+    def _label_change(self, add: Sequence[str], remove: Collection[str]) -> Callable[[Item], Edit | None] | None:
+        """The item edit of a label change (None when it changes nothing), the labels it adds registered."""
         added = list(dict.fromkeys(check_label(name) for name in add))
         dropped = {name for name in remove if name not in added}
+        if not added and not dropped:
+            return None
         if added:
             self._ensure_labels(added)
 
@@ -231,8 +240,7 @@ class LocalForge(Forge):
             verb = "add" if not dropped & set(current) else "remove" if set(wanted) <= set(current) else "set"
             return Edit(self._meta(item, labels=wanted), f"labels: {verb}")
 
-        if added or dropped:
-            self.store.update(number, change)
+        return change
 
     def label_events(self, number: int) -> list[LabelEvent]:
         """Each label change of the item's commits, its author the commit's actor: only the commit's
@@ -317,8 +325,10 @@ class LocalForge(Forge):
         pull_reviews = tuple(review_view(data) for data in self.store.blobs(item.reviews))
         return replace(pull, reviews=pull_reviews)
 
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "",
-                    labels: Sequence[str] = ()) -> PullRequest:
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = (),
+                    relabel: Sequence[Relabel] = ()) -> PullRequest:
+        """A new PR, its labels and the label changes `relabel` make land in one atomic push, each item
+        pinned to the commit its change was built on (a lost race re-reads them all)."""
         check_branch_name(head)
         check_branch_name(base)
         if head == base:
@@ -326,18 +336,21 @@ class LocalForge(Forge):
         labels = list(dict.fromkeys(check_label(name) for name in labels))
         if labels:
             self._ensure_labels(labels)
+        changes = [(r.number, change) for r in relabel if (change := self._label_change(r.add, r.remove)) is not None]
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
             # The guard is read before the listing: a PR created after this read moves the guard, so
             # our create fails and the next round adopts it (read after, a PR created between the
             # listing and the read would be missed and a second one created).
-            heads = self.store.remote([head_ref, base_ref, guard_ref])  # then the PR listing, made afresh
-            existing = self.find_pull_for_head(head)
+            heads = self.store.remote([head_ref, base_ref, guard_ref, *(item_ref(n) for n, _ in changes)])
+            existing = self.find_pull_for_head(head)  # the PR listing, made afresh
             if existing is not None:
                 missing = [name for name in labels if name not in existing.labels]
                 if missing:
                     self.relabel(existing.number, add=missing)
                     existing = replace(existing, labels=(*existing.labels, *missing))
+                for changed, change in changes:
+                    self.store.update(changed, change)
                 return existing
             for branch, ref in ((head, head_ref), (base, base_ref)):
                 if ref not in heads:
@@ -349,10 +362,25 @@ class LocalForge(Forge):
                     "merge_sha": None}
             # The guard ref makes "adopt or create" atomic: of two racing creators for one head,
             # the loser sees the guard move and adopts the winner's PR on the next round.
-            number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)))
+            number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)),
+                                            also=self._edits(changes, heads))
             if number is not None:
                 return self._pulls([Item(number, "", meta)], with_reviews=False, live={head_ref: heads[head_ref]})[0]
         raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
+
+    def _edits(self, changes: Sequence[tuple[int, Callable[[Item], Edit | None]]],
+               heads: Mapping[str, str]) -> list[RefUpdate]:
+        """The item commits of `changes`, each built on (and pinned to) the head `heads` lists for it."""
+        updates = []
+        for number, change in changes:
+            sha = heads.get(item_ref(number))
+            if sha is None:
+                raise NotFound(f"#{number} not found")
+            item = self.store.item_at(number, sha, comments=True, reviews=True)
+            edit = change(item)
+            if edit is not None:
+                updates.append(RefUpdate(item_ref(number), self.store.item_commit(item, edit), sha))
+        return updates
 
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None:
         def change(item: Item) -> Edit | None:

@@ -333,23 +333,24 @@ class ItemStore:
                                            comments_tree, list(comments), reviews_tree, list(reviews)))
         return commit
 
-    def create_item(self, meta: dict, *, guard: RefUpdate | None = None) -> int | None:
+    def create_item(self, meta: dict, *, guard: RefUpdate | None = None, also: Sequence[RefUpdate] = ()) -> int | None:
         """Allocate the next number by a create-only push: the first push of `items/<n>` wins.
 
         With `guard` (a ref and the value it must still hold), the guard ref is
-        pointed at the new item in the same atomic push; None means the guard
-        moved, i.e. someone else created the item first.
+        pointed at the new item in the same atomic push; `also` (other refs'
+        updates, each pinned) land in it too. None means the guard or one of
+        `also` moved: someone else created the item first, or wrote meanwhile.
         """
         commit = self.item_commit(None, Edit(meta, f"{meta['kind']}: create"))
         n = self._next_number(guess=True)
+        pinned = ([] if guard is None else [RefUpdate(guard.ref, commit, guard.expect)]) + list(also)
         for attempt in range(MAX_ATTEMPTS):
-            updates = [RefUpdate(item_ref(n), commit, None)]
-            if guard is not None:
-                updates.append(RefUpdate(guard.ref, commit, guard.expect))
-            if self.push(updates, atomic=guard is not None):
+            if self.push([RefUpdate(item_ref(n), commit, None), *pinned], atomic=bool(pinned)):
                 return n
-            if guard is not None and self.remote([guard.ref]).get(guard.ref) != guard.expect:
-                return None
+            if pinned:
+                now = self.remote([u.ref for u in pinned])
+                if any(now.get(u.ref) != u.expect for u in pinned):
+                    return None
             backoff(attempt)  # spreads racing creators so most rounds have one pusher
             n = max(n + 1, self._next_number())
         raise TemporaryError(f"no free item number after {MAX_ATTEMPTS} tries")
