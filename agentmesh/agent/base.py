@@ -96,6 +96,7 @@ class AgentRun(Generic[R]):
         self.store: ClaimStore = share.store if share else mesh.claims()
         self.known_secrets = mesh.known_secrets
         self._permissions: dict[str, bool] = share._permissions if share else {}
+        self._present: set[str] = share._present if share else set()  # commits known to be in the cache clone
 
     def public(self, text: str) -> str:
         """Text that came from an executor or a gate, fit for the forge: no secret of this host in any
@@ -107,10 +108,16 @@ class AgentRun(Generic[R]):
         return self.journal is None or self.journal.seen(key)
 
     def fetched(self, branch: str, sha: str) -> bool:
-        """Whether commit `sha` is in the cache clone, fetching `branch` once if it is not."""
+        """Whether commit `sha` is in the cache clone, fetching `branch` once if it is not. A commit found
+        there stays there for the run (the clone is never pruned while a run holds it): asked once."""
+        if sha in self._present:
+            return True
         if not self.mesh.cache.has_object(sha):
             self.mesh.cache.fetch([f"refs/heads/{branch}"])
-        return self.mesh.cache.has_object(sha)
+        if self.mesh.cache.has_object(sha):
+            self._present.add(sha)
+            return True
+        return False
 
     def all_mine(self, base: str, head: str) -> bool:
         """Whether every commit from `base` to `head` (and at least one) verifies as this agent's:

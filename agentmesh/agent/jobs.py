@@ -50,7 +50,7 @@ from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
 from agentmesh.forge.base import Forge
 from agentmesh.git.run import GitError, GitTimeout
-from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, work_diff
+from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, sealed_git, work_diff
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome
 from agentmesh.host.process import log_tail as read_log_tail
@@ -226,17 +226,20 @@ class Jobs(AgentRun[Report]):
         """Commit what the executor left, as the agent, without its `scratch` files, and check it:
         (commit, "", "") when it is ready to push, else (None, why not, details for the issue)."""
         number = job.issue.number
+        listed = self.mesh.default_branch
         try:
+            sealed = sealed_git(self.mesh.git, worktree)  # read once: the worktree's config, for both calls
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
                 work_title(job.issue), issue=number, agent=self.agent, host=self.mesh.host.host,
-                claim_sha=job.claim_sha, attempt=job.attempt, rework=rework, checkpoint=checkpoint), exclude=scratch)
+                claim_sha=job.claim_sha, attempt=job.attempt, rework=rework, checkpoint=checkpoint), exclude=scratch,
+                sealed=sealed, base_tree=listed.tree if listed is not None and listed.head == base else None)
         except (GitTimeout, TemporaryError):
             raise  # temporary (a timeout, a lock another git holds, a full disk): the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
             return None, f"git cannot commit the executor's files: {exc}", ""
         if commit is None:
             return None, NO_CHANGE, ""
-        diff = work_diff(self.mesh.git, worktree, base, commit)
+        diff = work_diff(self.mesh.git, worktree, base, commit, sealed=sealed)
         if diff is None:
             return None, "the change is too large to publish", ""
         findings = scan_diff(diff, self.known_secrets)

@@ -34,10 +34,8 @@ class Worktrees:
         """A fresh worktree on local branch `branch`, reset to commit `start`."""
         path = self.path_for(branch)
         with self.cache.locked():
-            if path.exists():
-                self._remove_locked(path)
+            self._remove_locked(path)  # and the entries of worktrees whose folder is gone
             self.root.mkdir(parents=True, exist_ok=True)
-            self.cache.run("worktree", "prune")
             self.cache.run("worktree", "add", "--quiet", "--force", "-B", branch, str(path), start)
         return path
 
@@ -49,10 +47,13 @@ class Worktrees:
             self.cache.run("branch", "--quiet", "-D", branch, check=False)
 
     def _remove_locked(self, path: Path) -> None:
+        """Remove the worktree at `path`; prune the clone's worktree entries unless git removed it itself."""
+        removed = False
         if path.exists():
-            self.cache.run("worktree", "remove", "--force", "--force", str(path), check=False)
+            removed = self.cache.run("worktree", "remove", "--force", "--force", str(path), check=False).returncode == 0
             shutil.rmtree(path, ignore_errors=True)  # a half-created worktree git does not know
-        self.cache.run("worktree", "prune")
+        if not removed:
+            self.cache.run("worktree", "prune")
 
     def list(self) -> list[Path]:
         out = self.cache.run("worktree", "list", "--porcelain").stdout
@@ -69,13 +70,15 @@ def sealed_git(git: Git, worktree: Path) -> Git:
     return git.sealed(neutral_drivers(k.strip() for k in keys))
 
 
-def commit_work(git: Git, worktree: Path, base: str, message: str, *, exclude: Sequence[str] = ()) -> str | None:
+def commit_work(git: Git, worktree: Path, base: str, message: str, *, exclude: Sequence[str] = (),
+                sealed: Git | None = None, base_tree: str | None = None) -> str | None:
     """One commit with the worktree's content on top of `base`, but for the files matching the
-    `exclude` globs (an executor's scratch files); None when nothing changed."""
-    git = sealed_git(git, worktree)
+    `exclude` globs (an executor's scratch files); None when nothing changed. `sealed`: what
+    `sealed_git(git, worktree)` gave the caller; `base_tree`: `base`'s tree, when the caller knows it."""
+    git = sealed or sealed_git(git, worktree)
     git.run("add", "--all", "--", ".", *(f":(exclude,glob){pattern}" for pattern in exclude), cwd=worktree)
     tree = git.run("write-tree", cwd=worktree).stdout.strip()
-    if tree == git.run("rev-parse", "--verify", f"{base}^{{tree}}", cwd=worktree).stdout.strip():
+    if tree == (base_tree or git.run("rev-parse", "--verify", f"{base}^{{tree}}", cwd=worktree).stdout.strip()):
         return None
     return git.commit_tree(tree, [base], message, cwd=worktree)
 
@@ -87,9 +90,10 @@ def reset_worktree(git: Git, worktree: Path, base: str) -> None:
     git.run("clean", "-qfdx", cwd=worktree)
 
 
-def work_diff(git: Git, worktree: Path, base: str, commit: str) -> str | None:
-    """The change as a unified diff (binary content as text, so it is scanned too); None if too large."""
-    git = sealed_git(git, worktree)
+def work_diff(git: Git, worktree: Path, base: str, commit: str, *, sealed: Git | None = None) -> str | None:
+    """The change as a unified diff (binary content as text, so it is scanned too); None if too large.
+    `sealed` as for `commit_work`."""
+    git = sealed or sealed_git(git, worktree)
     out = git.run_bytes("diff", "--text", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
                         base, commit, cwd=worktree)
     return None if len(out) > MAX_DIFF_BYTES else out.decode("utf-8", "replace")
