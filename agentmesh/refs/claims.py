@@ -487,6 +487,8 @@ class ClaimStore:
         at = self.clock()
         self._with_claim(issue, claim_sha, new_sha, RefUpdate(work_ref, work_sha, work_expected))
         self._record_push(issue, new_sha, at)
+        # signed with the key the claim it renews was judged by: the fence that follows (the PR) reads no commit
+        self._known[new_sha] = replace(renewed, sha=new_sha)
         return replace(renewed, sha=new_sha)
 
     def release_publishing(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
