@@ -24,8 +24,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
-
 from agentmesh.agent.executor import executor_env
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.report import Line, Report
@@ -100,6 +98,8 @@ class Notifier:
         return False
 
     def _post(self, url: str, body: bytes, kind: NotifyEvent) -> bool:
+        import requests  # heavy: only a webhook needs it, and a run on the local forge has none to load it for
+
         try:
             answer = requests.post(url, data=body, headers={"Content-Type": "application/json"},
                                    timeout=self.config.timeout_seconds, allow_redirects=False)
