@@ -34,7 +34,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
 from agentmesh.agent.report import Report
 from agentmesh.agent.run import check_executors
-from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage
+from agentmesh.agent.stages import attempts_so_far, inline_title, set_stage, stage_change
 from agentmesh.agent.work import is_checkpoint
 from agentmesh.core.deps import Cycle, cycle_comment, cycle_keeper, find_cycles, open_graph, unsettled
 from agentmesh.core.errors import NotHolder, TemporaryError
@@ -401,7 +401,10 @@ class ClaimTask(AgentRun[TickReport]):
             if len(jobs) >= seats:
                 break
             assert candidate.issue is not None
-            result = self.store.acquire(candidate.issue, work_branch=candidate.branch, attempt=candidate.attempt)
+            # the job starts now: on the local forge the issue's `working` stage lands with the claim
+            stage = self.forge.carried(stage_change(candidate.issue, Stage.WORKING))
+            result = self.store.acquire(candidate.issue, work_branch=candidate.branch, attempt=candidate.attempt,
+                                        carry=[stage] if stage is not None else [])
             if not result.won:
                 holder = result.holder.agent if result.holder else "an invalid claim"
                 self.report.add(Event.LOST_RACE, issue=candidate.issue, detail=f"already held by {holder}")
@@ -411,9 +414,12 @@ class ClaimTask(AgentRun[TickReport]):
             if self.done_already(candidate.issue, result.sha or ""):
                 continue
             if self.policy.migration.lock_branches and not self.hold_mesh_lock(candidate.issue, result.sha or ""):
+                if result.carried:
+                    set_stage(self.forge, candidate.issue, None)
                 continue
-            # no `claimed` stage: the job starts now and labels the issue `working` first (one write, not two)
-            jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt))
+            # no `claimed` stage: the job starts now, with the issue labelled `working` (one write, not two)
+            jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt,
+                            staged=result.carried))
         return jobs
 
     def hold_mesh_lock(self, issue: int, claim_sha: str) -> bool:

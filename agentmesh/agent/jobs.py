@@ -70,6 +70,7 @@ class Job:
     branch: str
     attempt: int
     rework: ReworkAsk | None = None  # set: address the feedback on the open PR instead
+    staged: bool = False  # the issue's `working` stage landed with the claim already
 
 
 STOP_EVENTS = {StopReason.CANCELLED: Event.CANCELLED, StopReason.MESH_HALTED: Event.HALT_STOPPED}
@@ -125,7 +126,8 @@ class Jobs(AgentRun[Report]):
 
     def work(self, job: Job) -> None:
         number = job.issue.number
-        set_stage(self.forge, number, Stage.WORKING)
+        if not job.staged:
+            set_stage(self.forge, number, Stage.WORKING)
         base = self.mesh.base_head
         produced = self.produce(job, base, self.write_task_file(job.issue))
         if produced.stop == StopReason.PREEMPTED and produced.outcome == Ending.STOPPED:

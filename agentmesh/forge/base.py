@@ -37,6 +37,7 @@ from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API sp
     StatusContext,
     combine_states,
 )
+from agentmesh.git.remote import RefUpdate
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,12 @@ class Forge(ABC):
     @abstractmethod
     def remove_labels(self, number: int, labels: Sequence[str]) -> None:
         """Idempotent: labels not on the issue are ignored."""
+
+    def carried(self, change: Relabel) -> RefUpdate | None:
+        """`change` as one compare-and-swap ref update for a push to the mesh's remote to carry (the local
+        forge, whose items are refs of that remote, builds it on the item as it was listed a moment ago);
+        None when this forge cannot (the REST forges), or has no fresh listing of the item: then `relabel`."""
+        return None
 
     def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
         """Add `add` and remove `remove` (idempotent, labels the repository lacks are created): the REST

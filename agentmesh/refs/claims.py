@@ -81,6 +81,7 @@ class AcquireResult:
     sha: str | None
     holder: Claim | None
     recovered: bool = False  # won earlier, by a run of this agent that did not see the outcome
+    carried: bool = False  # the updates `acquire` was given to carry landed with the claim
 
     def to_json(self) -> dict:
         return {
@@ -354,21 +355,29 @@ class ClaimStore:
                                   and result.statuses[u.ref].ok})
         return result
 
-    def acquire(self, issue: int, *, work_branch: str | None = None, attempt: int = 1) -> AcquireResult:
-        """Try to claim issue. Losing to another agent is a normal result, not an error."""
+    def acquire(self, issue: int, *, work_branch: str | None = None, attempt: int = 1,
+                carry: Sequence[RefUpdate] = ()) -> AcquireResult:
+        """Try to claim issue. Losing to another agent is a normal result, not an error.
+
+        `carry`: other compare-and-swap updates to land with the claim in one atomic push (the
+        issue's stage on the local forge); when one of them is stale, the claim is tried alone and
+        the result says they did not land (`carried`).
+        """
         ref = self.ref(issue)
         claim = Claim(issue, self.agent, self.host, self.nonce(), self.policy.lease.seconds,
                       0, attempt, work_branch)
         sha = self._commit(claim)
         at = self.clock()
-        result = self._push([RefUpdate(ref, sha, None)])
+        result = self._push([RefUpdate(ref, sha, None), *carry], atomic=bool(carry))
         if result.ok:  # the create-only push landed: the ref was absent and is ours now
             self._record_push(issue, sha, at)
-            return AcquireResult(issue, True, sha, replace(claim, sha=sha))
+            return AcquireResult(issue, True, sha, replace(claim, sha=sha), carried=bool(carry))
         holder_sha = self.remote_sha(issue)  # a refusal: the readback says who holds it
-        if holder_sha == sha:
+        if holder_sha == sha:  # landed after all (atomic: with what it carried)
             self._record_push(issue, sha, at)
-            return AcquireResult(issue, True, sha, replace(claim, sha=sha))
+            return AcquireResult(issue, True, sha, replace(claim, sha=sha), carried=bool(carry))
+        if holder_sha is None and carry and not result.statuses[ref].declined:
+            return self.acquire(issue, work_branch=work_branch, attempt=attempt)  # what it carried was stale
         if holder_sha is None:
             status = result.statuses[ref]
             if status.declined:  # the server's hook (`agentmesh hook`): no retry changes its mind

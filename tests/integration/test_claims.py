@@ -8,6 +8,7 @@ import pytest
 
 from agentmesh.core.errors import NotHolder, UserError
 from agentmesh.core.lease import Claim, claim_message, parse_claim
+from agentmesh.git.remote import RefUpdate
 from tests.support import FakeClock, git, git_daemon, git_http, make_remote, make_store, remote_refs, short_lease_policy
 from tests.support.cli import start_cli
 
@@ -109,6 +110,21 @@ def test_fenced_push_publishes_work_with_the_claim(remote, tmp_path):
         a.fenced_push(42, claim.sha, "refs/heads/host1-a/42-x", more, "e" * 40)
     assert remote_refs(remote, "refs/heads/") == {**refs, REF: claim.sha}
     assert a.fenced_push(42, claim.sha, "refs/heads/host1-a/42-x", more, work).renewal == 2
+
+
+def test_a_claim_carries_updates_atomically_or_lands_alone(remote, tmp_path):
+    """What a claim carries (the local forge's `working` stage) lands with it; a stale one never costs
+    the claim, and never lands without it."""
+    a, b = make_store(str(remote), tmp_path, "host1-a"), make_store(str(remote), tmp_path, "host2-b")
+    note = a.cache.commit_tree(a.cache.empty_tree(), [], "carried")
+    won = a.acquire(42, carry=[RefUpdate("refs/heads/note", note, None)])
+    assert won.won and won.carried and remote_refs(remote, "refs/heads/")["refs/heads/note"] == note
+    later = a.cache.commit_tree(a.cache.empty_tree(), [note], "stale")
+    alone = a.acquire(43, carry=[RefUpdate("refs/heads/note", later, "e" * 40)])  # pinned to a value it lacks
+    assert alone.won and not alone.carried
+    assert remote_refs(remote, "refs/heads/")["refs/heads/note"] == note and f"{REF[:-2]}43" in claims_on(remote)
+    lost = b.acquire(42, carry=[RefUpdate("refs/heads/other", note, None)])
+    assert not lost.won and not lost.carried and "refs/heads/other" not in remote_refs(remote, "refs/heads/")
 
 
 def test_release_publishing_moves_both_refs_or_neither(remote, tmp_path):

@@ -223,6 +223,18 @@ class LocalForge(Forge):
         if change is not None:
             self.store.update(number, change)
 
+    def carried(self, change: Relabel) -> RefUpdate | None:
+        """The label change as the item's next commit, pinned to the head the last listing of this store
+        saw less than GUESS_SECONDS ago (a stale one only fails the push that carries it)."""
+        edit = self._label_change(change.add, change.remove)
+        ref = item_ref(change.number)
+        listed = self.store.listed(ref)
+        if edit is None or listed is None:
+            return None
+        item = self.store.item_at(change.number, listed, comments=True, reviews=True)
+        landed = edit(item)
+        return None if landed is None else RefUpdate(ref, self.store.item_commit(item, landed), listed)
+
     def _label_change(self, add: Sequence[str], remove: Collection[str]) -> Callable[[Item], Edit | None] | None:
         """The item edit of a label change (None when it changes nothing), the labels it adds registered."""
         added = list(dict.fromkeys(check_label(name) for name in add))

@@ -113,6 +113,11 @@ class ItemStore:
                     self._hints.pop(update.ref, None)
         return result.ok
 
+    def listed(self, ref: str) -> str | None:
+        """`_guess`: the sha this store saw or pushed for `ref` a moment ago, taken (a write built on it
+        that lands elsewhere leaves no stale guess behind)."""
+        return self._guess(ref)
+
     def _guess(self, ref: str) -> str | None:
         """The sha this store saw or pushed for `ref` less than GUESS_SECONDS ago, once (a wrong guess only
         loses the compare-and-swap push)."""
