@@ -1,10 +1,11 @@
 """What an issue's labels say about its progress, and the records agents leave on the forge.
 
 Stages are labels so that humans see them in the forge's issue list:
-`agentmesh:claimed` -> `agentmesh:working` -> `agentmesh:review`, or
-`agentmesh:failed`, and `agentmesh:dead-letter` once `max_attempts` attempts
-have failed. Attempts are counted from marker comments on the issue, so
-every agent on every host counts the same number.
+`agentmesh:working` -> `agentmesh:review`, or `agentmesh:failed`, and
+`agentmesh:dead-letter` once `max_attempts` attempts have failed
+(`agentmesh:claimed` is no longer set: a claim is worked on in the tick that
+wins it). Attempts are counted from marker comments on the issue, so every
+agent on every host counts the same number.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ class Label(StrEnum):
     """Labels agentmesh reads or writes on the forge."""
 
     PR = "agentmesh"  # on every PR an agent opens
-    CLAIMED = "agentmesh:claimed"
+    CLAIMED = "agentmesh:claimed"  # set by earlier versions; every stage change still removes it
     WORKING = "agentmesh:working"
     REVIEW = "agentmesh:review"
     FAILED = "agentmesh:failed"
