@@ -29,9 +29,10 @@ R = TypeVar("R")
 
 @contextmanager
 def journaled(mesh: Mesh, report: Report, *, dry_run: bool, forge: Forge | None = None,
-              env: Mapping[str, str] | None = None) -> Iterator[Journal | None]:
+              env: Mapping[str, str] | None = None, flush: bool = True) -> Iterator[Journal | None]:
     """Queue the run's outcomes in the journal as they happen, and with `forge` notify those a person
-    must hear of (agent/notify.py); publish the journal when the run ends."""
+    must hear of (agent/notify.py); publish the journal when the run ends (`flush`: unless the caller
+    publishes what is queued itself, with another run's flush)."""
     if dry_run:
         yield None
         return
@@ -43,7 +44,8 @@ def journaled(mesh: Mesh, report: Report, *, dry_run: bool, forge: Forge | None 
     try:
         yield journal
     finally:
-        flush_journal(journal, report)
+        if flush:
+            flush_journal(journal, report)
 
 
 def sandbox_warning(mesh: Mesh) -> str | None:

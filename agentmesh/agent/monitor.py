@@ -87,7 +87,9 @@ def review_key(pull: PullRequest) -> str:
 
 
 def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
-                env: Mapping[str, str] | None = None) -> Report:
+                env: Mapping[str, str] | None = None, flush: bool = True) -> Report:
+    """One monitor-prs run. `flush=False`: its journal entries stay queued for the caller to publish
+    (`agentmesh tick` publishes them with claim-task's, in one push)."""
     report = Report(mesh.host.agent)
     warning = sandbox_warning(mesh)
     if warning is not None:
@@ -101,7 +103,7 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
         elif dry_run:
             report.status = RunStatus.DRY_RUN
         env = os.environ if env is None else env
-        with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env) as journal:
+        with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env, flush=flush) as journal:
             Monitor(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run(halted is None)
     return report
 

@@ -17,11 +17,15 @@ def combined_exit(*codes: int) -> int:
 
 
 def tick(make_mesh, verbose: int, as_json: bool) -> int:
-    """Each half gets a fresh Mesh, so claim-task sees what monitor-prs just merged."""
-    from agentmesh.ops.runs import run_claim_task, run_monitor_prs
+    """Each half gets a fresh Mesh, so claim-task sees what monitor-prs just merged. monitor-prs leaves
+    its journal entries queued: claim-task's flush publishes both halves' in one push (and when
+    claim-task ran none, busy or halted, the tick publishes them itself)."""
+    from agentmesh.ops.runs import flush_queued, run_claim_task, run_monitor_prs
 
-    monitor = run_monitor_prs(make_mesh(), verbose=verbose)
-    claim = run_claim_task(make_mesh(), verbose=verbose)
+    monitor = run_monitor_prs(make_mesh(), verbose=verbose, flush=False)
+    mesh = make_mesh()
+    claim = run_claim_task(mesh, verbose=verbose)
+    flush_queued(mesh, monitor)
     if as_json:
         emit_json({"monitor-prs": monitor.to_json(), "claim-task": claim.to_json()})
     else:

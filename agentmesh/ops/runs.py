@@ -26,7 +26,16 @@ def run_claim_task(mesh: Mesh, *, verbose: int = 0, dry_run: bool = False):
     return _recorded(mesh, "claim-task", verbose, lambda forge: claim_task(mesh, forge, dry_run=dry_run))
 
 
-def run_monitor_prs(mesh: Mesh, *, verbose: int = 0, dry_run: bool = False):
+def run_monitor_prs(mesh: Mesh, *, verbose: int = 0, dry_run: bool = False, flush: bool = True):
     from agentmesh.agent.monitor import monitor_prs
 
-    return _recorded(mesh, "monitor-prs", verbose, lambda forge: monitor_prs(mesh, forge, dry_run=dry_run))
+    return _recorded(mesh, "monitor-prs", verbose,
+                     lambda forge: monitor_prs(mesh, forge, dry_run=dry_run, flush=flush))
+
+
+def flush_queued(mesh: Mesh, report) -> None:
+    """Publish what the journal still has queued (nothing to do costs no git call); a failure is a
+    warning on `report`, and the entries stay queued."""
+    from agentmesh.agent.journaling import flush_journal
+
+    flush_journal(mesh.journal(), report)

@@ -9,6 +9,7 @@ import time
 import yaml
 
 from agentmesh.agent.drain import release_unworked
+from agentmesh.core.memory import journal_ref
 from agentmesh.cli.tick import combined_exit
 from agentmesh.ops.daemon import host_offset
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
@@ -45,6 +46,9 @@ def test_tick_reviews_and_merges_then_claims_the_next_issue(tmp_path):
     assert ("merged", first) in [(e["event"], e["issue"]) for e in turn["monitor-prs"]["events"]]
     assert ("claimed", second) in [(e["event"], e["issue"]) for e in turn["claim-task"]["events"]]
     assert human.get_issue(first).state == "closed"
+    # monitor-prs left its entries queued; claim-task's flush published both halves' in one push
+    journal = git("log", "-p", "--format=%s", journal_ref("alice"), cwd=remote)
+    assert "merged" in journal and "pr-opened" in journal, journal
 
 
 def test_release_unworked_gives_back_only_claims_without_work(tmp_path):
