@@ -95,7 +95,7 @@ class AgentRun(Generic[R]):
         self.env = env
         self.policy = mesh.policy
         self.agent = mesh.host.agent
-        self.store: ClaimStore = share.store if share else mesh.claims()
+        self.store: ClaimStore = share.store if share else mesh.claims(mirror=True)
         self.known_secrets = mesh.known_secrets
         self._permissions: dict[str, bool] = share._permissions if share else {}
         self._present: set[str] = share._present if share else set()  # commits known to be in the cache clone

@@ -233,6 +233,9 @@ class Plumbing:
     def identity(self) -> Identity:
         return Identity(self.cache, self.state.root / "identity", load_roster=lambda: self.roster)
 
-    def claims(self) -> ClaimStore:
+    def claims(self, *, mirror: bool = False) -> ClaimStore:
+        """`mirror`: the store moves the cache clone's mirror refs after its own pushes (a run that lists the
+        claims again, as the agent's commands do; a lone `claims` command from cron skips the cost)."""
         return ClaimStore(self.cache, self.state, self.rules, agent=self.basics.agent, host=self.basics.host,
-                          clock=self.clock, identity=self.identity, default_branch=lambda: self.default_branch)
+                          clock=self.clock, identity=self.identity, default_branch=lambda: self.default_branch,
+                          mirror=mirror)

@@ -224,9 +224,12 @@ class ClaimStore:
         nonce: Callable[[], str] = new_nonce,
         identity: Identity | None = None,
         default_branch: Callable[[], DefaultBranch | None] | None = None,
+        mirror: bool = False,
     ):
         """`default_branch`: the remote's default branch as the caller listed it, so that a claim commit
-        costs no git call to find its base; without it, the cache clone's mirror says."""
+        costs no git call to find its base; without it, the cache clone's mirror says. `mirror`: after
+        each push of ours that landed, the mirror refs are moved too (one `update-ref`), so a later
+        listing that finds the remote unchanged fetches nothing."""
         self.cache = cache
         self.git = cache.git
         self.url = cache.url
@@ -241,6 +244,7 @@ class ClaimStore:
         self._bases: list[str] | None = None  # remote refs claim commits build on
         self._default_branch = default_branch
         self._known: dict[str, Claim | None] = {}  # claim commit sha -> what `_claim_at` made of it
+        self._mirror = mirror  # move the mirror refs after our own pushes (see `_push`)
 
     def ref(self, issue: int) -> str:
         if issue < 1:
@@ -351,8 +355,9 @@ class ClaimStore:
                 statuses[u.ref] = RefStatus(u.ref, " " if landed else "!", "(read back after unknown outcome)")
             return PushResult(statuses)
         # what landed is mirrored: the next claims listing that finds the remote unchanged fetches nothing
-        self.cache.mirror_landed({u.ref: u.new for u in updates if u.ref in result.statuses
-                                  and result.statuses[u.ref].ok})
+        if self._mirror:
+            self.cache.mirror_landed({u.ref: u.new for u in updates if u.ref in result.statuses
+                                      and result.statuses[u.ref].ok})
         return result
 
     def acquire(self, issue: int, *, work_branch: str | None = None, attempt: int = 1,
