@@ -186,21 +186,37 @@ class Watch:
     previous: list[list[list[str]]] | None = None  # each section's rows at the last good redraw
     last: float | None = None  # when that was
     frame: list[str] = field(default_factory=list)  # the last good redraw, kept on screen under an error line
+    busy: bool = False  # a redraw is under way
+    stop_asked: bool = False  # Ctrl-C or `kill` came during it
 
     def run(self, gather_once: Callable[[], Status]) -> int:
         screen = Screen(self.console.file) if self.console.is_terminal else None
         # `kill` stops a watch as Ctrl-C does: the terminal is given back either way
-        before = signal.signal(signal.SIGTERM, _interrupt)
+        before = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            while True:
+            while not self.stop_asked:
+                self.busy = True
                 self.tick(gather_once, screen)
-                time.sleep(self.every)
+                self.busy = False
+                if not self.stop_asked:
+                    time.sleep(self.every)
+            return EXIT_OK
         except KeyboardInterrupt:
             return EXIT_OK
         finally:
-            signal.signal(signal.SIGTERM, before)
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
             if screen is not None:
                 screen.close()
+
+    def _stop(self, _signum, _frame) -> None:
+        """Between redraws the watch stops at once; during one, once it is drawn, so that no frame is left half
+        written to the terminal (an interrupted write left its rest in the buffer, flushed after the screen was
+        given back) and no read is cut short. A second Ctrl-C stops a slow redraw at once."""
+        if self.busy and not self.stop_asked:
+            self.stop_asked = True
+            return
+        raise KeyboardInterrupt
 
     def tick(self, gather_once: Callable[[], Status], screen: Screen | None) -> None:
         started = self.now()
@@ -252,10 +268,6 @@ class Watch:
             return lines
         return [*lines[:room - 1], self._rich_line(f"... {len(lines) - room + 1} more lines: enlarge the terminal",
                                                    "dim")]
-
-
-def _interrupt(_signum, _frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _first_line(exc: Exception) -> str:
