@@ -2,9 +2,12 @@
 
 A real claim-task process works an issue on a real local-forge remote and is killed (SIGKILL, by the
 remote's pre-receive hook, which also refuses that push) as it labels its new PR, or as it moves the
-issue to review: its branch is pushed and its PR open, but the issue still says `agentmesh:working`. The next run finds
-its claim with an open PR and keeps the claim for the review; it also settles the labels the crashed
-run left, so the issue ends labelled for review only.
+issue to review. On the local forge both ride on the push that opens the PR (one atomic push: the PR,
+its label and the issue's review stage), so the crash leaves the work branch pushed, no PR, and the
+issue still `agentmesh:working`. The next run finds its claim with the pushed work and opens the one
+PR, labelled, and the issue ends labelled for review only. (On Gitea and GitHub the three are separate
+calls, and a crash between them is settled by the renewing run, ClaimTask.settle_review: no crash test
+reaches that state on the local forge any more; see ai-memory/architecture/next.md.)
 """
 
 from __future__ import annotations
@@ -50,11 +53,10 @@ def test_a_crashed_runs_pr_ends_with_the_review_stage_only(tmp_path, killed_at):
     trigger.write_text(str(crashed.pid))
     crashed.communicate(timeout=120)
     assert crashed.returncode == -signal.SIGKILL and not trigger.exists()
-    [pull] = human.list_pulls(state="open")  # the crashed run pushed and opened its PR ...
-    assert Stage.WORKING in human.get_issue(issue).labels  # ... and left the issue working
-    assert (Label.PR in pull.labels) is (killed_at is Label.REVIEW)  # and the PR unlabelled, when killed first
+    assert human.list_pulls(state="open") == []  # the PR, its label and the stage were one refused push ...
+    assert Stage.WORKING in human.get_issue(issue).labels  # ... so the issue is still working
 
     ok_json(run_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path))
-    assert [p.number for p in human.list_pulls(state="open")] == [pull.number]  # the same PR, kept for review
+    [pull] = human.list_pulls(state="open")  # one PR, from the work the crashed run pushed
     assert {label for label in human.get_issue(issue).labels if label in STAGES} == {Stage.REVIEW}
     assert Label.PR in human.get_pull(pull.number).labels
