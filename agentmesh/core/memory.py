@@ -49,9 +49,10 @@ def utc_ts(moment: float) -> str:
 def parse_ts(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, ValueError):
+        # an offset can carry year 9999 or 1 out of datetime's range: no moment, never a crash of every reader
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def journal_attributes(current: str | None) -> str | None:

@@ -181,6 +181,9 @@ def test_journal_round_trip_of_several_entries():
     json.dumps(good_json(ts="yesterday")),
     json.dumps(good_json(ts="")),
     json.dumps(good_json(ts="2024-13-01T00:00:00Z")),
+    # a stamp whose UTC moment is out of datetime's range: an OverflowError once crashed every journal reader
+    json.dumps(good_json(ts="9999-12-31T23:59:59-05:00")),
+    json.dumps(good_json(ts="0001-01-01T00:00:00+05:00")),
     json.dumps(good_json(issue="seven")),
     json.dumps(good_json(pr=[1])),
     json.dumps(good_json(paths=5)),
