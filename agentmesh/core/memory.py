@@ -35,6 +35,9 @@ DOCS_DIRS = (f"{ROOT}/decisions", f"{ROOT}/architecture")
 JOURNAL_NAME = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<part>[1-9]\d{0,3}))?\.jsonl$")
 SUMMARY_MAX = 2000  # characters; entries are also capped in bytes by the policy
 MAX_PATHS = 20
+# one entry's seconds or dollars at most (31 years, a billion): a forged 1e308 still counts as over any cap, but
+# sums of them stay finite, so budgets, `report --json` and the report's charts never see inf
+FIGURE_MAX = 1e9
 CLAIM_EVENT = JournalEvent.CLAIMED
 ATTRIBUTES_PATH = f"{ROOT}/.gitattributes"
 ATTRIBUTES_LINE = "agents/*/journal/*.jsonl merge=union"  # each agent appends only to its own files
@@ -133,6 +136,9 @@ def entry_from_json(data: object) -> JournalEntry | None:
         return None
     if not all(math.isfinite(x) and x >= 0 for x in (entry.duration_s, entry.cost_usd or 0.0)):
         return None
+    if entry.duration_s > FIGURE_MAX or (entry.cost_usd or 0.0) > FIGURE_MAX:
+        entry = replace(entry, duration_s=min(entry.duration_s, FIGURE_MAX),
+                        cost_usd=None if entry.cost_usd is None else min(entry.cost_usd, FIGURE_MAX))
     return entry if entry.moment is not None else None
 
 

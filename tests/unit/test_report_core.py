@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, date, datetime
 from itertools import count
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentmesh.core.memory import Caps, JournalEntry, entry_day
+from agentmesh.core.memory import Caps, JournalEntry, entry_day, parse_journal
 from agentmesh.core.model import Issue
 from agentmesh.core.report import (
     OTHER,
@@ -131,6 +133,20 @@ def test_spend_per_day_against_the_caps():
                    "bob": {"tasks": [0, 0], "minutes": [0.0, 1.5], "cost_usd": [0.0, 0.5]}},
         "fleet": {"tasks": [1, 0], "minutes": [1.5, 1.5], "cost_usd": [0.25, 0.5]},
     }
+
+
+def test_forged_huge_figures_add_up_to_finite_json_that_still_shows_the_spend():
+    # finite one by one (a journal line with NaN or inf is skipped), but two of 1e308 once added up to inf:
+    # `report --json` printed Infinity (no JSON) and the page showed that day's spend as none
+    lines = [json.dumps({"id": f"x{i}", "ts": "2026-11-22T10:00:00Z", "agent": agent, "event": "executed",
+                         "duration_s": 1e308, "cost_usd": 1e308}) for i, agent in enumerate(("ada", "ada", "bob"))]
+    entries = [*parse_journal("\n".join(lines)), entry("cy", "executed", "2026-11-22T11:00:00Z", cost_usd=0.5)]
+    data = budget_series(entries, window_dates(1, NOW), NOW, agent_caps=Caps(), fleet_caps=Caps(cost_usd=10.0),
+                         window=BudgetWindow.DAY)
+    json.dumps(data, allow_nan=False)
+    assert data["agents"]["cy"]["cost_usd"] == [0.5]
+    assert all(0 < v[0] < math.inf for v in (data["fleet"]["cost_usd"], data["agents"]["ada"]["minutes"]))
+    assert data["fleet"]["cost_usd"][0] > 10.0  # the spend is there: over any cap
 
 
 def test_incidents_newest_first_with_their_reasons():
