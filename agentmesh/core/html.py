@@ -110,7 +110,9 @@ def join(children: Iterable[object]) -> Markup:
 def http_url(value: object) -> str | None:
     """`value` when it is an http(s) URL of a strict shape (no space, quote, control or other
     character a URL does not need), else None."""
-    if not isinstance(value, str) or len(value) > URL_MAX or not _URL.fullmatch(value) or "/.." in value:
+    if not isinstance(value, str) or len(value) > URL_MAX or not _URL.fullmatch(value):
+        return None
+    if "/.." in value.lower().replace("%2e", "."):  # a browser reads %2e as a dot: no way up out of the base
         return None
     return value
 

@@ -154,6 +154,10 @@ def test_any_value_in_any_field_renders_a_page(changes):
     (BASE + "/issues/3\"onclick=x", BASE, None),
     (BASE + "/issues/<b>", BASE, None),
     (BASE + "/../../evil", BASE, None),
+    # a browser reads %2e%2e as `..`: these resolve to another repository of the forge
+    (BASE + "/%2e%2e/%2E%2E/evil/repo", BASE, None),
+    (BASE + "/.%2e/.%2e/evil/repo", BASE, None),
+    (BASE + "/%2e./%2e./evil/repo", BASE, None),
     ("https://forge.example.evil/org/repo/issues/3", "https://forge.example", None),
     ("https://evil.example/issues/3", BASE, None),
     (BASE, BASE, None),
