@@ -33,6 +33,7 @@ MAX_ROWS = 200  # rows of one table: a wall screen, not an archive
 MAX_CARDS = 12  # cards of one board column
 MAX_DAYS = 366
 NAME_MAX = 40
+FIGURE_MAX = 1e15  # a chart's value at most
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
 NO_DATA = "no data"
 DASH = "\u2013"  # an en dash: no value
@@ -59,9 +60,10 @@ def _int(value: object) -> int | None:
 
 
 def _series(value: object, length: int) -> list[float]:
-    """`value` as `length` non-negative numbers: missing or bad entries are 0."""
+    """`value` as `length` numbers from 0 to FIGURE_MAX: missing or bad entries are 0, so that no sum or axis
+    of them is inf."""
     items = _list(value)[:length]
-    return [max(0.0, _num(v) or 0.0) for v in items] + [0.0] * (length - len(items))
+    return [min(FIGURE_MAX, max(0.0, _num(v) or 0.0)) for v in items] + [0.0] * (length - len(items))
 
 
 def _dates(value: object) -> list[str]:
@@ -356,7 +358,7 @@ def throughput(doc: dict) -> Markup:
 
 def _cap(caps: dict, key: str) -> float | None:
     value = _num(caps.get(key))
-    return value if value is not None and value >= 0 else None
+    return min(value, FIGURE_MAX) if value is not None and value >= 0 else None
 
 
 def _budget_charts(dates: list[str], spend: dict, caps: dict, who: str, daily: bool) -> list[Markup]:

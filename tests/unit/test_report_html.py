@@ -129,6 +129,16 @@ def test_missing_or_malformed_parts_show_as_no_data(document):
     assert "no data" in page.content
 
 
+def test_huge_figures_draw_a_page_with_the_other_days_on_it():
+    # each finite, but their sum (or the axis above one) was inf: an OverflowError instead of a page
+    document = sample_report(2)
+    document["throughput"]["fleet"] = {"completed": [1e308, 1], "failed": [1e308, 1], "reworked": [1.7e308, 0]}
+    document["budget"]["fleet"]["cost_usd"] = [1.7e308, 0.5]
+    page = Page(render_html(document))
+    assert page.sections == SECTIONS
+    assert "inf" not in page.content.lower().replace("info", "")
+
+
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
                     max_leaves=8)
