@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +42,7 @@ SCHEMA = "agentmesh-report/1"
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
 INCIDENT_LIMIT = 100  # the newest ones
+MAX_AGENTS = 200  # agents with series of their own, as many as the page shows
 OTHER = "(other)"  # the key of writers whose name is no agent's: never a valid agent name
 T = TypeVar("T")
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9-]{0,38}")
@@ -98,9 +100,16 @@ def _by_day(entries: Iterable[JournalEntry], dates: Sequence[date], now: float) 
     return found
 
 
-def _keys(entries: Iterable[JournalEntry], agents: Iterable[str]) -> dict[str, str]:
-    """name -> key of every agent to chart: the ones given (presence) and every journal writer."""
-    return {name: writer_key(name) for name in {*agents, *(e.agent for e in entries)}}
+def _keys(entries: Iterable[JournalEntry], agents: Iterable[str], limit: int = MAX_AGENTS) -> dict[str, str]:
+    """name -> key of every agent to chart: the ones given (presence) and every journal writer. Past `limit`
+    names (the given ones first, then the writers of the most lines) the rest are OTHER: a pushed branch can
+    name any number of agents, and each would be a series as long as the window."""
+    lines = Counter(e.agent for e in entries)
+    given = set(agents)
+    keys = {name: writer_key(name) for name in given | set(lines)}
+    writers = sorted((n for n in lines if n not in given), key=lambda n: (-lines[n], n))
+    kept = set([n for n in [*sorted(given), *writers] if keys[n] != OTHER][:limit])
+    return {name: key if key in kept else OTHER for name, key in keys.items()}
 
 
 def throughput(entries: Sequence[JournalEntry], dates: Sequence[date], now: float,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from agentmesh.core.memory import Caps, JournalEntry, entry_day, parse_journal
 from agentmesh.core.model import Issue
 from agentmesh.core.report import (
+    MAX_AGENTS,
     OTHER,
     HaltRecord,
     OpenPull,
@@ -115,6 +116,24 @@ def test_a_reclaim_measures_from_the_last_claim():
     entries = [entry("ada", "claimed", _ts(NOW - 1000), issue=1), entry("ada", "claimed", _ts(NOW - 100), issue=1),
                entry("ada", "pr-opened", _ts(NOW), issue=1, pr=2, outcome="opened")]
     assert latency(entries)["claim_to_pr"] == {"count": 1, "median_seconds": 100.0, "p90_seconds": 100.0}
+
+
+def test_a_flood_of_writer_names_is_bounded_and_still_adds_up():
+    # one pushed journal branch with a line per made-up agent name once made the document (and the page's
+    # work) grow with names x days: the named agents are bounded, the given ones first, the rest are OTHER
+    flood = [entry(f"w{i:04d}", "failed", "2026-11-22T02:00:00Z", issue=i) for i in range(MAX_AGENTS + 50)]
+    entries = [*flood, entry("zed", "failed", "2026-11-22T03:00:00Z", issue=1),
+               entry("zed", "executed", "2026-11-22T03:00:00Z", issue=1, cost_usd=2.0)]
+    dates = window_dates(2, NOW)
+    flow = throughput(entries, dates, NOW, agents=["zed", "idle"])
+    spend = budget_series(entries, dates, NOW, agent_caps=Caps(), fleet_caps=Caps(), window=BudgetWindow.DAY,
+                          agents=["zed", "idle"])
+    for data, key in ((flow, "failed"), (spend, "cost_usd")):
+        assert len(data["agents"]) == MAX_AGENTS + 1 and OTHER in data["agents"]
+        assert {"zed", "idle"} <= set(data["agents"])
+        assert [sum(s[key][i] for s in data["agents"].values()) for i in range(2)] == data["fleet"][key]
+    assert flow["agents"]["zed"]["failed"] == [0, 1] and spend["agents"]["zed"]["cost_usd"] == [0.0, 2.0]
+    assert flow["agents"][OTHER]["failed"] == [0, 52]
 
 
 def test_spend_per_day_against_the_caps():
