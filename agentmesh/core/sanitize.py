@@ -38,6 +38,7 @@ FORBIDDEN_RANGES: tuple[tuple[int, int], ...] = (
     (0x034F, 0x034F),  # combining grapheme joiner
     (0x061C, 0x061C),  # Arabic letter mark (bidi)
     (0x115F, 0x1160), (0x3164, 0x3164), (0xFFA0, 0xFFA0),  # Hangul fillers: invisible "letters"
+    (0x17B4, 0x17B5),  # Khmer inherent vowels: invisible, default-ignorable
     (0x180E, 0x180E),  # Mongolian vowel separator
     (0x200B, 0x200F),  # zero-width space/non-joiner/joiner, LRM, RLM
     (0x202A, 0x202E),  # bidi embeddings and overrides
@@ -46,6 +47,8 @@ FORBIDDEN_RANGES: tuple[tuple[int, int], ...] = (
     (0xFE00, 0xFE0F),  # variation selectors (used to smuggle bytes)
     (0xFEFF, 0xFEFF),  # zero-width no-break space / BOM
     (0xFFF9, 0xFFFB),  # interlinear annotation controls
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical symbol format controls
     (0xE0000, 0xE007F),  # Unicode tag characters
     (0xE0100, 0xE01EF),  # variation selectors supplement
 )

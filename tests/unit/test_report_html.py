@@ -202,6 +202,12 @@ def test_clean_folds_caps_and_strips():
     assert clean(None) == "" and clean(12) == "12"
 
 
+@pytest.mark.parametrize("invisible", ["\u17b4", "\u17b5", "\U0001d173", "\U0001d17a", "\U0001bca0", "\U0001bca3"])
+def test_clean_removes_invisible_format_characters_that_could_pad_a_name(invisible):
+    # default-ignorable: shown as nothing, so "ada" and "a<it>da" would look the same
+    assert clean(f"a{invisible}da") == "ada"
+
+
 @pytest.mark.parametrize(("value", "top"), [(0, 1), (0.3, 0.5), (1, 1), (7, 10), (12, 20), (24, 25), (30, 50),
                                             (101, 200)])
 def test_nice_top(value, top):
