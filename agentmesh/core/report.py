@@ -221,19 +221,22 @@ def _incident_kind(entry: JournalEntry) -> IncidentKind | None:
     return None
 
 
-def incidents(entries: Iterable[JournalEntry], halts: Iterable[HaltRecord], *, since: date,
+def incidents(entries: Iterable[JournalEntry], halts: Iterable[HaltRecord], *, since: date, now: float,
               limit: int = INCIDENT_LIMIT) -> list[dict]:
-    """Halts, reaps, dead letters and needs-human from `since` on, newest first, at most `limit`."""
+    """Halts, reaps, dead letters and needs-human from `since` on, newest first, at most `limit`, each at its
+    moment in UTC: one stamped later than `now` at `now`, or it would head every report until its day came."""
     found: list[tuple[float, dict]] = []
     for entry in entries:
         kind = _incident_kind(entry)
         if kind is not None and (moment := entry.moment) is not None and moment.date() >= since:
-            found.append((moment.timestamp(), {"at": entry.ts, "kind": str(kind), "issue": entry.issue,
-                                               "agent": entry.agent, "reason": entry.summary or entry.outcome}))
+            at = min(moment.timestamp(), now)
+            found.append((at, {"at": utc_ts(at), "kind": str(kind), "issue": entry.issue,
+                               "agent": entry.agent, "reason": entry.summary or entry.outcome}))
     for halt in halts:
-        if datetime.fromtimestamp(halt.at, UTC).date() >= since:
-            found.append((halt.at, {"at": utc_ts(halt.at), "kind": str(IncidentKind.HALT), "issue": halt.issue,
-                                    "agent": None, "reason": halt.reason}))
+        at = min(max(0.0, halt.at), now)  # a commit date is its committer's word: even year 30000 (no datetime)
+        if datetime.fromtimestamp(at, UTC).date() >= since:
+            found.append((at, {"at": utc_ts(at), "kind": str(IncidentKind.HALT), "issue": halt.issue,
+                               "agent": None, "reason": halt.reason}))
     found.sort(key=lambda item: item[0], reverse=True)
     return [item for _, item in found[:limit]]
 

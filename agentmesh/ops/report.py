@@ -116,7 +116,8 @@ def gather_report(mesh: Mesh, forge: Forge, now: float, days: int) -> dict:
         "budget": {**budget_series(entries, dates, now, agent_caps=agent_caps, fleet_caps=fleet_caps,
                                    window=mesh.policy.budgets.window, agents=roster),
                    "current": {**status.budget, "agents": named(status.budget["agents"])}},
-        "incidents": incidents(entries, [*halt_history(mesh), *halt_issues(issues)], since=dates[0]),
+        "incidents": incidents(entries, [*halt_history(mesh), *halt_issues(issues)], since=dates[0],
+                               now=now),
         "incident_limit": INCIDENT_LIMIT,
     }
 

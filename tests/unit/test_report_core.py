@@ -181,7 +181,7 @@ def test_incidents_newest_first_with_their_reasons():
              *halt_issues([Issue(30, "Stop <b>now</b>", "", "open", ("agentmesh:halt",),
                                  created_at="2026-11-21T12:00:00Z"),
                            Issue(31, "Not a halt", "", "open", ("task",), created_at="2026-11-21T12:00:00Z")])]
-    found = incidents(entries, halts, since=date(2026, 11, 20))
+    found = incidents(entries, halts, since=date(2026, 11, 20), now=NOW)
     assert found == [
         {"at": "2026-11-22T11:00:00Z", "kind": "needs-human", "issue": 6, "agent": "cy", "reason": "protected path"},
         {"at": "2026-11-22T10:00:00Z", "kind": "dead-letter", "issue": 4, "agent": "bob", "reason": "3 attempts"},
@@ -189,7 +189,19 @@ def test_incidents_newest_first_with_their_reasons():
         {"at": "2026-11-21T12:00:00Z", "kind": "halt", "issue": 30, "agent": None, "reason": "Stop <b>now</b>"},
         {"at": "2026-11-21T10:00:00Z", "kind": "reap", "issue": 3, "agent": "ada", "reason": "lease expired"},
     ]
-    assert incidents(entries, halts, since=date(2026, 11, 20), limit=2) == found[:2]
+    assert incidents(entries, halts, since=date(2026, 11, 20), now=NOW, limit=2) == found[:2]
+
+
+def test_an_incident_stamped_ahead_counts_now_and_every_stamp_shows_in_utc():
+    # a line stamped next year (journals are read that far ahead) once sat first on every page for a year
+    entries = [entry("ada", "reaped", "2027-06-01T00:00:00Z", issue=1, outcome="reaped", summary="ahead"),
+               entry("bob", "reaped", "2026-11-22T13:30:00+02:00", issue=2, outcome="reaped", summary="offset"),
+               entry("cy", "reaped", "2026-11-22T11:00:00Z", issue=3, outcome="reaped", summary="plain")]
+    halts = [HaltRecord(1e12, "year 33658"), HaltRecord(datetime(2026, 11, 22, 10, tzinfo=UTC).timestamp(), "ok")]
+    found = incidents(entries, halts, since=date(2026, 11, 20), now=NOW)
+    assert [(i["at"], i["reason"]) for i in found] == [
+        ("2026-11-22T12:00:00Z", "ahead"), ("2026-11-22T12:00:00Z", "year 33658"),
+        ("2026-11-22T11:30:00Z", "offset"), ("2026-11-22T11:00:00Z", "plain"), ("2026-11-22T10:00:00Z", "ok")]
 
 
 def issue(number: int, labels=("task",), body="", title=None, url="") -> Issue:
