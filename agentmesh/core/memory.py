@@ -45,8 +45,12 @@ JOURNALS_PREFIX = "refs/heads/agentmesh/journals/"  # + writer: each writer's jo
 MAINTAINER_WRITER = "maintainer."  # + login: a maintainer's journal (agent names never hold a dot)
 
 
+LAST_MOMENT = 253402300799.0  # 9999-12-31T23:59:59Z: datetime goes no further
+
+
 def utc_ts(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """`moment` as ISO UTC; one out of datetime's range (a commit date is whatever its committer wrote) at its end."""
+    return datetime.fromtimestamp(min(max(0.0, moment), LAST_MOMENT), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_ts(text: str) -> datetime | None:

@@ -142,6 +142,8 @@ def test_to_line_is_compact_json_with_rounded_duration_and_optional_paths():
 
 def test_utc_ts_and_moment():
     assert utc_ts(at("2024-02-29T23:59:59Z")) == "2024-02-29T23:59:59Z"
+    # a commit date is its committer's word (a presence commit, a halt): year 33658 once crashed `status`
+    assert utc_ts(1e12) == "9999-12-31T23:59:59Z" and utc_ts(-1e12) == "1970-01-01T00:00:00Z"
     assert entry().moment == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert entry(ts="2024-05-01T10:00:00").moment == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert entry(ts="yesterday").moment is None
