@@ -374,11 +374,10 @@ class ClaimStore:
         sha = self._commit(claim)
         at = self.clock()
         result = self._push([RefUpdate(ref, sha, None), *carry], atomic=bool(carry))
-        if result.ok:  # the create-only push landed: the ref was absent and is ours now
-            self._record_push(issue, sha, at)
-            return AcquireResult(issue, True, sha, replace(claim, sha=sha), carried=bool(carry))
-        holder_sha = self.remote_sha(issue)  # a refusal: the readback says who holds it
-        if holder_sha == sha:  # landed after all (atomic: with what it carried)
+        # the create-only push landed: the ref was absent and is ours now; on a refusal the readback says
+        # who holds it (our own sha: it landed after all, atomic: with what it carried)
+        holder_sha = sha if result.ok else self.remote_sha(issue)
+        if holder_sha == sha:
             self._record_push(issue, sha, at)
             return AcquireResult(issue, True, sha, replace(claim, sha=sha), carried=bool(carry))
         if holder_sha is None and carry and not result.statuses[ref].declined:
