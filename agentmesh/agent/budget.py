@@ -28,7 +28,7 @@ from agentmesh.core.memory import (
     breaches,
     budget_breaches,
     budget_window,
-    entry_day,
+    entries_since,
     has_caps,
     minutes_left,
     usage_in,
@@ -101,7 +101,7 @@ def budget_report(mesh: Mesh, journal: Journal, now: float, *, read: JournalRead
     if read is None:
         read = _read(journal, window, now)
     first = window.start.date()  # a window starts at midnight UTC
-    entries = [e for e in read.entries if (day := entry_day(e)) is not None and day >= first]
+    entries = entries_since(read.entries, first)
     agents = sorted({e.agent for e in entries} | {mesh.host.agent})
 
     def row(usage: Usage, limit: Caps, scope: str) -> dict:

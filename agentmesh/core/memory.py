@@ -119,6 +119,11 @@ def entry_day(entry: JournalEntry) -> date | None:
     return None if moment is None else moment.date()
 
 
+def entries_since(entries: Iterable[JournalEntry], first: date) -> list[JournalEntry]:
+    """The entries stamped on UTC day `first` or later (an unreadable stamp counts on no day)."""
+    return [e for e in entries if (day := entry_day(e)) is not None and day >= first]
+
+
 def entry_from_json(data: object) -> JournalEntry | None:
     """A journal line's object, or None when it does not fit the schema (skipped, never fatal)."""
     if not isinstance(data, dict) or not isinstance(data.get("paths") or [], list):

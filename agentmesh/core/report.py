@@ -83,10 +83,6 @@ def counted_day(entry: JournalEntry, now: float) -> date | None:
     return None if day is None else min(day, datetime.fromtimestamp(now, UTC).date())
 
 
-def entries_since(entries: Iterable[JournalEntry], first: date) -> list[JournalEntry]:
-    return [e for e in entries if (day := entry_day(e)) is not None and day >= first]
-
-
 def _by_day(entries: Iterable[JournalEntry], dates: Sequence[date], now: float) -> dict[date, list[JournalEntry]]:
     """The window's entries by the day they count on; entries outside it are left out."""
     found: dict[date, list[JournalEntry]] = {d: [] for d in dates}

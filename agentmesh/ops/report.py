@@ -18,7 +18,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.switch import fetched, reason_of
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.markers import parse_pull_marker
-from agentmesh.core.memory import budget_window, utc_ts
+from agentmesh.core.memory import budget_window, entries_since, utc_ts
 from agentmesh.core.report import (
     INCIDENT_LIMIT,
     SCHEMA,
@@ -26,7 +26,6 @@ from agentmesh.core.report import (
     OpenPull,
     board,
     budget_series,
-    entries_since,
     halt_issues,
     incidents,
     latency,

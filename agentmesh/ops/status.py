@@ -20,7 +20,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import inline_title
 from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import parse_pull_marker
-from agentmesh.core.memory import JOURNALS_PREFIX, JournalEntry, budget_window, entry_day, parse_ts, utc_day, utc_ts
+from agentmesh.core.memory import JOURNALS_PREFIX, JournalEntry, budget_window, entries_since, parse_ts, utc_day, utc_ts
 from agentmesh.core.performance import AgentPerformance, performance
 from agentmesh.core.review import HeadReviews, head_reviews
 from agentmesh.core.vocab import Label, Stage
@@ -193,7 +193,7 @@ def _journal_figures(mesh: Mesh, listing: RemoteRefs, now: float, memo: StatusMe
     journal = mesh.journal()
     if read is not None:
         first = utc_day(now) - timedelta(days=PERFORMANCE_DAYS - 1)
-        entries = [e for e in read.entries if (day := entry_day(e)) is not None and day >= first]
+        entries = entries_since(read.entries, first)
         return entries, budget_report(mesh, journal, now, read=read)
     heads = tuple(sorted((ref, sha) for ref, sha in listing.refs.items()
                          if ref.startswith(JOURNALS_PREFIX) or ref in journal.legacy_refs))
