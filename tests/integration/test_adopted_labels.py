@@ -31,8 +31,9 @@ for line in sys.stdin:
         continue
     meta = json.loads(subprocess.run(["git", "show", new + ":meta.json"], capture_output=True, text=True).stdout)
     if {label!r} in meta.get("labels", []):
-        os.kill(int(trigger.read_text()), signal.SIGKILL)
-        trigger.unlink()
+        pid = int(trigger.read_text())
+        trigger.unlink()  # before the kill: the test wakes the moment its process dies
+        os.kill(pid, signal.SIGKILL)
         sys.exit(1)
 """
 STAGES = {s.value for s in Stage}
