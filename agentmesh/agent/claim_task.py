@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -49,9 +49,12 @@ from agentmesh.core.select import (
     Candidate,
     Selection,
     Why,
+    deal,
+    deal_round,
     dependency_map,
     exclusion_reasons,
-    fleet_size,
+    fleet_members,
+    free_agents,
     is_priority_label,
     priority_value,
     rank_issues,
@@ -136,7 +139,9 @@ class ClaimTask(AgentRun[TickReport]):
         self.listed = listed  # the open issues the halt check listed this run, for observe to reuse
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
-        self.fleet = 1  # how many agents rank this backlog, seen this tick (core/select.spread)
+        self.fleet: frozenset[str] = frozenset()  # the agents that rank this backlog, seen this tick (core/select)
+        self.free: frozenset[str] = frozenset()  # those the candidates are dealt among (core/select.deal)
+        self.ranked_at = time.time()  # the `now` of the last ranking, whose deal round a new deal keeps
         self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
         self._urgency: dict[tuple[int, str, tuple[str, ...]], tuple[str, ...]] = {}  # see `vouched`
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
@@ -236,20 +241,26 @@ class ClaimTask(AgentRun[TickReport]):
                                  budget=str(self.budget))
         free = self.mesh.host.seats - seats_taken(actions) if self.budget.claims_allowed else 0
         self.legacy_held = {n: lock.branch for n, lock in seen.legacy.items()}
-        self.fleet = self.fleet_size(seen)
+        self.fleet = self.fleet_members(seen)
+        self.free = self.free_agents(seen.claims, seen.pulls)
         depends = dependency_map(seen.issues)  # each body scanned once, for the ranking and the cycles
         selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims}, self.legacy_held, depends)
         claims = [self.claim_for(c.issue, f"score {c.score.total:.1f}")
                   for c in (selection.candidates[:MAX_CLAIM_TRIES] if free > 0 else [])]
         return TickPlan(actions, claims, max(free, 0), selection, self.plan_cycles(seen.issues, depends))
 
-    def fleet_size(self, seen: Observed) -> int:
+    def fleet_members(self, seen: Observed) -> frozenset[str]:
         """The agents that rank this backlog: those with a presence branch in the tick's listing (dead ones
-        too: a wider window costs only age order), the configured review ring (a fleet starting at once has
-        no presence yet), those holding claims, and this one."""
-        return fleet_size(seen.branches, self.policy.presence.ref_prefix.removeprefix(BRANCHES),
-                          [*self.policy.review.ring, *(v.claim.agent for v in seen.claims if v.claim is not None)],
-                          self.agent)
+        too: a card dealt to one waits a round at most), the configured review ring (a fleet starting at once
+        has no presence yet), those holding claims, and this one."""
+        return fleet_members(seen.branches, self.policy.presence.ref_prefix.removeprefix(BRANCHES),
+                             [*self.policy.review.ring, *(v.claim.agent for v in seen.claims if v.claim is not None)],
+                             self.agent)
+
+    def free_agents(self, claims: list[ClaimView], pulls: list[PullRequest]) -> frozenset[str]:
+        """The fleet less the agents working on a claim (one whose issue no open PR closes)."""
+        return free_agents(self.fleet, [(v.issue, v.claim.agent) for v in claims if v.claim is not None],
+                           {n for p in pulls for n in closing_references(p.body)}, self.agent)
 
     def plan_cycles(self, issues: list[Issue], depends: Mapping[int, set[int]]) -> list[BlockCycle]:
         """The dependency cycles among open issues not yet labelled blocked, those this agent keeps:
@@ -291,7 +302,8 @@ class ClaimTask(AgentRun[TickReport]):
                 jobs.append(job)
         for cycle in plan.cycles:
             self.block_cycle(Cycle(cycle.members, cycle.path))
-        claimed = self.claim(plan.claims, plan.seats, {i.number: i for i in seen.issues})
+        claimed = self.claim(plan.claims, plan.seats, {i.number: i for i in seen.issues},
+                             again=lambda tried: self.redeal(plan.selection, seen.pulls, tried))
         if claimed and self.journal is not None and budgeted(self.mesh):
             flush_journal(self.journal, self.report)  # the fleet's budget counts these claims from now on
         return jobs + claimed
@@ -394,13 +406,17 @@ class ClaimTask(AgentRun[TickReport]):
         self.jobs.keeper.keep(issue, renewed)  # and while this tick's executors run
         self.report.add(Event.IN_REVIEW, issue=issue, pr=pr)
 
-    def claim(self, candidates: list[Claim], seats: int, issues: dict[int, Issue]) -> list[Job]:
-        """Try candidates best first until `seats` claims are won."""
+    def claim(self, candidates: list[Claim], seats: int, issues: dict[int, Issue],
+              again: Callable[[set[int]], list[Claim]] | None = None) -> list[Job]:
+        """Try candidates best first until `seats` claims are won, MAX_CLAIM_TRIES pushes at most. After a
+        lost race the tick's listing is stale: `again` (the issues tried) chooses anew from a fresh one."""
         jobs: list[Job] = []
-        for candidate in candidates:
-            if len(jobs) >= seats:
-                break
+        tried: set[int] = set()
+        todo = list(candidates)
+        while todo and len(jobs) < seats and len(tried) < MAX_CLAIM_TRIES:
+            candidate = todo.pop(0)
             assert candidate.issue is not None
+            tried.add(candidate.issue)
             # the job starts now: on the local forge the issue's `working` stage lands with the claim
             stage = self.forge.carried(stage_change(candidate.issue, Stage.WORKING))
             result = self.store.acquire(candidate.issue, work_branch=candidate.branch, attempt=candidate.attempt,
@@ -408,6 +424,8 @@ class ClaimTask(AgentRun[TickReport]):
             if not result.won:
                 holder = result.holder.agent if result.holder else "an invalid claim"
                 self.report.add(Event.LOST_RACE, issue=candidate.issue, detail=f"already held by {holder}")
+                if again is not None:
+                    todo = again(tried)
                 continue
             self.report.add(Event.CLAIMED, issue=candidate.issue, key=claimed_key(candidate.issue, candidate.attempt),
                             detail=f"{candidate.detail}, attempt {candidate.attempt}")
@@ -421,6 +439,16 @@ class ClaimTask(AgentRun[TickReport]):
             jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt,
                             staged=result.carried))
         return jobs
+
+    def redeal(self, selection: Selection, pulls: list[PullRequest], tried: set[int]) -> list[Claim]:
+        """The candidates not tried yet and not claimed now, dealt again among the agents free now (core/select.deal):
+        one listing of the claims shows those the lost race ran into and who holds them."""
+        views = self.store.list()
+        taken = tried | {v.issue for v in views}
+        self.free = self.free_agents(views, pulls)
+        left = deal([c for c in selection.candidates if c.number not in taken], self.agent, self.free,
+                    deal_round(self.ranked_at))
+        return [self.claim_for(c.issue, f"score {c.score.total:.1f}, dealt again") for c in left]
 
     def hold_mesh_lock(self, issue: int, claim_sha: str) -> bool:
         """Migrating: hold the lock branch the old scripts check (agent/legacy.py) before working, then look
@@ -552,11 +580,12 @@ class ClaimTask(AgentRun[TickReport]):
                 pass  # unknown counts as open: waiting a tick is cheap, starting too early is not
         for issue in [i for i in issues if Label.FAILED in i.labels][:MAX_ATTEMPT_LOOKUPS]:
             self.attempts[issue.number] = attempts_so_far(self.comments(issue.number), self.trusted)
+        self.ranked_at = time.time()
         return rank_issues(
             self.trusted_priorities(issues),
             agent=self.agent,
             eligible_labels=self.policy.labels.eligible,
-            now=time.time(),
+            now=self.ranked_at,
             claimed=claimed,
             open_pr_issues={n for p in pulls for n in closing_references(p.body)},
             capabilities=self.mesh.host.capabilities,
@@ -564,7 +593,7 @@ class ClaimTask(AgentRun[TickReport]):
             dependency_states=states,
             weights=self.policy.selection.weights.weights(),
             legacy=legacy,
-            fleet=self.fleet,
+            free=self.free,
             depends=depends,
         )
 

@@ -17,20 +17,30 @@ previous failed attempt costs a fifth of a priority step.
 
 Scores within TIE_BAND of each other tie, and ties go by a stable hash of
 (agent, issue number): each agent orders them the same way every tick, but
-different agents order them differently, so a fleet spreads over a backlog of
-equal issues instead of all racing for the same one (a herd). A real backlog's
-issues differ in age, so ties are rare: given the fleet's size, the ranking is
-cut into windows of that many issues that differ in age alone (the same
-priority, attempts and capability terms), each in the agent's hash order. N
-agents then start at different issues among the oldest N rather than all at the
-oldest one; age orders the windows, and priority still outranks every window.
+different agents order them differently.
+
+A fleet that ticks together must not race for the same issue (a herd): a
+real backlog's issues differ in age, so every agent would rank the same one
+first. So the candidates are dealt like cards (`dealt`, `deal`): in the
+fleet's shared order (score, then number), each goes to the free agent that
+ranks it highest by a hash of (agent, issue, round), one card an agent, until
+the free agents run out. Every agent computes the same deal from the same
+listing, tries its own card first, and so N agents starting in the same
+second claim N different issues. The deal survives a listing that lags by a
+claim: removing a card and the agent that took it leaves every other card
+where it was. The free agents are the fleet (presence branches, the ring,
+claim holders) less those working on a claim without a PR; one that never
+comes back holds its card only until the round changes (DEAL_SECONDS).
+Priority is kept: within a run of candidates that differ in age alone the
+agent's card goes first, then the undealt ones, then the others' cards, and
+runs keep their score order, so nobody tries a lower-ranked run first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -285,28 +295,76 @@ def rank_key(candidate: Candidate, agent: str) -> tuple[int, int, int]:
     return -round(candidate.score.total / TIE_BAND), tie_order(agent, candidate.number), candidate.number
 
 
-def spread(ranked: Sequence[Candidate], agent: str, width: int) -> list[Candidate]:
-    """`ranked` (best first) cut into runs of at most `width` candidates whose scores differ in age alone,
-    each run in `agent`'s tie order: the issues a fleet of `width` agents would take in one round, started
-    from a different one by each agent. `width` <= 1 keeps `ranked` as it is."""
-    if width <= 1:
-        return list(ranked)
+DEAL_SECONDS = 300  # a round of the deal: a card dealt to an agent that does not claim it is dealt anew after this
+DEAL_OFFSET = 150  # rounds turn at 2:30 past each 5 minutes, never on the minute, when cron starts a fleet
+
+
+def deal_round(now: datetime | float) -> int:
+    """The deal's round at `now`: the same for every agent whose clock is within the round."""
+    seconds = now if isinstance(now, (int, float)) else _as_utc(now).timestamp()
+    return int((seconds - DEAL_OFFSET) // DEAL_SECONDS)
+
+
+def _deal_hash(agent: str, number: int, round_: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{agent}\0{number}\0{round_}".encode()).digest()[:8], "big")
+
+
+def dealt(candidates: Iterable[Candidate], agents: Collection[str], round_: int) -> dict[int, str]:
+    """Issue number -> the agent it is dealt to. The candidates go in the fleet's shared order (score, best
+    first, then number: no agent's own tie order), each to the agent that ranks it highest by hash of
+    (agent, issue, round) among those holding no card yet, until every agent holds one. The same for every
+    agent that lists the same candidates and agents; one that lists a claimed card and its claimer too
+    deals the others' cards the same (they were dealt before that card, or without that agent)."""
+    left = set(agents)
+    cards: dict[int, str] = {}
+    for candidate in sorted(candidates, key=lambda c: (-c.score.total, c.number)):
+        if not left:
+            break
+        who = max(left, key=lambda a: (_deal_hash(a, candidate.number, round_), a))
+        cards[candidate.number] = who
+        left.discard(who)
+    return cards
+
+
+def deal(candidates: Iterable[Candidate], agent: str, agents: Collection[str], round_: int) -> list[Candidate]:
+    """The order in which `agent` tries `candidates`, dealt among the free `agents` (`agent` always one):
+    ranked (`rank_key`) and cut into runs whose scores differ in age alone; within a run, the agent's own
+    card, then the candidates dealt to nobody, then those dealt to other agents (each part in rank order).
+    Runs keep their order: a higher-ranked run is tried first, whoever holds its cards. Alone, the agent
+    keeps the ranking: its own tie order still spreads it from agents it does not know of."""
+    ranked = sorted(candidates, key=lambda c: rank_key(c, agent))
+    if not set(agents) - {agent}:
+        return ranked
+    cards = dealt(ranked, {*agents, agent}, round_)
+
+    def part(candidate: Candidate) -> int:
+        holder = cards.get(candidate.number)
+        return 0 if holder == agent else 1 if holder is None else 2
+
     out: list[Candidate] = []
     run: list[Candidate] = []
     for candidate in ranked:
-        if run and (len(run) == width or _class(run[0]) != _class(candidate)):
-            out += sorted(run, key=lambda c: (tie_order(agent, c.number), c.number))
+        if run and _class(run[0]) != _class(candidate):
+            out += sorted(run, key=part)  # stable: rank order within each part
             run = []
         run.append(candidate)
-    return out + sorted(run, key=lambda c: (tie_order(agent, c.number), c.number))
+    return out + sorted(run, key=part)
 
 
-def fleet_size(branches: Iterable[str], presence_prefix: str, known: Iterable[str], agent: str) -> int:
-    """How many agents rank the backlog: those with a presence branch (`presence_prefix` + name) among
-    `branches`, dead ones too (a wider window costs only age order), the `known` ones (claim holders, the
-    configured ring), and `agent`."""
+def fleet_members(branches: Iterable[str], presence_prefix: str, known: Iterable[str], agent: str) -> frozenset[str]:
+    """The agents that rank this backlog: those with a presence branch (`presence_prefix` + name) among
+    `branches` (dead ones too: a card dealt to one waits a round at most), the `known` ones (claim holders,
+    the configured ring: a fleet starting at once has pushed no presence yet), and `agent`."""
     present = {b[len(presence_prefix):] for b in branches if b.startswith(presence_prefix)}
-    return len({name for name in present if is_agent_name(name)} | set(known) | {agent})
+    return frozenset({name for name in present if is_agent_name(name)} | set(known) | {agent})
+
+
+def free_agents(members: Iterable[str], claims: Iterable[tuple[int, str]], in_review: Collection[int],
+                agent: str) -> frozenset[str]:
+    """Who takes a card: the `members` but those holding a claim (issue, holder) whose issue has no open PR
+    (`in_review`): they are working, their seat taken. `agent` is choosing, so it is free."""
+    working = {holder for issue, holder in claims if issue not in in_review}
+    return frozenset(set(members) - working | {agent})
 
 
 def _class(candidate: Candidate) -> tuple[float, float, float]:
@@ -328,16 +386,16 @@ def rank_issues(
     dependency_states: Mapping[int, str] | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
     legacy: Mapping[int, str] | None = None,
-    fleet: int = 1,
+    free: Collection[str] = (),
     depends: Mapping[int, Collection[int]] | None = None,
 ) -> Selection:
     """Split `issues` into ranked candidates (best first) and exclusions with reasons.
 
     `open_pr_issues`: numbers of issues an open PR closes. `dependency_states`:
     number -> "open"/"closed" for the numbers `dependencies()` returned;
-    missing numbers count as open. `fleet`: how many agents rank this backlog
-    (`spread`); 1 orders strictly by score band. `depends`: number -> `dependencies(issue)`,
-    as the caller computed them once (`dependency_map`).
+    missing numbers count as open. `free`: the agents the candidates are dealt
+    among (`deal`; `agent` is always one of them: alone, the order is the ranking).
+    `depends`: number -> `dependencies(issue)`, as the caller computed them once (`dependency_map`).
     """
     tries = attempts or {}
     candidates: list[Candidate] = []
@@ -359,5 +417,4 @@ def rank_issues(
         else:
             tried = tries.get(issue.number, 0)
             candidates.append(Candidate(issue, score(issue, now=now, attempts=tried, weights=weights)))
-    candidates.sort(key=lambda c: rank_key(c, agent))
-    return Selection(tuple(spread(candidates, agent, fleet)), tuple(excluded))
+    return Selection(tuple(deal(candidates, agent, free, deal_round(now))), tuple(excluded))

@@ -19,11 +19,17 @@ from agentmesh.core.select import (
     age_days,
     dependencies,
     dependency_map,
+    DEAL_SECONDS,
+    deal,
+    deal_round,
+    dealt,
     exclusion_reasons,
-    fleet_size,
+    fleet_members,
+    free_agents,
     is_priority_label,
     priority_value,
     rank_issues,
+    rank_key,
     tie_order,
 )
 
@@ -326,9 +332,10 @@ def test_excluded_issues_keep_input_order_and_ranking_ignores_input_order():
     assert [c.number for c in first.candidates] == [c.number for c in again.candidates] == [7, 1, 5, 6, 2, 8]
 
 
-# --- a fleet spreads over a backlog whose issues differ in age (core/select.spread) --------------------
+# --- a fleet is dealt the backlog like cards (core/select.deal) ----------------------------------------
 
 FLEET = [f"agent{k}" for k in range(8)]
+ROUND = deal_round(NOW)
 
 
 def aged(n, days, labels=("task",)):
@@ -339,46 +346,139 @@ def aged(n, days, labels=("task",)):
 BACKLOG = [aged(n, 6 * (15 - n)) for n in range(1, 15)]  # 1 is the oldest (84 days); 6 days = 0.6 points apart
 
 
-def first_picks(fleet, backlog=BACKLOG, **kwargs):
-    return [rank(backlog, agent=agent, fleet=fleet, **kwargs).candidates[0].number for agent in FLEET]
+def order_of(agent, backlog=BACKLOG, free=FLEET, **kwargs):
+    return [c.number for c in rank(backlog, agent=agent, free=free, **kwargs).candidates]
 
 
-def test_without_the_fleet_size_every_agent_goes_for_the_oldest_issue_first():
-    assert first_picks(fleet=1) == [1] * 8  # the herd: 7 of 8 claims in a round would lose
+def first_picks(free, backlog=BACKLOG, **kwargs):
+    return [order_of(agent, backlog, free, **kwargs)[0] for agent in FLEET]
 
 
-def test_a_fleet_starts_at_different_issues_among_its_size_of_the_oldest():
-    picks = first_picks(fleet=8)
-    assert set(picks) <= set(range(1, 9))  # only the round's 8 oldest
-    assert len(set(picks)) >= 5  # pinned by the hash: 8 agents pick from 8, not all from 1
+def test_alone_every_agent_goes_for_the_oldest_issue_first():
+    assert first_picks(free=()) == [1] * 8  # the herd: 7 of 8 claims in a round would lose
 
 
-def test_windows_keep_age_order_between_them_and_hold_every_candidate_once():
+def test_a_fleet_starting_together_claims_the_oldest_issues_one_each():
+    assert sorted(first_picks(free=FLEET)) == list(range(1, 9))  # no race: 8 agents, 8 different issues
+
+
+def test_an_agent_tries_its_card_then_the_undealt_then_the_others_cards():
     for agent in FLEET:
-        ranked = [c.number for c in rank(BACKLOG, agent=agent, fleet=8).candidates]
-        assert sorted(ranked[:8]) == list(range(1, 9)) and sorted(ranked[8:]) == list(range(9, 15))
-        assert ranked[:8] == sorted(range(1, 9), key=lambda n: tie_order(agent, n))
+        ranked = order_of(agent)
+        assert sorted(ranked) == list(range(1, 15))
+        assert ranked[1:7] == list(range(9, 15))  # after its card, what nobody was dealt, oldest first
+        assert sorted(ranked[7:]) == sorted(set(range(1, 9)) - {ranked[0]})
 
 
-def test_a_window_never_mixes_priorities_or_attempts():
+def test_a_listing_that_lags_by_a_claim_deals_the_other_cards_the_same():
+    before = {agent: order_of(agent)[0] for agent in FLEET}
+    taker = FLEET[3]
+    rest = [a for a in FLEET if a != taker]
+    after = {agent: order_of(agent, [i for i in BACKLOG if i.number != before[taker]], rest)[0] for agent in rest}
+    assert after == {agent: before[agent] for agent in rest}
+
+
+def test_priority_still_comes_first_and_a_run_never_mixes_priorities_or_attempts():
     high = aged(30, 0, labels=("task", "priority:high"))  # the newest, a priority step above the rest
-    assert first_picks(fleet=8, backlog=[*BACKLOG, high]) == [30] * 8  # urgent work is still everyone's first
+    assert first_picks(free=FLEET, backlog=[*BACKLOG, high]) == [30] * 8  # urgent work is still everyone's first
     for agent in FLEET:
-        ranked = [c.number for c in rank(BACKLOG[:6], agent=agent, fleet=8, attempts={1: 3, 2: 3}).candidates]
+        ranked = order_of(agent, BACKLOG[:6], attempts={1: 3, 2: 3})
         assert set(ranked[:4]) == {3, 4, 5, 6} and set(ranked[4:]) == {1, 2}  # three failed attempts: below
 
 
-def test_a_fleet_of_one_ranks_by_score_alone():
-    for agent in FLEET:
-        assert [c.number for c in rank(BACKLOG, agent=agent, fleet=1).candidates] == list(range(1, 15))
+def test_a_card_dealt_to_an_agent_that_never_comes_is_dealt_to_another_in_a_later_round():
+    free = [*FLEET, "gone"]  # a ring member that never started
+    holders = {dealt(rank(BACKLOG).candidates, free, r)[1] for r in range(ROUND, ROUND + 12)}
+    assert len(holders) > 1  # the oldest issue does not wait for "gone" forever
+    assert deal_round(NOW.timestamp() + DEAL_SECONDS) == ROUND + 1
+    assert deal_round(NOW.timestamp() + DEAL_SECONDS - 1) in (ROUND, ROUND + 1)
 
 
 @pytest.mark.parametrize(("branches", "known", "expected"), [
-    ([], [], 1),  # alone, or nobody has pushed presence yet
-    (["agentmesh/agents/ada", "agentmesh/agents/bob", "main", "claim/3", "ada/3-fix"], [], 3),  # ada, bob, me
-    (["agentmesh/agents/ada", "agentmesh/agents/host1-a"], ["ada", "cy"], 3),  # a holder without presence counts
-    ([], ["ada", "bob", "cy", "host1-a"], 4),  # the configured ring, before anyone pushed presence
-    (["agentmesh/agents/Not..A-name", "agentmesh/agents/", "agentmeshx/agents/dee"], [], 1),  # not an agent's
+    ([], [], {ME}),  # alone, or nobody has pushed presence yet
+    (["agentmesh/agents/ada", "agentmesh/agents/bob", "main", "claim/3", "ada/3-fix"], [], {"ada", "bob", ME}),
+    (["agentmesh/agents/ada", "agentmesh/agents/host1-a"], ["ada", "cy"], {"ada", "cy", ME}),  # a holder
+    ([], ["ada", "bob", "cy", "host1-a"], {"ada", "bob", "cy", ME}),  # the configured ring, before any presence
+    (["agentmesh/agents/Not..A-name", "agentmesh/agents/", "agentmeshx/agents/dee"], [], {ME}),  # not an agent's
 ], ids=["alone", "presence", "holders", "ring", "not-agents"])
-def test_the_fleet_is_counted_from_presence_branches_and_known_agents(branches, known, expected):
-    assert fleet_size(branches, "agentmesh/agents/", known, ME) == expected
+def test_the_fleet_is_the_presence_branches_and_known_agents(branches, known, expected):
+    assert fleet_members(branches, "agentmesh/agents/", known, ME) == expected
+
+
+@pytest.mark.parametrize(("claims", "in_review", "expected"), [
+    ([], [], {"ada", "bob", ME}),
+    ([(3, "ada")], [], {"bob", ME}),  # working on #3: no card
+    ([(3, "ada")], [3], {"ada", "bob", ME}),  # #3 in review: its seat is free
+    ([(3, ME), (4, "cy")], [], {"ada", "bob", ME}),  # the chooser is free, whatever it holds
+], ids=["nobody-works", "working", "in-review", "chooser"])
+def test_agents_working_on_a_claim_are_dealt_no_card(claims, in_review, expected):
+    assert free_agents({"ada", "bob", ME}, claims, in_review, ME) == expected
+
+
+AGENT = st.text(st.characters(codec="ascii", categories=("Ll", "Nd")), min_size=1, max_size=6)
+
+
+@st.composite
+def backlogs(draw):
+    """Candidates of a few priorities and attempt counts, differing in age, and the free agents."""
+    numbers = draw(st.lists(st.integers(1, 500), min_size=1, max_size=24, unique=True))
+    issues = [aged(n, draw(st.integers(0, 120)), labels=("task", *draw(st.sampled_from(
+        [(), (), ("priority:high",), ("priority:low",)])))) for n in numbers]
+    attempts = {n: draw(st.integers(0, 2)) for n in numbers}
+    agents = draw(st.lists(AGENT, min_size=1, max_size=10, unique=True))
+    return rank(issues, attempts=attempts).candidates, agents, draw(st.integers(0, 10**6))
+
+
+@settings(max_examples=150, deadline=None)
+@given(backlogs())
+def test_the_deal_gives_the_best_candidates_one_each(drawn):
+    candidates, agents, round_ = drawn
+    cards = dealt(candidates, agents, round_)
+    assert len(set(cards.values())) == len(cards) == min(len(candidates), len(agents))  # one card an agent
+    best = sorted(candidates, key=lambda c: (-c.score.total, c.number))
+    assert set(cards) == {c.number for c in best[:len(cards)]}  # the best, in the shared order
+    assert dealt(list(reversed(candidates)), list(reversed(agents)), round_) == cards  # no input order matters
+
+
+@settings(max_examples=150, deadline=None)
+@given(backlogs(), st.data())
+def test_taking_a_card_leaves_the_others_where_they_were(drawn, data):
+    candidates, agents, round_ = drawn
+    cards = dealt(candidates, agents, round_)
+    taken = data.draw(st.sampled_from(sorted(cards)))
+    after = dealt([c for c in candidates if c.number != taken], [a for a in agents if a != cards[taken]], round_)
+    assert after == {n: a for n, a in cards.items() if n != taken}
+
+
+def runs_of(ranked):
+    """The index of each candidate's run: consecutive candidates whose scores differ in age alone."""
+    index, last, out = -1, None, {}
+    for c in ranked:
+        kind = (c.score.priority, c.score.attempts, c.score.capability)
+        index += kind != last
+        last = kind
+        out[c.number] = index
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(backlogs())
+def test_each_agent_keeps_the_score_runs_and_tries_its_card_then_the_undealt_then_the_others(drawn):
+    candidates, agents, round_ = drawn
+    cards = dealt(candidates, agents, round_)
+    for agent in agents:
+        ranked = sorted(candidates, key=lambda c: rank_key(c, agent))  # by score alone
+        if agents == [agent]:
+            assert deal(candidates, agent, agents, round_) == ranked  # alone: the ranking
+            continue
+        runs = runs_of(ranked)
+        tried = [c.number for c in deal(candidates, agent, agents, round_)]
+        assert sorted(tried) == sorted(runs)
+        assert [runs[n] for n in tried] == sorted(runs[n] for n in tried)  # no run before a higher-ranked one
+
+        def part(n, agent=agent):
+            return 0 if cards.get(n) == agent else 1 if n not in cards else 2
+
+        for run in set(runs.values()):
+            expected = sorted((c.number for c in ranked if runs[c.number] == run), key=part)  # stable: rank order
+            assert [n for n in tried if runs[n] == run] == expected
