@@ -26,7 +26,7 @@ Reported:
   by tick: working (ran an executor), other (reviewed, merged or renewed only), idle;
 - forge requests per tick (the fakes count them; attributed to a tick by the agent's token and time);
 - lost races per claim, from the claim-task reports (`lost-race` events over `claimed` ones); with
-  `--aged D` (the fakes only) the issues are created D days apart, a backlog filed over weeks whose
+  `--aged D` the issues are created D days apart, a backlog filed over weeks whose
   scores rarely tie, where agents that rank alike would all go for the oldest issue first;
 - whole-process `agentmesh claims acquire` against a raw `git push` + readback, interleaved, as the median
   of paired ratios (benchmarks/bench_claims.py's `whole_process_pairs`).
@@ -70,6 +70,7 @@ from agentmesh.ops.demo import (  # noqa: E402
     issue_body,
     mesh_policy,
     seed_issues,
+    watcher,
     write_host,
 )
 from tests.support.gitcount import GitCount  # noqa: E402
@@ -98,7 +99,7 @@ class Options:
     count_git: bool = True
     calibrate: bool = True  # measure one cycle's overhead with a 1 x 2 run first
     acquire_rounds: int = 15  # whole-process acquire vs raw push pairs; 0: skip
-    aged: float = 0.0  # days between issues' creation (the fakes only): a backlog filed over weeks, not at once
+    aged: float = 0.0  # days between issues' creation: a backlog filed over weeks, not at once
 
 
 # --- one agent's ticks -----------------------------------------------------------------------------
@@ -253,10 +254,10 @@ def served(root: Path, backend: str, names: list[str], count: int, sleep: float,
     policy = mesh_policy(names, review=review, executor_script=work_executor(sleep))
     create_remote(repo, policy, demo_roster(root, names))
     if backend == "file":
-        issues = seed_issues(root, repo, count)
+        issues = seed_local(root, repo, count, aged)
         yield Served(repo, f"file://{repo}", issues, closed_on_remote(repo, issues))
     elif backend == "git":
-        issues = seed_issues(root, repo, count)
+        issues = seed_local(root, repo, count, aged)
         daemon = GitDaemon(repo.parent, root / "git-daemon.log")
         daemon.start()
         state: dict[str, float] = {}
@@ -268,6 +269,22 @@ def served(root: Path, backend: str, names: list[str], count: int, sleep: float,
     else:
         with fake_served(repo, backend, names, count, aged) as found:
             yield found
+
+
+def seed_local(root: Path, repo: Path, count: int, aged: float) -> list[int]:
+    """The demo's issues on the local forge; `aged`: issue k (from 0) created (count - k) x `aged` days ago."""
+    if not aged:
+        return seed_issues(root, repo, count)
+    from agentmesh.forge.local import LocalForge
+
+    now = datetime.now(UTC)
+    moment = [now]
+    forge = LocalForge(watcher(root, repo).cache, user="demo-user", clock=lambda: moment[0])
+    numbers = []
+    for i in range(count):
+        moment[0] = now - timedelta(days=(count - i) * aged)
+        numbers.append(forge.create_issue(f"Add greeting helper {i + 1}", issue_body(i + 1), ["task"]).number)
+    return numbers
 
 
 def stop_counted(daemon: GitDaemon) -> float | None:
@@ -634,14 +651,12 @@ def main() -> int:
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false",
                         help="take the cycle overhead from this run's working ticks")
     parser.add_argument("--aged", type=float, default=0.0,
-                        help="days between the issues' creation dates (gitea and github only; 0: all at once)")
+                        help="days between the issues' creation dates (0: all at once)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, remote)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line")
     args = parser.parse_args()
     if args.agents < 1 or args.issues < 1 or args.sleep < 0:
         parser.error("--agents and --issues must be at least 1, --sleep not negative")
-    if args.aged and args.backend not in ("gitea", "github"):
-        parser.error("--aged needs --backend gitea or github (the local forge dates an issue when it is made)")
     options = Options(args.agents, args.issues, args.sleep, args.backend, args.timeout, args.count_git,
                       args.calibrate, args.acquire_rounds, args.aged)
     echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
