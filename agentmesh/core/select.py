@@ -368,7 +368,7 @@ def free_agents(members: Iterable[str], claims: Iterable[tuple[int, str]], in_re
 
 
 def _class(candidate: Candidate) -> tuple[float, float, float]:
-    """The score's terms but age: candidates that differ only in age may swap places within a window."""
+    """The score's terms but age: candidates that differ only in age may swap places within a run (`deal`)."""
     s = candidate.score
     return s.priority, s.attempts, s.capability
 
