@@ -141,7 +141,7 @@ class ClaimTask(AgentRun[TickReport]):
         self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
         self.fleet: frozenset[str] = frozenset()  # the agents that rank this backlog, seen this tick (core/select)
         self.free: frozenset[str] = frozenset()  # those the candidates are dealt among (core/select.deal)
-        self.ranked_at = time.time()  # the `now` of the last ranking, whose deal round a new deal keeps
+        self.dealing = 0  # the deal's round (core/select.deal_round), by the mesh's clock, once per tick
         self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
         self._urgency: dict[tuple[int, str, tuple[str, ...]], tuple[str, ...]] = {}  # see `vouched`
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
@@ -243,6 +243,7 @@ class ClaimTask(AgentRun[TickReport]):
         self.legacy_held = {n: lock.branch for n, lock in seen.legacy.items()}
         self.fleet = self.fleet_members(seen)
         self.free = self.free_agents(seen.claims, seen.pulls)
+        self.dealing = deal_round(self.mesh.clock().wall)
         depends = dependency_map(seen.issues)  # each body scanned once, for the ranking and the cycles
         selection = self.select(seen.issues, seen.pulls, {v.issue for v in seen.claims}, self.legacy_held, depends)
         claims = [self.claim_for(c.issue, f"score {c.score.total:.1f}")
@@ -447,7 +448,7 @@ class ClaimTask(AgentRun[TickReport]):
         taken = tried | {v.issue for v in views}
         self.free = self.free_agents(views, pulls)
         left = deal([c for c in selection.candidates if c.number not in taken], self.agent, self.free,
-                    deal_round(self.ranked_at))
+                    self.dealing)
         return [self.claim_for(c.issue, f"score {c.score.total:.1f}, dealt again") for c in left]
 
     def hold_mesh_lock(self, issue: int, claim_sha: str) -> bool:
@@ -580,12 +581,11 @@ class ClaimTask(AgentRun[TickReport]):
                 pass  # unknown counts as open: waiting a tick is cheap, starting too early is not
         for issue in [i for i in issues if Label.FAILED in i.labels][:MAX_ATTEMPT_LOOKUPS]:
             self.attempts[issue.number] = attempts_so_far(self.comments(issue.number), self.trusted)
-        self.ranked_at = time.time()
         return rank_issues(
             self.trusted_priorities(issues),
             agent=self.agent,
             eligible_labels=self.policy.labels.eligible,
-            now=self.ranked_at,
+            now=time.time(),
             claimed=claimed,
             open_pr_issues={n for p in pulls for n in closing_references(p.body)},
             capabilities=self.mesh.host.capabilities,
@@ -595,6 +595,7 @@ class ClaimTask(AgentRun[TickReport]):
             legacy=legacy,
             free=self.free,
             depends=depends,
+            dealing=self.dealing,
         )
 
     def trusted_priorities(self, issues: list[Issue]) -> list[Issue]:

@@ -388,6 +388,7 @@ def rank_issues(
     legacy: Mapping[int, str] | None = None,
     free: Collection[str] = (),
     depends: Mapping[int, Collection[int]] | None = None,
+    dealing: int | None = None,
 ) -> Selection:
     """Split `issues` into ranked candidates (best first) and exclusions with reasons.
 
@@ -396,6 +397,7 @@ def rank_issues(
     missing numbers count as open. `free`: the agents the candidates are dealt
     among (`deal`; `agent` is always one of them: alone, the order is the ranking).
     `depends`: number -> `dependencies(issue)`, as the caller computed them once (`dependency_map`).
+    `dealing`: the deal's round, `deal_round(now)` when None.
     """
     tries = attempts or {}
     candidates: list[Candidate] = []
@@ -417,4 +419,5 @@ def rank_issues(
         else:
             tried = tries.get(issue.number, 0)
             candidates.append(Candidate(issue, score(issue, now=now, attempts=tried, weights=weights)))
-    return Selection(tuple(deal(candidates, agent, free, deal_round(now))), tuple(excluded))
+    dealing = deal_round(now) if dealing is None else dealing
+    return Selection(tuple(deal(candidates, agent, free, dealing)), tuple(excluded))
