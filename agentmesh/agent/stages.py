@@ -34,12 +34,15 @@ LOG_TAIL_CHARS = 3000
 def set_stage(forge: Forge, issue: int, stage: Stage | None) -> None:
     """Make `stage` the issue's only stage label (None: no stage, back in the queue): one write."""
     change = stage_change(issue, stage)
-    forge.relabel(issue, add=change.add, remove=change.remove)
+    forge.relabel(issue, add=change.add, remove=change.remove, open_only=change.open_only)
 
 
 def stage_change(issue: int, stage: Stage | None) -> Relabel:
-    """The label change that makes `stage` the issue's only stage label, to land with another write."""
-    return Relabel(issue, (stage.label,) if stage is not None else (), tuple(s.label for s in Stage if s != stage))
+    """The label change that makes `stage` the issue's only stage label, to land with another write. A stage
+    is never added to a closed issue (its other stages are still removed): a run whose view of the issue was
+    taken before it was closed and cleaned up (a merge by this agent's monitor-prs) would leave it behind."""
+    return Relabel(issue, (stage.label,) if stage is not None else (), tuple(s.label for s in Stage if s != stage),
+                   open_only=True)
 
 
 def inline_title(title: str, limit: int = 120) -> str:

@@ -47,6 +47,7 @@ class Relabel:
     number: int
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
+    open_only: bool = False  # add only while the item is open (removals always apply): see `Forge.relabel`
 
 
 # --- errors ----------------------------------------------------------------------
@@ -138,9 +139,14 @@ class Forge(ABC):
         None when this forge cannot (the REST forges), or has no fresh listing of the item: then `relabel`."""
         return None
 
-    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
+    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = (),
+                open_only: bool = False) -> None:
         """Add `add` and remove `remove` (idempotent, labels the repository lacks are created): the REST
-        forges do it in one label-replace call, so a stage change is one write."""
+        forges do it in one label-replace call, so a stage change is one write. `open_only`: add nothing to a
+        closed item, judged on the state the change is built on (a run that saw the issue open before it was
+        closed and cleaned up must not put a stage back on it)."""
+        if add and open_only and self.get_issue(number).state != "open":
+            add = ()
         if add:
             self.add_labels(number, add)
         dropped = [label for label in remove if label not in add]

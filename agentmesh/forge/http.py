@@ -563,10 +563,15 @@ class RestForge(Forge):
                     raise
         return [self.label_ref(known[n]) for n in dict.fromkeys(names)]
 
-    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
+    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = (),
+                open_only: bool = False) -> None:
         """One read of the issue's labels, then one replace call (or none, when nothing changes). Neither
-        forge has a compare-and-swap on labels: one set by someone else in between is overwritten."""
-        current = [d for d in self.get(f"/issues/{int(number)}").get("labels") or () if isinstance(d, dict)]
+        forge has a compare-and-swap on labels: one set by someone else in between is overwritten (and an
+        `open_only` change judges the state that read shows)."""
+        issue = self.get(f"/issues/{int(number)}")
+        if open_only and issue.get("state") != "open":
+            add = ()
+        current = [d for d in issue.get("labels") or () if isinstance(d, dict)]
         names = [str(d["name"]) for d in current]
         wanted = [n for n in names if n not in remove or n in add] + [n for n in dict.fromkeys(add) if n not in names]
         if wanted == names:
@@ -617,7 +622,7 @@ class RestForge(Forge):
             self.add_labels(pull.number, labels)
             pull = replace(pull, labels=(*pull.labels, *(n for n in dict.fromkeys(labels) if n not in pull.labels)))
         for change in relabel:
-            self.relabel(change.number, add=change.add, remove=change.remove)
+            self.relabel(change.number, add=change.add, remove=change.remove, open_only=change.open_only)
         return pull
 
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None:

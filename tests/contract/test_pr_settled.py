@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
+from agentmesh.agent.stages import set_stage
 from agentmesh.core.errors import EXIT_TEMPORARY
 from agentmesh.core.vocab import Label, Stage
-from tests.contract.spec import ContractMock, fake_forge_mesh, validator
+from tests.contract.spec import ContractMock, fake_env, fake_forge_mesh, validator
 from tests.support import demo_body, make_remote, path_only_env
 
 STAGES = {s.value for s in Stage}
@@ -80,3 +81,16 @@ def test_the_next_run_ends_with_one_labelled_pr_and_the_review_stage_only(tmp_pa
     assert Label.PR in labels(fake, pull) and not labels(fake, pull) & STAGES
     assert labels(fake, issue) & STAGES == {Stage.REVIEW}
     assert "in-review" in [e.event for e in again.events]  # the PR was found, the claim renewed
+
+
+@pytest.mark.parametrize("kind", ["gitea", "github"])
+def test_a_stage_is_never_added_to_a_closed_issue_but_still_removed(tmp_path, kind):
+    """A run whose view of the issue predates its close (tests/integration/test_crash_windows.py) leaves no stage."""
+    with fake_env(kind, tmp_path / "etags") as env:
+        issue = env.forge.create_issue("done meanwhile", labels=["task", Stage.REVIEW.label]).number
+        env.forge.close_issue(issue)
+        set_stage(env.forge, issue, Stage.WORKING)
+        assert labels(env.fake, issue) == {"task"}
+        env.forge.create_issue("still open", labels=["task"])
+        set_stage(env.forge, issue + 1, Stage.WORKING)  # the positive control
+        assert labels(env.fake, issue + 1) == {"task", Stage.WORKING.label}

@@ -216,17 +216,18 @@ class LocalForge(Forge):
     def remove_labels(self, number: int, labels: Sequence[str]) -> None:
         self.relabel(number, remove=labels)
 
-    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = ()) -> None:
+    def relabel(self, number: int, *, add: Sequence[str] = (), remove: Collection[str] = (),
+                open_only: bool = False) -> None:
         """One commit on the item (a stage change is one write, as on the REST forges), compare-and-swap
-        on the item's ref like every item change."""
-        change = self._label_change(add, remove)
+        on the item's ref like every item change (so `open_only` judges the state the commit replaces)."""
+        change = self._label_change(add, remove, open_only)
         if change is not None:
             self.store.update(number, change)
 
     def carried(self, change: Relabel) -> RefUpdate | None:
         """The label change as the item's next commit, pinned to the head the last listing of this store
         saw less than GUESS_SECONDS ago (a stale one only fails the push that carries it)."""
-        edit = self._label_change(change.add, change.remove)
+        edit = self._label_change(change.add, change.remove, change.open_only)
         ref = item_ref(change.number)
         listed = self.store.listed(ref)
         if edit is None or listed is None:
@@ -235,8 +236,10 @@ class LocalForge(Forge):
         landed = edit(item)
         return None if landed is None else RefUpdate(ref, self.store.item_commit(item, landed), listed)
 
-    def _label_change(self, add: Sequence[str], remove: Collection[str]) -> Callable[[Item], Edit | None] | None:
-        """The item edit of a label change (None when it changes nothing), the labels it adds registered."""
+    def _label_change(self, add: Sequence[str], remove: Collection[str],
+                      open_only: bool = False) -> Callable[[Item], Edit | None] | None:
+        """The item edit of a label change (None when it changes nothing), the labels it adds registered;
+        `open_only`: on a closed item it only removes."""
         added = list(dict.fromkeys(check_label(name) for name in add))
         dropped = {name for name in remove if name not in added}
         if not added and not dropped:
@@ -246,7 +249,8 @@ class LocalForge(Forge):
 
         def change(item: Item) -> Edit | None:
             current = list(item.meta.get("labels", []))
-            wanted = [name for name in current if name not in dropped] + [n for n in added if n not in current]
+            adding = added if not open_only or item.meta.get("state") == "open" else []
+            wanted = [name for name in current if name not in dropped] + [n for n in adding if n not in current]
             if wanted == current:
                 return None
             verb = "add" if not dropped & set(current) else "remove" if set(wanted) <= set(current) else "set"
@@ -348,7 +352,8 @@ class LocalForge(Forge):
         labels = list(dict.fromkeys(check_label(name) for name in labels))
         if labels:
             self._ensure_labels(labels)
-        changes = [(r.number, change) for r in relabel if (change := self._label_change(r.add, r.remove)) is not None]
+        changes = [(r.number, change) for r in relabel
+                   if (change := self._label_change(r.add, r.remove, r.open_only)) is not None]
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
             # The guard is read before the listing: a PR created after this read moves the guard, so
