@@ -22,14 +22,17 @@ import sys
 
 import pytest
 
+from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.vocab import Label, Stage
 from tests.support import (
+    FakeClock,
     agent_forge,
     agent_mesh,
     demo_body,
     git,
     journal_entries,
     local_forge_remote,
+    path_only_env,
     remote_refs,
     wait_for,
 )
@@ -157,3 +160,30 @@ def test_a_resumed_claim_whose_issue_was_closed_meanwhile_puts_no_stage_on_it(tm
     meta = items(remote)[issue]
     assert meta["state"] == "closed" and not set(meta["labels"]) & STAGES
     assert not remote_refs(remote, "refs/heads/ada/") and not remote_refs(remote, f"refs/heads/claim/{issue}")
+
+
+def test_a_stale_mirror_of_its_own_claim_never_makes_it_the_agents(tmp_path):
+    """Our own claim pushes move the cache clone's mirror refs instead of fetching them again. Here ada's
+    mirror still says she holds the claim, while bob reaped it (ada was away) and holds it now: her next
+    tick must read bob's claim, and leave it, the issue and every branch alone."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
+    ada = agent_mesh(remote, tmp_path / "hosts", "ada")
+    assert ada.claims(mirror=True).acquire(issue).won
+    clock = FakeClock()
+    bob = agent_mesh(remote, tmp_path / "hosts", "bob", clock=clock).claims()
+    assert bob.reap() == []  # bob's first sighting
+    clock.advance(1800 + 300 + 1)  # the default lease and grace, by bob's clock
+    assert [r.reaped for r in bob.reap()] == [True]
+    assert bob.acquire(issue).won
+    before = work_refs(remote)
+
+    report = claim_task(ada, agent_forge(ada), env=path_only_env())
+    assert [e.event for e in report.events if e.issue == issue] == []
+    assert work_refs(remote) == before and holder(remote, f"refs/heads/claim/{issue}") == "bob"
+
+
+def work_refs(remote) -> dict[str, str]:
+    """Every ref but the agents' own branches (presence, journals)."""
+    return {ref: sha for ref, sha in remote_refs(remote).items() if not ref.startswith("refs/heads/agentmesh/")}
