@@ -8,6 +8,9 @@ The next run must end where an uninterrupted tick ends, judged from the remote w
 alone: one open PR of the agent's work branch, labelled, the issue in review only, the claim the
 agent's, and each of `claimed` and `pr-opened` journaled once.
 
+Two races of the same tick: a resumed claim whose issue this agent's own monitor-prs merged and cleaned
+up meanwhile (chaos seed 32), and a stale mirror ref of the agent's own claim.
+
 The crash after the work push is tests/e2e/test_claim_task_e2e.py's, the crash during the PR push
 tests/integration/test_adopted_labels.py's; the REST forges' separate calls are
 tests/contract/test_pr_settled.py's.
