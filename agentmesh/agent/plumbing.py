@@ -12,12 +12,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from agentmesh.core.errors import ConfigError, UserError
 from agentmesh.core.lease import Clock
+from agentmesh.core.record import Record
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RemoteRefs, local_path, ls_refs, normalize_url
 from agentmesh.git.run import Git, ensure_askpass, ensure_global_config
@@ -56,8 +56,7 @@ def signing_from_env(env: Mapping[str, str]) -> bool:
     return env.get(UNSIGNED_BENCHMARK_ENV) != "1"
 
 
-@dataclass(frozen=True)
-class PolicySnapshot:
+class PolicySnapshot(Record):
     """The remote's default branch as last read: the texts of KEPT_FILES on it (None: absent) and the claim
     rules a full validation of its policy gave."""
 

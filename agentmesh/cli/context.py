@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentmesh.core.record import Record
 
-@dataclass
+
 class Seen:
-    """What the error report of a run needs from its command: the state dir, once a config named it
-    (a crash log goes to its logs/)."""
+    """What the error report of a run needs from its command, filled in as the command runs: the state dir,
+    once a config named it (a crash log goes to its logs/), and whether it was given --json (its failure
+    is printed as JSON too)."""
 
-    state_root: Path | None = None
-    as_json: bool = False  # the command was given --json: its failure is printed as JSON too
+    def __init__(self) -> None:
+        self.state_root: Path | None = None
+        self.as_json = False
 
 
-@dataclass(frozen=True)
-class Globals:
+class Globals(Record):
     """The global options, handed explicitly to each command."""
 
     config: Path | None
     remote: str | None
     agent: str | None
     verbose: int
-    seen: Seen = field(default_factory=Seen)
+    seen: Seen
 
     def host_config(self, *, observer: bool = False):
         """`observer`: the command only reads, so no agent name is needed."""

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.cli.context import Globals, Seen
+from agentmesh.core.record import Record
 
 GLOBAL_OPTIONS = ("--config", "--remote", "--agent")  # each takes a value; -v/--verbose counts
 # command -> its options that take a value (every command also has the --json flag)
 COMMAND_OPTIONS = {"acquire": ("--work-branch",), "renew": ("--expect",)}
 
 
-@dataclass(frozen=True)
-class FastCall:
+class FastCall(Record):
     """A parsed `claims acquire` or `claims renew`: the global options, the issue and the options."""
 
     globals: dict[str, str]  # option name without dashes -> value, for those given

@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+
+from agentmesh.core.record import Record
 
 NAMESPACE = "git"
 MAINTAINER_PREFIX = "maintainer:"  # allowed-signers principal of a maintainer's key; agents are named as they are
 _PUBLIC_KEY = re.compile(r"(ssh-ed25519) ([A-Za-z0-9+/]+={0,2})(?: .*)?")
 
 
-@dataclass(frozen=True)
-class PublicKey:
+class PublicKey(Record):
     """An ed25519 public key as `ssh-ed25519 AAAA...`, without its comment."""
 
     kind: str

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 
+from agentmesh.core.record import Record, replace
 from agentmesh.core.slug import is_agent_name, is_work_branch
 
 TRAILER_PREFIX = "Agentmesh-"
@@ -20,8 +20,7 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _TRAILER = re.compile(r"(?P<key>Agentmesh-[A-Za-z-]+):[ \t]*(?P<value>.*)")
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(Record):
     """What a claim commit says. `sha` is the fencing token."""
 
     issue: int
@@ -115,8 +114,7 @@ def issue_of_ref(ref: str, prefix: str) -> int | None:
 # --- observations -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Clock:
+class Clock(Record):
     """The observer's clocks at one instant.
 
     wall: seconds since the epoch. mono: a clock that only moves forward
@@ -128,8 +126,7 @@ class Clock:
     boot_id: str
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(Record):
     """When this host first saw a ref at a given sha, by its own clocks."""
 
     sha: str
@@ -199,8 +196,7 @@ def update_observations(
     return kept | {ref: observe(previous.get(ref), sha, now) for ref, sha in current.items()}
 
 
-@dataclass(frozen=True)
-class ReapDecision:
+class ReapDecision(Record):
     ref: str
     issue: int
     sha: str
@@ -241,8 +237,7 @@ def reap_decisions(
 # --- presence ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PresencePush:
+class PresencePush(Record):
     """What this host last pushed to its presence ref, and when by its own clocks."""
 
     sha: str
@@ -285,8 +280,7 @@ def seconds_since(wall: float, mono: float, boot_id: str, now: Clock) -> float:
 # --- claim renewal ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClaimPush:
+class ClaimPush(Record):
     """The claim commit this host last pushed to one claim ref, and when, by its own clocks (read just
     before the push: the record errs early)."""
 

@@ -15,10 +15,10 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.core.errors import TemporaryError
+from agentmesh.core.record import Record
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
@@ -34,23 +34,20 @@ MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last 
 LOCK_TIMEOUT = 120.0
 
 
-@dataclass(frozen=True)
-class GitObject:
+class GitObject(Record):
     sha: str
     type: str  # blob, tree, commit, tag
     data: bytes
 
 
-@dataclass(frozen=True)
-class MergedTree:
+class MergedTree(Record):
     """What `merge-tree --write-tree` made of two commits: a tree, or the paths that conflict."""
 
     tree: str | None
     conflicts: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class TreeEntry:
+class TreeEntry(Record):
     mode: str
     name: str
     sha: str
@@ -60,8 +57,7 @@ class TreeEntry:
         return "tree" if self.mode == "40000" else "commit" if self.mode == "160000" else "blob"
 
 
-@dataclass(frozen=True)
-class PathHistory:
+class PathHistory(Record):
     """Which commits changed which file (newest first), and the merge commits met on the way."""
 
     touched: dict[str, list[str]]

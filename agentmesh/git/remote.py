@@ -14,11 +14,11 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from agentmesh.core.errors import OutcomeUnknown, RemoteUnavailable, TemporaryError, UserError
+from agentmesh.core.record import Record
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error, redact_url
 from agentmesh.host.files import create_new
 
@@ -141,8 +141,7 @@ def ls_refs_request(prefixes: Iterable[str]) -> bytes:
     return body + FLUSH
 
 
-@dataclass(frozen=True)
-class RemoteRefs:
+class RemoteRefs(Record):
     """A complete listing of the refs under the requested prefixes."""
 
     refs: dict[str, str]
@@ -361,8 +360,7 @@ def _narrowed_config(git: Git, url: str, refs: Sequence[str], bases: Sequence[st
 # --- pushes ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RefUpdate:
+class RefUpdate(Record):
     """Set `ref` to `new` (None deletes it) only if the remote holds `expect` (None: absent)."""
 
     ref: str
@@ -376,8 +374,7 @@ class RefUpdate:
         return f"--force-with-lease={self.ref}:{self.expect or ''}"
 
 
-@dataclass(frozen=True)
-class RefStatus:
+class RefStatus(Record):
     ref: str
     flag: str
     summary: str
@@ -397,8 +394,7 @@ class RefStatus:
         return "hook declined" in self.summary
 
 
-@dataclass(frozen=True)
-class PushResult:
+class PushResult(Record):
     statuses: dict[str, RefStatus]
     messages: tuple[str, ...] = ()  # what the server said (its `remote:` lines), e.g. why its hook declined
 

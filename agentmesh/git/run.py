@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, TemporaryError
+from agentmesh.core.record import Record, replace
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome, run_process
 
@@ -134,8 +134,7 @@ def _quote_config(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@dataclass(frozen=True)
-class GitResult:
+class GitResult(Record):
     args: tuple[str, ...]
     returncode: int
     stdout: str
@@ -202,13 +201,14 @@ def format_command(args: Sequence[str]) -> str:
     return " ".join(shown)
 
 
-@dataclass
-class Git:
+class Git(Record):
     """Runs git. Holds only immutable settings; safe to share."""
+
+    _unshown = ("token",)
 
     askpass: Path | None = None
     global_config: Path | None = None  # agentmesh's own, never the user's ~/.gitconfig
-    token: str | None = field(default=None, repr=False)
+    token: str | None = None
     username: str | None = None
     author_name: str = "agentmesh"
     author_email: str = "agentmesh@agentmesh.invalid"

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.identity import NAMESPACE, PublicKey
+from agentmesh.core.record import Record
 from agentmesh.git.objects import commit_data, git_now, plain_ident, with_signature, write_loose
 from agentmesh.git.run import Git
 from agentmesh.host.files import write_atomic
@@ -79,8 +79,7 @@ def allowed_signers(entries: Iterable[tuple[str, PublicKey]]) -> str:
 ALLOWED_PREFIX = "allowed-signers-"
 
 
-@dataclass(frozen=True)
-class Remembered:
+class Remembered(Record):
     """Where good signatures are remembered per allowed-signers file, and how many (the newest kept)."""
 
     prefix: str

@@ -16,11 +16,11 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agentmesh import __version__
 from agentmesh.core.errors import ConfigError
+from agentmesh.core.record import Record, values
 from agentmesh.host.files import write_atomic
 
 CONFIG_ENV = "AGENTMESH_CONFIG"
@@ -59,8 +59,7 @@ def default_state_dir(agent: str, env: Mapping[str, str]) -> Path:
     return state_home(env) / "agentmesh" / agent
 
 
-@dataclass(frozen=True)
-class HostBasics:
+class HostBasics(Record):
     """The host config's values every command that touches the remote needs (agent/plumbing.py)."""
 
     agent: str
@@ -73,7 +72,7 @@ class HostBasics:
     source: Path | None  # the file it was read from
 
     def to_json(self) -> dict:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in values(self).items()}
 
     @classmethod
     def from_json(cls, data: Mapping) -> HostBasics:
@@ -83,20 +82,17 @@ class HostBasics:
                    source=Path(data["source"]) if data["source"] is not None else None)
 
 
-@dataclass(frozen=True)
-class LeaseRules:
+class LeaseRules(Record):
     seconds: int
     grace_seconds: int
     max_seconds: int
 
 
-@dataclass(frozen=True)
-class PrefixRules:
+class PrefixRules(Record):
     ref_prefix: str
 
 
-@dataclass(frozen=True)
-class ClaimRules:
+class ClaimRules(Record):
     """What the claim protocol reads of the mesh policy, shaped like it (`rules.lease.seconds`), so that
     refs/claims.py takes either a MeshPolicy or these."""
 
@@ -105,7 +101,7 @@ class ClaimRules:
     default_branch: str | None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"claims": values(self.claims), "lease": values(self.lease), "default_branch": self.default_branch}
 
     @classmethod
     def from_json(cls, data: Mapping) -> ClaimRules:

@@ -19,10 +19,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from agentmesh.core.record import Record
 from agentmesh.host.files import write_atomic
 
 GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL
@@ -44,8 +44,7 @@ class ProcessOutcome(StrEnum):
 StopCheck = Callable[[], str | None] | threading.Event
 
 
-@dataclass(frozen=True)
-class ProcessResult:
+class ProcessResult(Record):
     argv: tuple[str, ...]
     outcome: ProcessOutcome
     returncode: int | None  # None when it never started; negative: the signal that ended it

@@ -18,11 +18,11 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.lease import Clock, Observation
+from agentmesh.core.record import replace
 from agentmesh.host.files import write_atomic
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path

@@ -10,7 +10,6 @@ import builtins
 import json
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from agentmesh.core.lease import (
     renewal_due,
     update_observations,
 )
+from agentmesh.core.record import Record, replace
 from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, RemoteRefs, ls_refs, push
 from agentmesh.host.files import write_atomic
@@ -65,8 +65,7 @@ if TYPE_CHECKING:  # the policy's shape, for annotations only
         def default_branch(self) -> str | None: ...
 
 
-@dataclass(frozen=True)
-class DefaultBranch:
+class DefaultBranch(Record):
     """The remote's default branch as a command listed it: claim commits build on its head."""
 
     ref: str  # refs/heads/main
@@ -74,8 +73,7 @@ class DefaultBranch:
     tree: str
 
 
-@dataclass(frozen=True)
-class AcquireResult:
+class AcquireResult(Record):
     issue: int
     won: bool
     sha: str | None
@@ -94,8 +92,7 @@ class AcquireResult:
         }
 
 
-@dataclass(frozen=True)
-class ClaimView:
+class ClaimView(Record):
     """One claim ref as this host sees it now."""
 
     ref: str
@@ -123,8 +120,7 @@ class ClaimView:
         }
 
 
-@dataclass(frozen=True)
-class ReapResult:
+class ReapResult(Record):
     issue: int
     sha: str
     holder: str | None
@@ -143,14 +139,14 @@ class ReapResult:
         }
 
 
-@dataclass
 class RefMemo:
     """What a reader that lists the same refs again and again (`status --watch`) keeps between its reads, so an
     unchanged ref costs no git process: per prefix, the refs last read (ref -> (sha, message)); commit dates by sha.
     Held by that reader and handed in explicitly; a one-shot command has none."""
 
-    messages: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
-    times: dict[str, float] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.messages: dict[str, dict[str, tuple[str, str]]] = {}
+        self.times: dict[str, float] = {}
 
 
 def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Callable[[], Clock],
