@@ -49,20 +49,27 @@ def run_git_message(remote, ref):
     return git("log", "-1", "--format=%B", ref, cwd=remote)
 
 
+# Modules a warm claim must not import (docs/benchmarks.md, "What cron pays"): pydantic, rich, yaml and requests
+# (the config models, the CLI's looks, the forges); click (cli/fast.py parses the claim's command line); typing;
+# tempfile (shutil, random, bz2, lzma); dataclasses, which imports inspect, ast, dis and tokenize and compiles
+# six methods per frozen class (the claim path's records are core/record.Record); logging, socket, secrets.
+HEAVY = ("pydantic", "rich", "yaml", "requests", "click", "typing", "tempfile", "dataclasses", "inspect", "ast",
+         "logging", "socket", "secrets", "random", "shutil")
+
 PROBE = """
 import sys
 from agentmesh.cli.main import main
 try:
     main(sys.argv[1:])
 finally:
-    heavy = sorted(m for m in ("pydantic", "rich", "yaml", "requests", "click", "typing", "tempfile")
-                   if m in sys.modules)
+    heavy = sorted(m for m in HEAVY if m in sys.modules)
     print("IMPORTED " + json.dumps(heavy), file=sys.stderr)
 """
 
 
 def imported(tmp_path, *args):
-    done = subprocess.run([sys.executable, "-c", "import json\n" + PROBE, *args], capture_output=True, text=True,
+    probe = f"import json\nHEAVY = {HEAVY!r}\n" + PROBE
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
                           env=cli_env(tmp_path), cwd=tmp_path, timeout=120)
     line = next(x for x in done.stderr.splitlines() if x.startswith("IMPORTED "))
     return done, json.loads(line.removeprefix("IMPORTED "))
@@ -77,8 +84,7 @@ def test_the_claim_path_imports_neither_pydantic_nor_rich(tmp_path):
     assert "claim #1: won" in first.stdout, first.stderr
     warm, heavy = imported(tmp_path, *args, "2")
     assert "claim #2: won" in warm.stdout, warm.stderr
-    # neither pydantic, nor rich, nor yaml, nor requests; nor click (cli/fast.py), typing or tempfile
-    assert heavy == [], heavy
+    assert heavy == [], heavy  # none of HEAVY
 
 
 def test_what_was_kept_never_hides_a_config_or_policy_error(tmp_path):
