@@ -13,13 +13,20 @@ other escape sequence, C0 and C1 controls, and the invisible characters that
 newline (a lone CR would let a line overwrite itself). `terminal_line` also folds it to one
 line, for table cells. `json_safe` keeps JSON output exact but writes the same characters as
 `\\u` escapes. All three never raise.
+
+Printable ASCII holds none of those characters and is passed through as it is; the patterns are
+compiled on the first text that needs them (compiling them is ~9 M instructions, as much as a claim's
+own work in a `claims acquire` from cron, which prints one such line; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 
-from agentmesh.core.sanitize import FORBIDDEN
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
+if TYPE_CHECKING:
+    from re import Pattern
 
 # ESC [ or CSI: parameter bytes, intermediate bytes, one final byte (missing at the end of the text).
 _CSI = r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
@@ -28,8 +35,20 @@ _CSI = r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
 _STRING = r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
 # Any other escape sequence: intermediate bytes and a final byte (ESC c resets the terminal).
 _OTHER = r"\x1b[\x20-\x2f]*[\x30-\x7e]?"
-_ESCAPES = re.compile(f"{_CSI}|{_STRING}|{_OTHER}")
-_NEWLINES = re.compile("\r\n?|[\u2028\u2029\x85]")
+_NEWLINES = "\r\n?|[\u2028\u2029\x85]"
+
+
+@cache
+def _patterns() -> tuple[Pattern[str], Pattern[str], Pattern[str]]:
+    """(newlines, escape sequences, forbidden characters), compiled once, when first needed."""
+    from agentmesh.core.sanitize import FORBIDDEN
+
+    return re.compile(_NEWLINES), re.compile(f"{_CSI}|{_STRING}|{_OTHER}"), FORBIDDEN
+
+
+def _plain(text: str) -> bool:
+    """Printable ASCII only: no control (newline and tab included), escape or invisible character."""
+    return text.isascii() and text.isprintable()
 
 
 def _text(value: object) -> str:
@@ -44,8 +63,12 @@ def _text(value: object) -> str:
 def terminal_text(value: object) -> str:
     """`value` as text that is safe to print: no escape sequence, control or invisible character
     but newline and tab."""
-    text = _NEWLINES.sub("\n", _text(value))  # before the controls go: NEL (0x85) is a C1 control
-    return FORBIDDEN.sub("", _ESCAPES.sub("", text))
+    text = _text(value)
+    if _plain(text):
+        return text
+    newlines, escapes, forbidden = _patterns()
+    text = newlines.sub("\n", text)  # before the controls go: NEL (0x85) is a C1 control
+    return forbidden.sub("", escapes.sub("", text))
 
 
 def terminal_line(value: object) -> str:
@@ -65,4 +88,6 @@ def json_safe(document: str) -> str:
     """A JSON document (from `json.dumps(..., ensure_ascii=False)`) with every character
     `terminal_text` would remove written as a `\\u` escape: the same data for a parser, nothing a
     terminal acts on, and no lone surrogate that UTF-8 output could not encode."""
-    return FORBIDDEN.sub(lambda m: _escape(m.group()), document)
+    if _plain(document):
+        return document
+    return _patterns()[2].sub(lambda m: _escape(m.group()), document)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import agentmesh.cli
-from agentmesh.core.terminal import json_safe, terminal_line, terminal_text
+from agentmesh.core.terminal import _patterns, json_safe, terminal_line, terminal_text
 
 # Independent of core/sanitize.py on purpose: ESC and every other C0 control but tab and LF, DEL, C1,
 # zero-width, bidi embeddings, overrides and isolates, word joiner, BOM, tag characters.
@@ -66,6 +66,19 @@ def test_nothing_hidden_survives(raw):
     assert not HIDDEN.search(shown) and "\r" not in shown
     shown.encode("utf-8")  # no lone surrogate: printing it cannot raise
     assert "\n" not in terminal_line(raw)
+
+
+def full_patterns(text):
+    """What the patterns alone make of `text`: terminal_text without its printable-ASCII shortcut."""
+    newlines, escapes, forbidden = _patterns()
+    return forbidden.sub("", escapes.sub("", newlines.sub("\n", text)))
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7f), max_size=40))
+def test_printable_ascii_is_passed_through_as_the_patterns_leave_it(raw):
+    assert terminal_text(raw) == full_patterns(raw)
+    if raw.isprintable():
+        assert full_patterns(raw) == raw and json_safe(raw) == raw == _patterns()[2].sub("?", raw)
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
