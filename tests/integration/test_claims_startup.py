@@ -52,9 +52,10 @@ def run_git_message(remote, ref):
 # Modules a warm claim must not import (docs/benchmarks.md, "What cron pays"): pydantic, rich, yaml and requests
 # (the config models, the CLI's looks, the forges); click (cli/fast.py parses the claim's command line); typing;
 # tempfile (shutil, random, bz2, lzma); dataclasses, which imports inspect, ast, dis and tokenize and compiles
-# six methods per frozen class (the claim path's records are core/record.Record); logging, socket, secrets.
+# six methods per frozen class (the claim path's records are core/record.Record); logging, socket, secrets;
+# core/sanitize, whose pattern of forbidden characters is compiled only for a text that is not printable ASCII.
 HEAVY = ("pydantic", "rich", "yaml", "requests", "click", "typing", "tempfile", "dataclasses", "inspect", "ast",
-         "logging", "socket", "secrets", "random", "shutil")
+         "logging", "socket", "secrets", "random", "shutil", "agentmesh.core.sanitize")
 
 PROBE = """
 import sys
