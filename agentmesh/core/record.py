@@ -42,11 +42,11 @@ class Record:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = [name for name, kind in cls.__dict__.get("__annotations__", {}).items()
-               if not str(kind).startswith(("ClassVar", "typing.ClassVar"))]
+        annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 -- this module exists to avoid inspect
+        own = [name for name, kind in annotations.items() if not str(kind).startswith(("ClassVar", "typing.ClassVar"))]
         cls._fields = (*cls._fields, *(name for name in own if name not in cls._fields))
         cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
-        setattr(cls, "__match_args__", cls._fields)  # positional patterns, as a dataclass has
+        setattr(cls, "__match_args__", cls._fields)  # noqa: B010 -- mypy refuses the assignment; patterns need it
         required = [name for name in cls._fields if name not in cls._defaults]
         if required and cls._fields.index(required[-1]) >= len(required):
             raise TypeError(f"{cls.__name__}: a field without a default follows one with a default")
