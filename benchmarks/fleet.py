@@ -1,9 +1,15 @@
 """A fleet benchmark (run on demand; results go to docs/benchmarks.md): N agents drain M issues on one remote.
 
-    python benchmarks/fleet.py [--agents 4] [--issues 12] [--sleep 1] [--backend file|git|gitea|github] [--json]
+    python benchmarks/fleet.py [--agents 4] [--issues 12] [--sleep 1] [--backend file|git|gitea|github]
+                               [--mode cron|daemon] [--every 1] [--code DIR] [--json]
 
-Every agent runs `agentmesh tick` (monitor-prs, then claim-task: what one cron line runs) as a whole
-process, the next one as soon as the last exits, until the remote shows every issue closed. The
+In cron mode (the default) every agent runs `agentmesh tick` (monitor-prs, then claim-task: what one cron line
+runs) as a whole process, the next one as soon as the last exits, until the remote shows every issue closed.
+In daemon mode every agent is one `agentmesh daemon` process (the fast path: start-up paid once), running
+claim-task and monitor-prs every `--every` seconds; when the remote drained it gets SIGTERM, finishes its
+step, releases and exits, and its whole process tree's CPU (os.wait4: the daemon and every git, gate and
+executor process under it) is what it cost. `--code DIR` runs the agentmesh/ package in DIR instead of this
+checkout's (PYTHONPATH), for a before/after in one sitting. The
 executor is a script that sleeps `--sleep` seconds and writes the issue's greeting helper, so agents
 overlap on a 2-core machine as real executors (which wait on a model) would. Backends: the local forge
 over file:// or `git daemon`, or the Gitea or GitHub fake (tests/support/fakes) served over HTTP, hosting
@@ -17,8 +23,9 @@ Reported:
   raise its own ideal (--no-calibrate: this run's working ticks less the sleep); and against the CPU
   floor, the fleet's CPU over the machine's cores: a drain shorter than that needs less CPU per issue
   or more cores, however idle the machine;
-- CPU per issue: user + system of every tick's whole process tree (os.wait4: the agent, its git and gate
-  processes, the executor), summed, per issue closed; the `git daemon` serving the remote is counted apart;
+- CPU per issue: user + system of every tick's (or daemon's) whole process tree (os.wait4: the agent, its git
+  and gate processes, the executor), summed, per issue closed; the `git daemon` serving the remote is counted
+  apart; agents keep their bytecode (PYTHONPYCACHEPREFIX in the run's folder) as an installed package does;
 - git calls and git processes per tick, from git's trace2 events (tests/support/gitcount.py) through a
   `git` shim first on each agent's PATH: calls are the processes the agent started, processes include
   their git children (upload-pack, receive-pack, index-pack, gc...); the shim costs a shell and the
@@ -100,6 +107,9 @@ class Options:
     calibrate: bool = True  # measure one cycle's overhead with a 1 x 2 run first
     acquire_rounds: int = 15  # whole-process acquire vs raw push pairs; 0: skip
     aged: float = 0.0  # days between issues' creation: a backlog filed over weeks, not at once
+    mode: str = "cron"  # cron: a `tick` process per cycle; daemon: one `agentmesh daemon` per agent
+    every: float = 1.0  # daemon mode: seconds between its claim-task runs, and between its monitor-prs runs
+    code: Path | None = None  # agents run the agentmesh package in this folder (a copy of main: before/after)
 
 
 # --- one agent's ticks -----------------------------------------------------------------------------
@@ -118,6 +128,7 @@ class Tick:
     requests: int | None = None
     gave_up: int = 0  # "gave up after N ..." in its report or log: a ref that kept moving (a journal flush
     # against a busy main) or the local forge's concurrent updates
+    steps: int = 1  # the runs it made: a tick is one cycle; a daemon's life, every claim-task and monitor-prs run
 
     @property
     def working(self) -> bool:
@@ -135,12 +146,15 @@ class Tick:
 
 @dataclass
 class Lane:
-    """One agent running `agentmesh tick` back to back, each tick a whole process reaped with wait4."""
+    """One agent: `agentmesh tick` back to back, each tick a whole process reaped with wait4 (cron mode), or
+    one `agentmesh daemon` for the whole run, reaped with wait4 when it drained and exited (daemon mode)."""
 
     name: str
     config: Path
     env: dict[str, str]
     git: GitCount | None  # this agent's git processes, through its shim
+    mode: str = "cron"
+    every: float = 1.0  # daemon mode: its --claim-every and --monitor-every
     ticks: list[Tick] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     started: float = 0.0
@@ -154,8 +168,20 @@ class Lane:
         n = len(self.ticks)
         with open(self.home / f"tick-{n}.out", "wb") as out, open(self.home / f"tick-{n}.err", "wb") as err:
             self.started = time.monotonic()
-            self.proc = subprocess.Popen(agent_argv(self.config, "tick", "--json"), cwd=self.home, env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+            self.proc = subprocess.Popen(self.argv(), cwd=self.home, env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, start_new_session=True)
+
+    def argv(self) -> list[str]:
+        if self.mode == "daemon":  # no jitter: the fleet starts together on purpose, as the cron lanes do
+            every = f"{self.every:g}"
+            return agent_argv(self.config, "daemon", "--claim-every", every, "--monitor-every", every,
+                              "--jitter", "0", "--json")
+        return agent_argv(self.config, "tick", "--json")
+
+    def drain(self) -> None:
+        """Daemon mode: SIGTERM to the daemon alone (not its group): it finishes its step, releases, exits."""
+        if self.proc is not None and self.mode == "daemon":
+            self.proc.send_signal(signal.SIGTERM)
 
     def reap(self) -> Tick | None:
         """The tick just finished, or None while it runs."""
@@ -169,8 +195,9 @@ class Lane:
         n = len(self.ticks)
         out = (self.home / f"tick-{n}.out").read_text(errors="replace")
         err = (self.home / f"tick-{n}.err").read_text(errors="replace")
+        events, steps = report_events(out) if self.mode == "cron" else daemon_events(out)
         tick = Tick(self.name, self.started, wall, usage.ru_utime + usage.ru_stime, self.proc.returncode,
-                    report_events(out), gave_up=(out + err).count("gave up after"))
+                    events, gave_up=(out + err).count("gave up after"), steps=steps)
         if self.git is not None:  # one agent's ticks run one after the other: all the events are this tick's
             tick.git_calls, tick.git_processes = self.git.calls(), self.git.processes()
             self.git_commands.update(self.git.commands())
@@ -191,6 +218,22 @@ def report_events(stdout: str) -> Counter[str]:
     for half in halves:  # a crashed tick's report is {"error": ..., "exit_code": 3}: no half
         found.update(e.get("event", "") for e in half.get("events", []) if isinstance(e, dict))
     return found
+
+
+def daemon_events(stdout: str) -> tuple[Counter[str], int]:
+    """The events of a `daemon --json` output (one report a line, `command` naming the run) and its runs."""
+    found: Counter[str] = Counter()
+    steps = 0
+    for line in stdout.splitlines():
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(report, dict) or report.get("command") not in ("claim-task", "monitor-prs"):
+            continue
+        steps += 1
+        found.update(e.get("event", "") for e in report.get("events", []) if isinstance(e, dict))
+    return found, steps
 
 
 def git_shim(directory: Path) -> GitCount:
@@ -378,19 +421,24 @@ class FleetRun:
     requests_total: int | None
 
 
-def lanes_for(root: Path, names: list[str], found: Served, count_git: bool) -> list[Lane]:
+def lanes_for(root: Path, names: list[str], found: Served, options: Options) -> list[Lane]:
+    from benchmarks.bench_claims import compiled
+
     lanes = []
     for name in names:
         settings: dict = {"executor": {"kind": "script", "timeout_seconds": 600}}
         if found.forge is not None:
             settings["forge"] = found.forge
         config = write_host(root, name, found.url, **settings)
-        env = {**agent_env(), **found.agent_env(name)}
+        # bytecode kept, as an installed package's is (bench_claims.compiled), shared by the fleet
+        env = compiled({**agent_env(), **found.agent_env(name)}, root / "pycache")
+        if options.code is not None:
+            env["PYTHONPATH"] = str(options.code)
         count = None
-        if count_git:
+        if options.count_git:
             count = git_shim(config.parent / "shim")
             env["PATH"] = f"{count.events.parent}{os.pathsep}{env.get('PATH', '')}"
-        lanes.append(Lane(name, config, env, count))
+        lanes.append(Lane(name, config, env, count, options.mode, options.every))
     return lanes
 
 
@@ -402,11 +450,12 @@ def drive(lanes: list[Lane], found: Served, timeout: float, echo: Callable[[str]
         lane.start()
     closed: set[int] = set()
     drained_at: float | None = None
-    next_check = begun + 5
+    every = 1 if any(lane.mode == "daemon" for lane in lanes) else 5  # a daemon reports no tick's end
+    next_check = begun + every
     while drained_at is None and time.monotonic() - begun < timeout:
         done = {lane.name: tick for lane in lanes if (tick := lane.reap()) is not None}
         if any(t.events["merged"] for t in done.values()) or time.monotonic() >= next_check:
-            next_check = time.monotonic() + 5
+            next_check = time.monotonic() + every
             seen = found.closed()
             if len(seen) > len(closed):
                 echo(f"{time.monotonic() - begun:6.1f}s: {len(seen)}/{len(found.issues)} issues closed")
@@ -415,7 +464,7 @@ def drive(lanes: list[Lane], found: Served, timeout: float, echo: Callable[[str]
                 drained_at = time.monotonic()
                 break  # before the agents whose tick just ended start another
         for lane in lanes:
-            if lane.name in done:
+            if lane.name in done and lane.mode == "cron":  # a daemon that exited stays down
                 lane.start()
         time.sleep(0.05)
     seconds = (drained_at or time.monotonic()) - begun
@@ -424,7 +473,10 @@ def drive(lanes: list[Lane], found: Served, timeout: float, echo: Callable[[str]
 
 
 def finish(lanes: list[Lane]) -> None:
-    """Let the ticks still running end (they count: a fleet pays them too); stop them after STOP_GRACE."""
+    """Let the ticks still running end (they count: a fleet pays them too), and the daemons drain and exit;
+    stop them after STOP_GRACE."""
+    for lane in lanes:
+        lane.drain()
     deadline = time.monotonic() + STOP_GRACE
     while any(lane.proc is not None for lane in lanes) and time.monotonic() < deadline:
         for lane in lanes:
@@ -453,9 +505,9 @@ def attribute_requests(ticks: list[Tick], requests: list[tuple[float, str]]) -> 
 def run_fleet(root: Path, options: Options, echo: Callable[[str], None] = lambda _: None) -> FleetRun:
     names = agent_names(options.agents)
     with served(root, options.backend, names, options.issues, options.sleep, options.aged) as found:
-        lanes = lanes_for(root, names, found, options.count_git)
+        lanes = lanes_for(root, names, found, options)
         echo(f"{options.agents} agents x {len(found.issues)} issues, executor sleeps {options.sleep:g}s, "
-             f"backend {options.backend} ({found.url}), in {root}")
+             f"backend {options.backend} ({found.url}), {options.mode} mode, in {root}")
         drained, seconds, closed = drive(lanes, found, options.timeout, echo)
     ticks = sorted((t for lane in lanes for t in lane.ticks), key=lambda t: t.started)
     if found.forge is not None:
@@ -479,7 +531,11 @@ def rounded(x: float | None, digits: int = 2) -> float | None:
 
 
 def cycle_overhead(run: FleetRun) -> float | None:
-    """One cycle's overhead in `run`: its median working tick, less the executor's sleep."""
+    """One cycle's overhead in `run`: its median working tick, less the executor's sleep; for daemons (no tick
+    to time), the drain per issue of one agent, less the sleep."""
+    if run.options.mode == "daemon":
+        per_issue = run.drain_seconds / max(1, run.closed) * run.options.agents
+        return max(0.0, per_issue - run.options.sleep) if run.closed else None
     walls = [t.wall for t in run.ticks if t.working]
     found = median(walls)
     return None if found is None else max(0.0, found - run.options.sleep)
@@ -507,7 +563,7 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         return rounded(median([float(v) for v in values if v is not None]), 1)
 
     return {
-        "options": asdict(o),
+        "options": asdict(o) | {"code": None if o.code is None else str(o.code)},
         "drained": run.drained and run.closed == o.issues,
         "closed": run.closed,
         "drain_seconds": rounded(run.drain_seconds, 1),
@@ -518,6 +574,9 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         "cpu_floor_seconds": rounded(cpu / cores, 1),
         "cores": cores,
         "ticks": len(ticks),
+        "steps": sum(t.steps for t in ticks),  # daemon mode: its claim-task and monitor-prs runs
+        "git_processes_per_step": None if git_processes is None else
+        rounded(git_processes / max(1, sum(t.steps for t in ticks)), 1),
         "working_ticks": len(working),
         "tick_exit_codes": dict(sorted(exits.items())),
         "working_tick_seconds": rounded(median([t.wall for t in working])),
@@ -567,7 +626,9 @@ def table(result: dict) -> str:
         ("CPU floor of the drain", (f"{show('cpu_floor_seconds', ' s')}: the fleet's CPU over {r['cores']} cores "
                                     "(no drain on this machine is shorter, however idle the machine)")),
         ("issues closed", f"{r['closed']}/{o['issues']}"),
-        ("ticks", f"{r['ticks']} ({r['working_ticks']} working), exit codes {r['tick_exit_codes']}"),
+        ("ticks", f"{r['ticks']} ({r['working_ticks']} working), exit codes {r['tick_exit_codes']}"
+         if o["mode"] == "cron" else f"{r['ticks']} daemons, {r['steps']} runs (claim-task, monitor-prs), "
+         f"exit codes {r['tick_exit_codes']}; per-tick figures below are per daemon"),
         ("tick wall time", f"working {show('working_tick_seconds', ' s')}, idle {show('idle_tick_seconds', ' s')}"),
         ("CPU per issue", (f"{show('cpu_per_issue', ' s')} ({show('cpu_per_issue_less_shim', ' s')} less the git "
                            f"shim); git daemon {show('server_cpu_seconds', ' s')} in all")),
@@ -575,6 +636,7 @@ def table(result: dict) -> str:
                          f"other {r['cpu_by_tick_kind']['other']} s, idle {r['cpu_by_tick_kind']['idle']} s")),
         ("git calls per tick", (f"{show('git_calls_per_tick')} on average; medians: working "
                                 f"{show('git_calls_per_working_tick')}, idle {show('git_calls_per_idle_tick')}")),
+        ("git processes per run", f"{show('git_processes_per_step')} (a run: a tick; a daemon's step)"),
         ("git processes per tick", (f"{show('git_processes_per_tick')} on average; medians: working "
                                     f"{show('git_processes_per_working_tick')}, idle "
                                     f"{show('git_processes_per_idle_tick')}")),
@@ -590,7 +652,7 @@ def table(result: dict) -> str:
                      (f"{acquire['ratio']}x a raw push + readback over {acquire['transport']} ({acquire['acquire_ms']}"
                       f" ms vs {acquire['raw_ms']} ms; CPU {acquire['cpu_ratio']}x; median of {acquire['pairs']} "
                       "paired ratios)")))
-    lines = [f"| {o['agents']} agents x {o['issues']} issues, sleep {o['sleep']:g} s, {o['backend']} | |",
+    lines = [f"| {o['agents']} agents x {o['issues']} issues, sleep {o['sleep']:g} s, {o['backend']}, {o['mode']} | |",
              "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
     if r["git_commands"]:
         lines += ["", "git processes by command: " + ", ".join(f"{k} {v}" for k, v in r["git_commands"].items())]
@@ -618,7 +680,8 @@ def benchmark(root: Path, options: Options, echo: Callable[[str], None] = lambda
     if options.calibrate:
         calibration = run_fleet(root / "calibration", Options(agents=1, issues=2, sleep=0, backend=options.backend,
                                                               timeout=300, count_git=False, calibrate=False,
-                                                              acquire_rounds=0))
+                                                              acquire_rounds=0, mode=options.mode,
+                                                              every=options.every, code=options.code))
         overhead, source = cycle_overhead(calibration), "a 1 x 2 run at sleep 0"
         calibrated = {"drained": calibration.drained, "drain_seconds": rounded(calibration.drain_seconds, 1),
                       "ticks": len(calibration.ticks), "cpu_seconds": rounded(sum(t.cpu for t in calibration.ticks), 1)}
@@ -652,13 +715,24 @@ def main() -> int:
                         help="take the cycle overhead from this run's working ticks")
     parser.add_argument("--aged", type=float, default=0.0,
                         help="days between the issues' creation dates (0: all at once)")
+    parser.add_argument("--mode", choices=("cron", "daemon"), default="cron",
+                        help="cron: `agentmesh tick` processes back to back; daemon: one `agentmesh daemon` an agent")
+    parser.add_argument("--every", type=float, default=1.0,
+                        help="daemon mode: seconds between its claim-task runs and between its monitor-prs runs")
+    parser.add_argument("--code", type=Path, help="a folder holding the agentmesh/ the agents run (e.g. `git archive "
+                        "main agentmesh | tar -x -C DIR`): before/after in one sitting")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, remote)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line")
     args = parser.parse_args()
     if args.agents < 1 or args.issues < 1 or args.sleep < 0:
         parser.error("--agents and --issues must be at least 1, --sleep not negative")
+    if args.every < 0.1:
+        parser.error("--every must be at least 0.1 (the daemon's smallest interval)")
+    code = None if args.code is None else args.code.resolve()
+    if code is not None and not (code / "agentmesh" / "__init__.py").is_file():
+        parser.error(f"--code {args.code}: no agentmesh/ package there")
     options = Options(args.agents, args.issues, args.sleep, args.backend, args.timeout, args.count_git,
-                      args.calibrate, args.acquire_rounds, args.aged)
+                      args.calibrate, args.acquire_rounds, args.aged, args.mode, args.every, code)
     echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
     echo(f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}, "
          f"Python {sys.version.split()[0]}, cpus {os.cpu_count()}, load average {load_average()}")

@@ -79,7 +79,7 @@ AgentName = Annotated[str, AfterValidator(_check_agent_name)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --- host config ------------------------------------------------------------------
@@ -218,16 +218,16 @@ class HostConfig(_Model):
     agent: AgentName
     host: str = Field(default_factory=lambda: _default_host())
     remote: str
-    forge: ForgeConfig = ForgeConfig()
+    forge: ForgeConfig = Field(default_factory=ForgeConfig)
     state_dir: Path | None = None
-    executor: ExecutorConfig = ExecutorConfig()
-    review: HostReviewConfig = HostReviewConfig()
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    review: HostReviewConfig = Field(default_factory=HostReviewConfig)
     capabilities: list[str] = []
     seats: int = Field(1, ge=1, le=64)
-    schedule: ScheduleConfig = ScheduleConfig()
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     git_timeout_seconds: float = Field(60.0, gt=0, le=3600)
-    metrics: MetricsConfig = MetricsConfig()
-    notify: NotifyConfig = NotifyConfig()
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     signing_key: Path | None = None  # the agent's SSH signing key [default: <state_dir>/identity/id_ed25519]
     _source: Path | None = PrivateAttr(None)  # the file it was read from: never shown to an executor
 
@@ -392,7 +392,7 @@ class Gate(_Model):
                 **({"timeout_seconds": self.timeout_seconds} if self.timeout_seconds != 600 else {})}
 
 
-SYNTAX_GATE = Gate(name=BuiltinGate.SYNTAX, builtin=BuiltinGate.SYNTAX)
+SYNTAX_GATE = Gate.model_construct(name=BuiltinGate.SYNTAX, builtin=BuiltinGate.SYNTAX)
 
 
 _CAPS = ("tasks", "executor_minutes", "cost_usd")
@@ -424,8 +424,8 @@ class Budget(_Model):
 
 class BudgetsPolicy(_Model):
     window: BudgetWindow = Field(BudgetWindow.DAY, description="day, week (from Monday) or month, UTC")
-    agent: Budget = Budget()
-    fleet: Budget = Budget()
+    agent: Budget = Field(default_factory=Budget)
+    fleet: Budget = Field(default_factory=Budget)
 
     @model_validator(mode="before")
     @classmethod
@@ -454,7 +454,7 @@ class WeightsPolicy(_Model):
 
 
 class SelectionPolicy(_Model):
-    weights: WeightsPolicy = WeightsPolicy()
+    weights: WeightsPolicy = Field(default_factory=WeightsPolicy)
 
 
 class MergePolicy(_Model):
@@ -489,12 +489,12 @@ class MigrationPolicy(_Model):
 class MeshPolicy(_Model):
     version: Literal[1] = 1
     default_branch: str | None = Field(None, description="defaults to the remote's HEAD")
-    labels: LabelsPolicy = LabelsPolicy()
-    lease: LeasePolicy = LeasePolicy()
-    claims: ClaimsPolicy = ClaimsPolicy()
-    presence: PresencePolicy = PresencePolicy()
-    review: ReviewPolicy = ReviewPolicy()
-    gates: list[Gate] = [SYNTAX_GATE]  # a new mesh's reviewers check at least that the change parses
+    labels: LabelsPolicy = Field(default_factory=LabelsPolicy)
+    lease: LeasePolicy = Field(default_factory=LeasePolicy)
+    claims: ClaimsPolicy = Field(default_factory=ClaimsPolicy)
+    presence: PresencePolicy = Field(default_factory=PresencePolicy)
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    gates: list[Gate] = Field(default_factory=lambda: [SYNTAX_GATE])  # a new mesh's reviewers check at least that the change parses
     protected_paths: list[str] = [  # gate files, the policy and the roster are protected on top (core/review.py)
         ".agentmesh/**",
         ".forgejo/**",
@@ -506,16 +506,16 @@ class MeshPolicy(_Model):
         "ai-memory/lessons/**",
         "CODEOWNERS",
     ]
-    budgets: BudgetsPolicy = BudgetsPolicy()
-    selection: SelectionPolicy = SelectionPolicy()
-    preemption: PreemptionPolicy = PreemptionPolicy()
-    migration: MigrationPolicy = MigrationPolicy()
+    budgets: BudgetsPolicy = Field(default_factory=BudgetsPolicy)
+    selection: SelectionPolicy = Field(default_factory=SelectionPolicy)
+    preemption: PreemptionPolicy = Field(default_factory=PreemptionPolicy)
+    migration: MigrationPolicy = Field(default_factory=MigrationPolicy)
     max_attempts: int = Field(3, ge=1, le=100)
     max_diff_lines: int = Field(2000, ge=1)
     executor_script: list[str] = Field([], description="argv for hosts whose executor kind is `script`")
-    merge: MergePolicy = MergePolicy()
-    rework: ReworkPolicy = ReworkPolicy()
-    memory: MemoryPolicy = MemoryPolicy()
+    merge: MergePolicy = Field(default_factory=MergePolicy)
+    rework: ReworkPolicy = Field(default_factory=ReworkPolicy)
+    memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
 
     def claim_rules(self) -> ClaimRules:
         """What the claim protocol reads of this policy (host/basics.py keeps it per default-branch sha)."""
