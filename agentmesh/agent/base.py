@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
-from agentmesh.agent.executor import sandbox_problem
 from agentmesh.agent.halt import halt_issue, switch_halt
 from agentmesh.agent.journaling import flush_journal, journal_listener
 from agentmesh.agent.mesh import Mesh
@@ -52,7 +51,7 @@ def sandbox_warning(mesh: Mesh) -> str | None:
     """What every report of a host whose executors and gates cannot be sandboxed says (None: they can,
     or the host turned the sandbox off on purpose)."""
     mode = mesh.host.executor.sandbox
-    problem = sandbox_problem(mode)
+    problem = mesh.sandbox_problem(mode)
     if problem is None:
         return None
     effect = ("executors cannot run" if mode == "required"

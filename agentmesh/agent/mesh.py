@@ -11,12 +11,13 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentmesh.agent.executor import Private
+from agentmesh.agent.executor import Private, bwrap_available
 from agentmesh.agent.plumbing import UNSIGNED_BENCHMARK_ENV, Plumbing, signing_from_env
 from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.lease import Clock
 from agentmesh.core.memory import journal_writer
-from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy, parse_mesh_policy
+from agentmesh.host.config import MESH_POLICY_PATH, HostConfig, MeshPolicy
+from agentmesh.host.config_cache import parse_mesh_policy
 from agentmesh.host.state import system_clock
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.presence import Presence
@@ -46,9 +47,18 @@ class Mesh(Plumbing):
         """The mesh policy on the remote's default branch (defaults where it has none), parsed from the text
         read when the branch last moved (Plumbing.snapshot)."""
         snapshot = self.snapshot
-        if snapshot is None:
-            return MeshPolicy()
-        return parse_mesh_policy(snapshot.text, f"{MESH_POLICY_PATH} on the default branch")
+        return parse_mesh_policy(None if snapshot is None else snapshot.text,
+                                 f"{MESH_POLICY_PATH} on the default branch", self.cache.path)
+
+    @cached_property
+    def bwrap_problem(self) -> str | None:
+        """Why bubblewrap cannot run on this host, probed once per run (the reports' warning and the executors'
+        start check ask; an executor or gate run probes again just before it starts)."""
+        return bwrap_available()
+
+    def sandbox_problem(self, mode: str) -> str | None:
+        """agent/executor.sandbox_problem, from this run's probe."""
+        return None if mode == "off" else self.bwrap_problem
 
     def open_forge(self) -> Forge:
         """This agent's forge client, built from explicit parts (forge/ knows nothing of Mesh). Imported

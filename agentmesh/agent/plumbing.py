@@ -224,9 +224,9 @@ class Plumbing:
         text = self.read_base_file(ROSTER_PATH)
         if text is None:
             return None
-        from agentmesh.host.roster import parse_roster
+        from agentmesh.host.config_cache import parse_roster
 
-        return parse_roster(text, f"{ROSTER_PATH} on {self.base_branch}")
+        return parse_roster(text, f"{ROSTER_PATH} on {self.base_branch}", self.cache.path)
 
     @cached_property
     def identity(self) -> Identity:

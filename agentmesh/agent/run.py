@@ -60,7 +60,7 @@ def start_problems(mesh: Mesh, env: Mapping[str, str], *, review: bool = False) 
     """Why each of the host's executors (`review`: LLM reviewers) that cannot start on this host cannot
     (`doctor` lists them)."""
     specs = host_executors(mesh, review=review)
-    bwrap = executors.sandbox_problem(specs[0].sandbox if specs else mesh.host.executor.sandbox)
+    bwrap = mesh.sandbox_problem(specs[0].sandbox if specs else mesh.host.executor.sandbox)
 
     def repo_mode(path: str) -> str | None:
         return mesh.cache.file_mode(mesh.base_head, path)

@@ -29,9 +29,10 @@ class Globals(Record):
 
     def host_config(self, *, observer: bool = False):
         """`observer`: the command only reads, so no agent name is needed."""
-        from agentmesh.host.config import load_host_config
+        from agentmesh.host.config_cache import load_host_config
 
-        config = load_host_config(self.config, remote=self.remote, agent=self.agent, observer=observer)
+        config = load_host_config(self.config, remote=self.remote, agent=self.agent, observer=observer,
+                                  env=os.environ)
         self.seen.state_root = config.resolved_state_dir()
         return config
 

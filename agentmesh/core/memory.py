@@ -21,8 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
-import yaml
-
 from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.review import glob_match
 from agentmesh.core.sanitize import clean_text, fence
@@ -430,6 +428,8 @@ def parse_lesson(path: str, text: str) -> Lesson | None:
     match = _FRONT.match(text.replace("\r\n", "\n"))
     if not match:
         return None
+    import yaml  # here: only lessons are YAML, and most runs read none
+
     try:
         meta = yaml.safe_load(match["yaml"])
     except yaml.YAMLError:
@@ -455,6 +455,8 @@ def render_lesson(lesson: Lesson) -> str:
             "source": lesson.source, "agent": lesson.agent, "created": lesson.created}
     if lesson.expires:
         meta["expires"] = lesson.expires
+    import yaml
+
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + lesson.body.strip() + "\n"
 
 

@@ -114,11 +114,18 @@ class ClaimRules(Record):
 # --- the host config's snapshot ---------------------------------------------------
 
 
-def _code_stamp() -> list:
-    """Which validation wrote a snapshot: a new agentmesh (or an edited config.py) never reads an old one."""
-    here = Path(__file__).parent
+# The modules whose code decides what a validation produces: the basics' own, and (for the whole validated
+# models, host/config_cache.py) the defaults and types those models take from core/.
+BASICS_CODE = ("host/config.py", "host/basics.py")
+MODEL_CODE = (*BASICS_CODE, "host/config_cache.py", "core/vocab.py", "core/select.py", "core/memory.py",
+              "core/notify.py", "core/slug.py")
+
+
+def code_stamp(files: tuple[str, ...] = BASICS_CODE) -> list:
+    """Which validation wrote a snapshot: a new agentmesh (or an edited `files`) never reads an old one."""
+    here = Path(__file__).parents[1]
     stamps: list = []
-    for name in ("config.py", "basics.py"):
+    for name in files:
         try:
             st = (here / name).stat()
             stamps.append([name, st.st_mtime_ns, st.st_size])
@@ -127,18 +134,28 @@ def _code_stamp() -> list:
     return [__version__, *stamps]
 
 
-def _snapshot_path(path: Path | None, remote: str | None, agent: str | None, observer: bool,
-                   env: Mapping[str, str]) -> Path | None:
-    """Where the snapshot for these inputs lives; None when the config file cannot be read (the full load
-    then says why)."""
+def snapshot_key(path: Path | None, remote: str | None, agent: str | None, observer: bool,
+                 env: Mapping[str, str], code: tuple[str, ...] = BASICS_CODE) -> str | None:
+    """The key of a host config's inputs: the file's content, the options and where it runs; None when the
+    config file cannot be read (the full load then says why)."""
     try:
         text = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
     except OSError:
         return None
-    inputs = [SNAPSHOT_VERSION, _code_stamp(), str(path.resolve()) if path is not None else None, text, remote,
+    inputs = [SNAPSHOT_VERSION, code_stamp(code), str(path.resolve()) if path is not None else None, text, remote,
               agent, observer, os.uname().nodename, str(Path.home()), env.get("XDG_STATE_HOME")]
-    key = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
-    return state_home(env) / "agentmesh" / "host-configs" / f"{key}.json"
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
+
+
+def snapshot_dir(env: Mapping[str, str]) -> Path:
+    return state_home(env) / "agentmesh" / "host-configs"
+
+
+def _snapshot_path(path: Path | None, remote: str | None, agent: str | None, observer: bool,
+                   env: Mapping[str, str]) -> Path | None:
+    """Where the snapshot for these inputs lives; None when the config file cannot be read."""
+    key = snapshot_key(path, remote, agent, observer, env)
+    return None if key is None else snapshot_dir(env) / f"{key}.json"
 
 
 def cached_basics(explicit: Path | None, *, remote: str | None, agent: str | None, observer: bool,
@@ -163,9 +180,15 @@ SNAPSHOT_DAYS = 30  # a snapshot no run read for this long is deleted when anoth
 def save_basics(snapshot: Path, basics: HostBasics, overrides: Mapping[str, str | None], *, now: float) -> None:
     """Keep what a full validation produced; a host that cannot write it simply validates every time. Each
     config change leaves a snapshot behind: the ones unused for SNAPSHOT_DAYS go."""
+    keep_snapshot(snapshot, json.dumps({"overrides": dict(overrides), "basics": basics.to_json()}), now=now)
+
+
+def keep_snapshot(snapshot: Path, data: str | bytes, *, now: float) -> None:
+    """Write a snapshot (0600) and delete its folder's snapshots unused for SNAPSHOT_DAYS; a host that cannot
+    write it simply validates every time."""
     try:
-        write_atomic(snapshot, json.dumps({"overrides": dict(overrides), "basics": basics.to_json()}))
-        for old in snapshot.parent.glob("*.json"):
+        write_atomic(snapshot, data)
+        for old in snapshot.parent.iterdir():
             st = old.stat()  # read or written lately (a noatime mount only costs one more validation)
             if old != snapshot and max(st.st_atime, st.st_mtime) < now - SNAPSHOT_DAYS * 86400:
                 old.unlink(missing_ok=True)

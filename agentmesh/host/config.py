@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -79,6 +78,8 @@ AgentName = Annotated[str, AfterValidator(_check_agent_name)]
 
 
 class _Model(BaseModel):
+    # defer_build: a run that reads its validated config from host/config_cache.py builds no validator
+    # (hence the defaults below are factories: a default instance would validate at import)
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
@@ -392,7 +393,9 @@ class Gate(_Model):
                 **({"timeout_seconds": self.timeout_seconds} if self.timeout_seconds != 600 else {})}
 
 
-SYNTAX_GATE = Gate.model_construct(name=BuiltinGate.SYNTAX, builtin=BuiltinGate.SYNTAX)
+# built without validation (its values are valid): validating at import would build the validators that
+# `defer_build` leaves to the first run that needs them
+SYNTAX_GATE = Gate.model_construct(name=BuiltinGate.SYNTAX.value, builtin=BuiltinGate.SYNTAX)
 
 
 _CAPS = ("tasks", "executor_minutes", "cost_usd")
@@ -494,7 +497,8 @@ class MeshPolicy(_Model):
     claims: ClaimsPolicy = Field(default_factory=ClaimsPolicy)
     presence: PresencePolicy = Field(default_factory=PresencePolicy)
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
-    gates: list[Gate] = Field(default_factory=lambda: [SYNTAX_GATE])  # a new mesh's reviewers check at least that the change parses
+    # a new mesh's reviewers check at least that the change parses
+    gates: list[Gate] = Field(default_factory=lambda: [SYNTAX_GATE])
     protected_paths: list[str] = [  # gate files, the policy and the roster are protected on top (core/review.py)
         ".agentmesh/**",
         ".forgejo/**",
@@ -591,6 +595,8 @@ def validate(model: type[_Model], data: Any, source: str):
 
 
 def parse_yaml(text: str, source: str) -> Any:
+    import yaml  # here: a run whose config and policy come from host/config_cache.py parses no YAML
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -21,13 +21,13 @@ def create_new(directory: Path, prefix: str, suffix: str = "") -> tuple[int, Pat
     raise FileExistsError(errno.EEXIST, "no unused temporary name", str(directory))
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
-    """Replace path with text so readers see the old or the new file, never a partial one."""
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o600) -> None:
+    """Replace path with text (or bytes) so readers see the old or the new file, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = create_new(path.parent, f".{path.name}.", ".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(text if isinstance(text, bytes) else text.encode("utf-8"))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:

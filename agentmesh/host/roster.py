@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from functools import cached_property
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentmesh.core.errors import ConfigError
@@ -30,7 +29,8 @@ _LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,38}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # built on first validation: a run that reads the roster from host/config_cache.py builds no validator
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RosterAgent(_Model):
@@ -97,6 +97,8 @@ class Roster(_Model):
 
 def parse_roster(text: str, where: str = ROSTER_PATH) -> Roster:
     """The roster in `text`; a ConfigError naming the first problem otherwise."""
+    import yaml  # here: a run that reads the roster from host/config_cache.py parses no YAML
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -111,6 +113,8 @@ def parse_roster(text: str, where: str = ROSTER_PATH) -> Roster:
 
 def roster_entry(name: str, key: PublicKey, login: str | None = None) -> str:
     """The YAML lines that add one agent to the roster's `agents:` list."""
+    import yaml
+
     entry = {"name": name, "key": key.line, **({"login": login} if login else {})}
     return yaml.safe_dump([entry], sort_keys=False)
 
