@@ -432,6 +432,7 @@ def lanes_for(root: Path, names: list[str], found: Served, options: Options) -> 
         config = write_host(root, name, found.url, **settings)
         # bytecode kept, as an installed package's is (bench_claims.compiled), shared by the fleet
         env = compiled({**agent_env(), **found.agent_env(name)}, root / "pycache")
+        env["XDG_STATE_HOME"] = str(root / "xdg-state")  # the host-config snapshots: this run's, not the user's
         if options.code is not None:
             env["PYTHONPATH"] = str(options.code)
         count = None
