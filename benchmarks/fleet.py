@@ -195,7 +195,7 @@ class Lane:
         n = len(self.ticks)
         out = (self.home / f"tick-{n}.out").read_text(errors="replace")
         err = (self.home / f"tick-{n}.err").read_text(errors="replace")
-        events, steps = report_events(out) if self.mode == "cron" else daemon_events(out)
+        events, steps = (report_events(out), 1) if self.mode == "cron" else daemon_events(out)
         tick = Tick(self.name, self.started, wall, usage.ru_utime + usage.ru_stime, self.proc.returncode,
                     events, gave_up=(out + err).count("gave up after"), steps=steps)
         if self.git is not None:  # one agent's ticks run one after the other: all the events are this tick's
