@@ -14,8 +14,6 @@ import tomllib
 from collections.abc import Iterable
 from enum import StrEnum
 
-import yaml
-
 from agentmesh.core.review import glob_match
 
 
@@ -58,6 +56,8 @@ def _parse_python(path: str, data: bytes) -> None:
 
 
 def _parse_yaml(path: str, data: bytes) -> None:
+    import yaml
+
     for _ in yaml.compose_all(data, Loader=yaml.SafeLoader):  # every document; nodes only, no objects
         pass
 
@@ -76,6 +76,8 @@ _PARSERS = {Syntax.PYTHON: _parse_python, Syntax.YAML: _parse_yaml, Syntax.JSON:
 
 def _why(exc: Exception) -> str:
     """What a parser's exception says, with its line and column, without quoting the file."""
+    import yaml
+
     if isinstance(exc, SyntaxError):  # IndentationError and TabError too
         return f"{_where(exc.lineno, exc.offset)}{exc.msg}"
     if isinstance(exc, yaml.MarkedYAMLError):
@@ -98,6 +100,8 @@ def syntax_problem(path: str, data: bytes) -> str | None:
     kind = syntax_of(path)
     if kind is None:
         return None
+    import yaml  # here: the agents that import this module (for syntax_of) mostly parse nothing
+
     try:
         _PARSERS[kind](path, data)
     except (SyntaxError, yaml.YAMLError, ValueError, RecursionError, MemoryError) as exc:
