@@ -20,7 +20,6 @@ from agentmesh.forge.local.schema import (
 from agentmesh.git.cache import CacheClone, TreeEntry, init_bare
 from agentmesh.git.run import Git
 from agentmesh.host.config import MESH_POLICY_PATH
-from agentmesh.host.starter import starter_mesh_yaml
 
 DEFAULT_LABELS: dict[str, tuple[str, str]] = {
     "task": ("1d76db", "A unit of work an agent may claim"),
@@ -57,6 +56,8 @@ docs/local-forge.md); the shared policy is `.agentmesh/mesh.yaml`.
 
 
 def starter_files() -> dict[str, str]:
+    from agentmesh.host.starter import starter_mesh_yaml  # here: yaml, for `forge init` only
+
     return {"README.md": STARTER_README, MESH_POLICY_PATH: starter_mesh_yaml()}
 
 
