@@ -732,6 +732,9 @@ def main() -> int:
     code = None if args.code is None else args.code.resolve()
     if code is not None and not (code / "agentmesh" / "__init__.py").is_file():
         parser.error(f"--code {args.code}: no agentmesh/ package there")
+    if code is not None and (code.is_relative_to("/tmp") or code.is_relative_to(Path.home())):
+        # a reviewer's gates run `python -m agentmesh...` in bwrap, whose /tmp is its own and which hides HOME
+        parser.error(f"--code {args.code}: the sandbox cannot see it; put it outside /tmp and your home")
     options = Options(args.agents, args.issues, args.sleep, args.backend, args.timeout, args.count_git,
                       args.calibrate, args.acquire_rounds, args.aged, args.mode, args.every, code)
     echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
