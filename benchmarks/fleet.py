@@ -110,6 +110,7 @@ class Options:
     mode: str = "cron"  # cron: a `tick` process per cycle; daemon: one `agentmesh daemon` per agent
     every: float = 1.0  # daemon mode: seconds between its claim-task runs, and between its monitor-prs runs
     code: Path | None = None  # agents run the agentmesh package in this folder (a copy of main: before/after)
+    python: str | None = None  # agents run this interpreter (another venv's: its agentmesh); None: this one
 
 
 # --- one agent's ticks -----------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class Lane:
     git: GitCount | None  # this agent's git processes, through its shim
     mode: str = "cron"
     every: float = 1.0  # daemon mode: its --claim-every and --monitor-every
+    python: str | None = None
     ticks: list[Tick] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     started: float = 0.0
@@ -174,9 +176,11 @@ class Lane:
     def argv(self) -> list[str]:
         if self.mode == "daemon":  # no jitter: the fleet starts together on purpose, as the cron lanes do
             every = f"{self.every:g}"
-            return agent_argv(self.config, "daemon", "--claim-every", every, "--monitor-every", every,
+            argv = agent_argv(self.config, "daemon", "--claim-every", every, "--monitor-every", every,
                               "--jitter", "0", "--json")
-        return agent_argv(self.config, "tick", "--json")
+        else:
+            argv = agent_argv(self.config, "tick", "--json")
+        return [self.python or argv[0], *argv[1:]]
 
     def drain(self) -> None:
         """Daemon mode: SIGTERM to the daemon alone (not its group): it finishes its step, releases, exits."""
@@ -439,7 +443,7 @@ def lanes_for(root: Path, names: list[str], found: Served, options: Options) -> 
         if options.count_git:
             count = git_shim(config.parent / "shim")
             env["PATH"] = f"{count.events.parent}{os.pathsep}{env.get('PATH', '')}"
-        lanes.append(Lane(name, config, env, count, options.mode, options.every))
+        lanes.append(Lane(name, config, env, count, options.mode, options.every, options.python))
     return lanes
 
 
@@ -682,7 +686,8 @@ def benchmark(root: Path, options: Options, echo: Callable[[str], None] = lambda
         calibration = run_fleet(root / "calibration", Options(agents=1, issues=2, sleep=0, backend=options.backend,
                                                               timeout=300, count_git=False, calibrate=False,
                                                               acquire_rounds=0, mode=options.mode,
-                                                              every=options.every, code=options.code))
+                                                              every=options.every, code=options.code,
+                                                              python=options.python))
         overhead, source = cycle_overhead(calibration), "a 1 x 2 run at sleep 0"
         calibrated = {"drained": calibration.drained, "drain_seconds": rounded(calibration.drain_seconds, 1),
                       "ticks": len(calibration.ticks), "cpu_seconds": rounded(sum(t.cpu for t in calibration.ticks), 1)}
@@ -722,6 +727,8 @@ def main() -> int:
                         help="daemon mode: seconds between its claim-task runs and between its monitor-prs runs")
     parser.add_argument("--code", type=Path, help="a folder holding the agentmesh/ the agents run (e.g. `git archive "
                         "main agentmesh | tar -x -C DIR`): before/after in one sitting")
+    parser.add_argument("--python", help="the interpreter agents run (another venv's, with its own agentmesh "
+                        "installed: before/after with reviews, whose sandboxed syntax gate runs `python -I`)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs, remote)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line")
     args = parser.parse_args()
@@ -736,7 +743,7 @@ def main() -> int:
         # a reviewer's gates run `python -m agentmesh...` in bwrap, whose /tmp is its own and which hides HOME
         parser.error(f"--code {args.code}: the sandbox cannot see it; put it outside /tmp and your home")
     options = Options(args.agents, args.issues, args.sleep, args.backend, args.timeout, args.count_git,
-                      args.calibrate, args.acquire_rounds, args.aged, args.mode, args.every, code)
+                      args.calibrate, args.acquire_rounds, args.aged, args.mode, args.every, code, args.python)
     echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
     echo(f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}, "
          f"Python {sys.version.split()[0]}, cpus {os.cpu_count()}, load average {load_average()}")
