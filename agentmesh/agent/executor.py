@@ -37,7 +37,7 @@ from functools import partial
 from pathlib import Path
 
 from agentmesh.core.cli_output import parse_cli_output
-from agentmesh.core.errors import ConfigError
+from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.public import COMMAND_ECHO
 from agentmesh.host.process import ProcessOutcome, kill_pidfile_group, log_tail, run_process, write_pidfile
 
@@ -78,6 +78,7 @@ WORKTREE_PREFIX = "{worktree}/"
 
 # What an executor may inherit from the agent's environment. Everything else,
 # forge tokens first of all, is dropped; HOME and the XDG directories are its own.
+PROBE_SECONDS = 30  # a bwrap probe slower than this tells nothing of the sandbox (a loaded host)
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "TMPDIR")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # A git identity for tools that insist on one: aider otherwise writes one into the repository's
@@ -189,15 +190,23 @@ def executor_env(base: Mapping[str, str], passthrough: Sequence[str], forbidden:
     return env
 
 
+class SandboxProbeInterrupted(TemporaryError):
+    """The bwrap probe timed out or a signal ended it: no verdict on the sandbox either way. Never "no
+    sandbox": with `sandbox: auto` that would run the executor unsandboxed, and a gate would fail a good PR."""
+
+
 def bwrap_available() -> str | None:
-    """Why bubblewrap cannot run here, or None when it can."""
+    """Why bubblewrap cannot run here, or None when it can. Raises SandboxProbeInterrupted (exit 75) when
+    the probe tells neither."""
     exe = shutil.which("bwrap")
     if exe is None:
         return "bwrap is not installed (apt-get install bubblewrap)"
     probe = run_process([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "true"],
-                        capture=True, timeout=30)
+                        capture=True, timeout=PROBE_SECONDS)
     if probe.outcome is ProcessOutcome.TIMEOUT:
-        return "bwrap cannot start: the probe timed out after 30s"
+        raise SandboxProbeInterrupted(f"the bwrap probe timed out after {PROBE_SECONDS}s; try again later")
+    if probe.returncode is not None and probe.returncode < 0:
+        raise SandboxProbeInterrupted(f"the bwrap probe was ended by signal {-probe.returncode}; try again later")
     if probe.outcome is ProcessOutcome.UNAVAILABLE:
         return f"bwrap cannot start: {probe.error}"
     if probe.returncode != 0:

@@ -185,13 +185,16 @@ def check_forge(mesh, env: Mapping[str, str]) -> Check:
 def check_sandbox(host: HostConfig) -> Check:
     """bwrap must work unless the host config turned the sandbox off: `auto` without it would run
     executors unsandboxed (every report warns) and refuse to run review gates."""
-    from agentmesh.agent.executor import bwrap_available
+    from agentmesh.agent.executor import SandboxProbeInterrupted, bwrap_available
 
     mode = host.executor.sandbox
     if mode == "off":
         return passed("sandbox", "executor.sandbox is off: executors and review gates run unsandboxed, "
                                  "with this user's files in reach")
-    problem = bwrap_available()  # a probe that hangs or cannot start is reported, not raised
+    try:  # a probe that hangs or cannot start is reported, not raised
+        problem = bwrap_available()
+    except SandboxProbeInterrupted as interrupted:
+        problem = str(interrupted)
     if problem is None:
         return passed("sandbox", f"bwrap works (executor.sandbox: {mode})")
     effect = "executors cannot run" if mode == "required" else "executors would run unsandboxed"

@@ -89,3 +89,29 @@ def test_with_the_sandbox_off_on_purpose_gates_run_and_nothing_warns(tmp_path):
     assert code == 0 and "approved" in [e["event"] for e in report["events"]], report
     assert "warning" not in [e["event"] for e in report["events"]]
     assert marker.read_text() == "ran"
+
+
+def test_a_bwrap_probe_ended_by_a_signal_is_no_verdict_nothing_runs_unsandboxed(tmp_path):
+    """Chaos seed 35: a probe SIGTERMed on a loaded host read as "bwrap cannot start", so a good PR got
+    a failing review, and with `sandbox: auto` an executor would have run unsandboxed. Now every run that
+    needs the verdict exits 75 having done nothing, and doctor names the signal."""
+    marker = tmp_path / "gate-ran"
+    remote, number = mesh_with_a_pr(tmp_path, marker)
+    path = path_without_bwrap(tmp_path)
+    dying = Path(path) / "bwrap"
+    dying.write_text("#!/bin/sh\nkill -TERM $$\n")
+    dying.chmod(0o755)
+    alice = tmp_path / "configs" / "alice.yaml"
+    bob = write_host_config(tmp_path, remote, "bob")  # executor.sandbox: auto, the default
+    code, out = cli(bob, "claim-task", "--json", path=path)
+    assert code == 75 and "the bwrap probe was ended by signal 15" in out, out
+    code, out = cli(alice, "claim-task", "--json", path=path)  # sandbox off: no probe, the PR opens
+    assert code == 0 and "pr-opened" in out, out
+    code, out = cli(bob, "monitor-prs", "--json", path=path)
+    assert code == 75, out
+    forge = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    [pull] = forge.list_pulls()
+    assert forge.list_reviews(pull.number) == [] and not marker.exists()
+    assert [i.number for i in forge.list_issues() if i.number == number]  # still open, still alice's
+    code, text = cli(bob, "doctor", path=path)
+    assert code == 1 and "✗ sandbox: the bwrap probe was ended by signal 15" in text, text
