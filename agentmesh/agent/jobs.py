@@ -50,7 +50,7 @@ from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
 from agentmesh.forge.base import Forge
 from agentmesh.git.run import GitError, GitTimeout
-from agentmesh.git.worktree import Worktrees, changed_paths, commit_work, sealed_git, work_diff
+from agentmesh.git.worktree import Worktrees, commit_work, sealed_git, work_changes
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome
 from agentmesh.host.process import log_tail as read_log_tail
@@ -191,11 +191,11 @@ class Jobs(AgentRun[Report]):
         if not result.ok:
             return end(Ending.FAILED, f"executor {result.name} {result.outcome}"
                        + (f" (exit {result.returncode})" if result.outcome == ProcessOutcome.FAILED else "") + said)
-        commit, failure, details = self.checked_commit(job, worktree, base, rework, ran.scratch)
+        commit, failure, details, changed = self.checked_commit(job, worktree, base, rework, ran.scratch)
         if commit is None:
             return end(Ending.FAILED, failure + (said if failure == NO_CHANGE else ""), log=not details,
                        details=details)
-        paths = tuple(changed_paths(self.mesh.git, self.mesh.cache.path, base, commit))
+        paths = tuple(changed)
         protected = self.protected(list(paths))
         if protected:  # checked before any push: forge CI runs whatever reaches a branch
             return Produced(Ending.PROTECTED, heartbeat.sha, "the change touches protected paths",
@@ -224,9 +224,10 @@ class Jobs(AgentRun[Report]):
         return found
 
     def checked_commit(self, job: Job, worktree: Path, base: str, rework: int, scratch: Sequence[str] = (), *,
-                       checkpoint: bool = False) -> tuple[str | None, str, str]:
+                       checkpoint: bool = False) -> tuple[str | None, str, str, list[str]]:
         """Commit what the executor left, as the agent, without its `scratch` files, and check it:
-        (commit, "", "") when it is ready to push, else (None, why not, details for the issue)."""
+        (commit, "", "", the paths it changes) when it is ready to push, else (None, why not, details for
+        the issue, [])."""
         number = job.issue.number
         listed = self.mesh.default_branch
         try:
@@ -238,16 +239,16 @@ class Jobs(AgentRun[Report]):
         except (GitTimeout, TemporaryError):
             raise  # temporary (a timeout, a lock another git holds, a full disk): the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable
-            return None, f"git cannot commit the executor's files: {exc}", ""
+            return None, f"git cannot commit the executor's files: {exc}", "", []
         if commit is None:
-            return None, NO_CHANGE, ""
-        diff = work_diff(self.mesh.git, worktree, base, commit, sealed=sealed)
-        if diff is None:
-            return None, "the change is too large to publish", ""
-        findings = scan_diff(diff, self.known_secrets)
+            return None, NO_CHANGE, "", []
+        changes = work_changes(self.mesh.git, worktree, base, commit, sealed=sealed)  # the diff and its paths
+        if changes.diff is None:
+            return None, "the change is too large to publish", "", []
+        findings = scan_diff(changes.diff, self.known_secrets)
         if findings:
-            return None, "the change contains a secret", secret_report(findings)
-        return commit, "", ""
+            return None, "the change contains a secret", secret_report(findings), []
+        return commit, "", "", changes.paths
 
     # --- rework ------------------------------------------------------------------------------
 
@@ -362,9 +363,9 @@ class Jobs(AgentRun[Report]):
         work (no secret, no protected path), goes to the work branch as a checkpoint in the same atomic
         push that releases the claim; the issue is back in the queue at once."""
         number = job.issue.number
-        commit, _, _ = self.checked_commit(job, self.worktrees.path_for(job.branch), base, 0, produced.scratch,
-                                           checkpoint=True)
-        if commit is not None and self.protected(changed_paths(self.mesh.git, self.mesh.cache.path, base, commit)):
+        commit, _, _, paths = self.checked_commit(job, self.worktrees.path_for(job.branch), base, 0, produced.scratch,
+                                                  checkpoint=True)
+        if commit is not None and self.protected(paths):
             commit = None  # only a human may change those: nothing is pushed
         kept = "nothing to keep"
         if commit is not None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from agentmesh.core.errors import TemporaryError, UserError
-from agentmesh.git.cache import CacheClone, mirror_ref
+from agentmesh.git.cache import MIRROR, CacheClone
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 
 ATTEMPTS = 8
@@ -31,13 +31,9 @@ def swap_ref(cache: CacheClone, ref: str, build: Callable[[str | None], str | No
         new = build(current)
         if new == current:
             return current, new
-        result = push(cache.git, cache.path, cache.url, [RefUpdate(ref, new, current)])
+        # the push moves the mirror ref too (a stale one is only a cache: the next fetch moves it)
+        result = push(cache.git, cache.path, cache.url, [RefUpdate(ref, new, current)], mirror=MIRROR)
         if result.ok:
-            if new is not None:
-                try:
-                    cache.update_ref(mirror_ref(ref), new)
-                except TemporaryError:
-                    pass  # the push landed; a stale mirror ref is only a cache, and the next fetch moves it
             return current, new
         status = result.statuses[ref]
         if not any(reason in status.reason for reason in LOST_RACE):

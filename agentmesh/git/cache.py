@@ -476,14 +476,6 @@ class CacheClone:
             with self.locked():
                 self.run("update-ref", "--stdin", input="".join(lines))
 
-    def mirror_landed(self, refs: Mapping[str, str | None]) -> None:
-        """After our own push landed: the mirror refs of the remote refs it set (None: deleted), so the next
-        listing that finds them unchanged fetches nothing. Only a cache: a busy lock leaves it stale."""
-        try:
-            self.update_refs({mirror_ref(ref): sha for ref, sha in refs.items()})
-        except TemporaryError:
-            pass  # a stale mirror ref only costs the next fetch
-
     # For a repository nothing else uses yet (`forge init` building a remote), so without the
     # lock, whose file would be left next to that repository.
 

@@ -348,6 +348,11 @@ def _narrowed_config(git: Git, url: str, refs: Sequence[str], bases: Sequence[st
     # receive-pack runs `gc --auto` after every push by default: a process per push, and all of them
     # race for the same repository. `gc_if_needed` runs it once, when the remote needs it.
     text += "[receive]\n\tautogc = false\n"
+    # receive-pack's connectivity check excludes the refs of its quarantine's alternate, which is the
+    # remote itself: a `git for-each-ref` of every ref, hidden ones too, per push. They add nothing the
+    # check needs (the refs it may see, the pushed ones and the bases, are in its `--all`), so `true`
+    # lists none: a push is a git process fewer, and no longer reads all the refs of a large remote.
+    text += "[core]\n\talternateRefsCommand = true\n"
     fd, name = create_new(_scratch_dir(git), "agentmesh-push-", ".gitconfig")
     try:
         with os.fdopen(fd, "w") as handle:
@@ -358,6 +363,8 @@ def _narrowed_config(git: Git, url: str, refs: Sequence[str], bases: Sequence[st
 
 
 # --- pushes ------------------------------------------------------------------------
+
+_MIRRORED = "agentmesh-mirrored"  # see `push(mirror=...)`
 
 
 class RefUpdate(Record):
@@ -432,6 +439,7 @@ def push(
     atomic: bool = False,
     timeout: float | None = None,
     bases: Sequence[str] = (),
+    mirror: str | None = None,
 ) -> PushResult:
     """A compare-and-swap push. Every ref carries its lease.
 
@@ -440,13 +448,20 @@ def push(
     the push may or may not have landed, and the caller must read back.
 
     `bases` names remote refs the pushed commits build on (the default
-    branch); see `_narrowed_config`.
+    branch); see `_narrowed_config`. `mirror`: the local namespace that
+    mirrors the remote's `refs/` in `repo` (`refs/mirror/`): the push itself
+    moves (or deletes) the mirror ref of each ref that landed, as git moves
+    a remote-tracking ref, so that costs no `update-ref` of its own.
     """
     args = ["push", "--porcelain", "--no-verify"]
     if atomic:
         args.append("--atomic")
     args += [u.lease() for u in updates]
-    args.append(url)
+    if mirror is None:
+        args.append(url)
+    else:  # a remote named for this push only, whose fetch refspec makes the mirror its tracking refs
+        args = ["-c", f"remote.{_MIRRORED}.url={url}", "-c", f"remote.{_MIRRORED}.fetch=+refs/*:{mirror}*",
+                *args, _MIRRORED]
     args += [u.refspec() for u in updates]
     with _narrowed_config(git, url, [u.ref for u in updates], bases) as env:
         try:

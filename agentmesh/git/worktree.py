@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentmesh.core.errors import UserError
@@ -31,29 +32,59 @@ class Worktrees:
         return self.root / branch.replace("/", "--")
 
     def add(self, branch: str, start: str) -> Path:
-        """A fresh worktree on local branch `branch`, reset to commit `start`."""
+        """A fresh worktree for `branch`, at commit `start`, its HEAD detached: a local branch would cost a
+        process to create and one to delete, and nothing reads it (the work is pushed by commit)."""
         path = self.path_for(branch)
         with self.cache.locked():
             self._remove_locked(path)  # and the entries of worktrees whose folder is gone
             self.root.mkdir(parents=True, exist_ok=True)
-            self.cache.run("worktree", "add", "--quiet", "--force", "-B", branch, str(path), start)
+            self.cache.run("worktree", "add", "--quiet", "--force", "--detach", str(path), start)
         return path
 
     def remove(self, branch: str) -> None:
-        """Remove the worktree and its local branch; a missing one is fine."""
+        """Remove the worktree, and the local branch an earlier version made for it; a missing one is fine."""
         path = self.path_for(branch)
         with self.cache.locked():
             self._remove_locked(path)
-            self.cache.run("branch", "--quiet", "-D", branch, check=False)
+            if self._has_branch(branch):
+                self.cache.run("branch", "--quiet", "-D", branch, check=False)
 
     def _remove_locked(self, path: Path) -> None:
-        """Remove the worktree at `path`; prune the clone's worktree entries unless git removed it itself."""
+        """Remove the worktree at `path`; prune the clone's worktree entries unless git removed it itself
+        (and only when some entry's folder is gone: a prune finds nothing else to do)."""
         removed = False
         if path.exists():
             removed = self.cache.run("worktree", "remove", "--force", "--force", str(path), check=False).returncode == 0
             shutil.rmtree(path, ignore_errors=True)  # a half-created worktree git does not know
-        if not removed:
+        if not removed and self._stale_entries():
             self.cache.run("worktree", "prune")
+
+    def _stale_entries(self) -> bool:
+        """Whether the clone holds a worktree entry `git worktree prune` would remove: one whose folder is
+        gone, or that git cannot read (each entry's `gitdir` file names the worktree's `.git` file)."""
+        try:
+            entries = list((self.cache.path / "worktrees").iterdir())
+        except OSError:
+            return False  # no worktree was ever added
+        for entry in entries:
+            try:
+                gitdir = Path((entry / "gitdir").read_text(errors="replace").strip())
+            except OSError:
+                return True
+            if not gitdir.is_absolute() or not gitdir.exists():
+                return True
+        return False
+
+    def _has_branch(self, branch: str) -> bool:
+        """Whether the clone has the local branch `branch`, loose or packed (read without git)."""
+        ref = f"refs/heads/{branch}"
+        if (self.cache.path / ref).is_file():
+            return True
+        try:
+            packed = (self.cache.path / "packed-refs").read_text(errors="replace")
+        except OSError:
+            return False
+        return any(line.endswith(f" {ref}") for line in packed.splitlines())
 
     def list(self) -> list[Path]:
         out = self.cache.run("worktree", "list", "--porcelain").stdout
@@ -90,13 +121,42 @@ def reset_worktree(git: Git, worktree: Path, base: str) -> None:
     git.run("clean", "-qfdx", cwd=worktree)
 
 
-def work_diff(git: Git, worktree: Path, base: str, commit: str, *, sealed: Git | None = None) -> str | None:
-    """The change as a unified diff (binary content as text, so it is scanned too); None if too large.
-    `sealed` as for `commit_work`."""
+@dataclass(frozen=True)
+class Changes:
+    """What a commit changed against its base: the unified diff (None: too large) and the paths."""
+
+    diff: str | None
+    paths: list[str]
+
+
+def work_changes(git: Git, worktree: Path, base: str, commit: str, *, sealed: Git | None = None) -> Changes:
+    """The change as a unified diff (binary content as text, so it is scanned too; None if too large) and
+    the paths it touches, from one `git diff`. `sealed` as for `commit_work`."""
     git = sealed or sealed_git(git, worktree)
     out = git.run_bytes("diff", "--text", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
-                        base, commit, cwd=worktree)
-    return None if len(out) > MAX_DIFF_BYTES else out.decode("utf-8", "replace")
+                        "--patch-with-raw", "-z", base, commit, cwd=worktree)
+    paths, patch = split_raw(out)
+    return Changes(None if len(patch) > MAX_DIFF_BYTES else patch.decode("utf-8", "replace"), paths)
+
+
+def split_raw(out: bytes) -> tuple[list[str], bytes]:
+    """`git diff --patch-with-raw -z --no-renames` output: (the paths of its raw records, the patch after
+    them). Each raw record is `:<modes> <shas> <status>` NUL `<path>` NUL; a NUL ends the records."""
+    paths: list[str] = []
+    pos = 0
+    while out.startswith(b":", pos):
+        meta_end = out.index(b"\0", pos)
+        path_end = out.index(b"\0", meta_end + 1)
+        paths.append(out[meta_end + 1:path_end].decode("utf-8", "replace"))
+        pos = path_end + 1
+    if paths and out.startswith(b"\0", pos):
+        pos += 1
+    return paths, out[pos:]
+
+
+def work_diff(git: Git, worktree: Path, base: str, commit: str, *, sealed: Git | None = None) -> str | None:
+    """The change as a unified diff (see `work_changes`); None if too large."""
+    return work_changes(git, worktree, base, commit, sealed=sealed).diff
 
 
 def changed_paths(git: Git, worktree: Path, base: str, commit: str) -> list[str]:

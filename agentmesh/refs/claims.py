@@ -31,7 +31,7 @@ from agentmesh.core.lease import (
     update_observations,
 )
 from agentmesh.core.record import Record, replace
-from agentmesh.git.cache import CacheClone, mirror_ref
+from agentmesh.git.cache import MIRROR, CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, RemoteRefs, ls_refs, push
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateDir
@@ -224,7 +224,7 @@ class ClaimStore:
     ):
         """`default_branch`: the remote's default branch as the caller listed it, so that a claim commit
         costs no git call to find its base; without it, the cache clone's mirror says. `mirror`: after
-        each push of ours that landed, the mirror refs are moved too (one `update-ref`), so a later
+        each push of ours that landed, the mirror refs are moved too (by the push itself), so a later
         listing that finds the remote unchanged fetches nothing."""
         self.cache = cache
         self.git = cache.git
@@ -342,7 +342,10 @@ class ClaimStore:
             else:
                 self._bases = [ref for ref in [self.cache.default_branch_ref()] if ref]
         try:
-            result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases)
+            # what lands is mirrored by the push itself: the next claims listing that finds the remote
+            # unchanged fetches nothing
+            result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases,
+                          mirror=MIRROR if self._mirror else None)
         except OutcomeUnknown:
             listing = ls_refs(self.git, self.url, [u.ref for u in updates])
             statuses = {}
@@ -350,10 +353,6 @@ class ClaimStore:
                 landed = listing.get(u.ref) == u.new
                 statuses[u.ref] = RefStatus(u.ref, " " if landed else "!", "(read back after unknown outcome)")
             return PushResult(statuses)
-        # what landed is mirrored: the next claims listing that finds the remote unchanged fetches nothing
-        if self._mirror:
-            self.cache.mirror_landed({u.ref: u.new for u in updates if u.ref in result.statuses
-                                      and result.statuses[u.ref].ok})
         return result
 
     def acquire(self, issue: int, *, work_branch: str | None = None, attempt: int = 1,

@@ -84,7 +84,7 @@ class LocalForge(Forge):
         self.url = cache.url
         self.user = user
         self.clock = clock
-        self.store = ItemStore(cache, user=user)
+        self.store = ItemStore(cache, user=user, documents=[LABELS_REF])
         self._known_labels: set[str] = set()  # names seen in the labels registry (see _ensure_labels)
 
     def _now(self) -> str:

@@ -66,8 +66,11 @@ def backoff(attempt: int) -> None:
 class ItemStore:
     """Reads and CAS-writes `refs/agentmesh/*` through one cache clone, as `user`."""
 
-    def __init__(self, cache: CacheClone, *, user: str):
+    def __init__(self, cache: CacheClone, *, user: str, documents: Sequence[str] = ()):
+        """`documents`: refs of single-file documents (the labels registry) that the first fetch of every
+        item also brings, so that their first read fetches nothing."""
         self.cache = cache
+        self.documents = tuple(documents)
         self.git = cache.git
         self.url = cache.url
         self.user = user
@@ -250,20 +253,26 @@ class ItemStore:
     def item_heads(self) -> dict[int, str]:
         """number -> head commit of every item, from one listing, made afresh on every call: a listing
         kept for a few seconds hid other agents' writes from the next read (a PR opened meanwhile)."""
-        listing = ls_refs(self.git, self.url, [ITEMS])
-        heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items() if ref[len(ITEMS):].isdigit()}
+        return self._listed()[0]
+
+    def _listed(self) -> tuple[dict[int, str], list[str]]:
+        """`item_heads`, and the `documents` on the remote, from the same listing."""
+        listing = ls_refs(self.git, self.url, [ITEMS, *self.documents])
+        heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items()
+                 if ref.startswith(ITEMS) and ref[len(ITEMS):].isdigit()}
         now = time.monotonic()
         self._hints.update({item_ref(n): (now, sha) for n, sha in heads.items()})
         self._numbered = (now, max(heads, default=0))
-        return dict(heads)
+        return dict(heads), [ref for ref in self.documents if ref in listing.refs]
 
     def all_items(self) -> list[Item]:
         """Every item: one listing of the items prefix (`item_heads`). Only the items whose commit is not
         in the cache (item_cache.py) are fetched and read: one fetch and one `cat-file --batch` for them."""
-        heads = self.item_heads()
+        heads, documents = self._listed()
         unknown = [n for n, sha in heads.items() if sha not in self.metas]
         if len(unknown) > FETCH_EXACT:
-            self.cache.fetch([ITEMS + "*"], prune=True)  # a new host, or a long absence: the whole prefix
+            # a new host, or a long absence: the whole prefix, and the documents (a fetch of their own later)
+            self.cache.fetch([ITEMS + "*", *documents], prune=True)
             self.cache.pack_loose_refs(mirror_ref(ITEMS))
         elif unknown:
             self.cache.fetch([item_ref(n) for n in unknown])
