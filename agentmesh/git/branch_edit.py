@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from agentmesh.core.errors import TemporaryError, UserError
-from agentmesh.git.cache import MIRROR, CacheClone
+from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 
 ATTEMPTS = 8
@@ -31,8 +31,8 @@ def swap_ref(cache: CacheClone, ref: str, build: Callable[[str | None], str | No
         new = build(current)
         if new == current:
             return current, new
-        # the push moves the mirror ref too (a stale one is only a cache: the next fetch moves it)
-        result = push(cache.git, cache.path, cache.url, [RefUpdate(ref, new, current)], mirror=MIRROR)
+        with cache.mirroring() as mirror:  # the push moves the mirror ref too (see `mirroring`)
+            result = push(cache.git, cache.path, cache.url, [RefUpdate(ref, new, current)], mirror=mirror)
         if result.ok:
             return current, new
         status = result.statuses[ref]

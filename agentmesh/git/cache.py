@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -103,6 +103,29 @@ class CacheClone:
                 yield self
         except Timeout:
             raise TemporaryError(f"cache clone {self.path} is busy (lock held > {timeout:g}s)") from None
+
+    @contextmanager
+    def mirroring(self, wanted: bool = True) -> Iterator[str | None]:
+        """For a push from this clone that moves the mirror refs of what lands (`push(mirror=...)`): the
+        mirror namespace, with the clone's lock held, as every ref write here holds it (a fetch racing
+        the write would fail on git's ref lock); None when the lock is busy: the push does not wait, and
+        leaves the mirror stale for the next fetch to move. None, taking nothing, unless `wanted`."""
+        if not wanted:
+            yield None
+            return
+        from filelock import FileLock, Timeout
+
+        if self._lock is None:
+            self._lock = FileLock(str(self.path) + ".lock")
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            yield None
+            return
+        try:
+            yield MIRROR
+        finally:
+            self._lock.release()
 
     def ensure(self) -> CacheClone:
         """Create the clone if missing; a broken one is moved aside and rebuilt (it is only a cache)."""

@@ -31,7 +31,7 @@ from agentmesh.core.lease import (
     update_observations,
 )
 from agentmesh.core.record import Record, replace
-from agentmesh.git.cache import MIRROR, CacheClone, mirror_ref
+from agentmesh.git.cache import CacheClone, mirror_ref
 from agentmesh.git.remote import PushResult, RefStatus, RefUpdate, RemoteRefs, ls_refs, push
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateDir
@@ -344,8 +344,9 @@ class ClaimStore:
         try:
             # what lands is mirrored by the push itself: the next claims listing that finds the remote
             # unchanged fetches nothing
-            result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases,
-                          mirror=MIRROR if self._mirror else None)
+            with self.cache.mirroring(self._mirror) as mirror:
+                result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=self._bases,
+                              mirror=mirror)
         except OutcomeUnknown:
             listing = ls_refs(self.git, self.url, [u.ref for u in updates])
             statuses = {}
