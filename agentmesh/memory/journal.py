@@ -84,6 +84,7 @@ class Journal:
         self.known_secrets = list(known_secrets)
         self.verify = verify  # None: no roster, every line counts
         self._lines: dict[tuple[str, str], Lines] = {}  # (head, path) -> its lines that count
+        self._listed_own: tuple[str | None] | None = None  # this writer's head in the last `heads` listing
 
     # --- writing ------------------------------------------------------------------------
 
@@ -172,10 +173,13 @@ class Journal:
         return len(queued)
 
     def _cached_head(self) -> str | None:
-        """The head of this writer's branch as the cache last saw it (after a push or a read), else as listed."""
+        """The head of this writer's branch as the cache last saw it (after a push or a read), else as this run's
+        listing of the journals saw it, else as listed now."""
         found = self.cache.cat_objects([mirror_ref(self.own_ref)])[0]
         if found is not None and found.type == "commit":
             return found.sha
+        if self._listed_own is not None:  # read this run (`heads`): the first push is pinned to it all the same
+            return self._listed_own[0]
         return ls_refs(self.cache.git, self.cache.url, [self.own_ref]).get(self.own_ref)
 
     def _append(self, head: str | None, entries: Sequence[JournalEntry]) -> str | None:
@@ -216,6 +220,7 @@ class Journal:
         """(writer, head) of every journal branch, then (None, head) of the legacy branches that exist, in
         one listing, their commits fetched in one fetch when the cache lacks them."""
         listing = ls_refs(self.cache.git, self.cache.url, [JOURNALS_PREFIX, *self.legacy_refs])
+        self._listed_own = (listing.get(self.own_ref),)
         found: dict[str, tuple[str | None, str]] = {
             ref: (ref_writer(ref), sha) for ref, sha in sorted(listing.refs.items())
             if (ref.startswith(JOURNALS_PREFIX) and ref_writer(ref)) or ref in self.legacy_refs}

@@ -283,9 +283,10 @@ class LocalForge(Forge):
 
     # --- labels registry -------------------------------------------------------------
 
-    def list_labels(self) -> dict[str, dict]:
-        """The repository's labels: name -> {color, description}. (local only)"""
-        labels = self.store.load_doc(LABELS_REF, LABELS_FILE).get("labels")
+    def list_labels(self, *, recent: bool = False) -> dict[str, dict]:
+        """The repository's labels: name -> {color, description}. (local only) `recent`: the registry as this
+        store's last listing saw it, when that was a moment ago (see ItemStore.load_doc)."""
+        labels = self.store.load_doc(LABELS_REF, LABELS_FILE, recent=recent).get("labels")
         return labels if isinstance(labels, dict) else {}
 
     def _ensure_labels(self, names: Sequence[str]) -> None:
@@ -297,10 +298,12 @@ class LocalForge(Forge):
             self._known_labels.update(self._saved_labels())
             if set(names) <= self._known_labels:
                 return
-        self._known_labels.update(self.list_labels())
+        # the registry only grows: as listed a moment ago (the items' listing holds it), it is read without
+        # a listing of its own, and a name missing there is looked for again by `update_doc`, on the remote
+        self._known_labels.update(self.list_labels(recent=True))
         self._save_labels()
         if set(names) <= self._known_labels:
-            return  # one listing and one read, no push
+            return  # one read, no push
 
         def change(doc: dict) -> dict | None:
             known = dict(doc["labels"]) if isinstance(doc.get("labels"), dict) else {}

@@ -177,8 +177,12 @@ class ItemStore:
             remember(self._docs, (sha, name), (load_json(obj.data) or {}) if obj is not None else {})
         return copy.deepcopy(self._docs[(sha, name)])
 
-    def load_doc(self, ref: str, name: str) -> dict:
-        return self.read_doc(self.remote([ref]).get(ref), name, ref)
+    def load_doc(self, ref: str, name: str, *, recent: bool = False) -> dict:
+        """The document `name` of `ref`. `recent`: as the listing this store made less than GUESS_SECONDS
+        ago saw it, if it did (for a document that only grows, such as the labels registry, whose reader
+        writes through `update_doc`, which reads the remote again)."""
+        sha = self._guess(ref) if recent else None
+        return self.read_doc(sha if sha is not None else self.remote([ref]).get(ref), name, ref)
 
     def update_doc(self, ref: str, name: str, change: Callable[[dict], dict | None], subject: str) -> None:
         def build(current: str | None) -> str | None:
@@ -260,10 +264,12 @@ class ItemStore:
         listing = ls_refs(self.git, self.url, [ITEMS, *self.documents])
         heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items()
                  if ref.startswith(ITEMS) and ref[len(ITEMS):].isdigit()}
+        documents = [ref for ref in self.documents if ref in listing.refs]
         now = time.monotonic()
         self._hints.update({item_ref(n): (now, sha) for n, sha in heads.items()})
+        self._hints.update({ref: (now, listing.refs[ref]) for ref in documents})
         self._numbered = (now, max(heads, default=0))
-        return dict(heads), [ref for ref in self.documents if ref in listing.refs]
+        return dict(heads), documents
 
     def all_items(self) -> list[Item]:
         """Every item: one listing of the items prefix (`item_heads`). Only the items whose commit is not
