@@ -67,8 +67,9 @@ class ItemStore:
     """Reads and CAS-writes `refs/agentmesh/*` through one cache clone, as `user`."""
 
     def __init__(self, cache: CacheClone, *, user: str, documents: Sequence[str] = ()):
-        """`documents`: refs of single-file documents (the labels registry) that the first fetch of every
-        item also brings, so that their first read fetches nothing."""
+        """`documents`: refs of single-file documents (the labels registry) that every fetch of items also
+        brings (in the same process; nothing is sent for one the cache holds already), so that reading
+        them fetches nothing."""
         self.cache = cache
         self.documents = tuple(documents)
         self.git = cache.git
@@ -277,11 +278,11 @@ class ItemStore:
         heads, documents = self._listed()
         unknown = [n for n, sha in heads.items() if sha not in self.metas]
         if len(unknown) > FETCH_EXACT:
-            # a new host, or a long absence: the whole prefix, and the documents (a fetch of their own later)
+            # a new host, or a long absence: the whole prefix
             self.cache.fetch([ITEMS + "*", *documents], prune=True)
             self.cache.pack_loose_refs(mirror_ref(ITEMS))
         elif unknown:
-            self.cache.fetch([item_ref(n) for n in unknown])
+            self.cache.fetch([item_ref(n) for n in unknown] + documents)
         try:
             items = self.read_items(heads)
         except CorruptItem:
