@@ -375,6 +375,8 @@ class ClaimStore:
         holder_sha = sha if result.ok else self.remote_sha(issue)
         if holder_sha == sha:
             self._record_push(issue, sha, at)
+            if self.identity is None or not self.identity.enforced:  # no signature to judge: the fence reads no commit
+                self._known[sha] = replace(claim, sha=sha)
             return AcquireResult(issue, True, sha, replace(claim, sha=sha), carried=bool(carry))
         if holder_sha is None and carry and not result.statuses[ref].declined:
             return self.acquire(issue, work_branch=work_branch, attempt=attempt)  # what it carried was stale
