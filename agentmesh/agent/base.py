@@ -13,7 +13,7 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.notify import notify_listener
 from agentmesh.agent.report import Report
 from agentmesh.agent.trust import verified_comments, verified_reviews
-from agentmesh.core.model import Comment, Issue, LabelEvent, Review
+from agentmesh.core.model import Comment, Issue, LabelEvent, PullRequest, Review
 from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes, ring_order
 from agentmesh.forge.base import Forbidden, Forge, NotFound
@@ -24,6 +24,7 @@ from agentmesh.refs.claims import ClaimStore
 from agentmesh.refs.presence import PresenceView
 
 R = TypeVar("R")
+Listed = tuple[list[Issue], list[PullRequest]]  # the open issues and the open PRs, as one step listed them
 
 
 @contextmanager
@@ -62,10 +63,11 @@ def sandbox_warning(mesh: Mesh) -> str | None:
 
 @contextmanager
 def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool,
-                issues: bool = False) -> Iterator[tuple[bool, str | None, list[Issue] | None]]:
+                issues: bool = False) -> Iterator[tuple[bool, str | None, Listed | None]]:
     """Steps 1-2 of every tick, held for the whole run: (whether this run holds the host lock of
-    `command`, why the mesh is halted or None, and with `issues` the open issues the halt check listed,
-    for the run to reuse: None when a switch halted it first). Presence is refreshed even when halted:
+    `command`, why the mesh is halted or None, and with `issues` the open issues the halt check listed and
+    the open PRs listed with them (`Forge.list_open`: on the local forge, from the same listing), for the
+    run to reuse: None when a switch halted it first). Presence is refreshed even when halted:
     the agent is alive, and ring reviewers are chosen among the living."""
     with host_lock(mesh.state, command) as held:
         if not held:
@@ -77,8 +79,8 @@ def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool,
         if halted is not None:
             yield True, halted, None
             return
-        listed = forge.list_issues(state="open") if issues else None
-        yield True, halt_issue(forge, listed), listed
+        listed = forge.list_open() if issues else None
+        yield True, halt_issue(forge, listed[0] if listed is not None else None), listed
 
 
 class AgentRun(Generic[R]):

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
+from agentmesh.agent.base import AgentRun, Listed, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.budget import BudgetCheck, budgeted, check_budget
 from agentmesh.agent.jobs import Job, Jobs
 from agentmesh.agent.journaling import flush_journal
@@ -134,9 +134,9 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
 
 class ClaimTask(AgentRun[TickReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str],
-                 journal: Journal | None = None, listed: list[Issue] | None = None):
+                 journal: Journal | None = None, listed: Listed | None = None):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal)
-        self.listed = listed  # the open issues the halt check listed this run, for observe to reuse
+        self.listed = listed  # the open issues and PRs the halt check listed this run, for observe to reuse
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
         self.fleet: frozenset[str] = frozenset()  # the agents that rank this backlog, seen this tick (core/select)
@@ -181,11 +181,10 @@ class ClaimTask(AgentRun[TickReport]):
         # them) and the old scripts' lock branches
         listing = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
         views = self.store.list(listing=listing if self.store.prefix.startswith(BRANCHES) else None)
-        # one listing each (the issues' is the halt check's); this host's secrets are scrubbed from titles
-        # and bodies once, so they reach no branch name, commit, PR title or executor
-        listed = self.forge.list_issues(state="open") if self.listed is None else self.listed
+        # the halt check's listing (on the local forge one for both); this host's secrets are scrubbed from
+        # titles and bodies once, so they reach no branch name, commit, PR title or executor
+        listed, pulls = self.forge.list_open() if self.listed is None else self.listed
         issues = [self.jobs.scrubbed(i) for i in listed]
-        pulls = self.forge.list_pulls(state="open")
         self.jobs.budget = check_budget(self.mesh, self.journal or self.mesh.journal(), time.time())
         if self.budget.paused is not None:
             self.report.add(Event.SPENDING_PAUSED, detail=f"{self.budget.paused}: no new claims")

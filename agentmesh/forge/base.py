@@ -165,6 +165,10 @@ class Forge(ABC):
     @abstractmethod
     def list_pulls(self, *, state: PullState | Literal["all"] = "open") -> list[PullRequest]: ...
 
+    def list_open(self) -> tuple[list[Issue], list[PullRequest]]:
+        """The open issues and the open PRs (the local forge lists its items once for both)."""
+        return self.list_issues(state="open"), self.list_pulls(state="open")
+
     @abstractmethod
     def get_pull(self, number: int) -> PullRequest:
         """With its reviews."""

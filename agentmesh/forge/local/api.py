@@ -336,6 +336,12 @@ class LocalForge(Forge):
         items = [i for i in self.store.all_items() if i.is_pull and (state == "all" or i.meta.get("state") == state)]
         return self._pulls(items, with_reviews=True)
 
+    def list_open(self) -> tuple[list[Issue], list[PullRequest]]:
+        """Both from one listing of the items."""
+        items = self.store.all_items()
+        issues = [view for item in items if not item.is_pull and (view := issue_view(item)).state == "open"]
+        return issues, self._pulls([i for i in items if i.is_pull and i.meta.get("state") == "open"], with_reviews=True)
+
     def get_pull(self, number: int) -> PullRequest:
         return self._pull(self.store.load_pull(number, reviews=True))
 
