@@ -283,8 +283,12 @@ class ItemStore:
             self.cache.pack_loose_refs(mirror_ref(ITEMS))
         elif unknown:
             self.cache.fetch([item_ref(n) for n in unknown] + documents)
+        # a few new items are read whole, in the same batch: the writes that follow their arrival (a claim
+        # carrying an issue's stage, a review) build on their comments and reviews without reading them again
+        whole = {n: heads[n] for n in unknown} if len(unknown) <= FETCH_EXACT else {}
         try:
-            items = self.read_items(heads)
+            items = self.read_items({n: sha for n, sha in heads.items() if n not in whole})  # known: no read
+            items.update(self.read_items(whole, comments=True, reviews=True))
         except CorruptItem:
             items = {n: self._readable(n, sha) for n, sha in heads.items()}  # the slow path, rarely taken
         self.metas.keep(set(heads.values()))
