@@ -54,11 +54,10 @@ def local_halt(mesh: Mesh) -> str | None:
         return f"halted on this host ({path}, unreadable: {exc.strerror})"
 
 
-def halt_reason(mesh: Mesh, forge: Forge, *, listing: RemoteRefs | None = None, issues: bool = True) -> str | None:
-    """Why the mesh (or this host) is halted, or None when agents may work. `listing`: a fresh listing of
-    the halt ref (a running executor's watch re-reads it; the command's own listing is read once);
-    `issues`: whether to list the halt issues too (a watch does so only every few checks)."""
-    return switch_halt(mesh, listing=listing) or (halt_issue(forge) if issues else None)
+def halt_reason(mesh: Mesh, forge: Forge) -> str | None:
+    """Why the mesh (or this host) is halted, or None when agents may work. (A running executor's watch
+    reads the switch and the halt issues itself, agent/watch.py.)"""
+    return switch_halt(mesh) or halt_issue(forge)
 
 
 def switch_halt(mesh: Mesh, *, listing: RemoteRefs | None = None) -> str | None:

@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from agentmesh.agent.halt import halt_reason
+from agentmesh.agent.halt import halt_issue, switch_halt
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.select import Why, exclusion_reasons
-from agentmesh.core.vocab import StopReason
+from agentmesh.core.vocab import Label, StopReason
 from agentmesh.forge.base import Forge, NotFound
 from agentmesh.git.remote import ls_refs
 from agentmesh.host.config import HALT_REF
@@ -65,15 +65,23 @@ class Watch:
         return Unwanted(StopReason.PREEMPTED, preempt.detail) if preempt is not None else unwanted
 
     def unwanted(self, *, halt_issues: bool = True) -> Unwanted | None:
-        """Read now: the mesh-wide kill switch, then the issue."""
-        halted = halt_reason(self.mesh, self.forge, listing=ls_refs(self.mesh.git, self.mesh.remote, [HALT_REF]),
-                             issues=halt_issues)
+        """Read now: the mesh-wide kill switch, then the issue (with the halt issues, in one forge read)."""
+        halted = switch_halt(self.mesh, listing=ls_refs(self.mesh.git, self.mesh.remote, [HALT_REF]))
         if halted:
             return Unwanted(StopReason.MESH_HALTED, halted)
-        try:
-            issue = self.forge.get_issue(self.issue)
-        except NotFound:
+        if halt_issues:
+            found, halting = self.forge.issue_and_labelled(self.issue, Label.HALT)
+            halted = halt_issue(self.forge, halting)
+            if halted:
+                return Unwanted(StopReason.MESH_HALTED, halted)
+        else:
+            try:
+                found = self.forge.get_issue(self.issue)
+            except NotFound:
+                found = None
+        if found is None:
             return Unwanted(StopReason.CANCELLED, f"issue #{self.issue} is gone")
+        issue = found
         reasons = [r for r in exclusion_reasons(issue, agent=self.agent, eligible_labels=self.eligible)
                    if r.code in UNWANTED]
         if reasons:

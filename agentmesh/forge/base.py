@@ -169,6 +169,15 @@ class Forge(ABC):
         """The open issues and the open PRs (the local forge lists its items once for both)."""
         return self.list_issues(state="open"), self.list_pulls(state="open")
 
+    def issue_and_labelled(self, number: int, label: str) -> tuple[Issue | None, list[Issue]]:
+        """Issue `number` (None: there is none) and the open issues labelled `label` (the local forge reads
+        both from one listing of its items)."""
+        try:
+            issue: Issue | None = self.get_issue(number)
+        except NotFound:
+            issue = None
+        return issue, self.list_issues(state="open", labels=[label])
+
     @abstractmethod
     def get_pull(self, number: int) -> PullRequest:
         """With its reviews."""

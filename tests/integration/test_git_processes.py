@@ -83,3 +83,31 @@ def test_the_remote_is_collected_once_when_it_needs_it(tmp_path):
     assert gc_if_needed(Git(), str(remote), loose_limit=1000)
     wait_for(lambda: not gc_needed(remote, loose_limit=1000), "the detached gc")
     assert not gc_if_needed(Git(), str(remote), loose_limit=1000)
+
+
+def test_the_watch_reads_the_issue_and_the_halt_issues_from_one_listing(tmp_path):
+    from agentmesh.agent.halt import halt_issue
+    from agentmesh.agent.watch import Unwanted, Watch
+    from agentmesh.core.vocab import Label, StopReason
+    from tests.support import agent_forge, agent_mesh, local_forge_remote
+
+    remote = local_forge_remote(tmp_path / "remote.git")
+    mesh = agent_mesh(remote, tmp_path / "hosts", "ada")
+    forge = agent_forge(mesh)
+    issue = forge.create_issue("Work", "", ["task"]).number
+    watch = Watch(mesh, forge, issue, agent="ada", eligible=("task",), every_seconds=60)
+    assert watch.unwanted() is None  # the first reads the default branch's old HALT file too, kept per sha
+    with counting_git(tmp_path / "count") as count:
+        assert watch.unwanted() is None
+        # the halt ref, and the items once for the issue and the halt issues (one listing each before)
+        assert count.commands()["upload-pack"] == 2, count.argvs()
+    halting = forge.create_issue("Stop everything", "", [Label.HALT]).number
+    assert watch.unwanted() == Unwanted(StopReason.MESH_HALTED, halt_issue(forge, [forge.get_issue(halting)]))
+    assert watch.unwanted(halt_issues=False) is None  # between the checks that list the halt issues
+    forge.close_issue(halting)
+    forge.close_issue(issue)
+    closed = watch.unwanted()
+    assert closed is not None and closed.stop == StopReason.CANCELLED and "no longer wanted" in closed.reason
+    gone = Watch(mesh, forge, 999, agent="ada", eligible=("task",), every_seconds=60)
+    assert gone.unwanted() == Unwanted(StopReason.CANCELLED, "issue #999 is gone")
+    assert gone.unwanted(halt_issues=False) == Unwanted(StopReason.CANCELLED, "issue #999 is gone")

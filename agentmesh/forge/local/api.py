@@ -336,6 +336,13 @@ class LocalForge(Forge):
         items = [i for i in self.store.all_items() if i.is_pull and (state == "all" or i.meta.get("state") == state)]
         return self._pulls(items, with_reviews=True)
 
+    def issue_and_labelled(self, number: int, label: str) -> tuple[Issue | None, list[Issue]]:
+        """Both from one listing of the items."""
+        items = self.store.all_items()
+        labelled = [view for item in items
+                    if not item.is_pull and (view := issue_view(item)).state == "open" and label in view.labels]
+        return next((issue_view(item) for item in items if item.number == number), None), labelled
+
     def list_open(self) -> tuple[list[Issue], list[PullRequest]]:
         """Both from one listing of the items."""
         items = self.store.all_items()
