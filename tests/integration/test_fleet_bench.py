@@ -29,7 +29,7 @@ def test_a_small_fleet_drains_and_the_report_has_every_figure(tmp_path):
     assert 0 < result["git_calls_per_working_tick"] < result["git_processes_per_working_tick"]  # pushes: receive-packs
     assert result["forge_requests"] is None  # the local forge makes no HTTP requests
     assert result["git_commands"]["receive-pack"] > 0
-    assert fleet.table(result).startswith("| 2 agents x 2 issues, sleep 0 s, file | |")
+    assert fleet.table(result).startswith("| 2 agents x 2 issues, sleep 0 s, file, cron | |")
 
 
 def test_forge_requests_go_to_the_tick_of_their_agent_that_was_running():
