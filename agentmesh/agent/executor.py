@@ -76,9 +76,10 @@ INSTALL_HINTS = {
 }
 WORKTREE_PREFIX = "{worktree}/"
 
+PROBE_SECONDS = 30  # a bwrap probe slower than this tells nothing of the sandbox (a loaded host)
+
 # What an executor may inherit from the agent's environment. Everything else,
 # forge tokens first of all, is dropped; HOME and the XDG directories are its own.
-PROBE_SECONDS = 30  # a bwrap probe slower than this tells nothing of the sandbox (a loaded host)
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "TMPDIR")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # A git identity for tools that insist on one: aider otherwise writes one into the repository's

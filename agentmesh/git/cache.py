@@ -92,14 +92,20 @@ class CacheClone:
         self._lock: FileLock | None = None  # made on first use: a claim that fetches nothing never imports filelock
         self._sha1_format: bool | None = None
 
+    def _file_lock(self) -> FileLock:
+        """The clone's lock file, made on first use."""
+        if self._lock is None:
+            from filelock import FileLock
+
+            self._lock = FileLock(str(self.path) + ".lock")
+        return self._lock
+
     @contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT):
-        from filelock import FileLock, Timeout
+        from filelock import Timeout
 
-        if self._lock is None:
-            self._lock = FileLock(str(self.path) + ".lock")
         try:
-            with self._lock.acquire(timeout=timeout):
+            with self._file_lock().acquire(timeout=timeout):
                 yield self
         except Timeout:
             raise TemporaryError(f"cache clone {self.path} is busy (lock held > {timeout:g}s)") from None
@@ -113,19 +119,18 @@ class CacheClone:
         if not wanted:
             yield None
             return
-        from filelock import FileLock, Timeout
+        from filelock import Timeout
 
-        if self._lock is None:
-            self._lock = FileLock(str(self.path) + ".lock")
+        lock = self._file_lock()
         try:
-            self._lock.acquire(timeout=0)
+            lock.acquire(timeout=0)
         except Timeout:
             yield None
             return
         try:
             yield MIRROR
         finally:
-            self._lock.release()
+            lock.release()
 
     def ensure(self) -> CacheClone:
         """Create the clone if missing; a broken one is moved aside and rebuilt (it is only a cache)."""
