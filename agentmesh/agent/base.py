@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Generic, TypeVar
 
 from agentmesh.agent.halt import halt_issue, switch_halt
 from agentmesh.agent.journaling import flush_journal, journal_listener
+from agentmesh.agent.legacy import drop_mesh_locks
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.notify import notify_listener
 from agentmesh.agent.report import Report
+from agentmesh.agent.stages import set_stage
 from agentmesh.agent.trust import verified_comments, verified_reviews
+from agentmesh.core.errors import NotHolder
 from agentmesh.core.model import Comment, Issue, LabelEvent, PullRequest, Review
 from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes, ring_order
+from agentmesh.core.vocab import Event
 from agentmesh.forge.base import Forbidden, Forge, NotFound
+from agentmesh.git.remote import RefUpdate, push
 from agentmesh.host.lock import host_lock
 from agentmesh.host.roster import MAINTAINER_PREFIX
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimStore
 from agentmesh.refs.presence import PresenceView
 
-R = TypeVar("R")
+R = TypeVar("R", bound=Report)
 Listed = tuple[list[Issue], list[PullRequest]]  # the open issues and the open PRs, as one step listed them
 
 
@@ -175,3 +180,48 @@ class AgentRun(Generic[R]):
             except (NotFound, Forbidden):  # unknown or unreadable permission: not trusted
                 self._permissions[user] = False
         return self._permissions[user]
+
+    # --- ending a piece of work on the remote --------------------------------------------
+
+    def issue_open(self, number: int) -> bool:
+        """A deleted issue counts as closed: its PR is withdrawn, not merged."""
+        try:
+            return self.forge.get_issue(number).state == "open"
+        except NotFound:
+            return False
+
+    def withdraw(self, pull: PullRequest, issue: int, claim_sha: str | None, why: str, *,
+                 issue_closed: bool) -> None:
+        """Close this agent's PR instead of merging a second piece of work for one issue. The stage
+        labels are cleared only on a closed issue: an open one's belong to the agent redoing it."""
+        self.ensure_comment(pull.number, f"withdrawn/{pull.head_sha}",
+                            f"agentmesh: `{self.agent}` closed this PR unmerged: {why}. "
+                            f"Its work stays at `{pull.head_sha[:12]}`.")
+        self.forge.close_pull(pull.number)
+        if issue_closed:
+            with suppress(NotFound):  # a deleted issue has no labels left to clear
+                set_stage(self.forge, issue, None)
+        self.delete_branch(pull.head, pull.head_sha)
+        if claim_sha is not None:
+            self.let_go(issue, claim_sha)
+        self.report.add(Event.WITHDRAWN, issue=issue, pr=pull.number, key=f"withdrawn-{pull.number}", detail=why)
+
+    def let_go(self, issue: int, sha: str) -> None:
+        """Release a claim whose work is finished (merged, closed or withdrawn)."""
+        try:
+            self.store.release(issue, sha)
+        except NotHolder:
+            try:  # this agent's claim-task renewed it since the listing: still ours, and still done with
+                self.store.release(issue)
+            except NotHolder as exc:
+                self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
+                return
+        if self.policy.migration.lock_branches:
+            drop_mesh_locks(self.mesh, [issue])
+
+    def delete_branch(self, branch: str, sha: str) -> bool:
+        """Delete a branch pinned to `sha` (a PR's head, an orphan's observed sha): a push after it (a
+        human's, or a new attempt's) keeps the branch, and a branch already gone is left alone.
+        Whether this run deleted it."""
+        ref = f"refs/heads/{branch}"
+        return push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, sha)]).ok

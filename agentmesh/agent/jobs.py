@@ -42,7 +42,8 @@ from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.overrides import Overrides, distrusted, is_override, parse_overrides, setters
-from agentmesh.core.plan import Feedback
+from agentmesh.core.plan import Feedback, Withdraw
+from agentmesh.core.pulls import OwnPull, plan_fence
 from agentmesh.core.reconcile import ReworkAsk
 from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
@@ -353,10 +354,28 @@ class Jobs(AgentRun[Report]):
             set_stage(self.forge, number, Stage.REVIEW)
             return latest
         # labelled as it is created, the issue moved to review with it: on the local forge one atomic push
-        return self.forge.create_pull(
+        pull = self.forge.create_pull(
             head=branch, base=self.mesh.base_branch, title=work_title(issue),
             body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
             labels=[Label.PR], relabel=[stage_change(number, Stage.REVIEW)])
+        return self.fenced_after(number, pull)
+
+    def fenced_after(self, number: int, pull: PullRequest) -> PullRequest | None:
+        """The claim read again once the PR exists: paused between the check and the creation, this agent
+        may have lost it, and its issue may even be done by another agent. Such a PR is withdrawn now, as
+        monitor-prs would on its next run (a run that may never come); a claim merely reaped, on an open
+        issue, is monitor-prs's to take again (core/pulls.plan_fence)."""
+        current = self.store.read(number)
+        claimer = current[1].agent if current is not None and current[1] is not None else None
+        if claimer == self.agent:
+            return pull
+        seen = OwnPull(pull.number, number, pull.head_sha, handed_over=False, me=self.agent,
+                       issue_open=self.issue_open(number), claimer=claimer, branch=pull.head)
+        match plan_fence(seen):
+            case [Withdraw(issue_closed=issue_closed, detail=why)]:
+                self.withdraw(pull, number, None, f"{why} while it was being opened", issue_closed=issue_closed)
+                return None
+        return pull
 
     def make_way(self, job: Job, base: str, produced: Produced) -> None:
         """Preempted (agent/preempt.py): no attempt is counted. What the executor left, checked as any

@@ -17,13 +17,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
-from agentmesh.agent.legacy import drop_mesh_locks, observe_legacy, remote_branches
+from agentmesh.agent.legacy import observe_legacy, remote_branches
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.llm_review import LlmRun, run_llm_review
 from agentmesh.agent.mesh import Mesh
@@ -70,7 +69,6 @@ from agentmesh.core.sanitize import clean_text
 from agentmesh.core.sweep import orphan_branches, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
-from agentmesh.git.remote import RefUpdate, push
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
 from agentmesh.host.lock import host_lock
@@ -265,7 +263,7 @@ class Monitor(AgentRun[Report]):
             case Merge():
                 self.merge(pull, marker)
             case Withdraw(sha=sha, issue_closed=issue_closed):
-                self.withdraw(pull, marker, sha, action.detail, issue_closed=issue_closed)
+                self.withdraw(pull, marker.issue, sha, action.detail, issue_closed=issue_closed)
             case Reclaim(branch=branch, attempt=attempt):
                 self.reclaim(marker.issue, pull, branch, attempt)
 
@@ -284,7 +282,7 @@ class Monitor(AgentRun[Report]):
         self.propose_lesson(issue, pull)  # before the branch and claim go: a rerun after a crash comes back here
         self.delete_branch(pull.head, pull.head_sha)
         if claim_sha is not None:
-            self.release(issue, claim_sha)
+            self.let_go(issue, claim_sha)
         Worktrees(self.mesh.cache, self.mesh.state.worktrees).remove(pull.head)
 
     def finish_closed(self, issue: int, claim_sha: str | None, attempt: int, pull: PullRequest) -> None:
@@ -299,24 +297,7 @@ class Monitor(AgentRun[Report]):
         set_stage(self.forge, issue, None)
         self.delete_branch(pull.head, pull.head_sha)
         if claim_sha is not None:
-            self.release(issue, claim_sha)
-
-    def withdraw(self, pull: PullRequest, marker: PullMarker, claim_sha: str | None, why: str, *,
-                 issue_closed: bool) -> None:
-        """Close this agent's PR instead of merging a second piece of work for one issue. The stage
-        labels are cleared only on a closed issue: an open one's belong to the agent redoing it."""
-        self.ensure_comment(pull.number, f"withdrawn/{pull.head_sha}",
-                            f"agentmesh: `{self.agent}` closed this PR unmerged: {why}. "
-                            f"Its work stays at `{pull.head_sha[:12]}`.")
-        self.forge.close_pull(pull.number)
-        if issue_closed:
-            with suppress(NotFound):  # a deleted issue has no labels left to clear
-                set_stage(self.forge, marker.issue, None)
-        self.delete_branch(pull.head, pull.head_sha)
-        if claim_sha is not None:
-            self.release(marker.issue, claim_sha)
-        self.report.add(Event.WITHDRAWN, issue=marker.issue, pr=pull.number, key=f"withdrawn-{pull.number}",
-                        detail=why)
+            self.let_go(issue, claim_sha)
 
     def reclaim(self, issue: int, pull: PullRequest, branch: str, attempt: int) -> None:
         result = self.store.acquire(issue, work_branch=branch, attempt=attempt)
@@ -370,25 +351,6 @@ class Monitor(AgentRun[Report]):
             return self.changed_paths(pull)
         return list(dict.fromkeys(p for sha in reworks for p in changed_paths(
             self.mesh.git, self.mesh.cache.path, f"{sha}^", sha)))
-
-    def release(self, issue: int, sha: str) -> None:
-        try:
-            self.store.release(issue, sha)
-        except NotHolder:
-            try:  # this agent's claim-task renewed it since the listing: still ours, and still done with
-                self.store.release(issue)
-            except NotHolder as exc:
-                self.report.add(Event.CLAIM_LOST, issue=issue, detail=str(exc))
-                return
-        if self.policy.migration.lock_branches:
-            drop_mesh_locks(self.mesh, [issue])
-
-    def delete_branch(self, branch: str, sha: str) -> bool:
-        """Delete a branch pinned to `sha` (a PR's head, an orphan's observed sha): a push after it (a
-        human's, or a new attempt's) keeps the branch, and a branch already gone is left alone.
-        Whether this run deleted it."""
-        ref = f"refs/heads/{branch}"
-        return push(self.mesh.git, self.mesh.cache.path, self.mesh.remote, [RefUpdate(ref, None, sha)]).ok
 
     # --- own PRs ------------------------------------------------------------------------
 
@@ -476,13 +438,6 @@ class Monitor(AgentRun[Report]):
         current = self.store.read(marker.issue)
         mine = current is not None and current[1] is not None and current[1].agent == self.agent
         self.finish_merged(marker.issue, current[0] if mine and current else None, pull)
-
-    def issue_open(self, number: int) -> bool:
-        """A deleted issue counts as closed: its PR is withdrawn, not merged."""
-        try:
-            return self.forge.get_issue(number).state == "open"
-        except NotFound:
-            return False
 
     def head_is_ours(self, pull: PullRequest) -> bool:
         """Whether this agent wrote the head, not someone who pushed to its branch. With a roster: every

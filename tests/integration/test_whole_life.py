@@ -150,6 +150,31 @@ def test_an_agent_whose_claim_was_reaped_after_its_push_opens_no_pr_and_its_bran
     assert any("orphan branch" in c.body for c in fleet.human.list_comments(number))
 
 
+def test_a_pr_opened_after_the_claim_passed_to_another_agent_is_withdrawn_in_the_same_run(tmp_path):
+    """Paused between reading the claim and creating the PR, reaped, and the issue taken by b: only the
+    local forge could fence the creation itself, so the PR is read against the claim once it exists. A
+    post-receive hook hands the claim to b (a claim commit b made earlier) as the PR's item lands."""
+    fleet = Fleet(tmp_path)
+    for name in "abc":
+        fleet.monitor(name)
+    number = fleet.issue()
+    claim = f"refs/heads/claim/{number}"
+    b_claim = fleet.mesh("b").claims().acquire(number).sha
+    git("update-ref", "-d", claim, cwd=fleet.remote)  # b's claim commit stays in the remote's objects
+    trigger = tmp_path / "armed"
+    trigger.touch()
+    fleet.hook("post-receive", f'while read old new ref; do case "$old $ref" in 0000000*" refs/agentmesh/items/"*) '
+                               f'[ "$ref" != refs/agentmesh/items/{number} ] && rm {trigger} 2>/dev/null && '
+                               f"git update-ref {claim} {b_claim};; esac; done\n")
+    report = fleet.tick("a")
+    assert not trigger.exists(), "the PR was never created"
+    assert ("withdrawn", number) in events(report) and ("pr-opened", number) not in events(report), report.events
+    [pull] = fleet.pulls_for(number)
+    assert pull["state"] == "closed" and fleet.branches("a/") == []
+    assert remote_refs(fleet.remote, claim) == {claim: b_claim}  # b's claim untouched: b redoes the issue
+    assert any("while it was being opened" in c.body for c in fleet.human.list_comments(pull["number"]))
+
+
 def test_a_pr_whose_claim_another_agent_holds_is_withdrawn_not_merged(tmp_path):
     fleet = Fleet(tmp_path)
     number, pull = in_review(fleet)

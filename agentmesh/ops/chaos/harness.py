@@ -24,7 +24,7 @@ from agentmesh.git.run import GitError
 from agentmesh.host.process import kill_group
 from agentmesh.ops.chaos.agents import Agent, Cadence, Style, stop_agents
 from agentmesh.ops.chaos.gitdaemon import GitDaemon, GitDaemonError
-from agentmesh.ops.chaos.invariants import Verdict, check_remote, journal_gaps, no_leftovers, settled
+from agentmesh.ops.chaos.invariants import Verdict, check_remote, journal_gaps, no_leftovers, one_merge, settled
 from agentmesh.ops.chaos.leftovers import LockScan, StopRecord, running_executors, scan_locks
 from agentmesh.ops.chaos.mounts import is_mount_point, restore
 from agentmesh.ops.chaos.nemesis import Applied, Cluster, Nemesis
@@ -207,8 +207,9 @@ def _show(timeline: list[Applied], shown: int, echo: Callable[[str], None]) -> i
 
 def _quiesce(cluster: Cluster, options: Options, echo: Callable[[str], None]) -> float | None:
     """Run until every issue is closed or parked, then until the clean-up is done: no claim or
-    orphan branch left (agents sweep orphans only after lease + grace) and every merged PR
-    journaled (a run flushes its journal as it ends); or until the timeout. Returns the drain time
+    orphan branch left (agents sweep orphans only after lease + grace), no open PR beside a merged
+    one (its author withdraws it on its next run) and every merged PR journaled (a run flushes its
+    journal as it ends); or until the timeout. Returns the drain time
     (until every issue settled), or None."""
     begun = time.monotonic()
     settled_at: float | None = None
@@ -224,7 +225,7 @@ def _quiesce(cluster: Cluster, options: Options, echo: Callable[[str], None]) ->
             if settled_at is None and settled(view).ok:
                 settled_at = now
                 echo(f"quiet after {now - begun:.1f}s: every issue closed or parked")
-            if settled_at is not None and no_leftovers(view).ok and not journal_gaps(view):
+            if settled_at is not None and no_leftovers(view).ok and one_merge(view).ok and not journal_gaps(view):
                 break
         time.sleep(TICK)
     if settled_at is None:
