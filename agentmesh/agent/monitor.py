@@ -66,7 +66,7 @@ from agentmesh.core.review import (
     unmet_checks,
 )
 from agentmesh.core.sanitize import clean_text
-from agentmesh.core.sweep import orphan_branches, plan_sweep
+from agentmesh.core.sweep import StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
 from agentmesh.git.run import TOKEN_ENV, GitError
@@ -113,6 +113,7 @@ class Seen:
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     markers: dict[int, PullMarker] = field(default_factory=dict)
     reaps: dict[str, ReapDecision] = field(default_factory=dict)
+    stale: list[StalePull] = field(default_factory=list)  # siblings' PRs left open on closed issues
 
 
 class Monitor(AgentRun[Report]):
@@ -141,7 +142,8 @@ class Monitor(AgentRun[Report]):
             alive = {p.agent for p in presence if p.alive} | {self.agent}
             plan += self.plan_open_pulls(claims, open_pulls, seen, ring, alive)
         plan += self.plan_reaps(seen)
-        plan += self.plan_sweeps(claims, open_pulls, branches, agents=set(ring) | {p.agent for p in presence})
+        plan += self.plan_sweeps(claims, open_pulls, branches, agents=set(ring) | {p.agent for p in presence},
+                                 stale=seen.stale)
         # reviews last: their gates renew claims, so every write pinned to a listed claim sha goes first
         plan.sort(key=lambda action: isinstance(action, Review))
         for action in plan:
@@ -173,7 +175,7 @@ class Monitor(AgentRun[Report]):
                          logins=agent_logins(self.mesh.roster, local=self.forge.kind == "local"))
 
     def plan_sweeps(self, claims: list[ClaimView], pulls: list[PullRequest], branches: dict[str, str], *,
-                    agents: set[str]) -> list[Action]:
+                    agents: set[str], stale: list[StalePull]) -> list[Action]:
         legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in claims}, pulls=pulls,
                                 branches=branches)
         orphans = orphan_branches(branches, agents=agents, open_heads={p.head for p in pulls},
@@ -182,11 +184,14 @@ class Monitor(AgentRun[Report]):
                                   held={lock.branch for lock in legacy.values()})
         lease = self.policy.lease
         with self.mesh.state.observations_lock():
-            sweeps, observations = plan_sweep(orphans, self.mesh.state.load_observations(), self.mesh.clock(),
+            now = self.mesh.clock()
+            sweeps, observations = plan_sweep(orphans, self.mesh.state.load_observations(), now,
                                               lease_seconds=lease.seconds, grace_seconds=lease.grace_seconds)
+            withdrawals, observations = plan_stale_pulls(stale, observations, now, lease_seconds=lease.seconds,
+                                                         grace_seconds=lease.grace_seconds)
             if not self.dry_run:
                 self.mesh.state.save_observations(observations)
-        return list(sweeps)
+        return [*sweeps, *withdrawals]
 
     def plan_open_pulls(self, claims: list[ClaimView], pulls: list[PullRequest], seen: Seen, ring: list[str],
                         alive: set[str]) -> list[Action]:
@@ -202,6 +207,8 @@ class Monitor(AgentRun[Report]):
             try:
                 if marker.agent == self.agent:
                     plan += plan_own_pull(self.observe_own(pull, marker, ring, alive, view))
+                elif self.stranded(pull, marker, alive, claimer):
+                    seen.stale.append(StalePull(pull.number, marker.issue, pull.head_sha, marker.agent))
                 elif self.sibling_review_due(pull, marker, ring, alive, claimer):
                     plan.append(Review(issue=marker.issue, pr=pull.number, head=pull.head_sha))
             except TemporaryError as exc:
@@ -458,6 +465,12 @@ class Monitor(AgentRun[Report]):
                         detail="a human pushed to the work branch")
 
     # --- siblings' PRs ---------------------------------------------------------------------
+
+    def stranded(self, pull: PullRequest, marker: PullMarker, alive: set[str], claimer: str | None) -> bool:
+        """A sibling's PR whose author is away (no presence, no claim on its issue) and whose issue is
+        closed: nobody else would ever close it (the issue is read only for an away author's PR)."""
+        return (marker.agent not in alive and claimer != marker.agent and Label.NEEDS_HUMAN not in pull.labels
+                and not self.issue_open(marker.issue))
 
     def sibling_review_due(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
                            claimer: str | None) -> bool:

@@ -1,5 +1,6 @@
 """Which branches are orphans to sweep: work and lesson branches of the mesh's agents that have no
-open PR and no claim, seen unchanged by this host for longer than lease + grace.
+open PR and no claim, seen unchanged by this host for longer than lease + grace. And which of the
+siblings' open PRs are stale: their issue is closed and their author has been away as long.
 
 The clock is this observer's own (docs/design/protocol.md, "observer-elapsed time"), so a skewed or
 paused agent cannot make a branch look old; and a branch that gets a PR or a claim meanwhile is
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from agentmesh.core.lease import Clock, Observation, observed_seconds, update_observations
-from agentmesh.core.plan import Sweep
+from agentmesh.core.plan import Sweep, Withdraw
+from agentmesh.core.record import Record
 from agentmesh.core.slug import is_lesson_branch, parse_work_branch
 
 SWEEP_PREFIX = "sweep:"  # observations of orphan candidates, beside the claims' in one file
+STALE_PREFIX = "stale-pr:"  # observations of stale PRs, likewise
 
 
 def orphan_branches(branches: Mapping[str, str], *, agents: Collection[str], open_heads: Collection[str],
@@ -45,3 +48,29 @@ def plan_sweep(orphans: Mapping[str, str], observations: Mapping[str, Observatio
             sweeps.append(Sweep(issue=work[1] if work else None, branch=branch, sha=sha,
                                 detail=f"no PR and no claim for {seen:.0f}s"))
     return sweeps, updated
+
+
+class StalePull(Record):
+    """A sibling's open PR whose issue is closed, while its author shows no presence and holds no claim
+    on the issue: the author would withdraw it on its next run, which may never come."""
+
+    pull: int
+    issue: int
+    head: str
+    author: str
+
+
+def plan_stale_pulls(stale: Collection[StalePull], observations: Mapping[str, Observation], now: Clock, *,
+                     lease_seconds: int, grace_seconds: int) -> tuple[list[Withdraw], dict[str, Observation]]:
+    """The stale PRs to withdraw, seen so (at the same head) past lease + grace by this host's clock, and
+    the observations to save. Closing one is always safe, its issue being closed; the wait leaves it to
+    its author first."""
+    updated = update_observations(observations, {f"{STALE_PREFIX}{p.pull}": p.head for p in stale}, now, STALE_PREFIX)
+    withdrawals = []
+    for pull in sorted(stale, key=lambda p: p.pull):
+        seen = observed_seconds(updated[f"{STALE_PREFIX}{pull.pull}"], now)
+        if seen > lease_seconds + grace_seconds:
+            withdrawals.append(Withdraw(issue=pull.issue, pr=pull.pull, head=pull.head, sha=None, issue_closed=True,
+                                        detail=f"its issue is closed and its author `{pull.author}` has been away "
+                                               f"for {seen:.0f}s by this host's clock"))
+    return withdrawals, updated

@@ -405,6 +405,33 @@ def test_cleanup_runs_from_the_remote_even_after_claim_task_released_the_claim(t
     assert sorted(e["event"] for e in entries if e["event"] in ("merged", "cleaned-up")) == ["cleaned-up", "merged"]
 
 
+def test_a_pr_its_author_left_open_for_good_is_withdrawn_by_a_sibling_once_its_issue_is_closed(tmp_path):
+    """a's host is gone for good with its PR in review. While the issue is open nobody touches the PR;
+    once it is closed (here by a human), c withdraws it after a's absence outlasts lease + grace by c's
+    own clock: nothing is left behind by an agent that never comes back."""
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+
+    def rounds(count: int) -> list[tuple[str, int | None]]:
+        seen = []
+        for _ in range(count):
+            seen += events(fleet.monitor("c"))
+            fleet.clocks["c"].advance(60 + 15 + 1)
+        return seen
+
+    assert ("reaped", number) in rounds(4)  # a's claim reaped, a's presence gone
+    assert fleet.item(pull["number"])["state"] == "open" and fleet.branches("a/")
+    fleet.human.close_issue(number)
+    assert ("withdrawn", number) not in events(fleet.monitor("c"))  # first seen stale: a gets its turn
+    fleet.clocks["c"].advance(60 + 15 + 1)
+    report = fleet.monitor("c")
+    assert ("withdrawn", number) in events(report), report.events
+    assert fleet.item(pull["number"])["state"] == "closed" and fleet.branches("a/") == [] and fleet.claims() == []
+    assert not set(fleet.item(number)["labels"]) & STAGES
+    assert any("has been away" in c.body for c in fleet.human.list_comments(pull["number"]))
+    assert report.exit_code == 0 and fleet.monitor("a").exit_code == 0  # a coming back finds nothing to do
+
+
 # --- 6. journal entries survive a kill between the write and the record -----------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agentmesh.core.lease import Clock
 from agentmesh.core.slug import is_lesson_branch, parse_work_branch, work_branch
-from agentmesh.core.sweep import SWEEP_PREFIX, orphan_branches, plan_sweep
+from agentmesh.core.sweep import STALE_PREFIX, SWEEP_PREFIX, StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 
 BRANCHES = {"main": "m", "ada/1-fix": "s1", "ada/2-pr": "s2", "bob/3-claimed": "s3", "ada/lessons/x": "s4",
             "carol/4-human": "s5", "claim/5": "s6", "ada/6-fix-a2": "s7"}
@@ -56,3 +56,20 @@ def test_later_attempts_get_their_own_branch():
     long = work_branch("ada", 7, "x" * 80, attempt=12)
     assert parse_work_branch(long) == ("ada", 7) and long.endswith("-a12")
     assert is_lesson_branch("ada/lessons/some-lesson") and not is_lesson_branch("ada/7-x")
+
+
+def test_a_stale_pr_is_withdrawn_only_after_lease_and_grace_at_one_head_by_this_hosts_clock():
+    stale = [StalePull(pull=9, issue=3, head="h1", author="ada")]
+    t0 = Clock(wall=1000.0, mono=50.0, boot_id="b")
+    withdrawals, seen = plan_stale_pulls(stale, {SWEEP_PREFIX + "x": None}, t0,  # type: ignore[dict-item]
+                                         lease_seconds=60, grace_seconds=15)
+    assert withdrawals == [] and SWEEP_PREFIX + "x" in seen  # the sweeps' observations are kept
+    jumped = Clock(wall=1000.0 + 3600, mono=60.0, boot_id="b")  # skew cannot withdraw early
+    assert plan_stale_pulls(stale, seen, jumped, lease_seconds=60, grace_seconds=15)[0] == []
+    pushed = [StalePull(pull=9, issue=3, head="h2", author="ada")]  # a new head restarts the clock
+    later = Clock(wall=1000.0 + 3700, mono=140.0, boot_id="b")
+    assert plan_stale_pulls(pushed, seen, later, lease_seconds=60, grace_seconds=15)[0] == []
+    [withdraw] = plan_stale_pulls(stale, seen, later, lease_seconds=60, grace_seconds=15)[0]
+    assert (withdraw.pr, withdraw.issue, withdraw.head, withdraw.sha, withdraw.issue_closed) == (9, 3, "h1", None, True)
+    assert "`ada` has been away for 90s" in withdraw.detail
+    assert STALE_PREFIX + "9" not in plan_stale_pulls([], seen, later, lease_seconds=60, grace_seconds=15)[1]
