@@ -69,10 +69,11 @@ def test_the_harness_counts_runs_and_reports_every_invariant(chaos):
 def test_every_invariant_holds_after_the_nemesis(chaos):
     """Kept by fenced PR creation and merges, in-review claim renewal, orphan sweeps and exactly-once
     journals (docs/claims.md, "The whole life of an issue"); before those it failed here."""
-    result, root, _ = chaos
+    result, root, progress = chaos
     failed = [f"{v['invariant']}: {v['figure']}; " + "; ".join(v["problems"][:5])
               for v in result["invariants"] if not v["ok"]]
-    assert not failed, f"seed {SEED}, folder {root}:\n" + "\n".join(failed)
+    # the timeline too: a CI run keeps no folder, and the faults' timing is what a replay needs
+    assert not failed, f"seed {SEED}, folder {root}:\n" + "\n".join(failed) + "\n\nprogress:\n" + progress
     assert result["drain_seconds"] is not None
 
 

@@ -5,6 +5,10 @@ A checker that cannot fail would be worse than none."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,7 @@ from filelock import FileLock
 
 from agentmesh.core.vocab import Label
 from agentmesh.ops.chaos.invariants import Invariant, Verdict, check_remote
-from agentmesh.ops.chaos.leftovers import StopRecord, scan_locks
+from agentmesh.ops.chaos.leftovers import StopRecord, group_processes, scan_locks
 from agentmesh.ops.chaos.remote import read_remote
 from tests.support import agent_forge, agent_mesh, git, local_forge_remote
 
@@ -238,3 +242,22 @@ def test_a_process_that_needed_sigkill_fails_the_stop():
     record = StopRecord(4, 30, ("bob daemon (pid 7)",), ("cy pgid 9",))
     assert not record.verdict().ok
     assert record.verdict().figure == "3/4 agent processes stopped within 30s; 1 executor(s) left running"
+    server = StopRecord(4, 30, ("bob daemon (pid 7)",), (), ("12 T do_signal_stop: git receive-pack .",))
+    assert server.verdict().problems[-1] == "git daemon child at the stop: 12 T do_signal_stop: git receive-pack ."
+    assert StopRecord(4, 30, (), (), ("12 S -: git upload-pack .",)).verdict().ok  # in flight, nothing stuck
+
+
+def test_a_stuck_process_is_described_by_its_state_and_command():
+    """What a stuck agent waited on goes into the report (CI keeps no folder): a SIGSTOPped child shows `T`."""
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        os.kill(proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while not (found := group_processes(proc.pid)) or " T " not in found[0]:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.02)
+        assert found == [f"{proc.pid} T {found[0].split()[2]} sleep 30"]
+        assert group_processes(proc.pid, skip=proc.pid) == []
+    finally:
+        proc.kill()
+        proc.wait()

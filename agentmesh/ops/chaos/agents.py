@@ -23,7 +23,7 @@ from pathlib import Path
 
 from agentmesh.host.process import kill_group, start_process, stop_groups
 from agentmesh.host.state import CLOCK_SKEW_ENV
-from agentmesh.ops.chaos.leftovers import running_executors
+from agentmesh.ops.chaos.leftovers import group_processes, running_executors
 from agentmesh.ops.demo import agent_argv, agent_env, daemon_args
 
 RESTART_SECONDS = 1.0  # a daemon that died on its own is restarted after this (systemd's RestartSec)
@@ -201,6 +201,7 @@ def stop_agents(agents: list[Agent], grace: float, now: float) -> tuple[int, lis
     while any(run.proc.poll() is None for _, run in runs) and time.monotonic() < deadline:
         time.sleep(0.1)
     left = [(agent, run) for agent, run in runs if run.proc.poll() is None]
+    doing = {id(run): "; ".join(group_processes(run.proc.pid)) for _, run in left}
     stop_groups([run.proc for _, run in left], grace=min(grace, STUCK_GRACE))
     stuck = {id(run) for _, run in left}
     for agent, run in runs:
@@ -210,4 +211,4 @@ def stop_agents(agents: list[Agent], grace: float, now: float) -> tuple[int, lis
             agent.exits[str(run.proc.returncode)] += 1
     for agent in agents:
         agent.runs = []
-    return len(runs), [f"{agent.name} {run.command} (pid {run.proc.pid})" for agent, run in left]
+    return len(runs), [f"{agent.name} {run.command} (pid {run.proc.pid}): {doing[id(run)]}" for agent, run in left]

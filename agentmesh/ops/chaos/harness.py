@@ -25,7 +25,7 @@ from agentmesh.host.process import kill_group
 from agentmesh.ops.chaos.agents import Agent, Cadence, Style, stop_agents
 from agentmesh.ops.chaos.gitdaemon import GitDaemon, GitDaemonError
 from agentmesh.ops.chaos.invariants import Verdict, check_remote, journal_gaps, no_leftovers, one_merge, settled
-from agentmesh.ops.chaos.leftovers import LockScan, StopRecord, running_executors, scan_locks
+from agentmesh.ops.chaos.leftovers import LockScan, StopRecord, group_processes, running_executors, scan_locks
 from agentmesh.ops.chaos.mounts import is_mount_point, restore
 from agentmesh.ops.chaos.nemesis import Applied, Cluster, Nemesis
 from agentmesh.ops.chaos.remote import read_remote
@@ -235,13 +235,15 @@ def _quiesce(cluster: Cluster, options: Options, echo: Callable[[str], None]) ->
 
 def _stop(cluster: Cluster, options: Options) -> StopRecord:
     agents = list(cluster.agents.values())
+    daemon = cluster.daemon.proc
+    server = group_processes(daemon.pid, skip=daemon.pid) if daemon is not None else []
     asked, stuck = stop_agents(agents, options.stop_grace, time.monotonic())
     left = []
     for agent in agents:
         for pgid in running_executors(agent.state_dir):
             left.append(f"{agent.name} pgid {pgid}")
             kill_group(pgid, grace=0)
-    return StopRecord(asked, options.stop_grace, tuple(stuck), tuple(left))
+    return StopRecord(asked, options.stop_grace, tuple(stuck), tuple(left), tuple(server))
 
 
 def _heal_everything(cluster: Cluster, nemesis: Nemesis) -> None:

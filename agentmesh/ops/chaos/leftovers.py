@@ -96,8 +96,31 @@ class StopRecord:
     grace: float
     stuck: tuple[str, ...]  # still running after grace: killed (SIGTERM, then SIGKILL)
     executors: tuple[str, ...]  # executors still running after their agents stopped: killed
+    server: tuple[str, ...] = ()  # the git daemon's children when the agents were asked to stop
 
     def verdict(self) -> Verdict:
+        # what the server was doing explains a stuck agent (a push waiting on a frozen receive-pack)
+        server = [f"git daemon child at the stop: {p}" for p in self.server] if self.stuck else []
         return verdict(Invariant.PROCESSES_EXIT, f"{self.asked - len(self.stuck)}/{self.asked} agent processes "
                        f"stopped within {self.grace:.0f}s; {len(self.executors)} executor(s) left running",
-                       [f"stuck: {s}" for s in self.stuck] + [f"executor left running: {e}" for e in self.executors])
+                       [f"stuck: {s}" for s in self.stuck] + [f"executor left running: {e}" for e in self.executors]
+                       + server)
+
+
+def group_processes(pgid: int, *, skip: int | None = None) -> list[str]:
+    """Each process of group `pgid` as `pid state wchan: command`, read from /proc (Linux): what a stuck
+    process waits on, told in the report since the folder may be gone when it is read."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == skip:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            wchan = (entry / "wchan").read_text().strip() or "-"
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        found.append(f"{entry.name} {fields[0]} {wchan}: {command[:160]}")
+    return sorted(found)
