@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 from agentmesh.host.process import kill_group, start_process
+from agentmesh.ops.chaos.leftovers import lock_files
 
 START_SECONDS = 10.0
 STOP_GRACE = 2.0
+QUIET_SECONDS = 5.0  # the longest wait for a moment between two ref transactions
 
 
 class GitDaemonError(RuntimeError):
@@ -79,16 +81,39 @@ class GitDaemon:
         return False
 
     def stop(self) -> None:
-        """Stop the daemon and everything it forked (a push in flight dies mid-way, as in a crash)."""
+        """Stop the daemon and everything it forked (a push in flight dies mid-way, as in a crash),
+        between two ref transactions when one comes within QUIET_SECONDS (`freeze`)."""
         if self.proc is not None:
-            if self.paused:
+            if self.freeze():
+                kill_group(self.proc, grace=0)  # SIGKILL reaches stopped processes
+            else:
                 self._signal(signal.SIGCONT)  # a stopped group cannot act on SIGTERM
-            kill_group(self.proc, grace=STOP_GRACE)
+                kill_group(self.proc, grace=STOP_GRACE)
             self.proc, self.paused = None, False
 
     def pause(self) -> None:
         self._signal(signal.SIGSTOP)
         self.paused = True
+
+    def freeze(self, wait: float = QUIET_SECONDS) -> bool:
+        """SIGSTOP the daemon and its children at a moment when no ref transaction is under way in the
+        served folder (no git lock file in it); whether one came within `wait` seconds (else it is left
+        as it was). git's `--atomic` is all-or-nothing while refs are checked and locked, not when the
+        server dies, or its folder moves (receive-pack uses absolute paths), between the renames that
+        commit them: a fault struck there tears the push and leaves lock files that block the refs for
+        good, which no agent could mend. Faults of the remote strike between transactions. A daemon
+        paused already (a hang) stays paused: it is frozen only if no transaction is held in it."""
+        if self.paused:
+            return not lock_files(self.base)
+        deadline = time.monotonic() + wait
+        while True:
+            self.pause()
+            if not lock_files(self.base):
+                return True
+            self.resume()
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def resume(self) -> None:
         self._signal(signal.SIGCONT)

@@ -51,11 +51,11 @@ def scan_locks(repositories: list[Path], state_dirs: list[Path]) -> LockScan:
     held: list[str] = []
     checked = 0
     for repo in repositories:
-        for path in _locks(repo):
+        for path in lock_files(repo):
             checked += 1
             git_locks.append(str(path))
     for state in state_dirs:
-        for path in _locks(state):
+        for path in lock_files(state):
             checked += 1
             inside_repo = any(part.endswith(".git") for part in path.relative_to(state).parts[:-1])
             if inside_repo:
@@ -65,7 +65,8 @@ def scan_locks(repositories: list[Path], state_dirs: list[Path]) -> LockScan:
     return LockScan(tuple(sorted(git_locks)), tuple(sorted(held)), checked)
 
 
-def _locks(root: Path) -> list[Path]:
+def lock_files(root: Path) -> list[Path]:
+    """Every `*.lock` file under `root`."""
     found = []
     for folder, _dirs, files in os.walk(root):
         found += [Path(folder) / f for f in files if f.endswith(".lock")]

@@ -140,9 +140,21 @@ class Nemesis:
                 daemon.pause()
                 return "git daemon stopped with SIGSTOP"
             case Fault.REMOTE_MOVE:
-                self.cluster.repo.rename(self.cluster.moved)
-                return f"repository moved to {self.cluster.moved.name}"
+                return self._move_remote(daemon)
         return f"skipped: no target {event.target!r}"
+
+    def _move_remote(self, daemon: GitDaemon) -> str:
+        """Moved between two ref transactions (`GitDaemon.freeze`), as an operator's `mv` that tore a
+        push in half would break git itself, not the mesh."""
+        hung = daemon.paused
+        if not daemon.freeze():
+            return "skipped: a push kept refs locked"
+        try:
+            self.cluster.repo.rename(self.cluster.moved)
+        finally:
+            if not hung:
+                daemon.resume()
+        return f"repository moved to {self.cluster.moved.name}"
 
     def _mend(self, event: FaultEvent) -> str:
         agent = self.cluster.agents.get(event.target)
@@ -163,6 +175,8 @@ class Nemesis:
                 daemon.resume()
                 return "git daemon continued"
             case Fault.REMOTE_MOVE:
+                if not self.cluster.moved.exists():
+                    return "nothing to move back"
                 self.cluster.moved.rename(self.cluster.repo)
                 return "repository back in place"
         return "nothing to heal"
