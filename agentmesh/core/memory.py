@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from agentmesh.core.identity import MAINTAINER_PREFIX
+from agentmesh.core.moments import parse_ts
 from agentmesh.core.review import glob_match
 from agentmesh.core.sanitize import clean_text, fence
 from agentmesh.core.vocab import BudgetWindow, JournalEvent
@@ -49,15 +50,6 @@ LAST_MOMENT = 253402300799.0  # 9999-12-31T23:59:59Z: datetime goes no further
 def utc_ts(moment: float) -> str:
     """`moment` as ISO UTC; one out of datetime's range (a commit date is whatever its committer wrote) at its end."""
     return datetime.fromtimestamp(min(max(0.0, moment), LAST_MOMENT), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_ts(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        # an offset can carry year 9999 or 1 out of datetime's range: no moment, never a crash of every reader
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def journal_attributes(current: str | None) -> str | None:

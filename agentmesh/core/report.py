@@ -28,11 +28,11 @@ from agentmesh.core.memory import (
     Usage,
     Window,
     entry_day,
-    parse_ts,
     usage_in,
     utc_ts,
 )
 from agentmesh.core.model import Issue
+from agentmesh.core.moments import parse_ts
 from agentmesh.core.performance import FAILED_EVENT, completions
 from agentmesh.core.select import Why, dependencies, exclusion_reasons
 from agentmesh.core.slug import is_agent_name

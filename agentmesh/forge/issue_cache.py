@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from agentmesh.core.moments import parse_ts, shifted
 from agentmesh.host.files import write_atomic
 
 FULL_EVERY = 3600.0  # seconds between complete listings: the bound on how long a deleted issue lingers
@@ -29,11 +30,9 @@ OVERLAP = timedelta(seconds=10)  # a poll re-asks for this much before the last 
 
 
 def _moment(stamp: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+    """A date of the forge's (an item's `updated_at`, its Date header) or of the cache file, in UTC; None when it
+    is none, or out of range: either could be anything, and a bad one must cost a full read, never every run."""
+    return parse_ts(str(stamp))
 
 
 @dataclass
@@ -46,7 +45,7 @@ class IssueSnapshot:
 
     def since(self) -> datetime | None:
         polled = _moment(self.polled)
-        return None if polled is None else polled - OVERLAP
+        return None if polled is None else shifted(polled, -OVERLAP)
 
     def stale(self, now: float) -> bool:
         return self.since() is None or not 0 <= now - self.full_at < FULL_EVERY

@@ -20,7 +20,8 @@ from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import inline_title
 from agentmesh.core.legacy import LegacyLock
 from agentmesh.core.markers import parse_pull_marker
-from agentmesh.core.memory import JOURNALS_PREFIX, JournalEntry, budget_window, entries_since, parse_ts, utc_day, utc_ts
+from agentmesh.core.memory import JOURNALS_PREFIX, JournalEntry, budget_window, entries_since, utc_day, utc_ts
+from agentmesh.core.moments import parse_ts
 from agentmesh.core.performance import AgentPerformance, performance
 from agentmesh.core.review import HeadReviews, head_reviews
 from agentmesh.core.vocab import Label, Stage

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import subprocess
 from dataclasses import dataclass
@@ -408,6 +409,23 @@ def test_list_issues_since_uses_the_injected_clock(tmp_path):
     assert [i.number for i in forge.list_issues(since=since)] == [new.number]
     forge.comment(old.number, "bump")  # a comment updates the issue
     assert [i.number for i in forge.list_issues(since=since)] == [old.number, new.number]
+
+
+@pytest.mark.parametrize("stamp", ["2026-01-01T14:00:00", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00",
+                                   "0001-01-01T00:00:00+14:00", "1e20", "NaN"])
+def test_an_item_dated_out_of_range_is_listed_not_a_crash(forge_env, stamp):
+    # an item is whatever its pusher wrote: a date with no offset (once compared with an aware one), out of
+    # datetime's range, or none at all is no date to filter on, never an exception in every listing
+    from datetime import datetime
+
+    forge, remote = forge_env.forge, forge_env.remote
+    meta = json.dumps({"version": 1, "kind": "issue", "title": "dated", "body": "", "state": "open", "labels": [],
+                       "assignees": [], "author": "mallory", "created_at": stamp, "updated_at": stamp})
+    blob = git("hash-object", "-w", "--stdin", cwd=remote, input=meta)
+    tree = git("mktree", cwd=remote, input=f"100644 blob {blob}\tmeta.json\n")
+    git("update-ref", "refs/agentmesh/items/1", git("commit-tree", tree, "-m", "vandal", cwd=remote), cwd=remote)
+    since = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
+    assert [(i.number, i.updated_at) for i in forge.list_issues(since=since)] == [(1, stamp)]
 
 
 def _merge(url: str, root: str, user: str, number: int, sha: str, barrier, results) -> None:

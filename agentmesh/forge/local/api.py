@@ -16,6 +16,7 @@ from typing import Literal
 from agentmesh.core.deps import with_tasks
 from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.core.markers import closing_references
+from agentmesh.core.moments import parse_ts
 from agentmesh.forge.base import (
     CIStateName,
     CIStatus,
@@ -59,7 +60,6 @@ from agentmesh.forge.local.schema import (
     issue_view,
     item_ref,
     load_json,
-    parse_time,
     pull_guard_ref,
     review_view,
 )
@@ -143,7 +143,8 @@ class LocalForge(Forge):
                 continue
             if not wanted <= set(issue.labels):
                 continue
-            if since is not None and ((parse_time(issue.updated_at) or since) < since):
+            # an item's date is its writer's word (any text): one that is no moment in range is not filtered on
+            if since is not None and ((parse_ts(issue.updated_at) or since) < since):
                 continue
             found.append(issue)
         return found

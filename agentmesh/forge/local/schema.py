@@ -11,7 +11,6 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from agentmesh.core.errors import UserError
 from agentmesh.forge.base import Comment, ForgeError, Issue, NotFound, Review
@@ -130,13 +129,6 @@ def valid_meta(meta: dict | None) -> bool:
     except InvalidName:
         return False
     return meta.get("state") in ("open", "closed", "merged") and isinstance(meta.get("head_sha", ""), str)
-
-
-def parse_time(stamp: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # --- items ----------------------------------------------------------------------------
