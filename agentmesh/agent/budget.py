@@ -15,6 +15,7 @@ spend: a BudgetCheck carries it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -23,6 +24,7 @@ from agentmesh.agent.pause import pause_reason
 from agentmesh.core.memory import (
     Breach,
     Caps,
+    JournalEntry,
     Usage,
     Window,
     breaches,
@@ -34,6 +36,7 @@ from agentmesh.core.memory import (
     usage_in,
     utc_day,
 )
+from agentmesh.core.writers import OTHER, writer_keys
 from agentmesh.memory.journal import Journal, JournalRead
 
 AHEAD_DAYS = 366  # journal months read past today: entries a fast clock stamped later count now
@@ -92,9 +95,12 @@ def journal_since(journal: Journal, since: date, now: float) -> JournalRead:
     return journal.read(since, until=utc_day(now) + timedelta(days=AHEAD_DAYS))
 
 
-def budget_report(mesh: Mesh, journal: Journal, now: float, *, read: JournalRead | None = None) -> dict:
+def budget_report(mesh: Mesh, journal: Journal, now: float, *, read: JournalRead | None = None,
+                  agents: Iterable[str] = ()) -> dict:
     """The window's usage per agent and for the fleet, against the caps, and the pause (`agentmesh budget`).
-    `read`: the journals from the window's start or earlier (journal_since), when the caller has read them."""
+    `read`: the journals from the window's start or earlier (journal_since), when the caller has read them.
+    Agents are keyed as core/writers.py keys journal writers (`agents` and this host's first): at most
+    MAX_AGENTS rows, every other writer's spend under OTHER, which no per-agent cap applies to."""
     agent_caps, fleet_caps = caps(mesh)
     kind = mesh.policy.budgets.window
     window = budget_window(kind, now)
@@ -102,7 +108,10 @@ def budget_report(mesh: Mesh, journal: Journal, now: float, *, read: JournalRead
         read = _read(journal, window, now)
     first = window.start.date()  # a window starts at midnight UTC
     entries = entries_since(read.entries, first)
-    agents = sorted({e.agent for e in entries} | {mesh.host.agent})
+    keys = writer_keys(entries, [mesh.host.agent, *agents])
+    groups: dict[str, list[JournalEntry]] = {key: [] for key in sorted(set(keys.values()))}
+    for entry in entries:
+        groups[keys[entry.agent]].append(entry)
 
     def row(usage: Usage, limit: Caps, scope: str) -> dict:
         return {"usage": usage.to_json(), "caps": {f"tasks_per_{kind}": limit.tasks,
@@ -111,6 +120,7 @@ def budget_report(mesh: Mesh, journal: Journal, now: float, *, read: JournalRead
                 "exhausted": [b.to_json() for b in breaches(usage, limit, scope, kind)]}
 
     return {"day": utc_day(now).isoformat(), "window": window.to_json(), "paused": pause_reason(mesh),
-            "agents": {a: row(usage_in(entries, window, now, a), agent_caps, f"agent {a}") for a in agents},
+            "agents": {a: row(usage_in(group, window, now), Caps() if a == OTHER else agent_caps, f"agent {a}")
+                       for a, group in groups.items()},
             "fleet": row(usage_in(entries, window, now), fleet_caps, "fleet"),
             "ignored_journal_lines": read.ignored, "warning": read.ignored_text()}

@@ -1,4 +1,5 @@
-"""Per-agent performance from the memory journals (`agentmesh status`). Pure: entries in, figures out.
+"""Per-agent performance from the memory journals (`agentmesh status`). Pure: entries in, figures out. Agents are
+keyed as core/writers.py keys journal writers: at most MAX_AGENTS of them, the others under OTHER.
 
 - completed: PRs of the agent that were merged, counted once per PR. Only the author's monitor-prs
   merges its PR (`merged`) and cleans up after a merge, also one a human made (`cleaned-up`), so
@@ -11,11 +12,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from agentmesh.core.memory import JournalEntry
 from agentmesh.core.vocab import JournalEvent, Outcome
+from agentmesh.core.writers import MAX_AGENTS, writer_keys
 
 COMPLETED_EVENTS = (JournalEvent.MERGED, JournalEvent.CLEANED_UP)
 FAILED_EVENT = JournalEvent.FAILED
@@ -59,27 +61,32 @@ def completions(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
     return list(first.values())
 
 
-def performance(entries: Iterable[JournalEntry], *, active: Mapping[str, int] | None = None,
-                agents: Iterable[str] = ()) -> dict[str, AgentPerformance]:
-    """Figures per agent, in name order, for every agent in `entries`, `active` or `agents`."""
+def performance(entries: Sequence[JournalEntry], *, active: Mapping[str, int] | None = None,
+                agents: Iterable[str] = (), limit: int = MAX_AGENTS) -> dict[str, AgentPerformance]:
+    """Figures per agent, in name order, for every agent in `entries`, `active` or `agents`, keyed as
+    core/writers.py keys them: a writer whose name is no agent's, or past the first `limit`, is under OTHER
+    (`agents`, then the holders in `active`, first)."""
     active = dict(active or {})
-    merged: dict[str, set[tuple[str, object]]] = {}
+    keys = writer_keys(entries, [*agents, *active], limit)
+    merged: dict[str, set[tuple[str, tuple[str, object]]]] = {}
     failed: dict[str, int] = {}
     durations: dict[str, list[float]] = {}
-    seen = set(active) | set(agents)
+    held: dict[str, int] = {}
+    for name, count in active.items():
+        held[keys[name]] = held.get(keys[name], 0) + count
     for entry in entries:
-        seen.add(entry.agent)
-        if is_completion(entry):
-            merged.setdefault(entry.agent, set()).add(_merge_key(entry))
+        key = keys[entry.agent]
+        if is_completion(entry):  # per writer and PR, as completions() counts: two writers' PR 5 are two
+            merged.setdefault(key, set()).add((entry.agent, _merge_key(entry)))
         elif entry.event == FAILED_EVENT:
-            failed[entry.agent] = failed.get(entry.agent, 0) + 1
+            failed[key] = failed.get(key, 0) + 1
         elif entry.event == EXECUTED_EVENT:
-            durations.setdefault(entry.agent, []).append(entry.duration_s)
+            durations.setdefault(key, []).append(entry.duration_s)
     result = {}
-    for agent in sorted(seen):
+    for agent in sorted(set(keys.values())):
         done, lost, runs = len(merged.get(agent, ())), failed.get(agent, 0), durations.get(agent, [])
         result[agent] = AgentPerformance(
-            completed=done, failed=lost, active=active.get(agent, 0), executor_runs=len(runs),
+            completed=done, failed=lost, active=held.get(agent, 0), executor_runs=len(runs),
             avg_executor_seconds=round(sum(runs) / len(runs), 1) if runs else None,
             success_pct=round(100.0 * done / (done + lost), 1) if done + lost else None)
     return result

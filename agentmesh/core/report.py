@@ -5,24 +5,20 @@ Days are UTC dates, and every day of the window is there, zeros included, so eac
 N points. An entry counts on the day its own stamp says, except one stamped later than `now` (its
 writer's clock is ahead), which counts today, as budgets count it (core/memory.counts_in).
 
-Journal text is untrusted: agent names become dictionary keys only when they are agent names (or a
-maintainer's journal writer); any other writer's figures are kept under OTHER, so the per-agent series
-still add up to the fleet's.
+Journal text is untrusted: writers' names become dictionary keys only as core/writers.py keys them (agent
+names, or a maintainer's journal writer, at most MAX_AGENTS of them); any other writer's figures are kept under
+OTHER, so the per-agent series still add up to the fleet's.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import statistics
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
 
 from agentmesh.core.memory import (
-    MAINTAINER_WRITER,
     Caps,
     JournalEntry,
     Usage,
@@ -35,17 +31,13 @@ from agentmesh.core.model import Issue
 from agentmesh.core.moments import parse_ts
 from agentmesh.core.performance import FAILED_EVENT, completions
 from agentmesh.core.select import Why, dependencies, exclusion_reasons
-from agentmesh.core.slug import is_agent_name
 from agentmesh.core.vocab import BoardColumn, BudgetWindow, IncidentKind, JournalEvent, Label, Outcome, Stage
+from agentmesh.core.writers import writer_keys
 
 SCHEMA = "agentmesh-report/1"
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
 INCIDENT_LIMIT = 100  # the newest ones
-MAX_AGENTS = 200  # agents with series of their own, as many as the page shows
-OTHER = "(other)"  # the key of writers whose name is no agent's: never a valid agent name
-T = TypeVar("T")
-_LOGIN = re.compile(r"[a-z0-9][a-z0-9-]{0,38}")
 
 # an open issue's column by its labels, first match wins: a person's attention first
 _LABEL_COLUMNS = ((Label.DEAD_LETTER, BoardColumn.DEAD_LETTER), (Label.NEEDS_HUMAN, BoardColumn.NEEDS_HUMAN),
@@ -55,20 +47,6 @@ _LABEL_COLUMNS = ((Label.DEAD_LETTER, BoardColumn.DEAD_LETTER), (Label.NEEDS_HUM
 _PER_AGENT = frozenset({Why.ASSIGNED_TO_OTHER, Why.MISSING_CAPABILITY})
 THROUGHPUT_SERIES = ("completed", "failed", "reworked")
 BUDGET_SERIES = ("tasks", "minutes", "cost_usd")
-
-
-def writer_key(name: str) -> str:
-    """`name` as a key of the report: an agent's name or a maintainer's journal writer, else OTHER."""
-    if is_agent_name(name):
-        return name
-    login = name[len(MAINTAINER_WRITER):] if name.startswith(MAINTAINER_WRITER) else ""
-    return name if _LOGIN.fullmatch(login) else OTHER
-
-
-def named(by_agent: Mapping[str, T]) -> dict[str, T]:
-    """Only the items keyed by an agent's (or a maintainer's journal) name: a key from a journal line that is
-    none could carry anything, control characters included."""
-    return {name: value for name, value in by_agent.items() if writer_key(name) == name != OTHER}
 
 
 def window_dates(days: int, now: float) -> list[date]:
@@ -96,24 +74,12 @@ def _by_day(entries: Iterable[JournalEntry], dates: Sequence[date], now: float) 
     return found
 
 
-def _keys(entries: Iterable[JournalEntry], agents: Iterable[str], limit: int = MAX_AGENTS) -> dict[str, str]:
-    """name -> key of every agent to chart: the ones given (presence) and every journal writer. Past `limit`
-    names (the given ones first, then the writers of the most lines) the rest are OTHER: a pushed branch can
-    name any number of agents, and each would be a series as long as the window."""
-    lines = Counter(e.agent for e in entries)
-    given = set(agents)
-    keys = {name: writer_key(name) for name in given | set(lines)}
-    writers = sorted((n for n in lines if n not in given), key=lambda n: (-lines[n], n))
-    kept = set([n for n in [*sorted(given), *writers] if keys[n] != OTHER][:limit])
-    return {name: key if key in kept else OTHER for name, key in keys.items()}
-
-
 def throughput(entries: Sequence[JournalEntry], dates: Sequence[date], now: float,
                agents: Iterable[str] = ()) -> dict:
     """Per day and agent: completed (each merged PR once, core/performance.py), failed, reworked."""
     days = _by_day(entries, dates, now)
     done = {id(e) for e in completions(entries)}
-    keys = _keys(entries, agents)
+    keys = writer_keys(entries, agents)
     per_agent = {a: {s: [0] * len(dates) for s in THROUGHPUT_SERIES} for a in sorted(set(keys.values()))}
     fleet = {s: [0] * len(dates) for s in THROUGHPUT_SERIES}
     for i, day in enumerate(dates):
@@ -166,7 +132,7 @@ def budget_series(entries: Sequence[JournalEntry], dates: Sequence[date], now: f
     """Spend per UTC day, per agent and for the fleet (tasks claimed, executor minutes, cost as reported),
     counted as budgets count it (core/memory.usage_in); the caps are per `window`."""
     days = _by_day(entries, dates, now)
-    keys = _keys(entries, agents)
+    keys = writer_keys(entries, agents)
     names = sorted(set(keys.values()))
     per_agent: dict[str, dict[str, list]] = {a: {s: [] for s in BUDGET_SERIES} for a in names}
     fleet: dict[str, list] = {s: [] for s in BUDGET_SERIES}

@@ -187,21 +187,22 @@ class StatusMemo:
         self.ci = {p.head_sha: self.ci[p.head_sha] for p in pulls if p.head_sha in self.ci}
 
 
-def _journal_figures(mesh: Mesh, listing: RemoteRefs, now: float, memo: StatusMemo,
-                     read: JournalRead | None) -> tuple[list[JournalEntry], dict]:
+def _journal_figures(mesh: Mesh, listing: RemoteRefs, now: float, memo: StatusMemo, read: JournalRead | None,
+                     agents: Sequence[str]) -> tuple[list[JournalEntry], dict]:
     """The last days' journal entries and the budget report, read again only when a journal branch, the pause,
-    the default branch (the caps) or the day (the windows) changed; taken from `read` when the caller has it."""
+    the default branch (the caps), the day (the windows) or the agents with a presence (the budget's first
+    rows) changed; taken from `read` when the caller has it."""
     journal = mesh.journal()
     if read is not None:
         first = utc_day(now) - timedelta(days=PERFORMANCE_DAYS - 1)
         entries = entries_since(read.entries, first)
-        return entries, budget_report(mesh, journal, now, read=read)
+        return entries, budget_report(mesh, journal, now, read=read, agents=agents)
     heads = tuple(sorted((ref, sha) for ref, sha in listing.refs.items()
                          if ref.startswith(JOURNALS_PREFIX) or ref in journal.legacy_refs))
     key = (heads, listing.get(PAUSE_REF), listing.get("HEAD"), utc_day(now).isoformat(),
-           budget_window(mesh.policy.budgets.window, now).to_json())
+           budget_window(mesh.policy.budgets.window, now).to_json(), tuple(sorted(agents)))
     if memo.journal is None or memo.journal[0] != key:
-        memo.journal = (key, (journal.recent(PERFORMANCE_DAYS, now), budget_report(mesh, journal, now)))
+        memo.journal = (key, (journal.recent(PERFORMANCE_DAYS, now), budget_report(mesh, journal, now, agents=agents)))
     return memo.journal[1]
 
 
@@ -241,14 +242,15 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
     for view in claims:
         if view.claim is not None:
             active[view.claim.agent] = active.get(view.claim.agent, 0) + 1
-    entries, budget = _journal_figures(mesh, listing, now, memo, journal)
+    present = [v.agent for v in presence_views]
+    entries, budget = _journal_figures(mesh, listing, now, memo, journal, present)
     legacy = _legacy(mesh, forge, listing, {v.issue for v in claims}, open_pulls, memo)
     return Status(
         agent=mesh.host.agent, remote=mesh.remote,
         agents=[agent_row(v, mesh.identity, silent_after(mesh.policy)) for v in presence_views],
         claims=[claim_row(v, stages) for v in claims],
         pulls=pulls, pulls_open=len(open_pulls), pulls_limit=pull_limit,
-        performance=performance(entries, active=active, agents=[v.agent for v in presence_views]),
+        performance=performance(entries, active=active, agents=present),
         halted=switch_halt(mesh, listing=listing) or halt_issue(forge, issues),
         budget=budget,
         legacy=[legacy[n] for n in sorted(legacy)],

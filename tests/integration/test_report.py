@@ -114,7 +114,10 @@ def test_the_report_holds_what_the_remote_holds(mesh_remote, tmp_path):
     assert doc["throughput"]["agents"]["(other)"]["failed"][-1] == 1
     assert doc["budget"]["agents"]["(other)"]["cost_usd"][-1] == 1.0
     assert doc["budget"]["fleet"]["tasks"][-1] == sum(claimed.values())
-    assert set(doc["performance"]) == {"a", "b"} and set(doc["budget"]["current"]["agents"]) == {"a", "b", "obs"}
+    # status's figures are keyed the same way: the hostile writer's failure is under "(other)" there too
+    assert set(doc["performance"]) == {"a", "b", "(other)"} and doc["performance"]["(other)"]["failed"] == 1
+    assert set(doc["budget"]["current"]["agents"]) == {"a", "b", "obs", "(other)"}
+    assert doc["budget"]["current"]["agents"]["(other)"]["usage"]["cost_usd"] == 1.0
     assert all(k.isprintable() for k in _keys(doc))
     for agent in ("a", "b"):
         series = doc["throughput"]["agents"][agent]

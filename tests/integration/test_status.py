@@ -191,3 +191,45 @@ def test_an_unreachable_remote_is_an_error_not_an_empty_fleet(tmp_path):
     # a remote that is not there (moved, removed, a server down) is an outage, retried later
     assert missing.returncode == 75 and missing.stderr.count("\n") == 1
     assert json.loads(missing.stdout) == {"error": missing.stderr.strip().removeprefix("agentmesh: "), "exit_code": 75}
+
+
+def test_a_flood_of_writer_names_gives_bounded_status_and_budget_rows(tmp_path):
+    # one journal branch (no roster: any line counts) naming MAX_AGENTS + 40 made-up agents and some that are no
+    # names at all: status and budget show at most MAX_AGENTS named rows plus "(other)", and still add up
+    from agentmesh.core.writers import MAX_AGENTS, OTHER
+    from tests.support import git
+
+    remote = local_forge_remote(tmp_path / "remote.git", yaml.safe_dump(POLICY))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    names = [f"w{i:04d}" for i in range(MAX_AGENTS + 40)] + ["Evil\x1b[2J", "maintainer.Al ice"]
+    lines = [json.dumps({"id": f"m-{i}-{event}", "ts": stamp, "agent": name, "host": "h", "event": event, "issue": i,
+                         "duration_s": 60.0, "cost_usd": 1.0})
+             for i, name in enumerate(names) for event in ("failed", "claimed")]
+    lines += [json.dumps({"id": f"zed-{i}", "ts": stamp, "agent": "zed", "host": "h", "event": "failed", "issue": i})
+              for i in range(3)]  # the writer of the most lines: named whatever its name's rank
+    work = tmp_path / "mallory"
+    path = work / "ai-memory" / "agents" / "mallory" / "journal" / f"{stamp[:7]}.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    git("init", "--quiet", str(work))
+    git("add", "-A", cwd=work)
+    git("-c", "user.name=m", "-c", "user.email=m@x", "commit", "--quiet", "-m", "journal", cwd=work)
+    git("push", "--quiet", str(remote), "HEAD:refs/heads/agentmesh/journals/mallory", cwd=work)
+
+    env = {"AGENTMESH_STATE_DIR": str(tmp_path / "state")}
+    status = json.loads(run_cli("--remote", str(remote), "--agent", "obs", "status", "--json", cwd=tmp_path,
+                                env=env).stdout)
+    budget = json.loads(run_cli("--remote", str(remote), "--agent", "obs", "budget", "--json", cwd=tmp_path,
+                                env=env).stdout)
+    assert status["budget"] == budget
+    performance, spend = status["performance"], budget["agents"]
+    assert len(performance) == MAX_AGENTS + 1 and OTHER in performance and "zed" in performance
+    assert len(spend) == MAX_AGENTS + 1 and {OTHER, "obs", "zed"} <= set(spend)  # this host's own row first
+    assert sum(p["failed"] for p in performance.values()) == len(names) + 3
+    assert performance[OTHER]["failed"] == len(names) - (MAX_AGENTS - 1)  # the nameless two and the last writers
+    assert sum(r["usage"]["tasks"] for r in spend.values()) == budget["fleet"]["usage"]["tasks"] == len(names)
+    assert spend[OTHER]["caps"] == {"tasks_per_day": None, "executor_minutes_per_day": None,
+                                    "cost_usd_per_day": None} and not spend[OTHER]["exhausted"]
+    assert spend["w0000"]["exhausted"] == []  # 1 of its 5 tasks
+    text = run_cli("--remote", str(remote), "--agent", "obs", "status", cwd=tmp_path, env=env).stdout
+    assert "agent (other)" in text and "\x1b" not in text and text.count("\n") < 2 * (MAX_AGENTS + 30)

@@ -69,3 +69,18 @@ def test_to_json_is_plain():
     assert AgentPerformance(completed=1, success_pct=50.0).to_json() == {
         "completed": 1, "failed": 0, "active": 0, "executor_runs": 0, "avg_executor_seconds": None,
         "success_pct": 50.0}
+
+
+def test_writers_past_the_limit_or_without_an_agents_name_are_one_row_that_adds_up():
+    from agentmesh.core.writers import OTHER
+
+    entries = [entry(f"w{i}", "failed", issue=i) for i in range(6)]
+    entries += [entry("x\x1b[2J", "merged", pr=5), entry("Y Z", "merged", pr=5),  # two writers' PR 5: two merges
+                entry("busy", "executed", duration_s=10.0), entry("busy", "executed", duration_s=20.0),
+                entry("busy", "failed", issue=9)]
+    figures = performance(entries, active={"holder": 1, "q\x00": 2}, agents=["idle"], limit=4)
+    # the given names first (an agent with a presence, a claim's holder), then the writers of the most lines
+    assert list(figures) == [OTHER, "busy", "holder", "idle", "w0"]
+    assert figures[OTHER] == AgentPerformance(completed=2, failed=5, active=2, success_pct=28.6)
+    assert figures["busy"].avg_executor_seconds == 15.0 and figures["holder"].active == 1
+    assert sum(f.failed for f in figures.values()) == 7

@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 from agentmesh.core.memory import Caps, JournalEntry, entry_day, parse_journal
 from agentmesh.core.model import Issue
 from agentmesh.core.report import (
-    MAX_AGENTS,
-    OTHER,
     HaltRecord,
     OpenPull,
     board,
@@ -22,12 +20,11 @@ from agentmesh.core.report import (
     halt_issues,
     incidents,
     latency,
-    named,
     throughput,
     window_dates,
-    writer_key,
 )
 from agentmesh.core.vocab import BudgetWindow
+from agentmesh.core.writers import MAX_AGENTS, OTHER, writer_key
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()  # a Sunday noon, UTC
 _ids = count()
@@ -59,10 +56,6 @@ def test_writer_keys_are_agent_names_or_maintainers_else_other():
     assert [writer_key(n) for n in ("ada", "agent-7", "maintainer.alice", "maintainer.", "Ada", "a\x1b[31m",
                                     "a/b", "", "x" * 41, "maintainer.Al ice")] == [
         "ada", "agent-7", "maintainer.alice", OTHER, OTHER, OTHER, OTHER, OTHER, OTHER, OTHER]
-
-
-def test_only_names_key_a_mapping():
-    assert named({"ada": 1, "maintainer.al": 2, "a\x1b[2J": 3, OTHER: 4, "": 5}) == {"ada": 1, "maintainer.al": 2}
 
 
 def test_throughput_per_day_and_agent():
