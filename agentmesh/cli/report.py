@@ -9,7 +9,7 @@ import click
 
 from agentmesh.cli.output import age, echo, emit_json, json_option
 from agentmesh.core.errors import EXIT_OK
-from agentmesh.core.report import DEFAULT_DAYS, MAX_DAYS
+from agentmesh.core.report import DEFAULT_DAYS, MAX_DAYS, ignored_note
 from agentmesh.core.terminal import terminal_line
 
 HTML_MODE = 0o644  # a page to publish and share, unlike the state dir's private files
@@ -31,6 +31,9 @@ def summary(doc: dict) -> list[str]:
                      f"({figures['count']})")
     lines.append(f"incidents: {len(doc['incidents'])}; "
                  f"{'HALTED: ' + terminal_line(doc['halted']) if doc['halted'] else 'not halted'}")
+    note = ignored_note(doc.get("ignored_journal_lines"), doc.get("ignored_journal_reasons"))
+    if note:
+        lines.append(note)
     lines.append("the whole report: --json, or --html FILE for a page to open or publish")
     return lines
 

@@ -142,15 +142,22 @@ def entry_from_json(data: object) -> JournalEntry | None:
 
 
 def parse_journal(text: str) -> list[JournalEntry]:
-    entries = []
+    return read_journal(text)[0]
+
+
+def read_journal(text: str) -> tuple[list[JournalEntry], list[str]]:
+    """The entries of a journal file's text, and its non-blank lines that are none (skipped, never fatal)."""
+    entries, unreadable = [], []
     for line in text.splitlines():
         try:
             entry = entry_from_json(json.loads(line))
         except (ValueError, RecursionError):  # a hostile line nested deep enough to exhaust the stack
-            continue
+            entry = None
         if entry is not None:
             entries.append(entry)
-    return entries
+        elif line.strip():
+            unreadable.append(line)
+    return entries, unreadable
 
 
 def _one_line(text: str, limit: int) -> str:

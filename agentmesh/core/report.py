@@ -157,6 +157,29 @@ def budget_series(entries: Sequence[JournalEntry], dates: Sequence[date], now: f
             "agents": per_agent, "fleet": fleet}
 
 
+IGNORED_REASONS = {"unreadable": "unreadable", "unsigned": "not signed by their agent"}  # key -> words
+
+
+def ignored_lines(*, unreadable: int, unsigned: int) -> dict:
+    """The document's count of the journal lines it left out, and why (IGNORED_REASONS)."""
+    return {"ignored_journal_lines": unreadable + unsigned,
+            "ignored_journal_reasons": {"unreadable": unreadable, "unsigned": unsigned}}
+
+
+def ignored_note(count: object, reasons: object) -> str | None:
+    """`N journal lines ignored: 2 unreadable, 1 not signed by their agent` for a person, from a document's
+    fields (any JSON: the page renders documents it did not make); None when it says of none."""
+    def number(value: object) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    total = number(count)
+    if not total:
+        return None
+    why = reasons if isinstance(reasons, dict) else {}
+    parts = [f"{n} {words}" for key, words in IGNORED_REASONS.items() if (n := number(why.get(key)))]
+    return f"{total} journal line{'' if total == 1 else 's'} ignored" + (f": {', '.join(parts)}" if parts else "")
+
+
 @dataclass(frozen=True)
 class HaltRecord:
     """A halt: a commit that set the kill switch (at its committer date), or an open issue labelled

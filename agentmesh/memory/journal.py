@@ -36,8 +36,8 @@ from agentmesh.core.memory import (
     journal_month,
     journal_ref,
     months_between,
-    parse_journal,
     plan_append,
+    read_journal,
     ref_writer,
     utc_ts,
 )
@@ -58,6 +58,7 @@ IGNORED = "not signed by their agent"
 class JournalRead:
     entries: list[JournalEntry]  # oldest first
     ignored: int = 0  # lines in range that a roster agent's own signature does not vouch for
+    unreadable: int = 0  # lines of the files read that are no journal entry (no JSON, a field missing, no date)
 
     def ignored_text(self) -> str | None:
         return f"{self.ignored} journal line{'' if self.ignored == 1 else 's'} ignored: {IGNORED}" \
@@ -236,25 +237,30 @@ class Journal:
     def read(self, since: date, *, until: date | None = None, include_pending: bool = True) -> JournalRead:
         """Every writer's entries from `since` (UTC day) on, oldest first; with this agent's queued
         ones, which are real usage even before they are pushed. An entry found in several places counts
-        once. With a roster, the lines their writer did not sign are left out and counted."""
+        once. With a roster, the lines their writer did not sign are left out and counted; so are the lines of the
+        files read that are no entry at all (their date unknown, whatever day they were meant for)."""
         until = until or datetime.now(UTC).date()
         months = set(months_between(since, until))
         found: dict[str, JournalEntry] = {}
         foreign: dict[tuple[str, str], JournalEntry] = {}
+        unreadable: set[tuple[str, str]] = set()  # a line on a writer's branch and a legacy branch counts once
         heads = self.heads()
         for (_, path), lines in self._counted(heads, self._journal_files(heads, months)).items():
-            for entry in parse_journal(lines.counted):
+            entries, bad = read_journal(lines.counted)
+            for entry in entries:
                 if self.verify is not None and entry.agent != owner(path):
                     foreign[(path, entry.to_line())] = entry
                 else:
                     found.setdefault(entry.id, entry)
-            foreign.update(((path, e.to_line()), e) for e in parse_journal("\n".join(lines.foreign)))
+            entries, bad_foreign = read_journal("\n".join(lines.foreign))
+            foreign.update(((path, e.to_line()), e) for e in entries)
+            unreadable.update((path, line) for line in [*bad, *bad_foreign])
         if include_pending:
             for _, entry in self.pending():
                 found.setdefault(entry.id, replace(entry, agent=self.agent))
         # by time only: a stable sort keeps each journal's own order within a second (ids are random)
         return JournalRead(sorted((e for e in found.values() if _since(e, since)), key=lambda e: e.ts),
-                           sum(1 for e in foreign.values() if _since(e, since)))
+                           sum(1 for e in foreign.values() if _since(e, since)), len(unreadable))
 
     def published(self) -> dict[str, str]:
         """Every writer's journal files on its own branch, all months, each holding only the lines that

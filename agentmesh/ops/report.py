@@ -27,6 +27,7 @@ from agentmesh.core.report import (
     board,
     budget_series,
     halt_issues,
+    ignored_lines,
     incidents,
     latency,
     throughput,
@@ -117,6 +118,8 @@ def gather_report(mesh: Mesh, forge: Forge, now: float, days: int) -> dict:
         "incidents": incidents(entries, [*halt_history(mesh), *halt_issues(issues)], since=dates[0],
                                now=now),
         "incident_limit": INCIDENT_LIMIT,
+        # the journal lines read (from the earliest day the report needs) and left out of every figure
+        **ignored_lines(unreadable=read.unreadable, unsigned=read.ignored),
     }
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from importlib import resources
 
 from agentmesh.core.html import Markup, clean, el, escape, http_url, join, link_url, void
+from agentmesh.core.report import ignored_note
 
 BOARD = (("eligible", "Eligible"), ("claimed", "Claimed"), ("working", "Working"), ("review", "In review"),
          ("needs_human", "Needs human"), ("failed", "Failed"), ("dead_letter", "Dead letter"))
@@ -516,7 +517,9 @@ def render_html(doc: dict) -> str:
     links = Links(doc.get("forge"))
     schema = doc.get("schema")
     known = schema == "agentmesh-report/1"
-    body = el("div", {"class": "wrap"}, _header(doc), _toc(), _kpis(doc), fleet(doc), work(doc, links),
+    note = ignored_note(doc.get("ignored_journal_lines"), doc.get("ignored_journal_reasons"))
+    ignored = el("p", {"class": "note ignored"}, note, ": their figures are in no chart or table") if note else None
+    body = el("div", {"class": "wrap"}, _header(doc), _toc(), _kpis(doc), ignored, fleet(doc), work(doc, links),
               throughput(doc), budgets(doc), incidents(doc, links),
               el("footer", None, "agentmesh report · built from the git remote alone, no server · ",
                  "schema agentmesh-report/1" if known

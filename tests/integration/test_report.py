@@ -25,6 +25,8 @@ POLICY = {"review": {"ring": ["a", "b"]}, "merge": {"auto": True}, "max_attempts
 TITLE = "Hostile <script>alert(1)</script> \u202e\x1b[31m title"
 DAYS = 3
 HOSTILE = "evil\x1b[31m\u202e\n"
+UNREADABLE = ["not json", '{"id": "m-2"}', json.dumps({"id": "m-3", "ts": "0000-01-01T00:00:00Z", "agent": "m",
+                                                        "host": "h", "event": "failed"})]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,8 @@ def mesh_remote(tmp_path_factory):
                        "host": "h", "event": "failed", "issue": 99, "duration_s": 60.0, "cost_usd": 1.0})
     path = work / "ai-memory" / "agents" / "mallory" / "journal" / f"{time.strftime('%Y-%m', time.gmtime())}.jsonl"
     path.parent.mkdir(parents=True)
-    path.write_text(line + "\n")
+    # and lines that are no entry: left out of every figure, and counted
+    path.write_text("\n".join([line, *UNREADABLE, ""]) + "\n")
     git("init", "--quiet", str(work))
     git("add", "-A", cwd=work)
     git("-c", "user.name=m", "-c", "user.email=m@x", "commit", "--quiet", "-m", "journal", cwd=work)
@@ -143,6 +146,10 @@ def test_the_report_holds_what_the_remote_holds(mesh_remote, tmp_path):
         ("dead-letter", numbers["dead"], "a", dead.ts), ("halt", None, None, halted_at)]
     assert next(i["reason"] for i in doc["incidents"] if i["kind"] == "halt") == "bad deploy"
 
+    # the lines left out, and why (no roster: every line that is an entry counts)
+    assert doc["ignored_journal_lines"] == len(UNREADABLE)
+    assert doc["ignored_journal_reasons"] == {"unreadable": len(UNREADABLE), "unsigned": 0}
+
 
 def _keys(data):
     if isinstance(data, dict):
@@ -169,6 +176,7 @@ def test_report_json_on_the_command_line_and_a_failed_listing(mesh_remote, tmp_p
     assert doc["days"] == 2 and len(doc["budget"]["fleet"]["tasks"]) == 2
     text = run_cli("--remote", str(remote), "--agent", "obs", "report", cwd=tmp_path)
     assert text.returncode == 0 and "completed 1, failed 2" in text.stdout and "\x1b" not in text.stdout
+    assert "\n3 journal lines ignored: 3 unreadable\n" in text.stdout
     missing = run_cli("--remote", str(tmp_path / "nothing.git"), "--agent", "obs", "report", "--json", cwd=tmp_path)
     assert missing.returncode == 75 and json.loads(missing.stdout)["exit_code"] == 75  # never an empty fleet
 
@@ -183,4 +191,5 @@ def test_report_html_writes_one_page_atomically(mesh_remote, tmp_path):
     assert json.loads(result.stdout)["schema"] == "agentmesh-report/1"
     html = page.read_text()
     assert html != "the old page" and "<html" in html.lower() and TITLE not in html  # escaped, not raw
+    assert "3 journal lines ignored: 3 unreadable: their figures are in no chart or table" in html
     assert oct(page.stat().st_mode & 0o777) == "0o644" and os.listdir(page.parent) == ["report.html"]

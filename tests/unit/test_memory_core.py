@@ -45,6 +45,7 @@ from agentmesh.core.memory import (
     parse_journal,
     parse_lesson,
     plan_append,
+    read_journal,
     ref_writer,
     related_entries,
     render_lesson,
@@ -209,6 +210,13 @@ def test_entry_from_json_defaults_and_coercions():
                                   paths=tuple(f"p{i}" for i in range(MAX_PATHS)))
     assert entry_from_json(good_json(cost_usd=0, duration_s=0)).cost_usd == 0.0
     assert entry_from_json(good_json(id=17)).id == "17"
+
+
+def test_read_journal_keeps_the_lines_that_are_no_entry_apart():
+    good = json.dumps(good_json())
+    bad = ["not json", "[1]", json.dumps({**good_json(), "ts": "0000-01-01T00:00:00Z"}), "[" * 100_000]
+    entries, unreadable = read_journal("\n".join([good, "", "  ", *bad, good]))
+    assert len(entries) == 2 and unreadable == bad  # blank lines are nothing at all
 
 
 def test_parse_journal_of_crlf_and_empty_text():

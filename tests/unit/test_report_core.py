@@ -18,6 +18,8 @@ from agentmesh.core.report import (
     board,
     budget_series,
     halt_issues,
+    ignored_lines,
+    ignored_note,
     incidents,
     latency,
     throughput,
@@ -271,3 +273,14 @@ def test_the_forges_web_url_is_the_base_of_links():
     assert url(kind="github", url="https://api.github.com/", repo="team/app") == "https://github.com/team/app"
     assert url(kind="github", url="https://ghe.example.com/api/v3", repo="team/app") == "https://ghe.example.com/team/app"
     assert url(kind="gitea", url="https://gitea.example.com/", repo="team/app") == "https://gitea.example.com/team/app"
+
+
+def test_the_ignored_journal_lines_and_what_a_person_reads_of_them():
+    doc = ignored_lines(unreadable=2, unsigned=1)
+    assert doc == {"ignored_journal_lines": 3, "ignored_journal_reasons": {"unreadable": 2, "unsigned": 1}}
+    assert ignored_note(doc["ignored_journal_lines"], doc["ignored_journal_reasons"]) == (
+        "3 journal lines ignored: 2 unreadable, 1 not signed by their agent")
+    assert ignored_note(1, {"unsigned": 1, "unreadable": 0}) == "1 journal line ignored: 1 not signed by their agent"
+    # the page renders documents it did not make: nothing, or nonsense, says nothing or only the count
+    assert [ignored_note(c, r) for c, r in ((0, {}), (None, None), (True, {}), (-3, {}), ("9", {}))] == [None] * 5
+    assert ignored_note(4, {"unreadable": "x", "unsigned": 1.5, "evil\x1b": 9}) == "4 journal lines ignored"
