@@ -14,6 +14,8 @@ def group() -> None:
 
     A claim is a branch `refs/heads/claim/<issue>` (prefix set in the mesh
     policy) created by an atomic compare-and-swap push; the first push wins.
+    The protocol by hand: neither the kill switch nor the budget pause is read
+    (a halt stops the agents' runs; docs/operations.md, "The kill switch").
     """
 
 

@@ -147,3 +147,18 @@ def test_a_crash_log_goes_to_the_state_dir_0600_when_no_crash_dir_is_set(home, r
     assert log.parent == state / "logs" and f"(crash log: {log})" in result.stderr
     assert log.stat().st_mode & 0o777 == 0o600 and state.stat().st_mode & 0o777 == 0o700
     assert "Traceback" in log.read_text()
+
+
+def test_the_plumbing_claims_on_a_halted_mesh_as_documented(home, remote):
+    # docs/operations.md, "The kill switch": a halt stops the agents' runs (claim-task, tick, the daemon); the
+    # `claims` verbs are the protocol by hand and read neither switch, so an operator can reserve, renew,
+    # release or reap claims while the mesh is halted. Pinned here: changing it changes those docs.
+    mesh = ("--remote", str(remote), "--agent", "host1-a")
+    assert run(home, *mesh, "halt", "--reason", "stop").returncode == 0
+    assert run(home, *mesh, "halt", "--local").returncode == 0
+    halted = remote_refs(remote, "refs/heads/agentmesh/halt")
+    won = run(home, *mesh, "claims", "acquire", "7", "--json")
+    assert won.returncode == 0 and json.loads(won.stdout)["won"] is True, won.stderr
+    assert run(home, *mesh, "claims", "renew", "7").returncode == 0
+    assert run(home, *mesh, "claims", "release", "7").returncode == 0
+    assert remote_refs(remote, "refs/heads/claim/") == {} and remote_refs(remote, "refs/heads/agentmesh/halt") == halted
