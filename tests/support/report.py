@@ -66,6 +66,8 @@ def sample_report(days: int = 7, text: str = "", *, web_url: str | None = "https
                        "reason": "protected path .ci/run" + text},
                       {"at": "2026-11-25T07:00:00Z", "kind": "dead-letter" + text, "issue": 8, "agent": None,
                        "reason": text or "failed 3 times"}],
+        "incident_limit": 100,
+        "ignored_journal_lines": 3, "ignored_journal_reasons": {"unreadable": 2, "unsigned": 1, text or "x": 7},
     }
 
 

@@ -42,6 +42,9 @@ def test_a_hostile_text_everywhere_shows_as_text_and_nothing_else():
                      "javascript:alert(4)")
     assert "Add a greeting" + shown[:100] in page.content
     assert "javascript:alert(4)" in page.content
+    # the journal lines left out: counted and said why, only in the page's own words
+    assert "3 journal lines ignored: 2 unreadable, 1 not signed by their agent" in page.content
+    assert "ignored" not in render_html({**sample_report(days), "ignored_journal_lines": 0})
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
