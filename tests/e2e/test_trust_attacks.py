@@ -348,6 +348,8 @@ def test_spend_forged_into_an_agents_journal_stops_no_one_and_her_real_spend_sti
     status = json.loads(run("bob", "status", "--json"))
     assert status["budget"]["ignored_journal_lines"] == 2
     assert "2 journal lines ignored" in run("bob", "status")
+    report = json.loads(run("bob", "report", "--json"))
+    assert (report["ignored_journal_lines"], report["ignored_journal_reasons"]) == (2, {"unreadable": 0, "unsigned": 2})
 
 
 # --- the kill switch: a writer can stop the mesh, never restart it -----------------------------
