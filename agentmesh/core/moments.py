@@ -1,8 +1,8 @@
 """Moments written by others (journal stamps, forge items' and cached responses' dates): parsed into aware
 UTC datetimes, or None for anything that is not one. Pure.
 
-A stamp is whoever wrote it's word: year 0, `9999-12-31T23:59:59-14:00` (in range as written, past year
-9999 in UTC), `1e20` or `NaN` must be no moment, never an exception in the reader that meets it.
+A stamp says whatever its writer wrote: year 0, `9999-12-31T23:59:59-14:00` (in range as written, past
+year 9999 in UTC), `1e20` or `NaN` must be no moment, never an exception in the reader that meets it.
 """
 
 from __future__ import annotations
