@@ -65,3 +65,7 @@ def test_a_cache_file_polled_at_the_ends_of_time_reads_everything_again(tmp_path
         cache.path.write_text(json.dumps({"key": "k", "full_at": 1e20, "polled": polled, "issues": {}}))
         snapshot = cache.load()
         assert snapshot.since() is None and snapshot.stale(NOW.timestamp())  # a full read, not a crash
+    for full_at in (float("nan"), float("inf"), float("-inf"), 1e20):  # when the last full read was: any number
+        cache.path.write_text(json.dumps({"key": "k", "full_at": full_at, "polled": "2026-11-22T09:00:00Z",
+                                          "issues": {}}))
+        assert cache.load().stale(NOW.timestamp())
