@@ -139,7 +139,9 @@ class EtagCache:
             json.loads(entry["body"])
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or torn: a cache miss, never an error
-        return entry if entry.get("url") == url and isinstance(entry.get("etag"), str) else None
+        # a 304 answers with this entry's body and link: a file missing either is a miss, not a crash later
+        return entry if entry.get("url") == url and all(isinstance(entry.get(k), str) for k in ("etag", "link")) \
+            else None
 
     def put(self, url: str, etag: str, body: str, link: str) -> None:
         entry = {"url": url, "etag": etag, "body": body, "link": link}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from agentmesh.forge.base import RateLimited, Unavailable
-from agentmesh.forge.http import Rejected
+from agentmesh.forge.http import EtagCache, Rejected
 from tests.contract.spec import bare
 
 
@@ -53,3 +54,16 @@ def test_a_422_that_is_not_exists_is_rejected(kind):
         with pytest.raises(Rejected, match="No commits between") as info:
             forge.create_pull(head="x", base="main", title="t")
     assert info.value.exit_code == 1
+
+
+def test_a_damaged_etag_cache_entry_is_a_miss(tmp_path):
+    # a 304 is answered from the entry: one without its link (or with any other shape) must be a miss, not a
+    # KeyError when the forge says "not modified"
+    cache, url = EtagCache(tmp_path), "https://forge.example/api/v1/repos/o/r/issues"
+    cache.put(url, '"e1"', "[]", "")
+    assert cache.get(url) == {"url": url, "etag": '"e1"', "body": "[]", "link": ""}
+    path = next(tmp_path.iterdir())
+    for damaged in ({"url": url, "etag": '"e1"', "body": "[]"}, {"url": url, "etag": 1, "body": "[]", "link": ""},
+                    {"url": url, "etag": '"e1"', "body": "[]", "link": None}, [url], "x"):
+        path.write_text(json.dumps(damaged))
+        assert cache.get(url) is None
