@@ -35,9 +35,10 @@ def branches_of(listing: RemoteRefs) -> dict[str, str]:
     return {ref.removeprefix(BRANCHES): sha for ref, sha in listing.refs.items() if ref.startswith(BRANCHES)}
 
 
-def remote_branches(mesh: Mesh) -> dict[str, str]:
-    """Every branch on the remote (name -> sha), from one complete listing."""
-    return branches_of(ls_refs(mesh.git, mesh.remote, [BRANCHES]))
+def remote_branches(mesh: Mesh, listing: RemoteRefs | None = None) -> dict[str, str]:
+    """Every branch on the remote (name -> sha), from one complete listing (`listing`: of `refs/heads/`,
+    when the caller made one)."""
+    return branches_of(listing or ls_refs(mesh.git, mesh.remote, [BRANCHES]))
 
 
 def tip_messages(mesh: Mesh, branches: Mapping[str, str], names: Collection[str]) -> dict[str, str]:

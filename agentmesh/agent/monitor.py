@@ -22,7 +22,7 @@ from functools import partial
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
-from agentmesh.agent.legacy import observe_legacy, remote_branches
+from agentmesh.agent.legacy import BRANCHES, observe_legacy, remote_branches
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.llm_review import LlmRun, run_llm_review
 from agentmesh.agent.mesh import Mesh
@@ -69,6 +69,7 @@ from agentmesh.core.sanitize import clean_text
 from agentmesh.core.sweep import StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
+from agentmesh.git.remote import ls_refs
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
 from agentmesh.host.lock import host_lock
@@ -129,11 +130,12 @@ class Monitor(AgentRun[Report]):
 
     def run(self, active: bool) -> None:
         """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show."""
-        claims = self.store.list()
+        heads = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])  # claims, presence and branches: one listing
+        claims = self.store.list(listing=heads)
         listed = self.forge.list_pulls(state="open")
-        branches = remote_branches(self.mesh)
+        branches = remote_branches(self.mesh, heads)
         pulls = list({p.number: p for p in [*listed, *self.finished_pulls(claims, listed, branches)]}.values())
-        presence = self.mesh.presence().list()
+        presence = self.mesh.presence().list(listing=heads)
         ring = self.ring(presence)
         seen = Seen(pulls={p.number: p for p in pulls})
         plan = self.plan_cleanup(claims, pulls, branches, ring)
@@ -141,7 +143,7 @@ class Monitor(AgentRun[Report]):
         if active:
             alive = {p.agent for p in presence if p.alive} | {self.agent}
             plan += self.plan_open_pulls(claims, open_pulls, seen, ring, alive)
-        plan += self.plan_reaps(seen)
+        plan += self.plan_reaps(seen, claims)
         plan += self.plan_sweeps(claims, open_pulls, branches, agents=set(ring) | {p.agent for p in presence},
                                  stale=seen.stale)
         # reviews last: their gates renew claims, so every write pinned to a listed claim sha goes first
@@ -215,9 +217,9 @@ class Monitor(AgentRun[Report]):
                 self.report.error(exc, issue=marker.issue, pr=pull.number, detail=f"{exc} (the next run retries)")
         return plan
 
-    def plan_reaps(self, seen: Seen) -> list[Action]:
+    def plan_reaps(self, seen: Seen, claims: list[ClaimView]) -> list[Action]:
         plan: list[Action] = []
-        for due in self.store.reap_due():
+        for due in self.store.reap_due(claims):
             seen.reaps[due.ref] = due
             plan.append(Reap(issue=due.issue, ref=due.ref, sha=due.sha, holder=due.holder,
                              observed_seconds=due.observed_seconds, detail=due.holder or ""))

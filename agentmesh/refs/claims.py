@@ -524,9 +524,10 @@ class ClaimStore:
             f"work branch {work.ref} changed on the remote: {result.statuses[work.ref].summary}; nothing was published"
         )
 
-    def reap_due(self) -> builtins.list[ReapDecision]:
-        """Others' claims this host has seen unchanged past lease + grace (by its own clock)."""
-        views = self.list()
+    def reap_due(self, views: builtins.list[ClaimView] | None = None) -> builtins.list[ReapDecision]:
+        """Others' claims this host has seen unchanged past lease + grace (by its own clock); `views`: this
+        run's `list()`, when it made one."""
+        views = self.list() if views is None else views
         lease = self.policy.lease
         with self.state.observations_lock():
             observations = self.state.load_observations()

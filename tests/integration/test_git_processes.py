@@ -111,3 +111,21 @@ def test_the_watch_reads_the_issue_and_the_halt_issues_from_one_listing(tmp_path
     gone = Watch(mesh, forge, 999, agent="ada", eligible=("task",), every_seconds=60)
     assert gone.unwanted() == Unwanted(StopReason.CANCELLED, "issue #999 is gone")
     assert gone.unwanted(halt_issues=False) == Unwanted(StopReason.CANCELLED, "issue #999 is gone")
+
+
+def test_an_idle_monitor_prs_lists_the_branches_once(tmp_path):
+    """One listing of `refs/heads/` serves the claims, the presence refs, the branches and the reaping
+    (four listings before session 12). c is no reviewer of a's PR in review: it only looks."""
+    from tests.integration.test_whole_life import Fleet, in_review
+
+    fleet = Fleet(tmp_path)
+    in_review(fleet)
+    fleet.monitor("c")
+    with counting_git(tmp_path / "count") as count:
+        report = fleet.monitor("c")
+    commands = count.commands()
+    assert report.events == [], report.events
+    # 10 now (6 listings: the switches, this agent's presence, the items twice (the halt issues, the open
+    # PRs), the PR's head, the branches); 18 with 9 listings before
+    assert commands["upload-pack"] <= 6, commands
+    assert count.processes() <= 12, dict(commands)
