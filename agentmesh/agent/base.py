@@ -19,7 +19,7 @@ from agentmesh.core.errors import NotHolder
 from agentmesh.core.model import Comment, Issue, LabelEvent, PullRequest, Review
 from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes, ring_order
-from agentmesh.core.vocab import Event
+from agentmesh.core.vocab import Event, Label
 from agentmesh.forge.base import Forbidden, Forge, NotFound
 from agentmesh.git.remote import RefUpdate, push
 from agentmesh.host.lock import host_lock
@@ -67,12 +67,13 @@ def sandbox_warning(mesh: Mesh) -> str | None:
 
 
 @contextmanager
-def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool,
-                issues: bool = False) -> Iterator[tuple[bool, str | None, Listed | None]]:
+def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool, issues: bool = False,
+                pulls: bool = False) -> Iterator[tuple[bool, str | None, Listed | None]]:
     """Steps 1-2 of every tick, held for the whole run: (whether this run holds the host lock of
-    `command`, why the mesh is halted or None, and with `issues` the open issues the halt check listed and
-    the open PRs listed with them (`Forge.list_open`: on the local forge, from the same listing), for the
-    run to reuse: None when a switch halted it first). Presence is refreshed even when halted:
+    `command`, why the mesh is halted or None, and what the halt check listed for the run to reuse: with
+    `issues` the open issues and the open PRs listed with them (`Forge.list_open`: on the local forge,
+    from the same listing), with `pulls` the halt issues alone and the open PRs (`Forge.pulls_and_labelled`);
+    None when a switch halted it first, or neither was asked for). Presence is refreshed even when halted:
     the agent is alive, and ring reviewers are chosen among the living."""
     with host_lock(mesh.state, command) as held:
         if not held:
@@ -84,7 +85,12 @@ def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool,
         if halted is not None:
             yield True, halted, None
             return
-        listed = forge.list_open() if issues else None
+        listed: Listed | None = None
+        if issues:
+            listed = forge.list_open()
+        elif pulls:
+            open_pulls, halting = forge.pulls_and_labelled(Label.HALT)
+            listed = (halting, open_pulls)
         yield True, halt_issue(forge, listed[0] if listed is not None else None), listed
 
 

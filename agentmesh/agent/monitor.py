@@ -93,7 +93,7 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     warning = sandbox_warning(mesh)
     if warning is not None:
         report.add(Event.WARNING, detail=warning)
-    with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run) as (held, halted, _):
+    with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run, pulls=True) as (held, halted, listed):
         if not held:
             report.status, report.reason = RunStatus.BUSY, "another monitor-prs of this agent is running"
             return report
@@ -103,7 +103,8 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
             report.status = RunStatus.DRY_RUN
         env = os.environ if env is None else env
         with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env, flush=flush) as journal:
-            Monitor(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run(halted is None)
+            Monitor(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run(
+                halted is None, listed[1] if listed is not None else None)
     return report
 
 
@@ -128,11 +129,12 @@ class Monitor(AgentRun[Report]):
         self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds,
                              guard=partial(host_lock, mesh.state, "claim-task"))
 
-    def run(self, active: bool) -> None:
-        """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show."""
+    def run(self, active: bool, open_pulls: list[PullRequest] | None = None) -> None:
+        """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show.
+        `open_pulls`: the open PRs the halt check listed, if it did."""
         heads = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])  # claims, presence and branches: one listing
         claims = self.store.list(listing=heads)
-        listed = self.forge.list_pulls(state="open")
+        listed = self.forge.list_pulls(state="open") if open_pulls is None else open_pulls
         branches = remote_branches(self.mesh, heads)
         pulls = list({p.number: p for p in [*listed, *self.finished_pulls(claims, listed, branches)]}.values())
         presence = self.mesh.presence().list(listing=heads)

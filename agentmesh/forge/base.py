@@ -169,6 +169,11 @@ class Forge(ABC):
         """The open issues and the open PRs (the local forge lists its items once for both)."""
         return self.list_issues(state="open"), self.list_pulls(state="open")
 
+    def pulls_and_labelled(self, label: str) -> tuple[list[PullRequest], list[Issue]]:
+        """The open PRs and the open issues labelled `label` (the local forge reads both from one listing
+        of its items; the REST forges ask for the labelled issues alone, not every open issue)."""
+        return self.list_pulls(state="open"), self.list_issues(state="open", labels=[label])
+
     def issue_and_labelled(self, number: int, label: str) -> tuple[Issue | None, list[Issue]]:
         """Issue `number` (None: there is none) and the open issues labelled `label` (the local forge reads
         both from one listing of its items)."""

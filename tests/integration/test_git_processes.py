@@ -125,7 +125,7 @@ def test_an_idle_monitor_prs_lists_the_branches_once(tmp_path):
         report = fleet.monitor("c")
     commands = count.commands()
     assert report.events == [], report.events
-    # 10 now (6 listings: the switches, this agent's presence, the items twice (the halt issues, the open
-    # PRs), the PR's head, the branches); 18 with 9 listings before
-    assert commands["upload-pack"] <= 6, commands
-    assert count.processes() <= 12, dict(commands)
+    # 9 now (5 listings: the switches, this agent's presence, the items (the halt issues and the open PRs
+    # from one), the PR's head, the branches); 18 with 9 listings before session 12
+    assert commands["upload-pack"] <= 5, commands
+    assert count.processes() <= 11, dict(commands)

@@ -350,6 +350,11 @@ class LocalForge(Forge):
         issues = [view for item in items if not item.is_pull and (view := issue_view(item)).state == "open"]
         return issues, self._pulls([i for i in items if i.is_pull and i.meta.get("state") == "open"], with_reviews=True)
 
+    def pulls_and_labelled(self, label: str) -> tuple[list[PullRequest], list[Issue]]:
+        """Both from one listing of the items."""
+        issues, pulls = self.list_open()
+        return pulls, [issue for issue in issues if label in issue.labels]
+
     def get_pull(self, number: int) -> PullRequest:
         return self._pull(self.store.load_pull(number, reviews=True))
 
