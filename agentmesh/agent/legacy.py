@@ -35,6 +35,13 @@ def branches_of(listing: RemoteRefs) -> dict[str, str]:
     return {ref.removeprefix(BRANCHES): sha for ref, sha in listing.refs.items() if ref.startswith(BRANCHES)}
 
 
+def within_branches(listing: RemoteRefs, prefix: str) -> RemoteRefs | None:
+    """`listing` (of `refs/heads/`) for a reader of the refs under `prefix` when it holds them, else None:
+    the claim and presence prefixes are configurable, and a listing that does not hold a prefix would
+    read as "none there"."""
+    return listing if prefix.startswith(BRANCHES) else None
+
+
 def remote_branches(mesh: Mesh, listing: RemoteRefs | None = None) -> dict[str, str]:
     """Every branch on the remote (name -> sha), from one complete listing (`listing`: of `refs/heads/`,
     when the caller made one)."""

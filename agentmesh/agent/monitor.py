@@ -22,7 +22,7 @@ from functools import partial
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
-from agentmesh.agent.legacy import BRANCHES, observe_legacy, remote_branches
+from agentmesh.agent.legacy import BRANCHES, observe_legacy, remote_branches, within_branches
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.llm_review import LlmRun, run_llm_review
 from agentmesh.agent.mesh import Mesh
@@ -133,11 +133,12 @@ class Monitor(AgentRun[Report]):
         """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show.
         `open_pulls`: the open PRs the halt check listed, if it did."""
         heads = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])  # claims, presence and branches: one listing
-        claims = self.store.list(listing=heads)
+        claims = self.store.list(listing=within_branches(heads, self.store.prefix))
         listed = self.forge.list_pulls(state="open") if open_pulls is None else open_pulls
         branches = remote_branches(self.mesh, heads)
         pulls = list({p.number: p for p in [*listed, *self.finished_pulls(claims, listed, branches)]}.values())
-        presence = self.mesh.presence().list(listing=heads)
+        observer = self.mesh.presence()
+        presence = observer.list(listing=within_branches(heads, observer.prefix))
         ring = self.ring(presence)
         seen = Seen(pulls={p.number: p for p in pulls})
         plan = self.plan_cleanup(claims, pulls, branches, ring)

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from agentmesh.agent.budget import budget_report
 from agentmesh.agent.halt import halt_issue, switch_halt
-from agentmesh.agent.legacy import BRANCHES, branches_of, observe_legacy
+from agentmesh.agent.legacy import BRANCHES, branches_of, observe_legacy, within_branches
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.stages import inline_title
 from agentmesh.core.legacy import LegacyLock
@@ -229,9 +229,9 @@ def gather(mesh: Mesh, forge: Forge, now: float, *, pull_limit: int = PULL_LIMIT
     listing = ls_refs(mesh.git, mesh.remote, ["HEAD", BRANCHES])
     mesh.use_listing(listing)
     presence = mesh.presence()
-    presence_views = presence.list(listing=listing if presence.prefix.startswith(BRANCHES) else None, memo=memo.refs)
+    presence_views = presence.list(listing=within_branches(listing, presence.prefix), memo=memo.refs)
     store = mesh.claims()
-    claims = store.list(listing=listing if store.prefix.startswith(BRANCHES) else None, memo=memo.refs)
+    claims = store.list(listing=within_branches(listing, store.prefix), memo=memo.refs)
     issues = forge.list_issues(state="open") if open_issues is None else open_issues
     stages = {i.number: issue_stage(i) for i in issues}
     listed = forge.list_pulls(state="open") if open_pulls is None else open_pulls

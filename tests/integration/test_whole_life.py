@@ -432,6 +432,25 @@ def test_a_pr_its_author_left_open_for_good_is_withdrawn_by_a_sibling_once_its_i
     assert report.exit_code == 0 and fleet.monitor("a").exit_code == 0  # a coming back finds nothing to do
 
 
+def test_claims_and_presence_outside_the_branches_are_listed_by_monitor_prs(tmp_path):
+    """monitor-prs reads claims and presence from its one listing of `refs/heads/` only when their
+    configured prefixes are in it: elsewhere a listing that does not hold them must not read as "none"
+    (a's claim would look lost and be taken again; no claim would ever be reaped)."""
+    fleet = Fleet(tmp_path, claims={"ref_prefix": "refs/agentmesh/claims/"},
+                  presence={"ref_prefix": "refs/agentmesh/agents/"})
+    number, pull = in_review(fleet)
+    assert remote_refs(fleet.remote, "refs/agentmesh/claims/")
+    assert ("approved", number) in events(fleet.monitor("b"))
+    report = fleet.monitor("a")
+    assert ("merged", number) in events(report) and ("reclaimed", number) not in events(report), report.events
+    assert remote_refs(fleet.remote, "refs/agentmesh/claims/") == {}
+    other = fleet.issue("Another file", "g.txt")
+    assert fleet.mesh("c").claims().acquire(other).won  # then c's host is gone: b reaps it after lease + grace
+    fleet.monitor("b")
+    fleet.clocks["b"].advance(60 + 15 + 1)
+    assert ("reaped", other) in events(fleet.monitor("b"))
+
+
 # --- 6. journal entries survive a kill between the write and the record -----------------------
 
 
