@@ -133,10 +133,10 @@ class AgentRun(Generic[R]):
             return True
         return False
 
-    def all_mine(self, base: str, head: str) -> bool:
-        """Whether every commit from `base` to `head` (and at least one) verifies as this agent's:
-        no message, trailer or branch name makes a commit an agent's."""
-        return self.mesh.identity.all_signed_by(self.mesh.cache.commits_between(base, head), self.agent)
+    def all_mine(self, base: str, head: str, *, signer: str | None = None) -> bool:
+        """Whether every commit from `base` to `head` (and at least one) verifies as this agent's (or
+        agent `signer`'s): no message, trailer or branch name makes a commit an agent's."""
+        return self.mesh.identity.all_signed_by(self.mesh.cache.commits_between(base, head), signer or self.agent)
 
     def reviews(self, number: int) -> list[Review]:
         """The PR's reviews that the roster vouches for, authors named by roster principal (agent/trust.py)."""

@@ -370,7 +370,7 @@ class Monitor(AgentRun[Report]):
                     view: ClaimView | None) -> OwnPull:
         """What the decision on one of this agent's PRs needs; nothing more is read past a handed-over
         or foreign head, a closed issue or a claim that is not this agent's."""
-        if Label.NEEDS_HUMAN in pull.labels or not self.head_is_ours(pull):
+        if Label.NEEDS_HUMAN in pull.labels or not self.head_is_authors(pull, self.agent):
             return OwnPull(pull.number, marker.issue, pull.head_sha, handed_over=Label.NEEDS_HUMAN in pull.labels,
                            head_is_ours=False)
         claimer = view.claim.agent if view is not None and view.claim is not None else None
@@ -451,15 +451,15 @@ class Monitor(AgentRun[Report]):
         mine = current is not None and current[1] is not None and current[1].agent == self.agent
         self.finish_merged(marker.issue, current[0] if mine and current else None, pull)
 
-    def head_is_ours(self, pull: PullRequest) -> bool:
-        """Whether this agent wrote the head, not someone who pushed to its branch. With a roster: every
-        commit from the merge base to the head verifies as this agent's; no message text counts."""
+    def head_is_authors(self, pull: PullRequest, author: str) -> bool:
+        """Whether agent `author` wrote the head, not someone who pushed to its branch. With a roster: every
+        commit from the merge base to the head verifies as its; no message text counts."""
         if self.mesh.roster is not None:
             if not self.fetch_head(pull):
                 raise TemporaryError(f"PR #{pull.number}: head {pull.head_sha[:12]} is not on the remote")
-            return self.all_mine(self.merge_base(pull), pull.head_sha)
+            return self.all_mine(self.merge_base(pull), pull.head_sha, signer=author)
         message = self.head_message(pull)
-        return message is None or f"Agentmesh-Agent: {self.agent}\n" in message
+        return message is None or f"Agentmesh-Agent: {author}\n" in message
 
     def hand_over(self, pull: PullRequest, marker: PullMarker) -> None:
         self.forge.add_labels(pull.number, [Label.NEEDS_HUMAN])
@@ -473,9 +473,10 @@ class Monitor(AgentRun[Report]):
 
     def stranded(self, pull: PullRequest, marker: PullMarker, alive: set[str], claimer: str | None) -> bool:
         """A sibling's PR whose author is away (no presence, no claim on its issue) and whose issue is
-        closed: nobody else would ever close it (the issue is read only for an away author's PR)."""
+        closed: nobody else would ever close it (the issue is read only for an away author's PR). Not one
+        whose head someone else wrote: its author would hand that over, not withdraw it."""
         return (marker.agent not in alive and claimer != marker.agent and Label.NEEDS_HUMAN not in pull.labels
-                and not self.issue_open(marker.issue))
+                and not self.issue_open(marker.issue) and self.head_is_authors(pull, marker.agent))
 
     def sibling_review_due(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
                            claimer: str | None) -> bool:

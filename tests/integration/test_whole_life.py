@@ -29,6 +29,7 @@ from tests.support import (
     agent_mesh,
     demo_body,
     git,
+    human_commit,
     journal_entries,
     local_forge_remote,
     path_only_env,
@@ -405,21 +406,22 @@ def test_cleanup_runs_from_the_remote_even_after_claim_task_released_the_claim(t
     assert sorted(e["event"] for e in entries if e["event"] in ("merged", "cleaned-up")) == ["cleaned-up", "merged"]
 
 
+def away_rounds(fleet: Fleet, agent: str, count: int) -> list[tuple[str, int | None]]:
+    """`count` monitor-prs runs of `agent`, each a lease + grace after the last by its clock."""
+    seen = []
+    for _ in range(count):
+        seen += events(fleet.monitor(agent))
+        fleet.clocks[agent].advance(60 + 15 + 1)
+    return seen
+
+
 def test_a_pr_its_author_left_open_for_good_is_withdrawn_by_a_sibling_once_its_issue_is_closed(tmp_path):
     """a's host is gone for good with its PR in review. While the issue is open nobody touches the PR;
     once it is closed (here by a human), c withdraws it after a's absence outlasts lease + grace by c's
     own clock: nothing is left behind by an agent that never comes back."""
     fleet = Fleet(tmp_path)
     number, pull = in_review(fleet)
-
-    def rounds(count: int) -> list[tuple[str, int | None]]:
-        seen = []
-        for _ in range(count):
-            seen += events(fleet.monitor("c"))
-            fleet.clocks["c"].advance(60 + 15 + 1)
-        return seen
-
-    assert ("reaped", number) in rounds(4)  # a's claim reaped, a's presence gone
+    assert ("reaped", number) in away_rounds(fleet, "c", 4)  # a's claim reaped, a's presence gone
     assert fleet.item(pull["number"])["state"] == "open" and fleet.branches("a/")
     fleet.human.close_issue(number)
     assert ("withdrawn", number) not in events(fleet.monitor("c"))  # first seen stale: a gets its turn
@@ -449,6 +451,18 @@ def test_claims_and_presence_outside_the_branches_are_listed_by_monitor_prs(tmp_
     fleet.monitor("b")
     fleet.clocks["b"].advance(60 + 15 + 1)
     assert ("reaped", other) in events(fleet.monitor("b"))
+
+
+def test_a_stranded_pr_someone_pushed_to_is_theirs_and_no_sibling_withdraws_it(tmp_path):
+    """Its author would hand it over, not withdraw it, and away it cannot say so with the label: a
+    sibling leaves alone a PR whose head the author did not write, its issue closed or not."""
+    fleet = Fleet(tmp_path)
+    number, pull = in_review(fleet)
+    head = human_commit(fleet.remote, {"f.txt": "a person's take\n"}, branch=pull["head"])
+    assert ("reaped", number) in away_rounds(fleet, "c", 4)
+    fleet.human.close_issue(number)
+    assert ("withdrawn", number) not in away_rounds(fleet, "c", 3)
+    assert fleet.item(pull["number"])["state"] == "open" and fleet.head(pull["head"]) == head
 
 
 # --- 6. journal entries survive a kill between the write and the record -----------------------
