@@ -66,6 +66,7 @@ from agentmesh.core.review import (
     unmet_checks,
 )
 from agentmesh.core.sanitize import clean_text
+from agentmesh.core.slug import is_lesson_branch
 from agentmesh.core.sweep import StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
@@ -209,10 +210,13 @@ class Monitor(AgentRun[Report]):
             seen.markers[pull.number] = marker
             view = holders.get(marker.issue)
             claimer = view.claim.agent if view is not None and view.claim is not None else None
+            # a lesson is drafted once its issue is done (agent/lessons.py): a human's to merge, never fenced
+            lesson = is_lesson_branch(pull.head)
             try:
                 if marker.agent == self.agent:
-                    plan += plan_own_pull(self.observe_own(pull, marker, ring, alive, view))
-                elif self.stranded(pull, marker, alive, claimer):
+                    if not lesson:
+                        plan += plan_own_pull(self.observe_own(pull, marker, ring, alive, view))
+                elif not lesson and self.stranded(pull, marker, alive, claimer):
                     seen.stale.append(StalePull(pull.number, marker.issue, pull.head_sha, marker.agent))
                 elif self.sibling_review_due(pull, marker, ring, alive, claimer):
                     plan.append(Review(issue=marker.issue, pr=pull.number, head=pull.head_sha))

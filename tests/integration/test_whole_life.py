@@ -15,9 +15,11 @@ import yaml
 
 from agentmesh.agent import monitor as monitor_module
 from agentmesh.agent.claim_task import ClaimTask, TickReport, claim_task
+from agentmesh.agent.lessons import lesson_branch, propose_lesson
 from agentmesh.agent.monitor import monitor_prs
 from agentmesh.agent.work import commit_message
 from agentmesh.core.markers import marker_text
+from agentmesh.core.memory import Lesson
 from agentmesh.core.plan import Adopt
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Stage
@@ -463,6 +465,28 @@ def test_a_stranded_pr_someone_pushed_to_is_theirs_and_no_sibling_withdraws_it(t
     fleet.human.close_issue(number)
     assert ("withdrawn", number) not in away_rounds(fleet, "c", 3)
     assert fleet.item(pull["number"])["state"] == "open" and fleet.head(pull["head"]) == head
+
+
+def test_a_lesson_pr_on_its_done_issue_waits_for_a_human_whether_its_author_is_there_or_away(tmp_path):
+    """A lesson is drafted once its issue is done (agent/lessons.py): its PR carries the marker of a
+    closed issue, and is a human's to merge, not a second piece of work for the issue to withdraw."""
+    fleet = Fleet(tmp_path)
+    number = fleet.issue()
+    fleet.human.close_issue(number)
+    mesh = fleet.mesh("a")
+
+    def lesson_pull(slug: str) -> int:
+        lesson = Lesson(path=f"ai-memory/lessons/{number}-{slug}.md", id=slug, title=slug, body="Learned.\n")
+        return propose_lesson(mesh, agent_forge(mesh), lesson, branch=lesson_branch("a", lesson), issue=number,
+                              anchor_sha=mesh.base_head, summary="").number
+
+    first = lesson_pull("there")
+    assert ("withdrawn", number) not in events(fleet.monitor("a"))  # before any reviewer saw it
+    away_rounds(fleet, "c", 2)  # c routes the first to a human; a is away by c's clock after
+    second = lesson_pull("away")
+    assert ("withdrawn", number) not in away_rounds(fleet, "c", 2)
+    assert [fleet.item(n)["state"] for n in (first, second)] == ["open", "open"]
+    assert all("agentmesh:needs-human" in fleet.item(n)["labels"] for n in (first, second))
 
 
 # --- 6. journal entries survive a kill between the write and the record -----------------------
