@@ -516,7 +516,9 @@ class RestForge(Forge):
         return [i for i in issues if wanted <= set(i.labels)]
 
     def get_issue(self, number: int) -> Issue:
-        return issue_from(self.get(f"/issues/{int(number)}"))
+        # GitHub answers 410 Gone for a deleted issue: gone is not found
+        reply = self.http.request("GET", f"{self.repo_path}/issues/{int(number)}", statuses={410: NotFound})
+        return issue_from(reply.data)
 
     def create_issue(self, title: str, body: str = "", labels: Sequence[str] = ()) -> Issue:
         payload: dict[str, Any] = {"title": title, "body": body}

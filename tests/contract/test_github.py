@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentmesh.forge.base import Conflict, RateLimited
+from agentmesh.forge.base import Conflict, NotFound, RateLimited
 from agentmesh.forge.github import GitHubForge
 from tests.contract.spec import GITHUB_URL, fake_env
 
@@ -162,3 +162,12 @@ def test_without_cache_dir_the_etags_live_in_memory():
 def test_retry_after_on_a_503_is_honoured(env):
     env.fake.inject("GET", "/user$", 503, {"message": "maintenance"}, Retry_After="0")
     assert env.forge.current_user() == env.fake.me
+
+
+def test_a_deleted_issue_is_not_found(env):
+    """GitHub answers 410 Gone for it: monitor-prs reads a deleted issue as closed (AgentRun.issue_open), and
+    any other answer ended every agent's run while a PR named it."""
+    number = env.forge.create_issue("gone soon").number
+    env.fake.delete_issue(number)
+    with pytest.raises(NotFound, match="410"):
+        env.forge.get_issue(number)

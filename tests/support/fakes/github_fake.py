@@ -32,6 +32,7 @@ def _validation_failed(resource: str, code: str, message: str = "") -> dict:
 class GitHubFake(FakeForge):
     def __init__(self, api_url: str = "https://api.github.com", **kw):
         super().__init__(api_url, **kw)
+        self.deleted: set[int] = set()
 
     def auth_header(self, token: str) -> str:
         return f"Bearer {token}"
@@ -45,6 +46,19 @@ class GitHubFake(FakeForge):
         self.check_runs.setdefault(sha, []).append({
             "id": self.new_id(), "name": name, "head_sha": sha, "status": status, "conclusion": conclusion,
             "details_url": f"https://ci.test/{name}", "output": {"title": f"{name}: {conclusion or status}"}})
+
+    def delete_issue(self, number: int) -> None:
+        """What an admin's delete leaves: reading the issue answers 410 Gone (the API description's "deleted
+        from a repository where the authenticated user has read access")."""
+        del self.items[number]
+        self.deleted.add(number)
+
+    def get_issue(self, q, body, request, number: str) -> Answer:
+        if int(number) in self.deleted:
+            return answer(410, {"message": "This issue was deleted",
+                                "documentation_url": "https://docs.github.com/rest/issues/issues#get-an-issue",
+                                "status": "410"})
+        return super().get_issue(q, body, request, number)
 
     def add_routes(self) -> None:
         self.add_shared_routes()
