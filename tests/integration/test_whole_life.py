@@ -442,7 +442,7 @@ def test_claims_and_presence_outside_the_branches_are_listed_by_monitor_prs(tmp_
     (a's claim would look lost and be taken again; no claim would ever be reaped)."""
     fleet = Fleet(tmp_path, claims={"ref_prefix": "refs/agentmesh/claims/"},
                   presence={"ref_prefix": "refs/agentmesh/agents/"})
-    number, pull = in_review(fleet)
+    number, _ = in_review(fleet)
     assert remote_refs(fleet.remote, "refs/agentmesh/claims/")
     assert ("approved", number) in events(fleet.monitor("b"))
     report = fleet.monitor("a")
