@@ -24,6 +24,7 @@ from agentmesh.core.plan import Adopt
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Stage
 from agentmesh.host.lock import host_lock
+from agentmesh.host.roster import ROSTER_PATH
 from agentmesh.refs.heartbeat import Heartbeat, Keeper
 from tests.support import (
     FakeClock,
@@ -36,6 +37,7 @@ from tests.support import (
     local_forge_remote,
     path_only_env,
     remote_refs,
+    roster_yaml,
 )
 
 LEASE = {"seconds": 60, "renew_seconds": 20, "grace_seconds": 15}
@@ -465,6 +467,23 @@ def test_a_stranded_pr_someone_pushed_to_is_theirs_and_no_sibling_withdraws_it(t
     fleet.human.close_issue(number)
     assert ("withdrawn", number) not in away_rounds(fleet, "c", 3)
     assert fleet.item(pull["number"])["state"] == "open" and fleet.head(pull["head"]) == head
+
+
+def test_with_a_roster_a_stranded_pr_is_withdrawn_only_at_a_head_its_author_signed(tmp_path):
+    """The author's own test of its head: with a roster, a trailer naming a is no signature of a's."""
+    fleet = Fleet(tmp_path)
+    human_commit(fleet.remote, {ROSTER_PATH: roster_yaml([fleet.mesh(name) for name in "abc"])}, message="roster")
+    number, pull = in_review(fleet)
+    second = fleet.issue("Another file", "g.txt")
+    assert ("pr-opened", second) in events(fleet.tick("a"))
+    human_commit(fleet.remote, {"f.txt": "a person's take\n"}, branch=pull["head"],
+                 message=f"more work\n\nAgentmesh-Agent: a\nAgentmesh-Issue: {number}\n")
+    away_rounds(fleet, "c", 4)
+    fleet.human.close_issue(number)
+    fleet.human.close_issue(second)
+    seen = away_rounds(fleet, "c", 2)
+    assert ("withdrawn", second) in seen and ("withdrawn", number) not in seen, seen
+    assert fleet.item(pull["number"])["state"] == "open"
 
 
 def test_a_lesson_pr_on_its_done_issue_waits_for_a_human_whether_its_author_is_there_or_away(tmp_path):
