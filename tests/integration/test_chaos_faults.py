@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from agentmesh.ops.chaos.gitdaemon import GitDaemon
-from agentmesh.ops.chaos.leftovers import lock_files
+from agentmesh.ops.chaos.leftovers import group_stopped, lock_files
 from tests.support import git
 
 
@@ -38,6 +38,7 @@ def test_the_daemon_is_frozen_only_between_two_ref_transactions(tmp_path):
         go.touch()
         assert push.wait(timeout=30) == 0
         assert daemon.freeze() and daemon.paused and lock_files(base) == []
+        assert daemon.proc is not None and group_stopped(daemon.proc.pid)  # taken, not only sent
         daemon.resume()
         head = git("rev-parse", "HEAD", cwd=client)
         assert git("rev-parse", "main", "other", cwd=repo).split() == [head, head]

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from agentmesh.host.process import kill_group, start_process
-from agentmesh.ops.chaos.leftovers import lock_files
+from agentmesh.ops.chaos.leftovers import group_stopped, lock_files
 
 START_SECONDS = 10.0
 STOP_GRACE = 2.0
@@ -108,7 +108,7 @@ class GitDaemon:
         deadline = time.monotonic() + wait
         while True:
             self.pause()
-            if not lock_files(self.base):
+            if self._stopped(deadline) and not lock_files(self.base):
                 return True
             self.resume()
             if time.monotonic() >= deadline:
@@ -118,6 +118,15 @@ class GitDaemon:
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
         self.paused = False
+
+    def _stopped(self, deadline: float) -> bool:
+        """Whether the whole group took the SIGSTOP before `deadline` (a lock scan before that could miss
+        a lock file a receive-pack is still creating)."""
+        while self.proc is not None and not group_stopped(self.proc.pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     @property
     def running(self) -> bool:

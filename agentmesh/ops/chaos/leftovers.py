@@ -108,6 +108,12 @@ class StopRecord:
                        + server)
 
 
+def group_stopped(pgid: int) -> bool:
+    """Whether every process of group `pgid` is stopped (`T` in /proc): SIGSTOP is sent at once but
+    taken later, so one pre-empted inside a system call may still finish it."""
+    return all(line.split()[1] in ("T", "t") for line in group_processes(pgid))
+
+
 def group_processes(pgid: int, *, skip: int | None = None) -> list[str]:
     """Each process of group `pgid` as `pid state wchan: command`, read from /proc (Linux): what a stuck
     process waits on, told in the report since the folder may be gone when it is read."""
