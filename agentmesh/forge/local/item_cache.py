@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Collection
 from pathlib import Path
 
@@ -20,10 +21,14 @@ _VERSION = 1
 
 
 class ItemCache:
+    """Shared by claim-task's seats, which run in threads: every method holds one lock (a save iterates
+    the metas while another seat's PR puts one)."""
+
     def __init__(self, path: Path):
         self.path = path
         self._metas: dict[str, dict] | None = None
         self._dirty = False
+        self._lock = threading.Lock()
 
     def _load(self) -> dict[str, dict]:
         if self._metas is None:
@@ -37,30 +42,34 @@ class ItemCache:
 
     def get(self, sha: str) -> dict | None:
         """A copy of the meta item commit `sha` holds, None when not cached (callers may change it)."""
-        meta = self._load().get(sha)
-        return copy.deepcopy(meta) if meta is not None else None
+        with self._lock:
+            meta = self._load().get(sha)
+            return copy.deepcopy(meta) if meta is not None else None
 
     def __contains__(self, sha: object) -> bool:
-        return sha in self._load()
+        with self._lock:
+            return sha in self._load()
 
     def put(self, sha: str, meta: dict, *, save: bool = False) -> None:
         """Remember a meta. `save`: write the file now (a commit this host wrote: the next run must know
         it even when no listing follows in this one); otherwise the next `keep` writes it."""
-        metas = self._load()
-        if sha not in metas:
-            metas[sha] = copy.deepcopy(meta)
-            self._dirty = True
-            if save:
-                self._save(metas)
+        with self._lock:
+            metas = self._load()
+            if sha not in metas:
+                metas[sha] = copy.deepcopy(meta)
+                self._dirty = True
+                if save:
+                    self._save(metas)
 
     def keep(self, heads: Collection[str]) -> None:
         """Forget every commit that is not one of `heads`, and save when anything changed."""
-        metas = self._load()
-        gone = [sha for sha in metas if sha not in heads]
-        for sha in gone:
-            del metas[sha]
-        if gone or self._dirty:
-            self._save(metas)
+        with self._lock:
+            metas = self._load()
+            gone = [sha for sha in metas if sha not in heads]
+            for sha in gone:
+                del metas[sha]
+            if gone or self._dirty:
+                self._save(metas)
 
     def _save(self, metas: dict[str, dict]) -> None:
         try:

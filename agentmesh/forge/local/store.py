@@ -12,6 +12,7 @@ import copy
 import random
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -53,10 +54,12 @@ def actor_of(message: str) -> str:
 REMEMBERED = 256  # documents and whole items a store keeps by sha (a daemon's store lives long)
 
 
-def remember(memo: dict, key, value) -> None:
+def remember(memo: OrderedDict, key, value) -> None:
+    """Keep `value`, forgetting the oldest past REMEMBERED: each step one call, safe across claim-task's
+    seat threads (a `del memo[next(iter(memo))]` of two seats at once raised)."""
     memo[key] = value
     while len(memo) > REMEMBERED:
-        del memo[next(iter(memo))]
+        memo.popitem(last=False)
 
 
 def backoff(attempt: int) -> None:
@@ -77,8 +80,8 @@ class ItemStore:
         self.user = user
         self.metas = ItemCache(cache.path / CACHE_NAME)
         # what a commit holds never changes: documents and whole items read (or written) here, by sha
-        self._docs: dict[tuple[str, str], dict] = {}
-        self._items: dict[str, Item] = {}
+        self._docs: OrderedDict[tuple[str, str], dict] = OrderedDict()
+        self._items: OrderedDict[str, Item] = OrderedDict()
         # ref -> (when, sha) this store just saw or pushed: a guess for the next write's lease (see `cas`)
         self._hints: dict[str, tuple[float, str]] = {}
         self._numbered: tuple[float, int] = (-GUESS_SECONDS, 0)  # (when, the highest number) of the last listing
