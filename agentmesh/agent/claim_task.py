@@ -181,6 +181,8 @@ class ClaimTask(AgentRun[TickReport]):
         # them) and the old scripts' lock branches
         listing = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
         views = self.store.list(listing=listing if self.store.prefix.startswith(BRANCHES) else None)
+        if self.journal is not None:  # the journals and the legacy memory branches are branches too
+            self.journal.use_listing(listing)
         # the halt check's listing (on the local forge one for both); this host's secrets are scrubbed from
         # titles and bodies once, so they reach no branch name, commit, PR title or executor
         listed, pulls = self.forge.list_open() if self.listed is None else self.listed

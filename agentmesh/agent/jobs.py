@@ -9,7 +9,7 @@ is recorded on the forge and releases or keeps the claim as the next tick needs 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -17,10 +17,11 @@ from pathlib import Path
 from agentmesh.agent import executor as executors
 from agentmesh.agent.base import AgentRun
 from agentmesh.agent.budget import BudgetCheck
+from agentmesh.agent.journaling import entry_fields
 from agentmesh.agent.legacy import drop_mesh_locks
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.preempt import Preemption
-from agentmesh.agent.report import Report
+from agentmesh.agent.report import Line, Report
 from agentmesh.agent.rework import ReworkRequests
 from agentmesh.agent.run import host_executors, run_executors
 from agentmesh.agent.stages import (
@@ -40,6 +41,7 @@ from agentmesh.agent.stages import (
 from agentmesh.agent.watch import Watch
 from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
+from agentmesh.core.lease import Claim, Clock
 from agentmesh.core.model import Issue, PullRequest
 from agentmesh.core.overrides import Overrides, distrusted, is_override, parse_overrides, setters
 from agentmesh.core.plan import Feedback, Withdraw
@@ -49,14 +51,16 @@ from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
 from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
-from agentmesh.forge.base import Forge
+from agentmesh.forge.base import Forbidden, Forge, PullFence, Stale
+from agentmesh.git.remote import RefUpdate
 from agentmesh.git.run import GitError, GitTimeout
 from agentmesh.git.worktree import Worktrees, commit_work, sealed_git, work_changes
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome
 from agentmesh.host.process import log_tail as read_log_tail
-from agentmesh.memory.journal import Journal
+from agentmesh.memory.journal import CarriedJournal, Journal
 from agentmesh.memory.lessons import context_for
+from agentmesh.refs.claims import ClaimStore
 from agentmesh.refs.heartbeat import Heartbeat, Keeper
 
 NO_CHANGE = "the executor made no change"
@@ -72,6 +76,52 @@ class Job:
     attempt: int
     rework: ReworkAsk | None = None  # set: address the feedback on the open PR instead
     staged: bool = False  # the issue's `working` stage landed with the claim already
+
+
+def opened_line(job: Job, paths: Sequence[str], number: int, url: str | None) -> Line:
+    """The run's line of a PR opened for `job` (the journal's `pr-opened`, written before the number is known
+    when the PR's own push carries it)."""
+    return Line(Event.PR_OPENED, job.issue.number, number, url or job.branch, paths=tuple(paths[:20]),
+                key=f"pr-opened-{number}", summary=f"{inline_title(job.issue.title)} ({len(paths)} file(s) changed)")
+
+
+class WorkFence(PullFence):
+    """What a job's PR carries on the local forge: the claim's renewal, pinned to the claim the job holds;
+    the work branch, pinned to what it held a moment ago; the journal's queued entries and the PR's line."""
+
+    def __init__(self, store: ClaimStore, journal: Journal | None, issue: int, claim_sha: str, work_ref: str,
+                 commit: str, line: Callable[[int], Line]):
+        self.store = store
+        self.journal = journal
+        self.issue = issue
+        self.claim_sha = claim_sha
+        self.work_ref = work_ref
+        self.head_sha = commit
+        self.line = line
+        self.refs = (store.ref(issue), work_ref, *((journal.own_ref,) if journal is not None else ()))
+        self._renewal: tuple[RefUpdate, Claim] | None = None
+        self._carried: CarriedJournal | None = None
+        self._at: Clock | None = None
+
+    def updates(self, listed: Mapping[str, str], number: int) -> Sequence[RefUpdate]:
+        if self._renewal is None:  # NotHolder when the listing shows the claim moved: nothing is pushed
+            self._renewal = self.store.renewal(self.issue, self.claim_sha, listed)
+        self._at = self.store.clock()
+        updates = [self._renewal[0], RefUpdate(self.work_ref, self.head_sha, listed.get(self.work_ref))]
+        self._carried = None
+        if self.journal is not None:
+            fields = entry_fields(self.line(number))
+            extra = self.journal.entry(**fields) if fields is not None else None
+            self._carried = self.journal.carried(listed.get(self.journal.own_ref), [extra] if extra else [])
+            if self._carried is not None:
+                updates.append(self._carried.update)
+        return updates
+
+    def landed(self, number: int) -> None:
+        assert self._renewal is not None and self._at is not None  # `updates` built what landed
+        self.store.renewed(self.issue, self._renewal[1], self._at)
+        if self.journal is not None and self._carried is not None:
+            self.journal.sent(self._carried)
 
 
 STOP_EVENTS = {StopReason.CANCELLED: Event.CANCELLED, StopReason.MESH_HALTED: Event.HALT_STOPPED}
@@ -315,22 +365,49 @@ class Jobs(AgentRun[Report]):
     # --- publish or fail ------------------------------------------------------------------
 
     def publish(self, job: Job, claim_sha: str, commit: str, paths: list[str]) -> None:
-        """The fenced push (claim renewal and work branch in one atomic push), then the PR."""
+        """The fenced push (claim renewal and work branch in one atomic push), then the PR; on the local
+        forge the PR and the journal land in that same push."""
         number = job.issue.number
         ref = f"refs/heads/{job.branch}"
         try:
-            claim = self.store.fenced_push(number, claim_sha, ref, commit)
+            pull = self.fenced_pull(job, claim_sha, commit, paths)
+            if pull is None:  # the REST forges, or a PR of this branch exists: push, then open or adopt
+                claim = self.store.fenced_push(number, claim_sha, ref, commit)
         except NotHolder as exc:
             self.report.add(Event.CLAIM_LOST, issue=number, detail=f"{exc}; the fence refused the push")
             self.remove_worktree(job.branch)
             return
         self.report.add(Event.PUSHED, issue=number, detail=f"{job.branch} ({len(paths)} file(s) changed)")
-        pull = self.open_pull(job.issue, claim.sha or claim_sha, job.branch, commit)
+        if pull is None:
+            pull = self.open_pull(job.issue, claim.sha or claim_sha, job.branch, commit)
         if pull is not None:
-            self.report.add(Event.PR_OPENED, issue=number, pr=pull.number, detail=pull.url or job.branch,
-                            paths=tuple(paths[:20]), key=f"pr-opened-{pull.number}",
-                            summary=f"{inline_title(job.issue.title)} ({len(paths)} file(s) changed)")
+            self.report.record(opened_line(job, paths, pull.number, pull.url))
         self.remove_worktree(job.branch)
+
+    def fenced_pull(self, job: Job, claim_sha: str, commit: str, paths: list[str]) -> PullRequest | None:
+        """On a forge whose PRs are refs of the mesh's remote (the local forge): the work branch, the claim's
+        renewal pinned to `claim_sha`, the PR (labelled, the issue moved to review) and the journal with the
+        PR's line in one atomic push (forge/base.PullFence), so a PR is never created by an agent whose claim
+        was lost. NotHolder: the claim moved, nothing was pushed. None: not done (`Forge.create_fenced_pull`).
+        A journal that cannot ride along (moved, or refused by the remote's hook) is left for the run's flush."""
+        issue = job.issue
+        for journal in (self.journal, None) if self.journal is not None else (None,):
+            fence = WorkFence(self.store, journal, issue.number, claim_sha, f"refs/heads/{job.branch}", commit,
+                              lambda number: opened_line(job, paths, number, None))
+            try:
+                return self.forge.create_fenced_pull(
+                    fence, head=job.branch, base=self.mesh.base_branch, title=work_title(issue),
+                    body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
+                    labels=[Label.PR], relabel=[stage_change(issue.number, Stage.REVIEW)])
+            except Stale as exc:
+                if self.store.ref(issue.number) in exc.refs:
+                    raise NotHolder(f"claim #{issue.number} was lost before the work was published") from None
+                if journal is None or journal.own_ref not in exc.refs:
+                    raise UserError(f"work branch {job.branch} changed on the remote; nothing was published") from None
+            except Forbidden:
+                if journal is None:
+                    raise
+        return None  # not reached: the last round has no journal, and returns or raises
 
     def open_pull(self, issue: Issue, claim_sha: str, branch: str, head_sha: str) -> PullRequest | None:
         """Create the PR, or adopt the open one for this branch; label it and move the issue to review.

@@ -45,14 +45,21 @@ OUTCOMES: dict[Event, tuple[JournalEvent, Outcome | None]] = {
 
 def journal_listener(journal: Journal) -> Callable[[Line], None]:
     def record(line: Line) -> None:
-        if not isinstance(line.event, Event) or line.event not in OUTCOMES:
-            return  # planned (dry run) or noise
-        name, outcome = OUTCOMES[line.event]
-        journal.record(name, issue=line.issue, pr=line.pr, outcome=outcome or line.detail.split(" ", 1)[0],
-                       duration_s=line.duration_s, cost_usd=line.cost_usd,
-                       summary=line.summary or line.detail, paths=line.paths, key=line.key)
+        fields = entry_fields(line)
+        if fields is not None:
+            journal.record(**fields)
 
     return record
+
+
+def entry_fields(line: Line) -> dict | None:
+    """The journal entry of a run line, as `Journal.record`'s arguments; None for noise."""
+    if not isinstance(line.event, Event) or line.event not in OUTCOMES:
+        return None  # planned (dry run) or noise
+    name, outcome = OUTCOMES[line.event]
+    return {"event": name, "issue": line.issue, "pr": line.pr, "outcome": outcome or line.detail.split(" ", 1)[0],
+            "duration_s": line.duration_s, "cost_usd": line.cost_usd, "summary": line.summary or line.detail,
+            "paths": line.paths, "key": line.key}
 
 
 def flush_journal(journal: Journal, report: Report) -> None:

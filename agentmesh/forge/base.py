@@ -14,7 +14,7 @@ returns that PR.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -73,6 +73,14 @@ class Conflict(ForgeError, UserError):
     """The forge refused because of the target's state (merge conflict, stale head)."""
 
 
+class Stale(ForgeError, UserError):
+    """A ref another write carried (`PullFence`) did not hold what it was pinned to: nothing landed."""
+
+    def __init__(self, message: str, refs: Sequence[str]):
+        super().__init__(message)
+        self.refs = tuple(refs)
+
+
 class RateLimited(ForgeError, TemporaryError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
@@ -88,6 +96,24 @@ class Unavailable(ForgeError, TemporaryError):
 
 
 # --- the interface -------------------------------------------------------------------
+
+
+class PullFence(ABC):
+    """Refs of the mesh's remote that a new PR must land with, in one atomic push, on a forge whose PRs are
+    refs of that remote (the local forge): the claim's renewal, pinned to the claim (so a PR is never
+    created by an agent whose claim was lost), the work branch and the journal (agent/jobs.py)."""
+
+    refs: tuple[str, ...]  # read in the creation's own listing, before the PRs are listed
+    head_sha: str  # the commit the updates put on the PR's head branch
+
+    @abstractmethod
+    def updates(self, listed: Mapping[str, str], number: int) -> Sequence[RefUpdate]:
+        """The compare-and-swap updates to push with PR `number`, built on `listed` (the remote's refs of
+        `refs` a moment ago); raising stops the creation, nothing pushed."""
+
+    @abstractmethod
+    def landed(self, number: int) -> None:
+        """The push landed, PR `number` with it."""
 
 
 class Forge(ABC):
@@ -193,6 +219,13 @@ class Forge(ABC):
         """Open a PR, or return the open PR that already exists for `head`; either way with `labels` added
         and the label changes `relabel` made (the local forge writes a new PR, its labels and those changes
         in one atomic push; the REST forges call `relabel` after)."""
+
+    def create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str = "",
+                           labels: Sequence[str] = (), relabel: Sequence[Relabel] = ()) -> PullRequest | None:
+        """`create_pull`, in the same atomic push as `fence`'s updates, which create the branch `head`: all
+        land or none (`Stale` when one of the fence's refs moved). None when not done: this forge keeps its
+        PRs outside git (the REST forges), or `head` has a PR already; then push the fence, and `create_pull`."""
+        return None
 
     @abstractmethod
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None: ...

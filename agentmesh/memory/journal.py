@@ -44,7 +44,7 @@ from agentmesh.core.memory import (
 from agentmesh.core.secrets import redact
 from agentmesh.git.branch_edit import swap_ref
 from agentmesh.git.cache import CacheClone, mirror_ref, parse_tree
-from agentmesh.git.remote import ls_refs
+from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
 from agentmesh.memory.provenance import Lines, Verify, owner, signed_lines
@@ -52,6 +52,15 @@ from agentmesh.memory.provenance import Lines, Verify, owner, signed_lines
 SENT_KEYS_KEPT = 5000  # ledger lines kept: far more than the keyed steps of the journal's retention
 FLUSH_ATTEMPTS = 4  # only this writer pushes its branch: a lost race is a stale cache, or a second host of it
 IGNORED = "not signed by their agent"
+
+
+@dataclass(frozen=True)
+class CarriedJournal:
+    """A journal commit that another push carries (`Journal.carried`)."""
+
+    update: RefUpdate
+    queued: tuple[Path, ...]  # the outbox files it publishes
+    ids: tuple[str, ...]  # the entries it holds
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class Journal:
         self.verify = verify  # None: no roster, every line counts
         self._lines: dict[tuple[str, str], Lines] = {}  # (head, path) -> its lines that count
         self._listed_own: tuple[str | None] | None = None  # this writer's head in the last `heads` listing
+        self._given: RemoteRefs | None = None  # see `use_listing`
 
     # --- writing ------------------------------------------------------------------------
 
@@ -97,6 +107,18 @@ class Journal:
         With `key` ([a-z0-9-], unique per step, e.g. `merged-12`) the entry's id is derived from it:
         a step that a crash interrupted is re-derived from the remote by the next run and recorded
         again under the same key, and the journal keeps it once. None: already recorded."""
+        entry = self.entry(event, issue=issue, pr=pr, outcome=outcome, duration_s=duration_s, cost_usd=cost_usd,
+                           summary=summary, paths=paths, now=now, key=key)
+        if entry is not None:
+            # the nanoseconds keep the order entries were written in (ts has whole seconds, ids are random);
+            # what is found by id (`*-{id}.json`) still ends the name
+            write_atomic(self.outbox / f"{entry.ts}-{time.time_ns():020d}-{entry.id}.json", entry.to_line() + "\n")
+        return entry
+
+    def entry(self, event: str, *, issue: int | None = None, pr: int | None = None, outcome: str = "",
+              duration_s: float = 0.0, cost_usd: float | None = None, summary: str = "",
+              paths: Iterable[str] = (), now: float | None = None, key: str = "") -> JournalEntry | None:
+        """The entry `record` queues, not queued (a push that carries it: `carried`); None: already recorded."""
         moment = time.time() if now is None else now
         if cost_usd is not None and not (math.isfinite(cost_usd) and cost_usd >= 0):
             cost_usd = None
@@ -107,11 +129,7 @@ class Journal:
                              agent=self.agent, host=self.host, event=event, issue=issue, pr=pr, outcome=outcome,
                              duration_s=max(0.0, duration_s), cost_usd=cost_usd, summary=summary,
                              paths=tuple(paths))
-        entry = self.safe(entry)
-        # the nanoseconds keep the order entries were written in (ts has whole seconds, ids are random);
-        # what is found by id (`*-{id}.json`) still ends the name
-        write_atomic(self.outbox / f"{entry.ts}-{time.time_ns():020d}-{entry.id}.json", entry.to_line() + "\n")
-        return entry
+        return self.safe(entry)
 
     def discard(self, key: str) -> None:
         """Take back a keyed entry not yet published (the step it announced did not happen)."""
@@ -173,6 +191,25 @@ class Journal:
             path.unlink(missing_ok=True)
         return len(queued)
 
+    def carried(self, head: str | None, extra: Sequence[JournalEntry] = ()) -> CarriedJournal | None:
+        """Every queued entry and `extra` as this writer's next journal commit on `head` (the branch as a
+        listing saw it a moment ago), for another push to carry (agent/jobs.py: the PR's); `sent` once it
+        landed. None: nothing to publish."""
+        queued = self.pending()
+        entries = [replace(self.safe(entry), agent=self.agent) for _, entry in queued] + list(extra)
+        new = self._append(head, entries) if entries else head
+        if new is None or new == head:
+            return None
+        return CarriedJournal(RefUpdate(self.own_ref, new, head), tuple(path for path, _ in queued),
+                              tuple(entry.id for entry in entries))
+
+    def sent(self, carried: CarriedJournal) -> None:
+        """`carried` landed: its entries are published (a crash before this only leaves queued entries that
+        the next flush finds on the branch by id, and skips)."""
+        self._remember_sent(carried.ids)
+        for path in carried.queued:
+            path.unlink(missing_ok=True)
+
     def _cached_head(self) -> str | None:
         """The head of this writer's branch as the cache last saw it (after a push or a read), else as this run's
         listing of the journals saw it, else as listed now."""
@@ -217,10 +254,17 @@ class Journal:
 
     # --- reading ------------------------------------------------------------------------
 
+    def use_listing(self, listing: RemoteRefs) -> None:
+        """A listing of every branch (`refs/heads/`, which holds the journals and the legacy branches) that this
+        run made a moment ago: the next `heads` reads it instead of listing again (once: later ones list)."""
+        self._given = listing
+
     def heads(self) -> list[tuple[str | None, str]]:
         """(writer, head) of every journal branch, then (None, head) of the legacy branches that exist, in
         one listing, their commits fetched in one fetch when the cache lacks them."""
-        listing = ls_refs(self.cache.git, self.cache.url, [JOURNALS_PREFIX, *self.legacy_refs])
+        listing, self._given = self._given, None
+        if listing is None:
+            listing = ls_refs(self.cache.git, self.cache.url, [JOURNALS_PREFIX, *self.legacy_refs])
         self._listed_own = (listing.get(self.own_ref),)
         found: dict[str, tuple[str | None, str]] = {
             ref: (ref_writer(ref), sha) for ref, sha in sorted(listing.refs.items())

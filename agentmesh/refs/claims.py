@@ -405,6 +405,11 @@ class ClaimStore:
                       also: Sequence[str] = ()) -> tuple[str, Claim, RemoteRefs]:
         """`_held`, and the listing it read, which holds the refs `also` as the remote holds them now."""
         current, listing = self._read(issue, also)
+        sha, claim = self._holding(issue, expected, current)
+        return sha, claim, listing
+
+    def _holding(self, issue: int, expected: str | None, current: tuple[str, Claim | None] | None) -> tuple[str, Claim]:
+        """The claim `current` (sha, claim) when this agent holds it at `expected`, else NotHolder."""
         if current is None:
             raise NotHolder(f"claim #{issue} is not held by anyone")
         sha, claim = current
@@ -413,7 +418,7 @@ class ClaimStore:
             raise NotHolder(f"claim #{issue} is held by {who}, not {self.agent}")
         if expected is not None and sha != expected:
             raise NotHolder(f"claim #{issue} moved from {expected[:12]} to {sha[:12]}")
-        return sha, claim, listing
+        return sha, claim
 
     def renew(self, issue: int, expected: str | None = None) -> Claim:
         """Renew a held claim with a fresh unique commit, pinned to the current sha."""
@@ -501,6 +506,23 @@ class ClaimStore:
         # signed with the key the claim it renews was judged by: the fence that follows (the PR) reads no commit
         self._known[new_sha] = replace(renewed, sha=new_sha)
         return replace(renewed, sha=new_sha)
+
+    def renewal(self, issue: int, claim_sha: str, listed: Mapping[str, str]) -> tuple[RefUpdate, Claim]:
+        """The claim's renewal as an update pinned to `claim_sha`, for a push of another's to carry (the local
+        forge's PR creation, forge/base.PullFence), and the renewed claim; NotHolder unless `listed` (the
+        remote's refs a moment ago) shows this agent's claim at `claim_sha`. `renewed` once it landed."""
+        ref = self.ref(issue)
+        sha = listed.get(ref)
+        _, claim = self._holding(issue, claim_sha, None if sha is None else (sha, self._claim_at(ref, sha)))
+        renewed = claim.renewed(self.nonce())
+        new_sha = self._commit(renewed)
+        return RefUpdate(ref, new_sha, claim_sha), replace(renewed, sha=new_sha)
+
+    def renewed(self, issue: int, claim: Claim, at: Clock) -> None:
+        """A renewal (`renewal`) pushed at `at` landed."""
+        assert claim.sha is not None
+        self._record_push(issue, claim.sha, at)
+        self._known[claim.sha] = claim  # signed with the key the claim it renews was judged by
 
     def release_publishing(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
                            work_expected: str | Listed | None = Listed.NOW) -> None:

@@ -29,6 +29,7 @@ from agentmesh.forge.base import (
     LabelEvent,
     NotFound,
     Permission,
+    PullFence,
     PullRequest,
     PullState,
     Relabel,
@@ -367,15 +368,7 @@ class LocalForge(Forge):
                     relabel: Sequence[Relabel] = ()) -> PullRequest:
         """A new PR, its labels and the label changes `relabel` make land in one atomic push, each item
         pinned to the commit its change was built on (a lost race re-reads them all)."""
-        check_branch_name(head)
-        check_branch_name(base)
-        if head == base:
-            raise Conflict(f"head and base are the same branch {head!r}")
-        labels = list(dict.fromkeys(check_label(name) for name in labels))
-        if labels:
-            self._ensure_labels(labels)
-        changes = [(r.number, change) for r in relabel
-                   if (change := self._label_change(r.add, r.remove, r.open_only)) is not None]
+        labels, changes = self._pull_changes(head, base, labels, relabel)
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
             # The guard is read before the listing: a PR created after this read moves the guard, so
@@ -394,11 +387,7 @@ class LocalForge(Forge):
             for branch, ref in ((head, head_ref), (base, base_ref)):
                 if ref not in heads:
                     raise NotFound(f"branch {branch!r} does not exist on the remote")
-            now = self._now()
-            meta = {"version": FORMAT_VERSION, "kind": "pull", "title": title, "body": body, "state": "open",
-                    "labels": labels, "assignees": [], "author": self.user, "created_at": now, "updated_at": now,
-                    "head": head, "base": base, "head_sha": heads[head_ref], "requested_reviewers": [],
-                    "merge_sha": None}
+            meta = self._pull_meta(head, base, title, body, labels, heads[head_ref])
             # The guard ref makes "adopt or create" atomic: of two racing creators for one head,
             # the loser sees the guard move and adopts the winner's PR on the next round.
             number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)),
@@ -406,6 +395,54 @@ class LocalForge(Forge):
             if number is not None:
                 return self._pulls([Item(number, "", meta)], with_reviews=False, live={head_ref: heads[head_ref]})[0]
         raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
+
+    def create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str = "",
+                           labels: Sequence[str] = (), relabel: Sequence[Relabel] = ()) -> PullRequest | None:
+        """The new PR, its labels, the label changes `relabel` make and the fence's updates (which create
+        the branch `head`) in one atomic push. Two listings: the fence's refs with the guard, then the items
+        (after the guard, as in `create_pull`). None when `head` has a PR in any state: the caller decides."""
+        labels, changes = self._pull_changes(head, base, labels, relabel)
+        head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
+        for _ in range(MAX_ATTEMPTS):
+            heads = self.store.remote([guard_ref, base_ref, *(item_ref(n) for n, _ in changes), *fence.refs])
+            if any(i.is_pull and i.meta.get("head") == head for i in self.store.all_items()):
+                return None
+            if base_ref not in heads:
+                raise NotFound(f"branch {base!r} does not exist on the remote")
+            listed = {ref: heads[ref] for ref in fence.refs if ref in heads}
+
+            def carry(number: int, listed: Mapping[str, str] = listed) -> Sequence[RefUpdate]:
+                updates = fence.updates(listed, number)
+                if not any(u.ref == head_ref and u.new == fence.head_sha for u in updates):
+                    raise ValueError(f"the fence does not put {fence.head_sha} on {head_ref}")  # a caller's bug
+                return updates
+
+            meta = self._pull_meta(head, base, title, body, labels, fence.head_sha)
+            number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)),
+                                            also=self._edits(changes, heads), carry=carry, bases=[base_ref])
+            if number is not None:
+                fence.landed(number)
+                return self._pulls([Item(number, "", meta)], with_reviews=False, live={head_ref: fence.head_sha})[0]
+        raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
+
+    def _pull_changes(self, head: str, base: str, labels: Sequence[str],
+                      relabel: Sequence[Relabel]) -> tuple[list[str], list[tuple[int, Callable[[Item], Edit | None]]]]:
+        """A new PR's checked labels (registered) and the item edits of `relabel`."""
+        check_branch_name(head)
+        check_branch_name(base)
+        if head == base:
+            raise Conflict(f"head and base are the same branch {head!r}")
+        checked = list(dict.fromkeys(check_label(name) for name in labels))
+        if checked:
+            self._ensure_labels(checked)
+        return checked, [(r.number, change) for r in relabel
+                         if (change := self._label_change(r.add, r.remove, r.open_only)) is not None]
+
+    def _pull_meta(self, head: str, base: str, title: str, body: str, labels: list[str], head_sha: str) -> dict:
+        now = self._now()
+        return {"version": FORMAT_VERSION, "kind": "pull", "title": title, "body": body, "state": "open",
+                "labels": labels, "assignees": [], "author": self.user, "created_at": now, "updated_at": now,
+                "head": head, "base": base, "head_sha": head_sha, "requested_reviewers": [], "merge_sha": None}
 
     def _edits(self, changes: Sequence[tuple[int, Callable[[Item], Edit | None]]],
                heads: Mapping[str, str]) -> list[RefUpdate]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from agentmesh.core.errors import OutcomeUnknown, TemporaryError
-from agentmesh.forge.base import Forbidden, NotFound, Review
+from agentmesh.forge.base import Forbidden, NotFound, Review, Stale
 from agentmesh.forge.local.item_cache import CACHE_NAME, ItemCache
 from agentmesh.forge.local.schema import (
     BLOB,
@@ -100,11 +100,15 @@ class ItemStore:
         if missing:
             self.cache.fetch(missing)
 
-    def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False) -> bool:
+    def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False, bases: Sequence[str] = (),
+             mirror: bool = False) -> bool:
         """A CAS push; an unknown outcome is settled by reading the refs back. Forbidden when the
-        server's hook declines it (`agentmesh hook`): no retry would change its mind."""
+        server's hook declines it (`agentmesh hook`): no retry would change its mind. `bases` and `mirror`
+        as for git/remote.push (`mirror`: the mirror refs of what lands move with the push)."""
         try:
-            result = push(self.git, self.cache.path, self.url, updates, atomic=atomic)
+            with self.cache.mirroring(mirror) as mirrored:
+                result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=bases,
+                              mirror=mirrored)
         except OutcomeUnknown:
             now = self.remote([u.ref for u in updates])
             return all(now.get(u.ref) == u.new for u in updates)
@@ -361,22 +365,31 @@ class ItemStore:
                                            comments_tree, list(comments), reviews_tree, list(reviews)))
         return commit
 
-    def create_item(self, meta: dict, *, guard: RefUpdate | None = None, also: Sequence[RefUpdate] = ()) -> int | None:
+    def create_item(self, meta: dict, *, guard: RefUpdate | None = None, also: Sequence[RefUpdate] = (),
+                    carry: Callable[[int], Sequence[RefUpdate]] | None = None, bases: Sequence[str] = ()) -> int | None:
         """Allocate the next number by a create-only push: the first push of `items/<n>` wins.
 
         With `guard` (a ref and the value it must still hold), the guard ref is
         pointed at the new item in the same atomic push; `also` (other refs'
         updates, each pinned) land in it too. None means the guard or one of
         `also` moved: someone else created the item first, or wrote meanwhile.
+        `carry(n)`: the caller's own updates to land with item `n` (`bases`: what
+        their commits build on), the mirror moved with them; `Stale` when one of
+        them moved (nothing landed).
         """
         commit = self.item_commit(None, Edit(meta, f"{meta['kind']}: create"))
         n = self._next_number(guess=True)
         pinned = ([] if guard is None else [RefUpdate(guard.ref, commit, guard.expect)]) + list(also)
         for attempt in range(MAX_ATTEMPTS):
-            if self.push([RefUpdate(item_ref(n), commit, None), *pinned], atomic=bool(pinned)):
+            carried = list(carry(n)) if carry is not None else []
+            if self.push([RefUpdate(item_ref(n), commit, None), *pinned, *carried], atomic=bool(pinned or carried),
+                         bases=bases, mirror=carry is not None):
                 return n
-            if pinned:
-                now = self.remote([u.ref for u in pinned])
+            if pinned or carried:
+                now = self.remote([u.ref for u in (*pinned, *carried)])
+                stale = [u.ref for u in carried if now.get(u.ref) != u.expect]
+                if stale:
+                    raise Stale(f"{', '.join(stale)} moved meanwhile: nothing was pushed", stale)
                 if any(now.get(u.ref) != u.expect for u in pinned):
                     return None
             backoff(attempt)  # spreads racing creators so most rounds have one pusher
