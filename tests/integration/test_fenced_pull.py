@@ -13,6 +13,8 @@ import pytest
 
 from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.vocab import Event, Label, Stage
+from agentmesh.forge.base import PullFence, Relabel, Stale
+from agentmesh.git.remote import RefUpdate
 from tests.support import agent_forge, agent_mesh, demo_body, journal_entries, local_forge_remote, remote_refs
 
 # pre-receive, once (the trigger file): when a push creates a PR's guard ref, move the claim the way another
@@ -75,3 +77,51 @@ def test_a_journal_the_remote_refuses_does_not_hold_the_pr_back(tmp_path):
     assert Label.PR in pull.labels and remote_refs(remote, f"refs/heads/{pull.head}")
     assert {label for label in human.get_issue(issue).labels if label in STAGES} == {Stage.REVIEW}
     assert remote_refs(remote, "refs/heads/agentmesh/journals/") == {}
+
+
+class BranchFence(PullFence):
+    """The least a caller's fence is: the PR's head branch created with it (and `more` updates, as built)."""
+
+    def __init__(self, branch: str, commit: str, more: tuple[RefUpdate, ...] = ()):
+        self.refs = (f"refs/heads/{branch}", *(u.ref for u in more))
+        self.head_sha = commit
+        self.more = more
+        self.landed_as: int | None = None
+
+    def updates(self, listed, number):
+        return [RefUpdate(self.refs[0], self.head_sha, listed.get(self.refs[0])), *self.more]
+
+    def landed(self, number):
+        self.landed_as = number
+
+
+def test_the_local_forge_creates_a_fenced_pr_once_and_refuses_a_stale_fence(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    mesh = agent_mesh(remote, tmp_path / "hosts", "ada")
+    forge = agent_forge(mesh)
+    base = mesh.base_head
+    commit = mesh.cache.commit_tree(mesh.cache.tree_of(base), [base], "work\n")
+    issue = forge.create_issue("Do it").number
+
+    def create(fence):
+        return forge.create_fenced_pull(fence, head="ada/1-do-it", base=mesh.base_branch, title="Do it (#1)",
+                                        labels=[Label.PR], relabel=[Relabel(issue, add=(Stage.REVIEW,))])
+
+    # a stale update of the caller's: nothing lands, and the error names it
+    stale = BranchFence("ada/1-do-it", commit, (RefUpdate("refs/heads/other", commit, base),))
+    with pytest.raises(Stale) as refused:
+        create(stale)
+    assert refused.value.refs == ("refs/heads/other",) and stale.landed_as is None
+    assert forge.list_pulls(state="all") == [] and remote_refs(remote, "refs/heads/ada/") == {}
+    assert remote_refs(remote, "refs/agentmesh/pull-heads/") == {}
+
+    fence = BranchFence("ada/1-do-it", commit)
+    pull = create(fence)
+    assert pull is not None and fence.landed_as == pull.number and pull.head_sha == commit
+    assert remote_refs(remote, "refs/heads/ada/1-do-it") == {"refs/heads/ada/1-do-it": commit}
+    assert forge.get_pull(pull.number).labels == (Label.PR,) and Stage.REVIEW in forge.get_issue(issue).labels
+    # the head has a PR now: not done, nothing pushed (the caller pushes, then adopts or opens it)
+    again = BranchFence("ada/1-do-it", mesh.cache.commit_tree(mesh.cache.tree_of(base), [base], "more\n"))
+    assert create(again) is None and again.landed_as is None
+    assert remote_refs(remote, "refs/heads/ada/1-do-it") == {"refs/heads/ada/1-do-it": commit}
+    assert [p.number for p in forge.list_pulls(state="all")] == [pull.number]

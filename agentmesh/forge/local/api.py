@@ -399,13 +399,19 @@ class LocalForge(Forge):
     def create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str = "",
                            labels: Sequence[str] = (), relabel: Sequence[Relabel] = ()) -> PullRequest | None:
         """The new PR, its labels, the label changes `relabel` make and the fence's updates (which create
-        the branch `head`) in one atomic push. Two listings: the fence's refs with the guard, then the items
-        (after the guard, as in `create_pull`). None when `head` has a PR in any state: the caller decides."""
+        the branch `head`) in one atomic push. One listing, of the guard, the base, the head and the fence's
+        refs; when the guard or the head branch is there, the items too (after the guard, as in
+        `create_pull`), and None when `head` has a PR in any state: the caller decides."""
         labels, changes = self._pull_changes(head, base, labels, relabel)
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
-            heads = self.store.remote([guard_ref, base_ref, *(item_ref(n) for n, _ in changes), *fence.refs])
-            if any(i.is_pull and i.meta.get("head") == head for i in self.store.all_items()):
+            heads = self.store.remote([guard_ref, base_ref, head_ref, *(item_ref(n) for n, _ in changes),
+                                       *fence.refs])
+            # every PR's creation moved the guard, and had its head branch: with neither there, `head` has no
+            # PR (one created after this listing moves the guard, and our push fails), and the items need no
+            # listing of their own
+            if (guard_ref in heads or head_ref in heads) and \
+                    any(i.is_pull and i.meta.get("head") == head for i in self.store.all_items()):
                 return None
             if base_ref not in heads:
                 raise NotFound(f"branch {base!r} does not exist on the remote")
