@@ -4,6 +4,8 @@ A real claim-task process works one issue on a real local-forge remote and is ki
 own hook as one of its pushes arrives: a post-receive hook kills it once the push has landed (the
 claim with the issue's `working` stage, or the PR with its label and the issue's `review` stage), a
 pre-receive hook kills it and refuses the push (the fenced push of the work and the claim's renewal).
+Since session 12 the work, the claim's renewal, the PR and the journal are one push: `before-work` and
+`after-pr` are the two sides of it.
 The next run must end where an uninterrupted tick ends, judged from the remote with git plumbing
 alone: one open PR of the agent's work branch, labelled, the issue in review only, the claim the
 agent's, and each of `claimed` and `pr-opened` journaled once.

@@ -124,20 +124,27 @@ def in_review(fleet: Fleet, agent="a") -> tuple[int, dict]:
 # --- 1. two merged PRs for one issue ---------------------------------------------------------
 
 
-def test_an_agent_whose_claim_was_reaped_after_its_push_opens_no_pr_and_its_branch_is_swept(tmp_path):
-    """Case one: paused between the fenced push and opening the PR, reaped meanwhile. A post-receive
-    hook deletes the claim the moment a's work branch lands, exactly where the pause would be."""
+def test_an_agent_whose_claim_was_reaped_during_its_push_opens_no_pr_and_a_left_branch_is_swept(tmp_path):
+    """Case one: paused right before its work push, reaped meanwhile. On the local forge the work branch, the
+    claim's renewal and the PR are one push (there is no moment between the branch and the PR any more): a
+    pre-receive hook deletes the claim while that push is in flight, out of the push's quarantine, and the
+    claim's compare-and-swap refuses all of it. A work branch left with no PR and no claim (what an earlier
+    version's crash between its two pushes left, or a REST forge's) is swept."""
     fleet = Fleet(tmp_path)
     for name in "abc":
         fleet.monitor(name)
     number = fleet.issue()
-    fleet.hook("post-receive", f'while read old new ref; do case "$ref" in refs/heads/a/*) '
-                               f"git update-ref -d refs/heads/claim/{number};; esac; done\n")
+    fleet.hook("pre-receive", f'while read old new ref; do case "$ref" in refs/heads/a/*) '
+                              "env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES "
+                              f"git update-ref -d refs/heads/claim/{number};; esac; done\n")
     report = fleet.tick("a")
     assert ("claim-lost", number) in events(report) and ("pr-opened", number) not in events(report)
-    assert fleet.pulls_for(number) == [] and fleet.claims() == []
-    [orphan] = fleet.branches("a/")
-    (fleet.remote / "hooks" / "post-receive").unlink()
+    assert fleet.pulls_for(number) == [] and fleet.claims() == [] and fleet.branches("a/") == []
+    (fleet.remote / "hooks" / "pre-receive").unlink()
+    orphan = f"refs/heads/a/{number}-left-behind"  # a's work commit (without its trailers, an old script's lock)
+    left = git("commit-tree", "main^{tree}", "-p", "main", "-m", "work left behind", "-m",
+               f"Agentmesh-Issue: {number}\nAgentmesh-Agent: a", cwd=fleet.remote)
+    git("update-ref", orphan, left, cwd=fleet.remote)
 
     # b redoes it: exactly one PR, one merge
     assert ("pr-opened", number) in events(fleet.tick("b"))
