@@ -389,7 +389,9 @@ class Jobs(AgentRun[Report]):
         renewal pinned to `claim_sha`, the PR (labelled, the issue moved to review) and the journal with the
         PR's line in one atomic push (forge/base.PullFence), so a PR is never created by an agent whose claim
         was lost. NotHolder: the claim moved, nothing was pushed. None: not done (`Forge.create_fenced_pull`).
-        A journal that cannot ride along (moved, or refused by the remote's hook) is left for the run's flush."""
+        No `fenced_after`: the PR appeared with the claim's renewal, so it was ours then (a claim lost later is
+        monitor-prs's, as for any PR in review). A journal that cannot ride along (moved, or refused by the
+        remote's hook) is left for the run's flush."""
         issue = job.issue
         for journal in (self.journal, None) if self.journal is not None else (None,):
             fence = WorkFence(self.store, journal, issue.number, claim_sha, f"refs/heads/{job.branch}", commit,

@@ -165,11 +165,19 @@ def test_an_agent_whose_claim_was_reaped_during_its_push_opens_no_pr_and_a_left_
 def test_a_pr_opened_after_the_claim_passed_to_another_agent_is_withdrawn_in_the_same_run(tmp_path):
     """Paused between reading the claim and creating the PR, reaped, and the issue taken by b: only the
     local forge could fence the creation itself, so the PR is read against the claim once it exists. A
-    post-receive hook hands the claim to b (a claim commit b made earlier) as the PR's item lands."""
+    post-receive hook hands the claim to b (a claim commit b made earlier) as the PR's item lands. The local
+    forge creates a new branch's PR in the push that renews the claim (test_fenced_pull.py); a branch that
+    had a PR before (a human's, closed) takes the two steps every forge takes, which this test needs."""
     fleet = Fleet(tmp_path)
     for name in "abc":
         fleet.monitor(name)
     number = fleet.issue()
+    branch = f"refs/heads/{work_branch('a', number, 'Add a file')}"
+    git("update-ref", branch, git("commit-tree", "main^{tree}", "-p", "main", "-m", "a try", cwd=fleet.remote),
+        cwd=fleet.remote)
+    fleet.human.close_pull(fleet.human.create_pull(head=branch.removeprefix("refs/heads/"), base="main",
+                                                   title="A try").number)
+    git("update-ref", "-d", branch, cwd=fleet.remote)
     claim = f"refs/heads/claim/{number}"
     b_claim = fleet.mesh("b").claims().acquire(number).sha
     git("update-ref", "-d", claim, cwd=fleet.remote)  # b's claim commit stays in the remote's objects
