@@ -65,12 +65,15 @@ class Watch:
         return Unwanted(StopReason.PREEMPTED, preempt.detail) if preempt is not None else unwanted
 
     def unwanted(self, *, halt_issues: bool = True) -> Unwanted | None:
-        """Read now: the mesh-wide kill switch, then the issue (with the halt issues, in one forge read)."""
-        halted = switch_halt(self.mesh, listing=ls_refs(self.mesh.git, self.mesh.remote, [HALT_REF]))
+        """Read now: the mesh-wide kill switch, then the issue (with the halt issues, in one forge read; on the
+        local forge, whose items are refs of the remote, in the kill switch's own listing)."""
+        listing = ls_refs(self.mesh.git, self.mesh.remote,
+                          [HALT_REF, *(self.forge.item_prefixes() if halt_issues else ())])
+        halted = switch_halt(self.mesh, listing=listing)
         if halted:
             return Unwanted(StopReason.MESH_HALTED, halted)
         if halt_issues:
-            found, halting = self.forge.issue_and_labelled(self.issue, Label.HALT)
+            found, halting = self.forge.issue_and_labelled(self.issue, Label.HALT, listing=listing)
             halted = halt_issue(self.forge, halting)
             if halted:
                 return Unwanted(StopReason.MESH_HALTED, halted)

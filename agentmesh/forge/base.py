@@ -37,7 +37,7 @@ from agentmesh.core.model import (  # noqa: F401  (re-exported: the forge API sp
     StatusContext,
     combine_states,
 )
-from agentmesh.git.remote import RefUpdate
+from agentmesh.git.remote import RefUpdate, RemoteRefs
 
 
 @dataclass(frozen=True)
@@ -200,9 +200,16 @@ class Forge(ABC):
         of its items; the REST forges ask for the labelled issues alone, not every open issue)."""
         return self.list_pulls(state="open"), self.list_issues(state="open", labels=[label])
 
-    def issue_and_labelled(self, number: int, label: str) -> tuple[Issue | None, list[Issue]]:
+    def item_prefixes(self) -> tuple[str, ...]:
+        """The refs of the mesh's remote that this forge's listing of its items reads (the local forge's items;
+        none for the REST forges): a caller that lists that remote anyway lists them in the same round trip,
+        and hands that listing to `issue_and_labelled`."""
+        return ()
+
+    def issue_and_labelled(self, number: int, label: str, *,
+                           listing: RemoteRefs | None = None) -> tuple[Issue | None, list[Issue]]:
         """Issue `number` (None: there is none) and the open issues labelled `label` (the local forge reads
-        both from one listing of its items)."""
+        both from one listing of its items: `listing`, when the caller just made one of `item_prefixes`)."""
         try:
             issue: Issue | None = self.get_issue(number)
         except NotFound:

@@ -66,7 +66,7 @@ from agentmesh.forge.local.schema import (
 )
 from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, actor_of, backoff
 from agentmesh.git.cache import CacheClone
-from agentmesh.git.remote import RefUpdate
+from agentmesh.git.remote import RefUpdate, RemoteRefs
 from agentmesh.host.files import write_atomic
 
 KNOWN_LABELS = "agentmesh-labels.json"  # in the cache clone: the registry's names this host has seen
@@ -338,9 +338,13 @@ class LocalForge(Forge):
         items = [i for i in self.store.all_items() if i.is_pull and (state == "all" or i.meta.get("state") == state)]
         return self._pulls(items, with_reviews=True)
 
-    def issue_and_labelled(self, number: int, label: str) -> tuple[Issue | None, list[Issue]]:
-        """Both from one listing of the items."""
-        items = self.store.all_items()
+    def item_prefixes(self) -> tuple[str, ...]:
+        return self.store.prefixes
+
+    def issue_and_labelled(self, number: int, label: str, *,
+                           listing: RemoteRefs | None = None) -> tuple[Issue | None, list[Issue]]:
+        """Both from one listing of the items (`listing`: the caller's, of `item_prefixes` among its own refs)."""
+        items = self.store.all_items(listing=listing)
         labelled = [view for item in items
                     if not item.is_pull and (view := issue_view(item)).state == "open" and label in view.labels]
         return next((issue_view(item) for item in items if item.number == number), None), labelled

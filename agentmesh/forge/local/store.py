@@ -36,7 +36,7 @@ from agentmesh.forge.local.schema import (
     valid_meta,
 )
 from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
-from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs, push
 
 GUESS_SECONDS = 5.0  # how long a sha this store saw or pushed serves as the lease of its next write
 FETCH_EXACT = 64  # changed items fetched by exact ref; more than this fetch the whole items prefix
@@ -267,9 +267,15 @@ class ItemStore:
         kept for a few seconds hid other agents' writes from the next read (a PR opened meanwhile)."""
         return self._listed()[0]
 
-    def _listed(self) -> tuple[dict[int, str], list[str]]:
-        """`item_heads`, and the `documents` on the remote, from the same listing."""
-        listing = ls_refs(self.git, self.url, [ITEMS, *self.documents])
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        """What a listing of the items lists: the items prefix and the `documents`."""
+        return (ITEMS, *self.documents)
+
+    def _listed(self, listing: RemoteRefs | None = None) -> tuple[dict[int, str], list[str]]:
+        """`item_heads`, and the `documents` on the remote, from the same listing (`listing`: one a caller
+        made a moment ago, of `prefixes` among others)."""
+        listing = listing or ls_refs(self.git, self.url, list(self.prefixes))
         heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items()
                  if ref.startswith(ITEMS) and ref[len(ITEMS):].isdigit()}
         documents = [ref for ref in self.documents if ref in listing.refs]
@@ -279,10 +285,11 @@ class ItemStore:
         self._numbered = (now, max(heads, default=0))
         return dict(heads), documents
 
-    def all_items(self) -> list[Item]:
-        """Every item: one listing of the items prefix (`item_heads`). Only the items whose commit is not
-        in the cache (item_cache.py) are fetched and read: one fetch and one `cat-file --batch` for them."""
-        heads, documents = self._listed()
+    def all_items(self, *, listing: RemoteRefs | None = None) -> list[Item]:
+        """Every item: one listing of the items prefix (`item_heads`; `listing`: a caller's, of `prefixes`,
+        made a moment ago). Only the items whose commit is not in the cache (item_cache.py) are fetched and
+        read: one fetch and one `cat-file --batch` for them."""
+        heads, documents = self._listed(listing)
         unknown = [n for n, sha in heads.items() if sha not in self.metas]
         if len(unknown) > FETCH_EXACT:
             # a new host, or a long absence: the whole prefix
