@@ -432,12 +432,14 @@ class Jobs(AgentRun[Report]):
             self.forge.add_labels(latest.number, [Label.PR])
             set_stage(self.forge, number, Stage.REVIEW)
             return latest
-        # labelled as it is created, the issue moved to review with it: on the local forge one atomic push
         pull = self.forge.create_pull(
             head=branch, base=self.mesh.base_branch, title=work_title(issue),
             body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
-            labels=[Label.PR], relabel=[stage_change(number, Stage.REVIEW)])
-        return self.fenced_after(number, pull)
+            labels=[Label.PR])
+        fenced = self.fenced_after(number, pull)
+        if fenced is not None:  # past the fence only: never over the stage of another agent holding the issue
+            set_stage(self.forge, number, Stage.REVIEW)
+        return fenced
 
     def fenced_after(self, number: int, pull: PullRequest) -> PullRequest | None:
         """The claim read again once the PR exists: paused between the check and the creation, this agent

@@ -193,6 +193,7 @@ def test_a_pr_opened_after_the_claim_passed_to_another_agent_is_withdrawn_in_the
     assert pull["state"] == "closed" and fleet.branches("a/") == []
     assert remote_refs(fleet.remote, claim) == {claim: b_claim}  # b's claim untouched: b redoes the issue
     assert any("while it was being opened" in c.body for c in fleet.human.list_comments(pull["number"]))
+    assert Stage.REVIEW.label not in fleet.item(number)["labels"]  # moved only past the fence: b's issue
 
 
 def test_a_pr_whose_claim_another_agent_holds_is_withdrawn_not_merged(tmp_path):
