@@ -19,7 +19,9 @@ import re
 import sys
 from pathlib import Path
 
-BLOCK = re.compile(r"^```agentmesh-demo path=(?P<path>[^\s`]+)[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
+from agentmesh.core.pattern import LazyPattern
+
+BLOCK = LazyPattern(r"^```agentmesh-demo path=(?P<path>[^\s`]+)[ \t]*\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 MAX_FILE = 100_000
 
 

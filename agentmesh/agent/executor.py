@@ -38,6 +38,7 @@ from pathlib import Path
 
 from agentmesh.core.cli_output import parse_cli_output
 from agentmesh.core.errors import ConfigError, TemporaryError
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.public import COMMAND_ECHO
 from agentmesh.host.process import ProcessOutcome, kill_pidfile_group, log_tail, run_process, write_pidfile
 
@@ -81,7 +82,7 @@ PROBE_SECONDS = 30  # a bwrap probe slower than this tells nothing of the sandbo
 # What an executor may inherit from the agent's environment. Everything else,
 # forge tokens first of all, is dropped; HOME and the XDG directories are its own.
 _BASE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "USER", "LOGNAME", "TMPDIR")
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_PLACEHOLDER = LazyPattern(r"\{([a-z_]+)\}")
 # A git identity for tools that insist on one: aider otherwise writes one into the repository's
 # config, which the sandbox keeps read-only (and an executor never commits: the agent does).
 GIT_IDENTITY = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": "agentmesh executor",

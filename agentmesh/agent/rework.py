@@ -21,10 +21,11 @@ from pathlib import Path
 
 from agentmesh.agent.work import REWORK_TRAILER
 from agentmesh.core.model import Review, StatusContext
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
 
-_ROUND = re.compile(rf"^{REWORK_TRAILER}: (\d+)$", re.M)
+_ROUND = LazyPattern(rf"^{REWORK_TRAILER}: (\d+)$", re.M)
 REVIEW_TEXT_MAX = 6000
 
 

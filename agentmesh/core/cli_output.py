@@ -14,12 +14,13 @@ run into a failure, the other shapes only explain one.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
+
+from agentmesh.core.pattern import LazyPattern
 
 MESSAGE_CHARS = 300
 # `ERROR: ...`, and codex's log lines (`2026-11-26T21:41:51.823613Z ERROR codex_api::...: ...`)
-_ERROR_LINE = re.compile(r"^(?:ERROR: |Error: |error: |litellm\.[A-Za-z]*Error: |\d{4}-\d\d-\d\dT[\d:.]+Z\s+ERROR\s)")
+_ERROR_LINE = LazyPattern(r"^(?:ERROR: |Error: |error: |litellm\.[A-Za-z]*Error: |\d{4}-\d\d-\d\dT[\d:.]+Z\s+ERROR\s)")
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,19 @@ cycle, so they do not wait silently. Pure: the callers fetch the issues.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from agentmesh.core.digest import sha256
 from agentmesh.core.model import Issue
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.select import dependencies
 
 MAX_MARKER_MEMBERS = 100  # characters of member numbers a cycle's marker spells out; more are hashed
-_TASK = re.compile(r"^[ \t]*[-*+][ \t]+\[[ xX]\][ \t]+#([1-9][0-9]{0,9})(?![0-9])", re.MULTILINE)
+_TASK = LazyPattern(r"^[ \t]*[-*+][ \t]+\[[ xX]\][ \t]+#([1-9][0-9]{0,9})(?![0-9])", re.MULTILINE)
 
 
 # --- cycles -------------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ class Cycle:
         spelled = "-".join(str(n) for n in self.members)
         if len(spelled) <= MAX_MARKER_MEMBERS:
             return f"cycle/{spelled}"
-        return f"cycle/{self.members[0]}-{len(self.members)}-{hashlib.sha256(spelled.encode()).hexdigest()[:16]}"
+        return f"cycle/{self.members[0]}-{len(self.members)}-{sha256(spelled.encode()).hexdigest()[:16]}"
 
     def __str__(self) -> str:
         return " -> ".join(f"#{n}" for n in self.path)

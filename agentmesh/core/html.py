@@ -15,21 +15,21 @@ when one is given, so no `javascript:` or `data:` URL, and no link to elsewhere,
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable, Mapping
 
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.terminal import terminal_text
 
 TEXT_MAX = 200  # characters of any one text shown; titles are cut with an ellipsis beyond
 URL_MAX = 2048
-_SPACES = re.compile(r"\s+")
+_SPACES = LazyPattern(r"\s+")
 # Text that clean() and escape() leave as it is (no character to remove, escape or fold): the page's own
 # numbers, coordinates, classes and dates, most names. Checked with one match instead of cleaned.
-_PLAIN = re.compile(r"[A-Za-z0-9.,:#/_%+=-]+(?: [A-Za-z0-9.,:#/_%+=-]+)*")
-_NAME = re.compile(r"[a-z][a-z0-9]*")
-_ATTRIBUTE = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
+_PLAIN = LazyPattern(r"[A-Za-z0-9.,:#/_%+=-]+(?: [A-Za-z0-9.,:#/_%+=-]+)*")
+_NAME = LazyPattern(r"[a-z][a-z0-9]*")
+_ATTRIBUTE = LazyPattern(r"[a-zA-Z][a-zA-Z0-9-]*")
 # scheme, host (name, IPv4 or bracketed IPv6), optional port, then only unreserved/sub-delim path characters
-_URL = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+_URL = LazyPattern(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
                   r"(?:[/?#][A-Za-z0-9._~%!$&'()*+,;=:@/?#-]*)?")
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import re
 
+from agentmesh.core.digest import sha256
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.record import Record
 
 NAMESPACE = "git"
 MAINTAINER_PREFIX = "maintainer:"  # allowed-signers principal of a maintainer's key; agents are named as they are
-_PUBLIC_KEY = re.compile(r"(ssh-ed25519) ([A-Za-z0-9+/]+={0,2})(?: .*)?")
+_PUBLIC_KEY = LazyPattern(r"(ssh-ed25519) ([A-Za-z0-9+/]+={0,2})(?: .*)?")
 
 
 class PublicKey(Record):
@@ -40,5 +40,5 @@ class PublicKey(Record):
     @property
     def fingerprint(self) -> str:
         """As `ssh-keygen -l` and git's %GF print it: SHA256:<base64 without padding>."""
-        digest = hashlib.sha256(base64.b64decode(self.blob)).digest()
+        digest = sha256(base64.b64decode(self.blob)).digest()
         return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.record import Record, replace
 from agentmesh.core.slug import is_agent_name, is_work_branch
 
 TRAILER_PREFIX = "Agentmesh-"
-_NONCE = re.compile(r"[0-9a-f]{8,64}")
-_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_TRAILER = re.compile(r"(?P<key>Agentmesh-[A-Za-z-]+):[ \t]*(?P<value>.*)")
+_NONCE = LazyPattern(r"[0-9a-f]{8,64}")
+_HOST = LazyPattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_TRAILER = LazyPattern(r"(?P<key>Agentmesh-[A-Za-z-]+):[ \t]*(?P<value>.*)")
 
 
 class Claim(Record):

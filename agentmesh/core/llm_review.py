@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentmesh.core.model import Issue
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.review import GateResult, gate_report
 from agentmesh.core.sanitize import FORBIDDEN, clean_text, fence
 from agentmesh.core.vocab import ReviewVerdict
@@ -36,7 +37,7 @@ BODY_MAX = 32 * 1024
 QUOTE = "    "  # untrusted lines are indented: an indented code block, and never a verdict line
 CODEX_EVENTS = frozenset({"thread.started", "turn.started", "turn.completed", "turn.failed", "item.started",
                           "item.updated", "item.completed", "error"})
-_FENCED = re.compile(r"\A(`{3,})[^\n`]*\n(.*)\n\1\Z", re.S)
+_FENCED = LazyPattern(r"\A(`{3,})[^\n`]*\n(.*)\n\1\Z", re.S)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agentmesh.core.model import Comment
+from agentmesh.core.pattern import LazyPattern
 
 MARKER_PREFIX = "agentmesh:"
-_MARKER = re.compile(r"[a-z0-9][a-z0-9:._/-]{0,120}")
-_CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-9][0-9]{0,9})\b", re.IGNORECASE)
-_PR = re.compile(r"<!-- agentmesh:pr/(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})"
+_MARKER = LazyPattern(r"[a-z0-9][a-z0-9:._/-]{0,120}")
+_CLOSING = LazyPattern(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-9][0-9]{0,9})\b", re.IGNORECASE)
+_PR = LazyPattern(r"<!-- agentmesh:pr/(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})"
                  r"/(?P<claim>[0-9a-f]{40}(?:[0-9a-f]{24})?) -->")
 ATTEMPT_TAG = f"<!-- {MARKER_PREFIX}attempt/"
 REQUEUE_TAG = f"<!-- {MARKER_PREFIX}requeued/"
@@ -41,7 +42,7 @@ def closing_references(text: str) -> list[int]:
 # than what any forge accepts (no word boundary before the keyword, `:`, `issue` and spaces optional),
 # since removing a little too much from a title costs nothing.
 _REFERENCE = r"(?:#\d+|gh-\d+|[\w.-]+/[\w.-]+#\d+|https?://\S+)"
-_ISSUE_KEYWORD = re.compile(
+_ISSUE_KEYWORD = LazyPattern(
     rf"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|reopen(?:s|ed)?)\s*:?\s*(?:issues?\s*)?{_REFERENCE}"
     rf"(?:\s*(?:,|\band\b)\s*{_REFERENCE})*", re.IGNORECASE)
 

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.moments import parse_ts
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.review import glob_match
 from agentmesh.core.sanitize import clean_text, fence
 from agentmesh.core.vocab import BudgetWindow, JournalEvent
@@ -31,7 +32,7 @@ ROOT = "ai-memory"
 AGENTS_DIR = f"{ROOT}/agents"
 LESSONS_DIR = f"{ROOT}/lessons"
 DOCS_DIRS = (f"{ROOT}/decisions", f"{ROOT}/architecture")
-JOURNAL_NAME = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<part>[1-9]\d{0,3}))?\.jsonl$")
+JOURNAL_NAME = LazyPattern(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<part>[1-9]\d{0,3}))?\.jsonl$")
 SUMMARY_MAX = 2000  # characters; entries are also capped in bytes by the policy
 MAX_PATHS = 20
 # one entry's seconds or dollars at most (31 years, a billion): a forged 1e308 still counts as over any cap, but
@@ -420,7 +421,7 @@ class Lesson:
             return False
 
 
-_FRONT = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?)\n---[ \t]*\n?(?P<body>.*)\Z", re.S)
+_FRONT = LazyPattern(r"\A---[ \t]*\n(?P<yaml>.*?)\n---[ \t]*\n?(?P<body>.*)\Z", re.S)
 
 
 def parse_lesson(path: str, text: str) -> Lesson | None:
@@ -459,9 +460,9 @@ def render_lesson(lesson: Lesson) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + lesson.body.strip() + "\n"
 
 
-_PATH_WORD = re.compile(r"(?<![\w/.:-])[\w./-]+")
+_PATH_WORD = LazyPattern(r"(?<![\w/.:-])[\w./-]+")
 # a bare file name: a stem of two or more characters and an extension with a letter (not `v1.2`, `e.g`)
-_FILE_NAME = re.compile(r"\.?[\w-][\w.-]*[\w-]\.[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*")
+_FILE_NAME = LazyPattern(r"\.?[\w-][\w.-]*[\w-]\.[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*")
 
 
 def mentioned_paths(text: str) -> set[str]:
@@ -544,7 +545,7 @@ def parse_doc(path: str, text: str) -> MemoryDoc:
     return MemoryDoc(path=path, title=heading or path.rsplit("/", 1)[-1].removesuffix(".md"), body=body)
 
 
-_WORD = re.compile(r"[a-z][a-z0-9_]{3,}")
+_WORD = LazyPattern(r"[a-z][a-z0-9_]{3,}")
 # words of four letters or more that say nothing about what an issue or a note is about
 _COMMON = frozenset(_WORD.findall("""about after also because been before being both cannot could does done each
 even every from have here into just like made make more most must never once only other over same should some

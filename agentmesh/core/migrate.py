@@ -15,11 +15,11 @@ already exists on the default branch is overwritten, so a rerun after the merge 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agentmesh.core.memory import ROOT
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.secrets import redact
 from agentmesh.core.vocab import MigrateStep
 
@@ -29,7 +29,7 @@ MEMORY_NOTE = f"{ROOT}/architecture/legacy-memory.md"
 LOGS_TARGET = f"{ROOT}/legacy/memory"
 MAX_FILE_BYTES = 512 * 1024
 MAX_FILES = 5000
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_NAME = LazyPattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 NOTE_HEADER = ("<!-- Imported by `agentmesh migrate` from the old scripts' MEMORY.md; edit freely: "
                "a rerun never overwrites it. -->\n\n")
 

@@ -13,18 +13,18 @@ PR, attempt); a budget notice is keyed by its UTC day.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.sanitize import clean_text
 from agentmesh.core.vocab import Event, NotifyEvent
 
 DEFAULT_FAILURES = 2  # a second failed attempt is worth a look before the issue is dead-lettered
 TITLE_CHARS = 200
 DETAIL_CHARS = 500
-_KEY_JUNK = re.compile(r"[^a-z0-9]+")  # dashes too: a run of them becomes one
+_KEY_JUNK = LazyPattern(r"[^a-z0-9]+")  # dashes too: a run of them becomes one
 
 # run event -> notice; a failed attempt (FAILED, or RETURNED: its PR was closed unmerged) only from
 # the `failures`th attempt on

@@ -9,16 +9,16 @@ count is ignored and said why; two labels of one kind cancel each other out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agentmesh.core.model import LabelEvent
+from agentmesh.core.pattern import LazyPattern
 
 TIMEOUT_PREFIX = "timeout:"
 EXECUTOR_PREFIX = "executor:"
 MAX_TIMEOUT_MINUTES = 24 * 60  # an executor run longer than a day is a runaway, not a task
-_MINUTES = re.compile(r"[1-9][0-9]{0,3}m")
+_MINUTES = LazyPattern(r"[1-9][0-9]{0,3}m")
 
 
 def is_override(label: str) -> bool:

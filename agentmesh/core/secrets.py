@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.sanitize import FORBIDDEN
 
 REDACTED = "[REDACTED]"
@@ -88,41 +89,41 @@ def _not_example(value: str) -> bool:
 @dataclass(frozen=True)
 class _Rule:
     name: str
-    pattern: re.Pattern[str]  # the secret is the group named `s`
+    pattern: LazyPattern  # the secret is the group named `s`
     accept: Callable[[str], bool] | None = None
 
 
 _ASSIGN = r"""["']?[ \t]*(?::=|=>|[:=])[ \t]*"""
 _VALUE = r"""[^\s"'`,;()\[\]{}<>]"""
 _RULES: tuple[_Rule, ...] = (
-    _Rule("private-key", re.compile(
+    _Rule("private-key", LazyPattern(
         r"(?P<s>-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----"
         r"(?s:.*?)(?:-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----|\Z))"
     )),
-    _Rule("github-token", re.compile(r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,251})(?![A-Za-z0-9_])")),
-    _Rule("github-fine-grained-token", re.compile(
+    _Rule("github-token", LazyPattern(r"(?<![A-Za-z0-9_])(?P<s>gh[pousr]_[A-Za-z0-9]{36,251})(?![A-Za-z0-9_])")),
+    _Rule("github-fine-grained-token", LazyPattern(
         r"(?<![A-Za-z0-9_])(?P<s>github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])"
     )),
-    _Rule("gitlab-token", re.compile(r"(?<![A-Za-z0-9_-])(?P<s>glpat-[A-Za-z0-9_-]{20,250})(?![A-Za-z0-9_-])")),
-    _Rule("slack-token", re.compile(r"(?<![A-Za-z0-9_-])(?P<s>xox[baprs]-[A-Za-z0-9-]{10,250})(?![A-Za-z0-9-])")),
+    _Rule("gitlab-token", LazyPattern(r"(?<![A-Za-z0-9_-])(?P<s>glpat-[A-Za-z0-9_-]{20,250})(?![A-Za-z0-9_-])")),
+    _Rule("slack-token", LazyPattern(r"(?<![A-Za-z0-9_-])(?P<s>xox[baprs]-[A-Za-z0-9-]{10,250})(?![A-Za-z0-9-])")),
     # the executors' own API keys: an executor's environment holds one, so its output may too
-    _Rule("anthropic-api-key", re.compile(
+    _Rule("anthropic-api-key", LazyPattern(
         r"(?<![A-Za-z0-9_-])(?P<s>sk-ant-(?:api|admin|oat)\d{2}-[A-Za-z0-9_-]{20,250})(?![A-Za-z0-9_-])"
     ), _not_placeholder),
-    _Rule("openai-api-key", re.compile(
+    _Rule("openai-api-key", LazyPattern(
         r"(?<![A-Za-z0-9_-])(?P<s>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,250})(?![A-Za-z0-9_-])"
     ), _looks_random),
-    _Rule("aws-access-key-id", re.compile(r"(?<![A-Za-z0-9])(?P<s>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])"),
+    _Rule("aws-access-key-id", LazyPattern(r"(?<![A-Za-z0-9])(?P<s>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])"),
           _not_example),
-    _Rule("aws-secret-access-key", re.compile(
+    _Rule("aws-secret-access-key", LazyPattern(
         r"(?i)(?:aws[_-]?secret[_-]?(?:access[_-]?)?key|secret[_-]?access[_-]?key)" + _ASSIGN
         + r"""["']?(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"""
     ), _not_placeholder),
-    _Rule("gitea-token", re.compile(
+    _Rule("gitea-token", LazyPattern(
         r"(?i)(?:token|authorization)[A-Za-z0-9_.-]{0,40}" + _ASSIGN
         + r"""["']?(?:(?:token|bearer)[ \t]+)?(?P<s>[0-9a-f]{40})(?![0-9a-z])"""
     ), _not_placeholder),
-    _Rule("generic-secret", re.compile(
+    _Rule("generic-secret", LazyPattern(
         r"(?i)(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)[A-Za-z0-9_.-]{0,40}" + _ASSIGN
         + r"""(?:(?P<q>["'`]))?(?P<s>""" + _VALUE + f"{{{MIN_GENERIC_LENGTH},512}}+)"
         # possessive value (no backtracking); quoted: the same quote closes it; bare: the value ends here
@@ -166,7 +167,7 @@ def _known_matches(text: str, known: Sequence[str]) -> Iterator[_Match]:
 
 
 _URLSAFE = str.maketrans("+/", "-_")
-_WHITESPACE = re.compile(r"\s+")
+_WHITESPACE = LazyPattern(r"\s+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -321,7 +322,7 @@ def redact(text: str, *, known_secrets: Sequence[str] = ()) -> str:
 
 # --- diffs ----------------------------------------------------------------------
 
-_HUNK = re.compile(r"@@ -[0-9]+(?:,([0-9]+))? \+([0-9]+)(?:,([0-9]+))? @@")
+_HUNK = LazyPattern(r"@@ -[0-9]+(?:,([0-9]+))? \+([0-9]+)(?:,([0-9]+))? @@")
 
 
 def _diff_path(header: str) -> str:

@@ -38,7 +38,6 @@ runs keep their score order, so nobody tries a lower-ranked run first.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -46,7 +45,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 
+from agentmesh.core.digest import sha256
 from agentmesh.core.model import Issue
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.slug import is_agent_name
 from agentmesh.core.vocab import BLOCKING_LABELS
 
@@ -76,12 +77,12 @@ _NUMBER = r"#([1-9][0-9]{0,9})(?![0-9])"
 # "Depends on #3", "blocked by: #4, #5 and #6". Optional groups start with a
 # required character (":" or a separator) before their own blanks, so a long
 # run of blanks cannot backtrack quadratically.
-_DEPENDS = re.compile(
+_DEPENDS = LazyPattern(
     r"\b(?:depends[ \t]+on|blocked[ \t]+by)[ \t]*(?::[ \t]*)?(#[0-9]+(?:[ \t]*(?:(?:,|&|and\b)[ \t]*)?#[0-9]+)*)",
     re.IGNORECASE,
 )
-_REF = re.compile(_NUMBER)
-_OPEN_TASK = re.compile(rf"^[ \t]*[-*+][ \t]+\[ \][ \t]+{_NUMBER}\b", re.MULTILINE)
+_REF = LazyPattern(_NUMBER)
+_OPEN_TASK = LazyPattern(rf"^[ \t]*[-*+][ \t]+\[ \][ \t]+{_NUMBER}\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ TIE_BAND = 0.5  # points (5 days of age with the default weights): closer scores
 def tie_order(agent: str, number: int) -> int:
     """Where issue `number` goes among equal scores for `agent`: stable across ticks and hosts (no
     process-salted hash()), different from one agent to the next."""
-    return int.from_bytes(hashlib.sha256(f"{agent}\0{number}".encode()).digest()[:8], "big")
+    return int.from_bytes(sha256(f"{agent}\0{number}".encode()).digest()[:8], "big")
 
 
 def rank_key(candidate: Candidate, agent: str) -> tuple[int, int, int]:
@@ -306,7 +307,7 @@ def deal_round(now: datetime | float) -> int:
 
 
 def _deal_hash(agent: str, number: int, round_: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{agent}\0{number}\0{round_}".encode()).digest()[:8], "big")
+    return int.from_bytes(sha256(f"{agent}\0{number}\0{round_}".encode()).digest()[:8], "big")
 
 
 def dealt(candidates: Iterable[Candidate], agents: Collection[str], round_: int) -> dict[int, str]:

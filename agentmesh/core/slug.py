@@ -7,13 +7,14 @@ control characters or anything else git or a shell would interpret.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
-AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+from agentmesh.core.pattern import LazyPattern
+
+AGENT_NAME = LazyPattern(r"[a-z0-9][a-z0-9-]{0,39}")
 SLUG_MAX = 40
-_NON_SLUG = re.compile(r"[^a-z0-9]+")
-_WORK_BRANCH = re.compile(r"(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})-(?P<slug>[a-z0-9-]{1,40})")
+_NON_SLUG = LazyPattern(r"[^a-z0-9]+")
+_WORK_BRANCH = LazyPattern(r"(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})-(?P<slug>[a-z0-9-]{1,40})")
 
 
 def slugify(title: str, max_len: int = SLUG_MAX) -> str:

@@ -43,7 +43,7 @@ def _patterns() -> tuple[Pattern[str], Pattern[str], Pattern[str]]:
     """(newlines, escape sequences, forbidden characters), compiled once, when first needed."""
     from agentmesh.core.sanitize import FORBIDDEN
 
-    return re.compile(_NEWLINES), re.compile(f"{_CSI}|{_STRING}|{_OTHER}"), FORBIDDEN
+    return re.compile(_NEWLINES), re.compile(f"{_CSI}|{_STRING}|{_OTHER}"), FORBIDDEN.compiled
 
 
 def _plain(text: str) -> bool:

@@ -9,16 +9,16 @@ fleet and their number stays bounded whatever a branch names.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 
 from agentmesh.core.memory import MAINTAINER_WRITER, JournalEntry
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.slug import is_agent_name
 
 MAX_AGENTS = 200  # writers with figures of their own, as many as the report's page shows
 OTHER = "(other)"  # the key of every other writer: never a valid agent name
-_LOGIN = re.compile(r"[a-z0-9][a-z0-9-]{0,38}")
+_LOGIN = LazyPattern(r"[a-z0-9][a-z0-9-]{0,38}")
 
 
 def writer_key(name: str) -> str:

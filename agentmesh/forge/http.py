@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import json
 import logging
 import re
@@ -34,6 +33,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import parse_header_links
 
 from agentmesh.core.deps import with_tasks
+from agentmesh.core.digest import sha256
 from agentmesh.core.errors import ConfigError, UserError
 from agentmesh.forge.base import (
     CIStateName,
@@ -129,7 +129,7 @@ class EtagCache:
 
     def _file(self, url: str) -> Path:
         assert self.directory is not None
-        return self.directory / (hashlib.sha256(url.encode()).hexdigest() + ".json")
+        return self.directory / (sha256(url.encode()).hexdigest() + ".json")
 
     def get(self, url: str) -> dict | None:
         if self.directory is None:

@@ -14,7 +14,6 @@ and two processes writing it at once each leave a consistent entry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from agentmesh.core.digest import sha256
 from agentmesh.core.moments import parse_ts, shifted
 from agentmesh.host.files import write_atomic
 
@@ -78,7 +78,7 @@ class IssueSnapshot:
 class IssueCache:
     def __init__(self, directory: Path | None, key: str):
         self.key = key
-        self.path = directory / f"issues-{hashlib.sha256(key.encode()).hexdigest()[:32]}.json" if directory else None
+        self.path = directory / f"issues-{sha256(key.encode()).hexdigest()[:32]}.json" if directory else None
         self._memory = IssueSnapshot()
 
     def load(self) -> IssueSnapshot:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
 MIRROR = "refs/mirror/"
-_BLAME_HEADER = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?")
+_BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"  # a bytes pattern: compiled (and kept) by `re` on first use
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
 
@@ -472,7 +472,7 @@ class CacheClone:
         for line in out.split(b"\n"):
             if line.startswith(b"\t"):
                 lines.append((current, line[1:]))
-            elif _BLAME_HEADER.fullmatch(line):
+            elif re.fullmatch(_BLAME_HEADER, line):
                 current = line.split(b" ", 1)[0].decode()
         return lines
 

@@ -10,14 +10,14 @@ Only SHA-1 repositories: the callers fall back to git for any other.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import time
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from agentmesh.core.digest import sha1
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.host.files import create_new
 
 TREE_MODES = {"40000", "100644", "100755", "120000", "160000"}
@@ -29,11 +29,11 @@ def object_bytes(kind: str, data: bytes) -> bytes:
 
 def object_id(kind: str, data: bytes) -> str:
     """The SHA-1 name git gives an object of this type and content."""
-    return hashlib.sha1(object_bytes(kind, data)).hexdigest()
+    return sha1(object_bytes(kind, data)).hexdigest()
 
 
 # A name or email git writes exactly as given (ident.c strips "crud" at either end and drops <, > and newlines)
-_PLAIN_IDENT = re.compile(r"[A-Za-z0-9_+@-](?:[A-Za-z0-9._+@-]*[A-Za-z0-9_+@-])?")
+_PLAIN_IDENT = LazyPattern(r"[A-Za-z0-9_+@-](?:[A-Za-z0-9._+@-]*[A-Za-z0-9_+@-])?")
 
 
 def plain_ident(name: str, email: str) -> str | None:
@@ -92,7 +92,7 @@ def write_loose(git_dir: Path, kind: str, data: bytes) -> str:
     """Store the object in `git_dir` (unless it is there) and return its id. Written to a temporary
     file in the same directory and linked into place, as git does: a reader never sees half of it."""
     raw = object_bytes(kind, data)
-    sha = hashlib.sha1(raw).hexdigest()
+    sha = sha1(raw).hexdigest()
     folder = git_dir / "objects" / sha[:2]
     target = folder / sha[2:]
     if target.exists():

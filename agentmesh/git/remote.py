@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from agentmesh.core.errors import OutcomeUnknown, RemoteUnavailable, TemporaryError, UserError
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.record import Record
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error, redact_url
 from agentmesh.host.files import create_new
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     import socket
 
 ZERO_SHA = "0" * 40
-_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
-_SCP_LIKE = re.compile(r"^[^/:]+@?[^/:]*:(?!//)")
+_SHA = LazyPattern(r"[0-9a-f]{40}([0-9a-f]{24})?")
+_SCP_LIKE = LazyPattern(r"^[^/:]+@?[^/:]*:(?!//)")
 
 # --- failure classes ---------------------------------------------------------
 
@@ -41,7 +42,7 @@ _MISSING = (
     "not exported",
     "repository not found",
 )
-_MISSING_HTTP = re.compile(r"repository '[^']*' not found")
+_MISSING_HTTP = LazyPattern(r"repository '[^']*' not found")
 _MISSING_HINT = "no git repository there (moved, removed or down?)"
 _UNREACHABLE = (
     "could not resolve host",

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, TemporaryError
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.record import Record, replace
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome, run_process
@@ -80,7 +81,7 @@ esac
 
 # Config keys that make git run a program for a path, by any driver name: `-c` cannot unset them, so
 # a sealed runner sets each to what git takes for "no command".
-_DRIVER_KEY = re.compile(r"(?P<section>filter|diff|merge)\.(?P<name>.+)\.(?P<key>[a-z]+)")
+_DRIVER_KEY = LazyPattern(r"(?P<section>filter|diff|merge)\.(?P<name>.+)\.(?P<key>[a-z]+)")
 _NEUTRAL = {"filter": {"clean": "", "smudge": "", "process": "", "required": "false"},
             "diff": {"command": "", "textconv": ""},
             "merge": {"driver": ""}}
@@ -98,7 +99,7 @@ def neutral_drivers(config_keys: Iterable[str]) -> list[tuple[str, str]]:
             for key, value in _NEUTRAL[section].items()]
 
 
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+_URL_USERINFO = LazyPattern(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
 
 
 def redact_url(text: str) -> str:
@@ -162,7 +163,7 @@ class GitTransient(GitError, TemporaryError):
 
 # git's own words for those reasons (LC_ALL=C); a persistent failure, like a ref that already
 # exists or a directory/file conflict between ref names, matches none of them
-_TRANSIENT = re.compile(
+_TRANSIENT = LazyPattern(
     r"unable to create '[^']*\.lock': file exists"
     r"|cannot lock ref '[^']*': is at [0-9a-f]+ but expected"
     r"|no space left on device|disk quota exceeded|read-only file system",

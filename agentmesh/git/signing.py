@@ -10,13 +10,13 @@ ssh-keygen processes per commit.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from agentmesh.core.digest import sha256
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.identity import NAMESPACE, PublicKey
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.record import Record
 from agentmesh.git.objects import commit_data, git_now, plain_ident, with_signature, write_loose
 from agentmesh.git.run import Git
@@ -90,12 +90,12 @@ VERIFIED = Remembered("verified-", 4096)
 # journal commits, kept apart: every journal read checks a month of them again, and the presence and
 # claim commits that churn through VERIFIED would push them out
 JOURNALS = Remembered("journals-verified-", 20_000)
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHA = LazyPattern(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def ensure_allowed_signers(directory: Path, text: str) -> Path:
     """The allowed-signers file of this text, named by its hash (a roster change is a new file)."""
-    path = directory / f"{ALLOWED_PREFIX}{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    path = directory / f"{ALLOWED_PREFIX}{sha256(text.encode()).hexdigest()[:16]}"
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(path, text, 0o600)

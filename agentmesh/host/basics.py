@@ -12,13 +12,13 @@ back to host/config.py, whose verdict (and error message) is then the same as it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from agentmesh import __version__
+from agentmesh.core.digest import sha256
 from agentmesh.core.errors import ConfigError
 from agentmesh.core.record import Record, values
 from agentmesh.host.files import write_atomic
@@ -139,12 +139,12 @@ def snapshot_key(path: Path | None, remote: str | None, agent: str | None, obser
     """The key of a host config's inputs: the file's content, the options and where it runs; None when the
     config file cannot be read (the full load then says why)."""
     try:
-        text = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else None
+        text = sha256(path.read_bytes()).hexdigest() if path is not None else None
     except OSError:
         return None
     inputs = [SNAPSHOT_VERSION, code_stamp(code), str(path.resolve()) if path is not None else None, text, remote,
               agent, observer, os.uname().nodename, str(Path.home()), env.get("XDG_STATE_HOME")]
-    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:32]
+    return sha256(json.dumps(inputs).encode()).hexdigest()[:32]
 
 
 def snapshot_dir(env: Mapping[str, str]) -> Path:

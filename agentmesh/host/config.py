@@ -37,6 +37,7 @@ from pydantic_core import ErrorDetails
 from agentmesh.core.errors import ConfigError
 from agentmesh.core.memory import Caps
 from agentmesh.core.notify import DEFAULT_FAILURES
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.select import DEFAULT_WEIGHTS, Weights
 from agentmesh.core.slug import AGENT_NAME
 from agentmesh.core.vocab import BudgetWindow, BuiltinGate, LlmReview, NotifyEvent
@@ -55,11 +56,11 @@ from agentmesh.host.basics import (  # noqa: F401 -- re-exported: their home bef
 )
 
 OBSERVER = "observer"  # the agent name of a read command run without one: it only reads
-_REF_PREFIX = re.compile(r"refs/([A-Za-z0-9_-]+/)+")
-_BRANCH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*")
+_REF_PREFIX = LazyPattern(r"refs/([A-Za-z0-9_-]+/)+")
+_BRANCH = LazyPattern(r"[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*")
 DEFAULT_MEMORY_BRANCH = "agentmesh/memory"
-_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HOST = LazyPattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_ENV_NAME = LazyPattern(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _check_env_name(value: str) -> str:

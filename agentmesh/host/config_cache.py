@@ -18,7 +18,6 @@ is kept. The files are the agent's own (0600, in its state home and cache clone)
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import pickle
@@ -28,6 +27,7 @@ from enum import Enum
 from pathlib import Path, PosixPath, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
+from agentmesh.core.digest import sha256
 from agentmesh.host import config as full
 from agentmesh.host.basics import (
     MODEL_CODE,
@@ -97,7 +97,7 @@ def load_host_config(explicit: Path | None = None, *, remote: str | None = None,
 
 
 def text_key(kind: str, text: str | None) -> str:
-    return hashlib.sha256(json.dumps([SNAPSHOT_VERSION, code_stamp(MODEL_CODE), kind, text]).encode()).hexdigest()
+    return sha256(json.dumps([SNAPSHOT_VERSION, code_stamp(MODEL_CODE), kind, text]).encode()).hexdigest()
 
 
 def _from_text(kind: str, text: str | None, folder: Path, model: type[M], validate: Callable[[], M]) -> M:

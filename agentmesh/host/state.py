@@ -13,13 +13,13 @@ A state dir that cannot be written (read-only, full) is a temporary failure: Sta
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from agentmesh.core.digest import sha256
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.lease import Clock, Observation
 from agentmesh.core.record import replace
@@ -171,7 +171,7 @@ class StateLayout:
 class StateDir(StateLayout):
     def __init__(self, root: Path, remote_url: str):
         super().__init__(root)
-        self.remote_key = hashlib.sha256(remote_url.encode()).hexdigest()[:12]
+        self.remote_key = sha256(remote_url.encode()).hexdigest()[:12]
 
     def ensure(self) -> StateDir:
         try:

@@ -16,7 +16,6 @@ one line, and for a bug a redacted crash log in the state dir's logs/.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import schedule
 
 from agentmesh.agent.mesh import Mesh
+from agentmesh.core.digest import sha256
 from agentmesh.core.errors import EXIT_BUG, EXIT_OK, ConfigError, TemporaryError
 from agentmesh.core.terminal import terminal_line
 from agentmesh.host.config import LeasePolicy
@@ -55,7 +55,7 @@ def check_cadence(cadence: Cadence, lease: LeasePolicy) -> None:
 
 def host_offset(agent: str, host: str, jitter_seconds: float) -> float:
     """A stable start offset in [0, jitter): the same host always starts at the same point."""
-    digest = hashlib.sha256(f"{agent}@{host}".encode()).digest()
+    digest = sha256(f"{agent}@{host}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2 ** 32 * jitter_seconds
 
 

@@ -8,7 +8,6 @@ running it into a confusing second failure. Nothing here prints.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, UserError
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.vocab import LlmReview
 from agentmesh.git.remote import RefUpdate, ls_refs, push
 from agentmesh.git.run import Git
@@ -28,7 +28,7 @@ MIN_GIT = (2, 38)  # merge-tree --write-tree (local forge merges)
 CLOCK_SKEW_SECONDS = 300
 CLOCK_FLOOR = datetime(2024, 1, 1, tzinfo=UTC)
 PROBE_PREFIX = "refs/agentmesh/doctor/"
-_GIT_VERSION = re.compile(r"git version (\d+)\.(\d+)(?:\.(\d+))?")
+_GIT_VERSION = LazyPattern(r"git version (\d+)\.(\d+)(?:\.(\d+))?")
 
 
 @dataclass(frozen=True)

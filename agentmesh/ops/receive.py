@@ -8,7 +8,6 @@ to core/receive.py. A push is all or nothing: one refused ref refuses it whole.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from agentmesh.core.errors import AgentmeshError, ConfigError
 from agentmesh.core.memory import ATTRIBUTES_PATH
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.receive import (
     ITEMS_PREFIX,
     ItemState,
@@ -35,8 +35,8 @@ from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, signe
 from agentmesh.host.config import HALT_REF, MESH_POLICY_PATH, PAUSE_REF, MeshPolicy, parse_mesh_policy
 from agentmesh.host.roster import ROSTER_PATH, Roster, parse_roster
 
-_ZERO = re.compile(r"0{40}(0{24})?")
-_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+_ZERO = LazyPattern(r"0{40}(0{24})?")
+_SHA = LazyPattern(r"[0-9a-f]{40}([0-9a-f]{24})?")
 WARNING = "agentmesh hook: warning: "
 
 

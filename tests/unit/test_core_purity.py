@@ -14,7 +14,8 @@ import agentmesh.core
 
 CORE = Path(agentmesh.core.__file__).parent
 PURE_MODULES = {
-    "__future__", "abc", "base64", "bisect", "collections", "dataclasses", "datetime", "enum", "fnmatch",
+    "__future__", "_sha1", "_sha2", "_sha256", "abc", "base64", "bisect", "collections", "dataclasses", "datetime",
+    "enum", "fnmatch",
     "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "operator", "re", "statistics", "string",
     "textwrap", "tomllib", "types", "typing", "unicodedata", "yaml",
 }

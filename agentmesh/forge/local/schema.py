@@ -6,13 +6,13 @@ names are validated before they become refs, and items are shape-checked when re
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from agentmesh.core.digest import sha256
 from agentmesh.core.errors import UserError
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.forge.base import Comment, ForgeError, Issue, NotFound, Review
 from agentmesh.git.cache import TreeEntry
 
@@ -38,8 +38,8 @@ REVIEW_STATES = {"approve": "APPROVED", "request_changes": "CHANGES_REQUESTED", 
 PERMISSIONS = ("admin", "write", "read", "none")
 CI_STATES = ("success", "pending", "failure", "error")
 
-SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
-_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+SHA = LazyPattern(r"[0-9a-f]{40}([0-9a-f]{24})?")
+_REF_FORBIDDEN = LazyPattern(r"[\x00-\x20\x7f~^:?*\[\\]")
 
 
 class InvalidName(ForgeError, UserError):
@@ -92,7 +92,7 @@ def item_ref(number: int) -> str:
 
 def pull_guard_ref(head: str) -> str:
     # hashed: flat (no D/F clash between `a` and `a/b`) and free of forge text
-    return PULL_HEADS + hashlib.sha256(head.encode()).hexdigest()
+    return PULL_HEADS + sha256(head.encode()).hexdigest()
 
 
 # --- documents ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from agentmesh.core.memory import ref_writer
+from agentmesh.core.pattern import LazyPattern
 from agentmesh.git.cache import CacheClone, parse_tree
 from agentmesh.git.run import Git
 from agentmesh.host.config import DEFAULT_MEMORY_BRANCH
@@ -28,10 +29,10 @@ JOURNALS = "ai-memory/agents"
 MESH_YAML = ".agentmesh/mesh.yaml"
 DEFAULT_CLAIMS = "refs/heads/claim/"
 DEFAULT_PRESENCE = "refs/heads/agentmesh/agents/"
-WORK_BRANCH = re.compile(r"(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})-(?P<slug>[a-z0-9-]{1,40})")
-LESSON_BRANCH = re.compile(r"[a-z0-9][a-z0-9-]{0,39}/lessons/[a-z0-9-]{1,80}")
-CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-9][0-9]{0,9})\b", re.IGNORECASE)
-JOURNAL_FILE = re.compile(rf"{JOURNALS}/(?P<agent>[^/]+)/journal/[^/]+\.jsonl")
+WORK_BRANCH = LazyPattern(r"(?P<agent>[a-z0-9][a-z0-9-]{0,39})/(?P<issue>[1-9][0-9]{0,9})-(?P<slug>[a-z0-9-]{1,40})")
+LESSON_BRANCH = LazyPattern(r"[a-z0-9][a-z0-9-]{0,39}/lessons/[a-z0-9-]{1,80}")
+CLOSES = LazyPattern(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#([1-9][0-9]{0,9})\b", re.IGNORECASE)
+JOURNAL_FILE = LazyPattern(rf"{JOURNALS}/(?P<agent>[^/]+)/journal/[^/]+\.jsonl")
 
 
 @dataclass(frozen=True)
