@@ -15,10 +15,10 @@ try:
 except ImportError:  # pragma: no cover - a CPython built without it
     from hashlib import sha1
 try:
-    from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12 and later
+    from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.11
 except ImportError:
     try:
-        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.11
+        from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12 and later
     except ImportError:  # pragma: no cover - a CPython built without it
         from hashlib import sha256
 

@@ -7,8 +7,6 @@ control characters or anything else git or a shell would interpret.
 
 from __future__ import annotations
 
-import unicodedata
-
 from agentmesh.core.pattern import LazyPattern
 
 AGENT_NAME = LazyPattern(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -21,6 +19,8 @@ def slugify(title: str, max_len: int = SLUG_MAX) -> str:
     """Lower-case ASCII words joined by '-', at most max_len characters; never empty."""
     # NFKD splits accents off letters ("é" -> "e" + U+0301) so they survive as ASCII;
     # everything else outside [a-z0-9] (bidi, zero-width, emoji, punctuation) is a separator.
+    import unicodedata  # here: a claim from cron checks names but never makes a slug
+
     ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
     slug = _NON_SLUG.sub("-", ascii_text.lower()).strip("-")
     if len(slug) > max_len:

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
 MIRROR = "refs/mirror/"
-_BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"  # a bytes pattern: compiled (and kept) by `re` on first use
+# a bytes pattern: `re` compiles it on first use and keeps it (core/pattern.py is for str patterns)
+_BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
 

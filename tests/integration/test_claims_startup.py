@@ -53,9 +53,11 @@ def run_git_message(remote, ref):
 # (the config models, the CLI's looks, the forges); click (cli/fast.py parses the claim's command line); typing;
 # tempfile (shutil, random, bz2, lzma); dataclasses, which imports inspect, ast, dis and tokenize and compiles
 # six methods per frozen class (the claim path's records are core/record.Record); logging, socket, secrets;
-# core/sanitize, whose pattern of forbidden characters is compiled only for a text that is not printable ASCII.
+# core/sanitize, whose pattern of forbidden characters is compiled only for a text that is not printable ASCII;
+# hashlib, which starts OpenSSL (core/digest.py), base64 (binascii does) and unicodedata (only slugs need it).
 HEAVY = ("pydantic", "rich", "yaml", "requests", "click", "typing", "tempfile", "dataclasses", "inspect", "ast",
-         "logging", "socket", "secrets", "random", "shutil", "agentmesh.core.sanitize")
+         "logging", "socket", "secrets", "random", "shutil", "agentmesh.core.sanitize", "hashlib", "_hashlib",
+         "base64", "unicodedata")
 
 PROBE = """
 import sys

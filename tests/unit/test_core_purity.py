@@ -14,10 +14,9 @@ import agentmesh.core
 
 CORE = Path(agentmesh.core.__file__).parent
 PURE_MODULES = {
-    "__future__", "_sha1", "_sha2", "_sha256", "abc", "base64", "bisect", "collections", "dataclasses", "datetime",
-    "enum", "fnmatch",
-    "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "operator", "re", "statistics", "string",
-    "textwrap", "tomllib", "types", "typing", "unicodedata", "yaml",
+    "__future__", "_sha1", "_sha2", "_sha256", "abc", "base64", "binascii", "bisect", "collections", "dataclasses",
+    "datetime", "enum", "fnmatch", "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "operator",
+    "re", "statistics", "string", "textwrap", "tomllib", "types", "typing", "unicodedata", "yaml",
 }
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 FORBIDDEN_ATTRS = {"now", "utcnow", "today", "time", "getenv", "environ"}
