@@ -232,9 +232,13 @@ class Plumbing:
     def identity(self) -> Identity:
         return Identity(self.cache, self.state.root / "identity", load_roster=lambda: self.roster)
 
-    def claims(self, *, mirror: bool = False) -> ClaimStore:
+    def claims(self, *, mirror: bool = False, presign: bool = False) -> ClaimStore:
         """`mirror`: the store moves the cache clone's mirror refs after its own pushes (a run that lists the
-        claims again, as the agent's commands do; a lone `claims` command from cron skips the cost)."""
+        claims again, as the agent's commands do; a lone `claims` command from cron skips the cost).
+        `presign`: the ssh-keygen for the one claim commit this command writes starts now, its start-up alongside
+        the listing that reads the policy (the caller calls `cache.abandon_presigned` when done)."""
+        if presign:
+            self.cache.presign()
         return ClaimStore(self.cache, self.state, self.rules, agent=self.basics.agent, host=self.basics.host,
                           clock=self.clock, identity=self.identity, default_branch=lambda: self.default_branch,
                           mirror=mirror)

@@ -91,7 +91,11 @@ def run_fast(call: FastCall, seen: Seen) -> int:
     config = call.globals.get("config")
     g = Globals(None if config is None else Path(config), call.globals.get("remote"), call.globals.get("agent"),
                 call.verbose, seen)
-    store = g.plumbing().claims()
-    if call.command == "acquire":
-        return acquire(store, call.issue, call.options.get("work-branch"), call.as_json)
-    return renew(store, call.issue, call.options.get("expect"), call.as_json)
+    plumbing = g.plumbing()
+    try:
+        store = plumbing.claims(presign=True)  # each command signs one claim commit
+        if call.command == "acquire":
+            return acquire(store, call.issue, call.options.get("work-branch"), call.as_json)
+        return renew(store, call.issue, call.options.get("expect"), call.as_json)
+    finally:
+        plumbing.cache.abandon_presigned()

@@ -22,7 +22,7 @@ from agentmesh.core.record import Record
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
-from agentmesh.git.signing import write_signed_commit
+from agentmesh.git.signing import PendingSignature, write_signed_commit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ class CacheClone:
         self.url = url
         self._lock: FileLock | None = None  # made on first use: a claim that fetches nothing never imports filelock
         self._sha1_format: bool | None = None
+        self._pending: PendingSignature | None = None  # see `presign`
 
     def _file_lock(self) -> FileLock:
         """The clone's lock file, made on first use."""
@@ -226,12 +227,27 @@ class CacheClone:
     def has_object(self, sha: str) -> bool:
         return self.run("cat-file", "-e", sha + "^{commit}", check=False).returncode == 0
 
+    def presign(self) -> None:
+        """Start the ssh-keygen that will sign the next commit `commit_tree` writes, before that commit is known
+        (git/signing.PendingSignature): for a command that writes one signed commit after a git call, a claim."""
+        if self._pending is None and self.git.signing_key is not None:
+            self._pending = PendingSignature(self.git)
+
+    def abandon_presigned(self) -> None:
+        """Stop a `presign`ed ssh-keygen that signed nothing (the command ended before its commit)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.abandon()
+
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
         """Write one commit (signed when the runner has a key): a signed one without a git process when it can."""
+        pending, self._pending = self._pending, None
         if self.git.signing_key is not None and self._sha1():
-            sha = write_signed_commit(self.git, self.path, tree, parents, message)
+            sha = write_signed_commit(self.git, self.path, tree, parents, message, pending=pending)
             if sha is not None:
                 return sha
+        elif pending is not None:
+            pending.abandon()
         return self.git.commit_tree(tree, parents, message, cwd=self.path)
 
     def empty_tree(self) -> str:

@@ -10,6 +10,8 @@ ssh-keygen processes per commit.
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from agentmesh.core.record import Record
 from agentmesh.git.objects import commit_data, git_now, plain_ident, with_signature, write_loose
 from agentmesh.git.run import Git
 from agentmesh.host.files import write_atomic
-from agentmesh.host.process import run_process
+from agentmesh.host.process import ProcessResult, finish_process, kill_group, run_process, start_process
 
 
 def ensure_key(private: Path, comment: str) -> PublicKey:
@@ -52,20 +54,63 @@ def ensure_key(private: Path, comment: str) -> PublicKey:
         raise ConfigError(f"signing key {public}: {exc}") from None
 
 
+def _sign_argv(key: Path) -> list[str]:
+    # ssh-keygen signs its stdin onto its stdout; the key's path never starts with "-" (it is resolved)
+    return ["ssh-keygen", "-Y", "sign", "-n", NAMESPACE, "-f", str(key)]
+
+
+class PendingSignature:
+    """An ssh-keygen started before the commit it signs is known. It starts OpenSSL and loads the key (~20 M
+    instructions, most of its cost) and only then reads what it signs from stdin, so that start-up runs while
+    this process lists the remote (docs/benchmarks.md, "What cron pays"). It signs the same bytes with the
+    same key as `write_signed_commit` without it; one that is never used is stopped by `abandon`."""
+
+    def __init__(self, git: Git):
+        self.key = git.signing_key
+        self.timeout = git.timeout
+        self.argv = () if self.key is None else tuple(_sign_argv(self.key))
+        self.started = time.monotonic()
+        self._proc: subprocess.Popen | None = None
+        if self.argv:
+            try:
+                self._proc = start_process(self.argv, env=git.env(), capture=True, stdin_pipe=True)
+            except OSError:
+                pass  # signed the usual way, which says why it cannot be
+
+    def sign(self, git: Git, data: bytes) -> ProcessResult | None:
+        """ssh-keygen's signature of `data`: once, and only with the key `git` signs with; None otherwise."""
+        proc, self._proc = self._proc, None
+        if proc is None or git.signing_key != self.key:
+            if proc is not None:
+                kill_group(proc, grace=0)
+            return None
+        return finish_process(proc, self.argv, self.started, capture=True, input=data, timeout=self.timeout,
+                              grace=0, reap_group=False)
+
+    def abandon(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            kill_group(proc, grace=0)
+
+
 def write_signed_commit(git: Git, repo: Path, tree: str, parents: Sequence[str], message: str, *,
-                        when: str | None = None) -> str | None:
+                        when: str | None = None, pending: PendingSignature | None = None) -> str | None:
     """Write the commit `git commit-tree -S` would write into the SHA-1 bare repository `repo`, signed with
-    `git`'s key by one ssh-keygen process: git's own signing runs the same ssh-keygen from a git process,
-    through two temporary files. The same bytes, so the same sha (tests/integration/test_signed_commits.py).
-    None when it cannot be done here (an unsigned `git`, an identity git would rewrite, ssh-keygen failing):
-    the caller then runs git, which does it, or fails, in its own words."""
+    `git`'s key by one ssh-keygen process (`pending`'s, when given): git's own signing runs the same ssh-keygen
+    from a git process, through two temporary files. The same bytes, so the same sha
+    (tests/integration/test_signed_commits.py). None when it cannot be done here (an unsigned `git`, an
+    identity git would rewrite, ssh-keygen failing): the caller then runs git, which does it, or fails, in its
+    own words."""
     ident = plain_ident(git.author_name, git.author_email)
     if git.signing_key is None or ident is None:
+        if pending is not None:
+            pending.abandon()
         return None
     data = commit_data(tree, parents, ident, git_now() if when is None else when, message)
-    # ssh-keygen signs its stdin onto its stdout; the key's path never starts with "-" (it is resolved)
-    signed = run_process(["ssh-keygen", "-Y", "sign", "-n", NAMESPACE, "-f", str(git.signing_key)],
-                         env=git.env(), capture=True, input=data, timeout=git.timeout, grace=0, reap_group=False)
+    signed = None if pending is None else pending.sign(git, data)
+    if signed is None:
+        signed = run_process(_sign_argv(git.signing_key), env=git.env(), capture=True, input=data,
+                             timeout=git.timeout, grace=0, reap_group=False)
     if not signed.ok or not signed.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
         return None
     return write_loose(repo, "commit", with_signature(data, signed.stdout))

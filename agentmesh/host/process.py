@@ -123,6 +123,17 @@ def run_process(argv: Sequence[str], *, cwd: Path | str | None = None, env: Mapp
             with open(log_path, "ab") as log:
                 log.write(f"cannot start: {exc}\n".encode())
         return ProcessResult(argv, ProcessOutcome.UNAVAILABLE, None, 0.0, log_path, error=str(exc))
+    return finish_process(proc, argv, started, timeout=timeout, log_path=log_path, capture=capture, input=input,
+                          stop=stop, on_start=on_start, poll_seconds=poll_seconds, grace=grace, reap_group=reap_group)
+
+
+def finish_process(proc: subprocess.Popen, argv: tuple[str, ...], started: float, *, timeout: float | None = None,
+                   log_path: Path | None = None, capture: bool = False, input: bytes | None = None,
+                   stop: StopCheck | None = None, on_start: Callable[[int], object] | None = None,
+                   poll_seconds: float = 0.2, grace: float = GRACE_SECONDS, reap_group: bool = True) -> ProcessResult:
+    """`run_process` for a child `start_process` started at `started` (time.monotonic()): the same waiting,
+    stopping and result. `input` is written to it now (it was started with `stdin_pipe`), so a child can do
+    its own start-up while this process does other work."""
     outcome: ProcessOutcome | None = None
     stop_reason: str | None = None
     out = err = None

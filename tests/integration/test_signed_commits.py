@@ -8,7 +8,14 @@ import pytest
 
 from agentmesh.git.objects import git_now, plain_ident
 from agentmesh.git.run import Git
-from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, ensure_key, signers, write_signed_commit
+from agentmesh.git.signing import (
+    PendingSignature,
+    allowed_signers,
+    ensure_allowed_signers,
+    ensure_key,
+    signers,
+    write_signed_commit,
+)
 from tests.support import git
 
 
@@ -53,6 +60,36 @@ def test_it_leaves_to_git_what_git_would_write_otherwise(signer, tmp_path):
     gone = Git(author_name="ada", author_email="ada@h.agentmesh.invalid", signing_key=tmp_path / "no-such-key")
     for other in (unsigned, crud, gone):
         assert write_signed_commit(other, repo, tree, [], "x\n") is None
+
+
+def test_a_signature_started_ahead_signs_the_same_commit(signer, tmp_path):
+    """The claim path starts ssh-keygen before it knows the commit (cli/fast.py, `presign`): the same bytes
+    and sha as git's, from that process; used once, and only for the key it was started with."""
+    runner, repo = signer
+    when = "1700000000 +0000"
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    pending = PendingSignature(runner)
+    ours = write_signed_commit(runner, repo, tree, [], "claim\n", when=when, pending=pending)
+    assert ours == by_git(runner, repo, tree, [], "claim\n", when)
+    assert pending.sign(runner, b"again") is None  # spent
+    other_key = tmp_path / "other" / "id_ed25519"
+    ensure_key(other_key, "bob")
+    bob = Git(author_name="bob", author_email="bob@h.agentmesh.invalid", signing_key=other_key)
+    stale = PendingSignature(runner)  # ada's ssh-keygen is never used for bob's commit
+    assert write_signed_commit(bob, repo, tree, [], "b\n", when=when, pending=stale) == \
+        by_git(bob, repo, tree, [], "b\n", when)
+    gone = Git(author_name="ada", author_email="ada@h.agentmesh.invalid", signing_key=tmp_path / "no-such-key")
+    assert write_signed_commit(gone, repo, tree, [], "x\n", pending=PendingSignature(gone)) is None
+
+
+def test_a_signature_never_used_is_stopped(signer):
+    runner, _ = signer
+    pending = PendingSignature(runner)
+    proc = pending._proc
+    assert proc is not None and proc.poll() is None  # waiting for what it signs
+    pending.abandon()
+    assert proc.poll() is not None  # killed and reaped: nothing outlives the command
+    pending.abandon()  # twice is harmless
 
 
 @pytest.mark.parametrize("name, email, plain", [
