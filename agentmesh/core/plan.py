@@ -8,37 +8,34 @@ and what it does come from the same decision.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from agentmesh.core.record import Record, values
 from agentmesh.core.vocab import Act
 
 Feedback = tuple[tuple[str, str], ...]  # (source, text) pairs for a rework's task file
 
 
-@dataclass(frozen=True, kw_only=True)
-class Action:
+class Action(Record, kw_only=True):
     act: ClassVar[Act]
     issue: int | None = None
     pr: int | None = None
     detail: str = ""  # why, in words for the report
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v not in (None, "", (), [])}
+        data = {k: v for k, v in values(self).items() if v not in (None, "", (), [])}
         return {"act": str(self.act), **data}
 
 
 # --- claim-task: this agent's claims, then new ones ---------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
 class Release(Action):
     act = Act.RELEASE
     sha: str
     branch: str = ""  # set: also remove the worktree of this branch
 
 
-@dataclass(frozen=True, kw_only=True)
 class Renew(Action):
     """The PR is in review: keep the claim alive until monitor-prs sees it merged or closed."""
 
@@ -46,7 +43,6 @@ class Renew(Action):
     sha: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class Adopt(Action):
     """The work was pushed but no PR exists (a crash in between): open it now."""
 
@@ -56,7 +52,6 @@ class Adopt(Action):
     head: str  # the pushed commit: a merged or closed PR of it is never followed by a second
 
 
-@dataclass(frozen=True, kw_only=True)
 class BlockCycle(Action):
     """Issues that depend on each other in a cycle: one comment naming it on each, then the blocked label."""
 
@@ -65,7 +60,6 @@ class BlockCycle(Action):
     path: tuple[int, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
 class Resume(Action):
     """A claim without published work (a crashed run): work on it again, in a seat."""
 
@@ -75,7 +69,6 @@ class Resume(Action):
     attempt: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class Rework(Action):
     """Address the review of `head` (monitor-prs asked for it), in a seat."""
 
@@ -88,7 +81,6 @@ class Rework(Action):
     feedback: Feedback = ()
 
 
-@dataclass(frozen=True, kw_only=True)
 class DropRework(Action):
     """A rework request for a head that moved on (or a PR a human took): forget it."""
 
@@ -96,7 +88,6 @@ class DropRework(Action):
     head: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class Claim(Action):
     act = Act.CLAIM
     branch: str
@@ -106,7 +97,6 @@ class Claim(Action):
 # --- monitor-prs: cleanup, own PRs, siblings' PRs, reaping ---------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
 class CleanUpMerged(Action):
     """This agent's PR merged: close the issue, clear its stage, delete the branch and the claim."""
 
@@ -114,7 +104,6 @@ class CleanUpMerged(Action):
     sha: str | None  # the claim, if this agent still holds it
 
 
-@dataclass(frozen=True, kw_only=True)
 class CleanUpClosed(Action):
     """This agent's PR was closed unmerged: count the attempt, delete the branch, return the issue."""
 
@@ -123,25 +112,21 @@ class CleanUpClosed(Action):
     attempt: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class Review(Action):
     act = Act.REVIEW
     head: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class RequestReview(Action):
     act = Act.REQUEST_REVIEW
     reviewers: tuple[str, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
 class ReportCI(Action):
     act = Act.REPORT_CI
     head: str
 
 
-@dataclass(frozen=True, kw_only=True)
 class QueueRework(Action):
     act = Act.QUEUE_REWORK
     head: str
@@ -149,14 +134,12 @@ class QueueRework(Action):
     feedback: Feedback = ()
 
 
-@dataclass(frozen=True, kw_only=True)
 class HandOver(Action):
     """Someone else pushed to the work branch: it is theirs now."""
 
     act = Act.HAND_OVER
 
 
-@dataclass(frozen=True, kw_only=True)
 class GiveUp(Action):
     """`rework.max` reworks did not make the PR pass: a human takes it."""
 
@@ -165,13 +148,11 @@ class GiveUp(Action):
     done: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class Merge(Action):
     act = Act.MERGE
     head: str  # fenced at apply: merged only while the issue's claim is still this agent's
 
 
-@dataclass(frozen=True, kw_only=True)
 class Withdraw(Action):
     """Close this agent's open PR: its issue is closed (cancelled), or another agent holds the claim
     (this PR's work was reaped and is being redone), so merging it would make a second merge."""
@@ -182,7 +163,6 @@ class Withdraw(Action):
     issue_closed: bool  # cancelled; else another agent holds the claim
 
 
-@dataclass(frozen=True, kw_only=True)
 class Reclaim(Action):
     """This agent's open PR has no claim (reaped while the agent was away): claim the issue again,
     so the PR can be merged under a fence and nobody redoes the work."""
@@ -192,12 +172,10 @@ class Reclaim(Action):
     attempt: int
 
 
-@dataclass(frozen=True, kw_only=True)
 class Wait(Action):
     act = Act.WAIT
 
 
-@dataclass(frozen=True, kw_only=True)
 class Reap(Action):
     act = Act.REAP
     ref: str
@@ -206,7 +184,6 @@ class Reap(Action):
     observed_seconds: float
 
 
-@dataclass(frozen=True, kw_only=True)
 class Sweep(Action):
     """A work or lesson branch with no open PR and no live claim, unchanged past lease + grace by this
     host's clock: delete it, pinned to the sha that was observed."""

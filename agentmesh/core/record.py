@@ -14,7 +14,8 @@ their records as `Record` subclasses instead, and tests/integration/test_claims_
 A subclass's annotated attributes are its fields, in order (a value is the field's default); it gets the
 constructor, equality, hash and repr a frozen dataclass has, and `replace` makes a changed copy. Type
 checkers read it as a frozen dataclass (PEP 681). Field names in `_unshown` are left out of the repr
-(a token).
+(a token). `class Action(Record, kw_only=True)` makes a record (and its subclasses) take keyword arguments
+only, as `@dataclass(kw_only=True)`: then a field without a default may follow one with a default.
 """
 
 from __future__ import annotations
@@ -33,26 +34,31 @@ class FrozenRecordError(AttributeError):
     """A field of a record was assigned or deleted: records never change (`replace` makes a new one)."""
 
 
-@dataclass_transform(frozen_default=True, eq_default=True)
+@dataclass_transform(frozen_default=True, eq_default=True, kw_only_default=False)
 class Record:
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
     _defaults: ClassVar[dict[str, Any]] = {}
     _unshown: ClassVar[tuple[str, ...]] = ()
+    _kw_only: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, kw_only: bool | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if kw_only is not None:
+            cls._kw_only = kw_only
         annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 -- this module exists to avoid inspect
         own = [name for name, kind in annotations.items() if not str(kind).startswith(("ClassVar", "typing.ClassVar"))]
         cls._fields = (*cls._fields, *(name for name in own if name not in cls._fields))
         cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
         setattr(cls, "__match_args__", cls._fields)  # noqa: B010 -- mypy refuses the assignment; patterns need it
         required = [name for name in cls._fields if name not in cls._defaults]
-        if required and cls._fields.index(required[-1]) >= len(required):
+        if required and cls._fields.index(required[-1]) >= len(required) and not cls._kw_only:
             raise TypeError(f"{cls.__name__}: a field without a default follows one with a default")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
+        if args and self._kw_only:
+            raise TypeError(f"{type(self).__name__}() takes keyword arguments only")
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments, {len(args)} given")
         for name, value in zip(fields, args):

@@ -221,3 +221,16 @@ def test_plans_print_as_json():
     data = action.to_json()
     assert data["act"] == "rework" and data["head"] == "h7" and data["round"] == 1
     json.dumps(data)
+
+
+def test_actions_are_records_not_dataclasses():
+    """Every tick imports the plan's ~23 action classes: as frozen dataclasses they cost ~3 M instructions each
+    (docs/benchmarks.md, "What cron pays"); records cost next to nothing."""
+    import dataclasses
+
+    import agentmesh.core.plan as plan
+
+    actions = [v for v in vars(plan).values() if isinstance(v, type) and issubclass(v, plan.Action)]
+    assert len(actions) > 20
+    assert not any(dataclasses.is_dataclass(a) for a in actions)
+    assert Merge(issue=1, head="h").to_json() == {"act": "merge", "issue": 1, "head": "h"}

@@ -93,3 +93,35 @@ def test_positional_patterns_match_the_fields():
 def test_unshown_fields_stay_out_of_the_repr():
     git = Git(token="s3cret-token")
     assert "s3cret" not in repr(git) and git.token == "s3cret-token"
+
+
+class Act(Record, kw_only=True):
+    issue: int | None = None
+    detail: str = ""
+
+
+class Merge(Act):
+    head: str  # required after the base's defaults: allowed with kw_only, as in a kw_only dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataAct:
+    issue: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataMerge(DataAct):
+    head: str
+
+
+def test_keyword_only_records_take_what_a_kw_only_dataclass_takes():
+    assert values(Merge(head="h", issue=3)) == {"issue": 3, "detail": "", "head": "h"}
+    assert repr(Merge(head="h")).removeprefix("Merge") == repr(DataMerge(head="h")).removeprefix("DataMerge")
+    assert Merge(head="h") == Merge(head="h") != Merge(head="g") and hash(Merge(head="h")) == hash(Merge(head="h"))
+    for make in (Merge, DataMerge):
+        with pytest.raises(TypeError):
+            make(3, head="h")  # positional
+        with pytest.raises(TypeError):
+            make(issue=3)  # the required field
+    assert replace(Merge(head="h"), detail="d") == Merge(head="h", detail="d")
