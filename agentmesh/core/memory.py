@@ -18,12 +18,12 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.moments import parse_ts
 from agentmesh.core.pattern import LazyPattern
+from agentmesh.core.record import Record, replace
 from agentmesh.core.review import glob_match
 from agentmesh.core.sanitize import clean_text, fence
 from agentmesh.core.vocab import BudgetWindow, JournalEvent
@@ -65,8 +65,7 @@ def journal_attributes(current: str | None) -> str | None:
 # --- journal entries ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JournalEntry:
+class JournalEntry(Record):
     id: str  # unique per entry: a rerun after a crash finds it already pushed
     ts: str  # UTC, ISO 8601 with Z
     agent: str
@@ -266,15 +265,13 @@ def months_between(start: date, end: date) -> list[str]:
 # --- budgets -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Caps:
+class Caps(Record):
     tasks: int | None = None
     minutes: float | None = None
     cost_usd: float | None = None
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(Record):
     tasks: int = 0
     minutes: float = 0.0
     cost_usd: float = 0.0
@@ -283,8 +280,7 @@ class Usage:
         return {"tasks": self.tasks, "minutes": round(self.minutes, 2), "cost_usd": round(self.cost_usd, 4)}
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(Record):
     """The span budget caps count over: [start, end), UTC."""
 
     kind: BudgetWindow
@@ -341,8 +337,7 @@ def usage_in(entries: Iterable[JournalEntry], window: Window, now: float, agent:
     return Usage(tasks, seconds / 60, cost)
 
 
-@dataclass(frozen=True)
-class Breach:
+class Breach(Record):
     scope: str  # "agent <name>" or "fleet"
     cap: str  # tasks_per_<window> | executor_minutes_per_<window> | cost_usd_per_<window>
     used: float
@@ -396,8 +391,7 @@ def has_caps(*caps: Caps) -> bool:
 # --- lessons -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Lesson:
+class Lesson(Record):
     path: str
     id: str
     title: str
@@ -490,11 +484,10 @@ def _touches(globs: Iterable[str], paths: Iterable[str]) -> bool:
                for g in globs for p in paths)
 
 
-@dataclass(frozen=True)
-class ScoredLesson:
+class ScoredLesson(Record):
     lesson: Lesson
     score: float
-    why: tuple[str, ...] = field(default_factory=tuple)
+    why: tuple[str, ...] = ()
 
 
 def select_lessons(lessons: Iterable[Lesson], *, labels: Iterable[str], paths: Iterable[str],
@@ -524,8 +517,7 @@ def select_lessons(lessons: Iterable[Lesson], *, labels: Iterable[str], paths: I
 # --- decisions and architecture notes ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MemoryDoc:
+class MemoryDoc(Record):
     """An ADR in `decisions/` or a curated note in `architecture/`: plain markdown, front matter optional."""
 
     path: str
@@ -559,11 +551,10 @@ def keywords(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall((text or "").casefold())) - _COMMON
 
 
-@dataclass(frozen=True)
-class ScoredDoc:
+class ScoredDoc(Record):
     doc: MemoryDoc
     score: float
-    why: tuple[str, ...] = field(default_factory=tuple)
+    why: tuple[str, ...] = ()
 
 
 def select_docs(docs: Iterable[MemoryDoc], *, text: str, paths: Iterable[str]) -> list[ScoredDoc]:

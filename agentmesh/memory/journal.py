@@ -21,7 +21,7 @@ import math
 import secrets
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from agentmesh.core.memory import (
     ref_writer,
     utc_ts,
 )
+from agentmesh.core.record import replace
 from agentmesh.core.secrets import redact
 from agentmesh.git.branch_edit import swap_ref
 from agentmesh.git.cache import CacheClone, mirror_ref, parse_tree

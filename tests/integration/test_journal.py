@@ -10,13 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from agentmesh.core.memory import journal_month, parse_journal
+from agentmesh.core.record import replace
 from tests.support import JOURNALS, agent_mesh, git, human_commit, journal_entries, local_forge_remote, remote_refs
 from tests.support.gitcount import counting_git
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -53,6 +52,7 @@ from agentmesh.core.memory import (
     usage_in,
     utc_ts,
 )
+from agentmesh.core.record import replace
 from agentmesh.core.vocab import BudgetWindow
 
 AGENT = "bot"

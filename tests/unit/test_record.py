@@ -125,3 +125,19 @@ def test_keyword_only_records_take_what_a_kw_only_dataclass_takes():
         with pytest.raises(TypeError):
             make(issue=3)  # the required field
     assert replace(Merge(head="h"), detail="d") == Merge(head="h", detail="d")
+
+
+# Modules every cron tick imports whose value classes are Records: a frozen dataclass costs a process ~3.8 M
+# instructions when its module is imported (docs/benchmarks.md, "What cron pays", session 12).
+TICK_RECORD_MODULES = ("agentmesh.core.plan", "agentmesh.core.memory")
+
+
+@pytest.mark.parametrize("name", TICK_RECORD_MODULES)
+def test_the_ticks_value_classes_are_records(name):
+    import dataclasses
+    import importlib
+
+    module = importlib.import_module(name)
+    classes = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == name]
+    assert [c.__name__ for c in classes if dataclasses.is_dataclass(c)] == []
+    assert sum(issubclass(c, Record) for c in classes) >= 9
