@@ -1,7 +1,7 @@
 """The `agentmesh` command: the one place where errors become messages and exit codes.
 
-Commands are registered lazily (cli/commands.py) and parsed by click (cli/app.py), except the claim
-commands cron runs (`claims acquire`, `claims renew`): a plain command line of theirs is parsed without
+Commands are registered lazily (cli/commands.py) and parsed by click (cli/app.py), except the commands
+cron runs (`claims acquire`, `claims renew`, `tick`): a plain command line of theirs is parsed without
 importing click at all (cli/fast.py).
 """
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         failed = failure(exc, crash_dir=command_crash_dir(seen.state_root))
         emit_error(failed.message, failed.exit_code, as_json=seen.as_json)
         code = failed.exit_code
-    if call is not None and argv is None:  # this process's own command line: cron's claim
+    if call is not None and argv is None:  # this process's own command line: cron's claim or tick
         leave_now(code or 0)
     sys.exit(code or 0)
 

@@ -1,5 +1,5 @@
-"""Cron's `claims acquire` and `claims renew` through cli/fast.py (no click) against the same commands through
-click: real processes on a real remote, the same exit codes (0 ok, 1 user error, 4 held, 75 temporary) and
+"""Cron's `claims acquire`, `claims renew` and `tick` through cli/fast.py (no click) against the same commands
+through click: real processes on a real remote, the same exit codes (0 ok, 1 user error, 4 held, 75 temporary) and
 the same words. `-v -v` takes the fast path and `-vv` (the same count, which click alone reads) takes click."""
 
 import re
@@ -50,6 +50,20 @@ def test_fast_and_click_agree_on_every_outcome_of_a_claim(tmp_path, remote):
             slow = (slow[0], slow[1].replace("renewal 2", "renewal 1"), slow[2])
         assert fast == slow, what
         assert fast[0] == code, (what, fast)
+
+
+def test_fast_and_click_agree_on_a_tick_and_the_fast_one_never_imports_click(tmp_path, remote):
+    args = ["--remote", str(remote), "--agent", "a", "tick"]
+    for extra in ([], ["--json"]):
+        fast, slow = ([code, out, re.sub(r"\d+", "N", err)] for code, out, err in both(tmp_path, *args, *extra))
+        assert fast == slow, extra
+        assert fast[0] == 0 and "idle" in fast[1], fast
+    probe = ("import sys\nfrom agentmesh.cli.main import main\ntry:\n    main(sys.argv[1:])\nfinally:\n"
+             "    print('CLICK', 'click' in sys.modules, file=sys.stderr)\n")
+    for verbose, imported in ((FAST, False), (CLICK, True)):
+        done = subprocess.run([sys.executable, "-c", probe, *verbose, *args], capture_output=True, text=True,
+                              env=cli_env(tmp_path), cwd=tmp_path, timeout=120)
+        assert f"CLICK {imported}" in done.stderr, (verbose, done.stderr)
 
 
 def test_the_fast_path_runs_atexit_callbacks_when_there_are_some(tmp_path, remote):

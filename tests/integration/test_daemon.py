@@ -9,7 +9,7 @@ import time
 import yaml
 
 from agentmesh.agent.drain import release_unworked
-from agentmesh.cli.tick import combined_exit
+from agentmesh.cli.tick_verbs import combined_exit
 from agentmesh.core.memory import journal_ref
 from agentmesh.ops.daemon import host_offset
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs

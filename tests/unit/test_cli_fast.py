@@ -1,5 +1,5 @@
-"""cli/fast.py, the click-free parse of cron's `claims acquire` and `claims renew`, against click's own parse
-of the same command lines: click stays the one definition, the fast path only reads what click would."""
+"""cli/fast.py, the click-free parse of cron's `claims acquire`, `claims renew` and `tick`, against click's own
+parse of the same command lines: click stays the one definition, the fast path only reads what click would."""
 
 import io
 from pathlib import Path
@@ -8,7 +8,7 @@ import click
 import pytest
 
 from agentmesh.cli.app import cli
-from agentmesh.cli.fast import COMMAND_OPTIONS, GLOBAL_OPTIONS, FastCall, fast_call
+from agentmesh.cli.fast import COMMAND_OPTIONS, GLOBAL_OPTIONS, TOP_COMMANDS, FastCall, fast_call
 from agentmesh.cli.output import echo
 
 ACCEPTED = [
@@ -21,6 +21,9 @@ ACCEPTED = [
     ["--agent", "a1", "claims", "renew", "9"],
     ["claims", "renew", "9", "--expect", "ab" * 20, "--json"],
     ["claims", "renew", "--expect=" + "cd" * 20, "9"],
+    ["tick"],
+    ["--config", "a.yaml", "-v", "tick", "--json"],
+    ["--remote=/srv/m.git", "--agent", "a1", "tick"],
 ]
 
 REJECTED = [
@@ -36,13 +39,17 @@ REJECTED = [
     ["--remote", "--agent", "claims", "acquire", "1"], ["--version", "claims", "acquire", "1"],
     ["claims", "--json", "acquire", "1"], ["issue", "claims", "acquire", "1"],
     ["claims", "acquire", "1", "--", "2"], ["claims", "acquire", "--", "1"],
+    ["tick", "--help"], ["tick", "1"], ["tick", "--json", "--json"], ["tick", "--bogus"], ["--json", "tick"],
+    ["-vv", "tick"], ["tick", "claims", "acquire", "1"], ["--agent", "tick", "tick"], ["tick", "--"],
 ]
 
 
 def click_parse(argv: list[str]) -> dict:
-    """What click's own parse gives for argv: the global options and the claim command's parameters."""
+    """What click's own parse gives for argv: the global options and the command's parameters."""
     root = cli.make_context("agentmesh", list(argv))
     name, group, args = cli.resolve_command(root, unparsed(root))
+    if not isinstance(group, click.Group):  # a top-level command
+        return {"globals": root.params, "command": name, "params": group.make_context(name, args, parent=root).params}
     group_ctx = group.make_context(name, args, parent=root)
     name, command, args = group.resolve_command(group_ctx, unparsed(group_ctx))
     params = command.make_context(name, args, parent=group_ctx).params
@@ -59,7 +66,8 @@ def as_click_would(call: FastCall) -> dict:
     config = call.globals.get("config")
     params = {"issue": call.issue, "as_json": call.as_json,
               **{name.replace("-", "_"): None for name in (o[2:] for o in COMMAND_OPTIONS[call.command])},
-              **{name.replace("-", "_"): value for name, value in call.options.items()}}
+              **{name.replace("-", "_"): value for name, value in call.options.items()}} \
+        if call.command in COMMAND_OPTIONS else {"as_json": call.as_json}
     return {"globals": {"config": None if config is None else Path(config), "remote": call.globals.get("remote"),
                         "agent": call.globals.get("agent"), "verbose": call.verbose},
             "command": call.command, "params": params}
@@ -95,6 +103,10 @@ def test_the_fast_path_knows_every_option_of_its_commands():
     for name, options in COMMAND_OPTIONS.items():
         command = claims.commands[name]
         assert {o for p in command.params for o in p.opts} - own == {*options, "--json", "issue"}, name
+    for name in TOP_COMMANDS:
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None and not isinstance(command, click.Group)
+        assert {o for p in command.params for o in p.opts} - own == {"--json"}, name
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
