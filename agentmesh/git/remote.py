@@ -193,6 +193,27 @@ def local_path(url: str) -> Path | None:
     return Path(url)
 
 
+STALE_LOCK_SECONDS = 600  # a live push holds its ref locks for milliseconds, a gc for seconds
+
+
+def stale_ref_locks(repo: Path, now: float, older_than: float = STALE_LOCK_SECONDS) -> list[tuple[str, float]]:
+    """The ref lock files (`refs/**.lock`, `HEAD.lock`, `packed-refs.lock`) in a repository on this host
+    older than `older_than` seconds, with their ages, oldest first: what a receive-pack killed in the
+    middle of committing a push leaves, refusing every later push of those refs ("cannot lock ref")."""
+    found = []
+    candidates = [repo / "HEAD.lock", repo / "packed-refs.lock"]
+    for folder, _dirs, files in os.walk(repo / "refs"):
+        candidates += [Path(folder) / name for name in files if name.endswith(".lock")]
+    for path in candidates:
+        try:
+            age = now - path.stat().st_mtime
+        except OSError:
+            continue  # gone meanwhile, or never there
+        if age > older_than:
+            found.append((str(path.relative_to(repo)), age))
+    return sorted(found, key=lambda found: -found[1])
+
+
 def normalize_url(url: str, base: Path) -> str:
     """Make a relative local path absolute (git runs with other working directories)."""
     path = local_path(url)

@@ -20,7 +20,7 @@ from pathlib import Path
 from agentmesh.core.errors import AgentmeshError, UserError
 from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.vocab import LlmReview
-from agentmesh.git.remote import RefUpdate, ls_refs, push
+from agentmesh.git.remote import RefUpdate, local_path, ls_refs, push, stale_ref_locks
 from agentmesh.git.run import Git
 from agentmesh.host.config import MESH_POLICY_PATH, HostConfig
 
@@ -109,9 +109,10 @@ def check_state_dir(path: Path, signing_key: Path | None = None) -> Check:
     return passed(name, f"{path} (mode {stat.S_IMODE(mode):04o})")
 
 
-def check_remote(mesh) -> Check:
+def check_remote(mesh, now: float) -> Check:
     """Push, read back and delete a scratch ref: reachability, push permission, `--atomic`, and
-    leases that hold on this remote (a delete with a stale lease must be refused)."""
+    leases that hold on this remote (a delete with a stale lease must be refused); on a remote on this
+    host, no ref lock file left by a push that died mid-commit."""
     name = "remote"
     hint = "check the remote URL, network and this host's push access (ssh key or forge token)"
     ref = f"{PROBE_PREFIX}{mesh.host.agent}-{secrets.token_hex(6)}"
@@ -142,6 +143,14 @@ def check_remote(mesh) -> Check:
     finally:
         if pushed is not None:
             _delete_quietly(mesh, ref, pushed)
+    path = local_path(mesh.remote)
+    locks = stale_ref_locks(path, now) if path is not None else []
+    if locks:
+        listed = ", ".join(f"{lock} ({age / 3600:.1f} h old)" for lock, age in locks[:3])
+        return failed(name, f"{len(locks)} stale ref lock file(s) in the remote refuse every push of their refs: "
+                      f"{listed}", "a push or the server died while committing: stop what serves the remote, set "
+                      "the refs the locks name right, then delete the lock files (docs/local-forge.md, "
+                      "\"Limits and housekeeping\")")
     return passed(name, f"{mesh.remote}: atomic push, lease and delete of a scratch ref")
 
 
@@ -371,7 +380,7 @@ def run_checks(load: Callable[[], HostConfig], *, env: Mapping[str, str] | None 
             checks.append(failed("cache", f"cannot open the cache clone: {exc}",
                                  "check state_dir and git; the cache clone is rebuilt when removed"))
             missing = "cache"
-    remote = check_remote(mesh) if mesh else skipped("remote", missing or "cache")
+    remote = check_remote(mesh, now()) if mesh else skipped("remote", missing or "cache")
     checks.append(remote)
     policy = check_policy(mesh) if mesh and remote.ok else skipped("policy", missing or "remote")
     checks.append(policy)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import responses
@@ -92,6 +94,25 @@ def test_all_green_on_a_local_forge_remote_and_no_probe_ref_left(tmp_path):
     assert found["forge"] == "✓ forge: local forge: no token needed"
     assert "cron" in found["scheduler"]
     assert remote_refs(remote) == before  # the scratch ref was deleted
+
+
+def test_a_ref_lock_a_dead_push_left_in_the_remote_fails_the_remote_check(tmp_path):
+    """A receive-pack killed while committing leaves `*.lock` files that refuse every later push of
+    their refs; a live push holds one for milliseconds, so only an old one is reported."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    config = write_config(tmp_path, str(remote))
+    fresh = remote / "refs" / "heads" / "other.lock"
+    fresh.write_text("0" * 40 + "\n")  # a push committing right now
+    assert lines(doctor(tmp_path, config))["remote"].startswith("✓")
+    stale = remote / "refs" / "heads" / "main.lock"
+    stale.write_text("0" * 40 + "\n")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    result = doctor(tmp_path, config)
+    assert result.returncode == 1 and result.stderr == ""
+    line = lines(result)["remote"]
+    assert line.startswith("✗ remote: 1 stale ref lock file(s) in the remote refuse every push of their refs: "
+                           "refs/heads/main.lock (2.0 h old)"), line
+    assert "docs/local-forge.md" in line and lines(result)["policy"].startswith("✗ policy: skipped")
 
 
 def test_json_output(tmp_path):
