@@ -12,30 +12,13 @@ reaches that state on the local forge any more; see ai-memory/architecture/next.
 
 from __future__ import annotations
 
-import signal
-import sys
-
 import pytest
 
 from agentmesh.core.vocab import Label, Stage
 from tests.support import agent_forge, agent_mesh, demo_body, local_forge_remote
-from tests.support.cli import ok_json, run_cli, start_cli, write_host_config
+from tests.support.cli import ok_json, run_cli
+from tests.support.crash import claim_task_killed_at_push
 
-# kills the claim-task named by `trigger` (its pid) when it pushes `label` onto an issue or PR
-HOOK = """#!{python}
-import json, os, pathlib, signal, subprocess, sys
-trigger = pathlib.Path({trigger!r})
-for line in sys.stdin:
-    old, new, ref = line.split()
-    if not ref.startswith("refs/agentmesh/items/") or not trigger.exists() or set(new) == {{"0"}}:
-        continue
-    meta = json.loads(subprocess.run(["git", "show", new + ":meta.json"], capture_output=True, text=True).stdout)
-    if {label!r} in meta.get("labels", []):
-        pid = int(trigger.read_text())
-        trigger.unlink()  # before the kill: the test wakes the moment its process dies
-        os.kill(pid, signal.SIGKILL)
-        sys.exit(1)
-"""
 STAGES = {s.value for s in Stage}
 
 
@@ -44,16 +27,10 @@ def test_a_crashed_runs_pr_ends_with_the_review_stage_only(tmp_path, killed_at):
     remote = local_forge_remote(tmp_path / "remote.git")
     human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
     issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
-    trigger = tmp_path / "kill-pid"
-    hook = remote / "hooks" / "pre-receive"
-    hook.write_text(HOOK.format(python=sys.executable, trigger=str(trigger), label=killed_at.value))
-    hook.chmod(0o755)
-    config = write_host_config(tmp_path, remote, "ada")
-
-    crashed = start_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path)
-    trigger.write_text(str(crashed.pid))
-    crashed.communicate(timeout=120)
-    assert crashed.returncode == -signal.SIGKILL and not trigger.exists()
+    # killed, and the push refused, as it pushes `killed_at` onto an issue or PR
+    config = claim_task_killed_at_push(tmp_path, remote, "pre-receive",
+                                       f'ref.startswith("refs/agentmesh/items/") and set(new) != {{"0"}} '
+                                       f"and {killed_at.value!r} in labels(new)")
     assert human.list_pulls(state="open") == []  # the PR, its label and the stage were one refused push ...
     assert Stage.WORKING in human.get_issue(issue).labels  # ... so the issue is still working
 

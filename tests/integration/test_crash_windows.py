@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import sys
 
 import pytest
@@ -42,21 +41,9 @@ from tests.support import (
     wait_for,
 )
 from tests.support.cli import ok_json, run_cli, start_cli, write_host_config
+from tests.support.crash import claim_task_killed_at_push
 
 ZERO = "0" * 40
-# kills the process named by `trigger` (its pid) when a push updates a ref matching `pattern` (`created`:
-# only a ref that did not exist); as pre-receive it also refuses the push
-HOOK = """#!{python}
-import os, pathlib, re, signal, sys
-trigger = pathlib.Path({trigger!r})
-for line in sys.stdin:
-    old, new, ref = line.split()
-    if trigger.exists() and re.search({pattern!r}, ref) and (old == {zero!r} or not {created!r}):
-        pid = int(trigger.read_text())
-        trigger.unlink()  # before the kill: the test wakes the moment its process dies
-        os.kill(pid, signal.SIGKILL)
-        sys.exit({refuse!r})
-"""
 STAGES = {s.value for s in Stage}
 WINDOWS = {  # window -> (hook, ref pattern, created only)
     "after-claim": ("post-receive", r"^refs/heads/claim/\d+$", True),
@@ -85,20 +72,11 @@ def test_the_next_run_ends_as_an_uninterrupted_tick(tmp_path, window):
     remote = local_forge_remote(tmp_path / "remote.git")
     human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
     issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
-    hook_name, pattern, created = WINDOWS[window]
-    trigger = tmp_path / "kill-pid"
-    hook = remote / "hooks" / hook_name
-    hook.write_text(HOOK.format(python=sys.executable, trigger=str(trigger), pattern=pattern, zero=ZERO,
-                                created=created, refuse=int(hook_name == "pre-receive")))
-    hook.chmod(0o755)
-    config = write_host_config(tmp_path, remote, "ada")
+    hook, pattern, created = WINDOWS[window]
+    config = claim_task_killed_at_push(tmp_path, remote, hook, f"re.search({pattern!r}, ref) and "
+                                                               f"(old == {ZERO!r} or not {created!r})")
+    (remote / "hooks" / hook).unlink()
     claim = f"refs/heads/claim/{issue}"
-
-    crashed = start_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path)
-    trigger.write_text(str(crashed.pid))
-    crashed.communicate(timeout=120)
-    assert crashed.returncode == -signal.SIGKILL and not trigger.exists()
-    hook.unlink()
     pulls = [m for m in items(remote).values() if m["kind"] == "pull"]
     assert holder(remote, claim) == "ada"  # the claim landed in every window
     assert len(pulls) == (window == "after-pr")

@@ -7,27 +7,14 @@ mirror ended up holding, the next run finishes the work: one claim, one PR, each
 from __future__ import annotations
 
 import json
-import signal
-import sys
 
 import pytest
 
 from agentmesh.core.vocab import Stage
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote
-from tests.support.cli import ok_json, run_cli, start_cli, write_host_config
+from tests.support.cli import ok_json, run_cli
+from tests.support.crash import claim_task_killed_at_push
 
-# kills the claim-task named by `trigger` (its pid) when a push updates a ref under `prefix`
-HOOK = """#!{python}
-import os, pathlib, signal, sys
-trigger = pathlib.Path({trigger!r})
-for line in sys.stdin:
-    old, new, ref = line.split()
-    if ref.startswith({prefix!r}) and trigger.exists() and set(new) != {{"0"}}:
-        pid = int(trigger.read_text())
-        trigger.unlink()  # before the kill: the test wakes the moment its process dies
-        os.kill(pid, signal.SIGKILL)
-        sys.exit(1)
-"""
 STAGES = {s.value for s in Stage}
 
 
@@ -41,16 +28,7 @@ def test_a_run_killed_at_a_push_is_finished_by_the_next(tmp_path, hook, prefix):
     reader = agent_mesh(remote, tmp_path / "humans", "human")
     human = agent_forge(reader)
     issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
-    trigger = tmp_path / "kill-pid"
-    script = remote / "hooks" / hook
-    script.write_text(HOOK.format(python=sys.executable, trigger=str(trigger), prefix=prefix))
-    script.chmod(0o755)
-    config = write_host_config(tmp_path, remote, "ada")
-
-    crashed = start_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path)
-    trigger.write_text(str(crashed.pid))
-    crashed.communicate(timeout=120)
-    assert crashed.returncode == -signal.SIGKILL and not trigger.exists()
+    config = claim_task_killed_at_push(tmp_path, remote, hook, f'ref.startswith({prefix!r}) and set(new) != {{"0"}}')
     if hook == "pre-receive":
         assert human.list_pulls(state="open") == [] and reader.claims().read(issue) is None
 
