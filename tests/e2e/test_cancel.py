@@ -25,6 +25,7 @@ from tests.support import (
     git,
     journal_entries,
     local_forge_remote,
+    remote_items,
     remote_refs,
     wait_for,
 )
@@ -84,12 +85,7 @@ class Mesh:
     # --- the remote, by plumbing ----------------------------------------------------------------
 
     def pulls(self) -> list[dict]:
-        found = []
-        for ref in remote_refs(self.remote, "refs/agentmesh/items/"):
-            meta = json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=self.remote))
-            if meta["kind"] == "pull":
-                found.append({**meta, "number": int(ref.rsplit("/", 1)[1])})
-        return found
+        return [meta for meta in remote_items(self.remote).values() if meta["kind"] == "pull"]
 
     def issue_state(self) -> str:
         meta = git("cat-file", "blob", f"refs/agentmesh/items/{self.issue}:meta.json", cwd=self.remote)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support import DEMO_BLOCK, agent_forge, agent_mesh, demo_body, git, human_commit, remote_refs
+from tests.support import DEMO_BLOCK, agent_forge, agent_mesh, demo_body, git, human_commit, remote_items, remote_refs
 from tests.support.cli import run_cli, write_host_config
 
 BROKEN = {"pkg/broken.py": "def broken(:\n    return 1\n", "conf/app.yaml": "services: [web,\n"}
@@ -62,12 +62,9 @@ class Mesh:
         return path in git("ls-tree", "-r", "--name-only", "main", cwd=self.remote).split()
 
     def pull(self, issue: int) -> dict:
-        found = []
-        for ref in remote_refs(self.remote, "refs/agentmesh/items/"):
-            meta = json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=self.remote))
-            if meta["kind"] == "pull" and meta["body"].startswith(f"Closes #{issue}\n"):
-                found.append({**meta, "ref": ref})
-        [pull] = found
+        [pull] = [{**meta, "ref": f"refs/agentmesh/items/{number}"}
+                  for number, meta in remote_items(self.remote).items()
+                  if meta["kind"] == "pull" and meta["body"].startswith(f"Closes #{issue}\n")]
         return pull
 
     def reviews(self, pull: dict) -> list[dict]:

@@ -28,6 +28,7 @@ from tests.support import (
     human_commit,
     local_forge_remote,
     push_on_switch,
+    remote_items,
     remote_refs,
     roster_yaml,
 )
@@ -63,12 +64,7 @@ class Mesh:
     # --- the remote, by plumbing ---------------------------------------------------------------
 
     def items(self, kind: str) -> list[dict]:
-        found = []
-        for ref in remote_refs(self.remote, "refs/agentmesh/items/"):
-            meta = json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=self.remote))
-            if meta["kind"] == kind:
-                found.append({**meta, "number": int(ref.rsplit("/", 1)[1])})
-        return found
+        return [meta for meta in remote_items(self.remote).values() if meta["kind"] == kind]
 
     def item(self, number: int) -> dict:
         return json.loads(git("cat-file", "blob", f"refs/agentmesh/items/{number}:meta.json", cwd=self.remote))

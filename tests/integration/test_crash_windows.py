@@ -37,6 +37,7 @@ from tests.support import (
     journal_entries,
     local_forge_remote,
     path_only_env,
+    remote_items,
     remote_refs,
     wait_for,
 )
@@ -50,13 +51,6 @@ WINDOWS = {  # window -> (hook, ref pattern, created only)
     "before-work": ("pre-receive", r"^refs/heads/ada/", False),
     "after-pr": ("post-receive", r"^refs/agentmesh/pull-heads/", True),
 }
-
-
-def items(remote) -> dict[int, dict]:
-    """number -> meta.json of every local-forge item, read with git plumbing."""
-    prefix = "refs/agentmesh/items/"
-    return {int(ref[len(prefix):]): json.loads(git("cat-file", "blob", f"{sha}:meta.json", cwd=remote))
-            for ref, sha in remote_refs(remote, prefix).items()}
 
 
 def holder(remote, ref: str) -> str | None:
@@ -77,13 +71,13 @@ def test_the_next_run_ends_as_an_uninterrupted_tick(tmp_path, window):
                                                                f"(old == {ZERO!r} or not {created!r})")
     (remote / "hooks" / hook).unlink()
     claim = f"refs/heads/claim/{issue}"
-    pulls = [m for m in items(remote).values() if m["kind"] == "pull"]
+    pulls = [m for m in remote_items(remote).values() if m["kind"] == "pull"]
     assert holder(remote, claim) == "ada"  # the claim landed in every window
     assert len(pulls) == (window == "after-pr")
     assert not remote_refs(remote, "refs/heads/ada/") or window == "after-pr"
 
     ok_json(run_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path))
-    metas = items(remote)
+    metas = remote_items(remote)
     [pull] = [m for m in metas.values() if m["kind"] == "pull"]  # one PR ...
     assert pull["state"] == "open" and pull["head"].startswith(f"ada/{issue}-")
     assert remote_refs(remote, f"refs/heads/{pull['head']}")  # ... of the pushed work branch
@@ -140,7 +134,7 @@ def test_a_resumed_claim_whose_issue_was_closed_meanwhile_puts_no_stage_on_it(tm
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     assert "resumed" in [e["event"] for e in json.loads(out)["events"]]  # the stale view, as in the chaos run
-    meta = items(remote)[issue]
+    meta = remote_items(remote)[issue]
     assert meta["state"] == "closed" and not set(meta["labels"]) & STAGES
     assert not remote_refs(remote, "refs/heads/ada/") and not remote_refs(remote, f"refs/heads/claim/{issue}")
 

@@ -5,7 +5,6 @@ the fake clock; every verdict is read from the remote with git plumbing.
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import nullcontext
 from functools import partial
@@ -36,6 +35,7 @@ from tests.support import (
     journal_entries,
     local_forge_remote,
     path_only_env,
+    remote_items,
     remote_refs,
     roster_yaml,
 )
@@ -79,11 +79,7 @@ class Fleet:
     # --- the remote, read with git plumbing ---------------------------------------------------
 
     def items(self) -> list[dict]:
-        found = []
-        for ref in remote_refs(self.remote, "refs/agentmesh/items/"):
-            found.append(json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=self.remote)))
-            found[-1]["number"] = int(ref.rsplit("/", 1)[1])
-        return found
+        return list(remote_items(self.remote).values())
 
     def pulls_for(self, issue: int) -> list[dict]:
         return [i for i in self.items() if i["kind"] == "pull" and i["body"].startswith(f"Closes #{issue}\n")]

@@ -70,6 +70,15 @@ def remote_refs(path: Path, prefix: str = "refs/") -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines()) if out else {}
 
 
+def remote_items(path: Path) -> dict[int, dict]:
+    """number -> the meta.json of every local-forge item on the remote, read with git plumbing (with its
+    `number`)."""
+    prefix = "refs/agentmesh/items/"
+    numbers = {ref: int(ref[len(prefix):]) for ref in remote_refs(path, prefix)}
+    return {number: {**json.loads(git("cat-file", "blob", f"{ref}:meta.json", cwd=path)), "number": number}
+            for ref, number in numbers.items()}
+
+
 def wait_for(condition, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
