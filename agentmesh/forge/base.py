@@ -221,11 +221,10 @@ class Forge(ABC):
         """With its reviews."""
 
     @abstractmethod
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = (),
-                    relabel: Sequence[Relabel] = ()) -> PullRequest:
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = ()
+                    ) -> PullRequest:
         """Open a PR, or return the open PR that already exists for `head`; either way with `labels` added
-        and the label changes `relabel` made (the local forge writes a new PR, its labels and those changes
-        in one atomic push; the REST forges call `relabel` after)."""
+        (the local forge writes a new PR and its labels in one push)."""
 
     def create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str = "",
                            labels: Sequence[str] = (), relabel: Sequence[Relabel] = ()) -> PullRequest | None:

@@ -52,7 +52,6 @@ from agentmesh.forge.base import (
     PullRequest,
     PullState,
     RateLimited,
-    Relabel,
     Review,
     ReviewEvent,
     ReviewState,
@@ -613,8 +612,8 @@ class RestForge(Forge):
     def get_pull(self, number: int) -> PullRequest:
         return pull_from(self.get(f"/pulls/{int(number)}"), self.list_reviews(number))
 
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = (),
-                    relabel: Sequence[Relabel] = ()) -> PullRequest:
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = ()
+                    ) -> PullRequest:
         try:
             pull = pull_from(self.send("POST", "/pulls", {"head": head, "base": base, "title": title, "body": body}))
         except Exists:
@@ -625,8 +624,6 @@ class RestForge(Forge):
         if labels:
             self.add_labels(pull.number, labels)
             pull = replace(pull, labels=(*pull.labels, *(n for n in dict.fromkeys(labels) if n not in pull.labels)))
-        for change in relabel:
-            self.relabel(change.number, add=change.add, remove=change.remove, open_only=change.open_only)
         return pull
 
     def request_reviewers(self, number: int, reviewers: Sequence[str]) -> None:

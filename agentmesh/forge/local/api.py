@@ -368,25 +368,22 @@ class LocalForge(Forge):
         pull_reviews = tuple(review_view(data) for data in self.store.blobs(item.reviews))
         return replace(pull, reviews=pull_reviews)
 
-    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = (),
-                    relabel: Sequence[Relabel] = ()) -> PullRequest:
-        """A new PR, its labels and the label changes `relabel` make land in one atomic push, each item
-        pinned to the commit its change was built on (a lost race re-reads them all)."""
-        labels, changes = self._pull_changes(head, base, labels, relabel)
+    def create_pull(self, *, head: str, base: str, title: str, body: str = "", labels: Sequence[str] = ()
+                    ) -> PullRequest:
+        """A new PR and its labels land in one push (a lost race re-reads them)."""
+        labels, _ = self._pull_changes(head, base, labels, ())
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
             # The guard is read before the listing: a PR created after this read moves the guard, so
             # our create fails and the next round adopts it (read after, a PR created between the
             # listing and the read would be missed and a second one created).
-            heads = self.store.remote([head_ref, base_ref, guard_ref, *(item_ref(n) for n, _ in changes)])
+            heads = self.store.remote([head_ref, base_ref, guard_ref])
             existing = self.find_pull_for_head(head)  # the PR listing, made afresh
             if existing is not None:
                 missing = [name for name in labels if name not in existing.labels]
                 if missing:
                     self.relabel(existing.number, add=missing)
                     existing = replace(existing, labels=(*existing.labels, *missing))
-                for changed, change in changes:
-                    self.store.update(changed, change)
                 return existing
             for branch, ref in ((head, head_ref), (base, base_ref)):
                 if ref not in heads:
@@ -394,8 +391,7 @@ class LocalForge(Forge):
             meta = self._pull_meta(head, base, title, body, labels, heads[head_ref])
             # The guard ref makes "adopt or create" atomic: of two racing creators for one head,
             # the loser sees the guard move and adopts the winner's PR on the next round.
-            number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)),
-                                            also=self._edits(changes, heads))
+            number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)))
             if number is not None:
                 return self._pulls([Item(number, "", meta)], with_reviews=False, live={head_ref: heads[head_ref]})[0]
         raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
