@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,23 +112,32 @@ class StopRecord:
 def group_stopped(pgid: int) -> bool:
     """Whether every process of group `pgid` is stopped (`T` in /proc): SIGSTOP is sent at once but
     taken later, so one pre-empted inside a system call may still finish it."""
-    return all(line.split()[1] in ("T", "t") for line in group_processes(pgid))
+    return all(state in ("T", "t") for _, state in _group_members(pgid))
 
 
 def group_processes(pgid: int, *, skip: int | None = None) -> list[str]:
     """Each process of group `pgid` as `pid state wchan: command`, read from /proc (Linux): what a stuck
     process waits on, told in the report since the folder may be gone when it is read."""
     found = []
+    for entry, state in _group_members(pgid, skip):
+        try:
+            wchan = (entry / "wchan").read_text().strip() or "-"
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # gone meanwhile
+        found.append(f"{entry.name} {state} {wchan}: {command[:160]}")
+    return sorted(found)
+
+
+def _group_members(pgid: int, skip: int | None = None) -> Iterator[tuple[Path, str]]:
+    """(its /proc folder, its state letter) of each process of group `pgid`, but `skip`."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == skip:
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != pgid:
-                continue
-            wchan = (entry / "wchan").read_text().strip() or "-"
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            pgrp = int(fields[2])
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        found.append(f"{entry.name} {fields[0]} {wchan}: {command[:160]}")
-    return sorted(found)
+        if pgrp == pgid:
+            yield entry, fields[0]
