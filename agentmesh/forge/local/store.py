@@ -56,7 +56,7 @@ REMEMBERED = 256  # documents and whole items a store keeps by sha (a daemon's s
 
 def remember(memo: OrderedDict, key, value) -> None:
     """Keep `value`, forgetting the oldest past REMEMBERED: each step one call, safe across claim-task's
-    seat threads (a `del memo[next(iter(memo))]` of two seats at once raised)."""
+    seat threads (a `del memo[next(iter(memo))]` can fail when two seats evict at once)."""
     memo[key] = value
     while len(memo) > REMEMBERED:
         memo.popitem(last=False)
