@@ -191,12 +191,13 @@ class Monitor(AgentRun[Report]):
         lease = self.policy.lease
         with self.mesh.state.observations_lock():
             now = self.mesh.clock()
-            sweeps, observations = plan_sweep(orphans, self.mesh.state.load_observations(), now,
-                                              lease_seconds=lease.seconds, grace_seconds=lease.grace_seconds)
+            stored = self.mesh.state.load_observations()
+            sweeps, observations = plan_sweep(orphans, stored, now, lease_seconds=lease.seconds,
+                                              grace_seconds=lease.grace_seconds)
             withdrawals, observations = plan_stale_pulls(stale, observations, now, lease_seconds=lease.seconds,
                                                          grace_seconds=lease.grace_seconds)
             if not self.dry_run:
-                self.mesh.state.save_observations(observations)
+                self.mesh.state.save_observations(observations, stored)
         return [*sweeps, *withdrawals]
 
     def plan_open_pulls(self, claims: list[ClaimView], pulls: list[PullRequest], seen: Seen, ring: list[str],

@@ -170,6 +170,27 @@ def observe(previous: Observation | None, sha: str, now: Clock) -> Observation:
     return replace(previous, last_wall=now.wall)
 
 
+# How stale the stored last wall time may grow while nothing else changes. Refreshing it on every
+# listing rewrote the observations file ~70 times per issue; a backwards jump smaller than this goes
+# unseen, and the elapsed time, the smaller of the wall and boot-clock differences, still never runs ahead.
+LAST_WALL_SLACK_SECONDS = 60.0
+
+
+def worth_saving(stored: Mapping[str, Observation], updated: Mapping[str, Observation],
+                 slack: float = LAST_WALL_SLACK_SECONDS) -> bool:
+    """Whether `updated` says more than the `stored` file: a ref seen or forgotten, a count restarted, or
+    a last wall time moved back or more than `slack` seconds on (only `last_wall` moves between listings)."""
+    if stored.keys() != updated.keys():
+        return True
+    for ref, new in updated.items():
+        old = stored[ref]
+        if replace(old, last_wall=new.last_wall) != new:
+            return True
+        if not 0 <= new.last_wall - old.last_wall <= slack:
+            return True
+    return False
+
+
 def observed_seconds(obs: Observation, now: Clock) -> float:
     """How long this sha has been seen, by the slower of both clocks.
 

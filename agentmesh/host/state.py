@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agentmesh.core.digest import sha256
 from agentmesh.core.errors import ConfigError, TemporaryError
-from agentmesh.core.lease import Clock, Observation
+from agentmesh.core.lease import Clock, Observation, worth_saving
 from agentmesh.core.record import replace
 from agentmesh.host.files import write_atomic
 
@@ -215,6 +215,11 @@ class StateDir(StateLayout):
             # A corrupt file only restarts the count: expiry then takes longer, never shorter.
             return {}
 
-    def save_observations(self, observations: Mapping[str, Observation]) -> None:
+    def save_observations(self, observations: Mapping[str, Observation],
+                          stored: Mapping[str, Observation] | None = None) -> None:
+        """Write `observations`; with `stored` (what `load_observations` read under the same lock), only
+        when they say more than it does (core/lease.worth_saving)."""
+        if stored is not None and not worth_saving(stored, observations):
+            return
         data = {"version": 1, "refs": {ref: obs.to_json() for ref, obs in sorted(observations.items())}}
         write_atomic(self.observations_path, json.dumps(data, indent=1))

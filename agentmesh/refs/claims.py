@@ -177,9 +177,9 @@ def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Calla
     refs = {ref: entry for ref, entry in refs.items() if keep(ref)}
     now = clock()
     with state.observations_lock():
-        observations = update_observations(state.load_observations(), {ref: sha for ref, (sha, _) in refs.items()},
-                                           now, prefix)
-        state.save_observations(observations)
+        stored = state.load_observations()
+        observations = update_observations(stored, {ref: sha for ref, (sha, _) in refs.items()}, now, prefix)
+        state.save_observations(observations, stored)
     return refs, observations, now
 
 

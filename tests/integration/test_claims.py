@@ -232,6 +232,28 @@ def test_list_reports_observed_age(remote, tmp_path):
                              "observed_seconds", "expired", "foreign"}
 
 
+def test_an_unchanged_listing_does_not_rewrite_the_observations(remote, tmp_path):
+    """A listing that only moves the last wall time leaves the file as it is (it was rewritten on every
+    listing: ~70 files created per issue); past the slack, or on any change, it is written."""
+    clock = FakeClock()
+    a = make_store(str(remote), tmp_path, "a", clock=clock)
+    b = make_store(str(remote), tmp_path, "b", clock=clock)
+    b.acquire(8)
+    a.list()
+    path = a.state.observations_path
+    written = path.stat().st_ino
+    clock.advance(30)
+    assert a.list()[0].observed_seconds == 30
+    assert path.stat().st_ino == written
+    clock.advance(31)
+    a.list()
+    assert path.stat().st_ino != written
+    written = path.stat().st_ino
+    b.acquire(9)
+    a.list()
+    assert path.stat().st_ino != written and "refs/heads/claim/9" in a.state.load_observations()
+
+
 def test_custom_claim_prefix(remote, tmp_path):
     from agentmesh.host.config import parse_mesh_policy
 

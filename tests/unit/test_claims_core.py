@@ -16,6 +16,7 @@ from agentmesh.core.lease import (
     parse_claim,
     reap_decisions,
     update_observations,
+    worth_saving,
 )
 
 SHA_A, SHA_B = "a" * 40, "b" * 40
@@ -132,6 +133,36 @@ def test_update_observations_forgets_released_refs():
     prev = update_observations({}, {"refs/heads/claim/1": SHA_A, "refs/heads/claim/2": SHA_B}, clock(0))
     now = update_observations(prev, {"refs/heads/claim/2": SHA_B}, clock(10))
     assert list(now) == ["refs/heads/claim/2"] and now["refs/heads/claim/2"].first_wall == 0
+
+
+def test_observations_are_saved_when_they_say_more_than_the_file():
+    prefix = "refs/heads/claim/"
+    stored = update_observations({}, {f"{prefix}1": SHA_A}, clock(0), prefix)
+    assert not worth_saving(stored, update_observations(stored, {f"{prefix}1": SHA_A}, clock(30), prefix))
+    assert worth_saving(stored, update_observations(stored, {f"{prefix}1": SHA_A}, clock(61), prefix))  # slack
+    assert worth_saving(stored, update_observations(stored, {f"{prefix}1": SHA_B}, clock(1), prefix))  # restart
+    assert worth_saving(stored, update_observations(stored, {f"{prefix}1": SHA_A, f"{prefix}2": SHA_A}, clock(1),
+                                                    prefix))  # a new ref
+    assert worth_saving(stored, update_observations(stored, {}, clock(1), prefix))  # a released one
+    later = update_observations(stored, {f"{prefix}1": SHA_A}, clock(50), prefix)
+    assert worth_saving(later, update_observations(later, {f"{prefix}1": SHA_A}, clock(40), prefix))  # went back
+
+
+@given(st.lists(st.floats(-120, 120), min_size=1, max_size=30))
+def test_a_skipped_save_never_counts_past_the_boot_clock(steps):
+    """Listings with the wall clock stepping by each step, forward or back, and a boot clock that only runs
+    forward; the file is written only when worth_saving says so. However stale its last wall time, the
+    count read from it never exceeds the boot clock's time since the sha was first seen: never early."""
+    ref = "refs/heads/claim/1"
+    wall, mono = 10_000.0, 500.0
+    stored = {ref: observe(None, SHA_A, Clock(wall, mono, "b"))}
+    for step in steps:
+        wall, mono = wall + step, mono + abs(step)
+        now = Clock(wall, mono, "b")
+        updated = update_observations(stored, {ref: SHA_A}, now)
+        assert observed_seconds(updated[ref], now) <= mono - 500.0
+        if worth_saving(stored, updated):
+            stored = updated
 
 
 def test_reap_decisions():
