@@ -126,6 +126,7 @@ class Monitor(AgentRun[Report]):
         self.reviews_root = mesh.state.review_worktrees
         self.requests = ReworkRequests(mesh.state.root)
         self._base_heads: dict[str, str | None] = {}  # base branch -> head, fetched once per run
+        self._merge_bases: dict[tuple[str, str], str] = {}  # (base head, PR head) -> their fork point
         # this agent's claims in review, renewed while gates run (a long review must not let them lapse)
         self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds,
                              guard=partial(host_lock, mesh.state, "claim-task"))
@@ -620,8 +621,10 @@ class Monitor(AgentRun[Report]):
         if pull.base not in self._base_heads:
             self.mesh.cache.fetch([f"refs/heads/{pull.base}"])
             self._base_heads[pull.base] = self.mesh.cache.resolve(f"refs/mirror/heads/{pull.base}")
-        base = self._base_heads[pull.base]
-        return self.mesh.cache.merge_base(base or pull.head_sha, pull.head_sha) or pull.head_sha
+        pair = (self._base_heads[pull.base] or pull.head_sha, pull.head_sha)
+        if pair not in self._merge_bases:  # asked by each check of a PR; commits never change
+            self._merge_bases[pair] = self.mesh.cache.merge_base(*pair) or pull.head_sha
+        return self._merge_bases[pair]
 
     def changed_paths(self, pull: PullRequest) -> list[str]:
         if not self.fetch_head(pull):
