@@ -22,14 +22,15 @@ from functools import partial
 
 from agentmesh.agent.base import AgentRun, guarded_run, journaled, sandbox_warning
 from agentmesh.agent.gates import closes_issue_gate, diff_size_gate, run_gate, secret_gate
-from agentmesh.agent.legacy import BRANCHES, observe_legacy, remote_branches, within_branches
+from agentmesh.agent.journaling import entry_fields
+from agentmesh.agent.legacy import BRANCHES, drop_mesh_locks, observe_legacy, remote_branches, within_branches
 from agentmesh.agent.lessons import draft_lesson, lesson_branch, needed_rework, propose_lesson
 from agentmesh.agent.llm_review import LlmRun, run_llm_review
 from agentmesh.agent.mesh import Mesh
-from agentmesh.agent.report import Report
+from agentmesh.agent.report import Line, Report
 from agentmesh.agent.rework import ReworkRequest, ReworkRequests, feedback_for, rework_round
 from agentmesh.agent.run import forbidden_env, host_executors
-from agentmesh.agent.stages import needs_human_key, protected_list, record_failure, set_stage
+from agentmesh.agent.stages import needs_human_key, protected_list, record_failure, set_stage, stage_change
 from agentmesh.agent.trust import agent_logins, maintainers, review_logins
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
@@ -39,6 +40,7 @@ from agentmesh.core.llm_review import combine, no_verdict, render_review_task
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.memory import utc_day
 from agentmesh.core.model import PullRequest, ReviewEvent
+from agentmesh.core.model import Review as PullReview
 from agentmesh.core.plan import (
     Action,
     CleanUpClosed,
@@ -69,16 +71,17 @@ from agentmesh.core.sanitize import clean_text
 from agentmesh.core.slug import is_lesson_branch
 from agentmesh.core.sweep import StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
-from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, NotFound, NotMergeableYet
-from agentmesh.git.remote import ls_refs
+from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, MergeFence, NotFound, NotMergeableYet
+from agentmesh.git.remote import RefUpdate, ls_refs
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
 from agentmesh.host.lock import host_lock
-from agentmesh.memory.journal import Journal
-from agentmesh.refs.claims import ClaimView
+from agentmesh.memory.journal import CarriedJournal, Journal
+from agentmesh.refs.claims import ClaimStore, ClaimView
 from agentmesh.refs.heartbeat import Keeper
 
 REVIEW_CONTEXT = "agentmesh/review"
+CLEANED_UP = "merged: issue closed, stage cleared, branch and claim deleted"
 
 
 def review_key(pull: PullRequest) -> str:
@@ -109,6 +112,36 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     return report
 
 
+class FinishFence(MergeFence):
+    """What this agent's merge carries on the local forge: the claim's release, pinned to the claim as the
+    merge's listing shows it (this agent's, or nothing is pushed), and the journal's queued entries with the
+    merge's own `lines`."""
+
+    def __init__(self, store: ClaimStore, journal: Journal | None, issue: int, lines: tuple[Line, ...]):
+        self.store = store
+        self.journal = journal
+        self.issue = issue
+        self.lines = lines
+        self.refs = (store.ref(issue), *((journal.own_ref,) if journal is not None else ()))
+        self._carried: CarriedJournal | None = None
+
+    def updates(self, listed: Mapping[str, str]) -> list[RefUpdate]:
+        updates = [self.store.release_update(self.issue, listed)]  # NotHolder: nothing is pushed
+        self._carried = None
+        if self.journal is not None:
+            extra = [entry for line in self.lines
+                     if (fields := entry_fields(line)) is not None and (entry := self.journal.entry(**fields))]
+            self._carried = self.journal.carried(listed.get(self.journal.own_ref), extra)
+            if self._carried is not None:
+                updates.append(self._carried.update)
+        return updates
+
+    def landed(self) -> None:
+        self.store.released(self.issue)
+        if self.journal is not None and self._carried is not None:
+            self.journal.sent(self._carried)
+
+
 @dataclass
 class Seen:
     """The PRs a run observed, by number, for apply to act on."""
@@ -127,6 +160,8 @@ class Monitor(AgentRun[Report]):
         self.requests = ReworkRequests(mesh.state.root)
         self._base_heads: dict[str, str | None] = {}  # base branch -> head, fetched once per run
         self._merge_bases: dict[tuple[str, str], str] = {}  # (base head, PR head) -> their fork point
+        self._own_reviews: dict[int, list[PullReview]] = {}  # own PR -> its reviews, as this run observed them
+        self._messages: dict[str, str] = {}  # commit -> its message: what a commit says never changes
         # this agent's claims in review, renewed while gates run (a long review must not let them lapse)
         self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds,
                              guard=partial(host_lock, mesh.state, "claim-task"))
@@ -294,7 +329,7 @@ class Monitor(AgentRun[Report]):
             self.report.add(Event.MERGED, issue=issue, pr=pull.number, key=f"merged-{pull.number}",
                             detail="recorded late")
         self.report.add(Event.CLEANED_UP, issue=issue, pr=pull.number, key=f"cleaned-up-{pull.number}",
-                        detail="merged: issue closed, stage cleared, branch and claim deleted")
+                        detail=CLEANED_UP)
         self.forge.close_issue(issue)
         set_stage(self.forge, issue, None)
         self.propose_lesson(issue, pull)  # before the branch and claim go: a rerun after a crash comes back here
@@ -344,7 +379,7 @@ class Monitor(AgentRun[Report]):
         if not self.policy.memory.lessons:
             return
         reviews = self.reviews(pull.number)
-        blockers = {r.author for r in reviews if r.state == "CHANGES_REQUESTED" and self.trusted(r.author)}
+        blockers = self.lesson_blockers(reviews)
         if not needed_rework(reviews, self.head_message(pull), blockers):
             return
         try:
@@ -388,7 +423,7 @@ class Monitor(AgentRun[Report]):
             return fence
         self.keeper.keep(marker.issue, fence.claim)
         required = self.policy.review.required_approvals
-        all_reviews = self.reviews(pull.number)
+        all_reviews = self._own_reviews[pull.number] = self.reviews(pull.number)
         reviews = head_reviews(all_reviews, pull.head_sha)
         roster = self.mesh.roster
         others = {claimer} - {self.agent} if claimer else set()
@@ -429,14 +464,24 @@ class Monitor(AgentRun[Report]):
 
     def merge(self, pull: PullRequest, marker: PullMarker) -> None:
         """Merge pinned to the head sha (the forge retries while it computes mergeability), fenced by the
-        claim: read right before, it must still be this agent's."""
+        claim: read right before, it must still be this agent's. On the local forge the clean-up lands in the
+        merge's own push (`fenced_merge`), unless a lesson is due: it is drafted before the branch and the claim
+        go, so that a run killed before it comes back to it."""
+        lines = (Line(Event.MERGED, marker.issue, pull.number, key=f"merged-{pull.number}"),
+                 Line(Event.CLEANED_UP, marker.issue, pull.number, CLEANED_UP, key=f"cleaned-up-{pull.number}"))
         try:
+            if not self.lesson_due(pull) and self.fenced_merge(pull, marker, lines):
+                for line in lines:  # journaled already, by the merge's push: the journal keeps each key once
+                    self.report.record(line)
+                if self.policy.migration.lock_branches:
+                    drop_mesh_locks(self.mesh, [marker.issue])
+                Worktrees(self.mesh.cache, self.mesh.state.worktrees).remove(pull.head)
+                return
             self.store.check_held(marker.issue)
+            self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
         except NotHolder as exc:
             self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number, detail=f"not merged: {exc}")
             return
-        try:
-            self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
         except NotMergeableYet:
             self.report.add(Event.MERGE_PENDING, issue=marker.issue, pr=pull.number,
                             detail="the forge is still computing")
@@ -452,10 +497,37 @@ class Monitor(AgentRun[Report]):
             self.report.add(Event.NEEDS_HUMAN, issue=marker.issue, pr=pull.number, detail=f"merge conflict: {exc}",
                             key=needs_human_key(pull.number, pull.head_sha))
             return
-        self.report.add(Event.MERGED, issue=marker.issue, pr=pull.number, key=f"merged-{pull.number}")
+        self.report.record(lines[0])
         current = self.store.read(marker.issue)
         mine = current is not None and current[1] is not None and current[1].agent == self.agent
         self.finish_merged(marker.issue, current[0] if mine and current else None, pull)
+
+    def fenced_merge(self, pull: PullRequest, marker: PullMarker, lines: tuple[Line, ...]) -> bool:
+        """On a forge whose PRs are refs of the mesh's remote (the local forge): the merge, its issue closed with
+        its stages cleared, the work branch deleted, the claim released (pinned to this agent's claim: the
+        fence) and the journal with `lines`, in one atomic push (forge/base.MergeFence). False: not done
+        (`Forge.merge_fenced_pull`), or refused by the remote's hook with and without the journal: then the
+        steps apart, so that a server refusing one of them (a branch's deletion) does not stop the merge, and
+        one refusing the merge itself refuses it there. A journal the remote refuses is left for the run's flush."""
+        for journal in (self.journal, None) if self.journal is not None else (None,):
+            fence = FinishFence(self.store, journal, marker.issue, lines)
+            try:
+                return self.forge.merge_fenced_pull(fence, pull.number, sha=pull.head_sha,
+                                                    method=self.policy.merge.method, close=[marker.issue],
+                                                    relabel=[stage_change(marker.issue, None)])
+            except Forbidden:
+                continue
+        return False
+
+    def lesson_due(self, pull: PullRequest) -> bool:
+        """Whether merging `pull` drafts a lesson (`propose_lesson`), from the reviews this run observed."""
+        if not self.policy.memory.lessons:
+            return False
+        reviews = self._own_reviews[pull.number] if pull.number in self._own_reviews else self.reviews(pull.number)
+        return needed_rework(reviews, self.head_message(pull), self.lesson_blockers(reviews))
+
+    def lesson_blockers(self, reviews: list[PullReview]) -> set[str]:
+        return {r.author for r in reviews if r.state == "CHANGES_REQUESTED" and self.trusted(r.author)}
 
     def head_is_authors(self, pull: PullRequest, author: str) -> bool:
         """Whether agent `author` wrote the head, not someone who pushed to its branch. With a roster: every
@@ -613,9 +685,11 @@ class Monitor(AgentRun[Report]):
         return self.fetched(pull.head, pull.head_sha)
 
     def head_message(self, pull: PullRequest) -> str | None:
-        if not self.fetch_head(pull):
-            return None
-        return self.mesh.cache.commit_message(pull.head_sha)
+        if pull.head_sha not in self._messages:
+            if not self.fetch_head(pull):
+                return None
+            self._messages[pull.head_sha] = self.mesh.cache.commit_message(pull.head_sha)
+        return self._messages[pull.head_sha]
 
     def merge_base(self, pull: PullRequest) -> str:
         if pull.base not in self._base_heads:

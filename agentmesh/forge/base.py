@@ -116,6 +116,23 @@ class PullFence(ABC):
         """The push landed, PR `number` with it."""
 
 
+class MergeFence(ABC):
+    """Refs of the mesh's remote that a merge must land with, in one atomic push, on a forge whose PRs are refs
+    of that remote (the local forge): the claim's release, pinned to the claim (so only its holder merges, and
+    no moment shows the work merged under a held claim), and the journal with the merge's lines (agent/monitor.py)."""
+
+    refs: tuple[str, ...]  # read in the merge's own listing
+
+    @abstractmethod
+    def updates(self, listed: Mapping[str, str]) -> Sequence[RefUpdate]:
+        """The compare-and-swap updates to push with the merge, built on `listed` (the remote's refs of `refs` a
+        moment ago); raising stops the merge, nothing pushed. Called again after a lost race, on a new listing."""
+
+    @abstractmethod
+    def landed(self) -> None:
+        """The push landed, the merge with it."""
+
+
 class Forge(ABC):
     """Issues, pull requests, reviews, CI and content of one repository."""
 
@@ -247,6 +264,16 @@ class Forge(ABC):
     def merge_pull(self, number: int, *, sha: str, method: Literal["merge", "squash"] = "merge") -> None:
         """Merge only if the head is still `sha`. Conflict on conflicts or a moved head;
         NotMergeableYet while the forge computes mergeability."""
+
+    def merge_fenced_pull(self, fence: MergeFence, number: int, *, sha: str,
+                          method: Literal["merge", "squash"] = "merge", close: Sequence[int] = (),
+                          relabel: Sequence[Relabel] = ()) -> bool:
+        """`merge_pull` and its clean-up in one atomic push with `fence`'s updates: the head branch deleted
+        (pinned to `sha`), the issues `close` closed, the label changes `relabel` made. All land or none; a lost
+        race re-reads and tries again. False when not done: this forge keeps its PRs outside git (the REST
+        forges), or the PR is not open (merged already: the caller's `merge_pull` says so); then `merge_pull`,
+        and clean up step by step. Errors as `merge_pull`'s, and whatever the fence raises (nothing pushed)."""
+        return False
 
     @abstractmethod
     def close_pull(self, number: int) -> None:

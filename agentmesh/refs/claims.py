@@ -524,6 +524,19 @@ class ClaimStore:
         self._record_push(issue, claim.sha, at)
         self._known[claim.sha] = claim  # signed with the key the claim it renews was judged by
 
+    def release_update(self, issue: int, listed: Mapping[str, str]) -> RefUpdate:
+        """The claim's release as an update pinned to the sha `listed` (the remote's refs a moment ago) shows,
+        for a push of another's to carry (the local forge's merge, forge/base.MergeFence); NotHolder unless
+        that is this agent's claim. `released` once it landed."""
+        ref = self.ref(issue)
+        sha = listed.get(ref)
+        held, _ = self._holding(issue, None, None if sha is None else (sha, self._claim_at(ref, sha)))
+        return RefUpdate(ref, None, held)
+
+    def released(self, issue: int) -> None:
+        """A release (`release_update`) landed."""
+        self._forget_push(issue)
+
     def release_publishing(self, issue: int, claim_sha: str, work_ref: str, work_sha: str,
                            work_expected: str | Listed | None = Listed.NOW) -> None:
         """Publish work and release the claim in one atomic push (a preempted job's checkpoint): a crash

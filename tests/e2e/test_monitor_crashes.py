@@ -7,12 +7,14 @@ import signal
 import pytest
 import yaml
 
+from agentmesh.core.vocab import Stage
 from tests.support import (
     JOURNALS,
     agent_forge,
     agent_mesh,
     demo_body,
     git,
+    journal_entries,
     local_forge_remote,
     remote_refs,
     wait_for,
@@ -94,12 +96,19 @@ def test_killed_before_the_merge(tmp_path, ring):
     assert_converged(remote, forge, issue, pull)
 
 
-def test_killed_after_the_merge_before_cleanup(tmp_path, ring):
+def test_killed_right_after_the_merges_push(tmp_path, ring):
+    """On the local forge the clean-up lands in the merge's own push (issue 16): killed the moment it landed,
+    the claim, the branch and the issue's stage went with it, and so did the journal's `merged` and
+    `cleaned-up` lines; the rerun has nothing left to do, and writes none of it twice. (The steps a REST
+    forge takes apart are killed between in tests/integration/test_whole_life.py.)"""
     remote, configs, forge, issue, pull = ring
     run_json(configs["b"], "monitor-prs")
     kill_at_push(tmp_path, remote, " refs/heads/main", configs["a"], "monitor-prs")
     assert forge.get_pull(pull.number).state == "merged"
-    assert remote_refs(remote, "refs/heads/claim/")  # the claim is still there ...
+    assert remote_refs(remote, "refs/heads/claim/") == {} and remote_refs(remote, "refs/heads/a/") == {}
+    assert not {s.value for s in Stage} & set(forge.get_issue(issue).labels)
     rerun = run_json(configs["a"], "monitor-prs")
-    assert "cleaned-up" in [e["event"] for e in rerun["events"]]  # ... until the rerun
+    assert not [e for e in rerun["events"] if e["event"] in ("merged", "cleaned-up")], rerun["events"]
     assert_converged(remote, forge, issue, pull)
+    lines = [e for e in journal_entries(remote) if e.pr == pull.number and e.event in ("merged", "cleaned-up")]
+    assert sorted(e.event for e in lines) == ["cleaned-up", "merged"], lines

@@ -543,11 +543,14 @@ def test_a_merge_whose_run_died_before_journaling_it_is_journaled_once(tmp_path)
 
 
 def test_a_cleanup_interrupted_before_its_last_write_is_finished_and_journaled_once(tmp_path):
-    """The branch deletion fails once (a pre-receive hook refuses it, as a kill or an outage would
-    stop it): the next run comes back from the branch, finishes, and records nothing twice."""
+    """The cleanup after a merge made apart from it (a REST forge's merge, or here a run killed right after its
+    merge, before anything else: the local forge's own merge run cleans up in the merge's push): the branch
+    deletion fails once (a pre-receive hook refuses it, as a kill or an outage would stop it), and the next
+    run comes back from the branch, finishes, and records nothing twice."""
     fleet = Fleet(tmp_path)
     number, pull = in_review(fleet)
     fleet.monitor("b")
+    agent_forge(fleet.mesh("a")).merge_pull(pull["number"], sha=fleet.head("a/"))
     once = tmp_path / "refused-once"
     fleet.hook("pre-receive", f'while read old new ref; do case "$ref" in refs/heads/a/*) '
                               f'if [ "$new" = "{"0" * 40}" ] && [ ! -e {once} ]; then touch {once}; exit 1; fi;; '

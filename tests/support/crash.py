@@ -1,4 +1,4 @@
-"""A real claim-task process killed (SIGKILL) by the remote's own hook as one of its pushes arrives.
+"""A real claim-task (or monitor-prs) process killed (SIGKILL) by the remote's own hook as one of its pushes arrives.
 
 As `pre-receive` the hook also refuses that push (killed before it lands); as `post-receive` the push
 has landed (killed after it, before the run could record anything of it). The trigger file holds the
@@ -40,12 +40,18 @@ def claim_task_killed_at_push(tmp_path: Path, remote: Path, hook: str, condition
     """Run agent `ada`'s claim-task as its own process until the remote's `hook` kills it at the first
     pushed ref for which `condition` holds; returns ada's host config, for the run that must finish
     the work. The hook stays installed, spent."""
+    return killed_at_push(tmp_path, remote, hook, condition, "claim-task", write_host_config(tmp_path, remote, "ada"))
+
+
+def killed_at_push(tmp_path: Path, remote: Path, hook: str, condition: str, command: str, config: Path) -> Path:
+    """`command` (`claim-task`, `monitor-prs`) of the agent of host config `config`, run as its own process
+    until the remote's `hook` kills it at the first pushed ref for which `condition` holds; returns `config`.
+    The hook stays installed, spent."""
     trigger = tmp_path / "kill-pid"
     script = remote / "hooks" / hook
     script.write_text(KILL_HOOK.format(python=sys.executable, trigger=str(trigger), condition=condition))
     script.chmod(0o755)
-    config = write_host_config(tmp_path, remote, "ada")
-    crashed = start_cli("--config", str(config), "claim-task", "--json", cwd=tmp_path)
+    crashed = start_cli("--config", str(config), command, "--json", cwd=tmp_path)
     trigger.write_text(str(crashed.pid))
     crashed.communicate(timeout=120)
     assert crashed.returncode == -signal.SIGKILL and not trigger.exists()

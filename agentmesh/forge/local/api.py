@@ -27,6 +27,7 @@ from agentmesh.forge.base import (
     Issue,
     IssueState,
     LabelEvent,
+    MergeFence,
     NotFound,
     Permission,
     PullFence,
@@ -537,6 +538,100 @@ class LocalForge(Forge):
                 return
             backoff(attempt)
         raise TemporaryError(f"merge of PR #{number}: gave up after {MAX_ATTEMPTS} concurrent updates")
+
+    def merge_fenced_pull(self, fence: MergeFence, number: int, *, sha: str,
+                          method: Literal["merge", "squash"] = "merge", close: Sequence[int] = (),
+                          relabel: Sequence[Relabel] = ()) -> bool:
+        """The merge, the PR marked merged, its head branch deleted, the issues it closes (and `close`) closed,
+        the label changes `relabel` and the fence's updates in one atomic push, each pinned to what one listing
+        showed (of the PR, its head and base, those issues and the fence's refs); a lost race (an issue someone
+        commented on meanwhile, a claim renewed) lists them again and rebuilds on what moved."""
+        check_sha(sha)
+        if method not in ("merge", "squash"):
+            raise UserError(f"unknown merge method {method!r}")
+        changes = [(r.number, change) for r in relabel
+                   if (change := self._label_change(r.add, r.remove, r.open_only)) is not None]
+        pull_ref = item_ref(number)
+        head, base = self._branches_of(number)  # a PR's head and base never change
+        head_ref, base_ref = f"refs/heads/{head}", f"refs/heads/{base}"
+        numbers = {*close, *(n for n, _ in changes)}
+        merges: dict[tuple[str, str], str] = {}  # (base, head) -> the merge commit made for them: made once
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
+            heads = self.store.remote([pull_ref, head_ref, base_ref, *(item_ref(n) for n in sorted(numbers)),
+                                       *fence.refs])
+            if pull_ref not in heads:
+                raise NotFound(f"#{number} not found")
+            item = self.store.item_at(number, heads[pull_ref], comments=True, reviews=True)
+            if not item.is_pull:
+                raise NotFound(f"#{number} is an issue, not a pull request")
+            state = item.meta.get("state")
+            if state == "merged" and item.meta.get("head_sha") == sha:
+                return False  # merged already, by us or a racing merger: the caller's `merge_pull` says so
+            if state != "open":
+                raise Conflict(f"PR #{number} is {state}, not open")
+            closing = {n for n in closing_references(item.meta.get("body", "")) if n != number}
+            if not closing <= numbers:
+                numbers |= closing  # named by the body, not yet listed: list them with the rest
+                continue
+            if heads.get(head_ref) != sha:
+                raise Conflict(f"PR #{number} head is {heads.get(head_ref, 'gone')[:12]}, not {sha[:12]}: it moved")
+            if base_ref not in heads:
+                raise Conflict(f"PR #{number} base branch {base!r} is gone")
+            base_sha = heads[base_ref]
+            if (base_sha, sha) not in merges:
+                self.store.ensure_local({head_ref: sha, base_ref: base_sha})
+                merges[(base_sha, sha)] = self._merge_commit(item, base_sha, sha, method)
+            merged = merges[(base_sha, sha)]
+            edit = Edit(self._meta(item, state="merged", head_sha=sha, merge_sha=merged, merged_by=self.user),
+                        f"pull: merge ({method})")
+            closes = set(close) | closing
+            issues = [update for n in sorted(numbers)
+                      if (update := self._finishing(n, heads, number, close=n in closes,
+                                                    changes=[c for m, c in changes if m == n])) is not None]
+            updates = [RefUpdate(base_ref, merged, base_sha), RefUpdate(head_ref, None, sha),
+                       RefUpdate(pull_ref, self.store.item_commit(item, edit), item.sha), *issues,
+                       *fence.updates({ref: heads[ref] for ref in fence.refs if ref in heads})]
+            if self.store.push(updates, atomic=True, mirror=True):
+                fence.landed()
+                return True
+            backoff(attempt)
+            attempt += 1
+        raise TemporaryError(f"merge of PR #{number}: gave up after {MAX_ATTEMPTS} concurrent updates")
+
+    def _branches_of(self, number: int) -> tuple[str, str]:
+        """A PR's head and base branch names, from the item as this store's last listing saw it a moment ago
+        when it did (they never change), else as listed now."""
+        guess = self.store.listed(item_ref(number))
+        item = self.store.read_items({number: guess}).get(number) if guess is not None else None
+        if item is None:
+            item = self.store.load(number)
+        if not item.is_pull:
+            raise NotFound(f"#{number} is an issue, not a pull request")
+        return item.meta["head"], item.meta["base"]
+
+    def _finishing(self, number: int, heads: Mapping[str, str], pull: int, *, close: bool,
+                   changes: Sequence[Callable[[Item], Edit | None]]) -> RefUpdate | None:
+        """Issue `number`'s next commit on the head `heads` lists for it: closed by PR `pull` (when `close` and
+        it is an open issue), then `changes`; None when nothing changes or the issue is gone (a body may name
+        anything)."""
+        sha = heads.get(item_ref(number))
+        if sha is None:
+            return None
+        issue = self.store.item_at(number, sha, comments=True, reviews=True)
+        steps: list[Callable[[Item], Edit | None]] = list(changes)
+        if close and issue.meta.get("kind") == "issue" and issue.meta.get("state") == "open":
+            steps.insert(0, lambda item: Edit(self._meta(item, state="closed", closed_by=self.user),
+                                              f"issue: closed by #{pull}"))
+        meta: dict | None = None
+        messages: list[str] = []
+        for step in steps:
+            edit = step(issue if meta is None else replace(issue, meta=meta))
+            if edit is not None:
+                meta, messages = edit.meta, [*messages, edit.message]
+        if meta is None:
+            return None
+        return RefUpdate(item_ref(number), self.store.item_commit(issue, Edit(meta, "; ".join(messages))), sha)
 
     def _merge_commit(self, item: Item, base_sha: str, head_sha: str, method: str) -> str:
         merged = self.cache.merge_trees(base_sha, head_sha)
