@@ -97,11 +97,13 @@ def load_basics(explicit: Path | None, *, remote: str | None, agent: str | None,
     return basics
 
 
-def _full_rules(text: str | None) -> ClaimRules:
-    """The claim rules of a policy text, by the full validation (pydantic; its errors are the policy's)."""
-    from agentmesh.host.config import parse_mesh_policy
+def _full_rules(text: str | None, folder: Path) -> ClaimRules:
+    """The claim rules of a policy text, by the full validation (pydantic; its errors are the policy's), or
+    from the model that validation gave for the same text and code before (host/config_cache.py, kept in
+    `folder`, the cache clone): a merge moves the default branch, and seldom the policy."""
+    from agentmesh.host.config_cache import parse_mesh_policy
 
-    return parse_mesh_policy(text, f"{MESH_POLICY_PATH} on the default branch").claim_rules()
+    return parse_mesh_policy(text, f"{MESH_POLICY_PATH} on the default branch", folder).claim_rules()
 
 
 class Plumbing:
@@ -160,7 +162,7 @@ class Plumbing:
         files = {path: blob.data.decode("utf-8", "replace") if blob is not None and blob.type == "blob" else None
                  for path, blob in zip(KEPT_FILES, blobs, strict=True)}
         try:
-            rules: ClaimRules | None = _full_rules(files[MESH_POLICY_PATH])
+            rules: ClaimRules | None = _full_rules(files[MESH_POLICY_PATH], self.cache.path)
         except ConfigError:
             rules = None  # `rules` raises it; the head and the text stay usable (doctor reports on both)
         fresh = PolicySnapshot(DefaultBranch(ref, head, tree.sha), files, rules)
@@ -176,7 +178,7 @@ class Plumbing:
         """The claim rules of the policy; a ConfigError, the full validation's, when the policy is bad."""
         snapshot = self.snapshot
         if snapshot is None or snapshot.rules is None:
-            return _full_rules(None if snapshot is None else snapshot.text)
+            return _full_rules(None if snapshot is None else snapshot.text, self.cache.path)
         return snapshot.rules
 
     @cached_property

@@ -95,14 +95,19 @@ def write_loose(git_dir: Path, kind: str, data: bytes) -> str:
     sha = sha1(raw).hexdigest()
     folder = git_dir / "objects" / sha[:2]
     target = folder / sha[2:]
-    if target.exists():
-        try:
-            os.utime(target)  # fresh again, so a concurrent `gc --prune` keeps it (git does the same)
-        except OSError:
-            pass
+    try:
+        os.utime(target)  # there already: fresh again, so a concurrent `gc --prune` keeps it (git does the same)
         return sha
-    folder.mkdir(exist_ok=True)
-    fd, tmp = create_new(folder, "tmp_obj_")
+    except FileNotFoundError:
+        pass
+    except OSError:
+        if target.exists():  # there, but not ours to touch
+            return sha
+    try:
+        fd, tmp = create_new(folder, "tmp_obj_")
+    except FileNotFoundError:  # the fan-out folder's first object: made only then, not checked for every object
+        folder.mkdir(exist_ok=True)
+        fd, tmp = create_new(folder, "tmp_obj_")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(zlib.compress(raw, 1))

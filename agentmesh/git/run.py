@@ -234,7 +234,8 @@ class Git(Record):
                        forced=(*_SEALED_CONFIG, *forced))
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in _PASSTHROUGH}
+        environ = os.environ  # looked up by name: iterating it decodes every variable, per git call
+        env = {k: environ[k] for k in _PASSTHROUGH if k in environ}
         env.update(
             {
                 "LC_ALL": "C",

@@ -23,8 +23,11 @@ def create_new(directory: Path, prefix: str, suffix: str = "") -> tuple[int, Pat
 
 def write_atomic(path: Path, text: str | bytes, mode: int = 0o600) -> None:
     """Replace path with text (or bytes) so readers see the old or the new file, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_new(path.parent, f".{path.name}.", ".tmp")
+    try:
+        fd, tmp = create_new(path.parent, f".{path.name}.", ".tmp")
+    except FileNotFoundError:  # the folder's first file: made only then, not checked at every write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = create_new(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(text if isinstance(text, bytes) else text.encode("utf-8"))

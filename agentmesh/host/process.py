@@ -228,7 +228,11 @@ def _has_live_member(pgid: int) -> bool:
     for name in entries:
         if not name.isdigit():
             continue
-        try:  # raw reads: this scans every process of the machine, and runs after each child's exit
+        # this scans every process of the machine, after each child's exit: a getpgid each (a syscall,
+        # where opening and reading its stat file were three), and the stat, raw, of a member only
+        try:
+            if os.getpgid(int(name)) != pgid:
+                continue
             fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
             try:
                 stat = os.read(fd, 1024)

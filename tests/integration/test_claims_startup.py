@@ -107,3 +107,28 @@ def test_what_was_kept_never_hides_a_config_or_policy_error(tmp_path):
         assert result.stderr.strip() == (
             "agentmesh: error: .agentmesh/mesh.yaml on the default branch: lease.seconds: must be ≥ 60")
     assert remote_refs(remote, "refs/heads/claim/3") == {}
+
+
+def test_a_moved_branch_with_the_same_policy_validates_it_no_more_and_a_changed_one_is_read(tmp_path):
+    """A merge moves the default branch, and seldom the policy: the claim rules then come from the model a
+    validation of the same text (and code) gave before (host/config_cache.py), not from a new validation
+    (the first in a process builds pydantic's validator, ~25 ms). An edited policy is validated anew."""
+    import pickle
+
+    from agentmesh.host.config import parse_mesh_policy
+    from tests.support import agent_mesh
+
+    remote = make_remote(tmp_path / "remote.git", mesh_yaml="lease:\n  seconds: 900\n")
+    first = agent_mesh(remote, tmp_path, "a")
+    assert first.rules.lease.seconds == 900 and first.policy.lease.seconds == 900
+    [kept] = first.cache.path.glob("agentmesh-policy.pickle")
+    # the model kept for this text, swapped for a telltale one: seen below only if it is reused
+    payload = pickle.loads(kept.read_bytes())
+    kept.write_bytes(pickle.dumps({**payload, "model": parse_mesh_policy("lease:\n  seconds: 3600\n")}))
+    human_commit(remote, {"README.md": "moved\n"}, message="a merge")
+    moved = agent_mesh(remote, tmp_path, "a")
+    assert moved.remote_head != first.remote_head
+    assert moved.rules.lease.seconds == 3600  # reused, not validated again
+    human_commit(remote, {".agentmesh/mesh.yaml": "lease:\n  seconds: 2700\n"}, message="policy")
+    edited = agent_mesh(remote, tmp_path, "a")
+    assert edited.rules.lease.seconds == 2700 and edited.policy.lease.seconds == 2700

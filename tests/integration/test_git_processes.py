@@ -3,6 +3,9 @@ tests/support/gitcount.py), objects written without git, and the remote's gc run
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from agentmesh.git.cache import CacheClone, TreeEntry
@@ -132,3 +135,22 @@ def test_an_idle_monitor_prs_lists_the_branches_once(tmp_path):
     # from one), the PR's head, the branches); 18 with 9 listings before session 12
     assert commands["upload-pack"] <= 5, commands
     assert count.processes() <= 11, dict(commands)
+
+
+def test_an_object_already_stored_is_freshened_not_written_again(tmp_path):
+    """write_loose touches an object it finds (a concurrent `gc --prune` must keep it) and leaves the file, and
+    makes a fan-out folder only for its first object: no temporary file is left either way."""
+    cache = CacheClone(Git(), tmp_path / "cache.git", "unused").ensure()
+    blob = cache.write_blob(b"hello\n")
+    stored = cache.path / "objects" / blob[:2] / blob[2:]
+    hour_ago = time.time() - 3600
+    os.utime(stored, (hour_ago, hour_ago))
+    inode = stored.stat().st_ino
+    assert cache.write_blob(b"hello\n") == blob
+    assert stored.stat().st_ino == inode and stored.stat().st_mtime > hour_ago + 1800
+    assert stored.stat().st_mode & 0o777 == 0o444
+    # another object in the same fan-out folder, which exists now
+    sibling = next(data for n in range(100000) if object_id("blob", data := f"{n}\n".encode())[:2] == blob[:2])
+    assert cache.write_blob(sibling) == git("hash-object", "--stdin", input=sibling.decode())
+    assert not list((cache.path / "objects").rglob("tmp_obj_*"))
+    git("fsck", "--strict", "--no-dangling", cwd=cache.path)

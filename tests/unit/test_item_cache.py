@@ -41,3 +41,27 @@ def test_seats_putting_metas_while_one_saves_never_break_the_cache(tmp_path):
         sys.setswitchinterval(interval)
     assert errors == []
     assert isinstance(json.loads((tmp_path / "items.json").read_text())["metas"], dict)  # a whole file
+
+
+def test_a_meta_handed_out_is_a_deep_copy_as_deepcopy_makes_it(tmp_path):
+    """json_copy replaced copy.deepcopy on the listing path: the same value, and nothing shared that a caller
+    could change in the cache."""
+    import copy
+
+    from agentmesh.forge.local.item_cache import json_copy
+
+    meta = {"kind": "pull", "labels": ["a", "b"], "review": {"by": ["x"], "at": None, "n": 2, "ok": True, "w": 1.5},
+            "pairs": (["p"], "q"), "title": "ünï"}
+    copied = json_copy(meta)
+    assert copied == copy.deepcopy(meta) and type(copied["pairs"]) is tuple
+    copied["labels"].append("c")
+    copied["review"]["by"].append("y")
+    copied["pairs"][0].append("r")
+    assert meta["labels"] == ["a", "b"] and meta["review"]["by"] == ["x"] and meta["pairs"][0] == ["p"]
+    cache = ItemCache(tmp_path / "items.json")
+    cache.put("s1", meta)
+    meta["labels"].append("later")  # the caller's dict changes after the put: the cache keeps what was put
+    got = cache.get("s1")
+    assert got is not None and got["labels"] == ["a", "b"]
+    got["labels"].append("mine")
+    assert cache.get("s1")["labels"] == ["a", "b"]

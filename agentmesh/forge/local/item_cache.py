@@ -8,7 +8,6 @@ the size of the backlog. A missing, unreadable or foreign file is an empty cache
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Collection
@@ -18,6 +17,18 @@ from agentmesh.host.files import write_atomic
 
 CACHE_NAME = "agentmesh-items.json"
 _VERSION = 1
+
+
+def json_copy(value):
+    """A deep copy of JSON data (an item's meta, a document): copy.deepcopy's result at a quarter of its cost
+    (no memo, no dispatch per scalar); a listing copies every item's meta."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_copy(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(json_copy(item) for item in value)
+    return value  # str, int, float, bool, None: immutable, as deepcopy leaves them
 
 
 class ItemCache:
@@ -44,7 +55,7 @@ class ItemCache:
         """A copy of the meta item commit `sha` holds, None when not cached (callers may change it)."""
         with self._lock:
             meta = self._load().get(sha)
-            return copy.deepcopy(meta) if meta is not None else None
+            return json_copy(meta) if meta is not None else None
 
     def __contains__(self, sha: object) -> bool:
         with self._lock:
@@ -56,7 +67,7 @@ class ItemCache:
         with self._lock:
             metas = self._load()
             if sha not in metas:
-                metas[sha] = copy.deepcopy(meta)
+                metas[sha] = json_copy(meta)
                 self._dirty = True
                 if save:
                     self._save(metas)

@@ -8,7 +8,6 @@ transport the git layer supports works.
 
 from __future__ import annotations
 
-import copy
 import random
 import secrets
 import time
@@ -18,7 +17,7 @@ from dataclasses import replace
 
 from agentmesh.core.errors import OutcomeUnknown, TemporaryError
 from agentmesh.forge.base import Forbidden, NotFound, Review, Stale
-from agentmesh.forge.local.item_cache import CACHE_NAME, ItemCache
+from agentmesh.forge.local.item_cache import CACHE_NAME, ItemCache, json_copy
 from agentmesh.forge.local.schema import (
     BLOB,
     COMMENTS,
@@ -183,7 +182,7 @@ class ItemStore:
                 if commit is None:
                     raise TemporaryError(f"{ref} changed while it was read; try again")
             remember(self._docs, (sha, name), (load_json(obj.data) or {}) if obj is not None else {})
-        return copy.deepcopy(self._docs[(sha, name)])
+        return json_copy(self._docs[(sha, name)])
 
     def load_doc(self, ref: str, name: str, *, recent: bool = False) -> dict:
         """The document `name` of `ref`. `recent`: as the listing this store made less than GUESS_SECONDS
@@ -215,7 +214,7 @@ class ItemStore:
             heads = {n: sha for n, sha in heads.items() if n not in items}
         for number, sha in heads.items():
             if (whole := self._items.get(sha)) is not None:  # every part of it, read or written here before
-                items[number] = replace(whole, number=number, meta=copy.deepcopy(whole.meta),
+                items[number] = replace(whole, number=number, meta=json_copy(whole.meta),
                                         comments=list(whole.comments), reviews=list(whole.reviews))
         heads = {n: sha for n, sha in heads.items() if n not in items}
         names = [META] + ([COMMENTS] if comments else []) + ([REVIEWS] if reviews else [])
@@ -236,7 +235,7 @@ class ItemStore:
             if reviews_obj is not None:
                 item.reviews_tree, item.reviews = reviews_obj.sha, parse_tree(reviews_obj.data)
             if comments and reviews:
-                remember(self._items, sha, replace(item, meta=copy.deepcopy(meta)))
+                remember(self._items, sha, replace(item, meta=json_copy(meta)))
             items[number] = item
         return items
 
@@ -368,7 +367,7 @@ class ItemStore:
             entries.append(TreeEntry(TREE, REVIEWS, reviews_tree))
         commit = self.commit(self.cache.make_tree(entries), [item.sha] if item else [], edit.message)
         self.metas.put(commit, edit.meta, save=True)  # a push of it makes it a head the next listing knows
-        remember(self._items, commit, Item(item.number if item else 0, commit, copy.deepcopy(edit.meta),
+        remember(self._items, commit, Item(item.number if item else 0, commit, json_copy(edit.meta),
                                            comments_tree, list(comments), reviews_tree, list(reviews)))
         return commit
 
