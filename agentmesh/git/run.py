@@ -30,7 +30,7 @@ DEFAULT_TIMEOUT = 60.0
 # Variables a git child may inherit. Everything else (GIT_DIR, GIT_INDEX_FILE,
 # GIT_CONFIG_*, forge tokens, ...) is dropped, so the caller's shell can't
 # redirect git at another repository or smuggle config in.
-_PASSTHROUGH = (
+_PASSTHROUGH = frozenset((
     "PATH",
     "HOME",
     "TMPDIR",
@@ -50,7 +50,7 @@ _PASSTHROUGH = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "GIT_SSL_CAINFO",
-)
+))
 
 # Config forced on every call; command-line -c beats every config file.
 _SAFE_CONFIG = (
@@ -65,6 +65,7 @@ _SAFE_CONFIG = (
     "gc.auto=0",
     "maintenance.auto=false",
 )
+_SAFE_ARGS = tuple(arg for item in _SAFE_CONFIG for arg in ("-c", item))  # what every call's argv starts with
 
 TOKEN_ENV = "AGENTMESH_GIT_TOKEN"
 USERNAME_ENV = "AGENTMESH_GIT_USERNAME"
@@ -234,8 +235,8 @@ class Git(Record):
                        forced=(*_SEALED_CONFIG, *forced))
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        environ = os.environ  # looked up by name: iterating it decodes every variable, per git call
-        env = {k: environ[k] for k in _PASSTHROUGH if k in environ}
+        environ = os.environ  # by name, decoding only the values kept (items() decoded all of them), per git call
+        env = {k: environ[k] for k in environ if k in _PASSTHROUGH}
         env.update(
             {
                 "LC_ALL": "C",
@@ -302,10 +303,7 @@ class Git(Record):
         return out
 
     def _exec(self, args, cwd, input, timeout, env) -> tuple[tuple[str, ...], int, bytes, bytes]:
-        argv: list[str] = []
-        for item in _SAFE_CONFIG:
-            argv += ["-c", item]
-        argv += args
+        argv = [*_SAFE_ARGS, *args]
         timeout = timeout or self.timeout
         if isinstance(input, str):
             input = input.encode()
