@@ -33,8 +33,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
+from functools import cached_property, partial
+from pathlib import Path, PurePath
 
 from agentmesh.core.cli_output import parse_cli_output
 from agentmesh.core.errors import ConfigError, TemporaryError
@@ -91,6 +91,7 @@ GIT_IDENTITY = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name", "GIT_C
 # The sandbox's view of the host: these system directories read-only (a symlink stays a symlink,
 # as /bin -> usr/bin on a merged /usr), nothing else unless named below.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc")
+_SYSTEM_PATHS = tuple((name, Path(name)) for name in SYSTEM_DIRS)
 SANDBOX_HOME = "/tmp/home"  # on the sandbox's own /tmp: empty at every start, gone at the end
 # Corners of a HOME that hold credentials: never shown, even when a program is installed next to them.
 HOME_SECRETS = (".ssh", ".config", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".git-credentials",
@@ -124,7 +125,11 @@ class Private:
     paths: tuple[Path, ...] = ()
 
     def hidden(self) -> list[Path]:
-        return [*self.paths, *(self.home / name for name in HOME_SECRETS)]
+        return list(self._hidden)
+
+    @cached_property
+    def _hidden(self) -> tuple[Path, ...]:  # of the frozen fields only: a sandbox's binds ask it ~20 times
+        return (*self.paths, *(self.home / name for name in HOME_SECRETS))
 
 
 @dataclass(frozen=True)
@@ -261,13 +266,20 @@ def _installations(program: str | None, path_env: str | None) -> list[Path]:
     return found
 
 
+def _within(path: PurePath, base: PurePath) -> bool:
+    """`path.is_relative_to(base)`, which in pathlib parses `base` again and raises and catches an exception
+    for every no: a sandbox's binds ask it hundreds of times (~3 ms an executor start)."""
+    parts = base.parts
+    return path.parts[:len(parts)] == parts if parts else not path.anchor
+
+
 def _system_dir(path: Path) -> bool:
-    return any(path.is_relative_to(d) for d in SYSTEM_DIRS if os.path.isdir(d))
+    return any(_within(path, base) and os.path.isdir(name) for name, base in _SYSTEM_PATHS)
 
 
 def _private(path: Path, private: Private) -> bool:
     """Whether showing `path` would show HOME whole, or something hidden."""
-    return private.home.is_relative_to(path) or any(path.is_relative_to(h) for h in private.hidden())
+    return _within(private.home, path) or any(_within(path, h) for h in private.hidden())
 
 
 def install_binds(prefix: Path, private: Private) -> list[Path]:
@@ -276,10 +288,10 @@ def install_binds(prefix: Path, private: Private) -> list[Path]:
     resolved = _resolved(prefix)
     if not resolved.is_dir() or _private(resolved, private) or _private(prefix, private):
         return []
-    if not any(h.is_relative_to(resolved) or h.is_relative_to(prefix) for h in private.hidden()):
+    if not any(_within(h, resolved) or _within(h, prefix) for h in private.hidden()):
         return [resolved]
     return [m for m in (resolved / name for name in _PREFIX_MEMBERS) if m.exists() and not _private(m, private)
-            and not any(h.is_relative_to(m) for h in private.hidden())]
+            and not any(_within(h, m) for h in private.hidden())]
 
 
 def _git_common_dir(worktree: Path) -> Path | None:
@@ -316,12 +328,12 @@ def shown_installations(program: str | None, path_env: str | None, private: Priv
     """What the sandbox shows read-only besides the system directories: the installations of the
     program (as `find_program` found it) and its interpreter, this Python and this package. A program
     in the worktree is shown as part of it."""
-    if program is not None and worktree is not None and _resolved(Path(program)).is_relative_to(_resolved(worktree)):
+    if program is not None and worktree is not None and _within(_resolved(Path(program)), _resolved(worktree)):
         program = None
     shown: list[Path] = []
     prefixes = [*_installations(program, path_env), Path(sys.prefix), Path(__file__).resolve().parents[1]]
     for path in sorted({b for p in prefixes if not _system_dir(_resolved(p)) for b in install_binds(p, private)}):
-        if not any(path.is_relative_to(s) for s in shown):
+        if not any(_within(path, s) for s in shown):
             shown.append(path)
     return shown
 
@@ -432,7 +444,7 @@ def _sandbox_problem(spec: ExecutorSpec, program: str, path_env: str | None, pri
     shown = shown_installations(program, path_env, private)
     for exe in [program, _interpreter(_resolved(Path(program)), path_env)]:
         where = _resolved(Path(exe)) if exe else None
-        if where is not None and not _system_dir(where) and not any(where.is_relative_to(s) for s in shown):
+        if where is not None and not _system_dir(where) and not any(_within(where, s) for s in shown):
             return StartProblem(spec.name, f"{where} is in a private place the sandbox does not show",
                                 "install it elsewhere (/usr/local, /opt or a venv of its own)")
     if spec.name in NEEDS_NETWORK and not spec.allow_network:
