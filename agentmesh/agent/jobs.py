@@ -286,7 +286,8 @@ class Jobs(AgentRun[Report]):
             commit = commit_work(self.mesh.git, worktree, base, commit_message(
                 work_title(job.issue), issue=number, agent=self.agent, host=self.mesh.host.host,
                 claim_sha=job.claim_sha, attempt=job.attempt, rework=rework, checkpoint=checkpoint), exclude=scratch,
-                sealed=sealed, base_tree=listed.tree if listed is not None and listed.head == base else None)
+                sealed=sealed, base_tree=listed.tree if listed is not None and listed.head == base else None,
+                cache=self.mesh.cache)
         except (GitTimeout, TemporaryError):
             raise  # temporary (a timeout, a lock another git holds, a full disk): the next tick resumes the claim
         except GitError as exc:  # e.g. a path git refuses to track (`.GIT/config`): the change is unusable

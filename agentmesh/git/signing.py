@@ -5,11 +5,14 @@ remote can tell an agent's claims, presence, work and reviews from anything a wr
 Verification is batched: one `git log --no-walk` reports every commit's signer, checked
 against an allowed-signers file built from the roster on the base branch. Good signatures are
 remembered next to that file: a commit and its signature never change, and git's check costs two
-ssh-keygen processes per commit.
+ssh-keygen processes per commit. So are the commits this host signed itself (`note_signed`): which key
+signed each, read from the signature, and the roster at verification time says whose key that is.
 """
 
 from __future__ import annotations
 
+import binascii
+import os
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -113,7 +116,83 @@ def write_signed_commit(git: Git, repo: Path, tree: str, parents: Sequence[str],
                              timeout=git.timeout, grace=0, reap_group=False)
     if not signed.ok or not signed.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
         return None
-    return write_loose(repo, "commit", with_signature(data, signed.stdout))
+    sha = write_loose(repo, "commit", with_signature(data, signed.stdout))
+    note_signed(repo, sha, signed.stdout)
+    return sha
+
+
+# Commits this host signed, in the clone they were written to: `<sha> <fingerprint of the signing key>` a line.
+# Why a line is what verifying the commit would find (Identity.signers): the sha is ours, computed over the
+# bytes written, the signature's payload and its key; git's check finds the roster's principals of the key
+# the signature carries (`find-principals`, the first whose `verify` passes), and `verify` passes on a
+# signature ssh-keygen just made with that key. So the principal is looked up at verification time, in the
+# roster of that time, as git's check would: a key removed or rotated out of the roster finds no one and
+# the commit is checked by git (which refuses it too). A forged commit is never a line: its sha is not ours.
+OWN_SIGNED = "agentmesh-signed"
+OWN_SIGNED_KEPT = 512  # the newest lines kept: own commits are checked within minutes of their signing
+_OWN_SIGNED_MAX_BYTES = 64 * 1024  # past this (~700 lines) the file is cut back to OWN_SIGNED_KEPT lines
+_ARMOR = b"-----BEGIN SSH SIGNATURE-----"
+
+
+def signature_key(signature: bytes) -> PublicKey | None:
+    """The ed25519 key an armored SSH signature names (its SSHSIG blob: magic, version, then the key); None
+    for anything else."""
+    body = signature.strip()
+    if not body.startswith(_ARMOR):
+        return None
+    lines = body.splitlines()[1:]
+    if not lines or not lines[-1].startswith(b"-----END SSH SIGNATURE-----"):
+        return None
+    try:
+        blob = binascii.a2b_base64(b"".join(lines[:-1]))
+    except ValueError:
+        return None
+    if blob[:6] != b"SSHSIG" or len(blob) < 14:
+        return None
+    size = int.from_bytes(blob[10:14], "big")
+    key = blob[14:14 + size]
+    if len(key) != size:
+        return None
+    try:
+        return PublicKey.parse("ssh-ed25519 " + binascii.b2a_base64(key, newline=False).decode())
+    except ValueError:
+        return None
+
+
+def note_signed(repo: Path, sha: str, signature: bytes) -> None:
+    """Add `sha`, signed with `signature`, to the commits this host signed in `repo`. One append (concurrent
+    runs append whole lines); a cut that races an append may lose it: that commit is checked by git, no worse."""
+    key = signature_key(signature)
+    if key is None:
+        return
+    path = repo / OWN_SIGNED
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{sha} {key.fingerprint}\n".encode())
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > _OWN_SIGNED_MAX_BYTES:
+            kept = path.read_text(errors="replace").splitlines()[-OWN_SIGNED_KEPT:]
+            write_atomic(path, "".join(line + "\n" for line in kept), 0o600)
+    except OSError:
+        pass  # only a saving lost
+
+
+def own_signed(repo: Path, shas: Iterable[str]) -> dict[str, str]:
+    """sha -> the fingerprint of the key this host signed it with, for those of `shas` it signed in `repo`."""
+    wanted = set(shas)
+    try:
+        text = (repo / OWN_SIGNED).read_text(errors="replace")
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        sha, _, fingerprint = line.partition(" ")
+        if sha in wanted and fingerprint.startswith("SHA256:"):
+            found[sha] = fingerprint
+    return found
 
 
 def allowed_signers(entries: Iterable[tuple[str, PublicKey]]) -> str:

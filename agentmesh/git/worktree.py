@@ -102,15 +102,19 @@ def sealed_git(git: Git, worktree: Path) -> Git:
 
 
 def commit_work(git: Git, worktree: Path, base: str, message: str, *, exclude: Sequence[str] = (),
-                sealed: Git | None = None, base_tree: str | None = None) -> str | None:
+                sealed: Git | None = None, base_tree: str | None = None, cache: CacheClone | None = None) -> str | None:
     """One commit with the worktree's content on top of `base`, but for the files matching the
     `exclude` globs (an executor's scratch files); None when nothing changed. `sealed`: what
-    `sealed_git(git, worktree)` gave the caller; `base_tree`: `base`'s tree, when the caller knows it."""
+    `sealed_git(git, worktree)` gave the caller; `base_tree`: `base`'s tree, when the caller knows it;
+    `cache`: the clone the worktree is of, which writes the commit (signed without git, and noted as this
+    host's: git/signing.note_signed) from the tree git wrote into the objects they share."""
     git = sealed or sealed_git(git, worktree)
     git.run("add", "--all", "--", ".", *(f":(exclude,glob){pattern}" for pattern in exclude), cwd=worktree)
     tree = git.run("write-tree", cwd=worktree).stdout.strip()
     if tree == (base_tree or git.run("rev-parse", "--verify", f"{base}^{{tree}}", cwd=worktree).stdout.strip()):
         return None
+    if cache is not None:
+        return cache.commit_tree(tree, [base], message)
     return git.commit_tree(tree, [base], message, cwd=worktree)
 
 

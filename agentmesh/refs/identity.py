@@ -17,6 +17,7 @@ from agentmesh.git.signing import (
     VERIFIED,
     allowed_signers,
     ensure_allowed_signers,
+    own_signed,
     remember_signers,
     remembered_signers,
     signers,
@@ -69,11 +70,18 @@ class Identity:
                 self._remembered.add(store.prefix)
                 self._known.update(remembered_signers(allowed, principals, store))
                 wanted = [sha for sha in wanted if sha not in self._known]
+            good: dict[str, str] = {}
+            if wanted:
+                # commits this host signed: what git's check would say of them, without its two ssh-keygens
+                good = self._own(wanted)
+                wanted = [sha for sha in wanted if sha not in good]
             if wanted:
                 found = signers(self.cache.git, self.cache.path, wanted, allowed)
                 self._known.update(found)
                 # only good ones: a None may be an ssh-keygen that failed to start, never made permanent
-                remember_signers(allowed, {sha: who for sha, who in found.items() if who}, principals, store)
+                good.update((sha, who) for sha, who in found.items() if who)
+            self._known.update(good)
+            remember_signers(allowed, good, principals, store)
         return {sha: self._known.get(sha) for sha in shas}
 
     def signer(self, sha: str) -> str | None:
@@ -86,6 +94,18 @@ class Identity:
         """Whether every one of `shas` (and at least one) verifies as `agent`'s."""
         found = self.signers(list(shas))
         return bool(found) and self.roster is not None and all(who == agent for who in found.values())
+
+    def _own(self, shas: Iterable[str]) -> dict[str, str]:
+        """sha -> principal for those of `shas` this host signed with a key the roster lists: the principal git's
+        check names, the first the allowed-signers file lists with that key (git/signing.py, OWN_SIGNED)."""
+        signed = own_signed(self.cache.path, shas)
+        if not signed:
+            return {}
+        assert self.roster is not None
+        principals: dict[str, str] = {}
+        for principal, key in self.roster.signers():
+            principals.setdefault(key.fingerprint, principal)
+        return {sha: principals[fingerprint] for sha, fingerprint in signed.items() if fingerprint in principals}
 
     def _allowed_file(self) -> Path:
         if self._allowed is None:

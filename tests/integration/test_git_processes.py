@@ -22,16 +22,16 @@ def test_a_tick_starts_few_git_processes(tmp_path):
     counts = bench.measure(tmp_path, issues=10)
     idle, working, review = counts["idle"], counts["working"], counts["idle, claim in review"]
     assert idle["events"] == ["idle"] and working["events"] == ["claimed", "executed", "pushed", "pr-opened"]
-    # 4, 38 and 6 now; before issue 16, 30 idle (presence pushed every run, items fetched and read 3
-    # times, claims fetched) and 282 working (12 of them a `gc --auto` per push); 120 and 21 before
-    # session 10 (8 pushes: a `claimed` stage, the `working` one, the PR label and the `review` stage
-    # apart; the claims fetched again after our own claim push); 84 before session 11 (a `for-each-ref` of
-    # the remote's every ref inside each push, an `update-ref` of the mirror after each, the worktree's
-    # prune and branch, two diffs, the labels registry fetched apart, the items listed twice at the
-    # start and twice at the watch's last gate, a new issue read twice); 55 before session 12 (the work
-    # branch with the claim, then the PR, then the journal: three pushes; the PR step's four listings and the
-    # fence's; the journals listed apart; the watch's halt ref apart from its items). The margins keep this
-    # from being flaky (a guess older than a few seconds is listed again), not from failing on those numbers.
+    # 4, 37 and 6 now (38 before session 13: the work commit's `commit-tree`); before issue 16, 30 idle (presence
+    # pushed every run, items fetched and read 3 times, claims fetched) and 282 working (12 of them a `gc --auto` per
+    # push); 120 and 21 before session 10 (8 pushes: a `claimed` stage, the `working` one, the PR label and the
+    # `review` stage apart; the claims fetched again after our own claim push); 84 before session 11 (a `for-each-ref`
+    # of the remote's every ref inside each push, an `update-ref` of the mirror after each, the worktree's prune and
+    # branch, two diffs, the labels registry fetched apart, the items listed twice at the start and twice at the
+    # watch's last gate, a new issue read twice); 55 before session 12 (the work branch with the claim, then the PR,
+    # then the journal: three pushes; the PR step's four listings and the fence's; the journals listed apart; the
+    # watch's halt ref apart from its items). The margins keep this from being flaky (a guess older than a few seconds
+    # is listed again), not from failing on those numbers.
     assert idle["processes"] <= 6, idle
     assert working["processes"] <= 40, working  # issue 16's target
     commands = working["commands"]
@@ -41,6 +41,7 @@ def test_a_tick_starts_few_git_processes(tmp_path):
     assert commands["upload-pack"] <= 10, commands  # listings (7), and the child of the new issue's fetch
     assert commands["fetch"] <= 1, commands  # the new issue, and the labels registry with it
     assert "gc" not in commands and "hash-object" not in commands and "mktree" not in commands, commands
+    assert "commit-tree" not in commands, commands  # the work commit too is signed and written without git
     # the mirror moved by the pushes themselves, the worktree detached (its `update-ref HEAD`), no prune or
     # branch to delete, the change's patch and paths in one diff, the remote's refs never all listed
     assert commands["update-ref"] <= 1 and commands["worktree"] <= 2 and "branch" not in commands, commands
@@ -154,3 +155,23 @@ def test_an_object_already_stored_is_freshened_not_written_again(tmp_path):
     assert cache.write_blob(sibling) == git("hash-object", "--stdin", input=sibling.decode())
     assert not list((cache.path / "objects").rglob("tmp_obj_*"))
     git("fsck", "--strict", "--no-dangling", cwd=cache.path)
+
+
+def test_a_host_checks_the_commits_it_signed_itself_without_ssh_keygen(tmp_path):
+    """With a roster, an agent's monitor-prs run after its working tick checks its own claim, work commit and
+    journal: from its record of what it signed (refs/identity.Identity._own), not two ssh-keygens a commit."""
+    from agentmesh.host.roster import ROSTER_PATH
+    from tests.integration.test_whole_life import Fleet, events
+    from tests.support import human_commit, roster_yaml
+
+    fleet = Fleet(tmp_path)
+    human_commit(fleet.remote, {ROSTER_PATH: roster_yaml([fleet.mesh(name) for name in "abc"])}, message="roster")
+    for name in "abca":  # a checks b's and c's presence once (remembered), then sees only its own commits
+        fleet.monitor(name)
+    number = fleet.issue()
+    assert ("pr-opened", number) in events(fleet.tick("a"))
+    with counting_git(tmp_path / "count") as count:
+        fleet.monitor("a")
+    verifying = [argv for argv in count.argvs() if "--no-walk=unsorted" in argv]
+    # none now; 2 `git log`s with 4 ssh-keygens before (the claim, the PR's head)
+    assert not verifying and "ssh-keygen" not in count.spawned(), (verifying, count.spawned())

@@ -131,3 +131,89 @@ def test_good_signatures_are_remembered_for_later_runs_per_roster_and_bad_ones_n
     after_rotation = agent_mesh(remote, tmp_path / "hosts", "cy")
     after_rotation.cache.fetch(["refs/heads/*"])
     assert after_rotation.identity.signer(claim) is None  # signed with ada's old key: nothing carried over
+
+
+def _without_ssh_keygen(tmp_path, monkeypatch) -> None:
+    tools = tmp_path / "git-only"
+    tools.mkdir(exist_ok=True)
+    if not (tools / "git").exists():
+        (tools / "git").symlink_to(shutil.which("git"))
+    monkeypatch.setenv("PATH", str(tools))
+
+
+def test_a_hosts_own_commits_verify_without_ssh_keygen_and_forgeries_still_go_to_git(tmp_path, monkeypatch):
+    """A commit this host signed is judged from its own record of the signature's key (git/signing.note_signed):
+    no ssh-keygen. A commit claiming to be ours that we did not sign is checked by git, and refused."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    ada = agent_mesh(remote, tmp_path / "hosts", "ada")
+    bob = agent_mesh(remote, tmp_path / "hosts", "bob")
+    human_commit(remote, {ROSTER_PATH: roster_yaml([ada, bob])})
+    claim = ada.claims().acquire(1, work_branch="ada/1-x").sha
+    ada.presence().refresh()
+    presence = remote_refs(remote, "refs/heads/agentmesh/agents/")["refs/heads/agentmesh/agents/ada"]
+    # our claim's signature over other content; a commit signed by another roster key saying it is ada's
+    text = git("cat-file", "commit", claim, cwd=remote) + "\n"
+    copied = git("hash-object", "-t", "commit", "-w", "--stdin", cwd=remote,
+                 input=text.replace("claim: #1 by ada", "claim: #2 by ada"))
+    by_bob = human_commit(remote, {"x.txt": "x"}, message="claim: #3 by ada", sign_with=bob.signing_key)
+    git("update-ref", "refs/heads/forged", copied, cwd=remote)
+
+    later = agent_mesh(remote, tmp_path / "hosts", "ada")  # a later run on ada's host
+    later.cache.fetch(["refs/heads/*"])
+    observer = agent_mesh(remote, tmp_path / "hosts", "cy")
+    observer.cache.fetch(["refs/heads/*"])
+    assert later.identity.signers([copied, by_bob]) == {copied: None, by_bob: "bob"}  # git's check ran
+    _without_ssh_keygen(tmp_path, monkeypatch)
+    assert later.identity.signers([claim, presence]) == {claim: "ada", presence: "ada"}
+    # remembered as a verification would have been, for the runs after
+    [remembered] = (tmp_path / "hosts" / "ada" / "identity").glob("verified-*")
+    assert set(remembered.read_text().splitlines()) == {f"{by_bob} bob", f"{claim} ada", f"{presence} ada"}
+    # another host never has ada's record: there, only git's check (which cannot run here) would say
+    assert observer.identity.signers([claim]) == {claim: None}
+
+
+def test_a_hosts_own_record_follows_the_roster_of_the_check(tmp_path, monkeypatch):
+    """The record says which key signed, not who: a key removed from the roster, or rotated out, makes the
+    host's own commits count for no one, as git's check would."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    ada = agent_mesh(remote, tmp_path / "hosts", "ada")
+    bob = agent_mesh(remote, tmp_path / "hosts", "bob")
+    human_commit(remote, {ROSTER_PATH: roster_yaml([ada, bob])})
+    claim = ada.claims().acquire(1, work_branch="ada/1-x").sha
+    _without_ssh_keygen(tmp_path, monkeypatch)
+    assert agent_mesh(remote, tmp_path / "hosts", "ada").identity.signer(claim) == "ada"
+    monkeypatch.undo()
+
+    human_commit(remote, {ROSTER_PATH: roster_yaml([bob])})  # ada removed
+    removed = agent_mesh(remote, tmp_path / "hosts", "ada")
+    assert removed.identity.enforced and removed.identity.signer(claim) is None
+    rotated = ensure_key(tmp_path / "ada-new", "ada")
+    human_commit(remote, {ROSTER_PATH: f"agents:\n- name: ada\n  key: {rotated.line}\n"})
+    assert agent_mesh(remote, tmp_path / "hosts", "ada").identity.signer(claim) is None
+    # the same key under another name: the roster of the check names it
+    human_commit(remote, {ROSTER_PATH: f"agents:\n- name: ann\n  key: {ada.public_key.line}\n"})
+    _without_ssh_keygen(tmp_path, monkeypatch)
+    assert agent_mesh(remote, tmp_path / "hosts", "ada").identity.signer(claim) == "ann"
+
+
+def test_the_record_of_own_signatures_names_the_signatures_key_and_stays_small(tmp_path):
+    from agentmesh.git.signing import OWN_SIGNED, OWN_SIGNED_KEPT, note_signed, own_signed, signature_key
+
+    key = ensure_key(tmp_path / "k", "ada")
+    signature = subprocess.run(["ssh-keygen", "-Y", "sign", "-n", "git", "-f", str(tmp_path / "k")], input=b"data",
+                               capture_output=True, check=True).stdout
+    assert signature_key(signature) == key
+    cut = signature.splitlines()
+    for bad in (b"", b"garbage", b"\n".join(cut[:2] + cut[-1:]), signature.replace(b"SSH SIGNATURE", b"PGP SIGNATURE")):
+        assert signature_key(bad) is None
+    repo = tmp_path / "repo.git"
+    repo.mkdir()
+    note_signed(repo, "1" * 40, b"garbage")  # no key: no line
+    assert not (repo / OWN_SIGNED).exists()
+    shas = [f"{n:040x}" for n in range(2 * OWN_SIGNED_KEPT)]
+    for sha in shas:
+        note_signed(repo, sha, signature)
+    lines = (repo / OWN_SIGNED).read_text().splitlines()
+    assert OWN_SIGNED_KEPT <= len(lines) < 2 * OWN_SIGNED_KEPT and lines[-1] == f"{shas[-1]} {key.fingerprint}"
+    assert stat.S_IMODE((repo / OWN_SIGNED).stat().st_mode) == 0o600
+    assert own_signed(repo, [shas[0], shas[-1]]) == {shas[-1]: key.fingerprint}

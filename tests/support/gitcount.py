@@ -67,6 +67,20 @@ class GitCount:
             found.append([a for i, a in enumerate(argv) if a != "-c" and (i == 0 or argv[i - 1] != "-c")])
         return found
 
+    def spawned(self) -> Counter[str]:
+        """How many processes git started of each program that is not git (ssh-keygen for a signature)."""
+        found: Counter[str] = Counter()
+        if self.events.exists():
+            for line in self.events.read_text(errors="replace").splitlines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                argv = event.get("argv") or [""] if event.get("event") == "child_start" else None
+                if argv and os.path.basename(argv[0]) != "git" and not argv[0].startswith("git-"):
+                    found[os.path.basename(argv[0])] += 1
+        return found
+
     def reset(self) -> None:
         self.events.unlink(missing_ok=True)
 
