@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Generic, TypeVar
 
 from agentmesh.agent.halt import halt_issue, switch_halt
 from agentmesh.agent.journaling import flush_journal, journal_listener
-from agentmesh.agent.legacy import drop_mesh_locks
+from agentmesh.agent.legacy import drop_mesh_locks, within_branches
 from agentmesh.agent.mesh import Mesh
 from agentmesh.agent.notify import notify_listener
 from agentmesh.agent.report import Report
@@ -21,7 +21,7 @@ from agentmesh.core.public import public_text
 from agentmesh.core.review import protected_changes, ring_order
 from agentmesh.core.vocab import Event, Label
 from agentmesh.forge.base import Forbidden, Forge, NotFound
-from agentmesh.git.remote import RefUpdate, push
+from agentmesh.git.remote import RefUpdate, RemoteRefs, push
 from agentmesh.host.lock import host_lock
 from agentmesh.host.roster import MAINTAINER_PREFIX
 from agentmesh.memory.journal import Journal
@@ -67,31 +67,46 @@ def sandbox_warning(mesh: Mesh) -> str | None:
 
 
 @contextmanager
-def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool, issues: bool = False,
-                pulls: bool = False) -> Iterator[tuple[bool, str | None, Listed | None]]:
+def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool, issues: bool = False, pulls: bool = False,
+                check: Callable[[], object] | None = None) -> Iterator[tuple[bool, str | None, Listed | None,
+                                                                              RemoteRefs | None]]:
     """Steps 1-2 of every tick, held for the whole run: (whether this run holds the host lock of
-    `command`, why the mesh is halted or None, and what the halt check listed for the run to reuse: with
+    `command`, why the mesh is halted or None, what the halt check listed for the run to reuse: with
     `issues` the open issues and the open PRs listed with them (`Forge.list_open`: on the local forge,
     from the same listing), with `pulls` the halt issues alone and the open PRs (`Forge.pulls_and_labelled`);
-    None when a switch halted it first, or neither was asked for). Presence is refreshed even when halted:
-    the agent is alive, and ring reviewers are chosen among the living."""
+    None when a switch halted it first, or neither was asked for; and the run's listing, see below).
+    Presence is refreshed even when halted: the agent is alive, and ring reviewers are chosen among the
+    living.
+
+    The run's listing: HEAD, every branch and the forge's items (`item_prefixes`), in one round trip once
+    the lock is held (so what this command's last run pushed is in it), is all the run's set-up reads: the
+    switches, this agent's presence ref (as it is after its refresh), the open PRs' heads, and for the run
+    itself the claims, the presence refs and the branches. `check` runs right after it, before anything is
+    written (claim-task's executor check, whose policy it reads)."""
     with host_lock(mesh.state, command) as held:
         if not held:
-            yield False, None, None
+            yield False, None, None, None
             return
+        heads = mesh.list_run(forge.item_prefixes())
+        if check is not None:
+            check()
+        presence = mesh.presence()
+        own = within_branches(heads, presence.prefix)
         if not dry_run:
-            mesh.presence().refresh()
-        halted = switch_halt(mesh)
+            presence.refresh(listing=own)
+            if own is not None and presence.pushed is not None:
+                heads = heads.moved(presence.ref, presence.pushed)
+        halted = switch_halt(mesh, listing=heads)
         if halted is not None:
-            yield True, halted, None
+            yield True, halted, None, heads
             return
         listed: Listed | None = None
         if issues:
-            listed = forge.list_open()
+            listed = forge.list_open(listing=heads)
         elif pulls:
-            open_pulls, halting = forge.pulls_and_labelled(Label.HALT)
+            open_pulls, halting = forge.pulls_and_labelled(Label.HALT, listing=heads)
             listed = (halting, open_pulls)
-        yield True, halt_issue(forge, listed[0] if listed is not None else None), listed
+        yield True, halt_issue(forge, listed[0] if listed is not None else None), listed, heads
 
 
 class AgentRun(Generic[R]):

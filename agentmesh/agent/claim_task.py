@@ -63,7 +63,7 @@ from agentmesh.core.select import (
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
 from agentmesh.forge.base import Forge, ForgeError, NotFound
-from agentmesh.git.remote import ls_refs
+from agentmesh.git.remote import RemoteRefs, ls_refs
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimView
 
@@ -113,14 +113,15 @@ class TickPlan:
 def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
                env: Mapping[str, str] | None = None) -> TickReport:
     """One tick. Never raises for a problem with one issue: that becomes a report line. A host none of
-    whose executors can start is refused first (ConfigError), before the tick writes anything."""
+    whose executors can start is refused first (ConfigError), before the tick writes anything (once it holds
+    the host lock: a `script` executor's policy is read from the run's listing)."""
     env = os.environ if env is None else env
-    check_executors(mesh, env)
     report = TickReport(mesh.host.agent)
     warning = sandbox_warning(mesh)
     if warning is not None:
         report.add(Event.WARNING, detail=warning)
-    with guarded_run(mesh, forge, "claim-task", dry_run=dry_run, issues=True) as (held, halted, listed):
+    with guarded_run(mesh, forge, "claim-task", dry_run=dry_run, issues=True,
+                     check=lambda: check_executors(mesh, env)) as (held, halted, listed, heads):
         if not held:
             report.status, report.reason = RunStatus.BUSY, "another claim-task of this agent is running"
             return report
@@ -128,15 +129,17 @@ def claim_task(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
             report.status, report.reason = RunStatus.HALTED, halted
             return report
         with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env) as journal:
-            ClaimTask(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, listed=listed).run()
+            ClaimTask(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, listed=listed,
+                      heads=heads).run()
     return report
 
 
 class ClaimTask(AgentRun[TickReport]):
     def __init__(self, mesh: Mesh, forge: Forge, report: TickReport, *, dry_run: bool, env: Mapping[str, str],
-                 journal: Journal | None = None, listed: Listed | None = None):
+                 journal: Journal | None = None, listed: Listed | None = None, heads: RemoteRefs | None = None):
         super().__init__(mesh, forge, report, dry_run=dry_run, env=env, journal=journal)
         self.listed = listed  # the open issues and PRs the halt check listed this run, for observe to reuse
+        self.heads = heads  # the run's listing of every branch (agent/base.guarded_run), for observe to reuse
         self.attempts: dict[int, int] = {}  # failed attempts per issue, read from the forge once per tick
         self.legacy_held: dict[int, str] = {}  # issues the old scripts hold by a lock branch, seen this tick
         self.fleet: frozenset[str] = frozenset()  # the agents that rank this backlog, seen this tick (core/select)
@@ -177,9 +180,9 @@ class ClaimTask(AgentRun[TickReport]):
     # --- observe and plan --------------------------------------------------------------------
 
     def observe(self) -> Observed:
-        # one listing of every branch serves the claims (under refs/heads/ unless the policy moved
-        # them) and the old scripts' lock branches
-        listing = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
+        # one listing of every branch (the run's) serves the claims (under refs/heads/ unless the policy
+        # moved them), the journals, this agent's work branches and the old scripts' lock branches
+        listing = self.heads or ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
         views = self.store.list(listing=listing if self.store.prefix.startswith(BRANCHES) else None)
         if self.journal is not None:  # the journals and the legacy memory branches are branches too
             self.journal.use_listing(listing)
@@ -194,15 +197,15 @@ class ClaimTask(AgentRun[TickReport]):
             self.report.add(Event.BUDGET_EXHAUSTED, detail=f"{self.budget}: no new claims"
                             + ("" if self.budget.executors_allowed else ", no executor runs"))
         mine = [v for v in views if v.claim is not None and v.claim.agent == self.agent]
-        held, held_issues = self.observe_held(mine, issues, pulls)
+        held, held_issues = self.observe_held(mine, issues, pulls, listing)
         branches = branches_of(listing)
         legacy = observe_legacy(self.mesh, self.forge, claimed={v.issue for v in views}, pulls=pulls,
                                 branches=branches)
         return Observed(views, issues, pulls, held, held_issues, legacy, branches)
 
-    def observe_held(self, mine: list[ClaimView], issues: list[Issue],
-                     pulls: list[PullRequest]) -> tuple[list[HeldClaim], dict[int, Issue]]:
-        """The facts reconcile decides on, for each of this agent's claims."""
+    def observe_held(self, mine: list[ClaimView], issues: list[Issue], pulls: list[PullRequest],
+                     listing: RemoteRefs) -> tuple[list[HeldClaim], dict[int, Issue]]:
+        """The facts reconcile decides on, for each of this agent's claims (`listing`: of every branch)."""
         by_number = {i.number: i for i in issues}
         by_head: dict[str, PullRequest] = {}
         for listed in pulls:
@@ -215,7 +218,7 @@ class ClaimTask(AgentRun[TickReport]):
                 pass
         branches = {v.issue: self.branch_of(v, found.get(v.issue)) for v in mine}
         unpulled = [f"refs/heads/{b}" for n, b in branches.items() if n in found and b not in by_head]
-        pushed = ls_refs(self.mesh.git, self.mesh.remote, unpulled).refs if unpulled else {}
+        pushed = {ref: listing.refs[ref] for ref in unpulled if ref in listing.refs}
         held = []
         for view in mine:
             issue, branch = found.get(view.issue), branches[view.issue]

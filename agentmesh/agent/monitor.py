@@ -72,7 +72,7 @@ from agentmesh.core.slug import is_lesson_branch
 from agentmesh.core.sweep import StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, MergeFence, NotFound, NotMergeableYet
-from agentmesh.git.remote import RefUpdate, ls_refs
+from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
 from agentmesh.host.lock import host_lock
@@ -97,7 +97,7 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     warning = sandbox_warning(mesh)
     if warning is not None:
         report.add(Event.WARNING, detail=warning)
-    with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run, pulls=True) as (held, halted, listed):
+    with guarded_run(mesh, forge, "monitor-prs", dry_run=dry_run, pulls=True) as (held, halted, listed, heads):
         if not held:
             report.status, report.reason = RunStatus.BUSY, "another monitor-prs of this agent is running"
             return report
@@ -108,7 +108,7 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
         env = os.environ if env is None else env
         with journaled(mesh, report, dry_run=dry_run, forge=forge, env=env, flush=flush) as journal:
             Monitor(mesh, forge, report, dry_run=dry_run, env=env, journal=journal).run(
-                halted is None, listed[1] if listed is not None else None)
+                halted is None, listed[1] if listed is not None else None, heads)
     return report
 
 
@@ -166,10 +166,11 @@ class Monitor(AgentRun[Report]):
         self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds,
                              guard=partial(host_lock, mesh.state, "claim-task"))
 
-    def run(self, active: bool, open_pulls: list[PullRequest] | None = None) -> None:
+    def run(self, active: bool, open_pulls: list[PullRequest] | None = None, heads: RemoteRefs | None = None) -> None:
         """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show.
-        `open_pulls`: the open PRs the halt check listed, if it did."""
-        heads = ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])  # claims, presence and branches: one listing
+        `open_pulls`: the open PRs the halt check listed, if it did; `heads`: the run's listing of every branch."""
+        # claims, presence and branches: one listing, the run's
+        heads = heads or ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
         claims = self.store.list(listing=within_branches(heads, self.store.prefix))
         listed = self.forge.list_pulls(state="open") if open_pulls is None else open_pulls
         branches = remote_branches(self.mesh, heads)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -132,6 +132,13 @@ class Plumbing:
     def remote_refs(self) -> RemoteRefs:
         """HEAD, the kill switch's and the budget pause's refs, listed once per command: one round trip."""
         return ls_refs(self.git, self.remote, ["HEAD", HALT_REF, PAUSE_REF])
+
+    def list_run(self, also: Sequence[str] = ()) -> RemoteRefs:
+        """HEAD, every branch (the switch refs among them) and `also`, in one listing for a run that reads
+        them all (agent/base.guarded_run); it is `remote_refs` too, unless that was read already."""
+        listing = ls_refs(self.git, self.remote, ["HEAD", "refs/heads/", *also])
+        self.use_listing(listing)
+        return listing
 
     def use_listing(self, listing: RemoteRefs) -> None:
         """Take a listing this command made already, of prefixes that hold HEAD and the switch refs

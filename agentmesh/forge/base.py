@@ -208,13 +208,16 @@ class Forge(ABC):
     @abstractmethod
     def list_pulls(self, *, state: PullState | Literal["all"] = "open") -> list[PullRequest]: ...
 
-    def list_open(self) -> tuple[list[Issue], list[PullRequest]]:
-        """The open issues and the open PRs (the local forge lists its items once for both)."""
+    def list_open(self, *, listing: RemoteRefs | None = None) -> tuple[list[Issue], list[PullRequest]]:
+        """The open issues and the open PRs (the local forge lists its items once for both; `listing`: the
+        caller's listing of `item_prefixes` and `refs/heads/`, the PRs' head branches, made a moment ago)."""
         return self.list_issues(state="open"), self.list_pulls(state="open")
 
-    def pulls_and_labelled(self, label: str) -> tuple[list[PullRequest], list[Issue]]:
+    def pulls_and_labelled(self, label: str, *,
+                           listing: RemoteRefs | None = None) -> tuple[list[PullRequest], list[Issue]]:
         """The open PRs and the open issues labelled `label` (the local forge reads both from one listing
-        of its items; the REST forges ask for the labelled issues alone, not every open issue)."""
+        of its items; the REST forges ask for the labelled issues alone, not every open issue). `listing`
+        as for `list_open`."""
         return self.list_pulls(state="open"), self.list_issues(state="open", labels=[label])
 
     def item_prefixes(self) -> tuple[str, ...]:

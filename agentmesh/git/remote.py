@@ -154,6 +154,10 @@ class RemoteRefs(Record):
     def __contains__(self, ref: object) -> bool:
         return ref in self.refs
 
+    def moved(self, ref: str, sha: str) -> RemoteRefs:
+        """This listing with `ref` at `sha`: what it shows after this process's own push of `ref` landed."""
+        return RemoteRefs({**self.refs, ref: sha}, self.symrefs)
+
 
 def parse_ls_refs(lines: Sequence[bytes | None]) -> RemoteRefs:
     refs: dict[str, str] = {}

@@ -69,6 +69,7 @@ class Presence:
         self.host = host
         self.clock = clock
         self.prefix = policy.presence.ref_prefix
+        self.pushed: str | None = None  # the commit `refresh` pushed, if it did
 
     @property
     def _record(self) -> Path:
@@ -90,18 +91,24 @@ class Presence:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # no record, or a damaged one: push again
 
-    def refresh(self) -> bool:
+    @property
+    def ref(self) -> str:
+        return self.prefix + self.host.agent
+
+    def refresh(self, *, listing: RemoteRefs | None = None) -> bool:
         """Move this agent's presence ref to a fresh commit when it is due (core/lease.presence_due):
-        a run between two due pushes only lists the ref. False if another run moved it meanwhile
-        (that run refreshed it: good enough)."""
-        ref = self.prefix + self.host.agent
-        current = ls_refs(self.cache.git, self.cache.url, [ref]).get(ref)
+        a run between two due pushes only reads the ref, from `listing` when the caller made one of a prefix
+        that holds it (a run's listing of the branches), else in a listing of its own. False if another run
+        moved it meanwhile (that run refreshed it: good enough); `pushed` is the commit this one pushed."""
+        ref = self.ref
+        current = (listing if listing is not None else ls_refs(self.cache.git, self.cache.url, [ref])).get(ref)
         content, now = self._content(), self.clock()
         if not presence_due(self._last_push(), current, content, now, self.policy.lease.seconds):
             return True
         commit = self.cache.commit_tree(self.cache.empty_tree(), [], presence_message(self.host, secrets.token_hex(8)))
         if not push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(ref, commit, current)]).ok:
             return False
+        self.pushed = commit
         try:
             write_atomic(self._record, json.dumps(PresencePush(commit, content, now.wall, now.mono, now.boot_id)
                                                   .to_json()))

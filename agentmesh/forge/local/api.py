@@ -350,15 +350,20 @@ class LocalForge(Forge):
                     if not item.is_pull and (view := issue_view(item)).state == "open" and label in view.labels]
         return next((issue_view(item) for item in items if item.number == number), None), labelled
 
-    def list_open(self) -> tuple[list[Issue], list[PullRequest]]:
-        """Both from one listing of the items."""
-        items = self.store.all_items()
+    def list_open(self, *, listing: RemoteRefs | None = None) -> tuple[list[Issue], list[PullRequest]]:
+        """Both from one listing of the items (`listing`: the caller's, of `item_prefixes` and of `refs/heads/`,
+        which shows the PRs' heads too: it must hold both)."""
+        items = self.store.all_items(listing=listing)
         issues = [view for item in items if not item.is_pull and (view := issue_view(item)).state == "open"]
-        return issues, self._pulls([i for i in items if i.is_pull and i.meta.get("state") == "open"], with_reviews=True)
+        pulls = [i for i in items if i.is_pull and i.meta.get("state") == "open"]
+        heads = [f"refs/heads/{i.meta['head']}" for i in pulls]
+        live = None if listing is None else {ref: listing.refs[ref] for ref in heads if ref in listing.refs}
+        return issues, self._pulls(pulls, with_reviews=True, live=live)
 
-    def pulls_and_labelled(self, label: str) -> tuple[list[PullRequest], list[Issue]]:
+    def pulls_and_labelled(self, label: str, *,
+                           listing: RemoteRefs | None = None) -> tuple[list[PullRequest], list[Issue]]:
         """Both from one listing of the items."""
-        issues, pulls = self.list_open()
+        issues, pulls = self.list_open(listing=listing)
         return pulls, [issue for issue in issues if label in issue.labels]
 
     def get_pull(self, number: int) -> PullRequest:
