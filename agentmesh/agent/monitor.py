@@ -34,7 +34,7 @@ from agentmesh.agent.stages import needs_human_key, protected_list, record_failu
 from agentmesh.agent.trust import agent_logins, maintainers, review_logins
 from agentmesh.agent.work import agent_git_files, guarded_git
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
-from agentmesh.core.lease import ReapDecision
+from agentmesh.core.lease import Claim, Clock, ReapDecision
 from agentmesh.core.legacy import mesh_lock_branch
 from agentmesh.core.llm_review import combine, no_verdict, render_review_task
 from agentmesh.core.markers import PullMarker, marker_text
@@ -124,21 +124,30 @@ class FinishFence(MergeFence):
         self.lines = lines
         self.refs = (store.ref(issue), *((journal.own_ref,) if journal is not None else ()))
         self._carried: CarriedJournal | None = None
+        self._renewal: tuple[Claim, Clock] | None = None
 
     def updates(self, listed: Mapping[str, str]) -> list[RefUpdate]:
-        updates = [self.store.release_update(self.issue, listed)]  # NotHolder: nothing is pushed
+        release = self.store.release_update(self.issue, listed)  # NotHolder: nothing is pushed
         self._carried = None
-        if self.journal is not None:
-            extra = [entry for line in self.lines
-                     if (fields := entry_fields(line)) is not None and (entry := self.journal.entry(**fields))]
-            self._carried = self.journal.carried(listed.get(self.journal.own_ref), extra)
-            if self._carried is not None:
-                updates.append(self._carried.update)
-        return updates
+        if self.journal is None:
+            # the lines are not in this push: the claim stays, so that a run killed before it queued them comes
+            # back to record them (finish_merged releases it); renewed, not pinned unchanged, which git would not
+            # send, and the server would then not check
+            update, claim = self.store.renewal(self.issue, listed[release.ref], listed)
+            self._renewal = (claim, self.store.clock())
+            return [update]
+        extra = [entry for line in self.lines
+                 if (fields := entry_fields(line)) is not None and (entry := self.journal.entry(**fields))]
+        self._carried = self.journal.carried(listed.get(self.journal.own_ref), extra)
+        return [release, *((self._carried.update,) if self._carried is not None else ())]
 
     def landed(self) -> None:
+        if self._renewal is not None:
+            self.store.renewed(self.issue, *self._renewal)
+        if self.journal is None:
+            return
         self.store.released(self.issue)
-        if self.journal is not None and self._carried is not None:
+        if self._carried is not None:
             self.journal.sent(self._carried)
 
 
@@ -471,15 +480,17 @@ class Monitor(AgentRun[Report]):
         lines = (Line(Event.MERGED, marker.issue, pull.number, key=f"merged-{pull.number}"),
                  Line(Event.CLEANED_UP, marker.issue, pull.number, CLEANED_UP, key=f"cleaned-up-{pull.number}"))
         try:
-            if not self.lesson_due(pull) and self.fenced_merge(pull, marker, lines):
+            landed = None if self.lesson_due(pull) else self.fenced_merge(pull, marker, lines)
+            if landed is not None and landed.journal is not None:
                 for line in lines:  # journaled already, by the merge's push: the journal keeps each key once
                     self.report.record(line)
                 if self.policy.migration.lock_branches:
                     drop_mesh_locks(self.mesh, [marker.issue])
                 Worktrees(self.mesh.cache, self.mesh.state.worktrees).remove(pull.head)
                 return
-            self.store.check_held(marker.issue)
-            self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
+            if landed is None:
+                self.store.check_held(marker.issue)
+                self.forge.merge_pull(pull.number, sha=pull.head_sha, method=self.policy.merge.method)
         except NotHolder as exc:
             self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number, detail=f"not merged: {exc}")
             return
@@ -503,22 +514,24 @@ class Monitor(AgentRun[Report]):
         mine = current is not None and current[1] is not None and current[1].agent == self.agent
         self.finish_merged(marker.issue, current[0] if mine and current else None, pull)
 
-    def fenced_merge(self, pull: PullRequest, marker: PullMarker, lines: tuple[Line, ...]) -> bool:
+    def fenced_merge(self, pull: PullRequest, marker: PullMarker, lines: tuple[Line, ...]) -> FinishFence | None:
         """On a forge whose PRs are refs of the mesh's remote (the local forge): the merge, its issue closed with
         its stages cleared, the work branch deleted, the claim released (pinned to this agent's claim: the
-        fence) and the journal with `lines`, in one atomic push (forge/base.MergeFence). False: not done
-        (`Forge.merge_fenced_pull`), or refused by the remote's hook with and without the journal: then the
+        fence) and the journal with `lines`, in one atomic push (forge/base.MergeFence): the fence that landed. None:
+        not done (`Forge.merge_fenced_pull`), or refused by the remote's hook with and without the journal: then the
         steps apart, so that a server refusing one of them (a branch's deletion) does not stop the merge, and
-        one refusing the merge itself refuses it there. A journal the remote refuses is left for the run's flush."""
+        one refusing the merge itself refuses it there. Without the journal (the remote refused it) the claim is
+        kept, pinned, and the caller cleans up step by step after recording the lines."""
         for journal in (self.journal, None) if self.journal is not None else (None,):
             fence = FinishFence(self.store, journal, marker.issue, lines)
             try:
-                return self.forge.merge_fenced_pull(fence, pull.number, sha=pull.head_sha,
-                                                    method=self.policy.merge.method, close=[marker.issue],
-                                                    relabel=[stage_change(marker.issue, None)])
+                landed = self.forge.merge_fenced_pull(fence, pull.number, sha=pull.head_sha,
+                                                      method=self.policy.merge.method, close=[marker.issue],
+                                                      relabel=[stage_change(marker.issue, None)])
+                return fence if landed else None
             except Forbidden:
                 continue
-        return False
+        return None
 
     def lesson_due(self, pull: PullRequest) -> bool:
         """Whether merging `pull` drafts a lesson (`propose_lesson`), from the reviews this run observed."""

@@ -129,7 +129,10 @@ def test_a_journal_the_remote_refuses_does_not_hold_the_merge_back(tmp_path):
                               'echo "no journals here"; exit 1;; esac; done\n')
     with counting_git(tmp_path / "count") as count:
         report = fleet.monitor("a")
-    assert count.commands()["push"] == 3  # refused with the journal; landed without; the run's flush refused
+    # refused with the journal; landed without, the claim kept (the lines are not on the remote yet: a run killed
+    # now must come back to record them); then the steps apart (the branch, gone already; the claim); the run's
+    # flush refused
+    assert count.commands()["push"] == 5
     assert events(report)[:2] == [("merged", number), ("cleaned-up", number)], report.events
     assert any(e.event == "warning" and "journal not pushed yet" in e.detail for e in report.events)
     (fleet.remote / "hooks" / "pre-receive").unlink()
@@ -149,6 +152,29 @@ def test_a_remote_that_refuses_part_of_the_merges_push_still_gets_the_merge(tmp_
     assert events(report)[:2] == [("merged", number), ("cleaned-up", number)], report.events
     assert [p["state"] for p in fleet.pulls_for(number)] == ["merged"] and fleet.item(number)["state"] == "closed"
     assert fleet.claims() == [] and fleet.branches("a/") == [f"refs/heads/{pull['head']}"]  # as that server wants
+
+
+def test_a_claim_another_agent_took_during_a_merge_without_its_journal_merges_nothing(tmp_path):
+    """The remote refuses a's journal, so the merge goes without it and keeps the claim: still the fence, checked
+    by the server as the push lands (a ref pushed unchanged is not even sent), so b taking it meanwhile stops it."""
+    fleet = Fleet(tmp_path)
+    number, pull = approved(fleet)
+    claim = f"refs/heads/claim/{number}"
+    [mine] = remote_refs(fleet.remote, claim).values()
+    git("update-ref", "-d", claim, cwd=fleet.remote)
+    theirs = fleet.mesh("b").claims().acquire(number).sha
+    git("update-ref", claim, mine, cwd=fleet.remote)
+    main = fleet.head("main")
+    (trigger := tmp_path / "armed").touch()
+    fleet.hook("pre-receive", 'refs=""; while read old new ref; do refs="$refs $ref"; done\n'
+                              'case "$refs" in *refs/heads/agentmesh/journals/a*) echo "no journals"; exit 1;; esac\n'
+                              f'case "$refs" in *" refs/heads/main"*) if [ -e {trigger} ]; then rm {trigger}; '
+                              f"{OUT_OF_QUARANTINE} git update-ref {claim} {theirs}; fi;; esac\n")
+    report = fleet.monitor("a")
+    assert not trigger.exists() and ("merged", number) not in events(report), report.events
+    assert fleet.head("main") == main and fleet.item(pull["number"])["state"] == "open"
+    assert fleet.item(number)["state"] == "open" and fleet.branches("a/") == [f"refs/heads/{pull['head']}"]
+    assert remote_refs(fleet.remote, claim) == {claim: theirs}
 
 
 MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
@@ -185,3 +211,29 @@ def test_a_monitor_prs_killed_at_the_merge_push_is_finished_by_the_next_run(tmp_
     lines = [e for e in journal_entries(remote) if e.pr == pull.number]
     assert sorted(e.event for e in lines if e.event in ("merged", "cleaned-up")) == ["cleaned-up", "merged"]
     assert len({e.id for e in journal_entries(remote)}) == len(journal_entries(remote))
+
+
+def test_a_merge_landed_without_its_journal_and_killed_at_once_is_journaled_by_the_next_run(tmp_path):
+    """A remote that refuses the journal takes the merge without it; SIGKILL the moment that push landed, before
+    the run queued its lines: the claim it leaves held brings the next run back to record them, once."""
+    remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
+    configs = {agent: write_host_config(tmp_path, remote, agent) for agent in "abc"}
+    for config in configs.values():
+        run_json(config, "monitor-prs")
+    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    number = human.create_issue("Notes", demo_body("notes.txt", "notes\n"), ["task"]).number
+    assert "pr-opened" in [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
+    assert "approved" in [e["event"] for e in run_json(configs["b"], "monitor-prs")["events"]]
+    [pull] = human.list_pulls()
+    refusing = remote / "hooks" / "pre-receive"
+    refusing.write_text('#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/heads/agentmesh/journals/a) '
+                        'echo "no journals here"; exit 1;; esac; done\n')
+    refusing.chmod(0o755)
+    killed_at_push(tmp_path, remote, "post-receive", 'ref == "refs/heads/main"', "monitor-prs", configs["a"])
+    assert human.get_pull(pull.number).state == "merged" and human.get_issue(number).state == "closed"
+    refusing.unlink()
+    run_json(configs["a"], "monitor-prs")
+    run_json(configs["a"], "monitor-prs")
+    assert remote_refs(remote, "refs/heads/claim/") == {} and remote_refs(remote, "refs/heads/a/") == {}
+    lines = [e for e in journal_entries(remote) if e.pr == pull.number]
+    assert sorted(e.event for e in lines if e.event in ("merged", "cleaned-up")) == ["cleaned-up", "merged"], lines
