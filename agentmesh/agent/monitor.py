@@ -115,7 +115,7 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
 class FinishFence(MergeFence):
     """What this agent's merge carries on the local forge: the claim's release, pinned to the claim as the
     merge's listing shows it (this agent's, or nothing is pushed), and the journal's queued entries with the
-    merge's own `lines`."""
+    merge's own `lines`; without a journal, the claim's renewal instead (the lines are recorded after)."""
 
     def __init__(self, store: ClaimStore, journal: Journal | None, issue: int, lines: tuple[Line, ...]):
         self.store = store
