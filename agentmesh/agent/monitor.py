@@ -115,39 +115,41 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
 class FinishFence(MergeFence):
     """What this agent's merge carries on the local forge: the claim's release, pinned to the claim as the
     merge's listing shows it (this agent's, or nothing is pushed), and the journal's queued entries with the
-    merge's own `lines`; without a journal, the claim's renewal instead (the lines are recorded after)."""
+    merge's own `lines`. `keep`: the claim's renewal instead, and no journal: the caller records the merge and
+    cleans up after it (a lesson to draft first, or a journal the remote refused)."""
 
-    def __init__(self, store: ClaimStore, journal: Journal | None, issue: int, lines: tuple[Line, ...]):
+    def __init__(self, store: ClaimStore, journal: Journal | None, issue: int, lines: tuple[Line, ...], *,
+                 keep: bool = False):
         self.store = store
-        self.journal = journal
+        self.journal = None if keep else journal
+        self.keep = keep
         self.issue = issue
         self.lines = lines
-        self.refs = (store.ref(issue), *((journal.own_ref,) if journal is not None else ()))
+        self.refs = (store.ref(issue), *((self.journal.own_ref,) if self.journal is not None else ()))
         self._carried: CarriedJournal | None = None
         self._renewal: tuple[Claim, Clock] | None = None
 
     def updates(self, listed: Mapping[str, str]) -> list[RefUpdate]:
         release = self.store.release_update(self.issue, listed)  # NotHolder: nothing is pushed
         self._carried = None
-        if self.journal is None:
-            # the lines are not in this push: the claim stays, so that a run killed before it queued them comes
-            # back to record them (finish_merged releases it); renewed, not pinned unchanged, which git would not
-            # send, and the server would then not check
+        if self.keep:
+            # the claim stays, so that a run killed before the rest comes back to it (finish_merged releases it);
+            # renewed, not pinned unchanged, which git would not send, and the server would then not check
             update, claim = self.store.renewal(self.issue, listed[release.ref], listed)
             self._renewal = (claim, self.store.clock())
             return [update]
-        extra = [entry for line in self.lines
-                 if (fields := entry_fields(line)) is not None and (entry := self.journal.entry(**fields))]
-        self._carried = self.journal.carried(listed.get(self.journal.own_ref), extra)
+        if self.journal is not None:
+            extra = [entry for line in self.lines
+                     if (fields := entry_fields(line)) is not None and (entry := self.journal.entry(**fields))]
+            self._carried = self.journal.carried(listed.get(self.journal.own_ref), extra)
         return [release, *((self._carried.update,) if self._carried is not None else ())]
 
     def landed(self) -> None:
         if self._renewal is not None:
             self.store.renewed(self.issue, *self._renewal)
-        if self.journal is None:
             return
         self.store.released(self.issue)
-        if self._carried is not None:
+        if self.journal is not None and self._carried is not None:
             self.journal.sent(self._carried)
 
 
@@ -475,13 +477,13 @@ class Monitor(AgentRun[Report]):
     def merge(self, pull: PullRequest, marker: PullMarker) -> None:
         """Merge pinned to the head sha (the forge retries while it computes mergeability), fenced by the
         claim: read right before, it must still be this agent's. On the local forge the clean-up lands in the
-        merge's own push (`fenced_merge`), unless a lesson is due: it is drafted before the branch and the claim
-        go, so that a run killed before it comes back to it."""
+        merge's own push (`fenced_merge`), unless a lesson is due: it is drafted before the claim goes, so that
+        a run killed before it comes back to it (the merge's push renews the claim then)."""
         lines = (Line(Event.MERGED, marker.issue, pull.number, key=f"merged-{pull.number}"),
                  Line(Event.CLEANED_UP, marker.issue, pull.number, CLEANED_UP, key=f"cleaned-up-{pull.number}"))
         try:
-            landed = None if self.lesson_due(pull) else self.fenced_merge(pull, marker, lines)
-            if landed is not None and landed.journal is not None:
+            landed = self.fenced_merge(pull, marker, lines, keep=self.lesson_due(pull))
+            if landed is not None and not landed.keep:
                 for line in lines:  # journaled already, by the merge's push: the journal keeps each key once
                     self.report.record(line)
                 if self.policy.migration.lock_branches:
@@ -514,16 +516,17 @@ class Monitor(AgentRun[Report]):
         mine = current is not None and current[1] is not None and current[1].agent == self.agent
         self.finish_merged(marker.issue, current[0] if mine and current else None, pull)
 
-    def fenced_merge(self, pull: PullRequest, marker: PullMarker, lines: tuple[Line, ...]) -> FinishFence | None:
+    def fenced_merge(self, pull: PullRequest, marker: PullMarker, lines: tuple[Line, ...], *,
+                     keep: bool = False) -> FinishFence | None:
         """On a forge whose PRs are refs of the mesh's remote (the local forge): the merge, its issue closed with
         its stages cleared, the work branch deleted, the claim released (pinned to this agent's claim: the
-        fence) and the journal with `lines`, in one atomic push (forge/base.MergeFence): the fence that landed. None:
-        not done (`Forge.merge_fenced_pull`), or refused by the remote's hook with and without the journal: then the
-        steps apart, so that a server refusing one of them (a branch's deletion) does not stop the merge, and
-        one refusing the merge itself refuses it there. Without the journal (the remote refused it) the claim is
-        kept, pinned, and the caller cleans up step by step after recording the lines."""
-        for journal in (self.journal, None) if self.journal is not None else (None,):
-            fence = FinishFence(self.store, journal, marker.issue, lines)
+        fence) and the journal with `lines`, in one atomic push (forge/base.MergeFence); the fence that landed.
+        Refused by the remote's hook, or with `keep` (a lesson to draft first), the push carries no journal and
+        renews the claim instead (still the fence; the caller records the merge and cleans up step by step).
+        None: not done (`Forge.merge_fenced_pull`), or refused both ways: then the steps apart, so that a server
+        refusing one of them does not stop the merge, and one refusing the merge itself refuses it there."""
+        for kept in (True,) if keep else (False, True):
+            fence = FinishFence(self.store, self.journal, marker.issue, lines, keep=kept)
             try:
                 landed = self.forge.merge_fenced_pull(fence, pull.number, sha=pull.head_sha,
                                                       method=self.policy.merge.method, close=[marker.issue],

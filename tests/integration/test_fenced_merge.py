@@ -177,6 +177,43 @@ def test_a_claim_another_agent_took_during_a_merge_without_its_journal_merges_no
     assert remote_refs(fleet.remote, claim) == {claim: theirs}
 
 
+def test_a_claim_another_agent_took_during_a_merge_with_a_lesson_due_merges_nothing(tmp_path):
+    """A lesson is due (c asked for changes before approving): the lesson is drafted before the branch and the
+    claim go, so the merge cannot release the claim; its push renews it instead, still the fence."""
+    fleet = Fleet(tmp_path)
+    number, pull = approved(fleet)
+    reviewer = agent_forge(fleet.mesh("c"))
+    for event in ("request_changes", "approve"):
+        reviewer.submit_review(pull["number"], event=event, body="a word", commit_id=fleet.head("a/"))
+    claim = f"refs/heads/claim/{number}"
+    [mine] = remote_refs(fleet.remote, claim).values()
+    git("update-ref", "-d", claim, cwd=fleet.remote)
+    theirs = fleet.mesh("b").claims().acquire(number).sha
+    git("update-ref", claim, mine, cwd=fleet.remote)
+    main = fleet.head("main")
+    moved_meanwhile(fleet, claim, theirs, trigger := tmp_path / "armed")
+    report = fleet.monitor("a")
+    assert not trigger.exists() and ("merged", number) not in events(report), report.events
+    assert fleet.head("main") == main and fleet.item(pull["number"])["state"] == "open"
+    assert fleet.item(number)["state"] == "open" and remote_refs(fleet.remote, claim) == {claim: theirs}
+
+
+def test_a_merge_with_a_lesson_due_drafts_it_and_cleans_up(tmp_path):
+    fleet = Fleet(tmp_path)
+    number, pull = approved(fleet)
+    reviewer = agent_forge(fleet.mesh("c"))
+    for event in ("request_changes", "approve"):
+        reviewer.submit_review(pull["number"], event=event, body="a word", commit_id=fleet.head("a/"))
+    report = fleet.monitor("a")
+    assert [e for e in events(report) if e[0] in ("merged", "cleaned-up")] == [("merged", number),
+                                                                                ("cleaned-up", number)]
+    assert any(e.event == "lesson-proposed" for e in report.events), report.events
+    assert fleet.branches("a/") == [f"refs/heads/a/lessons/{number}-add-a-file"]  # the lesson's PR, for a human
+    assert [p["state"] for p in fleet.pulls_for(number)] == ["merged"] and fleet.claims() == []
+    issue = fleet.item(number)
+    assert issue["state"] == "closed" and not set(issue["labels"]) & STAGES, issue
+
+
 MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
 
 
