@@ -274,3 +274,30 @@ def test_a_merge_landed_without_its_journal_and_killed_at_once_is_journaled_by_t
     assert remote_refs(remote, "refs/heads/claim/") == {} and remote_refs(remote, "refs/heads/a/") == {}
     lines = [e for e in journal_entries(remote) if e.pr == pull.number]
     assert sorted(e.event for e in lines if e.event in ("merged", "cleaned-up")) == ["cleaned-up", "merged"], lines
+
+
+def test_a_monitor_prs_killed_at_a_merge_with_a_lesson_due_drafts_it_on_the_next_run(tmp_path):
+    """SIGKILL the moment the merge's push landed, before the lesson was drafted: the claim it renewed brings
+    the next run back to draft the lesson, record the merge and clean up, once."""
+    remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
+    configs = {agent: write_host_config(tmp_path, remote, agent) for agent in "abc"}
+    for config in configs.values():
+        run_json(config, "monitor-prs")
+    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    number = human.create_issue("Notes", demo_body("notes.txt", "notes\n"), ["task"]).number
+    assert "pr-opened" in [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
+    assert "approved" in [e["event"] for e in run_json(configs["b"], "monitor-prs")["events"]]
+    [pull] = human.list_pulls()
+    reviewer = agent_forge(agent_mesh(remote, tmp_path / "reviewers", "c"))
+    for event in ("request_changes", "approve"):
+        reviewer.submit_review(pull.number, event=event, body="a word", commit_id=pull.head_sha)
+    killed_at_push(tmp_path, remote, "post-receive", 'ref == "refs/heads/main"', "monitor-prs", configs["a"])
+    assert human.get_pull(pull.number).state == "merged" and remote_refs(remote, "refs/heads/claim/")
+    rerun = [e["event"] for e in run_json(configs["a"], "monitor-prs")["events"]]
+    assert "lesson-proposed" in rerun and "cleaned-up" in rerun, rerun
+    run_json(configs["a"], "monitor-prs")
+    assert remote_refs(remote, "refs/heads/claim/") == {} and remote_refs(remote, f"refs/heads/{pull.head}") == {}
+    assert human.get_issue(number).state == "closed"
+    lines = [e for e in journal_entries(remote) if e.pr == pull.number]
+    assert sorted(e.event for e in lines if e.event in ("merged", "cleaned-up")) == ["cleaned-up", "merged"], lines
+    assert len([p for p in human.list_pulls(state="all") if "agentmesh:memory" in p.labels]) == 1
