@@ -246,9 +246,8 @@ def test_a_daemon_bug_writes_a_redacted_crash_log_in_the_state_dir(tmp_path):
     who, env = ["--remote", str(remote), "--agent", "a1"], {"AGENTMESH_TOKEN": token}
     assert run_cli(*who, "claims", "list", cwd=tmp_path, env=env).returncode == 0
     state = tmp_path / "state" / "agentmesh" / "a1"
-    observations = next(state.glob("observations-*.json"))
-    observations.unlink()
-    observations.mkdir()  # state no code path expects: a bug in every step that observes claims
+    lock = next(state.glob("observations-*.json.lock"))  # no claim seen: the file itself is not written
+    lock.with_suffix("").mkdir()  # state no code path expects: a bug in every step that observes claims
     result = run_cli(*who, *DAEMON, cwd=tmp_path, env=env)
     assert result.returncode == 3, result.stderr  # the steps go on; the drain hit the bug too, and it is the exit
     assert "Traceback" not in result.stderr
