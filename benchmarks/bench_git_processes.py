@@ -49,6 +49,7 @@ def measure(tmp: Path, issues: int, *, review_tick: bool = True, fresh_mesh: boo
             mesh = agent_mesh(remote, tmp / "hosts", "alice") if fresh_mesh else kept
             start = time.perf_counter()
             report = claim_task(mesh, agent_forge(mesh), env=env)
+            mesh.close()  # the run's end, as the daemon's: the next tick starts its own `cat-file`
             results[name] = {"seconds": round(time.perf_counter() - start, 3),
                              "calls": count.calls(), "processes": count.processes(),
                              "events": [e.event for e in report.events],

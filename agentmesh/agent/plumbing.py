@@ -40,6 +40,8 @@ from agentmesh.refs.identity import Identity
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
+    from typing import Self
+
     from agentmesh.host.roster import Roster
 
 # The baseline of benchmarks/bench_signing.py, never a setting: set to 1, an agent makes no key and signs
@@ -127,6 +129,17 @@ class Plumbing:
             signing_key=self.signing_key if signing else None,
         )
         self.cache = CacheClone(self.git, self.state.cache_path, self.remote).ensure()
+
+    def close(self) -> None:
+        """Stop the git processes this command keeps running (the cache clone's `cat-file`): a daemon runs
+        many commands in one process, and none may outlive its own."""
+        self.cache.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @cached_property
     def remote_refs(self) -> RemoteRefs:

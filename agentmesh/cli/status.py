@@ -322,8 +322,8 @@ def command(g, as_json, every):
         memo = StatusMemo()
 
         def gather_once() -> Status:
-            mesh = g.mesh(observer=True)  # a new one each tick: its listing and policy are per command
-            return gather(mesh, mesh.open_forge(), time.time(), memo=memo)
+            with g.mesh(observer=True) as mesh:  # a new one each tick: its listing and policy are per command
+                return gather(mesh, mesh.open_forge(), time.time(), memo=memo)
 
         return Watch(every, Console(highlight=False)).run(gather_once)
     mesh = g.mesh(observer=True)

@@ -21,10 +21,11 @@ def tick(make_mesh, verbose: int, as_json: bool) -> int:
     claim-task ran none, busy or halted, the tick publishes them itself)."""
     from agentmesh.ops.runs import flush_queued, run_claim_task, run_monitor_prs
 
-    monitor = run_monitor_prs(make_mesh(), verbose=verbose, flush=False)
-    mesh = make_mesh()
-    claim = run_claim_task(mesh, verbose=verbose)
-    flush_queued(mesh, monitor)
+    with make_mesh() as mesh:
+        monitor = run_monitor_prs(mesh, verbose=verbose, flush=False)
+    with make_mesh() as mesh:
+        claim = run_claim_task(mesh, verbose=verbose)
+        flush_queued(mesh, monitor)
     if as_json:
         emit_json({"monitor-prs": monitor.to_json(), "claim-task": claim.to_json()})
     else:

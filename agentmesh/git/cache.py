@@ -19,6 +19,7 @@ from pathlib import Path
 
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
+from agentmesh.git.batch import ObjectInfo, ObjectReader
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
@@ -93,6 +94,12 @@ class CacheClone:
         self._lock: FileLock | None = None  # made on first use: a claim that fetches nothing never imports filelock
         self._sha1_format: bool | None = None
         self._pending: PendingSignature | None = None  # see `presign`
+        # every object read goes through it: one `cat-file` process until `close`, not one per read
+        self.reader = ObjectReader(git, path)
+
+    def close(self) -> None:
+        """Stop the clone's `cat-file` process (the run's end); reading again starts another."""
+        self.reader.close()
 
     def _file_lock(self) -> FileLock:
         """The clone's lock file, made on first use."""
@@ -205,8 +212,8 @@ class CacheClone:
 
     def read_file(self, ref: str, path: str) -> str | None:
         """A file's text at a local ref, or None when absent."""
-        result = self.run("cat-file", "blob", f"{ref}:{path}", check=False)
-        return result.stdout if result.returncode == 0 else None
+        obj = self.cat_objects([f"{ref}:{path}"])[0]
+        return obj.data.decode("utf-8", "replace") if obj is not None and obj.type == "blob" else None
 
     def file_mode(self, rev: str, path: str) -> str | None:
         """The git mode of the entry at `path` in `rev` (100644, 100755, 120000, 40000...), None when absent."""
@@ -225,7 +232,7 @@ class CacheClone:
         return self.run("rev-parse", "--verify", commit + "^{tree}").stdout.strip()
 
     def has_object(self, sha: str) -> bool:
-        return self.run("cat-file", "-e", sha + "^{commit}", check=False).returncode == 0
+        return self.reader.info([sha + "^{commit}"])[0] is not None
 
     def presign(self) -> None:
         """Start the ssh-keygen that will sign the next commit `commit_tree` writes, before that commit is known
@@ -273,7 +280,10 @@ class CacheClone:
 
     def commit_message(self, sha: str) -> str:
         """The commit object's text: headers, a blank line, then the message."""
-        return self.run("cat-file", "commit", sha).stdout
+        obj = self.cat_objects([sha + "^{commit}"])[0]
+        if obj is None:  # what `git cat-file commit` would say, as the bug it is for every caller
+            raise GitError(("cat-file", "commit", sha), 128, "", f"fatal: {sha}^{{commit}}: missing in {self.path}")
+        return obj.data.decode("utf-8", "replace")
 
     def commit_time(self, sha: str) -> int:
         """The committer timestamp of `sha` (seconds since the epoch, as the committer's clock said)."""
@@ -314,25 +324,14 @@ class CacheClone:
                 for d, t in zip(dirs, trees, strict=True)}
 
     def cat_objects(self, specs: Sequence[str]) -> list[GitObject | None]:
-        """Read many objects (`<sha>`, `<rev>:<path>`) in one `cat-file --batch`; None where missing."""
-        if not specs:
-            return []
-        if any("\n" in spec for spec in specs):
-            raise ValueError("object names for cat-file --batch must not contain newlines")
-        out = self.git.run_bytes("cat-file", "--batch", cwd=self.path, input="".join(s + "\n" for s in specs).encode())
-        found: list[GitObject | None] = []
-        pos = 0
-        for _ in specs:
-            end = out.index(b"\n", pos)
-            header = out[pos:end].decode("utf-8", "replace").split(" ")
-            pos = end + 1
-            if header[-1] in ("missing", "ambiguous") or len(header) != 3:
-                found.append(None)
-                continue
-            size = int(header[2])
-            found.append(GitObject(header[0], header[1], out[pos:pos + size]))
-            pos += size + 1
-        return found
+        """Read many objects (`<sha>`, `<rev>:<path>`) in one request to the clone's `cat-file`; None where
+        missing. A ref is resolved as it is now, after any fetch since the last read."""
+        return [None if found is None else GitObject(found[0].sha, found[0].type, found[1])
+                for found in self.reader.contents(specs)]
+
+    def object_info(self, specs: Sequence[str]) -> list[ObjectInfo | None]:
+        """Each object's sha, type and size, without its data; None where missing."""
+        return self.reader.info(specs)
 
     def _sha1(self) -> bool:
         """Whether the clone names objects by SHA-1, so `git.objects` may write them (read once)."""

@@ -51,6 +51,10 @@ class Receiving:
         # for its readers (cat-file batches, merge-tree, last writers); never fetched into nor rebuilt
         self.objects = CacheClone(git, repo, str(repo))
 
+    def close(self) -> None:
+        """Stop the repository's `cat-file` process (the hook's end)."""
+        self.objects.close()
+
     def run(self, *args: str, check: bool = True, input: str | None = None):
         return self.git.run(f"--git-dir={self.path}", *args, cwd=self.path, check=check, input=input)
 
@@ -76,13 +80,10 @@ class Receiving:
         return Walk(tuple(commits), fast_forward)
 
     def types(self, shas: Iterable[str]) -> dict[str, str]:
-        """sha -> its object type (commit, tree, blob, tag), in one `cat-file --batch-check`."""
+        """sha -> its object type (commit, tree, blob, tag), in one request to the repository's `cat-file`."""
         wanted = list(dict.fromkeys(shas))
-        if not wanted:
-            return {}
-        out = self.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(wanted) + "\n").stdout
-        found = (line.split(" ", 1) for line in out.splitlines())
-        return {sha: kind for sha, kind in found if kind != "missing"}
+        return {sha: info.type for sha, info in zip(wanted, self.objects.object_info(wanted), strict=True)
+                if info is not None}
 
     def fresh(self, new: str) -> set[str]:
         """The commits of `new`'s history that no ref held before this push."""

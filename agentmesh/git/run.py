@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from agentmesh.core.errors import AgentmeshError, TemporaryError
 from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.record import Record, replace
 from agentmesh.host.files import write_atomic
-from agentmesh.host.process import ProcessOutcome, run_process
+from agentmesh.host.process import ProcessOutcome, run_process, start_process
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -301,6 +302,16 @@ class Git(Record):
         if returncode != 0:
             raise git_error(argv, returncode, "", err.decode("utf-8", "replace"))
         return out
+
+    def start(self, *args: str, cwd: Path | str | None = None) -> tuple[tuple[str, ...], subprocess.Popen]:
+        """Start a git process that runs alongside this one, fed through pipes (`cat-file --batch-command`,
+        git/batch.py), with the forced config and the environment of every `run`: (its argv without `git`,
+        as GitError takes it; the process, in its own process group, stdin and stdout and stderr piped)."""
+        argv = (*_SAFE_ARGS, *args)
+        try:
+            return argv, start_process(["git", *argv], cwd=cwd, env=self.env(), capture=True, stdin_pipe=True)
+        except OSError as exc:
+            raise GitError(argv, 127, "", f"cannot run git: {exc}") from None
 
     def _exec(self, args, cwd, input, timeout, env) -> tuple[tuple[str, ...], int, bytes, bytes]:
         argv = [*_SAFE_ARGS, *args]

@@ -76,12 +76,12 @@ class Daemon:
         self.stopping.set()
 
     def run(self) -> int:
-        mesh = self.make_mesh()
-        self.crash_dir = mesh.state.logs
-        try:
-            check_cadence(self.cadence, mesh.policy.lease)
-        except TemporaryError:
-            pass  # the remote is down now: its steps report that, one line each, and the daemon carries on
+        with self.make_mesh() as mesh:
+            self.crash_dir = mesh.state.logs
+            try:
+                check_cadence(self.cadence, mesh.policy.lease)
+            except TemporaryError:
+                pass  # the remote is down now: its steps report that, one line each, and the daemon carries on
         started = time.monotonic()
         scheduler = schedule.Scheduler()  # our own: no module-level schedule state
         jitter = self.cadence.jitter_seconds
@@ -115,7 +115,9 @@ class Daemon:
     def _step(self, name: str, run: Callable[[Mesh], object]) -> None:
         """One run; whatever goes wrong is reported and the daemon keeps its schedule."""
         try:
-            self.on_report(name, run(self.make_mesh()))
+            with self.make_mesh() as mesh:
+                report = run(mesh)
+            self.on_report(name, report)
         except Exception as exc:  # noqa: BLE001 -- a bug in one run must not stop the fleet's agent; the next run retries
             self._failed(name, exc)
 
@@ -123,8 +125,8 @@ class Daemon:
         from agentmesh.agent.drain import release_unworked
 
         try:
-            mesh = self.make_mesh()
-            self.released = release_unworked(mesh, mesh.open_forge())
+            with self.make_mesh() as mesh:
+                self.released = release_unworked(mesh, mesh.open_forge())
         except Exception as exc:  # noqa: BLE001 -- reported like a step; a bug still ends the process with exit 3
             if self._failed("drain", exc).is_bug:
                 return EXIT_BUG

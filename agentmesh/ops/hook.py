@@ -97,6 +97,13 @@ def status(repo: Path) -> HookStatus:
 def trust(repo: Path) -> str:
     """What the hook enforces in `repo`, from the roster and policy on its default branch."""
     bare = Receiving(receiving_git(repo, {}), repo)
+    try:
+        return _trust(bare)
+    finally:
+        bare.close()
+
+
+def _trust(bare: Receiving) -> str:
     head = bare.head_ref()
     sha = bare.resolve(head) if head else None
     if head is None or sha is None:

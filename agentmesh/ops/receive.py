@@ -75,6 +75,13 @@ def pre_receive(repo: Path, stdin: str, env: Mapping[str, str], *, ssh_keygen: s
     """The verdict on each ref of the push git describes on `stdin`, in the repository at `repo`."""
     updates = parse_updates(stdin)
     bare = Receiving(receiving_git(repo, env, ssh_keygen=ssh_keygen), repo)
+    try:
+        return _judged(bare, updates)
+    finally:
+        bare.close()
+
+
+def _judged(bare: Receiving, updates: list[Update]) -> Outcome:
     accepted = [Verdict(u.ref, True) for u in updates]
     head = bare.head_ref()
     head_sha = bare.resolve(head) if head else None

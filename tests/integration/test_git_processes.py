@@ -48,6 +48,8 @@ def test_a_tick_starts_few_git_processes(tmp_path):
     assert commands["update-ref"] <= 1 and commands["worktree"] <= 2 and "branch" not in commands, commands
     assert commands["diff"] <= 1 and commands["for-each-ref"] <= 1, commands
     assert commands["ls-tree"] <= 1, commands  # the task's memory directories: one cat-file batch (was 3)
+    # every object read of the run through one long-lived `cat-file --batch-command` (was one per read)
+    assert commands["cat-file"] <= 1 and review["commands"].get("cat-file", 0) <= 1, (commands, review)
     # our own pushes moved the mirror: the claim is not fetched again in the next tick (nor renewed: not due)
     assert review["events"] == ["in-review", "idle"] and "fetch" not in review["commands"], review
     assert review["processes"] <= 5, review
