@@ -9,7 +9,9 @@ missing is looked up again (tests/integration/test_object_reader.py checks each 
 Requests from several threads (claim-task's seats share a cache) take turns: one lock around a whole
 request and its answers. A read never waits for ever: git's answers are read with the runner's timeout,
 and a git that died answers nothing but EOF. A request whose process died is sent once more to a new
-one (reads repeat safely); a second death is a GitError, a timeout a GitTimeout (temporary).
+one (reads repeat safely); a second death is a GitError, a timeout a GitTimeout (temporary). git dies on a
+few names rather than answer `missing` (`<rev>:./path`, `<branch>@{upstream}`): the relative paths, which
+name nothing in a bare repository, are answered None here; no caller names the others.
 """
 
 from __future__ import annotations
@@ -199,10 +201,13 @@ class ObjectReader:
         return None if process is None else process.proc.pid
 
     def _request(self, command: str, specs: Sequence[str]) -> list[tuple[ObjectInfo | None, bytes | None]]:
-        if not specs:
-            return []
         if any("\n" in spec for spec in specs):
             raise ValueError("object names for cat-file --batch-command must not contain newlines")
+        asked = [spec for spec in specs if not _worktree_relative(spec)]
+        answers = iter(self._answers(command, asked) if asked else [])
+        return [(None, None) if _worktree_relative(spec) else next(answers) for spec in specs]
+
+    def _answers(self, command: str, specs: Sequence[str]) -> list[tuple[ObjectInfo | None, bytes | None]]:
         request = "".join(f"{command} {spec}\n" for spec in specs).encode("utf-8", "surrogateescape")
         with self._lock:
             for attempt in (1, 2):
@@ -228,6 +233,24 @@ class ObjectReader:
                     raise
                 return [(_info(header), data) for header, data in answers]
         raise AssertionError("unreachable")
+
+
+def _worktree_relative(spec: str) -> bool:
+    """Whether `spec` names a path relative to a worktree (`<rev>:./x`, `:../x`): in a bare repository it names
+    nothing, and git dies on it, taking every later request with it. The path is what follows the first `:`
+    outside braces (`<rev>@{...}`), as git reads it."""
+    depth = 0
+    for at, char in enumerate(spec):
+        if char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        elif char == ":" and not depth:
+            path = spec[at + 1:]
+            if at == 0 and path[1:2] == ":" and path[:1] in ("0", "1", "2", "3"):
+                path = path[2:]  # an index stage, `:0:path`
+            return path.startswith(("./", "../"))
+    return False
 
 
 def _info(header: bytes) -> ObjectInfo | None:

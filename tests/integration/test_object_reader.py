@@ -104,6 +104,17 @@ def test_a_fetch_mid_run_is_seen_by_the_running_process(tmp_path):
     cache.close()
 
 
+def test_names_git_dies_on_are_missing_without_asking_it(tmp_path):
+    _, _, cache = _setup(tmp_path)
+    main = "refs/mirror/heads/main"
+    assert cache.read_file(main, "f.txt") == "v1\n"
+    pid = cache.reader.pid
+    found = cache.cat_objects([f"{main}:./f.txt", f"{main}:f.txt", ":../f.txt", ":0:./f.txt", f"{main}@{{0}}:../f"])
+    assert [o.data if o else None for o in found] == [None, b"v1\n", None, None, None]
+    assert cache.read_file(main, "./f.txt") is None and cache.reader.pid == pid  # the process lives on
+    cache.close()
+
+
 def test_threads_share_the_process(tmp_path):
     remote, work, cache = _setup(tmp_path)
     _push(work, remote, {f"f{i}.txt": f"{i}\n" * (i * 500) for i in range(20)}, "many")
