@@ -155,7 +155,8 @@ def test_an_unchanged_redraw_costs_one_listing_and_the_forge_calls(tmp_path):
     # one listing of the branches; the local forge's own listings (issues, PRs, the PR's branch, its CI) and its
     # read of the PRs; everything else (presence, claims, journals, reviews) is kept by sha
     assert again.calls() <= 6 and again.commands()["upload-pack"] <= 5, again.argvs()
-    assert once.calls() >= 3 * again.calls(), (once.calls(), again.calls())
+    # 15 and 6 (22 and 6 while each read was a `cat-file` of its own: the memo saved 7 of them)
+    assert once.calls() >= 2 * again.calls(), (once.calls(), again.calls())
     assert [a.agent for a in same.agents] == ["a"] and same.performance == first.performance
     assert same.claims[0].age_seconds >= first.claims[0].age_seconds  # the same observation clock, going on
 
