@@ -5,6 +5,11 @@ read and stopped by `close` (the run's end), now answers them all. It stays corr
 repository changes under it: git resolves every request anew, so a ref a fetch moved (loose, packed or
 symbolic), a loose object written since and a pack fetched since are all seen, and an object that was
 missing is looked up again (tests/integration/test_object_reader.py checks each against git 2.39).
+But not packed-refs, which git keeps in memory while its stat data look the same: rewritten within the
+same second at the same size into a recycled inode (`pack-refs` after a ref moved), it goes unnoticed and
+an old value is read. So git is never asked for a ref by name: `HEAD` and `refs/...` are read here, from
+the files, anew each time (`read_ref`), and sent as the sha they hold; any other name that is not a sha
+(`main`, `HEAD@{1}`, `:/text`: no caller uses them) goes to a `cat-file --batch` of its own, as before.
 
 Requests from several threads (claim-task's seats share a cache) take turns: one lock around a whole
 request and its answers. A read never waits for ever: git's answers are read with the runner's timeout,
@@ -31,6 +36,11 @@ from agentmesh.git.run import Git, GitError, GitTimeout, git_error
 from agentmesh.host.process import kill_group
 
 _OBJECT_HEADER = LazyPattern(r"(?P<sha>[0-9a-f]{40}|[0-9a-f]{64}) (?P<type>[a-z]+) (?P<size>[0-9]+)")
+_OBJECT_ID = LazyPattern(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# where a revision's name ends: a path, a peel or an ancestor (`@{` is a reflog or an upstream: not read here)
+_NAME_END = LazyPattern(r"[:^~]|@\{")
+# a name that is a file of the repository's refs: no part starting with `.` (`..`), none ending in `.lock`
+_SAFE_REF = LazyPattern(r"HEAD|refs(?:/(?!\.)(?![^/]*\.lock(?:/|$))[^/]+)+")
 _STDERR_KEPT = 4096  # the tail of git's stderr an error shows
 _CLOSE_WAIT = 5.0  # seconds for git to exit after its stdin closed, before it is killed
 
@@ -109,26 +119,7 @@ class _Process:
         return bool(chunk)
 
     def _take(self, contents: bool) -> tuple[bytes, bytes | None] | None:
-        """One whole answer from what git wrote, or None until it is all there."""
-        end = self.out.find(b"\n")
-        if end < 0:
-            return None
-        header = bytes(self.out[:end])
-        if header.endswith((b" missing", b" ambiguous")):
-            del self.out[:end + 1]
-            return header, None
-        match = _OBJECT_HEADER.fullmatch(header.decode("ascii", "replace"))
-        if match is None:
-            raise _Died  # not an answer: out of step with git, which cannot be trusted any more
-        if not contents:
-            del self.out[:end + 1]
-            return header, None
-        size = int(match["size"])
-        if len(self.out) < end + 1 + size + 1:
-            return None
-        data = bytes(self.out[end + 1:end + 1 + size])
-        del self.out[:end + 1 + size + 1]
-        return header, data
+        return _take(self.out, contents)
 
     def failure(self, why: str) -> GitError:
         """The error for a process that died (or broke the protocol): its exit code and the last of its
@@ -150,6 +141,58 @@ class _Process:
         """Stop it now (a timeout, an interrupted read): no waiting for an exit that may never come."""
         kill_group(self.proc, grace=0)
         self.finalizer()
+
+
+def _take(out: bytearray, contents: bool) -> tuple[bytes, bytes | None] | None:
+    """One whole answer taken from the front of `out`, or None until it is all there."""
+    end = out.find(b"\n")
+    if end < 0:
+        return None
+    header = bytes(out[:end])
+    if header.endswith((b" missing", b" ambiguous")):
+        del out[:end + 1]
+        return header, None
+    match = _OBJECT_HEADER.fullmatch(header.decode("ascii", "replace"))
+    if match is None:
+        raise _Died  # not an answer: out of step with git, which cannot be trusted any more
+    if not contents:
+        del out[:end + 1]
+        return header, None
+    size = int(match["size"])
+    if len(out) < end + 1 + size + 1:
+        return None
+    data = bytes(out[end + 1:end + 1 + size])
+    del out[:end + 1 + size + 1]
+    return header, data
+
+
+def read_ref(git_dir: Path, name: str) -> str | None:
+    """The object id the ref `name` (`HEAD`, `refs/...`) holds, read from the files as git's files backend reads
+    them, anew each call: the loose file, else packed-refs (`pack-refs` writes it before it deletes a loose
+    file), a symbolic ref followed. None when there is no such ref (or an unborn one)."""
+    for _ in range(5):  # git follows symbolic refs 5 deep
+        try:
+            text = (git_dir / name).read_text(errors="replace").strip()
+        except OSError:  # missing, or a folder of refs
+            return _packed_ref(git_dir, name)
+        if not text.startswith("ref: "):
+            return text if _OBJECT_ID.fullmatch(text) else None
+        name = text[len("ref: "):].strip()
+        if not _SAFE_REF.fullmatch(name):
+            return None
+    return None
+
+
+def _packed_ref(git_dir: Path, name: str) -> str | None:
+    try:
+        text = (git_dir / "packed-refs").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        sha, _, ref = line.partition(" ")
+        if ref == name and _OBJECT_ID.fullmatch(sha):
+            return sha
+    return None
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -203,9 +246,43 @@ class ObjectReader:
     def _request(self, command: str, specs: Sequence[str]) -> list[tuple[ObjectInfo | None, bytes | None]]:
         if any("\n" in spec for spec in specs):
             raise ValueError("object names for cat-file --batch-command must not contain newlines")
-        asked = [spec for spec in specs if not _worktree_relative(spec)]
+        sent = [self._by_sha(spec) for spec in specs]
+        asked = [spec for spec in sent if spec]
+        elsewhere = [spec for spec, by_sha in zip(specs, sent, strict=True) if by_sha is None]
         answers = iter(self._answers(command, asked) if asked else [])
-        return [(None, None) if _worktree_relative(spec) else next(answers) for spec in specs]
+        apart = iter(self._one_shot(command, elsewhere) if elsewhere else [])
+        return [next(answers) if by_sha else (None, None) if by_sha == "" else next(apart) for by_sha in sent]
+
+    def _by_sha(self, spec: str) -> str | None:
+        """`spec` as the running process may be asked it: its revision a sha (a ref read here); "" when it
+        names nothing; None when only a process of its own may answer it."""
+        if _worktree_relative(spec):
+            return ""
+        end = _NAME_END.search(spec)
+        name, rest = (spec[:end.start()], spec[end.start():]) if end else (spec, "")
+        if _OBJECT_ID.fullmatch(name) and not rest.startswith("@"):
+            return spec
+        if not _SAFE_REF.fullmatch(name) or rest.startswith("@"):
+            return None
+        sha = read_ref(self.path, name)
+        return "" if sha is None else sha + rest
+
+    def _one_shot(self, command: str, specs: Sequence[str]) -> list[tuple[ObjectInfo | None, bytes | None]]:
+        """The answers of a `cat-file --batch` of their own, which reads every ref anew."""
+        mode = "--batch" if command == "contents" else "--batch-check"
+        out = bytearray(self.git.run_bytes(f"--git-dir={self.path}", "cat-file", mode, cwd=self.path,
+                                           input="".join(f"{spec}\n" for spec in specs).encode("utf-8",
+                                                                                               "surrogateescape")))
+        found = []
+        for _ in specs:
+            try:
+                answer = _take(out, command == "contents")
+            except _Died:
+                answer = None
+            if answer is None:
+                raise GitError(("cat-file", mode), 0, out[:200].decode("utf-8", "replace"), "an answer is cut short")
+            found.append((_info(answer[0]), answer[1]))
+        return found
 
     def _answers(self, command: str, specs: Sequence[str]) -> list[tuple[ObjectInfo | None, bytes | None]]:
         request = "".join(f"{command} {spec}\n" for spec in specs).encode("utf-8", "surrogateescape")
