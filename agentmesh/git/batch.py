@@ -15,8 +15,8 @@ Requests from several threads (claim-task's seats share a cache) take turns: one
 request and its answers. A read never waits for ever: git's answers are read with the runner's timeout,
 and a git that died answers nothing but EOF. A request whose process died is sent once more to a new
 one (reads repeat safely); a second death is a GitError, a timeout a GitTimeout (temporary). git dies on a
-few names rather than answer `missing` (`<rev>:./path`, `<branch>@{upstream}`): the relative paths, which
-name nothing in a bare repository, are answered None here; no caller names the others.
+few names rather than answer `missing`: a path relative to a worktree (`<rev>:./path`), which names nothing
+in a bare repository, is answered None here; `<branch>@{upstream}` goes to a process of its own (above).
 """
 
 from __future__ import annotations
