@@ -4,6 +4,7 @@ clearly (never hangs) when git dies or stalls."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -235,6 +236,7 @@ def test_a_stalled_cat_file_times_out_and_is_killed(tmp_path):
 
 def test_closing_leaves_no_process_nor_descriptor(tmp_path):
     _, _, cache = _setup(tmp_path)
+    gc.collect()  # another test's leftovers, closed now rather than during this one
     before = set(os.listdir("/proc/self/fd"))
     pids = []
     for _ in range(3):  # runs of a daemon: each starts its process and closes it
@@ -242,7 +244,7 @@ def test_closing_leaves_no_process_nor_descriptor(tmp_path):
         pids.append(cache.reader.pid)
         cache.close()
     assert len(set(pids)) == 3 and all(pid is not None and _gone(pid) for pid in pids)
-    assert set(os.listdir("/proc/self/fd")) == before
+    assert set(os.listdir("/proc/self/fd")) <= before  # none left open
 
 
 def test_a_forgotten_reader_stops_its_process_when_collected(tmp_path):
