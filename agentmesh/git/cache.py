@@ -225,11 +225,15 @@ class CacheClone:
         return None
 
     def resolve(self, ref: str) -> str | None:
-        result = self.run("rev-parse", "--verify", "--quiet", ref + "^{commit}", check=False)
-        return result.stdout.strip() or None
+        """The commit `ref` names, None when there is none (what `rev-parse --verify --quiet` says)."""
+        found = self.reader.info([ref + "^{commit}"])[0]
+        return found.sha if found is not None else None
 
     def tree_of(self, commit: str) -> str:
-        return self.run("rev-parse", "--verify", commit + "^{tree}").stdout.strip()
+        found = self.reader.info([commit + "^{tree}"])[0]
+        if found is None:  # what `git rev-parse --verify` would say, as the bug it is for every caller
+            raise GitError(("rev-parse", "--verify", commit + "^{tree}"), 128, "", "fatal: Needed a single revision")
+        return found.sha
 
     def has_object(self, sha: str) -> bool:
         return self.reader.info([sha + "^{commit}"])[0] is not None
