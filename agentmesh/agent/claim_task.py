@@ -68,6 +68,7 @@ from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimView
 
 MAX_CLAIM_TRIES = 10  # claims tried per tick; each lost race costs a push
+SIGNED_PER_CLAIM = 2  # a claim and the `working` stage it carries (git/cache.py `signing`)
 MAX_DEPENDENCY_LOOKUPS = 50  # dependencies not in the open list are looked up one by one
 MAX_ATTEMPT_LOOKUPS = 20  # failed issues whose comments are read to rank them
 STAGE_LABELS = frozenset(stage.value for stage in Stage)
@@ -422,10 +423,12 @@ class ClaimTask(AgentRun[TickReport]):
             candidate = todo.pop(0)
             assert candidate.issue is not None
             tried.add(candidate.issue)
-            # the job starts now: on the local forge the issue's `working` stage lands with the claim
-            stage = self.forge.carried(stage_change(candidate.issue, Stage.WORKING))
-            result = self.store.acquire(candidate.issue, work_branch=candidate.branch, attempt=candidate.attempt,
-                                        carry=[stage] if stage is not None else [])
+            # the job starts now: on the local forge the issue's `working` stage lands with the claim, both
+            # signed by one ssh-keygen
+            with self.mesh.cache.signing(SIGNED_PER_CLAIM):
+                stage = self.forge.carried(stage_change(candidate.issue, Stage.WORKING))
+                result = self.store.acquire(candidate.issue, work_branch=candidate.branch,
+                                            attempt=candidate.attempt, carry=[stage] if stage is not None else [])
             if not result.won:
                 holder = result.holder.agent if result.holder else "an invalid claim"
                 self.report.add(Event.LOST_RACE, issue=candidate.issue, detail=f"already held by {holder}")

@@ -10,6 +10,7 @@ is recorded on the forge and releases or keeps the claim as the next tick needs 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +55,7 @@ from agentmesh.core.vocab import Event, Label, Stage, StopReason
 from agentmesh.forge.base import Forbidden, Forge, PullFence, Stale
 from agentmesh.git.remote import RefUpdate
 from agentmesh.git.run import GitError, GitTimeout
+from agentmesh.git.signing import SIGNED_PER_PUSH
 from agentmesh.git.worktree import Worktrees, commit_work, sealed_git, work_changes
 from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome
@@ -176,11 +178,15 @@ class Jobs(AgentRun[Report]):
     # --- new work --------------------------------------------------------------------------
 
     def work(self, job: Job) -> None:
+        with ExitStack() as signing:  # from the work commit on (`produce`): its commits and the PR push's
+            self._work(job, signing)
+
+    def _work(self, job: Job, signing: ExitStack) -> None:
         number = job.issue.number
         if not job.staged:
             set_stage(self.forge, number, Stage.WORKING)
         base = self.mesh.base_head
-        produced = self.produce(job, base, self.write_task_file(job.issue))
+        produced = self.produce(job, base, self.write_task_file(job.issue), signing=signing)
         if produced.stop == StopReason.PREEMPTED and produced.outcome == Ending.STOPPED:
             self.make_way(job, base, produced)
         elif produced.outcome in (Ending.STOPPED, Ending.UNAVAILABLE):
@@ -205,9 +211,12 @@ class Jobs(AgentRun[Report]):
             return
         self.remove_worktree(job.branch)
 
-    def produce(self, job: Job, base: str, task_file: Path, *, rework: int = 0) -> Produced:
+    def produce(self, job: Job, base: str, task_file: Path, *, rework: int = 0,
+                signing: ExitStack | None = None) -> Produced:
         """Run the executors in a fresh worktree at `base` and turn what they left into one checked
-        commit. Every other outcome ends the job; the caller decides what it means."""
+        commit. Every other outcome ends the job; the caller decides what it means. With `signing`, the
+        commits from the work commit on are signed by one ssh-keygen until the caller closes it (the work
+        commit and the PR's push: git/cache.py `signing`)."""
         number = job.issue.number
         worktree = self.worktrees.add(job.branch, base)
         heartbeat = Heartbeat(self.store, number, job.claim_sha, renew_seconds=self.policy.lease.renew_seconds,
@@ -242,6 +251,8 @@ class Jobs(AgentRun[Report]):
         if not result.ok:
             return end(Ending.FAILED, f"executor {result.name} {result.outcome}"
                        + (f" (exit {result.returncode})" if result.outcome == ProcessOutcome.FAILED else "") + said)
+        if signing is not None:  # started after the executors: none idles while they run
+            signing.enter_context(self.mesh.cache.signing(1 + SIGNED_PER_PUSH))
         commit, failure, details, changed = self.checked_commit(job, worktree, base, rework, ran.scratch)
         if commit is None:
             return end(Ending.FAILED, failure + (said if failure == NO_CHANGE else ""), log=not details,

@@ -12,6 +12,7 @@ git's own ref locks make a second writer fail at once instead of wait.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from agentmesh.git.batch import ObjectInfo, ObjectReader
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
-from agentmesh.git.signing import PendingSignature, write_signed_commit
+from agentmesh.git.signing import PendingSignature, SigningSession, write_signed_commit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class CacheClone:
         self._pending: PendingSignature | None = None  # see `presign`
         # every object read goes through it: one `cat-file` process until `close`, not one per read
         self.reader = ObjectReader(git, path)
+        self._sessions: dict[int, SigningSession] = {}  # see `signing`: a thread's own (jobs run in threads)
 
     def close(self) -> None:
         """Stop the clone's `cat-file` process (the run's end); reading again starts another."""
@@ -250,11 +252,36 @@ class CacheClone:
         if pending is not None:
             pending.abandon()
 
+    @contextmanager
+    def signing(self, slots: int) -> Iterator[None]:
+        """Within it, the commits `commit_tree` writes (up to `slots` of them, any further ones as usual) are
+        signed by one ssh-keygen, started now (git/signing.SigningSession): for the commits of one push.
+        Its FIFOs are in a private folder beside the clone, removed at the end. Nested: the outer one's. Each
+        thread has its own: a job's thread never signs with another's."""
+        thread = threading.get_ident()
+        if thread in self._sessions or self.git.signing_key is None or not self._sha1():
+            yield
+            return
+        import tempfile  # here: a claim that signs alone never imports it
+
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=".signing-", dir=self.path.parent))  # 0700
+        except OSError:
+            yield  # a read-only state dir: signed one by one
+            return
+        self._sessions[thread] = session = SigningSession(self.git, folder, slots)
+        try:
+            yield
+        finally:
+            del self._sessions[thread]
+            session.close()
+
     def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
         """Write one commit (signed when the runner has a key): a signed one without a git process when it can."""
         pending, self._pending = self._pending, None
         if self.git.signing_key is not None and self._sha1():
-            sha = write_signed_commit(self.git, self.path, tree, parents, message, pending=pending)
+            sha = write_signed_commit(self.git, self.path, tree, parents, message, pending=pending,
+                                      session=self._sessions.get(threading.get_ident()) if self._sessions else None)
             if sha is not None:
                 return sha
         elif pending is not None:

@@ -68,6 +68,7 @@ from agentmesh.forge.local.schema import (
 from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, actor_of, backoff
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate, RemoteRefs
+from agentmesh.git.signing import SIGNED_PER_PUSH
 from agentmesh.host.files import write_atomic
 
 KNOWN_LABELS = "agentmesh-labels.json"  # in the cache clone: the registry's names this host has seen
@@ -404,6 +405,13 @@ class LocalForge(Forge):
 
     def create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str = "",
                            labels: Sequence[str] = (), relabel: Sequence[Relabel] = ()) -> PullRequest | None:
+        # one ssh-keygen signs the push's commits (the PR, the items, the fence's claim and journal)
+        with self.cache.signing(SIGNED_PER_PUSH):
+            return self._create_fenced_pull(fence, head=head, base=base, title=title, body=body, labels=labels,
+                                            relabel=relabel)
+
+    def _create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str,
+                            labels: Sequence[str], relabel: Sequence[Relabel]) -> PullRequest | None:
         """The new PR, its labels, the label changes `relabel` make and the fence's updates (which create
         the branch `head`) in one atomic push. One listing, of the guard, the base, the head and the fence's
         refs; when the guard or the head branch is there, the items too (after the guard, as in
@@ -547,6 +555,12 @@ class LocalForge(Forge):
     def merge_fenced_pull(self, fence: MergeFence, number: int, *, sha: str,
                           method: Literal["merge", "squash"] = "merge", close: Sequence[int] = (),
                           relabel: Sequence[Relabel] = ()) -> bool:
+        # one ssh-keygen signs the push's commits (the merge, the PR, the issues, the fence's claim and journal)
+        with self.cache.signing(SIGNED_PER_PUSH):
+            return self._merge_fenced_pull(fence, number, sha=sha, method=method, close=close, relabel=relabel)
+
+    def _merge_fenced_pull(self, fence: MergeFence, number: int, *, sha: str, method: Literal["merge", "squash"],
+                           close: Sequence[int], relabel: Sequence[Relabel]) -> bool:
         """The merge, the PR marked merged, its head branch deleted, the issues it closes (and `close`) closed,
         the label changes `relabel` and the fence's updates in one atomic push, each pinned to what one listing
         showed (of the PR, its head and base, those issues and the fence's refs); a lost race (an issue someone

@@ -1,0 +1,137 @@
+"""One ssh-keygen signs a push's commits (git/signing.SigningSession, git/cache.py `signing`): each commit is
+the very one `git commit-tree -S` writes, a commit may be the parent of the next, git verifies them all, the
+host's own-signed record holds each, and nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from agentmesh.core.errors import TemporaryError
+from agentmesh.core.record import replace
+from agentmesh.git.cache import CacheClone
+from agentmesh.git.run import Git
+from agentmesh.git.signing import (
+    SigningSession,
+    allowed_signers,
+    ensure_allowed_signers,
+    ensure_key,
+    own_signed,
+    write_signed_commit,
+)
+from tests.integration.test_signed_commits import by_git
+from tests.support import git
+
+WHEN = "1700000000 +0000"
+
+
+@pytest.fixture
+def signer(tmp_path):
+    key = tmp_path / "identity" / "id_ed25519"
+    ensure_key(key, "ada")
+    repo = tmp_path / "repo.git"
+    git("init", "--quiet", "--bare", str(repo))
+    return Git(author_name="ada", author_email="ada@host-1.agentmesh.invalid", signing_key=key), repo
+
+
+@pytest.fixture
+def keygens(tmp_path, monkeypatch):
+    """The ssh-keygen processes started: a shim first on PATH (agentmesh passes PATH on) logs each."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    log = tmp_path / "keygen.log"
+    (shim / "ssh-keygen").write_text(f"#!/bin/sh\necho \"$*\" >> '{log}'\nexec /usr/bin/ssh-keygen \"$@\"\n")
+    (shim / "ssh-keygen").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+
+    def signing() -> int:
+        lines = log.read_text().splitlines() if log.exists() else []
+        return sum(1 for line in lines if line.startswith("-Y sign"))
+    return signing
+
+
+def test_a_chain_and_its_siblings_from_one_process(signer, tmp_path, keygens):
+    runner, repo = signer
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    folder = tmp_path / "state" / ".signing"
+    folder.mkdir(parents=True, mode=0o700)
+    session = SigningSession(runner, folder, 4)
+    try:
+        root = write_signed_commit(runner, repo, tree, [], "root\n", when=WHEN, session=session)
+        child = write_signed_commit(runner, repo, tree, [root], "child\n", when=WHEN, session=session)
+        merge = write_signed_commit(runner, repo, tree, [root, child], "merge\n", when=WHEN, session=session)
+        other = write_signed_commit(runner, repo, tree, [], "other \u00d7\n", when=WHEN, session=session)
+    finally:
+        session.close()
+    assert keygens() == 1
+    assert not folder.exists()  # the FIFOs and signatures are gone
+    shas = [root, child, merge, other]
+    assert shas == [by_git(runner, repo, tree, [], "root\n", WHEN), by_git(runner, repo, tree, [root], "child\n", WHEN),
+                    by_git(runner, repo, tree, [root, child], "merge\n", WHEN),
+                    by_git(runner, repo, tree, [], "other \u00d7\n", WHEN)]
+    key = ensure_key(runner.signing_key, "ada")
+    allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([("ada", key)]))
+    checked = runner.run("-c", f"gpg.ssh.allowedSignersFile={allowed}", "log", "--no-walk=unsorted",
+                         "--format=%H %G?", *shas, cwd=repo).stdout.split("\n")
+    assert [line for line in checked if line] == [f"{sha} G" for sha in shas]
+    assert set(own_signed(repo, shas)) == set(shas)
+
+
+def test_past_its_slots_and_after_its_end_commits_are_signed_one_by_one(signer, tmp_path, keygens):
+    runner, repo = signer
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    folder = tmp_path / ".signing"
+    folder.mkdir(mode=0o700)
+    session = SigningSession(runner, folder, 1)
+    first = write_signed_commit(runner, repo, tree, [], "1\n", when=WHEN, session=session)
+    second = write_signed_commit(runner, repo, tree, [first], "2\n", when=WHEN, session=session)
+    session.close()
+    third = write_signed_commit(runner, repo, tree, [second], "3\n", when=WHEN, session=session)
+    assert third == by_git(runner, repo, tree, [second], "3\n", WHEN)
+    assert keygens() == 3 + 1  # the session's, two alone, and git's for `by_git`
+
+
+def test_a_session_never_used_is_stopped_and_removed(signer, tmp_path):
+    runner, _ = signer
+    folder = tmp_path / ".signing"
+    folder.mkdir(mode=0o700)
+    session = SigningSession(runner, folder, 3)
+    proc = session._proc
+    assert proc is not None and proc.poll() is None  # waiting on its first FIFO
+    session.close()
+    assert proc.poll() is not None and not folder.exists()
+    session.close()  # twice is harmless
+
+
+def test_the_cache_signs_a_push_with_one_process_in_a_private_folder(signer, tmp_path, keygens):
+    runner, repo = signer
+    cache = CacheClone(runner, repo, str(repo))
+    tree = cache.empty_tree()
+    with cache.signing(8):
+        folders = [p for p in repo.parent.iterdir() if p.name.startswith(".signing-")]
+        assert len(folders) == 1 and folders[0].stat().st_mode & 0o777 == 0o700
+        first = cache.commit_tree(tree, [], "a\n")
+        second = cache.commit_tree(tree, [first], "b\n")
+    assert keygens() == 1
+    assert not folders[0].exists()
+    assert cache.run("rev-list", second).stdout.split() == [second, first]
+
+
+def test_a_signature_that_does_not_come_in_time_is_temporary(signer, tmp_path, monkeypatch):
+    runner, repo = signer
+    shim = tmp_path / "slow"
+    shim.mkdir()
+    (shim / "ssh-keygen").write_text("#!/bin/sh\nexec sleep 30\n")  # never reads its FIFOs
+    (shim / "ssh-keygen").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+    slow = replace(runner, timeout=0.3)
+    folder = tmp_path / ".signing"
+    folder.mkdir(mode=0o700)
+    session = SigningSession(slow, folder, 2)
+    proc = session._proc
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    with pytest.raises(TemporaryError, match="did not sign within"):
+        write_signed_commit(slow, repo, tree, [], "x\n", when=WHEN, session=session)
+    assert proc is not None and proc.poll() is not None  # stopped
+    session.close()
