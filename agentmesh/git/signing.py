@@ -99,7 +99,7 @@ class PendingSignature:
 
 # the commits of one push signed by one SigningSession: a PR, its issues, the fence's claim and journal, a retry
 # or two; any further ones are signed one by one. An unused slot costs a FIFO.
-SIGNED_PER_PUSH = 16
+SIGNED_PER_PUSH = 8
 
 
 class SigningSession:

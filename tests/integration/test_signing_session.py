@@ -8,9 +8,13 @@ import os
 
 import pytest
 
+from agentmesh.agent.claim_task import claim_task
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import replace
+from agentmesh.core.vocab import Event, Label, Stage
+from agentmesh.forge.base import MergeFence, PullFence, Relabel
 from agentmesh.git.cache import CacheClone
+from agentmesh.git.remote import RefUpdate
 from agentmesh.git.run import Git
 from agentmesh.git.signing import (
     SigningSession,
@@ -21,7 +25,7 @@ from agentmesh.git.signing import (
     write_signed_commit,
 )
 from tests.integration.test_signed_commits import by_git
-from tests.support import git
+from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
 
 WHEN = "1700000000 +0000"
 
@@ -135,3 +139,86 @@ def test_a_signature_that_does_not_come_in_time_is_temporary(signer, tmp_path, m
         write_signed_commit(slow, repo, tree, [], "x\n", when=WHEN, session=session)
     assert proc is not None and proc.poll() is not None  # stopped
     session.close()
+
+
+JOURNAL = "refs/heads/test/journal"
+
+
+class JournalPullFence(PullFence):
+    """The PR's head branch and a journal commit built in the push's own listing, as agent/jobs.WorkFence's."""
+
+    def __init__(self, cache, branch: str, commit: str):
+        self.cache = cache
+        self.refs = (f"refs/heads/{branch}", JOURNAL)
+        self.head_sha = commit
+
+    def updates(self, listed, number):
+        journal = self.cache.commit_tree(self.cache.empty_tree(), [], f"journal: pr #{number}\n")
+        return [RefUpdate(self.refs[0], self.head_sha, listed.get(self.refs[0])),
+                RefUpdate(JOURNAL, journal, listed.get(JOURNAL))]
+
+    def landed(self, number):
+        pass
+
+
+class JournalMergeFence(MergeFence):
+    """Two journal commits, the second the child of the first: a chain inside the merge's push."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.refs = (JOURNAL,)
+
+    def updates(self, listed):
+        first = self.cache.commit_tree(self.cache.empty_tree(), [listed[JOURNAL]], "journal: merged\n")
+        second = self.cache.commit_tree(self.cache.empty_tree(), [first], "journal: closed\n")
+        return [RefUpdate(JOURNAL, second, listed[JOURNAL])]
+
+    def landed(self):
+        pass
+
+
+def test_a_pr_creation_push_and_a_merge_push_each_start_one_ssh_keygen(tmp_path, keygens):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    mesh = agent_mesh(remote, tmp_path / "hosts", "ada")
+    forge = agent_forge(mesh)
+    base = mesh.base_head
+    commit = mesh.cache.commit_tree(mesh.cache.tree_of(base), [base], "work\n")
+    issue = forge.create_issue("Do it", labels=[Stage.WORKING]).number
+    before = keygens()
+    stages = Relabel(issue, add=(Stage.REVIEW,), remove=(Stage.WORKING,))
+    pull = forge.create_fenced_pull(JournalPullFence(mesh.cache, "ada/1-do-it", commit), head="ada/1-do-it",
+                                    base=mesh.base_branch, title="Do it (#1)", body=f"Closes #{issue}",
+                                    labels=[Label.PR], relabel=[stages])
+    assert pull is not None
+    assert keygens() == before + 1  # the PR, the issue's stage and the journal
+    assert forge.merge_fenced_pull(JournalMergeFence(mesh.cache), pull.number, sha=commit)
+    assert keygens() == before + 2  # the merge, the PR, the issue closed and two chained journal commits
+    assert forge.get_issue(issue).state == "closed" and forge.get_pull(pull.number).state == "merged"
+
+    new = git("rev-list", "--author=ada", *remote_refs(remote).values(), "--not", commit, cwd=remote).split()
+    key = ensure_key(mesh.git.signing_key, "ada")
+    allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([("ada", key)]))
+    checked = git("-c", f"gpg.ssh.allowedSignersFile={allowed}", "log", "--no-walk=unsorted", "--format=%G? %s",
+                  *new, cwd=remote).splitlines()
+    assert len(checked) >= 8 and [line for line in checked if not line.startswith("G ")] == [], checked
+    journal = git("log", "--format=%s", JOURNAL, cwd=remote).splitlines()
+    assert journal == ["journal: closed", "journal: merged", "journal: pr #2"]
+    assert set(own_signed(mesh.cache.path, new)) >= set(git("rev-list", JOURNAL, cwd=remote).split())
+
+
+def test_a_claim_task_tick_signs_its_claim_and_its_work_with_the_pr_push_in_one_process_each(tmp_path, keygens):
+    """The claim with the issue's `working` stage: one ssh-keygen; the work commit with the PR's push (the PR,
+    the issue's `review` stage, the claim's renewal, the journal): one more."""
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
+    mesh = agent_mesh(remote, tmp_path / "hosts", "ada")
+    forge = agent_forge(mesh)
+    before = keygens()
+    report = claim_task(mesh, forge, env={"PATH": os.environ["PATH"]})
+    events = [line.event for line in report.events]
+    assert events[:4] == [Event.CLAIMED, Event.EXECUTED, Event.PUSHED, Event.PR_OPENED], events
+    assert len(human.list_pulls(state="open")) == 1 and Stage.REVIEW in human.get_issue(issue).labels
+    signed = git("rev-list", "--author=ada", *remote_refs(remote).values(), cwd=remote).split()
+    assert len(signed) >= 6, signed  # claim, working, work, PR, review stage, claim renewal, journal...
+    assert keygens() - before == 3, (keygens() - before, len(signed))  # and the presence's own push: one
