@@ -24,7 +24,7 @@ from agentmesh.git.batch import ObjectInfo, ObjectReader
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
-from agentmesh.git.signing import PendingSignature, SigningSession, write_signed_commit
+from agentmesh.git.signing import SESSION_PREFIX, PendingSignature, SigningSession, sweep_sessions, write_signed_commit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
 if TYPE_CHECKING:
@@ -265,7 +265,8 @@ class CacheClone:
         import tempfile  # here: a claim that signs alone never imports it
 
         try:
-            folder = Path(tempfile.mkdtemp(prefix=".signing-", dir=self.path.parent))  # 0700
+            sweep_sessions(self.path.parent)
+            folder = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX, dir=self.path.parent))  # 0700
         except OSError:
             yield  # a read-only state dir: signed one by one
             return

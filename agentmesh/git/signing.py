@@ -209,6 +209,24 @@ class SigningSession:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+SESSION_PREFIX = ".signing-"  # a SigningSession's folder, beside the cache clone
+_SESSION_LEFT_SECONDS = 3600  # a session lasts a push; a folder this old was left by a killed run
+
+
+def sweep_sessions(directory: Path) -> None:
+    """Remove the session folders a killed run left in `directory` (FIFOs and signatures, nothing secret)."""
+    import shutil
+
+    cutoff = time.time() - _SESSION_LEFT_SECONDS
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(SESSION_PREFIX) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+    except OSError:
+        pass  # only garbage left
+
+
 def write_signed_commit(git: Git, repo: Path, tree: str, parents: Sequence[str], message: str, *,
                         when: str | None = None, pending: PendingSignature | None = None,
                         session: SigningSession | None = None) -> str | None:

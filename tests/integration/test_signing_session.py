@@ -222,3 +222,16 @@ def test_a_claim_task_tick_signs_its_claim_and_its_work_with_the_pr_push_in_one_
     signed = git("rev-list", "--author=ada", *remote_refs(remote).values(), cwd=remote).split()
     assert len(signed) >= 6, signed  # claim, working, work, PR, review stage, claim renewal, journal...
     assert keygens() - before == 3, (keygens() - before, len(signed))  # and the presence's own push: one
+
+
+def test_a_session_folder_a_killed_run_left_is_swept_by_the_next_session(signer, tmp_path):
+    runner, repo = signer
+    cache = CacheClone(runner, repo, str(repo))
+    left, live = repo.parent / ".signing-left", repo.parent / ".signing-live"
+    for folder in (left, live):
+        folder.mkdir(mode=0o700)
+        os.mkfifo(folder / "0", 0o600)
+    os.utime(left, (1, 1))  # long ago
+    with cache.signing(2):
+        cache.commit_tree(cache.empty_tree(), [], "a\n")
+    assert not left.exists() and live.exists()  # a live one may be another run's
