@@ -11,6 +11,7 @@ git's own ref locks make a second writer fail at once instead of wait.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -266,7 +267,7 @@ class CacheClone:
 
         try:
             sweep_sessions(self.path.parent)
-            folder = Path(tempfile.mkdtemp(prefix=SESSION_PREFIX, dir=self.path.parent))  # 0700
+            folder = Path(tempfile.mkdtemp(prefix=f"{SESSION_PREFIX}{os.getpid()}-", dir=self.path.parent))  # 0700
         except OSError:
             yield  # a read-only state dir: signed one by one
             return

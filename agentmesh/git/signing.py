@@ -27,7 +27,15 @@ from agentmesh.core.record import Record
 from agentmesh.git.objects import commit_data, git_now, plain_ident, with_signature, write_loose
 from agentmesh.git.run import Git
 from agentmesh.host.files import write_atomic
-from agentmesh.host.process import ProcessResult, finish_process, kill_group, run_process, start_process
+from agentmesh.host.process import (
+    ProcessResult,
+    finish_process,
+    kill_group,
+    kill_pidfile_group,
+    run_process,
+    start_process,
+    write_pidfile,
+)
 
 
 def ensure_key(private: Path, comment: str) -> PublicKey:
@@ -123,12 +131,21 @@ class SigningSession:
         self._proc: subprocess.Popen | None = None
         if self.key is None or slots < 1:
             return
+        argv = [*_sign_argv(self.key), *map(str, self._files)]
         try:
             for path in self._files:
                 os.mkfifo(path, 0o600)
-            self._proc = start_process([*_sign_argv(self.key), *map(str, self._files)], env=git.env())
+            try:
+                # killed with this process (thread): else it would wait on its next FIFO for ever
+                self._proc = start_process(["setpriv", "--pdeathsig", "KILL", "--", *argv], env=git.env())
+            except FileNotFoundError:  # no util-linux: the next session's sweep stops it
+                self._proc = start_process(argv, env=git.env())
         except OSError:
-            self._proc = None  # signed the usual way, which says why it cannot be
+            return  # signed the usual way, which says why it cannot be
+        try:
+            write_pidfile(folder / _SESSION_PIDFILE, self._proc.pid)  # for `sweep_sessions`, should this run die
+        except OSError:
+            pass  # a sweep's means lost, nothing else
 
     def sign(self, git: Git, data: bytes) -> bytes | None:
         """ssh-keygen's signature of `data` with the key `git` signs with; None when this session cannot
@@ -209,22 +226,39 @@ class SigningSession:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-SESSION_PREFIX = ".signing-"  # a SigningSession's folder, beside the cache clone
-_SESSION_LEFT_SECONDS = 3600  # a session lasts a push; a folder this old was left by a killed run
+SESSION_PREFIX = ".signing-"  # a SigningSession's folder, beside the cache clone: `.signing-<owner pid>-<random>`
+_SESSION_LEFT_SECONDS = 3600  # a session lasts a push: one this old was left by a run that died
+_SESSION_PIDFILE = "pid"  # its ssh-keygen's group and start time (host/process.write_pidfile)
 
 
 def sweep_sessions(directory: Path) -> None:
-    """Remove the session folders a killed run left in `directory` (FIFOs and signatures, nothing secret)."""
+    """Remove the session folders a killed run left in `directory` (its pid gone, or an hour old), and stop
+    their ssh-keygen if it still waits on its next FIFO (without setpriv's parent-death signal; the pidfile's
+    start time keeps an unrelated process that reused the pid safe)."""
     import shutil
 
     cutoff = time.time() - _SESSION_LEFT_SECONDS
     try:
         with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.name.startswith(SESSION_PREFIX) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                    shutil.rmtree(entry.path, ignore_errors=True)
+            found = [entry for entry in entries if entry.name.startswith(SESSION_PREFIX)]
+        for entry in found:
+            owner = entry.name[len(SESSION_PREFIX):].partition("-")[0]
+            if entry.stat(follow_symlinks=False).st_mtime >= cutoff and (not owner.isdigit() or _alive(int(owner))):
+                continue
+            kill_pidfile_group(Path(entry.path) / _SESSION_PIDFILE, grace=0)
+            shutil.rmtree(entry.path, ignore_errors=True)
     except OSError:
-        pass  # only garbage left
+        pass  # only garbage left, for the next sweep
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's: not ours to judge
+    return True
 
 
 def write_signed_commit(git: Git, repo: Path, tree: str, parents: Sequence[str], message: str, *,

@@ -5,6 +5,10 @@ host's own-signed record holds each, and nothing is left behind."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +239,61 @@ def test_a_session_folder_a_killed_run_left_is_swept_by_the_next_session(signer,
     with cache.signing(2):
         cache.commit_tree(cache.empty_tree(), [], "a\n")
     assert not left.exists() and live.exists()  # a live one may be another run's
+
+
+def test_the_ssh_keygen_of_a_run_that_died_is_stopped_by_the_next_session(signer, tmp_path):
+    """A run killed mid-push leaves its ssh-keygen waiting on a FIFO for ever: the next session stops it."""
+    runner, repo = signer
+    gone = _dead_pid()
+    folder = repo.parent / f".signing-{gone}-abc"
+    folder.mkdir(mode=0o700)
+    orphan = SigningSession(runner, folder, 3)  # as the dead run left it
+    assert orphan._proc is not None and orphan._proc.poll() is None
+    time.sleep(0.5)  # waiting on its first FIFO by now
+    cache = CacheClone(runner, repo, str(repo))
+    with cache.signing(2):
+        cache.commit_tree(cache.empty_tree(), [], "a\n")
+    assert orphan._proc.wait(timeout=10) < 0 and not folder.exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from agentmesh.git.run import Git
+from agentmesh.git.signing import SigningSession
+session = SigningSession(Git(author_name="ada", author_email="ada@h.agentmesh.invalid", signing_key=Path(sys.argv[1])),
+                         Path(sys.argv[2]), 3)
+print(session._proc.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_run_killed_mid_push_takes_its_ssh_keygen_with_it(signer, tmp_path):
+    runner, _ = signer
+    folder = tmp_path / ".signing"
+    folder.mkdir(mode=0o700)
+    run = subprocess.Popen([sys.executable, "-c", CHILD, str(runner.signing_key), str(folder)], stdout=subprocess.PIPE)
+    assert run.stdout is not None
+    keygen = int(run.stdout.readline())
+    time.sleep(0.3)
+    assert _running(keygen)
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 10
+    while _running(keygen) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(keygen)
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
