@@ -153,15 +153,17 @@ class AgentRun(Generic[R]):
         agent `signer`'s): no message, trailer or branch name makes a commit an agent's."""
         return self.mesh.identity.all_signed_by(self.mesh.cache.commits_between(base, head), signer or self.agent)
 
-    def reviews(self, number: int) -> list[Review]:
-        """The PR's reviews that the roster vouches for, authors named by roster principal (agent/trust.py)."""
-        return verified_reviews(self.forge.list_reviews(number), roster=self.mesh.roster, identity=self.mesh.identity,
-                                local=self.forge.kind == "local")
+    def reviews(self, number: int, *, listing: RemoteRefs | None = None) -> list[Review]:
+        """The PR's reviews that the roster vouches for, authors named by roster principal (agent/trust.py).
+        `listing`: the run's, read instead of listing the PR's item again (Forge.as_listed)."""
+        return verified_reviews(self.forge.as_listed(listing).list_reviews(number), roster=self.mesh.roster,
+                                identity=self.mesh.identity, local=self.forge.kind == "local")
 
-    def comments(self, number: int) -> list[Comment]:
+    def comments(self, number: int, *, listing: RemoteRefs | None = None) -> list[Comment]:
         """The comments on issue or PR `number`, each author the roster does not vouch for marked unverified
-        (agent/trust.py): every decision on comments reads them from here, never from the forge directly."""
-        return verified_comments(self.forge.list_comments(number), roster=self.mesh.roster,
+        (agent/trust.py): every decision on comments reads them from here, never from the forge directly.
+        `listing` as for `reviews`."""
+        return verified_comments(self.forge.as_listed(listing).list_comments(number), roster=self.mesh.roster,
                                  identity=self.mesh.identity, local=self.forge.kind == "local")
 
     def label_events(self, number: int) -> list[LabelEvent]:
@@ -204,10 +206,10 @@ class AgentRun(Generic[R]):
 
     # --- ending a piece of work on the remote --------------------------------------------
 
-    def issue_open(self, number: int) -> bool:
-        """A deleted issue counts as closed: its PR is withdrawn, not merged."""
+    def issue_open(self, number: int, *, listing: RemoteRefs | None = None) -> bool:
+        """A deleted issue counts as closed: its PR is withdrawn, not merged. `listing` as for `reviews`."""
         try:
-            return self.forge.get_issue(number).state == "open"
+            return self.forge.as_listed(listing).get_issue(number).state == "open"
         except NotFound:
             return False
 

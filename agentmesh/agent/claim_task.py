@@ -63,7 +63,7 @@ from agentmesh.core.select import (
 from agentmesh.core.slug import work_branch
 from agentmesh.core.vocab import Event, Label, RunStatus, Stage
 from agentmesh.forge.base import Forge, ForgeError, NotFound
-from agentmesh.git.remote import RemoteRefs, ls_refs
+from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs
 from agentmesh.memory.journal import Journal
 from agentmesh.refs.claims import ClaimView
 
@@ -146,7 +146,8 @@ class ClaimTask(AgentRun[TickReport]):
         self.fleet: frozenset[str] = frozenset()  # the agents that rank this backlog, seen this tick (core/select)
         self.free: frozenset[str] = frozenset()  # those the candidates are dealt among (core/select.deal)
         self.dealing = 0  # the deal's round (core/select.deal_round), by the mesh's clock, once per tick
-        self._merged: dict[int, int] | None = None  # issue -> merged PR closing it, listed once, after a claim
+        # (from the run's listing?, issue -> merged PR closing it), listed once, after a claim
+        self._merged: tuple[bool, dict[int, int]] | None = None
         self._urgency: dict[tuple[int, str, tuple[str, ...]], tuple[str, ...]] = {}  # see `vouched`
         self.jobs = Jobs(mesh, forge, report, dry_run=dry_run, env=env, journal=journal, budget=BudgetCheck(),
                          share=self)
@@ -437,7 +438,8 @@ class ClaimTask(AgentRun[TickReport]):
                 continue
             self.report.add(Event.CLAIMED, issue=candidate.issue, key=claimed_key(candidate.issue, candidate.attempt),
                             detail=f"{candidate.detail}, attempt {candidate.attempt}")
-            if self.done_already(candidate.issue, result.sha or ""):
+            listing = self.claimed_listing(stage if result.carried else None)
+            if self.done_already(candidate.issue, result.sha or "", listing=listing):
                 continue
             if self.policy.migration.lock_branches and not self.hold_mesh_lock(candidate.issue, result.sha or ""):
                 if result.carried:
@@ -445,8 +447,18 @@ class ClaimTask(AgentRun[TickReport]):
                 continue
             # no `claimed` stage: the job starts now, with the issue labelled `working` (one write, not two)
             jobs.append(Job(issues[candidate.issue], result.sha or "", candidate.branch, candidate.attempt,
-                            staged=result.carried))
+                            staged=result.carried, listing=listing))
         return jobs
+
+    def claimed_listing(self, carried: RefUpdate | None) -> RemoteRefs | None:
+        """The run's listing as the claim's push left it, the issue's item at the commit it `carried`: when the
+        listing showed the item at the commit that one was built on (nothing moved it in between, no merge
+        closing the issue either), the reads right after the claim need no listing of their own. None
+        otherwise: they list afresh."""
+        if carried is None or carried.new is None or self.heads is None or \
+                self.heads.get(carried.ref) != carried.expect:
+            return None
+        return self.heads.moved(carried.ref, carried.new)
 
     def redeal(self, selection: Selection, pulls: list[PullRequest], tried: set[int]) -> list[Claim]:
         """The candidates not tried yet and not claimed now, dealt again among the agents free now (core/select.deal):
@@ -470,18 +482,20 @@ class ClaimTask(AgentRun[TickReport]):
         self.jobs.release(issue, claim_sha, f"the old scripts locked it meanwhile ({theirs.branch})")
         return False
 
-    def done_already(self, issue: int, claim_sha: str) -> bool:
+    def done_already(self, issue: int, claim_sha: str, *, listing: RemoteRefs | None = None) -> bool:
         """Whether a merged PR closes `issue` though the issue is still open (a forge that closes
         issues after the merge, and a merger killed in between): then close it, and work on nothing.
-        Checked under the claim, so no merge of a mesh PR for it can come later (merges are fenced)."""
-        if self._merged is None:
-            self._merged = {n: p.number for p in self.forge.list_pulls(state="merged")
-                            for n in closing_references(p.body)}
-        if issue not in self._merged:
+        Checked under the claim, so no merge of a mesh PR for it can come later (merges are fenced).
+        `listing`: `claimed_listing`'s, which shows every merge that closed the issue before the claim."""
+        if self._merged is None or (self._merged[0] and listing is None):
+            self._merged = (listing is not None, {n: p.number for p in self.forge.as_listed(listing).list_pulls(
+                state="merged") for n in closing_references(p.body)})
+        merged = self._merged[1]
+        if issue not in merged:
             return False
-        pr = self._merged[issue]
+        pr = merged[issue]
         tag = marker_text(f"merged-already/{pr}")
-        if any(tag in c.body and self.trusted(c.author) for c in self.comments(issue)):
+        if any(tag in c.body and self.trusted(c.author) for c in self.comments(issue, listing=listing)):
             return False  # closed for this PR once, and a human reopened it: there is more to do
         self.forge.comment(issue, f"{tag}\nagentmesh: PR #{pr} closing this issue is merged already; closing it.")
         self.forge.close_issue(issue)

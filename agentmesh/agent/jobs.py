@@ -53,7 +53,7 @@ from agentmesh.core.secrets import scan_diff
 from agentmesh.core.slug import is_work_branch
 from agentmesh.core.vocab import Event, Label, Stage, StopReason
 from agentmesh.forge.base import Forbidden, Forge, PullFence, Stale
-from agentmesh.git.remote import RefUpdate
+from agentmesh.git.remote import RefUpdate, RemoteRefs
 from agentmesh.git.run import GitError, GitTimeout
 from agentmesh.git.signing import SIGNED_PER_PUSH
 from agentmesh.git.worktree import Worktrees, commit_work, sealed_git, work_changes
@@ -78,6 +78,7 @@ class Job:
     attempt: int
     rework: ReworkAsk | None = None  # set: address the feedback on the open PR instead
     staged: bool = False  # the issue's `working` stage landed with the claim already
+    listing: RemoteRefs | None = None  # the run's listing, the issue's item as the claim's push left it (if known)
 
 
 def opened_line(job: Job, paths: Sequence[str], number: int, url: str | None) -> Line:
@@ -186,7 +187,7 @@ class Jobs(AgentRun[Report]):
         if not job.staged:
             set_stage(self.forge, number, Stage.WORKING)
         base = self.mesh.base_head
-        produced = self.produce(job, base, self.write_task_file(job.issue), signing=signing)
+        produced = self.produce(job, base, self.write_task_file(job.issue, listing=job.listing), signing=signing)
         if produced.stop == StopReason.PREEMPTED and produced.outcome == Ending.STOPPED:
             self.make_way(job, base, produced)
         elif produced.outcome in (Ending.STOPPED, Ending.UNAVAILABLE):
@@ -362,9 +363,10 @@ class Jobs(AgentRun[Report]):
         self.report.add(Event.NEEDS_HUMAN, issue=job.issue.number, pr=request.pull,
                         detail=f"rework failed: {produced.reason}", key=needs_human_key(request.pull, request.head))
 
-    def write_task_file(self, issue: Issue, *, feedback: Feedback = ()) -> Path:
-        """The executor never sees this host's token, even when someone pasted it into the issue."""
-        comments = [replace(c, body=self.scrub(c.body)) for c in self.comments(issue.number)]
+    def write_task_file(self, issue: Issue, *, feedback: Feedback = (), listing: RemoteRefs | None = None) -> Path:
+        """The executor never sees this host's token, even when someone pasted it into the issue. `listing`: the
+        issue's item as the claim's push just left it (Job.listing), read without a listing of its own."""
+        comments = [replace(c, body=self.scrub(c.body)) for c in self.comments(issue.number, listing=listing)]
         feedback = tuple((source, self.scrub(text)) for source, text in feedback)
         writers = {c.author for c in comments if self.trusted(c.author)}
         memory = context_for(self.mesh.cache, self.mesh.base_head, self.journal or self.mesh.journal(), issue,

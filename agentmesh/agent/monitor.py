@@ -77,7 +77,7 @@ from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
 from agentmesh.host.lock import host_lock
 from agentmesh.memory.journal import CarriedJournal, Journal
-from agentmesh.refs.claims import ClaimStore, ClaimView
+from agentmesh.refs.claims import ClaimStore, ClaimView, RefMemo
 from agentmesh.refs.heartbeat import Keeper
 
 REVIEW_CONTEXT = "agentmesh/review"
@@ -173,6 +173,8 @@ class Monitor(AgentRun[Report]):
         self._merge_bases: dict[tuple[str, str], str] = {}  # (base head, PR head) -> their fork point
         self._own_reviews: dict[int, list[PullReview]] = {}  # own PR -> its reviews, as this run observed them
         self._messages: dict[str, str] = {}  # commit -> its message: what a commit says never changes
+        self.heads: RemoteRefs | None = None  # the run's listing of every branch (`run`)
+        self.listed: RemoteRefs | None = None  # the same with the forge's items, when guarded_run made it
         # this agent's claims in review, renewed while gates run (a long review must not let them lapse)
         self.keeper = Keeper(self.store, renew_seconds=self.policy.lease.renew_seconds,
                              guard=partial(host_lock, mesh.state, "claim-task"))
@@ -181,13 +183,16 @@ class Monitor(AgentRun[Report]):
         """Observe, decide in core (cleanup, own PRs, siblings' PRs, reaping, sweeping), then apply or show.
         `open_pulls`: the open PRs the halt check listed, if it did; `heads`: the run's listing of every branch."""
         # claims, presence and branches: one listing, the run's
-        heads = heads or ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
-        claims = self.store.list(listing=within_branches(heads, self.store.prefix))
+        self.listed = heads  # with the forge's items (guarded_run): what this run's observation reads them from
+        heads = self.heads = heads or ls_refs(self.mesh.git, self.mesh.remote, [BRANCHES])
+        observer = self.mesh.presence()
+        # the claims' and the presence refs' mirror in one for-each-ref (each fetched only when it differs)
+        memo = RefMemo.of_mirror(self.mesh.cache, [self.store.prefix, observer.prefix])
+        claims = self.store.list(listing=within_branches(heads, self.store.prefix), memo=memo)
         listed = self.forge.list_pulls(state="open") if open_pulls is None else open_pulls
         branches = remote_branches(self.mesh, heads)
         pulls = list({p.number: p for p in [*listed, *self.finished_pulls(claims, listed, branches)]}.values())
-        observer = self.mesh.presence()
-        presence = observer.list(listing=within_branches(heads, observer.prefix))
+        presence = observer.list(listing=within_branches(heads, observer.prefix), memo=memo)
         ring = self.ring(presence)
         seen = Seen(pulls={p.number: p for p in pulls})
         plan = self.plan_cleanup(claims, pulls, branches, ring)
@@ -422,20 +427,21 @@ class Monitor(AgentRun[Report]):
     def observe_own(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
                     view: ClaimView | None) -> OwnPull:
         """What the decision on one of this agent's PRs needs; nothing more is read past a handed-over
-        or foreign head, a closed issue or a claim that is not this agent's."""
+        or foreign head, a closed issue or a claim that is not this agent's. The issue and the PR's reviews are
+        read as the run's listing shows them (the merge's own listing fences what moved since)."""
         if Label.NEEDS_HUMAN in pull.labels or not self.head_is_authors(pull, self.agent):
             return OwnPull(pull.number, marker.issue, pull.head_sha, handed_over=Label.NEEDS_HUMAN in pull.labels,
                            head_is_ours=False)
         claimer = view.claim.agent if view is not None and view.claim is not None else None
         fence = OwnPull(pull.number, marker.issue, pull.head_sha, handed_over=False, me=self.agent,
-                        issue_open=self.issue_open(marker.issue), claimer=claimer,
+                        issue_open=self.issue_open(marker.issue, listing=self.listed), claimer=claimer,
                         claim=view.sha if view is not None and claimer == self.agent else None, branch=pull.head,
                         attempt=view.claim.attempt if view is not None and view.claim is not None else 1)
         if not fence.issue_open or fence.claim is None:
             return fence
         self.keeper.keep(marker.issue, fence.claim)
         required = self.policy.review.required_approvals
-        all_reviews = self._own_reviews[pull.number] = self.reviews(pull.number)
+        all_reviews = self._own_reviews[pull.number] = self.reviews(pull.number, listing=self.listed)
         reviews = head_reviews(all_reviews, pull.head_sha)
         roster = self.mesh.roster
         others = {claimer} - {self.agent} if claimer else set()
@@ -571,7 +577,7 @@ class Monitor(AgentRun[Report]):
         closed: nobody else would ever close it (the issue is read only for an away author's PR). Not one
         whose head someone else wrote: its author would hand that over, not withdraw it."""
         return (marker.agent not in alive and claimer != marker.agent and Label.NEEDS_HUMAN not in pull.labels
-                and not self.issue_open(marker.issue) and self.head_is_authors(pull, marker.agent))
+                and not self.issue_open(marker.issue, listing=self.listed) and self.head_is_authors(pull, marker.agent))
 
     def sibling_review_due(self, pull: PullRequest, marker: PullMarker, ring: list[str], alive: set[str],
                            claimer: str | None) -> bool:
@@ -581,7 +587,7 @@ class Monitor(AgentRun[Report]):
                           required=self.policy.review.required_approvals,
                           handed_over=Label.NEEDS_HUMAN in pull.labels):
             return False
-        reviews = head_reviews(self.reviews(pull.number), pull.head_sha)
+        reviews = head_reviews(self.reviews(pull.number, listing=self.listed), pull.head_sha)
         if self.agent not in reviews.reviewed_by:
             return True
         key = review_key(pull)
@@ -710,8 +716,9 @@ class Monitor(AgentRun[Report]):
 
     def merge_base(self, pull: PullRequest) -> str:
         if pull.base not in self._base_heads:
-            self.mesh.cache.fetch([f"refs/heads/{pull.base}"])
-            self._base_heads[pull.base] = self.mesh.cache.resolve(f"refs/mirror/heads/{pull.base}")
+            ref = f"refs/heads/{pull.base}"
+            listed = self.heads.get(ref) if self.heads is not None else None
+            self._base_heads[pull.base] = self.mesh.cache.fetched_at(ref, listed)
         pair = (self._base_heads[pull.base] or pull.head_sha, pull.head_sha)
         if pair not in self._merge_bases:  # asked by each check of a PR; commits never change
             self._merge_bases[pair] = self.mesh.cache.merge_base(*pair) or pull.head_sha

@@ -226,6 +226,13 @@ class Forge(ABC):
         and hands that listing to `issue_and_labelled`."""
         return ()
 
+    def as_listed(self, listing: RemoteRefs | None) -> Forge:
+        """This forge, its reads of items (an issue, a PR, their comments and reviews, the PR listing) as
+        `listing` shows them, with no listing of their own: the local forge's, when the caller made one of
+        `item_prefixes` a moment ago (or moved it since by its own push: `RemoteRefs.moved`). Writes still read
+        the remote. The REST forges (and `listing` None): this forge itself."""
+        return self
+
     def issue_and_labelled(self, number: int, label: str, *,
                            listing: RemoteRefs | None = None) -> tuple[Issue | None, list[Issue]]:
         """Issue `number` (None: there is none) and the open issues labelled `label` (the local forge reads

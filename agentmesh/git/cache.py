@@ -200,10 +200,31 @@ class CacheClone:
             target = listing.symrefs.get("HEAD")
             if target is None or listing.get("HEAD") is None:
                 return None
+        listed = listing.get(target) if listing is not None else None
+        mirror = mirror_ref(target)
+        if listed is not None and self._mirror_head() == mirror and self.resolve(mirror) == listed:
+            return listed  # our own push moved the mirror there (a merge), or an earlier fetch: nothing to fetch
         with self.locked():  # reentrant: fetch takes it too
             self.fetch([target])
             self.run("symbolic-ref", MIRROR_HEAD, mirror_ref(target))
         return self.resolve(MIRROR_HEAD)
+
+    def _mirror_head(self) -> str | None:
+        """The ref MIRROR_HEAD names (a symbolic ref is a file of its own: git never packs one), None if none."""
+        try:
+            text = (self.path / MIRROR_HEAD).read_text(errors="replace").strip()
+        except OSError:
+            return None
+        return text[len("ref: "):] if text.startswith("ref: ") else None
+
+    def fetched_at(self, remote_ref: str, listed: str | None) -> str | None:
+        """The mirror of `remote_ref`, fetched first unless it is at `listed` already (the sha a listing made a
+        moment ago shows)."""
+        mirror = mirror_ref(remote_ref)
+        if listed is not None and self.resolve(mirror) == listed:
+            return listed
+        self.fetch([remote_ref])
+        return self.resolve(mirror)
 
     def default_head(self) -> str | None:
         return self.resolve(MIRROR_HEAD)
@@ -303,6 +324,20 @@ class CacheClone:
                 continue
             ref, sha, message = record.split("\x00", 2)
             found[ref] = (sha, message)
+        return found
+
+    def ref_records(self, patterns: Sequence[str]) -> dict[str, tuple[str, str, int | None]]:
+        """ref -> (sha, full message, committer time) for local refs matching any of `patterns`: `messages` and
+        `commit_times` of several prefixes in one for-each-ref."""
+        out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)%00%(contents)%1e",
+                       *patterns).stdout
+        found = {}
+        for record in out.split("\x1e"):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            ref, sha, stamp, message = record.split("\x00", 3)
+            found[ref] = (sha, message, int(stamp) if stamp.isdigit() else None)
         return found
 
     def commit_times(self, pattern: str) -> dict[str, int]:

@@ -147,6 +147,22 @@ class RefMemo:
     def __init__(self) -> None:
         self.messages: dict[str, dict[str, tuple[str, str]]] = {}
         self.times: dict[str, float] = {}
+        self.mirrored: set[str] = set()  # prefixes whose `messages` are the mirror as read just now (`of_mirror`)
+
+    @classmethod
+    def of_mirror(cls, cache: CacheClone, prefixes: Sequence[str]) -> RefMemo:
+        """The mirror of `prefixes` as it is now, in one for-each-ref, for one run that observes them all (the
+        claims and the presence refs): each prefix's observation reads no mirror of its own, and fetches only
+        when the remote's listing differs."""
+        memo = cls()
+        mirrors = {prefix: mirror_ref(prefix) for prefix in prefixes}
+        records = cache.ref_records(list(mirrors.values()))
+        for prefix, mirror_prefix in mirrors.items():
+            memo.messages[prefix] = {prefix + mref[len(mirror_prefix):]: (sha, message)
+                                     for mref, (sha, message, _) in records.items() if mref.startswith(mirror_prefix)}
+        memo.times = {sha: stamp for sha, _, stamp in records.values() if stamp is not None}
+        memo.mirrored = set(prefixes)
+        return memo
 
 
 def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Callable[[], Clock],
@@ -162,13 +178,17 @@ def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Calla
     mirror_prefix = mirror_ref(prefix)
 
     def mirrored() -> dict[str, tuple[str, str]]:
-        return {prefix + mref[len(mirror_prefix):]: entry for mref, entry in cache.messages(mirror_prefix).items()}
+        if memo is None:
+            return {prefix + mref[len(mirror_prefix):]: entry for mref, entry in cache.messages(mirror_prefix).items()}
+        records = cache.ref_records([mirror_prefix])  # the commit dates too, for the memo's reader (presence)
+        memo.times.update({sha: stamp for sha, _, stamp in records.values() if stamp is not None})
+        return {prefix + mref[len(mirror_prefix):]: (sha, message) for mref, (sha, message, _) in records.items()}
 
     kept = memo.messages.get(prefix) if memo is not None else None
     if kept is not None and {ref: sha for ref, (sha, _) in kept.items()} == listed:
         refs = kept
     else:
-        refs = mirrored()
+        refs = kept if kept is not None and memo is not None and prefix in memo.mirrored else mirrored()
         if {ref: sha for ref, (sha, _) in refs.items()} != listed:
             cache.fetch([prefix + "*"], prune=True)
             refs = mirrored()

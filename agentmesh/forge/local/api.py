@@ -7,6 +7,7 @@ and commit messages; PR head and base names are validated branch names.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -89,6 +90,14 @@ class LocalForge(Forge):
         self.clock = clock
         self.store = ItemStore(cache, user=user, documents=[LABELS_REF])
         self._known_labels: set[str] = set()  # names seen in the labels registry (see _ensure_labels)
+
+    def as_listed(self, listing: RemoteRefs | None) -> LocalForge:
+        """This forge, reading its items (issues, PRs, their comments and reviews) as `listing` shows them."""
+        if listing is None:
+            return self
+        view = copy.copy(self)
+        view.store = self.store.as_listed(listing)
+        return view
 
     def _now(self) -> str:
         return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

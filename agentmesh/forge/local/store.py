@@ -8,6 +8,7 @@ transport the git layer supports works.
 
 from __future__ import annotations
 
+import copy
 import random
 import secrets
 import time
@@ -84,6 +85,15 @@ class ItemStore:
         # ref -> (when, sha) this store just saw or pushed: a guess for the next write's lease (see `cas`)
         self._hints: dict[str, tuple[float, str]] = {}
         self._numbered: tuple[float, int] = (-GUESS_SECONDS, 0)  # (when, the highest number) of the last listing
+        self._listing: RemoteRefs | None = None  # what `load` and `all_items` read instead of listing (`as_listed`)
+
+    def as_listed(self, listing: RemoteRefs) -> ItemStore:
+        """This store (sharing what it remembers), reading items as `listing` shows them: one of `prefixes` the
+        caller made a moment ago, or moved since by its own push. `load` and `all_items` list nothing (an item
+        `listing` lacks is listed); writes still list the remote, each a compare-and-swap."""
+        view = copy.copy(self)
+        view._listing = listing
+        return view
 
     # --- remote refs, objects, CAS ---------------------------------------------------
 
@@ -250,7 +260,9 @@ class ItemStore:
 
     def load(self, number: int, **parts: bool) -> Item:
         ref = item_ref(number)
-        sha = self.remote([ref]).get(ref)
+        sha = self._listing.get(ref) if self._listing is not None else None
+        if sha is None:
+            sha = self.remote([ref]).get(ref)
         if sha is None:
             raise NotFound(f"#{number} not found")
         return self.item_at(number, sha, **parts)
@@ -288,7 +300,7 @@ class ItemStore:
         """Every item: one listing of the items prefix (`item_heads`; `listing`: a caller's, of `prefixes`,
         made a moment ago). Only the items whose commit is not in the cache (item_cache.py) are fetched and
         read: one fetch and one `cat-file --batch` for them."""
-        heads, documents = self._listed(listing)
+        heads, documents = self._listed(listing or self._listing)
         unknown = [n for n, sha in heads.items() if sha not in self.metas]
         if len(unknown) > FETCH_EXACT:
             # a new host, or a long absence: the whole prefix

@@ -1,0 +1,153 @@
+"""What a run reads from its one listing (agent/base.guarded_run) instead of listing again, and what another writer
+changes between that listing and the read: still seen wherever a decision or a write depends on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentmesh.agent.claim_task import claim_task
+from agentmesh.forge.local import LocalForge
+from agentmesh.git.remote import ls_refs
+from agentmesh.refs.claims import RefMemo
+from tests.integration.test_whole_life import Fleet, events, reopen_issue
+from tests.support import agent_forge, git, human_commit, make_remote, make_store, path_only_env
+from tests.support.gitcount import counting_git
+
+
+def hooked(mesh, before_carry) -> LocalForge:
+    """agent_forge(mesh), which calls `before_carry` right before it builds the claim's carried stage change:
+    after the run's listing, before the claim's push."""
+
+    class Hooked(LocalForge):
+        def carried(self, change):
+            before_carry()
+            return super().carried(change)
+
+    return Hooked(mesh.cache, user=mesh.host.agent)
+
+
+def task_file(fleet: Fleet, agent: str, number: int) -> str:
+    return (fleet.mesh(agent).state.tasks / f"issue-{number}.md").read_text()
+
+
+def test_the_task_file_has_the_comments_posted_before_the_claim_and_after_the_runs_listing(tmp_path):
+    """The comments are read from the run's listing as the claim's push left the issue's item; a comment that moved
+    the item after the listing makes the claim's stage change stale, so the claim lands alone and the comments are
+    listed afresh: the executor sees both."""
+    fleet = Fleet(tmp_path)
+    for name in "abc":
+        fleet.monitor(name)
+    number = fleet.issue()
+    fleet.human.comment(number, "before the run: mind the trailing newline")
+    mesh = fleet.mesh("a")
+    forge = hooked(mesh, lambda: fleet.human.comment(number, "after the listing: and the encoding"))
+    report = claim_task(mesh, forge, env=path_only_env())
+    assert ("pr-opened", number) in events(report), report.events
+    text = task_file(fleet, "a", number)
+    assert "mind the trailing newline" in text and "and the encoding" in text
+
+
+def test_the_task_file_read_from_the_runs_listing_has_the_issues_comments(tmp_path):
+    fleet = Fleet(tmp_path)
+    for name in "abc":
+        fleet.monitor(name)
+    number = fleet.issue()
+    fleet.human.comment(number, "before the run: mind the trailing newline")
+    mesh = fleet.mesh("a")
+    with counting_git(tmp_path / "count") as count:
+        report = claim_task(mesh, agent_forge(mesh), env=path_only_env())
+    assert ("pr-opened", number) in events(report), report.events
+    assert "mind the trailing newline" in task_file(fleet, "a", number)
+    # the run's, the roster ref (who may write: the human's comment), the watch's, the fence's; the new issue's fetch
+    assert count.commands()["upload-pack"] <= 5, count.argvs()
+
+
+def test_a_pr_merged_after_the_runs_listing_closing_the_issue_is_seen_after_the_claim(tmp_path):
+    """A human's PR closing the issue, merged (and the issue reopened, as a forge closing issues late leaves it)
+    between the run's listing and the claim: the merge moved the issue's item, so the claim's stage change is stale
+    and the merged PRs are listed afresh; the issue is closed, not redone."""
+    fleet = Fleet(tmp_path)
+    for name in "abc":
+        fleet.monitor(name)
+    number = fleet.issue()
+    sha = human_commit(fleet.remote, {"fix.txt": "fixed\n"}, branch="human/fix", base="main")
+
+    def merge_meanwhile() -> None:
+        pull = fleet.human.create_pull(head="human/fix", base="main", title="Fix", body=f"Closes #{number}\n")
+        fleet.human.merge_pull(pull.number, sha=sha)
+        reopen_issue(fleet, number)
+
+    mesh = fleet.mesh("a")
+    report = claim_task(mesh, hooked(mesh, merge_meanwhile), env=path_only_env())
+    assert ("claimed", number) in events(report) and ("executed", number) not in events(report), report.events
+    assert fleet.item(number)["state"] == "closed" and fleet.claims() == []
+
+
+def test_the_claims_mirror_read_for_the_run_is_fetched_when_the_remote_moved_since(tmp_path):
+    """RefMemo.of_mirror: the claims' and the presence refs' mirror in one for-each-ref; a claim another agent pushed
+    after it is fetched and seen, and a memo equal to the listing reads nothing more."""
+    remote = make_remote(tmp_path / "remote.git")
+    ada, bob = (make_store(str(remote), tmp_path / "hosts", name, clock=None) for name in ("ada", "bob"))
+    assert ada.acquire(1).won and [v.issue for v in ada.list()] == [1]  # in the mirror now
+    memo = RefMemo.of_mirror(ada.cache, [ada.prefix, "refs/heads/agentmesh/agents/"])
+    assert {ref.rsplit("/", 1)[1] for ref in memo.messages[ada.prefix]} == {"1"}
+    assert bob.acquire(2).won  # after the mirror was read
+    listing = ls_refs(ada.git, ada.url, ["refs/heads/"])
+    assert [(v.issue, v.claim.agent if v.claim else None) for v in ada.list(listing=listing, memo=memo)] == \
+        [(1, "ada"), (2, "bob")]
+    memo = RefMemo.of_mirror(ada.cache, [ada.prefix])
+    with counting_git(tmp_path / "count") as count:
+        assert [v.issue for v in ada.list(listing=listing, memo=memo)] == [1, 2]
+    assert "for-each-ref" not in count.commands() and "fetch" not in count.commands(), count.argvs()
+
+
+def test_a_branch_is_fetched_only_when_its_mirror_is_not_at_the_listed_head(tmp_path):
+    remote = make_remote(tmp_path / "remote.git")
+    cache = make_store(str(remote), tmp_path / "hosts", "ada").cache
+    head = git("rev-parse", "refs/heads/main", cwd=remote)
+    assert cache.fetched_at("refs/heads/main", head) == head  # not mirrored yet: fetched
+    with counting_git(tmp_path / "count") as count:
+        assert cache.fetched_at("refs/heads/main", head) == head
+    assert "fetch" not in count.commands(), count.argvs()
+    moved = human_commit(remote, {"other.txt": "x\n"})
+    assert cache.fetched_at("refs/heads/main", moved) == moved  # someone else moved it: fetched
+    assert cache.resolve("refs/mirror/heads/main") == moved
+    listing = ls_refs(cache.git, cache.url, ["HEAD", "refs/heads/"])
+    assert cache.fetch_default_branch(listing=listing) == moved  # MIRROR_HEAD is set by a fetch
+    with counting_git(tmp_path / "count-default") as count:
+        assert cache.fetch_default_branch(listing=listing) == moved
+    assert "fetch" not in count.commands(), count.argvs()  # where the mirror is, and MIRROR_HEAD names it
+    again = human_commit(remote, {"other.txt": "y\n"})
+    assert cache.fetch_default_branch(listing=ls_refs(cache.git, cache.url, ["HEAD", "refs/heads/"])) == again
+    assert cache.default_head() == again and cache.tree_of(again)  # fetched: the commit is here
+
+
+@pytest.mark.parametrize("meanwhile", ["head-pushed", "claim-reaped"])
+def test_what_moved_after_the_runs_listing_fences_the_merge(tmp_path, meanwhile):
+    """monitor-prs decides on its own PR from the run's listing (the issue, the PR's reviews); the merge lists what it
+    pins again: a push to the PR's branch, or the claim reaped, after that listing stops it."""
+    from agentmesh.agent.monitor import monitor_prs
+
+    fleet = Fleet(tmp_path, review={"ring": ["a"], "required_approvals": 0})
+    fleet.monitor("a")
+    number = fleet.issue()
+    assert ("pr-opened", number) in events(fleet.tick("a"))
+    [pull] = fleet.pulls_for(number)
+    branch = pull["head"]
+
+    def move() -> None:
+        if meanwhile == "head-pushed":
+            human_commit(fleet.remote, {"late.txt": "late\n"}, branch=branch)
+        else:
+            git("update-ref", "-d", f"refs/heads/claim/{number}", cwd=fleet.remote)
+
+    class Hooked(LocalForge):
+        def ci_status(self, sha):  # read in observe_own after the run's listing, before the merge
+            move()
+            return super().ci_status(sha)
+
+    mesh = fleet.mesh("a")
+    report = monitor_prs(mesh, Hooked(mesh.cache, user="a"), env=path_only_env())
+    assert ("merged", number) not in events(report), report.events
+    assert fleet.item(pull["number"])["state"] == "open"
+    assert "late.txt" not in git("ls-tree", "--name-only", "main", cwd=fleet.remote).split()
