@@ -536,7 +536,8 @@ class Monitor(AgentRun[Report]):
             try:
                 landed = self.forge.merge_fenced_pull(fence, pull.number, sha=pull.head_sha,
                                                       method=self.policy.merge.method, close=[marker.issue],
-                                                      relabel=[stage_change(marker.issue, None)])
+                                                      relabel=[stage_change(marker.issue, None)],
+                                                      listing=self.listed)
                 return fence if landed else None
             except Forbidden:
                 continue

@@ -277,10 +277,12 @@ class Forge(ABC):
 
     def merge_fenced_pull(self, fence: MergeFence, number: int, *, sha: str,
                           method: Literal["merge", "squash"] = "merge", close: Sequence[int] = (),
-                          relabel: Sequence[Relabel] = ()) -> bool:
+                          relabel: Sequence[Relabel] = (), listing: RemoteRefs | None = None) -> bool:
         """`merge_pull` and its clean-up in one atomic push with `fence`'s updates: the head branch deleted
         (pinned to `sha`), the issues `close` closed, the label changes `relabel` made. All land or none; a lost
-        race re-reads and tries again. False when not done: this forge keeps its PRs outside git (the REST
+        race re-reads and tries again. `listing`: the caller's, of `item_prefixes` and the branches, that it
+        decided on; the first round pins what it shows of those refs instead of listing them (when it shows
+        them all). False when not done: this forge keeps its PRs outside git (the REST
         forges), or the PR is not open (merged already: the caller's `merge_pull` says so); then `merge_pull`,
         and clean up step by step. Errors as `merge_pull`'s, and whatever the fence raises (nothing pushed)."""
         return False

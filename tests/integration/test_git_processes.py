@@ -229,9 +229,9 @@ def test_a_merging_monitor_prs_reads_its_pr_from_the_runs_listing_and_fetches_no
         report = fleet.monitor("a")
     assert ("merged", number) in events(report), report.events
     commands = count.commands()
-    # 3 now: the run's, the head's CI status and the merge's own; 5 listings and a fetch of the base branch before
-    # (the item and the PR's apart)
-    assert commands["upload-pack"] == 3 and "fetch" not in commands, count.argvs()
+    # 2 now: the run's (the merge pins what it showed) and the head's CI status; 5 listings and a fetch of the base
+    # branch before (the item, the PR's and the merge's own apart)
+    assert commands["upload-pack"] == 2 and "fetch" not in commands, count.argvs()
     assert commands["for-each-ref"] == 1, count.argvs()  # 3 before: the claims, the presence refs and their dates
     with counting_git(tmp_path / "count-next") as count:
         fleet.tick("a")

@@ -151,3 +151,28 @@ def test_what_moved_after_the_runs_listing_fences_the_merge(tmp_path, meanwhile)
     assert ("merged", number) not in events(report), report.events
     assert fleet.item(pull["number"])["state"] == "open"
     assert "late.txt" not in git("ls-tree", "--name-only", "main", cwd=fleet.remote).split()
+
+
+def test_a_base_moved_after_the_runs_listing_loses_the_merges_first_push_and_the_merge_lands_on_it(tmp_path):
+    """The merge's first round pins the base as the run's listing showed it; a human's push to main since makes that
+    push lose, and the next round lists afresh and merges on top of it (nothing of the human's is lost)."""
+    from agentmesh.agent.monitor import monitor_prs
+
+    fleet = Fleet(tmp_path, review={"ring": ["a"], "required_approvals": 0})
+    fleet.monitor("a")
+    number = fleet.issue(path="work.txt")
+    assert ("pr-opened", number) in events(fleet.tick("a"))
+
+    class Hooked(LocalForge):
+        def ci_status(self, sha):
+            human_commit(fleet.remote, {"late.txt": "late\n"})
+            return super().ci_status(sha)
+
+    mesh = fleet.mesh("a")
+    with counting_git(tmp_path / "count") as count:
+        report = monitor_prs(mesh, Hooked(mesh.cache, user="a"), env=path_only_env())
+    assert ("merged", number) in events(report), report.events
+    assert {"late.txt", "work.txt"} <= set(git("ls-tree", "--name-only", "main", cwd=fleet.remote).split())
+    assert fleet.item(number)["state"] == "closed" and fleet.claims() == []
+    merges = [argv for argv in count.argvs() if any(a.startswith("--force-with-lease=refs/heads/main:") for a in argv)]
+    assert len(merges) == 2, count.argvs()  # the lost one, on the run's listing, and the one that landed

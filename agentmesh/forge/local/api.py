@@ -563,17 +563,19 @@ class LocalForge(Forge):
 
     def merge_fenced_pull(self, fence: MergeFence, number: int, *, sha: str,
                           method: Literal["merge", "squash"] = "merge", close: Sequence[int] = (),
-                          relabel: Sequence[Relabel] = ()) -> bool:
+                          relabel: Sequence[Relabel] = (), listing: RemoteRefs | None = None) -> bool:
         # one ssh-keygen signs the push's commits (the merge, the PR, the issues, the fence's claim and journal)
         with self.cache.signing(SIGNED_PER_PUSH):
-            return self._merge_fenced_pull(fence, number, sha=sha, method=method, close=close, relabel=relabel)
+            return self._merge_fenced_pull(fence, number, sha=sha, method=method, close=close, relabel=relabel,
+                                           listing=listing)
 
     def _merge_fenced_pull(self, fence: MergeFence, number: int, *, sha: str, method: Literal["merge", "squash"],
-                           close: Sequence[int], relabel: Sequence[Relabel]) -> bool:
+                           close: Sequence[int], relabel: Sequence[Relabel], listing: RemoteRefs | None) -> bool:
         """The merge, the PR marked merged, its head branch deleted, the issues it closes (and `close`) closed,
         the label changes `relabel` and the fence's updates in one atomic push, each pinned to what one listing
-        showed (of the PR, its head and base, those issues and the fence's refs); a lost race (an issue someone
-        commented on meanwhile, a claim renewed) lists them again and rebuilds on what moved."""
+        showed (of the PR, its head and base, those issues and the fence's refs: `listing` when it shows them
+        all); a lost race (an issue someone commented on meanwhile, a claim renewed) lists them again and
+        rebuilds on what moved."""
         check_sha(sha)
         if method not in ("merge", "squash"):
             raise UserError(f"unknown merge method {method!r}")
@@ -586,8 +588,8 @@ class LocalForge(Forge):
         merges: dict[tuple[str, str], str] = {}  # (base, head) -> the merge commit made for them: made once
         attempt = 0
         while attempt < MAX_ATTEMPTS:
-            heads = self.store.remote([pull_ref, head_ref, base_ref, *(item_ref(n) for n in sorted(numbers)),
-                                       *fence.refs])
+            heads = self._pinned([pull_ref, head_ref, base_ref, *(item_ref(n) for n in sorted(numbers)), *fence.refs],
+                                 listing)
             if pull_ref not in heads:
                 raise NotFound(f"#{number} not found")
             item = self.store.item_at(number, heads[pull_ref], comments=True, reviews=True)
@@ -623,9 +625,17 @@ class LocalForge(Forge):
             if self.store.push(updates, atomic=True, mirror=True):
                 fence.landed()
                 return True
+            listing = None  # a lost race lists afresh
             backoff(attempt)
             attempt += 1
         raise TemporaryError(f"merge of PR #{number}: gave up after {MAX_ATTEMPTS} concurrent updates")
+
+    def _pinned(self, refs: Sequence[str], listing: RemoteRefs | None) -> dict[str, str]:
+        """What `listing` (a caller's, made a moment ago) shows of `refs` when it shows them all, else a listing of
+        them now: a ref the caller's listing lacks is listed, never taken for gone."""
+        if listing is not None and all(ref in listing.refs for ref in refs):
+            return {ref: listing.refs[ref] for ref in refs}
+        return self.store.remote(refs)
 
     def _branches_of(self, number: int) -> tuple[str, str]:
         """A PR's head and base branch names, from the item as this store's last listing saw it a moment ago
