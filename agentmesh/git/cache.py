@@ -200,7 +200,7 @@ class CacheClone:
             target = listing.symrefs.get("HEAD")
             if target is None or listing.get("HEAD") is None:
                 return None
-        listed = listing.get(target) if listing is not None else None
+        listed = None if listing is None else listing.get(target) or (None if branch else listing.get("HEAD"))
         mirror = mirror_ref(target)
         if listed is not None and self._mirror_head() == mirror and self.resolve(mirror) == listed:
             return listed  # our own push moved the mirror there (a merge), or an earlier fetch: nothing to fetch

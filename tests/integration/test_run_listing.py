@@ -116,6 +116,7 @@ def test_a_branch_is_fetched_only_when_its_mirror_is_not_at_the_listed_head(tmp_
     assert cache.fetch_default_branch(listing=listing) == moved  # MIRROR_HEAD is set by a fetch
     with counting_git(tmp_path / "count-default") as count:
         assert cache.fetch_default_branch(listing=listing) == moved
+        assert cache.fetch_default_branch(listing=ls_refs(cache.git, cache.url, ["HEAD"])) == moved  # HEAD alone
     assert "fetch" not in count.commands(), count.argvs()  # where the mirror is, and MIRROR_HEAD names it
     again = human_commit(remote, {"other.txt": "y\n"})
     assert cache.fetch_default_branch(listing=ls_refs(cache.git, cache.url, ["HEAD", "refs/heads/"])) == again
