@@ -122,9 +122,8 @@ def test_unexpected_failure_exits_3_with_crash_log(home, remote):
     shutil.copytree(remote, secret_named)
     env = {"AGENTMESH_TOKEN": token}
     assert run(home, "--remote", str(secret_named), "--agent", "a", "claims", "list", env=env).returncode == 0
-    observations = next((home / "state" / "agentmesh" / "a").glob("observations-*.json"))
-    observations.unlink()
-    observations.mkdir()  # state no code path expects
+    lock = next((home / "state" / "agentmesh" / "a").glob("observations-*.json.lock"))  # no claim seen: no file
+    lock.with_suffix("").mkdir()  # state no code path expects
     result = run(home, "--remote", str(secret_named), "--agent", "a", "claims", "list", env=env)
     assert result.returncode == 3
     assert "internal error" in result.stderr and "crash log" in result.stderr
@@ -138,9 +137,8 @@ def test_a_crash_log_goes_to_the_state_dir_0600_when_no_crash_dir_is_set(home, r
     env = {"AGENTMESH_CRASH_DIR": "", "XDG_CACHE_HOME": str(home / "cache")}
     assert run(home, "--remote", str(remote), "--agent", "a", "claims", "list", env=env).returncode == 0
     state = home / "state" / "agentmesh" / "a"
-    observations = next(state.glob("observations-*.json"))
-    observations.unlink()
-    observations.mkdir()  # state no code path expects: a bug
+    lock = next(state.glob("observations-*.json.lock"))  # no claim seen: the file itself is not written
+    lock.with_suffix("").mkdir()  # state no code path expects: a bug
     result = run(home, "--remote", str(remote), "--agent", "a", "claims", "list", env=env)
     assert result.returncode == 3, result.stderr
     [log] = list(home.rglob("agentmesh-crash-*.log"))
