@@ -217,10 +217,9 @@ def test_a_merge_with_a_lesson_due_drafts_it_and_cleans_up(tmp_path):
 MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
 
 
-@pytest.mark.parametrize("hook", ["pre-receive", "post-receive"], ids=["refused", "landed"])
-def test_a_monitor_prs_killed_at_the_merge_push_is_finished_by_the_next_run(tmp_path, hook):
-    """SIGKILL as the merge's push arrives: refused with it (nothing of the merge or its clean-up landed), or
-    after it landed (all of it did, before the run recorded anything). The next run ends in the same place."""
+def _approved_pull(tmp_path):
+    """Three agents as cron runs them on a local forge; a's PR for a human's issue, approved by b and not yet
+    merged: (remote, configs, the human's forge, the issue's number, the PR)."""
     remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
     configs = {agent: write_host_config(tmp_path, remote, agent) for agent in "abc"}
     for config in configs.values():
@@ -230,6 +229,14 @@ def test_a_monitor_prs_killed_at_the_merge_push_is_finished_by_the_next_run(tmp_
     assert "pr-opened" in [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
     assert "approved" in [e["event"] for e in run_json(configs["b"], "monitor-prs")["events"]]
     [pull] = human.list_pulls()
+    return remote, configs, human, number, pull
+
+
+@pytest.mark.parametrize("hook", ["pre-receive", "post-receive"], ids=["refused", "landed"])
+def test_a_monitor_prs_killed_at_the_merge_push_is_finished_by_the_next_run(tmp_path, hook):
+    """SIGKILL as the merge's push arrives: refused with it (nothing of the merge or its clean-up landed), or
+    after it landed (all of it did, before the run recorded anything). The next run ends in the same place."""
+    remote, configs, human, number, pull = _approved_pull(tmp_path)
     killed_at_push(tmp_path, remote, hook, 'ref == "refs/heads/main"', "monitor-prs", configs["a"])
     if hook == "pre-receive":  # none of it landed
         assert human.get_pull(pull.number).state == "open" and remote_refs(remote, "refs/heads/claim/")
@@ -253,15 +260,7 @@ def test_a_monitor_prs_killed_at_the_merge_push_is_finished_by_the_next_run(tmp_
 def test_a_merge_landed_without_its_journal_and_killed_at_once_is_journaled_by_the_next_run(tmp_path):
     """A remote that refuses the journal takes the merge without it; SIGKILL the moment that push landed, before
     the run queued its lines: the claim it leaves held brings the next run back to record them, once."""
-    remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
-    configs = {agent: write_host_config(tmp_path, remote, agent) for agent in "abc"}
-    for config in configs.values():
-        run_json(config, "monitor-prs")
-    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
-    number = human.create_issue("Notes", demo_body("notes.txt", "notes\n"), ["task"]).number
-    assert "pr-opened" in [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
-    assert "approved" in [e["event"] for e in run_json(configs["b"], "monitor-prs")["events"]]
-    [pull] = human.list_pulls()
+    remote, configs, human, number, pull = _approved_pull(tmp_path)
     refusing = remote / "hooks" / "pre-receive"
     refusing.write_text('#!/bin/sh\nwhile read old new ref; do case "$ref" in refs/heads/agentmesh/journals/a) '
                         'echo "no journals here"; exit 1;; esac; done\n')
@@ -279,15 +278,7 @@ def test_a_merge_landed_without_its_journal_and_killed_at_once_is_journaled_by_t
 def test_a_monitor_prs_killed_at_a_merge_with_a_lesson_due_drafts_it_on_the_next_run(tmp_path):
     """SIGKILL the moment the merge's push landed, before the lesson was drafted: the claim it renewed brings
     the next run back to draft the lesson, record the merge and clean up, once."""
-    remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
-    configs = {agent: write_host_config(tmp_path, remote, agent) for agent in "abc"}
-    for config in configs.values():
-        run_json(config, "monitor-prs")
-    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
-    number = human.create_issue("Notes", demo_body("notes.txt", "notes\n"), ["task"]).number
-    assert "pr-opened" in [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
-    assert "approved" in [e["event"] for e in run_json(configs["b"], "monitor-prs")["events"]]
-    [pull] = human.list_pulls()
+    remote, configs, human, number, pull = _approved_pull(tmp_path)
     reviewer = agent_forge(agent_mesh(remote, tmp_path / "reviewers", "c"))
     for event in ("request_changes", "approve"):
         reviewer.submit_review(pull.number, event=event, body="a word", commit_id=pull.head_sha)
