@@ -71,7 +71,16 @@ from agentmesh.core.sanitize import clean_text
 from agentmesh.core.slug import is_lesson_branch
 from agentmesh.core.sweep import StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
-from agentmesh.forge.base import Conflict, Forbidden, Forge, ForgeError, MergeFence, NotFound, NotMergeableYet
+from agentmesh.forge.base import (
+    Conflict,
+    DecidedOnStale,
+    Forbidden,
+    Forge,
+    ForgeError,
+    MergeFence,
+    NotFound,
+    NotMergeableYet,
+)
 from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs
 from agentmesh.git.run import TOKEN_ENV, GitError
 from agentmesh.git.worktree import Worktrees, changed_paths, work_diff
@@ -502,9 +511,9 @@ class Monitor(AgentRun[Report]):
         except NotHolder as exc:
             self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number, detail=f"not merged: {exc}")
             return
-        except NotMergeableYet:
+        except NotMergeableYet as exc:
             self.report.add(Event.MERGE_PENDING, issue=marker.issue, pr=pull.number,
-                            detail="the forge is still computing")
+                            detail=str(exc) if isinstance(exc, DecidedOnStale) else "the forge is still computing")
             return
         except Forbidden as exc:  # e.g. the server's pre-receive hook: the other PRs of this run go on
             self.report.add(Event.WARNING, issue=marker.issue, pr=pull.number, detail=f"not merged: {exc}")

@@ -91,6 +91,11 @@ class NotMergeableYet(ForgeError, TemporaryError):
     """The forge is still computing mergeability (Gitea answers 405); retry with backoff."""
 
 
+class DecidedOnStale(NotMergeableYet):
+    """What a merge was decided on changed before it landed (a review, an issue closed): the caller's next run
+    decides again. Its text is ours, never the forge's."""
+
+
 class Unavailable(ForgeError, TemporaryError):
     """The forge is unreachable or answered 5xx or garbage."""
 

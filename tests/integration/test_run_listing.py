@@ -177,3 +177,40 @@ def test_a_base_moved_after_the_runs_listing_loses_the_merges_first_push_and_the
     assert fleet.item(number)["state"] == "closed" and fleet.claims() == []
     merges = [argv for argv in count.argvs() if any(a.startswith("--force-with-lease=refs/heads/main:") for a in argv)]
     assert len(merges) == 2, count.argvs()  # the lost one, on the run's listing, and the one that landed
+
+
+@pytest.mark.parametrize("meanwhile", ["issue-closed", "changes-requested", "commented"])
+def test_what_the_merge_was_decided_on_must_hold_when_its_first_push_loses(tmp_path, meanwhile):
+    """monitor-prs decides from the run's listing; a change after it loses the merge's first push (the PR's or the
+    issue's item moved). The next round must not merge over what the decision missed: an issue closed meanwhile
+    (a maintainer's "won't do", or their own PR: a second merged PR) or a review (a change request) puts the merge
+    off to the next run, which decides again; a comment changes nothing of it, and the merge lands."""
+    from agentmesh.agent.monitor import monitor_prs
+
+    fleet = Fleet(tmp_path, review={"ring": ["a"], "required_approvals": 0})
+    fleet.monitor("a")
+    number = fleet.issue()
+    assert ("pr-opened", number) in events(fleet.tick("a"))
+    [pull] = fleet.pulls_for(number)
+
+    def move() -> None:
+        if meanwhile == "issue-closed":
+            fleet.human.close_issue(number)
+        elif meanwhile == "changes-requested":
+            fleet.human.submit_review(pull["number"], event="request_changes", body="not like this",
+                                      commit_id=pull["head_sha"])
+        else:
+            fleet.human.comment(number, "a word after the listing")
+
+    class Hooked(LocalForge):
+        def ci_status(self, sha):  # read in observe_own after the run's listing, before the merge
+            move()
+            return super().ci_status(sha)
+
+    mesh = fleet.mesh("a")
+    report = monitor_prs(mesh, Hooked(mesh.cache, user="a"), env=path_only_env())
+    merged = ("merged", number) in events(report)
+    assert merged is (meanwhile == "commented"), report.events
+    assert fleet.item(pull["number"])["state"] == ("merged" if merged else "open")
+    if not merged:
+        assert ("merge-pending", number) in events(report), report.events

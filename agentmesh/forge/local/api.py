@@ -23,6 +23,7 @@ from agentmesh.forge.base import (
     CIStatus,
     Comment,
     Conflict,
+    DecidedOnStale,
     Forbidden,
     Forge,
     Issue,
@@ -586,6 +587,7 @@ class LocalForge(Forge):
         head_ref, base_ref = f"refs/heads/{head}", f"refs/heads/{base}"
         numbers = {*close, *(n for n, _ in changes)}
         merges: dict[tuple[str, str], str] = {}  # (base, head) -> the merge commit made for them: made once
+        decided: tuple[Item, Mapping[str, str]] | None = None  # the PR and the refs the caller's listing showed
         attempt = 0
         while attempt < MAX_ATTEMPTS:
             heads = self._pinned([pull_ref, head_ref, base_ref, *(item_ref(n) for n in sorted(numbers)), *fence.refs],
@@ -595,6 +597,7 @@ class LocalForge(Forge):
             item = self.store.item_at(number, heads[pull_ref], comments=True, reviews=True)
             if not item.is_pull:
                 raise NotFound(f"#{number} is an issue, not a pull request")
+            decided = self._decided(decided, item, heads, close, pinned=listing is not None)
             state = item.meta.get("state")
             if state == "merged" and item.meta.get("head_sha") == sha:
                 return False  # merged already, by us or a racing merger: the caller's `merge_pull` says so
@@ -629,6 +632,32 @@ class LocalForge(Forge):
             backoff(attempt)
             attempt += 1
         raise TemporaryError(f"merge of PR #{number}: gave up after {MAX_ATTEMPTS} concurrent updates")
+
+    def _decided(self, decided: tuple[Item, Mapping[str, str]] | None, item: Item, heads: Mapping[str, str],
+                 close: Sequence[int], *, pinned: bool) -> tuple[Item, Mapping[str, str]] | None:
+        """What the caller decided on (the PR and the refs of its listing, from the round pinned to that
+        listing), checked against `item` and `heads` in each round after it (`_still_decided`)."""
+        if decided is not None:
+            self._still_decided(*decided, item, heads, close)
+            return decided
+        return (item, heads) if pinned else None
+
+    def _still_decided(self, decided: Item, listed: Mapping[str, str], now: Item, heads: Mapping[str, str],
+                       close: Sequence[int]) -> None:
+        """After a lost race of a round pinned to the caller's listing (made at its run's start), what the
+        caller decided on must still hold: no review came since (a change request must stop the merge), and
+        no issue the merge closes was closed meanwhile (a maintainer's "won't do", or their own PR that
+        closed it: a second merged PR for the issue). Else DecidedOnStale: the caller's next run decides
+        again on what it lists then. A comment or a renewed claim, which changed none of that, is rebuilt on."""
+        if [e.name for e in now.reviews] != [e.name for e in decided.reviews]:
+            raise DecidedOnStale(f"PR #{now.number} was reviewed since this run decided to merge it")
+        for n in sorted({*close, *closing_references(now.meta.get("body", ""))} - {now.number}):
+            ref = item_ref(n)
+            was, sha = listed.get(ref), heads.get(ref)
+            if was is None or sha is None or was == sha:
+                continue
+            if self.store.item_at(n, was).meta.get("state") == "open" != self.store.item_at(n, sha).meta.get("state"):
+                raise DecidedOnStale(f"issue #{n} was closed since this run decided to merge PR #{now.number}")
 
     def _pinned(self, refs: Sequence[str], listing: RemoteRefs | None) -> dict[str, str]:
         """What `listing` (a caller's, made a moment ago) shows of `refs` when it shows them all, else a listing of
