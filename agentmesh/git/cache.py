@@ -314,21 +314,9 @@ class CacheClone:
     def empty_tree(self) -> str:
         return self.make_tree([])
 
-    def messages(self, pattern: str) -> dict[str, tuple[str, str]]:
-        """ref -> (sha, full message) for local refs matching pattern."""
-        out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%1e", pattern).stdout
-        found = {}
-        for record in out.split("\x1e"):
-            record = record.lstrip("\n")
-            if not record:
-                continue
-            ref, sha, message = record.split("\x00", 2)
-            found[ref] = (sha, message)
-        return found
-
     def ref_records(self, patterns: Sequence[str]) -> dict[str, tuple[str, str, int | None]]:
-        """ref -> (sha, full message, committer time) for local refs matching any of `patterns`: `messages` and
-        `commit_times` of several prefixes in one for-each-ref."""
+        """ref -> (sha, full message, committer time) for local refs matching any of `patterns`, in one
+        for-each-ref."""
         out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)%00%(contents)%1e",
                        *patterns).stdout
         found = {}

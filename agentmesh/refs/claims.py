@@ -178,10 +178,9 @@ def observe_prefix(cache: CacheClone, state: StateDir, prefix: str, clock: Calla
     mirror_prefix = mirror_ref(prefix)
 
     def mirrored() -> dict[str, tuple[str, str]]:
-        if memo is None:
-            return {prefix + mref[len(mirror_prefix):]: entry for mref, entry in cache.messages(mirror_prefix).items()}
-        records = cache.ref_records([mirror_prefix])  # the commit dates too, for the memo's reader (presence)
-        memo.times.update({sha: stamp for sha, _, stamp in records.values() if stamp is not None})
+        records = cache.ref_records([mirror_prefix])
+        if memo is not None:  # the commit dates too, for the memo's reader (presence)
+            memo.times.update({sha: stamp for sha, _, stamp in records.values() if stamp is not None})
         return {prefix + mref[len(mirror_prefix):]: (sha, message) for mref, (sha, message, _) in records.items()}
 
     kept = memo.messages.get(prefix) if memo is not None else None
