@@ -277,17 +277,16 @@ def write_signed_commit(git: Git, repo: Path, tree: str, parents: Sequence[str],
         return None
     data = commit_data(tree, parents, ident, git_now() if when is None else when, message)
     signed = None if pending is None else pending.sign(git, data)
-    if signed is None and session is not None and (signature := session.sign(git, data)) is not None:
-        sha = write_loose(repo, "commit", with_signature(data, signature))
-        note_signed(repo, sha, signature)
-        return sha
-    if signed is None:
-        signed = run_process(_sign_argv(git.signing_key), env=git.env(), capture=True, input=data,
-                             timeout=git.timeout, grace=0, reap_group=False)
-    if not signed.ok or not signed.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
+    signature = session.sign(git, data) if signed is None and session is not None else None
+    if signature is None:
+        if signed is None:
+            signed = run_process(_sign_argv(git.signing_key), env=git.env(), capture=True, input=data,
+                                 timeout=git.timeout, grace=0, reap_group=False)
+        signature = signed.stdout if signed.ok else b""
+    if not signature.startswith(_ARMOR):
         return None
-    sha = write_loose(repo, "commit", with_signature(data, signed.stdout))
-    note_signed(repo, sha, signed.stdout)
+    sha = write_loose(repo, "commit", with_signature(data, signature))
+    note_signed(repo, sha, signature)
     return sha
 
 
