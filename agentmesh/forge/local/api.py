@@ -465,8 +465,12 @@ class LocalForge(Forge):
         checked = list(dict.fromkeys(check_label(name) for name in labels))
         if checked:
             self._ensure_labels(checked)
-        return checked, [(r.number, change) for r in relabel
-                         if (change := self._label_change(r.add, r.remove, r.open_only)) is not None]
+        return checked, self._relabel_changes(relabel)
+
+    def _relabel_changes(self, relabel: Sequence[Relabel]) -> list[tuple[int, Callable[[Item], Edit | None]]]:
+        """The item edits the label changes `relabel` make: (issue, its change), none for a change of nothing."""
+        return [(r.number, change) for r in relabel
+                if (change := self._label_change(r.add, r.remove, r.open_only)) is not None]
 
     def _pull_meta(self, head: str, base: str, title: str, body: str, labels: list[str], head_sha: str) -> dict:
         now = self._now()
@@ -580,8 +584,7 @@ class LocalForge(Forge):
         check_sha(sha)
         if method not in ("merge", "squash"):
             raise UserError(f"unknown merge method {method!r}")
-        changes = [(r.number, change) for r in relabel
-                   if (change := self._label_change(r.add, r.remove, r.open_only)) is not None]
+        changes = self._relabel_changes(relabel)
         pull_ref = item_ref(number)
         head, base = self._branches_of(number)  # a PR's head and base never change
         head_ref, base_ref = f"refs/heads/{head}", f"refs/heads/{base}"
