@@ -154,16 +154,23 @@ def test_a_remote_that_refuses_part_of_the_merges_push_still_gets_the_merge(tmp_
     assert fleet.claims() == [] and fleet.branches("a/") == [f"refs/heads/{pull['head']}"]  # as that server wants
 
 
-def test_a_claim_another_agent_took_during_a_merge_without_its_journal_merges_nothing(tmp_path):
-    """The remote refuses a's journal, so the merge goes without it and keeps the claim: still the fence, checked
-    by the server as the push lands (a ref pushed unchanged is not even sent), so b taking it meanwhile stops it."""
-    fleet = Fleet(tmp_path)
-    number, pull = approved(fleet)
+def bs_claim_in_waiting(fleet, number: int) -> tuple[str, str]:
+    """A claim of b's on `number`, made and set aside while a's stays on the remote, for a hook to put in place
+    mid-push: (the claim ref, b's claim sha)."""
     claim = f"refs/heads/claim/{number}"
     [mine] = remote_refs(fleet.remote, claim).values()
     git("update-ref", "-d", claim, cwd=fleet.remote)
     theirs = fleet.mesh("b").claims().acquire(number).sha
     git("update-ref", claim, mine, cwd=fleet.remote)
+    return claim, theirs
+
+
+def test_a_claim_another_agent_took_during_a_merge_without_its_journal_merges_nothing(tmp_path):
+    """The remote refuses a's journal, so the merge goes without it and keeps the claim: still the fence, checked
+    by the server as the push lands (a ref pushed unchanged is not even sent), so b taking it meanwhile stops it."""
+    fleet = Fleet(tmp_path)
+    number, pull = approved(fleet)
+    claim, theirs = bs_claim_in_waiting(fleet, number)
     main = fleet.head("main")
     (trigger := tmp_path / "armed").touch()
     fleet.hook("pre-receive", 'refs=""; while read old new ref; do refs="$refs $ref"; done\n'
@@ -185,11 +192,7 @@ def test_a_claim_another_agent_took_during_a_merge_with_a_lesson_due_merges_noth
     reviewer = agent_forge(fleet.mesh("c"))
     for event in ("request_changes", "approve"):
         reviewer.submit_review(pull["number"], event=event, body="a word", commit_id=fleet.head("a/"))
-    claim = f"refs/heads/claim/{number}"
-    [mine] = remote_refs(fleet.remote, claim).values()
-    git("update-ref", "-d", claim, cwd=fleet.remote)
-    theirs = fleet.mesh("b").claims().acquire(number).sha
-    git("update-ref", claim, mine, cwd=fleet.remote)
+    claim, theirs = bs_claim_in_waiting(fleet, number)
     main = fleet.head("main")
     moved_meanwhile(fleet, claim, theirs, trigger := tmp_path / "armed")
     report = fleet.monitor("a")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agentmesh.agent.claim_task import claim_task
+from agentmesh.agent.report import Report
 from agentmesh.forge.local import LocalForge
 from agentmesh.git.remote import ls_refs
 from agentmesh.refs.claims import RefMemo
@@ -123,32 +124,44 @@ def test_a_branch_is_fetched_only_when_its_mirror_is_not_at_the_listed_head(tmp_
     assert cache.default_head() == again and cache.tree_of(again)  # fetched: the commit is here
 
 
+def own_pull(tmp_path, **issue) -> tuple[Fleet, int, dict]:
+    """A lone agent (a ring of one, no approval needed) whose PR for a new issue is open: (the fleet, the
+    issue's number, the PR's item)."""
+    fleet = Fleet(tmp_path, review={"ring": ["a"], "required_approvals": 0})
+    fleet.monitor("a")
+    number = fleet.issue(**issue)
+    assert ("pr-opened", number) in events(fleet.tick("a"))
+    [pull] = fleet.pulls_for(number)
+    return fleet, number, pull
+
+
+def monitor_with(fleet: Fleet, meanwhile) -> Report:
+    """a's monitor-prs run, with `meanwhile` done after the run's listing, before the merge (in observe_own,
+    when it reads the PR's CI status)."""
+    from agentmesh.agent.monitor import monitor_prs
+
+    class Hooked(LocalForge):
+        def ci_status(self, sha):
+            meanwhile()
+            return super().ci_status(sha)
+
+    mesh = fleet.mesh("a")
+    return monitor_prs(mesh, Hooked(mesh.cache, user="a"), env=path_only_env())
+
+
 @pytest.mark.parametrize("meanwhile", ["head-pushed", "claim-reaped"])
 def test_what_moved_after_the_runs_listing_fences_the_merge(tmp_path, meanwhile):
     """monitor-prs decides on its own PR from the run's listing (the issue, the PR's reviews); the merge lists what it
     pins again: a push to the PR's branch, or the claim reaped, after that listing stops it."""
-    from agentmesh.agent.monitor import monitor_prs
-
-    fleet = Fleet(tmp_path, review={"ring": ["a"], "required_approvals": 0})
-    fleet.monitor("a")
-    number = fleet.issue()
-    assert ("pr-opened", number) in events(fleet.tick("a"))
-    [pull] = fleet.pulls_for(number)
-    branch = pull["head"]
+    fleet, number, pull = own_pull(tmp_path)
 
     def move() -> None:
         if meanwhile == "head-pushed":
-            human_commit(fleet.remote, {"late.txt": "late\n"}, branch=branch)
+            human_commit(fleet.remote, {"late.txt": "late\n"}, branch=pull["head"])
         else:
             git("update-ref", "-d", f"refs/heads/claim/{number}", cwd=fleet.remote)
 
-    class Hooked(LocalForge):
-        def ci_status(self, sha):  # read in observe_own after the run's listing, before the merge
-            move()
-            return super().ci_status(sha)
-
-    mesh = fleet.mesh("a")
-    report = monitor_prs(mesh, Hooked(mesh.cache, user="a"), env=path_only_env())
+    report = monitor_with(fleet, move)
     assert ("merged", number) not in events(report), report.events
     assert fleet.item(pull["number"])["state"] == "open"
     assert "late.txt" not in git("ls-tree", "--name-only", "main", cwd=fleet.remote).split()
@@ -157,21 +170,9 @@ def test_what_moved_after_the_runs_listing_fences_the_merge(tmp_path, meanwhile)
 def test_a_base_moved_after_the_runs_listing_loses_the_merges_first_push_and_the_merge_lands_on_it(tmp_path):
     """The merge's first round pins the base as the run's listing showed it; a human's push to main since makes that
     push lose, and the next round lists afresh and merges on top of it (nothing of the human's is lost)."""
-    from agentmesh.agent.monitor import monitor_prs
-
-    fleet = Fleet(tmp_path, review={"ring": ["a"], "required_approvals": 0})
-    fleet.monitor("a")
-    number = fleet.issue(path="work.txt")
-    assert ("pr-opened", number) in events(fleet.tick("a"))
-
-    class Hooked(LocalForge):
-        def ci_status(self, sha):
-            human_commit(fleet.remote, {"late.txt": "late\n"})
-            return super().ci_status(sha)
-
-    mesh = fleet.mesh("a")
+    fleet, number, _ = own_pull(tmp_path, path="work.txt")
     with counting_git(tmp_path / "count") as count:
-        report = monitor_prs(mesh, Hooked(mesh.cache, user="a"), env=path_only_env())
+        report = monitor_with(fleet, lambda: human_commit(fleet.remote, {"late.txt": "late\n"}))
     assert ("merged", number) in events(report), report.events
     assert {"late.txt", "work.txt"} <= set(git("ls-tree", "--name-only", "main", cwd=fleet.remote).split())
     assert fleet.item(number)["state"] == "closed" and fleet.claims() == []
@@ -185,13 +186,7 @@ def test_what_the_merge_was_decided_on_must_hold_when_its_first_push_loses(tmp_p
     issue's item moved). The next round must not merge over what the decision missed: an issue closed meanwhile
     (a maintainer's "won't do", or their own PR: a second merged PR) or a review (a change request) puts the merge
     off to the next run, which decides again; a comment changes nothing of it, and the merge lands."""
-    from agentmesh.agent.monitor import monitor_prs
-
-    fleet = Fleet(tmp_path, review={"ring": ["a"], "required_approvals": 0})
-    fleet.monitor("a")
-    number = fleet.issue()
-    assert ("pr-opened", number) in events(fleet.tick("a"))
-    [pull] = fleet.pulls_for(number)
+    fleet, number, pull = own_pull(tmp_path)
 
     def move() -> None:
         if meanwhile == "issue-closed":
@@ -202,13 +197,7 @@ def test_what_the_merge_was_decided_on_must_hold_when_its_first_push_loses(tmp_p
         else:
             fleet.human.comment(number, "a word after the listing")
 
-    class Hooked(LocalForge):
-        def ci_status(self, sha):  # read in observe_own after the run's listing, before the merge
-            move()
-            return super().ci_status(sha)
-
-    mesh = fleet.mesh("a")
-    report = monitor_prs(mesh, Hooked(mesh.cache, user="a"), env=path_only_env())
+    report = monitor_with(fleet, move)
     merged = ("merged", number) in events(report)
     assert merged is (meanwhile == "commented"), report.events
     assert fleet.item(pull["number"])["state"] == ("merged" if merged else "open")

@@ -19,13 +19,18 @@ from agentmesh.git.signing import (
 from tests.support import git
 
 
-@pytest.fixture
-def signer(tmp_path):
+def make_signer(tmp_path):
+    """A runner that signs as ada with a new key, and a bare repository: (the runner, the repository)."""
     key = tmp_path / "identity" / "id_ed25519"
     ensure_key(key, "ada")
     repo = tmp_path / "repo.git"
     git("init", "--quiet", "--bare", str(repo))
     return Git(author_name="ada", author_email="ada@host-1.agentmesh.invalid", signing_key=key), repo
+
+
+@pytest.fixture
+def signer(tmp_path):
+    return make_signer(tmp_path)
 
 
 def by_git(runner: Git, repo, tree: str, parents: list[str], message: str, when: str) -> str:

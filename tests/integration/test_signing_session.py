@@ -19,7 +19,6 @@ from agentmesh.core.vocab import Event, Label, Stage
 from agentmesh.forge.base import MergeFence, PullFence, Relabel
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate
-from agentmesh.git.run import Git
 from agentmesh.git.signing import (
     SigningSession,
     allowed_signers,
@@ -28,7 +27,7 @@ from agentmesh.git.signing import (
     own_signed,
     write_signed_commit,
 )
-from tests.integration.test_signed_commits import by_git
+from tests.integration.test_signed_commits import by_git, make_signer
 from tests.support import agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
 
 WHEN = "1700000000 +0000"
@@ -36,11 +35,7 @@ WHEN = "1700000000 +0000"
 
 @pytest.fixture
 def signer(tmp_path):
-    key = tmp_path / "identity" / "id_ed25519"
-    ensure_key(key, "ada")
-    repo = tmp_path / "repo.git"
-    git("init", "--quiet", "--bare", str(repo))
-    return Git(author_name="ada", author_email="ada@host-1.agentmesh.invalid", signing_key=key), repo
+    return make_signer(tmp_path)
 
 
 @pytest.fixture
