@@ -16,6 +16,7 @@ counted as ignored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import secrets
@@ -166,10 +167,13 @@ class Journal:
         for path in sorted(self.outbox.glob("*.json")):
             try:
                 entry = entry_from_json(json.loads(path.read_text()))
+            except FileNotFoundError:
+                continue  # published meanwhile by a sibling job of this run (claim_task runs jobs in threads)
             except (OSError, ValueError):
                 entry = None
             if entry is None:
-                path.rename(path.with_suffix(".bad"))  # kept for a human, never retried forever
+                with contextlib.suppress(FileNotFoundError):
+                    path.rename(path.with_suffix(".bad"))  # kept for a human, never retried forever
                 continue
             queued.append((path, entry))
         return queued

@@ -227,3 +227,30 @@ def test_a_flush_is_a_handful_of_git_calls_and_a_read_does_not_grow_with_the_wri
     assert flush_calls <= 7  # 4 cat-file --batch, commit-tree, push, update-ref
     assert flushed["push"] == 1  # one push, no retry: nobody else writes a's branch
     assert read <= 6  # one listing, one fetch of a's new head, the legacy main's tree, two batches
+
+
+class OutboxSiblingPublishes:
+    """The outbox as a sibling job of the same run sees it: its listing is taken, then the sibling's `sent`
+    removes `gone` before this job reads it (claim_task runs a run's jobs in threads)."""
+
+    def __init__(self, outbox: Path, gone: Path):
+        self.outbox, self.gone = outbox, gone
+
+    def glob(self, pattern: str):
+        listed = list(self.outbox.glob(pattern))
+        self.gone.unlink()
+        return listed
+
+
+def test_an_entry_a_sibling_job_published_between_listing_and_reading_is_skipped_not_a_crash(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    journal = agent_mesh(remote, tmp_path / "hosts", "a").journal()
+    journal.record("claimed", issue=1, key="claimed-1-a1")
+    journal.record("claimed", issue=2, key="claimed-2-a1")
+    (journal.outbox / "2026-01-01T00:00:00Z-0-a-broken.json").write_text("{not json")
+    [published] = journal.outbox.glob("*-a-claimed-2-a1.json")
+    outbox, journal.outbox = journal.outbox, OutboxSiblingPublishes(journal.outbox, published)
+    left = journal.pending()
+    journal.outbox = outbox
+    assert [e.issue for _, e in left] == [1]
+    assert [p.name for p in outbox.glob("*.bad")] == ["2026-01-01T00:00:00Z-0-a-broken.bad"]  # still kept for a human
