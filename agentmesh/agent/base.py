@@ -81,13 +81,16 @@ def guarded_run(mesh: Mesh, forge: Forge, command: str, *, dry_run: bool, issues
     The run's listing: HEAD, every branch and the forge's items (`item_prefixes`), in one round trip once
     the lock is held (so what this command's last run pushed is in it), is all the run's set-up reads: the
     switches, this agent's presence ref (as it is after its refresh), the open PRs' heads, and for the run
-    itself the claims, the presence refs and the branches. `check` runs right after it, before anything is
+    itself the claims, the presence refs and the branches. The cache clone's mirror of the default branch, the
+    claims, the presence refs and the items is brought to it first, in one fetch of what changed
+    (`Plumbing.mirror_run`), so those reads fetch nothing. `check` runs right after it, before anything is
     written (claim-task's executor check, whose policy it reads)."""
     with host_lock(mesh.state, command) as held:
         if not held:
             yield False, None, None, None
             return
         heads = mesh.list_run(forge.item_prefixes())
+        mesh.mirror_run(heads, forge.item_prefixes())  # the run's reads of them fetch nothing after this
         if check is not None:
             check()
         presence = mesh.presence()

@@ -158,6 +158,26 @@ class Plumbing:
         (`HEAD` and `refs/heads/`), instead of listing them again; once `remote_refs` was read, it stays."""
         self.__dict__.setdefault("remote_refs", listing)
 
+    def mirror_run(self, listing: RemoteRefs, also: Sequence[str] = ()) -> None:
+        """Bring the cache clone's mirror of what a run reads to `listing` (`list_run`'s, with `also`): the
+        default branch, the claims, the presence refs and `also` (prefixes end in `/`), in one fetch of what
+        changed; the reads after it fetch nothing. The prefixes are the policy's as the last command read it
+        (no policy read here: it is on the default branch this brings in); a policy that moved them since
+        leaves the new ones to their readers, which fetch what they miss as before."""
+        kept = self._kept_snapshot()
+        rules = kept.rules if kept is not None else None
+        prefixes = [rules.claims.ref_prefix, rules.presence.ref_prefix] if rules is not None else []
+        default = listing.symrefs.get("HEAD")
+        self.cache.mirror_listed(listing, [*prefixes, *(p for p in also if p.endswith("/"))],
+                                 [*(p for p in also if not p.endswith("/")), *([default] if default else [])])
+
+    def _kept_snapshot(self) -> PolicySnapshot | None:
+        """The policy snapshot the last command kept (None: none, or damaged: it is only a cache)."""
+        try:
+            return PolicySnapshot.from_json(json.loads((self.cache.path / POLICY_SNAPSHOT).read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
     @cached_property
     def snapshot(self) -> PolicySnapshot | None:
         """The default branch as listed now and its policy; None while the remote is unborn. Read from the
@@ -166,13 +186,9 @@ class Plumbing:
         ref, head = listing.symrefs.get("HEAD"), listing.get("HEAD")
         if ref is None or head is None:
             return None
-        path = self.cache.path / POLICY_SNAPSHOT
-        try:
-            kept = PolicySnapshot.from_json(json.loads(path.read_text()))
-            if kept.branch.head == head and kept.branch.ref == ref:
-                return kept
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # missing or damaged: it is only a cache
+        kept = self._kept_snapshot()
+        if kept is not None and kept.branch.head == head and kept.branch.ref == ref:
+            return kept
         head = self.cache.fetch_default_branch(listing=listing)
         if head is None:
             return None
@@ -188,7 +204,7 @@ class Plumbing:
         fresh = PolicySnapshot(DefaultBranch(ref, head, tree.sha), files, rules)
         if rules is not None:  # a bad policy is read and judged anew by every command, as before
             try:
-                write_atomic(path, json.dumps(fresh.to_json()))
+                write_atomic(self.cache.path / POLICY_SNAPSHOT, json.dumps(fresh.to_json()))
             except OSError:
                 pass  # the next command reads it again
         return fresh

@@ -183,16 +183,42 @@ def read_ref(git_dir: Path, name: str) -> str | None:
     return None
 
 
-def _packed_ref(git_dir: Path, name: str) -> str | None:
+def read_refs(git_dir: Path, prefix: str) -> dict[str, str]:
+    """Every ref under `prefix` (`refs/.../`, ending in `/`) -> the object id it holds, read from the files as
+    `read_ref` reads one: the loose files first, then packed-refs (`pack-refs` writes it before it deletes a
+    loose file, and a deletion rewrites it before it deletes the loose file). Symbolic refs are left out."""
+    if not prefix.endswith("/") or not _SAFE_REF.fullmatch(prefix[:-1]):
+        raise ValueError(f"not a folder of refs: {prefix!r}")
+    found: dict[str, str] = {}
+    for folder, _, names in os.walk(git_dir / prefix):
+        relative = os.path.relpath(folder, git_dir).replace(os.sep, "/")
+        for name in names:
+            if name.endswith(".lock"):
+                continue  # a ref being written: its old value is the loose file's or the packed one
+            try:
+                text = Path(folder, name).read_text(errors="replace").strip()
+            except OSError:
+                continue  # deleted meanwhile: packed-refs no longer holds it either
+            if _OBJECT_ID.fullmatch(text):
+                found[f"{relative}/{name}"] = text
+    for sha, ref in _packed_refs(git_dir):
+        if ref.startswith(prefix):
+            found.setdefault(ref, sha)
+    return found
+
+
+def _packed_refs(git_dir: Path) -> list[tuple[str, str]]:
+    """(sha, ref) of every line of packed-refs ("#" headers and "^" peeled lines are not refs)."""
     try:
         text = (git_dir / "packed-refs").read_text(errors="replace")
     except OSError:
-        return None
-    for line in text.splitlines():
-        sha, _, ref = line.partition(" ")
-        if ref == name and _OBJECT_ID.fullmatch(sha):
-            return sha
-    return None
+        return []
+    return [(sha, ref) for sha, _, ref in (line.partition(" ") for line in text.splitlines())
+            if _OBJECT_ID.fullmatch(sha)]
+
+
+def _packed_ref(git_dir: Path, name: str) -> str | None:
+    return next((sha for sha, ref in _packed_refs(git_dir) if ref == name), None)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
-from agentmesh.git.batch import ObjectInfo, ObjectReader
+from agentmesh.git.batch import ObjectInfo, ObjectReader, read_ref, read_refs
 from agentmesh.git.objects import tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
 from agentmesh.git.run import Git, GitError, GitTimeout, git_error
@@ -36,6 +36,9 @@ MIRROR = "refs/mirror/"
 _BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
+_FETCH = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules")
+_GONE = "not our ref"  # upload-pack's answer to a want of an object it does not have
+LOOSE_REFS_KEPT = 64  # more new loose refs than this are packed: every later read of the folder opens them all
 
 
 class GitObject(Record):
@@ -180,14 +183,42 @@ class CacheClone:
         has are deleted, so the mirror equals the remote for that pattern.
         """
         refspecs = [f"+{ref}:{mirror_ref(ref)}" for ref in remote_refs]
-        args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules"]
-        if prune:
-            args.append("--prune")
         with self.locked():
             try:
-                self.run(*args, self.url, *refspecs, timeout=timeout)
+                self.run(*_FETCH, *(["--prune"] if prune else []), self.url, *refspecs, timeout=timeout)
             except (GitError, GitTimeout) as exc:
                 raise remote_failure(exc, self.url) from None
+
+    def mirror_listed(self, listing: RemoteRefs, prefixes: Sequence[str], refs: Sequence[str] = ()) -> None:
+        """Bring the mirror of `prefixes` (each ending in `/`) and of `refs` to what `listing` shows (a listing
+        of them all, made a moment ago), so that the run's reads after it find each at its listed sha and fetch
+        nothing (agent/base.guarded_run): the shas the clone holds already (its own pushes) and the refs the
+        remote no longer has in one `update-ref --stdin`, the others in one fetch of the listed shas (protocol
+        v2 serves any object it has). A sha the remote no longer has (its ref moved on since the listing and
+        the old commit was collected) leaves its ref as it was, for its reader to fetch by name as before."""
+        listed = {mirror_ref(ref): sha for ref, sha in listing.refs.items()
+                  if ref in refs or ref.startswith(tuple(prefixes))}
+        with self.locked():
+            mirrored = {mref: sha for prefix in prefixes
+                        for mref, sha in read_refs(self.path, mirror_ref(prefix)).items()}
+            for ref in refs:
+                if (sha := read_ref(self.path, mirror_ref(ref))) is not None:
+                    mirrored[mirror_ref(ref)] = sha
+            changes: dict[str, str | None] = {mref: sha for mref, sha in listed.items() if mirrored.get(mref) != sha}
+            changes.update({mref: None for mref in mirrored if mref not in listed})
+            held = self.held([sha for sha in changes.values() if sha is not None])
+            missing = {mref: sha for mref, sha in changes.items() if sha is not None and sha not in held}
+            if missing:
+                try:
+                    self.run(*_FETCH, self.url, *(f"+{sha}:{mref}" for mref, sha in missing.items()))
+                except (GitError, GitTimeout) as exc:
+                    if not isinstance(exc, GitError) or _GONE not in (exc.stderr + exc.stdout):
+                        raise remote_failure(exc, self.url) from None
+            rest = {mref: sha for mref, sha in changes.items() if mref not in missing}
+            if rest:
+                self.update_refs(rest)
+            if len(missing) > LOOSE_REFS_KEPT:
+                self.run("pack-refs", "--all")  # a new host's first run: thousands of items each its own file
 
     def fetch_default_branch(self, branch: str | None = None, *, listing: RemoteRefs | None = None) -> str | None:
         """Fetch the remote's default branch (or `branch`); its sha, or None while unborn. `listing`:
@@ -258,6 +289,10 @@ class CacheClone:
         if found is None:  # what `git rev-parse --verify` would say, as the bug it is for every caller
             raise GitError(("rev-parse", "--verify", commit + "^{tree}"), 128, "", "fatal: Needed a single revision")
         return found.sha
+
+    def held(self, shas: Sequence[str]) -> set[str]:
+        """The objects among `shas` this clone has (one request to the run's cat-file)."""
+        return {info.sha for info in self.reader.info(list(shas)) if info is not None} if shas else set()
 
     def has_object(self, sha: str) -> bool:
         return self.reader.info([sha + "^{commit}"])[0] is not None
@@ -474,7 +509,7 @@ class CacheClone:
                 entries[name] = TreeEntry("40000", name, sha)
         return self.make_tree(entries.values()) if entries else None
 
-    def pack_loose_refs(self, prefix: str, threshold: int = 64) -> bool:
+    def pack_loose_refs(self, prefix: str, threshold: int = LOOSE_REFS_KEPT) -> bool:
         """Pack refs when more than `threshold` loose ones sit directly under `prefix`.
 
         A fetch writes each new ref as its own file, and every later fetch and

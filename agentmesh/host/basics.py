@@ -99,16 +99,19 @@ class ClaimRules(Record):
     claims: PrefixRules
     lease: LeaseRules
     default_branch: str | None
+    presence: PrefixRules  # a run's set-up brings the presence refs in with the claims (agent/plumbing.py)
 
     def to_json(self) -> dict:
-        return {"claims": values(self.claims), "lease": values(self.lease), "default_branch": self.default_branch}
+        return {"claims": values(self.claims), "lease": values(self.lease), "default_branch": self.default_branch,
+                "presence": values(self.presence)}
 
     @classmethod
     def from_json(cls, data: Mapping) -> ClaimRules:
         lease = data["lease"]
         return cls(PrefixRules(str(data["claims"]["ref_prefix"])),
                    LeaseRules(int(lease["seconds"]), int(lease["grace_seconds"]), int(lease["max_seconds"])),
-                   None if data["default_branch"] is None else str(data["default_branch"]))
+                   None if data["default_branch"] is None else str(data["default_branch"]),
+                   PrefixRules(str(data["presence"]["ref_prefix"])))
 
 
 # --- the host config's snapshot ---------------------------------------------------

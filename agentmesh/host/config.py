@@ -526,7 +526,8 @@ class MeshPolicy(_Model):
         """What the claim protocol reads of this policy (host/basics.py keeps it per default-branch sha)."""
         lease = self.lease
         return ClaimRules(PrefixRules(self.claims.ref_prefix),
-                          LeaseRules(lease.seconds, lease.grace_seconds, lease.max_seconds), self.default_branch)
+                          LeaseRules(lease.seconds, lease.grace_seconds, lease.max_seconds), self.default_branch,
+                          PrefixRules(self.presence.ref_prefix))
 
     @model_validator(mode="after")
     def _auto_merge_checks_something(self) -> MeshPolicy:

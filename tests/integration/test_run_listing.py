@@ -203,3 +203,24 @@ def test_what_the_merge_was_decided_on_must_hold_when_its_first_push_loses(tmp_p
     assert fleet.item(pull["number"])["state"] == ("merged" if merged else "open")
     if not merged:
         assert ("merge-pending", number) in events(report), report.events
+
+
+def test_a_runs_set_up_brings_in_what_others_changed_in_one_fetch(tmp_path):
+    """agent/base.guarded_run (Plumbing.mirror_run): new issues, another agent's claim and presence, and a moved
+    default branch come in one fetch of the listed shas; the reads after it fetch nothing; unchanged, nothing."""
+    fleet = Fleet(tmp_path)
+    fleet.monitor("a")  # its first run: the policy's prefixes are kept from now on
+    fleet.monitor("b")
+    first, second = fleet.issue(), fleet.issue("Another", "g.txt")
+    assert fleet.mesh("b").claims().acquire(first).won
+    human_commit(fleet.remote, {"notes.txt": "moved\n"})
+    with counting_git(tmp_path / "count") as count:
+        fleet.monitor("a")
+    fetches = [argv for argv in count.argvs() if "fetch" in argv]
+    assert len(fetches) == 1, fetches
+    assert any(f"refs/mirror/heads/claim/{first}" in spec for spec in fetches[0])
+    assert any(spec.endswith(f"refs/mirror/agentmesh/items/{second}") for spec in fetches[0])
+    assert any(spec.endswith(":refs/mirror/heads/main") for spec in fetches[0])
+    with counting_git(tmp_path / "idle") as count:
+        fleet.monitor("a")
+    assert "fetch" not in count.commands(), count.argvs()
