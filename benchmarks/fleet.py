@@ -111,6 +111,7 @@ class Options:
     every: float = 1.0  # daemon mode: seconds between its claim-task runs, and between its monitor-prs runs
     code: Path | None = None  # agents run the agentmesh package in this folder (a copy of main: before/after)
     python: str | None = None  # agents run this interpreter (another venv's: its agentmesh); None: this one
+    idle: float = 0.0  # daemon mode: seconds the daemons poll on after the drain, measured apart (IdleSteps)
 
 
 # --- one agent's ticks -----------------------------------------------------------------------------
@@ -181,6 +182,16 @@ class Lane:
         else:
             argv = agent_argv(self.config, "tick", "--json")
         return [self.python or argv[0], *argv[1:]]
+
+    def so_far(self) -> tuple[float, int, int, int]:
+        """Daemon mode, while it runs: (the CPU of its process tree so far: itself and the children it reaped,
+        with theirs; its runs so far; the git processes and the git calls so far)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+        _, steps = daemon_events((self.home / f"tick-{len(self.ticks)}.out").read_text(errors="replace"))
+        git = (self.git.processes(), self.git.calls()) if self.git is not None else (0, 0)
+        return cpu, steps, *git
 
     def drain(self) -> None:
         """Daemon mode: SIGTERM to the daemon alone (not its group): it finishes its step, releases, exits."""
@@ -416,6 +427,26 @@ def fake_served(repo: Path, kind: str, names: list[str], count: int, aged: float
 
 
 @dataclass
+class IdleSteps:
+    """What the daemons' runs cost once every issue is closed: every run idle (the polling a fleet pays)."""
+
+    seconds: float
+    steps: int
+    cpu: float
+    git_processes: int
+    git_calls: int
+
+
+def idle_steps(lanes: list[Lane], seconds: float) -> IdleSteps:
+    """Let the drained fleet's daemons poll on for `seconds`, and measure it."""
+    before = [lane.so_far() for lane in lanes]
+    time.sleep(seconds)
+    after = [lane.so_far() for lane in lanes]
+    cpu, steps, git, calls = (sum(a[i] - b[i] for a, b in zip(after, before, strict=True)) for i in range(4))
+    return IdleSteps(seconds, int(steps), cpu, int(git), int(calls))
+
+
+@dataclass
 class FleetRun:
     options: Options
     drained: bool
@@ -425,6 +456,7 @@ class FleetRun:
     git_commands: Counter[str]  # git command -> processes
     server_cpu: float | None
     requests_total: int | None
+    idle: IdleSteps | None = None  # daemon mode with --idle: its cost is not in the drain's figures
 
 
 def lanes_for(root: Path, names: list[str], found: Served, options: Options) -> list[Lane]:
@@ -475,7 +507,6 @@ def drive(lanes: list[Lane], found: Served, timeout: float, echo: Callable[[str]
                 lane.start()
         time.sleep(0.05)
     seconds = (drained_at or time.monotonic()) - begun
-    finish(lanes)
     return drained_at is not None, seconds, len(closed)
 
 
@@ -538,7 +569,11 @@ def run_fleet(root: Path, options: Options, echo: Callable[[str], None] = lambda
         warm_bytecode(lanes[0])
         echo(f"{options.agents} agents x {len(found.issues)} issues, executor sleeps {options.sleep:g}s, "
              f"backend {options.backend} ({found.url}), {options.mode} mode, in {root}")
-        drained, seconds, closed = drive(lanes, found, options.timeout, echo)
+        try:
+            drained, seconds, closed = drive(lanes, found, options.timeout, echo)
+            idle = idle_steps(lanes, options.idle) if options.idle and options.mode == "daemon" and drained else None
+        finally:
+            finish(lanes)
     ticks = sorted((t for lane in lanes for t in lane.ticks), key=lambda t: t.started)
     if found.forge is not None:
         attribute_requests(ticks, found.requests)
@@ -546,7 +581,7 @@ def run_fleet(root: Path, options: Options, echo: Callable[[str], None] = lambda
     for lane in lanes:
         calls.update(lane.git_commands)
     return FleetRun(options, drained, seconds, closed, ticks, calls, found.server_cpu(),
-                    len(found.requests) if found.forge is not None else None)
+                    len(found.requests) if found.forge is not None else None, idle)
 
 
 # --- the report ------------------------------------------------------------------------------------
@@ -577,9 +612,10 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
     ticks = run.ticks
     working = [t for t in ticks if t.working]
     idle = [t for t in ticks if t.idle]
-    cpu = sum(t.cpu for t in ticks)
-    git_calls = sum(t.git_calls or 0 for t in ticks) if o.count_git else None
-    git_processes = sum(t.git_processes or 0 for t in ticks) if o.count_git else None
+    idle_run = run.idle or IdleSteps(0.0, 0, 0.0, 0, 0)  # measured apart: not the drain's
+    cpu = sum(t.cpu for t in ticks) - idle_run.cpu
+    git_calls = sum(t.git_calls or 0 for t in ticks) - idle_run.git_calls if o.count_git else None
+    git_processes = sum(t.git_processes or 0 for t in ticks) - idle_run.git_processes if o.count_git else None
     ideal = None if overhead is None else o.issues / o.agents * (o.sleep + overhead)
     claims = sum(t.events["claimed"] for t in ticks)
     lost = sum(t.events["lost-race"] for t in ticks)
@@ -604,9 +640,13 @@ def summary(run: FleetRun, *, overhead: float | None, overhead_source: str, shim
         "cpu_floor_seconds": rounded(cpu / cores, 1),
         "cores": cores,
         "ticks": len(ticks),
-        "steps": sum(t.steps for t in ticks),  # daemon mode: its claim-task and monitor-prs runs
+        "steps": sum(t.steps for t in ticks) - idle_run.steps,  # daemon mode: its claim-task and monitor-prs runs
         "git_processes_per_step": None if git_processes is None else
-        rounded(git_processes / max(1, sum(t.steps for t in ticks)), 1),
+        rounded(git_processes / max(1, sum(t.steps for t in ticks) - idle_run.steps), 1),
+        "idle_steps": run.idle.steps if run.idle else None,  # --idle: after the drain, every run idle
+        "idle_step_cpu_ms": rounded(run.idle.cpu / max(1, run.idle.steps) * 1000, 1) if run.idle else None,
+        "idle_step_git_processes": rounded(run.idle.git_processes / max(1, run.idle.steps), 1)
+        if run.idle and o.count_git else None,
         "working_ticks": len(working),
         "tick_exit_codes": dict(sorted(exits.items())),
         "working_tick_seconds": rounded(median([t.wall for t in working])),
@@ -754,6 +794,9 @@ def main() -> int:
                         "main agentmesh | tar -x -C DIR`): before/after in one sitting")
     parser.add_argument("--python", help="the interpreter agents run (another venv's, with its own agentmesh "
                         "installed: before/after with reviews, whose sandboxed syntax gate runs `python -I`)")
+    parser.add_argument("--idle", type=float, default=0.0,
+                        help="daemon mode: seconds the daemons poll on after the drain, measured apart (CPU and git "
+                        "processes per idle run) and left out of the drain's figures")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run's folder (logs, remote, each tick's git trace2 events)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line")
@@ -769,7 +812,8 @@ def main() -> int:
         # a reviewer's gates run `python -m agentmesh...` in bwrap, whose /tmp is its own and which hides HOME
         parser.error(f"--code {args.code}: the sandbox cannot see it; put it outside /tmp and your home")
     options = Options(args.agents, args.issues, args.sleep, args.backend, args.timeout, args.count_git,
-                      args.calibrate, args.acquire_rounds, args.aged, args.mode, args.every, code, args.python)
+                      args.calibrate, args.acquire_rounds, args.aged, args.mode, args.every, code, args.python,
+                      args.idle)
     echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
     echo(f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}, "
          f"Python {sys.version.split()[0]}, cpus {os.cpu_count()}, load average {load_average()}")

@@ -37,7 +37,7 @@ _BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
 _FETCH = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules")
-_GONE = "not our ref"  # upload-pack's answer to a want of an object it does not have
+_DELETED = "couldn't find remote ref"  # git fetch: a ref named in a refspec is not on the remote (any longer)
 LOOSE_REFS_KEPT = 64  # more new loose refs than this are packed: every later read of the folder opens them all
 
 
@@ -190,35 +190,40 @@ class CacheClone:
                 raise remote_failure(exc, self.url) from None
 
     def mirror_listed(self, listing: RemoteRefs, prefixes: Sequence[str], refs: Sequence[str] = ()) -> None:
-        """Bring the mirror of `prefixes` (each ending in `/`) and of `refs` to what `listing` shows (a listing
-        of them all, made a moment ago), so that the run's reads after it find each at its listed sha and fetch
-        nothing (agent/base.guarded_run): the shas the clone holds already (its own pushes) and the refs the
-        remote no longer has in one `update-ref --stdin`, the others in one fetch of the listed shas (protocol
-        v2 serves any object it has). A sha the remote no longer has (its ref moved on since the listing and
-        the old commit was collected) leaves its ref as it was, for its reader to fetch by name as before."""
-        listed = {mirror_ref(ref): sha for ref, sha in listing.refs.items()
-                  if ref in refs or ref.startswith(tuple(prefixes))}
+        """Bring the mirror of `prefixes` (each ending in `/`) and of `refs` up to the remote where `listing` (a
+        listing of them all, made a moment ago) shows it behind, in one fetch, so that the run's reads after it
+        find each ref at its listed sha and fetch nothing (agent/base.guarded_run). Refs are fetched by name:
+        the mirror gets what the remote holds by then, never older than the listing nor than what another run
+        of this host mirrored after its own push meanwhile. A prefix with a ref the remote no longer lists is
+        fetched as a pattern with --prune, the others by their changed refs. A fetch that fails for another
+        reason than the remote (a ref deleted since the listing) leaves the mirror to those readers, which
+        fetch what they miss as before."""
         with self.locked():
-            mirrored = {mref: sha for prefix in prefixes
-                        for mref, sha in read_refs(self.path, mirror_ref(prefix)).items()}
-            for ref in refs:
-                if (sha := read_ref(self.path, mirror_ref(ref))) is not None:
-                    mirrored[mirror_ref(ref)] = sha
-            changes: dict[str, str | None] = {mref: sha for mref, sha in listed.items() if mirrored.get(mref) != sha}
-            changes.update({mref: None for mref in mirrored if mref not in listed})
-            held = self.held([sha for sha in changes.values() if sha is not None])
-            missing = {mref: sha for mref, sha in changes.items() if sha is not None and sha not in held}
-            if missing:
-                try:
-                    self.run(*_FETCH, self.url, *(f"+{sha}:{mref}" for mref, sha in missing.items()))
-                except (GitError, GitTimeout) as exc:
-                    if not isinstance(exc, GitError) or _GONE not in (exc.stderr + exc.stdout):
-                        raise remote_failure(exc, self.url) from None
-            rest = {mref: sha for mref, sha in changes.items() if mref not in missing}
-            if rest:
-                self.update_refs(rest)
-            if len(missing) > LOOSE_REFS_KEPT:
-                self.run("pack-refs", "--all")  # a new host's first run: thousands of items each its own file
+            wanted: list[str] = []
+            for prefix in prefixes:
+                listed = {ref: sha for ref, sha in listing.refs.items() if ref.startswith(prefix)}
+                mirror_prefix = mirror_ref(prefix)
+                mirrored = {prefix + mref[len(mirror_prefix):]: sha
+                            for mref, sha in read_refs(self.path, mirror_prefix).items()}
+                if mirrored.keys() - listed.keys():
+                    wanted.append(prefix + "*")
+                else:
+                    wanted.extend(ref for ref, sha in listed.items() if mirrored.get(ref) != sha)
+            wanted.extend(ref for ref in refs
+                          if (sha := listing.get(ref)) is not None and read_ref(self.path, mirror_ref(ref)) != sha)
+            if not wanted:
+                return
+            try:
+                self.run(*_FETCH, "--prune", self.url, *(f"+{ref}:{mirror_ref(ref)}" for ref in wanted))
+            except GitError as exc:
+                if _DELETED not in (exc.stderr or exc.stdout):
+                    raise remote_failure(exc, self.url) from None
+                return  # deleted since the listing: the readers see it (their own listings) and fetch
+            except GitTimeout as exc:
+                raise remote_failure(exc, self.url) from None
+            if len(wanted) > LOOSE_REFS_KEPT or any(ref.endswith("*") for ref in wanted):
+                for prefix in prefixes:  # a new host's first run: thousands of items each a file of its own
+                    self.pack_loose_refs(mirror_ref(prefix))
 
     def fetch_default_branch(self, branch: str | None = None, *, listing: RemoteRefs | None = None) -> str | None:
         """Fetch the remote's default branch (or `branch`); its sha, or None while unborn. `listing`:

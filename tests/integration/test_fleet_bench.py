@@ -32,6 +32,19 @@ def test_a_small_fleet_drains_and_the_report_has_every_figure(tmp_path):
     assert fleet.table(result).startswith("| 2 agents x 2 issues, sleep 0 s, file, cron | |")
 
 
+def test_a_drained_daemon_fleet_measures_its_idle_runs_apart(tmp_path):
+    options = fleet.Options(agents=1, issues=1, sleep=0, backend="file", timeout=240, calibrate=False,
+                            acquire_rounds=0, mode="daemon", every=0.5, idle=3)
+    run = fleet.run_fleet(tmp_path, options)
+    result = fleet.summary(run, overhead=fleet.cycle_overhead(run), overhead_source="this run", shim_seconds=0.001,
+                           acquire=None)
+    assert result["drained"] and run.idle is not None and run.idle.steps >= 2, run.idle
+    assert result["idle_steps"] == run.idle.steps and result["idle_step_cpu_ms"] > 0
+    assert 0 < result["idle_step_git_processes"] < 20  # one listing and little else
+    whole = sum(t.cpu for t in run.ticks)
+    assert result["cpu_seconds"] == round(whole - run.idle.cpu, 1)  # the idle runs are not the drain's
+
+
 def test_forge_requests_go_to_the_tick_of_their_agent_that_was_running():
     ticks = [fleet.Tick("ada", started=0.0, wall=2.0, cpu=0.1, exit_code=0, events=fleet.Counter()),
              fleet.Tick("ada", started=2.5, wall=1.0, cpu=0.1, exit_code=0, events=fleet.Counter()),
