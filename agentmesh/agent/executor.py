@@ -40,6 +40,7 @@ from agentmesh.core.cli_output import parse_cli_output
 from agentmesh.core.errors import ConfigError, TemporaryError
 from agentmesh.core.pattern import LazyPattern
 from agentmesh.core.public import COMMAND_ECHO
+from agentmesh.host.files import write_atomic
 from agentmesh.host.process import ProcessOutcome, kill_pidfile_group, log_tail, run_process, write_pidfile
 
 PROMPT = "Read the task in {task_file} and make the change it asks for in this repository. Do not commit."
@@ -78,6 +79,7 @@ INSTALL_HINTS = {
 WORKTREE_PREFIX = "{worktree}/"
 
 PROBE_SECONDS = 30  # a bwrap probe slower than this tells nothing of the sandbox (a loaded host)
+PROBE_KEPT_SECONDS = 600  # how long a run's report and pre-claim check trust the last good probe
 
 # What an executor may inherit from the agent's environment. Everything else,
 # forge tokens first of all, is dropped; HOME and the XDG directories are its own.
@@ -220,6 +222,31 @@ def bwrap_available() -> str | None:
         stderr = probe.stderr.decode("utf-8", "replace").strip()
         return f"bwrap cannot start: {stderr.splitlines()[-1] if stderr else probe.returncode}"
     return None
+
+
+def remembered_bwrap_problem(path: Path, now: float) -> str | None:
+    """`bwrap_available` for a run's report and its check before claiming: a good verdict is remembered in
+    `path` (the state dir) for PROBE_KEPT_SECONDS of wall time while `bwrap` is the same file, so a daemon's
+    or cron's every run does not start a sandbox to say so again. An executor or a gate probes anew right
+    before it starts (`sandbox_problem`): a sandbox broken meanwhile is still never trusted."""
+    exe = shutil.which("bwrap")
+    stamp = None
+    if exe is not None:
+        try:
+            st = os.stat(exe)
+            stamp = [exe, st.st_ino, st.st_mtime_ns, st.st_size]
+            kept = json.loads(path.read_text())
+            if kept["bwrap"] == stamp and 0 <= now - float(kept["at"]) < PROBE_KEPT_SECONDS:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not remembered (or damaged: it is only a cache)
+    problem = bwrap_available()
+    if problem is None and stamp is not None:
+        try:
+            write_atomic(path, json.dumps({"bwrap": stamp, "at": now}))
+        except OSError:
+            pass  # the next run probes again
+    return problem
 
 
 def _resolved(path: Path) -> Path:

@@ -6,12 +6,13 @@ Built once per command from explicit inputs; nothing here is global.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentmesh.agent.executor import Private, bwrap_available
+from agentmesh.agent.executor import Private, remembered_bwrap_problem
 from agentmesh.agent.plumbing import UNSIGNED_BENCHMARK_ENV, Plumbing, signing_from_env
 from agentmesh.core.identity import MAINTAINER_PREFIX
 from agentmesh.core.lease import Clock
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from agentmesh.forge.base import Forge
 
 __all__ = ["UNSIGNED_BENCHMARK_ENV", "Mesh", "signing_from_env"]
+
+
+SANDBOX_PROBE = "sandbox-probe.json"  # in the state dir: the last good bwrap probe (remembered_bwrap_problem)
 
 
 class Mesh(Plumbing):
@@ -52,9 +56,10 @@ class Mesh(Plumbing):
 
     @cached_property
     def bwrap_problem(self) -> str | None:
-        """Why bubblewrap cannot run on this host, probed once per run (the reports' warning and the executors'
-        start check ask; an executor or gate run probes again just before it starts)."""
-        return bwrap_available()
+        """Why bubblewrap cannot run on this host, probed once per run, or remembered from a recent good probe
+        (the reports' warning and the executors' start check ask; an executor or gate run probes again just
+        before it starts)."""
+        return remembered_bwrap_problem(self.state.root / SANDBOX_PROBE, time.time())
 
     def sandbox_problem(self, mode: str) -> str | None:
         """agent/executor.sandbox_problem, from this run's probe."""

@@ -199,3 +199,32 @@ def test_doctor_checks_a_review_executor_of_its_own_when_the_llm_review_is_on(tm
     program(tmp_path / "bin", "codex")
     found = executor_check()
     assert found.ok and found.detail.endswith("; reviews: codex can start"), found
+
+
+def test_a_good_bwrap_probe_is_remembered_for_a_while_a_bad_one_never(tmp_path, monkeypatch):
+    """What every run's report and pre-claim check ask (Mesh.bwrap_problem): a daemon's runs start no sandbox
+    each to say it works. Not remembered: a failed probe, another bwrap file, a later or an earlier wall time."""
+    from agentmesh.agent.executor import PROBE_KEPT_SECONDS, remembered_bwrap_problem
+
+    calls = tmp_path / "calls"
+    fake = program(tmp_path / "bin", "bwrap", f"#!/bin/sh\necho x >> {calls}\nexit 0\n")
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    kept = tmp_path / "state" / "sandbox-probe.json"
+    kept.parent.mkdir()
+
+    def probes() -> int:
+        return len(calls.read_text().splitlines()) if calls.exists() else 0
+
+    assert remembered_bwrap_problem(kept, 1000.0) is None and probes() == 1
+    assert remembered_bwrap_problem(kept, 1000.0 + PROBE_KEPT_SECONDS - 1) is None and probes() == 1
+    assert remembered_bwrap_problem(kept, 1000.0 + PROBE_KEPT_SECONDS) is None and probes() == 2  # too old
+    now = 1000.0 + PROBE_KEPT_SECONDS
+    assert remembered_bwrap_problem(kept, now - 5) is None and probes() == 3  # the clock went back: probed
+    program(tmp_path / "bin", "bwrap", f"#!/bin/sh\necho x >> {calls}\necho 'no userns' >&2\nexit 1\n")
+    assert remembered_bwrap_problem(kept, now) == "bwrap cannot start: no userns" and probes() == 4  # a new file
+    assert remembered_bwrap_problem(kept, now) == "bwrap cannot start: no userns" and probes() == 5  # not kept
+    kept.write_text("{damaged")
+    program(tmp_path / "bin", "bwrap", f"#!/bin/sh\necho x >> {calls}\nexit 0\n")
+    assert remembered_bwrap_problem(kept, now) is None and probes() == 6
+    monkeypatch.setenv("PATH", "/nowhere")
+    assert "not installed" in remembered_bwrap_problem(kept, now)  # gone: never the remembered verdict

@@ -304,16 +304,17 @@ class ItemStore:
         heads, documents = self._listed(listing)
         unknown = [n for n, sha in heads.items() if sha not in self.metas]
         # a run's set-up brought in what its listing shows (CacheClone.mirror_listed): fetched only when absent
-        held = self.cache.held([heads[n] for n in unknown] +
-                               ([listing.refs[ref] for ref in documents] if listing is not None else []))
+        held = self.cache.held([heads[n] for n in unknown] +  # documents come with items, if any: as before
+                               ([listing.refs[ref] for ref in documents] if listing is not None else [])) \
+            if unknown else set()
         absent = [n for n in unknown if heads[n] not in held]
-        stale = [ref for ref in documents if listing is None or listing.refs[ref] not in held]
         if len(absent) > FETCH_EXACT:
             # a new host, or a long absence: the whole prefix
             self.cache.fetch([ITEMS + "*", *documents], prune=True)
             self.cache.pack_loose_refs(mirror_ref(ITEMS))
         elif absent:
-            self.cache.fetch([item_ref(n) for n in absent] + stale)
+            self.cache.fetch([item_ref(n) for n in absent] +
+                             [ref for ref in documents if listing is None or listing.refs[ref] not in held])
         # a few new items are read whole, in the same batch: the writes that follow their arrival (a claim
         # carrying an issue's stage, a review) build on their comments and reviews without reading them again
         whole = {n: heads[n] for n in unknown} if len(unknown) <= FETCH_EXACT else {}
