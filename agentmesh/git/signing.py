@@ -2,11 +2,12 @@
 
 Every commit an agent writes is signed with git's SSH signing (`gpg.format=ssh`), so the
 remote can tell an agent's claims, presence, work and reviews from anything a writer pushed.
-Verification is batched: one `git log --no-walk` reports every commit's signer, checked
-against an allowed-signers file built from the roster on the base branch. Good signatures are
-remembered next to that file: a commit and its signature never change, and git's check costs two
-ssh-keygen processes per commit. So are the commits this host signed itself (`note_signed`): which key
-signed each, read from the signature, and the roster at verification time says whose key that is.
+A commit's signer is checked against an allowed-signers file built from the roster on the base
+branch: the signature's key names the principal, and one `ssh-keygen -Y verify` checks it
+(`verified_signers`; git's own check, `signers`, runs two per commit and the push hook keeps it).
+Good signatures are remembered next to that file: a commit and its signature never change. So are
+the commits this host signed itself (`note_signed`): which key signed each, read from the signature,
+and the roster at verification time says whose key that is.
 """
 
 from __future__ import annotations
@@ -310,10 +311,11 @@ def signature_key(signature: bytes) -> PublicKey | None:
     if not body.startswith(_ARMOR):
         return None
     lines = body.splitlines()[1:]
-    if not lines or not lines[-1].startswith(b"-----END SSH SIGNATURE-----"):
+    end = next((i for i, line in enumerate(lines) if line.startswith(b"-----END SSH SIGNATURE-----")), None)
+    if end is None:  # the first armored block is the signature, as ssh-keygen reads it
         return None
     try:
-        blob = binascii.a2b_base64(b"".join(lines[:-1]))
+        blob = binascii.a2b_base64(b"".join(lines[:end]))
     except ValueError:
         return None
     if blob[:6] != b"SSHSIG" or len(blob) < 14:
@@ -425,6 +427,83 @@ def remember_signers(allowed: Path, good: Mapping[str, str], principals: Iterabl
     merged = {**remembered_signers(allowed, principals, store), **good}
     kept = list(merged.items())[-store.kept:]
     write_atomic(_verified_path(allowed, store), "".join(f"{sha} {principal}\n" for sha, principal in kept), 0o600)
+
+
+_SIGNATURE_MAX_BYTES = 8192  # an ed25519 SSHSIG is ~300 bytes; it goes through a pipe, written before ssh-keygen reads
+VERIFY_SECONDS = 60.0
+
+
+def split_signed(data: bytes) -> tuple[bytes, bytes] | None:
+    """A commit object's (payload, signature): the object without its `gpgsig` header, and that header's
+    text, as git's check splits them (commit.c, parse_buffer_signed_by_header); None when it has no
+    signature. The inverse of git/objects.with_signature."""
+    end = data.find(b"\n\n")
+    header, rest = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
+    payload: list[bytes] = []
+    signature: list[bytes] = []
+    inside = False
+    for line in header.splitlines(keepends=True):
+        if inside and line.startswith(b" "):
+            signature.append(line[1:])
+        elif line.startswith(b"gpgsig "):
+            inside = True
+            signature.append(line[len(b"gpgsig "):])
+        else:
+            inside = False
+            payload.append(line)
+    return (b"".join(payload) + rest, b"".join(signature)) if signature else None
+
+
+def allowed_principals(allowed: Path) -> dict[str, list[str]]:
+    """Key blob -> the principals the allowed-signers file (`allowed_signers`'s) lists it for, in its order."""
+    found: dict[str, list[str]] = {}
+    for line in allowed.read_text().splitlines():
+        parts = line.split(" ")
+        if len(parts) == 4 and parts[1] == f'namespaces="{NAMESPACE}"':
+            found.setdefault(parts[3], []).append(parts[0])
+    return found
+
+
+def verified_signers(git: Git, commits: Mapping[str, bytes | None], allowed: Path) -> dict[str, str | None]:
+    """sha -> what `signers` says of each commit (sha -> its object's data; None: missing, or not a commit):
+    one `ssh-keygen -Y verify` per commit whose signature
+    carries a key `allowed` lists, against the principal it lists the key for (the first that verifies,
+    as git's check takes `find-principals`' first); none at all for an unsigned commit or an unknown key.
+    git's check runs `find-principals` and `verify`, two processes per commit, and a `git log` for them all."""
+    keys = allowed_principals(allowed)
+    found: dict[str, str | None] = {}
+    for sha, data in commits.items():
+        found[sha] = None
+        split = split_signed(data) if data is not None else None
+        if split is None or len(split[1]) > _SIGNATURE_MAX_BYTES or (key := signature_key(split[1])) is None:
+            continue
+        payload, signature = split
+        verifying = (who for who in keys.get(key.blob, []) if _verifies(git, allowed, who, payload, signature))
+        found[sha] = next(verifying, None)
+    return found
+
+
+def _verifies(git: Git, allowed: Path, principal: str, payload: bytes, signature: bytes) -> bool:
+    """ssh-keygen's verdict on `signature` of `payload` by `principal`'s key in `allowed` (the signature through a
+    pipe it reads as a file, the payload on its stdin). A timeout is temporary; one that cannot start says no,
+    as git's check says of it."""
+    read, write = os.pipe()
+    try:
+        os.write(write, signature)  # within the pipe's buffer (_SIGNATURE_MAX_BYTES): it cannot block
+        os.close(write)
+        write = -1
+        done = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", principal, "-n", NAMESPACE,
+                               "-s", f"/dev/fd/{read}"], input=payload, capture_output=True, pass_fds=(read,),
+                              env=git.env(), timeout=VERIFY_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise TemporaryError(f"ssh-keygen did not verify a signature within {VERIFY_SECONDS:g}s") from None
+    except OSError:
+        return False
+    finally:
+        os.close(read)
+        if write >= 0:
+            os.close(write)
+    return done.returncode == 0
 
 
 def signers(git: Git, repo: Path, shas: Sequence[str], allowed: Path) -> Mapping[str, str | None]:

@@ -20,7 +20,7 @@ from agentmesh.git.signing import (
     own_signed,
     remember_signers,
     remembered_signers,
-    signers,
+    verified_signers,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
@@ -76,7 +76,9 @@ class Identity:
                 good = self._own(wanted)
                 wanted = [sha for sha in wanted if sha not in good]
             if wanted:
-                found = signers(self.cache.git, self.cache.path, wanted, allowed)
+                objects = self.cache.cat_objects(wanted)
+                found = verified_signers(self.cache.git, {sha: obj.data if obj is not None and obj.type == "commit"
+                                                          else None for sha, obj in zip(wanted, objects)}, allowed)
                 self._known.update(found)
                 # only good ones: a None may be an ssh-keygen that failed to start, never made permanent
                 good.update((sha, who) for sha, who in found.items() if who)

@@ -1,0 +1,96 @@
+"""`verified_signers` (one `ssh-keygen -Y verify` per signed commit, the principal found from the signature's key)
+says what git's own check says (`signers`: `git log %G? %GS`, two ssh-keygens per commit) of every commit an
+attacker could push: unsigned, signed by a key the roster does not list, a signature lifted onto other bytes,
+two signatures, garbage, an oversized header, another namespace, a key listed for two principals."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from agentmesh.git.objects import with_signature
+from agentmesh.git.run import Git
+from agentmesh.git.signing import (
+    allowed_signers,
+    ensure_allowed_signers,
+    ensure_key,
+    signers,
+    split_signed,
+    verified_signers,
+    write_signed_commit,
+)
+from tests.integration.test_signed_commits import by_git, make_signer
+from tests.support import git
+from tests.support.gitcount import counting_git
+
+WHEN = "1700000000 +0000"
+
+
+def write_object(repo, data: bytes) -> str:
+    return subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin", "--literally"], cwd=repo,
+                          input=data, capture_output=True, check=True).stdout.decode().strip()
+
+
+def read_object(repo, sha: str) -> bytes:
+    return subprocess.run(["git", "cat-file", "commit", sha], cwd=repo, capture_output=True, check=True).stdout
+
+
+def commits(repo, shas) -> dict[str, bytes]:
+    """The commits as the run's cat-file reader reads them."""
+    return {sha: read_object(repo, sha) for sha in shas}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    runner, repo = make_signer(tmp_path)
+    ada = ensure_key(runner.signing_key, "ada")
+    stranger_key = tmp_path / "stranger" / "id_ed25519"
+    ensure_key(stranger_key, "stranger")
+    stranger = Git(author_name="ada", author_email="ada@x.invalid", signing_key=stranger_key)
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    good = write_signed_commit(runner, repo, tree, [], "claim: #5 by ada\n", when=WHEN)
+    by_git_itself = by_git(runner, repo, tree, [good], "git's own -S\n", WHEN)
+    unsigned = runner.run("commit-tree", tree, "-m", "unsigned", cwd=repo).stdout.strip()
+    foreign = write_signed_commit(stranger, repo, tree, [], "claim: #5 by ada\n", when=WHEN)
+    payload, signature = split_signed(read_object(repo, good))
+    lifted = write_object(repo, with_signature(payload.replace(b"#5", b"#6"), signature))
+    twice = write_object(repo, with_signature(with_signature(payload, signature), signature))
+    garbage = write_object(repo, with_signature(payload, b"-----BEGIN SSH SIGNATURE-----\nAAAA\n"
+                                                         b"-----END SSH SIGNATURE-----\n"))
+    oversized = write_object(repo, with_signature(payload, signature + b"x" * 9000))
+    other_namespace = subprocess.run(["ssh-keygen", "-Y", "sign", "-n", "file", "-f", str(runner.signing_key)],
+                                     input=payload, capture_output=True, check=True).stdout
+    namespaced = write_object(repo, with_signature(payload, other_namespace))
+    shas = [good, by_git_itself, unsigned, foreign, lifted, twice, garbage, oversized, namespaced]
+    return runner, repo, ada, shas
+
+
+@pytest.mark.parametrize("principals", [["ada"], ["maintainer:root", "ada"]])
+def test_it_says_what_gits_check_says_of_every_commit(corpus, principals, tmp_path):
+    runner, repo, ada, shas = corpus
+    allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([(p, ada) for p in principals]))
+    expected = signers(runner, repo, shas, allowed)
+    good, by_git_itself, unsigned, foreign, lifted, twice, *bad = shas
+    assert expected[good] == expected[by_git_itself] == expected[twice] == principals[0]  # twice: the first
+    assert not any(expected[s] for s in (unsigned, foreign, lifted, *bad))
+    assert verified_signers(runner, commits(repo, shas), allowed) == dict(expected)
+    assert verified_signers(runner, {"0" * 40: None}, allowed) == {"0" * 40: None}  # missing: no signer
+
+
+def test_one_ssh_keygen_per_signed_commit_of_a_listed_key_and_none_for_the_rest(corpus, tmp_path, monkeypatch):
+    runner, repo, ada, shas = corpus
+    allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([("ada", ada)]))
+    log = tmp_path / "ssh-keygen.log"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v ssh-keygen"], capture_output=True, text=True).stdout.strip()
+    (shim / "ssh-keygen").write_text(f'#!/bin/sh\necho "$2" >> {log}\nexec {real} "$@"\n')
+    (shim / "ssh-keygen").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{git('--exec-path')}:/usr/bin:/bin")
+    objects = commits(repo, shas)
+    with counting_git(tmp_path / "count") as count:
+        verified_signers(runner, objects, allowed)
+    assert count.argvs() == []  # no git process: the objects come from the run's reader
+    # good, git's -S, lifted, twice, namespaced: the key is ada's; unsigned, foreign, garbage, oversized: none
+    assert log.read_text().split() == ["verify"] * 5
