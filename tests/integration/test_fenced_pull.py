@@ -125,3 +125,28 @@ def test_the_local_forge_creates_a_fenced_pr_once_and_refuses_a_stale_fence(tmp_
     assert create(again) is None and again.landed_as is None
     assert remote_refs(remote, "refs/heads/ada/1-do-it") == {"refs/heads/ada/1-do-it": commit}
     assert [p.number for p in forge.list_pulls(state="all")] == [pull.number]
+
+
+def test_an_item_created_after_the_runs_listing_does_not_cost_the_pr_a_lost_push(tmp_path):
+    """The PR takes its number from the listing right before its push (the items counted in it), not from the run's
+    listing: an issue filed while the executor ran took the number the run's listing would offer."""
+    from agentmesh.forge.local import LocalForge
+    from tests.support.gitcount import counting_git
+
+    remote = local_forge_remote(tmp_path / "remote.git")
+    human = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    issue = human.create_issue("Add notes", demo_body("notes.txt", "notes\n"), ["task"]).number
+    mesh = agent_mesh(remote, tmp_path / "hosts", "ada")
+
+    class FiledMeanwhile(LocalForge):
+        def create_fenced_pull(self, fence, **kwargs):
+            human.create_issue("Filed while the executor ran", "later", [])
+            return super().create_fenced_pull(fence, **kwargs)
+
+    with counting_git(tmp_path / "count") as count:
+        report = claim_task(mesh, FiledMeanwhile(mesh.cache, user="ada"), env={"PATH": "/usr/bin:/bin"})
+    assert Event.PR_OPENED in [line.event for line in report.events]
+    pr_pushes = [argv for argv in count.argvs() if "push" in argv and any("pull-heads" in a for a in argv)]
+    assert len(pr_pushes) == 1, pr_pushes
+    [pull] = human.list_pulls(state="open")
+    assert pull.number == issue + 2  # after the issue filed meanwhile

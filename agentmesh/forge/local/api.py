@@ -430,7 +430,7 @@ class LocalForge(Forge):
         head_ref, base_ref, guard_ref = f"refs/heads/{head}", f"refs/heads/{base}", pull_guard_ref(head)
         for _ in range(MAX_ATTEMPTS):
             heads = self.store.remote([guard_ref, base_ref, head_ref, *(item_ref(n) for n, _ in changes),
-                                       *fence.refs])
+                                       *fence.refs], numbered=True)
             # every PR's creation moved the guard, and had its head branch: with neither there, `head` has no
             # PR (one created after this listing moves the guard, and our push fails), and the items need no
             # listing of their own

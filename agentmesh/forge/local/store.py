@@ -97,9 +97,15 @@ class ItemStore:
 
     # --- remote refs, objects, CAS ---------------------------------------------------
 
-    def remote(self, refs: Sequence[str]) -> dict[str, str]:
-        """Exact refs -> sha on the remote now (prefix listing, filtered to exact names)."""
-        listing = ls_refs(self.git, self.url, list(dict.fromkeys(refs)))
+    def remote(self, refs: Sequence[str], *, numbered: bool = False) -> dict[str, str]:
+        """Exact refs -> sha on the remote now (prefix listing, filtered to exact names). `numbered`: the items'
+        numbers listed in the same round trip, for `create_item` to take the next one (a number another
+        creator took since the run's own listing only fails the push that carries it, and costs a round)."""
+        listing = ls_refs(self.git, self.url, list(dict.fromkeys([*refs, *([ITEMS] if numbered else [])])))
+        if numbered:
+            numbers = [int(ref[len(ITEMS):]) for ref in listing.refs if ref.startswith(ITEMS) and
+                       ref[len(ITEMS):].isdigit()]
+            self._numbered = (time.monotonic(), max(numbers, default=0))
         return {ref: listing.refs[ref] for ref in refs if ref in listing.refs}
 
     def ensure_local(self, refs: dict[str, str]) -> None:
