@@ -416,15 +416,15 @@ class ItemStore:
             if self.push([RefUpdate(item_ref(n), commit, None), *pinned, *carried], atomic=bool(pinned or carried),
                          bases=bases, mirror=carry is not None):
                 return n
-            if pinned or carried:
-                now = self.remote([u.ref for u in (*pinned, *carried)])
-                stale = [u.ref for u in carried if now.get(u.ref) != u.expect]
-                if stale:
-                    raise Stale(f"{', '.join(stale)} moved meanwhile: nothing was pushed", stale)
-                if any(now.get(u.ref) != u.expect for u in pinned):
-                    return None
             backoff(attempt)  # spreads racing creators so most rounds have one pusher
-            n = max(n + 1, self._next_number())
+            # one listing tells what lost the push and, with the items, the next number to try
+            now = self.remote([u.ref for u in (*pinned, *carried)], numbered=True)
+            stale = [u.ref for u in carried if now.get(u.ref) != u.expect]
+            if stale:
+                raise Stale(f"{', '.join(stale)} moved meanwhile: nothing was pushed", stale)
+            if any(now.get(u.ref) != u.expect for u in pinned):
+                return None
+            n = max(n + 1, self._next_number(guess=True))
         raise TemporaryError(f"no free item number after {MAX_ATTEMPTS} tries")
 
     def _next_number(self, *, guess: bool = False) -> int:
