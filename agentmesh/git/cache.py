@@ -198,19 +198,10 @@ class CacheClone:
         fetched as a pattern with --prune, the others by their changed refs. A fetch that fails for another
         reason than the remote (a ref deleted since the listing) leaves the mirror to those readers, which
         fetch what they miss as before."""
+        if not self._behind(listing, prefixes, refs):
+            return  # read without the lock: a run with nothing new takes none
         with self.locked():
-            wanted: list[str] = []
-            for prefix in prefixes:
-                listed = {ref: sha for ref, sha in listing.refs.items() if ref.startswith(prefix)}
-                mirror_prefix = mirror_ref(prefix)
-                mirrored = {prefix + mref[len(mirror_prefix):]: sha
-                            for mref, sha in read_refs(self.path, mirror_prefix).items()}
-                if mirrored.keys() - listed.keys():
-                    wanted.append(prefix + "*")
-                else:
-                    wanted.extend(ref for ref, sha in listed.items() if mirrored.get(ref) != sha)
-            wanted.extend(ref for ref in refs
-                          if (sha := listing.get(ref)) is not None and read_ref(self.path, mirror_ref(ref)) != sha)
+            wanted = self._behind(listing, prefixes, refs)
             if not wanted:
                 return
             try:
@@ -224,6 +215,23 @@ class CacheClone:
             if len(wanted) > LOOSE_REFS_KEPT or any(ref.endswith("*") for ref in wanted):
                 for prefix in prefixes:  # a new host's first run: thousands of items each a file of its own
                     self.pack_loose_refs(mirror_ref(prefix))
+
+    def _behind(self, listing: RemoteRefs, prefixes: Sequence[str], refs: Sequence[str]) -> list[str]:
+        """The refspec sources `mirror_listed` fetches: a prefix's pattern when the mirror has a ref the listing
+        does not, else its refs whose mirror differs, and each of `refs` whose mirror differs."""
+        wanted: list[str] = []
+        for prefix in prefixes:
+            listed = {ref: sha for ref, sha in listing.refs.items() if ref.startswith(prefix)}
+            mirror_prefix = mirror_ref(prefix)
+            mirrored = {prefix + mref[len(mirror_prefix):]: sha
+                        for mref, sha in read_refs(self.path, mirror_prefix).items()}
+            if mirrored.keys() - listed.keys():
+                wanted.append(prefix + "*")
+            else:
+                wanted.extend(ref for ref, sha in listed.items() if mirrored.get(ref) != sha)
+        wanted.extend(ref for ref in refs
+                      if (sha := listing.get(ref)) is not None and read_ref(self.path, mirror_ref(ref)) != sha)
+        return wanted
 
     def fetch_default_branch(self, branch: str | None = None, *, listing: RemoteRefs | None = None) -> str | None:
         """Fetch the remote's default branch (or `branch`); its sha, or None while unborn. `listing`:
