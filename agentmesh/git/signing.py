@@ -435,23 +435,38 @@ VERIFY_SECONDS = 60.0
 
 def split_signed(data: bytes) -> tuple[bytes, bytes] | None:
     """A commit object's (payload, signature): the object without its `gpgsig` header, and that header's
-    text, as git's check splits them (commit.c, parse_buffer_signed_by_header); None when it has no
-    signature. The inverse of git/objects.with_signature."""
-    end = data.find(b"\n\n")
-    header, rest = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
+    text, as git's check splits them (commit.c, parse_buffer_signed_by_header, line by line as it reads
+    them: a line ends at a newline only, and other `gpgsig*` headers are left out of the payload); None when
+    it has no signature. The inverse of git/objects.with_signature."""
     payload: list[bytes] = []
     signature: list[bytes] = []
-    inside = False
-    for line in header.splitlines(keepends=True):
+    inside = other = signed = False
+    at = 0
+    while at < len(data):
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end + 1
+        line = data[at:end]
+        sig = None
         if inside and line.startswith(b" "):
-            signature.append(line[1:])
+            sig = line[1:]
         elif line.startswith(b"gpgsig "):
-            inside = True
-            signature.append(line[len(b"gpgsig "):])
+            sig, other = line[len(b"gpgsig "):], False
+        elif line.startswith(b"gpgsig"):
+            other = True  # gpgsig-sha256 (or junk): neither the signature nor the payload
+        elif other and not line.startswith(b" "):
+            other = False
+        if sig is not None:
+            signature.append(sig)
+            signed = inside = True
         else:
+            if line.startswith(b"\n"):  # the end of the header: the rest is the message, whole
+                end = len(data)
+                line = data[at:]
+            if not other:
+                payload.append(line)
             inside = False
-            payload.append(line)
-    return (b"".join(payload) + rest, b"".join(signature)) if signature else None
+        at = end
+    return (b"".join(payload), b"".join(signature)) if signed else None
 
 
 def allowed_principals(allowed: Path) -> dict[str, list[str]]:

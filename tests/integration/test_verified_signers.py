@@ -94,3 +94,30 @@ def test_one_ssh_keygen_per_signed_commit_of_a_listed_key_and_none_for_the_rest(
     assert count.argvs() == []  # no git process: the objects come from the run's reader
     # good, git's -S, lifted, twice, namespaced: the key is ada's; unsigned, foreign, garbage, oversized: none
     assert log.read_text().split() == ["verify"] * 5
+
+
+def test_a_header_split_as_git_splits_it_lines_end_at_newlines_only(tmp_path):
+    """An attacker moves a good signature's header up, its last line ending in a carriage return: git reads the
+    lines after it up to the newline as the signature's (here the parent line: to git a root commit, whose payload
+    the signature does not verify); a reader splitting at the return too would read the signed payload back and
+    say the agent signed it. And headers git leaves out of the payload (`gpgsig-sha256`, a bare `gpgsig`) are left
+    out: git says the agent signed those."""
+    runner, repo = make_signer(tmp_path)
+    ada = ensure_key(runner.signing_key, "ada")
+    tree = runner.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    root = write_signed_commit(runner, repo, tree, [], "root\n", when=WHEN)
+    good = write_signed_commit(runner, repo, tree, [root], "claim: #5 by ada\n", when=WHEN)
+    payload, signature = split_signed(read_object(repo, good))
+    header, rest = payload.split(b"\n\n", 1)
+    first, later = header.split(b"\n", 1)
+    lines = signature.rstrip(b"\n").split(b"\n")
+    block = b"gpgsig " + b"\n ".join(lines)  # the header without its last newline
+    variants = [first + b"\n" + block + b"\r" + later + b"\n\n" + rest,  # the parent line hidden from git
+                first + b"\ngpgsig-sha256 x\n y\n" + later + b"\n" + block + b"\n\n" + rest,
+                first + b"\ngpgsig\n" + later + b"\n" + block + b"\n\n" + rest]
+    shas = [write_object(repo, data) for data in variants]
+    assert git("log", "-1", "--format=%P", shas[0], cwd=repo).strip() == ""  # to git: no parent
+    allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([("ada", ada)]))
+    expected = signers(runner, repo, shas, allowed)
+    assert [expected[sha] for sha in shas] == [None, "ada", "ada"]
+    assert verified_signers(runner, commits(repo, shas), allowed) == dict(expected)
