@@ -303,10 +303,6 @@ class CacheClone:
             raise GitError(("rev-parse", "--verify", commit + "^{tree}"), 128, "", "fatal: Needed a single revision")
         return found.sha
 
-    def held(self, shas: Sequence[str]) -> set[str]:
-        """The objects among `shas` this clone has (one request to the run's cat-file)."""
-        return {info.sha for info in self.reader.info(list(shas)) if info is not None} if shas else set()
-
     def has_object(self, sha: str) -> bool:
         return self.reader.info([sha + "^{commit}"])[0] is not None
 

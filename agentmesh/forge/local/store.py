@@ -35,6 +35,7 @@ from agentmesh.forge.local.schema import (
     review_view,
     valid_meta,
 )
+from agentmesh.git.batch import read_ref, read_refs
 from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs, push
 
@@ -309,18 +310,19 @@ class ItemStore:
         listing = listing or self._listing
         heads, documents = self._listed(listing)
         unknown = [n for n, sha in heads.items() if sha not in self.metas]
-        # a run's set-up brought in what its listing shows (CacheClone.mirror_listed): fetched only when absent
-        held = self.cache.held([heads[n] for n in unknown] +  # documents come with items, if any: as before
-                               ([listing.refs[ref] for ref in documents] if listing is not None else [])) \
-            if unknown else set()
-        absent = [n for n in unknown if heads[n] not in held]
+        # a run's set-up brought in what its listing shows (CacheClone.mirror_listed): fetched only when the mirror
+        # is not at the listed sha. Not an object's presence: a fetch killed while it unpacked leaves commits
+        # without their trees; git moves a mirror ref only once all its objects are in
+        mirrored = read_refs(self.cache.path, mirror_ref(ITEMS)) if unknown else {}
+        absent = [n for n in unknown if mirrored.get(mirror_ref(item_ref(n))) != heads[n]]
         if len(absent) > FETCH_EXACT:
             # a new host, or a long absence: the whole prefix
             self.cache.fetch([ITEMS + "*", *documents], prune=True)
             self.cache.pack_loose_refs(mirror_ref(ITEMS))
         elif absent:
-            self.cache.fetch([item_ref(n) for n in absent] +
-                             [ref for ref in documents if listing is None or listing.refs[ref] not in held])
+            stale = [ref for ref in documents
+                     if listing is None or read_ref(self.cache.path, mirror_ref(ref)) != listing.refs[ref]]
+            self.cache.fetch([item_ref(n) for n in absent] + stale)
         # a few new items are read whole, in the same batch: the writes that follow their arrival (a claim
         # carrying an issue's stage, a review) build on their comments and reviews without reading them again
         whole = {n: heads[n] for n in unknown} if len(unknown) <= FETCH_EXACT else {}
