@@ -23,8 +23,8 @@ from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
 from agentmesh.git.batch import ObjectInfo, ObjectReader, read_ref, read_refs
 from agentmesh.git.objects import tree_data, write_loose
-from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure
-from agentmesh.git.run import Git, GitError, GitTimeout, git_error
+from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure, stale_ref_locks
+from agentmesh.git.run import Git, GitError, GitTimeout, GitTransient, git_error
 from agentmesh.git.signing import SESSION_PREFIX, PendingSignature, SigningSession, sweep_sessions, write_signed_commit
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
@@ -185,9 +185,23 @@ class CacheClone:
         refspecs = [f"+{ref}:{mirror_ref(ref)}" for ref in remote_refs]
         with self.locked():
             try:
-                self.run(*_FETCH, *(["--prune"] if prune else []), self.url, *refspecs, timeout=timeout)
+                self._fetch(*(["--prune"] if prune else []), self.url, *refspecs, timeout=timeout)
             except (GitError, GitTimeout) as exc:
                 raise remote_failure(exc, self.url) from None
+
+    def _fetch(self, *args: str, timeout: float | None = None) -> None:
+        """`git fetch` into the clone, its lock held. A ref lock file a git killed mid-write left (SIGKILL, a run's
+        timeout) refuses every later fetch of that ref: once older than any live write, it is removed (nobody
+        else writes here: the clone's lock is ours) and the fetch runs again."""
+        try:
+            self.run(*_FETCH, *args, timeout=timeout)
+        except GitTransient:
+            stale = stale_ref_locks(self.path, time.time())
+            if not stale:
+                raise
+            for name, _ in stale:
+                (self.path / name).unlink(missing_ok=True)
+            self.run(*_FETCH, *args, timeout=timeout)
 
     def mirror_listed(self, listing: RemoteRefs, prefixes: Sequence[str], refs: Sequence[str] = ()) -> None:
         """Bring the mirror of `prefixes` (each ending in `/`) and of `refs` up to the remote where `listing` (a
@@ -205,7 +219,7 @@ class CacheClone:
             if not wanted:
                 return
             try:
-                self.run(*_FETCH, "--prune", self.url, *(f"+{ref}:{mirror_ref(ref)}" for ref in wanted))
+                self._fetch("--prune", self.url, *(f"+{ref}:{mirror_ref(ref)}" for ref in wanted))
             except GitError as exc:
                 if _DELETED not in (exc.stderr or exc.stdout):
                     raise remote_failure(exc, self.url) from None

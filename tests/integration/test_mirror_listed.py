@@ -117,3 +117,25 @@ def test_read_refs_reads_loose_and_packed_refs_as_git_does(setup):
     for bad in ("refs/mirror/heads/claim", "refs/../", "refs/a.lock/"):
         with pytest.raises(ValueError):
             read_refs(cache.path, bad)
+
+
+def test_a_ref_lock_a_killed_fetch_left_is_removed_once_stale(setup):
+    """A fetch SIGKILLed while it moved the mirror leaves `<ref>.lock`: git refuses every later fetch of that ref,
+    and every run's set-up fetches it. Held by nobody (the clone's lock is ours) and older than any live write, it
+    is removed and the fetch runs again; a young one is some git's at work: temporary."""
+    import os
+    import time
+
+    from agentmesh.core.errors import TemporaryError
+
+    remote, cache = setup
+    moved = human_commit(remote, {"c1": "moved\n"}, branch="claim/1")
+    listing = ls_refs(cache.git, cache.url, [CLAIMS])
+    lock = cache.path / "refs/mirror/heads/claim/1.lock"
+    lock.write_text("")
+    with pytest.raises(TemporaryError):
+        cache.mirror_listed(listing, [CLAIMS])
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    cache.mirror_listed(listing, [CLAIMS])
+    assert mirrored(cache)["refs/mirror/heads/claim/1"] == moved and not lock.exists()
