@@ -208,10 +208,10 @@ class CacheClone:
         listing of them all, made a moment ago) shows it behind, in one fetch, so that the run's reads after it
         find each ref at its listed sha and fetch nothing (agent/base.guarded_run). Refs are fetched by name:
         the mirror gets what the remote holds by then, never older than the listing nor than what another run
-        of this host mirrored after its own push meanwhile. A prefix with a ref the remote no longer lists is
-        fetched as a pattern with --prune, the others by their changed refs. A fetch that fails for another
-        reason than the remote (a ref deleted since the listing) leaves the mirror to those readers, which
-        fetch what they miss as before."""
+        of this host mirrored after its own push meanwhile. A prefix with a ref the remote no longer lists, or
+        more than LOOSE_REFS_KEPT changed, is fetched as a pattern with --prune, the others by their changed
+        refs. A fetch that fails for another reason than the remote (a ref deleted since the listing) leaves the
+        mirror to those readers, which fetch what they miss as before."""
         if not self._behind(listing, prefixes, refs):
             return  # read without the lock: a run with nothing new takes none
         with self.locked():
@@ -232,17 +232,21 @@ class CacheClone:
 
     def _behind(self, listing: RemoteRefs, prefixes: Sequence[str], refs: Sequence[str]) -> list[str]:
         """The refspec sources `mirror_listed` fetches: a prefix's pattern when the mirror has a ref the listing
-        does not, else its refs whose mirror differs, and each of `refs` whose mirror differs."""
+        does not or more than LOOSE_REFS_KEPT differ, else its refs whose mirror differs, and each of `refs`
+        whose mirror differs."""
         wanted: list[str] = []
         for prefix in prefixes:
             listed = {ref: sha for ref, sha in listing.refs.items() if ref.startswith(prefix)}
             mirror_prefix = mirror_ref(prefix)
             mirrored = {prefix + mref[len(mirror_prefix):]: sha
                         for mref, sha in read_refs(self.path, mirror_prefix).items()}
-            if mirrored.keys() - listed.keys():
+            changed = [ref for ref, sha in listed.items() if mirrored.get(ref) != sha]
+            # many changed (a new host's thousands of items): by name, git matches every refspec against every
+            # ref (3000 items took 28 s) and their argv outgrows the kernel's limit (E2BIG at ~30000)
+            if mirrored.keys() - listed.keys() or len(changed) > LOOSE_REFS_KEPT:
                 wanted.append(prefix + "*")
             else:
-                wanted.extend(ref for ref, sha in listed.items() if mirrored.get(ref) != sha)
+                wanted.extend(changed)
         wanted.extend(ref for ref in refs
                       if (sha := listing.get(ref)) is not None and read_ref(self.path, mirror_ref(ref)) != sha)
         return wanted

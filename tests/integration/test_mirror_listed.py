@@ -139,3 +139,28 @@ def test_a_ref_lock_a_killed_fetch_left_is_removed_once_stale(setup):
     os.utime(lock, (old, old))
     cache.mirror_listed(listing, [CLAIMS])
     assert mirrored(cache)["refs/mirror/heads/claim/1"] == moved and not lock.exists()
+
+
+def test_a_new_hosts_thousands_of_items_come_in_one_pattern_fetch(setup, tmp_path):
+    """A new host (or one long away) on a forge with thousands of items: named one by one, their refspecs outgrow
+    the kernel's argument limit (E2BIG: git cannot start, exit 3 for every run of that host; ~30000 items at the
+    usual 8 MiB stack limit, here lowered to reach it with fewer), and git matches each against every ref."""
+    import resource
+    import subprocess
+
+    remote, cache = setup
+    main = git("rev-parse", "refs/heads/main", cwd=remote).strip()
+    items = "refs/agentmesh/items/"
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=remote, check=True, text=True,
+                   input="".join(f"create {items}{n} {main}\n" for n in range(1, 5001)))
+    listing = ls_refs(cache.git, cache.url, ["HEAD", "refs/heads/", items])
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    resource.setrlimit(resource.RLIMIT_STACK, (1 << 20, hard))  # argv + environment: a quarter of it, 256 KiB
+    try:
+        with counting_git(tmp_path / "count") as count:
+            cache.mirror_listed(listing, [CLAIMS, items], ["refs/heads/main"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_STACK, (soft, hard))
+    [fetch] = [argv for argv in count.argvs() if "fetch" in argv]
+    assert f"+{items}*:refs/mirror/agentmesh/items/*" in fetch and len(fetch) < 20, len(fetch)
+    assert len(mirrored(cache, "refs/mirror/agentmesh/items/")) == 5000
