@@ -190,18 +190,21 @@ class CacheClone:
                 raise remote_failure(exc, self.url) from None
 
     def _fetch(self, *args: str, timeout: float | None = None) -> None:
-        """`git fetch` into the clone, its lock held. A ref lock file a git killed mid-write left (SIGKILL, a run's
-        timeout) refuses every later fetch of that ref: once older than any live write, it is removed (nobody
-        else writes here: the clone's lock is ours) and the fetch runs again."""
+        self._write(*_FETCH, *args, timeout=timeout)
+
+    def _write(self, *args: str, timeout: float | None = None) -> None:
+        """A git command that writes refs in the clone, its lock held. A ref lock file a git killed mid-write left
+        (SIGKILL, a run's timeout) refuses every later write of that ref (or of packed-refs): once older than any
+        live write, it is removed (nobody else writes here: the clone's lock is ours) and the command runs again."""
         try:
-            self.run(*_FETCH, *args, timeout=timeout)
+            self.run(*args, timeout=timeout)
         except GitTransient:
             stale = stale_ref_locks(self.path, time.time())
             if not stale:
                 raise
             for name, _ in stale:
                 (self.path / name).unlink(missing_ok=True)
-            self.run(*_FETCH, *args, timeout=timeout)
+            self.run(*args, timeout=timeout)
 
     def mirror_listed(self, listing: RemoteRefs, prefixes: Sequence[str], refs: Sequence[str] = ()) -> None:
         """Bring the mirror of `prefixes` (each ending in `/`) and of `refs` up to the remote where `listing` (a
@@ -550,7 +553,7 @@ class CacheClone:
         if loose <= threshold:
             return False
         with self.locked():
-            self.run("pack-refs", "--all")
+            self._write("pack-refs", "--all")
         return True
 
     def commits_between(self, base: str, head: str) -> list[str]:

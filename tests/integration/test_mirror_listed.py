@@ -164,3 +164,23 @@ def test_a_new_hosts_thousands_of_items_come_in_one_pattern_fetch(setup, tmp_pat
     [fetch] = [argv for argv in count.argvs() if "fetch" in argv]
     assert f"+{items}*:refs/mirror/agentmesh/items/*" in fetch and len(fetch) < 20, len(fetch)
     assert len(mirrored(cache, "refs/mirror/agentmesh/items/")) == 5000
+
+
+def test_a_packed_refs_lock_a_killed_pack_left_is_removed_once_stale(setup):
+    """`pack-refs` SIGKILLed leaves packed-refs.lock: every later pack (and every prune) of the clone is refused."""
+    import os
+    import subprocess
+    import time
+
+    remote, cache = setup
+    main = git("rev-parse", "refs/heads/main", cwd=remote).strip()
+    items = "refs/agentmesh/items/"
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=remote, check=True, text=True,
+                   input="".join(f"create {items}{n} {main}\n" for n in range(1, 101)))
+    lock = cache.path / "packed-refs.lock"
+    lock.write_text("")
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    cache.mirror_listed(ls_refs(cache.git, cache.url, [items]), [items])
+    assert len(mirrored(cache, "refs/mirror/agentmesh/items/")) == 100 and not lock.exists()
+    assert not list((cache.path / "refs/mirror/agentmesh").rglob("*"))  # packed
