@@ -450,6 +450,13 @@ class CacheClone:
         return [None if found is None else GitObject(found[0].sha, found[0].type, found[1])
                 for found in self.reader.contents(specs)]
 
+    def commit_objects(self, shas: Sequence[str]) -> dict[str, bytes | None]:
+        """sha -> the commit object's data (headers, a blank line, the message), in one request to the clone's
+        `cat-file`; None where missing or not a commit."""
+        wanted = list(dict.fromkeys(shas))
+        return {sha: obj.data if obj is not None and obj.type == "commit" else None
+                for sha, obj in zip(wanted, self.cat_objects(wanted))}
+
     def object_info(self, specs: Sequence[str]) -> list[ObjectInfo | None]:
         """Each object's sha, type and size, without its data; None where missing."""
         return self.reader.info(specs)

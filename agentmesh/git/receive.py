@@ -45,9 +45,10 @@ def parse_commit(sha: str, data: bytes) -> Commit:
 class Receiving:
     """The bare repository during a push. Reads only: its refs are git's to update."""
 
-    def __init__(self, git: Git, repo: Path):
+    def __init__(self, git: Git, repo: Path, *, ssh_keygen: str | None = None):
         self.git = git
         self.path = repo
+        self.ssh_keygen = ssh_keygen or "ssh-keygen"  # what checks the push's signatures
         # for its readers (cat-file batches, merge-tree, last writers); never fetched into nor rebuilt
         self.objects = CacheClone(git, repo, str(repo))
 

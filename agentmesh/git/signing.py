@@ -4,7 +4,7 @@ Every commit an agent writes is signed with git's SSH signing (`gpg.format=ssh`)
 remote can tell an agent's claims, presence, work and reviews from anything a writer pushed.
 A commit's signer is checked against an allowed-signers file built from the roster on the base
 branch: the signature's key names the principal, and one `ssh-keygen -Y verify` checks it
-(`verified_signers`; git's own check, `signers`, runs two per commit and the push hook keeps it).
+(`verified_signers`, which the push hook uses too; git's own check, `signers`, runs two per commit).
 Good signatures are remembered next to that file: a commit and its signature never change. So are
 the commits this host signed itself (`note_signed`): which key signed each, read from the signature,
 and the roster at verification time says whose key that is.
@@ -479,7 +479,8 @@ def allowed_principals(allowed: Path) -> dict[str, list[str]]:
     return found
 
 
-def verified_signers(git: Git, commits: Mapping[str, bytes | None], allowed: Path) -> dict[str, str | None]:
+def verified_signers(git: Git, commits: Mapping[str, bytes | None], allowed: Path, *,
+                     program: str = "ssh-keygen") -> dict[str, str | None]:
     """sha -> what `signers` says of each commit (sha -> its object's data; None: missing, or not a commit):
     one `ssh-keygen -Y verify` per commit whose signature
     carries a key `allowed` lists, against the principal it lists the key for (the first that verifies,
@@ -493,12 +494,13 @@ def verified_signers(git: Git, commits: Mapping[str, bytes | None], allowed: Pat
         if split is None or len(split[1]) > _SIGNATURE_MAX_BYTES or (key := signature_key(split[1])) is None:
             continue
         payload, signature = split
-        verifying = (who for who in keys.get(key.blob, []) if _verifies(git, allowed, who, payload, signature))
+        verifying = (who for who in keys.get(key.blob, [])
+                     if _verifies(git, program, allowed, who, payload, signature))
         found[sha] = next(verifying, None)
     return found
 
 
-def _verifies(git: Git, allowed: Path, principal: str, payload: bytes, signature: bytes) -> bool:
+def _verifies(git: Git, program: str, allowed: Path, principal: str, payload: bytes, signature: bytes) -> bool:
     """ssh-keygen's verdict on `signature` of `payload` by `principal`'s key in `allowed` (the signature through a
     pipe it reads as a file, the payload on its stdin). A timeout is temporary; one that cannot start says no,
     as git's check says of it."""
@@ -507,7 +509,7 @@ def _verifies(git: Git, allowed: Path, principal: str, payload: bytes, signature
         os.write(write, signature)  # within the pipe's buffer (_SIGNATURE_MAX_BYTES): it cannot block
         os.close(write)
         write = -1
-        done = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(allowed), "-I", principal, "-n", NAMESPACE,
+        done = subprocess.run([program, "-Y", "verify", "-f", str(allowed), "-I", principal, "-n", NAMESPACE,
                                "-s", f"/dev/fd/{read}"], input=payload, capture_output=True, pass_fds=(read,),
                               env=git.env(), timeout=VERIFY_SECONDS)
     except subprocess.TimeoutExpired:
@@ -523,7 +525,8 @@ def _verifies(git: Git, allowed: Path, principal: str, payload: bytes, signature
 
 def signers(git: Git, repo: Path, shas: Sequence[str], allowed: Path) -> Mapping[str, str | None]:
     """sha -> the principal whose roster key made a good signature on it, or None (unsigned, bad,
-    or signed by a key the roster does not list). One git process for all of them."""
+    or signed by a key the roster does not list): git's own check, in one `git log` (two ssh-keygens a
+    commit). The reference `verified_signers` is held to (tests/integration/test_verified_signers.py)."""
     if not shas:
         return {}
     unique = list(dict.fromkeys(shas))

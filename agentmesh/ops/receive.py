@@ -31,7 +31,7 @@ from agentmesh.core.receive import (
 from agentmesh.forge.local.schema import CorruptItem, Item
 from agentmesh.forge.local.store import ItemStore
 from agentmesh.git.receive import Receiving, receiving_git
-from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, signers
+from agentmesh.git.signing import allowed_signers, ensure_allowed_signers, verified_signers
 from agentmesh.host.config import HALT_REF, MESH_POLICY_PATH, PAUSE_REF, MeshPolicy, parse_mesh_policy
 from agentmesh.host.roster import ROSTER_PATH, Roster, parse_roster
 
@@ -74,7 +74,7 @@ def parse_updates(text: str) -> list[Update]:
 def pre_receive(repo: Path, stdin: str, env: Mapping[str, str], *, ssh_keygen: str | None = None) -> Outcome:
     """The verdict on each ref of the push git describes on `stdin`, in the repository at `repo`."""
     updates = parse_updates(stdin)
-    bare = Receiving(receiving_git(repo, env, ssh_keygen=ssh_keygen), repo)
+    bare = Receiving(receiving_git(repo, env, ssh_keygen=ssh_keygen), repo, ssh_keygen=ssh_keygen)
     try:
         return _judged(bare, updates)
     finally:
@@ -127,10 +127,12 @@ def _policy(bare: Receiving, head: str, warnings: list[str]) -> MeshPolicy:
 
 
 def _verify(bare: Receiving, roster: Roster, shas: Sequence[str]) -> Mapping[str, str | None]:
-    """Every signature of the push in one `git log`, against the roster's allowed signers."""
+    """Every signature of the push against the roster's allowed signers, as the agents check them
+    (git/signing.verified_signers: one `ssh-keygen -Y verify` per signed commit of a roster key)."""
+    commits = bare.objects.commit_objects(shas)
     with tempfile.TemporaryDirectory(prefix="agentmesh-hook-") as scratch:
         allowed = ensure_allowed_signers(Path(scratch), allowed_signers(roster.signers()))
-        return signers(bare.git, bare.path, list(dict.fromkeys(shas)), allowed)
+        return verified_signers(bare.git, commits, allowed, program=bare.ssh_keygen)
 
 
 def ref_facts(bare: Receiving, store: ItemStore, layout: Layout, update: Update) -> RefFacts:

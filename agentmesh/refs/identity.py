@@ -76,9 +76,7 @@ class Identity:
                 good = self._own(wanted)
                 wanted = [sha for sha in wanted if sha not in good]
             if wanted:
-                objects = self.cache.cat_objects(wanted)
-                found = verified_signers(self.cache.git, {sha: obj.data if obj is not None and obj.type == "commit"
-                                                          else None for sha, obj in zip(wanted, objects)}, allowed)
+                found = verified_signers(self.cache.git, self.cache.commit_objects(wanted), allowed)
                 self._known.update(found)
                 # only good ones: a None may be an ssh-keygen that failed to start, never made permanent
                 good.update((sha, who) for sha, who in found.items() if who)

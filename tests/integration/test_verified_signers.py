@@ -104,8 +104,12 @@ def test_one_ssh_keygen_per_signed_commit_of_a_listed_key_and_none_for_the_rest(
     real = subprocess.run(["sh", "-c", "command -v ssh-keygen"], capture_output=True, text=True).stdout.strip()
     (shim / "ssh-keygen").write_text(f'#!/bin/sh\necho "$2" >> {log}\nexec {real} "$@"\n')
     (shim / "ssh-keygen").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{shim}:{git('--exec-path')}:/usr/bin:/bin")
     objects = commits(repo, shas)
+    assert verified_signers(runner, objects, allowed, program=str(shim / "ssh-keygen")) == \
+        verified_signers(runner, objects, allowed)  # the push hook's `--ssh-keygen`: that program, same verdicts
+    assert log.read_text().split() == ["verify"] * 5
+    log.unlink()
+    monkeypatch.setenv("PATH", f"{shim}:{git('--exec-path')}:/usr/bin:/bin")
     with counting_git(tmp_path / "count") as count:
         verified_signers(runner, objects, allowed)
     assert count.argvs() == []  # no git process: the objects come from the run's reader
