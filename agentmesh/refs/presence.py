@@ -106,8 +106,10 @@ class Presence:
         if not presence_due(self._last_push(), current, content, now, self.policy.lease.seconds):
             return True
         commit = self.cache.commit_tree(self.cache.empty_tree(), [], presence_message(self.host, secrets.token_hex(8)))
-        if not push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(ref, commit, current)]).ok:
-            return False
+        with self.cache.mirroring() as mirror:  # the next run's set-up finds the mirror there: nothing to fetch
+            if not push(self.cache.git, self.cache.path, self.cache.url, [RefUpdate(ref, commit, current)],
+                        mirror=mirror).ok:
+                return False
         self.pushed = commit
         try:
             write_atomic(self._record, json.dumps(PresencePush(commit, content, now.wall, now.mono, now.boot_id)

@@ -628,7 +628,7 @@ class LocalForge(Forge):
             updates = [RefUpdate(base_ref, merged, base_sha), RefUpdate(head_ref, None, sha),
                        RefUpdate(pull_ref, self.store.item_commit(item, edit), item.sha), *issues,
                        *fence.updates({ref: heads[ref] for ref in fence.refs if ref in heads})]
-            if self.store.push(updates, atomic=True, mirror=True):
+            if self.store.push(updates, atomic=True):
                 fence.landed()
                 return True
             listing = None  # a lost race lists afresh

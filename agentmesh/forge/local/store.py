@@ -117,10 +117,11 @@ class ItemStore:
             self.cache.fetch(missing)
 
     def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False, bases: Sequence[str] = (),
-             mirror: bool = False) -> bool:
+             mirror: bool = True) -> bool:
         """A CAS push; an unknown outcome is settled by reading the refs back. Forbidden when the
         server's hook declines it (`agentmesh hook`): no retry would change its mind. `bases` and `mirror`
-        as for git/remote.push (`mirror`: the mirror refs of what lands move with the push)."""
+        as for git/remote.push (`mirror`: the mirror refs of what lands move with the push, so the next run's
+        set-up has nothing of ours to fetch)."""
         try:
             with self.cache.mirroring(mirror) as mirrored:
                 result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=bases,
@@ -407,7 +408,7 @@ class ItemStore:
         updates, each pinned) land in it too. None means the guard or one of
         `also` moved: someone else created the item first, or wrote meanwhile.
         `carry(n)`: the caller's own updates to land with item `n` (`bases`: what
-        their commits build on), the mirror moved with them; `Stale` when one of
+        their commits build on); `Stale` when one of
         them moved (nothing landed).
         """
         commit = self.item_commit(None, Edit(meta, f"{meta['kind']}: create"))
@@ -416,7 +417,7 @@ class ItemStore:
         for attempt in range(MAX_ATTEMPTS):
             carried = list(carry(n)) if carry is not None else []
             if self.push([RefUpdate(item_ref(n), commit, None), *pinned, *carried], atomic=bool(pinned or carried),
-                         bases=bases, mirror=carry is not None):
+                         bases=bases):
                 return n
             backoff(attempt)  # spreads racing creators so most rounds have one pusher
             # one listing tells what lost the push and, with the items, the next number to try
