@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agentmesh.core.digest import sha256
@@ -88,6 +89,12 @@ def item_ref(number: int) -> str:
     if number < 1:
         raise NotFound(f"#{number} not found")
     return f"{ITEMS}{number}"
+
+
+def item_heads(refs: Mapping[str, str]) -> dict[int, str]:
+    """number -> sha of each item among `refs` (a listing's), other refs left out."""
+    return {int(ref[len(ITEMS):]): sha for ref, sha in refs.items()
+            if ref.startswith(ITEMS) and ref[len(ITEMS):].isdigit()}
 
 
 def pull_guard_ref(head: str) -> str:

@@ -29,6 +29,7 @@ from agentmesh.forge.local.schema import (
     CorruptItem,
     Edit,
     Item,
+    item_heads,
     item_ref,
     json_bytes,
     load_json,
@@ -104,10 +105,15 @@ class ItemStore:
         creator took since the run's own listing only fails the push that carries it, and costs a round)."""
         listing = ls_refs(self.git, self.url, list(dict.fromkeys([*refs, *([ITEMS] if numbered else [])])))
         if numbered:
-            numbers = [int(ref[len(ITEMS):]) for ref in listing.refs if ref.startswith(ITEMS) and
-                       ref[len(ITEMS):].isdigit()]
-            self._numbered = (time.monotonic(), max(numbers, default=0))
+            self._numbers(listing)
         return {ref: listing.refs[ref] for ref in refs if ref in listing.refs}
+
+    def _numbers(self, listing: RemoteRefs) -> dict[int, str]:
+        """The items `listing` shows (number -> sha); its highest number is what `create_item` goes past for
+        GUESS_SECONDS."""
+        heads = item_heads(listing.refs)
+        self._numbered = (time.monotonic(), max(heads, default=0))
+        return heads
 
     def ensure_local(self, refs: dict[str, str]) -> None:
         """Fetch the refs whose commits this cache clone lacks."""
@@ -116,14 +122,13 @@ class ItemStore:
         if missing:
             self.cache.fetch(missing)
 
-    def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False, bases: Sequence[str] = (),
-             mirror: bool = True) -> bool:
+    def push(self, updates: Sequence[RefUpdate], *, atomic: bool = False, bases: Sequence[str] = ()) -> bool:
         """A CAS push; an unknown outcome is settled by reading the refs back. Forbidden when the
-        server's hook declines it (`agentmesh hook`): no retry would change its mind. `bases` and `mirror`
-        as for git/remote.push (`mirror`: the mirror refs of what lands move with the push, so the next run's
-        set-up has nothing of ours to fetch)."""
+        server's hook declines it (`agentmesh hook`): no retry would change its mind. `bases` as for
+        git/remote.push; the mirror refs of what lands move with the push, so the next run's set-up has
+        nothing of ours to fetch."""
         try:
-            with self.cache.mirroring(mirror) as mirrored:
+            with self.cache.mirroring() as mirrored:
                 result = push(self.git, self.cache.path, self.url, updates, atomic=atomic, bases=bases,
                               mirror=mirrored)
         except OutcomeUnknown:
@@ -295,13 +300,11 @@ class ItemStore:
         """`item_heads`, and the `documents` on the remote, from the same listing (`listing`: one a caller
         made a moment ago, of `prefixes` among others)."""
         listing = listing or ls_refs(self.git, self.url, list(self.prefixes))
-        heads = {int(ref[len(ITEMS):]): sha for ref, sha in listing.refs.items()
-                 if ref.startswith(ITEMS) and ref[len(ITEMS):].isdigit()}
+        heads = self._numbers(listing)
         documents = [ref for ref in self.documents if ref in listing.refs]
         now = time.monotonic()
         self._hints.update({item_ref(n): (now, sha) for n, sha in heads.items()})
         self._hints.update({ref: (now, listing.refs[ref]) for ref in documents})
-        self._numbered = (now, max(heads, default=0))
         return dict(heads), documents
 
     def all_items(self, *, listing: RemoteRefs | None = None) -> list[Item]:
@@ -436,9 +439,7 @@ class ItemStore:
         when, highest = self._numbered
         if guess and 0 <= time.monotonic() - when < GUESS_SECONDS:
             return highest + 1
-        listing = ls_refs(self.git, self.url, [ITEMS])
-        numbers = [int(ref[len(ITEMS):]) for ref in listing.refs if ref[len(ITEMS):].isdigit()]
-        return max(numbers, default=0) + 1
+        return max(self._numbers(ls_refs(self.git, self.url, [ITEMS])), default=0) + 1
 
     def update(self, number: int, change: Callable[[Item], Edit | None]) -> Edit | None:
         """Apply `change` to the item's latest state, CAS-push it, retry lost races.
