@@ -5,35 +5,21 @@ from __future__ import annotations
 import signal
 
 import pytest
-import yaml
 
 from agentmesh.core.vocab import Stage
 from tests.support import (
     JOURNALS,
-    agent_forge,
-    agent_mesh,
-    demo_body,
     git,
     journal_entries,
-    local_forge_remote,
     remote_refs,
     wait_for,
 )
-from tests.support.cli import run_json, start_cli, write_host_config
-
-MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
+from tests.support.cli import cron_ring_pull, run_json, start_cli
 
 
 @pytest.fixture
 def ring(tmp_path):
-    remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
-    configs = {a: write_host_config(tmp_path, remote, a) for a in "abc"}
-    for config in configs.values():
-        run_json(config, "monitor-prs")
-    forge = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
-    issue = forge.create_issue("Module", demo_body("pkg/m.py", "X = 1\n"), ["task"]).number
-    events = [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
-    assert "pr-opened" in events
+    remote, configs, forge, issue = cron_ring_pull(tmp_path, "Module", "pkg/m.py", "X = 1\n")
     [pull] = forge.list_pulls()
     return remote, configs, forge, issue, pull
 

@@ -8,12 +8,11 @@ leaves the whole of it or none of it, and the next run finishes."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from agentmesh.core.vocab import Stage
 from tests.integration.test_whole_life import Fleet, events, in_review
-from tests.support import agent_forge, agent_mesh, demo_body, git, journal_entries, local_forge_remote, remote_refs
-from tests.support.cli import run_json, write_host_config
+from tests.support import agent_forge, agent_mesh, git, journal_entries, remote_refs
+from tests.support.cli import cron_ring_pull, run_json
 from tests.support.crash import killed_at_push
 from tests.support.gitcount import counting_git
 
@@ -217,19 +216,12 @@ def test_a_merge_with_a_lesson_due_drafts_it_and_cleans_up(tmp_path):
     assert issue["state"] == "closed" and not set(issue["labels"]) & STAGES, issue
 
 
-MESH_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
 
 
 def _approved_pull(tmp_path):
     """Three agents as cron runs them on a local forge; a's PR for a human's issue, approved by b and not yet
     merged: (remote, configs, the human's forge, the issue's number, the PR)."""
-    remote = local_forge_remote(tmp_path / "remote.git", MESH_YAML)
-    configs = {agent: write_host_config(tmp_path, remote, agent) for agent in "abc"}
-    for config in configs.values():
-        run_json(config, "monitor-prs")
-    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
-    number = human.create_issue("Notes", demo_body("notes.txt", "notes\n"), ["task"]).number
-    assert "pr-opened" in [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
+    remote, configs, human, number = cron_ring_pull(tmp_path, "Notes", "notes.txt", "notes\n")
     assert "approved" in [e["event"] for e in run_json(configs["b"], "monitor-prs")["events"]]
     [pull] = human.list_pulls()
     return remote, configs, human, number, pull

@@ -27,6 +27,16 @@ def hooked(mesh, before_carry) -> LocalForge:
     return Hooked(mesh.cache, user=mesh.host.agent)
 
 
+def commented_issue(tmp_path) -> tuple[Fleet, int, object]:
+    """A ring of three, an issue a human commented on before any run: (the fleet, its number, a's mesh)."""
+    fleet = Fleet(tmp_path)
+    for name in "abc":
+        fleet.monitor(name)
+    number = fleet.issue()
+    fleet.human.comment(number, "before the run: mind the trailing newline")
+    return fleet, number, fleet.mesh("a")
+
+
 def task_file(fleet: Fleet, agent: str, number: int) -> str:
     return (fleet.mesh(agent).state.tasks / f"issue-{number}.md").read_text()
 
@@ -35,12 +45,7 @@ def test_the_task_file_has_the_comments_posted_before_the_claim_and_after_the_ru
     """The comments are read from the run's listing as the claim's push left the issue's item; a comment that moved
     the item after the listing makes the claim's stage change stale, so the claim lands alone and the comments are
     listed afresh: the executor sees both."""
-    fleet = Fleet(tmp_path)
-    for name in "abc":
-        fleet.monitor(name)
-    number = fleet.issue()
-    fleet.human.comment(number, "before the run: mind the trailing newline")
-    mesh = fleet.mesh("a")
+    fleet, number, mesh = commented_issue(tmp_path)
     forge = hooked(mesh, lambda: fleet.human.comment(number, "after the listing: and the encoding"))
     report = claim_task(mesh, forge, env=path_only_env())
     assert ("pr-opened", number) in events(report), report.events
@@ -49,12 +54,7 @@ def test_the_task_file_has_the_comments_posted_before_the_claim_and_after_the_ru
 
 
 def test_the_task_file_read_from_the_runs_listing_has_the_issues_comments(tmp_path):
-    fleet = Fleet(tmp_path)
-    for name in "abc":
-        fleet.monitor(name)
-    number = fleet.issue()
-    fleet.human.comment(number, "before the run: mind the trailing newline")
-    mesh = fleet.mesh("a")
+    fleet, number, mesh = commented_issue(tmp_path)
     with counting_git(tmp_path / "count") as count:
         report = claim_task(mesh, agent_forge(mesh), env=path_only_env())
     assert ("pr-opened", number) in events(report), report.events

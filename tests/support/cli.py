@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import REPO
+from tests.support import REPO, agent_forge, agent_mesh, demo_body, local_forge_remote
 
 
 def cli_env(folder: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -65,3 +65,20 @@ def write_host_config(tmp_path: Path, remote: Path, agent: str, executor: dict |
 def run_json(config: Path, *args: str) -> dict:
     """`agentmesh --config CONFIG ARGS --json`, which must succeed; its JSON answer."""
     return ok_json(run_cli("--config", str(config), *args, "--json", cwd=config.parent))
+
+
+RING_YAML = yaml.safe_dump({"review": {"ring": ["a", "b", "c"]}, "merge": {"auto": True}})
+
+
+def cron_ring_pull(tmp_path: Path, title: str, path: str, text: str):
+    """Three agents (a, b, c) as cron runs them on a local forge, a review ring with auto-merge; each ran
+    monitor-prs once, then a opened its PR for a human's issue asking for `path` with `text`:
+    (the remote, the configs by agent, the human's forge, the issue's number)."""
+    remote = local_forge_remote(tmp_path / "remote.git", RING_YAML)
+    configs = {agent: write_host_config(tmp_path, remote, agent) for agent in "abc"}
+    for config in configs.values():
+        run_json(config, "monitor-prs")
+    human = agent_forge(agent_mesh(remote, tmp_path / "humans", "human"))
+    number = human.create_issue(title, demo_body(path, text), ["task"]).number
+    assert "pr-opened" in [e["event"] for e in run_json(configs["a"], "claim-task")["events"]]
+    return remote, configs, human, number
