@@ -164,15 +164,17 @@ class Plumbing:
         changed; the reads after it fetch nothing. The prefixes are the policy's as the last command read it
         (no policy read here: it is on the default branch this brings in); a policy that moved them since
         leaves the new ones to their readers, which fetch what they miss as before."""
-        kept = self._kept_snapshot()
+        kept = self._kept_snapshot
         rules = kept.rules if kept is not None else None
         prefixes = [rules.claims.ref_prefix, rules.presence.ref_prefix] if rules is not None else []
         default = listing.symrefs.get("HEAD")
         self.cache.mirror_listed(listing, [*prefixes, *(p for p in also if p.endswith("/"))],
                                  [*(p for p in also if not p.endswith("/")), *([default] if default else [])])
 
+    @cached_property
     def _kept_snapshot(self) -> PolicySnapshot | None:
-        """The policy snapshot the last command kept (None: none, or damaged: it is only a cache)."""
+        """The policy snapshot the last command kept (None: none, or damaged: it is only a cache), read once a
+        command (the set-up's fetch and `snapshot` both ask)."""
         try:
             return PolicySnapshot.from_json(json.loads((self.cache.path / POLICY_SNAPSHOT).read_text()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -186,7 +188,7 @@ class Plumbing:
         ref, head = listing.symrefs.get("HEAD"), listing.get("HEAD")
         if ref is None or head is None:
             return None
-        kept = self._kept_snapshot()
+        kept = self._kept_snapshot
         if kept is not None and kept.branch.head == head and kept.branch.ref == ref:
             return kept
         head = self.cache.fetch_default_branch(listing=listing)
