@@ -253,6 +253,14 @@ def daemon_events(stdout: str) -> tuple[Counter[str], int]:
     return found, steps
 
 
+def direct_python_path(path: str) -> str:
+    """`path` with the real interpreter's folder first: the demo's gate runs `python3 check.py`, and where
+    `python3` is a version manager's shim (pyenv: a bash script running ~25 processes) the benchmark measured
+    the shim, not agentmesh; a host's python3 is a binary."""
+    real = Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable))).parent
+    return f"{real}{os.pathsep}{path}" if (real / "python3").exists() else path
+
+
 def git_shim(directory: Path) -> GitCount:
     """tests/support/gitcount.py's shim, for a child's PATH rather than this process's: a `git` in
     `directory` that has the real git write its trace2 events there."""
@@ -473,6 +481,7 @@ def lanes_for(root: Path, names: list[str], found: Served, options: Options) -> 
         env["XDG_STATE_HOME"] = str(root / "xdg-state")  # the host-config snapshots: this run's, not the user's
         if options.code is not None:
             env["PYTHONPATH"] = str(options.code)
+        env["PATH"] = direct_python_path(env.get("PATH", ""))
         count = None
         if options.count_git:
             count = git_shim(config.parent / "shim")

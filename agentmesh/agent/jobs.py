@@ -39,6 +39,7 @@ from agentmesh.agent.stages import (
     stage_change,
     work_title,
 )
+from agentmesh.agent.trust import review_logins
 from agentmesh.agent.watch import Watch
 from agentmesh.agent.work import commit_message
 from agentmesh.core.errors import ConfigError, NotHolder, TemporaryError, UserError
@@ -48,6 +49,7 @@ from agentmesh.core.overrides import Overrides, distrusted, is_override, parse_o
 from agentmesh.core.plan import Feedback, Withdraw
 from agentmesh.core.pulls import OwnPull, plan_fence
 from agentmesh.core.reconcile import ReworkAsk
+from agentmesh.core.review import reviewers_for
 from agentmesh.core.sanitize import fence, render_task_context
 from agentmesh.core.secrets import scan_diff
 from agentmesh.core.slug import is_work_branch
@@ -414,7 +416,8 @@ class Jobs(AgentRun[Report]):
                 return self.forge.create_fenced_pull(
                     fence, head=job.branch, base=self.mesh.base_branch, title=work_title(issue),
                     body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
-                    labels=[Label.PR], relabel=[stage_change(issue.number, Stage.REVIEW)])
+                    labels=[Label.PR], relabel=[stage_change(issue.number, Stage.REVIEW)],
+                    reviewers=self.ring_reviewers())
             except Stale as exc:
                 if self.store.ref(issue.number) in exc.refs:
                     raise NotHolder(f"claim #{issue.number} was lost before the work was published") from None
@@ -424,6 +427,23 @@ class Jobs(AgentRun[Report]):
                 if journal is None:
                     raise
         return None  # not reached: the last round has no journal, and returns or raises
+
+    def ring_reviewers(self) -> list[str]:
+        """The logins a new PR of this agent asks for a review, as monitor-prs would ask them after it (the ring's
+        reviewers of this agent among the living): asked in the PR's own push, not in a push of their own. No one
+        when the presence refs cannot be read: monitor-prs asks them then. A ring of this agent alone (configured,
+        or the roster's) lists nothing."""
+        fixed = bool(self.policy.review.ring) or self.mesh.roster is not None
+        if self.policy.review.required_approvals <= 0 or (fixed and not set(self.ring([])) - {self.agent}):
+            return []
+        try:
+            presence = self.mesh.presence().list()
+        except TemporaryError:
+            return []
+        alive = {p.agent for p in presence if p.alive} | {self.agent}
+        wanted = reviewers_for(self.ring(presence), self.agent, alive=alive,
+                               count=self.policy.review.required_approvals, exclude=set())
+        return review_logins(self.mesh.roster, wanted)
 
     def open_pull(self, issue: Issue, claim_sha: str, branch: str, head_sha: str) -> PullRequest | None:
         """Create the PR, or adopt the open one for this branch; label it and move the issue to review.

@@ -39,7 +39,7 @@ from agentmesh.core.legacy import mesh_lock_branch
 from agentmesh.core.llm_review import combine, no_verdict, render_review_task
 from agentmesh.core.markers import PullMarker, marker_text
 from agentmesh.core.memory import utc_day
-from agentmesh.core.model import PullRequest, ReviewEvent
+from agentmesh.core.model import PullRequest, ReviewEvent, StatusContext
 from agentmesh.core.model import Review as PullReview
 from agentmesh.core.plan import (
     Action,
@@ -642,19 +642,21 @@ class Monitor(AgentRun[Report]):
         self.report.add(Event.APPROVED if event == "approve" else Event.CHANGES_REQUESTED, issue=marker.issue,
                         pr=pull.number, key=key, detail="; ".join(failed), duration_s=ran.duration_s,
                         cost_usd=ran.cost_usd)
+        text = f"{self.public(body)}\n\n{marker_text('review')}"
         try:
-            self.forge.submit_review(pull.number, event=event, body=f"{self.public(body)}\n\n{marker_text('review')}",
-                                     commit_id=pull.head_sha)
+            if self.forge.kind == "local":  # no CI there: the review's verdict is the head's check
+                self.forge.submit_review_with_status(
+                    pull.number, event=event, body=text, commit_id=pull.head_sha,
+                    status=StatusContext(REVIEW_CONTEXT, "success" if event == "approve" else "failure",
+                                         f"{event} by {self.agent}"))
+            else:
+                self.forge.submit_review(pull.number, event=event, body=text, commit_id=pull.head_sha)
         except Conflict:
             if self.journal is not None:
                 self.journal.discard(key)
             self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number,
                             detail="the head moved during the review: verdict withdrawn")
             return
-        if self.forge.kind == "local":
-            self.forge.set_status(pull.head_sha, context=REVIEW_CONTEXT,
-                                  state="success" if event == "approve" else "failure",
-                                  description=f"{event} by {self.agent}")
 
     def llm_review(self, pull: PullRequest, marker: PullMarker, diff: str, gates: list[GateResult]) -> LlmRun:
         """The verdict of this host's review executor (agent/llm_review.py), in a worktree of the merge base."""

@@ -259,10 +259,12 @@ class Forge(ABC):
         (the local forge writes a new PR and its labels in one push)."""
 
     def create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str = "",
-                           labels: Sequence[str] = (), relabel: Sequence[Relabel] = ()) -> PullRequest | None:
+                           labels: Sequence[str] = (), relabel: Sequence[Relabel] = (),
+                           reviewers: Sequence[str] = ()) -> PullRequest | None:
         """`create_pull`, in the same atomic push as `fence`'s updates, which create the branch `head`: all
-        land or none (`Stale` when one of the fence's refs moved). None when not done: this forge keeps its
-        PRs outside git (the REST forges), or `head` has a PR already; then push the fence, and `create_pull`."""
+        land or none (`Stale` when one of the fence's refs moved), with a review requested from `reviewers`
+        (logins). None when not done: this forge keeps its PRs outside git (the REST forges), or `head` has a
+        PR already; then push the fence, and `create_pull`."""
         return None
 
     @abstractmethod
@@ -274,6 +276,14 @@ class Forge(ABC):
     @abstractmethod
     def submit_review(self, number: int, *, event: ReviewEvent, body: str, commit_id: str) -> Review:
         """A review bound to `commit_id`; Conflict if the head moved past it."""
+
+    def submit_review_with_status(self, number: int, *, event: ReviewEvent, body: str, commit_id: str,
+                                  status: StatusContext) -> Review:
+        """`submit_review`, then `status` set on `commit_id` (the local forge: both in one atomic push)."""
+        review = self.submit_review(number, event=event, body=body, commit_id=commit_id)
+        self.set_status(commit_id, context=status.context, state=status.state, description=status.description,
+                        target_url=status.target_url)
+        return review
 
     @abstractmethod
     def merge_pull(self, number: int, *, sha: str, method: Literal["merge", "squash"] = "merge") -> None:

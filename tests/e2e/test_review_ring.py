@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import yaml
 
-from tests.support import JOURNALS, agent_forge, agent_mesh, demo_body, local_forge_remote, remote_refs
+from tests.support import JOURNALS, agent_forge, git, agent_mesh, demo_body, local_forge_remote, remote_refs
 from tests.support.cli import run_json, write_host_config
 
 GATE = ["python3", "-c",
@@ -52,6 +53,17 @@ def test_ring_reviews_merges_and_cleans_up(tmp_path):
         assert {r.author for r in reviews} == {following[pull.author]}, (pull.number, pull.author, reviews)
         assert all(r.state == "APPROVED" and r.commit_id == pull.head_sha for r in reviews)
         assert len(reviews) == 1  # one head, one review
+        # read from the remote: the reviewer was asked in the PR's own creation push, never in a push of its own,
+        # and the review's status landed in the review's push
+        item = f"refs/agentmesh/items/{pull.number}"
+        subjects = git("log", "--format=%s", item, cwd=remote).splitlines()
+        assert not any(s.startswith("reviewers:") for s in subjects), subjects
+        created = git("rev-list", "--max-parents=0", item, cwd=remote)
+        assert json.loads(git("show", f"{created}:meta.json", cwd=remote))["requested_reviewers"] == \
+            [following[pull.author]]
+        status = remote_refs(remote, f"refs/agentmesh/statuses/{pull.head_sha}")
+        assert list(status) == [f"refs/agentmesh/statuses/{pull.head_sha}"]
+        assert git("log", "--format=%s", *status, cwd=remote).splitlines() == ["status: set"]
     refs = sorted(remote_refs(remote, "refs/heads/"))
     assert [r for r in refs if not r.startswith(JOURNALS)] == [
         "refs/heads/agentmesh/agents/a", "refs/heads/agentmesh/agents/b", "refs/heads/agentmesh/agents/c",

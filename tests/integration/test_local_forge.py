@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 
 import pytest
 
+from agentmesh.core.model import StatusContext
 from agentmesh.forge.base import Conflict, NotFound
 from agentmesh.forge.local.api import LocalForge
 from agentmesh.forge.local.bootstrap import DEFAULT_LABELS, init_repository
@@ -19,6 +21,7 @@ from agentmesh.git.cache import CacheClone
 from agentmesh.git.run import Git
 from tests.support import git, git_daemon, git_http, remote_refs
 from tests.support.conformance import *  # noqa: F403
+from tests.support.conformance import _open_pull
 
 
 def make_forge(url: str, root: Path, user: str) -> LocalForge:
@@ -447,3 +450,49 @@ def test_racing_merges_into_one_base_all_land(forge_env, tmp_path):
     assert {p.number for p in forge.list_pulls(state="merged")} == {n for n, _ in jobs}
     for i in range(3):
         assert forge.read_file(f"m{i}.txt", "main") == f"{i}\n"
+
+
+# --- a review and its status in one push ---------------------------------------------------------------------
+
+# pre-receive: logs each push's refs on one line; once (the trigger file), when a push carries a status, points
+# that status ref elsewhere first, the way a concurrent status write would, out of the push's quarantine
+LOG_AND_MOVE_STATUS = """#!{python}
+import os, pathlib, subprocess, sys
+refs = [line.split()[2] for line in sys.stdin]
+with open({log!r}, "a") as log:
+    log.write(" ".join(refs) + "\\n")
+trigger = pathlib.Path({trigger!r})
+moved = [ref for ref in refs if ref.startswith("refs/agentmesh/statuses/")]
+if moved and trigger.exists():
+    trigger.unlink()
+    env = {{k: v for k, v in os.environ.items() if not k.startswith(("GIT_QUARANTINE", "GIT_OBJECT", "GIT_ALTERNATE"))}}
+    subprocess.run(["git", "update-ref", moved[0], "refs/heads/main"], env=env, check=True)
+"""
+
+
+@pytest.mark.parametrize("raced", [False, True], ids=["alone", "status-moved-mid-push"])
+def test_a_review_and_its_status_land_in_one_push(forge_env, tmp_path, raced):
+    forge = forge_env.forge
+    pull = _open_pull(forge_env)
+    forge.set_status(pull.head_sha, context="agentmesh/tests", state="success")
+    log, trigger = tmp_path / "pushes.log", tmp_path / "trigger"
+    hook = forge_env.remote / "hooks" / "pre-receive"
+    hook.write_text(LOG_AND_MOVE_STATUS.format(python=sys.executable, log=str(log), trigger=str(trigger)))
+    hook.chmod(0o755)
+    if raced:
+        trigger.touch()
+    forge.submit_review_with_status(pull.number, event="approve", body="ok", commit_id=pull.head_sha,
+                                    status=StatusContext("agentmesh/review", "success", "approve by alice"))
+    status_ref, pull_ref = f"refs/agentmesh/statuses/{pull.head_sha}", f"refs/agentmesh/items/{pull.number}"
+    pushes = [line.split() for line in log.read_text().splitlines()]
+    assert all(sorted(refs) == sorted([pull_ref, status_ref]) for refs in pushes)  # never one without the other
+    assert len(pushes) == (2 if raced else 1)  # the push the moved status refused, then the one rebuilt on it
+    assert not trigger.exists()
+    # from the remote: the review and the status both there; a moved status was built on, not overwritten blind
+    tip = remote_refs(forge_env.remote, "refs/agentmesh/statuses/")[status_ref]
+    doc = json.loads(git("show", f"{tip}:statuses.json", cwd=forge_env.remote))
+    expected = {"agentmesh/review"} if raced else {"agentmesh/tests", "agentmesh/review"}
+    assert set(doc["contexts"]) == expected
+    if raced:
+        assert git("rev-parse", f"{tip}^", cwd=forge_env.remote) == git("rev-parse", "main", cwd=forge_env.remote)
+    assert [r.state for r in LocalForge(forge.cache, user="bob").list_reviews(pull.number)] == ["APPROVED"]

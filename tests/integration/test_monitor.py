@@ -147,6 +147,10 @@ class CountingForge(LocalForge):
         CountingForge.calls.append(f"review #{number}")
         return super().submit_review(number, **kwargs)
 
+    def submit_review_with_status(self, number, **kwargs):
+        CountingForge.calls.append(f"review #{number}")
+        return super().submit_review_with_status(number, **kwargs)
+
     def comment(self, number, body):
         CountingForge.calls.append(f"comment #{number}")
         return super().comment(number, body)

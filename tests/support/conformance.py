@@ -24,6 +24,7 @@ import uuid
 
 import pytest
 
+from agentmesh.core.model import StatusContext
 from agentmesh.forge.base import CIStatus, Comment, Conflict, Issue, NotFound, PullRequest, Review
 
 __all__ = [name for name in dir() if name.startswith("test_")]  # refreshed at the bottom
@@ -333,6 +334,27 @@ def test_review_of_a_moved_head_conflicts(forge_env):
     forge_env.push_branch(pull.head, {"moved.txt": "moved\n"})
     with pytest.raises(Conflict):
         forge.submit_review(pull.number, event="approve", body="stale", commit_id=pull.head_sha)
+
+
+def test_review_with_status_sets_both_or_neither(forge_env):
+    forge = forge_env.forge
+    pull = _open_pull(forge_env)
+    forge.set_status(pull.head_sha, context="agentmesh/tests", state="success")
+    review = forge.submit_review_with_status(pull.number, event="request_changes", body="no", commit_id=pull.head_sha,
+                                             status=StatusContext("agentmesh/review", "failure", "request_changes"))
+    assert (review.state, review.commit_id) == ("CHANGES_REQUESTED", pull.head_sha)
+    assert [r.state for r in forge.list_reviews(pull.number)] == ["CHANGES_REQUESTED"]
+    status = forge.ci_status(pull.head_sha)
+    assert {c.context: (c.state, c.description) for c in status.contexts} == {
+        "agentmesh/tests": ("success", ""), "agentmesh/review": ("failure", "request_changes")}
+
+    newer = forge_env.push_branch(pull.head, {"moved.txt": "moved\n"})
+    with pytest.raises(Conflict):
+        forge.submit_review_with_status(pull.number, event="approve", body="stale", commit_id=pull.head_sha,
+                                        status=StatusContext("agentmesh/review", "success", "approve"))
+    assert [r.state for r in forge.list_reviews(pull.number)] == ["CHANGES_REQUESTED"]
+    assert forge.ci_status(pull.head_sha).state == "failure"
+    assert forge.ci_status(newer).contexts == ()
 
 
 def test_request_reviewers(forge_env):

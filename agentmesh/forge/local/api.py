@@ -414,14 +414,16 @@ class LocalForge(Forge):
         raise TemporaryError(f"PR for {head!r}: gave up after {MAX_ATTEMPTS} concurrent creations")
 
     def create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str = "",
-                           labels: Sequence[str] = (), relabel: Sequence[Relabel] = ()) -> PullRequest | None:
+                           labels: Sequence[str] = (), relabel: Sequence[Relabel] = (),
+                           reviewers: Sequence[str] = ()) -> PullRequest | None:
         # one ssh-keygen signs the push's commits (the PR, the items, the fence's claim and journal)
         with self.cache.signing(SIGNED_PER_PUSH):
             return self._create_fenced_pull(fence, head=head, base=base, title=title, body=body, labels=labels,
-                                            relabel=relabel)
+                                            relabel=relabel, reviewers=reviewers)
 
     def _create_fenced_pull(self, fence: PullFence, *, head: str, base: str, title: str, body: str,
-                            labels: Sequence[str], relabel: Sequence[Relabel]) -> PullRequest | None:
+                            labels: Sequence[str], relabel: Sequence[Relabel],
+                            reviewers: Sequence[str]) -> PullRequest | None:
         """The new PR, its labels, the label changes `relabel` make and the fence's updates (which create
         the branch `head`) in one atomic push. One listing, of the guard, the base, the head and the fence's
         refs; when the guard or the head branch is there, the items too (after the guard, as in
@@ -447,7 +449,8 @@ class LocalForge(Forge):
                     raise ValueError(f"the fence does not put {fence.head_sha} on {head_ref}")  # a caller's bug
                 return updates
 
-            meta = self._pull_meta(head, base, title, body, labels, fence.head_sha)
+            meta = {**self._pull_meta(head, base, title, body, labels, fence.head_sha),
+                    "requested_reviewers": list(dict.fromkeys(reviewers))}
             number = self.store.create_item(meta, guard=RefUpdate(guard_ref, None, heads.get(guard_ref)),
                                             also=self._edits(changes, heads), carry=carry, bases=[base_ref])
             if number is not None:
@@ -515,6 +518,35 @@ class LocalForge(Forge):
         return self.store.remote([ref]).get(ref)
 
     def submit_review(self, number: int, *, event: ReviewEvent, body: str, commit_id: str) -> Review:
+        landed = self.store.update(number, self._review_change(number, event, body, commit_id))
+        assert landed is not None and landed.review is not None  # the change always adds a review
+        return review_view(landed.review)
+
+    def submit_review_with_status(self, number: int, *, event: ReviewEvent, body: str, commit_id: str,
+                                  status: StatusContext) -> Review:
+        """The review and the head's status in one atomic push (one signing ssh-keygen for both commits)."""
+        review = self._review_change(number, event, body, commit_id)
+        status_ref, status_change = self._status_change(commit_id, status)
+        pull_ref = item_ref(number)
+        landed: list[Edit] = []
+
+        def build(current: Mapping[str, str | None]) -> list[RefUpdate]:
+            sha, doc = current[pull_ref], current[status_ref]
+            if sha is None:
+                raise NotFound(f"#{number} not found")
+            item = self.store.item_at(number, sha, comments=True, reviews=True)
+            landed[:] = [edit := review(item)]
+            updates = [RefUpdate(pull_ref, self.store.item_commit(item, edit), sha)]
+            if (new := self.store.doc_commit(status_ref, STATUSES_FILE, doc, status_change, "status: set")) is not None:
+                updates.append(RefUpdate(status_ref, new, doc))
+            return updates
+
+        with self.cache.signing(2):
+            self.store.cas_refs([pull_ref, status_ref], build, f"review of #{number}", guess=True)
+        assert landed[0].review is not None  # the change always adds a review
+        return review_view(landed[0].review)
+
+    def _review_change(self, number: int, event: ReviewEvent, body: str, commit_id: str) -> Callable[[Item], Edit]:
         if event not in REVIEW_STATES:
             raise UserError(f"unknown review event {event!r}")
         check_sha(commit_id)
@@ -531,9 +563,7 @@ class LocalForge(Forge):
                     "commit_id": commit_id, "body": body, "submitted_at": self._now()}
             return Edit(self._meta(item), f"review: {state.lower()}", review=data)
 
-        landed = self.store.update(number, change)
-        assert landed is not None and landed.review is not None  # `change` always adds a review
-        return review_view(landed.review)
+        return change
 
     def merge_pull(self, number: int, *, sha: str, method: Literal["merge", "squash"] = "merge") -> None:
         """A real merge, pushed atomically with the PR's new state, pinned to base, head and item."""
@@ -756,18 +786,23 @@ class LocalForge(Forge):
 
     def set_status(self, sha: str, *, context: str, state: CIStateName, description: str = "",
                    target_url: str = "") -> None:
-        if state not in CI_STATES:
-            raise UserError(f"unknown status state {state!r}")
-        entry = {"state": state, "description": description, "target_url": target_url}
+        ref, change = self._status_change(sha, StatusContext(context, state, description, target_url))
+        self.store.update_doc(ref, STATUSES_FILE, change, "status: set")
+
+    def _status_change(self, sha: str, status: StatusContext) -> tuple[str, Callable[[dict], dict | None]]:
+        """The statuses document of `sha` and the change that sets `status` in it (None: it holds it already)."""
+        if status.state not in CI_STATES:
+            raise UserError(f"unknown status state {status.state!r}")
+        entry = {"state": status.state, "description": status.description, "target_url": status.target_url}
 
         def change(doc: dict) -> dict | None:
             contexts = dict(doc["contexts"]) if isinstance(doc.get("contexts"), dict) else {}
-            if {k: contexts.get(context, {}).get(k) for k in entry} == entry:
+            if {k: contexts.get(status.context, {}).get(k) for k in entry} == entry:
                 return None
-            contexts[context] = {**entry, "author": self.user, "updated_at": self._now()}
+            contexts[status.context] = {**entry, "author": self.user, "updated_at": self._now()}
             return {"version": FORMAT_VERSION, "sha": sha, "contexts": contexts}
 
-        self.store.update_doc(STATUSES + check_sha(sha), STATUSES_FILE, change, "status: set")
+        return STATUSES + check_sha(sha), change
 
     # --- content and identity --------------------------------------------------------------
 

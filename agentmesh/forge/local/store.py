@@ -13,7 +13,7 @@ import random
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from agentmesh.core.errors import OutcomeUnknown, TemporaryError
@@ -168,23 +168,36 @@ class ItemStore:
 
         `build(current_sha)` returns the new commit, or None when nothing needs
         to change. Returns whether anything was written. `fetch=False`: `build`
-        fetches the commit itself when it is not local. `guess`: the first round
-        may build on the sha this store pushed or listed a moment ago instead of
-        reading it: the lease still pins it, so a wrong guess only loses the push,
-        and "nothing to change" is never decided on a guess.
+        fetches the commit itself when it is not local. `guess`: as `cas_refs`.
         """
-        hint = self._guess(ref) if guess else None
+        def updates(current: Mapping[str, str | None]) -> list[RefUpdate]:
+            sha = current[ref]
+            if sha is not None and fetch:
+                self.ensure_local({ref: sha})
+            new = build(sha)
+            return [] if new is None else [RefUpdate(ref, new, sha)]
+
+        return self.cas_refs([ref], updates, what, guess=guess)
+
+    def cas_refs(self, refs: Sequence[str], build: Callable[[Mapping[str, str | None]], Sequence[RefUpdate]],
+                 what: str, *, guess: bool = False) -> bool:
+        """`cas` over several refs that land together: `build(current)` (each of `refs` -> its sha, None when
+        absent) returns their updates, each pinned to `current` (none: nothing needs to change), pushed in one
+        atomic push; a lost race lists them all again and rebuilds. `guess`: the first round may build on the
+        shas this store pushed or listed a moment ago for every one of `refs` instead of listing them: the
+        leases still pin them, so a wrong guess only loses the push, and "nothing to change" is never decided
+        on a guess."""
+        hints = {ref: self._guess(ref) for ref in refs} if guess else {}
         for attempt in range(MAX_ATTEMPTS):
-            guessed, current = hint is not None, hint if hint is not None else self.remote([ref]).get(ref)
-            hint = None
-            if current is not None and fetch:
-                self.ensure_local({ref: current})
-            new = build(current)
-            if new is None:
+            guessed = bool(hints) and None not in hints.values()
+            current: Mapping[str, str | None] = dict(hints) if guessed else self.remote(refs)
+            hints = {}
+            updates = build({ref: current.get(ref) for ref in refs})
+            if not updates:
                 if guessed:
                     continue  # confirm on what the remote holds now
                 return False
-            if self.push([RefUpdate(ref, new, current)]):
+            if self.push(updates, atomic=len(updates) > 1):
                 return True
             if not guessed:
                 backoff(attempt)
@@ -215,14 +228,17 @@ class ItemStore:
         return self.read_doc(sha if sha is not None else self.remote([ref]).get(ref), name, ref)
 
     def update_doc(self, ref: str, name: str, change: Callable[[dict], dict | None], subject: str) -> None:
-        def build(current: str | None) -> str | None:
-            new = change(self.read_doc(current, name, ref))
-            if new is None:
-                return None
-            tree = self.cache.make_tree([TreeEntry(BLOB, name, self.cache.write_blob(json_bytes(new)))])
-            return self.commit(tree, [current] if current else [], subject)
+        self.cas(ref, lambda current: self.doc_commit(ref, name, current, change, subject), subject, fetch=False)
 
-        self.cas(ref, build, subject, fetch=False)
+    def doc_commit(self, ref: str, name: str, current: str | None, change: Callable[[dict], dict | None],
+                   subject: str) -> str | None:
+        """The next commit of the document `name` of `ref`, now at `current`: `change` applied to it (None when
+        it changes nothing)."""
+        new = change(self.read_doc(current, name, ref))
+        if new is None:
+            return None
+        tree = self.cache.make_tree([TreeEntry(BLOB, name, self.cache.write_blob(json_bytes(new)))])
+        return self.commit(tree, [current] if current else [], subject)
 
     # --- reading items ------------------------------------------------------------------
 
