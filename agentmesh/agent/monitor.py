@@ -72,6 +72,7 @@ from agentmesh.core.slug import is_lesson_branch
 from agentmesh.core.sweep import StalePull, orphan_branches, plan_stale_pulls, plan_sweep
 from agentmesh.core.vocab import Event, Label, LlmReview, ReviewVerdict, RunStatus
 from agentmesh.forge.base import (
+    Carried,
     Conflict,
     DecidedOnStale,
     Forbidden,
@@ -159,6 +160,23 @@ class FinishFence(MergeFence):
             return
         self.store.released(self.issue)
         if self.journal is not None and self._carried is not None:
+            self.journal.sent(self._carried)
+
+
+class JournalCarried(Carried):
+    """The journal's queued entries, carried by the write they record (a review, its line queued before it)."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.refs = (journal.own_ref,)
+        self._carried: CarriedJournal | None = None
+
+    def updates(self, listed: Mapping[str, str]) -> list[RefUpdate]:
+        self._carried = self.journal.carried(listed.get(self.journal.own_ref))
+        return [self._carried.update] if self._carried is not None else []
+
+    def landed(self) -> None:
+        if self._carried is not None:
             self.journal.sent(self._carried)
 
 
@@ -644,11 +662,8 @@ class Monitor(AgentRun[Report]):
                         cost_usd=ran.cost_usd)
         text = f"{self.public(body)}\n\n{marker_text('review')}"
         try:
-            if self.forge.kind == "local":  # no CI there: the review's verdict is the head's check
-                self.forge.submit_review_with_status(
-                    pull.number, event=event, body=text, commit_id=pull.head_sha,
-                    status=StatusContext(REVIEW_CONTEXT, "success" if event == "approve" else "failure",
-                                         f"{event} by {self.agent}"))
+            if self.forge.kind == "local":
+                self.submit_with_status(pull, event, text)
             else:
                 self.forge.submit_review(pull.number, event=event, body=text, commit_id=pull.head_sha)
         except Conflict:
@@ -657,6 +672,21 @@ class Monitor(AgentRun[Report]):
             self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number,
                             detail="the head moved during the review: verdict withdrawn")
             return
+
+    def submit_with_status(self, pull: PullRequest, event: ReviewEvent, text: str) -> None:
+        """The review, the head's status (no CI on the local forge: the review's verdict is the head's check) and the
+        journal, its line queued already, in one push. A journal the remote's hook refuses is left for the run's
+        flush."""
+        status = StatusContext(REVIEW_CONTEXT, "success" if event == "approve" else "failure",
+                               f"{event} by {self.agent}")
+        for carried in (JournalCarried(self.journal), None) if self.journal is not None else (None,):
+            try:
+                self.forge.submit_review_with_status(pull.number, event=event, body=text, commit_id=pull.head_sha,
+                                                     status=status, carried=carried)
+                return
+            except Forbidden:
+                if carried is None:
+                    raise
 
     def llm_review(self, pull: PullRequest, marker: PullMarker, diff: str, gates: list[GateResult]) -> LlmRun:
         """The verdict of this host's review executor (agent/llm_review.py), in a worktree of the merge base."""

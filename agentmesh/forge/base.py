@@ -121,21 +121,25 @@ class PullFence(ABC):
         """The push landed, PR `number` with it."""
 
 
-class MergeFence(ABC):
-    """Refs of the mesh's remote that a merge must land with, in one atomic push, on a forge whose PRs are refs
-    of that remote (the local forge): the claim's release, pinned to the claim (so only its holder merges, and
-    no moment shows the work merged under a held claim), and the journal with the merge's lines (agent/monitor.py)."""
+class Carried(ABC):
+    """Refs of the mesh's remote that a write lands with, in its one atomic push, on a forge whose items are refs of
+    that remote (the local forge): the journal with the write's lines, say (agent/monitor.py)."""
 
-    refs: tuple[str, ...]  # read in the merge's own listing
+    refs: tuple[str, ...]  # read in the write's own listing
 
     @abstractmethod
     def updates(self, listed: Mapping[str, str]) -> Sequence[RefUpdate]:
-        """The compare-and-swap updates to push with the merge, built on `listed` (the remote's refs of `refs` a
-        moment ago); raising stops the merge, nothing pushed. Called again after a lost race, on a new listing."""
+        """The compare-and-swap updates to push with the write, built on `listed` (the remote's refs of `refs` a
+        moment ago); raising stops the write, nothing pushed. Called again after a lost race, on a new listing."""
 
     @abstractmethod
     def landed(self) -> None:
-        """The push landed, the merge with it."""
+        """The push landed, the write with it."""
+
+
+class MergeFence(Carried):
+    """What a merge carries: the claim's release, pinned to the claim (so only its holder merges, and no moment
+    shows the work merged under a held claim), and the journal with the merge's lines (agent/monitor.py)."""
 
 
 class Forge(ABC):
@@ -278,8 +282,9 @@ class Forge(ABC):
         """A review bound to `commit_id`; Conflict if the head moved past it."""
 
     def submit_review_with_status(self, number: int, *, event: ReviewEvent, body: str, commit_id: str,
-                                  status: StatusContext) -> Review:
-        """`submit_review`, then `status` set on `commit_id` (the local forge: both in one atomic push)."""
+                                  status: StatusContext, carried: Carried | None = None) -> Review:
+        """`submit_review`, then `status` set on `commit_id`. The local forge: both in one atomic push, with
+        `carried`'s updates (here, where PRs live outside git, `carried` is not pushed: its caller's own flush is)."""
         review = self.submit_review(number, event=event, body=body, commit_id=commit_id)
         self.set_status(commit_id, context=status.context, state=status.state, description=status.description,
                         target_url=status.target_url)

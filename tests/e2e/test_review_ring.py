@@ -8,7 +8,7 @@ import time
 
 import yaml
 
-from tests.support import JOURNALS, agent_forge, git, agent_mesh, demo_body, local_forge_remote, remote_refs
+from tests.support import JOURNALS, agent_forge, agent_mesh, demo_body, git, local_forge_remote, remote_refs
 from tests.support.cli import run_json, write_host_config
 
 GATE = ["python3", "-c",

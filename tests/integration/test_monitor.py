@@ -16,6 +16,7 @@ from tests.support import (
     collaborator_pull,
     demo_body,
     git,
+    journal_entries,
     local_forge_remote,
     path_only_env,
     python_syntax_gate,
@@ -198,3 +199,52 @@ def test_dry_run_reports_the_plan_and_changes_nothing(tmp_path):
     planned = monitor_prs(mesh, LocalForge(mesh.cache, user="a"), env=path_only_env(), dry_run=True)
     assert kinds(planned) == [("would-merge", pull.number)]
     assert m.human.get_pull(pull.number).state == "open"
+
+
+# pre-receive: logs each push's refs on one line; with REFUSE, refuses any push that touches a journal branch
+PUSH_LOG = """#!/bin/sh
+refs=""
+while read old new ref; do refs="$refs $ref"; done
+echo "$refs" >> {log}
+case "$refs" in *refs/heads/agentmesh/journals/*) [ -e {refuse} ] && {{ echo "no journals here"; exit 1; }};; esac
+exit 0
+"""
+
+
+def pushes_of_review(m: Mesh, refuse_journals: bool):
+    for agent in "abc":
+        m.monitor(agent)
+    pull = m.work("a", "Module", "pkg/m.py", "X = 1\n")
+    log, refuse = m.tmp / "pushes.log", m.tmp / "refuse"
+    hook = m.remote / "hooks" / "pre-receive"
+    hook.write_text(PUSH_LOG.format(log=log, refuse=refuse))
+    hook.chmod(0o755)
+    if refuse_journals:
+        refuse.touch()
+    report = m.monitor("b")
+    assert ("approved", pull.number) in kinds(report)
+    return [set(line.split()) for line in log.read_text().splitlines()], pull, report
+
+
+def test_a_review_carries_its_status_and_the_reviewers_journal_in_one_push(tmp_path):
+    m = Mesh(tmp_path, policy())
+    pushes, pull, _ = pushes_of_review(m, refuse_journals=False)
+    item, status = f"refs/agentmesh/items/{pull.number}", f"refs/agentmesh/statuses/{pull.head_sha}"
+    journal = "refs/heads/agentmesh/journals/b"
+    assert [p for p in pushes if item in p] == [{item, status, journal}]  # one push: the review, status, journal
+    assert not [p for p in pushes if journal in p and item not in p]  # and no journal push of its own after it
+    # read from the remote: the reviewer's journal has the review's line, and the status says who approved
+    entries = [e for e in journal_entries(m.remote) if e.agent == "b"]
+    assert ("reviewed", pull.number) in [(e.event, e.pr) for e in entries]
+    assert m.human.ci_status(pull.head_sha).contexts[0].description == "approve by b"
+
+
+def test_a_journal_the_remote_refuses_does_not_hold_the_review_back(tmp_path):
+    m = Mesh(tmp_path, policy())
+    pushes, pull, _ = pushes_of_review(m, refuse_journals=True)
+    item, status = f"refs/agentmesh/items/{pull.number}", f"refs/agentmesh/statuses/{pull.head_sha}"
+    journal = "refs/heads/agentmesh/journals/b"
+    assert [p for p in pushes if item in p] == [{item, status, journal}, {item, status}]  # refused, then alone
+    assert [r.state for r in m.human.list_reviews(pull.number)] == ["APPROVED"]
+    assert m.human.ci_status(pull.head_sha).state == "success"
+    assert ("reviewed", pull.number) not in [(e.event, e.pr) for e in journal_entries(m.remote)]

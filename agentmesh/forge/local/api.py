@@ -19,6 +19,7 @@ from agentmesh.core.errors import TemporaryError, UserError
 from agentmesh.core.markers import closing_references
 from agentmesh.core.moments import parse_ts
 from agentmesh.forge.base import (
+    Carried,
     CIStateName,
     CIStatus,
     Comment,
@@ -523,11 +524,13 @@ class LocalForge(Forge):
         return review_view(landed.review)
 
     def submit_review_with_status(self, number: int, *, event: ReviewEvent, body: str, commit_id: str,
-                                  status: StatusContext) -> Review:
-        """The review and the head's status in one atomic push (one signing ssh-keygen for both commits)."""
+                                  status: StatusContext, carried: Carried | None = None) -> Review:
+        """The review, the head's status and `carried`'s updates in one atomic push (one signing ssh-keygen for its
+        commits)."""
         review = self._review_change(number, event, body, commit_id)
         status_ref, status_change = self._status_change(commit_id, status)
         pull_ref = item_ref(number)
+        extra = carried.refs if carried is not None else ()
         landed: list[Edit] = []
 
         def build(current: Mapping[str, str | None]) -> list[RefUpdate]:
@@ -539,10 +542,14 @@ class LocalForge(Forge):
             updates = [RefUpdate(pull_ref, self.store.item_commit(item, edit), sha)]
             if (new := self.store.doc_commit(status_ref, STATUSES_FILE, doc, status_change, "status: set")) is not None:
                 updates.append(RefUpdate(status_ref, new, doc))
+            if carried is not None:
+                updates += carried.updates({ref: at for ref in extra if (at := current[ref]) is not None})
             return updates
 
-        with self.cache.signing(2):
-            self.store.cas_refs([pull_ref, status_ref], build, f"review of #{number}", guess=True)
+        with self.cache.signing(3):
+            self.store.cas_refs([pull_ref, status_ref, *extra], build, f"review of #{number}", guess=True)
+        if carried is not None:
+            carried.landed()
         assert landed[0].review is not None  # the change always adds a review
         return review_view(landed[0].review)
 
