@@ -429,21 +429,15 @@ class Jobs(AgentRun[Report]):
         return None  # not reached: the last round has no journal, and returns or raises
 
     def ring_reviewers(self) -> list[str]:
-        """The logins a new PR of this agent asks for a review, as monitor-prs would ask them after it (the ring's
-        reviewers of this agent among the living): asked in the PR's own push, not in a push of their own. No one
-        when the presence refs cannot be read: monitor-prs asks them then. A ring of this agent alone (configured,
-        or the roster's) lists nothing."""
-        fixed = bool(self.policy.review.ring) or self.mesh.roster is not None
-        if self.policy.review.required_approvals <= 0 or (fixed and not set(self.ring([])) - {self.agent}):
+        """The logins a new PR of this agent asks for a review, asked in the PR's own push instead of a push of their
+        own: the next agents of a ring that does not come from presence refs (configured, or the roster's), read
+        without a git process. No one when the ring is the agents with a presence ref. monitor-prs asks whom this
+        missed: the living reviewers, when one of these is away."""
+        if not self.policy.review.ring and self.mesh.roster is None:
             return []
-        try:
-            presence = self.mesh.presence().list()
-        except TemporaryError:
-            return []
-        alive = {p.agent for p in presence if p.alive} | {self.agent}
-        wanted = reviewers_for(self.ring(presence), self.agent, alive=alive,
-                               count=self.policy.review.required_approvals, exclude=set())
-        return review_logins(self.mesh.roster, wanted)
+        ring = self.ring([])
+        return review_logins(self.mesh.roster, reviewers_for(ring, self.agent, alive=ring,
+                                                             count=self.policy.review.required_approvals))
 
     def open_pull(self, issue: Issue, claim_sha: str, branch: str, head_sha: str) -> PullRequest | None:
         """Create the PR, or adopt the open one for this branch; label it and move the issue to review.

@@ -12,7 +12,7 @@ from agentmesh.git.cache import CacheClone, TreeEntry
 from agentmesh.git.objects import object_id, tree_data
 from agentmesh.git.remote import gc_if_needed, gc_needed
 from agentmesh.git.run import Git
-from tests.support import git, load_benchmark, make_remote, wait_for
+from tests.support import agent_forge, agent_mesh, git, load_benchmark, local_forge_remote, make_remote, wait_for
 from tests.support.gitcount import counting_git
 
 bench = load_benchmark("bench_git_processes")
@@ -236,3 +236,19 @@ def test_a_merging_monitor_prs_reads_its_pr_from_the_runs_listing_and_fetches_no
     with counting_git(tmp_path / "count-next") as count:
         fleet.tick("a")
     assert "fetch" not in count.commands(), count.argvs()  # the merge our push made is the policy's head: no fetch
+
+
+def test_comments_cost_a_git_log_only_when_there_are_some_and_once_an_item_commit(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    forge = agent_forge(agent_mesh(remote, tmp_path / "hosts", "human"))
+    plain = forge.create_issue("No talk", "", ["task"]).number
+    talked = forge.create_issue("Talk", "", ["task"]).number
+    forge.comment(talked, "first")
+    forge.comment(talked, "second")
+    forge.get_issue(talked), forge.get_issue(plain)  # the items fetched, out of the count
+    with counting_git(tmp_path / "count") as count:
+        assert forge.list_comments(plain) == []
+        assert count.commands()["log"] == 0, count.argvs()  # nothing to attribute: no walk of the item's history
+        for _ in range(3):
+            assert [c.body for c in forge.list_comments(talked)] == ["first", "second"]
+        assert count.commands()["log"] == 1, count.argvs()  # that item commit's writers, walked once

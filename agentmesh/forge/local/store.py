@@ -84,6 +84,7 @@ class ItemStore:
         # what a commit holds never changes: documents and whole items read (or written) here, by sha
         self._docs: OrderedDict[tuple[str, str], dict] = OrderedDict()
         self._items: OrderedDict[str, Item] = OrderedDict()
+        self._writers: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()  # (item sha, folder) -> writers
         # ref -> (when, sha) this store just saw or pushed: a guess for the next write's lease (see `cas`)
         self._hints: dict[str, tuple[float, str]] = {}
         self._numbered: tuple[float, int] = (-GUESS_SECONDS, 0)  # (when, the highest number) of the last listing
@@ -376,7 +377,12 @@ class ItemStore:
         """(the item commit that last wrote it, data) of the comments or reviews in `entries`, in order:
         one `git log` for the item, whatever the number of entries. By path, not by content: a copy of
         an agent's file under another name was written by whoever wrote the copy."""
-        writers = self.cache.last_writers(item.sha, folder)
+        if not entries:
+            return []  # nothing to attribute: no `git log` (a lone agent's PRs never have a review)
+        writers = self._writers.get((item.sha, folder))
+        if writers is None:  # an item commit's history never changes
+            writers = self.cache.last_writers(item.sha, folder)
+            remember(self._writers, (item.sha, folder), writers)
         return [(writers.get(f"{folder}/{entry.name}"), data) for entry, data in self.entry_blobs(entries)]
 
     def meta_history(self, sha: str) -> list[tuple[str, str, dict]]:
