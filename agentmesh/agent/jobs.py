@@ -409,6 +409,8 @@ class Jobs(AgentRun[Report]):
         monitor-prs's, as for any PR in review). A journal that cannot ride along (moved, or refused by the
         remote's hook) is left for the run's flush."""
         issue = job.issue
+        # read once, and only where the PR's own push asks them: a REST forge opens its PR by a call of its own
+        reviewers = self.ring_reviewers() if self.forge.kind == "local" else []
         for journal in (self.journal, None) if self.journal is not None else (None,):
             fence = WorkFence(self.store, journal, issue.number, claim_sha, f"refs/heads/{job.branch}", commit,
                               lambda number: opened_line(job, paths, number, None))
@@ -417,7 +419,7 @@ class Jobs(AgentRun[Report]):
                     fence, head=job.branch, base=self.mesh.base_branch, title=work_title(issue),
                     body=pull_body(issue, agent=self.agent, host=self.mesh.host.host, claim_sha=claim_sha),
                     labels=[Label.PR], relabel=[stage_change(issue.number, Stage.REVIEW)],
-                    reviewers=self.ring_reviewers())
+                    reviewers=reviewers)
             except Stale as exc:
                 if self.store.ref(issue.number) in exc.refs:
                     raise NotHolder(f"claim #{issue.number} was lost before the work was published") from None
