@@ -666,11 +666,15 @@ class Monitor(AgentRun[Report]):
                 self.submit_with_status(pull, event, text)
             else:
                 self.forge.submit_review(pull.number, event=event, body=text, commit_id=pull.head_sha)
-        except Conflict:
+        except (Conflict, Forbidden) as exc:
             if self.journal is not None:
                 self.journal.discard(key)
-            self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number,
-                            detail="the head moved during the review: verdict withdrawn")
+            if isinstance(exc, Forbidden):  # the remote's hook or the token: the run's other steps go on
+                self.report.add(Event.WARNING, issue=marker.issue, pr=pull.number,
+                                detail=f"the review was refused, verdict withdrawn: {exc}")
+            else:
+                self.report.add(Event.SKIPPED, issue=marker.issue, pr=pull.number,
+                                detail="the head moved during the review: verdict withdrawn")
             return
 
     def submit_with_status(self, pull: PullRequest, event: ReviewEvent, text: str) -> None:

@@ -248,3 +248,28 @@ def test_a_journal_the_remote_refuses_does_not_hold_the_review_back(tmp_path):
     assert [r.state for r in m.human.list_reviews(pull.number)] == ["APPROVED"]
     assert m.human.ci_status(pull.head_sha).state == "success"
     assert ("reviewed", pull.number) not in [(e.event, e.pr) for e in journal_entries(m.remote)]
+
+
+# pre-receive: refuses every push that sets a commit status (on the local forge, every review's push)
+REFUSE_STATUSES = """#!/bin/sh
+while read old new ref; do
+    case "$ref" in refs/agentmesh/statuses/*) echo "no statuses here"; exit 1;; esac
+done
+"""
+
+
+def test_a_review_the_remote_refuses_is_taken_back_and_the_run_goes_on(tmp_path):
+    m = Mesh(tmp_path, policy())
+    for agent in "abc":
+        m.monitor(agent)
+    pull = m.work("a", "Module", "pkg/m.py", "X = 1\n")
+    hook = m.remote / "hooks" / "pre-receive"
+    hook.write_text(REFUSE_STATUSES)
+    hook.chmod(0o755)
+    report = m.monitor("b")
+    [warning] = [e for e in report.events if e.event == "warning" and e.pr == pull.number]
+    assert "review was refused" in warning.detail and "no statuses here" in warning.detail
+    assert m.human.list_reviews(pull.number) == []  # read from the remote: nothing landed
+    # the line announced before the push was taken back: neither published by the run's flush nor left queued
+    assert ("reviewed", pull.number) not in [(e.event, e.pr) for e in journal_entries(m.remote)]
+    assert not list(m.mesh("b").journal().outbox.glob("*.json"))
