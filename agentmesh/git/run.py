@@ -235,6 +235,14 @@ class Git(Record):
         return replace(self, token=None, username=None, askpass=None,
                        forced=(*_SEALED_CONFIG, *forced))
 
+    def keygen_env(self) -> dict[str, str]:
+        """The environment of ssh-keygen (signing, verifying): git's, less what only a push needs (the forge
+        token, its user name, the askpass helper that hands them out)."""
+        env = self.env()
+        for name in (TOKEN_ENV, USERNAME_ENV, "GIT_ASKPASS"):
+            env.pop(name, None)
+        return env
+
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         environ = os.environ  # by name, decoding only the values kept (items() decoded all of them), per git call
         env = {k: environ[k] for k in environ if k in _PASSTHROUGH}

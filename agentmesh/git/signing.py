@@ -86,7 +86,7 @@ class PendingSignature:
         self._proc: subprocess.Popen | None = None
         if self.argv:
             try:
-                self._proc = start_process(self.argv, env=git.env(), capture=True, stdin_pipe=True)
+                self._proc = start_process(self.argv, env=git.keygen_env(), capture=True, stdin_pipe=True)
             except OSError:
                 pass  # signed the usual way, which says why it cannot be
 
@@ -138,9 +138,9 @@ class SigningSession:
                 os.mkfifo(path, 0o600)
             try:
                 # killed with this process (thread): else it would wait on its next FIFO for ever
-                self._proc = start_process(["setpriv", "--pdeathsig", "KILL", "--", *argv], env=git.env())
+                self._proc = start_process(["setpriv", "--pdeathsig", "KILL", "--", *argv], env=git.keygen_env())
             except FileNotFoundError:  # no util-linux: the next session's sweep stops it
-                self._proc = start_process(argv, env=git.env())
+                self._proc = start_process(argv, env=git.keygen_env())
         except OSError:
             return  # signed the usual way, which says why it cannot be
         try:
@@ -281,7 +281,7 @@ def write_signed_commit(git: Git, repo: Path, tree: str, parents: Sequence[str],
     signature = session.sign(git, data) if signed is None and session is not None else None
     if signature is None:
         if signed is None:
-            signed = run_process(_sign_argv(git.signing_key), env=git.env(), capture=True, input=data,
+            signed = run_process(_sign_argv(git.signing_key), env=git.keygen_env(), capture=True, input=data,
                                  timeout=git.timeout, grace=0, reap_group=False)
         signature = signed.stdout if signed.ok else b""
     if not signature.startswith(_ARMOR):
@@ -511,7 +511,7 @@ def _verifies(git: Git, program: str, allowed: Path, principal: str, payload: by
         write = -1
         done = subprocess.run([program, "-Y", "verify", "-f", str(allowed), "-I", principal, "-n", NAMESPACE,
                                "-s", f"/dev/fd/{read}"], input=payload, capture_output=True, pass_fds=(read,),
-                              env=git.env(), timeout=VERIFY_SECONDS)
+                              env=git.keygen_env(), timeout=VERIFY_SECONDS)
     except subprocess.TimeoutExpired:
         raise TemporaryError(f"ssh-keygen did not verify a signature within {VERIFY_SECONDS:g}s") from None
     except OSError:

@@ -172,3 +172,29 @@ def test_it_says_what_gits_check_says_of_headers_shuffled_and_rejoined(seed, tmp
     expected = gits_check(runner, repo, shas, allowed)
     assert any(expected.values())  # some still good to git
     assert verified_signers(runner, commits(repo, shas), allowed) == expected
+
+
+def test_ssh_keygen_never_sees_the_forge_token(corpus, tmp_path, monkeypatch):
+    """ssh-keygen signs and verifies with git's environment less what only a push needs: the token, its user name
+    and the askpass helper (it had them all, as git's own check gave them)."""
+    runner, repo, ada, shas = corpus
+    secret = "tok-" + "s3cr3t" * 4
+    holder = Git(author_name="ada", author_email="ada@x.invalid", signing_key=runner.signing_key, token=secret,
+                 username="agent", askpass=tmp_path / "askpass.sh")
+    assert secret in holder.env().values()  # a push's git gets it, by design
+    allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([("ada", ada)]))
+    seen = tmp_path / "env.log"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v ssh-keygen"], capture_output=True, text=True).stdout.strip()
+    (shim / "ssh-keygen").write_text(f'#!/bin/sh\nenv >> {seen}\necho --- >> {seen}\nexec {real} "$@"\n')
+    (shim / "ssh-keygen").chmod(0o755)
+    good = shas[0]
+    assert verified_signers(holder, commits(repo, [good]), allowed, program=str(shim / "ssh-keygen")) == {good: "ada"}
+    monkeypatch.setenv("PATH", f"{shim}:/usr/bin:/bin")  # the signer's ssh-keygen is found on PATH
+    tree = holder.run("hash-object", "-t", "tree", "-w", "--stdin", cwd=repo, input="").stdout.strip()
+    assert write_signed_commit(holder, repo, tree, [], "claim: #7 by ada\n", when=WHEN)
+    logged = seen.read_text()
+    assert logged.count("---") >= 2  # both ran through the shim: the verify and the sign
+    assert secret not in logged and "AGENTMESH_GIT_TOKEN" not in logged and "GIT_ASKPASS" not in logged
+    assert "AGENTMESH_GIT_USERNAME" not in logged
