@@ -3,10 +3,13 @@ benchmark keeps working between the runs that record its figures (docs/benchmark
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agentmesh.ops.chaos.remote import read_remote
 from tests.support import load_benchmark
 
 fleet = load_benchmark("fleet")
+traffic = load_benchmark("fleet_traffic")
 
 FIELDS = ("drain_seconds", "ideal_seconds", "efficiency", "cycle_overhead_seconds", "cpu_per_issue",
           "cpu_per_issue_less_shim", "git_calls_per_tick", "git_calls_per_working_tick", "git_processes_per_tick",
@@ -30,6 +33,16 @@ def test_a_small_fleet_drains_and_the_report_has_every_figure(tmp_path):
     assert result["forge_requests"] is None  # the local forge makes no HTTP requests
     assert result["git_commands"]["receive-pack"] > 0
     assert fleet.table(result).startswith("| 2 agents x 2 issues, sleep 0 s, file, cron | |")
+    # benchmarks/fleet_traffic.py over the same trace: each issue's claim, PR and merge pushes, by kind
+    pushes, fetches = traffic.traffic(sorted(tmp_path.glob("hosts/*/tick-*.trace2")))
+    assert pushes["CLAIM ITEM"] >= 2 and pushes["CLAIM ITEM PULLHEAD WORK journals"] >= 2, pushes
+    assert pushes["CLAIM ITEM WORK journals main"] >= 2 and pushes["ITEM STATUS journals"] >= 2, pushes
+    assert sum(fetches.values()) > 0
+
+
+def test_agents_run_the_real_python3_first_on_their_path(tmp_path):
+    first = fleet.direct_python_path("/usr/bin:/bin").split(":")[0]
+    assert (Path(first) / "python3").exists() and "shims" not in first  # not a version manager's shim
 
 
 def test_a_drained_daemon_fleet_measures_its_idle_runs_apart(tmp_path):
