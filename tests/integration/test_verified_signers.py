@@ -58,6 +58,15 @@ def gits_check(runner, repo, shas, allowed) -> dict[str, str | None]:
     return found
 
 
+def keygen_shim(folder, before: str):
+    """`folder`, holding an `ssh-keygen` that runs the shell line `before`, then the real one."""
+    folder.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v ssh-keygen"], capture_output=True, text=True).stdout.strip()
+    (folder / "ssh-keygen").write_text(f'#!/bin/sh\n{before}\nexec {real} "$@"\n')
+    (folder / "ssh-keygen").chmod(0o755)
+    return folder
+
+
 @pytest.fixture
 def corpus(tmp_path):
     runner, repo = make_signer(tmp_path)
@@ -99,11 +108,7 @@ def test_one_ssh_keygen_per_signed_commit_of_a_listed_key_and_none_for_the_rest(
     runner, repo, ada, shas = corpus
     allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([("ada", ada)]))
     log = tmp_path / "ssh-keygen.log"
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    real = subprocess.run(["sh", "-c", "command -v ssh-keygen"], capture_output=True, text=True).stdout.strip()
-    (shim / "ssh-keygen").write_text(f'#!/bin/sh\necho "$2" >> {log}\nexec {real} "$@"\n')
-    (shim / "ssh-keygen").chmod(0o755)
+    shim = keygen_shim(tmp_path / "shim", f'echo "$2" >> {log}')
     objects = commits(repo, shas)
     assert verified_signers(runner, objects, allowed, program=str(shim / "ssh-keygen")) == \
         verified_signers(runner, objects, allowed)  # the push hook's `--ssh-keygen`: that program, same verdicts
@@ -184,11 +189,7 @@ def test_ssh_keygen_never_sees_the_forge_token(corpus, tmp_path, monkeypatch):
     assert secret in holder.env().values()  # a push's git gets it, by design
     allowed = ensure_allowed_signers(tmp_path / "signers", allowed_signers([("ada", ada)]))
     seen = tmp_path / "env.log"
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    real = subprocess.run(["sh", "-c", "command -v ssh-keygen"], capture_output=True, text=True).stdout.strip()
-    (shim / "ssh-keygen").write_text(f'#!/bin/sh\nenv >> {seen}\necho --- >> {seen}\nexec {real} "$@"\n')
-    (shim / "ssh-keygen").chmod(0o755)
+    shim = keygen_shim(tmp_path / "shim", f"env >> {seen}; echo --- >> {seen}")
     good = shas[0]
     assert verified_signers(holder, commits(repo, [good]), allowed, program=str(shim / "ssh-keygen")) == {good: "ada"}
     monkeypatch.setenv("PATH", f"{shim}:/usr/bin:/bin")  # the signer's ssh-keygen is found on PATH
