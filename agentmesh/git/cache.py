@@ -22,7 +22,7 @@ from pathlib import Path
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
 from agentmesh.git.batch import ObjectInfo, ObjectReader, read_ref, read_refs
-from agentmesh.git.objects import tree_data, write_loose
+from agentmesh.git.objects import commit_fields, tree_data, write_loose
 from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure, stale_ref_locks
 from agentmesh.git.run import Git, GitError, GitTimeout, GitTransient, git_error
 from agentmesh.git.signing import SESSION_PREFIX, PendingSignature, SigningSession, sweep_sessions, write_signed_commit
@@ -380,24 +380,24 @@ class CacheClone:
         return self.make_tree([])
 
     def ref_records(self, patterns: Sequence[str]) -> dict[str, tuple[str, str, int | None]]:
-        """ref -> (sha, full message, committer time) for local refs matching any of `patterns`, in one
-        for-each-ref."""
-        out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(committerdate:unix)%00%(contents)%1e",
-                       *patterns).stdout
+        """ref -> (sha, full message, committer time) for local refs under the folders `patterns` (`refs/.../`):
+        what `git for-each-ref --format=%(objectname)%(contents)%(committerdate:unix)` says, without a process
+        (the refs from their files, the commits through the run's `cat-file`). A ref whose object is missing is
+        left out, as if it were not there: its reader then finds the mirror behind the remote, and fetches."""
+        refs: dict[str, str] = {}
+        for pattern in patterns:
+            refs.update(read_refs(self.path, pattern))
+        objects = self.cat_objects(list(refs.values()))
         found = {}
-        for record in out.split("\x1e"):
-            record = record.lstrip("\n")
-            if not record:
-                continue
-            ref, sha, stamp, message = record.split("\x00", 3)
-            found[ref] = (sha, message, int(stamp) if stamp.isdigit() else None)
+        for (ref, sha), obj in zip(refs.items(), objects, strict=True):
+            if obj is not None:
+                found[ref] = (sha, *commit_fields(obj.data)) if obj.type == "commit" else (sha, "", None)
         return found
 
     def commit_times(self, pattern: str) -> dict[str, int]:
-        """ref -> committer time (seconds since the epoch, by the committer's clock) for local refs matching pattern."""
-        out = self.run("for-each-ref", "--format=%(refname) %(committerdate:unix)", pattern).stdout
-        return {ref: int(stamp) for ref, _, stamp in (line.rpartition(" ") for line in out.splitlines())
-                if stamp.isdigit()}
+        """ref -> committer time (seconds since the epoch, by the committer's clock) for local refs under the
+        folder `pattern`: `ref_records`' times."""
+        return {ref: stamp for ref, (_, _, stamp) in self.ref_records([pattern]).items() if stamp is not None}
 
     def commit_message(self, sha: str) -> str:
         """The commit object's text: headers, a blank line, then the message."""

@@ -59,6 +59,20 @@ def commit_data(tree: str, parents: Sequence[str], ident: str, when: str, messag
     return ("\n".join(headers) + "\n\n" + message).encode()
 
 
+def commit_fields(data: bytes) -> tuple[str, int | None]:
+    """(the message, the committer time) of a commit object's data, as `git for-each-ref`'s `%(contents)` and
+    `%(committerdate:unix)` give them: the message is all after the headers' blank line; the time is the
+    committer line's (0 when it is no number, as git prints it), None without a committer line."""
+    header, _, message = data.partition(b"\n\n")
+    stamp: int | None = None
+    for line in header.split(b"\n"):
+        if line.startswith(b"committer "):
+            fields = line.rsplit(b" ", 2)
+            stamp = int(fields[1]) if len(fields) == 3 and fields[1].isdigit() else 0
+            break
+    return message.decode("utf-8", "replace"), stamp
+
+
 def with_signature(data: bytes, signature: bytes) -> bytes:
     """The commit `data` signed: `signature` (what ssh-keygen wrote for `data`) in a `gpgsig` header after the
     last header line, each of its lines after a space, as git's own `commit-tree -S` inserts it."""
