@@ -14,6 +14,7 @@ from tests.support import git
 from tests.support.gitcount import counting_git
 
 WHEN = "1700000000 +0000"
+GARBAGE = b"-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n"
 
 
 def by_for_each_ref(repo, patterns) -> dict[str, tuple[str, str, int | None]]:
@@ -51,8 +52,8 @@ def test_it_says_what_for_each_ref_says(tmp_path):
         "latin-1": write(repo, "commit", commit_data(tree, [], ident, WHEN, "x").replace(b"\n\nx", b"\n\ncaf\xe9\n")),
         "odd-committer": write(repo, "commit", commit_data(tree, [], ident, WHEN, "odd\n").replace(
             b"committer ada <ada@x.invalid> 1700000000 +0000", b"committer ada <ada@x.invalid> soon +0000")),
-        "garbage-signature": write(repo, "commit", with_signature(
-            commit_data(tree, [], ident, WHEN, "sig\n"), b"-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n")),
+        "garbage-signature": write(repo, "commit",
+                                   with_signature(commit_data(tree, [], ident, WHEN, "sig\n"), GARBAGE)),
         "tree": tree,
     }
     for name, sha in shapes.items():
