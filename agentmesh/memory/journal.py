@@ -322,11 +322,11 @@ class Journal:
                        months: set[str] | None) -> dict[str, dict[str, str]]:
         """head -> path -> text of the journal files of `months` (None: all): on a writer's branch only that writer's
         own directory, on a legacy branch every agent's. Journal branches cost two `cat-file --batch`
-        in all, whatever their number; a legacy branch one `ls-tree` more."""
+        in all, whatever their number; a legacy branch one more (its agents' directories)."""
         dirs: list[tuple[str, str]] = [(head, journal_dir(writer)) for writer, head in heads if writer is not None]
         for writer, head in heads:
             if writer is None:
-                dirs += [(head, f"{name}/journal") for name in self._ls(head, AGENTS_DIR + "/") if name.count("/") == 2]
+                dirs += [(head, f"{name}/journal") for name in self.cache.dir_names(head, [AGENTS_DIR])[AGENTS_DIR]]
         trees = self.cache.cat_objects([f"{head}:{directory}" for head, directory in dirs])
         blobs: dict[tuple[str, str], str] = {}
         for (head, directory), tree in zip(dirs, trees, strict=True):
@@ -359,9 +359,6 @@ class Journal:
     def recent(self, days: int, now: float | None = None) -> list[JournalEntry]:
         today = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
         return self.entries(today - timedelta(days=days - 1), until=today)
-
-    def _ls(self, head: str, prefix: str) -> list[str]:
-        return self.cache.tree_names(head, prefix)
 
 
 def _since(entry: JournalEntry, day: date) -> bool:
