@@ -61,16 +61,50 @@ def commit_data(tree: str, parents: Sequence[str], ident: str, when: str, messag
 
 def commit_fields(data: bytes) -> tuple[str, int | None]:
     """(the message, the committer time) of a commit object's data, as `git for-each-ref`'s `%(contents)` and
-    `%(committerdate:unix)` give them: the message is all after the headers' blank line; the time is the
-    committer line's (0 when it is no number, as git prints it), None without a committer line."""
-    header, _, message = data.partition(b"\n\n")
-    stamp: int | None = None
-    for line in header.split(b"\n"):
-        if line.startswith(b"committer "):
-            fields = line.rsplit(b" ", 2)
-            stamp = int(fields[1]) if len(fields) == 3 and fields[1].isdigit() else 0
-            break
-    return message.decode("utf-8", "replace"), stamp
+    `%(committerdate:unix)` give them: the message is all after the headers' blank line (the whole of it, as
+    the claims' fence reads it, where git stops at a NUL and drops leading blank lines); the time as
+    `committer_time` reads it."""
+    message = data.partition(b"\n\n")[2]
+    return message.decode("utf-8", "replace"), committer_time(data)
+
+
+_TIME_MAX = 2**64 - 1  # git's timestamp_t (uintmax_t): strtoumax's answer to a number past it, which git rejects
+_LONG = (-(2**63), 2**63 - 1)
+_C_SPACE = b" \t\n\v\f\r"
+
+
+def _c_number(text: bytes) -> tuple[int | None, bytes]:
+    """C's base-10 `strtoumax`/`strtol` of `text`: (its signed value, None without digits; what follows it)."""
+    body = text.lstrip(_C_SPACE)
+    sign = body[:1] if body[:1] in (b"+", b"-") else b""
+    rest = body[len(sign):]
+    digits = rest[:len(rest) - len(rest.lstrip(b"0123456789"))]
+    if not digits:
+        return None, text
+    return (-int(digits) if sign == b"-" else int(digits)), rest[len(digits):]
+
+
+def committer_time(data: bytes) -> int | None:
+    """A commit's committer time as git's ref-filter reads it (`grab_date`): None where git prints none (no
+    committer line, no "> " after it, a number past its range), which a date anyone can push may be; a
+    number it cannot read is 0. Not the line's last fields: git reads the number after the first "> " from
+    the committer line on."""
+    data = data.partition(b"\0")[0]  # git reads the object as a C string
+    at = 0
+    while not data.startswith(b"committer ", at):
+        end = data.find(b"\n", at)
+        if end < 0 or data[end + 1:end + 2] in (b"\n", b""):
+            return None  # the headers end without a committer line
+        at = end + 1
+    email_end = data.find(b"> ", at)
+    if email_end < 0:
+        return None
+    value, rest = _c_number(data[email_end + 2:])
+    stamp = 0 if value is None else _TIME_MAX if abs(value) > _TIME_MAX else value % 2**64  # a negative one wraps
+    zone, _ = _c_number(rest)
+    if stamp == _TIME_MAX or (zone is not None and not _LONG[0] <= zone <= _LONG[1]):
+        return None
+    return stamp
 
 
 def with_signature(data: bytes, signature: bytes) -> bytes:
