@@ -186,35 +186,44 @@ def read_ref(git_dir: Path, name: str) -> str | None:
 def read_refs(git_dir: Path, prefix: str) -> dict[str, str]:
     """Every ref under `prefix` (`refs/.../`, ending in `/`) -> the object id it holds, read from the files as
     `read_ref` reads one: the loose files first, then packed-refs (`pack-refs` writes it before it deletes a
-    loose file, and a deletion rewrites it before it deletes the loose file). Symbolic refs are left out."""
+    loose file, and a deletion rewrites it before it deletes the loose file). Symbolic refs are left out. A name
+    that is not UTF-8 reads as a listing of the remote reads it (undecodable bytes replaced, the last by name of
+    those it merges), so that the mirror of a ref anyone may push under such a name equals that listing."""
     if not prefix.endswith("/") or not _SAFE_REF.fullmatch(prefix[:-1]):
         raise ValueError(f"not a folder of refs: {prefix!r}")
-    found: dict[str, str] = {}
-    for folder, _, names in os.walk(git_dir / prefix):
-        relative = os.path.relpath(folder, git_dir).replace(os.sep, "/")
+    found: dict[bytes, str] = {}
+    top = os.fsencode(git_dir)
+    for folder, _, names in os.walk(os.fsencode(git_dir / prefix)):
+        relative = os.path.relpath(folder, top).replace(os.fsencode(os.sep), b"/")
         for name in names:
-            if name.endswith(".lock"):
+            if name.endswith(b".lock"):
                 continue  # a ref being written: its old value is the loose file's or the packed one
             try:
-                text = Path(folder, name).read_text(errors="replace").strip()
+                with open(os.path.join(folder, name), "rb") as file:
+                    text = file.read().decode("ascii", "replace").strip()
             except OSError:
                 continue  # deleted meanwhile: packed-refs no longer holds it either
             if _OBJECT_ID.fullmatch(text):
-                found[f"{relative}/{name}"] = text
-    for sha, ref in _packed_refs(git_dir):
-        if ref.startswith(prefix):
+                found[relative + b"/" + name] = text
+    wanted = prefix.encode()
+    for sha, ref in _packed_refs_bytes(git_dir):
+        if ref.startswith(wanted):
             found.setdefault(ref, sha)
-    return found
+    return {ref.decode("utf-8", "replace"): found[ref] for ref in sorted(found)}
 
 
 def _packed_refs(git_dir: Path) -> list[tuple[str, str]]:
     """(sha, ref) of every line of packed-refs ("#" headers and "^" peeled lines are not refs)."""
+    return [(sha, ref.decode("utf-8", "replace")) for sha, ref in _packed_refs_bytes(git_dir)]
+
+
+def _packed_refs_bytes(git_dir: Path) -> list[tuple[str, bytes]]:
     try:
-        text = (git_dir / "packed-refs").read_text(errors="replace")
+        data = (git_dir / "packed-refs").read_bytes()
     except OSError:
         return []
-    return [(sha, ref) for sha, _, ref in (line.partition(" ") for line in text.splitlines())
-            if _OBJECT_ID.fullmatch(sha)]
+    return [(sha.decode("ascii"), ref) for sha, _, ref in (line.partition(b" ") for line in data.splitlines())
+            if _OBJECT_ID.fullmatch(sha.decode("ascii", "replace"))]
 
 
 def _packed_ref(git_dir: Path, name: str) -> str | None:

@@ -82,11 +82,19 @@ def test_it_says_what_for_each_ref_says(tmp_path):
     for name, sha in shapes.items():
         git("update-ref", f"refs/mirror/heads/claim/{name}", sha, cwd=repo)
     git("update-ref", "refs/mirror/heads/agentmesh/agents/ada", shapes["plain"], cwd=repo)
+    # names anyone may push: not UTF-8, or with a character Python's str.splitlines breaks a line at
+    odd_names = ["caf\xe9".encode("latin-1"), "x\u2028y".encode(), "x\x85y".encode()]
+    for name in odd_names:
+        subprocess.run([b"git", b"update-ref", b"refs/mirror/heads/claim/packed-" + name, shapes["plain"].encode()],
+                       cwd=repo, check=True)
     git("pack-refs", "--all", cwd=repo)  # some packed, some loose: both are read
     git("update-ref", "refs/mirror/heads/claim/loose", shapes["signed"], cwd=repo)
+    for name in odd_names:
+        subprocess.run([b"git", b"update-ref", b"refs/mirror/heads/claim/loose-" + name, shapes["plain"].encode()],
+                       cwd=repo, check=True)
     patterns = ["refs/mirror/heads/claim/", "refs/mirror/heads/agentmesh/agents/"]
     expected = by_for_each_ref(repo, patterns)
-    assert len(expected) == len(shapes) + 2
+    assert len(expected) == len(shapes) + 2 + 2 * len(odd_names)
     with counting_git(tmp_path / "count") as count:
         found = cache.ref_records(patterns)
         times = cache.commit_times("refs/mirror/heads/claim/")
@@ -129,3 +137,17 @@ def test_a_presence_commit_dated_past_gits_range_has_no_date(tmp_path):
     git("update-ref", presence.prefix + "mallory", write(remote, "commit", far), cwd=remote)
     assert [(view.agent, view.committed_at, view.committed_seconds) for view in presence.list()] == [
         ("mallory", None, None)]
+
+
+def test_a_ref_named_in_no_utf_8_costs_no_fetch_a_run(tmp_path):
+    """A presence ref pushed under a name that is not UTF-8: the mirror read of it must be named as the remote's
+    listing names it, or every run that lists presence finds them apart and fetches (as the for-each-ref did not)."""
+    remote = make_remote(tmp_path / "remote.git")
+    presence = agent_mesh(remote, tmp_path / "hosts", "watcher").presence()
+    head = git("rev-parse", "main", cwd=remote).strip()
+    subprocess.run([b"git", b"update-ref", presence.prefix.encode() + b"caf\xe9", head.encode()], cwd=remote,
+                   check=True)
+    presence.list()  # fetches it into the mirror
+    with counting_git(tmp_path / "count") as count:
+        assert presence.list() == []  # no agent's name
+    assert "fetch" not in count.commands(), count.argvs()
