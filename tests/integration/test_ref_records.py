@@ -79,6 +79,9 @@ def test_it_says_what_for_each_ref_says(tmp_path):
         committer, b"committer ada 1700000000 +0000"))
     shapes["committer-in-signature"] = write(repo, "commit", with_signature(
         commit_data(tree, [], ident, WHEN, "sig\n").replace(committer + b"\n", b""), b"x\ncommitter a <b> 7 +0000\n"))
+    mergetag = b"\nmergetag object " + tree.encode() + b"\n type tree\n tag v1\n tagger t <t> 9 +0000\n \n v1\n"
+    shapes["mergetag"] = write(repo, "commit", commit_data(tree, [], ident, WHEN, "merge\n").replace(
+        committer, committer + mergetag.rstrip(b"\n")))
     for name, sha in shapes.items():
         git("update-ref", f"refs/mirror/heads/claim/{name}", sha, cwd=repo)
     git("update-ref", "refs/mirror/heads/agentmesh/agents/ada", shapes["plain"], cwd=repo)
