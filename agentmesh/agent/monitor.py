@@ -122,6 +122,27 @@ def monitor_prs(mesh: Mesh, forge: Forge, *, dry_run: bool = False,
     return report
 
 
+class JournalCarried(Carried):
+    """The journal's queued entries and `lines`, carried by the write they record (a review, its line queued
+    before it; a merge, its own lines)."""
+
+    def __init__(self, journal: Journal, lines: tuple[Line, ...] = ()):
+        self.journal = journal
+        self.lines = lines
+        self.refs = (journal.own_ref,)
+        self._carried: CarriedJournal | None = None
+
+    def updates(self, listed: Mapping[str, str]) -> list[RefUpdate]:
+        extra = [entry for line in self.lines
+                 if (fields := entry_fields(line)) is not None and (entry := self.journal.entry(**fields))]
+        self._carried = self.journal.carried(listed.get(self.journal.own_ref), extra)
+        return [self._carried.update] if self._carried is not None else []
+
+    def landed(self) -> None:
+        if self._carried is not None:
+            self.journal.sent(self._carried)
+
+
 class FinishFence(MergeFence):
     """What this agent's merge carries on the local forge: the claim's release, pinned to the claim as the
     merge's listing shows it (this agent's, or nothing is pushed), and the journal's queued entries with the
@@ -131,53 +152,29 @@ class FinishFence(MergeFence):
     def __init__(self, store: ClaimStore, journal: Journal | None, issue: int, lines: tuple[Line, ...], *,
                  keep: bool = False):
         self.store = store
-        self.journal = None if keep else journal
+        self.journal = JournalCarried(journal, lines) if journal is not None and not keep else None
         self.keep = keep
         self.issue = issue
-        self.lines = lines
-        self.refs = (store.ref(issue), *((self.journal.own_ref,) if self.journal is not None else ()))
-        self._carried: CarriedJournal | None = None
+        self.refs = (store.ref(issue), *(self.journal.refs if self.journal is not None else ()))
         self._renewal: tuple[Claim, Clock] | None = None
 
     def updates(self, listed: Mapping[str, str]) -> list[RefUpdate]:
         release = self.store.release_update(self.issue, listed)  # NotHolder: nothing is pushed
-        self._carried = None
         if self.keep:
             # the claim stays, so that a run killed before the rest comes back to it (finish_merged releases it);
             # renewed, not pinned unchanged, which git would not send, and the server would then not check
             update, claim = self.store.renewal(self.issue, listed[release.ref], listed)
             self._renewal = (claim, self.store.clock())
             return [update]
-        if self.journal is not None:
-            extra = [entry for line in self.lines
-                     if (fields := entry_fields(line)) is not None and (entry := self.journal.entry(**fields))]
-            self._carried = self.journal.carried(listed.get(self.journal.own_ref), extra)
-        return [release, *((self._carried.update,) if self._carried is not None else ())]
+        return [release, *(self.journal.updates(listed) if self.journal is not None else ())]
 
     def landed(self) -> None:
         if self._renewal is not None:
             self.store.renewed(self.issue, *self._renewal)
             return
         self.store.released(self.issue)
-        if self.journal is not None and self._carried is not None:
-            self.journal.sent(self._carried)
-
-
-class JournalCarried(Carried):
-    """The journal's queued entries, carried by the write they record (a review, its line queued before it)."""
-
-    def __init__(self, journal: Journal):
-        self.journal = journal
-        self.refs = (journal.own_ref,)
-        self._carried: CarriedJournal | None = None
-
-    def updates(self, listed: Mapping[str, str]) -> list[RefUpdate]:
-        self._carried = self.journal.carried(listed.get(self.journal.own_ref))
-        return [self._carried.update] if self._carried is not None else []
-
-    def landed(self) -> None:
-        if self._carried is not None:
-            self.journal.sent(self._carried)
+        if self.journal is not None:
+            self.journal.landed()
 
 
 @dataclass

@@ -533,17 +533,18 @@ class LocalForge(Forge):
         extra = carried.refs if carried is not None else ()
         landed: list[Edit] = []
 
-        def build(current: Mapping[str, str | None]) -> list[RefUpdate]:
-            sha, doc = current[pull_ref], current[status_ref]
-            if sha is None:
-                raise NotFound(f"#{number} not found")
-            item = self.store.item_at(number, sha, comments=True, reviews=True)
+        def recorded(item: Item) -> Edit:
             landed[:] = [edit := review(item)]
-            updates = [RefUpdate(pull_ref, self.store.item_commit(item, edit), sha)]
+            return edit
+
+        def build(current: Mapping[str, str | None]) -> list[RefUpdate]:
+            listed = {ref: sha for ref, sha in current.items() if sha is not None}
+            updates = self._edits([(number, recorded)], listed)
+            doc = current[status_ref]
             if (new := self.store.doc_commit(status_ref, STATUSES_FILE, doc, status_change, "status: set")) is not None:
                 updates.append(RefUpdate(status_ref, new, doc))
             if carried is not None:
-                updates += carried.updates({ref: at for ref in extra if (at := current[ref]) is not None})
+                updates += carried.updates({ref: listed[ref] for ref in extra if ref in listed})
             return updates
 
         with self.cache.signing(3):
