@@ -121,7 +121,9 @@ class Presence:
     def list(self, *, listing: RemoteRefs | None = None, memo: RefMemo | None = None) -> list[PresenceView]:
         """Every agent's presence, as this host observes it (a complete listing, or an error). `listing`: a
         fresh listing of a prefix holding the presence prefix, when the caller made one; `memo`: what a
-        repeated reader kept of its last read (then an unchanged presence costs no git process)."""
+        repeated reader kept of its last read (then an unchanged presence costs no git process); without one, a
+        memo of this read alone, so that the commits' dates come with the mirror's one read."""
+        memo = memo if memo is not None else RefMemo()
         refs, observations, now = observe_prefix(self.cache, self.state, self.prefix, self.clock,
                                                  keep=lambda ref: is_agent_name(ref[len(self.prefix):]),
                                                  listing=listing, memo=memo)
