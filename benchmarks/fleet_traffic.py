@@ -13,12 +13,16 @@ more pushes of a kind than issues: each lost push is counted.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.gitcount import GitCount  # noqa: E402
 
 FOLDS = (
     (r"refs/agentmesh/items/\d+", "ITEM"),
@@ -40,22 +44,8 @@ def fold(ref: str) -> str:
 def calls(paths: list[Path]) -> Iterator[list[str]]:
     """The argv (less `-c` options and `--git-dir`) of every git process an agent started itself."""
     for path in paths:
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") != "start" or "/" in event.get("sid", ""):
-                continue
-            argv, kept, i = event.get("argv", [])[1:], [], 0
-            while i < len(argv):
-                if argv[i] in ("-c", "-C"):
-                    i += 2
-                    continue
-                if not argv[i].startswith("--git-dir"):
-                    kept.append(argv[i])
-                i += 1
-            yield kept
+        for argv in GitCount(path).argvs():
+            yield [a for a in argv if not a.startswith("--git-dir")]
 
 
 def traffic(paths: list[Path]) -> tuple[Counter[str], Counter[str]]:
