@@ -59,14 +59,35 @@ def assert_converged(remote, forge, issue, pull) -> None:
         assert len(bodies) == len(set(bodies)), bodies
 
 
+def reviewed_lines(remote, pull) -> list[str]:
+    """The reviewer's journal lines about the PR's review, read from the remote."""
+    return [e.event for e in journal_entries(remote)
+            if e.agent == "b" and e.pr == pull.number and e.event == "reviewed"]
+
+
 def test_killed_right_after_the_review(tmp_path, ring):
     remote, configs, forge, issue, pull = ring
     kill_at_push(tmp_path, remote, " refs/agentmesh/items/", configs["b"], "monitor-prs")
     assert [r.author for r in forge.list_reviews(pull.number)] == ["b"]  # the review landed
+    # with its status and its journal line: one push (the run was killed before it marked the line sent)
+    assert forge.ci_status(pull.head_sha).state == "success" and reviewed_lines(remote, pull) == ["reviewed"]
     rerun = run_json(configs["b"], "monitor-prs")
-    # no second review (the killed run journaled its verdict before submitting it)
+    # no second review (the killed run journaled its verdict before submitting it), nor a second line
     assert not [e for e in rerun["events"] if e["event"] in ("approved", "changes-requested")]
     assert [r.author for r in forge.list_reviews(pull.number)] == ["b"]
+    assert reviewed_lines(remote, pull) == ["reviewed"]
+    run_json(configs["a"], "monitor-prs")
+    assert_converged(remote, forge, issue, pull)
+
+
+def test_killed_while_the_remote_holds_the_review(tmp_path, ring):
+    remote, configs, forge, issue, pull = ring
+    kill_at_push(tmp_path, remote, " refs/agentmesh/items/", configs["b"], "monitor-prs", landed=False)
+    # nothing of the push landed: no review, no status, no journal line
+    assert forge.list_reviews(pull.number) == [] and forge.ci_status(pull.head_sha).contexts == ()
+    assert reviewed_lines(remote, pull) == []
+    run_json(configs["b"], "monitor-prs")  # the rerun reviews, once
+    assert [r.author for r in forge.list_reviews(pull.number)] == ["b"] and reviewed_lines(remote, pull) == ["reviewed"]
     run_json(configs["a"], "monitor-prs")
     assert_converged(remote, forge, issue, pull)
 
