@@ -23,7 +23,7 @@ from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
 from agentmesh.git.batch import ObjectInfo, ObjectReader, read_ref, read_refs
 from agentmesh.git.objects import commit_fields, tree_data, write_loose
-from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure, stale_ref_locks
+from agentmesh.git.remote import RemoteRefs, gc_auto, ls_refs, remote_failure, stale_ref_locks
 from agentmesh.git.run import Git, GitError, GitTimeout, GitTransient, git_error
 from agentmesh.git.signing import SESSION_PREFIX, PendingSignature, SigningSession, sweep_sessions, write_signed_commit
 
@@ -36,7 +36,12 @@ MIRROR = "refs/mirror/"
 _BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
-_FETCH = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--no-recurse-submodules")
+# A fetch's objects land as one pack, seen all at once when its index is renamed into place. git's default
+# (`unpack-objects` below 100 objects) writes them one by one, a commit before its trees: another run of
+# this host reading meanwhile (or after the fetch was killed) finds the commit without its tree, and
+# `merge-tree` reads a missing tree as an empty one, exit 0: a merge that drops every file.
+_FETCH = ("-c", "fetch.unpackLimit=1", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
+          "--no-recurse-submodules")
 _DELETED = "couldn't find remote ref"  # git fetch: a ref named in a refspec is not on the remote (any longer)
 LOOSE_REFS_KEPT = 64  # more new loose refs than this are packed: every later read of the folder opens them all
 
@@ -45,6 +50,15 @@ class GitObject(Record):
     sha: str
     type: str  # blob, tree, commit, tag
     data: bytes
+
+
+class IncompleteClone(TemporaryError):
+    """The cache clone holds a commit or tree without what it points to: another run of this host is
+    fetching into it, or an older fetch was cut short. Retried later; removing the clone (a cache) mends it."""
+
+    def __init__(self, path: Path, what: str):
+        super().__init__(f"{what}: the cache clone {path} lacks objects (a fetch under way or cut short); the next "
+                         f"run tries again, and removing that folder (a cache, fetched anew) mends it for good")
 
 
 class MergedTree(Record):
@@ -191,6 +205,9 @@ class CacheClone:
 
     def _fetch(self, *args: str, timeout: float | None = None) -> None:
         self._write(*_FETCH, *args, timeout=timeout)
+        # a pack a fetch: repacked into one when they pass git's own limit (its loose objects too), here and
+        # not detached, so that no gc outlives the run holding the clone's lock
+        gc_auto(self.git, self.path, detach=False)
 
     def _write(self, *args: str, timeout: float | None = None) -> None:
         """A git command that writes refs in the clone, its lock held. A ref lock file a git killed mid-write left
@@ -515,6 +532,12 @@ class CacheClone:
             for at, obj in zip(["", *specs], objs, strict=True):
                 if obj is not None and obj.type == "tree":
                     old[at] = parse_tree(obj.data)
+            # a tree that is there but cannot be read would be edited as an empty one: every other file dropped
+            for at in ["", *specs]:
+                parent, _, name = at.rpartition("/")
+                listed = at == "" or any(e.name == name and e.type == "tree" for e in old.get(parent, ()))
+                if listed and at not in old:
+                    raise IncompleteClone(self.path, f"editing tree {tree[:12]}: {at or 'its root'} cannot be read")
         return self._edited(old, "", dict(files)) or self.make_tree([])
 
     def _edited(self, old: Mapping[str, list[TreeEntry]], at: str, files: dict[str, bytes | None]) -> str | None:
@@ -628,6 +651,9 @@ class CacheClone:
     def merge_trees(self, base: str, head: str) -> MergedTree:
         """Merge two commits without a worktree (git >= 2.38); nothing is committed."""
         result = self.run("merge-tree", "--write-tree", "--name-only", "--no-messages", base, head, check=False)
+        unread = [line for line in result.stderr.splitlines() if line.startswith(("error:", "fatal:"))]
+        if unread:  # a tree it could not read was merged as an empty one, and it still exits 0
+            raise IncompleteClone(self.path, f"merging {base[:12]} with {head[:12]}: {unread[0]}")
         lines = result.stdout.splitlines()
         if result.returncode == 1:
             return MergedTree(None, tuple(lines[1:]))  # the first line is the tree with conflict markers

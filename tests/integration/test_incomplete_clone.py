@@ -1,0 +1,96 @@
+"""git's `merge-tree` reads a tree it cannot find as an empty one: it prints an error and exits 0 with a merged
+tree that drops every file of that side (git 2.39). A cache clone can hold a commit without its tree: git's
+`unpack-objects` writes a fetch's commits before their trees, so another run of the host reading during a
+fetch (the daemon's two loops, two cron lines) or after a fetch killed mid-unpack finds one. Session 16 found a
+fleet's main emptied this way. Fetches now keep their pack (seen all at once, when its index is in place), and
+a merge or a tree edit that meets a tree it cannot read stops with a temporary error: the remote is left as it
+was, and the next run (or a fresh clone) merges whole."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agentmesh.core.errors import EXIT_TEMPORARY
+from agentmesh.git.cache import CacheClone, IncompleteClone
+from agentmesh.git.remote import GC_PACKS
+from agentmesh.git.run import Git
+from tests.integration.test_local_forge import forge_env, make_forge  # noqa: F401 -- the fixture
+from tests.support import git, remote_refs
+
+
+def files_of(repo: Path, rev: str) -> list[str]:
+    return git("ls-tree", "-r", "--name-only", rev, cwd=repo).split()
+
+
+def commit_alone(clone: Path, remote: Path, sha: str) -> None:
+    """Write the commit `sha` into `clone` without its tree: what a fetch killed, or read, mid-unpack leaves."""
+    commit = subprocess.run(["git", "cat-file", "commit", sha], cwd=remote, check=True, capture_output=True).stdout
+    written = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=clone, input=commit,
+                             check=True, capture_output=True).stdout.decode().strip()
+    assert written == sha
+
+
+def test_git_merge_tree_merges_a_missing_tree_as_an_empty_one(tmp_path):
+    """The trap itself: should git ever fail here instead, the guard below costs nothing."""
+    repo = tmp_path / "repo"
+    git("init", "--quiet", "-b", "main", str(repo), cwd=tmp_path)
+    for name in ("a", "b"):
+        (repo / name).write_text(name)
+        git("add", name, cwd=repo)
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", name, cwd=repo)
+    git("branch", "side", "HEAD~1", cwd=repo)
+    tree = git("rev-parse", "main^{tree}", cwd=repo)
+    (repo / ".git" / "objects" / tree[:2] / tree[2:]).unlink()
+    result = subprocess.run(["git", "merge-tree", "--write-tree", "--no-messages", "main", "side"], cwd=repo,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "error: Could not read" in result.stderr
+    assert files_of(repo, result.stdout.split()[0]) == []  # `a` and `b` both dropped
+
+
+def test_a_merge_onto_a_base_commit_without_its_tree_lands_nothing(forge_env, tmp_path):  # noqa: F811
+    forge = forge_env.forge
+    head = forge_env.push_branch("feature/x", {"x.txt": "x\n"})
+    pull = forge.create_pull(head="feature/x", base="main", title="Add x")
+    base = forge_env.push_branch("main", {"other.txt": "o\n"})  # main moved since the merger's clone fetched it
+    commit_alone(forge.cache.path, forge_env.remote, base)
+    with pytest.raises(IncompleteClone) as raised:
+        forge.merge_pull(pull.number, sha=head)
+    assert raised.value.exit_code == EXIT_TEMPORARY and "lacks objects" in str(raised.value)
+    assert remote_refs(forge_env.remote, "refs/heads/main") == {"refs/heads/main": base}  # nothing landed
+    shutil.rmtree(forge.cache.path)  # what the error says mends it: the clone is a cache
+    make_forge(forge_env.remote.as_uri(), tmp_path, "alice").merge_pull(pull.number, sha=head)
+    assert files_of(forge_env.remote, "main") == ["README.md", "other.txt", "src/app.txt", "x.txt"]
+
+
+def test_a_tree_that_cannot_be_read_is_not_edited_as_an_empty_one(tmp_path):
+    clone = CacheClone(Git(timeout=30), tmp_path / "cache.git", (tmp_path / "none.git").as_uri()).ensure()
+    inner = clone.edit_tree_files(None, {"docs/a.md": b"a", "docs/deep/b.md": b"b", "top.md": b"t"})
+    assert files_of(clone.path, inner) == ["docs/a.md", "docs/deep/b.md", "top.md"]
+    assert files_of(clone.path, clone.edit_tree_files(inner, {"docs/new/c.md": b"c"})) == [
+        "docs/a.md", "docs/deep/b.md", "docs/new/c.md", "top.md"]  # a folder the tree lacks is made, as before
+    docs = git("rev-parse", f"{inner}:docs", cwd=clone.path)
+    (clone.path / "objects" / docs[:2] / docs[2:]).unlink()
+    with pytest.raises(IncompleteClone, match="docs cannot be read"):
+        clone.edit_tree_files(inner, {"docs/deep/b.md": b"changed"})
+    with pytest.raises(IncompleteClone, match="its root cannot be read"):
+        clone.edit_tree_files("1" * 40, {"top.md": b"changed"})
+
+
+def test_a_fetch_keeps_its_pack_and_the_clone_is_repacked_past_gits_limit(forge_env, tmp_path):  # noqa: F811
+    forge = forge_env.forge
+    clone = forge.cache.path
+    for i in range(GC_PACKS + 1):  # packs of earlier fetches
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=clone, input=f"{i}\n".encode(),
+                              check=True, capture_output=True).stdout.strip()
+        subprocess.run(["git", "pack-objects", "--quiet", "objects/pack/pack"], cwd=clone, input=blob + b"\n",
+                       check=True, capture_output=True)
+    issue = make_forge(forge_env.remote.as_uri(), tmp_path, "bob").create_issue("new on the remote")
+    assert [i.number for i in forge.list_issues()] == [issue.number]  # fetched: its item commit
+    sha = remote_refs(forge_env.remote, "refs/agentmesh/items/")[f"refs/agentmesh/items/{issue.number}"]
+    assert not (clone / "objects" / sha[:2] / sha[2:]).exists()  # in a pack, not loose
+    packs = list((clone / "objects" / "pack").glob("*.pack"))
+    assert len(packs) <= 2, packs  # repacked after the fetch, which left the run no gc behind
