@@ -194,11 +194,10 @@ class Plumbing:
         head = self.cache.fetch_default_branch(listing=listing)
         if head is None:
             return None
-        tree, *blobs = self.cache.cat_objects([f"{head}^{{tree}}", *(f"{head}:{path}" for path in KEPT_FILES)])
-        if tree is None:
-            raise ConfigError(f"the default branch of {self.remote} was fetched but its tree is missing")
+        # a file the clone lacks the object of must not read as absent: the policy would be the default one
+        tree, blobs = self.cache.read_paths(head, KEPT_FILES)
         files = {path: blob.data.decode("utf-8", "replace") if blob is not None and blob.type == "blob" else None
-                 for path, blob in zip(KEPT_FILES, blobs, strict=True)}
+                 for path, blob in blobs.items()}
         try:
             rules: ClaimRules | None = _full_rules(files[MESH_POLICY_PATH], self.cache.path)
         except ConfigError:

@@ -533,12 +533,29 @@ class CacheClone:
                 if obj is not None and obj.type == "tree":
                     old[at] = parse_tree(obj.data)
             # a tree that is there but cannot be read would be edited as an empty one: every other file dropped
-            for at in ["", *specs]:
-                parent, _, name = at.rpartition("/")
-                listed = at == "" or any(e.name == name and e.type == "tree" for e in old.get(parent, ()))
-                if listed and at not in old:
-                    raise IncompleteClone(self.path, f"editing tree {tree[:12]}: {at or 'its root'} cannot be read")
+            self._check_listed(f"editing tree {tree[:12]}", old, [at for at in ["", *specs] if at not in old])
         return self._edited(old, "", dict(files)) or self.make_tree([])
+
+    def read_paths(self, rev: str, paths: Sequence[str]) -> tuple[GitObject, dict[str, GitObject | None]]:
+        """The root tree of `rev` and the objects at `paths` (None: no such path), in one `cat-file` request.
+        A path its folder lists whose object cannot be read raises IncompleteClone: it is not absent."""
+        dirs = sorted({"/".join(p.split("/")[:i]) for p in paths for i in range(1, p.count("/") + 1)})
+        root, *objs = self.cat_objects([f"{rev}^{{tree}}", *(f"{rev}:{at}" for at in [*dirs, *paths])])
+        found = dict(zip([*dirs, *paths], objs, strict=True))
+        read = [("", root), *found.items()]
+        trees = {at: parse_tree(obj.data) for at, obj in read if obj is not None and obj.type == "tree"}
+        self._check_listed(f"reading {rev[:12]}", trees, [at for at, obj in read if obj is None])
+        assert root is not None  # checked: the root is always listed
+        return root, {path: found[path] for path in paths}
+
+    def _check_listed(self, what: str, trees: Mapping[str, list[TreeEntry]], unread: Iterable[str]) -> None:
+        """`unread`: folders or files (by path, "" the root) whose objects were not read. The first one the tree
+        says is there (the root always; else its folder, read, lists it) raises IncompleteClone: an object
+        missing from the clone, which a reader would take for a path missing from the tree."""
+        for path in unread:
+            parent, _, name = path.rpartition("/")
+            if path == "" or any(e.name == name for e in trees.get(parent, ())):
+                raise IncompleteClone(self.path, f"{what}: {path or 'its root'} cannot be read")
 
     def _edited(self, old: Mapping[str, list[TreeEntry]], at: str, files: dict[str, bytes | None]) -> str | None:
         """The tree at directory `at` (`old[at]` as it was) with `files` (relative to it) applied; None

@@ -94,3 +94,22 @@ def test_a_fetch_keeps_its_pack_and_the_clone_is_repacked_past_gits_limit(forge_
     assert not (clone / "objects" / sha[:2] / sha[2:]).exists()  # in a pack, not loose
     packs = list((clone / "objects" / "pack").glob("*.pack"))
     assert len(packs) <= 2, packs  # repacked after the fetch, which left the run no gc behind
+
+
+def test_a_policy_file_the_clone_lacks_is_not_read_as_no_policy(tmp_path):
+    """The policy snapshot reads `.agentmesh/mesh.yaml` by path: a blob missing from the clone would have read as
+    a repository without a policy, whose defaults then ruled the run."""
+    clone = CacheClone(Git(timeout=30), tmp_path / "cache.git", (tmp_path / "none.git").as_uri()).ensure()
+    tree = clone.edit_tree_files(None, {".agentmesh/mesh.yaml": b"review: {required: 2}\n", "README.md": b"r"})
+    commit = clone.commit_tree(tree, [], "policy")
+    root, found = clone.read_paths(commit, [".agentmesh/mesh.yaml", ".agentmesh/roster.yaml", "HALT"])
+    assert root.sha == tree and found[".agentmesh/mesh.yaml"].data == b"review: {required: 2}\n"
+    assert found[".agentmesh/roster.yaml"] is None and found["HALT"] is None  # absent paths stay absent
+    blob = git("rev-parse", f"{commit}:.agentmesh/mesh.yaml", cwd=clone.path)
+    (clone.path / "objects" / blob[:2] / blob[2:]).unlink()
+    with pytest.raises(IncompleteClone, match=r"\.agentmesh/mesh\.yaml cannot be read"):
+        clone.read_paths(commit, [".agentmesh/mesh.yaml", "HALT"])
+    folder = git("rev-parse", f"{commit}:.agentmesh", cwd=clone.path)
+    (clone.path / "objects" / folder[:2] / folder[2:]).unlink()
+    with pytest.raises(IncompleteClone, match=r"\.agentmesh cannot be read"):
+        clone.read_paths(commit, [".agentmesh/mesh.yaml"])
