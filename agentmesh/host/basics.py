@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 from agentmesh import __version__
@@ -126,15 +127,20 @@ MODEL_CODE = (*BASICS_CODE, "host/config_cache.py", "core/vocab.py", "core/selec
 
 def code_stamp(files: tuple[str, ...] = BASICS_CODE) -> list:
     """Which validation wrote a snapshot: a new agentmesh (or an edited `files`) never reads an old one."""
+    return list(_code_stamp(files))
+
+
+@cache  # once a process: the code it runs was read at import, and a daemon reads the policy every run
+def _code_stamp(files: tuple[str, ...]) -> tuple:
     here = Path(__file__).parents[1]
     stamps: list = []
     for name in files:
         try:
             st = (here / name).stat()
-            stamps.append([name, st.st_mtime_ns, st.st_size])
+            stamps.append((name, st.st_mtime_ns, st.st_size))
         except OSError:
-            stamps.append([name, None, None])
-    return [__version__, *stamps]
+            stamps.append((name, None, None))
+    return (__version__, *stamps)
 
 
 def snapshot_key(path: Path | None, remote: str | None, agent: str | None, observer: bool,
