@@ -827,6 +827,9 @@ def main() -> int:
     echo(f"git {subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.split()[-1]}, "
          f"Python {sys.version.split()[0]}, cpus {os.cpu_count()}, load average {load_average()}")
     root = Path(tempfile.mkdtemp(prefix="agentmesh-fleet-"))
+    # the agents run in sessions of their own (a SIGINT at the terminal is the harness's alone): a SIGTERM
+    # (`timeout`, a CI's cancel) must also unwind through `finish`, or the daemons poll on, orphaned
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         result = benchmark(root, options, echo)
         result["load_average_after"] = load_average()

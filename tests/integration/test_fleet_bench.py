@@ -3,6 +3,11 @@ benchmark keeps working between the runs that record its figures (docs/benchmark
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from agentmesh.ops.chaos.remote import read_remote
@@ -65,3 +70,38 @@ def test_forge_requests_go_to_the_tick_of_their_agent_that_was_running():
     fleet.attribute_requests(ticks, [(0.5, "ada"), (1.0, "bob"), (3.0, "ada"), (3.1, "ada"), (9.0, "bob"),
                                      (1.0, "fleet-bot")])
     assert [t.requests for t in ticks] == [1, 2, 1]
+
+
+def daemons_under(root: Path) -> list[int]:
+    """The pids of the `agentmesh daemon` processes whose command line names a folder under `root` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue  # gone meanwhile
+        if b"daemon" in argv and any(str(root).encode() in arg for arg in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_fleet_stopped_by_sigterm_stops_its_daemons_and_removes_its_folder(tmp_path):
+    """The daemons run in sessions of their own: without the harness's SIGTERM handler they polled on."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, str(Path(fleet.__file__)), "--agents", "1", "--issues", "3", "--sleep",
+                             "5", "--mode", "daemon", "--no-calibrate", "--acquire-rounds", "0", "--no-count-git"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not daemons_under(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert daemons_under(tmp_path), "no daemon started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        assert daemons_under(tmp_path) == []
+        assert list(tmp_path.glob("agentmesh-fleet-*")) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in daemons_under(tmp_path):  # this test's own, started through the harness: never left polling
+            os.kill(pid, signal.SIGKILL)
