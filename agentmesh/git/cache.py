@@ -15,9 +15,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
@@ -43,6 +44,7 @@ LOCK_TIMEOUT = 120.0
 _FETCH = ("-c", "fetch.unpackLimit=1", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
           "--no-recurse-submodules")
 _DELETED = "couldn't find remote ref"  # git fetch: a ref named in a refspec is not on the remote (any longer)
+T = TypeVar("T")
 LOOSE_REFS_KEPT = 64  # more new loose refs than this are packed: every later read of the folder opens them all
 
 
@@ -536,9 +538,26 @@ class CacheClone:
             self._check_listed(f"editing tree {tree[:12]}", old, [at for at in ["", *specs] if at not in old])
         return self._edited(old, "", dict(files)) or self.make_tree([])
 
-    def read_paths(self, rev: str, paths: Sequence[str]) -> tuple[GitObject, dict[str, GitObject | None]]:
-        """The root tree of `rev` and the objects at `paths` (None: no such path), in one `cat-file` request.
+    def read_paths(self, commit: str, paths: Sequence[str]) -> tuple[GitObject, dict[str, GitObject | None]]:
+        """The root tree of `commit` and the objects at `paths` (None: no such path), in one `cat-file` request.
         A path its folder lists whose object cannot be read raises IncompleteClone: it is not absent."""
+        return self._mending([commit], lambda: self._read_paths(commit, paths))
+
+    def _mending(self, commits: Sequence[str], read: Callable[[], T]) -> T:
+        """`read()`; when it meets an object the clone lacks, once more after fetching `commits` whole again
+        (`--refetch`: a plain fetch sends nothing for a commit the clone says it has). What is left so: a
+        commit without its tree, from a fetch an older agentmesh unpacked and was killed in (or read meanwhile)."""
+        try:
+            return read()
+        except IncompleteClone as lacking:
+            try:
+                with self.locked():
+                    self._fetch("--refetch", self.url, *commits)
+            except (GitError, GitTimeout):
+                raise lacking from None
+            return read()
+
+    def _read_paths(self, rev: str, paths: Sequence[str]) -> tuple[GitObject, dict[str, GitObject | None]]:
         dirs = sorted({"/".join(p.split("/")[:i]) for p in paths for i in range(1, p.count("/") + 1)})
         root, *objs = self.cat_objects([f"{rev}^{{tree}}", *(f"{rev}:{at}" for at in [*dirs, *paths])])
         found = dict(zip([*dirs, *paths], objs, strict=True))
@@ -667,6 +686,9 @@ class CacheClone:
 
     def merge_trees(self, base: str, head: str) -> MergedTree:
         """Merge two commits without a worktree (git >= 2.38); nothing is committed."""
+        return self._mending([base, head], lambda: self._merge_trees(base, head))
+
+    def _merge_trees(self, base: str, head: str) -> MergedTree:
         result = self.run("merge-tree", "--write-tree", "--name-only", "--no-messages", base, head, check=False)
         unread = [line for line in result.stderr.splitlines() if line.startswith(("error:", "fatal:"))]
         if unread:  # a tree it could not read was merged as an empty one, and it still exits 0

@@ -2,13 +2,12 @@
 tree that drops every file of that side (git 2.39). A cache clone can hold a commit without its tree: git's
 `unpack-objects` writes a fetch's commits before their trees, so another run of the host reading during a
 fetch (the daemon's two loops, two cron lines) or after a fetch killed mid-unpack finds one. Session 16 found a
-fleet's main emptied this way. Fetches now keep their pack (seen all at once, when its index is in place), and
-a merge or a tree edit that meets a tree it cannot read stops with a temporary error: the remote is left as it
-was, and the next run (or a fresh clone) merges whole."""
+fleet's main emptied this way. Fetches now keep their pack (seen all at once, when its index is in place); a
+merge or the policy read that meets a tree it cannot read fetches its commits whole again (`--refetch`), and
+stops with a temporary error, pushing nothing, when that fails; a tree edit stops at once."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -51,19 +50,30 @@ def test_git_merge_tree_merges_a_missing_tree_as_an_empty_one(tmp_path):
     assert files_of(repo, result.stdout.split()[0]) == []  # `a` and `b` both dropped
 
 
-def test_a_merge_onto_a_base_commit_without_its_tree_lands_nothing(forge_env, tmp_path):  # noqa: F811
+def test_a_merge_onto_a_base_commit_without_its_tree_fetches_it_whole_again(forge_env, tmp_path):  # noqa: F811
+    """What an older agentmesh's fetch, killed mid-unpack, left: a plain fetch sends nothing for a commit the
+    clone has, so the merge fetches the two commits again with `--refetch` and merges whole."""
     forge = forge_env.forge
     head = forge_env.push_branch("feature/x", {"x.txt": "x\n"})
     pull = forge.create_pull(head="feature/x", base="main", title="Add x")
     base = forge_env.push_branch("main", {"other.txt": "o\n"})  # main moved since the merger's clone fetched it
     commit_alone(forge.cache.path, forge_env.remote, base)
-    with pytest.raises(IncompleteClone) as raised:
-        forge.merge_pull(pull.number, sha=head)
-    assert raised.value.exit_code == EXIT_TEMPORARY and "lacks objects" in str(raised.value)
-    assert remote_refs(forge_env.remote, "refs/heads/main") == {"refs/heads/main": base}  # nothing landed
-    shutil.rmtree(forge.cache.path)  # what the error says mends it: the clone is a cache
-    make_forge(forge_env.remote.as_uri(), tmp_path, "alice").merge_pull(pull.number, sha=head)
+    forge.merge_pull(pull.number, sha=head)
     assert files_of(forge_env.remote, "main") == ["README.md", "other.txt", "src/app.txt", "x.txt"]
+    assert git("rev-parse", "main^", cwd=forge_env.remote) == base
+
+
+def test_a_merge_that_cannot_read_a_tree_and_cannot_fetch_it_stops(tmp_path):
+    clone = CacheClone(Git(timeout=30), tmp_path / "cache.git", (tmp_path / "gone.git").as_uri()).ensure()
+    root = clone.edit_tree_files(None, {"a.md": b"a", "docs/b.md": b"b"})
+    base = clone.commit_tree(root, [], "base")
+    ours = clone.commit_tree(clone.edit_tree_files(root, {"a.md": b"ours"}), [base], "ours")
+    theirs = clone.commit_tree(clone.edit_tree_files(root, {"c.md": b"c"}), [base], "theirs")
+    tree = git("rev-parse", f"{ours}^{{tree}}", cwd=clone.path)
+    (clone.path / "objects" / tree[:2] / tree[2:]).unlink()
+    with pytest.raises(IncompleteClone, match="lacks objects") as raised:  # the remote cannot send it again
+        clone.merge_trees(ours, theirs)
+    assert raised.value.exit_code == EXIT_TEMPORARY
 
 
 def test_a_tree_that_cannot_be_read_is_not_edited_as_an_empty_one(tmp_path):
