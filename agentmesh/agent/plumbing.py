@@ -254,7 +254,9 @@ class Plumbing:
         snapshot = self.snapshot
         if snapshot is not None and path in snapshot.files and self.base_head == snapshot.branch.head:
             return snapshot.files[path]
-        return self.cache.read_file(self.base_head, path)
+        # read_paths: an object the clone lacks raises, not read as no roster, no halt file
+        obj = self.cache.read_paths(self.base_head, [path])[1][path]
+        return obj.data.decode("utf-8", "replace") if obj is not None and obj.type == "blob" else None
 
     @cached_property
     def roster(self) -> Roster | None:

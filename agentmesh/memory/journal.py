@@ -45,7 +45,7 @@ from agentmesh.core.memory import (
 from agentmesh.core.record import replace
 from agentmesh.core.secrets import redact
 from agentmesh.git.branch_edit import swap_ref
-from agentmesh.git.cache import CacheClone, mirror_ref, parse_tree
+from agentmesh.git.cache import CacheClone, IncompleteClone, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
@@ -250,10 +250,14 @@ class Journal:
             commit, found = self.cache.cat_objects([f"{head}^{{commit}}", f"{head}:{directory}"])
             if commit is None:
                 raise TemporaryError(f"{self.own_ref} changed while it was read; try again")
+        if found is None:  # no journal yet, or a tree the clone lacks (raises): the files would be written anew
+            self.cache.read_paths(head, [directory])
         entries = parse_tree(found.data) if found is not None and found.type == "tree" else []
         named = {f"{directory}/{e.name}": e.sha for e in entries
                  if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months}
         blobs = self.cache.cat_objects(list(named.values()))
+        if any(o is None for o in blobs):  # a month's file rewritten with the new entries alone: the rest lost
+            raise IncompleteClone(self.cache.path, f"reading {head[:12]}: a file of {directory} cannot be read")
         return {path: o.data.decode("utf-8", "replace") for path, o in zip(named, blobs, strict=True)
                 if o is not None and o.type == "blob"}
 

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from agentmesh.agent.halt import switch_halt
 from agentmesh.core.errors import EXIT_TEMPORARY
+from agentmesh.forge.local.schema import META, ROSTER_REF, item_ref
 from agentmesh.git.cache import CacheClone, IncompleteClone
 from agentmesh.git.remote import GC_PACKS
 from agentmesh.git.run import Git
 from tests.integration.test_local_forge import forge_env, make_forge  # noqa: F401 -- the fixture
-from tests.support import git, remote_refs
+from tests.support import JOURNALS, agent_mesh, git, journal_entries, local_forge_remote, remote_refs
 
 
 def files_of(repo: Path, rev: str) -> list[str]:
@@ -123,3 +125,97 @@ def test_a_policy_file_the_clone_lacks_is_not_read_as_no_policy(tmp_path):
     (clone.path / "objects" / folder[:2] / folder[2:]).unlink()
     with pytest.raises(IncompleteClone, match=r"\.agentmesh cannot be read"):
         clone.read_paths(commit, [".agentmesh/mesh.yaml"])
+
+
+def object_alone(clone: Path, remote: Path, sha: str) -> None:
+    """Write the object `sha` (a commit, a tree) of `remote` into `clone`, and nothing it points to."""
+    kind = git("cat-file", "-t", sha, cwd=remote)
+    data = subprocess.run(["git", "cat-file", kind, sha], cwd=remote, check=True, capture_output=True).stdout
+    written = subprocess.run(["git", "hash-object", "-t", kind, "-w", "--stdin"], cwd=clone, input=data,
+                             check=True, capture_output=True).stdout.decode().strip()
+    assert written == sha
+
+
+def test_a_local_forge_document_the_clone_lacks_is_not_read_as_an_empty_one(forge_env, tmp_path):  # noqa: F811
+    """The roster, labels and statuses documents: read as `{}`, the roster gave every user the default `write`,
+    and the next `set_permission` pushed a roster of that one user (every other entry dropped)."""
+    forge_env.forge.set_permission("alice", "admin")
+    forge_env.forge.set_permission("mallory", "none")
+    roster = remote_refs(forge_env.remote, ROSTER_REF)[ROSTER_REF]
+    carol = make_forge(forge_env.remote.as_uri(), tmp_path, "carol")
+    for sha in (roster, git("rev-parse", f"{roster}^{{tree}}", cwd=forge_env.remote)):
+        object_alone(carol.cache.path, forge_env.remote, sha)  # the commit and its tree, not the document
+    with pytest.raises(IncompleteClone, match=r"roster\.json cannot be read"):
+        carol.permission("mallory")
+    with pytest.raises(IncompleteClone):
+        carol.set_permission("carol", "write")
+    assert remote_refs(forge_env.remote, ROSTER_REF)[ROSTER_REF] == roster  # nothing pushed
+    shutil.rmtree(carol.cache.path)
+    carol = make_forge(forge_env.remote.as_uri(), tmp_path, "carol")
+    assert carol.permission("mallory") == "none" and carol.permission("alice") == "admin"
+
+
+def test_a_journal_file_the_clone_lacks_is_not_rewritten_with_the_new_entries_alone(tmp_path):
+    remote = local_forge_remote(tmp_path / "remote.git")
+    mesh = agent_mesh(remote, tmp_path / "hosts", "a")
+    journal = mesh.journal()
+    journal.record("claimed", issue=1, summary="first")
+    journal.flush()
+    ref = f"{JOURNALS}a"
+    [name] = git("ls-tree", "-r", "--name-only", ref, cwd=remote).splitlines()
+    blob = git("rev-parse", f"{ref}:{name}", cwd=remote)
+    (mesh.cache.path / "objects" / blob[:2] / blob[2:]).unlink()  # written loose by this clone, then lost
+    journal = agent_mesh(remote, tmp_path / "hosts", "a").journal()
+    journal.record("claimed", issue=2, summary="second")
+    with pytest.raises(IncompleteClone, match="cannot be read"):
+        journal.flush()
+    assert [e.issue for e in journal_entries(remote)] == [1]  # the month's file as it was
+
+
+def loosen(clone: Path) -> None:
+    """The clone's packs written out as loose objects, as git's `unpack-objects` leaves a fetch (older versions)."""
+    for pack in (clone / "objects" / "pack").glob("*.pack"):
+        data = pack.read_bytes()
+        for part in pack.parent.glob(pack.stem + ".*"):
+            part.unlink()
+        subprocess.run(["git", "unpack-objects", "-q"], cwd=clone, input=data, check=True, capture_output=True)
+
+
+def test_a_halt_file_the_clone_lacks_on_a_base_branch_not_the_default_is_not_read_as_none(tmp_path):
+    """With the policy's `default_branch` another branch than the remote's HEAD, the base branch's files are read
+    by path (no snapshot): a HALT file whose blob the clone lacks read as no halt, and the mesh worked on."""
+    remote = local_forge_remote(tmp_path / "remote.git", "default_branch: dev\n")
+    work = tmp_path / "work"
+    git("clone", "--quiet", str(remote), str(work), cwd=tmp_path)
+    git("checkout", "--quiet", "-b", "dev", cwd=work)
+    (work / ".agentmesh" / "HALT").write_text("stop: a bad release\n")
+    git("add", ".agentmesh/HALT", cwd=work)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "halt", cwd=work)
+    git("push", "--quiet", "origin", "dev", cwd=work)
+    mesh = agent_mesh(remote, tmp_path / "hosts", "a")
+    assert mesh.base_branch == "dev" and "stop: a bad release" in (switch_halt(mesh) or "")
+    mesh.cache.close()
+    loosen(mesh.cache.path)
+    blob = git("rev-parse", "dev:.agentmesh/HALT", cwd=remote)
+    (mesh.cache.path / "objects" / blob[:2] / blob[2:]).unlink()
+    mesh = agent_mesh(remote, tmp_path / "hosts", "a")
+    with pytest.raises(IncompleteClone, match=r"\.agentmesh/HALT cannot be read"):
+        switch_halt(mesh)
+
+
+def test_an_item_whose_comments_the_clone_lacks_is_not_edited_without_them(forge_env, tmp_path):  # noqa: F811
+    """An item's comments folder read as none: its next commit (a label, a close) dropped every comment."""
+    issue = forge_env.forge.create_issue("with a comment")
+    forge_env.forge.comment(issue.number, "keep me")
+    ref = item_ref(issue.number)
+    sha = remote_refs(forge_env.remote, ref)[ref]
+    carol = make_forge(forge_env.remote.as_uri(), tmp_path, "carol")
+    for spec in (sha, f"{sha}^{{tree}}", f"{sha}:{META}"):  # not the comments folder
+        object_alone(carol.cache.path, forge_env.remote, git("rev-parse", spec, cwd=forge_env.remote))
+    with pytest.raises(IncompleteClone, match="comments cannot be read"):
+        carol.add_labels(issue.number, ["later"])
+    assert remote_refs(forge_env.remote, ref)[ref] == sha  # nothing pushed
+    shutil.rmtree(carol.cache.path)
+    carol = make_forge(forge_env.remote.as_uri(), tmp_path, "carol")
+    carol.add_labels(issue.number, ["later"])
+    assert [c.body for c in carol.list_comments(issue.number)] == ["keep me"]

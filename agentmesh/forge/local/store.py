@@ -37,7 +37,7 @@ from agentmesh.forge.local.schema import (
     valid_meta,
 )
 from agentmesh.git.batch import read_ref, read_refs
-from agentmesh.git.cache import CacheClone, TreeEntry, mirror_ref, parse_tree
+from agentmesh.git.cache import CacheClone, GitObject, IncompleteClone, TreeEntry, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs, push
 
 GUESS_SECONDS = 5.0  # how long a sha this store saw or pushed serves as the lease of its next write
@@ -218,6 +218,8 @@ class ItemStore:
                 commit, obj = self.cache.cat_objects([f"{sha}^{{commit}}", f"{sha}:{name}"])
                 if commit is None:
                     raise TemporaryError(f"{ref} changed while it was read; try again")
+            if obj is None:  # no such file, or a tree or blob the clone lacks (raises): never an empty document
+                self.cache.read_paths(sha, [name])
             remember(self._docs, (sha, name), (load_json(obj.data) or {}) if obj is not None else {})
         return json_copy(self._docs[(sha, name)])
 
@@ -259,6 +261,7 @@ class ItemStore:
         heads = {n: sha for n, sha in heads.items() if n not in items}
         names = [META] + ([COMMENTS] if comments else []) + ([REVIEWS] if reviews else [])
         objs = self.cache.cat_objects([f"{sha}:{name}" for sha in heads.values() for name in names])
+        self._check_parts(heads, names, objs)
         for i, (number, sha) in enumerate(heads.items()):
             found = dict(zip(names, objs[i * len(names):(i + 1) * len(names)]))
             meta_blob, comments_obj, reviews_obj = found[META], found.get(COMMENTS), found.get(REVIEWS)
@@ -278,6 +281,20 @@ class ItemStore:
                 remember(self._items, sha, replace(item, meta=json_copy(meta)))
             items[number] = item
         return items
+
+    def _check_parts(self, heads: dict[int, str], names: list[str], objs: Sequence[GitObject | None]) -> None:
+        """Raise IncompleteClone for an item whose meta was read but whose comments or reviews folder, listed in
+        its tree, was not: read as none, the item's next commit would drop every comment and review."""
+        lacking = [(sha, name) for i, sha in enumerate(heads.values()) if objs[i * len(names)] is not None
+                   for name, obj in zip(names[1:], objs[i * len(names) + 1:(i + 1) * len(names)]) if obj is None]
+        if not lacking:
+            return
+        shas = list(dict.fromkeys(sha for sha, _ in lacking))
+        roots = dict(zip(shas, self.cache.cat_objects([f"{sha}^{{tree}}" for sha in shas]), strict=True))
+        for sha, name in lacking:
+            root = roots[sha]
+            if root is None or any(e.name == name for e in parse_tree(root.data)):
+                raise IncompleteClone(self.cache.path, f"reading item commit {sha[:12]}: {name} cannot be read")
 
     def item_at(self, number: int, sha: str, **parts: bool) -> Item:
         item = self.read_items({number: sha}, **parts)[number]
