@@ -535,7 +535,8 @@ class CacheClone:
                 if obj is not None and obj.type == "tree":
                     old[at] = parse_tree(obj.data)
             # a tree that is there but cannot be read would be edited as an empty one: every other file dropped
-            self._check_listed(f"editing tree {tree[:12]}", old, [at for at in ["", *specs] if at not in old])
+            unread = [at for at, obj in zip(["", *specs], objs, strict=True) if obj is None]
+            self._check_listed(f"editing tree {tree[:12]}", old, unread)
         return self._edited(old, "", dict(files)) or self.make_tree([])
 
     def read_paths(self, commit: str, paths: Sequence[str]) -> tuple[GitObject, dict[str, GitObject | None]]:
@@ -573,7 +574,8 @@ class CacheClone:
         missing from the clone, which a reader would take for a path missing from the tree."""
         for path in unread:
             parent, _, name = path.rpartition("/")
-            if path == "" or any(e.name == name for e in trees.get(parent, ())):
+            # a submodule's commit is never in the clone
+            if path == "" or any(e.name == name and e.type != "commit" for e in trees.get(parent, ())):
                 raise IncompleteClone(self.path, f"{what}: {path or 'its root'} cannot be read")
 
     def _edited(self, old: Mapping[str, list[TreeEntry]], at: str, files: dict[str, bytes | None]) -> str | None:
@@ -690,8 +692,10 @@ class CacheClone:
 
     def _merge_trees(self, base: str, head: str) -> MergedTree:
         result = self.run("merge-tree", "--write-tree", "--name-only", "--no-messages", base, head, check=False)
-        unread = [line for line in result.stderr.splitlines() if line.startswith(("error:", "fatal:"))]
-        if unread:  # a tree it could not read was merged as an empty one, and it still exits 0
+        # a tree it could not read was merged as an empty one, and it still exits 0. Not `fatal:` (exit 128, no
+        # tree): "refusing to merge unrelated histories" is no missing object, nor mended by a retry
+        unread = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        if unread:
             raise IncompleteClone(self.path, f"merging {base[:12]} with {head[:12]}: {unread[0]}")
         lines = result.stdout.splitlines()
         if result.returncode == 1:

@@ -16,9 +16,9 @@ import pytest
 from agentmesh.agent.halt import switch_halt
 from agentmesh.core.errors import EXIT_TEMPORARY
 from agentmesh.forge.local.schema import META, ROSTER_REF, item_ref
-from agentmesh.git.cache import CacheClone, IncompleteClone
+from agentmesh.git.cache import CacheClone, IncompleteClone, TreeEntry
 from agentmesh.git.remote import GC_PACKS
-from agentmesh.git.run import Git
+from agentmesh.git.run import Git, GitError
 from tests.integration.test_local_forge import forge_env, make_forge  # noqa: F401 -- the fixture
 from tests.support import JOURNALS, agent_mesh, git, journal_entries, local_forge_remote, remote_refs
 
@@ -219,3 +219,27 @@ def test_an_item_whose_comments_the_clone_lacks_is_not_edited_without_them(forge
     carol = make_forge(forge_env.remote.as_uri(), tmp_path, "carol")
     carol.add_labels(issue.number, ["later"])
     assert [c.body for c in carol.list_comments(issue.number)] == ["keep me"]
+
+
+def test_a_merge_of_unrelated_histories_is_no_incomplete_clone(tmp_path):
+    """git dies with `fatal: refusing to merge unrelated histories`: a git error as before, not "the clone lacks
+    objects" (exit 75, retried for ever, the clone removed for nothing)."""
+    clone = CacheClone(Git(timeout=30), tmp_path / "cache.git", (tmp_path / "none.git").as_uri()).ensure()
+    one = clone.commit_tree(clone.edit_tree_files(None, {"a": b"a"}), [], "one")
+    other = clone.commit_tree(clone.edit_tree_files(None, {"b": b"b"}), [], "other")
+    with pytest.raises(GitError, match="unrelated histories") as raised:
+        clone.merge_trees(one, other)
+    assert not isinstance(raised.value, IncompleteClone)
+
+
+def test_a_file_or_a_submodule_where_a_folder_is_wanted_is_still_replaced_not_an_incomplete_clone(tmp_path):
+    """Both read back as no tree at that path, and neither is an object the clone lacks."""
+    clone = CacheClone(Git(timeout=30), tmp_path / "cache.git", (tmp_path / "none.git").as_uri()).ensure()
+    tree = clone.edit_tree_files(None, {"docs": b"a file", "top.md": b"t"})
+    assert files_of(clone.path, clone.edit_tree_files(tree, {"docs/a.md": b"a"})) == ["docs/a.md", "top.md"]
+    gitlink = TreeEntry("160000", "vendor", "1" * 40)  # a submodule: its commit is in another repository
+    tree = clone.make_tree([*clone.tree_entries(tree), gitlink])
+    assert files_of(clone.path, clone.edit_tree_files(tree, {"vendor/x.md": b"x"})) == [
+        "docs", "top.md", "vendor/x.md"]
+    commit = clone.commit_tree(tree, [], "with a submodule")
+    assert clone.read_paths(commit, ["vendor/x.md"])[1] == {"vendor/x.md": None}
