@@ -37,6 +37,7 @@ MIRROR = "refs/mirror/"
 _BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
+GC_TIMEOUT = 900.0  # the cache clone's `gc --auto` after a fetch (its clone's lock held meanwhile)
 # A fetch's objects land as one pack, seen all at once when its index is renamed into place. git's default
 # (`unpack-objects` below 100 objects) writes them one by one, a commit before its trees: another run of
 # this host reading meanwhile (or after the fetch was killed) finds the commit without its tree, and
@@ -208,8 +209,9 @@ class CacheClone:
     def _fetch(self, *args: str, timeout: float | None = None) -> None:
         self._write(*_FETCH, *args, timeout=timeout)
         # a pack a fetch: repacked into one when they pass git's own limit (its loose objects too), here and
-        # not detached, so that no gc outlives the run holding the clone's lock
-        gc_auto(self.git, self.path, detach=False)
+        # not detached, so that no gc outlives the run holding the clone's lock. Its own timeout: a big clone's
+        # repack outlasts git's, and a gc stopped each time would stop every fetch (and never end)
+        gc_auto(self.git, self.path, detach=False, timeout=GC_TIMEOUT)
 
     def _write(self, *args: str, timeout: float | None = None) -> None:
         """A git command that writes refs in the clone, its lock held. A ref lock file a git killed mid-write left

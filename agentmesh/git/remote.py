@@ -523,7 +523,7 @@ def gc_needed(repo: Path, loose_limit: int = GC_LOOSE_OBJECTS, pack_limit: int =
         packs = sum(1 for entry in os.scandir(repo / "objects" / "pack") if entry.name.endswith(".pack"))
     except OSError:
         packs = 0
-    return loose * 256 > loose_limit or packs > pack_limit
+    return loose > -(-loose_limit // 256) or packs > pack_limit  # git: DIV_ROUND_UP(gc.auto, 256)
 
 
 def gc_if_needed(git: Git, url: str, loose_limit: int = GC_LOOSE_OBJECTS, pack_limit: int = GC_PACKS) -> bool:
@@ -538,13 +538,17 @@ def gc_if_needed(git: Git, url: str, loose_limit: int = GC_LOOSE_OBJECTS, pack_l
 
 
 def gc_auto(git: Git, repo: Path, *, detach: bool, loose_limit: int = GC_LOOSE_OBJECTS,
-            pack_limit: int = GC_PACKS) -> bool:
+            pack_limit: int = GC_PACKS, timeout: float | None = None) -> bool:
     """`git gc --auto` on the bare repository `repo` when `gc_needed` says so; no process otherwise.
-    `detach`: the gc goes on in the background (a push need not wait for it)."""
+    `detach`: the gc goes on in the background (a push need not wait for it). A gc that fails or outlasts
+    `timeout` (git's own by default) is left at that: housekeeping, its caller's work is done."""
     if not gc_needed(repo, loose_limit, pack_limit):
         return False
     # -c after the forced gc.auto=0 wins
-    git.run("-c", f"gc.auto={loose_limit}", "-c", f"gc.autoPackLimit={pack_limit}",
-            "-c", f"gc.autoDetach={'true' if detach else 'false'}", f"--git-dir={repo}",
-            "gc", "--auto", "--quiet", check=False)
+    try:
+        git.run("-c", f"gc.auto={loose_limit}", "-c", f"gc.autoPackLimit={pack_limit}",
+                "-c", f"gc.autoDetach={'true' if detach else 'false'}", f"--git-dir={repo}",
+                "gc", "--auto", "--quiet", check=False, timeout=timeout)
+    except GitTimeout:
+        pass  # stopped (its group killed): a repack writes its new pack before it deletes the old ones
     return True

@@ -16,8 +16,9 @@ import pytest
 from agentmesh.agent.halt import switch_halt
 from agentmesh.core.errors import EXIT_TEMPORARY
 from agentmesh.forge.local.schema import META, ROSTER_REF, item_ref
+from agentmesh.git import cache as cache_module
 from agentmesh.git.cache import CacheClone, IncompleteClone, TreeEntry
-from agentmesh.git.remote import GC_PACKS
+from agentmesh.git.remote import GC_PACKS, gc_needed
 from agentmesh.git.run import Git, GitError
 from tests.integration.test_local_forge import forge_env, make_forge  # noqa: F401 -- the fixture
 from tests.support import JOURNALS, agent_mesh, git, journal_entries, local_forge_remote, remote_refs
@@ -170,6 +171,33 @@ def test_a_journal_file_the_clone_lacks_is_not_rewritten_with_the_new_entries_al
     with pytest.raises(IncompleteClone, match="cannot be read"):
         journal.flush()
     assert [e.issue for e in journal_entries(remote)] == [1]  # the month's file as it was
+
+
+def test_a_gc_that_outlasts_its_timeout_does_not_fail_the_fetch(forge_env, tmp_path, monkeypatch):  # noqa: F811
+    """A big clone's repack outlasted git's timeout: the GitTimeout failed the fetch (as a remote that did not
+    answer), and, the packs still past the limit, every later fetch the same way."""
+    forge = forge_env.forge
+    clone = forge.cache.path
+    for i in range(GC_PACKS + 1):
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=clone, input=f"{i}\n".encode(),
+                              check=True, capture_output=True).stdout.strip()
+        subprocess.run(["git", "pack-objects", "--quiet", "objects/pack/pack"], cwd=clone, input=blob + b"\n",
+                       check=True, capture_output=True)
+    monkeypatch.setattr(cache_module, "GC_TIMEOUT", 0.001)  # the gc is stopped at once
+    issue = make_forge(forge_env.remote.as_uri(), tmp_path, "bob").create_issue("new on the remote")
+    assert [i.number for i in forge.list_issues()] == [issue.number]  # fetched all the same
+
+
+def test_gc_needed_counts_loose_objects_as_git_does(tmp_path):
+    """git gc --auto repacks past DIV_ROUND_UP(gc.auto, 256) loose objects in objects/17, not at it: a gc
+    started at exactly that many did nothing, after every fetch."""
+    repo = tmp_path / "repo.git"
+    (repo / "objects" / "17").mkdir(parents=True)
+    for i in range(27):  # DIV_ROUND_UP(6700, 256)
+        (repo / "objects" / "17" / f"{i:038x}").touch()
+    assert not gc_needed(repo)
+    (repo / "objects" / "17" / f"{27:038x}").touch()
+    assert gc_needed(repo)
 
 
 def loosen(clone: Path) -> None:
