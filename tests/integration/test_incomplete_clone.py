@@ -271,3 +271,21 @@ def test_a_file_or_a_submodule_where_a_folder_is_wanted_is_still_replaced_not_an
         "docs", "top.md", "vendor/x.md"]
     commit = clone.commit_tree(tree, [], "with a submodule")
     assert clone.read_paths(commit, ["vendor/x.md"])[1] == {"vendor/x.md": None}
+
+
+def test_a_review_the_clone_lacks_is_not_skipped(forge_env, tmp_path):  # noqa: F811
+    """A review whose blob the clone lacks was left out: a reviewer's later 'request changes' read as missing left
+    their approval standing."""
+    head = forge_env.push_branch("feature/r", {"r.txt": "r\n"})
+    pull = forge_env.forge.create_pull(head="feature/r", base="main", title="R")
+    forge_env.forge.submit_review(pull.number, event="approve", body="ok", commit_id=head)
+    forge_env.forge.submit_review(pull.number, event="request_changes", body="no, wait", commit_id=head)
+    ref = item_ref(pull.number)
+    sha = remote_refs(forge_env.remote, ref)[ref]
+    reviews = git("ls-tree", "--name-only", f"{sha}:reviews", cwd=forge_env.remote).split()
+    carol = make_forge(forge_env.remote.as_uri(), tmp_path, "carol")
+    for spec in (sha, f"{sha}^{{tree}}", f"{sha}:{META}", f"{sha}:reviews", f"{sha}:reviews/{reviews[0]}"):
+        object_alone(carol.cache.path, forge_env.remote, git("rev-parse", spec, cwd=forge_env.remote))
+    for read in (lambda: carol.get_pull(pull.number), lambda: carol.list_pulls(state="open")):
+        with pytest.raises(IncompleteClone, match="lacks objects"):
+            read()

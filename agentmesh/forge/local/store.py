@@ -68,6 +68,14 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
 
 
+def lacking(cache: CacheClone, entries: Sequence[TreeEntry], objs: Sequence[GitObject | None]) -> None:
+    """Raise IncompleteClone when a comment or review an item's tree lists cannot be read: skipped, a reviewer's
+    later 'request changes' would leave their approval standing."""
+    for entry, obj in zip(entries, objs, strict=True):
+        if obj is None:
+            raise IncompleteClone(cache.path, f"reading {entry.name} ({entry.sha[:12]})")
+
+
 class ItemStore:
     """Reads and CAS-writes `refs/agentmesh/*` through one cache clone, as `user`."""
 
@@ -387,6 +395,7 @@ class ItemStore:
         """(entry, data) of the comments or reviews in `entries`, in order; unreadable ones skipped."""
         ordered = sorted(entries, key=lambda e: e.name)
         objs = self.cache.cat_objects([e.sha for e in ordered])
+        lacking(self.cache, ordered, objs)
         found = [(entry, load_json(obj.data)) for entry, obj in zip(ordered, objs) if obj is not None]
         return [(entry, data) for entry, data in found if data is not None and isinstance(data.get("id"), int)]
 
