@@ -24,7 +24,7 @@ from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
 from agentmesh.git.batch import ObjectInfo, ObjectReader, read_ref, read_refs
 from agentmesh.git.objects import commit_fields, tree_data, write_loose
-from agentmesh.git.remote import RemoteRefs, gc_auto, ls_refs, remote_failure, stale_ref_locks
+from agentmesh.git.remote import RemoteRefs, ls_refs, remote_failure, stale_ref_locks
 from agentmesh.git.run import Git, GitError, GitTimeout, GitTransient, git_error
 from agentmesh.git.signing import SESSION_PREFIX, PendingSignature, SigningSession, sweep_sessions, write_signed_commit
 
@@ -37,7 +37,8 @@ MIRROR = "refs/mirror/"
 _BLAME_HEADER = rb"[0-9a-f]{40}(?:[0-9a-f]{24})? \d+ \d+(?: \d+)?"
 MIRROR_HEAD = "refs/mirror/HEAD"  # symbolic: the remote default branch as last fetched
 LOCK_TIMEOUT = 120.0
-GC_TIMEOUT = 900.0  # the cache clone's `gc --auto` after a fetch (its clone's lock held meanwhile)
+PACKS_KEPT = 32  # past this many packs (one a fetch, see _FETCH) a fetch rolls the small ones up
+REPACK_TIMEOUT = 900.0  # that roll-up, the clone's lock held: a first one on a big clone outlasts git's timeout
 # A fetch's objects land as one pack, seen all at once when its index is renamed into place. git's default
 # (`unpack-objects` below 100 objects) writes them one by one, a commit before its trees: another run of
 # this host reading meanwhile (or after the fetch was killed) finds the commit without its tree, and
@@ -208,10 +209,23 @@ class CacheClone:
 
     def _fetch(self, *args: str, timeout: float | None = None) -> None:
         self._write(*_FETCH, *args, timeout=timeout)
-        # a pack a fetch: repacked into one when they pass git's own limit (its loose objects too), here and
-        # not detached, so that no gc outlives the run holding the clone's lock. Its own timeout: a big clone's
-        # repack outlasts git's, and a gc stopped each time would stop every fetch (and never end)
-        gc_auto(self.git, self.path, detach=False, timeout=GC_TIMEOUT)
+        self._roll_up_packs()
+
+    def _roll_up_packs(self) -> None:
+        """A pack a fetch: past PACKS_KEPT, `repack --geometric=2 -d` rolls the small ones into one and leaves the
+        big ones be. It keeps every object of the packs it rolls up (no prune, no walk of what is reachable), so a
+        run reading meanwhile, or holding an object's id, loses nothing; loose objects stay as they were. Not
+        detached: no repack outlives the run holding the clone's lock. One stopped at its timeout is left at
+        that (its new pack is written before the old ones go): housekeeping, the fetch is done."""
+        try:
+            packs = sum(1 for entry in os.scandir(self.path / "objects" / "pack") if entry.name.endswith(".pack"))
+        except OSError:
+            return
+        if packs > PACKS_KEPT:
+            try:
+                self.run("repack", "--geometric=2", "-d", "--quiet", check=False, timeout=REPACK_TIMEOUT)
+            except GitTimeout:
+                pass
 
     def _write(self, *args: str, timeout: float | None = None) -> None:
         """A git command that writes refs in the clone, its lock held. A ref lock file a git killed mid-write left

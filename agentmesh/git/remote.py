@@ -534,21 +534,9 @@ def gc_if_needed(git: Git, url: str, loose_limit: int = GC_LOOSE_OBJECTS, pack_l
     if path is None:
         return False
     repo = path if (path / "objects").is_dir() else path / ".git"
-    return gc_auto(git, repo, detach=True, loose_limit=loose_limit, pack_limit=pack_limit)
-
-
-def gc_auto(git: Git, repo: Path, *, detach: bool, loose_limit: int = GC_LOOSE_OBJECTS,
-            pack_limit: int = GC_PACKS, timeout: float | None = None) -> bool:
-    """`git gc --auto` on the bare repository `repo` when `gc_needed` says so; no process otherwise.
-    `detach`: the gc goes on in the background (a push need not wait for it). A gc that fails or outlasts
-    `timeout` (git's own by default) is left at that: housekeeping, its caller's work is done."""
     if not gc_needed(repo, loose_limit, pack_limit):
         return False
-    # -c after the forced gc.auto=0 wins
-    try:
-        git.run("-c", f"gc.auto={loose_limit}", "-c", f"gc.autoPackLimit={pack_limit}",
-                "-c", f"gc.autoDetach={'true' if detach else 'false'}", f"--git-dir={repo}",
-                "gc", "--auto", "--quiet", check=False, timeout=timeout)
-    except GitTimeout:
-        pass  # stopped (its group killed): a repack writes its new pack before it deletes the old ones
+    # -c after the forced gc.auto=0 wins; --auto detaches, so the push does not wait for it
+    git.run("-c", f"gc.auto={loose_limit}", "-c", f"gc.autoPackLimit={pack_limit}", f"--git-dir={repo}",
+            "gc", "--auto", "--quiet", check=False)
     return True

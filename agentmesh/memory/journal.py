@@ -250,8 +250,8 @@ class Journal:
             commit, found = self.cache.cat_objects([f"{head}^{{commit}}", f"{head}:{directory}"])
             if commit is None:
                 raise TemporaryError(f"{self.own_ref} changed while it was read; try again")
-        if found is None:  # no journal yet, or a tree the clone lacks (raises): the files would be written anew
-            self.cache.read_paths(head, [directory])
+        if found is None:  # no journal yet, or a tree the clone lacks (fetched again, or it raises)
+            found = self.cache.read_paths(head, [directory])[1][directory]
         entries = parse_tree(found.data) if found is not None and found.type == "tree" else []
         named = {f"{directory}/{e.name}": e.sha for e in entries
                  if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months}

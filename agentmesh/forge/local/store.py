@@ -226,8 +226,8 @@ class ItemStore:
                 commit, obj = self.cache.cat_objects([f"{sha}^{{commit}}", f"{sha}:{name}"])
                 if commit is None:
                     raise TemporaryError(f"{ref} changed while it was read; try again")
-            if obj is None:  # no such file, or a tree or blob the clone lacks (raises): never an empty document
-                self.cache.read_paths(sha, [name])
+            if obj is None:  # no such file, or a tree or blob the clone lacks (fetched again, or it raises)
+                obj = self.cache.read_paths(sha, [name])[1][name]
             remember(self._docs, (sha, name), (load_json(obj.data) or {}) if obj is not None else {})
         return json_copy(self._docs[(sha, name)])
 
