@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 from agentmesh.core.errors import TemporaryError
 from agentmesh.core.record import Record
@@ -46,7 +45,11 @@ REPACK_TIMEOUT = 900.0  # that roll-up, the clone's lock held: a first one on a 
 _FETCH = ("-c", "fetch.unpackLimit=1", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-auto-gc",
           "--no-recurse-submodules")
 _DELETED = "couldn't find remote ref"  # git fetch: a ref named in a refspec is not on the remote (any longer)
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on the claim path
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 LOOSE_REFS_KEPT = 64  # more new loose refs than this are packed: every later read of the folder opens them all
 
 
