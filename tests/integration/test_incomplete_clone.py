@@ -37,6 +37,15 @@ def commit_alone(clone: Path, remote: Path, sha: str) -> None:
     assert written == sha
 
 
+def packs_of_earlier_fetches(clone: Path, count: int) -> None:
+    """`count` packs of one object each in `clone`, as that many fetches leave them."""
+    for i in range(count):
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=clone, input=f"{i}\n".encode(),
+                              check=True, capture_output=True).stdout.strip()
+        subprocess.run(["git", "pack-objects", "--quiet", "objects/pack/pack"], cwd=clone, input=blob + b"\n",
+                       check=True, capture_output=True)
+
+
 def test_git_merge_tree_merges_a_missing_tree_as_an_empty_one(tmp_path):
     """The trap itself: should git ever fail here instead, the guard below costs nothing."""
     repo = tmp_path / "repo"
@@ -97,11 +106,7 @@ def test_a_tree_that_cannot_be_read_is_not_edited_as_an_empty_one(tmp_path):
 def test_a_fetch_keeps_its_pack_and_the_clone_rolls_its_small_packs_up(forge_env, tmp_path):  # noqa: F811
     forge = forge_env.forge
     clone = forge.cache.path
-    for i in range(PACKS_KEPT + 1):  # packs of earlier fetches
-        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=clone, input=f"{i}\n".encode(),
-                              check=True, capture_output=True).stdout.strip()
-        subprocess.run(["git", "pack-objects", "--quiet", "objects/pack/pack"], cwd=clone, input=blob + b"\n",
-                       check=True, capture_output=True)
+    packs_of_earlier_fetches(clone, PACKS_KEPT + 1)
     issue = make_forge(forge_env.remote.as_uri(), tmp_path, "bob").create_issue("new on the remote")
     assert [i.number for i in forge.list_issues()] == [issue.number]  # fetched: its item commit
     sha = remote_refs(forge_env.remote, "refs/agentmesh/items/")[f"refs/agentmesh/items/{issue.number}"]
@@ -175,11 +180,7 @@ def test_a_repack_that_outlasts_its_timeout_does_not_fail_the_fetch(forge_env, t
     answer), and, the packs still past the limit, every later fetch the same way."""
     forge = forge_env.forge
     clone = forge.cache.path
-    for i in range(PACKS_KEPT + 1):
-        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=clone, input=f"{i}\n".encode(),
-                              check=True, capture_output=True).stdout.strip()
-        subprocess.run(["git", "pack-objects", "--quiet", "objects/pack/pack"], cwd=clone, input=blob + b"\n",
-                       check=True, capture_output=True)
+    packs_of_earlier_fetches(clone, PACKS_KEPT + 1)
     monkeypatch.setattr(cache_module, "REPACK_TIMEOUT", 0.001)  # the repack is stopped at once
     issue = make_forge(forge_env.remote.as_uri(), tmp_path, "bob").create_issue("new on the remote")
     assert [i.number for i in forge.list_issues()] == [issue.number]  # fetched all the same
