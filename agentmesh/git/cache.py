@@ -555,7 +555,7 @@ class CacheClone:
                     old[at] = parse_tree(obj.data)
             # a tree that is there but cannot be read would be edited as an empty one: every other file dropped
             unread = [at for at, obj in zip(["", *specs], objs, strict=True) if obj is None]
-            self._check_listed(f"editing tree {tree[:12]}", old, unread)
+            self.check_listed(f"editing tree {tree[:12]}", old, unread)
         return self._edited(old, "", dict(files)) or self.make_tree([])
 
     def read_paths(self, commit: str, paths: Sequence[str]) -> tuple[GitObject, dict[str, GitObject | None]]:
@@ -583,11 +583,21 @@ class CacheClone:
         found = dict(zip([*dirs, *paths], objs, strict=True))
         read = [("", root), *found.items()]
         trees = {at: parse_tree(obj.data) for at, obj in read if obj is not None and obj.type == "tree"}
-        self._check_listed(f"reading {rev[:12]}", trees, [at for at, obj in read if obj is None])
+        self.check_listed(f"reading {rev[:12]}", trees, [at for at, obj in read if obj is None])
         assert root is not None  # checked: the root is always listed
         return root, {path: found[path] for path in paths}
 
-    def _check_listed(self, what: str, trees: Mapping[str, list[TreeEntry]], unread: Iterable[str]) -> None:
+    def listed_objects(self, entries: Sequence[TreeEntry], what: str) -> list[GitObject]:
+        """The objects of tree `entries`, in order, in one `cat-file` request. One the clone lacks raises
+        IncompleteClone: a file its tree lists is never absent (skipped, a month's journal would be rewritten
+        without its earlier entries, a reviewer's later 'request changes' lost beside their approval)."""
+        objs = self.cat_objects([e.sha for e in entries])
+        for entry, obj in zip(entries, objs, strict=True):
+            if obj is None:
+                raise IncompleteClone(self.path, f"{what}: {entry.name} cannot be read")
+        return [obj for obj in objs if obj is not None]
+
+    def check_listed(self, what: str, trees: Mapping[str, list[TreeEntry]], unread: Iterable[str]) -> None:
         """`unread`: folders or files (by path, "" the root) whose objects were not read. The first one the tree
         says is there (the root always; else its folder, read, lists it) raises IncompleteClone: an object
         missing from the clone, which a reader would take for a path missing from the tree."""

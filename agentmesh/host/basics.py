@@ -125,13 +125,9 @@ MODEL_CODE = (*BASICS_CODE, "host/config_cache.py", "core/vocab.py", "core/selec
               "core/notify.py", "core/slug.py")
 
 
-def code_stamp(files: tuple[str, ...] = BASICS_CODE) -> list:
-    """Which validation wrote a snapshot: a new agentmesh (or an edited `files`) never reads an old one."""
-    return list(_code_stamp(files))
-
-
 @cache  # once a process: the code it runs was read at import, and a daemon reads the policy every run
-def _code_stamp(files: tuple[str, ...]) -> tuple:
+def code_stamp(files: tuple[str, ...] = BASICS_CODE) -> tuple:
+    """Which validation wrote a snapshot: a new agentmesh (or an edited `files`) never reads an old one."""
     here = Path(__file__).parents[1]
     stamps: list = []
     for name in files:

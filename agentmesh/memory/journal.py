@@ -45,7 +45,7 @@ from agentmesh.core.memory import (
 from agentmesh.core.record import replace
 from agentmesh.core.secrets import redact
 from agentmesh.git.branch_edit import swap_ref
-from agentmesh.git.cache import CacheClone, IncompleteClone, mirror_ref, parse_tree
+from agentmesh.git.cache import CacheClone, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs
 from agentmesh.host.files import write_atomic
 from agentmesh.host.state import StateLayout
@@ -253,13 +253,10 @@ class Journal:
         if found is None:  # no journal yet, or a tree the clone lacks (fetched again, or it raises)
             found = self.cache.read_paths(head, [directory])[1][directory]
         entries = parse_tree(found.data) if found is not None and found.type == "tree" else []
-        named = {f"{directory}/{e.name}": e.sha for e in entries
-                 if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months}
-        blobs = self.cache.cat_objects(list(named.values()))
-        if any(o is None for o in blobs):  # a month's file rewritten with the new entries alone: the rest lost
-            raise IncompleteClone(self.cache.path, f"reading {head[:12]}: a file of {directory} cannot be read")
-        return {path: o.data.decode("utf-8", "replace") for path, o in zip(named, blobs, strict=True)
-                if o is not None and o.type == "blob"}
+        wanted = [e for e in entries if e.type == "blob" and (m := journal_month(e.name)) and m[0] in months]
+        blobs = self.cache.listed_objects(wanted, f"reading {head[:12]}:{directory}")
+        return {f"{directory}/{e.name}": o.data.decode("utf-8", "replace") for e, o in zip(wanted, blobs, strict=True)
+                if o.type == "blob"}
 
     # --- reading ------------------------------------------------------------------------
 

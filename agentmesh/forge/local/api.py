@@ -68,7 +68,7 @@ from agentmesh.forge.local.schema import (
     pull_guard_ref,
     review_view,
 )
-from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, actor_of, backoff, lacking
+from agentmesh.forge.local.store import MAX_ATTEMPTS, ItemStore, actor_of, backoff
 from agentmesh.git.cache import CacheClone
 from agentmesh.git.remote import RefUpdate, RemoteRefs
 from agentmesh.git.signing import SIGNED_PER_PUSH
@@ -121,11 +121,10 @@ class LocalForge(Forge):
             trees = self.store.read_items({i.number: i.sha for i in items}, reviews=True)
             entries = {n: t.reviews for n, t in trees.items() if t is not None}
             ordered = [e for n in entries for e in sorted(entries[n], key=lambda e: e.name)]
-            blobs = self.cache.cat_objects([e.sha for e in ordered])
-            lacking(self.cache, ordered, blobs)
+            blobs = self.cache.listed_objects(ordered, "reading the reviews")
             pos = 0
             for n, ents in entries.items():
-                found = (load_json(b.data) for b in blobs[pos:pos + len(ents)] if b is not None)
+                found = (load_json(b.data) for b in blobs[pos:pos + len(ents)])
                 reviews[n] = tuple(review_view(d) for d in found if d is not None and isinstance(d.get("id"), int))
                 pos += len(ents)
         pulls = []

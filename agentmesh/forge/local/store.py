@@ -37,7 +37,7 @@ from agentmesh.forge.local.schema import (
     valid_meta,
 )
 from agentmesh.git.batch import read_ref, read_refs
-from agentmesh.git.cache import CacheClone, GitObject, IncompleteClone, TreeEntry, mirror_ref, parse_tree
+from agentmesh.git.cache import CacheClone, GitObject, TreeEntry, mirror_ref, parse_tree
 from agentmesh.git.remote import RefUpdate, RemoteRefs, ls_refs, push
 
 GUESS_SECONDS = 5.0  # how long a sha this store saw or pushed serves as the lease of its next write
@@ -66,14 +66,6 @@ def remember(memo: OrderedDict, key, value) -> None:
 
 def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
-
-
-def lacking(cache: CacheClone, entries: Sequence[TreeEntry], objs: Sequence[GitObject | None]) -> None:
-    """Raise IncompleteClone when a comment or review an item's tree lists cannot be read: skipped, a reviewer's
-    later 'request changes' would leave their approval standing."""
-    for entry, obj in zip(entries, objs, strict=True):
-        if obj is None:
-            raise IncompleteClone(cache.path, f"reading {entry.name} ({entry.sha[:12]})")
 
 
 class ItemStore:
@@ -301,8 +293,10 @@ class ItemStore:
         roots = dict(zip(shas, self.cache.cat_objects([f"{sha}^{{tree}}" for sha in shas]), strict=True))
         for sha, name in lacking:
             root = roots[sha]
-            if root is None or any(e.name == name for e in parse_tree(root.data)):
-                raise IncompleteClone(self.cache.path, f"reading item commit {sha[:12]}: {name} cannot be read")
+            if root is None:  # not even the commit's tree: that is lacking
+                self.cache.check_listed(f"reading item commit {sha[:12]}", {}, [""])
+            else:
+                self.cache.check_listed(f"reading item commit {sha[:12]}", {"": parse_tree(root.data)}, [name])
 
     def item_at(self, number: int, sha: str, **parts: bool) -> Item:
         item = self.read_items({number: sha}, **parts)[number]
@@ -388,15 +382,15 @@ class ItemStore:
             return None
 
     def blobs(self, entries: list[TreeEntry]) -> list[dict]:
-        """The comments or reviews in `entries`, in order; unreadable ones are skipped."""
+        """The comments or reviews in `entries`, in order; malformed ones are skipped."""
         return [data for _, data in self.entry_blobs(entries)]
 
     def entry_blobs(self, entries: list[TreeEntry]) -> list[tuple[TreeEntry, dict]]:
-        """(entry, data) of the comments or reviews in `entries`, in order; unreadable ones skipped."""
+        """(entry, data) of the comments or reviews in `entries`, in order; malformed ones skipped, one the clone
+        lacks raises."""
         ordered = sorted(entries, key=lambda e: e.name)
-        objs = self.cache.cat_objects([e.sha for e in ordered])
-        lacking(self.cache, ordered, objs)
-        found = [(entry, load_json(obj.data)) for entry, obj in zip(ordered, objs) if obj is not None]
+        objs = self.cache.listed_objects(ordered, "reading an item")
+        found = [(entry, load_json(obj.data)) for entry, obj in zip(ordered, objs, strict=True)]
         return [(entry, data) for entry, data in found if data is not None and isinstance(data.get("id"), int)]
 
     def recorded(self, item: Item, folder: str, entries: list[TreeEntry]) -> list[tuple[str | None, dict]]:
